@@ -1,0 +1,12 @@
+# System libraries from Debian packages (scripts/setup.sh installs them).
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(RapidJSON QUIET CONFIG)
+find_path(AHA_RAPIDJSON_INCLUDE rapidjson/document.h HINTS ${RapidJSON_INCLUDE_DIRS} ${RAPIDJSON_INCLUDE_DIRS} REQUIRED)
+find_package(Boost 1.74 REQUIRED)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)
+if(AHA_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()

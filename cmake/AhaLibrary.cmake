@@ -1,0 +1,49 @@
+# Helpers so that each folder's CMakeLists.txt stays a few lines long.
+
+set(AHA_WARNINGS -Wall -Wextra -Wno-unused-parameter)
+
+# aha_add_library(<folder> [USES lib...] [TORCH]): aha_<folder> from every .cpp in the folder.
+# TORCH links LibTorch and reuses the one precompiled LibTorch header (build time on 2 cores).
+function(aha_add_library folder)
+  cmake_parse_arguments(ARG "TORCH" "" "USES" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/*.cpp")
+  add_library(aha_${folder} STATIC ${sources})
+  target_include_directories(aha_${folder} PUBLIC "${PROJECT_SOURCE_DIR}")
+  target_compile_options(aha_${folder} PRIVATE ${AHA_WARNINGS})
+  target_link_libraries(aha_${folder} PUBLIC ${ARG_USES})
+  if(ARG_TORCH)
+    aha_use_torch(aha_${folder})
+  endif()
+endfunction()
+
+# One shared precompiled header for every target that includes LibTorch.
+function(aha_use_torch target)
+  target_link_libraries(${target} PUBLIC aha::torch)
+  if(NOT TARGET aha_torch_pch)
+    add_library(aha_torch_pch OBJECT "${PROJECT_SOURCE_DIR}/cmake/torch_pch.cpp")
+    target_link_libraries(aha_torch_pch PUBLIC aha::torch)
+    target_include_directories(aha_torch_pch PUBLIC "${PROJECT_SOURCE_DIR}")
+    target_compile_options(aha_torch_pch PRIVATE ${AHA_WARNINGS})
+    target_precompile_headers(aha_torch_pch PRIVATE "${PROJECT_SOURCE_DIR}/cmake/torch_pch.h")
+  endif()
+  target_precompile_headers(${target} REUSE_FROM aha_torch_pch)
+  target_compile_options(${target} PRIVATE ${AHA_WARNINGS})
+endfunction()
+
+# aha_add_test_suite(<folder> USES lib... [TORCH]): one GoogleTest binary from tests/<folder>/*.cpp.
+function(aha_add_test_suite folder)
+  cmake_parse_arguments(ARG "TORCH" "" "USES" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/*.cpp")
+  set(target test_${folder})
+  add_executable(${target} ${sources})
+  target_link_libraries(${target} PRIVATE ${ARG_USES} GTest::gtest GTest::gtest_main)
+  target_compile_definitions(${target} PRIVATE
+    AHA_SOURCE_DIR="${PROJECT_SOURCE_DIR}" AHA_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  if(ARG_TORCH)
+    aha_use_torch(${target})
+  else()
+    target_compile_options(${target} PRIVATE ${AHA_WARNINGS})
+  endif()
+  include(GoogleTest)
+  gtest_discover_tests(${target} DISCOVERY_TIMEOUT 120 PROPERTIES LABELS ${folder})
+endfunction()

@@ -1,0 +1,36 @@
+// Small file-system helpers shared by every folder: whole-file reads and atomic writes.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace aha {
+
+// Reads a whole file; throws aha::Error naming the path if it cannot.
+std::string read_file(const std::filesystem::path& path);
+
+// Writes data to path atomically: a temporary file beside it, fsync, then rename, so that
+// a reader (or a crash) never sees a half-written file.
+void write_file_atomic(const std::filesystem::path& path, std::string_view data);
+
+// A read-only memory map of a whole file. Move-only; unmaps on destruction.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::filesystem::path& path);
+  ~MappedFile();
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const unsigned char* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  unsigned char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace aha
