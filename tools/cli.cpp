@@ -1,0 +1,108 @@
+#include "tools/cli.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "core/error.h"
+
+namespace aha::cli {
+
+std::vector<Command>& registry() {
+  static std::vector<Command> commands;
+  return commands;
+}
+
+Args::Args(const std::vector<std::string>& words, const std::vector<std::string>& spec,
+           const std::string& command)
+    : command_(command) {
+  std::map<std::string, char> kinds;  // ' ' value, '!' switch, '*' list
+  for (const auto& s : spec) {
+    char last = s.empty() ? ' ' : s.back();
+    if (last == '!' || last == '*') kinds[s.substr(0, s.size() - 1)] = last;
+    else kinds[s] = ' ';
+  }
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string& w = words[i];
+    if (w.rfind("--", 0) != 0 || w.size() == 2) {
+      positional_.push_back(w);
+      continue;
+    }
+    std::string name = w.substr(2);
+    std::optional<std::string> inline_value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      inline_value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    auto it = kinds.find(name);
+    if (it == kinds.end()) {
+      std::string known;
+      for (const auto& [k, kind] : kinds) known += (known.empty() ? "--" : ", --") + k;
+      throw Error("aha " + command_ + ": unknown option --" + name +
+                  (known.empty() ? "" : "; options are: " + known));
+    }
+    auto& slot = values_[name];
+    if (it->second == '!') {
+      slot.push_back("1");
+    } else if (inline_value) {
+      slot.push_back(*inline_value);
+    } else if (it->second == '*') {
+      while (i + 1 < words.size() && words[i + 1].rfind("--", 0) != 0) slot.push_back(words[++i]);
+    } else {
+      if (i + 1 >= words.size()) throw Error("aha " + command_ + ": option --" + name + " needs a value");
+      slot.push_back(words[++i]);
+    }
+  }
+}
+
+bool Args::flag(const std::string& name) const { return values_.count(name) > 0; }
+
+std::optional<std::string> Args::get(const std::string& name) const {
+  auto it = values_.find(name);
+  if (it == values_.end() || it->second.empty()) return std::nullopt;
+  return it->second.back();
+}
+
+std::string Args::get(const std::string& name, const std::string& fallback) const {
+  return get(name).value_or(fallback);
+}
+
+std::string Args::required(const std::string& name) const {
+  auto v = get(name);
+  if (!v) throw Error("aha " + command_ + ": missing required option --" + name);
+  return *v;
+}
+
+int64_t Args::get_int(const std::string& name, int64_t fallback) const {
+  auto v = get(name);
+  if (!v) return fallback;
+  int64_t out = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || ptr != v->data() + v->size()) {
+    throw Error("aha " + command_ + ": --" + name + " must be an integer, got '" + *v + "'");
+  }
+  return out;
+}
+
+double Args::get_double(const std::string& name, double fallback) const {
+  auto v = get(name);
+  if (!v) return fallback;
+  try {
+    size_t used = 0;
+    double out = std::stod(*v, &used);
+    if (used == v->size()) return out;
+  } catch (const std::exception&) {
+  }
+  throw Error("aha " + command_ + ": --" + name + " must be a number, got '" + *v + "'");
+}
+
+std::vector<std::string> Args::list(const std::string& name) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::string Args::positional(size_t index, const std::string& what) const {
+  if (index >= positional_.size()) throw Error("aha " + command_ + ": missing " + what);
+  return positional_[index];
+}
+
+}  // namespace aha::cli

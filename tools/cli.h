@@ -1,0 +1,51 @@
+// The `aha` command line's plumbing: argument parsing and the table of commands.
+//
+// Each command group lives in its own cmd_*.cpp and registers itself with a static
+// CommandRegistration, so adding a command touches no shared file.
+#pragma once
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aha::cli {
+
+// Parsed arguments: `--name value` options, `--flag` switches and positional words.
+// Every option a command accepts must be declared; anything else is an error naming it.
+class Args {
+ public:
+  // `spec` lists the accepted options: "name" takes a value, "name!" is a switch,
+  // "name*" takes all values up to the next option (e.g. --decode 1 2 3).
+  Args(const std::vector<std::string>& words, const std::vector<std::string>& spec,
+       const std::string& command);
+
+  bool flag(const std::string& name) const;
+  std::optional<std::string> get(const std::string& name) const;
+  std::string get(const std::string& name, const std::string& fallback) const;
+  std::string required(const std::string& name) const;
+  int64_t get_int(const std::string& name, int64_t fallback) const;
+  double get_double(const std::string& name, double fallback) const;
+  std::vector<std::string> list(const std::string& name) const;  // repeated or "name*"
+  const std::vector<std::string>& positional() const { return positional_; }
+  std::string positional(size_t index, const std::string& what) const;  // required
+
+ private:
+  std::string command_;
+  std::map<std::string, std::vector<std::string>> values_;
+  std::vector<std::string> positional_;
+};
+
+struct Command {
+  std::string name;     // e.g. "model init"
+  std::string summary;  // one line for `aha help`
+  std::function<int(const std::vector<std::string>&)> run;  // words after the name
+};
+
+std::vector<Command>& registry();
+
+struct CommandRegistration {
+  explicit CommandRegistration(Command command) { registry().push_back(std::move(command)); }
+};
+
+}  // namespace aha::cli

@@ -1,0 +1,54 @@
+// `aha`: the command line. Finds the longest registered command name that prefixes the
+// arguments ("model init" before "model") and runs it; aha::Error becomes a message and exit 1.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "tools/cli.h"
+
+namespace {
+
+void print_help() {
+  std::cout << "aha: GRPO reasoning training (DeepSeek-R1 style) in C++/LibTorch\n\nCommands:\n";
+  for (const auto& c : aha::cli::registry()) std::cout << "  aha " << c.name << "\n      " << c.summary << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> words(argv + 1, argv + argc);
+  if (words.empty() || words[0] == "help" || words[0] == "--help" || words[0] == "-h") {
+    print_help();
+    return words.empty() ? 2 : 0;
+  }
+  const aha::cli::Command* best = nullptr;
+  size_t best_len = 0;
+  for (const auto& c : aha::cli::registry()) {
+    std::vector<std::string> parts;
+    size_t start = 0, space;
+    while ((space = c.name.find(' ', start)) != std::string::npos) {
+      parts.push_back(c.name.substr(start, space - start));
+      start = space + 1;
+    }
+    parts.push_back(c.name.substr(start));
+    if (parts.size() > words.size() || parts.size() <= best_len) continue;
+    if (std::equal(parts.begin(), parts.end(), words.begin())) {
+      best = &c;
+      best_len = parts.size();
+    }
+  }
+  if (!best) {
+    std::cerr << "aha: unknown command '" << words[0] << "'; run 'aha help' for the list\n";
+    return 2;
+  }
+  try {
+    return best->run(std::vector<std::string>(words.begin() + best_len, words.end()));
+  } catch (const aha::Error& e) {
+    std::cerr << "aha " << best->name << ": error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "aha " << best->name << ": internal error: " << e.what() << "\n";
+    return 3;
+  }
+}
