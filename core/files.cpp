@@ -30,33 +30,51 @@ std::string read_file(const std::filesystem::path& path) {
 }
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view data) {
+  AtomicFileWriter writer(path);
+  writer.write(data.data(), data.size());
+  writer.commit();
+}
+
+AtomicFileWriter::AtomicFileWriter(const std::filesystem::path& path) : path_(path) {
   std::random_device rd;
-  auto tmp = path;
-  tmp += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error("cannot create " + tmp.string() + ": " + errno_text());
-  size_t written = 0;
-  while (written < data.size()) {
-    ssize_t n = ::write(fd, data.data() + written, data.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      std::string why = errno_text();
-      ::close(fd);
-      std::filesystem::remove(tmp);
-      throw Error("cannot write " + tmp.string() + ": " + why);
-    }
-    written += static_cast<size_t>(n);
+  tmp_ = path;
+  tmp_ += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error("cannot create " + tmp_.string() + ": " + errno_text());
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    std::error_code ec;
+    std::filesystem::remove(tmp_, ec);
   }
+}
+
+void AtomicFileWriter::write(const void* data, size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = ::write(fd_, p, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error("cannot write " + tmp_.string() + ": " + errno_text());
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+void AtomicFileWriter::commit() {
+  int fd = fd_;
+  fd_ = -1;
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     std::string why = errno_text();
-    std::filesystem::remove(tmp);
-    throw Error("cannot flush " + tmp.string() + ": " + why);
+    std::filesystem::remove(tmp_);
+    throw Error("cannot flush " + tmp_.string() + ": " + why);
   }
   std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
+  std::filesystem::rename(tmp_, path_, ec);
   if (ec) {
-    std::filesystem::remove(tmp);
-    throw Error("cannot rename " + tmp.string() + " to " + path.string() + ": " + ec.message());
+    std::filesystem::remove(tmp_);
+    throw Error("cannot rename " + tmp_.string() + " to " + path_.string() + ": " + ec.message());
   }
 }
 

@@ -13,6 +13,23 @@ std::string read_file(const std::filesystem::path& path);
 // a reader (or a crash) never sees a half-written file.
 void write_file_atomic(const std::filesystem::path& path, std::string_view data);
 
+// Writes a file in pieces to a temporary name beside `path`; commit() fsyncs and renames it
+// into place. Destroyed without commit() (an exception, a kill), it removes the temporary, so
+// `path` is either the old file or the complete new one.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(const std::filesystem::path& path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+  void write(const void* data, size_t size);
+  void commit();
+
+ private:
+  std::filesystem::path path_, tmp_;
+  int fd_ = -1;
+};
+
 // A read-only memory map of a whole file. Move-only; unmaps on destruction.
 class MappedFile {
  public:

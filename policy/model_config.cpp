@@ -1,0 +1,172 @@
+#include "policy/model_config.h"
+
+#include <rapidjson/document.h>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/json.h"
+
+namespace aha {
+namespace {
+
+RopeScaling parse_rope_scaling(const rapidjson::Value& value, const std::string& context) {
+  json::ObjectReader r(value, context);
+  RopeScaling s;
+  // transformers 4 writes "type" (older) or "rope_type"; transformers 5 "rope_type".
+  s.type = r.has("rope_type") ? r.get_string("rope_type") : r.get_string("type", "default");
+  if (s.type == "default") return s;
+  if (s.type != "linear" && s.type != "dynamic" && s.type != "llama3") {
+    throw Error(context + ": rope type '" + s.type +
+                "' is not supported (supported: default, linear, dynamic, llama3)");
+  }
+  s.factor = r.get_double("factor");
+  if (!(s.factor >= 1.0)) throw Error(context + ": 'factor' must be >= 1");
+  if (s.type == "llama3") {
+    s.low_freq_factor = r.get_double("low_freq_factor");
+    s.high_freq_factor = r.get_double("high_freq_factor");
+    s.original_max_position_embeddings = r.get_int("original_max_position_embeddings");
+    if (!(s.high_freq_factor > s.low_freq_factor)) {
+      throw Error(context + ": 'high_freq_factor' must be greater than 'low_freq_factor'");
+    }
+  }
+  return s;
+}
+
+void require_positive(int64_t value, const std::string& source, const char* field) {
+  if (value <= 0) throw Error(source + ": field '" + field + "' must be positive, got " + std::to_string(value));
+}
+
+}  // namespace
+
+ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
+  return from_json(read_file(path), path.string());
+}
+
+ModelConfig ModelConfig::from_json(const std::string& text, const std::string& source) {
+  auto doc = json::parse(text, source);
+  json::ObjectReader r(doc, source);
+  ModelConfig c;
+  c.source_json = text;
+  c.model_type = r.get_string("model_type");
+  if (c.model_type != "qwen2" && c.model_type != "llama") {
+    throw Error(source + ": model_type '" + c.model_type + "' is not supported (supported: qwen2, llama)");
+  }
+  const char* expected_arch = c.model_type == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+  c.architecture = expected_arch;
+  if (r.has("architectures")) {
+    const auto& archs = r.get("architectures");
+    if (!archs.IsArray() || archs.Size() != 1 || !archs[0].IsString()) {
+      throw Error(source + ": field 'architectures' must be a list with one name");
+    }
+    std::string arch = archs[0].GetString();
+    if (arch != expected_arch) {
+      throw Error(source + ": architecture '" + arch + "' is not supported for model_type '" +
+                  c.model_type + "' (expected " + expected_arch + ")");
+    }
+  }
+  c.vocab_size = r.get_int("vocab_size");
+  c.hidden_size = r.get_int("hidden_size");
+  c.intermediate_size = r.get_int("intermediate_size");
+  c.num_hidden_layers = r.get_int("num_hidden_layers");
+  c.num_attention_heads = r.get_int("num_attention_heads");
+  c.num_key_value_heads = r.get_int("num_key_value_heads", c.num_attention_heads);
+  for (auto [v, f] : {std::pair{c.vocab_size, "vocab_size"}, {c.hidden_size, "hidden_size"},
+                      {c.intermediate_size, "intermediate_size"}, {c.num_hidden_layers, "num_hidden_layers"},
+                      {c.num_attention_heads, "num_attention_heads"}, {c.num_key_value_heads, "num_key_value_heads"}}) {
+    require_positive(v, source, f);
+  }
+  c.head_dim = r.get_int("head_dim", 0);
+  if (c.head_dim == 0) {
+    if (c.hidden_size % c.num_attention_heads != 0) {
+      throw Error(source + ": hidden_size " + std::to_string(c.hidden_size) +
+                  " is not divisible by num_attention_heads " + std::to_string(c.num_attention_heads) +
+                  " and no head_dim is given");
+    }
+    c.head_dim = c.hidden_size / c.num_attention_heads;
+  }
+  require_positive(c.head_dim, source, "head_dim");
+  if (c.head_dim % 2 != 0) throw Error(source + ": head_dim must be even for rotary embeddings");
+  if (c.num_attention_heads % c.num_key_value_heads != 0) {
+    throw Error(source + ": num_attention_heads " + std::to_string(c.num_attention_heads) +
+                " is not a multiple of num_key_value_heads " + std::to_string(c.num_key_value_heads));
+  }
+  c.max_position_embeddings = r.get_int("max_position_embeddings");
+  require_positive(c.max_position_embeddings, source, "max_position_embeddings");
+  c.rms_norm_eps = r.get_double("rms_norm_eps");
+  c.initializer_range = r.get_double("initializer_range", 0.02);
+
+  // Rotary parameters: transformers 4 has rope_theta + rope_scaling at the top level;
+  // transformers 5 puts both into rope_parameters.
+  if (r.has("rope_parameters")) {
+    const auto& rp = r.get("rope_parameters");
+    json::ObjectReader rope(rp, source + ": rope_parameters");
+    c.rope_theta = rope.get_double("rope_theta", r.get_double("rope_theta", 10000.0));
+    c.rope_scaling = parse_rope_scaling(rp, source + ": rope_parameters");
+  } else {
+    c.rope_theta = r.get_double("rope_theta", 10000.0);
+    if (r.has("rope_scaling")) c.rope_scaling = parse_rope_scaling(r.get("rope_scaling"), source + ": rope_scaling");
+  }
+  if (c.rope_scaling.type == "llama3" && c.rope_scaling.original_max_position_embeddings <= 0) {
+    throw Error(source + ": llama3 rope scaling needs a positive original_max_position_embeddings");
+  }
+  if (r.has("partial_rotary_factor") && r.get_double("partial_rotary_factor") != 1.0) {
+    throw Error(source + ": partial_rotary_factor other than 1.0 is not supported");
+  }
+  if (r.has("hidden_act") && r.get_string("hidden_act") != "silu") {
+    throw Error(source + ": hidden_act '" + r.get_string("hidden_act") + "' is not supported (only silu)");
+  }
+  if (c.model_type == "qwen2") {
+    if (r.get_bool("use_sliding_window", false)) {
+      throw Error(source + ": use_sliding_window = true is not supported");
+    }
+    c.attention_bias = true;  // Qwen2 always has q/k/v biases and no o_proj bias
+  } else {
+    c.attention_bias = c.attention_out_bias = r.get_bool("attention_bias", false);
+    c.mlp_bias = r.get_bool("mlp_bias", false);
+    if (r.has("pretraining_tp") && r.get_int("pretraining_tp") != 1) {
+      throw Error(source + ": pretraining_tp other than 1 is not supported");
+    }
+  }
+  c.tie_word_embeddings = r.get_bool("tie_word_embeddings", false);
+  // transformers 5 writes "dtype", 4 writes "torch_dtype".
+  c.torch_dtype = r.has("torch_dtype") ? r.get_string("torch_dtype") : r.get_string("dtype", "float32");
+  if (c.torch_dtype != "float32" && c.torch_dtype != "bfloat16" && c.torch_dtype != "float16") {
+    throw Error(source + ": torch_dtype '" + c.torch_dtype + "' is not supported (float32, bfloat16, float16)");
+  }
+  if (r.has("bos_token_id")) c.bos_token_id = r.get_int("bos_token_id");
+  if (r.has("eos_token_id")) c.eos_token_ids = json::int_or_int_list(r.get("eos_token_id"), source + ": eos_token_id");
+  if (r.has("pad_token_id")) c.pad_token_id = r.get_int("pad_token_id");
+  for (int64_t id : c.eos_token_ids) {
+    if (id < 0 || id >= c.vocab_size) throw Error(source + ": eos_token_id " + std::to_string(id) + " is outside the vocabulary");
+  }
+  return c;
+}
+
+std::string ModelConfig::to_json(const std::string& dtype) const {
+  rapidjson::Document doc;
+  doc.Parse(source_json.c_str(), source_json.size());
+  if (doc.HasParseError() || !doc.IsObject()) throw Error("config.json to save is not a JSON object");
+  auto& alloc = doc.GetAllocator();
+  const char* key = doc.HasMember("dtype") && !doc.HasMember("torch_dtype") ? "dtype" : "torch_dtype";
+  doc.RemoveMember(key);
+  doc.AddMember(rapidjson::Value(key, alloc), rapidjson::Value(dtype.c_str(), alloc), alloc);
+  if (!doc.HasMember("architectures")) {
+    rapidjson::Value archs(rapidjson::kArrayType);
+    archs.PushBack(rapidjson::Value(architecture.c_str(), alloc), alloc);
+    doc.AddMember("architectures", archs, alloc);
+  }
+  return json::to_string(doc, true) + "\n";
+}
+
+int64_t ModelConfig::parameter_count() const {
+  int64_t h = hidden_size;
+  int64_t attn = h * q_size() + 2 * h * kv_size() + q_size() * h;
+  if (attention_bias) attn += q_size() + 2 * kv_size();
+  if (attention_out_bias) attn += h;
+  int64_t mlp = 3 * h * intermediate_size + (mlp_bias ? 2 * intermediate_size + h : 0);
+  int64_t layer = attn + mlp + 2 * h;
+  int64_t embed = vocab_size * h;
+  return embed + num_hidden_layers * layer + h + (tie_word_embeddings ? 0 : embed);
+}
+
+}  // namespace aha

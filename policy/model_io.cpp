@@ -1,0 +1,128 @@
+#include "policy/model_io.h"
+
+#include <unistd.h>
+
+#include <iostream>
+#include <random>
+#include <set>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "policy/safetensors.h"
+
+namespace aha {
+namespace fs = std::filesystem;
+
+torch::ScalarType parse_dtype(const std::string& name) {
+  if (name == "float32" || name == "fp32") return torch::kFloat32;
+  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
+  if (name == "float16" || name == "fp16") return torch::kFloat16;
+  throw Error("unknown dtype '" + name + "' (expected float32, bfloat16 or float16)");
+}
+
+std::string dtype_name(torch::ScalarType type) {
+  switch (type) {
+    case torch::kFloat32: return "float32";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kFloat16: return "float16";
+    default: throw Error(std::string("models are float32, bfloat16 or float16, not ") + c10::toString(type));
+  }
+}
+
+std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& options) {
+  if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a model directory");
+  auto config = ModelConfig::from_file(dir / "config.json");
+  const auto dtype = options.dtype.value_or(parse_dtype(config.torch_dtype));
+  CheckpointReader checkpoint(dir);
+  auto model = std::make_unique<Transformer>(config, dtype, options.device);
+  auto params = model->named_parameters();
+
+  // Validate everything before copying anything.
+  std::set<std::string> expected;
+  for (const auto& [name, tensor] : params) {
+    expected.insert(name);
+    if (!checkpoint.contains(name)) {
+      throw Error(dir.string() + ": checkpoint is missing tensor '" + name + "'" +
+                  (name == "lm_head.weight" ? " (config.json says tie_word_embeddings is false)" : ""));
+    }
+    const auto& e = checkpoint.entry(name);
+    if (e.scalar_type != torch::kFloat32 && e.scalar_type != torch::kBFloat16 && e.scalar_type != torch::kFloat16) {
+      throw Error(checkpoint.file_of(name).path().string() + ": tensor '" + name + "' has dtype " + e.dtype +
+                  "; model weights must be F32, BF16 or F16");
+    }
+    if (torch::IntArrayRef(e.shape) != tensor.sizes()) {
+      throw Error(checkpoint.file_of(name).path().string() + ": tensor '" + name + "' has shape " +
+                  c10::str(torch::IntArrayRef(e.shape)) + " but config.json implies " + c10::str(tensor.sizes()));
+    }
+  }
+  std::vector<std::string> unused;
+  for (const auto& name : checkpoint.names()) {
+    if (!expected.count(name) && !(name == "lm_head.weight" && model->tied()) &&
+        name.find("rotary_emb.inv_freq") == std::string::npos) {
+      unused.push_back(name);
+    }
+  }
+  if (!unused.empty()) {
+    std::cerr << "warning: " << dir.string() << ": " << unused.size() << " checkpoint tensor(s) not used by "
+              << config.architecture << ", e.g. '" << unused.front() << "'\n";
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [name, tensor] : params) tensor.copy_(checkpoint.file_of(name).view(name));
+  return model;
+}
+
+void save_model(const Transformer& model, const fs::path& dir, const fs::path& copy_extras_from,
+                uint64_t max_shard_bytes) {
+  fs::path target = fs::absolute(dir);
+  if (target.filename().empty()) target = target.parent_path();
+  fs::create_directories(target.parent_path());
+  const std::string suffix = "-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}());
+  const fs::path tmp = target.string() + ".tmp" + suffix;
+  const fs::path old = target.string() + ".old" + suffix;
+  fs::create_directories(tmp);
+  try {
+    write_file_atomic(tmp / "config.json", model.config().to_json(dtype_name(model.dtype())));
+    save_checkpoint_tensors(tmp, model.named_parameters(), max_shard_bytes);
+    if (!copy_extras_from.empty()) {
+      for (const char* name : {"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
+                               "special_tokens_map.json", "generation_config.json"}) {
+        if (fs::exists(copy_extras_from / name)) fs::copy_file(copy_extras_from / name, tmp / name);
+      }
+    }
+    // Swap in: the old directory stays whole until the new one is in place.
+    if (fs::exists(target)) fs::rename(target, old);
+    fs::rename(tmp, target);
+    fs::remove_all(old);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(tmp);
+    throw Error("cannot save model to " + target.string() + ": " + e.what());
+  } catch (...) {
+    fs::remove_all(tmp);
+    throw;
+  }
+}
+
+std::unique_ptr<Transformer> init_model(const ModelConfig& config, uint64_t seed,
+                                        std::optional<torch::ScalarType> dtype, torch::Device device) {
+  const auto type = dtype.value_or(parse_dtype(config.torch_dtype));
+  auto model = std::make_unique<Transformer>(config, type, device);
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  torch::NoGradGuard no_grad;
+  for (auto& [name, tensor] : model->named_parameters()) {
+    auto values = torch::empty(tensor.sizes(), torch::kFloat32);
+    const bool is_norm = name.find("norm.weight") != std::string::npos;
+    const bool is_bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+    if (is_norm) values.fill_(1.0);
+    else if (is_bias) values.zero_();
+    else values.normal_(0.0, config.initializer_range, generator);
+    if (name == "model.embed_tokens.weight" && config.pad_token_id >= 0 && config.pad_token_id < config.vocab_size) {
+      values[config.pad_token_id].zero_();
+    }
+    tensor.copy_(values);
+  }
+  return model;
+}
+
+}  // namespace aha

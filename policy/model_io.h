@@ -1,0 +1,45 @@
+// Loading, saving and initialising models in the Hugging Face directory format:
+// config.json + model.safetensors (or shards + model.safetensors.index.json).
+//
+// load_model checks every tensor the config implies against the checkpoint (present, floating
+// dtype F32/BF16/F16, exact shape) before the model is returned; a problem throws aha::Error
+// naming the directory, the tensor and what was expected. save_model writes the whole
+// directory under a temporary name and swaps it in, so a crash never leaves half a model.
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "policy/transformer.h"
+
+namespace aha {
+
+struct LoadOptions {
+  torch::Device device = torch::kCPU;
+  std::optional<torch::ScalarType> dtype;  // default: the config's torch_dtype
+};
+
+std::unique_ptr<Transformer> load_model(const std::filesystem::path& dir, const LoadOptions& options = {});
+
+// Writes config.json (with torch_dtype = the model's dtype) and the weights. Files that
+// describe the tokenizer and generation (tokenizer.json, vocab.json, merges.txt,
+// tokenizer_config.json, special_tokens_map.json, generation_config.json) are copied from
+// copy_extras_from when given.
+void save_model(const Transformer& model, const std::filesystem::path& dir,
+                const std::filesystem::path& copy_extras_from = {}, uint64_t max_shard_bytes = 5ull << 30);
+
+// A randomly initialised model as transformers initialises one: linear and embedding weights
+// ~ N(0, initializer_range), biases 0, norms 1. Drawn on the CPU in float32 from `seed`, so
+// the same seed gives the same model on any device and dtype.
+std::unique_ptr<Transformer> init_model(const ModelConfig& config, uint64_t seed,
+                                        std::optional<torch::ScalarType> dtype = std::nullopt,
+                                        torch::Device device = torch::kCPU);
+
+// "float32" | "bfloat16" | "float16" (also "fp32", "bf16", "fp16") -> scalar type.
+torch::ScalarType parse_dtype(const std::string& name);
+std::string dtype_name(torch::ScalarType type);
+
+}  // namespace aha

@@ -1,0 +1,54 @@
+#include "policy/rotary.h"
+
+#include <cmath>
+
+namespace aha {
+
+torch::Tensor rope_inv_freq(const ModelConfig& config, int64_t max_position, torch::Device device) {
+  const int64_t dim = config.head_dim;
+  const auto& s = config.rope_scaling;
+  double base = config.rope_theta;
+  if (s.type == "dynamic") {
+    int64_t seq_len = max_position + 1;
+    if (seq_len > config.max_position_embeddings) {
+      base *= std::pow(s.factor * seq_len / config.max_position_embeddings - (s.factor - 1),
+                       double(dim) / double(dim - 2));
+    }
+  }
+  // transformers: 1 / base ** (arange(0, dim, 2, int64).float() / dim), in float32.
+  auto exponents = torch::arange(0, dim, 2, torch::TensorOptions().dtype(torch::kInt64)).to(torch::kFloat32) / dim;
+  auto inv_freq = 1.0 / torch::pow(torch::scalar_tensor(base, torch::kFloat32), exponents);
+  if (s.type == "linear") {
+    inv_freq = inv_freq / s.factor;
+  } else if (s.type == "llama3") {
+    const double old_len = double(s.original_max_position_embeddings);
+    const double low_wavelen = old_len / s.low_freq_factor;
+    const double high_wavelen = old_len / s.high_freq_factor;
+    auto wavelen = 2 * M_PI / inv_freq;
+    // Long wavelengths are scaled down by factor, short ones kept, the band between blended.
+    auto scaled = torch::where(wavelen > low_wavelen, inv_freq / s.factor, inv_freq);
+    auto smooth = (old_len / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+    auto blended = (1 - smooth) * scaled / s.factor + smooth * scaled;
+    auto medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+    inv_freq = torch::where(medium, blended, scaled);
+  }
+  return inv_freq.to(device);
+}
+
+std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_freq, const torch::Tensor& positions,
+                                                     torch::ScalarType dtype) {
+  // freqs[b, t, i] = positions[b, t] * inv_freq[i], then duplicated to the full head_dim.
+  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq.view({1, 1, -1});
+  auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);  // [B, 1, T, D]
+  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  auto x1 = x.narrow(-1, 0, half);
+  auto x2 = x.narrow(-1, half, half);
+  auto rotated = torch::cat({-x2, x1}, -1);
+  return x * cos + rotated * sin;
+}
+
+}  // namespace aha

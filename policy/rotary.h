@@ -1,0 +1,23 @@
+// Rotary position embeddings (RoPE) as in Hugging Face transformers' Qwen2/Llama, with the
+// default, linear, dynamic (NTK) and llama3 frequency scalings.
+#pragma once
+#include <torch/types.h>
+
+#include "policy/model_config.h"
+
+namespace aha {
+
+// Inverse frequencies [head_dim / 2] (float32) for a call whose largest position is
+// max_position. Only the dynamic scaling depends on max_position: beyond
+// max_position_embeddings it raises the base (stateless form of transformers' update).
+torch::Tensor rope_inv_freq(const ModelConfig& config, int64_t max_position, torch::Device device);
+
+// cos and sin tables [B, 1, T, head_dim] in `dtype` for positions [B, T] (int64); computed
+// in float32 and cast, as transformers does.
+std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_freq, const torch::Tensor& positions,
+                                                     torch::ScalarType dtype);
+
+// x * cos + rotate_half(x) * sin, x [B, heads, T, head_dim].
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+
+}  // namespace aha

@@ -1,0 +1,179 @@
+#include "policy/transformer.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "policy/rotary.h"
+#include "policy/token_logprobs.h"
+
+namespace aha {
+
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+  auto xf = x.to(torch::kFloat32);
+  auto variance = xf.pow(2).mean(-1, /*keepdim=*/true);
+  return weight * (xf * torch::rsqrt(variance + eps)).to(x.scalar_type());
+}
+
+torch::Tensor positions_from_mask(const torch::Tensor& attention_mask) {
+  return (attention_mask.to(torch::kInt64).cumsum(-1) - 1).clamp_min(0);
+}
+
+Transformer::Transformer(ModelConfig config, torch::ScalarType dtype, torch::Device device)
+    : config_(std::move(config)), dtype_(dtype), device_(device) {
+  const auto& c = config_;
+  auto opt = torch::TensorOptions().dtype(dtype).device(device);
+  auto mat = [&](int64_t out, int64_t in) { return torch::empty({out, in}, opt); };
+  auto vec = [&](int64_t n) { return torch::empty({n}, opt); };
+  embed_ = mat(c.vocab_size, c.hidden_size);
+  final_norm_ = vec(c.hidden_size);
+  if (!c.tie_word_embeddings) lm_head_ = mat(c.vocab_size, c.hidden_size);
+  layers_.resize(c.num_hidden_layers);
+  for (auto& w : layers_) {
+    w.input_norm = vec(c.hidden_size);
+    w.post_attention_norm = vec(c.hidden_size);
+    w.q_weight = mat(c.q_size(), c.hidden_size);
+    w.k_weight = mat(c.kv_size(), c.hidden_size);
+    w.v_weight = mat(c.kv_size(), c.hidden_size);
+    w.o_weight = mat(c.hidden_size, c.q_size());
+    if (c.attention_bias) {
+      w.q_bias = vec(c.q_size());
+      w.k_bias = vec(c.kv_size());
+      w.v_bias = vec(c.kv_size());
+    }
+    if (c.attention_out_bias) w.o_bias = vec(c.hidden_size);
+    w.gate_weight = mat(c.intermediate_size, c.hidden_size);
+    w.up_weight = mat(c.intermediate_size, c.hidden_size);
+    w.down_weight = mat(c.hidden_size, c.intermediate_size);
+    if (c.mlp_bias) {
+      w.gate_bias = vec(c.intermediate_size);
+      w.up_bias = vec(c.intermediate_size);
+      w.down_bias = vec(c.hidden_size);
+    }
+  }
+  inv_freq_ = rope_inv_freq(c, 0, device);
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Transformer::named_parameters() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  out.emplace_back("model.embed_tokens.weight", embed_);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const auto& w = layers_[i];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    auto add = [&](const std::string& name, const torch::Tensor& t) {
+      if (t.defined()) out.emplace_back(p + name, t);
+    };
+    add("input_layernorm.weight", w.input_norm);
+    add("self_attn.q_proj.weight", w.q_weight);
+    add("self_attn.q_proj.bias", w.q_bias);
+    add("self_attn.k_proj.weight", w.k_weight);
+    add("self_attn.k_proj.bias", w.k_bias);
+    add("self_attn.v_proj.weight", w.v_weight);
+    add("self_attn.v_proj.bias", w.v_bias);
+    add("self_attn.o_proj.weight", w.o_weight);
+    add("self_attn.o_proj.bias", w.o_bias);
+    add("post_attention_layernorm.weight", w.post_attention_norm);
+    add("mlp.gate_proj.weight", w.gate_weight);
+    add("mlp.gate_proj.bias", w.gate_bias);
+    add("mlp.up_proj.weight", w.up_weight);
+    add("mlp.up_proj.bias", w.up_bias);
+    add("mlp.down_proj.weight", w.down_weight);
+    add("mlp.down_proj.bias", w.down_bias);
+  }
+  out.emplace_back("model.norm.weight", final_norm_);
+  if (!tied()) out.emplace_back("lm_head.weight", lm_head_);
+  return out;
+}
+
+std::vector<torch::Tensor> Transformer::parameters() const {
+  std::vector<torch::Tensor> out;
+  for (auto& [_, t] : named_parameters()) out.push_back(t);
+  return out;
+}
+
+torch::Tensor Transformer::attention(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
+                                     const torch::Tensor& sin, const torch::Tensor& mask) const {
+  const auto& c = config_;
+  const int64_t B = x.size(0), T = x.size(1), D = c.head_dim;
+  auto q = torch::linear(x, w.q_weight, w.q_bias).view({B, T, c.num_attention_heads, D}).transpose(1, 2);
+  auto k = torch::linear(x, w.k_weight, w.k_bias).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);
+  auto v = torch::linear(x, w.v_weight, w.v_bias).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);
+  q = apply_rope(q, cos, sin);
+  k = apply_rope(k, cos, sin);
+  const bool causal = !mask.defined();
+  // Without a mask SDPA can take the grouped heads directly (flash path); with one we expand
+  // them as transformers' repeat_kv does, which every SDPA backend accepts.
+  const bool gqa = c.num_attention_heads != c.num_key_value_heads;
+  if (gqa && !causal) {
+    const int64_t rep = c.num_attention_heads / c.num_key_value_heads;
+    k = k.repeat_interleave(rep, 1);
+    v = v.repeat_interleave(rep, 1);
+  }
+  std::optional<torch::Tensor> attn_mask;
+  if (!causal) attn_mask = mask;
+  auto out = at::scaled_dot_product_attention(q, k, v, attn_mask, 0.0, causal, 1.0 / std::sqrt(double(D)),
+                                              /*enable_gqa=*/gqa && causal);
+  out = out.transpose(1, 2).reshape({B, T, c.q_size()});
+  return torch::linear(out, w.o_weight, w.o_bias);
+}
+
+torch::Tensor Transformer::mlp(const DecoderLayerWeights& w, const torch::Tensor& x) const {
+  auto gate = torch::silu(torch::linear(x, w.gate_weight, w.gate_bias));
+  return torch::linear(gate * torch::linear(x, w.up_weight, w.up_bias), w.down_weight, w.down_bias);
+}
+
+torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                         const torch::Tensor& positions) const {
+  require(input_ids.dim() == 2, "transformer: input_ids must be [B, T]");
+  const int64_t B = input_ids.size(0), T = input_ids.size(1);
+  require(!attention_mask.defined() || attention_mask.sizes() == input_ids.sizes(),
+          "transformer: attention_mask must have the shape of input_ids");
+  require(!positions.defined() || positions.sizes() == input_ids.sizes(),
+          "transformer: positions must have the shape of input_ids");
+  torch::Tensor pos = positions;
+  if (!pos.defined()) {
+    pos = attention_mask.defined() ? positions_from_mask(attention_mask)
+                                   : torch::arange(T, input_ids.options().dtype(torch::kInt64)).expand({B, T});
+  }
+  pos = pos.to(device_, torch::kInt64);
+  torch::Tensor inv_freq = inv_freq_;
+  if (config_.rope_scaling.type == "dynamic") {
+    inv_freq = rope_inv_freq(config_, pos.max().item<int64_t>(), device_);
+  }
+  auto [cos, sin] = rope_cos_sin(inv_freq, pos, dtype_);
+
+  torch::Tensor mask;  // [B, 1, T, T] bool, true = may attend
+  if (attention_mask.defined()) {
+    auto keys = attention_mask.to(device_).to(torch::kBool).view({B, 1, 1, T});
+    auto causal = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(device_)).tril();
+    // A padding query attends to itself so that its row is never empty (no NaN); its output
+    // is ignored by every consumer.
+    auto eye = torch::eye(T, torch::TensorOptions().dtype(torch::kBool).device(device_));
+    mask = (causal.logical_and(keys)).logical_or(eye);
+  }
+
+  auto x = torch::embedding(embed_, input_ids.to(device_));
+  for (const auto& w : layers_) {
+    x = x + attention(w, rms_norm(x, w.input_norm, config_.rms_norm_eps), cos, sin, mask);
+    x = x + mlp(w, rms_norm(x, w.post_attention_norm, config_.rms_norm_eps));
+  }
+  return rms_norm(x, final_norm_, config_.rms_norm_eps);
+}
+
+torch::Tensor Transformer::logits(const torch::Tensor& hidden) const {
+  return torch::linear(hidden, lm_head_weight());
+}
+
+torch::Tensor Transformer::token_logprobs(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                          const torch::Tensor& positions, double temperature,
+                                          torch::Tensor* entropy) const {
+  const int64_t B = input_ids.size(0), T = input_ids.size(1);
+  require(T >= 2, "token log-probs need at least two tokens per sequence");
+  auto hidden = hidden_states(input_ids, attention_mask, positions).narrow(1, 0, T - 1);
+  auto targets = input_ids.narrow(1, 1, T - 1).to(device_);
+  auto out = chunked_token_logprobs(hidden.reshape({B * (T - 1), -1}), lm_head_weight(), targets.reshape({-1}),
+                                    temperature, entropy != nullptr);
+  if (entropy) *entropy = out.entropy.view({B, T - 1});
+  return out.logprobs.view({B, T - 1});
+}
+
+}  // namespace aha
