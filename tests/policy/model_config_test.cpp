@@ -1,0 +1,111 @@
+// config.json parsing: the fields transformers writes (versions 4 and 5), and clear errors.
+#include "policy/model_config.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+
+namespace {
+
+const char* kQwen = R"({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 1000,
+  "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 8,
+  "num_key_value_heads": 2, "max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+  "tie_word_embeddings": true, "torch_dtype": "bfloat16", "eos_token_id": [7, 9], "bos_token_id": 3,
+  "use_sliding_window": false, "sliding_window": 4096, "transformers_version": "4.43.1"})";
+
+std::string error_of(const std::string& text) {
+  try {
+    aha::ModelConfig::from_json(text, "config.json");
+  } catch (const aha::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string with(const std::string& key, const std::string& value) {
+  std::string s = kQwen;
+  auto pos = s.find("\"" + key + "\"");
+  if (pos == std::string::npos) return s.substr(0, s.size() - 1) + ", \"" + key + "\": " + value + "}";
+  auto colon = s.find(':', pos);
+  auto end = s.find_first_of(",}", colon);
+  if (s[colon + 2] == '[') end = s.find(']', colon) + 1;
+  return s.substr(0, colon + 1) + " " + value + s.substr(end);
+}
+
+std::string without(const std::string& key) {
+  std::string s = kQwen;
+  auto pos = s.find("\"" + key + "\"");
+  auto end = s.find_first_of(",}", s.find(':', pos));
+  if (s[end] == ',') ++end;
+  return s.substr(0, pos) + s.substr(end);
+}
+
+TEST(ModelConfig, ParsesQwen2) {
+  auto c = aha::ModelConfig::from_json(kQwen, "config.json");
+  EXPECT_EQ(c.architecture, "Qwen2ForCausalLM");
+  EXPECT_EQ(c.head_dim, 8);
+  EXPECT_EQ(c.num_key_value_heads, 2);
+  EXPECT_TRUE(c.attention_bias);  // Qwen2 q/k/v
+  EXPECT_FALSE(c.attention_out_bias);
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{7, 9}));
+  EXPECT_EQ(c.bos_token_id, 3);
+  EXPECT_EQ(c.torch_dtype, "bfloat16");
+  EXPECT_EQ(c.rope_scaling.type, "default");
+  EXPECT_DOUBLE_EQ(c.rope_theta, 1e6);
+  // embed + 2 layers (q,k,v,o with q/k/v bias; 3 MLP mats; 2 norms) + final norm; tied head.
+  int64_t layer = 64 * 64 + 2 * 64 * 16 + 64 * 64 + 64 + 2 * 16 + 3 * 64 * 128 + 2 * 64;
+  EXPECT_EQ(c.parameter_count(), 1000 * 64 + 2 * layer + 64);
+}
+
+TEST(ModelConfig, ParsesTransformers5RopeParametersAndDtype) {
+  std::string s = without("rope_theta");
+  s = with("rope_parameters", R"({"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+       "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})");
+  s = s.substr(0, s.find("\"rope_theta\"")) + s.substr(s.find("\"tie_word"));  // drop top-level rope_theta
+  auto c = aha::ModelConfig::from_json(s, "config.json");
+  EXPECT_EQ(c.rope_scaling.type, "llama3");
+  EXPECT_DOUBLE_EQ(c.rope_theta, 500000.0);
+  EXPECT_EQ(c.rope_scaling.original_max_position_embeddings, 8192);
+  auto d = aha::ModelConfig::from_json(R"({"model_type": "llama", "vocab_size": 10, "hidden_size": 8,
+    "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 8,
+    "rms_norm_eps": 1e-5, "dtype": "float16", "attention_bias": true, "eos_token_id": 2})", "c");
+  EXPECT_EQ(d.torch_dtype, "float16");
+  EXPECT_EQ(d.num_key_value_heads, 2);  // defaults to the head count
+  EXPECT_TRUE(d.attention_out_bias);
+  EXPECT_EQ(d.eos_token_ids, (std::vector<int64_t>{2}));
+  EXPECT_EQ(d.architecture, "LlamaForCausalLM");
+}
+
+TEST(ModelConfig, OldStyleRopeScaling) {
+  auto c = aha::ModelConfig::from_json(with("rope_scaling", R"({"type": "linear", "factor": 4.0})"), "c");
+  EXPECT_EQ(c.rope_scaling.type, "linear");
+  EXPECT_DOUBLE_EQ(c.rope_scaling.factor, 4.0);
+}
+
+TEST(ModelConfig, ErrorsNameTheField) {
+  EXPECT_NE(error_of(without("hidden_size")).find("missing required field 'hidden_size'"), std::string::npos);
+  EXPECT_NE(error_of(without("model_type")).find("'model_type'"), std::string::npos);
+  EXPECT_NE(error_of(with("model_type", "\"mistral\"")).find("model_type 'mistral' is not supported"), std::string::npos);
+  EXPECT_NE(error_of(with("architectures", "[\"LlamaForCausalLM\"]")).find("architecture 'LlamaForCausalLM'"),
+            std::string::npos);
+  EXPECT_NE(error_of(with("num_key_value_heads", "3")).find("not a multiple"), std::string::npos);
+  EXPECT_NE(error_of(with("hidden_size", "-64")).find("'hidden_size' must be positive"), std::string::npos);
+  EXPECT_NE(error_of(with("hidden_size", "\"64\"")).find("'hidden_size' must be an integer"), std::string::npos);
+  EXPECT_NE(error_of(with("use_sliding_window", "true")).find("use_sliding_window"), std::string::npos);
+  EXPECT_NE(error_of(with("rope_scaling", R"({"type": "yarn", "factor": 4.0})")).find("rope type 'yarn'"),
+            std::string::npos);
+  EXPECT_NE(error_of(with("torch_dtype", "\"int8\"")).find("torch_dtype 'int8'"), std::string::npos);
+  EXPECT_NE(error_of(with("eos_token_id", "5000")).find("outside the vocabulary"), std::string::npos);
+  EXPECT_NE(error_of("{\"model_type\": ").find("invalid JSON"), std::string::npos);
+  EXPECT_NE(error_of(with("hidden_act", "\"gelu\"")).find("hidden_act 'gelu'"), std::string::npos);
+}
+
+TEST(ModelConfig, SavedJsonKeepsUnknownKeysAndSetsDtype) {
+  auto c = aha::ModelConfig::from_json(kQwen, "config.json");
+  auto saved = c.to_json("float32");
+  EXPECT_NE(saved.find("\"sliding_window\": 4096"), std::string::npos);
+  EXPECT_NE(saved.find("\"torch_dtype\": \"float32\""), std::string::npos);
+  EXPECT_EQ(aha::ModelConfig::from_json(saved, "saved").torch_dtype, "float32");
+}
+
+}  // namespace

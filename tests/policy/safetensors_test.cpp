@@ -1,0 +1,155 @@
+// safetensors reading and writing: round trips, sharding, and every kind of bad file.
+#include "policy/safetensors.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "core/files.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+class Safetensors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("aha_st_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // A file made of an explicit header and data section.
+  fs::path raw(const std::string& header, const std::string& data, const std::string& name = "x.safetensors") {
+    std::string bytes(8, '\0');
+    for (int i = 0; i < 8; ++i) bytes[i] = char((uint64_t(header.size()) >> (8 * i)) & 0xff);
+    aha::write_file_atomic(dir_ / name, bytes + header + data);
+    return dir_ / name;
+  }
+
+  std::string error_opening(const fs::path& p) {
+    try {
+      aha::SafetensorsFile f(p);
+    } catch (const aha::Error& e) {
+      return e.what();
+    }
+    return "";
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(Safetensors, RoundTripKeepsDtypeShapeAndValues) {
+  auto f32 = torch::randn({3, 5});
+  auto bf16 = torch::randn({7}).to(torch::kBFloat16);
+  auto f16 = torch::randn({2, 2, 2}).to(torch::kFloat16);
+  auto i64 = torch::arange(10, torch::kInt64).view({2, 5}).t();  // non-contiguous
+  auto empty = torch::empty({0, 4});
+  aha::save_safetensors(dir_ / "a.safetensors", {{"f32", f32}, {"bf16", bf16}, {"f16", f16}, {"i64", i64}, {"empty", empty}},
+                        {{"format", "pt"}});
+  aha::SafetensorsFile file(dir_ / "a.safetensors");
+  EXPECT_EQ(file.metadata().at("format"), "pt");
+  EXPECT_TRUE(torch::equal(file.load("f32"), f32));
+  EXPECT_TRUE(torch::equal(file.load("bf16"), bf16));
+  EXPECT_TRUE(torch::equal(file.load("f16"), f16));
+  EXPECT_TRUE(torch::equal(file.load("i64"), i64));
+  EXPECT_EQ(file.load("empty").sizes(), empty.sizes());
+  EXPECT_EQ(file.find("bf16")->dtype, "BF16");
+  // Conversion on load.
+  EXPECT_TRUE(torch::allclose(file.load("bf16", torch::kFloat32), bf16.to(torch::kFloat32)));
+}
+
+TEST_F(Safetensors, ReadsAHandWrittenFile) {
+  // Two little-endian F32 values 1.0 and -2.0, and one I8, laid out by hand.
+  std::string data("\x00\x00\x80\x3f\x00\x00\x00\xc0\x05", 9);
+  auto p = raw(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"I8","shape":[],"data_offsets":[8,9]}})", data);
+  aha::SafetensorsFile f(p);
+  auto a = f.load("a");
+  EXPECT_FLOAT_EQ(a[0].item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(a[1].item<float>(), -2.0f);
+  EXPECT_EQ(f.load("b").item<int8_t>(), 5);
+}
+
+TEST_F(Safetensors, TruncatedFileIsNamedWithTheTensor) {
+  aha::save_safetensors(dir_ / "t.safetensors", {{"weight", torch::randn({64, 64})}});
+  auto bytes = aha::read_file(dir_ / "t.safetensors");
+  aha::write_file_atomic(dir_ / "t.safetensors", bytes.substr(0, bytes.size() - 100));
+  auto msg = error_opening(dir_ / "t.safetensors");
+  EXPECT_NE(msg.find("t.safetensors"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'weight'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
+  // Cut inside the header, and inside the length itself.
+  aha::write_file_atomic(dir_ / "t.safetensors", bytes.substr(0, 20));
+  EXPECT_NE(error_opening(dir_ / "t.safetensors").find("header length"), std::string::npos);
+  aha::write_file_atomic(dir_ / "t.safetensors", bytes.substr(0, 5));
+  EXPECT_NE(error_opening(dir_ / "t.safetensors").find("shorter than"), std::string::npos);
+}
+
+TEST_F(Safetensors, CorruptHeadersAreRejected) {
+  struct Case { std::string header; std::string data; std::string expect; };
+  std::vector<Case> cases = {
+      {"{not json", "", "invalid JSON"},
+      {"[1,2]", "", "not a JSON object"},
+      {R"({"w":{"dtype":"F99","shape":[1],"data_offsets":[0,4]}})", "abcd", "unsupported dtype 'F99'"},
+      {R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", "abcd", "non-negative"},
+      {R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", "abcd", "need 8"},
+      {R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}})", "abcd", "outside the data section"},
+      {R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}})", "abcd", "outside the data section"},
+      {R"({"w":{"dtype":"F32","shape":[1]}})", "abcd", "'data_offsets'"},
+      {R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"v":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
+       "abcdefgh", "overlap"},
+      {R"({"w":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904],"data_offsets":[0,4]}})", "abcd",
+       "overflowing"},
+      {R"({"__metadata__":{"a":1}})", "", "__metadata__"},
+  };
+  for (const auto& c : cases) {
+    auto msg = error_opening(raw(c.header, c.data));
+    EXPECT_NE(msg.find(c.expect), std::string::npos) << "header " << c.header << " gave: " << msg;
+  }
+  // Header length pointing far past the end of the file.
+  std::string bytes = "\xff\xff\xff\xff\xff\xff\xff\x7f{}";
+  aha::write_file_atomic(dir_ / "huge.safetensors", bytes);
+  EXPECT_NE(error_opening(dir_ / "huge.safetensors").find("exceeds the file size"), std::string::npos);
+}
+
+TEST_F(Safetensors, ShardedCheckpointRoundTrip) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (int i = 0; i < 6; ++i) tensors.emplace_back("t" + std::to_string(i), torch::randn({50, 10}));
+  aha::save_checkpoint_tensors(dir_ / "ckpt", tensors, /*max_shard_bytes=*/4500);
+  EXPECT_TRUE(fs::exists(dir_ / "ckpt/model.safetensors.index.json"));
+  EXPECT_TRUE(fs::exists(dir_ / "ckpt/model-00003-of-00003.safetensors"));
+  EXPECT_FALSE(fs::exists(dir_ / "ckpt/model.safetensors"));
+  aha::CheckpointReader reader(dir_ / "ckpt");
+  EXPECT_EQ(reader.names().size(), 6u);
+  for (const auto& [name, t] : tensors) EXPECT_TRUE(torch::equal(reader.load(name), t)) << name;
+  // Saving again unsharded replaces the index.
+  aha::save_checkpoint_tensors(dir_ / "ckpt", tensors);
+  EXPECT_FALSE(fs::exists(dir_ / "ckpt/model.safetensors.index.json"));
+  EXPECT_TRUE(torch::equal(aha::CheckpointReader(dir_ / "ckpt").load("t5"), tensors[5].second));
+}
+
+TEST_F(Safetensors, BadIndexIsRejected) {
+  fs::create_directories(dir_ / "c");
+  aha::save_safetensors(dir_ / "c/s1.safetensors", {{"a", torch::ones({2})}});
+  auto open_error = [&](const std::string& index) {
+    aha::write_file_atomic(dir_ / "c/model.safetensors.index.json", index);
+    try {
+      aha::CheckpointReader r(dir_ / "c");
+    } catch (const aha::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(open_error(R"({"weight_map": {"a": "missing.safetensors"}})").find("does not exist"), std::string::npos);
+  EXPECT_NE(open_error(R"({"weight_map": {"b": "s1.safetensors"}})").find("not stored there"), std::string::npos);
+  EXPECT_NE(open_error(R"({"weight_map": {"a": "../s1.safetensors"}})").find("same directory"), std::string::npos);
+  EXPECT_NE(open_error(R"({"metadata": {}})").find("weight_map"), std::string::npos);
+  EXPECT_EQ(open_error(R"({"weight_map": {"a": "s1.safetensors"}})"), "");
+  fs::create_directories(dir_ / "empty");
+  EXPECT_THROW(aha::CheckpointReader(dir_ / "empty"), aha::Error);
+}
+
+}  // namespace
