@@ -45,6 +45,9 @@ if(AHA_WITH_CUDA)
   endif()
   set(TORCH_CUDA_ARCH_LIST "9.0" CACHE STRING "")
   find_package(Torch REQUIRED)
+  # Keep libtorch_cuda linked even though no symbol of it is named: without it LibTorch
+  # registers no CUDA backend and torch::cuda::is_available() is false.
+  target_link_options(aha::torch INTERFACE "LINKER:--no-as-needed")
   target_link_libraries(aha::torch INTERFACE ${TORCH_LIBRARIES})
   target_compile_definitions(aha::torch INTERFACE AHA_WITH_CUDA=1)
   message(STATUS "aha: LibTorch with CUDA from ${AHA_TORCH_PREFIX}")

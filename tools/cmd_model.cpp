@@ -99,7 +99,22 @@ int model_logprobs(const std::vector<std::string>& words) {
   return 0;
 }
 
+int model_convert(const std::vector<std::string>& words) {
+  Args args(words, {"out", "dtype", "max-shard-mb"}, "model convert");
+  std::filesystem::path dir = args.positional(0, "the model directory");
+  std::optional<torch::ScalarType> dtype;
+  if (auto d = args.get("dtype")) dtype = parse_dtype(*d);
+  auto model = load_model(dir, {torch::kCPU, dtype});
+  const int64_t shard_mb = args.get_int("max-shard-mb", 5 * 1024);
+  if (shard_mb <= 0) throw Error("--max-shard-mb must be positive");
+  save_model(*model, args.required("out"), dir, static_cast<uint64_t>(shard_mb) << 20);
+  std::cout << "wrote " << dtype_name(model->dtype()) << " model to " << args.required("out") << "\n";
+  return 0;
+}
+
 CommandRegistration init_cmd({"model init", "--config cfg.json --out DIR [--seed S] [--dtype D]: a random model in HF format", model_init});
+CommandRegistration convert_cmd({"model convert", "DIR --out DIR2 [--dtype D] [--max-shard-mb N]: re-save (cast, reshard)",
+                                 model_convert});
 CommandRegistration info_cmd({"model info", "DIR: architecture, parameter count, dtype, memory", model_info});
 CommandRegistration logprobs_cmd({"model logprobs",
                                   "DIR --ids 1,2,3 [--dtype float32|bfloat16] [--device cpu|cuda]: per-token log-probs as JSON",

@@ -92,6 +92,30 @@ TEST_P(ModelParity, SaveAndReloadGivesIdenticalLogits) {
   fs::remove_all(out);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, ModelParity, ::testing::ValuesIn(fixture_names()));
 
+}  // namespace
+
+namespace {
+
+// The same parity on the GPU (skipped where there is none): float32 with TF32 off (LibTorch's
+// default for matmuls) and bfloat16 with the CPU test's tolerance.
+TEST_P(ModelParity, CudaLogitsMatchTransformers) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  aha::SafetensorsFile expected(dir() / "expected.safetensors");
+  torch::NoGradGuard no_grad;
+  auto ids = expected.load("input_ids"), mask = expected.load("attention_mask"), pos = expected.load("position_ids");
+  auto fp32 = expected.load("logits_fp32");
+  auto model = aha::load_model(dir(), {torch::kCUDA, torch::kFloat32});
+  auto logits = model->logits(model->hidden_states(ids, mask, pos)).cpu();
+  EXPECT_LE(max_diff_on_real_tokens(logits, fp32, mask), 1e-4) << GetParam();
+  auto bf16 = aha::load_model(dir(), {torch::kCUDA, torch::kBFloat16});
+  auto logits16 = bf16->logits(bf16->hidden_states(ids, mask, pos)).cpu();
+  const double range = fp32.abs().max().item<double>();
+  EXPECT_LE(max_diff_on_real_tokens(logits16, expected.load("logits_bf16"), mask), 0.02 * range) << GetParam();
+}
+
+}  // namespace
+
+namespace {
+INSTANTIATE_TEST_SUITE_P(Fixtures, ModelParity, ::testing::ValuesIn(fixture_names()));
 }  // namespace
