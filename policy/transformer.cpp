@@ -159,6 +159,88 @@ torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const t
   return rms_norm(x, final_norm_, config_.rms_norm_eps);
 }
 
+KVCache KVCache::allocate(const ModelConfig& config, int64_t batch, int64_t capacity, torch::ScalarType dtype,
+                          torch::Device device) {
+  KVCache cache;
+  auto opt = torch::TensorOptions().dtype(dtype).device(device);
+  for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
+    cache.keys.push_back(torch::zeros({batch, config.num_key_value_heads, capacity, config.head_dim}, opt));
+    cache.values.push_back(torch::zeros({batch, config.num_key_value_heads, capacity, config.head_dim}, opt));
+  }
+  return cache;
+}
+
+KVCache KVCache::select_rows(const torch::Tensor& rows) const {
+  KVCache out;
+  auto index = rows.to(keys.empty() ? torch::kCPU : keys[0].device(), torch::kInt64);
+  for (size_t l = 0; l < keys.size(); ++l) {
+    out.keys.push_back(keys[l].index_select(0, index));
+    out.values.push_back(values[l].index_select(0, index));
+  }
+  return out;
+}
+
+torch::Tensor Transformer::cached_attention(const DecoderLayerWeights& w, const torch::Tensor& x,
+                                            const torch::Tensor& cos, const torch::Tensor& sin,
+                                            const torch::Tensor& slots, const torch::Tensor& mask,
+                                            torch::Tensor& cache_k, torch::Tensor& cache_v) const {
+  const auto& c = config_;
+  const int64_t B = x.size(0), S = x.size(1), D = c.head_dim, L = mask.size(-1);
+  const int64_t kvh = c.num_key_value_heads, rep = c.num_attention_heads / kvh;
+  auto q = torch::linear(x, w.q_weight, w.q_bias).view({B, S, c.num_attention_heads, D}).transpose(1, 2);
+  auto k = torch::linear(x, w.k_weight, w.k_bias).view({B, S, kvh, D}).transpose(1, 2);
+  auto v = torch::linear(x, w.v_weight, w.v_bias).view({B, S, kvh, D}).transpose(1, 2);
+  q = apply_rope(q, cos, sin);
+  k = apply_rope(k, cos, sin);
+  cache_k.index_copy_(2, slots, k);
+  cache_v.index_copy_(2, slots, v);
+  auto keys = cache_k.narrow(2, 0, L);
+  auto values = cache_v.narrow(2, 0, L);
+  torch::Tensor out;
+  const double scale = 1.0 / std::sqrt(double(D));
+  if (S == 1) {
+    // One new token: the `rep` query heads sharing a kv head become that head's query rows, so
+    // grouped-query attention needs no copy of the cache. mask [B, 1, 1, L] broadcasts over them.
+    auto grouped = q.view({B, kvh, rep, D});
+    out = at::scaled_dot_product_attention(grouped, keys, values, mask, 0.0, false, scale);
+    out = out.reshape({B, 1, c.q_size()});
+  } else {
+    auto k_all = rep > 1 ? keys.repeat_interleave(rep, 1) : keys;
+    auto v_all = rep > 1 ? values.repeat_interleave(rep, 1) : values;
+    out = at::scaled_dot_product_attention(q, k_all, v_all, mask, 0.0, false, scale);
+    out = out.transpose(1, 2).reshape({B, S, c.q_size()});
+  }
+  return torch::linear(out, w.o_weight, w.o_bias);
+}
+
+torch::Tensor Transformer::hidden_states_cached(const torch::Tensor& input_ids, const torch::Tensor& positions,
+                                                const torch::Tensor& slots, const torch::Tensor& key_mask,
+                                                KVCache& cache) const {
+  require(input_ids.dim() == 2 && positions.sizes() == input_ids.sizes(),
+          "transformer: input_ids and positions must both be [B, S]");
+  const int64_t B = input_ids.size(0), S = input_ids.size(1), L = key_mask.size(1);
+  require(slots.dim() == 1 && slots.size(0) == S, "transformer: slots must be [S]");
+  require(key_mask.dim() == 2 && key_mask.size(0) == B, "transformer: key_mask must be [B, L]");
+  require(cache.batch() == B && static_cast<int64_t>(cache.keys.size()) == config_.num_hidden_layers,
+          "transformer: the KV cache does not match the batch or the model");
+  require(L <= cache.capacity(), "transformer: key_mask is longer than the KV cache");
+  torch::Tensor inv_freq = inv_freq_;
+  if (config_.rope_scaling.type == "dynamic") inv_freq = rope_inv_freq(config_, positions.max().item<int64_t>(), device_);
+  auto [cos, sin] = rope_cos_sin(inv_freq, positions, dtype_);
+  // mask [B, 1, S, L]: row b's query i sees slot j if key_mask[b, j] and j <= slots[i].
+  auto key_slots = torch::arange(L, slots.options());
+  auto not_future = key_slots.view({1, L}) <= slots.view({S, 1});  // [S, L]
+  auto mask = key_mask.to(torch::kBool).view({B, 1, 1, L}).logical_and(not_future.view({1, 1, S, L}));
+  auto x = torch::embedding(embed_, input_ids);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const auto& w = layers_[l];
+    x = x + cached_attention(w, rms_norm(x, w.input_norm, config_.rms_norm_eps), cos, sin, slots, mask,
+                             cache.keys[l], cache.values[l]);
+    x = x + mlp(w, rms_norm(x, w.post_attention_norm, config_.rms_norm_eps));
+  }
+  return rms_norm(x, final_norm_, config_.rms_norm_eps);
+}
+
 torch::Tensor Transformer::logits(const torch::Tensor& hidden) const {
   return torch::linear(hidden, lm_head_weight());
 }

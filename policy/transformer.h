@@ -25,6 +25,21 @@ struct DecoderLayerWeights {
   torch::Tensor gate_bias, up_bias, down_bias;
 };
 
+// Keys and values of past tokens for incremental decoding: per layer one
+// [B, kv_heads, capacity, head_dim] tensor each. The rollout engine plans, allocates, shares
+// and compacts caches; the transformer only writes and reads slots of them.
+struct KVCache {
+  std::vector<torch::Tensor> keys, values;
+
+  static KVCache allocate(const ModelConfig& config, int64_t batch, int64_t capacity, torch::ScalarType dtype,
+                          torch::Device device);
+  int64_t batch() const { return keys.empty() ? 0 : keys[0].size(0); }
+  int64_t capacity() const { return keys.empty() ? 0 : keys[0].size(2); }
+  // A new cache holding the given rows (int64 indices; repeats allowed): compaction, and one
+  // prompt's cache shared by its G samples.
+  KVCache select_rows(const torch::Tensor& rows) const;
+};
+
 class Transformer {
  public:
   // Allocates weights (uninitialised) of `dtype` on `device`.
@@ -58,7 +73,21 @@ class Transformer {
                                const torch::Tensor& positions = {}, double temperature = 1.0,
                                torch::Tensor* entropy = nullptr) const;
 
+  // Forward over new tokens with a KV cache (prefill into the cache, or one decode step).
+  //   input_ids, positions [B, S]
+  //   slots     [S] int64: the cache slots the new tokens take, the same for every row
+  //   key_mask  [B, L] bool: the cache slots [0, L) each row may attend to (its real earlier
+  //             tokens and the new ones); L <= capacity. A new token also never attends to a
+  //             slot after its own.
+  // Writes the new keys/values into the cache and returns final-norm hidden states [B, S, H].
+  // Every shape depends only on B, S and L, so a decode step can be captured in a CUDA graph.
+  torch::Tensor hidden_states_cached(const torch::Tensor& input_ids, const torch::Tensor& positions,
+                                     const torch::Tensor& slots, const torch::Tensor& key_mask, KVCache& cache) const;
+
  private:
+  torch::Tensor cached_attention(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
+                                 const torch::Tensor& sin, const torch::Tensor& slots, const torch::Tensor& mask,
+                                 torch::Tensor& cache_k, torch::Tensor& cache_v) const;
   torch::Tensor attention(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
                           const torch::Tensor& sin, const torch::Tensor& mask) const;
   torch::Tensor mlp(const DecoderLayerWeights& w, const torch::Tensor& x) const;
