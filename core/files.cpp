@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <random>
+#include <atomic>
 #include <sstream>
 
 #include "core/error.h"
@@ -35,10 +35,15 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view data)
   writer.commit();
 }
 
+std::filesystem::path unique_sibling(const std::filesystem::path& path, const std::string& tag) {
+  static std::atomic<uint64_t> counter{0};
+  auto out = path;
+  out += "." + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
+  return out;
+}
+
 AtomicFileWriter::AtomicFileWriter(const std::filesystem::path& path) : path_(path) {
-  std::random_device rd;
-  tmp_ = path;
-  tmp_ += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
+  tmp_ = unique_sibling(path, "tmp");
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw Error("cannot create " + tmp_.string() + ": " + errno_text());
 }

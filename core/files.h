@@ -6,6 +6,10 @@
 
 namespace aha {
 
+// A name for a temporary sibling of `path` that no other process or thread uses:
+// "<path>.<tag>-<pid>-<counter>".
+std::filesystem::path unique_sibling(const std::filesystem::path& path, const std::string& tag);
+
 // Reads a whole file; throws aha::Error naming the path if it cannot.
 std::string read_file(const std::filesystem::path& path);
 

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <iostream>
-#include <random>
 #include <set>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -11,6 +10,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "policy/safetensors.h"
+#include "policy/weight_upload.h"
 
 namespace aha {
 namespace fs = std::filesystem;
@@ -68,8 +68,9 @@ std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& 
     std::cerr << "warning: " << dir.string() << ": " << unused.size() << " checkpoint tensor(s) not used by "
               << config.architecture << ", e.g. '" << unused.front() << "'\n";
   }
-  torch::NoGradGuard no_grad;
-  for (auto& [name, tensor] : params) tensor.copy_(checkpoint.file_of(name).view(name));
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
+  for (auto& [name, tensor] : params) copies.emplace_back(tensor, checkpoint.file_of(name).view(name));
+  upload_weights(copies);
   return model;
 }
 
@@ -78,9 +79,8 @@ void save_model(const Transformer& model, const fs::path& dir, const fs::path& c
   fs::path target = fs::absolute(dir);
   if (target.filename().empty()) target = target.parent_path();
   fs::create_directories(target.parent_path());
-  const std::string suffix = "-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}());
-  const fs::path tmp = target.string() + ".tmp" + suffix;
-  const fs::path old = target.string() + ".old" + suffix;
+  const fs::path tmp = unique_sibling(target, "tmp");
+  const fs::path old = unique_sibling(target, "old");
   fs::create_directories(tmp);
   try {
     write_file_atomic(tmp / "config.json", model.config().to_json(dtype_name(model.dtype())));

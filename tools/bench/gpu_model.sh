@@ -13,6 +13,10 @@ echo "== tests"
 ctest --test-dir build-gpu -j 8 --output-on-failure > "$out/ctest.log" 2>&1; tail -5 "$out/ctest.log"
 grep -c "Passed" "$out/ctest.log" | sed 's/^/passed: /'; grep -E "\*\*\*Failed|Not Run" "$out/ctest.log" | head -20
 grep -E "CudaLogits.*(Passed|Skipped|Failed)" "$out/ctest.log" | head -3
+if grep -q SEGFAULT "$out/ctest.log"; then  # a backtrace of the first crash
+  t=$(grep -m1 SEGFAULT "$out/ctest.log" | sed -E 's/.* - ([^ ]+) .*/\1/')
+  cuda-gdb -batch -ex run -ex bt --args build-gpu/tests/policy/test_policy --gtest_filter="$t" 2>&1 | tail -25
+fi
 echo "== fixtures regenerated here vs committed"
 python3 tests/fixtures/make_model_fixtures.py --out /tmp/fixtures > /dev/null 2>&1
 python3 - <<'PY'
@@ -22,9 +26,11 @@ base = "tests/fixtures/models"
 for name in sorted(os.listdir(base)):
     a = load_file(os.path.join(base, name, "expected.safetensors"))
     b = load_file(os.path.join("/tmp/fixtures", name, "expected.safetensors"))
-    same = a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    print(f"{name:28s} identical: {same}")
+    diffs = {k: (a[k].double() - b[k].double()).abs().max().item() for k in a if k in b and a[k].numel()}
+    worst = max(diffs, key=diffs.get)
+    print(f"{name:28s} identical: {all(v == 0 for v in diffs.values())}  largest difference {diffs[worst]:.2e} in {worst}")
 PY
+tar -C /tmp/fixtures -czf "$out/fixtures_models.tgz" .
 echo "== transformers reloads aha-saved models"
 python3 tests/fixtures/check_hf_reload.py --aha build-gpu/aha 2>&1 | grep -v "Loading weights"
 echo "== benchmark"
