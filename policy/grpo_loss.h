@@ -55,7 +55,7 @@ LossAggregation parse_loss_aggregation(const std::string& name);
 struct GrpoLossOptions {
   double clip_eps_low = 0.2;
   double clip_eps_high = 0.2;            // DAPO's clip-higher uses 0.28
-  std::optional<double> dual_clip_c;     // e.g. 3.0; unset: no dual-clip
+  std::optional<double> dual_clip_c = std::nullopt;  // e.g. 3.0; unset: no dual-clip
   double beta = 0.0;                     // KL coefficient in the loss; 0: no reference needed
   KlEstimator kl_estimator = KlEstimator::k3;
   double entropy_coef = 0.0;             // > 0 needs entropy
@@ -68,12 +68,12 @@ struct GrpoLossOptions {
 void validate(const GrpoLossOptions& options);
 
 struct GrpoLossInputs {
-  torch::Tensor logprobs;      // [B, T] current policy, requires grad
-  torch::Tensor old_logprobs;  // [B, T] behaviour policy (from the rollout), no grad
-  torch::Tensor ref_logprobs;  // [B, T] reference policy, or undefined (required if beta > 0)
-  torch::Tensor advantages;    // [B]
-  torch::Tensor mask;          // [B, T] 1 (or true) on completion tokens, 0 elsewhere
-  torch::Tensor entropy;       // [B, T] per-token policy entropy, or undefined
+  torch::Tensor logprobs = {};      // [B, T] current policy, requires grad
+  torch::Tensor old_logprobs = {};  // [B, T] behaviour policy (from the rollout), no grad
+  torch::Tensor ref_logprobs = {};  // [B, T] reference policy, or undefined (required if beta > 0)
+  torch::Tensor advantages = {};    // [B]
+  torch::Tensor mask = {};          // [B, T] 1 (or true) on completion tokens, 0 elsewhere
+  torch::Tensor entropy = {};       // [B, T] per-token policy entropy, or undefined
   int64_t total_tokens = 0;    // micro-batching: the mini-batch's counts; 0: this call's
   int64_t total_sequences = 0;
 };
