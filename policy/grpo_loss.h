@@ -34,7 +34,10 @@
 //   ratio_mean / ratio_max / ratio_min   of r (or s_i in GSPO mode) over completion tokens
 //   policy_loss, kl_loss, entropy        agg(L), agg(k), agg(H) as they enter the loss
 //   token_count, sequence_count          of this call
-// Inputs in float64 are computed in float64, anything else in float32.
+// With no completion token at all (a padding-only micro-batch) the loss and its gradient are 0,
+// ratio_max is 0 and ratio_min +inf.
+// Inputs in float64 are computed in float64, anything else in float32. All tensors must be on
+// one device (CPU or CUDA); metrics stay there until named_values().
 #pragma once
 #include <torch/torch.h>
 

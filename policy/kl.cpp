@@ -32,4 +32,13 @@ torch::Tensor per_token_kl(const torch::Tensor& logprobs, const torch::Tensor& r
   throw Error("kl: invalid estimator");
 }
 
+torch::Tensor sequence_kl(const torch::Tensor& logprobs, const torch::Tensor& ref_logprobs,
+                          const torch::Tensor& mask, KlEstimator estimator) {
+  require(mask.defined() && mask.sizes() == logprobs.sizes(),
+          "kl: mask must have the shape of logprobs " + c10::str(logprobs.sizes()));
+  torch::NoGradGuard no_grad;
+  auto kl = per_token_kl(logprobs.detach(), ref_logprobs, estimator);
+  return (kl * mask.to(kl.scalar_type())).sum(1);
+}
+
 }  // namespace aha::policy

@@ -28,4 +28,10 @@ KlEstimator parse_kl_estimator(const std::string& name);
 torch::Tensor per_token_kl(const torch::Tensor& logprobs, const torch::Tensor& ref_logprobs,
                            KlEstimator estimator);
 
+// For KL in the reward: sum over completion tokens of the per-token estimate, [B]; the caller
+// subtracts beta times it from each completion's reward before computing advantages.
+// mask [B, T] is 1 (or true) on completion tokens. No gradient (rewards are constants).
+torch::Tensor sequence_kl(const torch::Tensor& logprobs, const torch::Tensor& ref_logprobs,
+                          const torch::Tensor& mask, KlEstimator estimator);
+
 }  // namespace aha::policy

@@ -85,25 +85,27 @@ TEST(GrpoGolden, AdvantagesMatchReference) {
   }
 }
 
-aha::policy::GrpoLossInputs loss_inputs(const rapidjson::Value& in) {
+aha::policy::GrpoLossInputs loss_inputs(const rapidjson::Value& in, torch::Device device) {
+  auto on = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
   aha::policy::GrpoLossInputs inputs;
   inputs.logprobs = tensor(in["logprobs"]).requires_grad_(true);
-  inputs.old_logprobs = tensor(in["old_logprobs"]);
-  inputs.ref_logprobs = tensor(in["ref_logprobs"]);
-  inputs.advantages = tensor(in["advantages"]);
-  inputs.mask = tensor(in["mask"]).to(torch::kBool);
-  inputs.entropy = tensor(in["entropy"]);
+  inputs.old_logprobs = on(tensor(in["old_logprobs"]));
+  inputs.ref_logprobs = on(tensor(in["ref_logprobs"]));
+  inputs.advantages = on(tensor(in["advantages"]));
+  inputs.mask = on(tensor(in["mask"]).to(torch::kBool));
+  inputs.entropy = on(tensor(in["entropy"]));
   if (inputs.entropy.defined()) inputs.entropy.requires_grad_(true);
   inputs.total_tokens = in["total_tokens"].GetInt64();
   inputs.total_sequences = in["total_sequences"].GetInt64();
   return inputs;
 }
 
-void check_loss_case(const rapidjson::Value& c, torch::Dtype dtype, double tol) {
+void check_loss_case(const rapidjson::Value& c, torch::Dtype dtype, double tol,
+                     torch::Device device = torch::kCPU) {
   std::string name = c["name"].GetString();
-  auto inputs = loss_inputs(c["inputs"]);
-  auto source = inputs.logprobs;  // float64 leaf whose gradient is compared
-  inputs.logprobs = source.to(dtype);
+  auto inputs = loss_inputs(c["inputs"], device);
+  auto source = inputs.logprobs;  // float64 CPU leaf whose gradient is compared
+  inputs.logprobs = source.to(device, dtype);
   const auto& expected = c["expected"];
   auto result = aha::policy::grpo_loss(inputs, options_from(c["options"]));
   EXPECT_NEAR(result.loss.item<double>(), expected["loss"].GetDouble(), tol) << name;
@@ -143,6 +145,14 @@ TEST(GrpoGolden, LossModesMatchReferenceInFloat64) {
 
 TEST(GrpoGolden, LossModesMatchReferenceInFloat32) {
   for (const auto& c : golden()["loss"].GetArray()) check_loss_case(c, torch::kFloat32, 2e-5);
+}
+
+TEST(GrpoGolden, LossModesMatchReferenceOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  for (const auto& c : golden()["loss"].GetArray()) {
+    check_loss_case(c, torch::kFloat64, 1e-9, torch::kCUDA);
+    check_loss_case(c, torch::kFloat32, 2e-5, torch::kCUDA);
+  }
 }
 
 // logits = x W; logp = log_softmax(logits)[token]; entropy of the softmax. The loss's

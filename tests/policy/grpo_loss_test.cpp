@@ -98,6 +98,37 @@ TEST(GrpoLoss, HandWorkedKlEstimators) {
   EXPECT_THROW(aha::policy::parse_kl_estimator("kl"), aha::Error);
 }
 
+TEST(GrpoLoss, SequenceKlSumsCompletionTokens) {
+  auto logp = t2({{std::log(0.5), std::log(0.5), -1.0}, {std::log(0.25), -2.0, -3.0}});
+  auto ref = t2({{std::log(0.25), std::log(0.5), 5.0}, {std::log(0.5), -2.0, 9.0}});
+  auto mask = torch::tensor({{1, 1, 0}, {1, 1, 0}});
+  auto kl = aha::policy::sequence_kl(logp.requires_grad_(true), ref, mask, KlEstimator::k1);
+  EXPECT_FALSE(kl.requires_grad());
+  EXPECT_NEAR(kl[0].item<double>(), std::log(2.0), 1e-12);
+  EXPECT_NEAR(kl[1].item<double>(), -std::log(2.0), 1e-12);
+  EXPECT_THROW(aha::policy::sequence_kl(logp, ref, torch::ones({2}), KlEstimator::k3),
+               aha::Error);
+}
+
+// A micro-batch of padding only (no completion token) adds nothing: zero loss and gradient.
+TEST(GrpoLoss, NoCompletionTokensGiveZeroLossAndGradient) {
+  for (auto agg : {LossAggregation::token_mean, LossAggregation::seq_mean_token_mean,
+                   LossAggregation::seq_sum_const_len}) {
+    for (bool gspo : {false, true}) {
+      auto in = one_sequence(1.0);
+      in.mask = torch::zeros({1, 3});
+      in.ref_logprobs = in.old_logprobs;
+      auto r = aha::policy::grpo_loss(
+          in, {.beta = 0.1, .aggregation = agg, .const_length = 4, .sequence_ratio = gspo});
+      EXPECT_EQ(r.loss.item<double>(), 0.0);
+      r.loss.backward();
+      EXPECT_TRUE(torch::equal(in.logprobs.grad(), torch::zeros({1, 3}, torch::kFloat64)));
+      EXPECT_EQ(metric(r, "train/tokens"), 0.0);
+      EXPECT_EQ(metric(r, "train/clip_frac_high"), 0.0);
+    }
+  }
+}
+
 TEST(GrpoLoss, HandWorkedGspoSequenceRatio) {
   GrpoLossInputs in;
   in.logprobs = t2({{-1.0, -2.0, -5.0}}).requires_grad_(true);

@@ -202,6 +202,25 @@ TEST(Optimizer, LoadRejectsStateOfOtherShapes) {
   std::filesystem::remove(path);
 }
 
+TEST(Optimizer, CudaParametersStepAndSkip) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  auto p = torch::tensor({0.3f, -0.7f}, torch::kCUDA).requires_grad_(true);
+  auto o = plain(0.05);
+  o.max_grad_norm = 0.1;
+  Optimizer opt({{"p", {p}, 0.1, 1.0}}, o);
+  p.mutable_grad() = torch::tensor({0.3f, 0.4f}, torch::kCUDA);
+  auto r = opt.step(torch::tensor(2.0f, torch::kCUDA));
+  EXPECT_TRUE(r.applied);
+  EXPECT_NEAR(r.grad_norm, 0.5, 1e-6);
+  auto before = p.detach().clone();
+  p.mutable_grad() = torch::tensor({NAN, 0.4f}, torch::kCUDA);
+  EXPECT_FALSE(opt.step().applied);
+  EXPECT_TRUE(torch::equal(p.detach(), before));
+  p.mutable_grad() = torch::tensor({0.3f, 0.4f}, torch::kCUDA);
+  EXPECT_FALSE(opt.step(torch::tensor(INFINITY, torch::kCUDA)).applied);
+  EXPECT_TRUE(torch::equal(p.detach(), before));
+}
+
 TEST(Optimizer, BadOptionsAreNamed) {
   auto p = leaf({1.0f});
   EXPECT_THROW(Optimizer({}, plain()), aha::Error);
