@@ -297,6 +297,15 @@ void RunStore::write_samples(int64_t stage, int64_t step, const std::vector<Samp
   });
 }
 
+void RunStore::write_step(int64_t stage, int64_t step,
+                          const std::vector<std::pair<std::string, double>>& metrics,
+                          const std::vector<Sample>& samples) {
+  write([&] {
+    write_metrics(stage, step, metrics);
+    write_samples(stage, step, samples);
+  });
+}
+
 void RunStore::add_checkpoint(int64_t stage, int64_t step, const std::string& path) {
   write([&] {
     check_stage(stage);
@@ -357,11 +366,13 @@ std::vector<std::string> RunStore::metric_names(int64_t stage) const {
   return out;
 }
 
-std::vector<MetricPoint> RunStore::metric_series(int64_t stage, const std::string& name) const {
+std::vector<MetricPoint> RunStore::metric_series(int64_t stage, const std::string& name,
+                                                int64_t from_step) const {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
   auto q = db_->prepare(
-      "SELECT step, value, time FROM metrics WHERE stage = ? AND name = ? ORDER BY step");
-  q.bind(1, stage).bind(2, name);
+      "SELECT step, value, time FROM metrics WHERE stage = ? AND name = ? AND step >= ? "
+      "ORDER BY step");
+  q.bind(1, stage).bind(2, name).bind(3, from_step);
   std::vector<MetricPoint> out;
   while (q.step()) out.push_back({q.get_int(0), q.get_double(1), q.get_double(2)});
   return out;

@@ -33,6 +33,7 @@
 // and t % keep_every == 0). keep_last_steps = 0 keeps every step's samples.
 #pragma once
 #include <cstdint>
+#include <climits>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -134,6 +135,10 @@ class RunStore {
                      const std::vector<std::pair<std::string, double>>& metrics);
   // Replaces the step's samples, then applies the retention setting.
   void write_samples(int64_t stage, int64_t step, const std::vector<Sample>& samples);
+  // One step's metrics and samples in one transaction (joins an open one).
+  void write_step(int64_t stage, int64_t step,
+                  const std::vector<std::pair<std::string, double>>& metrics,
+                  const std::vector<Sample>& samples);
   void add_checkpoint(int64_t stage, int64_t step, const std::string& path);
   // level: "info", "warning" or "error".
   void add_event(std::optional<int64_t> stage, std::optional<int64_t> step,
@@ -143,7 +148,9 @@ class RunStore {
   std::optional<std::string> config(const std::string& key) const;
   std::vector<StageRecord> stages() const;
   std::vector<std::string> metric_names(int64_t stage) const;  // sorted
-  std::vector<MetricPoint> metric_series(int64_t stage, const std::string& name) const;
+  // Points with step >= from_step, by step (a dashboard polls with its last step + 1).
+  std::vector<MetricPoint> metric_series(int64_t stage, const std::string& name,
+                                         int64_t from_step = INT64_MIN) const;
   std::optional<int64_t> latest_step(int64_t stage) const;  // highest step with metrics
   std::vector<int64_t> sample_steps(int64_t stage) const;   // steps that have samples
   std::vector<Sample> samples(int64_t stage, int64_t step) const;  // ordered by index

@@ -59,10 +59,7 @@ std::vector<Sample> step_samples(int64_t step, int count) {
 
 // Writes one step's metrics and samples in one transaction.
 void write_step(RunStore& store, int64_t stage, int64_t step, int metrics = 6, int samples = 4) {
-  auto tx = store.transaction();
-  store.write_metrics(stage, step, step_metrics(step, metrics));
-  store.write_samples(stage, step, step_samples(step, samples));
-  tx.commit();
+  store.write_step(stage, step, step_metrics(step, metrics), step_samples(step, samples));
 }
 
 // Every step that has metrics has all of them and all its samples: what a crash or a
@@ -110,6 +107,9 @@ TEST_F(RunStoreTest, RoundTripThroughAReadOnlyReader) {
   EXPECT_DOUBLE_EQ(kl[1].value, 0.02);
   EXPECT_GT(kl[1].time, 1.7e9);
   EXPECT_TRUE(std::isnan(reader->metric_series(stage, "train/grad_norm")[0].value));
+  auto tail = reader->metric_series(stage, "train/kl", 1);
+  ASSERT_EQ(tail.size(), 1u);
+  EXPECT_EQ(tail[0].step, 1);
   EXPECT_EQ(reader->latest_step(stage), 1);
   auto samples = reader->samples(stage, 1);
   ASSERT_EQ(samples.size(), 3u);
