@@ -98,10 +98,10 @@ RunStore::RunStore(const std::filesystem::path& db_path, const RunStoreOptions& 
     create_schema();
   }
   int64_t version = std::stoll(db_->query_text("PRAGMA user_version"));
-  require(version == kSchemaVersion,
-          path_.string() + ": run database schema version " + std::to_string(version) +
-              ", this aha reads version " + std::to_string(kSchemaVersion) +
-              (version == 0 ? " (not an aha run database)" : ""));
+  require(version == kSchemaVersion, path_.string() + ": run database schema version " +
+                                         std::to_string(version) + ", this aha reads version " +
+                                         std::to_string(kSchemaVersion) +
+                                         (version == 0 ? " (not an aha run database)" : ""));
 }
 
 std::unique_ptr<RunStore> RunStore::open_run(const std::filesystem::path& runs_root,
@@ -246,8 +246,9 @@ void RunStore::write_metrics(int64_t stage, int64_t step,
   write([&] {
     check_stage(stage);
     for (const auto& [name, value] : metrics) {
-      db_->prepare("INSERT OR REPLACE INTO metrics(stage, name, step, value, time) "
-                   "VALUES(?, ?, ?, ?, ?)")
+      db_->prepare(
+             "INSERT OR REPLACE INTO metrics(stage, name, step, value, time) "
+             "VALUES(?, ?, ?, ?, ?)")
           .bind(1, stage)
           .bind(2, name)
           .bind(3, step)
@@ -265,7 +266,10 @@ void RunStore::write_metrics(int64_t stage, int64_t step,
 void RunStore::write_samples(int64_t stage, int64_t step, const std::vector<Sample>& samples) {
   write([&] {
     check_stage(stage);
-    db_->prepare("DELETE FROM samples WHERE stage = ? AND step = ?").bind(1, stage).bind(2, step).run();
+    db_->prepare("DELETE FROM samples WHERE stage = ? AND step = ?")
+        .bind(1, stage)
+        .bind(2, step)
+        .run();
     for (const auto& s : samples) {
       db_->prepare(
              "INSERT INTO samples(stage, step, idx, group_index, prompt, completion, reward, "
@@ -286,8 +290,7 @@ void RunStore::write_samples(int64_t stage, int64_t step, const std::vector<Samp
     }
     const auto& r = options_.retention;
     if (r.keep_last_steps > 0) {
-      db_->prepare(
-             "DELETE FROM samples WHERE stage = ? AND step <= ? AND (? = 0 OR step % ? != 0)")
+      db_->prepare("DELETE FROM samples WHERE stage = ? AND step <= ? AND (? = 0 OR step % ? != 0)")
           .bind(1, stage)
           .bind(2, step - r.keep_last_steps)
           .bind(3, r.keep_every)
@@ -367,7 +370,7 @@ std::vector<std::string> RunStore::metric_names(int64_t stage) const {
 }
 
 std::vector<MetricPoint> RunStore::metric_series(int64_t stage, const std::string& name,
-                                                int64_t from_step) const {
+                                                 int64_t from_step) const {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
   auto q = db_->prepare(
       "SELECT step, value, time FROM metrics WHERE stage = ? AND name = ? AND step >= ? "

@@ -32,8 +32,8 @@
 // earlier steps t of the stage are deleted unless t > s - keep_last_steps or (keep_every > 0
 // and t % keep_every == 0). keep_last_steps = 0 keeps every step's samples.
 #pragma once
-#include <cstdint>
 #include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -151,8 +151,8 @@ class RunStore {
   // Points with step >= from_step, by step (a dashboard polls with its last step + 1).
   std::vector<MetricPoint> metric_series(int64_t stage, const std::string& name,
                                          int64_t from_step = INT64_MIN) const;
-  std::optional<int64_t> latest_step(int64_t stage) const;  // highest step with metrics
-  std::vector<int64_t> sample_steps(int64_t stage) const;   // steps that have samples
+  std::optional<int64_t> latest_step(int64_t stage) const;         // highest step with metrics
+  std::vector<int64_t> sample_steps(int64_t stage) const;          // steps that have samples
   std::vector<Sample> samples(int64_t stage, int64_t step) const;  // ordered by index
   std::vector<CheckpointRecord> checkpoints(int64_t stage) const;
   std::vector<EventRecord> events(std::optional<int64_t> stage = std::nullopt) const;

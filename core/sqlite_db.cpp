@@ -19,8 +19,8 @@ SqliteStatement::~SqliteStatement() {
 
 void SqliteStatement::fail(const char* what) const {
   sqlite3* db = sqlite3_db_handle(stmt_);
-  throw Error(*db_name_ + ": " + what + " failed: " + sqlite3_errmsg(db) + " (SQL: " +
-              sqlite3_sql(stmt_) + ")");
+  throw Error(*db_name_ + ": " + what + " failed: " + sqlite3_errmsg(db) +
+              " (SQL: " + sqlite3_sql(stmt_) + ")");
 }
 
 SqliteStatement& SqliteStatement::bind(int index, int64_t value) {
@@ -35,8 +35,8 @@ SqliteStatement& SqliteStatement::bind(int index, double value) {
 }
 
 SqliteStatement& SqliteStatement::bind(int index, std::string_view text) {
-  if (sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT,
-                          SQLITE_UTF8) != SQLITE_OK)
+  if (sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8) !=
+      SQLITE_OK)
     fail("bind");
   return *this;
 }

@@ -9,9 +9,9 @@ void check_bt(const torch::Tensor& t, const char* name, const torch::Tensor& lik
   require(t.sizes() == like.sizes(), std::string("grpo_loss: ") + name + " shape " +
                                          c10::str(t.sizes()) + " differs from logprobs shape " +
                                          c10::str(like.sizes()));
-  require(t.device() == like.device(),
-          std::string("grpo_loss: ") + name + " is on " + t.device().str() +
-              " but logprobs is on " + like.device().str());
+  require(t.device() == like.device(), std::string("grpo_loss: ") + name + " is on " +
+                                           t.device().str() + " but logprobs is on " +
+                                           like.device().str());
 }
 
 void check_inputs(const GrpoLossInputs& in, const GrpoLossOptions& options) {
@@ -47,9 +47,8 @@ class Aggregator {
     sequence_count_ = (seq_tokens_ > 0).sum().to(m.scalar_type());
     token_norm_ = in.total_tokens > 0 ? torch::full({}, double(in.total_tokens), m.options())
                                       : token_count_.clamp_min(1.0);
-    seq_norm_ = in.total_sequences > 0
-                    ? torch::full({}, double(in.total_sequences), m.options())
-                    : sequence_count_.clamp_min(1.0);
+    seq_norm_ = in.total_sequences > 0 ? torch::full({}, double(in.total_sequences), m.options())
+                                       : sequence_count_.clamp_min(1.0);
   }
 
   torch::Tensor operator()(const torch::Tensor& x) const {
@@ -175,12 +174,18 @@ GrpoLossResult grpo_loss(const GrpoLossInputs& in, const GrpoLossOptions& option
 
 std::vector<std::pair<std::string, double>> GrpoLossMetrics::named_values() const {
   std::vector<std::pair<std::string, const torch::Tensor*>> fields = {
-      {"train/policy_loss", &policy_loss},       {"train/kl_loss", &kl_loss},
-      {"train/entropy", &entropy},               {"train/clip_frac_low", &clip_frac_low},
-      {"train/clip_frac_high", &clip_frac_high}, {"train/dual_clip_frac", &dual_clip_frac},
-      {"train/ppo_kl", &ppo_kl},                 {"train/kl", &approx_kl},
-      {"train/ratio_mean", &ratio_mean},         {"train/ratio_max", &ratio_max},
-      {"train/ratio_min", &ratio_min},           {"train/tokens", &token_count},
+      {"train/policy_loss", &policy_loss},
+      {"train/kl_loss", &kl_loss},
+      {"train/entropy", &entropy},
+      {"train/clip_frac_low", &clip_frac_low},
+      {"train/clip_frac_high", &clip_frac_high},
+      {"train/dual_clip_frac", &dual_clip_frac},
+      {"train/ppo_kl", &ppo_kl},
+      {"train/kl", &approx_kl},
+      {"train/ratio_mean", &ratio_mean},
+      {"train/ratio_max", &ratio_max},
+      {"train/ratio_min", &ratio_min},
+      {"train/tokens", &token_count},
       {"train/sequences", &sequence_count}};
   std::vector<std::string> names;
   std::vector<torch::Tensor> values;

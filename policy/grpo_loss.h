@@ -57,14 +57,14 @@ LossAggregation parse_loss_aggregation(const std::string& name);
 
 struct GrpoLossOptions {
   double clip_eps_low = 0.2;
-  double clip_eps_high = 0.2;            // DAPO's clip-higher uses 0.28
+  double clip_eps_high = 0.2;                        // DAPO's clip-higher uses 0.28
   std::optional<double> dual_clip_c = std::nullopt;  // e.g. 3.0; unset: no dual-clip
-  double beta = 0.0;                     // KL coefficient in the loss; 0: no reference needed
+  double beta = 0.0;  // KL coefficient in the loss; 0: no reference needed
   KlEstimator kl_estimator = KlEstimator::k3;
-  double entropy_coef = 0.0;             // > 0 needs entropy
+  double entropy_coef = 0.0;  // > 0 needs entropy
   LossAggregation aggregation = LossAggregation::token_mean;
-  int64_t const_length = 0;              // L_const of seq_sum_const_len (e.g. max new tokens)
-  bool sequence_ratio = false;           // GSPO
+  int64_t const_length = 0;     // L_const of seq_sum_const_len (e.g. max new tokens)
+  bool sequence_ratio = false;  // GSPO
 };
 
 // Throws aha::Error naming the option at fault.
@@ -77,14 +77,14 @@ struct GrpoLossInputs {
   torch::Tensor advantages = {};    // [B]
   torch::Tensor mask = {};          // [B, T] 1 (or true) on completion tokens, 0 elsewhere
   torch::Tensor entropy = {};       // [B, T] per-token policy entropy, or undefined
-  int64_t total_tokens = 0;    // micro-batching: the mini-batch's counts; 0: this call's
+  int64_t total_tokens = 0;         // micro-batching: the mini-batch's counts; 0: this call's
   int64_t total_sequences = 0;
 };
 
 struct GrpoLossMetrics {
   torch::Tensor policy_loss, kl_loss, entropy;  // kl_loss / entropy undefined when not computed
   torch::Tensor clip_frac_low, clip_frac_high, dual_clip_frac;
-  torch::Tensor ppo_kl, approx_kl;              // approx_kl undefined without ref_logprobs
+  torch::Tensor ppo_kl, approx_kl;  // approx_kl undefined without ref_logprobs
   torch::Tensor ratio_mean, ratio_max, ratio_min;
   torch::Tensor token_count, sequence_count;
 

@@ -22,9 +22,9 @@ LrSchedule::LrSchedule(const LrScheduleOptions& options) : options_(options) {
             "lr schedule: cosine decay needs total_steps > warmup_steps, got total_steps=" +
                 std::to_string(options.total_steps) +
                 ", warmup_steps=" + std::to_string(options.warmup_steps));
-    require(options.min_lr_ratio >= 0.0 && options.min_lr_ratio <= 1.0,
-            "lr schedule: min_lr_ratio must be in [0, 1], got " +
-                std::to_string(options.min_lr_ratio));
+    require(
+        options.min_lr_ratio >= 0.0 && options.min_lr_ratio <= 1.0,
+        "lr schedule: min_lr_ratio must be in [0, 1], got " + std::to_string(options.min_lr_ratio));
   }
 }
 

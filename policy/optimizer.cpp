@@ -22,8 +22,8 @@ void validate(const std::vector<ParamGroup>& groups, const OptimizerOptions& o) 
       require(p.defined() && p.requires_grad() && p.is_leaf(),
               where + ": parameter " + std::to_string(i) +
                   " must be a defined leaf tensor that requires grad");
-      require(p.is_floating_point(), where + ": parameter " + std::to_string(i) +
-                                         " must be floating-point");
+      require(p.is_floating_point(),
+              where + ": parameter " + std::to_string(i) + " must be floating-point");
     }
   }
   require(o.lr >= 0.0, "optimizer: lr must be >= 0, got " + std::to_string(o.lr));
@@ -51,7 +51,7 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, const OptimizerOptions& opt
 
 double Optimizer::lr_at(int64_t step) const { return options_.lr * schedule_.lr_factor(step); }
 
-StepResult Optimizer::step(const torch::Tensor& loss) {
+OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
   std::vector<torch::Tensor> grads;
   for (const auto& g : groups_)
     for (const auto& p : g.params)
@@ -69,7 +69,7 @@ StepResult Optimizer::step(const torch::Tensor& loss) {
   auto loss_value = loss.defined() ? loss.detach().reshape({}).to(norm.device(), torch::kFloat32)
                                    : torch::zeros({}, norm.options());
   auto host = torch::stack({norm, loss_value}).cpu();
-  StepResult result;
+  OptimizerStepResult result;
   result.grad_norm = host[0].item<double>();
   double loss_host = host[1].item<double>();
   result.lr = lr_at(step_count_);
@@ -131,8 +131,7 @@ void Optimizer::load(const std::filesystem::path& path) {
         require(s.exp_avg().sizes() == p.sizes(),
                 "optimizer state " + path.string() + ": group '" + groups_[g].name +
                     "' parameter " + std::to_string(i) + " has moments of shape " +
-                    c10::str(s.exp_avg().sizes()) + ", the parameter is " +
-                    c10::str(p.sizes()));
+                    c10::str(s.exp_avg().sizes()) + ", the parameter is " + c10::str(p.sizes()));
       }
     }
     torch::Tensor steps, skipped;
@@ -142,7 +141,8 @@ void Optimizer::load(const std::filesystem::path& path) {
     step_count_ = steps.item<int64_t>();
     skipped_steps_ = skipped.item<int64_t>();
   } catch (const c10::Error& e) {
-    throw Error("optimizer state " + path.string() + " cannot be loaded: " + e.what_without_backtrace());
+    throw Error("optimizer state " + path.string() +
+                " cannot be loaded: " + e.what_without_backtrace());
   }
 }
 

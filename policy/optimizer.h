@@ -7,7 +7,7 @@
 //   step() reads the gradients, decides, and leaves every gradient cleared (set to undefined)
 //   whether it updated or skipped, so the next step starts from zero.
 // - Global norm: sqrt(sum over all parameters of ||grad||_2^2), computed in float32 before any
-//   clipping and returned as StepResult::grad_norm. With max_grad_norm > 0, gradients are
+//   clipping and returned as OptimizerStepResult::grad_norm. With max_grad_norm > 0, gradients are
 //   scaled by min(1, max_grad_norm / (norm + 1e-6)), as torch.nn.utils.clip_grad_norm_.
 // - Skip rule: the step is skipped (no update to weights or AdamW state; they stay
 //   bit-identical) when the global norm or the given loss is NaN or +-Inf. Skips are counted
@@ -46,10 +46,10 @@ struct OptimizerOptions {
   LrScheduleOptions schedule;
 };
 
-struct StepResult {
-  bool applied = false;   // false: skipped because loss or gradients were not finite
-  double grad_norm = 0;   // global norm before clipping (NaN/Inf when that caused the skip)
-  double lr = 0;          // base learning rate of this step (options.lr * schedule factor)
+struct OptimizerStepResult {
+  bool applied = false;     // false: skipped because loss or gradients were not finite
+  double grad_norm = 0;     // global norm before clipping (NaN/Inf when that caused the skip)
+  double lr = 0;            // base learning rate of this step (options.lr * schedule factor)
   std::string skip_reason;  // empty when applied, else which value was not finite
 };
 
@@ -61,11 +61,11 @@ class Optimizer {
 
   // One optimizer step from the accumulated gradients. `loss` (optional, any device, scalar)
   // is checked for finiteness with the gradients in the same host transfer.
-  StepResult step(const torch::Tensor& loss = {});
+  OptimizerStepResult step(const torch::Tensor& loss = {});
 
   int64_t step_count() const { return step_count_; }        // steps attempted so far
-  int64_t skipped_steps() const { return skipped_steps_; }   // of which skipped
-  double lr_at(int64_t step) const;                          // base LR at a step
+  int64_t skipped_steps() const { return skipped_steps_; }  // of which skipped
+  double lr_at(int64_t step) const;                         // base LR at a step
 
   void save(const std::filesystem::path& path) const;  // atomic (temp file + rename)
   void load(const std::filesystem::path& path);

@@ -29,7 +29,9 @@ class RunStoreTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
   fs::path db() const { return root_ / "r" / "run.db"; }
-  std::unique_ptr<RunStore> open(RunStoreOptions o = {}) { return RunStore::open_run(root_, "r", o); }
+  std::unique_ptr<RunStore> open(RunStoreOptions o = {}) {
+    return RunStore::open_run(root_, "r", o);
+  }
   fs::path root_;
 };
 
@@ -371,12 +373,17 @@ TEST_F(RunStoreTest, BadInputIsNamed) {
   };
   auto store = open();
   int64_t stage = store->begin_stage("grpo", "grpo", "{}");
-  EXPECT_NE(message([&] { store->write_metrics(stage, 0, {{"kl", 1.0}}); }).find("'kl'"),
+  EXPECT_NE(message([&] {
+              store->write_metrics(stage, 0, {{"kl", 1.0}});
+            }).find("'kl'"),
             std::string::npos);
-  EXPECT_NE(message([&] { store->write_metrics(stage, 0, {{"train/k l", 1.0}}); })
-                .find("metric name"),
+  EXPECT_NE(message([&] {
+              store->write_metrics(stage, 0, {{"train/k l", 1.0}});
+            }).find("metric name"),
             std::string::npos);
-  EXPECT_NE(message([&] { store->write_metrics(99, 0, {{"train/kl", 1.0}}); }).find("stage"),
+  EXPECT_NE(message([&] {
+              store->write_metrics(99, 0, {{"train/kl", 1.0}});
+            }).find("stage"),
             std::string::npos);
   EXPECT_NE(message([&] { store->set_config("recipe", "{oops"); }).find("recipe"),
             std::string::npos);
@@ -385,9 +392,9 @@ TEST_F(RunStoreTest, BadInputIsNamed) {
   EXPECT_NE(message([&] { store->finish_stage(42, "done"); }).find("42"), std::string::npos);
   EXPECT_NE(message([&] { RunStore::open_run(root_, "../x"); }).find("run name"),
             std::string::npos);
-  EXPECT_NE(message([&] { RunStore(root_ / "missing.db", {.read_only = true}); })
-                .find("missing.db"),
-            std::string::npos);
+  EXPECT_NE(
+      message([&] { RunStore(root_ / "missing.db", {.read_only = true}); }).find("missing.db"),
+      std::string::npos);
   EXPECT_TRUE(store->latest_step(stage) == std::nullopt) << "failed writes left nothing";
 
   // A database from a newer schema is refused, naming the file.

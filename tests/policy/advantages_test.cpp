@@ -45,8 +45,8 @@ TEST(Advantages, DegenerateGroupsGiveExactZeros) {
 
 TEST(Advantages, WhitenedBatchHasZeroMeanUnitStd) {
   auto r = rewards({0.3, 0.9, 0.1, 0.2, 1.0, 0.0, 0.5, 0.8});
-  auto a = compute_advantages(r, 2, {.mode = AdvantageMode::dr_grpo, .whiten_batch = true,
-                                     .eps = 0.0});
+  auto a =
+      compute_advantages(r, 2, {.mode = AdvantageMode::dr_grpo, .whiten_batch = true, .eps = 0.0});
   EXPECT_NEAR(a.mean().item<double>(), 0.0, 1e-12);
   EXPECT_NEAR(a.std().item<double>(), 1.0, 1e-12);
 }

@@ -112,14 +112,19 @@ void check_loss_case(const rapidjson::Value& c, torch::Dtype dtype, double tol,
 
   auto values = result.metrics.named_values();
   std::map<std::string, double> got(values.begin(), values.end());
-  const std::map<std::string, std::string> names = {
-      {"policy_loss", "train/policy_loss"},       {"kl_loss", "train/kl_loss"},
-      {"entropy", "train/entropy"},               {"approx_kl", "train/kl"},
-      {"clip_frac_low", "train/clip_frac_low"},   {"clip_frac_high", "train/clip_frac_high"},
-      {"dual_clip_frac", "train/dual_clip_frac"}, {"ppo_kl", "train/ppo_kl"},
-      {"ratio_mean", "train/ratio_mean"},         {"ratio_max", "train/ratio_max"},
-      {"ratio_min", "train/ratio_min"},           {"token_count", "train/tokens"},
-      {"sequence_count", "train/sequences"}};
+  const std::map<std::string, std::string> names = {{"policy_loss", "train/policy_loss"},
+                                                    {"kl_loss", "train/kl_loss"},
+                                                    {"entropy", "train/entropy"},
+                                                    {"approx_kl", "train/kl"},
+                                                    {"clip_frac_low", "train/clip_frac_low"},
+                                                    {"clip_frac_high", "train/clip_frac_high"},
+                                                    {"dual_clip_frac", "train/dual_clip_frac"},
+                                                    {"ppo_kl", "train/ppo_kl"},
+                                                    {"ratio_mean", "train/ratio_mean"},
+                                                    {"ratio_max", "train/ratio_max"},
+                                                    {"ratio_min", "train/ratio_min"},
+                                                    {"token_count", "train/tokens"},
+                                                    {"sequence_count", "train/sequences"}};
   size_t compared = 0;
   for (const auto& m : expected["metrics"].GetObject()) {
     std::string key = m.name.GetString();

@@ -1,11 +1,12 @@
 // Hand-worked cases, invariants and bad input for policy/grpo_loss and policy/kl. The golden
 // comparison against the PyTorch reference is in grpo_golden_test.cpp.
+#include "policy/grpo_loss.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "core/error.h"
-#include "policy/grpo_loss.h"
 
 namespace {
 
@@ -85,8 +86,8 @@ TEST(GrpoLoss, HandWorkedNegativeAdvantageAndDualClip) {
 TEST(GrpoLoss, HandWorkedKlEstimators) {
   auto logp = torch::tensor({std::log(0.5)}, torch::kFloat64);
   auto ref = torch::tensor({std::log(0.25)}, torch::kFloat64);
-  EXPECT_NEAR(aha::policy::per_token_kl(logp, ref, KlEstimator::k1).item<double>(),
-              std::log(2.0), 1e-12);
+  EXPECT_NEAR(aha::policy::per_token_kl(logp, ref, KlEstimator::k1).item<double>(), std::log(2.0),
+              1e-12);
   EXPECT_NEAR(aha::policy::per_token_kl(logp, ref, KlEstimator::k2).item<double>(),
               0.5 * std::log(2.0) * std::log(2.0), 1e-12);
   // k3 = q/p - log(q/p) - 1 with q/p = 0.5.
@@ -106,8 +107,7 @@ TEST(GrpoLoss, SequenceKlSumsCompletionTokens) {
   EXPECT_FALSE(kl.requires_grad());
   EXPECT_NEAR(kl[0].item<double>(), std::log(2.0), 1e-12);
   EXPECT_NEAR(kl[1].item<double>(), -std::log(2.0), 1e-12);
-  EXPECT_THROW(aha::policy::sequence_kl(logp, ref, torch::ones({2}), KlEstimator::k3),
-               aha::Error);
+  EXPECT_THROW(aha::policy::sequence_kl(logp, ref, torch::ones({2}), KlEstimator::k3), aha::Error);
 }
 
 // A micro-batch of padding only (no completion token) adds nothing: zero loss and gradient.
@@ -157,8 +157,7 @@ TEST(GrpoLoss, AggregationsHandWorked) {
   in.mask = torch::tensor({{1, 1, 1, 0}, {1, 0, 0, 0}});
   auto loss = [&](GrpoLossOptions o) { return aha::policy::grpo_loss(in, o).loss.item<double>(); };
   EXPECT_NEAR(loss({.aggregation = LossAggregation::token_mean}), (-3.0 - 2.0) / 4, 1e-12);
-  EXPECT_NEAR(loss({.aggregation = LossAggregation::seq_mean_token_mean}), (-1.0 - 2.0) / 2,
-              1e-12);
+  EXPECT_NEAR(loss({.aggregation = LossAggregation::seq_mean_token_mean}), (-1.0 - 2.0) / 2, 1e-12);
   EXPECT_NEAR(loss({.aggregation = LossAggregation::seq_sum_const_len, .const_length = 5}),
               (-3.0 / 5 - 2.0 / 5) / 2, 1e-12);
 }
@@ -188,8 +187,10 @@ TEST(GrpoLoss, MicroBatchesAddUpToTheMiniBatch) {
       int64_t total_tokens = mask.sum().item<int64_t>();
       for (auto [lo, hi] : {std::pair<int64_t, int64_t>{0, 2}, {2, 6}}) {
         auto s = torch::indexing::Slice(lo, hi);
-        GrpoLossInputs part{logp.index({s}), old.index({s}), ref.index({s}), adv.index({s}),
-                            mask.index({s}), {}, total_tokens, B};
+        GrpoLossInputs part{logp.index({s}), old.index({s}),
+                            ref.index({s}),  adv.index({s}),
+                            mask.index({s}), {},
+                            total_tokens,    B};
         auto l = aha::policy::grpo_loss(part, o).loss;
         l.backward();
         sum += l.item<double>();

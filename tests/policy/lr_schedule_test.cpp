@@ -22,8 +22,8 @@ TEST(LrSchedule, ConstantWithWarmup) {
 
 TEST(LrSchedule, CosineToFloor) {
   // warm-up 2, then cosine over steps 2..12 to a floor of 0.1.
-  LrSchedule s({.decay = LrDecay::cosine, .warmup_steps = 2, .total_steps = 12,
-                .min_lr_ratio = 0.1});
+  LrSchedule s(
+      {.decay = LrDecay::cosine, .warmup_steps = 2, .total_steps = 12, .min_lr_ratio = 0.1});
   EXPECT_DOUBLE_EQ(s.lr_factor(1), 0.5);
   EXPECT_DOUBLE_EQ(s.lr_factor(2), 1.0);
   // progress 0.5: cos(pi/2) = 0 -> 0.1 + 0.9 * 0.5
@@ -45,9 +45,9 @@ TEST(LrSchedule, BadOptionsAreNamed) {
     return std::string();
   };
   EXPECT_NE(message({.warmup_steps = -1}).find("warmup_steps"), std::string::npos);
-  EXPECT_NE(message({.decay = LrDecay::cosine, .warmup_steps = 5, .total_steps = 5})
-                .find("total_steps"),
-            std::string::npos);
+  EXPECT_NE(
+      message({.decay = LrDecay::cosine, .warmup_steps = 5, .total_steps = 5}).find("total_steps"),
+      std::string::npos);
   EXPECT_NE(message({.decay = LrDecay::cosine, .total_steps = 5, .min_lr_ratio = 1.5})
                 .find("min_lr_ratio"),
             std::string::npos);

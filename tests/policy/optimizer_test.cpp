@@ -1,7 +1,6 @@
 #include "policy/optimizer.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include "core/error.h"
@@ -130,9 +129,7 @@ TEST(Optimizer, ScheduleAndGroupScales) {
 
 TEST(Optimizer, SaveLoadContinuesBitIdentically) {
   auto path = temp_path("state.pt");
-  auto grads = [](int k) {
-    return std::vector<float>{0.1f * k - 0.2f, 0.3f - 0.05f * k * k};
-  };
+  auto grads = [](int k) { return std::vector<float>{0.1f * k - 0.2f, 0.3f - 0.05f * k * k}; };
   auto o = plain(0.02);
   o.max_grad_norm = 0.25;
   o.schedule = {.decay = aha::policy::LrDecay::cosine, .warmup_steps = 1, .total_steps = 6};
