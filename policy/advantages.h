@@ -12,7 +12,9 @@
 // advantage of exactly zero in every mode, before and after whitening.
 // whiten_batch then whitens the advantages across the whole batch:
 //   A_i <- (A_i - mean(A)) / (std(A) + eps)     (mean and unbiased std over all N*G)
-// leaving the degenerate groups' zeros in place, as REINFORCE++-style batch normalisation.
+// leaving the degenerate groups' zeros in place. dr_grpo + whiten_batch is OpenRLHF's
+// REINFORCE++-baseline; note that TRL's scale_rewards="batch" instead divides the group-centred
+// rewards by the std of the raw rewards, which this does not implement.
 // G must be >= 2. Non-finite rewards are an error naming the first one's index.
 #pragma once
 #include <torch/torch.h>
