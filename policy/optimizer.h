@@ -1,0 +1,84 @@
+// The learner's optimizer: LibTorch's AdamW over parameter groups, driven by an LR schedule,
+// with gradient clipping by global norm and a guard that skips any step whose loss or
+// gradients are not finite, so a NaN/Inf never reaches the weights or the optimizer state.
+//
+// Contract:
+// - The caller accumulates gradients (loss.backward() per micro-batch), then calls step().
+//   step() reads the gradients, decides, and leaves every gradient cleared (set to undefined)
+//   whether it updated or skipped, so the next step starts from zero.
+// - Global norm: sqrt(sum over all parameters of ||grad||_2^2), computed in float32 before any
+//   clipping and returned as OptimizerStepResult::grad_norm. With max_grad_norm > 0, gradients are
+//   scaled by min(1, max_grad_norm / (norm + 1e-6)), as torch.nn.utils.clip_grad_norm_.
+// - Skip rule: the step is skipped (no update to weights or AdamW state; they stay
+//   bit-identical) when the global norm or the given loss is NaN or +-Inf. Skips are counted
+//   (skipped_steps()); the caller logs them, e.g. as a run-store event.
+// - Schedule: the learning rate of step k (k = step_count() before the call, counting skipped
+//   steps too, so the LR of a step never depends on earlier skips) is
+//   lr * group.lr_scale * schedule.lr_factor(k).
+// - save()/load() write and read AdamW's state (moments, per-parameter step counts) and this
+//   class's counters; loading into an optimizer built over parameters of the same groups and
+//   shapes continues bit-identically. A mismatch or unreadable file throws aha::Error.
+// Parameters stay in their own dtype (fp32 master weights under bf16 autocast) and device.
+#pragma once
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "policy/lr_schedule.h"
+
+namespace aha::policy {
+
+struct ParamGroup {
+  std::string name;                   // for messages, e.g. "decay" / "no_decay"
+  std::vector<torch::Tensor> params;  // leaf tensors with requires_grad
+  double weight_decay = 0.0;          // decoupled (AdamW) weight decay
+  double lr_scale = 1.0;              // this group's LR = options.lr * lr_scale * factor
+};
+
+struct OptimizerOptions {
+  double lr = 1e-6;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double max_grad_norm = 1.0;  // <= 0: no clipping (the norm is still computed and checked)
+  LrScheduleOptions schedule;
+};
+
+struct OptimizerStepResult {
+  bool applied = false;     // false: skipped because loss or gradients were not finite
+  double grad_norm = 0;     // global norm before clipping (NaN/Inf when that caused the skip)
+  double lr = 0;            // base learning rate of this step (options.lr * schedule factor)
+  std::string skip_reason;  // empty when applied, else which value was not finite
+};
+
+class Optimizer {
+ public:
+  // Throws aha::Error naming the group or option at fault (empty groups, a parameter that
+  // does not require grad, negative lr, betas outside [0, 1), ...).
+  Optimizer(std::vector<ParamGroup> groups, const OptimizerOptions& options);
+
+  // One optimizer step from the accumulated gradients. `loss` (optional, any device, scalar)
+  // is checked for finiteness with the gradients in the same host transfer.
+  OptimizerStepResult step(const torch::Tensor& loss = {});
+
+  int64_t step_count() const { return step_count_; }        // steps attempted so far
+  int64_t skipped_steps() const { return skipped_steps_; }  // of which skipped
+  double lr_at(int64_t step) const;                         // base LR at a step
+
+  void save(const std::filesystem::path& path) const;  // atomic (temp file + rename)
+  void load(const std::filesystem::path& path);
+
+  torch::optim::AdamW& adamw() { return *adamw_; }
+
+ private:
+  std::vector<ParamGroup> groups_;
+  OptimizerOptions options_;
+  LrSchedule schedule_;
+  std::unique_ptr<torch::optim::AdamW> adamw_;
+  int64_t step_count_ = 0;
+  int64_t skipped_steps_ = 0;
+};
+
+}  // namespace aha::policy
