@@ -1,6 +1,7 @@
 #include "core/files.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +20,22 @@ namespace {
 std::string errno_text() { return std::strerror(errno); }
 
 }  // namespace
+
+size_t remove_tree(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return 0;
+  static thread_local size_t removed;
+  removed = 0;
+  auto remove_entry = [](const char* p, const struct stat*, int, struct FTW*) -> int {
+    if (::remove(p) != 0) return -1;
+    ++removed;
+    return 0;
+  };
+  if (::nftw(path.c_str(), remove_entry, 64, FTW_DEPTH | FTW_PHYS) != 0) {
+    throw Error("cannot remove " + path.string() + ": " + errno_text());
+  }
+  return removed;
+}
 
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -102,15 +119,17 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
     }
     data_ = static_cast<unsigned char*>(p);
   }
-  ::close(fd);
+  fd_ = fd;
 }
 
 MappedFile::~MappedFile() {
   if (data_) ::munmap(data_, size_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
-    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
+    : path_(std::move(other.path_)), fd_(other.fd_), data_(other.data_), size_(other.size_) {
+  other.fd_ = -1;
   other.data_ = nullptr;
   other.size_ = 0;
 }
@@ -118,13 +137,29 @@ MappedFile::MappedFile(MappedFile&& other) noexcept
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
     if (data_) ::munmap(data_, size_);
+    if (fd_ >= 0) ::close(fd_);
     path_ = std::move(other.path_);
+    fd_ = other.fd_;
     data_ = other.data_;
     size_ = other.size_;
+    other.fd_ = -1;
     other.data_ = nullptr;
     other.size_ = 0;
   }
   return *this;
+}
+
+void MappedFile::read_at(uint64_t offset, void* out, size_t size) const {
+  if (offset > size_ || size > size_ - offset) throw Error(path_.string() + ": read past the end of the file");
+  char* p = static_cast<char*>(out);
+  while (size > 0) {
+    ssize_t n = ::pread(fd_, p, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error("cannot read " + path_.string() + ": " + (n == 0 ? std::string("unexpected end") : errno_text()));
+    p += n;
+    offset += static_cast<uint64_t>(n);
+    size -= static_cast<size_t>(n);
+  }
 }
 
 }  // namespace aha

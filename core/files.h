@@ -10,6 +10,11 @@ namespace aha {
 // "<path>.<tag>-<pid>-<counter>".
 std::filesystem::path unique_sibling(const std::filesystem::path& path, const std::string& tag);
 
+// Removes a file or a directory tree (like std::filesystem::remove_all, through libc's nftw:
+// some LibTorch builds export a broken copy of std::filesystem's remove_all that would be
+// called instead). A missing path is not an error; returns the number of entries removed.
+size_t remove_tree(const std::filesystem::path& path);
+
 // Reads a whole file; throws aha::Error naming the path if it cannot.
 std::string read_file(const std::filesystem::path& path);
 
@@ -34,7 +39,8 @@ class AtomicFileWriter {
   int fd_ = -1;
 };
 
-// A read-only memory map of a whole file. Move-only; unmaps on destruction.
+// A read-only memory map of a whole file, with its descriptor kept open for pread.
+// Move-only; unmaps and closes on destruction.
 class MappedFile {
  public:
   explicit MappedFile(const std::filesystem::path& path);
@@ -47,9 +53,12 @@ class MappedFile {
   const unsigned char* data() const { return data_; }
   size_t size() const { return size_; }
   const std::filesystem::path& path() const { return path_; }
+  // Reads size bytes at offset with pread (no page faults on the mapping); thread-safe.
+  void read_at(uint64_t offset, void* out, size_t size) const;
 
  private:
   std::filesystem::path path_;
+  int fd_ = -1;
   unsigned char* data_ = nullptr;
   size_t size_ = 0;
 };

@@ -68,8 +68,8 @@ std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& 
     std::cerr << "warning: " << dir.string() << ": " << unused.size() << " checkpoint tensor(s) not used by "
               << config.architecture << ", e.g. '" << unused.front() << "'\n";
   }
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
-  for (auto& [name, tensor] : params) copies.emplace_back(tensor, checkpoint.file_of(name).view(name));
+  std::vector<WeightCopy> copies;
+  for (auto& [name, tensor] : params) copies.push_back({tensor, &checkpoint.file_of(name), &checkpoint.entry(name)});
   upload_weights(copies);
   return model;
 }
@@ -94,12 +94,12 @@ void save_model(const Transformer& model, const fs::path& dir, const fs::path& c
     // Swap in: the old directory stays whole until the new one is in place.
     if (fs::exists(target)) fs::rename(target, old);
     fs::rename(tmp, target);
-    fs::remove_all(old);
+    aha::remove_tree(old);
   } catch (const fs::filesystem_error& e) {
-    fs::remove_all(tmp);
+    aha::remove_tree(tmp);
     throw Error("cannot save model to " + target.string() + ": " + e.what());
   } catch (...) {
-    fs::remove_all(tmp);
+    aha::remove_tree(tmp);
     throw;
   }
 }

@@ -38,6 +38,9 @@ class SafetensorsFile {
   const std::vector<SafetensorsEntry>& entries() const { return entries_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const SafetensorsEntry* find(const std::string& name) const;
+  // Where the data section starts in the file (entries' offsets are relative to it).
+  uint64_t data_start() const { return data_start_; }
+  const MappedFile& mapped() const { return map_; }
 
   // A CPU tensor viewing the mapped bytes (no copy). Valid while this object lives.
   torch::Tensor view(const std::string& name) const;

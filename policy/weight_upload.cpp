@@ -2,7 +2,7 @@
 
 #include <ATen/Parallel.h>
 
-#include <cstring>
+#include <map>
 
 #ifdef AHA_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
@@ -16,17 +16,29 @@ namespace {
 #ifdef AHA_WITH_CUDA
 constexpr int64_t kSlotBytes = 64ll << 20;
 constexpr int kSlots = 3;
+constexpr int64_t kReadGrain = 8ll << 20;  // bytes per pread call
 
-// memcpy spread over LibTorch's intra-op threads (page faults on a mapped file included).
-void parallel_memcpy(void* dst, const void* src, int64_t bytes) {
-  constexpr int64_t grain = 2ll << 20;
-  at::parallel_for(0, bytes, grain, [&](int64_t begin, int64_t end) {
-    std::memcpy(static_cast<char*>(dst) + begin, static_cast<const char*>(src) + begin, end - begin);
-  });
+// Uploads the bytes [begin, end) of the file's data section into device memory `out`.
+void stream_file_to_device(const SafetensorsFile& file, uint64_t begin, uint64_t end, uint8_t* out,
+                           c10::cuda::CUDAStream stream, std::vector<torch::Tensor>& slots,
+                           std::vector<at::cuda::CUDAEvent>& done) {
+  int next = 0;
+  const uint64_t base = file.data_start();
+  for (uint64_t offset = begin; offset < end; offset += kSlotBytes) {
+    const int64_t len = std::min<int64_t>(kSlotBytes, end - offset);
+    auto* slot = static_cast<uint8_t*>(slots[next].data_ptr());
+    done[next].synchronize();  // the upload that last used this slot has finished
+    at::parallel_for(0, len, kReadGrain, [&](int64_t a, int64_t b) {
+      file.mapped().read_at(base + offset + a, slot + a, b - a);
+    });
+    AT_CUDA_CHECK(cudaMemcpyAsync(out + (offset - begin), slot, len, cudaMemcpyHostToDevice, stream.stream()));
+    done[next].record(stream);
+    next = (next + 1) % kSlots;
+  }
 }
 
-void upload_to_cuda(const std::vector<std::pair<torch::Tensor, torch::Tensor>>& copies) {
-  const auto device = copies.front().first.device();
+void upload_to_cuda(const std::vector<WeightCopy>& copies) {
+  const auto device = copies.front().destination.device();
   c10::cuda::CUDAGuard device_guard(device);
   auto stream = c10::cuda::getStreamFromPool(false, device.index());
   c10::cuda::CUDAStreamGuard stream_guard(stream);
@@ -35,42 +47,43 @@ void upload_to_cuda(const std::vector<std::pair<torch::Tensor, torch::Tensor>>& 
   for (int i = 0; i < kSlots; ++i) {
     slots.push_back(torch::empty({kSlotBytes}, torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(true)));
   }
-  int next = 0;
-  for (const auto& [dst, src_any] : copies) {
-    auto src = src_any.contiguous();
-    // Same dtype: upload straight into the weight. Otherwise upload the raw bytes to a GPU
-    // buffer of the file's dtype and convert there.
-    torch::Tensor target = src.scalar_type() == dst.scalar_type() ? dst : torch::empty(src.sizes(), dst.options().dtype(src.scalar_type()));
-    const int64_t total = src.nbytes();
-    auto target_bytes = torch::from_blob(target.data_ptr(), {total}, torch::TensorOptions().dtype(torch::kUInt8).device(device));
-    const char* from = static_cast<const char*>(src.data_ptr());
-    for (int64_t offset = 0; offset < total; offset += kSlotBytes) {
-      const int64_t len = std::min(kSlotBytes, total - offset);
-      auto& slot = slots[next];
-      done[next].synchronize();  // the upload that last used this slot has finished
-      parallel_memcpy(slot.data_ptr(), from + offset, len);
-      target_bytes.narrow(0, offset, len).copy_(slot.narrow(0, 0, len), /*non_blocking=*/true);
-      done[next].record(stream);
-      next = (next + 1) % kSlots;
+  std::map<const SafetensorsFile*, std::vector<const WeightCopy*>> by_file;
+  for (const auto& c : copies) by_file[c.file].push_back(&c);
+  for (const auto& [file, items] : by_file) {
+    uint64_t begin = UINT64_MAX, end = 0;
+    for (const auto* c : items) {
+      begin = std::min(begin, c->entry->begin);
+      end = std::max(end, c->entry->end);
     }
-    if (!target.is_same(dst)) dst.copy_(target, /*non_blocking=*/true);
+    auto buffer = torch::empty({static_cast<int64_t>(end - begin)},
+                               torch::TensorOptions().dtype(torch::kUInt8).device(device));
+    stream_file_to_device(*file, begin, end, buffer.data_ptr<uint8_t>(), stream, slots, done);
+    for (const auto* c : items) {
+      const auto& e = *c->entry;
+      auto bytes = buffer.narrow(0, e.begin - begin, e.end - e.begin);
+      // Reinterpreting bytes needs an offset aligned to the element size; safetensors does
+      // not promise one, so copy unaligned tensors to a fresh (aligned) buffer first.
+      if ((e.begin - begin) % c10::elementSize(e.scalar_type) != 0) bytes = bytes.clone();
+      auto values = bytes.view(e.scalar_type).view(e.shape);
+      c->destination.copy_(values, /*non_blocking=*/true);
+    }
+    stream.synchronize();  // before `buffer` is freed
   }
-  stream.synchronize();
 }
 #endif
 
 }  // namespace
 
-void upload_weights(const std::vector<std::pair<torch::Tensor, torch::Tensor>>& copies) {
+void upload_weights(const std::vector<WeightCopy>& copies) {
   if (copies.empty()) return;
   torch::NoGradGuard no_grad;
 #ifdef AHA_WITH_CUDA
-  if (copies.front().first.is_cuda()) {
+  if (copies.front().destination.is_cuda()) {
     upload_to_cuda(copies);
     return;
   }
 #endif
-  for (const auto& [dst, src] : copies) dst.copy_(src);
+  for (const auto& c : copies) c.destination.copy_(c.file->view(c.entry->name));
 }
 
 }  // namespace aha

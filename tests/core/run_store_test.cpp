@@ -1,6 +1,8 @@
 #include "core/run_store.h"
 
 #include <gtest/gtest.h>
+
+#include "core/files.h"
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -25,9 +27,9 @@ class RunStoreTest : public ::testing::Test {
     root_ = fs::temp_directory_path() /
             ("aha_run_store_" + std::to_string(::getpid()) + "_" +
              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
+    aha::remove_tree(root_);
   }
-  void TearDown() override { fs::remove_all(root_); }
+  void TearDown() override { aha::remove_tree(root_); }
   fs::path db() const { return root_ / "r" / "run.db"; }
   std::unique_ptr<RunStore> open(RunStoreOptions o = {}) {
     return RunStore::open_run(root_, "r", o);
@@ -163,7 +165,7 @@ TEST_F(RunStoreTest, SampleRetentionKeepsLastStepsAndEveryKth) {
   EXPECT_EQ(store->sample_steps(stage), (std::vector<int64_t>{0, 5, 10, 11}));
   EXPECT_EQ(store->metric_series(stage, "train/m0").size(), 12u) << "metrics are all kept";
 
-  fs::remove_all(root_);
+  aha::remove_tree(root_);
   auto keep_last = open({.retention = {.keep_last_steps = 3}});
   stage = keep_last->begin_stage("grpo", "grpo", "{}");
   for (int64_t step = 0; step < 7; ++step) write_step(*keep_last, stage, step, 1, 2);

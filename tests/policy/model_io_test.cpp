@@ -20,13 +20,13 @@ class ModelIo : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("aha_io_" + std::to_string(::getpid()) + "_" +
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    aha::remove_tree(dir_);
     fs::create_directories(dir_);
     fs::copy_file(kTiny / "config.json", dir_ / "config.json");
     aha::CheckpointReader reader(kTiny);
     for (const auto& name : reader.names()) tensors_.emplace_back(name, reader.load(name));
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { aha::remove_tree(dir_); }
 
   std::string load_error() {
     aha::save_safetensors(dir_ / "model.safetensors", tensors_);

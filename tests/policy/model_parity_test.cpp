@@ -2,6 +2,8 @@
 // reference outputs made by tests/fixtures/make_model_fixtures.py (transformers 5.17).
 #include <gtest/gtest.h>
 
+#include "core/files.h"
+
 #include <filesystem>
 
 #include "policy/model_io.h"
@@ -89,7 +91,7 @@ TEST_P(ModelParity, SaveAndReloadGivesIdenticalLogits) {
                            reloaded->logits(reloaded->hidden_states(ids, mask))));
   EXPECT_TRUE(fs::exists(out / "model.safetensors.index.json"));
   EXPECT_TRUE(fs::exists(out / "generation_config.json"));  // copied extras
-  fs::remove_all(out);
+  aha::remove_tree(out);
 }
 
 

@@ -20,7 +20,7 @@ class Safetensors : public ::testing::Test {
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { aha::remove_tree(dir_); }
 
   // A file made of an explicit header and data section.
   fs::path raw(const std::string& header, const std::string& data, const std::string& name = "x.safetensors") {
