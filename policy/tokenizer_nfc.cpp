@@ -93,7 +93,7 @@ int64_t compose_pair(int64_t first, int64_t second) {
     return a + (b - kTBase);
   const auto& table = tables().composition;
   auto it = table.find((uint64_t{a} << 32) | b);
-  return it == table.end() ? -1 : it->second;
+  return it == table.end() ? int64_t{-1} : int64_t{it->second};
 }
 
 }  // namespace
