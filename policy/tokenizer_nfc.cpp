@@ -61,7 +61,7 @@ bool quick_check_not_yes(uint32_t cp) {
 
 // Code points, with an invalid byte b stored as -1 - b.
 void decompose(int64_t cp, std::vector<int64_t>& out) {
-  if (cp < kFirstInteresting) {
+  if (cp < 0xC0) {  // nothing below U+00C0 decomposes
     out.push_back(cp);
     return;
   }
