@@ -28,8 +28,10 @@ std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_special_t
 
 std::vector<std::vector<TokenId>> Tokenizer::encode_batch(const std::vector<std::string>& texts,
                                                           bool add_special_tokens, ThreadPool* pool) const {
-  static ThreadPool shared_pool;  // one thread per core, made on first use
-  if (!pool) pool = &shared_pool;
+  if (!pool) {
+    static ThreadPool shared_pool;  // one thread per core, made on first use
+    pool = &shared_pool;
+  }
   std::vector<std::vector<TokenId>> result(texts.size());
   // A few chunks per thread: balances uneven text lengths without a task per text.
   size_t chunks = std::min(texts.size(), pool->size() * 4);
