@@ -42,7 +42,8 @@ class PreTokenizer {
     }
     const Step& step = steps_[index];
     if (step.add_prefix_space && piece[0] != ' ') {
-      std::string prefixed = " " + std::string(piece);
+      std::string prefixed(1, ' ');
+      prefixed.append(piece);
       split_then(step, index, prefixed, on_word);
     } else {
       split_then(step, index, piece, on_word);

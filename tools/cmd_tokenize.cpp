@@ -30,7 +30,7 @@ std::vector<TokenId> parse_ids(const std::vector<std::string>& words) {
     TokenId id = 0;
     auto [ptr, ec] = std::from_chars(w.data(), w.data() + w.size(), id);
     if (ec != std::errc() || ptr != w.data() + w.size() || id < 0)
-      throw Error("aha tokenize: --decode expects token ids (non-negative integers), got '" + w + "'");
+      throw Error("--decode expects token ids (non-negative integers), got '" + w + "'");
     ids.push_back(id);
   }
   return ids;
@@ -41,16 +41,16 @@ int run_tokenize(const std::vector<std::string>& words) {
   Tokenizer tok = Tokenizer::from_dir(args.required("model"));
   bool as_json = args.flag("json");
   if (args.flag("decode")) {
-    if (!args.positional().empty()) throw Error("aha tokenize: give either text or --decode ids, not both");
+    if (!args.positional().empty()) throw Error("give either text or --decode ids, not both");
     std::vector<TokenId> ids = parse_ids(args.list("decode"));
-    if (ids.empty()) throw Error("aha tokenize: --decode needs at least one id");
+    if (ids.empty()) throw Error("--decode needs at least one id");
     std::string text = tok.decode(ids, args.flag("skip-special"));
     if (as_json) std::cout << "{\"text\": " << quoted(utf8::lossy(text)) << "}\n";
     else std::cout << text << "\n";
     return 0;
   }
   if (args.positional().size() != 1)
-    throw Error("aha tokenize: expected one text argument (quote it), got " + std::to_string(args.positional().size()));
+    throw Error("expected one text argument (quote it), got " + std::to_string(args.positional().size()));
   std::vector<TokenId> ids = tok.encode(args.positional()[0], !args.flag("no-special-tokens"));
   if (as_json) {
     std::string out = "{\"ids\": [";
