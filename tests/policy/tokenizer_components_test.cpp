@@ -15,6 +15,7 @@
 #include "policy/byte_level.h"
 #include "policy/tokenizer.h"
 #include "policy/tokenizer_nfc.h"
+#include "policy/tokenizer_pre_tokenizer.h"
 #include "policy/tokenizer_regex.h"
 #include "policy/tokenizer_spec.h"
 #include "policy/tokenizer_stream.h"
@@ -128,6 +129,25 @@ TEST(TokenizerRegex, EscapesThatWouldChangeMeaningAreErrors) {
 TEST(TokenizerRegex, InvalidUtf8NeverMatches) {
   SplitRegex re("\\p{L}+|\\s+", "test");
   EXPECT_EQ(split_all(re, "ab\xFF\xFE" "cd \xC3"), (std::vector<std::string>{"ab", "cd", " "}));
+}
+
+TEST(TokenizerRegex, DeepSeekV3SplitSequenceMatchesHuggingFace) {
+  // DeepSeek-V3's three Split patterns; the expected pieces are what Hugging Face tokenizers
+  // 0.23.2 gives for this text (pre_tokenize_str).
+  std::vector<PreTokenizerStep> steps(3);
+  steps[0].pattern = "\\p{N}{1,3}";
+  steps[1].pattern = "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+";
+  steps[2].pattern =
+      "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+"
+      "| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+";
+  PreTokenizer pre(steps, "deepseek");
+  std::vector<std::string> pieces;
+  pre.run("DeepSeek-V3 has 671B params; 日本語のテキスト and नमस्ते! x.foo()\n\n  [ok] \\path 12345",
+          [&](std::string_view p) { pieces.emplace_back(p); });
+  std::vector<std::string> expected{"DeepSeek", "-V", "3", " has", " ", "671", "B", " params", ";", " ",
+                                    "日本語のテキスト", " and", " नमस्ते", "!", " x", ".foo", "()\n\n", " ", " [",
+                                    "ok", "]", " \\", "path", " ", "123", "45"};
+  EXPECT_EQ(pieces, expected);
 }
 
 Tokenizer qwen2_style() { return Tokenizer::from_dir(kFixtures / "qwen2_style"); }
