@@ -2,7 +2,8 @@
 // (tokenizer_json.cpp, tokenizer_files.cpp) and building the Tokenizer.
 //
 // Contract: the parsers accept only what Tokenizer supports and throw aha::Error naming the
-// file and component for anything else; a spec that parses builds.
+// file and component for anything else. Building the Tokenizer checks the rest (every merge
+// and its result in the vocabulary, the 256 byte tokens, config tokens that exist).
 #pragma once
 #include <filesystem>
 #include <optional>

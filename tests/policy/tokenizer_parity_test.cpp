@@ -63,7 +63,7 @@ std::vector<GoldenCase> read_golden(const std::string& name) {
 
 void expect_parity(const Tokenizer& tok, const std::string& golden_name) {
   auto cases = read_golden(golden_name);
-  ASSERT_EQ(cases.size(), 40u);
+  ASSERT_GE(cases.size(), 40u);  // the whole corpus, not an empty golden file
   std::vector<std::string> texts;
   for (const auto& c : cases) {
     SCOPED_TRACE(golden_name + " case " + c.name);
