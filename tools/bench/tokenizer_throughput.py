@@ -10,7 +10,7 @@ pass first (both keep a word cache). Single thread: HF encode_batch with RAYON_N
 Python per-document overhead) vs aha encode in a loop; all threads: HF encode_batch with its
 default pool vs aha encode_batch. Checks that both produced the same ids (count + checksum)
 and prints one line per figure with the ratio aha / HF. Default models: the committed
-Qwen2-style fixture plus ../shared/tokenizers/{gpt2,cl100k} when present.
+Qwen2-style fixture plus shared/tokenizers/{gpt2,cl100k} beside or inside the checkout.
 """
 import argparse
 import importlib.util
@@ -82,8 +82,9 @@ def main():
     parser.add_argument("--megabytes", type=float, default=4.0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    models = args.model or [ROOT / "tests/fixtures/tokenizers/qwen2_style"] + [
-        p for p in (ROOT.parent / "shared/tokenizers/gpt2", ROOT.parent / "shared/tokenizers/cl100k") if p.exists()]
+    shared = next((d for d in (ROOT.parent / "shared/tokenizers", ROOT / "shared/tokenizers") if d.exists()), None)
+    models = args.model or [ROOT / "tests/fixtures/tokenizers/qwen2_style"] + (
+        [shared / "gpt2", shared / "cl100k"] if shared else [])
     import tokenizers
     with tempfile.TemporaryDirectory() as tmp:
         docs_path = Path(tmp) / "docs.jsonl"
