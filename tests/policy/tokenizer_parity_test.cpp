@@ -3,6 +3,12 @@
 // tests/fixtures/make_tokenizer_fixtures.py. The Qwen2-style tokenizer is committed and always
 // runs; GPT-2 and cl100k come from ../shared/tokenizers (or $AHA_TOKENIZERS_DIR) and are
 // skipped when that folder is absent.
+//
+// Invalid UTF-8: Hugging Face takes Python str, which cannot hold raw bytes, and rejects lone
+// surrogates ("TextInputSequence must be str"), so the parity corpus carries invalid input the
+// way HF sees it after decoding with errors="replace": U+FFFD. Raw invalid bytes are tested in
+// tokenizer_components_test.cpp: they encode to their byte tokens and decode back exactly, and
+// HF's decode of those ids is utf8::lossy of aha's.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
