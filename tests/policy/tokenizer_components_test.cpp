@@ -248,8 +248,10 @@ TEST(TokenizerLoad, UnsupportedComponentsAreErrorsNamingThem) {
   doc["model"]["byte_fallback"].SetBool(true);
   expect_error_naming(json::to_string(doc), {"model", "byte_fallback"});
   doc["model"]["byte_fallback"].SetBool(false);
-  doc["model"]["vocab"].RemoveMember("Ġ");
-  expect_error_naming(json::to_string(doc), {"byte 0x20"});
+  doc["model"]["vocab"]["!"].SetInt(doc["model"]["vocab"]["a"].GetInt());
+  expect_error_naming(json::to_string(doc), {"model.vocab", "given to both"});
+  doc["model"]["vocab"].RemoveMember("!");
+  expect_error_naming(json::to_string(doc), {"byte 0x21"});
   expect_error_naming("{\"model\": 3", {"tokenizer.json", "invalid JSON"});
 }
 
