@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -125,6 +126,9 @@ void build_file_system(const ChildPlan& plan) {
 // The program process: shares init's memory (vfork-style) until exec.
 int program_main(void* arg) {
   const ChildPlan& plan = *static_cast<const ChildPlan*>(arg);
+  // Its own process group, which the init (or the parent, without a PID namespace) kills
+  // at the end; seccomp then keeps every descendant in it.
+  if (setpgid(0, 0) < 0) fail(kStageSession);
   if (plan.change_ids) {
     // Raw system calls: the C library's wrappers would try to signal threads that exist
     // only in the parent.
@@ -175,28 +179,50 @@ int sandbox_init_main(void* arg) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   char go = 0;
   if (read(kGoFd, &go, 1) != 1) _exit(126);  // the parent gave up (it knows why)
-  close(kGoFd);
   if (setsid() < 0) fail(kStageSession);
   if (plan.mount_namespace) build_file_system(plan);
   if (plan.uts_namespace && sethostname("sandbox", 7) < 0) fail(kStageHostname);
 
-  pid_t program = clone(program_main, plan.program_stack, CLONE_VM | CLONE_VFORK | SIGCHLD,
-                        const_cast<ChildPlan*>(&plan));
+  int pidfd = -1;
+  pid_t program = clone(program_main, plan.program_stack,
+                        CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+                        const_cast<ChildPlan*>(&plan), &pidfd);
   if (program < 0) fail(kStageSpawn);
+  report(ChildReport::kProgramPid, kStageProgram, program);
   // Only the program's processes may hold the pipes now, so that the parent sees EOF and
   // EPIPE when they are gone.
   close(0);
   close(1);
   close(2);
-  for (;;) {
-    int status = 0;
-    pid_t done = waitpid(-1, &status, __WALL);
-    if (done == program) {
-      report(ChildReport::kProgramStatus, kStageProgram, status);
-      _exit(0);
+
+  // Kills what is left: all of the PID namespace but this init, else the program's group.
+  auto kill_rest = [&] { plan.pid_namespace ? kill(-1, SIGKILL) : kill(-program, SIGKILL); };
+  bool program_done = false, stopping = false;
+  int program_status = 0;
+  while (!program_done) {
+    // The timeout reaps orphans that the PID namespace hands to this init meanwhile.
+    pollfd fds[2] = {{pidfd, POLLIN, 0}, {kGoFd, POLLIN, 0}};
+    poll(fds, stopping ? 1 : 2, 200);
+    if (!stopping && fds[1].revents) {
+      stopping = true;
+      kill_rest();
     }
-    if (done < 0 && errno != EINTR) _exit(0);
+    int status = 0;
+    pid_t done;
+    while ((done = waitpid(-1, &status, WNOHANG | __WALL)) > 0) {
+      if (done == program) {
+        program_done = true;
+        program_status = status;
+      }
+    }
+    if (done < 0 && errno == ECHILD) break;  // cannot happen before the program is reaped
   }
+  kill_rest();
+  int status = 0;
+  while (waitpid(-1, &status, __WALL) > 0 || errno == EINTR) {
+  }
+  if (program_done) report(ChildReport::kProgramStatus, kStageProgram, program_status);
+  _exit(0);
 }
 
 }  // namespace aha::sandbox

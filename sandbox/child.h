@@ -4,10 +4,13 @@
 //
 // The parent clones the sandbox's init (pid 1 of the new PID namespace when there is one),
 // which builds the program's file-system view, then clones the program with a vfork-style
-// clone on a stack the parent allocated, reaps every process that ends up its child, reports
-// the program's wait status and exits; the kernel then kills whatever else is left in the
-// PID namespace. The program process switches ids, sets rlimits, no_new_privs and seccomp,
-// and execs. Both report to the parent through a close-on-exec pipe (ChildReport records).
+// clone on a stack the parent allocated. The program process leads its own process group,
+// switches ids, sets rlimits, no_new_privs and seccomp, and execs. The init then reaps every
+// process that ends up its child; when the program ends, or the parent asks it to stop (a
+// byte or end-of-file on the go pipe), it kills the rest (every process of the PID
+// namespace, else the program's process group), reaps them, so that their CPU time is
+// counted, reports the program's wait status and exits. Both children report to the parent
+// through a close-on-exec pipe (ChildReport records).
 #pragma once
 #include <linux/filter.h>
 #include <sys/resource.h>
@@ -41,10 +44,10 @@ struct MountStep {
 
 // Reports from the children to the parent; fixed-size so that each write is atomic.
 struct ChildReport {
-  enum Kind : int32_t { kFatal = 1, kWarning = 2, kProgramStatus = 3 };
+  enum Kind : int32_t { kFatal = 1, kWarning = 2, kProgramStatus = 3, kProgramPid = 4 };
   int32_t kind;
   int32_t stage;  // ChildStage
-  int32_t value;  // errno; for kProgramStatus the program's wait status
+  int32_t value;  // errno; the program's wait status (kProgramStatus) or pid (kProgramPid)
   int32_t step;   // index into ChildPlan::mounts, or -1
 };
 
@@ -70,6 +73,7 @@ struct ChildPlan {
   // The children's ends of the pipes, as numbered in the parent.
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1, report_fd = -1, go_fd = -1;
   bool mount_namespace = false;
+  bool pid_namespace = false;
   bool uts_namespace = false;
   bool change_ids = false;  // setgroups({}), setresgid(gid), setresuid(uid) before exec
   uid_t uid = 0;

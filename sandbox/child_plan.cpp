@@ -108,6 +108,7 @@ ChildPlan build_child_plan(const SandboxRequest& request, const std::string& pro
       request.interpreter.empty() ? default_interpreter() : request.interpreter;
   plan.exec_path = resolve_executable(interpreter[0]);
   plan.mount_namespace = (choice.clone_flags & CLONE_NEWNS) != 0;
+  plan.pid_namespace = (choice.clone_flags & CLONE_NEWPID) != 0;
   plan.uts_namespace = (choice.clone_flags & CLONE_NEWUTS) != 0;
   plan.workdir = plan.mount_namespace ? "/tmp" : choice.host_workdir;
   if (plan.mount_namespace) add_view(plan.mounts, request, program, interpreter_prefix(plan.exec_path), choice);

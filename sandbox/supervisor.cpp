@@ -25,6 +25,8 @@ using Clock = std::chrono::steady_clock;
 
 // Time allowed, once everything was killed, for the pipes to report end-of-file.
 constexpr auto kDrainGrace = std::chrono::seconds(2);
+// Time the init has to kill and reap the program's processes when asked to stop.
+constexpr auto kStopGrace = std::chrono::seconds(2);
 constexpr size_t kInitStack = 256 * 1024;
 constexpr size_t kProgramStack = 256 * 1024;
 
@@ -137,6 +139,17 @@ class SigpipeBlock {
   sigset_t old_;
 };
 
+// The program's pid from the init's reports, when it is a host pid (no PID namespace).
+pid_t program_pid_of(const std::string& report_bytes, int clone_flags) {
+  if (clone_flags & CLONE_NEWPID) return 0;
+  for (size_t i = 0; i + sizeof(ChildReport) <= report_bytes.size(); i += sizeof(ChildReport)) {
+    ChildReport r;
+    std::memcpy(&r, report_bytes.data() + i, sizeof r);
+    if (r.kind == ChildReport::kProgramPid) return r.value;
+  }
+  return 0;
+}
+
 }  // namespace
 
 Supervision supervise(ChildPlan& plan, const SupervisionInput& input) {
@@ -177,11 +190,23 @@ Supervision supervise(ChildPlan& plan, const SupervisionInput& input) {
   rep_w.reset();
   go_r.reset();
 
-  bool killed = false;
+  // Stopping: first ask the init (a byte on the go pipe) to kill and reap the program's
+  // processes itself, so that their CPU time is counted; if it has not exited kStopGrace
+  // later, kill it, which in a PID namespace kills everything in it.
+  bool stop_requested = false, killed = false;
+  pid_t program_host_pid = 0;  // known without a PID namespace only
+  auto stop_at = Clock::time_point::max();
+  auto request_stop = [&] {
+    if (stop_requested) return;
+    stop_requested = true;
+    stop_at = Clock::now() + kStopGrace;
+    char stop = 2;
+    if (!go_w.open() || write(go_w.get(), &stop, 1) != 1) stop_at = Clock::now();
+  };
   auto kill_all = [&] {
-    // The init is not reaped before the loop ends, so neither pid can have been reused.
-    kill(pid, SIGKILL);   // with a PID namespace, the kernel kills every process in it
-    kill(-pid, SIGKILL);  // the process group (the only kill without a PID namespace)
+    // The init is not reaped before the loop ends, so its pid cannot have been reused.
+    kill(pid, SIGKILL);
+    if (program_host_pid > 0) kill(-program_host_pid, SIGKILL);
     killed = true;
   };
 
@@ -190,14 +215,17 @@ Supervision supervise(ChildPlan& plan, const SupervisionInput& input) {
     if (!error.empty()) {
       out.parent_failure = "user namespace id maps: " + error;
       out.user_namespace_failed = true;
+      stop_requested = true;
       kill_all();
     }
   }
   if (!killed) {
     char go = 1;
-    if (write(go_w.get(), &go, 1) != 1) kill_all();
+    if (write(go_w.get(), &go, 1) != 1) {
+      stop_requested = true;
+      kill_all();
+    }
   }
-  go_w.reset();
 
   if (input.stdin_data.empty()) in_w.reset();
   else fcntl(in_w.get(), F_SETFL, O_NONBLOCK);
@@ -208,17 +236,18 @@ Supervision supervise(ChildPlan& plan, const SupervisionInput& input) {
                               std::chrono::duration<double>(input.wall_seconds));
   auto drain_deadline = Clock::time_point::max();
   while (init_running || out_r.open() || err_r.open() || rep_r.open()) {
-    const auto now = Clock::now();
-    if (!killed && now >= deadline) {
+    auto now = Clock::now();
+    if (!stop_requested && now >= deadline) {
       out.stop = Supervision::Stop::wall_timeout;
-      kill_all();
+      request_stop();
     }
-    if (killed && drain_deadline == Clock::time_point::max()) drain_deadline = now + kDrainGrace;
+    if (init_running && !killed && now >= stop_at) kill_all();
+    if (!init_running && drain_deadline == Clock::time_point::max()) drain_deadline = now + kDrainGrace;
     if (!init_running && now >= drain_deadline) {
       out.stray_output_holder = out_r.open() || err_r.open() || rep_r.open();
       break;
     }
-    const auto until = std::min(killed ? drain_deadline : deadline, drain_deadline);
+    const auto until = std::min({stop_requested ? stop_at : deadline, drain_deadline});
     const int timeout_ms = static_cast<int>(std::clamp<int64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1, 0, 1000));
 
@@ -252,23 +281,23 @@ Supervision supervise(ChildPlan& plan, const SupervisionInput& input) {
       if (overflow && !*truncated) {
         *truncated = true;
         if (out.stop == Supervision::Stop::none) out.stop = Supervision::Stop::output_limit;
-        if (!killed) kill_all();
+        request_stop();
       }
     }
     if (p_rep && p_rep->revents) {
       char buffer[512];
       ssize_t r = read(rep_r.get(), buffer, sizeof buffer);
-      if (r > 0) report_bytes.append(buffer, static_cast<size_t>(r));
+      if (r > 0) {
+        report_bytes.append(buffer, static_cast<size_t>(r));
+        if (!program_host_pid) program_host_pid = program_pid_of(report_bytes, input.clone_flags);
+      }
       else if (r == 0 || (errno != EINTR && errno != EAGAIN)) rep_r.reset();
     }
     if (p_pid && p_pid->revents) {
+      // The init has exited (a zombie until reaped below); without a PID namespace, stray
+      // processes of the program's group may remain.
       init_running = false;
-      // The init has exited (a zombie until reaped below): end whatever is left of the group.
-      kill(-pid, SIGKILL);
-      if (!killed) {
-        killed = true;
-        drain_deadline = Clock::now() + kDrainGrace;
-      }
+      if (program_host_pid > 0) kill(-program_host_pid, SIGKILL);
     }
   }
   if (init_running) kill_all();

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sandbox/child.h"
@@ -15,7 +16,7 @@ namespace aha::sandbox {
 struct SupervisionInput {
   int clone_flags = 0;
   bool root = false;
-  std::string stdin_data;
+  std::string_view stdin_data;  // must outlive supervise()
   double wall_seconds = 0;
   int64_t max_output_bytes = 0;
 };
