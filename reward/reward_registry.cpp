@@ -10,6 +10,7 @@
 #include "core/files.h"
 #include "core/json.h"
 #include "reward/builtin_rewards.h"
+#include "reward/code_reward.h"
 #include "reward/plugin_rewards.h"
 
 namespace aha::reward {
@@ -28,6 +29,7 @@ const std::vector<Kind>& kinds() {
       {"format", [](const json::ObjectReader& o, double) { return make_format_reward(o); }},
       {"language_consistency", [](const json::ObjectReader& o, double) { return make_language_consistency_reward(o); }},
       {"length", [](const json::ObjectReader& o, double) { return make_length_reward(o); }},
+      {"code", make_code_reward},
       {"process", make_process_reward},
       {"plugin", make_shared_object_reward},
   };
