@@ -69,17 +69,20 @@ std::string set_content(const std::string& s, bool& is_set) {
   return is_set ? trimmed(std::string_view(s).substr(2, s.size() - 4)) : s;
 }
 
-// Expands the first top-level \pm (or \mp) into two alternatives, recursively.
-std::vector<std::string> expand_plus_minus(const std::string& s) {
+// Expands the first top-level \pm (or \mp) into two alternatives, recursively; at most
+// kMaxPlusMinus of them (2^k alternatives), more is left unexpanded (and will not parse).
+constexpr int kMaxPlusMinus = 3;
+
+std::vector<std::string> expand_plus_minus(const std::string& s, int depth = 0) {
   for (std::string_view op : {"\\pm", "\\mp"}) {
     auto parts = split_top_level(s, op);
-    if (parts.size() < 2) continue;
+    if (parts.size() < 2 || depth >= kMaxPlusMinus) continue;
     std::string rest;
     for (size_t i = 1; i < parts.size(); ++i) rest += (i > 1 ? std::string(op) : "") + parts[i];
     std::vector<std::string> out;
     for (const char* sign : {"+", "-"}) {
       std::string head = parts[0].empty() ? std::string(sign) : parts[0] + sign;
-      for (auto& e : expand_plus_minus(head + "(" + rest + ")")) out.push_back(e);
+      for (auto& e : expand_plus_minus(head + "(" + rest + ")", depth + 1)) out.push_back(e);
     }
     return out;
   }

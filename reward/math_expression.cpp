@@ -175,8 +175,11 @@ class ExpressionParser {
   }
 
   int group(char open, char close) {
-    if (!accept(open)) return -1;
+    // Brackets add no node, so the node cap does not bound nesting; this keeps the recursion
+    // (and the stack) small on "((((...".
+    if (++depth_ > kMaxNesting || !accept(open)) return -1;
     int inner = expression();
+    --depth_;
     if (!accept(close)) return -1;
     return inner;
   }
@@ -363,8 +366,10 @@ class ExpressionParser {
     return -1;
   }
 
+  static constexpr int kMaxNesting = 64;
   std::string_view s_;
   size_t pos_ = 0;
+  int depth_ = 0;
   MathExpression& e_;
 };
 

@@ -57,6 +57,45 @@ TEST(MathData, Math500AnswersRefuseTheirNeighbours) {
   EXPECT_EQ(judged_equal, expected_equal);
 }
 
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) s.replace(pos, from.size(), to);
+  return s;
+}
+
+// Removes spaces except between two letters ("\\cot x" keeps its space: "\\cotx" is another
+// command).
+std::string without_spaces_between_symbols(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    bool between_letters = i > 0 && i + 1 < s.size() && std::isalpha(static_cast<unsigned char>(s[i - 1])) &&
+                           std::isalpha(static_cast<unsigned char>(s[i + 1]));
+    if (s[i] != ' ' || between_letters) out += s[i];
+  }
+  return out;
+}
+
+TEST(MathData, Math500AnswersSurviveRewritingAndRefuseChanges) {
+  // The answer field against rewritten forms of itself (all equal), and against changed
+  // values (never equal). MATH-500's boxed answers are identical to its answer fields, so
+  // this is the part that exercises normalisation on real answers.
+  auto path = kData / "math500/test.jsonl";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (shared data absent)";
+  for (auto& line : read_lines(path)) {
+    std::string answer = json::parse(line, "math500")["answer"].GetString();
+    const std::string rewritten[] = {
+        replace_all(answer, "\\frac", "\\dfrac"),
+        "$\\displaystyle " + answer + "$",
+        without_spaces_between_symbols(answer),
+        replace_all(replace_all(answer, "(", "\\left("), ")", "\\right)"),
+        answer + ".",
+    };
+    for (auto& r : rewritten) EXPECT_TRUE(math_answers_equivalent(r, answer)) << "'" << r << "' vs '" << answer << "'";
+    EXPECT_FALSE(math_answers_equivalent(answer + "+1", answer)) << answer;
+    if (answer != "0") EXPECT_FALSE(math_answers_equivalent("-(" + answer + ")", answer)) << answer;
+    EXPECT_FALSE(math_answers_equivalent(answer + ", " + answer + "+1", answer)) << answer;
+  }
+}
+
 std::string with_thousands_separators(std::string number) {
   std::erase(number, ',');
   size_t start = number[0] == '-' ? 1 : 0;

@@ -142,6 +142,7 @@ TEST(MathEquivalence, RefusesNearMissesAndHedges) {
       {"2^{1000000}", "2^{1000001}"},
       {"100!", "101!"},
       {"5\\%", "50"},
+      {"1 \\pm 1 \\pm 1 \\pm 1 \\pm 1", "1"},
   };
   for (const auto& c : cases) {
     EXPECT_FALSE(math_answers_equivalent(c.answer, c.gold)) << "answer '" << c.answer << "' gold '" << c.gold << "'";
@@ -161,6 +162,20 @@ TEST(LatexNormaliser, NormalisesNotation) {
   EXPECT_TRUE(percent.percent);
   EXPECT_EQ(normalise_latex("$x \\in [-2,7]$").text, "[-2,7]");
   EXPECT_EQ(normalise_latex("4210_{5}").text, "4210_5");
+}
+
+TEST(MathEquivalence, StaysBoundedOnHostileInput) {
+  // Deep nesting and long inputs are refused quickly rather than exhausting the stack.
+  std::string deep(5000, '(');
+  deep += "1" + std::string(5000, ')');
+  EXPECT_FALSE(math_answers_equivalent(deep, deep.substr(0, 0) + "1"));
+  std::string long_gold(3000, '(');
+  long_gold += "1" + std::string(3000, ')');
+  EXPECT_TRUE(math_answers_equivalent(long_gold, long_gold));  // identical text
+  EXPECT_FALSE(math_answers_equivalent(long_gold + "+0", long_gold));
+  EXPECT_FALSE(math_answers_equivalent("2^{2^{2^{2^{2^{2}}}}}", "4"));
+  EXPECT_FALSE(math_answers_equivalent("10^{10^{10}}", "10^{10^{10}}+1"));
+  EXPECT_FALSE(math_answers_equivalent("\\boxed{", "1"));
 }
 
 }  // namespace
