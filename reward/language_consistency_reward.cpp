@@ -102,11 +102,19 @@ class LanguageConsistencyReward : public Reward {
       else text = text.substr(start);
     }
     // The format's own tags are not words of the reasoning.
-    std::string untagged(text);
-    for (std::string_view tag : {"<think>", "</think>", "<answer>", "</answer>"}) {
-      for (size_t pos = untagged.find(tag); pos != std::string::npos; pos = untagged.find(tag, pos)) {
-        untagged.replace(pos, tag.size(), " ");
+    std::string untagged;
+    untagged.reserve(text.size());
+    for (size_t i = 0; i < text.size(); ++i) {
+      bool tag = false;
+      for (std::string_view t : {"<think>", "</think>", "<answer>", "</answer>"}) {
+        if (text.substr(i, t.size()) == t) {
+          untagged += ' ';
+          i += t.size() - 1;
+          tag = true;
+          break;
+        }
       }
+      if (!tag) untagged += text[i];
     }
     WordCounts counts = count_words(untagged);
     RewardOutput out;

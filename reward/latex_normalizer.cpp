@@ -9,12 +9,20 @@ bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0;
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 
+// Builds a new string rather than replacing in place (GCC 12 warns falsely about the latter).
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
-  size_t pos = 0;
-  while ((pos = s.find(from, pos)) != std::string::npos) {
-    s.replace(pos, from.size(), to);
-    pos += to.size();
+  size_t pos = s.find(from);
+  if (pos == std::string::npos) return;
+  std::string out;
+  out.reserve(s.size());
+  size_t start = 0;
+  for (; pos != std::string::npos; pos = s.find(from, start)) {
+    out.append(s, start, pos - start);
+    out.append(to);
+    start = pos + from.size();
   }
+  out.append(s, start, std::string::npos);
+  s = std::move(out);
 }
 
 // Replaces the command \name (not a longer command such as \leftarrow for \left).
@@ -142,11 +150,19 @@ NormalisedAnswer normalise_latex(std::string_view answer) {
   replace_all(s, "\u00d7", "*");
   replace_all(s, "\u00b7", "*");
   // Thousands separators written with a negative space: "10,\!080", "11,\! 111".
-  for (size_t pos = 0; (pos = s.find(",\\!", pos)) != std::string::npos;) {
-    size_t end = pos + 3;
-    while (end < s.size() && s[end] == ' ') ++end;
-    s.replace(pos, end - pos, ",");
-    ++pos;
+  if (s.find(",\\!") != std::string::npos) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s.compare(i, 3, ",\\!") == 0) {
+        out += ',';
+        i += 3;
+        while (i < s.size() && s[i] == ' ') ++i;
+        --i;
+      } else {
+        out += s[i];
+      }
+    }
+    s = std::move(out);
   }
   for (auto spacing : {"\\left", "\\right", "\\displaystyle", "\\qquad", "\\quad", "\\bigl", "\\bigr", "\\Bigl",
                        "\\Bigr", "\\big", "\\Big"}) {

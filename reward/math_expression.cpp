@@ -274,10 +274,12 @@ class ExpressionParser {
       if (p < s_.size() && s_[p] == '{') {
         size_t close = s_.find('}', p);
         if (close == std::string_view::npos) return -1;
-        name += "_" + std::string(s_.substr(p + 1, close - p - 1));
+        name += '_';
+        name.append(s_.substr(p + 1, close - p - 1));
         pos_ = close + 1;
       } else if (p < s_.size() && (is_digit(s_[p]) || is_letter(s_[p]))) {
-        name += "_" + std::string(1, s_[p]);
+        name += '_';
+        name += s_[p];
         pos_ = p + 1;
       } else {
         return -1;
@@ -361,7 +363,11 @@ class ExpressionParser {
       return exponent_node >= 0 ? binary(Op::pow, value, exponent_node) : value;
     }
     for (auto greek : kGreek) {
-      if (name == greek) return variable("\\" + std::string(name));
+      if (name == greek) {
+        std::string variable_name = "\\";
+        variable_name.append(name);
+        return variable(variable_name);
+      }
     }
     return -1;
   }

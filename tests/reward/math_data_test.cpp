@@ -91,7 +91,9 @@ TEST(MathData, Math500AnswersSurviveRewritingAndRefuseChanges) {
     };
     for (auto& r : rewritten) EXPECT_TRUE(math_answers_equivalent(r, answer)) << "'" << r << "' vs '" << answer << "'";
     EXPECT_FALSE(math_answers_equivalent(answer + "+1", answer)) << answer;
-    if (answer != "0") EXPECT_FALSE(math_answers_equivalent("-(" + answer + ")", answer)) << answer;
+    if (answer != "0") {
+      EXPECT_FALSE(math_answers_equivalent("-(" + answer + ")", answer)) << answer;
+    }
     EXPECT_FALSE(math_answers_equivalent(answer + ", " + answer + "+1", answer)) << answer;
   }
 }
@@ -129,7 +131,9 @@ TEST(MathData, Gsm8kAnswersEqualThemselvesInOtherNotations) {
     EXPECT_TRUE(math_answers_equivalent(separated, gold)) << "line " << i + 1 << ": " << separated << " vs " << gold;
     // Off by one and the wrong sign are refused.
     EXPECT_FALSE(math_answers_equivalent(gold + "+1", gold)) << gold;
-    if (gold != "0") EXPECT_FALSE(math_answers_equivalent("-(" + gold + ")", gold)) << gold;
+    if (gold != "0") {
+      EXPECT_FALSE(math_answers_equivalent("-(" + gold + ")", gold)) << gold;
+    }
   }
   EXPECT_GT(grouped, 100);  // the separator case was really exercised
 }
