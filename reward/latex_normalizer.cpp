@@ -107,14 +107,15 @@ void unwrap_text_commands(std::string& s) {
   }
 }
 
-// "1,234,567" / "-10,080.5": one number with thousands separators.
-bool is_grouped_number(const std::string& s) {
+// "1,234,567" / "-10,080.5" (separator ',') or "10 080" (' '): one number with thousands
+// separators.
+bool is_grouped_number(const std::string& s, char separator) {
   size_t i = (s.size() > 0 && s[0] == '-') ? 1 : 0;
   size_t lead = 0;
   while (i < s.size() && is_digit(s[i])) ++i, ++lead;
   if (lead < 1 || lead > 3) return false;
   bool any_group = false;
-  while (i < s.size() && s[i] == ',') {
+  while (i < s.size() && s[i] == separator) {
     for (int k = 1; k <= 3; ++k)
       if (i + k >= s.size() || !is_digit(s[i + k])) return false;
     i += 4;
@@ -237,7 +238,8 @@ NormalisedAnswer normalise_latex(std::string_view answer) {
     s = s.substr(1, s.size() - 2);
     trim(s);
   }
-  if (is_grouped_number(s)) replace_all(s, ",", "");
+  if (is_grouped_number(s, ',')) replace_all(s, ",", "");
+  if (is_grouped_number(s, ' ')) replace_all(s, " ", "");
   // Base subscripts: 4210_{5} -> 4210_5.
   for (size_t pos = 0; (pos = s.find("_{", pos)) != std::string::npos; ++pos) {
     size_t close = s.find('}', pos);

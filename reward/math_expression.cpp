@@ -196,6 +196,9 @@ class ExpressionParser {
     return -1;
   }
 
+  // Largest mantissa or scale that still leaves room for one more digit within Rational's range.
+  static constexpr __int128 kMaxMantissa = (static_cast<__int128>(1) << 124) / 10;
+
   // One literal: digits, optional fraction, optional exponent (1.5e-3). A decimal becomes the
   // exact rational it writes; one too long for 128 bits is kept inexact.
   int number(bool allow_fraction = true) {
@@ -206,7 +209,7 @@ class ExpressionParser {
     bool fits = true;
     int digits = 0;
     auto take_digit = [&](char d) {
-      if (mantissa > (static_cast<__int128>(1) << 100)) fits = false;
+      if (mantissa > kMaxMantissa) fits = false;
       if (fits) mantissa = mantissa * 10 + (d - '0');
       ++digits;
     };
@@ -215,7 +218,7 @@ class ExpressionParser {
       ++pos_;
       while (pos_ < s_.size() && is_digit(s_[pos_])) {
         take_digit(s_[pos_++]);
-        if (scale > (static_cast<__int128>(1) << 100)) fits = false;
+        if (scale > kMaxMantissa) fits = false;
         if (fits) scale *= 10;
       }
     }

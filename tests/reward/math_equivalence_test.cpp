@@ -2,7 +2,10 @@
 // must refuse (wrong sign, off by one, 0.5 vs 1/3, lists, hedges, giant expressions).
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "reward/latex_normalizer.h"
+#include "reward/math_answer.h"
 #include "reward/math_equivalence.h"
 
 namespace aha::reward {
@@ -30,6 +33,10 @@ TEST(MathEquivalence, AcceptsEqualForms) {
       {"10,080", "10,\\!080"},
       {"10080", "10,\\!080"},
       {"11111111100", "11,\\! 111,\\! 111,\\! 100"},
+      {"10\\,080", "10080"},
+      {"1 234 567.5", "1234567.5"},
+      {"1267650600228229401496703205376", "2^{100}"},
+      {"-1329227995784915872903807060280344575", "-(2^{120}-1)"},
       {"\\$32,348", "\\$32,\\!348"},
       {"18.9", "\\$18.90"},
       {"50\\%", "50"},
@@ -118,6 +125,8 @@ TEST(MathEquivalence, RefusesNearMissesAndHedges) {
       {"1 \\text{ or } 2", "1"},
       {"1 or 2", "1"},
       {"1 2", "12"},
+      {"1 23", "123"},
+      {"1267650600228229401496703205377", "2^{100}"},
       {"\\{1, 2\\}", "\\{1, 2, 3\\}"},
       {"1, 1", "1"},
       {"x", "1"},
@@ -176,6 +185,31 @@ TEST(MathEquivalence, StaysBoundedOnHostileInput) {
   EXPECT_FALSE(math_answers_equivalent("2^{2^{2^{2^{2^{2}}}}}", "4"));
   EXPECT_FALSE(math_answers_equivalent("10^{10^{10}}", "10^{10^{10}}+1"));
   EXPECT_FALSE(math_answers_equivalent("\\boxed{", "1"));
+}
+
+TEST(MathEquivalence, RandomLatexIsHandledAndReflexive) {
+  // Random strings of LaTeX pieces (fixed seed): nothing crashes or hangs, and an answer is
+  // equal to itself exactly when it is not empty after normalisation.
+  const char* pieces[] = {"\\frac", "{", "}", "(", ")", "[", "]", "1", "23", "0.5", "x", "y", "^", "\\sqrt",
+                          "\\pm", ",", "\\cup", "=", "\\boxed", "\\text{", "\\%", ".", "-", "+", "*", "/",
+                          "e", "\\pi", " ", "\\\\", "&", "\\begin{pmatrix}", "\\end{pmatrix}", "!", "|", "_",
+                          "\\{", "\\}", "\\infty", "\\sin", "\\left(", "\\right)", "$", "\\!", "1e5",
+                          "99999999999999999999", "<answer>", "</answer>", "\\log_", "\\sqrt[", "\\dfrac"};
+  std::mt19937 random(1234);
+  std::uniform_int_distribution<size_t> piece(0, std::size(pieces) - 1), length(0, 14);
+  auto make = [&] {
+    std::string s;
+    for (size_t i = length(random); i > 0; --i) s += pieces[piece(random)];
+    return s;
+  };
+  size_t equal_pairs = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string a = make(), b = make();
+    EXPECT_EQ(math_answers_equivalent(a, a), !normalise_latex(a).text.empty()) << "'" << a << "'";
+    equal_pairs += math_answers_equivalent(a, b);
+    extract_final_answer(a + b);
+  }
+  EXPECT_LT(equal_pairs, 200u);  // unrelated random strings are rarely equal
 }
 
 }  // namespace
