@@ -9,8 +9,8 @@
 // \mathrm{x}, \textbf{x}, \mathbf{x}, \mbox{x}, \operatorname{x} become x; a leading
 // "x \in " is dropped; thousands separators are removed when the whole answer is one number
 // written with them (1,234,567, 10,\!080 or 10\,080); a number's base subscript 4210_{5}
-// becomes 4210_5; whitespace runs become one space; a trailing full stop and wrapping braces are removed.
-// Everything else (fractions, roots, \pi, brackets) is left for the expression parser.
+// becomes 4210_5; whitespace runs become one space; a trailing full stop and wrapping braces
+// are removed. Everything else (fractions, roots, \pi, brackets) is left for the expression parser.
 #pragma once
 #include <string>
 #include <string_view>
