@@ -50,6 +50,10 @@ class CodeReward : public Reward {
 
   RewardOutput score(const RewardExample& example, const Completion& completion) const override {
     RewardOutput out;
+    if (example.task != TaskKind::code) {  // a mixed batch: this reward does not apply
+      out.diagnostic = std::string("not a code task (") + to_string(example.task) + ")";
+      return out;
+    }
     if (example.tests.empty()) throw Error("code: the example has no tests");
     const bool humaneval = !example.entry_point.empty();
     if (humaneval && example.tests.size() != 1) {

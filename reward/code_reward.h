@@ -9,8 +9,10 @@
 // check(<entry_point>) returns. MBPP (a list of assert statements, test_setup = the imports):
 // each assert is one test.
 //
-// Scoring: "mode" "all" (default) gives 1 when every test passed, else 0; "fraction" gives
-// passed / tests. Components: "passed" and "tests".
+// Scoring: an example whose task is not "code" scores 0 ("not a code task"), so that one
+// reward list can serve a mixed batch; a code example without tests is an error. "mode"
+// "all" (default) gives 1 when every test passed, else 0; "fraction" gives passed / tests.
+// Components: "passed" and "tests".
 //
 // Anti-forgery: a harness (not the candidate) decides what passed. It reads the code, tests
 // and a fresh random nonce from stdin, which it then closes (the candidate cannot read the

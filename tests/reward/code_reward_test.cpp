@@ -108,7 +108,12 @@ TEST(CodeReward, ChecksItsOptionsAndInputs) {
   EXPECT_THROW(score("{\"mode\": \"some\"}", mbpp_example(), "x"), Error);
   EXPECT_THROW(score("{\"timeout\": 3}", mbpp_example(), "x"), Error);
   RewardExample no_tests;
+  no_tests.task = TaskKind::code;
   EXPECT_THROW(score("{}", no_tests, "x"), Error);
+  RewardExample math;  // another task in a mixed batch scores 0 without running anything
+  auto out = score("{}", math, "```python\nprint(1)\n```");
+  EXPECT_EQ(out.value, 0.0);
+  EXPECT_EQ(out.diagnostic, "not a code task (math)");
 }
 
 }  // namespace
