@@ -174,8 +174,13 @@ SandboxResult run_sandboxed(const SandboxRequest& request) {
       choice.host_workdir = workdir->path();
     }
     ChildPlan plan = build_child_plan(request, program, choice);
-    SupervisionInput input{choice.clone_flags, choice.root, request.stdin_data,
-                           request.limits.wall_seconds, request.limits.max_output_bytes};
+    SupervisionInput input;
+    input.clone_flags = choice.clone_flags;
+    input.root = choice.root;
+    input.program_host_uid = choice.root ? static_cast<int>(kHostNobody) : -1;
+    input.stdin_data = request.stdin_data;
+    input.wall_seconds = request.limits.wall_seconds;
+    input.max_output_bytes = request.limits.max_output_bytes;
     Supervision s = supervise(plan, input);
 
     SandboxResult result;

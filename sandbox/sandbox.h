@@ -14,8 +14,9 @@
 //                          init kills every one of them;
 //     "mount_namespace"    a read-only view holding only /usr (and /bin, /lib... links), the
 //                          interpreter's prefix, /etc/ld.so.cache, /dev/{null,zero,random,
-//                          urandom}, a fresh /proc, and a private tmpfs at /tmp (the temp dir);
-//                          the host's other files are absent;
+//                          urandom,fd,stdin,stdout,stderr}, a private /dev/shm, a fresh /proc,
+//                          and a private tmpfs at /tmp (the temp dir); the host's other files
+//                          are absent (sandbox/child_plan.h);
 //     "network_namespace"  no network interface but a downed loopback;
 //     "ipc_namespace", "uts_namespace";
 //     "unprivileged_uid"   the program runs with no capabilities as a non-root uid;

@@ -306,7 +306,9 @@ TEST(SandboxAdversarial, ConnectingToALocalListenerFails) {
     SandboxResult res = run_marked(r);
     ASSERT_EQ(res.status, SandboxStatus::ok) << res.to_json();
     EXPECT_EQ(res.stdout_text.find("CONNECTED"), std::string::npos) << res.stdout_text;
-    if (seccomp) EXPECT_NE(res.stdout_text.find("refused PermissionError"), std::string::npos) << res.stdout_text;
+    if (seccomp) {
+      EXPECT_NE(res.stdout_text.find("refused PermissionError"), std::string::npos) << res.stdout_text;
+    }
     EXPECT_NE(res.stdout_text.find("unix refused"), std::string::npos) << res.stdout_text;
     EXPECT_FALSE(tcp.accepted());
     int c = accept(unix_fd, nullptr, nullptr);

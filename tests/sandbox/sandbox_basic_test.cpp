@@ -155,5 +155,26 @@ TEST(SandboxBasic, JsonHoldsEveryField) {
                     "stdout_truncated", "stderr_truncated", "layers", "missing_layers", "message"});
 }
 
+TEST(SandboxBasic, JsonOutputIsValidUtf8) {
+  SandboxResult r = run("import sys\nsys.stdout.buffer.write(b'ok \\xff\\xc3\\xa9 \\xe2\\x82')\n");
+  ASSERT_EQ(r.status, SandboxStatus::ok) << r.message;
+  EXPECT_EQ(r.stdout_text, "ok \xff\xc3\xa9 \xe2\x82");  // the raw bytes stay in the result
+  rapidjson::Document d = json::parse(r.to_json(), "result");
+  // U+FFFD for the stray byte and for the truncated sequence; the valid é is kept.
+  EXPECT_EQ(std::string(d["stdout"].GetString()), "ok \xEF\xBF\xBD\xC3\xA9 \xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST(SandboxBasic, StdinDevicesAndSharedMemoryWork) {
+  SandboxResult r = run(
+      "import multiprocessing\n"
+      "print(open('/dev/stdin').read().strip())\n"
+      "lock = multiprocessing.Lock()\n"  // a POSIX semaphore in /dev/shm
+      "with lock:\n"
+      "    print('locked')\n",
+      "through /dev/stdin\n");
+  ASSERT_EQ(r.status, SandboxStatus::ok) << r.to_json();
+  EXPECT_EQ(r.stdout_text, "through /dev/stdin\nlocked\n");
+}
+
 }  // namespace
 }  // namespace aha::sandbox
