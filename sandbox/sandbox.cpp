@@ -3,6 +3,7 @@
 // outcome.
 #include "sandbox/sandbox.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -59,11 +60,9 @@ class HostWorkdir {
     require(mkdtemp(pattern) != nullptr,
             std::string("sandbox: cannot create a temporary directory in /tmp: ") + std::strerror(errno));
     path_ = pattern;
-    write_file_atomic(path_ + "/" + r.program_name, program);
-    for (const auto& [name, content] : r.files) write_file_atomic(path_ + "/" + name, content);
-    for (const auto& entry : std::filesystem::directory_iterator(path_))
-      chmod(entry.path().c_str(), 0644);
     chmod(path_.c_str(), 0700);
+    write(r.program_name, program);
+    for (const auto& [name, content] : r.files) write(name, content);
     if (chown_it && chown(path_.c_str(), owner, owner) != 0)
       throw Error("sandbox: cannot give the temporary directory to uid " + std::to_string(owner));
   }
@@ -74,6 +73,26 @@ class HostWorkdir {
   const std::string& path() const { return path_; }
 
  private:
+  // A scratch file for one run: no fsync (nothing is kept), and a fresh name.
+  void write(const std::string& name, const std::string& content) {
+    const std::string path = path_ + "/" + name;
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    require(fd >= 0, "sandbox: cannot create " + path + ": " + std::strerror(errno));
+    size_t done = 0;
+    while (done < content.size()) {
+      ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const int error = errno;
+        close(fd);
+        throw Error("sandbox: cannot write " + path + ": " + std::strerror(error));
+      }
+      done += static_cast<size_t>(n);
+    }
+    close(fd);
+    chmod(path.c_str(), 0644);  // whatever the umask
+  }
+
   std::string path_;
 };
 
