@@ -112,7 +112,8 @@ void build_file_system(const ChildPlan& plan) {
       case MountStep::kWriteFile: rc = write_file(step); break;
       case MountStep::kPivotRoot: rc = pivot(step); break;
       case MountStep::kProc:
-        if (mount("proc", step.target.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0)
+        // hidepid: the program sees only its own uid's processes, not the init (a copy of aha).
+        if (mount("proc", step.target.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible") < 0)
           report(ChildReport::kWarning, kStageProc, errno, static_cast<int32_t>(i));
         break;
       case MountStep::kRemountRootReadOnly:

@@ -41,8 +41,9 @@ void validate(const SandboxRequest& r) {
     require(name != r.program_name, "sandbox request: file '" + name + "' has the program's name");
   }
   const SandboxLimits& l = r.limits;
-  require(l.wall_seconds > 0 && std::isfinite(l.wall_seconds), "sandbox limits: wall_seconds must be > 0");
-  require(l.cpu_seconds > 0 && std::isfinite(l.cpu_seconds), "sandbox limits: cpu_seconds must be > 0");
+  constexpr double kYear = 365.0 * 24 * 3600;
+  require(l.wall_seconds > 0 && l.wall_seconds <= kYear, "sandbox limits: wall_seconds must be in (0, 1 year]");
+  require(l.cpu_seconds > 0 && l.cpu_seconds <= kYear, "sandbox limits: cpu_seconds must be in (0, 1 year]");
   require(l.memory_bytes > 0, "sandbox limits: memory_bytes must be > 0");
   require(l.max_processes > 0, "sandbox limits: max_processes must be > 0");
   require(l.max_file_bytes > 0, "sandbox limits: max_file_bytes must be > 0");

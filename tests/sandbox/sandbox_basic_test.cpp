@@ -117,6 +117,8 @@ TEST(SandboxBasic, BadRequestsAreErrorsNamingTheField) {
   zero.program = "pass";
   zero.limits.wall_seconds = 0;
   EXPECT_THROW(run_sandboxed(zero), Error);
+  zero.limits.wall_seconds = 1e30;  // would overflow the clock
+  EXPECT_THROW(run_sandboxed(zero), Error);
   SandboxRequest missing;
   missing.program_file = "/nonexistent/prog.py";
   EXPECT_THROW(run_sandboxed(missing), Error);
