@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <csignal>
 
 #include "core/error.h"
 #include "core/json.h"
@@ -44,6 +45,16 @@ TEST(SandboxBasic, ExceptionIsRuntimeErrorWithTraceback) {
   EXPECT_EQ(r.status, SandboxStatus::runtime_error);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.stderr_text.find("AssertionError: nope"), std::string::npos) << r.stderr_text;
+}
+
+TEST(SandboxBasic, DeathBySignalIsSignal) {
+  SandboxResult term = run("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n");
+  EXPECT_EQ(term.status, SandboxStatus::signal) << term.to_json();
+  EXPECT_EQ(term.signal, SIGTERM);
+  EXPECT_EQ(term.exit_code, -1);
+  SandboxResult segv = run("import ctypes\nctypes.string_at(0)\n");
+  EXPECT_EQ(segv.status, SandboxStatus::signal) << segv.to_json();
+  EXPECT_EQ(segv.signal, SIGSEGV);
 }
 
 TEST(SandboxBasic, StdinIsFed) {

@@ -77,6 +77,14 @@ int main(int argc, char** argv) {
   const int cpus = CPU_COUNT(&set);
 
   const std::string python = aha::sandbox::default_interpreter()[0];
+  // The host's load matters: each run hands the CPU between several processes.
+  std::string load = "?";
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    char buffer[64] = {};
+    if (std::fgets(buffer, sizeof buffer, f)) load = std::string(buffer).substr(0, std::string(buffer).find(' '));
+    std::fclose(f);
+  }
+  std::printf("bench_sandbox: %d usable CPUs, load average %s\n", cpus, load.c_str());
   const std::string dir = std::filesystem::temp_directory_path() / ("aha-bench-sandbox-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const std::string file = dir + "/main.py";
