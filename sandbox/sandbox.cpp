@@ -41,6 +41,7 @@ void validate(const SandboxRequest& r) {
     require(name != r.program_name, "sandbox request: file '" + name + "' has the program's name");
   }
   const SandboxLimits& l = r.limits;
+
   constexpr double kYear = 365.0 * 24 * 3600;
   require(l.wall_seconds > 0 && l.wall_seconds <= kYear, "sandbox limits: wall_seconds must be in (0, 1 year]");
   require(l.cpu_seconds > 0 && l.cpu_seconds <= kYear, "sandbox limits: cpu_seconds must be in (0, 1 year]");
@@ -182,6 +183,11 @@ const char* to_string(SandboxStatus status) {
 SandboxResult run_sandboxed(const SandboxRequest& request) {
   validate(request);
   const std::string program = request.program.empty() ? read_file(request.program_file) : request.program;
+  size_t file_bytes = program.size();
+  for (const auto& [name, content] : request.files) file_bytes += content.size();
+  require(static_cast<int64_t>(file_bytes) <= request.limits.tmp_bytes,
+          "sandbox request: the program and its files (" + std::to_string(file_bytes) +
+              " bytes) do not fit in limits.tmp_bytes (" + std::to_string(request.limits.tmp_bytes) + ")");
   for (int attempt = 0;; ++attempt) {
     const HostIsolation host = host_isolation();
     PlanChoice choice;

@@ -130,6 +130,10 @@ TEST(SandboxBasic, BadRequestsAreErrorsNamingTheField) {
   EXPECT_THROW(run_sandboxed(zero), Error);
   zero.limits.wall_seconds = 1e30;  // would overflow the clock
   EXPECT_THROW(run_sandboxed(zero), Error);
+  SandboxRequest too_big;
+  too_big.program = std::string(2 << 20, '#');
+  too_big.limits.tmp_bytes = 1 << 20;
+  EXPECT_THROW(run_sandboxed(too_big), Error);
   SandboxRequest missing;
   missing.program_file = "/nonexistent/prog.py";
   EXPECT_THROW(run_sandboxed(missing), Error);
