@@ -109,10 +109,13 @@ void build_file_system(const ChildPlan& plan) {
       case MountStep::kBind: rc = bind_mount(step, false); break;
       case MountStep::kBindFile: rc = bind_mount(step, true); break;
       case MountStep::kSymlink: rc = symlink(step.source.c_str(), step.target.c_str()); break;
-      case MountStep::kWriteFile: rc = write_file(step); break;
+      case MountStep::kWriteFile:
+        if (write_file(step) < 0) fail(kStageFiles, static_cast<int32_t>(i));
+        break;
       case MountStep::kPivotRoot: rc = pivot(step); break;
       case MountStep::kProc:
-        if (mount("proc", step.target.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0)
+        // hidepid: the program sees only its own uid's processes, not the init (a copy of aha).
+        if (mount("proc", step.target.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible") < 0)
           report(ChildReport::kWarning, kStageProc, errno, static_cast<int32_t>(i));
         break;
       case MountStep::kRemountRootReadOnly:
@@ -157,6 +160,7 @@ const char* stage_name(int32_t stage) {
     case kStageWaitParent: return "waiting for the parent's id maps";
     case kStageSession: return "setsid";
     case kStageMount: return "building the file-system view";
+    case kStageFiles: return "writing the program's files into /tmp";
     case kStageProc: return "mounting /proc";
     case kStageHostname: return "sethostname";
     case kStageSpawn: return "starting the program process";

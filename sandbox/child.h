@@ -56,6 +56,7 @@ enum ChildStage : int32_t {
   kStageWaitParent,
   kStageSession,
   kStageMount,
+  kStageFiles,
   kStageProc,
   kStageHostname,
   kStageSpawn,

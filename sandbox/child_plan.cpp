@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <utility>
 
 #include "sandbox/interpreter.h"
 #include "sandbox/seccomp_filter.h"
@@ -73,6 +74,13 @@ void add_view(std::vector<MountStep>& steps, const SandboxRequest& request,
   make_dirs(steps, "/dev");
   for (const char* dev : {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"})
     steps.push_back({K::kBindFile, dev, kNewRoot + dev, remount_flags(dev, MS_NOEXEC)});
+  // /dev/shm for POSIX semaphores (multiprocessing), and the usual links into /proc.
+  make_dirs(steps, "/dev/shm");
+  steps.push_back({K::kTmpfs, "size=" + std::to_string(request.limits.tmp_bytes) + ",mode=1777",
+                   kNewRoot + "/dev/shm"});
+  for (const auto& [link, target] : {std::pair{"fd", "/proc/self/fd"}, std::pair{"stdin", "/proc/self/fd/0"},
+                                     std::pair{"stdout", "/proc/self/fd/1"}, std::pair{"stderr", "/proc/self/fd/2"}})
+    steps.push_back({K::kSymlink, target, kNewRoot + "/dev/" + link});
   make_dirs(steps, "/proc");
   make_dirs(steps, "/tmp");
   const unsigned id = program_id(choice);

@@ -3,8 +3,9 @@
 // The view (with a mount namespace): a small read-only tmpfs root holding /usr and the host's
 // top-level links or directories into it (/bin, /lib, /lib64, ...), /etc/ld.so.cache, the
 // interpreter's prefix when it is outside /usr (e.g. /root/.pyenv/versions/3.11.7), /dev/null,
-// /dev/zero, /dev/random, /dev/urandom, a fresh /proc (PID namespace), and /tmp: a private
-// tmpfs of limits.tmp_bytes owned by the program's uid, holding the program and its files.
+// /dev/zero, /dev/random, /dev/urandom, /dev/fd and /dev/std{in,out,err} links, a private
+// /dev/shm, a fresh /proc (PID namespace), and /tmp: a private tmpfs of limits.tmp_bytes
+// owned by the program's uid, holding the program and its files.
 // Everything else on the host (/root, /home, /work, /etc/passwd, ...) is absent.
 // Without a mount namespace the program sees the host's files with the permissions of an
 // unprivileged uid, and works in a host directory made for the run (host_workdir).

@@ -38,7 +38,9 @@ int try_clone(int flags) {
 void probe() {
   state.root = geteuid() == 0;
   for (int flag : sandbox_namespace_flags()) {
-    if (int error = try_clone(flag)) {
+    // Unprivileged, the other namespaces come only inside a new user namespace.
+    const int with = flag == CLONE_NEWUSER ? 0 : (state.clone_flags & CLONE_NEWUSER);
+    if (int error = try_clone(flag | with)) {
       state.missing.push_back(std::string(namespace_layer_name(flag)) + ": clone refused it (" +
                               std::strerror(error) + ")");
     } else {

@@ -3,6 +3,7 @@
 // outcome.
 #include "sandbox/sandbox.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -40,8 +41,10 @@ void validate(const SandboxRequest& r) {
     require(name != r.program_name, "sandbox request: file '" + name + "' has the program's name");
   }
   const SandboxLimits& l = r.limits;
-  require(l.wall_seconds > 0 && std::isfinite(l.wall_seconds), "sandbox limits: wall_seconds must be > 0");
-  require(l.cpu_seconds > 0 && std::isfinite(l.cpu_seconds), "sandbox limits: cpu_seconds must be > 0");
+
+  constexpr double kYear = 365.0 * 24 * 3600;
+  require(l.wall_seconds > 0 && l.wall_seconds <= kYear, "sandbox limits: wall_seconds must be in (0, 1 year]");
+  require(l.cpu_seconds > 0 && l.cpu_seconds <= kYear, "sandbox limits: cpu_seconds must be in (0, 1 year]");
   require(l.memory_bytes > 0, "sandbox limits: memory_bytes must be > 0");
   require(l.max_processes > 0, "sandbox limits: max_processes must be > 0");
   require(l.max_file_bytes > 0, "sandbox limits: max_file_bytes must be > 0");
@@ -59,11 +62,9 @@ class HostWorkdir {
     require(mkdtemp(pattern) != nullptr,
             std::string("sandbox: cannot create a temporary directory in /tmp: ") + std::strerror(errno));
     path_ = pattern;
-    write_file_atomic(path_ + "/" + r.program_name, program);
-    for (const auto& [name, content] : r.files) write_file_atomic(path_ + "/" + name, content);
-    for (const auto& entry : std::filesystem::directory_iterator(path_))
-      chmod(entry.path().c_str(), 0644);
     chmod(path_.c_str(), 0700);
+    write(r.program_name, program);
+    for (const auto& [name, content] : r.files) write(name, content);
     if (chown_it && chown(path_.c_str(), owner, owner) != 0)
       throw Error("sandbox: cannot give the temporary directory to uid " + std::to_string(owner));
   }
@@ -74,6 +75,26 @@ class HostWorkdir {
   const std::string& path() const { return path_; }
 
  private:
+  // A scratch file for one run: no fsync (nothing is kept), and a fresh name.
+  void write(const std::string& name, const std::string& content) {
+    const std::string path = path_ + "/" + name;
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    require(fd >= 0, "sandbox: cannot create " + path + ": " + std::strerror(errno));
+    size_t done = 0;
+    while (done < content.size()) {
+      ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const int error = errno;
+        close(fd);
+        throw Error("sandbox: cannot write " + path + ": " + std::strerror(error));
+      }
+      done += static_cast<size_t>(n);
+    }
+    close(fd);
+    chmod(path.c_str(), 0644);  // whatever the umask
+  }
+
   std::string path_;
 };
 
@@ -162,6 +183,11 @@ const char* to_string(SandboxStatus status) {
 SandboxResult run_sandboxed(const SandboxRequest& request) {
   validate(request);
   const std::string program = request.program.empty() ? read_file(request.program_file) : request.program;
+  size_t file_bytes = program.size();
+  for (const auto& [name, content] : request.files) file_bytes += content.size();
+  require(static_cast<int64_t>(file_bytes) <= request.limits.tmp_bytes,
+          "sandbox request: the program and its files (" + std::to_string(file_bytes) +
+              " bytes) do not fit in limits.tmp_bytes (" + std::to_string(request.limits.tmp_bytes) + ")");
   for (int attempt = 0;; ++attempt) {
     const HostIsolation host = host_isolation();
     PlanChoice choice;
@@ -174,8 +200,13 @@ SandboxResult run_sandboxed(const SandboxRequest& request) {
       choice.host_workdir = workdir->path();
     }
     ChildPlan plan = build_child_plan(request, program, choice);
-    SupervisionInput input{choice.clone_flags, choice.root, request.stdin_data,
-                           request.limits.wall_seconds, request.limits.max_output_bytes};
+    SupervisionInput input;
+    input.clone_flags = choice.clone_flags;
+    input.root = choice.root;
+    input.program_host_uid = choice.root ? static_cast<int>(kHostNobody) : -1;
+    input.stdin_data = request.stdin_data;
+    input.wall_seconds = request.limits.wall_seconds;
+    input.max_output_bytes = request.limits.max_output_bytes;
     Supervision s = supervise(plan, input);
 
     SandboxResult result;

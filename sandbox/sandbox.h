@@ -14,15 +14,17 @@
 //                          init kills every one of them;
 //     "mount_namespace"    a read-only view holding only /usr (and /bin, /lib... links), the
 //                          interpreter's prefix, /etc/ld.so.cache, /dev/{null,zero,random,
-//                          urandom}, a fresh /proc, and a private tmpfs at /tmp (the temp dir);
-//                          the host's other files are absent;
+//                          urandom,fd,stdin,stdout,stderr}, a private /dev/shm, a fresh /proc,
+//                          and a private tmpfs at /tmp (the temp dir); the host's other files
+//                          are absent (sandbox/child_plan.h);
 //     "network_namespace"  no network interface but a downed loopback;
 //     "ipc_namespace", "uts_namespace";
 //     "unprivileged_uid"   the program runs with no capabilities as a non-root uid;
 //     "seccomp"            a seccomp-bpf filter refuses (EPERM) ptrace, mount, bpf,
 //                          perf_event_open, kexec, keyctl, namespaces, sockets other than
 //                          AF_UNIX, setsid/setpgid (so that no process leaves the group)...;
-//     "rlimits"            CPU, address space, processes, file size, open files, no core.
+//     "rlimits"            CPU, address space, processes, file size, open files, no core
+//                          (per process: memory_bytes x max_processes bounds a tree's total).
 // - The program runs in its own process group; when it ends (or is stopped by a limit) every
 //   process it started is killed and reaped before run_sandboxed() returns.
 // - Outcome (SandboxStatus), always with wall and CPU time:
@@ -53,7 +55,9 @@ struct SandboxLimits {
   double wall_seconds = 10.0;                 // wall-clock timeout of the whole run
   double cpu_seconds = 10.0;                  // RLIMIT_CPU per process (rounded up to 1 s)
   int64_t memory_bytes = 1024LL << 20;        // RLIMIT_AS per process
-  int64_t max_processes = 64;                 // RLIMIT_NPROC (processes of the sandbox uid)
+  // RLIMIT_NPROC: counted per uid in the sandbox's user namespace; without one, every
+  // sandbox shares the host's nobody, and so this limit.
+  int64_t max_processes = 64;
   int64_t max_file_bytes = 16LL << 20;        // RLIMIT_FSIZE: largest file it may write
   int64_t max_open_files = 64;                // RLIMIT_NOFILE
   int64_t max_output_bytes = 1LL << 20;       // cap on each of stdout and stderr
@@ -98,7 +102,9 @@ struct SandboxResult {
   int exit_code = -1;  // when the program exited, else -1
   int signal = 0;      // when it was killed by a signal (ours or not), else 0
   double wall_seconds = 0;
-  double cpu_seconds = 0;  // user + system of the program and every child it reaped
+  // User + system time of the program and of every process of its tree (with a PID
+  // namespace; without one, of the program and the children it waited for).
+  double cpu_seconds = 0;
   std::string stdout_text;
   std::string stderr_text;
   bool stdout_truncated = false;

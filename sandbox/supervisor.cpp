@@ -163,6 +163,14 @@ Supervision supervise(ChildPlan& plan, const SupervisionInput& input) {
     out.parent_failure = std::string("creating pipes or stacks: ") + std::strerror(errno);
     return out;
   }
+  if (input.program_host_uid >= 0) {
+    // Reopening a pipe through /proc/self/fd (/dev/stdin) checks its owner.
+    for (int fd : {in_r.get(), out_r.get(), err_r.get()})
+      if (fchown(fd, input.program_host_uid, input.program_host_uid) != 0) {
+        out.parent_failure = std::string("giving the pipes to the program's uid: ") + std::strerror(errno);
+        return out;
+      }
+  }
   plan.stdin_fd = in_r.get();
   plan.stdout_fd = out_w.get();
   plan.stderr_fd = err_w.get();

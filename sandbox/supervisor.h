@@ -16,6 +16,7 @@ namespace aha::sandbox {
 struct SupervisionInput {
   int clone_flags = 0;
   bool root = false;
+  int program_host_uid = -1;  // owner for the stdio pipes (so /dev/stdin opens), -1: keep
   std::string_view stdin_data;  // must outlive supervise()
   double wall_seconds = 0;
   int64_t max_output_bytes = 0;

@@ -225,7 +225,7 @@ TEST(SandboxAdversarial, HostFilesOutsideTheViewCannotBeRead) {
   SandboxRequest r = marked_request(
       "import os, sys\n"
       "for p in [sys.argv[2], '/etc/passwd', '/etc/shadow', '/etc/hostname', '/root/.bashrc',\n"
-      "          '/proc/1/environ', '/work/main/ARCHITECTURE.md']:\n"
+      "          '/proc/1/environ', '/proc/1/cmdline', '/work/main/ARCHITECTURE.md']:\n"
       "    try:\n"
       "        open(p).read()\n"
       "        print('READ', p)\n"
@@ -239,7 +239,7 @@ TEST(SandboxAdversarial, HostFilesOutsideTheViewCannotBeRead) {
   std::filesystem::remove(secret);
   ASSERT_EQ(res.status, SandboxStatus::ok) << res.to_json();
   EXPECT_EQ(res.stdout_text.find("READ"), std::string::npos) << res.stdout_text;
-  EXPECT_EQ(count(res.stdout_text, "hidden /"), 7u) << res.stdout_text;
+  EXPECT_EQ(count(res.stdout_text, "hidden /"), 8u) << res.stdout_text;
   EXPECT_NE(res.stdout_text.find("['.pyenv'] ['ld.so.cache']"), std::string::npos) << res.stdout_text;
   EXPECT_EQ(res.stdout_text.find("'work'"), std::string::npos) << res.stdout_text;
   EXPECT_EQ(res.stdout_text.find("'home'"), std::string::npos) << res.stdout_text;
@@ -306,7 +306,9 @@ TEST(SandboxAdversarial, ConnectingToALocalListenerFails) {
     SandboxResult res = run_marked(r);
     ASSERT_EQ(res.status, SandboxStatus::ok) << res.to_json();
     EXPECT_EQ(res.stdout_text.find("CONNECTED"), std::string::npos) << res.stdout_text;
-    if (seccomp) EXPECT_NE(res.stdout_text.find("refused PermissionError"), std::string::npos) << res.stdout_text;
+    if (seccomp) {
+      EXPECT_NE(res.stdout_text.find("refused PermissionError"), std::string::npos) << res.stdout_text;
+    }
     EXPECT_NE(res.stdout_text.find("unix refused"), std::string::npos) << res.stdout_text;
     EXPECT_FALSE(tcp.accepted());
     int c = accept(unix_fd, nullptr, nullptr);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <csignal>
 
 #include "core/error.h"
 #include "core/json.h"
@@ -44,6 +45,16 @@ TEST(SandboxBasic, ExceptionIsRuntimeErrorWithTraceback) {
   EXPECT_EQ(r.status, SandboxStatus::runtime_error);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.stderr_text.find("AssertionError: nope"), std::string::npos) << r.stderr_text;
+}
+
+TEST(SandboxBasic, DeathBySignalIsSignal) {
+  SandboxResult term = run("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n");
+  EXPECT_EQ(term.status, SandboxStatus::signal) << term.to_json();
+  EXPECT_EQ(term.signal, SIGTERM);
+  EXPECT_EQ(term.exit_code, -1);
+  SandboxResult segv = run("import ctypes\nctypes.string_at(0)\n");
+  EXPECT_EQ(segv.status, SandboxStatus::signal) << segv.to_json();
+  EXPECT_EQ(segv.signal, SIGSEGV);
 }
 
 TEST(SandboxBasic, StdinIsFed) {
@@ -117,6 +128,12 @@ TEST(SandboxBasic, BadRequestsAreErrorsNamingTheField) {
   zero.program = "pass";
   zero.limits.wall_seconds = 0;
   EXPECT_THROW(run_sandboxed(zero), Error);
+  zero.limits.wall_seconds = 1e30;  // would overflow the clock
+  EXPECT_THROW(run_sandboxed(zero), Error);
+  SandboxRequest too_big;
+  too_big.program = std::string(2 << 20, '#');
+  too_big.limits.tmp_bytes = 1 << 20;
+  EXPECT_THROW(run_sandboxed(too_big), Error);
   SandboxRequest missing;
   missing.program_file = "/nonexistent/prog.py";
   EXPECT_THROW(run_sandboxed(missing), Error);
@@ -153,6 +170,27 @@ TEST(SandboxBasic, JsonHoldsEveryField) {
   EXPECT_TRUE(o.get("missing_layers").IsArray());
   o.reject_unknown({"status", "exit_code", "signal", "wall_seconds", "cpu_seconds", "stdout", "stderr",
                     "stdout_truncated", "stderr_truncated", "layers", "missing_layers", "message"});
+}
+
+TEST(SandboxBasic, JsonOutputIsValidUtf8) {
+  SandboxResult r = run("import sys\nsys.stdout.buffer.write(b'ok \\xff\\xc3\\xa9 \\xe2\\x82')\n");
+  ASSERT_EQ(r.status, SandboxStatus::ok) << r.message;
+  EXPECT_EQ(r.stdout_text, "ok \xff\xc3\xa9 \xe2\x82");  // the raw bytes stay in the result
+  rapidjson::Document d = json::parse(r.to_json(), "result");
+  // U+FFFD for the stray byte and for the truncated sequence; the valid é is kept.
+  EXPECT_EQ(std::string(d["stdout"].GetString()), "ok \xEF\xBF\xBD\xC3\xA9 \xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST(SandboxBasic, StdinDevicesAndSharedMemoryWork) {
+  SandboxResult r = run(
+      "import multiprocessing\n"
+      "print(open('/dev/stdin').read().strip())\n"
+      "lock = multiprocessing.Lock()\n"  // a POSIX semaphore in /dev/shm
+      "with lock:\n"
+      "    print('locked')\n",
+      "through /dev/stdin\n");
+  ASSERT_EQ(r.status, SandboxStatus::ok) << r.to_json();
+  EXPECT_EQ(r.stdout_text, "through /dev/stdin\nlocked\n");
 }
 
 }  // namespace
