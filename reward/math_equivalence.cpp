@@ -142,9 +142,15 @@ double variable_value(const std::string& name, int point) {
   return 0.6 + 2.0 * static_cast<double>(h % 1000003) / 1000003.0;
 }
 
-bool close(double a, double b) {
+// Constants (no variables) must agree to 1e-12 relative: different exact forms ("\sqrt{8}" and
+// "2\sqrt{2}") are equal; a decimal approximation of an irrational answer was refused before
+// (is_decimal_literal). Expressions with variables are compared at random points, where 1e-9
+// leaves room for rounding in longer polynomials.
+constexpr double kConstantTolerance = 1e-12, kVariableTolerance = 1e-9;
+
+bool close(double a, double b, double tolerance) {
   if (!std::isfinite(a) || !std::isfinite(b)) return false;
-  return std::fabs(a - b) <= 1e-9 * std::max({1e-3, std::fabs(a), std::fabs(b)});
+  return std::fabs(a - b) <= tolerance * std::max({1e-3, std::fabs(a), std::fabs(b)});
 }
 
 bool same_variables(const MathExpression& a, const MathExpression& b) {
@@ -163,18 +169,38 @@ std::vector<double> bind(const MathExpression& e, int point) {
   return values;
 }
 
-bool expressions_equal(const MathExpression& a, const MathExpression& b) {
+// "-0.25", "3.14159": a number written with decimals, which may be a rounded value.
+bool is_decimal_literal(std::string_view s) {
+  size_t i = !s.empty() && s[0] == '-' ? 1 : 0;
+  bool digits = false, dot = false;
+  for (; i < s.size(); ++i) {
+    if (s[i] == '.' && !dot) dot = true;
+    else if (s[i] >= '0' && s[i] <= '9') digits = true;
+    else return false;
+  }
+  return digits && dot;
+}
+
+// a_decimal / b_decimal: that side is a decimal literal (is_decimal_literal).
+bool expressions_equal(const MathExpression& a, const MathExpression& b, bool a_decimal = false,
+                       bool b_decimal = false) {
+  using Exactness = MathExpression::Exactness;
   Rational ra, rb;
   auto ea = a.exact_value(ra), eb = b.exact_value(rb);
-  if (ea == MathExpression::Exactness::exact && eb == MathExpression::Exactness::exact) return ra == rb;
-  if (ea == MathExpression::Exactness::overflow || eb == MathExpression::Exactness::overflow) return false;
+  if (ea == Exactness::exact && eb == Exactness::exact) return ra == rb;
+  if (ea == Exactness::overflow || eb == Exactness::overflow) return false;
+  // A decimal against an irrational constant is an approximation, never the answer.
+  if ((a_decimal && eb == Exactness::inexact && b.variables().empty()) ||
+      (b_decimal && ea == Exactness::inexact && a.variables().empty())) {
+    return false;
+  }
   if (!same_variables(a, b)) return false;
   int points = a.variables().empty() ? 1 : 4;
   int compared = 0;
   for (int p = 0; p < points; ++p) {
     double va = a.evaluate(bind(a, p)), vb = b.evaluate(bind(b, p));
     if (!std::isfinite(va) && !std::isfinite(vb)) continue;  // outside both domains
-    if (!close(va, vb)) return false;
+    if (!close(va, vb, points == 1 ? kConstantTolerance : kVariableTolerance)) return false;
     ++compared;
   }
   return compared >= (points == 1 ? 1 : 3);
@@ -185,7 +211,7 @@ bool scalars_equal(const std::string& a, bool a_percent, const std::string& b, b
   if (is_word(a) || is_word(b)) return lower_without_spaces(a) == lower_without_spaces(b);
   auto ea = MathExpression::parse(a), eb = MathExpression::parse(b);
   if (!ea || !eb) return false;
-  if (expressions_equal(*ea, *eb)) return true;
+  if (expressions_equal(*ea, *eb, is_decimal_literal(a), is_decimal_literal(b))) return true;
   if (a_percent == b_percent) return false;
   // A percentage also equals its number / 100 ("50%" and 0.5).
   auto scaled = MathExpression::parse("(" + (a_percent ? a : b) + ")/100");
@@ -206,7 +232,7 @@ bool equations_equal(const std::vector<std::string>& a, const std::vector<std::s
     double va = fa->evaluate(bind(*fa, p)), vb = fb->evaluate(bind(*fb, p));
     if (!std::isfinite(va) || !std::isfinite(vb) || vb == 0 || va == 0) continue;
     if (compared == 0) ratio = va / vb;
-    else if (!close(va / vb, ratio)) return false;
+    else if (!close(va / vb, ratio, kVariableTolerance)) return false;
     ++compared;
   }
   return compared >= 3;

@@ -11,9 +11,10 @@
 // - multiple choice "(B)" equals "B"; word answers ("Evelyn") compare case-insensitively;
 // - a number base subscript is ignored (4210_5 equals 4210);
 // - scalars by value (reward/math_expression.h): exactly as rationals when both are rational;
-//   otherwise by double evaluation (once, or at 4 deterministic points when there are
-//   variables) within relative 1e-9; a value too large for exact rationals is never "close
-//   enough". A percentage equals its number with or without the %, and its number / 100.
+//   a decimal number against an irrational constant ("3.14159" for \pi) is never equal (an
+//   approximation is not the answer); otherwise by double evaluation: constants once, within
+//   relative 1e-12, expressions with variables at 4 deterministic points within relative
+//   1e-9; a value too large for exact rationals is never "close enough". A percentage equals its number with or without the %, and its number / 100.
 // Rules that keep the verifier from being fooled: an empty answer, an unparsable one, a list
 // answering a scalar ("1, 2" or "1 \text{ or } 2" for 1), and one with variables the gold
 // does not have are not equal; an answer longer than 2 x gold + 48 characters after
