@@ -65,7 +65,7 @@ class CodeReward : public Reward {
       out.diagnostic = "no code in the completion";
       return out;
     }
-    if (humaneval && code.find("def " + example.entry_point) == std::string::npos) code = example.prompt + code;
+    if (humaneval && code.find("def " + example.entry_point + "(") == std::string::npos) code = example.prompt + code;
 
     sandbox::SandboxRequest request;
     request.program = kCodeHarness;

@@ -95,11 +95,15 @@ std::vector<ScoredSample> RewardRunner::score(std::vector<ScoringInput> inputs) 
     for (size_t k = 0; k < r; ++k) {
       const RewardSpec& spec = specs_[k];
       Call& call = *calls[i * r + k];
-      double wait = spec.timeout_seconds + (out_of_process(spec) ? kGraceSeconds : 0.0);
       std::unique_lock<std::mutex> lock(call.mutex);
       call.changed.wait(lock, [&] { return call.started; });
-      auto deadline = call.start + std::chrono::microseconds(static_cast<int64_t>(wait * 1e6));
-      bool finished = call.changed.wait_until(lock, deadline, [&] { return call.done; });
+      bool finished = true;
+      if (out_of_process(spec)) {
+        call.changed.wait(lock, [&] { return call.done; });  // it kills its own process in time
+      } else {
+        auto deadline = call.start + std::chrono::microseconds(static_cast<int64_t>(spec.timeout_seconds * 1e6));
+        finished = call.changed.wait_until(lock, deadline, [&] { return call.done; });
+      }
       double value = 0;
       if (!finished) {
         sample.errors[spec.name] = "timed out after " + format_seconds(spec.timeout_seconds) + " s";

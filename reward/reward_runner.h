@@ -8,13 +8,13 @@
 // - An exception from a reward, or a call that outlives the reward's timeout_seconds, gives
 //   that sample 0 for that reward; the reason goes to `errors` (and `diagnostics`), and the
 //   batch goes on.
-// - Timeouts: a C++ thread cannot be killed, so the runner stops waiting for a late call and
-//   records the timeout; the call itself keeps its pool thread until it returns, holding its
-//   own copies of the inputs. In-process rewards are bounded by design (the math verifier
-//   caps expression size); rewards that can really hang (plug-ins, code) run out of process
-//   and kill their process at their timeout, so their pool thread comes back. For those the
-//   runner waits a grace period beyond the timeout so that the reward's own, more precise,
-//   message is the one recorded.
+// - Timeouts: a C++ thread cannot be killed, so for an in-process reward the runner stops
+//   waiting for a late call and records the timeout; the call keeps its pool thread until it
+//   returns, holding its own copies of the inputs. In-process rewards are bounded by design
+//   (the math verifier caps answer size and nesting). Rewards that can really hang (kinds
+//   "process", "plugin", "code") run their work out of process and kill that process at
+//   their timeout, so the runner waits for them to return: their own message is the precise
+//   one, and time spent queueing for one of a plug-in's processes is not counted as hanging.
 // - The wait for a call starts when a pool thread picks it up, not when it is queued.
 #pragma once
 #include <cstddef>
@@ -46,12 +46,11 @@ struct ScoredSample {
 
 class RewardRunner {
  public:
-  static constexpr double kGraceSeconds = 2.0;
-
   // Creates every reward (throwing aha::Error for a bad spec). threads == 0: one per CPU.
   explicit RewardRunner(const std::vector<RewardSpec>& specs, size_t threads = 0);
   // With rewards built elsewhere (e.g. C++ rewards of a recipe or a test): rewards[i] is
-  // scored under specs[i]'s name, weight and timeout; specs[i].kind only chooses the grace.
+  // scored under specs[i]'s name, weight and timeout; specs[i].kind only says whether the
+  // runner enforces the timeout (in-process kinds) or the reward does (see above).
   RewardRunner(const std::vector<RewardSpec>& specs, std::vector<std::shared_ptr<const Reward>> rewards,
                size_t threads = 0);
   ~RewardRunner();

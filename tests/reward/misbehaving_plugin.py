@@ -7,6 +7,7 @@
     "wrong_id"  answers with another request's id
     "nan"       answers with a value that is not a number
     "error"     answers with a well-formed error
+    "slow"      answers 1 after 0.3 s
     "print"     writes two lines at once
     otherwise   answers {"value": len(completion)}
 Option {"refuse": true} makes the handshake fail.
@@ -39,6 +40,9 @@ for line in sys.stdin:
         send(json.dumps({"id": request["id"] + 1000, "value": 1}))
     elif completion == "nan":
         send('{"id": %d, "value": "many"}' % request["id"])
+    elif completion == "slow":
+        time.sleep(0.3)
+        send(json.dumps({"id": request["id"], "value": 1}))
     elif completion == "error":
         send(json.dumps({"id": request["id"], "error": "cannot score this"}))
     elif completion == "print":

@@ -128,6 +128,18 @@ TEST(ProcessPlugin, MisbehaviourIsContained) {
   EXPECT_EQ(results[9].total, 2.0);
 }
 
+TEST(ProcessPlugin, QueueingForTheProcessIsNotATimeout) {
+  // Six 0.3 s calls on six threads share one process with a 1 s timeout: they queue for 1.8 s
+  // in all, yet each call's own exchange is well within its timeout.
+  if (!have_python()) GTEST_SKIP() << "no python3 on PATH";
+  RewardRunner runner(one("process", "{\"command\": [\"python3\", \"" + kPythonMisbehaving + "\"]}", 1.0), 6);
+  auto results = runner.score(inputs_of(std::vector<std::string>(6, "slow")));
+  for (auto& r : results) {
+    EXPECT_EQ(r.total, 1.0);
+    EXPECT_TRUE(r.errors.empty()) << r.errors.begin()->second;
+  }
+}
+
 TEST(ProcessPlugin, BadCommandsFailAtCreation) {
   EXPECT_NE(error_of([] { RewardRunner r(one("process", "{\"command\": [\"/no/such/program\"]}")); }).find("/no/such/program"),
             std::string::npos);
