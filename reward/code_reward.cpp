@@ -57,7 +57,8 @@ class CodeReward : public Reward {
     if (example.tests.empty()) throw Error("code: the example has no tests");
     const bool humaneval = !example.entry_point.empty();
     if (humaneval && example.tests.size() != 1) {
-      throw Error("code: a HumanEval-style example (with an entry point) needs exactly one test defining check()");
+      throw Error(
+          "code: a HumanEval-style example (with an entry point) needs exactly one test defining check()");
     }
     std::string code = extract_code(completion.text);
     out.components = {{"passed", 0.0}, {"tests", static_cast<double>(example.tests.size())}};
@@ -65,7 +66,8 @@ class CodeReward : public Reward {
       out.diagnostic = "no code in the completion";
       return out;
     }
-    if (humaneval && code.find("def " + example.entry_point + "(") == std::string::npos) code = example.prompt + code;
+    if (humaneval && code.find("def " + example.entry_point + "(") == std::string::npos)
+      code = example.prompt + code;
 
     sandbox::SandboxRequest request;
     request.program = kCodeHarness;
@@ -76,7 +78,8 @@ class CodeReward : public Reward {
     request.limits = limits_;
     request.isolation = isolation_;
     sandbox::SandboxResult result = sandbox::run_sandboxed(request);
-    if (result.status == sandbox::SandboxStatus::sandbox_failure) throw Error("code: sandbox failure: " + result.message);
+    if (result.status == sandbox::SandboxStatus::sandbox_failure)
+      throw Error("code: sandbox failure: " + result.message);
 
     size_t passed = 0;
     bool done = false;
@@ -85,16 +88,22 @@ class CodeReward : public Reward {
     for (std::string line; std::getline(lines, line);) {
       if (line.compare(0, nonce.size() + 1, nonce + " ") != 0) continue;  // the candidate's own output
       std::string_view rest = std::string_view(line).substr(nonce.size() + 1);
-      if (rest.starts_with("pass ")) ++passed;
-      else if (rest == "done") done = true;
-      else if (rest.starts_with("load_error ")) load_error = std::string(rest.substr(11));
+      if (rest.starts_with("pass "))
+        ++passed;
+      else if (rest == "done")
+        done = true;
+      else if (rest.starts_with("load_error "))
+        load_error = std::string(rest.substr(11));
     }
     const size_t tests = example.tests.size();
     out.components["passed"] = static_cast<double>(passed);
-    out.value = fraction_ ? static_cast<double>(passed) / static_cast<double>(tests) : (passed == tests ? 1.0 : 0.0);
+    out.value =
+        fraction_ ? static_cast<double>(passed) / static_cast<double>(tests) : (passed == tests ? 1.0 : 0.0);
     out.diagnostic = std::to_string(passed) + "/" + std::to_string(tests) + " tests passed";
-    if (!load_error.empty()) out.diagnostic += "; the code failed to load (" + load_error + ")";
-    else if (!done) out.diagnostic += std::string("; the run ended early (") + sandbox::to_string(result.status) + ")";
+    if (!load_error.empty())
+      out.diagnostic += "; the code failed to load (" + load_error + ")";
+    else if (!done)
+      out.diagnostic += std::string("; the run ended early (") + sandbox::to_string(result.status) + ")";
     return out;
   }
 
@@ -126,7 +135,8 @@ std::string extract_code(std::string_view completion) {
     size_t open = region.rfind("```", close - 1);
     if (open == std::string_view::npos) break;
     size_t body = region.find('\n', open);  // skip the language tag line
-    if (body != std::string_view::npos && body < close) return std::string(region.substr(body + 1, close - body - 1));
+    if (body != std::string_view::npos && body < close)
+      return std::string(region.substr(body + 1, close - body - 1));
     search_end = open;
     if (open == 0) break;
   }
@@ -136,7 +146,8 @@ std::string extract_code(std::string_view completion) {
 std::unique_ptr<Reward> make_code_reward(const json::ObjectReader& options, double timeout_seconds) {
   options.reject_unknown({"mode", "memory_mb", "namespaces", "seccomp", "interpreter"});
   std::string mode = options.get_string("mode", "all");
-  require(mode == "all" || mode == "fraction", options.context() + ": option 'mode' must be \"all\" or \"fraction\", got \"" + mode + "\"");
+  require(mode == "all" || mode == "fraction",
+          options.context() + ": option 'mode' must be \"all\" or \"fraction\", got \"" + mode + "\"");
   int64_t memory_mb = options.get_int("memory_mb", 1024);
   require(memory_mb >= 16, options.context() + ": option 'memory_mb' must be at least 16");
   sandbox::SandboxLimits limits;

@@ -14,7 +14,9 @@ namespace {
 
 size_t count(std::string_view text, std::string_view needle) {
   size_t n = 0;
-  for (size_t pos = text.find(needle); pos != std::string_view::npos; pos = text.find(needle, pos + needle.size())) ++n;
+  for (size_t pos = text.find(needle); pos != std::string_view::npos;
+       pos = text.find(needle, pos + needle.size()))
+    ++n;
   return n;
 }
 
@@ -34,8 +36,8 @@ class FormatReward : public Reward {
     size_t think_open = t.find("<think>"), think_close = t.find("</think>");
     size_t answer_open = t.find("<answer>"), answer_close = t.find("</answer>");
     constexpr auto npos = std::string_view::npos;
-    bool think = count(t, "<think>") == 1 && count(t, "</think>") == 1 && think_open == 0 && think_close != npos &&
-                 think_close > think_open;
+    bool think = count(t, "<think>") == 1 && count(t, "</think>") == 1 && think_open == 0 &&
+                 think_close != npos && think_close > think_open;
     bool answer = count(t, "<answer>") == 1 && count(t, "</answer>") == 1 && answer_open != npos &&
                   answer_close != npos && answer_close > answer_open &&
                   !blank(t.substr(answer_open + 8, answer_close - answer_open - 8));
@@ -44,14 +46,20 @@ class FormatReward : public Reward {
     bool nothing_after = answer && blank(t.substr(answer_close + 9));
 
     RewardOutput out;
-    out.components = {{"think", think}, {"answer", answer}, {"order", order}, {"nothing_after", nothing_after}};
+    out.components = {
+        {"think", think}, {"answer", answer}, {"order", order}, {"nothing_after", nothing_after}};
     bool all = think && answer && order && nothing_after;
     out.value = all ? 1.0 : partial_credit_ ? (think + answer + order + nothing_after) / 4.0 : 0.0;
-    if (all) out.diagnostic = "ok";
-    else if (!think) out.diagnostic = "not exactly one <think>...</think> block at the start";
-    else if (!answer) out.diagnostic = "not exactly one non-empty <answer>...</answer> block";
-    else if (!order) out.diagnostic = "the answer block does not directly follow the think block";
-    else out.diagnostic = "text after </answer>";
+    if (all)
+      out.diagnostic = "ok";
+    else if (!think)
+      out.diagnostic = "not exactly one <think>...</think> block at the start";
+    else if (!answer)
+      out.diagnostic = "not exactly one non-empty <answer>...</answer> block";
+    else if (!order)
+      out.diagnostic = "the answer block does not directly follow the think block";
+    else
+      out.diagnostic = "text after </answer>";
     return out;
   }
 

@@ -21,7 +21,8 @@ namespace {
 enum class Script { none, latin, han, other };
 
 Script script_of(uint32_t c) {
-  if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= 0xC0 && c <= 0x24F && c != 0xD7 && c != 0xF7)) {
+  if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+      (c >= 0xC0 && c <= 0x24F && c != 0xD7 && c != 0xF7)) {
     return Script::latin;
   }
   if ((c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0xF900 && c <= 0xFAFF) ||
@@ -98,8 +99,10 @@ class LanguageConsistencyReward : public Reward {
       size_t open = text.find("<think>");
       size_t start = open == std::string_view::npos ? 0 : open + 7;
       size_t close = text.find("</think>", start);
-      if (close != std::string_view::npos) text = text.substr(start, close - start);
-      else text = text.substr(start);
+      if (close != std::string_view::npos)
+        text = text.substr(start, close - start);
+      else
+        text = text.substr(start);
     }
     // The format's own tags are not words of the reasoning.
     std::string untagged;

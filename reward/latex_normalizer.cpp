@@ -56,17 +56,20 @@ void trim(std::string& s) {
   s = s.substr(b, e - b);
 }
 
-constexpr std::string_view kTextCommands[] = {"\\text", "\\textrm", "\\textbf", "\\textit", "\\mathrm",
-                                              "\\mathbf", "\\mbox", "\\operatorname", "\\textnormal"};
+constexpr std::string_view kTextCommands[] = {"\\text",   "\\textrm",       "\\textbf",
+                                              "\\textit", "\\mathrm",       "\\mathbf",
+                                              "\\mbox",   "\\operatorname", "\\textnormal"};
 
 // Removes trailing unit groups: "15\mbox{ cm}^2" -> "15", "5.4 \text{ cents}" -> "5.4".
 void remove_trailing_units(std::string& s) {
   for (;;) {
     trim(s);
     size_t end = s.size();
-    if (end >= 2 && s[end - 2] == '^' && (s[end - 1] == '2' || s[end - 1] == '3')) end -= 2;
+    if (end >= 2 && s[end - 2] == '^' && (s[end - 1] == '2' || s[end - 1] == '3'))
+      end -= 2;
     else if (end >= 4 && s.compare(end - 4, 2, "^{") == 0 && s[end - 1] == '}' &&
-             (s[end - 2] == '2' || s[end - 2] == '3')) end -= 4;
+             (s[end - 2] == '2' || s[end - 2] == '3'))
+      end -= 4;
     if (end == 0 || s[end - 1] != '}') return;
     // Find the command whose group ends at end-1.
     bool removed = false;
@@ -79,8 +82,10 @@ void remove_trailing_units(std::string& s) {
       bool words = !content.empty();
       bool any_letter = false;
       for (char c : content) {
-        if (is_alpha(c)) any_letter = true;
-        else if (!is_space(c) && c != '.') words = false;
+        if (is_alpha(c))
+          any_letter = true;
+        else if (!is_space(c) && c != '.')
+          words = false;
       }
       std::string before = s.substr(0, pos);
       trim(before);
@@ -165,8 +170,8 @@ NormalisedAnswer normalise_latex(std::string_view answer) {
     }
     s = std::move(out);
   }
-  for (auto spacing : {"\\left", "\\right", "\\displaystyle", "\\qquad", "\\quad", "\\bigl", "\\bigr", "\\Bigl",
-                       "\\Bigr", "\\big", "\\Big"}) {
+  for (auto spacing : {"\\left", "\\right", "\\displaystyle", "\\qquad", "\\quad", "\\bigl", "\\bigr",
+                       "\\Bigl", "\\Bigr", "\\big", "\\Big"}) {
     replace_command(s, spacing, "");
   }
   // Spacing commands \! \, \; \: "\ " and ~ become spaces; a row break \\ stays.
@@ -177,7 +182,8 @@ NormalisedAnswer normalise_latex(std::string_view answer) {
       if (s[i] == '\\' && i + 1 < s.size() && s[i + 1] == '\\') {
         spaced += "\\\\";
         ++i;
-      } else if (s[i] == '\\' && i + 1 < s.size() && std::string_view("!,;: ").find(s[i + 1]) != std::string_view::npos) {
+      } else if (s[i] == '\\' && i + 1 < s.size() &&
+                 std::string_view("!,;: ").find(s[i + 1]) != std::string_view::npos) {
         spaced += ' ';
         ++i;
       } else {

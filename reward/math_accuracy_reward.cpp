@@ -25,7 +25,8 @@ class MathAccuracyReward : public Reward {
       answer = extract_final_answer(completion.text);
     }
     if (!answer) {
-      out.diagnostic = require_answer_tag_ ? "no <answer> tag" : "no final answer (no <answer> tag or \\boxed{})";
+      out.diagnostic =
+          require_answer_tag_ ? "no <answer> tag" : "no final answer (no <answer> tag or \\boxed{})";
       return out;
     }
     out.value = math_answers_equivalent(*answer, gold) ? 1.0 : 0.0;

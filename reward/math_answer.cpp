@@ -34,7 +34,8 @@ bool read_box_argument(std::string_view text, size_t pos, std::string& out) {
   }
   // "\boxed 5" / "\boxed5": one token of digits, letters or a dot.
   size_t end = pos;
-  while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '.')) ++end;
+  while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '.'))
+    ++end;
   if (end == pos) return false;
   out = std::string(text.substr(pos, end - pos));
   return true;
@@ -47,8 +48,10 @@ std::vector<std::string> extract_boxed(std::string_view text) {
   size_t pos = 0;
   while ((pos = text.find('\\', pos)) != std::string_view::npos) {
     size_t after = 0;
-    if (text.compare(pos, 6, "\\boxed") == 0) after = pos + 6;
-    else if (text.compare(pos, 5, "\\fbox") == 0) after = pos + 5;
+    if (text.compare(pos, 6, "\\boxed") == 0)
+      after = pos + 6;
+    else if (text.compare(pos, 5, "\\fbox") == 0)
+      after = pos + 5;
     if (after == 0 || (after < text.size() && std::isalpha(static_cast<unsigned char>(text[after])))) {
       ++pos;  // not a box, or a longer command such as \boxedfoo
       continue;

@@ -36,8 +36,10 @@ std::vector<std::string> split_top_level(std::string_view s, std::string_view se
       ++i;
       continue;
     }
-    if (is_open(s[i])) ++depth;
-    else if (is_close(s[i])) --depth;
+    if (is_open(s[i]))
+      ++depth;
+    else if (is_close(s[i]))
+      --depth;
     else if (depth == 0 && s.compare(i, separator.size(), separator) == 0 &&
              !(is_letter(separator.back()) && i + separator.size() < s.size() &&
                is_letter(s[i + separator.size()]))) {
@@ -118,8 +120,10 @@ bool matrix_rows(const std::string& s, std::vector<std::vector<std::string>>& ro
 bool is_word(const std::string& s) {
   int letters = 0;
   for (char c : s) {
-    if (is_letter(c)) ++letters;
-    else if (c != ' ') return false;
+    if (is_letter(c))
+      ++letters;
+    else if (c != ' ')
+      return false;
   }
   return letters >= 2;
 }
@@ -174,9 +178,12 @@ bool is_decimal_literal(std::string_view s) {
   size_t i = !s.empty() && s[0] == '-' ? 1 : 0;
   bool digits = false, dot = false;
   for (; i < s.size(); ++i) {
-    if (s[i] == '.' && !dot) dot = true;
-    else if (s[i] >= '0' && s[i] <= '9') digits = true;
-    else return false;
+    if (s[i] == '.' && !dot)
+      dot = true;
+    else if (s[i] >= '0' && s[i] <= '9')
+      digits = true;
+    else
+      return false;
   }
   return digits && dot;
 }
@@ -231,8 +238,10 @@ bool equations_equal(const std::vector<std::string>& a, const std::vector<std::s
   for (int p = 0; p < 4; ++p) {
     double va = fa->evaluate(bind(*fa, p)), vb = fb->evaluate(bind(*fb, p));
     if (!std::isfinite(va) || !std::isfinite(vb) || vb == 0 || va == 0) continue;
-    if (compared == 0) ratio = va / vb;
-    else if (!close(va / vb, ratio, kVariableTolerance)) return false;
+    if (compared == 0)
+      ratio = va / vb;
+    else if (!close(va / vb, ratio, kVariableTolerance))
+      return false;
     ++compared;
   }
   return compared >= 3;
@@ -301,7 +310,8 @@ bool compare(const std::string& a, bool ap, const std::string& b, bool bp, int d
     }
     // Multiple choice: "(B)" and "B".
     auto choice = [](const std::string& s) {
-      return s.size() == 3 && s[0] == '(' && s[2] == ')' && s[1] >= 'A' && s[1] <= 'Z' ? std::string(1, s[1]) : s;
+      return s.size() == 3 && s[0] == '(' && s[2] == ')' && s[1] >= 'A' && s[1] <= 'Z' ? std::string(1, s[1])
+                                                                                       : s;
     };
     if (choice(a) != a || choice(b) != b) return choice(a) == choice(b);
   }
@@ -309,7 +319,8 @@ bool compare(const std::string& a, bool ap, const std::string& b, bool bp, int d
   auto qa = split_top_level(a, "="), qb = split_top_level(b, "=");
   if (qa.size() > 2 || qb.size() > 2) return false;
   if (qa.size() == 2 && qb.size() == 2) {
-    if (compare(qa[0], false, qb[0], false, depth + 1) && compare(qa[1], false, qb[1], false, depth + 1)) return true;
+    if (compare(qa[0], false, qb[0], false, depth + 1) && compare(qa[1], false, qb[1], false, depth + 1))
+      return true;
     return equations_equal(qa, qb);
   }
   if (qa.size() == 2) return is_variable_name(qa[0]) && compare(qa[1], ap, b, bp, depth + 1);

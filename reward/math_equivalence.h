@@ -14,7 +14,8 @@
 //   a decimal number against an irrational constant ("3.14159" for \pi) is never equal (an
 //   approximation is not the answer); otherwise by double evaluation: constants once, within
 //   relative 1e-12, expressions with variables at 4 deterministic points within relative
-//   1e-9; a value too large for exact rationals is never "close enough". A percentage equals its number with or without the %, and its number / 100.
+//   1e-9; a value too large for exact rationals is never "close enough". A percentage equals its number with
+//   or without the %, and its number / 100.
 // Rules that keep the verifier from being fooled: an empty answer, an unparsable one, a list
 // answering a scalar ("1, 2" or "1 \text{ or } 2" for 1), and one with variables the gold
 // does not have are not equal; an answer longer than 2 x gold + 48 characters after

@@ -41,8 +41,26 @@ class MathExpression {
   // The value with variables()[i] = values[i]; NaN where undefined.
   double evaluate(const std::vector<double>& values) const;
 
+  // Functions of Op::func nodes (Node::index).
+  enum Function { kSin, kCos, kTan, kCot, kSec, kCsc, kLn, kExp, kArcsin, kArccos, kArctan };
+
  private:
-  enum class Op : uint8_t { number, pi, euler, variable, add, sub, mul, div, neg, pow, root, factorial, abs, func };
+  enum class Op : uint8_t {
+    number,
+    pi,
+    euler,
+    variable,
+    add,
+    sub,
+    mul,
+    div,
+    neg,
+    pow,
+    root,
+    factorial,
+    abs,
+    func
+  };
   struct Node {
     Op op = Op::number;
     int a = -1, b = -1;  // children (root: a = radicand, b = index expression or -1 for 2)

@@ -2,20 +2,30 @@
 
 #include <unistd.h>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "core/error.h"
 #include "reward/plugin_process.h"
 
 namespace aha::reward {
 namespace {
+
+// The plug-in answered a request with {"error": ...}: it is still in step.
+class PluginReportedError : public Error {
+ public:
+  using Error::Error;
+};
+
+std::string error_text(const rapidjson::Value& value) {
+  return value.IsString() ? std::string(value.GetString()) : json::to_string(value);
+}
 
 std::string request_line(int64_t id, const RewardExample& example, const Completion& completion) {
   rapidjson::StringBuffer buffer;
@@ -53,15 +63,14 @@ std::string request_line(int64_t id, const RewardExample& example, const Complet
 RewardOutput parse_reply(const std::string& line, int64_t id) {
   rapidjson::Document doc;
   doc.Parse(line.data(), line.size());
-  if (doc.HasParseError() || !doc.IsObject()) throw Error("reply is not a JSON object: " + line.substr(0, 200));
+  if (doc.HasParseError() || !doc.IsObject())
+    throw Error("reply is not a JSON object: " + line.substr(0, 200));
   auto id_field = doc.FindMember("id");
   if (id_field == doc.MemberEnd() || !id_field->value.IsInt64() || id_field->value.GetInt64() != id) {
     throw Error("reply does not carry the request's id " + std::to_string(id) + ": " + line.substr(0, 200));
   }
   auto error = doc.FindMember("error");
-  if (error != doc.MemberEnd()) {
-    throw Error("plug-in error: " + (error->value.IsString() ? std::string(error->value.GetString()) : json::to_string(error->value)));
-  }
+  if (error != doc.MemberEnd()) throw PluginReportedError("plug-in error: " + error_text(error->value));
   RewardOutput out;
   auto value = doc.FindMember("value");
   if (value == doc.MemberEnd() || !value->value.IsNumber() || !std::isfinite(value->value.GetDouble())) {
@@ -103,22 +112,21 @@ class ProcessReward : public Reward {
   }
 
   RewardOutput score(const RewardExample& example, const Completion& completion) const override {
+    const int64_t id = next_id_++;
+    const std::string request = request_line(id, example, completion);
     std::unique_ptr<PluginProcess> process = acquire();
-    int64_t id = next_id_++;
+    RewardOutput out;
     try {
-      std::string reply = process->exchange(request_line(id, example, completion), timeout_);
-      RewardOutput out = parse_reply(reply, id);
-      release(std::move(process));
-      return out;
-    } catch (const Error& e) {
-      bool plugin_said_error = std::string_view(e.what()).starts_with("plug-in error:");
-      if (plugin_said_error && !process->dead()) {
-        release(std::move(process));  // a well-formed error reply: the process is fine
-      } else {
-        discard(std::move(process));  // garbage, crash or hang
-      }
+      out = parse_reply(process->exchange(request, timeout_), id);
+    } catch (const PluginReportedError&) {
+      release(std::move(process));  // a well-formed error reply: the process is fine
+      throw;
+    } catch (...) {
+      discard(std::move(process));  // garbage, a crash or a hang: it was killed
       throw;
     }
+    release(std::move(process));
+    return out;
   }
 
  private:
@@ -126,17 +134,18 @@ class ProcessReward : public Reward {
     auto process = std::make_unique<PluginProcess>(command_);
     std::string reply;
     try {
-      reply = process->exchange("{\"aha_reward_plugin\":1,\"options\":" + options_json_ + "}", startup_timeout_);
+      reply =
+          process->exchange("{\"aha_reward_plugin\":1,\"options\":" + options_json_ + "}", startup_timeout_);
     } catch (const Error& e) {
       throw Error(std::string(e.what()) + " during the options handshake");
     }
     rapidjson::Document doc;
     doc.Parse(reply.data(), reply.size());
-    if (doc.HasParseError() || !doc.IsObject()) throw Error("plug-in handshake reply is not a JSON object: " + reply.substr(0, 200));
-    auto error = doc.FindMember("error");
-    if (error != doc.MemberEnd()) {
-      throw Error("plug-in refused its options: " + (error->value.IsString() ? std::string(error->value.GetString()) : json::to_string(error->value)));
+    if (doc.HasParseError() || !doc.IsObject()) {
+      throw Error("plug-in handshake reply is not a JSON object: " + reply.substr(0, 200));
     }
+    auto error = doc.FindMember("error");
+    if (error != doc.MemberEnd()) throw Error("plug-in refused its options: " + error_text(error->value));
     auto version = doc.FindMember("aha_reward_plugin");
     if (version == doc.MemberEnd() || !version->value.IsInt() || version->value.GetInt() != 1) {
       throw Error("plug-in handshake reply lacks \"aha_reward_plugin\": 1: " + reply.substr(0, 200));
@@ -197,8 +206,8 @@ std::vector<std::string> string_list(const json::ObjectReader& options, const ch
     ok = value[i].IsString() && value[i].GetStringLength() > 0;
     if (ok) out.push_back(value[i].GetString());
   }
-  require(ok, options.context() + ": option '" + key + "' must be a non-empty list of non-empty strings, got " +
-                  json::to_string(value));
+  require(ok, options.context() + ": option '" + key +
+                  "' must be a non-empty list of non-empty strings, got " + json::to_string(value));
   return out;
 }
 
@@ -244,11 +253,13 @@ std::unique_ptr<Reward> make_process_reward(const json::ObjectReader& options, d
 std::unique_ptr<Reward> make_shared_object_reward(const json::ObjectReader& options, double timeout_seconds) {
   options.reject_unknown({"path", "host", "processes", "startup_timeout_seconds", "options"});
   std::string path = options.get_string("path");
-  require(std::filesystem::is_regular_file(path), options.context() + ": option 'path': no shared object at '" + path + "'");
+  require(std::filesystem::is_regular_file(path),
+          options.context() + ": option 'path': no shared object at '" + path + "'");
   std::string host = options.get_string("host", default_plugin_host());
-  require(access(host.c_str(), X_OK) == 0, options.context() + ": the plug-in host program '" + host +
-                                                "' is not executable (build target aha-reward-plugin-host, or set "
-                                                "AHA_REWARD_PLUGIN_HOST or option 'host')");
+  require(access(host.c_str(), X_OK) == 0,
+          options.context() + ": the plug-in host program '" + host +
+              "' is not executable (build target aha-reward-plugin-host, or set "
+              "AHA_REWARD_PLUGIN_HOST or option 'host')");
   return make_pooled(options, {host, std::filesystem::absolute(path).string()}, timeout_seconds);
 }
 

@@ -72,11 +72,14 @@ std::string Rational::to_string() const {
 
 std::optional<Rational> add(const Rational& a, const Rational& b) {
   __int128 x, y, n, d;
-  if (!mul(a.num, b.den, x) || !mul(b.num, a.den, y) || !sum(x, y, n) || !mul(a.den, b.den, d)) return std::nullopt;
+  if (!mul(a.num, b.den, x) || !mul(b.num, a.den, y) || !sum(x, y, n) || !mul(a.den, b.den, d))
+    return std::nullopt;
   return Rational::make(n, d);
 }
 
-std::optional<Rational> subtract(const Rational& a, const Rational& b) { return add(a, Rational{-b.num, b.den}); }
+std::optional<Rational> subtract(const Rational& a, const Rational& b) {
+  return add(a, Rational{-b.num, b.den});
+}
 
 std::optional<Rational> multiply(const Rational& a, const Rational& b) {
   // Cross-reduce first so that products stay small.

@@ -6,9 +6,12 @@ namespace aha::reward {
 
 const char* to_string(TaskKind kind) {
   switch (kind) {
-    case TaskKind::math: return "math";
-    case TaskKind::code: return "code";
-    case TaskKind::custom: return "custom";
+    case TaskKind::math:
+      return "math";
+    case TaskKind::code:
+      return "code";
+    case TaskKind::custom:
+      return "custom";
   }
   return "custom";
 }

@@ -27,7 +27,8 @@ const std::vector<Kind>& kinds() {
   static const std::vector<Kind> table = {
       {"math_accuracy", [](const json::ObjectReader& o, double) { return make_math_accuracy_reward(o); }},
       {"format", [](const json::ObjectReader& o, double) { return make_format_reward(o); }},
-      {"language_consistency", [](const json::ObjectReader& o, double) { return make_language_consistency_reward(o); }},
+      {"language_consistency",
+       [](const json::ObjectReader& o, double) { return make_language_consistency_reward(o); }},
       {"length", [](const json::ObjectReader& o, double) { return make_length_reward(o); }},
       {"code", make_code_reward},
       {"process", make_process_reward},
@@ -65,8 +66,9 @@ std::vector<RewardSpec> parse_short_list(const std::string& text) {
     if (colon != std::string::npos) {
       std::string weight = item.substr(colon + 1);
       auto [end, ec] = std::from_chars(weight.data(), weight.data() + weight.size(), spec.weight);
-      require(ec == std::errc() && end == weight.data() + weight.size() && std::isfinite(spec.weight),
-              "reward list '" + text + "': weight of '" + spec.name + "' must be a number, got '" + weight + "'");
+      require(
+          ec == std::errc() && end == weight.data() + weight.size() && std::isfinite(spec.weight),
+          "reward list '" + text + "': weight of '" + spec.name + "' must be a number, got '" + weight + "'");
     }
     specs.push_back(spec);
   }

@@ -5,8 +5,8 @@
 //   [{"name": "acc", "kind": "math_accuracy", "weight": 1, "timeout_seconds": 10,
 //     "options": {...}}, ...]       or {"rewards": [ ...the same... ]}
 // "kind" defaults to "name"; "name" labels the component in logs and must be unique.
-// Kinds: the built-ins (reward/builtin_rewards.h), "code" (reward/code_reward.h), "process" and "plugin" (reward/plugin_rewards.h). Unknown kinds, keys and
-// options are errors that list the known ones.
+// Kinds: the built-ins (reward/builtin_rewards.h), "code" (reward/code_reward.h), "process" and "plugin"
+// (reward/plugin_rewards.h). Unknown kinds, keys and options are errors that list the known ones.
 #pragma once
 #include <memory>
 #include <string>

@@ -42,8 +42,8 @@ RewardRunner::RewardRunner(const std::vector<RewardSpec>& specs, size_t threads)
   pool_ = std::make_unique<ThreadPool>(threads);
 }
 
-RewardRunner::RewardRunner(const std::vector<RewardSpec>& specs, std::vector<std::shared_ptr<const Reward>> rewards,
-                           size_t threads)
+RewardRunner::RewardRunner(const std::vector<RewardSpec>& specs,
+                           std::vector<std::shared_ptr<const Reward>> rewards, size_t threads)
     : specs_(specs), rewards_(std::move(rewards)) {
   require(specs_.size() == rewards_.size(), "RewardRunner: " + std::to_string(specs_.size()) + " specs for " +
                                                 std::to_string(rewards_.size()) + " rewards");
@@ -101,7 +101,8 @@ std::vector<ScoredSample> RewardRunner::score(std::vector<ScoringInput> inputs) 
       if (out_of_process(spec)) {
         call.changed.wait(lock, [&] { return call.done; });  // it kills its own process in time
       } else {
-        auto deadline = call.start + std::chrono::microseconds(static_cast<int64_t>(spec.timeout_seconds * 1e6));
+        auto deadline =
+            call.start + std::chrono::microseconds(static_cast<int64_t>(spec.timeout_seconds * 1e6));
         finished = call.changed.wait_until(lock, deadline, [&] { return call.done; });
       }
       double value = 0;
@@ -114,7 +115,8 @@ std::vector<ScoredSample> RewardRunner::score(std::vector<ScoringInput> inputs) 
         for (auto& [name, v] : call.output.components) sample.components[spec.name + "." + name] = v;
         if (!call.output.diagnostic.empty()) sample.diagnostics[spec.name] = call.output.diagnostic;
       }
-      if (sample.errors.count(spec.name)) sample.diagnostics[spec.name] = "error: " + sample.errors[spec.name];
+      if (sample.errors.count(spec.name))
+        sample.diagnostics[spec.name] = "error: " + sample.errors[spec.name];
       sample.components[spec.name] = value;
       sample.total += spec.weight * value;
     }

@@ -16,7 +16,8 @@ std::vector<std::string> string_or_list(const json::ObjectReader& reader, const 
   }
   require(value.IsArray(), reader.context() + ": field '" + key + "' must be a string or a list of strings");
   for (auto& item : value.GetArray()) {
-    require(item.IsString(), reader.context() + ": field '" + key + "' must be a string or a list of strings");
+    require(item.IsString(),
+            reader.context() + ": field '" + key + "' must be a string or a list of strings");
     out.push_back(item.GetString());
   }
   return out;
@@ -37,7 +38,7 @@ ScoringInput scoring_input_from_json_line(std::string_view line, const std::stri
     if (!reader.has(key)) continue;
     for (auto& setup_line : string_or_list(reader, key)) input.example.test_setup += setup_line + "\n";
   }
-  input.example.task = reader.has("task") ? parse_task_kind(reader.get_string("task"), what)
+  input.example.task = reader.has("task")            ? parse_task_kind(reader.get_string("task"), what)
                        : input.example.tests.empty() ? TaskKind::math
                                                      : TaskKind::code;
   if (reader.has("metadata")) input.example.metadata_json = json::to_string(reader.get("metadata"));

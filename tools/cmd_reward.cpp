@@ -40,7 +40,8 @@ int reward_score(const std::vector<std::string>& words) {
     for (std::string line; std::getline(in, line);) {
       ++number;
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      inputs.push_back(aha::reward::scoring_input_from_json_line(line, input_path + " line " + std::to_string(number)));
+      inputs.push_back(
+          aha::reward::scoring_input_from_json_line(line, input_path + " line " + std::to_string(number)));
       lines.push_back(std::move(line));
     }
   }
@@ -52,9 +53,12 @@ int reward_score(const std::vector<std::string>& words) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   std::string output;
-  for (size_t i = 0; i < lines.size(); ++i) output += aha::reward::scored_json_line(lines[i], scored[i]) + "\n";
-  if (auto path = args.get("output")) aha::write_file_atomic(*path, output);
-  else std::cout << output << std::flush;
+  for (size_t i = 0; i < lines.size(); ++i)
+    output += aha::reward::scored_json_line(lines[i], scored[i]) + "\n";
+  if (auto path = args.get("output"))
+    aha::write_file_atomic(*path, output);
+  else
+    std::cout << output << std::flush;
 
   // Summary.
   std::map<std::string, double> component_sums;
@@ -80,7 +84,8 @@ int reward_score(const std::vector<std::string>& words) {
 
 const aha::cli::CommandRegistration kRewardScore({
     "reward score",
-    "score completions: --rewards SPEC (e.g. math_accuracy:1,format:0.5 or a JSON file) --input samples.jsonl "
+    "score completions: --rewards SPEC (e.g. math_accuracy:1,format:0.5 or a JSON file) --input "
+    "samples.jsonl "
     "[--output scored.jsonl] [--threads N]",
     reward_score,
 });

@@ -8,11 +8,11 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <string>
 #include <vector>
 
@@ -67,7 +67,8 @@ std::string serve(const std::string& line, void* state, ScoreFn score) {
               gold = string_field(doc, "gold"), task = string_field(doc, "task"),
               setup = string_field(doc, "test_setup"), entry = string_field(doc, "entry_point");
   std::string metadata;
-  if (doc.HasMember("metadata") && !doc["metadata"].IsNull()) metadata = aha::json::to_string(doc["metadata"]);
+  if (doc.HasMember("metadata") && !doc["metadata"].IsNull())
+    metadata = aha::json::to_string(doc["metadata"]);
   std::vector<std::string> tests;
   if (doc.HasMember("tests") && doc["tests"].IsArray()) {
     for (auto& t : doc["tests"].GetArray())
@@ -75,15 +76,24 @@ std::string serve(const std::string& line, void* state, ScoreFn score) {
   }
   std::vector<const char*> test_pointers;
   for (auto& t : tests) test_pointers.push_back(t.c_str());
-  aha_reward_input in{prompt.c_str(), completion.c_str(), gold.c_str(), task.c_str(), metadata.c_str(),
-                      test_pointers.data(), test_pointers.size(), setup.c_str(), entry.c_str(),
-                      doc.HasMember("num_tokens") && doc["num_tokens"].IsInt64() ? doc["num_tokens"].GetInt64() : -1};
+  aha_reward_input in{
+      prompt.c_str(),
+      completion.c_str(),
+      gold.c_str(),
+      task.c_str(),
+      metadata.c_str(),
+      test_pointers.data(),
+      test_pointers.size(),
+      setup.c_str(),
+      entry.c_str(),
+      doc.HasMember("num_tokens") && doc["num_tokens"].IsInt64() ? doc["num_tokens"].GetInt64() : -1};
   aha_reward_output out{};
   int rc = score(state, &in, &out);
   out.diagnostic[AHA_REWARD_TEXT_SIZE - 1] = '\0';
   if (rc != 0) return error_reply(id.c_str(), std::string("plug-in failed: ") + out.diagnostic);
   if (!std::isfinite(out.value)) return error_reply(id.c_str(), "plug-in returned a non-finite value");
-  if (out.num_components > AHA_REWARD_MAX_COMPONENTS) return error_reply(id.c_str(), "plug-in returned too many components");
+  if (out.num_components > AHA_REWARD_MAX_COMPONENTS)
+    return error_reply(id.c_str(), "plug-in returned too many components");
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   w.StartObject();
@@ -95,7 +105,8 @@ std::string serve(const std::string& line, void* state, ScoreFn score) {
   w.StartObject();
   for (size_t i = 0; i < out.num_components; ++i) {
     out.components[i].name[AHA_REWARD_NAME_SIZE - 1] = '\0';
-    if (!std::isfinite(out.components[i].value)) return error_reply(id.c_str(), "plug-in returned a non-finite component");
+    if (!std::isfinite(out.components[i].value))
+      return error_reply(id.c_str(), "plug-in returned a non-finite component");
     w.Key(out.components[i].name);
     w.Double(out.components[i].value);
   }
@@ -130,8 +141,9 @@ int main(int argc, char** argv) {
   auto score = reinterpret_cast<ScoreFn>(dlsym(library, "aha_reward_score"));
   auto destroy = reinterpret_cast<DestroyFn>(dlsym(library, "aha_reward_destroy"));
   if (!version || !create || !score || !destroy) {
-    send(error_reply(nullptr, std::string(argv[1]) + " lacks one of aha_reward_abi_version, aha_reward_create, "
-                                                     "aha_reward_score, aha_reward_destroy"));
+    send(error_reply(nullptr, std::string(argv[1]) +
+                                  " lacks one of aha_reward_abi_version, aha_reward_create, "
+                                  "aha_reward_score, aha_reward_destroy"));
     return 1;
   }
   if (version() != AHA_REWARD_ABI_VERSION) {
@@ -143,7 +155,8 @@ int main(int argc, char** argv) {
   try {
     auto handshake = aha::json::parse(line, "handshake");
     std::string options = handshake.IsObject() && handshake.HasMember("options")
-                              ? aha::json::to_string(handshake["options"]) : "{}";
+                              ? aha::json::to_string(handshake["options"])
+                              : "{}";
     char error[AHA_REWARD_TEXT_SIZE] = {0};
     state = create(options.c_str(), error, sizeof error);
     error[sizeof error - 1] = '\0';

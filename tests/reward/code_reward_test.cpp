@@ -20,9 +20,9 @@ bool sandbox_usable(std::string* why) {
   return result.status == sandbox::SandboxStatus::ok;
 }
 
-#define REQUIRE_SANDBOX()                                                          \
-  do {                                                                             \
-    std::string why;                                                               \
+#define REQUIRE_SANDBOX()                                                             \
+  do {                                                                                \
+    std::string why;                                                                  \
     if (!sandbox_usable(&why)) GTEST_SKIP() << "sandbox cannot run python3: " << why; \
   } while (0)
 

@@ -34,8 +34,10 @@ TEST(MathData, Math500BoxedSolutionAnswersEqualAnswerField) {
     auto doc = json::parse(lines[i], "math500 line " + std::to_string(i + 1));
     std::string solution = doc["solution"].GetString(), answer = doc["answer"].GetString();
     std::string boxed = extract_gold_answer(solution);
-    if (math_answers_equivalent(boxed, answer)) ++equal;
-    else ADD_FAILURE() << "line " << i + 1 << ": boxed '" << boxed << "' vs answer '" << answer << "'";
+    if (math_answers_equivalent(boxed, answer))
+      ++equal;
+    else
+      ADD_FAILURE() << "line " << i + 1 << ": boxed '" << boxed << "' vs answer '" << answer << "'";
   }
   std::cout << "MATH-500: " << equal << "/500 boxed solution answers judged equal to the answer field\n";
 }
@@ -52,13 +54,15 @@ TEST(MathData, Math500AnswersRefuseTheirNeighbours) {
   std::vector<std::string> judged_equal;
   for (size_t i = 0; i + 1 < answers.size(); ++i) {
     if (answers[i] == answers[i + 1]) continue;
-    if (math_answers_equivalent(answers[i], answers[i + 1])) judged_equal.push_back(answers[i] + " | " + answers[i + 1]);
+    if (math_answers_equivalent(answers[i], answers[i + 1]))
+      judged_equal.push_back(answers[i] + " | " + answers[i + 1]);
   }
   EXPECT_EQ(judged_equal, expected_equal);
 }
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) s.replace(pos, from.size(), to);
+  for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size()))
+    s.replace(pos, from.size(), to);
   return s;
 }
 
@@ -89,7 +93,8 @@ TEST(MathData, Math500AnswersSurviveRewritingAndRefuseChanges) {
         replace_all(replace_all(answer, "(", "\\left("), ")", "\\right)"),
         answer + ".",
     };
-    for (auto& r : rewritten) EXPECT_TRUE(math_answers_equivalent(r, answer)) << "'" << r << "' vs '" << answer << "'";
+    for (auto& r : rewritten)
+      EXPECT_TRUE(math_answers_equivalent(r, answer)) << "'" << r << "' vs '" << answer << "'";
     EXPECT_FALSE(math_answers_equivalent(answer + "+1", answer)) << answer;
     if (answer != "0") {
       EXPECT_FALSE(math_answers_equivalent("-(" + answer + ")", answer)) << answer;
@@ -128,7 +133,8 @@ TEST(MathData, Gsm8kAnswersEqualThemselvesInOtherNotations) {
     EXPECT_TRUE(math_answers_equivalent(*answer, gold)) << "line " << i + 1 << ": " << gold;
     std::string separated = with_thousands_separators(gold);
     if (separated != gold) ++grouped;
-    EXPECT_TRUE(math_answers_equivalent(separated, gold)) << "line " << i + 1 << ": " << separated << " vs " << gold;
+    EXPECT_TRUE(math_answers_equivalent(separated, gold))
+        << "line " << i + 1 << ": " << separated << " vs " << gold;
     // Off by one and the wrong sign are refused.
     EXPECT_FALSE(math_answers_equivalent(gold + "+1", gold)) << gold;
     if (gold != "0") {

@@ -105,7 +105,8 @@ TEST(MathEquivalence, AcceptsEqualForms) {
       {"\u2212 3", "-3"},
   };
   for (const auto& c : cases) {
-    EXPECT_TRUE(math_answers_equivalent(c.answer, c.gold)) << "answer '" << c.answer << "' gold '" << c.gold << "'";
+    EXPECT_TRUE(math_answers_equivalent(c.answer, c.gold))
+        << "answer '" << c.answer << "' gold '" << c.gold << "'";
   }
 }
 
@@ -144,7 +145,8 @@ TEST(MathEquivalence, RefusesNearMissesAndHedges) {
       {"2k+1", "2k+2"},
       {"x^5 - x^4 + x^3 - x^2 + x + 1", "x^5 - x^4 + x^3 - x^2 + x - 1"},
       {"-2 - 7i", "-2 + 7i"},
-      {"\\begin{pmatrix} -1 & 0 \\\\ 0 & 1 \\end{pmatrix}", "\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}"},
+      {"\\begin{pmatrix} -1 & 0 \\\\ 0 & 1 \\end{pmatrix}",
+       "\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}"},
       {"\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix} 1 \\\\ 2 \\\\ 3 \\end{pmatrix}"},
       {"(B)", "\\text{(C)}"},
       {"seat", "\\text{east}"},
@@ -160,7 +162,8 @@ TEST(MathEquivalence, RefusesNearMissesAndHedges) {
       {"1 \\pm 1 \\pm 1 \\pm 1 \\pm 1", "1"},
   };
   for (const auto& c : cases) {
-    EXPECT_FALSE(math_answers_equivalent(c.answer, c.gold)) << "answer '" << c.answer << "' gold '" << c.gold << "'";
+    EXPECT_FALSE(math_answers_equivalent(c.answer, c.gold))
+        << "answer '" << c.answer << "' gold '" << c.gold << "'";
   }
 }
 
@@ -196,11 +199,57 @@ TEST(MathEquivalence, StaysBoundedOnHostileInput) {
 TEST(MathEquivalence, RandomLatexIsHandledAndReflexive) {
   // Random strings of LaTeX pieces (fixed seed): nothing crashes or hangs, and an answer is
   // equal to itself exactly when it is not empty after normalisation.
-  const char* pieces[] = {"\\frac", "{", "}", "(", ")", "[", "]", "1", "23", "0.5", "x", "y", "^", "\\sqrt",
-                          "\\pm", ",", "\\cup", "=", "\\boxed", "\\text{", "\\%", ".", "-", "+", "*", "/",
-                          "e", "\\pi", " ", "\\\\", "&", "\\begin{pmatrix}", "\\end{pmatrix}", "!", "|", "_",
-                          "\\{", "\\}", "\\infty", "\\sin", "\\left(", "\\right)", "$", "\\!", "1e5",
-                          "99999999999999999999", "<answer>", "</answer>", "\\log_", "\\sqrt[", "\\dfrac"};
+  const char* pieces[] = {"\\frac",
+                          "{",
+                          "}",
+                          "(",
+                          ")",
+                          "[",
+                          "]",
+                          "1",
+                          "23",
+                          "0.5",
+                          "x",
+                          "y",
+                          "^",
+                          "\\sqrt",
+                          "\\pm",
+                          ",",
+                          "\\cup",
+                          "=",
+                          "\\boxed",
+                          "\\text{",
+                          "\\%",
+                          ".",
+                          "-",
+                          "+",
+                          "*",
+                          "/",
+                          "e",
+                          "\\pi",
+                          " ",
+                          "\\\\",
+                          "&",
+                          "\\begin{pmatrix}",
+                          "\\end{pmatrix}",
+                          "!",
+                          "|",
+                          "_",
+                          "\\{",
+                          "\\}",
+                          "\\infty",
+                          "\\sin",
+                          "\\left(",
+                          "\\right)",
+                          "$",
+                          "\\!",
+                          "1e5",
+                          "99999999999999999999",
+                          "<answer>",
+                          "</answer>",
+                          "\\log_",
+                          "\\sqrt[",
+                          "\\dfrac"};
   std::mt19937 random(1234);
   std::uniform_int_distribution<size_t> piece(0, std::size(pieces) - 1), length(0, 14);
   auto make = [&] {

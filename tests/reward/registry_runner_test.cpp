@@ -32,7 +32,8 @@ TEST(RewardRegistry, ParsesShortLists) {
   EXPECT_EQ(parse_reward_specs("format")[0].weight, 1.0);
   EXPECT_NE(error_of([] { parse_reward_specs("format:abc"); }).find("weight of 'format'"), std::string::npos);
   EXPECT_NE(error_of([] { parse_reward_specs("format,format"); }).find("appears twice"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_reward_specs("math_accuracy,"); }).find("empty reward name"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_reward_specs("math_accuracy,"); }).find("empty reward name"),
+            std::string::npos);
 }
 
 TEST(RewardRegistry, ParsesJson) {
@@ -44,11 +45,16 @@ TEST(RewardRegistry, ParsesJson) {
   EXPECT_EQ(specs[0].weight, 2.0);
   EXPECT_EQ(specs[0].timeout_seconds, 3.0);
   EXPECT_EQ(specs[1].options_json, "{\"partial_credit\":true}");
-  EXPECT_NE(error_of([] { parse_reward_specs(R"([{"name": "a", "wieght": 1}])"); }).find("'wieght'"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_reward_specs(R"([{"name": "a", "timeout_seconds": 0}])"); }).find("timeout_seconds"),
+  EXPECT_NE(error_of([] { parse_reward_specs(R"([{"name": "a", "wieght": 1}])"); }).find("'wieght'"),
             std::string::npos);
-  EXPECT_NE(error_of([] { parse_reward_specs(R"([{"name": "a", "options": 3}])"); }).find("'options'"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_reward_specs("no_such_file.json"); }).find("no_such_file.json"), std::string::npos);
+  EXPECT_NE(error_of([] {
+              parse_reward_specs(R"([{"name": "a", "timeout_seconds": 0}])");
+            }).find("timeout_seconds"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_reward_specs(R"([{"name": "a", "options": 3}])"); }).find("'options'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_reward_specs("no_such_file.json"); }).find("no_such_file.json"),
+            std::string::npos);
 }
 
 TEST(RewardRegistry, UnknownKindsListTheKnownOnes) {
@@ -56,7 +62,8 @@ TEST(RewardRegistry, UnknownKindsListTheKnownOnes) {
   spec.name = spec.kind = "math_acc";
   std::string message = error_of([&] { create_reward(spec); });
   EXPECT_NE(message.find("unknown reward 'math_acc'"), std::string::npos) << message;
-  EXPECT_NE(message.find("math_accuracy, format, language_consistency, length"), std::string::npos) << message;
+  EXPECT_NE(message.find("math_accuracy, format, language_consistency, length"), std::string::npos)
+      << message;
 }
 
 // Rewards for the runner tests, built in process.

@@ -9,7 +9,8 @@ namespace aha::reward {
 namespace {
 
 TEST(ScoredJsonl, ReadsSamples) {
-  auto math = scoring_input_from_json_line(R"({"completion": "\\boxed{4}", "gold": "#### 4", "num_tokens": 7})", "l1");
+  auto math = scoring_input_from_json_line(
+      R"({"completion": "\\boxed{4}", "gold": "#### 4", "num_tokens": 7})", "l1");
   EXPECT_EQ(math.completion.text, "\\boxed{4}");
   EXPECT_EQ(math.example.gold, "#### 4");
   EXPECT_EQ(math.example.task, TaskKind::math);
@@ -23,7 +24,8 @@ TEST(ScoredJsonl, ReadsSamples) {
   EXPECT_EQ(code.example.test_setup, "import math\n");
   EXPECT_EQ(code.example.metadata_json, "{\"source\":\"mbpp\"}");
   auto humaneval = scoring_input_from_json_line(
-      R"({"completion": "c", "gold": "", "task": "code", "tests": "def check(candidate): pass", "entry_point": "f"})", "l3");
+      R"({"completion": "c", "gold": "", "task": "code", "tests": "def check(candidate): pass", "entry_point": "f"})",
+      "l3");
   ASSERT_EQ(humaneval.example.tests.size(), 1u);
   EXPECT_EQ(humaneval.example.entry_point, "f");
 }
@@ -37,8 +39,10 @@ TEST(ScoredJsonl, NamesTheLineAndFieldAtFault) {
     }
     return std::string("(no error)");
   };
-  EXPECT_NE(message(R"({"gold": "1"})").find("in.jsonl line 3: missing required field 'completion'"), std::string::npos);
-  EXPECT_NE(message(R"({"completion": "x", "gold": "1", "task": "poetry"})").find("task must be"), std::string::npos);
+  EXPECT_NE(message(R"({"gold": "1"})").find("in.jsonl line 3: missing required field 'completion'"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"completion": "x", "gold": "1", "task": "poetry"})").find("task must be"),
+            std::string::npos);
   EXPECT_NE(message(R"({"completion": "x", "gold": "1", "tests": 3})").find("'tests'"), std::string::npos);
   EXPECT_NE(message("{nope").find("in.jsonl line 3: invalid JSON"), std::string::npos);
 }

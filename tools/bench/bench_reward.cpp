@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
     auto doc = aha::json::parse(line, "math500");
-    pairs.emplace_back(aha::reward::extract_gold_answer(doc["solution"].GetString()), doc["answer"].GetString());
+    pairs.emplace_back(aha::reward::extract_gold_answer(doc["solution"].GetString()),
+                       doc["answer"].GetString());
   }
 
   size_t agreed = 0;
@@ -67,9 +68,10 @@ int main(int argc, char** argv) {
     agreed = equal;
     return equal;
   });
-  std::printf("math verifications/s, one core, MATH-500 answer pairs (%zu judged equal of %zu): %.0f "
-              "(ratio to the 20000/s target: %.2f)\n",
-              agreed, pairs.size(), verify, verify / kTargetPerSecond);
+  std::printf(
+      "math verifications/s, one core, MATH-500 answer pairs (%zu judged equal of %zu): %.0f "
+      "(ratio to the 20000/s target: %.2f)\n",
+      agreed, pairs.size(), verify, verify / kTargetPerSecond);
 
   // The same answers against the next record's: mostly unequal, so nearly every check goes
   // past the identical-text shortcut into parsing and evaluation.
@@ -79,16 +81,18 @@ int main(int argc, char** argv) {
       equal += aha::reward::math_answers_equivalent(pairs[i].first, pairs[(i + 1) % pairs.size()].second);
     return equal;
   });
-  std::printf("math verifications/s, one core, each MATH-500 answer against the next record's: %.0f "
-              "(ratio to the 20000/s target: %.2f)\n",
-              mismatched, mismatched / kTargetPerSecond);
+  std::printf(
+      "math verifications/s, one core, each MATH-500 answer against the next record's: %.0f "
+      "(ratio to the 20000/s target: %.2f)\n",
+      mismatched, mismatched / kTargetPerSecond);
 
   std::vector<aha::reward::RewardExample> examples(pairs.size());
   std::vector<aha::reward::Completion> completions(pairs.size());
   for (size_t i = 0; i < pairs.size(); ++i) {
     examples[i].gold = pairs[i].second;
-    completions[i].text = "<think>Let us work it out step by step; the result follows.</think>\n<answer>\\boxed{" +
-                          pairs[i].first + "}</answer>";
+    completions[i].text =
+        "<think>Let us work it out step by step; the result follows.</think>\n<answer>\\boxed{" +
+        pairs[i].first + "}</answer>";
   }
   auto measure = [&](const std::string& kind) {
     aha::reward::RewardSpec spec;
@@ -96,17 +100,20 @@ int main(int argc, char** argv) {
     auto reward = aha::reward::create_reward(spec);
     return rate(pairs.size(), [&] {
       size_t positive = 0;
-      for (size_t i = 0; i < pairs.size(); ++i) positive += reward->score(examples[i], completions[i]).value > 0;
+      for (size_t i = 0; i < pairs.size(); ++i)
+        positive += reward->score(examples[i], completions[i]).value > 0;
       return positive;
     });
   };
   double accuracy = measure("math_accuracy");
-  std::printf("math_accuracy scores/s, one core, R1-style completions of MATH-500 answers: %.0f "
-              "(ratio to the 20000/s target: %.2f)\n",
-              accuracy, accuracy / kTargetPerSecond);
+  std::printf(
+      "math_accuracy scores/s, one core, R1-style completions of MATH-500 answers: %.0f "
+      "(ratio to the 20000/s target: %.2f)\n",
+      accuracy, accuracy / kTargetPerSecond);
   for (const char* kind : {"format", "language_consistency"}) {
     double r = measure(kind);
-    std::printf("%s scores/s, one core, same completions: %.0f (ratio to math_accuracy: %.2f)\n", kind, r, r / accuracy);
+    std::printf("%s scores/s, one core, same completions: %.0f (ratio to math_accuracy: %.2f)\n", kind, r,
+                r / accuracy);
   }
   return 0;
 }
