@@ -1,0 +1,29 @@
+// Factories of the built-in rewards, for the registry (reward/reward_registry.h). Each takes
+// its options object, rejects unknown keys (listing the known ones) and bad values with an
+// aha::Error naming the reward and the option.
+//
+//   math_accuracy         1 when the final answer equals the gold (reward/math_equivalence.h)
+//                         options: require_answer_tag (false): only an <answer> tag counts.
+//   format                R1-Zero structure: <think>...</think><answer>...</answer>, nothing after
+//                         options: partial_credit (false), think_in_prompt (false).
+//   language_consistency  share of the reasoning's words in the target language (R1)
+//                         options: language ("en" | "zh"), scope ("think" | "completion").
+//   length                DAPO's overlong penalty
+//                         options: max_length, buffer (required), unit ("tokens" | "characters").
+#pragma once
+#include <memory>
+
+#include "core/json.h"
+#include "reward/reward.h"
+
+namespace aha::reward {
+
+std::unique_ptr<Reward> make_math_accuracy_reward(const json::ObjectReader& options);
+std::unique_ptr<Reward> make_format_reward(const json::ObjectReader& options);
+std::unique_ptr<Reward> make_language_consistency_reward(const json::ObjectReader& options);
+std::unique_ptr<Reward> make_length_reward(const json::ObjectReader& options);
+
+// A diagnostic-sized copy of text: at most max_bytes, cut at a UTF-8 boundary, with "...".
+std::string clip_for_diagnostic(std::string_view text, size_t max_bytes = 120);
+
+}  // namespace aha::reward

@@ -1,0 +1,27 @@
+// Normalising a LaTeX or plain-text math answer before comparison.
+//
+// What it does (in this order): drops $ and \( \) \[ \] delimiters and dollar signs; maps a few
+// Unicode symbols (− ∞ π ° × ·) to LaTeX; removes spacing and sizing commands (\left \right \!
+// \, \; \: \quad \displaystyle ~); \dfrac and \tfrac become \frac, \cdot and \times become *,
+// \div becomes /; removes degree marks (^\circ, ^{\circ}, \circ, \degree); a trailing \% or %
+// becomes NormalisedAnswer::percent; trailing unit words in \text{} / \mbox{} / \mathrm{}
+// (with an optional ^2 / ^3) are removed when something precedes them; the remaining \text{x},
+// \mathrm{x}, \textbf{x}, \mathbf{x}, \mbox{x}, \operatorname{x} become x; a leading
+// "x \in " is dropped; thousands separators are removed when the whole answer is one number
+// written with them (1,234,567, 10,\!080 or 10\,080); a number's base subscript 4210_{5}
+// becomes 4210_5; whitespace runs become one space; a trailing full stop and wrapping braces
+// are removed. Everything else (fractions, roots, \pi, brackets) is left for the expression parser.
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace aha::reward {
+
+struct NormalisedAnswer {
+  std::string text;
+  bool percent = false;  // the answer ended in % (its number is "per cent")
+};
+
+NormalisedAnswer normalise_latex(std::string_view answer);
+
+}  // namespace aha::reward

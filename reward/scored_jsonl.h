@@ -1,0 +1,26 @@
+// The JSON Lines form of scoring, used by `aha reward score`: reading one sample line into a
+// ScoringInput, and writing it back with its scores.
+//
+// Input line: an object with "completion" (string) and "gold" (string; may be empty for code),
+// optionally "prompt", "task" ("math" | "code" | "custom"; default "code" when tests are given,
+// else "math"), "tests" (a string, e.g. HumanEval's check(), or a list of strings, e.g. MBPP's
+// asserts), "test_setup" or "test_imports" (a string or list of lines run before the
+// candidate), "entry_point", "metadata" (any JSON value) and "num_tokens" (integer). Other
+// fields are kept as they are.
+// Output line: the input object with "reward" (the weighted total), "components" (name ->
+// value) and "diagnostics" (name -> text; failures read "error: ...") set.
+#pragma once
+#include <string>
+#include <string_view>
+
+#include "reward/reward_runner.h"
+
+namespace aha::reward {
+
+// `what` names the line in errors ("samples.jsonl line 3").
+ScoringInput scoring_input_from_json_line(std::string_view line, const std::string& what);
+
+// The input line with the scores added (one line, no newline).
+std::string scored_json_line(std::string_view input_line, const ScoredSample& scored);
+
+}  // namespace aha::reward

@@ -1,0 +1,93 @@
+// `aha reward score --rewards SPEC --input samples.jsonl [--output scored.jsonl] [--threads N]`:
+// scores each sample line (reward/scored_jsonl.h) with the reward list SPEC
+// (reward/reward_registry.h: "math_accuracy:1,format:0.5" or a JSON file) and writes each
+// line back with "reward", "components" and "diagnostics" (to --output atomically, else to
+// stdout). A summary (mean reward, mean of each component, failures by reward) goes to stderr.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "reward/reward_registry.h"
+#include "reward/reward_runner.h"
+#include "reward/scored_jsonl.h"
+#include "tools/cli.h"
+
+namespace {
+
+std::string fixed(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.4f", v);
+  return text;
+}
+
+int reward_score(const std::vector<std::string>& words) {
+  const std::string command = "reward score";
+  aha::cli::Args args(words, {"rewards", "input", "output", "threads"}, command);
+  const std::string input_path = args.required("input");
+  const int64_t threads = args.get_int("threads", 0);
+  aha::require(threads >= 0, "aha " + command + ": --threads must be 0 (one per CPU) or more");
+  auto specs = aha::reward::parse_reward_specs(args.required("rewards"));
+
+  // Read and check every line before scoring, so that a bad line fails fast.
+  std::vector<std::string> lines;
+  std::vector<aha::reward::ScoringInput> inputs;
+  {
+    std::istringstream in(aha::read_file(input_path));
+    size_t number = 0;
+    for (std::string line; std::getline(in, line);) {
+      ++number;
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      inputs.push_back(
+          aha::reward::scoring_input_from_json_line(line, input_path + " line " + std::to_string(number)));
+      lines.push_back(std::move(line));
+    }
+  }
+  aha::require(!lines.empty(), "aha " + command + ": " + input_path + " holds no samples");
+
+  auto start = std::chrono::steady_clock::now();
+  aha::reward::RewardRunner runner(specs, static_cast<size_t>(threads));
+  auto scored = runner.score(std::move(inputs));
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  std::string output;
+  for (size_t i = 0; i < lines.size(); ++i)
+    output += aha::reward::scored_json_line(lines[i], scored[i]) + "\n";
+  if (auto path = args.get("output"))
+    aha::write_file_atomic(*path, output);
+  else
+    std::cout << output << std::flush;
+
+  // Summary.
+  std::map<std::string, double> component_sums;
+  std::map<std::string, size_t> failures;
+  std::map<std::string, std::string> first_failure;
+  double total = 0;
+  for (auto& s : scored) {
+    total += s.total;
+    for (auto& [name, v] : s.components) component_sums[name] += v;
+    for (auto& [name, why] : s.errors) {
+      if (failures[name]++ == 0) first_failure[name] = why;
+    }
+  }
+  const double n = static_cast<double>(scored.size());
+  std::cerr << "aha reward score: " << scored.size() << " samples, " << specs.size() << " rewards, "
+            << fixed(seconds) << " s; mean reward " << fixed(total / n) << "\n";
+  for (auto& [name, sum] : component_sums) std::cerr << "  " << name << ": mean " << fixed(sum / n) << "\n";
+  for (auto& [name, count] : failures) {
+    std::cerr << "  " << name << ": " << count << " failed (first: " << first_failure[name] << ")\n";
+  }
+  return 0;
+}
+
+const aha::cli::CommandRegistration kRewardScore({
+    "reward score",
+    "score completions: --rewards SPEC (e.g. math_accuracy:1,format:0.5 or a JSON file) --input "
+    "samples.jsonl "
+    "[--output scored.jsonl] [--threads N]",
+    reward_score,
+});
+
+}  // namespace
