@@ -117,7 +117,11 @@ void judge(const Supervision& s, const SandboxLimits& limits, SandboxResult& res
   if (!s.have_program_status) {
     if (s.stop == Supervision::Stop::none) {
       result.status = SandboxStatus::sandbox_failure;
-      result.message = "the sandbox's init ended without reporting the program's status";
+      const int st = s.init_status;
+      result.message = "the sandbox's init ended (" +
+                       (WIFSIGNALED(st) ? "signal " + std::to_string(WTERMSIG(st))
+                                        : "exit " + std::to_string(WEXITSTATUS(st))) +
+                       ") without reporting the program's status";
     }
     return;
   }
