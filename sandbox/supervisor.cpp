@@ -267,7 +267,11 @@ Supervision supervise(ChildPlan& plan, const SupervisionInput& input) {
       out.stray_output_holder = out_r.open() || err_r.open();
       break;
     }
-    const auto until = std::min({stop_requested ? stop_at : deadline, drain_deadline});
+    // The next instant something is due; once the init was killed, only its exit (pidfd)
+    // and the pipes remain to wait for.
+    auto until = drain_deadline;
+    if (!stop_requested) until = std::min(until, deadline);
+    else if (!killed) until = std::min(until, stop_at);
     const int timeout_ms = static_cast<int>(std::clamp<int64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1, 0, 1000));
 
