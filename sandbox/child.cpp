@@ -144,6 +144,12 @@ int program_main(void* arg) {
   for (const auto& [resource, limit] : plan.limits) {
     if (setrlimit(static_cast<__rlimit_resource>(resource), &limit) < 0) fail(kStageLimits);
   }
+  if (plan.pin_cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(plan.pin_cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) < 0) fail(kStageAffinity);
+  }
   reset_signals();
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(kStageNoNewPrivs);
   if (plan.seccomp.len > 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &plan.seccomp) < 0)
@@ -167,6 +173,7 @@ const char* stage_name(int32_t stage) {
     case kStageIds: return "switching to the unprivileged uid/gid";
     case kStageWorkdir: return "entering the temporary directory";
     case kStageLimits: return "setting rlimits";
+    case kStageAffinity: return "pinning to the requested CPU";
     case kStageNoNewPrivs: return "setting no_new_privs";
     case kStageSeccomp: return "loading the seccomp filter";
     case kStageExec: return "executing the interpreter";

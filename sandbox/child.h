@@ -63,6 +63,7 @@ enum ChildStage : int32_t {
   kStageIds,
   kStageWorkdir,
   kStageLimits,
+  kStageAffinity,
   kStageNoNewPrivs,
   kStageSeccomp,
   kStageExec,
@@ -82,6 +83,7 @@ struct ChildPlan {
   std::vector<MountStep> mounts;
   std::string workdir;
   std::vector<std::pair<int, rlimit>> limits;
+  int pin_cpu = -1;  // sched_setaffinity to this CPU alone; -1: leave
   sock_fprog seccomp{};  // len 0: no filter
   std::string exec_path;
   std::vector<std::string> argv_storage, env_storage;

@@ -135,6 +135,7 @@ ChildPlan build_child_plan(const SandboxRequest& request, const std::string& pro
       {RLIMIT_NOFILE, limit(l.max_open_files, l.max_open_files)},
       {RLIMIT_CORE, limit(0, 0)},
   };
+  plan.pin_cpu = request.pin_cpu;
   if (choice.seccomp) {
     const auto& filter = seccomp_filter_program();
     plan.seccomp.len = static_cast<unsigned short>(filter.size());

@@ -6,7 +6,9 @@
 namespace aha::sandbox {
 
 // The real path of an executable: `name` itself when it holds a '/', else the first match on
-// $PATH, with symbolic links resolved. Throws aha::Error naming it when there is none.
+// $PATH, with symbolic links resolved. Throws aha::Error naming it when there is none. The
+// sandbox runs that real file, so a virtual environment's python (a link to its base
+// interpreter) runs as the base interpreter, without the environment's packages.
 std::string resolve_executable(const std::string& name);
 
 // The directory to show read-only in the sandbox for an interpreter outside /usr: the prefix

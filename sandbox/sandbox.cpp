@@ -52,6 +52,8 @@ void validate(const SandboxRequest& r) {
   require(l.max_output_bytes > 0, "sandbox limits: max_output_bytes must be > 0");
   require(l.tmp_bytes > 0, "sandbox limits: tmp_bytes must be > 0");
   require(r.interpreter.empty() || !r.interpreter[0].empty(), "sandbox request: interpreter[0] is empty");
+  require(r.pin_cpu >= -1 && r.pin_cpu < CPU_SETSIZE,
+          "sandbox request: pin_cpu must be -1 or a CPU number below " + std::to_string(CPU_SETSIZE));
 }
 
 // The run's directory on the host when there is no mount namespace (removed afterwards).
@@ -117,7 +119,11 @@ void judge(const Supervision& s, const SandboxLimits& limits, SandboxResult& res
   if (!s.have_program_status) {
     if (s.stop == Supervision::Stop::none) {
       result.status = SandboxStatus::sandbox_failure;
-      result.message = "the sandbox's init ended without reporting the program's status";
+      const int st = s.init_status;
+      result.message = "the sandbox's init ended (" +
+                       (WIFSIGNALED(st) ? "signal " + std::to_string(WTERMSIG(st))
+                                        : "exit " + std::to_string(WEXITSTATUS(st))) +
+                       ") without reporting the program's status";
     }
     return;
   }

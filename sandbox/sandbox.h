@@ -83,6 +83,9 @@ struct SandboxRequest {
   std::vector<std::pair<std::string, std::string>> files;
   SandboxLimits limits;
   IsolationOptions isolation;
+  // Runs the program and every process it starts on this CPU only (SandboxPool sets it, so
+  // that a sandbox that forks cannot take other sandboxes' cores); -1: on any CPU.
+  int pin_cpu = -1;
 };
 
 enum class SandboxStatus {
@@ -127,8 +130,10 @@ SandboxResult run_sandboxed(const SandboxRequest& request);
 const std::vector<std::string>& default_interpreter();
 
 // Runs many requests concurrently, at most `concurrency` at a time (0: the number of CPUs
-// this process may run on), so that sandboxes do not oversubscribe the cores. Results come
-// back in the order of submission. The destructor waits for submitted runs.
+// this process may run on), each pinned to a CPU of its own (pin_cpu, unless the request
+// set one; with more workers than CPUs they share round-robin), so that sandboxes do not
+// oversubscribe the cores. Results come back in the order of submission. The destructor
+// waits for submitted runs.
 class SandboxPool {
  public:
   explicit SandboxPool(size_t concurrency = 0);

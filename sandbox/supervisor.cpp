@@ -139,6 +139,14 @@ class SigpipeBlock {
   sigset_t old_;
 };
 
+// Appends what the report pipe holds now (it is non-blocking).
+void read_reports(int fd, std::string& report_bytes) {
+  char buffer[512];
+  ssize_t n;
+  while ((n = read(fd, buffer, sizeof buffer)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) report_bytes.append(buffer, static_cast<size_t>(n));
+}
+
 // The program's pid from the init's reports, when it is a host pid (no PID namespace).
 pid_t program_pid_of(const std::string& report_bytes, int clone_flags) {
   if (clone_flags & CLONE_NEWPID) return 0;
@@ -211,9 +219,14 @@ Supervision supervise(ChildPlan& plan, const SupervisionInput& input) {
     char stop = 2;
     if (!go_w.open() || write(go_w.get(), &stop, 1) != 1) stop_at = Clock::now();
   };
+  // The reports are read when needed rather than polled: one wake-up less per run.
+  std::string report_bytes;
+  fcntl(rep_r.get(), F_SETFL, O_NONBLOCK);
   auto kill_all = [&] {
     // The init is not reaped before the loop ends, so its pid cannot have been reused.
     kill(pid, SIGKILL);
+    read_reports(rep_r.get(), report_bytes);
+    program_host_pid = program_pid_of(report_bytes, input.clone_flags);
     if (program_host_pid > 0) kill(-program_host_pid, SIGKILL);
     killed = true;
   };
@@ -239,11 +252,10 @@ Supervision supervise(ChildPlan& plan, const SupervisionInput& input) {
   else fcntl(in_w.get(), F_SETFL, O_NONBLOCK);
   size_t stdin_done = 0;
   bool init_running = true;
-  std::string report_bytes;
   auto deadline = start + std::chrono::duration_cast<Clock::duration>(
                               std::chrono::duration<double>(input.wall_seconds));
   auto drain_deadline = Clock::time_point::max();
-  while (init_running || out_r.open() || err_r.open() || rep_r.open()) {
+  while (init_running || out_r.open() || err_r.open()) {
     auto now = Clock::now();
     if (!stop_requested && now >= deadline) {
       out.stop = Supervision::Stop::wall_timeout;
@@ -252,14 +264,18 @@ Supervision supervise(ChildPlan& plan, const SupervisionInput& input) {
     if (init_running && !killed && now >= stop_at) kill_all();
     if (!init_running && drain_deadline == Clock::time_point::max()) drain_deadline = now + kDrainGrace;
     if (!init_running && now >= drain_deadline) {
-      out.stray_output_holder = out_r.open() || err_r.open() || rep_r.open();
+      out.stray_output_holder = out_r.open() || err_r.open();
       break;
     }
-    const auto until = std::min({stop_requested ? stop_at : deadline, drain_deadline});
+    // The next instant something is due; once the init was killed, only its exit (pidfd)
+    // and the pipes remain to wait for.
+    auto until = drain_deadline;
+    if (!stop_requested) until = std::min(until, deadline);
+    else if (!killed) until = std::min(until, stop_at);
     const int timeout_ms = static_cast<int>(std::clamp<int64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1, 0, 1000));
 
-    pollfd fds[5];
+    pollfd fds[4];
     int n = 0;
     auto add = [&](Fd& fd, short events) -> pollfd* {
       if (!fd.open()) return nullptr;
@@ -268,7 +284,6 @@ Supervision supervise(ChildPlan& plan, const SupervisionInput& input) {
     };
     pollfd* p_out = add(out_r, POLLIN);
     pollfd* p_err = add(err_r, POLLIN);
-    pollfd* p_rep = add(rep_r, POLLIN);
     pollfd* p_in = add(in_w, POLLOUT);
     pollfd* p_pid = init_running ? add(pidfd, POLLIN) : nullptr;
     if (poll(fds, n, timeout_ms) < 0 && errno != EINTR) break;
@@ -292,19 +307,12 @@ Supervision supervise(ChildPlan& plan, const SupervisionInput& input) {
         request_stop();
       }
     }
-    if (p_rep && p_rep->revents) {
-      char buffer[512];
-      ssize_t r = read(rep_r.get(), buffer, sizeof buffer);
-      if (r > 0) {
-        report_bytes.append(buffer, static_cast<size_t>(r));
-        if (!program_host_pid) program_host_pid = program_pid_of(report_bytes, input.clone_flags);
-      }
-      else if (r == 0 || (errno != EINTR && errno != EAGAIN)) rep_r.reset();
-    }
     if (p_pid && p_pid->revents) {
       // The init has exited (a zombie until reaped below); without a PID namespace, stray
       // processes of the program's group may remain.
       init_running = false;
+      read_reports(rep_r.get(), report_bytes);  // all written: the init has exited
+      program_host_pid = program_pid_of(report_bytes, input.clone_flags);
       if (program_host_pid > 0) kill(-program_host_pid, SIGKILL);
     }
   }
@@ -315,6 +323,7 @@ Supervision supervise(ChildPlan& plan, const SupervisionInput& input) {
   int status = 0;
   while (wait4(pid, &status, __WALL, &usage) < 0 && errno == EINTR) {
   }
+  read_reports(rep_r.get(), report_bytes);
   out.init_status = status;
   out.cpu_seconds = seconds(usage.ru_utime) + seconds(usage.ru_stime);
   for (size_t i = 0; i + sizeof(ChildReport) <= report_bytes.size(); i += sizeof(ChildReport)) {

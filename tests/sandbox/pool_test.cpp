@@ -8,6 +8,7 @@
 #include <sstream>
 #include <utility>
 
+#include "core/error.h"
 #include "sandbox/sandbox.h"
 
 namespace aha::sandbox {
@@ -19,6 +20,30 @@ TEST(SandboxPool, DefaultConcurrencyIsTheUsableCpus) {
   SandboxPool pool;
   EXPECT_EQ(pool.concurrency(), static_cast<size_t>(CPU_COUNT(&set)));
   EXPECT_EQ(SandboxPool(3).concurrency(), 3u);
+}
+
+TEST(SandboxPool, EachSandboxIsPinnedToOneUsableCpu) {
+  cpu_set_t set;
+  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+  SandboxPool pool;
+  std::vector<SandboxRequest> requests(4);
+  for (auto& r : requests)
+    r.program = "import os\nif os.fork() == 0:\n    print(sorted(os.sched_getaffinity(0)), flush=True)\n    os._exit(0)\nos.wait()\n";
+  for (const SandboxResult& r : pool.run_all(requests)) {
+    ASSERT_EQ(r.status, SandboxStatus::ok) << r.to_json();
+    // "[n]\n": one CPU, inherited by the program's child, and one this process may use.
+    ASSERT_EQ(r.stdout_text.front(), '[');
+    ASSERT_EQ(r.stdout_text.find(','), std::string::npos) << r.stdout_text;
+    EXPECT_TRUE(CPU_ISSET(std::stoi(r.stdout_text.substr(1)), &set)) << r.stdout_text;
+  }
+  SandboxRequest own;
+  own.program = "import os\nprint(sorted(os.sched_getaffinity(0)))\n";
+  own.pin_cpu = 0;
+  if (CPU_ISSET(0, &set)) {
+    EXPECT_EQ(run_sandboxed(own).stdout_text, "[0]\n");
+  }
+  own.pin_cpu = -2;
+  EXPECT_THROW(run_sandboxed(own), Error);
 }
 
 TEST(SandboxPool, ResultsComeBackInSubmissionOrder) {

@@ -2,10 +2,13 @@
 // (`pass`) in the sandbox with every layer on, against plain fork+exec of the same
 // interpreter on the same file, measured side by side (interleaved rounds) in one run; first
 // one at a time, then as many at once as there are usable CPUs (SandboxPool against as many
-// fork+exec threads). Target: sandboxed >= 0.7x the plain rate. Each figure is given for the
+// fork+exec threads). Target: sandboxed >= 0.7x the plain rate. The CPU time per execution
+// (this process and its children) is printed too: on a busy host the rates mostly measure
+// scheduling delays, of which the sandbox has a few more per run (init, program, parent). Each figure is given for the
 // interpreter as is and with -S (no site module): site's .pth files differ between machines
 // and may read host files that the sandbox's view hides, which would favour the sandbox.
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +49,16 @@ bool plain_run(const std::vector<std::string>& interpreter, const std::string& f
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// CPU seconds used so far by this process and its reaped children (the sandboxes' inits
+// and programs, the plain runs): unlike the rates, independent of the host's load.
+double cpu_used() {
+  rusage self{}, children{};
+  getrusage(RUSAGE_SELF, &self);
+  getrusage(RUSAGE_CHILDREN, &children);
+  auto s = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return s(self.ru_utime) + s(self.ru_stime) + s(children.ru_utime) + s(children.ru_stime);
 }
 
 // Runs `one` `count` times on each of `threads` threads; returns executions per second.
@@ -103,17 +116,25 @@ int main(int argc, char** argv) {
     std::printf("bench_sandbox: %smain.py ('pass'); %d rounds x %d runs; layers: %s; missing: %zu\n",
                 command.c_str(), rounds, per_round, layers.c_str(), probe.missing_layers.size());
     for (int threads : {1, cpus}) {
-      double sandbox_total = 0, plain_total = 0;
+      double sandbox_total = 0, plain_total = 0, sandbox_cpu = 0, plain_cpu = 0;
       rate(threads, 2, plain);  // warm the page cache for both
       rate(threads, 2, sandboxed);
       for (int r = 0; r < rounds; ++r) {  // interleaved, so that drift hits both alike
+        double c0 = cpu_used();
         plain_total += rate(threads, per_round, plain);
+        double c1 = cpu_used();
         sandbox_total += rate(threads, per_round, sandboxed);
+        double c2 = cpu_used();
+        plain_cpu += c1 - c0;
+        sandbox_cpu += c2 - c1;
       }
       const double sb = sandbox_total / rounds, p = plain_total / rounds;
+      const double runs = static_cast<double>(rounds) * per_round * threads;
       std::printf("  sandboxed, every layer, %d at once: %.1f exec/s (ratio to plain fork+exec: %.2fx; target >= 0.7x)\n",
                   threads, sb, sb / p);
       std::printf("  plain fork+exec, %d at once: %.1f exec/s\n", threads, p);
+      std::printf("  CPU per execution, %d at once: sandboxed %.2f ms, plain %.2f ms (ratio plain/sandboxed: %.2fx)\n",
+                  threads, sandbox_cpu / runs * 1e3, plain_cpu / runs * 1e3, plain_cpu / sandbox_cpu);
     }
   }
   std::filesystem::remove_all(dir);
