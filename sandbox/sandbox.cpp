@@ -71,8 +71,10 @@ class HostWorkdir {
       throw Error("sandbox: cannot give the temporary directory to uid " + std::to_string(owner));
   }
   ~HostWorkdir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
+    try {
+      remove_tree(path_);
+    } catch (const Error&) {  // a destructor must not throw; a leftover scratch dir is harmless
+    }
   }
   const std::string& path() const { return path_; }
 

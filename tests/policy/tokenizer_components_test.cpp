@@ -267,7 +267,7 @@ TEST(TokenizerLoad, MissingFilesAndUnknownConfigTokensAreErrors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("eos_token"), std::string::npos) << e.what();
   }
-  fs::remove_all(dir);
+  aha::remove_tree(dir);
 }
 
 TEST(TokenizerAddedTokens, LeftmostLongestAmongSharedPrefixes) {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/files.h"
 #include "core/json.h"
 
 namespace {
@@ -38,7 +39,7 @@ class SandboxCli : public ::testing::Test {
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override {
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    if (!dir_.empty()) aha::remove_tree(dir_);
   }
   std::string write(const std::string& name, const std::string& text) {
     std::ofstream(dir_ + "/" + name) << text;

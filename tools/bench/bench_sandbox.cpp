@@ -137,6 +137,6 @@ int main(int argc, char** argv) {
                   threads, sandbox_cpu / runs * 1e3, plain_cpu / runs * 1e3, plain_cpu / sandbox_cpu);
     }
   }
-  std::filesystem::remove_all(dir);
+  aha::remove_tree(dir);
   return 0;
 }
