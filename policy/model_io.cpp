@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <iostream>
 #include <set>
 
@@ -32,11 +33,17 @@ std::string dtype_name(torch::ScalarType type) {
 }
 
 std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& options) {
+  using Clock = std::chrono::steady_clock;
+  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  auto start = Clock::now();
   if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a model directory");
   auto config = ModelConfig::from_file(dir / "config.json");
   const auto dtype = options.dtype.value_or(parse_dtype(config.torch_dtype));
   CheckpointReader checkpoint(dir);
+  if (options.timings) options.timings->open = seconds_since(start);
+  start = Clock::now();
   auto model = std::make_unique<Transformer>(config, dtype, options.device);
+  if (options.timings) options.timings->allocate = seconds_since(start);
   auto params = model->named_parameters();
 
   // Validate everything before copying anything.
@@ -70,7 +77,9 @@ std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& 
   }
   std::vector<WeightCopy> copies;
   for (auto& [name, tensor] : params) copies.push_back({tensor, &checkpoint.file_of(name), &checkpoint.entry(name)});
-  upload_weights(copies);
+  start = Clock::now();
+  upload_weights(copies);  // returns once every copy has finished
+  if (options.timings) options.timings->upload = seconds_since(start);
   return model;
 }
 

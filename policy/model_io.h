@@ -17,9 +17,17 @@
 
 namespace aha {
 
+// Where load time goes (seconds), for benchmarks and `aha model info`.
+struct LoadTimings {
+  double open = 0;      // config.json and every safetensors header read and validated
+  double allocate = 0;  // weights allocated on the device
+  double upload = 0;    // bytes moved into the weights (device synchronised)
+};
+
 struct LoadOptions {
   torch::Device device = torch::kCPU;
   std::optional<torch::ScalarType> dtype;  // default: the config's torch_dtype
+  LoadTimings* timings = nullptr;          // filled when given
 };
 
 std::unique_ptr<Transformer> load_model(const std::filesystem::path& dir, const LoadOptions& options = {});

@@ -41,12 +41,13 @@ int main(int argc, char** argv) {
     sync(device);
 
     std::vector<double> load_s;
+    aha::LoadTimings timings;
     std::unique_ptr<aha::Transformer> model;
     for (int64_t i = 0; i < loads; ++i) {
       model.reset();
       sync(device);
       auto start = std::chrono::steady_clock::now();
-      model = aha::load_model(dir, {device, dtype});
+      model = aha::load_model(dir, {device, dtype, &timings});
       sync(device);
       load_s.push_back(seconds_since(start));
     }
@@ -68,7 +69,8 @@ int main(int argc, char** argv) {
     const double per_iter = seconds_since(start) / iters;
     std::cout << "{\"load_s\": [";
     for (size_t i = 0; i < load_s.size(); ++i) std::cout << (i ? ", " : "") << load_s[i];
-    std::cout << "], \"prefill_s\": " << per_iter << ", \"prefill_tokens_per_s\": " << batch * seq / per_iter
+    std::cout << "], \"last_load\": {\"open_s\": " << timings.open << ", \"allocate_s\": " << timings.allocate
+              << ", \"upload_s\": " << timings.upload << "}, \"prefill_s\": " << per_iter << ", \"prefill_tokens_per_s\": " << batch * seq / per_iter
               << ", \"parameters\": " << model->config().parameter_count() << "}" << std::endl;
     return 0;
   } catch (const std::exception& e) {

@@ -76,10 +76,29 @@ def main():
         hf_prefill = (time.perf_counter() - t) / args.iters
     hf_tps = args.batch * args.seq / hf_prefill
 
+    # The transfer floor: host-to-device bandwidth of this machine for the checkpoint's bytes.
+    nbytes = sum(os.path.getsize(os.path.join(model_dir, f)) for f in os.listdir(model_dir))
+    host_pinned = torch.empty(nbytes, dtype=torch.uint8).pin_memory()
+    host_pageable = torch.empty(nbytes, dtype=torch.uint8)
+    host_pageable.fill_(1)
+    dev = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
+    h2d = {}
+    for name, src in [("pinned", host_pinned), ("pageable", host_pageable)]:
+        dev.copy_(src)
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        dev.copy_(src)
+        torch.cuda.synchronize()
+        h2d[name] = nbytes / (time.perf_counter() - t) / 1e9
+    del dev, host_pinned, host_pageable
+
     aha_load = statistics.median(aha["load_s"])
     hf_load_med = statistics.median(hf_load)
     print(f"model: {args.config} bf16, {aha['parameters']/1e6:.0f}M parameters, device {torch.cuda.get_device_name()}")
     print(f"load_s            aha {aha_load:.3f}  transformers {hf_load_med:.3f}  ratio {aha_load/hf_load_med:.2f}x  (target <= 0.5x)  runs aha {aha['load_s']} hf {[round(x, 3) for x in hf_load]}")
+    print(f"aha load phases (last load): {aha['last_load']}")
+    print(f"host-to-device GB/s: pinned {h2d['pinned']:.1f}, pageable {h2d['pageable']:.1f}; "
+          f"floor for {nbytes/1e9:.2f} GB = {nbytes/1e9/h2d['pinned']:.3f} s")
     print(f"prefill_tokens_s  aha {aha['prefill_tokens_per_s']:.0f}  transformers {hf_tps:.0f}  ratio {aha['prefill_tokens_per_s']/hf_tps:.2f}x  (target >= 1.0x)  batch {args.batch} x {args.seq}")
 
 
