@@ -1,0 +1,70 @@
+#include "datasets/prompt_template.h"
+
+#include "core/error.h"
+
+namespace aha {
+
+const char* const kR1ZeroPreamble =
+    "A conversation between User and Assistant. The user asks a question, and the Assistant "
+    "solves it. The assistant first thinks about the reasoning process in the mind and then "
+    "provides the user with the answer. The reasoning process and answer are enclosed within "
+    "<think> </think> and <answer> </answer> tags, respectively, i.e., <think> reasoning "
+    "process here </think> <answer> answer here </answer>.";
+
+PromptTemplate::PromptTemplate(std::string name, std::string before, std::string after,
+                               std::vector<std::string> stop_strings, bool includes_bos)
+    : name_(std::move(name)),
+      before_(std::move(before)),
+      after_(std::move(after)),
+      stop_strings_(std::move(stop_strings)),
+      includes_bos_(includes_bos) {}
+
+PromptTemplate PromptTemplate::r1_zero() {
+  return PromptTemplate("r1_zero", std::string(kR1ZeroPreamble) + "\nUser: ", "\nAssistant:", {"</answer>"}, false);
+}
+
+PromptTemplate PromptTemplate::chatml(const std::string& system) {
+  std::string before;
+  if (!system.empty()) before = "<|im_start|>system\n" + system + "<|im_end|>\n";
+  before += "<|im_start|>user\n";
+  return PromptTemplate("chatml", before, "<|im_end|>\n<|im_start|>assistant\n", {"<|im_end|>", "<|endoftext|>"},
+                        false);
+}
+
+PromptTemplate PromptTemplate::deepseek_r1(const std::string& system) {
+  return PromptTemplate("deepseek_r1", "<｜begin▁of▁sentence｜>" + system + "<｜User｜>", "<｜Assistant｜><think>\n",
+                        {"<｜end▁of▁sentence｜>"}, true);
+}
+
+PromptTemplate PromptTemplate::custom(const std::string& pattern, std::vector<std::string> stop_strings) {
+  constexpr std::string_view kSlot = "{prompt}";
+  size_t at = pattern.find(kSlot);
+  if (at == std::string::npos || pattern.find(kSlot, at + 1) != std::string::npos)
+    throw Error("prompt template '" + pattern + "': expected exactly one {prompt}");
+  for (const auto& s : stop_strings)
+    if (s.empty()) throw Error("prompt template '" + pattern + "': a stop string is empty");
+  return PromptTemplate("custom", pattern.substr(0, at), pattern.substr(at + kSlot.size()), std::move(stop_strings),
+                        false);
+}
+
+PromptTemplate PromptTemplate::from_name(const std::string& name, std::vector<std::string> custom_stop_strings) {
+  if (name.find("{prompt}") != std::string::npos) return custom(name, std::move(custom_stop_strings));
+  if (!custom_stop_strings.empty())
+    throw Error("prompt template '" + name + "': stop strings can only be given with a custom template");
+  if (name == "r1_zero") return r1_zero();
+  if (name == "chatml") return chatml();
+  if (name == "deepseek_r1") return deepseek_r1();
+  throw Error("prompt template '" + name +
+              "' is unknown; expected r1_zero, chatml, deepseek_r1, or a template string containing {prompt}");
+}
+
+std::string PromptTemplate::render(std::string_view prompt) const {
+  std::string out;
+  out.reserve(before_.size() + prompt.size() + after_.size());
+  out += before_;
+  out += prompt;
+  out += after_;
+  return out;
+}
+
+}  // namespace aha

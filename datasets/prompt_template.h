@@ -1,0 +1,54 @@
+// Prompt templates: turn a dataset prompt into the text the policy continues, and name the
+// strings that end a completion. Used by datasets and recipes.
+//
+//   r1_zero      DeepSeek-R1-Zero's template (DeepSeek-R1 report, table 1): the conversation
+//                preamble, then "User: {prompt}" and "Assistant:" on lines of their own; the
+//                reasoning goes in <think> </think>, the answer in <answer> </answer>.
+//                Stops at "</answer>".
+//   chatml       Qwen's ChatML: [<|im_start|>system\n{system}<|im_end|>\n]
+//                <|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n
+//                Stops at "<|im_end|>" and "<|endoftext|>".
+//   deepseek_r1  DeepSeek-R1's chat format: <｜begin▁of▁sentence｜>{system}<｜User｜>{prompt}
+//                <｜Assistant｜><think>\n (as its chat template's generation prompt).
+//                Stops at "<｜end▁of▁sentence｜>". The text carries the BOS token, so encode it
+//                with add_special_tokens = false.
+//   custom       any string with exactly one "{prompt}"; the caller gives the stop strings.
+//
+// Contract: render() substitutes the prompt verbatim (no escaping, no trimming). A completion
+// ends at the first occurrence of any stop string; whether the stop string is kept is the
+// rollout's choice. Unknown names and custom strings without exactly one {prompt} are errors.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aha {
+
+class PromptTemplate {
+ public:
+  static PromptTemplate r1_zero();
+  static PromptTemplate chatml(const std::string& system = "");
+  static PromptTemplate deepseek_r1(const std::string& system = "");
+  static PromptTemplate custom(const std::string& pattern, std::vector<std::string> stop_strings);
+  // "r1_zero", "chatml", "deepseek_r1", or a custom pattern (recognised by its "{prompt}").
+  static PromptTemplate from_name(const std::string& name_or_pattern,
+                                  std::vector<std::string> custom_stop_strings = {});
+
+  std::string render(std::string_view prompt) const;
+  const std::string& name() const { return name_; }
+  const std::vector<std::string>& stop_strings() const { return stop_strings_; }
+  // True when the rendered text begins with the model's BOS token written as text.
+  bool includes_bos() const { return includes_bos_; }
+
+ private:
+  PromptTemplate(std::string name, std::string before, std::string after,
+                 std::vector<std::string> stop_strings, bool includes_bos);
+  std::string name_, before_, after_;  // the text around {prompt}
+  std::vector<std::string> stop_strings_;
+  bool includes_bos_;
+};
+
+// The R1-Zero preamble, word for word from the DeepSeek-R1 report.
+extern const char* const kR1ZeroPreamble;
+
+}  // namespace aha
