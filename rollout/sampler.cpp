@@ -84,7 +84,7 @@ SampledTokens sample_tokens(const torch::Tensor& logits, const SamplerSettings& 
     }
   }
   auto cdf = probs.cumsum(-1);
-  auto total = cdf.narrow(-1, V - 1, 1);  // [B, 1]
+  auto total = cdf.narrow(-1, V - 1, 1).contiguous();  // [B, 1]
   auto target = uniforms.to(cdf.device()).view({-1, 1}) * total;
   auto index = torch::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/true);
   // u * total can round up to total: never step past the last token that carries mass.

@@ -168,8 +168,8 @@ int run_generate(const std::vector<std::string>& raw) {
   const auto prompts_ids = args.list("prompt-ids");
   const auto input = args.get("input");
   require(int(!prompts_text.empty()) + int(!prompts_ids.empty()) + int(input.has_value()) == 1,
-          "aha generate: give prompts with exactly one of --prompt, --prompt-ids or --input");
-  require(!input || args.get("output"), "aha generate: --input needs --output");
+          "give prompts with exactly one of --prompt, --prompt-ids or --input");
+  require(!input || args.get("output"), "--input needs --output");
 
   const auto device = parse_device(args.get("device", torch::cuda::is_available() ? "cuda" : "cpu"));
   LoadOptions load;
@@ -181,7 +181,7 @@ int run_generate(const std::vector<std::string>& raw) {
   std::optional<Tokenizer> tokenizer;
   const bool has_tokenizer = fs::exists(dir / "tokenizer.json") || fs::exists(dir / "vocab.json");
   if (has_tokenizer) tokenizer = Tokenizer::from_dir(dir);
-  require(prompts_text.empty() || tokenizer, "aha generate: --prompt needs a tokenizer in " + dir.string() +
+  require(prompts_text.empty() || tokenizer, "--prompt needs a tokenizer in " + dir.string() +
                                                  " (tokenizer.json); use --prompt-ids otherwise");
 
   RolloutRequest request;
@@ -196,7 +196,7 @@ int run_generate(const std::vector<std::string>& raw) {
   s.seed = static_cast<uint64_t>(args.get_int("seed", 0));
   s.stop.eos_token_ids = args.get("eos-ids") ? parse_id_list(*args.get("eos-ids"), "eos-ids")
                                              : default_eos_ids(dir, model->config(), tokenizer ? &*tokenizer : nullptr);
-  require(s.stop.stop_strings.empty() || tokenizer, "aha generate: --stop needs a tokenizer in " + dir.string());
+  require(s.stop.stop_strings.empty() || tokenizer, "--stop needs a tokenizer in " + dir.string());
 
   PromptSource source;
   if (input) {
@@ -229,7 +229,7 @@ int run_generate(const std::vector<std::string>& raw) {
 
   const int64_t total_prompts = static_cast<int64_t>(source.ids.size());
   const int64_t batch = input ? args.get_int("batch", 64) : total_prompts;
-  require(batch >= 1, "aha generate: --batch must be >= 1");
+  require(batch >= 1, "--batch must be >= 1");
   ProgressBar bar(total_prompts * request.group_size);
   int64_t done_before = 0, tokens_before = 0;
   std::optional<AtomicFileWriter> out;
