@@ -187,6 +187,7 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
     auto prompt_keys = mask.to(device, torch::kBool);
     auto positions = positions_from_mask(mask).to(device);
     auto cache = KVCache::allocate(model_.config(), c, P, model_.dtype(), device);
+    stats.prefilled_prompts += c;
     auto hidden = model_.hidden_states_cached(ids, positions, torch::arange(P, i64.device(device)), prompt_keys, cache);
     auto logits = model_.logits(hidden.select(1, P - 1));  // [c, V]; left padding: every prompt ends at P - 1
     auto expand = torch::arange(c, i64.device(device)).repeat_interleave(G);

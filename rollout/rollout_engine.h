@@ -54,6 +54,7 @@ struct Completion {
 
 struct RolloutStats {
   double prefill_seconds = 0, decode_seconds = 0;
+  int64_t prefilled_prompts = 0;  // prompts run through prefill (each once, whatever G)
   int64_t decode_steps = 0;       // forward passes after prefill
   int64_t generated_tokens = 0;   // kept tokens over all completions
   int64_t row_steps = 0;          // sum over steps of the batch rows computed (incl. finished ones)

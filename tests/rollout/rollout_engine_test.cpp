@@ -88,10 +88,13 @@ aha::RolloutRequest sampled_request(uint64_t seed) {
 TEST(RolloutEngine, BehaviourLogprobsMatchTeacherForcing) {
   for (const std::string name : {"qwen2_gqa_tied", "llama_bias_llama3rope"}) {
     auto model = aha::load_model(kFixtures / name);
-    aha::RolloutEngine engine(*model);
+    aha::EngineOptions options;
+    options.prefill_tokens = 10;  // prompts are padded to 9 tokens: one prompt per prefill chunk
+    aha::RolloutEngine engine(*model, options);
     auto request = sampled_request(123);
     auto result = engine.generate(request);
     ASSERT_EQ(result.completions.size(), 12u);
+    EXPECT_EQ(result.stats.prefilled_prompts, 3);
     torch::NoGradGuard no_grad;
     for (const auto& c : result.completions) {
       auto ids = request.prompts[c.prompt_index];
@@ -111,6 +114,7 @@ TEST(RolloutEngine, SeedsReproduceSamples) {
   auto a = engine.generate(sampled_request(5));
   auto b = engine.generate(sampled_request(5));
   auto c = engine.generate(sampled_request(6));
+  EXPECT_EQ(a.stats.prefilled_prompts, 3);  // 3 prompts x G = 4 rows, one prefill per prompt
   int differing = 0;
   std::set<std::vector<int64_t>> distinct_in_group;
   for (size_t i = 0; i < a.completions.size(); ++i) {
