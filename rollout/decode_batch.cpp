@@ -94,7 +94,9 @@ void DecodeBatch::step(int64_t b, int64_t span) {
   // allocator on this stream); capturing records the same work without running it.
   run_step(b, span);
   auto captured = std::make_unique<at::cuda::CUDAGraph>();
-  captured->capture_begin(graphs_->pool);
+  // Thread-local capture: other threads of a training process (rewards, the dashboard) may
+  // keep using CUDA while this thread captures.
+  captured->capture_begin(graphs_->pool, cudaStreamCaptureModeThreadLocal);
   run_step(b, span);
   captured->capture_end();
   graph = std::move(captured);

@@ -32,10 +32,11 @@ void synchronize(torch::Device device) {
 std::optional<int64_t> available_device_bytes(torch::Device device) {
 #ifdef AHA_WITH_CUDA
   if (device.is_cuda()) {
-    c10::cuda::CUDAGuard guard(device);
+    const auto index = device.has_index() ? device.index() : c10::cuda::current_device();  // "cuda" = current
+    c10::cuda::CUDAGuard guard(index);
     size_t free_bytes = 0, total_bytes = 0;
     C10_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
     const auto aggregate = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
     return static_cast<int64_t>(free_bytes) + stats.reserved_bytes[aggregate].current -
            stats.allocated_bytes[aggregate].current;
@@ -126,7 +127,8 @@ RolloutResult RolloutEngine::generate(const RolloutRequest& request, const Progr
   std::optional<c10::cuda::CUDAStreamGuard> stream_guard;
   if (model_.device().is_cuda()) {
     synchronize(model_.device());
-    stream_guard.emplace(c10::cuda::getStreamFromPool(false, model_.device().index()));
+    const auto device = model_.device();
+    stream_guard.emplace(c10::cuda::getStreamFromPool(false, device.has_index() ? device.index() : c10::cuda::current_device()));
   }
 #endif
   prepare_batch(rows, capacity, shape, result.memory);

@@ -89,6 +89,7 @@ SampledTokens sample_tokens(const torch::Tensor& logits, const SamplerSettings& 
   auto index = torch::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/true);
   // u * total can round up to total: never step past the last token that carries mass.
   index = torch::minimum(index, torch::searchsorted(cdf, total, /*out_int32=*/false, /*right=*/false));
+  index = index.clamp_max(V - 1);  // NaN logits must not index past the vocabulary (a device assert)
   auto tokens = order.defined() ? order.gather(-1, index) : index;
   auto lp = logp.gather(-1, tokens).squeeze(-1);
   return {tokens.squeeze(-1), lp};

@@ -63,6 +63,18 @@ TEST(RolloutCuda, GraphsMatchTransformersAndTheEagerPath) {
     auto tail = expected[0].narrow(0, expected.size(1) - n, n);
     EXPECT_LE((torch::tensor(c.logprobs) - tail).abs().max().item<double>(), 1e-4) << "completion " << i;
   }
+
+  // The engine reads the live weights: an in-place update (as an optimizer step makes) is seen
+  // by the graphs captured before it.
+  for (auto& p : model->parameters()) p.mul_(1.25);
+  auto updated = engine.generate(sampled);
+  auto updated_eager = aha::RolloutEngine(*model, eager).generate(sampled);
+  int changed = 0;
+  for (size_t i = 0; i < updated.completions.size(); ++i) {
+    EXPECT_EQ(updated.completions[i].tokens, updated_eager.completions[i].tokens) << "completion " << i;
+    changed += updated.completions[i].tokens != with_graphs.completions[i].tokens;
+  }
+  EXPECT_GT(changed, 0);
 }
 
 }  // namespace
