@@ -4,6 +4,8 @@
 #include <ATen/cuda/CUDAGraph.h>
 #endif
 
+#include <optional>
+
 #include "core/error.h"
 
 namespace aha {
@@ -11,7 +13,7 @@ namespace aha {
 struct DecodeBatch::Graphs {
 #ifdef AHA_WITH_CUDA
   std::map<std::pair<int64_t, int64_t>, std::unique_ptr<at::cuda::CUDAGraph>> by_shape;  // (b, span)
-  at::cuda::MempoolId_t pool = at::cuda::graph_pool_handle();
+  std::optional<at::cuda::MempoolId_t> pool;  // made at the first capture (CPU models never need one)
 #endif
 };
 
@@ -96,7 +98,8 @@ void DecodeBatch::step(int64_t b, int64_t span) {
   auto captured = std::make_unique<at::cuda::CUDAGraph>();
   // Thread-local capture: other threads of a training process (rewards, the dashboard) may
   // keep using CUDA while this thread captures.
-  captured->capture_begin(graphs_->pool, cudaStreamCaptureModeThreadLocal);
+  if (!graphs_->pool) graphs_->pool = at::cuda::graph_pool_handle();
+  captured->capture_begin(*graphs_->pool, cudaStreamCaptureModeThreadLocal);
   run_step(b, span);
   captured->capture_end();
   graph = std::move(captured);
