@@ -1,6 +1,7 @@
 #include "policy/bpe_model.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <mutex>
 #include <unordered_map>

@@ -5,18 +5,13 @@
 namespace aha {
 
 AddedTokenMatcher::AddedTokenMatcher(std::vector<AddedToken> tokens) : tokens_(std::move(tokens)) {
-  for (uint32_t i = 0; i < tokens_.size(); ++i)
-    by_first_byte_[static_cast<unsigned char>(tokens_[i].content[0])].push_back(i);
+  std::sort(tokens_.begin(), tokens_.end(), [](const AddedToken& x, const AddedToken& y) { return x.content < y.content; });
   int distinct = 0;
-  for (int b = 0; b < 256; ++b) {
-    auto& list = by_first_byte_[b];
-    std::stable_sort(list.begin(), list.end(), [&](uint32_t x, uint32_t y) {
-      return tokens_[x].content.size() > tokens_[y].content.size();
-    });
-    if (!list.empty()) {
-      ++distinct;
-      single_first_byte_ = b;
-    }
+  for (const auto& t : tokens_) {
+    auto b = static_cast<unsigned char>(t.content[0]);
+    if (!first_bytes_[b]) ++distinct;
+    first_bytes_[b] = true;
+    single_first_byte_ = b;
   }
   if (distinct != 1) single_first_byte_ = -1;
 }
@@ -27,13 +22,27 @@ const AddedToken* AddedTokenMatcher::next_match(std::string_view text, size_t fr
       const void* hit = std::memchr(text.data() + i, single_first_byte_, text.size() - i);
       if (!hit) return nullptr;
       i = static_cast<size_t>(static_cast<const char*>(hit) - text.data());
+    } else if (!first_bytes_[static_cast<unsigned char>(text[i])]) {
+      continue;
     }
-    for (uint32_t index : by_first_byte_[static_cast<unsigned char>(text[i])]) {
-      const std::string& content = tokens_[index].content;
-      if (text.compare(i, content.size(), content) == 0) {
-        at = i;
-        return &tokens_[index];
-      }
+    // tokens_[lo, hi) all begin with text[i, i + k); those exactly k long sort first.
+    size_t lo = 0, hi = tokens_.size();
+    const AddedToken* longest = nullptr;
+    for (size_t k = 0; lo < hi; ++k) {
+      if (tokens_[lo].content.size() == k) longest = &tokens_[lo++];
+      if (lo == hi || i + k >= text.size()) break;
+      // Bytes compare unsigned, as std::string orders them.
+      auto c = static_cast<unsigned char>(text[i + k]);
+      auto byte = [k](const AddedToken& t) { return static_cast<unsigned char>(t.content[k]); };
+      auto begin = tokens_.begin() + static_cast<long>(lo), end = tokens_.begin() + static_cast<long>(hi);
+      auto first = std::lower_bound(begin, end, c, [&](const AddedToken& t, unsigned char v) { return byte(t) < v; });
+      auto last = std::upper_bound(first, end, c, [&](unsigned char v, const AddedToken& t) { return v < byte(t); });
+      lo = static_cast<size_t>(first - tokens_.begin());
+      hi = static_cast<size_t>(last - tokens_.begin());
+    }
+    if (longest) {
+      at = i;
+      return longest;
     }
   }
   return nullptr;

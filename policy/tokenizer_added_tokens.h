@@ -6,6 +6,7 @@
 // on_token(id) for each match, in order; together they cover the text exactly once (white
 // space taken by lstrip/rstrip belongs to the token).
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <string>
@@ -53,8 +54,10 @@ class AddedTokenMatcher {
   static size_t white_space_start(std::string_view text, size_t end);
   static size_t white_space_end(std::string_view text, size_t begin);
 
+  // Sorted by content, so that the tokens sharing a prefix form one range, narrowed byte by
+  // byte (Llama 3 and DeepSeek have hundreds of reserved tokens that all begin alike).
   std::vector<AddedToken> tokens_;
-  std::array<std::vector<uint32_t>, 256> by_first_byte_;  // indices, longest first
+  std::array<bool, 256> first_bytes_{};
   int single_first_byte_ = -1;  // when every token starts with the same byte: memchr for it
 };
 

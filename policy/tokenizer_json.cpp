@@ -1,5 +1,6 @@
 // Parses tokenizer.json (Hugging Face tokenizers' format) into a TokenizerSpec, accepting
 // only the components Tokenizer implements.
+#include <cstdio>
 #include <map>
 
 #include "core/error.h"

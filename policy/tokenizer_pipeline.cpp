@@ -25,6 +25,9 @@ TokenizerPipeline::TokenizerPipeline(const TokenizerSpec& spec)
   special.assign(static_cast<size_t>(limit), 0);
   text.assign(static_cast<size_t>(limit), std::string());
   for (const auto& [t, id] : spec.vocab) {
+    if (exists[static_cast<size_t>(id)])
+      throw Error(source + ": model.vocab: id " + std::to_string(id) + " is given to both '" +
+                  text[static_cast<size_t>(id)] + "' and '" + t + "'");
     exists[static_cast<size_t>(id)] = 1;
     text[static_cast<size_t>(id)] = t;
     id_of_text.emplace(t, id);

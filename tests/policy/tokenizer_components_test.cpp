@@ -14,6 +14,7 @@
 #include "core/json.h"
 #include "policy/byte_level.h"
 #include "policy/tokenizer.h"
+#include "policy/tokenizer_added_tokens.h"
 #include "policy/tokenizer_nfc.h"
 #include "policy/tokenizer_pre_tokenizer.h"
 #include "policy/tokenizer_regex.h"
@@ -247,8 +248,10 @@ TEST(TokenizerLoad, UnsupportedComponentsAreErrorsNamingThem) {
   doc["model"]["byte_fallback"].SetBool(true);
   expect_error_naming(json::to_string(doc), {"model", "byte_fallback"});
   doc["model"]["byte_fallback"].SetBool(false);
-  doc["model"]["vocab"].RemoveMember("Ġ");
-  expect_error_naming(json::to_string(doc), {"byte 0x20"});
+  doc["model"]["vocab"]["!"].SetInt(doc["model"]["vocab"]["a"].GetInt());
+  expect_error_naming(json::to_string(doc), {"model.vocab", "given to both"});
+  doc["model"]["vocab"].RemoveMember("!");
+  expect_error_naming(json::to_string(doc), {"byte 0x21"});
   expect_error_naming("{\"model\": 3", {"tokenizer.json", "invalid JSON"});
 }
 
@@ -265,6 +268,22 @@ TEST(TokenizerLoad, MissingFilesAndUnknownConfigTokensAreErrors) {
     EXPECT_NE(std::string(e.what()).find("eos_token"), std::string::npos) << e.what();
   }
   fs::remove_all(dir);
+}
+
+TEST(TokenizerAddedTokens, LeftmostLongestAmongSharedPrefixes) {
+  std::vector<AddedToken> tokens;
+  int id = 0;
+  for (const char* content : {"<|a|>", "<|ab|>", "<|a", "ｘ", "<｜begin▁of▁sentence｜>", "<｜User｜>"})
+    tokens.push_back({content, id++, true, false, false, false});
+  AddedTokenMatcher matcher(tokens);
+  std::vector<std::string> parts;
+  std::string text = "x<|ab|><|a|><|a<|abc|>ｘ<｜User｜><｜begin▁of▁sentence｜>>";
+  matcher.split(
+      text, [&](size_t b, size_t e) { parts.push_back("text:" + text.substr(b, e - b)); },
+      [&](TokenId t) { parts.push_back("token:" + tokens[static_cast<size_t>(t)].content); });
+  std::vector<std::string> expected{"text:x", "token:<|ab|>", "token:<|a|>", "token:<|a", "token:<|a", "text:bc|>",
+                                    "token:ｘ", "token:<｜User｜>", "token:<｜begin▁of▁sentence｜>", "text:>"};
+  EXPECT_EQ(parts, expected);
 }
 
 TEST(TokenizerEncode, AddedTokenOptions) {

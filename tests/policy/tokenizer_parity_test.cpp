@@ -3,6 +3,12 @@
 // tests/fixtures/make_tokenizer_fixtures.py. The Qwen2-style tokenizer is committed and always
 // runs; GPT-2 and cl100k come from ../shared/tokenizers (or $AHA_TOKENIZERS_DIR) and are
 // skipped when that folder is absent.
+//
+// Invalid UTF-8: Hugging Face takes Python str, which cannot hold raw bytes, and rejects lone
+// surrogates ("TextInputSequence must be str"), so the parity corpus carries invalid input the
+// way HF sees it after decoding with errors="replace": U+FFFD. Raw invalid bytes are tested in
+// tokenizer_components_test.cpp: they encode to their byte tokens and decode back exactly, and
+// HF's decode of those ids is utf8::lossy of aha's.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -36,33 +42,48 @@ struct GoldenCase {
   std::vector<std::string> tokens;
 };
 
+GoldenCase read_case(const rapidjson::Value& c) {
+  GoldenCase out;
+  out.name = c["name"].GetString();
+  for (const auto& id : c["ids"].GetArray()) out.ids.push_back(id.GetInt());
+  for (const auto& t : c["tokens"].GetArray()) out.tokens.emplace_back(t.GetString(), t.GetStringLength());
+  if (c.HasMember("text")) out.text.assign(c["text"].GetString(), c["text"].GetStringLength());
+  if (c.HasMember("decoded")) out.decoded.assign(c["decoded"].GetString(), c["decoded"].GetStringLength());
+  return out;
+}
+
+// golden_<name>.json: the ids of corpus.jsonl's cases, in its order.
 std::vector<GoldenCase> read_golden(const std::string& name) {
   auto corpus_text = read_file(kFixtures / "corpus.jsonl");
   auto golden = json::parse(read_file(kFixtures / ("golden_" + name + ".json")), "golden_" + name);
-  const auto& cases = golden["cases"];
   std::vector<GoldenCase> out;
   size_t start = 0;
-  for (rapidjson::SizeType i = 0; i < cases.Size(); ++i) {
+  for (const auto& golden_case : golden["cases"].GetArray()) {
     size_t end = corpus_text.find('\n', start);
     auto line = json::parse(corpus_text.substr(start, end - start), "corpus.jsonl");
     start = end + 1;
-    GoldenCase c;
-    c.name = cases[i]["name"].GetString();
+    GoldenCase c = read_case(golden_case);
     EXPECT_EQ(c.name, line["name"].GetString()) << "golden_" << name << " is out of step with corpus.jsonl";
     c.text.assign(line["text"].GetString(), line["text"].GetStringLength());
-    for (const auto& id : cases[i]["ids"].GetArray()) c.ids.push_back(id.GetInt());
-    for (const auto& t : cases[i]["tokens"].GetArray()) c.tokens.emplace_back(t.GetString(), t.GetStringLength());
-    c.decoded = cases[i].HasMember("decoded")
-                    ? std::string(cases[i]["decoded"].GetString(), cases[i]["decoded"].GetStringLength())
-                    : c.text;
+    if (!golden_case.HasMember("decoded")) c.decoded = c.text;
     out.push_back(std::move(c));
   }
   EXPECT_EQ(start, corpus_text.size()) << "corpus.jsonl has cases that golden_" << name << " lacks";
   return out;
 }
 
-void expect_parity(const Tokenizer& tok, const std::string& golden_name) {
-  auto cases = read_golden(golden_name);
+// fuzz_<name>.json: seeded random strings, with their text.
+std::vector<GoldenCase> read_fuzz(const std::string& name) {
+  auto golden = json::parse(read_file(kFixtures / ("fuzz_" + name + ".json")), "fuzz_" + name);
+  std::vector<GoldenCase> out;
+  for (const auto& golden_case : golden["cases"].GetArray()) {
+    out.push_back(read_case(golden_case));
+    if (!golden_case.HasMember("decoded")) out.back().decoded = out.back().text;
+  }
+  return out;
+}
+
+void expect_parity(const Tokenizer& tok, const std::vector<GoldenCase>& cases, const std::string& golden_name) {
   ASSERT_GE(cases.size(), 40u);  // the whole corpus, not an empty golden file
   std::vector<std::string> texts;
   for (const auto& c : cases) {
@@ -94,12 +115,16 @@ void expect_parity(const Tokenizer& tok, const std::string& golden_name) {
 
 TEST(TokenizerParity, Qwen2StyleMatchesHuggingFace) {
   Tokenizer tok = Tokenizer::from_dir(kFixtures / "qwen2_style");
-  expect_parity(tok, "qwen2_style");
+  expect_parity(tok, read_golden("qwen2_style"), "golden_qwen2_style");
   EXPECT_EQ(tok.eos_id(), tok.token_to_id("<|im_end|>"));
   EXPECT_EQ(tok.pad_id(), tok.token_to_id("<|endoftext|>"));
   EXPECT_FALSE(tok.bos_id().has_value());
   EXPECT_EQ(tok.vocab_size(), 3000u);
   EXPECT_TRUE(tok.is_special(*tok.token_to_id("<|im_start|>")));
+}
+
+TEST(TokenizerParity, Qwen2StyleMatchesHuggingFaceOnFuzz) {
+  expect_parity(Tokenizer::from_dir(kFixtures / "qwen2_style"), read_fuzz("qwen2_style"), "fuzz_qwen2_style");
 }
 
 TEST(TokenizerParity, Qwen2StyleRoundTripsNfcText) {
@@ -115,7 +140,8 @@ TEST_P(SharedTokenizerParity, TokenizerJsonMatchesHuggingFace) {
   fs::path dir = shared_tokenizers() / GetParam();
   if (!fs::exists(dir / "tokenizer.json")) GTEST_SKIP() << dir << " is absent (set AHA_TOKENIZERS_DIR)";
   Tokenizer tok = Tokenizer::from_dir(dir);
-  expect_parity(tok, GetParam());
+  expect_parity(tok, read_golden(GetParam()), "golden_" + GetParam());
+  expect_parity(tok, read_fuzz(GetParam()), "fuzz_" + GetParam());
   // Round trip on the whole corpus (these tokenizers have no normalizer).
   for (const auto& c : read_golden(GetParam())) EXPECT_EQ(tok.decode(tok.encode(c.text)), c.text) << c.name;
 }
@@ -137,7 +163,9 @@ TEST_P(SharedTokenizerParity, VocabAndMergesMatchTokenizerJson) {
   }
   Tokenizer from_files(spec);
   EXPECT_EQ(from_files.vocab_size(), from_json.vocab_size());
-  for (const auto& c : read_golden(GetParam())) {
+  std::vector<GoldenCase> cases = read_golden(GetParam()), fuzz = read_fuzz(GetParam());
+  cases.insert(cases.end(), fuzz.begin(), fuzz.end());
+  for (const auto& c : cases) {
     EXPECT_EQ(from_files.encode(c.text), c.ids) << c.name;
     for (TokenId id : c.ids) EXPECT_EQ(from_files.is_special(id), from_json.is_special(id)) << c.name << " id " << id;
   }

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "core/error.h"
@@ -17,7 +18,6 @@
 #include "core/json.h"
 #include "core/thread_pool.h"
 #include "policy/tokenizer.h"
-#include "tools/cli.h"
 
 namespace {
 
@@ -37,6 +37,34 @@ std::vector<std::string> read_docs(const std::string& path) {
   return docs;
 }
 
+// --model DIR --docs FILE [--repeat N] [--threads N]
+std::map<std::string, std::string> parse_args(int argc, char** argv) {
+  std::map<std::string, std::string> args{{"repeat", "3"},
+                                          {"threads", std::to_string(std::thread::hardware_concurrency())}};
+  for (int i = 1; i < argc; i += 2) {
+    std::string name = argv[i];
+    if (name.rfind("--", 0) != 0 || i + 1 >= argc)
+      throw aha::Error("usage: bench_tokenizer --model DIR --docs FILE [--repeat N] [--threads N]");
+    args[name.substr(2)] = argv[i + 1];
+  }
+  for (const auto& [name, value] : args)
+    if (name != "model" && name != "docs" && name != "repeat" && name != "threads")
+      throw aha::Error("unknown option --" + name + " (options: --model, --docs, --repeat, --threads)");
+  if (!args.count("model") || !args.count("docs")) throw aha::Error("--model and --docs are required");
+  return args;
+}
+
+int positive(const std::string& name, const std::string& value) {
+  size_t used = 0;
+  int n = 0;
+  try {
+    n = std::stoi(value, &used);
+  } catch (const std::exception&) {
+  }
+  if (n < 1 || used != value.size()) throw aha::Error("--" + name + " expects a positive integer, got '" + value + "'");
+  return n;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -45,12 +73,11 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int main(int argc, char** argv) {
   try {
-    aha::cli::Args args(std::vector<std::string>(argv + 1, argv + argc), {"model", "docs", "repeat", "threads"},
-                        "bench_tokenizer");
-    aha::Tokenizer tok = aha::Tokenizer::from_dir(args.required("model"));
-    std::vector<std::string> docs = read_docs(args.required("docs"));
-    int repeat = static_cast<int>(args.get_int("repeat", 3));
-    auto threads = static_cast<size_t>(args.get_int("threads", std::thread::hardware_concurrency()));
+    auto args = parse_args(argc, argv);
+    aha::Tokenizer tok = aha::Tokenizer::from_dir(args["model"]);
+    std::vector<std::string> docs = read_docs(args["docs"]);
+    int repeat = positive("repeat", args["repeat"]);
+    auto threads = static_cast<size_t>(positive("threads", args["threads"]));
     size_t bytes = 0;
     for (const auto& d : docs) bytes += d.size();
 

@@ -4,13 +4,14 @@
     python3 tools/bench/tokenizer_throughput.py [--bench build/bench/bench_tokenizer]
         [--model DIR ...] [--megabytes 4] [--repeat 3]
 
-Both sides encode the same documents (seeded mixed text: prose, code, digits, CJK, Arabic,
-Cyrillic, emoji; from tests/fixtures/make_tokenizer_fixtures.py) in the same run, with a warm-up
+Both sides encode the same documents (half seeded synthetic mixed text: prose, code, digits, CJK,
+Arabic, Cyrillic, emoji, from tests/fixtures/make_tokenizer_fixtures.py; half the Python standard
+library's sources: real code and English docstrings) in the same run, with a warm-up
 pass first (both keep a word cache). Single thread: HF encode_batch with RAYON_NUM_THREADS=1 (no
 Python per-document overhead) vs aha encode in a loop; all threads: HF encode_batch with its
 default pool vs aha encode_batch. Checks that both produced the same ids (count + checksum)
 and prints one line per figure with the ratio aha / HF. Default models: the committed
-Qwen2-style fixture plus ../shared/tokenizers/{gpt2,cl100k} when present.
+Qwen2-style fixture plus shared/tokenizers/{gpt2,cl100k} beside or inside the checkout.
 """
 import argparse
 import importlib.util
@@ -19,6 +20,7 @@ import os
 import random
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -27,15 +29,30 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_docs(megabytes, path):
+    """Half seeded synthetic mixed text, half real code and English prose (the Python standard
+    library's sources, in a seeded order), cut into documents of 1-8 kB."""
     spec = importlib.util.spec_from_file_location("fixtures", ROOT / "tests/fixtures/make_tokenizer_fixtures.py")
     fixtures = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fixtures)
     rng = random.Random(424242)
-    total, docs = 0, []
-    while total < megabytes * 1e6:
+    target = megabytes * 1e6
+    docs, synthetic = [], 0
+    while synthetic < target / 2:
         doc = fixtures.synthetic_text(rng, rng.randint(1000, 8000))
         docs.append(doc)
-        total += len(doc.encode("utf-8"))
+        synthetic += len(doc.encode("utf-8"))
+    sources = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))
+    rng.shuffle(sources)
+    real = 0
+    for source in sources:
+        text = source.read_text(encoding="utf-8", errors="replace")
+        for start in range(0, len(text), 6000):
+            if real >= target / 2:
+                break
+            doc = text[start:start + 6000]
+            docs.append(doc)
+            real += len(doc.encode("utf-8"))
+    rng.shuffle(docs)
     with open(path, "w", encoding="utf-8") as f:
         for d in docs:
             f.write(json.dumps({"text": d}, ensure_ascii=False) + "\n")
@@ -82,8 +99,9 @@ def main():
     parser.add_argument("--megabytes", type=float, default=4.0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    models = args.model or [ROOT / "tests/fixtures/tokenizers/qwen2_style"] + [
-        p for p in (ROOT.parent / "shared/tokenizers/gpt2", ROOT.parent / "shared/tokenizers/cl100k") if p.exists()]
+    shared = next((d for d in (ROOT.parent / "shared/tokenizers", ROOT / "shared/tokenizers") if d.exists()), None)
+    models = args.model or [ROOT / "tests/fixtures/tokenizers/qwen2_style"] + (
+        [shared / "gpt2", shared / "cl100k"] if shared else [])
     import tokenizers
     with tempfile.TemporaryDirectory() as tmp:
         docs_path = Path(tmp) / "docs.jsonl"
