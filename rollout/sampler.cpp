@@ -1,6 +1,6 @@
 #include "rollout/sampler.h"
 
-#include <limits>
+#include <algorithm>
 
 #include "core/error.h"
 
@@ -16,6 +16,39 @@ torch::Tensor mix32(torch::Tensor h) {
   h = h.bitwise_xor(h.bitwise_right_shift(13));
   h = (h * 0xc2b2ae35LL).bitwise_and(mask);
   return h.bitwise_xor(h.bitwise_right_shift(16));
+}
+
+// The largest divisor of V up to 512: the vocabulary splits into equal blocks.
+int64_t block_width(int64_t V) {
+  for (int64_t w = std::min<int64_t>(V, 512); w > 1; --w) {
+    if (V % w == 0) return w;
+  }
+  return 1;
+}
+
+// Inverse CDF of unnormalised masses [B, V] at u * total: the first token whose cumulative mass
+// exceeds the target. Done in two levels, blocks of the vocabulary then tokens within the
+// chosen block, so that the [B, V] masses are only read once (block sums) and no [B, V]
+// cumulative sum is written. Returns [B, 1] indices, always of a token with positive mass.
+torch::Tensor inverse_cdf(const torch::Tensor& mass, const torch::Tensor& u) {
+  const int64_t B = mass.size(0), V = mass.size(1), width = block_width(V), blocks = V / width;
+  auto block_mass = mass.reshape({B, blocks, width}).sum(-1);  // [B, blocks]
+  auto block_cdf = block_mass.cumsum(-1);
+  auto total = block_cdf.narrow(-1, blocks - 1, 1).contiguous();
+  auto target = u.view({B, 1}) * total;
+  auto block = torch::searchsorted(block_cdf, target, /*out_int32=*/false, /*right=*/true);
+  // u * total can round up to total: never step past the last block that carries mass (nor,
+  // with NaN logits, past the vocabulary, which would be a device assert).
+  block = torch::minimum(block, torch::searchsorted(block_cdf, total, false, false)).clamp_max(blocks - 1);
+  // The mass before the block, from the same cumulative sums that chose it, so that the
+  // target left for the block is never negative.
+  auto before = torch::cat({torch::zeros({B, 1}, block_cdf.options()), block_cdf}, 1).gather(-1, block);
+  auto columns = block * width + torch::arange(width, block.options()).view({1, width});  // [B, width]
+  auto inner_cdf = mass.gather(-1, columns).cumsum(-1);
+  auto inner_total = inner_cdf.narrow(-1, width - 1, 1).contiguous();
+  auto position = torch::searchsorted(inner_cdf, (target - before).contiguous(), false, true);
+  position = torch::minimum(position, torch::searchsorted(inner_cdf, inner_total, false, false)).clamp_max(width - 1);
+  return block * width + position;
 }
 
 uint64_t splitmix64(uint64_t x) {
@@ -52,46 +85,38 @@ torch::Tensor counter_uniforms(const torch::Tensor& row_keys, const torch::Tenso
 }
 
 SampledTokens sample_tokens(const torch::Tensor& logits, const SamplerSettings& s, const torch::Tensor& uniforms) {
-  auto scaled = logits.to(torch::kFloat32);
   if (s.temperature == 0.0) {
+    auto scaled = logits.to(torch::kFloat32);
     auto tokens = scaled.argmax(-1);
     auto lp = torch::log_softmax(scaled, -1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1);
     return {tokens, lp};
   }
-  if (s.temperature != 1.0) scaled = scaled / s.temperature;
-  auto logp = torch::log_softmax(scaled, -1);  // [B, V] the untruncated behaviour distribution
-  const int64_t V = scaled.size(-1);
-  torch::Tensor probs;
-  torch::Tensor order;  // when sorted: sorted position -> token id
+  // The untruncated behaviour distribution softmax(logits / T) in float32 (at T = 1 CUDA reads
+  // bf16 logits directly, without a float32 copy).
+  auto probs = s.temperature == 1.0 ? torch::softmax(logits, -1, torch::kFloat32)
+                                    : torch::softmax(logits.to(torch::kFloat32) / s.temperature, -1);
+  const int64_t V = probs.size(-1);
+  torch::Tensor mass = probs;  // what is sampled from: probs with top-k / top-p truncation
+  torch::Tensor order;         // when sorted: sorted position -> token id
   const bool top_k = s.top_k > 0 && s.top_k < V;
   if (s.top_p < 1.0) {
-    auto sorted = logp.sort(-1, /*descending=*/true);
-    auto sorted_logp = std::get<0>(sorted);
+    auto sorted = probs.sort(-1, /*descending=*/true);
+    mass = std::get<0>(sorted);
     order = std::get<1>(sorted);
-    probs = sorted_logp.exp();
-    if (top_k) probs.narrow(-1, s.top_k, V - s.top_k).zero_();
+    if (top_k) mass.narrow(-1, s.top_k, V - s.top_k).zero_();
     // Keep the smallest prefix whose mass reaches top_p (of the top-k mass when both apply):
     // a token stays when the mass before it is below the threshold.
-    auto cumulative = probs.cumsum(-1);
-    auto before = cumulative - probs;
+    auto cumulative = mass.cumsum(-1);
+    auto before = cumulative - mass;
     auto total = cumulative.narrow(-1, V - 1, 1);
-    probs = probs.masked_fill(before >= total * s.top_p, 0.0f);
-  } else {
-    probs = logp.exp();
-    if (top_k) {
-      auto kth = std::get<0>(scaled.topk(s.top_k, -1)).narrow(-1, s.top_k - 1, 1);  // [B, 1]
-      probs = probs.masked_fill(scaled < kth, 0.0f);
-    }
+    mass = mass.masked_fill(before >= total * s.top_p, 0.0f);
+  } else if (top_k) {
+    auto kth = std::get<0>(probs.topk(s.top_k, -1)).narrow(-1, s.top_k - 1, 1);  // [B, 1]
+    mass = probs.masked_fill(probs < kth, 0.0f);
   }
-  auto cdf = probs.cumsum(-1);
-  auto total = cdf.narrow(-1, V - 1, 1).contiguous();  // [B, 1]
-  auto target = uniforms.to(cdf.device()).view({-1, 1}) * total;
-  auto index = torch::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/true);
-  // u * total can round up to total: never step past the last token that carries mass.
-  index = torch::minimum(index, torch::searchsorted(cdf, total, /*out_int32=*/false, /*right=*/false));
-  index = index.clamp_max(V - 1);  // NaN logits must not index past the vocabulary (a device assert)
+  auto index = inverse_cdf(mass, uniforms.to(mass.device()));  // [B, 1]
   auto tokens = order.defined() ? order.gather(-1, index) : index;
-  auto lp = logp.gather(-1, tokens).squeeze(-1);
+  auto lp = probs.gather(-1, tokens).log().squeeze(-1);
   return {tokens.squeeze(-1), lp};
 }
 

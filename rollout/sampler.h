@@ -10,7 +10,8 @@
 //     sample's draws therefore do not depend on which other rows share the batch or on how
 //     the batch is compacted, and no host round trip or generator state is involved, so the
 //     step can be captured in a CUDA graph. Tokens are drawn by inverse CDF: the first token
-//     whose cumulative (truncated) probability exceeds u * total.
+//     whose cumulative (truncated) probability exceeds u * total, found in two levels (blocks of
+//     the vocabulary, then within the block) to keep memory traffic over [B, V] low.
 #pragma once
 #include <torch/types.h>
 

@@ -119,6 +119,43 @@ TEST(Sampler, SampledFrequenciesMatchTheDistribution) {
   }
 }
 
+// Large vocabularies are searched in blocks: the drawn token's interval of the float64 CDF
+// holds u, whatever the block width (151936 = 1187 x 128; 1009 is prime: blocks of one).
+TEST(Sampler, BlockwiseInverseCdfAgreesWithTheFullCdf) {
+  for (int64_t V : {151936, 1009, 4096}) {
+    const int64_t B = 24;
+    torch::manual_seed(V);
+    auto logits = torch::randn({B, V}) * 4;
+    std::vector<int64_t> keys;
+    for (int64_t b = 0; b < B; ++b) keys.push_back(aha::sample_stream_key(11, b, 0));
+    auto u = aha::counter_uniforms(torch::tensor(keys, torch::kInt64), torch::tensor({int64_t{0}}));
+    for (double temperature : {1.0, 0.6}) {
+      SamplerSettings s;
+      s.temperature = temperature;
+      auto out = aha::sample_tokens(logits, s, u);
+      auto p = torch::softmax(logits.to(torch::kFloat64) / temperature, -1);
+      auto cdf = p.cumsum(-1);
+      auto learner = torch::log_softmax(logits / temperature, -1);
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t t = out.tokens[b].item<int64_t>();
+        const double lo = t > 0 ? cdf[b][t - 1].item<double>() : 0.0, hi = cdf[b][t].item<double>();
+        const double target = u[b].item<double>();
+        EXPECT_GE(target, lo - 1e-5) << "V " << V << " row " << b;
+        EXPECT_LE(target, hi + 1e-5) << "V " << V << " row " << b;
+        // float32 sums over 150k terms carry ~2e-5 relative error, as the learner's do: the
+        // learner's float32 log_softmax agrees tightly, the exact float64 value loosely.
+        EXPECT_NEAR(out.logprobs[b].item<double>(), learner[b][t].item<double>(), 2e-6);
+        EXPECT_NEAR(out.logprobs[b].item<double>(), std::log(p[b][t].item<double>()), 1e-4);
+      }
+    }
+    SamplerSettings k;
+    k.top_k = 3;
+    auto top3 = std::get<1>(logits.topk(3, -1));
+    auto tokens = aha::sample_tokens(logits, k, u).tokens;
+    EXPECT_TRUE((top3 == tokens.view({B, 1})).any(-1).all().item<bool>()) << "V " << V;
+  }
+}
+
 TEST(Sampler, StreamKeysDependOnSeedPromptAndSample) {
   const int64_t base = aha::sample_stream_key(1, 2, 3);
   EXPECT_EQ(base, aha::sample_stream_key(1, 2, 3));
