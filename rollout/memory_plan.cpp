@@ -25,8 +25,9 @@ MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
   const int64_t rows = s.prompts * s.group_size, e = s.element_size;
   plan.weight_bytes = c.parameter_count() * e;
   plan.kv_cache_bytes = rows * s.cache_capacity * c.num_hidden_layers * 2 * c.num_key_value_heads * c.head_dim * e;
-  // Per row: the logits in the model dtype, then float32 scaled logits, log-probs, probs and
-  // their cumulative sum; nucleus sampling adds the sorted values and int64 order.
+  // Per row: the logits in the model dtype, then up to four float32 [V] tensors alive at once
+  // (logits / temperature, probabilities, truncated masses, the learner-style log-softmax of
+  // greedy decoding); nucleus sampling adds the sorted values and their int64 order.
   const int64_t per_row = c.vocab_size * (e + 4 * 4 + (s.top_p ? 4 + 8 : 0));
   plan.sampling_bytes = rows * per_row;
   // One prefill chunk: its temporary cache, a few hidden-size activations and the MLP's
