@@ -1,0 +1,125 @@
+#include "rollout/decode_batch.h"
+
+#ifdef AHA_WITH_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+#endif
+
+#include <optional>
+
+#include "core/error.h"
+
+namespace aha {
+
+struct DecodeBatch::Graphs {
+#ifdef AHA_WITH_CUDA
+  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<at::cuda::CUDAGraph>> by_shape;  // (b, span)
+  std::optional<at::cuda::MempoolId_t> pool;  // made at the first capture (CPU models never need one)
+#endif
+};
+
+DecodeBatch::DecodeBatch(const Transformer& model, int64_t rows, int64_t capacity, bool use_cuda_graphs)
+    : model_(model), rows_(rows), capacity_(capacity), graphs_(std::make_unique<Graphs>()) {
+  const auto device = model.device();
+  // Dynamic rotary scaling reads the largest position on the host each step: not capturable.
+  use_graphs_ = use_cuda_graphs && device.is_cuda() && model.config().rope_scaling.type != "dynamic";
+#ifndef AHA_WITH_CUDA
+  use_graphs_ = false;
+#endif
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device);
+  state_.cache = KVCache::allocate(model.config(), rows, capacity, model.dtype(), device);
+  state_.ids = torch::zeros({rows, 1}, i64);
+  state_.positions = torch::zeros({rows, 1}, i64);
+  state_.key_mask = torch::zeros({rows, capacity}, i64.dtype(torch::kBool));
+  state_.row_keys = torch::zeros({rows}, i64);
+  state_.slot = torch::zeros({1}, i64);
+  state_.step = torch::zeros({1}, i64);
+  state_.tokens = torch::zeros({rows}, i64);
+  state_.logprobs = torch::zeros({rows}, i64.dtype(torch::kFloat32));
+}
+
+DecodeBatch::~DecodeBatch() = default;
+
+int64_t DecodeBatch::graph_count() const {
+#ifdef AHA_WITH_CUDA
+  return static_cast<int64_t>(graphs_->by_shape.size());
+#else
+  return 0;
+#endif
+}
+
+void DecodeBatch::drop_graphs() {
+#ifdef AHA_WITH_CUDA
+  graphs_->by_shape.clear();
+#endif
+}
+
+void DecodeBatch::set_sampler(const SamplerSettings& s) {
+  if (s.temperature != sampler_.temperature || s.top_k != sampler_.top_k || s.top_p != sampler_.top_p) drop_graphs();
+  sampler_ = s;
+}
+
+void DecodeBatch::run_step(int64_t b, int64_t span) {
+  auto& s = state_;
+  auto key_mask = s.key_mask.narrow(0, 0, b);
+  key_mask.index_fill_(1, s.slot, true);
+  KVCache rows;
+  for (size_t l = 0; l < s.cache.keys.size(); ++l) {
+    rows.keys.push_back(s.cache.keys[l].narrow(0, 0, b));
+    rows.values.push_back(s.cache.values[l].narrow(0, 0, b));
+  }
+  auto ids = s.ids.narrow(0, 0, b);
+  auto positions = s.positions.narrow(0, 0, b);
+  auto hidden = model_.hidden_states_cached(ids, positions, s.slot, key_mask.narrow(1, 0, span), rows);
+  auto logits = model_.logits(hidden.squeeze(1));  // [b, V]
+  auto sampled = sample_tokens(logits, sampler_, counter_uniforms(s.row_keys.narrow(0, 0, b), s.step));
+  s.tokens.narrow(0, 0, b).copy_(sampled.tokens);
+  s.logprobs.narrow(0, 0, b).copy_(sampled.logprobs);
+  ids.copy_(sampled.tokens.view({b, 1}));
+  positions.add_(1);
+  s.slot.add_(1);
+  s.step.add_(1);
+}
+
+void DecodeBatch::step(int64_t b, int64_t span) {
+  TORCH_CHECK(b >= 1 && b <= rows_ && span >= 1 && span <= capacity_, "DecodeBatch::step: bad shape");
+  if (!use_graphs_) {
+    run_step(b, span);
+    return;
+  }
+#ifdef AHA_WITH_CUDA
+  auto& graph = graphs_->by_shape[{b, span}];
+  if (graph) {
+    graph->replay();
+    return;
+  }
+  // The first step of a shape runs eagerly (it is a real step, and it warms up cuBLAS and the
+  // allocator on this stream); capturing records the same work without running it.
+  run_step(b, span);
+  auto captured = std::make_unique<at::cuda::CUDAGraph>();
+  // Thread-local capture: other threads of a training process (rewards, the dashboard) may
+  // keep using CUDA while this thread captures.
+  if (!graphs_->pool) graphs_->pool = at::cuda::graph_pool_handle();
+  captured->capture_begin(*graphs_->pool, cudaStreamCaptureModeThreadLocal);
+  run_step(b, span);
+  captured->capture_end();
+  graph = std::move(captured);
+#endif
+}
+
+void DecodeBatch::compact(const std::vector<int64_t>& keep) {
+  const int64_t n = static_cast<int64_t>(keep.size());
+  if (n == 0) return;
+  auto index = torch::tensor(keep, torch::kInt64).to(model_.device());
+  // index_select makes a copy first, so moving rows forward never reads an overwritten row.
+  auto move = [&](torch::Tensor& t) { t.narrow(0, 0, n).copy_(t.index_select(0, index)); };
+  for (size_t l = 0; l < state_.cache.keys.size(); ++l) {
+    move(state_.cache.keys[l]);
+    move(state_.cache.values[l]);
+  }
+  move(state_.ids);
+  move(state_.positions);
+  move(state_.key_mask);
+  move(state_.row_keys);
+}
+
+}  // namespace aha

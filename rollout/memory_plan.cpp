@@ -1,0 +1,53 @@
+#include "rollout/memory_plan.h"
+
+#include <cstdio>
+
+#include "core/error.h"
+
+namespace aha {
+namespace {
+
+std::string gib(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f GiB", double(bytes) / double(1LL << 30));
+  return text;
+}
+
+}  // namespace
+
+std::string MemoryPlan::describe() const {
+  return "KV cache " + gib(kv_cache_bytes) + " + sampling " + gib(sampling_bytes) + " + prefill " +
+         gib(prefill_bytes) + " = " + gib(needed_bytes()) + " (weights " + gib(weight_bytes) + " already resident)";
+}
+
+MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
+  MemoryPlan plan;
+  const int64_t rows = s.prompts * s.group_size, e = s.element_size;
+  plan.weight_bytes = c.parameter_count() * e;
+  plan.kv_cache_bytes = rows * s.cache_capacity * c.num_hidden_layers * 2 * c.num_key_value_heads * c.head_dim * e;
+  // Per row: the logits in the model dtype, then up to four float32 [V] tensors alive at once
+  // (logits / temperature, probabilities, truncated masses, the learner-style log-softmax of
+  // greedy decoding); nucleus sampling adds the sorted values and their int64 order.
+  const int64_t per_row = c.vocab_size * (e + 4 * 4 + (s.top_p ? 4 + 8 : 0));
+  plan.sampling_bytes = rows * per_row;
+  // One prefill chunk: its temporary cache, a few hidden-size activations and the MLP's
+  // intermediate ones per token, attention scores per head, and its rows' expanded copy.
+  const int64_t tokens = s.prefill_rows * s.prompt_tokens;
+  const int64_t chunk_cache = s.prefill_rows * s.prompt_tokens * c.num_hidden_layers * 2 * c.kv_size() * e;
+  const int64_t activations = tokens * (6 * c.hidden_size + 3 * c.intermediate_size + 2 * c.q_size()) * e +
+                              s.prefill_rows * c.num_attention_heads * s.prompt_tokens * s.prompt_tokens * 4;
+  plan.prefill_bytes = chunk_cache * 2 + activations;
+  return plan;
+}
+
+void require_fits(const MemoryPlan& plan, const RolloutShape& s, int64_t available_bytes,
+                  const std::string& device_name) {
+  if (plan.needed_bytes() <= available_bytes) return;
+  throw Error("rollout: " + std::to_string(s.prompts) + " prompts x group size " + std::to_string(s.group_size) +
+              " x " + std::to_string(s.cache_capacity) + " cache slots needs " + plan.describe() + ", but only " +
+              gib(available_bytes) + " is free on " + device_name +
+              ". Lower the group size, the number of prompts per batch or max_new_tokens (the KV cache grows with "
+              "their product), or use a shorter prompt.");
+}
+
+}  // namespace aha

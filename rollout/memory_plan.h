@@ -1,0 +1,43 @@
+// Memory planning for one rollout, before anything is allocated: the KV cache for every
+// sequence at full length, the sampling workspace over the vocabulary, and the prefill
+// activations, compared with the free device memory. When it does not fit, the error says
+// how much is needed and available and which knob to lower (group size, prompts per batch,
+// max_new_tokens), instead of an allocator failure halfway through generation.
+//
+// The policy weights are not part of the plan: the engine reads the live weights that are
+// already resident (they are reported for information).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "policy/model_config.h"
+
+namespace aha {
+
+struct RolloutShape {
+  int64_t prompts = 0;         // N
+  int64_t group_size = 1;      // G
+  int64_t prompt_tokens = 0;   // the longest prompt (prompts are left-padded to it)
+  int64_t max_new_tokens = 0;
+  int64_t cache_capacity = 0;  // slots per sequence (>= prompt_tokens + max_new_tokens)
+  int64_t prefill_rows = 0;    // prompts prefilled at once
+  int64_t element_size = 2;    // bytes per cache / activation element (bf16: 2, fp32: 4)
+  bool top_p = false;          // nucleus sampling sorts the vocabulary
+};
+
+struct MemoryPlan {
+  int64_t weight_bytes = 0;     // for information
+  int64_t kv_cache_bytes = 0;   // N*G rows x capacity x layers x 2 x kv_heads x head_dim x element
+  int64_t sampling_bytes = 0;   // logits and their float32 transforms over [N*G, V]
+  int64_t prefill_bytes = 0;    // activations and the temporary cache of one prefill chunk
+  int64_t needed_bytes() const { return kv_cache_bytes + sampling_bytes + prefill_bytes; }
+  std::string describe() const;  // one line, GiB
+};
+
+MemoryPlan plan_rollout_memory(const ModelConfig& config, const RolloutShape& shape);
+
+// Throws aha::Error when plan.needed_bytes() > available_bytes, saying what to lower.
+void require_fits(const MemoryPlan& plan, const RolloutShape& shape, int64_t available_bytes,
+                  const std::string& device_name);
+
+}  // namespace aha

@@ -1,0 +1,69 @@
+// Memory planning: the KV cache size worked out by hand, and the error when it does not fit.
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "policy/model_config.h"
+#include "rollout/memory_plan.h"
+
+namespace {
+
+aha::ModelConfig qwen05() {
+  return aha::ModelConfig::from_file(std::string(AHA_SOURCE_DIR) + "/recipes/models/qwen2.5-0.5b.json");
+}
+
+aha::RolloutShape benchmark_shape() {
+  aha::RolloutShape s;
+  s.prompts = 64;
+  s.group_size = 8;
+  s.prompt_tokens = 128;
+  s.max_new_tokens = 512;
+  s.cache_capacity = 640;
+  s.prefill_rows = 64;
+  s.element_size = 2;
+  return s;
+}
+
+TEST(MemoryPlan, KvCacheByHand) {
+  // 512 rows x 640 slots x 24 layers x (K and V) x 2 kv heads x 64 dims x 2 bytes = 3.75 GiB.
+  auto plan = aha::plan_rollout_memory(qwen05(), benchmark_shape());
+  EXPECT_EQ(plan.kv_cache_bytes, 512LL * 640 * 24 * 2 * 2 * 64 * 2);
+  EXPECT_EQ(plan.kv_cache_bytes, 4026531840LL);
+  // Sampling: 512 rows x 151936 x (2 + 16) bytes.
+  EXPECT_EQ(plan.sampling_bytes, 512LL * 151936 * 18);
+  EXPECT_GT(plan.prefill_bytes, 0);
+  EXPECT_EQ(plan.needed_bytes(), plan.kv_cache_bytes + plan.sampling_bytes + plan.prefill_bytes);
+  EXPECT_EQ(plan.weight_bytes, qwen05().parameter_count() * 2);
+}
+
+TEST(MemoryPlan, ScalesWithGroupSizeAndLength) {
+  auto shape = benchmark_shape();
+  auto base = aha::plan_rollout_memory(qwen05(), shape);
+  shape.group_size = 16;
+  EXPECT_EQ(aha::plan_rollout_memory(qwen05(), shape).kv_cache_bytes, 2 * base.kv_cache_bytes);
+  shape = benchmark_shape();
+  shape.cache_capacity = 1280;
+  EXPECT_EQ(aha::plan_rollout_memory(qwen05(), shape).kv_cache_bytes, 2 * base.kv_cache_bytes);
+  shape = benchmark_shape();
+  shape.top_p = true;
+  EXPECT_GT(aha::plan_rollout_memory(qwen05(), shape).sampling_bytes, base.sampling_bytes);
+}
+
+TEST(MemoryPlan, SaysWhatToLowerWhenItDoesNotFit) {
+  auto shape = benchmark_shape();
+  auto plan = aha::plan_rollout_memory(qwen05(), shape);
+  EXPECT_NO_THROW(aha::require_fits(plan, shape, plan.needed_bytes(), "cuda:0"));
+  try {
+    aha::require_fits(plan, shape, 2LL << 30, "cuda:0");
+    FAIL() << "expected an error";
+  } catch (const aha::Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("64 prompts x group size 8"), std::string::npos) << message;
+    EXPECT_NE(message.find("2.00 GiB is free on cuda:0"), std::string::npos) << message;
+    EXPECT_NE(message.find("KV cache 3.75 GiB"), std::string::npos) << message;
+    EXPECT_NE(message.find("group size"), std::string::npos) << message;
+    EXPECT_NE(message.find("max_new_tokens"), std::string::npos) << message;
+  }
+}
+
+}  // namespace

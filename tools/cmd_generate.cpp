@@ -1,0 +1,276 @@
+// `aha generate`: sample completions from a model with the rollout engine.
+//
+//   aha generate --model DIR --prompt "text" [--prompt "text" ...] [-n 8] [--temperature 0.7]
+//                [--top-p 1] [--top-k 0] [--max-new-tokens 256] [--seed 0] [--stop "</answer>"]
+//                [--eos-ids 2,7] [--ignore-eos] [--device cuda] [--dtype bfloat16] [--no-graphs]
+//   aha generate --model DIR --prompt-ids 1,17,99 ...        token ids instead of text
+//   aha generate --model DIR --input prompts.jsonl --output out.jsonl [--batch 64] ...
+//
+// Text prompts are encoded with DIR's tokenizer (with its special tokens, e.g. a BOS). EOS ids
+// default to those of config.json, generation_config.json and tokenizer_config.json; --eos-ids
+// replaces them. JSONL input lines are objects with "prompt" (text) or "prompt_ids" (ids);
+// each output line is one completion: prompt_index, sample_index, text, tokens, logprobs,
+// finish_reason. The output file appears only when complete. Progress goes to stderr.
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/json.h"
+#include "policy/model_io.h"
+#include "policy/tokenizer.h"
+#include "policy/tokenizer_utf8.h"
+#include "rollout/rollout_engine.h"
+#include "tools/cli.h"
+
+namespace aha {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<int64_t> parse_id_list(const std::string& text, const std::string& option) {
+  std::vector<int64_t> ids;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      size_t used = 0;
+      long long v = std::stoll(item, &used);
+      if (used != item.size() || v < 0) throw std::invalid_argument(item);
+      ids.push_back(v);
+    } catch (const std::exception&) {
+      throw Error("--" + option + " must be comma-separated non-negative integers, got '" + item + "'");
+    }
+  }
+  if (ids.empty()) throw Error("--" + option + " is empty");
+  return ids;
+}
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available()) throw Error("--device " + name + ": no CUDA device is available");
+    return torch::Device(name);
+  }
+  throw Error("--device must be cpu or cuda[:N], got '" + name + "'");
+}
+
+// EOS ids named by the model directory: config.json, generation_config.json, the tokenizer.
+std::vector<int64_t> default_eos_ids(const fs::path& dir, const ModelConfig& config, const Tokenizer* tokenizer) {
+  std::vector<int64_t> ids = config.eos_token_ids;
+  if (fs::exists(dir / "generation_config.json")) {
+    auto doc = json::parse(read_file(dir / "generation_config.json"), (dir / "generation_config.json").string());
+    if (doc.IsObject() && doc.HasMember("eos_token_id") && !doc["eos_token_id"].IsNull()) {
+      for (int64_t id : json::int_or_int_list(doc["eos_token_id"], "generation_config.json: eos_token_id"))
+        ids.push_back(id);
+    }
+  }
+  if (tokenizer && tokenizer->eos_id()) ids.push_back(*tokenizer->eos_id());
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+struct PromptSource {
+  std::vector<std::vector<int64_t>> ids;
+  std::vector<std::string> texts;  // empty strings for id prompts
+};
+
+PromptSource read_jsonl(const fs::path& path, const Tokenizer* tokenizer) {
+  PromptSource out;
+  std::stringstream in(read_file(path));
+  std::string line;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path.string() + " line " + std::to_string(number);
+    auto doc = json::parse(line, where);
+    require(doc.IsObject(), where + ": expected a JSON object with \"prompt\" or \"prompt_ids\"");
+    json::ObjectReader reader(doc, where);
+    if (reader.has("prompt_ids")) {
+      out.ids.push_back(json::int_or_int_list(reader.get("prompt_ids"), where + ": prompt_ids"));
+      out.texts.emplace_back();
+    } else {
+      std::string text = reader.get_string("prompt");
+      require(tokenizer != nullptr, where + ": a text prompt needs the model's tokenizer");
+      auto encoded = tokenizer->encode(text);
+      out.ids.emplace_back(encoded.begin(), encoded.end());
+      out.texts.push_back(std::move(text));
+    }
+  }
+  require(!out.ids.empty(), path.string() + ": no prompts");
+  return out;
+}
+
+class ProgressBar {
+ public:
+  explicit ProgressBar(int64_t total) : total_(total), start_(std::chrono::steady_clock::now()) {}
+  void update(int64_t done, int64_t tokens) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const int width = 30, filled = total_ ? static_cast<int>(width * done / total_) : width;
+    std::fprintf(stderr, "\r[%s%s] %lld/%lld sequences, %lld tokens, %.0f tokens/s ", std::string(filled, '#').c_str(),
+                 std::string(width - filled, ' ').c_str(), static_cast<long long>(done),
+                 static_cast<long long>(total_), static_cast<long long>(tokens), s > 0 ? tokens / s : 0.0);
+  }
+  void finish() { std::fprintf(stderr, "\n"); }
+
+ private:
+  int64_t total_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+std::string completion_json(const Completion& c, int64_t prompt_index, const std::string& prompt) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("prompt_index");
+  w.Int64(prompt_index);
+  w.Key("sample_index");
+  w.Int64(c.sample_index);
+  if (!prompt.empty()) {
+    w.Key("prompt");
+    w.String(prompt.c_str(), static_cast<rapidjson::SizeType>(prompt.size()));
+  }
+  const std::string text = utf8::lossy(c.text);
+  w.Key("text");
+  w.String(text.c_str(), static_cast<rapidjson::SizeType>(text.size()));
+  w.Key("finish_reason");
+  w.String(finish_reason_name(c.finish_reason));
+  w.Key("num_tokens");
+  w.Int64(static_cast<int64_t>(c.tokens.size()));
+  w.Key("tokens");
+  w.StartArray();
+  for (auto t : c.tokens) w.Int64(t);
+  w.EndArray();
+  w.Key("logprobs");
+  w.StartArray();
+  for (auto lp : c.logprobs) w.Double(lp);
+  w.EndArray();
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+int run_generate(const std::vector<std::string>& raw) {
+  std::vector<std::string> words = raw;
+  for (auto& w : words) if (w == "-n") w = "--n";  // the short form the docs use
+  cli::Args args(words,
+                 {"model", "prompt", "prompt-ids", "input", "output", "n", "temperature", "top-p", "top-k",
+                  "max-new-tokens", "seed", "stop", "eos-ids", "ignore-eos!", "device", "dtype", "no-graphs!", "batch"},
+                 "generate");
+  const fs::path dir = args.required("model");
+  const auto prompts_text = args.list("prompt");
+  const auto prompts_ids = args.list("prompt-ids");
+  const auto input = args.get("input");
+  require(int(!prompts_text.empty()) + int(!prompts_ids.empty()) + int(input.has_value()) == 1,
+          "give prompts with exactly one of --prompt, --prompt-ids or --input");
+  require(!input || args.get("output"), "--input needs --output");
+
+  const auto device = parse_device(args.get("device", torch::cuda::is_available() ? "cuda" : "cpu"));
+  LoadOptions load;
+  load.device = device;
+  if (auto d = args.get("dtype")) load.dtype = parse_dtype(*d);
+  else if (device.is_cuda()) load.dtype = torch::kBFloat16;
+  auto model = load_model(dir, load);
+
+  std::optional<Tokenizer> tokenizer;
+  const bool has_tokenizer = fs::exists(dir / "tokenizer.json") || fs::exists(dir / "vocab.json");
+  if (has_tokenizer) tokenizer = Tokenizer::from_dir(dir);
+  require(prompts_text.empty() || tokenizer, "--prompt needs a tokenizer in " + dir.string() +
+                                                 " (tokenizer.json); use --prompt-ids otherwise");
+
+  RolloutRequest request;
+  request.group_size = args.get_int("n", 1);
+  auto& s = request.settings;
+  s.sampler.temperature = args.get_double("temperature", 1.0);
+  s.sampler.top_p = args.get_double("top-p", 1.0);
+  s.sampler.top_k = args.get_int("top-k", 0);
+  s.stop.max_new_tokens = args.get_int("max-new-tokens", 256);
+  s.stop.stop_strings = args.list("stop");
+  s.stop.ignore_eos = args.flag("ignore-eos");
+  s.seed = static_cast<uint64_t>(args.get_int("seed", 0));
+  s.stop.eos_token_ids = args.get("eos-ids") ? parse_id_list(*args.get("eos-ids"), "eos-ids")
+                                             : default_eos_ids(dir, model->config(), tokenizer ? &*tokenizer : nullptr);
+  require(s.stop.stop_strings.empty() || tokenizer, "--stop needs a tokenizer in " + dir.string());
+
+  PromptSource source;
+  if (input) {
+    source = read_jsonl(*input, tokenizer ? &*tokenizer : nullptr);
+  } else if (!prompts_ids.empty()) {
+    for (const auto& p : prompts_ids) {
+      source.ids.push_back(parse_id_list(p, "prompt-ids"));
+      source.texts.emplace_back();
+    }
+  } else {
+    for (const auto& p : prompts_text) {
+      auto encoded = tokenizer->encode(p);
+      source.ids.emplace_back(encoded.begin(), encoded.end());
+      source.texts.push_back(p);
+    }
+  }
+
+  TextDecoder decoder;
+  if (tokenizer) {
+    const Tokenizer* tok = &*tokenizer;
+    decoder.token_bytes = [tok](int64_t id) { return tok->token_bytes(static_cast<TokenId>(id)); };
+    decoder.decode = [tok](const std::vector<int64_t>& ids) {
+      std::vector<TokenId> narrow(ids.begin(), ids.end());
+      return tok->decode(narrow);
+    };
+  }
+  EngineOptions options;
+  options.use_cuda_graphs = !args.flag("no-graphs");
+  RolloutEngine engine(*model, options, decoder);
+
+  const int64_t total_prompts = static_cast<int64_t>(source.ids.size());
+  const int64_t batch = input ? args.get_int("batch", 64) : total_prompts;
+  require(batch >= 1, "--batch must be >= 1");
+  ProgressBar bar(total_prompts * request.group_size);
+  int64_t done_before = 0, tokens_before = 0;
+  std::optional<AtomicFileWriter> out;
+  if (auto path = args.get("output")) out.emplace(*path);
+  for (int64_t first = 0; first < total_prompts; first += batch) {
+    const int64_t count = std::min(batch, total_prompts - first);
+    request.prompts.assign(source.ids.begin() + first, source.ids.begin() + first + count);
+    auto result = engine.generate(request, [&](int64_t finished, int64_t, int64_t tokens) {
+      bar.update(done_before + finished, tokens_before + tokens);
+    });
+    done_before += count * request.group_size;
+    tokens_before += result.stats.generated_tokens;
+    for (const auto& c : result.completions) {
+      const int64_t index = first + c.prompt_index;
+      if (out) {
+        const std::string line = completion_json(c, index, source.texts[index]) + "\n";
+        out->write(line.data(), line.size());
+      } else {
+        std::cout << "=== prompt " << index << " sample " << c.sample_index << " (" << finish_reason_name(c.finish_reason)
+                  << ", " << c.tokens.size() << " tokens)\n";
+        if (decoder.decode) {
+          std::cout << c.text << "\n";
+        } else {
+          for (size_t i = 0; i < c.tokens.size(); ++i) std::cout << (i ? "," : "") << c.tokens[i];
+          std::cout << "\n";
+        }
+      }
+    }
+  }
+  bar.finish();
+  if (out) {
+    out->commit();
+    std::cerr << "wrote " << done_before << " completions to " << *args.get("output") << "\n";
+  }
+  return 0;
+}
+
+const cli::CommandRegistration kGenerate({"generate",
+                                          "sample completions (--prompt, --prompt-ids or --input JSONL) with the "
+                                          "rollout engine",
+                                          run_generate});
+
+}  // namespace
+}  // namespace aha
