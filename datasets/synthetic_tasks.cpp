@@ -213,7 +213,7 @@ ArithmeticConfig ArithmeticConfig::for_difficulty(int d) {
   check_difficulty(d);
   ArithmeticConfig c;
   switch (d) {
-    case 1: c = {1, 1, 2, 20, 10, 0, 0, 100}; break;
+    case 1: c = {1, 1, 2, 50, 20, 0, 0, 100}; break;
     case 2: c = {1, 2, 2, 30, 20, 3, 3, 300}; break;
     case 3: c = {2, 3, 5, 50, 30, 4, 4, 1000}; break;
     case 4: c = {3, 4, 10, 100, 50, 5, 5, 3000}; break;
