@@ -172,12 +172,27 @@ struct Item {
   std::string expression;
   std::vector<std::string> steps;
   bool leaf;
+  size_t numbers_used;
+  bool clean;  // every value on the way (this one included) is a positive integer
 };
 
-void search(std::vector<Item>& items, std::map<int64_t, CountdownDerivation>& found) {
-  for (const Item& item : items)
-    if (item.value.den == 1 && !found.count(item.value.num))
-      found.emplace(item.value.num, CountdownDerivation{item.expression, item.steps});
+struct Found {
+  CountdownDerivation derivation;
+  bool clean;
+};
+
+// Depth-first over every way of combining two items; records integer values (those made from
+// all `total` numbers only, when all_numbers), keeping the first derivation found unless a
+// later one is clean and it was not, so that solutions read naturally where they can.
+void search(std::vector<Item>& items, std::map<int64_t, Found>& found, bool all_numbers, size_t total) {
+  for (const Item& item : items) {
+    if (item.value.den != 1 || (all_numbers && item.numbers_used != total)) continue;
+    auto it = found.find(item.value.num);
+    if (it == found.end())
+      found.emplace(item.value.num, Found{{item.expression, item.steps}, item.clean});
+    else if (!it->second.clean && item.clean)
+      it->second = Found{{item.expression, item.steps}, true};
+  }
   if (items.size() < 2) return;
   for (size_t i = 0; i < items.size(); ++i) {
     for (size_t j = 0; j < items.size(); ++j) {
@@ -191,6 +206,8 @@ void search(std::vector<Item>& items, std::map<int64_t, CountdownDerivation>& fo
         Item combined;
         combined.value = value;
         combined.leaf = false;
+        combined.numbers_used = a.numbers_used + b.numbers_used;
+        combined.clean = a.clean && b.clean && value.den == 1 && value.num > 0;
         auto wrap = [](const Item& x) { return x.leaf ? x.expression : "(" + x.expression + ")"; };
         combined.expression = wrap(a) + " " + op + " " + wrap(b);
         combined.steps = a.steps;
@@ -200,7 +217,7 @@ void search(std::vector<Item>& items, std::map<int64_t, CountdownDerivation>& fo
         for (size_t k = 0; k < items.size(); ++k)
           if (k != i && k != j) next.push_back(items[k]);
         next.push_back(std::move(combined));
-        search(next, found);
+        search(next, found, all_numbers, total);
       }
     }
   }
@@ -262,14 +279,17 @@ CountdownCheck check_countdown_expression(std::string_view expression, const std
   return {CountdownVerdict::wrong_result, "the expression equals " + to_text(result) + ", not " + std::to_string(target)};
 }
 
-std::map<int64_t, CountdownDerivation> countdown_reachable_integers(const std::vector<int64_t>& numbers) {
+std::map<int64_t, CountdownDerivation> countdown_reachable_integers(const std::vector<int64_t>& numbers,
+                                                                   bool all_numbers) {
   // The search grows like n! * 6^(n-1); past 6 numbers it is too slow to be useful.
   require(numbers.size() <= 6, "countdown search takes at most 6 numbers, got " + std::to_string(numbers.size()));
   std::vector<Item> items;
-  for (int64_t n : numbers) items.push_back(Item{Rational{n, 1}, std::to_string(n), {}, true});
-  std::map<int64_t, CountdownDerivation> found;
-  search(items, found);
-  return found;
+  for (int64_t n : numbers) items.push_back(Item{Rational{n, 1}, std::to_string(n), {}, true, 1, n > 0});
+  std::map<int64_t, Found> found;
+  search(items, found, all_numbers, numbers.size());
+  std::map<int64_t, CountdownDerivation> out;
+  for (auto& [value, f] : found) out.emplace(value, std::move(f.derivation));
+  return out;
 }
 
 std::optional<CountdownDerivation> solve_countdown(const std::vector<int64_t>& numbers, int64_t target) {

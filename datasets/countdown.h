@@ -50,11 +50,13 @@ struct CountdownDerivation {
 };
 
 // Every integer value reachable from a non-empty subset of numbers (each used at most once),
-// with the first derivation found by a fixed search order (deterministic). Single numbers
-// appear with no steps. At most 6 numbers (aha::Error otherwise): the search is exhaustive.
-std::map<int64_t, CountdownDerivation> countdown_reachable_integers(const std::vector<int64_t>& numbers);
+// or with all_numbers from all of them (each used exactly once), with one derivation each:
+// deterministic, and one whose intermediate values are all positive integers where there is
+// such a one. Single numbers appear with no steps. At most 6 numbers (aha::Error otherwise): the search is exhaustive.
+std::map<int64_t, CountdownDerivation> countdown_reachable_integers(const std::vector<int64_t>& numbers,
+                                                                   bool all_numbers = false);
 
-// A derivation of target, or nullopt when it cannot be reached.
+// A derivation of target from a subset of numbers, or nullopt when it cannot be reached.
 std::optional<CountdownDerivation> solve_countdown(const std::vector<int64_t>& numbers, int64_t target);
 
 }  // namespace aha

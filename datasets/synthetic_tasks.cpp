@@ -143,7 +143,7 @@ Example draw_countdown(SeededRandom& rng, const CountdownConfig& c, Split split,
     int count = static_cast<int>(rng.uniform(c.min_numbers, c.max_numbers));
     std::vector<int64_t> numbers;
     for (int i = 0; i < count; ++i) numbers.push_back(rng.uniform(c.number_min, c.number_max));
-    auto reachable = countdown_reachable_integers(numbers);
+    auto reachable = countdown_reachable_integers(numbers, c.use_all_numbers);
     std::vector<int64_t> targets;
     for (const auto& [value, derivation] : reachable)
       if (value >= c.target_min && value <= c.target_max &&
@@ -226,11 +226,11 @@ CountdownConfig CountdownConfig::for_difficulty(int d) {
   check_difficulty(d);
   CountdownConfig c;
   switch (d) {
-    case 1: c = {3, 3, 1, 10, 1, 30}; break;
-    case 2: c = {3, 4, 1, 25, 1, 100}; break;
-    case 3: c = {4, 4, 1, 50, 1, 100}; break;
-    case 4: c = {4, 4, 1, 99, 1, 200}; break;
-    default: c = {4, 4, 1, 99, 100, 999};
+    case 1: c = {3, 3, 1, 10, 1, 30, true}; break;
+    case 2: c = {3, 4, 1, 25, 1, 100, true}; break;
+    case 3: c = {4, 4, 1, 50, 1, 100, true}; break;
+    case 4: c = {4, 4, 1, 99, 1, 200, true}; break;
+    default: c = {4, 4, 1, 99, 100, 999, true};
   }
   return c;
 }

@@ -14,7 +14,7 @@
 //     distinct problems, generation throws aha::Error rather than looping.
 //   - Arithmetic golds are integers >= 0: subtraction never goes below zero and division is exact.
 //   - Countdown instances are solvable (verified by exhaustive search), and the target is never
-//     one of the numbers themselves.
+//     one of the numbers themselves. The stored solution prefers positive-integer steps.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -49,6 +49,9 @@ struct CountdownConfig {
   int min_numbers = 3, max_numbers = 4;  // 2..6
   int64_t number_min = 1, number_max = 25;
   int64_t target_min = 1, target_max = 100;
+  // Targets made by combining every number (as in TinyZero's Countdown data), so no instance
+  // is a one-step sum; the checker still accepts answers that use fewer numbers.
+  bool use_all_numbers = true;
 
   // Difficulty 1 (3 numbers up to 10) to 5 (4 numbers up to 99, targets up to 999).
   static CountdownConfig for_difficulty(int difficulty);

@@ -75,6 +75,20 @@ TEST(CountdownSolver, ReachableIntegersOfTwoNumbers) {
   std::set<int64_t> values;
   for (const auto& [v, d] : countdown_reachable_integers({2, 3})) values.insert(v);
   EXPECT_EQ(values, (std::set<int64_t>{-1, 1, 2, 3, 5, 6}));
+  values.clear();
+  for (const auto& [v, d] : countdown_reachable_integers({2, 3}, /*all_numbers=*/true)) values.insert(v);
+  EXPECT_EQ(values, (std::set<int64_t>{-1, 1, 5, 6}));
+}
+
+TEST(CountdownSolver, PrefersStepsThroughPositiveIntegers) {
+  // 1 - 15 = -14, 17 - -14 = 31 is a derivation, but 17 + 15 - 1 reads better.
+  auto every = countdown_reachable_integers({24, 1, 15, 17});
+  ASSERT_TRUE(every.count(31));
+  for (const auto& step : every.at(31).steps) {
+    std::string result = step.substr(step.find(" = ") + 3);
+    EXPECT_EQ(result.find_first_not_of("0123456789"), std::string::npos) << step;
+    EXPECT_NE(result, "0") << step;
+  }
 }
 
 TEST(CountdownSolver, SolutionsCheckAndImpossibleTargetsAreNotFound) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <regex>
 #include <set>
 
@@ -122,8 +123,18 @@ TEST(Countdown, InstancesAreSolvableAndWithinTheConfiguration) {
       }
       EXPECT_GE(target, config.target_min);
       EXPECT_LE(target, config.target_max);
-      auto check = check_countdown_expression(m.get_string("expression"), numbers, target);
-      EXPECT_TRUE(check.correct()) << m.get_string("expression") << ": " << check.detail;
+      std::string expression = m.get_string("expression");
+      auto check = check_countdown_expression(expression, numbers, target);
+      EXPECT_TRUE(check.correct()) << expression << ": " << check.detail;
+      // Every number is used (use_all_numbers): the literals are the numbers, in some order.
+      std::vector<int64_t> literals;
+      std::regex literal(R"(\d+)");
+      for (auto it = std::sregex_iterator(expression.begin(), expression.end(), literal); it != std::sregex_iterator(); ++it)
+        literals.push_back(std::stoll(it->str()));
+      std::vector<int64_t> sorted_numbers = numbers;
+      std::sort(sorted_numbers.begin(), sorted_numbers.end());
+      std::sort(literals.begin(), literals.end());
+      EXPECT_EQ(literals, sorted_numbers) << expression;
       EXPECT_EQ(ex.kind, TaskKind::custom);
       EXPECT_NE(ex.prompt.find("equals " + ex.gold + "."), std::string::npos) << ex.prompt;
     }
