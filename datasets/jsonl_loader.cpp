@@ -225,7 +225,7 @@ std::vector<Example> parse_jsonl(std::string_view text, const std::string& file_
   require(options.every_nth >= 1, "every_nth must be at least 1, got 0");
   std::vector<Example> out;
   size_t line_number = 0, record_index = 0;
-  size_t pos = 0;
+  size_t pos = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // a UTF-8 byte order mark
   while (pos < text.size()) {
     if (options.limit && out.size() >= options.limit) break;
     size_t end = text.find('\n', pos);

@@ -170,6 +170,15 @@ TEST(JsonlLoader, EveryNthAndLimitCountRecordsNotLines) {
   EXPECT_THROW(parse_jsonl(text, "t.jsonl", o), Error);
 }
 
+TEST(JsonlLoader, AcceptsCrlfAndAByteOrderMark) {
+  auto ex = parse_jsonl("\xEF\xBB\xBF{\"prompt\": \"a\", \"answer\": \"1\"}\r\n\r\n{\"prompt\": \"b\", \"answer\": 2}\r\n",
+                        "w.jsonl", JsonlOptions{});
+  ASSERT_EQ(ex.size(), 2u);
+  EXPECT_EQ(ex[0].prompt, "a");
+  EXPECT_EQ(ex[1].gold, "2");
+  EXPECT_EQ(ex[1].id, "w.jsonl:3");
+}
+
 TEST(JsonlLoader, ErrorsNameFileLineAndField) {
   const std::string good = "{\"question\": \"q\", \"answer\": \"#### 1\"}\n";
   std::string e = error_of([&] { parse_jsonl(good + "\n{\"question\": \"q\", ", "g.jsonl", format(JsonlFormat::gsm8k)); });
