@@ -166,63 +166,114 @@ class Parser {
   std::string error_;
 };
 
-// One item of the search state: a value and how it was made.
-struct Item {
-  Rational value;
-  std::string expression;
-  std::vector<std::string> steps;
-  bool leaf;
-  size_t numbers_used;
-  bool clean;  // every value on the way (this one included) is a positive integer
-};
-
-struct Found {
-  CountdownDerivation derivation;
-  bool clean;
-};
-
-// Depth-first over every way of combining two items; records integer values (those made from
-// all `total` numbers only, when all_numbers), keeping the first derivation found unless a
-// later one is clean and it was not, so that solutions read naturally where they can.
-void search(std::vector<Item>& items, std::map<int64_t, Found>& found, bool all_numbers, size_t total) {
-  for (const Item& item : items) {
-    if (item.value.den != 1 || (all_numbers && item.numbers_used != total)) continue;
-    auto it = found.find(item.value.num);
-    if (it == found.end())
-      found.emplace(item.value.num, Found{{item.expression, item.steps}, item.clean});
-    else if (!it->second.clean && item.clean)
-      it->second = Found{{item.expression, item.steps}, true};
+// Exhaustive search over every way of combining two values. Values live in an arena used as a
+// stack (a branch's nodes are dropped when it returns); derivation text is built only when a
+// value is recorded, which keeps the search cheap enough to run once per generated instance.
+class Search {
+ public:
+  Search(const std::vector<int64_t>& numbers, bool all_numbers) : all_numbers_(all_numbers), total_(numbers.size()) {
+    std::vector<Item> items;
+    for (int64_t n : numbers) {
+      arena_.push_back(SearchNode{Rational{n, 1}, 0, -1, -1});
+      items.push_back(Item{static_cast<int>(arena_.size()) - 1, 1, n > 0});
+    }
+    run(items);
   }
-  if (items.size() < 2) return;
-  for (size_t i = 0; i < items.size(); ++i) {
-    for (size_t j = 0; j < items.size(); ++j) {
-      if (i == j) continue;
-      for (char op : {'+', '-', '*', '/'}) {
-        if ((op == '+' || op == '*') && j < i) continue;  // commutative: one order is enough
-        Rational value;
-        if (apply(op, items[i].value, items[j].value, value) != ApplyError::none) continue;
-        const Item& a = items[i];
-        const Item& b = items[j];
-        Item combined;
-        combined.value = value;
-        combined.leaf = false;
-        combined.numbers_used = a.numbers_used + b.numbers_used;
-        combined.clean = a.clean && b.clean && value.den == 1 && value.num > 0;
-        auto wrap = [](const Item& x) { return x.leaf ? x.expression : "(" + x.expression + ")"; };
-        combined.expression = wrap(a) + " " + op + " " + wrap(b);
-        combined.steps = a.steps;
-        combined.steps.insert(combined.steps.end(), b.steps.begin(), b.steps.end());
-        combined.steps.push_back(to_text(a.value) + " " + op + " " + to_text(b.value) + " = " + to_text(value));
-        std::vector<Item> next;
-        for (size_t k = 0; k < items.size(); ++k)
-          if (k != i && k != j) next.push_back(items[k]);
-        next.push_back(std::move(combined));
-        search(next, found, all_numbers, total);
+
+  std::map<int64_t, CountdownDerivation> take() {
+    std::map<int64_t, CountdownDerivation> out;
+    for (auto& [value, f] : found_) out.emplace(value, std::move(f.derivation));
+    return out;
+  }
+
+ private:
+  struct SearchNode {
+    Rational value;
+    char op;  // 0: a given number
+    int left, right;
+  };
+  struct Item {
+    int node;
+    size_t numbers_used;
+    bool clean;  // every value on the way (this one included) is a positive integer
+  };
+  struct Found {
+    CountdownDerivation derivation;
+    bool clean;
+  };
+
+  std::string expression(int node) const {
+    const SearchNode& n = arena_[node];
+    if (n.op == 0) return std::to_string(n.value.num);
+    std::string out;
+    for (int child : {n.left, n.right}) {
+      bool wrap = arena_[child].op != 0;
+      if (child == n.right) {
+        out += ' ';
+        out += n.op;
+        out += ' ';
+      }
+      if (wrap) out += '(';
+      out += expression(child);
+      if (wrap) out += ')';
+    }
+    return out;
+  }
+
+  void steps(int node, std::vector<std::string>& out) const {
+    const SearchNode& n = arena_[node];
+    if (n.op == 0) return;
+    steps(n.left, out);
+    steps(n.right, out);
+    out.push_back(to_text(arena_[n.left].value) + " " + n.op + " " + to_text(arena_[n.right].value) + " = " +
+                  to_text(n.value));
+  }
+
+  // Records integer values (made from all the numbers only, when all_numbers_), keeping the
+  // first derivation found unless a later one is clean and it was not, so that solutions read
+  // naturally where they can.
+  void record(const Item& item) {
+    const Rational& v = arena_[item.node].value;
+    if (v.den != 1 || (all_numbers_ && item.numbers_used != total_)) return;
+    auto it = found_.find(v.num);
+    if (it != found_.end() && (it->second.clean || !item.clean)) return;
+    Found f{{expression(item.node), {}}, item.clean};
+    steps(item.node, f.derivation.steps);
+    if (it == found_.end()) found_.emplace(v.num, std::move(f));
+    else it->second = std::move(f);
+  }
+
+  void run(const std::vector<Item>& items) {
+    for (const Item& item : items) record(item);
+    if (items.size() < 2) return;
+    std::vector<Item> next;
+    for (size_t i = 0; i < items.size(); ++i) {
+      for (size_t j = 0; j < items.size(); ++j) {
+        if (i == j) continue;
+        for (char op : {'+', '-', '*', '/'}) {
+          if ((op == '+' || op == '*') && j < i) continue;  // commutative: one order is enough
+          Rational value;
+          if (apply(op, arena_[items[i].node].value, arena_[items[j].node].value, value) != ApplyError::none) continue;
+          size_t mark = arena_.size();
+          arena_.push_back(SearchNode{value, op, items[i].node, items[j].node});
+          next.clear();
+          for (size_t k = 0; k < items.size(); ++k)
+            if (k != i && k != j) next.push_back(items[k]);
+          next.push_back(Item{static_cast<int>(mark), items[i].numbers_used + items[j].numbers_used,
+                              items[i].clean && items[j].clean && value.den == 1 && value.num > 0});
+          run(next);
+          arena_.resize(mark);
+        }
       }
     }
+    // Subsets of the numbers are covered: every intermediate item is recorded on the way.
   }
-  // Subsets: dropping a number is covered because every intermediate item is recorded.
-}
+
+  bool all_numbers_;
+  size_t total_;
+  std::vector<SearchNode> arena_;
+  std::map<int64_t, Found> found_;
+};
 
 }  // namespace
 
@@ -283,13 +334,7 @@ std::map<int64_t, CountdownDerivation> countdown_reachable_integers(const std::v
                                                                    bool all_numbers) {
   // The search grows like n! * 6^(n-1); past 6 numbers it is too slow to be useful.
   require(numbers.size() <= 6, "countdown search takes at most 6 numbers, got " + std::to_string(numbers.size()));
-  std::vector<Item> items;
-  for (int64_t n : numbers) items.push_back(Item{Rational{n, 1}, std::to_string(n), {}, true, 1, n > 0});
-  std::map<int64_t, Found> found;
-  search(items, found, all_numbers, numbers.size());
-  std::map<int64_t, CountdownDerivation> out;
-  for (auto& [value, f] : found) out.emplace(value, std::move(f.derivation));
-  return out;
+  return Search(numbers, all_numbers).take();
 }
 
 std::optional<CountdownDerivation> solve_countdown(const std::vector<int64_t>& numbers, int64_t target) {
