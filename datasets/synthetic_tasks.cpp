@@ -28,6 +28,40 @@ const std::vector<Person> kPeople = {
 const std::vector<std::string> kItems = {"apples", "marbles", "stickers", "books",
                                          "coins",  "pencils", "cookies",  "shells"};
 
+// How a step reads in the question and in the worked answer. Placeholders: {S} the subject
+// ("He" in the first step, "Then he" after), {A} / {The} likewise, {s} {o} {p} the pronouns,
+// {items}, {k} the operand, {times} "doubles" / "triples" / "becomes k times as large".
+struct Phrasing {
+  const char* sentence;
+  const char* worked;
+};
+const std::vector<Phrasing> kAdd = {{"{S} buys {k} more.", "Buying {k} more gives"},
+                                    {"{S} finds {k} more.", "Finding {k} more gives"},
+                                    {"{A} friend gives {o} {k} more.", "Getting {k} more gives"}};
+const std::vector<Phrasing> kTake = {{"{S} gives away {k}.", "Giving away {k} leaves"},
+                                     {"{S} loses {k}.", "Losing {k} leaves"},
+                                     {"{S} sells {k}.", "Selling {k} leaves"}};
+const std::vector<Phrasing> kMultiply = {{"{The} number of {items} {s} has {times}.", "Multiplying by {k} gives"}};
+const std::vector<Phrasing> kDivide = {{"{S} splits {p} {items} into {k} equal groups and keeps one group.",
+                                        "Splitting into {k} equal groups leaves"}};
+
+std::string fill(std::string_view pattern, const std::vector<std::pair<std::string_view, std::string>>& fields) {
+  std::string out;
+  for (size_t i = 0; i < pattern.size();) {
+    bool replaced = false;
+    for (const auto& [name, value] : fields) {
+      if (pattern.substr(i, name.size()) == name) {
+        out += value;
+        i += name.size();
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) out += pattern[i++];
+  }
+  return out;
+}
+
 std::string capitalised(std::string s) {
   if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
   return s;
@@ -80,39 +114,29 @@ Example draw_arithmetic(SeededRandom& rng, const ArithmeticConfig& c, Split spli
     if (value + 1 > c.value_max) ops.erase(ops.begin());  // no room to add
     char op = rng.pick(ops);
     int64_t k = 0, next = 0;
-    std::string sentence, worked;
-    const std::string then = s == 0 ? He : "Then " + he;
     if (op == '+') {
       k = rng.uniform(1, std::min(c.operand_max, c.value_max - value));
       next = value + k;
-      switch (rng.uniform(0, 2)) {
-        case 0: sentence = then + " buys " + std::to_string(k) + " more."; worked = "Buying " + std::to_string(k) + " more gives"; break;
-        case 1: sentence = then + " finds " + std::to_string(k) + " more."; worked = "Finding " + std::to_string(k) + " more gives"; break;
-        default:
-          sentence = (s == 0 ? "A" : "Then a") + std::string(" friend gives ") + p.object + " " + std::to_string(k) + " more.";
-          worked = "Getting " + std::to_string(k) + " more gives";
-      }
     } else if (op == '-') {
       k = rng.uniform(1, std::min(c.operand_max, value));
       next = value - k;
-      switch (rng.uniform(0, 2)) {
-        case 0: sentence = then + " gives away " + std::to_string(k) + "."; worked = "Giving away " + std::to_string(k) + " leaves"; break;
-        case 1: sentence = then + " loses " + std::to_string(k) + "."; worked = "Losing " + std::to_string(k) + " leaves"; break;
-        default: sentence = then + " sells " + std::to_string(k) + "."; worked = "Selling " + std::to_string(k) + " leaves";
-      }
     } else if (op == '*') {
       k = rng.uniform(2, std::max<int64_t>(2, std::min(c.factor_max, c.value_max / value)));
       next = value * k;
-      std::string times = k == 2 ? "doubles" : k == 3 ? "triples" : "becomes " + std::to_string(k) + " times as large";
-      sentence = (s == 0 ? "The number of " : "Then the number of ") + items + " " + he + " has " + times + ".";
-      worked = "Multiplying by " + std::to_string(k) + " gives";
     } else {
       k = rng.pick(divisors);
       next = value / k;
-      sentence = then + " splits " + p.possessive + " " + items + " into " + std::to_string(k) +
-                 " equal groups and keeps one group.";
-      worked = "Splitting into " + std::to_string(k) + " equal groups leaves";
     }
+    const std::vector<Phrasing>& choices = op == '+' ? kAdd : op == '-' ? kTake : op == '*' ? kMultiply : kDivide;
+    const Phrasing& phrasing = rng.pick(choices);
+    const std::string times = k == 2 ? "doubles" : k == 3 ? "triples" : "becomes " + std::to_string(k) + " times as large";
+    const std::vector<std::pair<std::string_view, std::string>> fields = {
+        {"{S}", s == 0 ? He : "Then " + he},   {"{A}", s == 0 ? "A" : "Then a"},
+        {"{The}", s == 0 ? "The" : "Then the"}, {"{s}", he},
+        {"{o}", p.object},                      {"{p}", p.possessive},
+        {"{items}", items},                     {"{k}", std::to_string(k)},
+        {"{times}", times}};
+    std::string sentence = fill(phrasing.sentence, fields), worked = fill(phrasing.worked, fields);
     prompt += " " + sentence;
     solution += " " + worked + " " + std::to_string(value) + " " + op + " " + std::to_string(k) + " = " +
                 std::to_string(next) + ".";
