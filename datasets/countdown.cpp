@@ -90,7 +90,8 @@ class Parser {
     int root = expr(0);
     if (root >= 0) {
       skip_spaces();
-      if (pos_ != text_.size()) return fail("unexpected '" + std::string(1, text_[pos_]) + "' at position " + std::to_string(pos_));
+      if (pos_ != text_.size())
+        return fail("unexpected '" + std::string(1, text_[pos_]) + "' at position " + std::to_string(pos_));
     }
     return root;
   }
@@ -153,7 +154,8 @@ class Parser {
       return fail("expected a number or '(' at position " + std::to_string(pos_) + ", got '" + std::string(1, c) + "'");
     int64_t value = 0;
     while (pos_ < text_.size() && std::isdigit(static_cast<unsigned char>(text_[pos_]))) {
-      if (value > (std::numeric_limits<int64_t>::max() - 9) / 10) return fail("number too long at position " + std::to_string(pos_));
+      if (value > (std::numeric_limits<int64_t>::max() - 9) / 10)
+        return fail("number too long at position " + std::to_string(pos_));
       value = value * 10 + (text_[pos_++] - '0');
     }
     nodes_.push_back(Node{0, value, -1, -1});
@@ -239,8 +241,10 @@ class Search {
     if (it != found_.end() && (it->second.clean || !item.clean)) return;
     Found f{{expression(item.node), {}}, item.clean};
     steps(item.node, f.derivation.steps);
-    if (it == found_.end()) found_.emplace(v.num, std::move(f));
-    else it->second = std::move(f);
+    if (it == found_.end())
+      found_.emplace(v.num, std::move(f));
+    else
+      it->second = std::move(f);
   }
 
   void run(const std::vector<Item>& items) {
@@ -308,8 +312,10 @@ CountdownCheck check_countdown_expression(std::string_view expression, const std
     }
     bool given = std::find(numbers.begin(), numbers.end(), n.literal) != numbers.end();
     if (given)
-      return {CountdownVerdict::number_reused, std::to_string(n.literal) + " is used more times than given (numbers: " + list_text(numbers) + ")"};
-    return {CountdownVerdict::number_not_given, std::to_string(n.literal) + " is not one of the numbers " + list_text(numbers)};
+      return {CountdownVerdict::number_reused,
+              std::to_string(n.literal) + " is used more times than given (numbers: " + list_text(numbers) + ")"};
+    return {CountdownVerdict::number_not_given,
+            std::to_string(n.literal) + " is not one of the numbers " + list_text(numbers)};
   }
 
   // Children precede parents in `nodes`, so one forward pass evaluates the tree.
@@ -327,11 +333,12 @@ CountdownCheck check_countdown_expression(std::string_view expression, const std
   }
   Rational result = values[root];
   if (result.den == 1 && result.num == target) return {CountdownVerdict::correct, ""};
-  return {CountdownVerdict::wrong_result, "the expression equals " + to_text(result) + ", not " + std::to_string(target)};
+  return {CountdownVerdict::wrong_result,
+          "the expression equals " + to_text(result) + ", not " + std::to_string(target)};
 }
 
 std::map<int64_t, CountdownDerivation> countdown_reachable_integers(const std::vector<int64_t>& numbers,
-                                                                   bool all_numbers) {
+                                                                    bool all_numbers) {
   // The search grows like n! * 6^(n-1); past 6 numbers it is too slow to be useful.
   require(numbers.size() <= 6, "countdown search takes at most 6 numbers, got " + std::to_string(numbers.size()));
   return Search(numbers, all_numbers).take();

@@ -68,8 +68,8 @@ std::vector<size_t> DataIterator::next_indices(size_t n) {
 }
 
 std::vector<Example> DataIterator::next_batch(const std::vector<Example>& examples, size_t n) {
-  require(examples.size() == size_, "data iterator: built for " + std::to_string(size_) + " examples, given " +
-                                        std::to_string(examples.size()));
+  require(examples.size() == size_,
+          "data iterator: built for " + std::to_string(size_) + " examples, given " + std::to_string(examples.size()));
   std::vector<Example> batch;
   for (size_t i : next_indices(n)) batch.push_back(examples[i]);
   return batch;

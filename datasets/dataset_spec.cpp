@@ -39,7 +39,8 @@ DatasetSpec parse_dataset_spec(std::string_view json_text, const std::string& co
   r.reject_unknown({"synthetic", "n", "seed", "difficulty", "split"});
   spec.synthetic = r.get_string("synthetic");
   if (spec.synthetic != "arithmetic" && spec.synthetic != "countdown")
-    throw Error(context + ": field 'synthetic' must be \"arithmetic\" or \"countdown\", got \"" + spec.synthetic + "\"");
+    throw Error(context + ": field 'synthetic' must be \"arithmetic\" or \"countdown\", got \"" + spec.synthetic +
+                "\"");
   r.get("n");  // required
   spec.n = static_cast<size_t>(positive_int(r, "n", 1));
   int64_t seed = r.get_int("seed");

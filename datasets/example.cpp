@@ -52,8 +52,7 @@ std::string example_to_json_line(const Example& example) {
     if (!example.tests.entry_point.empty())
       tests.AddMember("entry_point", string_value(example.tests.entry_point, a), a);
     if (!example.tests.asserts.empty()) tests.AddMember("test_list", string_list(example.tests.asserts, a), a);
-    if (!example.tests.imports.empty())
-      tests.AddMember("test_imports", string_list(example.tests.imports, a), a);
+    if (!example.tests.imports.empty()) tests.AddMember("test_imports", string_list(example.tests.imports, a), a);
     doc.AddMember("tests", tests, a);
   }
   return json::to_string(doc);

@@ -40,11 +40,13 @@ std::string string_or_integer(const json::ObjectReader& r, const char* field) {
 
 std::vector<std::string> string_list(const json::ObjectReader& r, const char* field) {
   const rapidjson::Value& v = r.get(field);
-  if (!v.IsArray()) throw Error(r.context() + ": field '" + field + "' must be a list of strings, got " + json::to_string(v));
+  if (!v.IsArray())
+    throw Error(r.context() + ": field '" + field + "' must be a list of strings, got " + json::to_string(v));
   std::vector<std::string> out;
   for (const auto& item : v.GetArray()) {
     if (!item.IsString())
-      throw Error(r.context() + ": field '" + field + "' must be a list of strings, got an element " + json::to_string(item));
+      throw Error(r.context() + ": field '" + field + "' must be a list of strings, got an element " +
+                  json::to_string(item));
     out.emplace_back(item.GetString(), item.GetStringLength());
   }
   return out;
@@ -93,7 +95,8 @@ Example parse_math(const json::ObjectReader& r, Example ex) {
   } else {
     if (!r.has("solution")) throw Error(r.context() + ": missing field 'answer' (or a 'solution' with \\boxed{...})");
     auto boxed = last_boxed(r.get_string("solution"));
-    if (!boxed) throw Error(r.context() + ": field 'solution' has no closed \\boxed{...} and there is no 'answer' field");
+    if (!boxed)
+      throw Error(r.context() + ": field 'solution' has no closed \\boxed{...} and there is no 'answer' field");
     ex.gold = trim(*boxed);
   }
   ex.metadata = collect_metadata(r, {"problem", "answer", "id"}, {});
@@ -151,24 +154,12 @@ Example parse_record(const rapidjson::Value& value, const std::string& context, 
   Example ex;
   ex.source = file_name;
   switch (options.format) {
-    case JsonlFormat::gsm8k:
-      ex.id = fallback_id;
-      return parse_gsm8k(r, std::move(ex));
-    case JsonlFormat::math:
-      ex.id = record_id(r, "id", fallback_id);
-      return parse_math(r, std::move(ex));
-    case JsonlFormat::aime:
-      ex.id = record_id(r, "id", fallback_id);
-      return parse_aime(r, std::move(ex));
-    case JsonlFormat::humaneval:
-      ex.id = record_id(r, "task_id", fallback_id);
-      return parse_humaneval(r, std::move(ex));
-    case JsonlFormat::mbpp:
-      ex.id = record_id(r, "task_id", fallback_id);
-      return parse_mbpp(r, std::move(ex));
-    case JsonlFormat::plain:
-      ex.id = record_id(r, "id", fallback_id);
-      return parse_plain(r, std::move(ex), options);
+    case JsonlFormat::gsm8k: ex.id = fallback_id; return parse_gsm8k(r, std::move(ex));
+    case JsonlFormat::math: ex.id = record_id(r, "id", fallback_id); return parse_math(r, std::move(ex));
+    case JsonlFormat::aime: ex.id = record_id(r, "id", fallback_id); return parse_aime(r, std::move(ex));
+    case JsonlFormat::humaneval: ex.id = record_id(r, "task_id", fallback_id); return parse_humaneval(r, std::move(ex));
+    case JsonlFormat::mbpp: ex.id = record_id(r, "task_id", fallback_id); return parse_mbpp(r, std::move(ex));
+    case JsonlFormat::plain: ex.id = record_id(r, "id", fallback_id); return parse_plain(r, std::move(ex), options);
   }
   throw Error(context + ": unknown format");
 }

@@ -38,19 +38,18 @@ const char* jsonl_format_name(JsonlFormat format);
 
 struct JsonlOptions {
   JsonlFormat format = JsonlFormat::plain;
-  std::string prompt_field = "prompt";  // plain only
-  std::string answer_field = "answer";  // plain only
+  std::string prompt_field = "prompt";   // plain only
+  std::string answer_field = "answer";   // plain only
   TaskKind plain_kind = TaskKind::math;  // plain records without a `kind` field
-  size_t every_nth = 1;  // keep records 0, n, 2n, ... (counting non-empty lines)
-  size_t limit = 0;      // keep at most this many (0: all)
+  size_t every_nth = 1;                  // keep records 0, n, 2n, ... (counting non-empty lines)
+  size_t limit = 0;                      // keep at most this many (0: all)
 };
 
 // Reads and parses a file; `source` of each example is the path as given.
 std::vector<Example> load_jsonl(const std::filesystem::path& path, const JsonlOptions& options);
 
 // Parses JSONL text; `file_name` names it in errors and in ids.
-std::vector<Example> parse_jsonl(std::string_view text, const std::string& file_name,
-                                 const JsonlOptions& options);
+std::vector<Example> parse_jsonl(std::string_view text, const std::string& file_name, const JsonlOptions& options);
 
 // GSM8K's final answer: the text after the last "####", trimmed, with commas removed
 // ("#### 1,234" -> "1234"); nullopt without "####" or with nothing after it.

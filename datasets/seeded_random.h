@@ -28,7 +28,8 @@ class SeededRandom {
     if (span == 0) return static_cast<int64_t>(next());
     uint64_t limit = UINT64_MAX - UINT64_MAX % span;  // accept draws below a multiple of span
     uint64_t draw;
-    do draw = next(); while (draw >= limit);
+    do draw = next();
+    while (draw >= limit);
     return static_cast<int64_t>(static_cast<uint64_t>(lo) + draw % span);
   }
 

@@ -21,9 +21,9 @@ struct Person {
 };
 
 const std::vector<Person> kPeople = {
-    {"Tom", "he", "him", "his"},   {"Anna", "she", "her", "her"}, {"Ravi", "he", "him", "his"},
-    {"Mei", "she", "her", "her"},  {"Omar", "he", "him", "his"},  {"Lucia", "she", "her", "her"},
-    {"Sam", "he", "him", "his"},   {"Zoe", "she", "her", "her"},
+    {"Tom", "he", "him", "his"},  {"Anna", "she", "her", "her"}, {"Ravi", "he", "him", "his"},
+    {"Mei", "she", "her", "her"}, {"Omar", "he", "him", "his"},  {"Lucia", "she", "her", "her"},
+    {"Sam", "he", "him", "his"},  {"Zoe", "she", "her", "her"},
 };
 const std::vector<std::string> kItems = {"apples", "marbles", "stickers", "books",
                                          "coins",  "pencils", "cookies",  "shells"};
@@ -42,8 +42,8 @@ const std::vector<Phrasing> kTake = {{"{S} gives away {k}.", "Giving away {k} le
                                      {"{S} loses {k}.", "Losing {k} leaves"},
                                      {"{S} sells {k}.", "Selling {k} leaves"}};
 const std::vector<Phrasing> kMultiply = {{"{The} number of {items} {s} has {times}.", "Multiplying by {k} gives"}};
-const std::vector<Phrasing> kDivide = {{"{S} splits {p} {items} into {k} equal groups and keeps one group.",
-                                        "Splitting into {k} equal groups leaves"}};
+const std::vector<Phrasing> kDivide = {
+    {"{S} splits {p} {items} into {k} equal groups and keeps one group.", "Splitting into {k} equal groups leaves"}};
 
 std::string fill(std::string_view pattern, const std::vector<std::pair<std::string_view, std::string>>& fields) {
   std::string out;
@@ -129,13 +129,18 @@ Example draw_arithmetic(SeededRandom& rng, const ArithmeticConfig& c, Split spli
     }
     const std::vector<Phrasing>& choices = op == '+' ? kAdd : op == '-' ? kTake : op == '*' ? kMultiply : kDivide;
     const Phrasing& phrasing = rng.pick(choices);
-    const std::string times = k == 2 ? "doubles" : k == 3 ? "triples" : "becomes " + std::to_string(k) + " times as large";
-    const std::vector<std::pair<std::string_view, std::string>> fields = {
-        {"{S}", s == 0 ? He : "Then " + he},   {"{A}", s == 0 ? "A" : "Then a"},
-        {"{The}", s == 0 ? "The" : "Then the"}, {"{s}", he},
-        {"{o}", p.object},                      {"{p}", p.possessive},
-        {"{items}", items},                     {"{k}", std::to_string(k)},
-        {"{times}", times}};
+    const std::string times = k == 2   ? "doubles"
+                              : k == 3 ? "triples"
+                                       : "becomes " + std::to_string(k) + " times as large";
+    const std::vector<std::pair<std::string_view, std::string>> fields = {{"{S}", s == 0 ? He : "Then " + he},
+                                                                          {"{A}", s == 0 ? "A" : "Then a"},
+                                                                          {"{The}", s == 0 ? "The" : "Then the"},
+                                                                          {"{s}", he},
+                                                                          {"{o}", p.object},
+                                                                          {"{p}", p.possessive},
+                                                                          {"{items}", items},
+                                                                          {"{k}", std::to_string(k)},
+                                                                          {"{times}", times}};
     std::string sentence = fill(phrasing.sentence, fields), worked = fill(phrasing.worked, fields);
     prompt += " " + sentence;
     solution += " " + worked + " " + std::to_string(value) + " " + op + " " + std::to_string(k) + " = " +
@@ -208,8 +213,8 @@ Example draw_countdown(SeededRandom& rng, const CountdownConfig& c, Split split,
     return ex;
   }
   throw Error("countdown: no target in " + std::to_string(c.target_min) + ".." + std::to_string(c.target_max) +
-              " was reachable in " + std::to_string(kMaxDraws) + " draws of numbers in " + std::to_string(c.number_min) +
-              ".." + std::to_string(c.number_max) + "; widen the target range");
+              " was reachable in " + std::to_string(kMaxDraws) + " draws of numbers in " +
+              std::to_string(c.number_min) + ".." + std::to_string(c.number_max) + "; widen the target range");
 }
 
 void check_difficulty(int difficulty) {
@@ -291,7 +296,8 @@ std::string worked_text(const Example& example) {
 
 std::string generate_pretraining_corpus(size_t documents, uint64_t seed, int difficulty, Split split) {
   size_t countdowns = documents / 3;
-  auto arithmetic = generate_arithmetic(documents - countdowns, seed, ArithmeticConfig::for_difficulty(difficulty), split);
+  auto arithmetic =
+      generate_arithmetic(documents - countdowns, seed, ArithmeticConfig::for_difficulty(difficulty), split);
   auto countdown = generate_countdown(countdowns, seed, CountdownConfig::for_difficulty(difficulty), split);
   std::string corpus;
   size_t a = 0, c = 0;

@@ -33,12 +33,12 @@ constexpr uint64_t kHeldoutPerMille = 100;  // 10% of problem keys are held out
 bool is_heldout_key(std::string_view problem_key);
 
 struct ArithmeticConfig {
-  int min_steps = 1, max_steps = 2;    // operations after the starting amount
+  int min_steps = 1, max_steps = 2;  // operations after the starting amount
   int64_t start_min = 2, start_max = 20;
-  int64_t operand_max = 10;   // amounts added or taken away: 1..operand_max
-  int64_t factor_max = 3;     // multiplication by 2..factor_max (< 2: none)
-  int64_t divisor_max = 3;    // exact division by 2..divisor_max (< 2: none)
-  int64_t value_max = 1000;   // the running amount never exceeds this
+  int64_t operand_max = 10;  // amounts added or taken away: 1..operand_max
+  int64_t factor_max = 3;    // multiplication by 2..factor_max (< 2: none)
+  int64_t divisor_max = 3;   // exact division by 2..divisor_max (< 2: none)
+  int64_t value_max = 1000;  // the running amount never exceeds this
 
   // Difficulty 1 (one addition or subtraction, small numbers) to 5 (4-6 steps of all four
   // operations, larger numbers); aha::Error outside 1..5.

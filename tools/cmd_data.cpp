@@ -45,7 +45,8 @@ int run_generate(const std::vector<std::string>& words) {
   } else {
     std::vector<Example> examples;
     if (task == "arithmetic")
-      examples = generate_arithmetic(n, static_cast<uint64_t>(seed), ArithmeticConfig::for_difficulty(difficulty), split);
+      examples =
+          generate_arithmetic(n, static_cast<uint64_t>(seed), ArithmeticConfig::for_difficulty(difficulty), split);
     else if (task == "countdown")
       examples = generate_countdown(n, static_cast<uint64_t>(seed), CountdownConfig::for_difficulty(difficulty), split);
     else
@@ -74,12 +75,12 @@ int run_inspect(const std::vector<std::string>& words) {
   return 0;
 }
 
-const cli::CommandRegistration kGenerate({"data generate",
-                                          "write synthetic arithmetic or Countdown examples (JSONL), or a pretraining corpus",
-                                          run_generate});
-const cli::CommandRegistration kInspect({"data inspect",
-                                         "print a JSONL data set's examples as parsed (--format gsm8k|math|aime|humaneval|mbpp|plain)",
-                                         run_inspect});
+const cli::CommandRegistration kGenerate(
+    {"data generate", "write synthetic arithmetic or Countdown examples (JSONL), or a pretraining corpus",
+     run_generate});
+const cli::CommandRegistration kInspect(
+    {"data inspect", "print a JSONL data set's examples as parsed (--format gsm8k|math|aime|humaneval|mbpp|plain)",
+     run_inspect});
 
 }  // namespace
 }  // namespace aha

@@ -19,7 +19,7 @@ TEST(CountdownCheck, AcceptsCorrectExpressions) {
   EXPECT_EQ(verdict("50 + 25 + 3", n, 78), CountdownVerdict::correct);
   EXPECT_EQ(verdict("(50+25)+3", n, 78), CountdownVerdict::correct);
   EXPECT_EQ(verdict("50 - 25 * 3 + 7 * 3", {50, 25, 3, 7, 3}, -4), CountdownVerdict::correct);  // precedence
-  EXPECT_EQ(verdict("50 - 25 - 3", n, 22), CountdownVerdict::correct);  // left-associative: (50-25)-3
+  EXPECT_EQ(verdict("50 - 25 - 3", n, 22), CountdownVerdict::correct);           // left-associative: (50-25)-3
   EXPECT_EQ(verdict("50 / 25 / 2", {50, 25, 2}, 1), CountdownVerdict::correct);  // (50/25)/2, not 50/(25/2)
   EXPECT_EQ(verdict("  7\t", n, 7), CountdownVerdict::correct);
   // Exact rationals: 6 / (1 - 3/4) = 6 / (1/4) = 24.
@@ -54,8 +54,8 @@ TEST(CountdownCheck, DivisionByZeroAndInexactResults) {
 
 TEST(CountdownCheck, SyntaxErrors) {
   const std::vector<int64_t> n = {3, 7, 25, 50};
-  for (const char* bad : {"", "   ", "50 +", "(50 + 25", "50 + 25)", "-3 + 50", "50 + 25 = 75", "2^3",
-                          "3.0 + 7", "50 25", "()", "3 x 7", "50 + + 25"}) {
+  for (const char* bad : {"", "   ", "50 +", "(50 + 25", "50 + 25)", "-3 + 50", "50 + 25 = 75", "2^3", "3.0 + 7",
+                          "50 25", "()", "3 x 7", "50 + + 25"}) {
     EXPECT_EQ(verdict(bad, n, 75), CountdownVerdict::syntax_error) << "'" << bad << "'";
   }
   // Adversarially deep nesting is refused, not a stack overflow.

@@ -106,8 +106,11 @@ TEST(DataIterator, RejectsMismatchedOrBadCursors) {
   c.position = 11;
   EXPECT_THROW(it.restore(c), Error);
   EXPECT_THROW(DataCursor::from_json("{\"epoch\":0,\"position\":0,\"seed\":1,\"size\":10}", "c"), Error);
-  EXPECT_THROW(DataCursor::from_json("{\"epoch\":-1,\"position\":0,\"seed\":1,\"size\":10,\"shuffle\":true}", "c"), Error);
-  EXPECT_THROW(DataCursor::from_json("{\"epoch\":0,\"position\":0,\"seed\":1,\"size\":10,\"shuffle\":true,\"x\":1}", "c"), Error);
+  EXPECT_THROW(DataCursor::from_json("{\"epoch\":-1,\"position\":0,\"seed\":1,\"size\":10,\"shuffle\":true}", "c"),
+               Error);
+  EXPECT_THROW(
+      DataCursor::from_json("{\"epoch\":0,\"position\":0,\"seed\":1,\"size\":10,\"shuffle\":true,\"x\":1}", "c"),
+      Error);
   EXPECT_THROW(DataIterator(0, 1), Error);
   EXPECT_THROW(it.next_indices(0), Error);
   std::vector<Example> wrong(3);

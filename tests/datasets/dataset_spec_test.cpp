@@ -26,10 +26,10 @@ TEST(DatasetSpec, FileRelativeToTheBaseDirectory) {
 }
 
 TEST(DatasetSpec, PlainWithMappedFieldsAndKind) {
-  auto spec = parse_dataset_spec(
-      R"({"path": ")" AHA_SOURCE_DIR R"(/tests/datasets/fixtures/mapped_small.jsonl", "format": "plain",
+  auto spec = parse_dataset_spec(R"({"path": ")" AHA_SOURCE_DIR
+                                 R"(/tests/datasets/fixtures/mapped_small.jsonl", "format": "plain",
           "prompt_field": "question_text", "answer_field": "final", "kind": "custom", "every_nth": 2})",
-      "spec");
+                                 "spec");
   auto ex = load_dataset(spec, "/nonexistent");  // an absolute path ignores the base
   ASSERT_EQ(ex.size(), 1u);
   EXPECT_EQ(ex[0].prompt, "What is 2 + 2?");
@@ -38,7 +38,8 @@ TEST(DatasetSpec, PlainWithMappedFieldsAndKind) {
 }
 
 TEST(DatasetSpec, SyntheticMatchesTheGenerator) {
-  auto spec = parse_dataset_spec(R"({"synthetic": "countdown", "n": 5, "seed": 3, "difficulty": 1, "split": "heldout"})", "spec");
+  auto spec = parse_dataset_spec(
+      R"({"synthetic": "countdown", "n": 5, "seed": 3, "difficulty": 1, "split": "heldout"})", "spec");
   auto ex = load_dataset(spec);
   auto direct = generate_countdown(5, 3, CountdownConfig::for_difficulty(1), Split::heldout);
   ASSERT_EQ(ex.size(), 5u);
@@ -54,7 +55,8 @@ TEST(DatasetSpec, BadSpecsNameTheFieldAndTheChoices) {
   e = error_of([] { parse_dataset_spec(R"({"path": "a.jsonl", "format": "gsm8k", "lmit": 3})", "stage.data"); });
   EXPECT_NE(e.find("lmit"), std::string::npos) << e;
   EXPECT_NE(e.find("limit"), std::string::npos) << e;  // the known keys are listed
-  e = error_of([] { parse_dataset_spec(R"({"path": "a.jsonl", "format": "gsm8k", "prompt_field": "q"})", "stage.data"); });
+  e = error_of(
+      [] { parse_dataset_spec(R"({"path": "a.jsonl", "format": "gsm8k", "prompt_field": "q"})", "stage.data"); });
   EXPECT_NE(e.find("prompt_field"), std::string::npos) << e;
   e = error_of([] { parse_dataset_spec(R"({"path": "a.jsonl"})", "stage.data"); });
   EXPECT_NE(e.find("'format'"), std::string::npos) << e;
@@ -64,13 +66,15 @@ TEST(DatasetSpec, BadSpecsNameTheFieldAndTheChoices) {
   EXPECT_NE(e.find("'synthetic' must be"), std::string::npos) << e;
   e = error_of([] { parse_dataset_spec(R"({"synthetic": "countdown", "seed": 1})", "stage.data"); });
   EXPECT_NE(e.find("missing required field 'n'"), std::string::npos) << e;
-  e = error_of([] { parse_dataset_spec(R"({"synthetic": "countdown", "n": 1, "seed": 1, "difficulty": 7})", "stage.data"); });
+  e = error_of(
+      [] { parse_dataset_spec(R"({"synthetic": "countdown", "n": 1, "seed": 1, "difficulty": 7})", "stage.data"); });
   EXPECT_NE(e.find("'difficulty' must be 1..5"), std::string::npos) << e;
   e = error_of([] { parse_dataset_spec(R"({"synthetic": "countdown", "n": 1, "seed": -1})", "stage.data"); });
   EXPECT_NE(e.find("'seed'"), std::string::npos) << e;
   e = error_of([] { parse_dataset_spec(R"({"synthetic": "countdown", "n": 1, "seed": 1, "path": 3})", "stage.data"); });
   EXPECT_NE(e.find("exactly one of"), std::string::npos) << e;
-  e = error_of([] { load_dataset(parse_dataset_spec(R"({"path": "missing.jsonl", "format": "math"})", "s"), "/tmp/nowhere"); });
+  e = error_of(
+      [] { load_dataset(parse_dataset_spec(R"({"path": "missing.jsonl", "format": "math"})", "s"), "/tmp/nowhere"); });
   EXPECT_NE(e.find("/tmp/nowhere/missing.jsonl"), std::string::npos) << e;
 }
 

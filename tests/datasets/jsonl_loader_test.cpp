@@ -150,7 +150,8 @@ TEST(JsonlLoader, PlainReadsBackWhatExampleToJsonLineWrites) {
 
 TEST(JsonlLoader, EveryNthAndLimitCountRecordsNotLines) {
   std::string text;
-  for (int i = 0; i < 10; ++i) text += "{\"prompt\": \"q" + std::to_string(i) + "\", \"answer\": \"" + std::to_string(i) + "\"}\n\n";
+  for (int i = 0; i < 10; ++i)
+    text += "{\"prompt\": \"q" + std::to_string(i) + "\", \"answer\": \"" + std::to_string(i) + "\"}\n\n";
   JsonlOptions o;
   o.every_nth = 3;
   auto ex = parse_jsonl(text, "t.jsonl", o);
@@ -171,8 +172,9 @@ TEST(JsonlLoader, EveryNthAndLimitCountRecordsNotLines) {
 }
 
 TEST(JsonlLoader, AcceptsCrlfAndAByteOrderMark) {
-  auto ex = parse_jsonl("\xEF\xBB\xBF{\"prompt\": \"a\", \"answer\": \"1\"}\r\n\r\n{\"prompt\": \"b\", \"answer\": 2}\r\n",
-                        "w.jsonl", JsonlOptions{});
+  auto ex =
+      parse_jsonl("\xEF\xBB\xBF{\"prompt\": \"a\", \"answer\": \"1\"}\r\n\r\n{\"prompt\": \"b\", \"answer\": 2}\r\n",
+                  "w.jsonl", JsonlOptions{});
   ASSERT_EQ(ex.size(), 2u);
   EXPECT_EQ(ex[0].prompt, "a");
   EXPECT_EQ(ex[1].gold, "2");
@@ -181,7 +183,8 @@ TEST(JsonlLoader, AcceptsCrlfAndAByteOrderMark) {
 
 TEST(JsonlLoader, ErrorsNameFileLineAndField) {
   const std::string good = "{\"question\": \"q\", \"answer\": \"#### 1\"}\n";
-  std::string e = error_of([&] { parse_jsonl(good + "\n{\"question\": \"q\", ", "g.jsonl", format(JsonlFormat::gsm8k)); });
+  std::string e =
+      error_of([&] { parse_jsonl(good + "\n{\"question\": \"q\", ", "g.jsonl", format(JsonlFormat::gsm8k)); });
   EXPECT_NE(e.find("g.jsonl:3"), std::string::npos) << e;
   EXPECT_NE(e.find("invalid JSON"), std::string::npos) << e;
 
@@ -193,14 +196,17 @@ TEST(JsonlLoader, ErrorsNameFileLineAndField) {
   EXPECT_NE(e.find("g.jsonl:1"), std::string::npos) << e;
   EXPECT_NE(e.find("'answer' must be a string"), std::string::npos) << e;
 
-  e = error_of([&] { parse_jsonl("{\"question\": \"q\", \"answer\": \"no mark\"}", "g.jsonl", format(JsonlFormat::gsm8k)); });
+  e = error_of(
+      [&] { parse_jsonl("{\"question\": \"q\", \"answer\": \"no mark\"}", "g.jsonl", format(JsonlFormat::gsm8k)); });
   EXPECT_NE(e.find("'answer' has no final answer"), std::string::npos) << e;
 
-  e = error_of([&] { parse_jsonl("{\"problem\": \"p\", \"solution\": \"none\"}", "m.jsonl", format(JsonlFormat::math)); });
+  e = error_of(
+      [&] { parse_jsonl("{\"problem\": \"p\", \"solution\": \"none\"}", "m.jsonl", format(JsonlFormat::math)); });
   EXPECT_NE(e.find("m.jsonl:1"), std::string::npos) << e;
   EXPECT_NE(e.find("'solution'"), std::string::npos) << e;
 
-  e = error_of([&] { parse_jsonl("{\"prompt\": \"p\", \"test_list\": [\"ok\", 3]}", "b.jsonl", format(JsonlFormat::mbpp)); });
+  e = error_of(
+      [&] { parse_jsonl("{\"prompt\": \"p\", \"test_list\": [\"ok\", 3]}", "b.jsonl", format(JsonlFormat::mbpp)); });
   EXPECT_NE(e.find("b.jsonl:1"), std::string::npos) << e;
   EXPECT_NE(e.find("'test_list'"), std::string::npos) << e;
 
@@ -210,7 +216,8 @@ TEST(JsonlLoader, ErrorsNameFileLineAndField) {
   e = error_of([&] { parse_jsonl("{\"prompt\": \"p\", \"answer\": 1.5}", "p.jsonl", JsonlOptions{}); });
   EXPECT_NE(e.find("'answer' must be a string or an integer"), std::string::npos) << e;
 
-  e = error_of([&] { parse_jsonl("{\"prompt\": \"p\", \"answer\": \"1\", \"kind\": \"poetry\"}", "p.jsonl", JsonlOptions{}); });
+  e = error_of(
+      [&] { parse_jsonl("{\"prompt\": \"p\", \"answer\": \"1\", \"kind\": \"poetry\"}", "p.jsonl", JsonlOptions{}); });
   EXPECT_NE(e.find("p.jsonl:1: field 'kind'"), std::string::npos) << e;
 
   e = error_of([&] { load_jsonl(kFixtures + "no_such_file.jsonl", JsonlOptions{}); });

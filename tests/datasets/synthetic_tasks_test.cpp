@@ -31,9 +31,7 @@ int64_t evaluate_key(const std::string& key) {
       case '+': value += k; break;
       case '-': value -= k; break;
       case '*': value *= k; break;
-      default:
-        EXPECT_EQ(value % k, 0) << key;
-        value /= k;
+      default: EXPECT_EQ(value % k, 0) << key; value /= k;
     }
   }
   return value;
@@ -59,7 +57,8 @@ TEST(Arithmetic, GoldsAndWorkedSolutionsAreRight) {
       std::string solution = m.get_string("solution");
       std::regex equation(R"((\d+) ([+\-*/]) (\d+) = (\d+))");
       int64_t previous = -1, count = 0;
-      for (auto it = std::sregex_iterator(solution.begin(), solution.end(), equation); it != std::sregex_iterator(); ++it) {
+      for (auto it = std::sregex_iterator(solution.begin(), solution.end(), equation); it != std::sregex_iterator();
+           ++it) {
         int64_t a = std::stoll((*it)[1]), b = std::stoll((*it)[3]), c = std::stoll((*it)[4]);
         char op = (*it)[2].str()[0];
         int64_t expected = op == '+' ? a + b : op == '-' ? a - b : op == '*' ? a * b : a / b;
@@ -129,7 +128,8 @@ TEST(Countdown, InstancesAreSolvableAndWithinTheConfiguration) {
       // Every number is used (use_all_numbers): the literals are the numbers, in some order.
       std::vector<int64_t> literals;
       std::regex literal(R"(\d+)");
-      for (auto it = std::sregex_iterator(expression.begin(), expression.end(), literal); it != std::sregex_iterator(); ++it)
+      for (auto it = std::sregex_iterator(expression.begin(), expression.end(), literal); it != std::sregex_iterator();
+           ++it)
         literals.push_back(std::stoll(it->str()));
       std::vector<int64_t> sorted_numbers = numbers;
       std::sort(sorted_numbers.begin(), sorted_numbers.end());
@@ -195,7 +195,7 @@ TEST(Corpus, WorkedProblemsInPlainQuestionAnswerStyle) {
   EXPECT_EQ(count("\nAnswer: "), 30u);
   EXPECT_EQ(count("The answer is "), 30u);
   EXPECT_EQ(count("create an equation that equals"), 10u);  // one Countdown for two arithmetic
-  EXPECT_EQ(corpus.find("<think>"), std::string::npos);  // not the R1-Zero template
+  EXPECT_EQ(corpus.find("<think>"), std::string::npos);     // not the R1-Zero template
   EXPECT_TRUE(corpus.ends_with(".\n\n"));
 }
 
