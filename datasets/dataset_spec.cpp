@@ -1,0 +1,68 @@
+#include "datasets/dataset_spec.h"
+
+#include "core/error.h"
+#include "core/json.h"
+
+namespace aha {
+
+namespace {
+
+int64_t positive_int(const json::ObjectReader& r, const char* key, int64_t fallback) {
+  int64_t v = r.get_int(key, fallback);
+  if (v < 1) throw Error(r.context() + ": field '" + key + "' must be at least 1, got " + std::to_string(v));
+  return v;
+}
+
+}  // namespace
+
+DatasetSpec parse_dataset_spec(std::string_view json_text, const std::string& context) {
+  rapidjson::Document doc = json::parse(json_text, context);
+  json::ObjectReader r(doc, context);
+  DatasetSpec spec;
+  if (r.has("path") == r.has("synthetic"))
+    throw Error(context + ": give exactly one of 'path' (a JSONL file) and 'synthetic' (arithmetic or countdown)");
+  if (r.has("path")) {
+    spec.path = r.get_string("path");
+    spec.jsonl.format = parse_jsonl_format(r.get_string("format"));
+    if (spec.jsonl.format == JsonlFormat::plain) {
+      r.reject_unknown({"path", "format", "limit", "every_nth", "prompt_field", "answer_field", "kind"});
+      spec.jsonl.prompt_field = r.get_string("prompt_field", spec.jsonl.prompt_field);
+      spec.jsonl.answer_field = r.get_string("answer_field", spec.jsonl.answer_field);
+      if (r.has("kind")) spec.jsonl.plain_kind = parse_task_kind(r.get_string("kind"), context + ": field 'kind'");
+    } else {
+      r.reject_unknown({"path", "format", "limit", "every_nth"});
+    }
+    spec.jsonl.limit = r.has("limit") ? static_cast<size_t>(positive_int(r, "limit", 1)) : 0;
+    spec.jsonl.every_nth = static_cast<size_t>(positive_int(r, "every_nth", 1));
+    return spec;
+  }
+  r.reject_unknown({"synthetic", "n", "seed", "difficulty", "split"});
+  spec.synthetic = r.get_string("synthetic");
+  if (spec.synthetic != "arithmetic" && spec.synthetic != "countdown")
+    throw Error(context + ": field 'synthetic' must be \"arithmetic\" or \"countdown\", got \"" + spec.synthetic +
+                "\"");
+  r.get("n");  // required
+  spec.n = static_cast<size_t>(positive_int(r, "n", 1));
+  int64_t seed = r.get_int("seed");
+  if (seed < 0) throw Error(context + ": field 'seed' must be a non-negative integer, got " + std::to_string(seed));
+  spec.seed = static_cast<uint64_t>(seed);
+  spec.difficulty = static_cast<int>(r.get_int("difficulty", 2));
+  if (spec.difficulty < 1 || spec.difficulty > 5)
+    throw Error(context + ": field 'difficulty' must be 1..5, got " + std::to_string(spec.difficulty));
+  spec.split = parse_split(r.get_string("split", "train"));
+  return spec;
+}
+
+std::vector<Example> load_dataset(const DatasetSpec& spec, const std::filesystem::path& base_dir) {
+  if (!spec.path.empty()) {
+    std::filesystem::path p = spec.path;
+    return load_jsonl(p.is_absolute() ? p : base_dir / p, spec.jsonl);
+  }
+  if (spec.synthetic == "arithmetic")
+    return generate_arithmetic(spec.n, spec.seed, ArithmeticConfig::for_difficulty(spec.difficulty), spec.split);
+  if (spec.synthetic == "countdown")
+    return generate_countdown(spec.n, spec.seed, CountdownConfig::for_difficulty(spec.difficulty), spec.split);
+  throw Error("data set spec: neither a path nor a synthetic task");
+}
+
+}  // namespace aha
