@@ -1,8 +1,11 @@
 #include "policy/weight_upload.h"
 
-#include <ATen/Parallel.h>
 
+#include <future>
 #include <map>
+#include <thread>
+
+#include "core/thread_pool.h"
 
 #ifdef AHA_WITH_CUDA
 #include <ATen/cuda/CUDAEvent.h>
@@ -18,19 +21,24 @@ constexpr int64_t kSlotBytes = 64ll << 20;
 constexpr int kSlots = 3;
 constexpr int64_t kReadGrain = 8ll << 20;  // bytes per pread call
 
-// Uploads the bytes [begin, end) of the file's data section into device memory `out`.
+// Uploads the bytes [begin, end) of the file's data section into device memory `out`. The
+// reads use a thread team of our own rather than LibTorch's intra-op pool, whose size follows
+// OMP_NUM_THREADS (1 in some GPU images, which made this a single-threaded read).
 void stream_file_to_device(const SafetensorsFile& file, uint64_t begin, uint64_t end, uint8_t* out,
                            c10::cuda::CUDAStream stream, std::vector<torch::Tensor>& slots,
-                           std::vector<at::cuda::CUDAEvent>& done) {
+                           std::vector<at::cuda::CUDAEvent>& done, ThreadPool& readers) {
   int next = 0;
   const uint64_t base = file.data_start();
   for (uint64_t offset = begin; offset < end; offset += kSlotBytes) {
     const int64_t len = std::min<int64_t>(kSlotBytes, end - offset);
     auto* slot = static_cast<uint8_t*>(slots[next].data_ptr());
     done[next].synchronize();  // the upload that last used this slot has finished
-    at::parallel_for(0, len, kReadGrain, [&](int64_t a, int64_t b) {
-      file.mapped().read_at(base + offset + a, slot + a, b - a);
-    });
+    std::vector<std::future<void>> reads;
+    for (int64_t a = 0; a < len; a += kReadGrain) {
+      const int64_t n = std::min(kReadGrain, len - a);
+      reads.push_back(readers.submit([&file, slot, a, n, at = base + offset + a] { file.mapped().read_at(at, slot + a, n); }));
+    }
+    for (auto& r : reads) r.get();  // rethrows a failed read
     AT_CUDA_CHECK(cudaMemcpyAsync(out + (offset - begin), slot, len, cudaMemcpyHostToDevice, stream.stream()));
     done[next].record(stream);
     next = (next + 1) % kSlots;
@@ -47,6 +55,7 @@ void upload_to_cuda(const std::vector<WeightCopy>& copies) {
   for (int i = 0; i < kSlots; ++i) {
     slots.push_back(torch::empty({kSlotBytes}, torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(true)));
   }
+  ThreadPool readers(std::min<size_t>(16, std::max(1u, std::thread::hardware_concurrency())));
   std::map<const SafetensorsFile*, std::vector<const WeightCopy*>> by_file;
   for (const auto& c : copies) by_file[c.file].push_back(&c);
   for (const auto& [file, items] : by_file) {
@@ -57,7 +66,7 @@ void upload_to_cuda(const std::vector<WeightCopy>& copies) {
     }
     auto buffer = torch::empty({static_cast<int64_t>(end - begin)},
                                torch::TensorOptions().dtype(torch::kUInt8).device(device));
-    stream_file_to_device(*file, begin, end, buffer.data_ptr<uint8_t>(), stream, slots, done);
+    stream_file_to_device(*file, begin, end, buffer.data_ptr<uint8_t>(), stream, slots, done, readers);
     for (const auto* c : items) {
       const auto& e = *c->entry;
       auto bytes = buffer.narrow(0, e.begin - begin, e.end - e.begin);
