@@ -1,7 +1,7 @@
 // Benchmark: learner throughput of GrpoTrainer (the C++ side of tools/bench/learner_throughput.py,
 // which runs the same loss in plain PyTorch over transformers beside it and prints ratios).
 //
-//   bench_learner --model DIR [--batch 64] [--prompt 256] [--completion 768] [--micro 8]
+//   bench_learner --model DIR [--device cuda:0] [--batch 64] [--prompt 256] [--completion 768] [--micro 8]
 //                 [--steps 3] [--autocast]
 // One train_step = forward + backward over the batch in micro-batches + one AdamW step.
 // Without --autocast the model trains in its checkpoint dtype (bf16: as the PyTorch reference);
@@ -21,7 +21,7 @@
 
 namespace {
 
-void sync() {
+void cuda_sync() {
 #ifdef AHA_WITH_CUDA
   c10::cuda::device_synchronize();
 #endif
@@ -46,8 +46,8 @@ int64_t peak_bytes() {
 int main(int argc, char** argv) {
   try {
     aha::cli::Args args(std::vector<std::string>(argv + 1, argv + argc),
-                        {"model", "batch", "prompt", "completion", "micro", "steps", "autocast!"}, "bench_learner");
-    const torch::Device device(torch::kCUDA, 0);
+                        {"model", "device", "batch", "prompt", "completion", "micro", "steps", "autocast!"}, "bench_learner");
+    const torch::Device device(args.get("device", "cuda:0"));
     const bool autocast = args.flag("autocast");
     const int64_t B = args.get_int("batch", 64), P = args.get_int("prompt", 256);
     const int64_t C = args.get_int("completion", 768), steps = args.get_int("steps", 3);
@@ -80,12 +80,12 @@ int main(int argc, char** argv) {
       batch.old_logprobs = torch::cat(parts);
     }
     trainer.train_step(batch);  // warm-up: allocator, optimizer state
-    sync();
+    cuda_sync();
     reset_peak();
     auto start = std::chrono::steady_clock::now();
     aha::policy::TrainStepMetrics m;
     for (int64_t i = 0; i < steps; ++i) m = trainer.train_step(batch);
-    sync();
+    cuda_sync();
     const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / steps;
     std::cout << "{\"step_s\": " << step_s << ", \"completion_tokens_per_s\": " << B * C / step_s
               << ", \"peak_bytes\": " << peak_bytes() << ", \"parameters\": " << config.parameter_count()
