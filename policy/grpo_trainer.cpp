@@ -186,6 +186,7 @@ GrpoTrainer::GrpoTrainer(std::unique_ptr<Transformer> policy, const TrainerOptio
   validate(options_);
   require(!options_.autocast_bf16 || policy_->device().is_cuda(),
           "trainer: autocast_bf16 needs the policy on a CUDA device");
+  policy_->set_activation_checkpointing(options_.activation_checkpointing);
   ParamGroup decay{"decay", {}, options_.weight_decay, 1.0};
   ParamGroup no_decay{"no_decay", {}, 0.0, 1.0};
   for (auto& p : policy_->parameters()) {

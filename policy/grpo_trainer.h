@@ -27,8 +27,9 @@
 //   float32) and forward/backward run under CUDA autocast to bfloat16, so matrix products are
 //   bf16 while gradients land in float32. Log-probs, loss and norms are float32 as always.
 //   Without it the policy trains in its own dtype (float32, or pure bf16 for a bf16 model).
-// - Activation checkpointing is not offered: the Transformer has no per-layer recompute hook,
-//   so every micro-batch keeps its activations until its backward pass.
+// - activation_checkpointing keeps only each decoder layer's input per micro-batch and
+//   recomputes the layer in backward (Transformer::set_activation_checkpointing): less memory
+//   for about one more forward pass of compute. Gradients are unchanged.
 #pragma once
 #include <torch/torch.h>
 
@@ -70,6 +71,7 @@ struct TrainerOptions {
   double temperature = 1.0;      // the sampling temperature of old_logprobs
   int64_t ref_refresh_steps = 0;  // K > 0: copy the policy into the reference every K steps
   bool autocast_bf16 = false;     // CUDA only, see above
+  bool activation_checkpointing = false;
 };
 
 // Throws aha::Error naming the option at fault.

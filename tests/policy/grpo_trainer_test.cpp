@@ -117,6 +117,29 @@ TEST(GrpoTrainer, MicroBatchAccumulationEqualsOneBatch) {
   }
 }
 
+TEST(GrpoTrainer, ActivationCheckpointingKeepsGradients) {
+  testing::one_thread();
+  auto o = base_options();
+  o.loss.entropy_coef = 0.01;
+  o.micro_batch_size = 2;
+  GrpoTrainer plain(tiny_model(), o);
+  o.activation_checkpointing = true;
+  GrpoTrainer checkpointed(tiny_model(), o);
+  EXPECT_TRUE(checkpointed.policy().activation_checkpointing());
+  for (bool holes : {false, true}) {  // the rotated causal path and the explicit-mask path
+    auto batch = synthetic_batch(plain.policy(), 8, 4);
+    if (holes) batch.attention_mask[1][3] = 0, batch.attention_mask[1][2] = 1;
+    for (auto* t : {&plain, &checkpointed})
+      for (auto& p : t->policy().parameters()) p.mutable_grad() = torch::Tensor();
+    auto a = plain.accumulate_gradients(batch, {});
+    auto b = checkpointed.accumulate_gradients(batch, {});
+    EXPECT_DOUBLE_EQ(a.loss, b.loss);
+    for (auto& p : checkpointed.policy().parameters()) ASSERT_TRUE(p.grad().defined());
+    expect_close(grads_of(plain.policy()), grads_of(checkpointed.policy()), 1e-6);
+    EXPECT_GT(checkpointed.policy().parameters()[1].grad().abs().sum().item<double>(), 0.0);
+  }
+}
+
 TEST(GrpoTrainer, StepCountsEpochsAndMiniBatches) {
   testing::one_thread();
   auto o = base_options();
@@ -235,6 +258,12 @@ TEST(GrpoTrainer, CudaAutocastGradientsTrackFloat32) {
   for (auto& g : b) EXPECT_EQ(g.scalar_type(), torch::kFloat32);
   double cosine = (fa * fb).sum().item<double>() / (fa.norm().item<double>() * fb.norm().item<double>());
   EXPECT_GT(cosine, 0.99);
+  // Activation checkpointing recomputes each layer under the forward's autocast state.
+  o.activation_checkpointing = true;
+  GrpoTrainer recomputed(load_model(testing::kTinyModel, {torch::kCUDA, std::nullopt}), o);
+  recomputed.accumulate_gradients(batch, {});
+  auto fc = flat(grads_of(recomputed.policy()));
+  EXPECT_LT((fc - fb).abs().max().item<double>(), 1e-3 * fb.abs().max().item<double>());
   for (auto& p : mixed.policy().parameters()) p.mutable_grad() = torch::Tensor();
   auto m = mixed.train_step(batch);
   EXPECT_EQ(m.skipped_steps, 0);

@@ -2,10 +2,11 @@
 // which runs the same loss in plain PyTorch over transformers beside it and prints ratios).
 //
 //   bench_learner --model DIR [--device cuda:0] [--batch 64] [--prompt 256] [--completion 768] [--micro 8]
-//                 [--steps 3] [--autocast]
+//                 [--steps 3] [--autocast] [--checkpointing]
 // One train_step = forward + backward over the batch in micro-batches + one AdamW step.
 // Without --autocast the model trains in its checkpoint dtype (bf16: as the PyTorch reference);
 // with it the weights are loaded in float32 (master weights) and run under bf16 autocast.
+// --checkpointing recomputes each decoder layer in backward (activation checkpointing).
 // Prints one JSON line: {"step_s": ..., "completion_tokens_per_s": ..., "peak_bytes": ..., ...}.
 #include <chrono>
 #include <iostream>
@@ -46,7 +47,7 @@ int64_t peak_bytes() {
 int main(int argc, char** argv) {
   try {
     aha::cli::Args args(std::vector<std::string>(argv + 1, argv + argc),
-                        {"model", "device", "batch", "prompt", "completion", "micro", "steps", "autocast!"}, "bench_learner");
+                        {"model", "device", "batch", "prompt", "completion", "micro", "steps", "autocast!", "checkpointing!"}, "bench_learner");
     const torch::Device device(args.get("device", "cuda:0"));
     const bool autocast = args.flag("autocast");
     const int64_t B = args.get_int("batch", 64), P = args.get_int("prompt", 256);
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
     o.mini_batch_size = B;
     o.micro_batch_size = args.get_int("micro", 8);
     o.autocast_bf16 = autocast;
+    o.activation_checkpointing = args.flag("checkpointing");
     aha::policy::GrpoTrainer trainer(std::move(model), o);
 
     torch::manual_seed(0);

@@ -4,8 +4,8 @@
 Makes a random Qwen2.5-0.5B-shaped bf16 checkpoint with `aha model init`, then for a batch of
 64 x (256 prompt + 768 completion) random tokens measures one learner step = forward + backward
 over micro-batches of 8 + one AdamW step:
-  aha:          build/bench/bench_learner (bf16 weights; and --autocast: fp32 master weights
-                under bf16 autocast)
+  aha:          build/bench/bench_learner (bf16 weights; with activation checkpointing; and
+                --autocast: fp32 master weights under bf16 autocast)
   transformers: AutoModelForCausalLM (bf16, sdpa), logits -> float32 log_softmax -> gather, the
                 clipped-surrogate token-mean loss, torch.optim.AdamW on the bf16 parameters.
 Prints completion tokens/s with the ratio to transformers (target >= 1.2x), MFU against the H100
@@ -63,7 +63,8 @@ def main():
               str(args.completion), "--micro", str(args.micro), "--steps", str(args.steps)]
     bench = os.path.join(args.build, "bench", "bench_learner")
     runs = {}
-    for name, extra in (("aha bf16", []), ("aha autocast", ["--autocast"])):
+    for name, extra in (("aha bf16", []), ("aha bf16 checkpointing", ["--checkpointing"]),
+                        ("aha autocast", ["--autocast"])):
         out = subprocess.run([bench] + common + extra, check=True, capture_output=True, text=True)
         runs[name] = json.loads(out.stdout.strip().splitlines()[-1])
 
