@@ -76,8 +76,8 @@ void load_rng(const fs::path& path) {
 
 std::string state_json(const CheckpointState& s, int64_t trainer_steps) {
   return "{\"format\": " + std::to_string(kFormat) + ", \"step\": " + std::to_string(s.step) +
-         ", \"data_cursor\": " + std::to_string(s.data_cursor) + ", \"trainer_steps\": " +
-         std::to_string(trainer_steps) + "}\n";
+         ", \"data_cursor\": " + std::to_string(s.data_cursor) +
+         ", \"trainer_steps\": " + std::to_string(trainer_steps) + "}\n";
 }
 
 void load_weights(const fs::path& dir, Transformer& into) {
@@ -157,8 +157,9 @@ CheckpointState load_checkpoint(const fs::path& dir, GrpoTrainer& trainer) {
   load_weights(dir / "model", trainer.policy());
   const bool saved_reference = fs::exists(dir / "reference");
   require(saved_reference == (trainer.reference() != nullptr),
-          "checkpoint " + dir.string() + (saved_reference ? " has a reference model but the trainer has none (beta = 0)"
-                                                          : " has no reference model but the trainer needs one"));
+          "checkpoint " + dir.string() +
+              (saved_reference ? " has a reference model but the trainer has none (beta = 0)"
+                               : " has no reference model but the trainer needs one"));
   if (saved_reference) load_weights(dir / "reference", *trainer.reference());
   trainer.optimizer().load(dir / "optimizer.pt");
   load_rng(dir / "rng.pt");

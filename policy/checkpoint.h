@@ -31,7 +31,8 @@ struct CheckpointState {
 };
 
 // <run_dir>/checkpoints/<stage>/step-<step>
-std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir, const std::string& stage, int64_t step);
+std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir, const std::string& stage,
+                                      int64_t step);
 
 // Writes the checkpoint of `trainer` as <stage_dir>/step-<state.step> (replacing one of the
 // same step) and returns its path. `copy_extras_from` names a model directory whose tokenizer
@@ -39,7 +40,8 @@ std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir, cons
 // called with "model", "reference", "optimizer", "rng" after each part: for progress
 // reporting, and for tests that interrupt a write.
 std::filesystem::path save_checkpoint(const std::filesystem::path& stage_dir, const CheckpointState& state,
-                                      GrpoTrainer& trainer, const std::filesystem::path& copy_extras_from = {},
+                                      GrpoTrainer& trainer,
+                                      const std::filesystem::path& copy_extras_from = {},
                                       const std::function<void(const std::string&)>& on_part_written = {});
 
 // The complete checkpoint with the highest step under stage_dir, if any.

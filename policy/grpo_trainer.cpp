@@ -46,7 +46,7 @@ struct Forward {
 enum class Entropy { none, detached, differentiable };
 
 Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const torch::Tensor& mask,
-                    double temperature, Entropy entropy) {
+                     double temperature, Entropy entropy) {
   const bool entropy_grad = entropy == Entropy::differentiable;
   const int64_t B = ids.size(0), T = ids.size(1);
   auto hidden = model.hidden_states(ids, mask).narrow(1, 0, T - 1);
@@ -59,7 +59,8 @@ Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const t
     flat = flat.to(torch::kBFloat16);
     head = head.to(torch::kBFloat16);
   }
-  auto out = chunked_token_logprobs(flat, head, targets, temperature, /*want_entropy=*/entropy == Entropy::detached);
+  auto out =
+      chunked_token_logprobs(flat, head, targets, temperature, /*want_entropy=*/entropy == Entropy::detached);
   Forward f{out.logprobs.view({B, T - 1}), {}};
   if (entropy_grad) {
     auto logp = torch::log_softmax(model.logits(hidden).to(torch::kFloat32) / temperature, -1);
@@ -77,17 +78,18 @@ Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const t
 // 0..L-1 are what cumsum(mask) - 1 gives), and SDPA can take its fastest (flash) path. Results
 // are rotated back; positions whose target is padding get finite don't-care values. Rows with
 // holes in their mask fall back to the explicit mask.
-Forward forward(const Transformer& model, const torch::Tensor& ids, const torch::Tensor& mask, double temperature,
-                Entropy entropy) {
+Forward forward(const Transformer& model, const torch::Tensor& ids, const torch::Tensor& mask,
+                double temperature, Entropy entropy) {
   const int64_t T = ids.size(1);
   auto real = mask.to(torch::kBool);
   auto shift = (real.cumsum(1) == 0).sum(1, /*keepdim=*/true);  // [B, 1] leading padding
   auto columns = torch::arange(T, ids.options().dtype(torch::kInt64)).unsqueeze(0);
   auto rotate = (columns + shift) % T;  // [B, T]
   auto rotated = real.gather(1, rotate);
-  bool contiguous = (rotated.narrow(1, 1, T - 1).to(torch::kInt8) <= rotated.narrow(1, 0, T - 1).to(torch::kInt8))
-                        .all()
-                        .item<bool>();
+  bool contiguous =
+      (rotated.narrow(1, 1, T - 1).to(torch::kInt8) <= rotated.narrow(1, 0, T - 1).to(torch::kInt8))
+          .all()
+          .item<bool>();
   if (!contiguous) return forward_rows(model, ids, mask, temperature, entropy);
   auto f = forward_rows(model, ids.gather(1, rotate), {}, temperature, entropy);
   auto back = (columns.narrow(1, 0, T - 1) - shift).clamp_min(0);  // [B, T-1]
@@ -225,7 +227,8 @@ torch::Tensor GrpoTrainer::reference_logprobs(const PolicyBatch& batch) const {
   return torch::cat(parts);
 }
 
-GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mini, const torch::Tensor& ref) {
+GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mini,
+                                                           const torch::Tensor& ref) {
   mini.validate();
   require(options_.loss.beta == 0 || ref.defined(), "trainer: beta > 0 needs reference log-probs");
   const auto device = policy_->device();
@@ -246,8 +249,8 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
     GrpoLossResult result;
     {
       AutocastScope autocast(options_.autocast_bf16);
-      auto f = forward(*policy_, micro.input_ids.to(device), micro.attention_mask.to(device), options_.temperature,
-                       entropy);
+      auto f = forward(*policy_, micro.input_ids.to(device), micro.attention_mask.to(device),
+                       options_.temperature, entropy);
       GrpoLossInputs in;
       in.logprobs = f.logprobs;
       in.old_logprobs = micro.old_logprobs.to(device, torch::kFloat32);
@@ -266,12 +269,18 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
     for (const auto& [name, v] : values)
       if (name == "train/tokens") tokens = v;
     for (const auto& [name, v] : values) {
-      if (name == "loss") acc.loss += v;
-      else if (name == "train/tokens" || name == "train/sequences") continue;
-      else if (additive(name)) sums[name] += v;
-      else if (name == "train/ratio_max") acc.ratio_max = tokens > 0 ? std::max(acc.ratio_max, v) : acc.ratio_max;
-      else if (name == "train/ratio_min") acc.ratio_min = std::min(acc.ratio_min, v);
-      else if (tokens > 0) sums[name] += v * tokens;
+      if (name == "loss")
+        acc.loss += v;
+      else if (name == "train/tokens" || name == "train/sequences")
+        continue;
+      else if (additive(name))
+        sums[name] += v;
+      else if (name == "train/ratio_max")
+        acc.ratio_max = tokens > 0 ? std::max(acc.ratio_max, v) : acc.ratio_max;
+      else if (name == "train/ratio_min")
+        acc.ratio_min = std::min(acc.ratio_min, v);
+      else if (tokens > 0)
+        sums[name] += v * tokens;
     }
   }
   acc.weighted.assign(sums.begin(), sums.end());
@@ -304,8 +313,10 @@ TrainStepMetrics GrpoTrainer::train_step(const PolicyBatch& batch) {
       m.ratio_max = std::max(m.ratio_max, acc.ratio_max);
       m.ratio_min = std::min(m.ratio_min, acc.ratio_min);
       for (const auto& [name, v] : acc.weighted) {
-        if (additive(name)) per_step[name] += v;
-        else token_weighted[name] += v;
+        if (additive(name))
+          per_step[name] += v;
+        else
+          token_weighted[name] += v;
       }
     }
   }
@@ -317,7 +328,9 @@ TrainStepMetrics GrpoTrainer::train_step(const PolicyBatch& batch) {
   m.policy_loss = mean("train/policy_loss");
   m.kl_loss = mean("train/kl_loss");
   m.entropy = mean("train/entropy");
-  auto token_mean = [&](const char* name) { return m.tokens > 0 ? token_weighted[name] / double(m.tokens) : 0.0; };
+  auto token_mean = [&](const char* name) {
+    return m.tokens > 0 ? token_weighted[name] / double(m.tokens) : 0.0;
+  };
   m.clip_frac_low = token_mean("train/clip_frac_low");
   m.clip_frac_high = token_mean("train/clip_frac_high");
   m.dual_clip_frac = token_mean("train/dual_clip_frac");

@@ -64,11 +64,11 @@ struct PolicyBatch {
 struct TrainerOptions {
   GrpoLossOptions loss;  // beta > 0 builds a reference model
   OptimizerOptions optimizer;
-  double weight_decay = 0.0;     // on matrices and embeddings; never on norms and biases
-  int64_t mini_batch_size = 0;   // rows per optimizer step; 0: the whole batch
-  int64_t micro_batch_size = 0;  // rows per forward/backward; 0: the whole mini-batch
-  int64_t inner_epochs = 1;      // mu
-  double temperature = 1.0;      // the sampling temperature of old_logprobs
+  double weight_decay = 0.0;      // on matrices and embeddings; never on norms and biases
+  int64_t mini_batch_size = 0;    // rows per optimizer step; 0: the whole batch
+  int64_t micro_batch_size = 0;   // rows per forward/backward; 0: the whole mini-batch
+  int64_t inner_epochs = 1;       // mu
+  double temperature = 1.0;       // the sampling temperature of old_logprobs
   int64_t ref_refresh_steps = 0;  // K > 0: copy the policy into the reference every K steps
   bool autocast_bf16 = false;     // CUDA only, see above
   bool activation_checkpointing = false;
@@ -123,7 +123,7 @@ class GrpoTrainer {
   const Transformer* reference() const { return reference_.get(); }
   Optimizer& optimizer() { return *optimizer_; }
   const TrainerOptions& options() const { return options_; }
-  int64_t steps_done() const { return steps_done_; }  // train_step calls so far
+  int64_t steps_done() const { return steps_done_; }           // train_step calls so far
   void set_steps_done(int64_t steps) { steps_done_ = steps; }  // for checkpoint loading
 
  private:

@@ -126,8 +126,9 @@ TEST_F(CheckpointTest, MismatchesAreErrorsNamingTheFile) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("reference"), std::string::npos) << e.what();
   }
-  write_file_atomic(dir_ / "step-1" / "state.json", "{\"format\": 1, \"step\": 1, \"data_cursor\": 1, "
-                                                    "\"trainer_steps\": 1, \"epoch\": 2}");
+  write_file_atomic(dir_ / "step-1" / "state.json",
+                    "{\"format\": 1, \"step\": 1, \"data_cursor\": 1, "
+                    "\"trainer_steps\": 1, \"epoch\": 2}");
   try {
     load_checkpoint(dir_ / "step-1", with_ref);
     FAIL() << "expected an error";

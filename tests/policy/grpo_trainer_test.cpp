@@ -94,7 +94,9 @@ void check_gradient_against_naive_loss(bool holes) {
   expect_close(trainer_grads, naive_grads, 1e-5);
 }
 
-TEST(GrpoTrainer, GradientMatchesNaiveLossWithReferenceAndEntropy) { check_gradient_against_naive_loss(false); }
+TEST(GrpoTrainer, GradientMatchesNaiveLossWithReferenceAndEntropy) {
+  check_gradient_against_naive_loss(false);
+}
 TEST(GrpoTrainer, GradientMatchesNaiveLossWithMaskHoles) { check_gradient_against_naive_loss(true); }
 
 TEST(GrpoTrainer, MicroBatchAccumulationEqualsOneBatch) {

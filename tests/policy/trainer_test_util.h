@@ -36,8 +36,8 @@ inline PolicyBatch synthetic_batch(const Transformer& model, uint64_t seed, int6
     const int64_t p = prompt_len[i].item<int64_t>(), c = completion_len[i].item<int64_t>();
     b.attention_mask[i].narrow(0, P - p, p + c).fill_(1);
     b.completion_mask[i].narrow(0, P - 1, c).fill_(1);
-    b.input_ids[i].narrow(0, 0, P - p).fill_(0);           // left padding
-    b.input_ids[i].narrow(0, P + c, C - c).fill_(0);       // right padding
+    b.input_ids[i].narrow(0, 0, P - p).fill_(0);      // left padding
+    b.input_ids[i].narrow(0, P + c, C - c).fill_(0);  // right padding
   }
   {
     torch::NoGradGuard no_grad;

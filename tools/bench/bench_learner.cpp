@@ -46,8 +46,10 @@ int64_t peak_bytes() {
 
 int main(int argc, char** argv) {
   try {
-    aha::cli::Args args(std::vector<std::string>(argv + 1, argv + argc),
-                        {"model", "device", "batch", "prompt", "completion", "micro", "steps", "autocast!", "checkpointing!"}, "bench_learner");
+    aha::cli::Args args(
+        std::vector<std::string>(argv + 1, argv + argc),
+        {"model", "device", "batch", "prompt", "completion", "micro", "steps", "autocast!", "checkpointing!"},
+        "bench_learner");
     const torch::Device device(args.get("device", "cuda:0"));
     const bool autocast = args.flag("autocast");
     const int64_t B = args.get_int("batch", 64), P = args.get_int("prompt", 256);
@@ -77,8 +79,9 @@ int main(int argc, char** argv) {
       torch::NoGradGuard no_grad;
       std::vector<torch::Tensor> parts;
       for (int64_t i = 0; i < B; i += o.micro_batch_size)
-        parts.push_back(trainer.policy().token_logprobs(batch.input_ids.narrow(0, i, o.micro_batch_size),
-                                                        batch.attention_mask.narrow(0, i, o.micro_batch_size)));
+        parts.push_back(
+            trainer.policy().token_logprobs(batch.input_ids.narrow(0, i, o.micro_batch_size),
+                                            batch.attention_mask.narrow(0, i, o.micro_batch_size)));
       batch.old_logprobs = torch::cat(parts);
     }
     trainer.train_step(batch);  // warm-up: allocator, optimizer state
@@ -88,7 +91,8 @@ int main(int argc, char** argv) {
     aha::policy::TrainStepMetrics m;
     for (int64_t i = 0; i < steps; ++i) m = trainer.train_step(batch);
     cuda_sync();
-    const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / steps;
+    const double step_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / steps;
     std::cout << "{\"step_s\": " << step_s << ", \"completion_tokens_per_s\": " << B * C / step_s
               << ", \"peak_bytes\": " << peak_bytes() << ", \"parameters\": " << config.parameter_count()
               << ", \"loss\": " << m.loss << ", \"skipped\": " << m.skipped_steps << "}" << std::endl;
