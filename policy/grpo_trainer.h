@@ -16,9 +16,12 @@
 //   weights and optimizer state are then unchanged, and the step is counted as skipped.
 // - Reference refresh: with ref_refresh_steps = K > 0, after every K-th train_step the
 //   current policy weights are copied into the reference model.
-// - Attention: rows whose real tokens are contiguous (left-padded prompt, completion, right
-//   padding) are rotated so that they start at column 0 and run with plain causal attention
-//   (SDPA's flash path, exact for real tokens); other rows use the explicit padding mask.
+// - Attention: when every row of a micro-batch has contiguous real tokens (left-padded prompt,
+//   completion, right padding: what rollouts produce), the rows are rotated to start at column
+//   0 and run with plain causal attention (SDPA's flash path, exact for real tokens); a
+//   micro-batch with any hole in its attention mask uses the explicit padding mask instead.
+// - The policy's parameters are made to require grad: other readers of the same tensors (the
+//   rollout engine) must run under torch::NoGradGuard or c10::InferenceMode.
 // - Entropy: the metric comes from the chunked log-prob pass (no gradient). With entropy_coef > 0 the
 //   entropy that enters the loss is computed differentiably from the micro-batch's full
 //   [b, T-1, V] float32 logits, which costs that memory (keep micro-batches small then).
