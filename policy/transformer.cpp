@@ -1,5 +1,8 @@
 #include "policy/transformer.h"
 
+#include <ATen/autocast_mode.h>
+#include <torch/autograd.h>
+
 #include <cmath>
 
 #include "core/error.h"
@@ -121,6 +124,45 @@ torch::Tensor Transformer::mlp(const DecoderLayerWeights& w, const torch::Tensor
   return torch::linear(gate * torch::linear(x, w.up_weight, w.up_bias), w.down_weight, w.down_bias);
 }
 
+// One decoder layer whose activations are recomputed in backward (see
+// set_activation_checkpointing). Saves the layer input, the rotary tables and the mask only.
+struct CheckpointedDecoderLayer : torch::autograd::Function<CheckpointedDecoderLayer> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor cos,
+                               torch::Tensor sin, std::optional<torch::Tensor> mask, const Transformer* model,
+                               int64_t layer) {
+    // mask travels as an optional: an undefined tensor is not a valid Function input.
+    ctx->save_for_backward({x, cos, sin, mask.value_or(torch::Tensor())});
+    ctx->saved_data["model"] = reinterpret_cast<int64_t>(model);
+    ctx->saved_data["layer"] = layer;
+    ctx->saved_data["autocast"] = at::autocast::is_autocast_enabled(at::kCUDA);
+    ctx->saved_data["autocast_dtype"] = int64_t(at::autocast::get_autocast_dtype(at::kCUDA));
+    return model->decoder_layer(model->layers_[layer], x, cos, sin, mask.value_or(torch::Tensor()));
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const auto* model = reinterpret_cast<const Transformer*>(ctx->saved_data["model"].toInt());
+    const int64_t layer = ctx->saved_data["layer"].toInt();
+    auto x = saved[0].detach().requires_grad_(true);
+    torch::Tensor y;
+    {
+      // Backward may run on another thread: restore the forward's autocast state there.
+      const bool autocast = ctx->saved_data["autocast"].toBool();
+      const bool was = at::autocast::is_autocast_enabled(at::kCUDA);
+      const auto old_dtype = at::autocast::get_autocast_dtype(at::kCUDA);
+      at::autocast::set_autocast_enabled(at::kCUDA, autocast);
+      at::autocast::set_autocast_dtype(at::kCUDA, at::ScalarType(ctx->saved_data["autocast_dtype"].toInt()));
+      torch::AutoGradMode grad_mode(true);
+      y = model->decoder_layer(model->layers_[layer], x, saved[1], saved[2], saved[3]);
+      at::autocast::set_autocast_enabled(at::kCUDA, was);
+      at::autocast::set_autocast_dtype(at::kCUDA, old_dtype);
+      if (autocast) at::autocast::clear_cache();
+    }
+    torch::autograd::backward({y}, {grads[0]});
+    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                          const torch::Tensor& positions) const {
   require(input_ids.dim() == 2, "transformer: input_ids must be [B, T]");
@@ -152,11 +194,19 @@ torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const t
   }
 
   auto x = torch::embedding(embed_, input_ids.to(device_));
-  for (const auto& w : layers_) {
-    x = x + attention(w, rms_norm(x, w.input_norm, config_.rms_norm_eps), cos, sin, mask);
-    x = x + mlp(w, rms_norm(x, w.post_attention_norm, config_.rms_norm_eps));
+  const bool checkpoint = checkpoint_layers_ && torch::GradMode::is_enabled();
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    x = checkpoint ? CheckpointedDecoderLayer::apply(x, cos, sin, mask.defined() ? std::optional(mask) : std::nullopt,
+                                                     this, int64_t(l))
+                   : decoder_layer(layers_[l], x, cos, sin, mask);
   }
   return rms_norm(x, final_norm_, config_.rms_norm_eps);
+}
+
+torch::Tensor Transformer::decoder_layer(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
+                                         const torch::Tensor& sin, const torch::Tensor& mask) const {
+  auto h = x + attention(w, rms_norm(x, w.input_norm, config_.rms_norm_eps), cos, sin, mask);
+  return h + mlp(w, rms_norm(h, w.post_attention_norm, config_.rms_norm_eps));
 }
 
 KVCache KVCache::allocate(const ModelConfig& config, int64_t batch, int64_t capacity, torch::ScalarType dtype,

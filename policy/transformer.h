@@ -63,6 +63,14 @@ class Transformer {
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {},
                               const torch::Tensor& positions = {}) const;
 
+  // Activation checkpointing for training: when on and grad mode is enabled, hidden_states()
+  // keeps only each decoder layer's input and recomputes the layer during backward (under the
+  // CUDA autocast state of the forward). As PyTorch's reentrant checkpoint, the recompute
+  // accumulates weight gradients into their .grad directly: use loss.backward(), not
+  // torch::autograd::grad(), with it on.
+  void set_activation_checkpointing(bool on) { checkpoint_layers_ = on; }
+  bool activation_checkpointing() const { return checkpoint_layers_; }
+
   // Logits [..., V] in the model dtype (as transformers returns them).
   torch::Tensor logits(const torch::Tensor& hidden) const;
 
@@ -91,6 +99,9 @@ class Transformer {
   torch::Tensor attention(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
                           const torch::Tensor& sin, const torch::Tensor& mask) const;
   torch::Tensor mlp(const DecoderLayerWeights& w, const torch::Tensor& x) const;
+  torch::Tensor decoder_layer(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
+                              const torch::Tensor& sin, const torch::Tensor& mask) const;
+  friend struct CheckpointedDecoderLayer;
 
   ModelConfig config_;
   torch::ScalarType dtype_;
@@ -98,6 +109,7 @@ class Transformer {
   torch::Tensor embed_, final_norm_, lm_head_;
   std::vector<DecoderLayerWeights> layers_;
   torch::Tensor inv_freq_;  // rotary frequencies for every non-dynamic scaling
+  bool checkpoint_layers_ = false;
 };
 
 // RMSNorm as transformers computes it: normalise in float32, cast back, scale by weight.

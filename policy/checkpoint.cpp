@@ -1,0 +1,170 @@
+#include "policy/checkpoint.h"
+
+#include <fcntl.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <sstream>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/json.h"
+#include "policy/grpo_trainer.h"
+#include "policy/model_io.h"
+
+namespace aha::policy {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr int64_t kFormat = 1;
+
+bool parse_step_name(const std::string& name, int64_t& step) {
+  const std::string prefix = "step-";
+  if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return false;
+  const std::string digits = name.substr(prefix.size());
+  if (digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+  step = std::stoll(digits);
+  return true;
+}
+
+// Makes a rename inside `dir` durable.
+void fsync_dir(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+void save_rng(const fs::path& path) {
+  torch::serialize::OutputArchive archive;
+  archive.write("cpu", at::detail::getDefaultCPUGenerator().get_state());
+  const int64_t cuda_devices = torch::cuda::is_available() ? int64_t(torch::cuda::device_count()) : 0;
+  archive.write("cuda_devices", torch::tensor(cuda_devices));
+  for (int64_t d = 0; d < cuda_devices; ++d) {
+    auto gen = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, d));
+    archive.write("cuda_" + std::to_string(d), gen.get_state());
+  }
+  std::ostringstream out;
+  archive.save_to(out);
+  write_file_atomic(path, out.str());
+}
+
+void load_rng(const fs::path& path) {
+  std::string data = read_file(path);
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(data.data(), data.size());
+    torch::Tensor cpu, saved_devices;
+    archive.read("cpu", cpu);
+    archive.read("cuda_devices", saved_devices);
+    at::Generator cpu_generator = at::detail::getDefaultCPUGenerator();
+    cpu_generator.set_state(cpu);
+    const int64_t present = torch::cuda::is_available() ? int64_t(torch::cuda::device_count()) : 0;
+    // Devices present both then and now get their state back; a resume on other hardware
+    // continues with fresh CUDA generators (CPU draws still match).
+    for (int64_t d = 0; d < std::min(present, saved_devices.item<int64_t>()); ++d) {
+      torch::Tensor state;
+      archive.read("cuda_" + std::to_string(d), state);
+      auto gen = at::globalContext().defaultGenerator(torch::Device(torch::kCUDA, d));
+      gen.set_state(state);
+    }
+  } catch (const c10::Error& e) {
+    throw Error("checkpoint RNG state " + path.string() + " cannot be loaded: " + e.what_without_backtrace());
+  }
+}
+
+std::string state_json(const CheckpointState& s, int64_t trainer_steps) {
+  return "{\"format\": " + std::to_string(kFormat) + ", \"step\": " + std::to_string(s.step) +
+         ", \"data_cursor\": " + std::to_string(s.data_cursor) +
+         ", \"trainer_steps\": " + std::to_string(trainer_steps) + "}\n";
+}
+
+void load_weights(const fs::path& dir, Transformer& into) {
+  auto loaded = load_model(dir, {into.device(), into.dtype()});
+  copy_weights(*loaded, into);
+}
+
+}  // namespace
+
+fs::path checkpoint_path(const fs::path& run_dir, const std::string& stage, int64_t step) {
+  return run_dir / "checkpoints" / stage / ("step-" + std::to_string(step));
+}
+
+fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state, GrpoTrainer& trainer,
+                         const fs::path& copy_extras_from,
+                         const std::function<void(const std::string&)>& on_part_written) {
+  require(state.step >= 0, "checkpoint: step must be >= 0");
+  fs::create_directories(stage_dir);
+  const fs::path target = stage_dir / ("step-" + std::to_string(state.step));
+  const fs::path tmp = unique_sibling(target, "tmp");
+  const fs::path old = unique_sibling(target, "old");
+  auto done = [&](const char* part) {
+    if (on_part_written) on_part_written(part);
+  };
+  try {
+    fs::create_directories(tmp);
+    save_model(trainer.policy(), tmp / "model", copy_extras_from);
+    done("model");
+    if (trainer.reference()) {
+      save_model(*trainer.reference(), tmp / "reference");
+      done("reference");
+    }
+    trainer.optimizer().save(tmp / "optimizer.pt");
+    done("optimizer");
+    save_rng(tmp / "rng.pt");
+    done("rng");
+    write_file_atomic(tmp / "state.json", state_json(state, trainer.steps_done()));
+    fsync_dir(tmp);
+    if (fs::exists(target)) fs::rename(target, old);
+    fs::rename(tmp, target);
+    fsync_dir(stage_dir);
+    remove_tree(old);
+  } catch (const fs::filesystem_error& e) {
+    remove_tree(tmp);
+    throw Error("checkpoint " + target.string() + " could not be written: " + e.what());
+  } catch (...) {
+    remove_tree(tmp);
+    throw;
+  }
+  return target;
+}
+
+std::optional<fs::path> latest_checkpoint(const fs::path& stage_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(stage_dir, ec)) return std::nullopt;
+  std::optional<fs::path> best;
+  int64_t best_step = -1;
+  for (const auto& entry : fs::directory_iterator(stage_dir, ec)) {
+    int64_t step = 0;
+    if (!entry.is_directory() || !parse_step_name(entry.path().filename().string(), step)) continue;
+    if (!fs::exists(entry.path() / "state.json")) continue;
+    if (step > best_step) best_step = step, best = entry.path();
+  }
+  return best;
+}
+
+CheckpointState load_checkpoint(const fs::path& dir, GrpoTrainer& trainer) {
+  const fs::path state_path = dir / "state.json";
+  auto doc = json::parse(read_file(state_path), state_path.string());
+  json::ObjectReader reader(doc, state_path.string());
+  reader.reject_unknown({"format", "step", "data_cursor", "trainer_steps"});
+  require(reader.get_int("format") == kFormat,
+          state_path.string() + ": field 'format' must be " + std::to_string(kFormat));
+  CheckpointState state{reader.get_int("step"), reader.get_int("data_cursor")};
+  const int64_t trainer_steps = reader.get_int("trainer_steps");
+
+  load_weights(dir / "model", trainer.policy());
+  const bool saved_reference = fs::exists(dir / "reference");
+  require(saved_reference == (trainer.reference() != nullptr),
+          "checkpoint " + dir.string() +
+              (saved_reference ? " has a reference model but the trainer has none (beta = 0)"
+                               : " has no reference model but the trainer needs one"));
+  if (saved_reference) load_weights(dir / "reference", *trainer.reference());
+  trainer.optimizer().load(dir / "optimizer.pt");
+  load_rng(dir / "rng.pt");
+  trainer.set_steps_done(trainer_steps);
+  return state;
+}
+
+}  // namespace aha::policy

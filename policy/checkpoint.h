@@ -1,0 +1,54 @@
+// Training checkpoints: everything a stage needs to continue exactly where it stopped.
+//
+// Layout, under <run>/checkpoints/<stage>/step-<n>/:
+//   model/        the policy in Hugging Face format (save_model), loadable by transformers
+//   reference/    the reference model, HF format, only when the trainer has one
+//   optimizer.pt  AdamW moments and step counters (Optimizer::save; the LR schedule is a pure
+//                 function of the optimizer's step count, so that is the scheduler state)
+//   rng.pt        the default torch generator states: CPU and each visible CUDA device
+//   state.json    {"format": 1, "step": n, "data_cursor": c, "trainer_steps": k}
+// Atomicity: the directory is written under a temporary sibling name ("step-<n>.tmp-...") and
+// renamed into place only when complete, so a crash or kill mid-write leaves the earlier
+// checkpoints untouched; an exception while writing removes the temporary directory.
+// latest_checkpoint() only considers complete "step-<n>" directories (with state.json).
+// Loading copies the weights into the trainer's existing tensors (the optimizer keeps its
+// parameters) and restores optimizer, counters and RNG: continuing then is bit-identical to
+// never having stopped, on the same device and build.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace aha::policy {
+
+class GrpoTrainer;
+
+struct CheckpointState {
+  int64_t step = 0;         // the stage's step count when saved (the directory's <n>)
+  int64_t data_cursor = 0;  // the data loader's position, opaque to the checkpoint
+};
+
+// <run_dir>/checkpoints/<stage>/step-<step>
+std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir, const std::string& stage,
+                                      int64_t step);
+
+// Writes the checkpoint of `trainer` as <stage_dir>/step-<state.step> (replacing one of the
+// same step) and returns its path. `copy_extras_from` names a model directory whose tokenizer
+// and generation files are copied beside the policy's weights. `on_part_written` (optional) is
+// called with "model", "reference", "optimizer", "rng" after each part: for progress
+// reporting, and for tests that interrupt a write.
+std::filesystem::path save_checkpoint(const std::filesystem::path& stage_dir, const CheckpointState& state,
+                                      GrpoTrainer& trainer,
+                                      const std::filesystem::path& copy_extras_from = {},
+                                      const std::function<void(const std::string&)>& on_part_written = {});
+
+// The complete checkpoint with the highest step under stage_dir, if any.
+std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& stage_dir);
+
+// Restores `trainer` (built with the same model config and options) and the RNG states from a
+// checkpoint directory; returns its state. Throws aha::Error naming the file at fault.
+CheckpointState load_checkpoint(const std::filesystem::path& checkpoint_dir, GrpoTrainer& trainer);
+
+}  // namespace aha::policy

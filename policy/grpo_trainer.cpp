@@ -1,0 +1,349 @@
+#include "policy/grpo_trainer.h"
+
+#include <ATen/autocast_mode.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "core/error.h"
+#include "policy/token_logprobs.h"
+
+namespace aha::policy {
+namespace {
+
+// CUDA autocast to bf16 for the scope of a forward (and its backward: autograd records the
+// casts, so backward needs no guard). Restores the previous state and clears the cast cache.
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    was_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    old_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(at::kCUDA, was_enabled_);
+    at::autocast::set_autocast_dtype(at::kCUDA, old_dtype_);
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool enabled_, was_enabled_ = false;
+  at::ScalarType old_dtype_ = at::kBFloat16;
+};
+
+struct Forward {
+  torch::Tensor logprobs;  // [b, T-1] float32, differentiable
+  torch::Tensor entropy;   // [b, T-1] float32 or undefined; differentiable with Entropy::differentiable
+};
+enum class Entropy { none, detached, differentiable };
+
+Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const torch::Tensor& mask,
+                     double temperature, Entropy entropy) {
+  const bool entropy_grad = entropy == Entropy::differentiable;
+  const int64_t B = ids.size(0), T = ids.size(1);
+  auto hidden = model.hidden_states(ids, mask).narrow(1, 0, T - 1);
+  auto targets = ids.narrow(1, 1, T - 1).reshape({-1});
+  auto flat = hidden.reshape({B * (T - 1), -1});
+  auto head = model.lm_head_weight();
+  if (hidden.is_cuda() && at::autocast::is_autocast_enabled(at::kCUDA)) {
+    // The LM-head products run in bf16 like the rest; explicitly, because the chunked function's
+    // backward recomputes them outside autocast, where float32 master weights would be slow.
+    flat = flat.to(torch::kBFloat16);
+    head = head.to(torch::kBFloat16);
+  }
+  auto out =
+      chunked_token_logprobs(flat, head, targets, temperature, /*want_entropy=*/entropy == Entropy::detached);
+  Forward f{out.logprobs.view({B, T - 1}), {}};
+  if (entropy_grad) {
+    auto logp = torch::log_softmax(model.logits(hidden).to(torch::kFloat32) / temperature, -1);
+    f.entropy = -(logp.exp() * logp).sum(-1);
+  } else if (entropy == Entropy::detached) {
+    f.entropy = out.entropy.view({B, T - 1});
+  }
+  return f;
+}
+
+// Log-probs and entropy [B, T-1] of ids[:, 1:], in the batch's own columns. A row whose real
+// tokens are contiguous (left-padded prompt, completion, right padding: what rollouts produce)
+// is rotated left so that its real tokens start at column 0: then plain causal attention
+// without a mask is exact for them (padding after them cannot be attended to, and positions
+// 0..L-1 are what cumsum(mask) - 1 gives), and SDPA can take its fastest (flash) path. Results
+// are rotated back; positions whose target is padding get finite don't-care values. Rows with
+// holes in their mask fall back to the explicit mask.
+Forward forward(const Transformer& model, const torch::Tensor& ids, const torch::Tensor& mask,
+                double temperature, Entropy entropy) {
+  const int64_t T = ids.size(1);
+  auto real = mask.to(torch::kBool);
+  auto shift = (real.cumsum(1) == 0).sum(1, /*keepdim=*/true);  // [B, 1] leading padding
+  auto columns = torch::arange(T, ids.options().dtype(torch::kInt64)).unsqueeze(0);
+  auto rotate = (columns + shift) % T;  // [B, T]
+  auto rotated = real.gather(1, rotate);
+  bool contiguous =
+      (rotated.narrow(1, 1, T - 1).to(torch::kInt8) <= rotated.narrow(1, 0, T - 1).to(torch::kInt8))
+          .all()
+          .item<bool>();
+  if (!contiguous) return forward_rows(model, ids, mask, temperature, entropy);
+  auto f = forward_rows(model, ids.gather(1, rotate), {}, temperature, entropy);
+  auto back = (columns.narrow(1, 0, T - 1) - shift).clamp_min(0);  // [B, T-1]
+  f.logprobs = f.logprobs.gather(1, back);
+  if (f.entropy.defined()) f.entropy = f.entropy.gather(1, back);
+  return f;
+}
+
+void require_shape(const torch::Tensor& t, const char* name, std::vector<int64_t> shape) {
+  require(t.defined(), std::string("policy batch: ") + name + " is missing");
+  require(t.sizes() == c10::IntArrayRef(shape), std::string("policy batch: ") + name + " has shape " +
+                                                    c10::str(t.sizes()) + ", expected " + c10::str(shape));
+}
+
+// Metrics that add up over micro-batches (the loss passes the mini-batch's totals) versus
+// those that are means over a call's tokens (weighted by its token count when combined).
+bool additive(const std::string& name) {
+  return name == "train/policy_loss" || name == "train/kl_loss" || name == "train/entropy";
+}
+
+}  // namespace
+
+PolicyBatch PolicyBatch::rows(int64_t begin, int64_t count) const {
+  auto cut = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, begin, count) : t; };
+  return {cut(input_ids),    cut(attention_mask), cut(completion_mask),
+          cut(old_logprobs), cut(advantages),     cut(rewards)};
+}
+
+void PolicyBatch::validate() const {
+  require(input_ids.defined() && input_ids.dim() == 2, "policy batch: input_ids must be [B, T]");
+  require(input_ids.scalar_type() == torch::kInt64, "policy batch: input_ids must be int64");
+  const int64_t B = input_ids.size(0), T = input_ids.size(1);
+  require(B > 0 && T >= 2, "policy batch: needs at least one row of at least two tokens");
+  require_shape(attention_mask, "attention_mask", {B, T});
+  require_shape(completion_mask, "completion_mask", {B, T - 1});
+  require_shape(old_logprobs, "old_logprobs", {B, T - 1});
+  require(old_logprobs.is_floating_point(), "policy batch: old_logprobs must be floating-point");
+  require_shape(advantages, "advantages", {B});
+  if (rewards.defined()) require_shape(rewards, "rewards", {B});
+}
+
+void validate(const TrainerOptions& o) {
+  validate(o.loss);
+  require(o.mini_batch_size >= 0, "trainer: mini_batch_size must be >= 0");
+  require(o.micro_batch_size >= 0, "trainer: micro_batch_size must be >= 0");
+  require(o.inner_epochs >= 1, "trainer: inner_epochs must be >= 1");
+  require(o.temperature > 0, "trainer: temperature must be > 0");
+  require(o.ref_refresh_steps >= 0, "trainer: ref_refresh_steps must be >= 0");
+  require(o.weight_decay >= 0, "trainer: weight_decay must be >= 0");
+  require(o.ref_refresh_steps == 0 || o.loss.beta > 0,
+          "trainer: ref_refresh_steps needs a reference model (loss beta > 0)");
+}
+
+std::vector<std::pair<std::string, double>> TrainStepMetrics::named_values() const {
+  std::vector<std::pair<std::string, double>> v = {
+      {"train/loss", loss},
+      {"train/policy_loss", policy_loss},
+      {"train/entropy", entropy},
+      {"train/clip_frac_low", clip_frac_low},
+      {"train/clip_frac_high", clip_frac_high},
+      {"train/dual_clip_frac", dual_clip_frac},
+      {"train/ppo_kl", ppo_kl},
+      {"train/ratio_mean", ratio_mean},
+      {"train/ratio_max", ratio_max},
+      {"train/ratio_min", ratio_min},
+      {"train/grad_norm", grad_norm},
+      {"train/lr", lr},
+      {"train/tokens", double(tokens)},
+      {"train/sequences", double(sequences)},
+      {"train/optimizer_steps", double(optimizer_steps)},
+      {"train/skipped_steps", double(skipped_steps)},
+  };
+  if (has_reference) {
+    v.emplace_back("train/kl", approx_kl);
+    v.emplace_back("train/kl_loss", kl_loss);
+  }
+  if (has_rewards) v.emplace_back("train/reward_mean", reward_mean);
+  return v;
+}
+
+void copy_weights(const Transformer& from, Transformer& to) {
+  auto src = from.named_parameters();
+  auto dst = to.named_parameters();
+  require(src.size() == dst.size(), "copy_weights: the models have different parameter lists");
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < src.size(); ++i) {
+    require(src[i].first == dst[i].first && src[i].second.sizes() == dst[i].second.sizes(),
+            "copy_weights: parameter " + src[i].first + " does not match " + dst[i].first);
+    dst[i].second.copy_(src[i].second);
+  }
+}
+
+GrpoTrainer::GrpoTrainer(std::unique_ptr<Transformer> policy, const TrainerOptions& options)
+    : policy_(std::move(policy)), options_(options) {
+  require(policy_ != nullptr, "trainer: no policy model");
+  validate(options_);
+  require(!options_.autocast_bf16 || policy_->device().is_cuda(),
+          "trainer: autocast_bf16 needs the policy on a CUDA device");
+  policy_->set_activation_checkpointing(options_.activation_checkpointing);
+  ParamGroup decay{"decay", {}, options_.weight_decay, 1.0};
+  ParamGroup no_decay{"no_decay", {}, 0.0, 1.0};
+  for (auto& p : policy_->parameters()) {
+    p.requires_grad_(true);
+    (p.dim() >= 2 ? decay : no_decay).params.push_back(p);
+  }
+  std::vector<ParamGroup> groups;
+  for (auto* g : {&decay, &no_decay})
+    if (!g->params.empty()) groups.push_back(std::move(*g));
+  optimizer_ = std::make_unique<Optimizer>(std::move(groups), options_.optimizer);
+  if (options_.loss.beta > 0) {
+    reference_ = std::make_unique<Transformer>(policy_->config(), policy_->dtype(), policy_->device());
+    copy_weights(*policy_, *reference_);
+  }
+}
+
+void GrpoTrainer::refresh_reference() {
+  if (reference_) copy_weights(*policy_, *reference_);
+}
+
+torch::Tensor GrpoTrainer::reference_logprobs(const PolicyBatch& batch) const {
+  if (!reference_) return {};
+  batch.validate();
+  torch::NoGradGuard no_grad;
+  AutocastScope autocast(options_.autocast_bf16);
+  const auto device = reference_->device();
+  const int64_t B = batch.size();
+  const int64_t chunk = options_.micro_batch_size > 0 ? options_.micro_batch_size : B;
+  std::vector<torch::Tensor> parts;
+  for (int64_t i = 0; i < B; i += chunk) {
+    auto part = batch.rows(i, std::min(chunk, B - i));
+    parts.push_back(forward(*reference_, part.input_ids.to(device), part.attention_mask.to(device),
+                            options_.temperature, Entropy::none)
+                        .logprobs);
+  }
+  return torch::cat(parts);
+}
+
+GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mini,
+                                                           const torch::Tensor& ref) {
+  mini.validate();
+  require(options_.loss.beta == 0 || ref.defined(), "trainer: beta > 0 needs reference log-probs");
+  const auto device = policy_->device();
+  const int64_t B = mini.size();
+  auto mask = mini.completion_mask.to(device);
+  auto counts = torch::stack({mask.sum(), (mask.sum(1) > 0).sum()}).cpu();
+  Accumulated acc;
+  acc.tokens = counts[0].item<int64_t>();
+  acc.sequences = counts[1].item<int64_t>();
+  acc.ratio_max = 0;
+  acc.ratio_min = std::numeric_limits<double>::infinity();
+  std::map<std::string, double> sums;
+  const Entropy entropy = options_.loss.entropy_coef > 0 ? Entropy::differentiable : Entropy::detached;
+  const int64_t chunk = options_.micro_batch_size > 0 ? options_.micro_batch_size : B;
+  for (int64_t i = 0; i < B; i += chunk) {
+    const int64_t n = std::min(chunk, B - i);
+    auto micro = mini.rows(i, n);
+    GrpoLossResult result;
+    {
+      AutocastScope autocast(options_.autocast_bf16);
+      auto f = forward(*policy_, micro.input_ids.to(device), micro.attention_mask.to(device),
+                       options_.temperature, entropy);
+      GrpoLossInputs in;
+      in.logprobs = f.logprobs;
+      in.old_logprobs = micro.old_logprobs.to(device, torch::kFloat32);
+      if (ref.defined()) in.ref_logprobs = ref.narrow(0, i, n).to(device);
+      in.advantages = micro.advantages.to(device, torch::kFloat32);
+      in.mask = mask.narrow(0, i, n);
+      in.entropy = f.entropy;
+      in.total_tokens = acc.tokens;
+      in.total_sequences = acc.sequences;
+      result = grpo_loss(in, options_.loss);
+    }
+    result.loss.backward();
+    auto values = result.metrics.named_values();
+    values.emplace_back("loss", result.loss.item<double>());
+    double tokens = 0;
+    for (const auto& [name, v] : values)
+      if (name == "train/tokens") tokens = v;
+    for (const auto& [name, v] : values) {
+      if (name == "loss")
+        acc.loss += v;
+      else if (name == "train/tokens" || name == "train/sequences")
+        continue;
+      else if (additive(name))
+        sums[name] += v;
+      else if (name == "train/ratio_max")
+        acc.ratio_max = tokens > 0 ? std::max(acc.ratio_max, v) : acc.ratio_max;
+      else if (name == "train/ratio_min")
+        acc.ratio_min = std::min(acc.ratio_min, v);
+      else if (tokens > 0)
+        sums[name] += v * tokens;
+    }
+  }
+  acc.weighted.assign(sums.begin(), sums.end());
+  return acc;
+}
+
+TrainStepMetrics GrpoTrainer::train_step(const PolicyBatch& batch) {
+  batch.validate();
+  const int64_t B = batch.size();
+  const int64_t mini = options_.mini_batch_size > 0 ? std::min(options_.mini_batch_size, B) : B;
+  auto ref = reference_logprobs(batch);
+
+  TrainStepMetrics m;
+  m.has_reference = reference_ != nullptr;
+  std::map<std::string, double> token_weighted, per_step;
+  double grad_norm_sum = 0;
+  m.ratio_min = std::numeric_limits<double>::infinity();
+  for (int64_t epoch = 0; epoch < options_.inner_epochs; ++epoch) {
+    for (int64_t i = 0; i < B; i += mini) {
+      const int64_t n = std::min(mini, B - i);
+      auto acc = accumulate_gradients(batch.rows(i, n), ref.defined() ? ref.narrow(0, i, n) : ref);
+      auto step = optimizer_->step(torch::tensor(acc.loss, torch::kFloat64));
+      ++m.optimizer_steps;
+      if (!step.applied) ++m.skipped_steps;
+      grad_norm_sum += step.grad_norm;
+      m.lr = step.lr;
+      m.loss += acc.loss;
+      m.tokens += acc.tokens;
+      m.sequences += acc.sequences;
+      m.ratio_max = std::max(m.ratio_max, acc.ratio_max);
+      m.ratio_min = std::min(m.ratio_min, acc.ratio_min);
+      for (const auto& [name, v] : acc.weighted) {
+        if (additive(name))
+          per_step[name] += v;
+        else
+          token_weighted[name] += v;
+      }
+    }
+  }
+  // Additive values are per optimizer step: average them; token means over all tokens.
+  const double steps = double(m.optimizer_steps);
+  m.loss /= steps;
+  m.grad_norm = grad_norm_sum / steps;
+  auto mean = [&](const char* name) { return per_step[name] / steps; };
+  m.policy_loss = mean("train/policy_loss");
+  m.kl_loss = mean("train/kl_loss");
+  m.entropy = mean("train/entropy");
+  auto token_mean = [&](const char* name) {
+    return m.tokens > 0 ? token_weighted[name] / double(m.tokens) : 0.0;
+  };
+  m.clip_frac_low = token_mean("train/clip_frac_low");
+  m.clip_frac_high = token_mean("train/clip_frac_high");
+  m.dual_clip_frac = token_mean("train/dual_clip_frac");
+  m.ppo_kl = token_mean("train/ppo_kl");
+  m.approx_kl = token_mean("train/kl");
+  m.ratio_mean = token_mean("train/ratio_mean");
+  if (batch.rewards.defined()) {
+    m.has_rewards = true;
+    m.reward_mean = batch.rewards.to(torch::kFloat64).mean().item<double>();
+  }
+  ++steps_done_;
+  if (options_.ref_refresh_steps > 0 && steps_done_ % options_.ref_refresh_steps == 0) refresh_reference();
+  return m;
+}
+
+}  // namespace aha::policy

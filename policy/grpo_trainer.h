@@ -1,0 +1,142 @@
+// GrpoTrainer: the learner's update step. It owns the policy (a Transformer whose weights it
+// trains in place), an optional frozen reference model, and the Optimizer, and turns one
+// PolicyBatch (sampled completions with behaviour log-probs and advantages) into optimizer
+// steps with the GRPO loss of grpo_loss.h.
+//
+// Contract of train_step(batch) (one call per rollout batch):
+// - Reference log-probs (beta > 0) are computed once for the whole batch under no-grad, before
+//   any update, at the sampling temperature.
+// - The batch is cut into mini-batches of mini_batch_size rows, in order (no shuffling, so no
+//   random state is involved); each mini-batch is one optimizer step. This repeats for
+//   inner_epochs (mu) passes, so a call makes mu * ceil(B / mini_batch_size) optimizer steps.
+// - A mini-batch is cut into micro-batches of micro_batch_size rows whose gradients are
+//   accumulated; every micro-batch passes the mini-batch's token and sequence counts to the
+//   loss, so the accumulated gradient equals that of the whole mini-batch (grpo_loss.h).
+// - The Optimizer clips by global norm and skips a step whose loss or gradient is not finite:
+//   weights and optimizer state are then unchanged, and the step is counted as skipped.
+// - Reference refresh: with ref_refresh_steps = K > 0, after every K-th train_step the
+//   current policy weights are copied into the reference model.
+// - Attention: when every row of a micro-batch has contiguous real tokens (left-padded prompt,
+//   completion, right padding: what rollouts produce), the rows are rotated to start at column
+//   0 and run with plain causal attention (SDPA's flash path, exact for real tokens); a
+//   micro-batch with any hole in its attention mask uses the explicit padding mask instead.
+// - The policy's parameters are made to require grad: other readers of the same tensors (the
+//   rollout engine) must run under torch::NoGradGuard or c10::InferenceMode.
+// - Entropy: the metric comes from the chunked log-prob pass (no gradient). With entropy_coef > 0 the
+//   entropy that enters the loss is computed differentiably from the micro-batch's full
+//   [b, T-1, V] float32 logits, which costs that memory (keep micro-batches small then).
+// - Mixed precision (autocast_bf16, CUDA only): the policy's weights stay as they are (load
+//   them in float32: they are the master weights, the optimizer updates them and its state in
+//   float32) and forward/backward run under CUDA autocast to bfloat16, so matrix products are
+//   bf16 while gradients land in float32. Log-probs, loss and norms are float32 as always.
+//   Without it the policy trains in its own dtype (float32, or pure bf16 for a bf16 model).
+// - activation_checkpointing keeps only each decoder layer's input per micro-batch and
+//   recomputes the layer in backward (Transformer::set_activation_checkpointing): less memory
+//   for about one more forward pass of compute. Gradients are unchanged.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "policy/grpo_loss.h"
+#include "policy/optimizer.h"
+#include "policy/transformer.h"
+
+namespace aha::policy {
+
+// One rollout batch, as the learner needs it. T counts prompt and completion tokens; prompts
+// are left-padded. Tensors may live on the CPU; the trainer moves them to the policy's device.
+struct PolicyBatch {
+  torch::Tensor input_ids;        // [B, T] int64
+  torch::Tensor attention_mask;   // [B, T] 1 real token, 0 padding
+  torch::Tensor completion_mask;  // [B, T-1] 1 where input_ids[:, t+1] is a completion token
+  torch::Tensor old_logprobs;     // [B, T-1] float32 behaviour log-probs at the temperature
+  torch::Tensor advantages;       // [B]
+  torch::Tensor rewards;          // [B] or undefined: only logged (train/reward_mean)
+
+  int64_t size() const { return input_ids.defined() ? input_ids.size(0) : 0; }
+  // Rows [begin, begin + count) of every tensor.
+  PolicyBatch rows(int64_t begin, int64_t count) const;
+  // Throws aha::Error naming the tensor whose shape or dtype is wrong.
+  void validate() const;
+};
+
+struct TrainerOptions {
+  GrpoLossOptions loss;  // beta > 0 builds a reference model
+  OptimizerOptions optimizer;
+  double weight_decay = 0.0;      // on matrices and embeddings; never on norms and biases
+  int64_t mini_batch_size = 0;    // rows per optimizer step; 0: the whole batch
+  int64_t micro_batch_size = 0;   // rows per forward/backward; 0: the whole mini-batch
+  int64_t inner_epochs = 1;       // mu
+  double temperature = 1.0;       // the sampling temperature of old_logprobs
+  int64_t ref_refresh_steps = 0;  // K > 0: copy the policy into the reference every K steps
+  bool autocast_bf16 = false;     // CUDA only, see above
+  bool activation_checkpointing = false;
+};
+
+// Throws aha::Error naming the option at fault.
+void validate(const TrainerOptions& options);
+
+// Metrics of one train_step. Token metrics are token-weighted means over its optimizer steps;
+// named_values() gives them as ("train/<name>", value) pairs for the run store.
+struct TrainStepMetrics {
+  double loss = 0, policy_loss = 0, kl_loss = 0, entropy = 0;
+  double clip_frac_low = 0, clip_frac_high = 0, dual_clip_frac = 0;
+  double ppo_kl = 0, approx_kl = 0;  // approx_kl: k3 to the reference (0 without one)
+  double ratio_mean = 0, ratio_max = 0, ratio_min = 0;
+  double grad_norm = 0;  // mean over the optimizer steps (before clipping)
+  double lr = 0;         // of the last optimizer step
+  double reward_mean = 0;
+  int64_t tokens = 0, sequences = 0;  // completion tokens and rows trained on (each epoch)
+  int64_t optimizer_steps = 0, skipped_steps = 0;
+  bool has_reference = false, has_rewards = false;
+
+  std::vector<std::pair<std::string, double>> named_values() const;
+};
+
+class GrpoTrainer {
+ public:
+  // Takes the policy; its parameters are made to require grad. Throws on bad options.
+  GrpoTrainer(std::unique_ptr<Transformer> policy, const TrainerOptions& options);
+
+  TrainStepMetrics train_step(const PolicyBatch& batch);
+
+  // The pieces of train_step, public for tests and tools:
+  // Reference log-probs [B, T-1] (no grad), or undefined when beta == 0.
+  torch::Tensor reference_logprobs(const PolicyBatch& batch) const;
+  // Forward + loss + backward over a mini-batch in micro-batches; gradients accumulate in the
+  // policy's parameters (nothing is stepped). Returns the summed loss and the metrics summed
+  // token-weighted (see .cpp). ref may be undefined when beta == 0.
+  struct Accumulated {
+    double loss = 0;
+    std::vector<std::pair<std::string, double>> weighted;  // metric * tokens, summed
+    int64_t tokens = 0, sequences = 0;
+    double ratio_max = 0, ratio_min = 0;
+  };
+  Accumulated accumulate_gradients(const PolicyBatch& mini_batch, const torch::Tensor& ref);
+
+  // Copies the policy's weights into the reference model (no-op without one).
+  void refresh_reference();
+
+  Transformer& policy() { return *policy_; }
+  Transformer* reference() { return reference_.get(); }  // null when beta == 0
+  const Transformer* reference() const { return reference_.get(); }
+  Optimizer& optimizer() { return *optimizer_; }
+  const TrainerOptions& options() const { return options_; }
+  int64_t steps_done() const { return steps_done_; }           // train_step calls so far
+  void set_steps_done(int64_t steps) { steps_done_ = steps; }  // for checkpoint loading
+
+ private:
+  std::unique_ptr<Transformer> policy_, reference_;
+  TrainerOptions options_;
+  std::unique_ptr<Optimizer> optimizer_;
+  int64_t steps_done_ = 0;
+};
+
+// Copies every weight of `from` into `to` (same config; dtypes may differ), under no-grad.
+void copy_weights(const Transformer& from, Transformer& to);
+
+}  // namespace aha::policy

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Learner throughput: aha's GrpoTrainer vs the same GRPO loss in plain PyTorch over transformers.
+
+Makes a random Qwen2.5-0.5B-shaped bf16 checkpoint with `aha model init`, then for a batch of
+64 x (256 prompt + 768 completion) random tokens measures one learner step = forward + backward
+over micro-batches of 8 + one AdamW step:
+  aha:          build/bench/bench_learner (bf16 weights; with activation checkpointing; and
+                --autocast: fp32 master weights under bf16 autocast)
+  transformers: AutoModelForCausalLM (bf16, sdpa), logits -> float32 log_softmax -> gather, the
+                clipped-surrogate token-mean loss, torch.optim.AdamW on the bf16 parameters.
+Prints completion tokens/s with the ratio to transformers (target >= 1.2x), MFU against the H100
+bf16 dense peak (989 TFLOP/s; FLOPs = 6 x params x tokens + causal attention 6 x layers x
+q_size x T^2 per sequence) and peak memory (target <= transformers').
+
+Run from the repository root: python3 tools/bench/learner_throughput.py --build build-gpu
+"""
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import torch
+from transformers import AutoModelForCausalLM
+
+PEAK_FLOPS = 989e12
+
+
+def hf_step(model, opt, batch, micro, temperature=1.0):
+    ids, mask, cmask, old, adv = batch
+    total = cmask.sum()
+    for i in range(0, ids.shape[0], micro):
+        sl = slice(i, i + micro)
+        logits = model(input_ids=ids[sl], attention_mask=mask[sl], use_cache=False).logits[:, :-1]
+        logp = torch.log_softmax(logits.float() / temperature, -1).gather(-1, ids[sl, 1:].unsqueeze(-1)).squeeze(-1)
+        ratio = torch.exp(torch.clamp(logp - old[sl], -20, 20))
+        a = adv[sl].unsqueeze(1)
+        surrogate = torch.max(-a * ratio, -a * torch.clamp(ratio, 0.8, 1.2))
+        loss = (surrogate * cmask[sl]).sum() / total
+        loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss.item()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--build", default="build-gpu")
+    p.add_argument("--config", default="recipes/models/qwen2.5-0.5b.json")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--prompt", type=int, default=256)
+    p.add_argument("--completion", type=int, default=768)
+    p.add_argument("--micro", type=int, default=8)
+    p.add_argument("--steps", type=int, default=3)
+    args = p.parse_args()
+    work = tempfile.mkdtemp(prefix="aha_bench_learner_")
+    model_dir = os.path.join(work, "model")
+    subprocess.run([os.path.join(args.build, "aha"), "model", "init", "--config", args.config, "--out", model_dir,
+                    "--dtype", "bfloat16"], check=True)
+    common = ["--model", model_dir, "--batch", str(args.batch), "--prompt", str(args.prompt), "--completion",
+              str(args.completion), "--micro", str(args.micro), "--steps", str(args.steps)]
+    bench = os.path.join(args.build, "bench", "bench_learner")
+    runs = {}
+    for name, extra in (("aha bf16", []), ("aha bf16 checkpointing", ["--checkpointing"]),
+                        ("aha autocast", ["--autocast"])):
+        out = subprocess.run([bench] + common + extra, check=True, capture_output=True, text=True)
+        runs[name] = json.loads(out.stdout.strip().splitlines()[-1])
+
+    B, T, C = args.batch, args.prompt + args.completion, args.completion
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16, device_map="cuda",
+                                                 attn_implementation="sdpa")
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    g = torch.Generator(device="cuda").manual_seed(0)
+    ids = torch.randint(0, model.config.vocab_size, (B, T), device="cuda", generator=g)
+    mask = torch.ones_like(ids)
+    cmask = torch.zeros(B, T - 1, device="cuda")
+    cmask[:, args.prompt - 1:] = 1
+    adv = torch.randn(B, device="cuda", generator=g)
+    with torch.no_grad():
+        old = torch.cat([torch.log_softmax(model(input_ids=ids[i:i + args.micro], use_cache=False).logits[:, :-1].float(), -1)
+                         .gather(-1, ids[i:i + args.micro, 1:].unsqueeze(-1)).squeeze(-1) for i in range(0, B, args.micro)])
+    batch = (ids, mask, cmask, old, adv)
+    hf_step(model, opt, batch, args.micro)  # warm-up
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    for _ in range(args.steps):
+        hf_step(model, opt, batch, args.micro)
+    torch.cuda.synchronize()
+    hf_s = (time.perf_counter() - t) / args.steps
+    hf_peak = torch.cuda.max_memory_allocated()
+
+    cfg = model.config
+    params = runs["aha bf16"]["parameters"]
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    flops = 6 * params * B * T + 6 * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim * T * T * B
+    hf_tps = B * C / hf_s
+    print(f"model: {args.config} bf16, {params / 1e6:.0f}M parameters, batch {B} x ({args.prompt} + {C}), "
+          f"micro-batch {args.micro}, device {torch.cuda.get_device_name()}")
+    print(f"learner_tokens_s  transformers {hf_tps:.0f}  step {hf_s:.3f}s  MFU {flops / hf_s / PEAK_FLOPS:.1%}  "
+          f"peak {hf_peak / 2**30:.2f} GiB")
+    for name, r in runs.items():
+        print(f"learner_tokens_s  {name} {r['completion_tokens_per_s']:.0f}  ratio {r['completion_tokens_per_s'] / hf_tps:.2f}x "
+              f"(target >= 1.2x)  step {r['step_s']:.3f}s  MFU {flops / r['step_s'] / PEAK_FLOPS:.1%}  "
+              f"peak {r['peak_bytes'] / 2**30:.2f} GiB  ratio {r['peak_bytes'] / hf_peak:.2f}x (target <= 1.0x)  "
+              f"skipped {r['skipped']}")
+
+
+if __name__ == "__main__":
+    main()
