@@ -123,8 +123,10 @@ TEST(ProcessPlugin, PythonExampleScores) {
 }
 
 TEST(ProcessPlugin, MisbehaviourIsContained) {
+  // A 3 s timeout: restarting the plug-in after "crash" starts a new python3, which takes over a
+  // second on a loaded machine with many site packages (seen on the GPU machine).
   if (!have_python()) GTEST_SKIP() << "no python3 on PATH";
-  RewardRunner runner(one("process", "{\"command\": [\"python3\", \"" + kPythonMisbehaving + "\"]}", 1.0), 1);
+  RewardRunner runner(one("process", "{\"command\": [\"python3\", \"" + kPythonMisbehaving + "\"]}", 3.0), 1);
   auto results = runner.score(
       inputs_of({"abc", "crash", "abcd", "hang", "garbage", "wrong_id", "nan", "error", "print", "ab"}));
   EXPECT_EQ(results[0].total, 3.0);
