@@ -32,6 +32,15 @@ std::string dtype_name(torch::ScalarType type) {
   }
 }
 
+torch::Device parse_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available()) throw Error("device " + name + ": no CUDA device is available");
+    return torch::Device(name);
+  }
+  throw Error("device must be cpu or cuda[:N], got '" + name + "'");
+}
+
 std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& options) {
   using Clock = std::chrono::steady_clock;
   auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };

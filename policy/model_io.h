@@ -50,4 +50,7 @@ std::unique_ptr<Transformer> init_model(const ModelConfig& config, uint64_t seed
 torch::ScalarType parse_dtype(const std::string& name);
 std::string dtype_name(torch::ScalarType type);
 
+// "cpu" | "cuda" | "cuda:N" -> device; CUDA must be available.
+torch::Device parse_device(const std::string& name);
+
 }  // namespace aha

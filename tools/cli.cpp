@@ -2,10 +2,29 @@
 
 #include <algorithm>
 #include <charconv>
+#include <sstream>
 
 #include "core/error.h"
 
 namespace aha::cli {
+
+std::vector<int64_t> parse_id_list(const std::string& text, const std::string& option) {
+  std::vector<int64_t> ids;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      size_t used = 0;
+      long long v = std::stoll(item, &used);
+      if (used != item.size() || v < 0) throw std::invalid_argument(item);
+      ids.push_back(v);
+    } catch (const std::exception&) {
+      throw Error("--" + option + " must be comma-separated non-negative integers, got '" + item + "'");
+    }
+  }
+  if (ids.empty()) throw Error("--" + option + " is empty");
+  return ids;
+}
 
 std::vector<Command>& registry() {
   static std::vector<Command> commands;

@@ -3,6 +3,7 @@
 // Each command group lives in its own cmd_*.cpp and registers itself with a static
 // CommandRegistration, so adding a command touches no shared file.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -35,6 +36,9 @@ class Args {
   std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positional_;
 };
+
+// "1,2,3" -> {1, 2, 3}: non-negative integers; errors name --option.
+std::vector<int64_t> parse_id_list(const std::string& text, const std::string& option);
 
 struct Command {
   std::string name;     // e.g. "model init"

@@ -35,33 +35,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<int64_t> parse_id_list(const std::string& text, const std::string& option) {
-  std::vector<int64_t> ids;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    try {
-      size_t used = 0;
-      long long v = std::stoll(item, &used);
-      if (used != item.size() || v < 0) throw std::invalid_argument(item);
-      ids.push_back(v);
-    } catch (const std::exception&) {
-      throw Error("--" + option + " must be comma-separated non-negative integers, got '" + item + "'");
-    }
-  }
-  if (ids.empty()) throw Error("--" + option + " is empty");
-  return ids;
-}
-
-torch::Device parse_device(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
-  if (name.rfind("cuda", 0) == 0) {
-    if (!torch::cuda::is_available()) throw Error("--device " + name + ": no CUDA device is available");
-    return torch::Device(name);
-  }
-  throw Error("--device must be cpu or cuda[:N], got '" + name + "'");
-}
-
 // EOS ids named by the model directory: config.json, generation_config.json, the tokenizer.
 std::vector<int64_t> default_eos_ids(const fs::path& dir, const ModelConfig& config, const Tokenizer* tokenizer) {
   std::vector<int64_t> ids = config.eos_token_ids;
@@ -194,7 +167,7 @@ int run_generate(const std::vector<std::string>& raw) {
   s.stop.stop_strings = args.list("stop");
   s.stop.ignore_eos = args.flag("ignore-eos");
   s.seed = static_cast<uint64_t>(args.get_int("seed", 0));
-  s.stop.eos_token_ids = args.get("eos-ids") ? parse_id_list(*args.get("eos-ids"), "eos-ids")
+  s.stop.eos_token_ids = args.get("eos-ids") ? cli::parse_id_list(*args.get("eos-ids"), "eos-ids")
                                              : default_eos_ids(dir, model->config(), tokenizer ? &*tokenizer : nullptr);
   require(s.stop.stop_strings.empty() || tokenizer, "--stop needs a tokenizer in " + dir.string());
 
@@ -203,7 +176,7 @@ int run_generate(const std::vector<std::string>& raw) {
     source = read_jsonl(*input, tokenizer ? &*tokenizer : nullptr);
   } else if (!prompts_ids.empty()) {
     for (const auto& p : prompts_ids) {
-      source.ids.push_back(parse_id_list(p, "prompt-ids"));
+      source.ids.push_back(cli::parse_id_list(p, "prompt-ids"));
       source.texts.emplace_back();
     }
   } else {

@@ -11,32 +11,6 @@
 namespace aha::cli {
 namespace {
 
-torch::Device parse_device(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
-  if (name.rfind("cuda", 0) == 0) {
-    if (!torch::cuda::is_available()) throw Error("--device " + name + ": no CUDA device is available");
-    return torch::Device(name);
-  }
-  throw Error("--device must be cpu or cuda[:N], got '" + name + "'");
-}
-
-std::vector<int64_t> parse_ids(const std::string& text) {
-  std::vector<int64_t> ids;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    try {
-      size_t used = 0;
-      long long v = std::stoll(item, &used);
-      if (used != item.size()) throw std::invalid_argument(item);
-      ids.push_back(v);
-    } catch (const std::exception&) {
-      throw Error("--ids must be comma-separated integers, got '" + item + "'");
-    }
-  }
-  return ids;
-}
-
 int model_init(const std::vector<std::string>& words) {
   Args args(words, {"config", "out", "seed", "dtype"}, "model init");
   auto config = ModelConfig::from_file(args.required("config"));
@@ -78,7 +52,7 @@ int model_info(const std::vector<std::string>& words) {
 int model_logprobs(const std::vector<std::string>& words) {
   Args args(words, {"ids", "dtype", "device"}, "model logprobs");
   std::filesystem::path dir = args.positional(0, "the model directory");
-  auto ids = parse_ids(args.required("ids"));
+  auto ids = parse_id_list(args.required("ids"), "ids");
   if (ids.size() < 2) throw Error("--ids needs at least two tokens");
   const auto device = parse_device(args.get("device", "cpu"));
   const auto dtype = parse_dtype(args.get("dtype", "float32"));
