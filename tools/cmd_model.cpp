@@ -34,15 +34,22 @@ int model_info(const std::vector<std::string>& words) {
   auto model = load_model(dir, {torch::kCPU, dtype});
   std::ostringstream eos;
   for (size_t i = 0; i < c.eos_token_ids.size(); ++i) eos << (i ? "," : "") << c.eos_token_ids[i];
+  std::ostringstream size, memory;
+  size << std::fixed << std::setprecision(2);
+  if (params >= 1e9) size << params / 1e9 << " B";
+  else size << params / 1e6 << " M";
+  memory << std::fixed << std::setprecision(2);
+  if (gib >= 1.0) memory << gib << " GiB";
+  else memory << gib * 1024 << " MiB";
   std::cout << "architecture      " << c.architecture << "\n"
-            << "parameters        " << params << " (" << std::fixed << std::setprecision(3) << params / 1e9 << " B)\n"
+            << "parameters        " << params << " (" << size.str() << ")\n"
             << "dtype             " << c.torch_dtype << "\n"
-            << "weights memory    " << std::setprecision(3) << gib << " GiB\n"
+            << "weights memory    " << memory.str() << "\n"
             << "layers            " << c.num_hidden_layers << "\n"
             << "hidden / ffn      " << c.hidden_size << " / " << c.intermediate_size << "\n"
             << "heads (q / kv)    " << c.num_attention_heads << " / " << c.num_key_value_heads << " x " << c.head_dim << "\n"
             << "vocabulary        " << c.vocab_size << "\n"
-            << "context           " << c.max_position_embeddings << " (rope theta " << std::setprecision(0) << c.rope_theta
+            << "context           " << c.max_position_embeddings << " (rope theta " << std::fixed << std::setprecision(0) << c.rope_theta
             << ", scaling " << c.rope_scaling.type << ")\n"
             << "tied embeddings   " << (c.tie_word_embeddings ? "yes" : "no") << "\n"
             << "eos ids           " << eos.str() << "\n";
