@@ -2,18 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/test_util.h"
+
 #include "core/error.h"
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const aha::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using aha::test::error_of;
 
 TEST(Json, ParseErrorNamesDocumentAndOffset) {
   auto msg = error_of([] { aha::json::parse("{\"a\": 1,", "recipe x.json"); });

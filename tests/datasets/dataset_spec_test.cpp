@@ -3,20 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/test_util.h"
+
 #include "core/error.h"
 
 namespace aha {
 namespace {
 
-template <typename F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using aha::test::error_of;
 
 TEST(DatasetSpec, FileRelativeToTheBaseDirectory) {
   auto spec = parse_dataset_spec(R"({"path": "fixtures/gsm8k_small.jsonl", "format": "gsm8k", "limit": 2})", "spec");

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/test_util.h"
+
 #include <filesystem>
 
 #include "core/error.h"
@@ -26,16 +28,7 @@ std::string metadata_string(const Example& ex, const char* key) {
   return json::ObjectReader(doc, "metadata").get_string(key);
 }
 
-// The aha::Error message of fn, or "" when it does not throw.
-template <typename F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using aha::test::error_of;
 
 TEST(Gsm8kFinalAnswer, TakesTheNumberAfterTheLastMarkWithoutCommas) {
   EXPECT_EQ(gsm8k_final_answer("so 3 + 4 = 7\n#### 7"), "7");

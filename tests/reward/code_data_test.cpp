@@ -4,6 +4,8 @@
 // absent.
 #include <gtest/gtest.h>
 
+#include "tests/test_util.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -17,13 +19,7 @@ namespace {
 
 const std::filesystem::path kData = AHA_SOURCE_DIR "/../shared/data";
 
-std::vector<std::string> read_lines(const std::filesystem::path& path) {
-  std::vector<std::string> lines;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) lines.push_back(line);
-  return lines;
-}
+const auto& read_lines = aha::test::read_nonempty_lines;
 
 std::string sandbox_problem() {
   sandbox::SandboxRequest request;

@@ -2,6 +2,8 @@
 // GSM8K answers in other notations. Skipped with a message when the data is absent.
 #include <gtest/gtest.h>
 
+#include "tests/test_util.h"
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -16,13 +18,7 @@ namespace {
 
 const std::filesystem::path kData = AHA_SOURCE_DIR "/../shared/data";
 
-std::vector<std::string> read_lines(const std::filesystem::path& path) {
-  std::vector<std::string> lines;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) lines.push_back(line);
-  return lines;
-}
+const auto& read_lines = aha::test::read_nonempty_lines;
 
 TEST(MathData, Math500BoxedSolutionAnswersEqualAnswerField) {
   auto path = kData / "math500/test.jsonl";

@@ -2,6 +2,8 @@
 // that crash, hang, print garbage or refuse their options, each contained to one sample.
 #include <gtest/gtest.h>
 
+#include "tests/test_util.h"
+
 #include <cstdlib>
 
 #include "core/error.h"
@@ -36,14 +38,7 @@ std::vector<RewardSpec> one(const std::string& kind, const std::string& options,
   return {spec};
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using aha::test::error_of;
 
 TEST(SharedObjectPlugin, ExampleScoresThroughTheHost) {
   RewardRunner runner(one("plugin", std::string("{\"path\": \"") + AHA_EXAMPLE_PLUGIN +

@@ -2,6 +2,8 @@
 // components, exceptions and timeouts contained per sample).
 #include <gtest/gtest.h>
 
+#include "tests/test_util.h"
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -13,14 +15,7 @@
 namespace aha::reward {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using aha::test::error_of;
 
 TEST(RewardRegistry, ParsesShortLists) {
   auto specs = parse_reward_specs("math_accuracy:1,format:0.5");
