@@ -1,0 +1,55 @@
+// The GRPO stage runner: executes a recipe (recipes/recipe.h) as one training run, step by
+// step, with everything going to the run directory:
+//
+//   runs/<name>/run.db                          config, stage, metrics, samples, checkpoints, events
+//   runs/<name>/checkpoints/grpo/step-<n>/     HF model + optimizer + RNG + data cursor
+//
+// One step (ARCHITECTURE.md, "One GRPO step, as data"): the next prompts_per_step examples of
+// the shuffled training data -> the template and tokenizer -> G completions each from the
+// rollout engine, which reads the learner's live weights -> rewards -> group advantages -> one
+// GrpoTrainer::train_step -> metrics and samples written in one transaction. With
+// dynamic_sampling, groups whose rewards are all equal are dropped and more prompts are
+// sampled (up to max_sampling_rounds rollouts) to refill the batch, as DAPO does.
+//
+// Evaluation on the recipe's held-out data sets runs before the first step, every eval.every
+// steps and after the last, and is recorded as eval/accuracy (pass@1 over all eval examples),
+// eval/<data set>/accuracy, eval/<data set>/maj_at_k (k > 1), eval/format and response lengths.
+//
+// Resume: with resume = true the run continues from the newest complete checkpoint (weights,
+// optimizer, RNG, data cursor, step), and the recipe must be the one the run was started with;
+// steps after the checkpoint are recomputed and their records replaced. Sampling seeds are a
+// function of (seed, step), so a resumed run draws what the uninterrupted run would have.
+// Without resume, a run directory that already holds a run is an error (nothing is touched).
+//
+// Failures: bad input throws aha::Error before any work where it can be checked up front
+// (recipe, model, data, rewards); an error mid-run marks the stage "failed" in the run
+// database, keeps every checkpoint written so far, and rethrows.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "recipes/recipe.h"
+
+namespace aha::recipes {
+
+struct RunOptions {
+  std::filesystem::path run_dir;  // empty: runs/<recipe name>
+  bool resume = false;
+  bool progress = true;  // the progress bar on stderr
+};
+
+struct RunSummary {
+  std::filesystem::path run_dir;
+  std::filesystem::path final_checkpoint;
+  int64_t steps = 0;  // steps done in total (including before a resume)
+  std::map<std::string, double> eval_first, eval_last;  // eval metrics, first and last evaluation
+  std::map<std::string, double> last_step;              // the last step's metrics
+  double seconds = 0;                                   // wall time of this invocation
+};
+
+RunSummary run_grpo(const Recipe& recipe, const RunOptions& options);
+
+}  // namespace aha::recipes

@@ -1,0 +1,317 @@
+#include "recipes/recipe.h"
+
+#include <rapidjson/document.h>
+
+#include <cstdlib>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/json.h"
+#include "datasets/prompt_template.h"
+#include "policy/advantages.h"
+#include "policy/kl.h"
+
+namespace aha::recipes {
+namespace {
+
+namespace fs = std::filesystem;
+using json::ObjectReader;
+
+// ---- overrides ------------------------------------------------------------------------------
+
+bool is_index(const std::string& part) {
+  return !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// Sets doc[path] = value text (JSON when it parses, else a string), creating object members.
+void apply_override(rapidjson::Document& doc, const std::string& assignment, const std::string& what) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw Error(what + ": override '" + assignment + "' must look like key.path=value");
+  const std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    const auto dot = path.find('.', start);
+    parts.push_back(path.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+    if (parts.back().empty()) throw Error(what + ": override '" + assignment + "' has an empty key in its path");
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  rapidjson::Document value(&doc.GetAllocator());
+  value.Parse(text.c_str(), text.size());
+  if (value.HasParseError()) value.SetString(text.c_str(), static_cast<rapidjson::SizeType>(text.size()), doc.GetAllocator());
+
+  rapidjson::Value* node = &doc;
+  std::string walked;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string& part = parts[i];
+    const bool last = i + 1 == parts.size();
+    const std::string here = walked.empty() ? part : walked + "." + part;
+    if (node->IsArray()) {
+      if (!is_index(part))
+        throw Error(what + ": override '" + assignment + "': '" + walked + "' is a list; use an index, e.g. " + walked + ".0");
+      const size_t index = std::stoul(part);
+      if (index >= node->Size())
+        throw Error(what + ": override '" + assignment + "': '" + walked + "' has " + std::to_string(node->Size()) +
+                    " elements, no index " + part);
+      if (last) {
+        (*node)[static_cast<rapidjson::SizeType>(index)].CopyFrom(value, doc.GetAllocator());
+        return;
+      }
+      node = &(*node)[static_cast<rapidjson::SizeType>(index)];
+    } else if (node->IsObject()) {
+      auto member = node->FindMember(part.c_str());
+      if (member == node->MemberEnd()) {
+        rapidjson::Value key(part.c_str(), static_cast<rapidjson::SizeType>(part.size()), doc.GetAllocator());
+        rapidjson::Value fresh;
+        if (last) fresh.CopyFrom(value, doc.GetAllocator());
+        else fresh.SetObject();
+        node->AddMember(key, fresh, doc.GetAllocator());
+        member = node->FindMember(part.c_str());
+        if (last) return;
+      } else if (last) {
+        member->value.CopyFrom(value, doc.GetAllocator());
+        return;
+      }
+      node = &member->value;
+    } else {
+      throw Error(what + ": override '" + assignment + "': '" + walked + "' is not an object or a list");
+    }
+    walked = here;
+  }
+}
+
+// ---- typed reading --------------------------------------------------------------------------
+
+int64_t non_negative(const ObjectReader& r, const char* key, int64_t fallback) {
+  const int64_t v = r.get_int(key, fallback);
+  if (v < 0) throw Error(r.context() + ": '" + key + "' must be >= 0, got " + std::to_string(v));
+  return v;
+}
+
+int64_t positive(const ObjectReader& r, const char* key, int64_t fallback) {
+  const int64_t v = r.get_int(key, fallback);
+  if (v < 1) throw Error(r.context() + ": '" + key + "' must be >= 1, got " + std::to_string(v));
+  return v;
+}
+
+template <typename Parse>
+auto named(const ObjectReader& r, const char* key, const std::string& fallback, Parse parse) {
+  const std::string name = r.get_string(key, fallback);
+  try {
+    return parse(name);
+  } catch (const Error& e) {
+    throw Error(r.context() + ": '" + key + "': " + e.what());
+  }
+}
+
+std::string section_context(const std::string& what, const char* key) { return what + ": " + key; }
+
+void read_model(const ObjectReader& r, Recipe& recipe) {
+  r.reject_unknown({"path", "build", "dtype", "device", "threads"});
+  ModelSection& m = recipe.model;
+  m.path = r.get_string("path");
+  if (r.has("build")) m.build = recipe.base_dir / r.get_string("build");
+  m.dtype = r.get_string("dtype", m.dtype);
+  if (m.dtype != "float32" && m.dtype != "bfloat16")
+    throw Error(r.context() + ": 'dtype' must be \"float32\" or \"bfloat16\", got \"" + m.dtype + "\"");
+  m.device = r.get_string("device", m.device);
+  m.threads = non_negative(r, "threads", m.threads);
+}
+
+void read_data(const ObjectReader& r, Recipe& recipe) {
+  r.reject_unknown({"train", "eval"});
+  const auto& train = r.get("train");
+  auto read_spec = [&](const rapidjson::Value& v, const std::string& where) {
+    return parse_dataset_spec(json::to_string(v), where);
+  };
+  if (train.IsArray()) {
+    if (train.Empty()) throw Error(r.context() + ": 'train' must name at least one data set");
+    for (rapidjson::SizeType i = 0; i < train.Size(); ++i)
+      recipe.train_data.push_back(read_spec(train[i], r.context() + ".train." + std::to_string(i)));
+  } else {
+    recipe.train_data.push_back(read_spec(train, r.context() + ".train"));
+  }
+  if (r.has("eval")) {
+    const auto& eval = r.get("eval");
+    if (!eval.IsObject())
+      throw Error(r.context() + ": 'eval' must be an object of named data sets, e.g. {\"gsm8k\": {...}}");
+    for (auto it = eval.MemberBegin(); it != eval.MemberEnd(); ++it) {
+      const std::string name = it->name.GetString();
+      if (name.empty() || name.find_first_of("/ \t") != std::string::npos)
+        throw Error(r.context() + ".eval: data set name '" + name + "' must be non-empty, without '/' or spaces");
+      recipe.eval_data[name] = read_spec(it->value, r.context() + ".eval." + name);
+    }
+  }
+}
+
+void read_rollout(const ObjectReader& r, RolloutSection& s) {
+  r.reject_unknown({"prompts_per_step", "group_size", "temperature", "top_p", "top_k", "max_new_tokens",
+                    "dynamic_sampling", "max_sampling_rounds", "use_cuda_graphs"});
+  s.prompts_per_step = positive(r, "prompts_per_step", s.prompts_per_step);
+  s.group_size = positive(r, "group_size", s.group_size);
+  s.temperature = r.get_double("temperature", s.temperature);
+  if (!(s.temperature > 0))
+    throw Error(r.context() + ": 'temperature' must be > 0 for GRPO sampling, got " + std::to_string(s.temperature));
+  s.top_p = r.get_double("top_p", s.top_p);
+  if (!(s.top_p > 0 && s.top_p <= 1)) throw Error(r.context() + ": 'top_p' must be in (0, 1]");
+  s.top_k = non_negative(r, "top_k", s.top_k);
+  s.max_new_tokens = positive(r, "max_new_tokens", s.max_new_tokens);
+  s.dynamic_sampling = r.get_bool("dynamic_sampling", s.dynamic_sampling);
+  s.max_sampling_rounds = positive(r, "max_sampling_rounds", s.max_sampling_rounds);
+  s.use_cuda_graphs = r.get_bool("use_cuda_graphs", s.use_cuda_graphs);
+  if (s.group_size < 2)
+    throw Error(r.context() + ": 'group_size' must be >= 2 (GRPO compares the samples of a group)");
+}
+
+void read_algorithm(const ObjectReader& r, Recipe& recipe) {
+  r.reject_unknown({"advantage", "whiten_batch", "advantage_eps", "clip_eps_low", "clip_eps_high", "dual_clip_c",
+                    "beta", "kl_estimator", "entropy_coef", "aggregation", "const_length", "sequence_ratio", "lr",
+                    "adam_beta1", "adam_beta2", "adam_eps", "max_grad_norm", "weight_decay", "warmup_steps",
+                    "lr_decay", "min_lr_ratio", "mini_batch_size", "micro_batch_size", "inner_epochs",
+                    "ref_refresh_steps", "autocast_bf16", "activation_checkpointing"});
+  auto& adv = recipe.advantage;
+  adv.mode = named(r, "advantage", "grpo", policy::parse_advantage_mode);
+  adv.whiten_batch = r.get_bool("whiten_batch", adv.whiten_batch);
+  adv.eps = r.get_double("advantage_eps", adv.eps);
+
+  auto& t = recipe.trainer;
+  auto& loss = t.loss;
+  loss.clip_eps_low = r.get_double("clip_eps_low", loss.clip_eps_low);
+  loss.clip_eps_high = r.get_double("clip_eps_high", loss.clip_eps_high);
+  if (r.has("dual_clip_c")) loss.dual_clip_c = r.get_double("dual_clip_c");
+  loss.beta = r.get_double("beta", loss.beta);
+  loss.kl_estimator = named(r, "kl_estimator", "k3", policy::parse_kl_estimator);
+  loss.entropy_coef = r.get_double("entropy_coef", loss.entropy_coef);
+  loss.aggregation = named(r, "aggregation", "token_mean", policy::parse_loss_aggregation);
+  loss.const_length = non_negative(r, "const_length", recipe.rollout.max_new_tokens);
+  loss.sequence_ratio = r.get_bool("sequence_ratio", loss.sequence_ratio);
+
+  auto& opt = t.optimizer;
+  opt.lr = r.get_double("lr", 1e-6);
+  opt.beta1 = r.get_double("adam_beta1", opt.beta1);
+  opt.beta2 = r.get_double("adam_beta2", opt.beta2);
+  opt.eps = r.get_double("adam_eps", opt.eps);
+  opt.max_grad_norm = r.get_double("max_grad_norm", opt.max_grad_norm);
+  t.weight_decay = r.get_double("weight_decay", t.weight_decay);
+  opt.schedule.warmup_steps = non_negative(r, "warmup_steps", 0);
+  opt.schedule.decay = named(r, "lr_decay", "constant", policy::parse_lr_decay);
+  opt.schedule.min_lr_ratio = r.get_double("min_lr_ratio", 0.0);
+
+  t.mini_batch_size = non_negative(r, "mini_batch_size", t.mini_batch_size);
+  t.micro_batch_size = non_negative(r, "micro_batch_size", t.micro_batch_size);
+  t.inner_epochs = positive(r, "inner_epochs", t.inner_epochs);
+  t.ref_refresh_steps = non_negative(r, "ref_refresh_steps", t.ref_refresh_steps);
+  t.autocast_bf16 = r.get_bool("autocast_bf16", t.autocast_bf16);
+  t.activation_checkpointing = r.get_bool("activation_checkpointing", t.activation_checkpointing);
+}
+
+void read_eval(const ObjectReader& r, EvalSection& s) {
+  r.reject_unknown({"every", "samples", "temperature", "top_p", "max_new_tokens", "prompts_per_batch"});
+  s.every = non_negative(r, "every", s.every);
+  s.samples = positive(r, "samples", s.samples);
+  s.temperature = r.get_double("temperature", s.temperature);
+  if (s.temperature < 0) throw Error(r.context() + ": 'temperature' must be >= 0 (0: greedy)");
+  if (s.samples > 1 && s.temperature == 0)
+    throw Error(r.context() + ": 'samples' > 1 needs 'temperature' > 0 (greedy samples are all the same)");
+  s.top_p = r.get_double("top_p", s.top_p);
+  s.max_new_tokens = positive(r, "max_new_tokens", s.max_new_tokens);
+  s.prompts_per_batch = positive(r, "prompts_per_batch", s.prompts_per_batch);
+}
+
+}  // namespace
+
+Recipe parse_recipe(const std::string& json_text, const fs::path& file, const std::vector<std::string>& overrides) {
+  const std::string what = "recipe " + file.string();
+  rapidjson::Document doc = json::parse(json_text, what);
+  require(doc.IsObject(), what + ": expected a JSON object");
+  for (const auto& o : overrides) apply_override(doc, o, what);
+
+  Recipe recipe;
+  recipe.file = file;
+  recipe.base_dir = file.has_parent_path() ? file.parent_path() : fs::path(".");
+  ObjectReader r(doc, what);
+  r.reject_unknown({"name", "model", "template", "stop_strings", "data", "rewards", "accuracy_reward", "rollout",
+                    "algorithm", "schedule", "checkpoint", "eval", "logging"});
+  recipe.name = r.get_string("name");
+  if (recipe.name.empty() || recipe.name.find_first_of("/\\ \t") != std::string::npos)
+    throw Error(what + ": 'name' must be non-empty, without slashes or spaces (it names the run directory)");
+
+  read_model(r.object("model"), recipe);
+  recipe.template_name = r.get_string("template", recipe.template_name);
+  if (r.has("stop_strings")) {
+    const auto& list = r.get("stop_strings");
+    require(list.IsArray(), what + ": 'stop_strings' must be a list of strings");
+    for (const auto& s : list.GetArray()) {
+      require(s.IsString(), what + ": 'stop_strings' must be a list of strings");
+      recipe.template_stop_strings.emplace_back(s.GetString(), s.GetStringLength());
+    }
+  }
+  try {
+    PromptTemplate::from_name(recipe.template_name, recipe.template_stop_strings);
+  } catch (const Error& e) {
+    throw Error(what + ": 'template': " + e.what());
+  }
+  read_data(r.object("data"), recipe);
+
+  const auto& rewards = r.get("rewards");
+  recipe.rewards = reward::reward_specs_from_json(json::to_string(rewards), what + ": rewards");
+  recipe.accuracy_reward = r.get_string("accuracy_reward", recipe.rewards.front().name);
+  bool found = false;
+  std::string names;
+  for (const auto& spec : recipe.rewards) {
+    found = found || spec.name == recipe.accuracy_reward;
+    names += (names.empty() ? "" : ", ") + spec.name;
+  }
+  if (!found)
+    throw Error(what + ": 'accuracy_reward' names '" + recipe.accuracy_reward + "', which is not a reward (rewards: " +
+                names + ")");
+
+  if (r.has("rollout")) read_rollout(r.object("rollout"), recipe.rollout);
+  if (r.has("algorithm")) {
+    read_algorithm(r.object("algorithm"), recipe);
+  } else {
+    rapidjson::Document empty(rapidjson::kObjectType);
+    read_algorithm(ObjectReader(empty, what + ": algorithm"), recipe);
+  }
+  if (r.has("schedule")) {
+    ObjectReader s = r.object("schedule");
+    s.reject_unknown({"steps", "seed"});
+    recipe.schedule.steps = positive(s, "steps", recipe.schedule.steps);
+    recipe.schedule.seed = static_cast<uint64_t>(non_negative(s, "seed", static_cast<int64_t>(recipe.schedule.seed)));
+  }
+  if (r.has("checkpoint")) {
+    ObjectReader c = r.object("checkpoint");
+    c.reject_unknown({"every", "keep_last"});
+    recipe.checkpoint.every = non_negative(c, "every", recipe.checkpoint.every);
+    recipe.checkpoint.keep_last = non_negative(c, "keep_last", recipe.checkpoint.keep_last);
+  }
+  if (r.has("eval")) read_eval(r.object("eval"), recipe.eval);
+  if (r.has("logging")) {
+    ObjectReader l = r.object("logging");
+    l.reject_unknown({"keep_samples_last_steps", "keep_samples_every"});
+    recipe.logging.keep_samples_last_steps = non_negative(l, "keep_samples_last_steps", recipe.logging.keep_samples_last_steps);
+    recipe.logging.keep_samples_every = non_negative(l, "keep_samples_every", recipe.logging.keep_samples_every);
+  }
+
+  // The LR schedule counts optimizer steps: mu * ceil(rows / mini_batch) per training step.
+  auto& t = recipe.trainer;
+  const int64_t rows = recipe.rollout.prompts_per_step * recipe.rollout.group_size;
+  const int64_t mini = t.mini_batch_size > 0 ? t.mini_batch_size : rows;
+  t.optimizer.schedule.total_steps = recipe.schedule.steps * t.inner_epochs * ((rows + mini - 1) / mini);
+  t.temperature = recipe.rollout.temperature;
+  try {
+    policy::validate(t);
+  } catch (const Error& e) {
+    throw Error(what + ": algorithm: " + e.what());
+  }
+  recipe.canonical_json = json::to_string(doc);
+  return recipe;
+}
+
+Recipe load_recipe(const fs::path& file, const std::vector<std::string>& overrides) {
+  if (!fs::exists(file)) throw Error("recipe " + file.string() + ": no such file");
+  return parse_recipe(read_file(file), file, overrides);
+}
+
+}  // namespace aha::recipes

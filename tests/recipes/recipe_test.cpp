@@ -1,0 +1,100 @@
+// Recipe parsing: defaults, overrides, and errors that name the key at fault.
+#include "recipes/recipe.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+
+namespace aha::recipes {
+namespace {
+
+using test::error_of;
+
+const char* kMinimal = R"({
+  "name": "t",
+  "model": {"path": "models/base"},
+  "data": {"train": {"synthetic": "arithmetic", "n": 20, "seed": 1}},
+  "rewards": [{"name": "accuracy", "kind": "math_accuracy"}, {"name": "format", "kind": "format", "weight": 0.5}]
+})";
+
+Recipe parse(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  return parse_recipe(text, "recipes/test.json", overrides);
+}
+
+TEST(Recipe, MinimalRecipeGetsDefaults) {
+  auto r = parse(kMinimal);
+  EXPECT_EQ(r.name, "t");
+  EXPECT_EQ(r.model.path, "models/base");
+  EXPECT_EQ(r.model.dtype, "float32");
+  EXPECT_EQ(r.template_name, "r1_zero");
+  ASSERT_EQ(r.train_data.size(), 1u);
+  EXPECT_EQ(r.train_data[0].synthetic, "arithmetic");
+  EXPECT_EQ(r.rewards.size(), 2u);
+  EXPECT_EQ(r.accuracy_reward, "accuracy");  // the first reward
+  EXPECT_EQ(r.rollout.group_size, 8);
+  EXPECT_EQ(r.base_dir, std::filesystem::path("recipes"));
+  // One train_step is one optimizer step (no mini-batches): total steps = schedule steps.
+  EXPECT_EQ(r.trainer.optimizer.schedule.total_steps, 100);
+  EXPECT_DOUBLE_EQ(r.trainer.temperature, 1.0);
+}
+
+TEST(Recipe, OverridesReachNestedKeysAndListElements) {
+  auto r = parse(kMinimal, {"rollout.group_size=16", "algorithm.lr=3e-6", "model.path=/models/Qwen2.5-1.5B",
+                            "data.train.n=50", "rewards.1.weight=0.25", "algorithm.dual_clip_c=3",
+                            "template=chatml", "schedule.steps=7", "algorithm.mini_batch_size=32"});
+  EXPECT_EQ(r.rollout.group_size, 16);
+  EXPECT_DOUBLE_EQ(r.trainer.optimizer.lr, 3e-6);
+  EXPECT_EQ(r.model.path, "/models/Qwen2.5-1.5B");  // not JSON: taken as a string
+  EXPECT_EQ(r.train_data[0].n, 50u);
+  EXPECT_DOUBLE_EQ(r.rewards[1].weight, 0.25);
+  ASSERT_TRUE(r.trainer.loss.dual_clip_c.has_value());
+  EXPECT_DOUBLE_EQ(*r.trainer.loss.dual_clip_c, 3.0);
+  EXPECT_EQ(r.template_name, "chatml");
+  // 16 prompts x 16 samples = 256 rows in mini-batches of 32: 8 optimizer steps per step.
+  EXPECT_EQ(r.trainer.optimizer.schedule.total_steps, 7 * 8);
+  // The stored recipe carries the overrides.
+  EXPECT_NE(r.canonical_json.find("\"group_size\":16"), std::string::npos);
+}
+
+TEST(Recipe, UnknownKeysAreNamedWithTheValidOnes) {
+  auto e = error_of([] { parse(kMinimal, {"rollout.group_sise=4"}); });
+  EXPECT_NE(e.find("group_sise"), std::string::npos) << e;
+  EXPECT_NE(e.find("group_size"), std::string::npos) << e;  // listed as valid
+  e = error_of([] { parse(kMinimal, {"modle.path=x"}); });
+  EXPECT_NE(e.find("modle"), std::string::npos) << e;
+  e = error_of([] { parse(kMinimal, {"algorithm.learning_rate=1"}); });
+  EXPECT_NE(e.find("learning_rate"), std::string::npos) << e;
+  EXPECT_NE(e.find("lr"), std::string::npos) << e;
+}
+
+TEST(Recipe, IllTypedAndOutOfRangeValuesAreErrors) {
+  EXPECT_NE(error_of([] { parse(kMinimal, {"rollout.group_size=\"eight\""}); }).find("group_size"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"rollout.group_size=1"}); }).find("group_size"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"rollout.temperature=0"}); }).find("temperature"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"eval.samples=4"}); }).find("temperature"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"model.dtype=int8"}); }).find("dtype"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"algorithm.kl_estimator=k9"}); }).find("kl_estimator"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"algorithm.aggregation=mean"}); }).find("aggregation"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"accuracy_reward=acc"}); }).find("accuracy_reward"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"template=nonsense"}); }).find("template"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"name=a b"}); }).find("name"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"rewards.0.kind=telepathy"}); }).find("telepathy"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"data.train.synthetic=sudoku"}); }).find("synthetic"), std::string::npos);
+  EXPECT_NE(error_of([] { parse("{\"name\": \"t\"}"); }).find("model"), std::string::npos);
+}
+
+TEST(Recipe, MalformedOverridesAreErrors) {
+  EXPECT_NE(error_of([] { parse(kMinimal, {"rollout.group_size"}); }).find("key.path=value"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"rewards.5.weight=1"}); }).find("no index 5"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"rewards.x=1"}); }).find("index"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"name.x=1"}); }).find("not an object"), std::string::npos);
+  EXPECT_NE(error_of([] { parse(kMinimal, {"rollout..x=1"}); }).find("empty key"), std::string::npos);
+}
+
+TEST(Recipe, MissingFileIsNamed) {
+  auto e = error_of([] { load_recipe("no/such/recipe.json"); });
+  EXPECT_NE(e.find("no/such/recipe.json"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace aha::recipes

@@ -1,0 +1,57 @@
+// `aha train`: runs a recipe (recipes/recipe.h, recipes/grpo_stage.h).
+//
+//   aha train RECIPE.json [--run-dir DIR] [--set key.path=value ...] [--resume] [--quiet]
+//
+// Prints where the run lives, a progress bar (step, ETA, reward, accuracy, response length,
+// last held-out accuracy), and at the end the held-out accuracy before and after training.
+#include <cstdio>
+#include <iostream>
+
+#include "core/progress_bar.h"
+#include "recipes/grpo_stage.h"
+#include "tools/cli.h"
+
+namespace aha {
+namespace {
+
+std::string value_or_dash(const std::map<std::string, double>& m, const std::string& key) {
+  auto it = m.find(key);
+  if (it == m.end()) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", it->second);
+  return text;
+}
+
+int run_train(const std::vector<std::string>& words) {
+  cli::Args args(words, {"run-dir", "set", "resume!", "quiet!"}, "train");
+  const std::string file = args.positional(0, "RECIPE (a recipe JSON file, e.g. recipes/r1-zero-tiny.json)");
+  auto recipe = recipes::load_recipe(file, args.list("set"));
+  recipes::RunOptions options;
+  options.run_dir = args.get("run-dir", "");
+  options.resume = args.flag("resume");
+  options.progress = !args.flag("quiet");
+  const auto run_dir = options.run_dir.empty() ? std::filesystem::path("runs") / recipe.name : options.run_dir;
+  std::cerr << "aha train: recipe " << file << ", run directory " << run_dir.string() << "\n";
+  auto summary = recipes::run_grpo(recipe, options);
+
+  std::cout << "run " << recipe.name << ": " << summary.steps << " steps in "
+            << ProgressBar::format_duration(summary.seconds) << "\n";
+  std::vector<std::string> eval_names;
+  for (const auto& [name, value] : summary.eval_last) eval_names.push_back(name);
+  if (!eval_names.empty()) {
+    std::printf("%-36s %10s %10s\n", "held-out metric", "before", "after");
+    for (const auto& name : eval_names)
+      std::printf("%-36s %10s %10s\n", name.c_str(), value_or_dash(summary.eval_first, name).c_str(),
+                  value_or_dash(summary.eval_last, name).c_str());
+  }
+  std::cout << "metrics and samples: " << (summary.run_dir / "run.db").string() << "\n";
+  if (!summary.final_checkpoint.empty())
+    std::cout << "final model (Hugging Face format): " << (summary.final_checkpoint / "model").string() << "\n";
+  return 0;
+}
+
+const cli::CommandRegistration kTrain(
+    {"train", "run a training recipe (GRPO): aha train recipes/r1-zero-tiny.json [--set k=v] [--resume]", run_train});
+
+}  // namespace
+}  // namespace aha
