@@ -90,8 +90,9 @@ LossAggregation parse_loss_aggregation(const std::string& name) {
 }
 
 void validate(const GrpoLossOptions& o) {
-  require(o.clip_eps_low >= 0.0 && o.clip_eps_low < 1.0,
-          "grpo_loss: clip_eps_low must be in [0, 1), got " + std::to_string(o.clip_eps_low));
+  // eps_low >= 1 puts the lower bound at or below 0, where no ratio reaches it: no lower clip
+  // (the DeepSeek-R1 report trains with a clip ratio of 10).
+  require(o.clip_eps_low >= 0.0, "grpo_loss: clip_eps_low must be >= 0, got " + std::to_string(o.clip_eps_low));
   require(o.clip_eps_high >= 0.0,
           "grpo_loss: clip_eps_high must be >= 0, got " + std::to_string(o.clip_eps_high));
   if (o.dual_clip_c)

@@ -58,6 +58,22 @@ TEST(GrpoLoss, HandWorkedClipHigh) {
   EXPECT_DOUBLE_EQ(metric(r2, "train/clip_frac_high"), 0.0);
 }
 
+TEST(GrpoLoss, ClipRatioTenAsInTheR1ReportLeavesRatiosUnclipped) {
+  // eps = 10: bounds [-9, 11]. A negative advantage with ratio 0.25/0.4 = 0.625 would be
+  // clipped at 0.8 by eps = 0.2; here it is not.
+  GrpoLossInputs in;
+  in.logprobs = t2({{std::log(0.25), std::log(0.5)}}).requires_grad_(true);
+  in.old_logprobs = t2({{std::log(0.4), std::log(0.5)}});
+  in.advantages = torch::tensor({-1.0}, torch::kFloat64);
+  in.mask = torch::tensor({{1, 1}});
+  auto r = aha::policy::grpo_loss(in, {.clip_eps_low = 10, .clip_eps_high = 10});
+  EXPECT_NEAR(r.loss.item<double>(), (0.625 + 1.0) / 2, 1e-12);
+  EXPECT_DOUBLE_EQ(metric(r, "train/clip_frac_low"), 0.0);
+  auto clipped = aha::policy::grpo_loss(in, {});
+  EXPECT_NEAR(clipped.loss.item<double>(), (0.8 + 1.0) / 2, 1e-12);
+  EXPECT_DOUBLE_EQ(metric(clipped, "train/clip_frac_low"), 0.5);
+}
+
 TEST(GrpoLoss, HandWorkedNegativeAdvantageAndDualClip) {
   auto in = one_sequence(-1.0);
   auto r = aha::policy::grpo_loss(in, {});
@@ -232,7 +248,7 @@ TEST(GrpoLoss, BadInputIsNamed) {
   EXPECT_NE(message(bad, {}).find("advantages"), std::string::npos);
   EXPECT_NE(message(in, {.beta = 0.1}).find("ref_logprobs"), std::string::npos);
   EXPECT_NE(message(in, {.entropy_coef = 0.01}).find("entropy"), std::string::npos);
-  EXPECT_NE(message(in, {.clip_eps_low = 1.0}).find("clip_eps_low"), std::string::npos);
+  EXPECT_NE(message(in, {.clip_eps_low = -0.1}).find("clip_eps_low"), std::string::npos);
   GrpoLossOptions dual;
   dual.dual_clip_c = 1.0;
   EXPECT_NE(message(in, dual).find("dual_clip_c"), std::string::npos);
