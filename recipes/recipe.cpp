@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "core/error.h"
@@ -259,7 +260,13 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   recipe.accuracy_reward = r.get_string("accuracy_reward", recipe.rewards.front().name);
   bool found = false;
   std::string names;
+  const auto& kinds = reward::reward_kinds();
   for (const auto& spec : recipe.rewards) {
+    if (std::find(kinds.begin(), kinds.end(), spec.kind) == kinds.end()) {
+      std::string known;
+      for (const auto& k : kinds) known += (known.empty() ? "" : ", ") + k;
+      throw Error(what + ": reward '" + spec.name + "' has unknown kind '" + spec.kind + "' (kinds: " + known + ")");
+    }
     found = found || spec.name == recipe.accuracy_reward;
     names += (names.empty() ? "" : ", ") + spec.name;
   }

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "datasets/dataset_spec.h"
+#include "policy/advantages.h"
 #include "policy/grpo_trainer.h"
 #include "reward/reward_registry.h"
 
