@@ -27,6 +27,7 @@
 #include "policy/model_io.h"
 #include "policy/tokenizer.h"
 #include "policy/tokenizer_utf8.h"
+#include "recipes/sampling.h"
 #include "rollout/rollout_engine.h"
 #include "tools/cli.h"
 
@@ -34,22 +35,6 @@ namespace aha {
 namespace {
 
 namespace fs = std::filesystem;
-
-// EOS ids named by the model directory: config.json, generation_config.json, the tokenizer.
-std::vector<int64_t> default_eos_ids(const fs::path& dir, const ModelConfig& config, const Tokenizer* tokenizer) {
-  std::vector<int64_t> ids = config.eos_token_ids;
-  if (fs::exists(dir / "generation_config.json")) {
-    auto doc = json::parse(read_file(dir / "generation_config.json"), (dir / "generation_config.json").string());
-    if (doc.IsObject() && doc.HasMember("eos_token_id") && !doc["eos_token_id"].IsNull()) {
-      for (int64_t id : json::int_or_int_list(doc["eos_token_id"], "generation_config.json: eos_token_id"))
-        ids.push_back(id);
-    }
-  }
-  if (tokenizer && tokenizer->eos_id()) ids.push_back(*tokenizer->eos_id());
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  return ids;
-}
 
 struct PromptSource {
   std::vector<std::vector<int64_t>> ids;
@@ -168,7 +153,7 @@ int run_generate(const std::vector<std::string>& raw) {
   s.stop.ignore_eos = args.flag("ignore-eos");
   s.seed = static_cast<uint64_t>(args.get_int("seed", 0));
   s.stop.eos_token_ids = args.get("eos-ids") ? cli::parse_id_list(*args.get("eos-ids"), "eos-ids")
-                                             : default_eos_ids(dir, model->config(), tokenizer ? &*tokenizer : nullptr);
+                                             : recipes::default_eos_ids(dir, model->config(), tokenizer ? &*tokenizer : nullptr);
   require(s.stop.stop_strings.empty() || tokenizer, "--stop needs a tokenizer in " + dir.string());
 
   PromptSource source;
@@ -188,14 +173,7 @@ int run_generate(const std::vector<std::string>& raw) {
   }
 
   TextDecoder decoder;
-  if (tokenizer) {
-    const Tokenizer* tok = &*tokenizer;
-    decoder.token_bytes = [tok](int64_t id) { return tok->token_bytes(static_cast<TokenId>(id)); };
-    decoder.decode = [tok](const std::vector<int64_t>& ids) {
-      std::vector<TokenId> narrow(ids.begin(), ids.end());
-      return tok->decode(narrow);
-    };
-  }
+  if (tokenizer) decoder = recipes::make_text_decoder(*tokenizer);
   EngineOptions options;
   options.use_cuda_graphs = !args.flag("no-graphs");
   RolloutEngine engine(*model, options, decoder);

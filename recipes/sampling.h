@@ -1,0 +1,75 @@
+// From examples to scored completions: the glue that GRPO stages and evaluation share.
+//
+//   Example --encode_prompt--> prompt ids --RolloutEngine--> G completions --RewardRunner--> scores
+//
+// Contract:
+//   * encode_prompt renders the example's prompt with the template and encodes it. When the
+//     template's text already carries the BOS token (PromptTemplate::includes_bos) it is encoded
+//     without the tokenizer's own special tokens, else with them (e.g. Llama 3's BOS), so a
+//     prompt never starts with two BOS tokens.
+//   * sample_and_score returns one SampledExample per example, in the examples' order, each with
+//     exactly group_size completions (sample index order) and group_size scores, scores[j]
+//     belonging to completions[j]. The template's stop strings are added to the settings' stop
+//     strings. A completion's text keeps the stop string that ended it ("...</answer>": the
+//     format reward needs it) and drops a final EOS token (rollout/rollout_engine.h); its
+//     prompt_index is the example's index in `examples`.
+//   * Randomness: the examples go to the engine in batches of prompts_per_batch; the batch
+//     starting at example b samples with seed mix(settings.seed, b), so batches never share
+//     random streams. The output is a function of (model, examples, options): the same seed
+//     gives the same completions (bit-identical on the CPU; see rollout_engine.h for GPUs).
+//     A different prompts_per_batch changes which streams the examples get.
+//   * The engine must have been built with make_text_decoder(tokenizer) (or an equivalent
+//     decoder): stop strings and completion text need it.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include "datasets/example.h"
+#include "datasets/prompt_template.h"
+#include "policy/model_config.h"
+#include "policy/tokenizer.h"
+#include "reward/reward.h"
+#include "reward/reward_runner.h"
+#include "rollout/rollout_engine.h"
+
+namespace aha::recipes {
+
+// The template applied to the example's prompt, encoded (BOS handling as above).
+std::vector<int64_t> encode_prompt(const Tokenizer& tokenizer, const PromptTemplate& prompt_template,
+                                   const Example& example);
+
+// The example as rewards see it: prompt, gold, task kind, metadata; HumanEval's test and entry
+// point, or MBPP's asserts (one test each) with its imports as test_setup.
+reward::RewardExample to_reward_example(const Example& example);
+
+// EOS ids named by a model directory: config.json's (already in `config`),
+// generation_config.json's eos_token_id, and the tokenizer's eos token when given. Sorted,
+// without duplicates.
+std::vector<int64_t> default_eos_ids(const std::filesystem::path& model_dir, const ModelConfig& config,
+                                     const Tokenizer* tokenizer);
+
+// Token bytes and text decoding through `tokenizer`, for RolloutEngine. The tokenizer must
+// outlive the decoder.
+TextDecoder make_text_decoder(const Tokenizer& tokenizer);
+
+struct SamplingOptions {
+  int64_t group_size = 1;          // completions per example
+  GenerationSettings settings;     // sampler, stop (the template's stop strings are added), seed
+  int64_t prompts_per_batch = 64;  // examples per engine request
+};
+
+struct SampledExample {
+  std::vector<int64_t> prompt_ids;
+  std::vector<Completion> completions;       // group_size, in sample index order
+  std::vector<reward::ScoredSample> scores;  // scores[j] is completions[j]'s
+};
+
+// Generates and scores, as described above. progress gets (finished, total, generated tokens)
+// counted over all batches: total = examples x group_size.
+std::vector<SampledExample> sample_and_score(RolloutEngine& engine, const Tokenizer& tokenizer,
+                                             const PromptTemplate& prompt_template,
+                                             const std::vector<Example>& examples, const SamplingOptions& options,
+                                             reward::RewardRunner& runner, const ProgressFn& progress = {});
+
+}  // namespace aha::recipes

@@ -1,0 +1,72 @@
+// Models and a tokenizer for the recipes tests: the qwen2-style fixture tokenizer, a random
+// tiny Qwen2 over its vocabulary, and a "chain" model whose greedy output is known in advance.
+#pragma once
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "policy/model_io.h"
+#include "policy/tokenizer.h"
+
+namespace aha::test {
+
+inline std::filesystem::path tokenizer_dir() {
+  return std::filesystem::path(AHA_SOURCE_DIR) / "tests/fixtures/tokenizers/qwen2_style";
+}
+
+inline const Tokenizer& fixture_tokenizer() {
+  static const Tokenizer tokenizer = Tokenizer::from_dir(tokenizer_dir());
+  return tokenizer;
+}
+
+// A tiny Qwen2 config over the fixture tokenizer's vocabulary; EOS is <|im_end|> (2).
+inline ModelConfig tiny_config(bool tied = true) {
+  const std::string json = R"({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+    "hidden_size": 64, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
+    "num_key_value_heads": 2, "max_position_embeddings": 512, "rms_norm_eps": 1e-6,
+    "rope_theta": 10000.0, "torch_dtype": "float32", "bos_token_id": 0, "eos_token_id": 2,
+    "tie_word_embeddings": )" +
+                           std::string(tied ? "true" : "false") + R"(, "vocab_size": )" +
+                           std::to_string(fixture_tokenizer().id_limit()) + "}";
+  return ModelConfig::from_json(json, "tiny test config");
+}
+
+// A model that, after any token not in `chain`, emits chain[0], then chain[1], ... and after
+// the last one `end` (e.g. the EOS id). Every layer's output projections are zero, so the
+// hidden state is the last token's embedding: chain[i] has the one-hot embedding e_(i+1),
+// every other token e_0, and the LM head maps e_i to the next token with a margin of
+// 10 sqrt(H) logits, so greedy and temperature-1 sampling follow the chain. Tokens in the
+// chain must be distinct, at most hidden_size - 1 of them.
+inline std::unique_ptr<Transformer> chain_model(const std::vector<int64_t>& chain, int64_t end) {
+  auto model = init_model(tiny_config(/*tied=*/false), 1);
+  torch::NoGradGuard no_grad;
+  for (auto& [name, w] : model->named_parameters()) {
+    if (name.find("o_proj") != std::string::npos || name.find("down_proj") != std::string::npos) w.zero_();
+    if (name == "model.norm.weight") w.fill_(1.0);
+    if (name == "model.embed_tokens.weight") {
+      w.zero_();
+      w.select(1, 0).fill_(1.0);
+      for (size_t i = 0; i < chain.size(); ++i) {
+        w[chain[i]].zero_();
+        w[chain[i]][static_cast<int64_t>(i) + 1] = 1.0;
+      }
+    }
+    if (name == "lm_head.weight") {
+      w.zero_();
+      for (size_t i = 0; i < chain.size(); ++i) w[chain[i]][static_cast<int64_t>(i)] = 10.0;
+      w[end][static_cast<int64_t>(chain.size())] = 10.0;
+    }
+  }
+  return model;
+}
+
+// The fixture tokenizer's ids of text (no special tokens).
+inline std::vector<int64_t> ids_of(const std::string& text) {
+  auto ids = fixture_tokenizer().encode(text, false);
+  return std::vector<int64_t>(ids.begin(), ids.end());
+}
+
+}  // namespace aha::test
