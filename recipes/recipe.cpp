@@ -109,10 +109,18 @@ auto named(const ObjectReader& r, const char* key, const std::string& fallback, 
 std::string section_context(const std::string& what, const char* key) { return what + ": " + key; }
 
 void read_model(const ObjectReader& r, Recipe& recipe) {
-  r.reject_unknown({"path", "build", "dtype", "device", "threads"});
+  r.reject_unknown({"path", "build", "build_set", "dtype", "device", "threads"});
   ModelSection& m = recipe.model;
   m.path = r.get_string("path");
   if (r.has("build")) m.build = recipe.base_dir / r.get_string("build");
+  if (r.has("build_set")) {
+    const auto& list = r.get("build_set");
+    require(list.IsArray(), r.context() + ": 'build_set' must be a list of \"key.path=value\" strings");
+    for (const auto& item : list.GetArray()) {
+      require(item.IsString(), r.context() + ": 'build_set' must be a list of \"key.path=value\" strings");
+      m.build_overrides.emplace_back(item.GetString(), item.GetStringLength());
+    }
+  }
   m.dtype = r.get_string("dtype", m.dtype);
   if (m.dtype != "float32" && m.dtype != "bfloat16")
     throw Error(r.context() + ": 'dtype' must be \"float32\" or \"bfloat16\", got \"" + m.dtype + "\"");

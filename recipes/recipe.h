@@ -51,6 +51,7 @@ namespace aha::recipes {
 struct ModelSection {
   std::string path;                   // the base model directory (HF format)
   std::filesystem::path build;        // a pretraining spec that builds `path` when it is missing
+  std::vector<std::string> build_overrides;  // "key.path=value" changes to that spec (build_set)
   std::string dtype = "float32";      // float32 or bfloat16 (float32 + autocast for bf16 speed)
   std::string device = "auto";        // auto (CUDA when present), cpu, cuda, cuda:N
   int64_t threads = 0;                // CPU intra-op threads; 0: LibTorch's default

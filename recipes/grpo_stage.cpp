@@ -1,0 +1,428 @@
+#include "recipes/grpo_stage.h"
+
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <set>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/json.h"
+#include "core/progress_bar.h"
+#include "core/run_store.h"
+#include "datasets/data_iterator.h"
+#include "datasets/prompt_template.h"
+#include "datasets/seeded_random.h"
+#include "policy/advantages.h"
+#include "policy/checkpoint.h"
+#include "policy/model_io.h"
+#include "policy/tokenizer.h"
+#include "policy/train_metrics_log.h"
+#include "recipes/base_model.h"
+#include "recipes/batch_builder.h"
+#include "recipes/evaluation.h"
+#include "recipes/sampling.h"
+#include "reward/reward_runner.h"
+#include "rollout/rollout_engine.h"
+
+namespace aha::recipes {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using Metrics = std::vector<std::pair<std::string, double>>;
+
+constexpr const char* kStage = "grpo";
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+torch::Device choose_device(const std::string& name) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  return parse_device(name);
+}
+
+std::vector<Example> load_all(const std::vector<DatasetSpec>& specs, const fs::path& base_dir) {
+  std::vector<Example> all;
+  for (const auto& spec : specs) {
+    auto part = load_dataset(spec, base_dir);
+    all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+  }
+  return all;
+}
+
+// The data cursor as the checkpoint's one integer: epoch * size + position.
+int64_t pack_cursor(const DataCursor& c) { return static_cast<int64_t>(c.epoch * c.size + c.position); }
+DataCursor unpack_cursor(int64_t packed, uint64_t seed, size_t size) {
+  DataCursor c;
+  c.epoch = static_cast<uint64_t>(packed) / size;
+  c.position = static_cast<uint64_t>(packed) % size;
+  c.seed = seed;
+  c.size = size;
+  c.shuffle = true;
+  return c;
+}
+
+// Mean and (population) standard deviation.
+std::pair<double, double> mean_std(const std::vector<double>& v) {
+  if (v.empty()) return {0.0, 0.0};
+  const double mean = std::accumulate(v.begin(), v.end(), 0.0) / v.size();
+  double var = 0;
+  for (double x : v) var += (x - mean) * (x - mean);
+  return {mean, std::sqrt(var / v.size())};
+}
+
+std::string fixed(double v, int digits = 2) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.*f", digits, v);
+  return text;
+}
+
+// Keeps the newest keep_last complete step directories of a stage.
+void prune_checkpoints(const fs::path& stage_dir, int64_t keep_last) {
+  if (keep_last <= 0 || !fs::exists(stage_dir)) return;
+  std::vector<std::pair<int64_t, fs::path>> steps;
+  for (const auto& entry : fs::directory_iterator(stage_dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("step-", 0) != 0 || name.find('.') != std::string::npos) continue;
+    if (!fs::exists(entry.path() / "state.json")) continue;
+    steps.emplace_back(std::stoll(name.substr(5)), entry.path());
+  }
+  std::sort(steps.begin(), steps.end());
+  for (size_t i = 0; i + keep_last < steps.size(); ++i) remove_tree(steps[i].second);
+}
+
+class GrpoRun {
+ public:
+  GrpoRun(const Recipe& recipe, const RunOptions& options) : recipe_(recipe), options_(options) {}
+  RunSummary run();
+
+ private:
+  void prepare();
+  Metrics evaluate_now(int64_t step);
+  Metrics train_one_step(int64_t step, std::vector<Sample>& samples);
+  void checkpoint(int64_t step);
+
+  const Recipe& recipe_;
+  RunOptions options_;
+  fs::path run_dir_, stage_dir_, model_dir_;
+  torch::Device device_ = torch::kCPU;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<PromptTemplate> template_;
+  std::vector<Example> train_;
+  std::vector<EvalDataset> eval_;
+  std::unique_ptr<reward::RewardRunner> rewards_;
+  std::unique_ptr<policy::GrpoTrainer> trainer_;
+  std::unique_ptr<RolloutEngine> engine_;
+  std::unique_ptr<DataIterator> data_;
+  std::unique_ptr<RunStore> store_;
+  int64_t stage_id_ = 0;
+  int64_t pad_id_ = 0;
+  std::vector<int64_t> eos_ids_;
+};
+
+void GrpoRun::prepare() {
+  run_dir_ = options_.run_dir.empty() ? fs::path("runs") / recipe_.name : options_.run_dir;
+  stage_dir_ = run_dir_ / "checkpoints" / kStage;
+  const fs::path db = run_dir_ / "run.db";
+  if (!options_.resume && fs::exists(db))
+    throw Error("run directory " + run_dir_.string() + " already holds a run (run.db): continue it with --resume, "
+                "or choose another with --run-dir");
+  if (options_.resume && !fs::exists(db))
+    throw Error("--resume: " + run_dir_.string() + " holds no run (no run.db) to continue");
+
+  // Everything that can be checked before any work: device, data, rewards, the model.
+  device_ = choose_device(recipe_.model.device);
+  if (recipe_.model.threads > 0) torch::set_num_threads(static_cast<int>(recipe_.model.threads));
+  train_ = load_all(recipe_.train_data, recipe_.base_dir);
+  require(!train_.empty(), "recipe " + recipe_.file.string() + ": the training data is empty");
+  for (const auto& [name, spec] : recipe_.eval_data) eval_.push_back({name, load_dataset(spec, recipe_.base_dir)});
+  rewards_ = std::make_unique<reward::RewardRunner>(recipe_.rewards);
+  template_ = std::make_unique<PromptTemplate>(
+      PromptTemplate::from_name(recipe_.template_name, recipe_.template_stop_strings));
+
+  model_dir_ = recipe_.model.path;
+  if (!fs::exists(model_dir_ / "config.json")) {
+    if (recipe_.model.build.empty())
+      throw Error("model.path " + model_dir_.string() + " holds no model (no config.json), and the recipe has no "
+                  "model.build spec to make one");
+  }
+  if (!recipe_.model.build.empty()) ensure_base_model(recipe_.model.build, model_dir_);
+
+  LoadOptions load;
+  load.device = device_;
+  load.dtype = parse_dtype(recipe_.model.dtype);
+  auto policy_model = load_model(model_dir_, load);
+  tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_dir(model_dir_));
+  eos_ids_ = default_eos_ids(model_dir_, policy_model->config(), tokenizer_.get());
+  require(!eos_ids_.empty(), model_dir_.string() + ": no EOS token id in config.json, generation_config.json or the "
+                             "tokenizer; the rollout needs one");
+  pad_id_ = tokenizer_->pad_id().value_or(eos_ids_.front());
+
+  trainer_ = std::make_unique<policy::GrpoTrainer>(std::move(policy_model), recipe_.trainer);
+  EngineOptions engine_options;
+  engine_options.use_cuda_graphs = recipe_.rollout.use_cuda_graphs;
+  engine_ = std::make_unique<RolloutEngine>(trainer_->policy(), engine_options, make_text_decoder(*tokenizer_));
+  data_ = std::make_unique<DataIterator>(train_.size(), recipe_.schedule.seed);
+
+  fs::create_directories(run_dir_);
+  RunStoreOptions store_options;
+  store_options.retention.keep_last_steps = recipe_.logging.keep_samples_last_steps;
+  store_options.retention.keep_every = recipe_.logging.keep_samples_every;
+  store_ = std::make_unique<RunStore>(db, store_options);
+  if (options_.resume) {
+    auto stored = store_->config("recipe");
+    if (stored && *stored != recipe_.canonical_json)
+      throw Error("--resume: the recipe differs from the one " + run_dir_.string() +
+                  " was started with (compare with `sqlite3 run.db \"select value from config where key='recipe'\"`)");
+  }
+  store_->set_config("recipe", recipe_.canonical_json);
+  stage_id_ = store_->begin_stage(kStage, "grpo", recipe_.canonical_json);
+}
+
+SamplingOptions sampling_options(const Recipe& r, const std::vector<int64_t>& eos, uint64_t seed) {
+  SamplingOptions s;
+  s.group_size = r.rollout.group_size;
+  s.settings.sampler.temperature = r.rollout.temperature;
+  s.settings.sampler.top_p = r.rollout.top_p;
+  s.settings.sampler.top_k = r.rollout.top_k;
+  s.settings.stop.eos_token_ids = eos;
+  s.settings.stop.max_new_tokens = r.rollout.max_new_tokens;
+  s.settings.seed = seed;
+  s.prompts_per_batch = r.rollout.prompts_per_step;
+  return s;
+}
+
+// The verifier of evaluations: the recipe's accuracy reward, as a one-reward spec.
+std::string accuracy_spec_json(const Recipe& r) {
+  for (const auto& spec : r.rewards) {
+    if (spec.name != r.accuracy_reward) continue;
+    rapidjson::Document doc(rapidjson::kArrayType);
+    auto& a = doc.GetAllocator();
+    rapidjson::Value entry(rapidjson::kObjectType);
+    entry.AddMember("name", rapidjson::Value(spec.name.c_str(), a), a);
+    entry.AddMember("kind", rapidjson::Value(spec.kind.c_str(), a), a);
+    entry.AddMember("timeout_seconds", spec.timeout_seconds, a);
+    rapidjson::Document options = json::parse(spec.options_json, "reward options");
+    entry.AddMember("options", rapidjson::Value(options, a), a);
+    doc.PushBack(entry, a);
+    return json::to_string(doc);
+  }
+  throw Error("recipe: no reward named " + r.accuracy_reward);
+}
+
+Metrics GrpoRun::evaluate_now(int64_t step) {
+  if (eval_.empty()) return {};
+  EvalOptions o;
+  o.prompt_template = *template_;
+  o.samples = recipe_.eval.samples;
+  o.temperature = recipe_.eval.temperature;
+  o.top_p = recipe_.eval.top_p;
+  o.max_new_tokens = recipe_.eval.max_new_tokens;
+  o.prompts_per_batch = recipe_.eval.prompts_per_batch;
+  o.seed = mix_seed(recipe_.schedule.seed, 0x6576616cULL);  // the same draws at every evaluation
+  o.eos_token_ids = eos_ids_;
+  o.correctness_reward = accuracy_spec_json(recipe_);
+  auto result = evaluate(*engine_, *tokenizer_, eval_, o);
+  auto metrics = eval_metrics(result);
+  store_->write_metrics(stage_id_, step, metrics);
+  return metrics;
+}
+
+Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
+  const auto& ro = recipe_.rollout;
+  const int64_t G = ro.group_size;
+  const auto step_start = Clock::now();
+  double rollout_s = 0;
+  int64_t generated = 0;
+
+  // Sampling (with DAPO's dynamic sampling: refill dropped groups from further prompts).
+  std::vector<SampledExample> groups;       // kept for training
+  std::vector<SampledExample> all_groups;   // everything sampled this step (for metrics)
+  std::vector<const Example*> kept_examples;
+  std::vector<std::unique_ptr<std::vector<Example>>> batches;
+  int64_t degenerate = 0, rounds = 0;
+  while (static_cast<int64_t>(groups.size()) < ro.prompts_per_step && rounds < ro.max_sampling_rounds) {
+    const int64_t want = ro.prompts_per_step - static_cast<int64_t>(groups.size());
+    batches.push_back(std::make_unique<std::vector<Example>>(data_->next_batch(train_, want)));
+    const auto& batch = *batches.back();
+    const uint64_t seed = mix_seed(mix_seed(recipe_.schedule.seed, static_cast<uint64_t>(step)), rounds);
+    const auto t0 = Clock::now();
+    auto sampled = sample_and_score(*engine_, *tokenizer_, *template_, batch, sampling_options(recipe_, eos_ids_, seed),
+                                    *rewards_);
+    rollout_s += seconds_since(t0);
+    for (size_t i = 0; i < sampled.size(); ++i) {
+      bool all_equal = true;
+      for (int64_t j = 1; j < G; ++j) all_equal = all_equal && sampled[i].scores[j].total == sampled[i].scores[0].total;
+      degenerate += all_equal;
+      all_groups.push_back(sampled[i]);
+      if (!ro.dynamic_sampling || !all_equal) {
+        groups.push_back(std::move(sampled[i]));
+        kept_examples.push_back(&batch[i]);
+      }
+    }
+    ++rounds;
+    if (!ro.dynamic_sampling) break;
+  }
+
+  // Rollout metrics over everything sampled.
+  Metrics m;
+  std::map<std::string, std::vector<double>> components;
+  std::vector<double> totals, lengths;
+  int64_t truncated = 0;
+  for (const auto& g : all_groups) {
+    for (int64_t j = 0; j < G; ++j) {
+      totals.push_back(g.scores[j].total);
+      for (const auto& [name, value] : g.scores[j].components) components[name].push_back(value);
+      lengths.push_back(static_cast<double>(g.completions[j].tokens.size()));
+      truncated += g.completions[j].finish_reason == FinishReason::kLength;
+      generated += static_cast<int64_t>(g.completions[j].tokens.size());
+    }
+  }
+  const auto [reward_mean, reward_std] = mean_std(totals);
+  m.emplace_back("reward/total", reward_mean);
+  m.emplace_back("reward/total_std", reward_std);
+  for (const auto& [name, values] : components) m.emplace_back("reward/" + name, mean_std(values).first);
+  m.emplace_back("train/accuracy", mean_std(components[recipe_.accuracy_reward]).first);
+  m.emplace_back("response/length_mean", mean_std(lengths).first);
+  m.emplace_back("response/length_max", lengths.empty() ? 0.0 : *std::max_element(lengths.begin(), lengths.end()));
+  m.emplace_back("response/truncated_frac", lengths.empty() ? 0.0 : static_cast<double>(truncated) / lengths.size());
+  m.emplace_back("data/degenerate_group_frac", all_groups.empty() ? 0.0 : static_cast<double>(degenerate) / all_groups.size());
+  m.emplace_back("data/sampling_rounds", static_cast<double>(rounds));
+  m.emplace_back("data/epoch", static_cast<double>(data_->epoch()));
+
+  // Advantages per group, then the learner's batch.
+  double learn_s = 0;
+  if (!groups.empty()) {
+    std::vector<float> rewards;
+    for (const auto& g : groups)
+      for (int64_t j = 0; j < G; ++j) rewards.push_back(static_cast<float>(g.scores[j].total));
+    auto adv = policy::compute_advantages(torch::tensor(rewards), G, recipe_.advantage).to(torch::kFloat32).contiguous();
+    const float* a = adv.data_ptr<float>();
+    std::vector<BatchRow> rows;
+    for (size_t i = 0; i < groups.size(); ++i)
+      for (int64_t j = 0; j < G; ++j) {
+        const auto& c = groups[i].completions[j];
+        rows.push_back({&groups[i].prompt_ids, &c.tokens, &c.logprobs, a[i * G + j], rewards[i * G + j]});
+      }
+    const auto t_learn = Clock::now();
+    auto train_metrics = trainer_->train_step(build_policy_batch(rows, pad_id_));
+    learn_s = seconds_since(t_learn);
+    for (auto& kv : train_metrics.named_values()) m.push_back(kv);
+    if (train_metrics.skipped_steps > 0)
+      store_->add_event(stage_id_, step, "warning", "skipped_step",
+                        std::to_string(train_metrics.skipped_steps) + " optimizer step(s) skipped: non-finite loss or gradient");
+    // Samples: the kept groups, with their advantages.
+    int64_t index = 0;
+    for (size_t i = 0; i < groups.size(); ++i)
+      for (int64_t j = 0; j < G; ++j, ++index) {
+        Sample s;
+        s.index = index;
+        s.group_index = static_cast<int64_t>(i);
+        s.prompt = kept_examples[i]->prompt;
+        s.completion = groups[i].completions[j].text;
+        s.reward = groups[i].scores[j].total;
+        for (const auto& kv : groups[i].scores[j].components) s.reward_components.push_back(kv);
+        s.advantage = a[index];
+        s.length = static_cast<int64_t>(groups[i].completions[j].tokens.size());
+        s.finish_reason = finish_reason_name(groups[i].completions[j].finish_reason);
+        samples.push_back(std::move(s));
+      }
+  } else {
+    store_->add_event(stage_id_, step, "warning", "empty_batch",
+                      "every sampled group had equal rewards; no update this step");
+  }
+  const double step_s = seconds_since(step_start);
+  m.emplace_back("perf/rollout_seconds", rollout_s);
+  m.emplace_back("perf/learn_seconds", learn_s);
+  m.emplace_back("perf/reward_seconds", std::max(0.0, step_s - rollout_s - learn_s));
+  m.emplace_back("perf/step_seconds", step_s);
+  m.emplace_back("perf/tokens_per_s", step_s > 0 ? generated / step_s : 0.0);
+  m.emplace_back("perf/rollout_tokens_per_s", rollout_s > 0 ? generated / rollout_s : 0.0);
+  return m;
+}
+
+void GrpoRun::checkpoint(int64_t step) {
+  policy::CheckpointState state;
+  state.step = step;
+  state.data_cursor = pack_cursor(data_->cursor());
+  auto path = policy::save_checkpoint(stage_dir_, state, *trainer_, model_dir_);
+  store_->add_checkpoint(stage_id_, step, path.string());
+  prune_checkpoints(stage_dir_, recipe_.checkpoint.keep_last);
+}
+
+RunSummary GrpoRun::run() {
+  const auto start = Clock::now();
+  prepare();
+  RunSummary summary;
+  summary.run_dir = run_dir_;
+  int64_t step = 0;
+  if (options_.resume) {
+    if (auto latest = policy::latest_checkpoint(stage_dir_)) {
+      auto state = policy::load_checkpoint(*latest, *trainer_);
+      step = state.step;
+      data_->restore(unpack_cursor(state.data_cursor, recipe_.schedule.seed, train_.size()));
+      store_->add_event(stage_id_, step, "info", "resumed", "resumed from " + latest->string());
+    }
+  }
+  auto to_map = [](const Metrics& m) { return std::map<std::string, double>(m.begin(), m.end()); };
+  const int64_t steps = recipe_.schedule.steps;
+  ProgressBar bar(steps, "steps", 10.0);
+  bar.restart_clock(step);
+  std::string eval_acc = "-";
+  try {
+    if (step == 0) {
+      summary.eval_first = to_map(evaluate_now(0));
+      if (summary.eval_first.count("eval/accuracy")) eval_acc = fixed(summary.eval_first["eval/accuracy"]);
+    }
+    while (step < steps) {
+      std::vector<Sample> samples;
+      auto metrics = train_one_step(step, samples);
+      ++step;  // metrics of the step that ends at `step` updates
+      {
+        auto tx = store_->transaction();
+        store_->write_step(stage_id_, step, metrics, samples);
+        tx.commit();
+      }
+      summary.last_step = to_map(metrics);
+      const bool last = step == steps;
+      if ((recipe_.checkpoint.every > 0 && step % recipe_.checkpoint.every == 0) || last) checkpoint(step);
+      if ((recipe_.eval.every > 0 && step % recipe_.eval.every == 0) || last) {
+        auto eval = to_map(evaluate_now(step));
+        if (eval.count("eval/accuracy")) eval_acc = fixed(eval["eval/accuracy"]);
+        summary.eval_last = eval;
+        if (summary.eval_first.empty()) summary.eval_first = eval;
+      }
+      if (options_.progress)
+        bar.update(step, {{"reward", fixed(summary.last_step["reward/total"])},
+                          {"acc", fixed(summary.last_step["train/accuracy"])},
+                          {"len", fixed(summary.last_step["response/length_mean"], 0)},
+                          {"eval", eval_acc}});
+    }
+    if (options_.progress) bar.finish();
+    store_->finish_stage(stage_id_, "done");
+  } catch (...) {
+    if (options_.progress) bar.finish();
+    try {
+      store_->finish_stage(stage_id_, "failed");
+    } catch (...) {
+    }
+    throw;
+  }
+  summary.steps = step;
+  if (auto latest = policy::latest_checkpoint(stage_dir_)) summary.final_checkpoint = *latest;
+  summary.seconds = seconds_since(start);
+  return summary;
+}
+
+}  // namespace
+
+RunSummary run_grpo(const Recipe& recipe, const RunOptions& options) { return GrpoRun(recipe, options).run(); }
+
+}  // namespace aha::recipes
