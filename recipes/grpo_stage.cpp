@@ -375,6 +375,7 @@ RunSummary GrpoRun::run() {
   const int64_t steps = recipe_.schedule.steps;
   ProgressBar bar(steps, "steps", 10.0);
   bar.restart_clock(step);
+  const int64_t first_step = step;
   std::string eval_acc = "-";
   try {
     if (step == 0) {
@@ -392,7 +393,8 @@ RunSummary GrpoRun::run() {
       }
       summary.last_step = to_map(metrics);
       const bool last = step == steps;
-      if ((recipe_.checkpoint.every > 0 && step % recipe_.checkpoint.every == 0) || last) checkpoint(step);
+      const bool stopping = !last && options_.stop_after_steps > 0 && step - first_step >= options_.stop_after_steps;
+      if ((recipe_.checkpoint.every > 0 && step % recipe_.checkpoint.every == 0) || last || stopping) checkpoint(step);
       if ((recipe_.eval.every > 0 && step % recipe_.eval.every == 0) || last) {
         auto eval = to_map(evaluate_now(step));
         if (eval.count("eval/accuracy")) eval_acc = fixed(eval["eval/accuracy"]);
@@ -404,9 +406,10 @@ RunSummary GrpoRun::run() {
                           {"acc", fixed(summary.last_step["train/accuracy"])},
                           {"len", fixed(summary.last_step["response/length_mean"], 0)},
                           {"eval", eval_acc}});
+      if (stopping) break;
     }
     if (options_.progress) bar.finish();
-    store_->finish_stage(stage_id_, "done");
+    store_->finish_stage(stage_id_, step == steps ? "done" : "stopped");
   } catch (...) {
     if (options_.progress) bar.finish();
     try {

@@ -39,6 +39,9 @@ struct RunOptions {
   std::filesystem::path run_dir;  // empty: runs/<recipe name>
   bool resume = false;
   bool progress = true;  // the progress bar on stderr
+  // > 0: stop after this many steps of this invocation (with a checkpoint; the stage is left
+  // "stopped"), to be continued with resume -- for time-boxed sessions and for tests.
+  int64_t stop_after_steps = 0;
 };
 
 struct RunSummary {

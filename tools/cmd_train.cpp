@@ -1,12 +1,14 @@
 // `aha train`: runs a recipe (recipes/recipe.h, recipes/grpo_stage.h).
 //
 //   aha train RECIPE.json [--run-dir DIR] [--set key.path=value ...] [--resume] [--quiet]
+//                         [--stop-after N]   (stop after N steps; continue later with --resume)
 //
 // Prints where the run lives, a progress bar (step, ETA, reward, accuracy, response length,
 // last held-out accuracy), and at the end the held-out accuracy before and after training.
 #include <cstdio>
 #include <iostream>
 
+#include "core/error.h"
 #include "core/progress_bar.h"
 #include "recipes/grpo_stage.h"
 #include "tools/cli.h"
@@ -23,19 +25,22 @@ std::string value_or_dash(const std::map<std::string, double>& m, const std::str
 }
 
 int run_train(const std::vector<std::string>& words) {
-  cli::Args args(words, {"run-dir", "set", "resume!", "quiet!"}, "train");
+  cli::Args args(words, {"run-dir", "set", "resume!", "quiet!", "stop-after"}, "train");
   const std::string file = args.positional(0, "RECIPE (a recipe JSON file, e.g. recipes/r1-zero-tiny.json)");
   auto recipe = recipes::load_recipe(file, args.list("set"));
   recipes::RunOptions options;
   options.run_dir = args.get("run-dir", "");
   options.resume = args.flag("resume");
   options.progress = !args.flag("quiet");
+  options.stop_after_steps = args.get_int("stop-after", 0);
+  if (options.stop_after_steps < 0) throw Error("--stop-after must be >= 0");
   const auto run_dir = options.run_dir.empty() ? std::filesystem::path("runs") / recipe.name : options.run_dir;
   std::cerr << "aha train: recipe " << file << ", run directory " << run_dir.string() << "\n";
   auto summary = recipes::run_grpo(recipe, options);
 
   std::cout << "run " << recipe.name << ": " << summary.steps << " steps in "
-            << ProgressBar::format_duration(summary.seconds) << "\n";
+            << ProgressBar::format_duration(summary.seconds)
+            << (summary.steps < recipe.schedule.steps ? " (stopped early: continue with --resume)" : "") << "\n";
   std::vector<std::string> eval_names;
   for (const auto& [name, value] : summary.eval_last) eval_names.push_back(name);
   if (!eval_names.empty()) {

@@ -1,0 +1,137 @@
+// The stage runner on a tiny random model: a short run records what it should, stopping and
+// resuming continues exactly (same metrics and weights as never stopping), and bad setups are
+// refused before any work.
+#include "recipes/grpo_stage.h"
+
+#include <gtest/gtest.h>
+
+#include "core/files.h"
+#include "core/run_store.h"
+#include "policy/model_io.h"
+#include "tests/recipes/recipes_test_util.h"
+#include "tests/test_util.h"
+
+namespace aha::recipes {
+namespace {
+
+namespace fs = std::filesystem;
+
+class GrpoStageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    torch::set_num_threads(1);
+    work_ = fs::path(AHA_BINARY_DIR) / ("grpo-stage-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    remove_tree(work_);
+    fs::create_directories(work_);
+    auto model = init_model(test::tiny_config(), 3);
+    save_model(*model, work_ / "model", test::tokenizer_dir());
+  }
+  void TearDown() override { remove_tree(work_); }
+
+  Recipe recipe(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> o{"model.path=" + (work_ / "model").string()};
+    o.insert(o.end(), extra.begin(), extra.end());
+    return parse_recipe(R"({
+      "name": "stage-test",
+      "model": {"path": "set-below", "device": "cpu"},
+      "template": "chatml",
+      "data": {"train": {"synthetic": "arithmetic", "n": 40, "seed": 1, "difficulty": 1},
+               "eval": {"arith": {"synthetic": "arithmetic", "n": 6, "seed": 2, "difficulty": 1, "split": "heldout"}}},
+      "rewards": [{"name": "accuracy", "kind": "math_accuracy"},
+                  {"name": "length", "kind": "length", "weight": 1.0, "options": {"max_length": 30, "buffer": 30, "unit": "characters"}}],
+      "rollout": {"prompts_per_step": 3, "group_size": 4, "max_new_tokens": 6},
+      "algorithm": {"lr": 0.01, "clip_eps_high": 0.28},
+      "schedule": {"steps": 4, "seed": 5},
+      "checkpoint": {"every": 0, "keep_last": 0},
+      "eval": {"max_new_tokens": 4}
+    })", work_ / "recipe.json", o);
+  }
+
+  RunOptions options(const std::string& run, int64_t stop_after = 0, bool resume = false) {
+    RunOptions o;
+    o.run_dir = work_ / run;
+    o.progress = false;
+    o.stop_after_steps = stop_after;
+    o.resume = resume;
+    return o;
+  }
+
+  fs::path work_;
+};
+
+std::vector<double> series(const fs::path& db, const std::string& name) {
+  RunStore store(db, {.read_only = true});
+  std::vector<double> values;
+  for (const auto& p : store.metric_series(store.stages().at(0).id, name)) values.push_back(p.value);
+  return values;
+}
+
+TEST_F(GrpoStageTest, RecordsStepsEvalsSamplesAndCheckpoints) {
+  auto summary = run_grpo(recipe(), options("run"));
+  EXPECT_EQ(summary.steps, 4);
+  const auto db = work_ / "run" / "run.db";
+  RunStore store(db, {.read_only = true});
+  auto stage = store.stages().at(0);
+  EXPECT_EQ(stage.status, "done");
+  EXPECT_EQ(series(db, "reward/total").size(), 4u);
+  EXPECT_EQ(series(db, "train/loss").size(), 4u);
+  EXPECT_EQ(series(db, "eval/accuracy").size(), 2u);  // before and after
+  EXPECT_EQ(series(db, "eval/arith/accuracy").size(), 2u);
+  // Every step trains on prompts_per_step x G rows.
+  for (double rows : series(db, "train/sequences")) EXPECT_EQ(rows, 12.0);
+  auto samples = store.samples(stage.id, 4);
+  ASSERT_EQ(samples.size(), 12u);
+  EXPECT_FALSE(samples[0].prompt.empty());
+  EXPECT_EQ(samples[0].group_index, 0);
+  EXPECT_EQ(samples[11].group_index, 2);
+  // Advantages within a group sum to zero (GRPO's group normalisation).
+  double sum = 0;
+  for (int j = 0; j < 4; ++j) sum += samples[j].advantage;
+  EXPECT_NEAR(sum, 0.0, 1e-4);
+  ASSERT_EQ(store.checkpoints(stage.id).size(), 1u);  // only at the end (every = 0)
+  EXPECT_TRUE(fs::exists(summary.final_checkpoint / "model" / "tokenizer.json"));
+  auto reloaded = load_model(summary.final_checkpoint / "model");
+  EXPECT_EQ(reloaded->config().hidden_size, 64);
+}
+
+TEST_F(GrpoStageTest, StopAndResumeContinuesExactly) {
+  run_grpo(recipe(), options("straight"));
+  auto first = run_grpo(recipe(), options("resumed", /*stop_after=*/2));
+  EXPECT_EQ(first.steps, 2);
+  {
+    RunStore store(work_ / "resumed" / "run.db", {.read_only = true});
+    EXPECT_EQ(store.stages().at(0).status, "stopped");
+  }
+  auto second = run_grpo(recipe(), options("resumed", 0, /*resume=*/true));
+  EXPECT_EQ(second.steps, 4);
+  for (const char* name : {"reward/total", "train/loss", "train/grad_norm", "response/length_mean"}) {
+    auto a = series(work_ / "straight" / "run.db", name), b = series(work_ / "resumed" / "run.db", name);
+    ASSERT_EQ(a.size(), 4u) << name;
+    EXPECT_EQ(a, b) << name;
+  }
+  auto wa = load_model(work_ / "straight" / "checkpoints" / "grpo" / "step-4" / "model");
+  auto wb = load_model(work_ / "resumed" / "checkpoints" / "grpo" / "step-4" / "model");
+  auto pa = wa->named_parameters(), pb = wb->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i].second, pb[i].second)) << pa[i].first;
+}
+
+TEST_F(GrpoStageTest, RefusesToOverwriteARunAndChecksTheRecipeOnResume) {
+  run_grpo(recipe({"schedule.steps=1"}), options("run"));
+  auto e = test::error_of([&] { run_grpo(recipe({"schedule.steps=1"}), options("run")); });
+  EXPECT_NE(e.find("--resume"), std::string::npos) << e;
+  e = test::error_of([&] { run_grpo(recipe({"schedule.steps=1", "algorithm.lr=0.5"}), options("run", 0, true)); });
+  EXPECT_NE(e.find("recipe differs"), std::string::npos) << e;
+  e = test::error_of([&] { run_grpo(recipe(), options("nothing-here", 0, true)); });
+  EXPECT_NE(e.find("no run"), std::string::npos) << e;
+}
+
+TEST_F(GrpoStageTest, MissingModelIsNamedBeforeAnyWork) {
+  auto r = recipe({"model.path=" + (work_ / "absent").string()});
+  auto e = test::error_of([&] { run_grpo(r, options("run")); });
+  EXPECT_NE(e.find("absent"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(work_ / "run" / "run.db"));
+}
+
+}  // namespace
+}  // namespace aha::recipes
