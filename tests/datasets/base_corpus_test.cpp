@@ -1,0 +1,157 @@
+// The base-model pretraining corpus: style shares, determinism, train split only, no R1-Zero
+// template, the preamble's vocabulary in the prose, spec errors.
+#include "datasets/base_corpus.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "core/json.h"
+#include "datasets/prompt_template.h"
+#include "datasets/synthetic_tasks.h"
+#include "tests/test_util.h"
+
+namespace aha {
+namespace {
+
+BaseCorpusSpec small_spec() {
+  BaseCorpusSpec s;
+  s.documents = 1000;
+  s.seed = 7;
+  s.min_difficulty = 1;
+  s.max_difficulty = 2;
+  s.countdown_share = 0.2;
+  s.plain = 0.5;
+  s.dialogue = 0.2;
+  s.tagged = 0.25;
+  s.prose = 0.05;
+  return s;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+TEST(BaseCorpus, StyleCountsFollowTheShares) {
+  auto docs = generate_base_corpus(small_spec());
+  ASSERT_EQ(docs.size(), 1000u);
+  std::map<CorpusStyle, int> counts;
+  int countdown = 0;
+  for (const auto& d : docs) {
+    ++counts[d.style];
+    countdown += d.task == "countdown";
+  }
+  EXPECT_EQ(counts[CorpusStyle::plain], 500);
+  EXPECT_EQ(counts[CorpusStyle::dialogue], 200);
+  EXPECT_EQ(counts[CorpusStyle::tagged], 250);
+  EXPECT_EQ(counts[CorpusStyle::prose], 50);
+  EXPECT_EQ(countdown, 190);  // 20% of the 950 problem documents
+}
+
+TEST(BaseCorpus, LargestRemainderRounding) {
+  BaseCorpusSpec s = small_spec();
+  s.documents = 10;
+  s.plain = s.dialogue = s.tagged = 1;  // 3.33 each: the first style takes the spare document
+  s.prose = 0;
+  std::map<CorpusStyle, int> counts;
+  for (const auto& d : generate_base_corpus(s)) ++counts[d.style];
+  EXPECT_EQ(counts[CorpusStyle::plain], 4);
+  EXPECT_EQ(counts[CorpusStyle::dialogue], 3);
+  EXPECT_EQ(counts[CorpusStyle::tagged], 3);
+}
+
+TEST(BaseCorpus, IsDeterministicAndSeeded) {
+  auto a = generate_base_corpus(small_spec()), b = generate_base_corpus(small_spec());
+  auto other_spec = small_spec();
+  other_spec.seed = 8;
+  auto c = generate_base_corpus(other_spec);
+  size_t same = 0, same_other = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    same += a[i].text == b[i].text;
+    same_other += a[i].text == c[i].text;
+  }
+  EXPECT_EQ(same, a.size());
+  EXPECT_LT(same_other, a.size() / 10);
+}
+
+TEST(BaseCorpus, HoldsNoHeldOutProblem) {
+  auto docs = generate_base_corpus(small_spec());
+  for (const auto& d : docs) {
+    if (d.style == CorpusStyle::prose) continue;
+    ASSERT_FALSE(d.problem_key.empty());
+    EXPECT_FALSE(is_heldout_key(d.problem_key)) << d.text;
+  }
+  // Held-out problems (of any seed) never appear as text: the prompt's numbers and steps would.
+  std::string all;
+  for (const auto& d : docs) all += d.text + "\n";
+  for (int d = 1; d <= 2; ++d) {
+    for (const auto& ex : generate_arithmetic(150, 99, ArithmeticConfig::for_difficulty(d), Split::heldout))
+      EXPECT_FALSE(contains(all, ex.prompt)) << ex.prompt;
+  }
+}
+
+TEST(BaseCorpus, StylesAreKeptApartAndNeverTheR1ZeroTemplate) {
+  auto docs = generate_base_corpus(small_spec());
+  for (const auto& d : docs) {
+    EXPECT_FALSE(contains(d.text, kR1ZeroPreamble));
+    EXPECT_FALSE(contains(d.text, "A conversation between User and Assistant"));
+    switch (d.style) {
+      case CorpusStyle::plain:
+        EXPECT_TRUE(d.text.starts_with("Question: ")) << d.text;
+        EXPECT_TRUE(contains(d.text, "\nAnswer: ")) << d.text;
+        EXPECT_FALSE(contains(d.text, "<")) << d.text;
+        break;
+      case CorpusStyle::dialogue:
+        EXPECT_TRUE(d.text.starts_with("User: ")) << d.text;
+        EXPECT_TRUE(contains(d.text, "\nAssistant: ")) << d.text;
+        EXPECT_FALSE(contains(d.text, "<think>")) << d.text;
+        break;
+      case CorpusStyle::tagged:
+        EXPECT_TRUE(contains(d.text, "<think>") && contains(d.text, "</think>")) << d.text;
+        EXPECT_TRUE(contains(d.text, "<answer> ") && d.text.ends_with(" </answer>")) << d.text;
+        EXPECT_FALSE(contains(d.text, "User:") || contains(d.text, "Assistant:")) << d.text;
+        EXPECT_FALSE(contains(d.text, "The answer is")) << d.text;
+        break;
+      case CorpusStyle::prose:
+        EXPECT_FALSE(contains(d.text, "<")) << d.text;
+        break;
+    }
+  }
+}
+
+TEST(BaseCorpus, ProseUsesThePreambleVocabulary) {
+  std::string prose;
+  for (uint64_t seed = 0; seed < 200; ++seed) prose += generate_prose_paragraph(seed) + "\n";
+  for (const char* word : {"conversation", "user", "assistant", "question", "solves", "thinks", "reasoning process",
+                           "mind", "provides", "answer", "enclosed", "tags", "respectively", "i.e.,", "first"})
+    EXPECT_TRUE(contains(prose, word)) << word;
+}
+
+TEST(BaseCorpus, TaggedSolutionSplitsStepsAndAnswer) {
+  EXPECT_EQ(tagged_solution("Tom starts with 3 coins. Finding 4 more gives 3 + 4 = 7. The answer is 7."),
+            "<think> Tom starts with 3 coins. Finding 4 more gives 3 + 4 = 7. </think> <answer> 7 </answer>");
+  EXPECT_EQ(tagged_solution("5 + 5 = 10. So 5 + 5 = 10. The answer is 5 + 5."),
+            "<think> 5 + 5 = 10. So 5 + 5 = 10. </think> <answer> 5 + 5 </answer>");
+  EXPECT_NE(test::error_of([] { tagged_solution("no answer here"); }), "");
+}
+
+TEST(BaseCorpus, SpecFromJsonChecksKeysAndRanges) {
+  auto parse = [](const std::string& text) {
+    auto doc = json::parse(text, "spec");
+    return BaseCorpusSpec::from_json(doc, "spec: corpus");
+  };
+  auto s = parse(R"({"documents": 12, "seed": 3, "min_difficulty": 2, "max_difficulty": 3,
+                     "countdown_share": 0.5, "styles": {"plain": 1, "tagged": 1}})");
+  EXPECT_EQ(s.documents, 12);
+  EXPECT_EQ(s.seed, 3u);
+  EXPECT_EQ(s.min_difficulty, 2);
+  EXPECT_EQ(s.dialogue, 0.0);
+  EXPECT_EQ(s.tagged, 1.0);
+  EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"documnets": 3})"); }), "documnets"));
+  EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"styles": {"plane": 1}})"); }), "plane"));
+  EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"max_difficulty": 6})"); }), "max_difficulty"));
+  EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"documents": "many"})"); }), "documents"));
+  EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"styles": {"plain": -1}})"); }), "styles.plain"));
+  EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"styles": {}})"); }), "positive"));
+}
+
+}  // namespace
+}  // namespace aha
