@@ -153,7 +153,16 @@ void GrpoRun::prepare() {
       throw Error("model.path " + model_dir_.string() + " holds no model (no config.json), and the recipe has no "
                   "model.build spec to make one");
   }
-  if (!recipe_.model.build.empty()) ensure_base_model(recipe_.model.build, model_dir_);
+  if (!recipe_.model.build.empty()) {
+    PretrainRunOptions pretrain;
+    pretrain.device = device_;
+    pretrain.progress = options_.progress;
+    auto base = ensure_base_model(PretrainSpec::from_file(recipe_.model.build.string(), recipe_.model.build_overrides),
+                                  model_dir_, pretrain);
+    if (options_.progress)
+      std::fprintf(stderr, "base model %s: %s\n", model_dir_.string().c_str(),
+                   base.reused ? "reused (built earlier from the same spec)" : "built");
+  }
 
   LoadOptions load;
   load.device = device_;

@@ -5,45 +5,12 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "core/json_override.h"
 #include "datasets/seeded_random.h"
 #include "policy/model_config.h"
 
 namespace aha {
 namespace {
-
-// Applies "a.b.c=value" to doc: value is JSON when it parses as such, else a string.
-void apply_override(rapidjson::Document& doc, const std::string& assignment, const std::string& source) {
-  const size_t eq = assignment.find('=');
-  require(eq != std::string::npos && eq > 0,
-          source + ": --set expects key=value (e.g. training.steps=100), got '" + assignment + "'");
-  const std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
-  auto& a = doc.GetAllocator();
-  rapidjson::Value value;
-  rapidjson::Document parsed;
-  parsed.Parse(text.c_str(), text.size());
-  if (!parsed.HasParseError()) value.CopyFrom(parsed, a);
-  else value.SetString(text.c_str(), static_cast<rapidjson::SizeType>(text.size()), a);
-  rapidjson::Value* node = &doc;
-  size_t start = 0;
-  while (true) {
-    size_t dot = path.find('.', start);
-    std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    require(!key.empty(), source + ": --set " + path + ": empty key");
-    require(node->IsObject(), source + ": --set " + path + ": '" + key + "' is not inside an object");
-    auto it = node->FindMember(key.c_str());
-    if (dot == std::string::npos) {
-      if (it != node->MemberEnd()) it->value = value;
-      else node->AddMember(rapidjson::Value(key.c_str(), a), value, a);
-      return;
-    }
-    if (it == node->MemberEnd()) {
-      node->AddMember(rapidjson::Value(key.c_str(), a), rapidjson::Value(rapidjson::kObjectType), a);
-      it = node->FindMember(key.c_str());
-    }
-    node = &it->value;
-    start = dot + 1;
-  }
-}
 
 void positive(int64_t v, const json::ObjectReader& r, const char* key) {
   require(v >= 1, r.context() + ": " + key + " must be >= 1, got " + std::to_string(v));
@@ -65,7 +32,7 @@ PretrainSpec PretrainSpec::parse(const std::string& text, const std::string& sou
                                  const std::vector<std::string>& overrides) {
   rapidjson::Document doc = json::parse(text, source);
   require(doc.IsObject(), source + ": expected a JSON object");
-  for (const auto& o : overrides) apply_override(doc, o, source);
+  for (const auto& o : overrides) json::apply_override(doc, o, source);
   PretrainSpec s;
   s.source = source;
   json::ObjectReader root(doc, source);
