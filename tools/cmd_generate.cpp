@@ -152,8 +152,9 @@ int run_generate(const std::vector<std::string>& raw) {
   s.stop.stop_strings = args.list("stop");
   s.stop.ignore_eos = args.flag("ignore-eos");
   s.seed = static_cast<uint64_t>(args.get_int("seed", 0));
+  const Tokenizer* tok = tokenizer ? &*tokenizer : nullptr;
   s.stop.eos_token_ids = args.get("eos-ids") ? cli::parse_id_list(*args.get("eos-ids"), "eos-ids")
-                                             : recipes::default_eos_ids(dir, model->config(), tokenizer ? &*tokenizer : nullptr);
+                                             : recipes::default_eos_ids(dir, model->config(), tok);
   require(s.stop.stop_strings.empty() || tokenizer, "--stop needs a tokenizer in " + dir.string());
 
   PromptSource source;

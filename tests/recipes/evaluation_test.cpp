@@ -1,0 +1,330 @@
+// recipes/evaluation.h: majority vote, pass@1 / maj@k / format rate on hand-made completions
+// scored through the verifiers, option checks, evaluate() end to end with a model whose
+// answer is known (the chain model), and the metrics it reports.
+#include "recipes/evaluation.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "core/json.h"
+#include "tests/recipes/recipes_test_util.h"
+#include "tests/test_util.h"
+
+namespace aha::recipes {
+namespace {
+
+using test::fixture_tokenizer;
+using test::ids_of;
+using Answers = std::vector<std::optional<std::string>>;
+
+TEST(MajorityVote, LargestGroupOfEquivalentAnswersWins) {
+  auto v = majority_vote({"4", "4", "5"});
+  ASSERT_TRUE(v.representative);
+  EXPECT_EQ(*v.representative, 0u);
+  EXPECT_EQ(v.votes, 2u);
+
+  v = majority_vote({"3", "1/2", "0.5", "\\frac{1}{2}"});  // equivalent forms vote together
+  EXPECT_EQ(*v.representative, 1u);
+  EXPECT_EQ(v.votes, 3u);
+
+  v = majority_vote({"5", "4", "4", "5"});  // tie: the group whose first answer came first
+  EXPECT_EQ(*v.representative, 0u);
+  EXPECT_EQ(v.votes, 2u);
+  v = majority_vote({"4", "5", "5", "4"});
+  EXPECT_EQ(*v.representative, 0u);
+
+  v = majority_vote(Answers{std::nullopt, "7", std::nullopt, "8", "8"});  // no answer, no vote
+  EXPECT_EQ(*v.representative, 3u);
+  EXPECT_EQ(v.votes, 2u);
+
+  v = majority_vote(Answers{std::nullopt, std::nullopt});
+  EXPECT_FALSE(v.representative);
+  EXPECT_EQ(v.votes, 0u);
+  EXPECT_FALSE(majority_vote({}).representative);
+}
+
+Example example(const std::string& id, const std::string& gold) {
+  Example e;
+  e.id = id;
+  e.prompt = "question " + id;
+  e.gold = gold;
+  return e;
+}
+
+struct Made {
+  std::string text;
+  int64_t tokens;
+  FinishReason finish = FinishReason::kStop;
+};
+
+// The completions, scored by the verifiers evaluate() would use for these options.
+std::vector<SampledExample> score(const std::vector<Example>& examples, const std::vector<std::vector<Made>>& made,
+                                  const EvalOptions& options) {
+  reward::RewardRunner runner(eval_reward_specs(options), 1);
+  std::vector<SampledExample> out(examples.size());
+  for (size_t i = 0; i < examples.size(); ++i) {
+    std::vector<reward::ScoringInput> inputs;
+    for (size_t j = 0; j < made[i].size(); ++j) {
+      Completion c;
+      c.prompt_index = static_cast<int64_t>(i);
+      c.sample_index = static_cast<int64_t>(j);
+      c.text = made[i][j].text;
+      c.tokens.assign(static_cast<size_t>(made[i][j].tokens), 5);
+      c.finish_reason = made[i][j].finish;
+      out[i].completions.push_back(c);
+      inputs.push_back({to_reward_example(examples[i]), {c.text, made[i][j].tokens}});
+    }
+    out[i].scores = runner.score(std::move(inputs));
+  }
+  return out;
+}
+
+const std::vector<Example> kExamples = {example("a", "4"), example("b", "1/2"), example("c", "7")};
+const std::vector<std::vector<Made>> kMade = {
+    {{"<think>2+2</think> <answer>4</answer>", 10},
+     {"<think>so</think><answer>\\boxed{4}</answer>", 20},
+     {"<think>hmm</think> <answer>5</answer>", 30}},
+    {{"<think>a</think> <answer>0.5</answer>", 40},
+     {"<think>b</think> <answer>3</answer>", 50},
+     {"<answer>1/2</answer>", 60}},
+    {{"<think>x</think> <answer>3</answer>", 70},
+     {"\\boxed{7}", 80, FinishReason::kLength},
+     {"<think>y</think> <answer>3</answer> trailing", 90, FinishReason::kEos}}};
+
+EvalOptions k3(PromptTemplate t) {
+  EvalOptions o;
+  o.prompt_template = std::move(t);
+  o.samples = 3;
+  o.temperature = 1;
+  return o;
+}
+
+// r1_zero: only <answer> content counts, and the format reward is measured.
+TEST(SummarizeDataset, PassAtOneMajorityAndFormatOnHandMadeCompletions) {
+  const auto options = k3(PromptTemplate::r1_zero());
+  auto d = summarize_dataset("hand", kExamples, score(kExamples, kMade, options), options);
+  ASSERT_EQ(d.records.size(), 3u);
+  EXPECT_EQ(d.records[0].correct, (std::vector<bool>{true, true, false}));
+  EXPECT_EQ(d.records[0].answers, (Answers{"4", "4", "5"}));
+  EXPECT_EQ(d.records[0].majority_answer, "4");
+  EXPECT_TRUE(d.records[0].majority_correct);
+  EXPECT_EQ(d.records[1].correct, (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(d.records[1].majority_answer, "0.5");  // 0.5 and 1/2 vote together
+  EXPECT_TRUE(d.records[1].majority_correct);
+  EXPECT_EQ(d.records[1].well_formed, (std::vector<bool>{true, true, false}));
+  EXPECT_EQ(d.records[2].answers, (Answers{"3", std::nullopt, "3"}));  // \boxed outside <answer>: none
+  EXPECT_EQ(d.records[2].correct, (std::vector<bool>{false, false, false}));
+  EXPECT_EQ(d.records[2].well_formed, (std::vector<bool>{true, false, false}));
+  EXPECT_EQ(d.records[2].majority_answer, "3");
+  EXPECT_FALSE(d.records[2].majority_correct);
+  EXPECT_EQ(d.records[2].gold, "7");
+  EXPECT_EQ(d.records[2].completions[1], "\\boxed{7}");
+
+  const auto& s = d.summary;
+  EXPECT_EQ(s.examples, 3);
+  EXPECT_EQ(s.samples, 3);
+  EXPECT_NEAR(s.pass_at_1, (2.0 / 3 + 2.0 / 3 + 0) / 3, 1e-12);
+  EXPECT_NEAR(s.maj_at_k, 2.0 / 3, 1e-12);
+  ASSERT_TRUE(s.format_rate);
+  EXPECT_NEAR(*s.format_rate, 6.0 / 9, 1e-12);
+  EXPECT_NEAR(s.mean_response_tokens, 50.0, 1e-12);
+  EXPECT_EQ(s.max_response_tokens, 90);
+  EXPECT_NEAR(s.truncated_rate, 1.0 / 9, 1e-12);
+  EXPECT_EQ(s.verifier_errors, 0);
+}
+
+// chatml: a \boxed{} answer counts without the tag; no format rate.
+TEST(SummarizeDataset, WithoutTheR1ZeroTemplateABoxedAnswerCounts) {
+  const auto options = k3(PromptTemplate::chatml());
+  auto d = summarize_dataset("hand", kExamples, score(kExamples, kMade, options), options);
+  EXPECT_EQ(d.records[2].answers, (Answers{"3", "7", "3"}));
+  EXPECT_EQ(d.records[2].correct, (std::vector<bool>{false, true, false}));
+  EXPECT_FALSE(d.records[2].majority_correct);
+  EXPECT_TRUE(d.records[2].well_formed.empty());
+  EXPECT_NEAR(d.summary.pass_at_1, (2.0 / 3 + 2.0 / 3 + 1.0 / 3) / 3, 1e-12);
+  EXPECT_FALSE(d.summary.format_rate);
+  // The option overrides the template's default.
+  auto tagged = k3(PromptTemplate::chatml());
+  tagged.require_answer_tag = true;
+  d = summarize_dataset("hand", kExamples, score(kExamples, kMade, tagged), tagged);
+  EXPECT_EQ(d.records[2].answers, (Answers{"3", std::nullopt, "3"}));
+  EXPECT_NEAR(d.summary.pass_at_1, 4.0 / 9, 1e-12);
+}
+
+class ThrowingReward : public reward::Reward {
+ public:
+  reward::RewardOutput score(const reward::RewardExample&, const reward::Completion&) const override {
+    throw Error("verifier broke");
+  }
+};
+
+TEST(SummarizeDataset, CountsVerifierFailuresAsWrong) {
+  reward::RewardSpec spec;
+  spec.name = kCorrectReward;
+  spec.kind = "custom";
+  reward::RewardRunner runner({spec}, {std::make_shared<ThrowingReward>()}, 1);
+  const auto options = k3(PromptTemplate::chatml());
+  SampledExample s;
+  std::vector<reward::ScoringInput> inputs;
+  for (int j = 0; j < 3; ++j) {
+    Completion c;
+    c.text = "\\boxed{4}";
+    c.tokens = {1, 2};
+    s.completions.push_back(c);
+    inputs.push_back({to_reward_example(kExamples[0]), {c.text, 2}});
+  }
+  s.scores = runner.score(std::move(inputs));
+  auto d = summarize_dataset("x", {kExamples[0]}, {s}, options);
+  EXPECT_EQ(d.summary.verifier_errors, 3);
+  EXPECT_EQ(d.summary.pass_at_1, 0.0);
+  EXPECT_FALSE(d.records[0].majority_correct);  // the majority answer's completion was not verified
+  EXPECT_NE(d.records[0].verifier_errors[0].find("verifier broke"), std::string::npos);
+
+  // Scores without the verifier's component are a caller error.
+  s.scores.assign(3, reward::ScoredSample{});
+  auto error = test::error_of([&] { summarize_dataset("x", {kExamples[0]}, {s}, options); });
+  EXPECT_NE(error.find("correct"), std::string::npos) << error;
+}
+
+TEST(EvalOptions, ValidateNamesTheOptionAtFault) {
+  auto message = [](const EvalOptions& o) { return test::error_of([&] { validate(o); }); };
+  EvalOptions o;
+  EXPECT_EQ(message(o), "");
+  o.samples = 0;
+  EXPECT_NE(message(o).find("samples"), std::string::npos);
+  o = EvalOptions();
+  o.samples = 4;  // temperature 0
+  EXPECT_NE(message(o).find("temperature > 0"), std::string::npos) << message(o);
+  o.temperature = 0.6;
+  EXPECT_EQ(message(o), "");
+  o.top_p = 0;
+  EXPECT_NE(message(o).find("top_p"), std::string::npos);
+  o = EvalOptions();
+  o.max_new_tokens = 0;
+  EXPECT_NE(message(o).find("max_new_tokens"), std::string::npos);
+  o = EvalOptions();
+  o.prompts_per_batch = 0;
+  EXPECT_NE(message(o).find("prompts_per_batch"), std::string::npos);
+  o = EvalOptions();
+  o.correctness_reward = "math_accuracy,format";
+  EXPECT_NE(message(o).find("exactly one"), std::string::npos) << message(o);
+  o.correctness_reward = "no_such_reward";
+  EXPECT_NE(message(o).find("no_such_reward"), std::string::npos) << message(o);
+  o.correctness_reward = R"([{"name": "acc", "kind": "math_accuracy", "options": {"bogus": 1}}])";
+  EXPECT_NE(message(o).find("bogus"), std::string::npos) << message(o);
+}
+
+TEST(EvalOptions, RewardSpecsFollowTheTemplate) {
+  EvalOptions o;  // r1_zero
+  auto specs = eval_reward_specs(o);
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_EQ(specs[0].name, "correct");
+  EXPECT_EQ(specs[0].kind, "math_accuracy");
+  EXPECT_EQ(json::parse(specs[0].options_json, "o")["require_answer_tag"].GetBool(), true);
+  EXPECT_EQ(specs[1].name, "format");
+  EXPECT_EQ(specs[1].weight, 0.0);
+  o.prompt_template = PromptTemplate::chatml();
+  specs = eval_reward_specs(o);
+  ASSERT_EQ(specs.size(), 1u);
+  EXPECT_EQ(json::parse(specs[0].options_json, "o")["require_answer_tag"].GetBool(), false);
+  // A spec that sets the option keeps it.
+  o.correctness_reward = R"([{"name": "acc", "kind": "math_accuracy", "options": {"require_answer_tag": true}}])";
+  specs = eval_reward_specs(o);
+  EXPECT_EQ(json::parse(specs[0].options_json, "o")["require_answer_tag"].GetBool(), true);
+}
+
+// A model that answers " \boxed{4}" to everything: its accuracy is the share of golds equal to 4.
+struct KnownAnswerModel : ::testing::Test {
+  static void SetUpTestSuite() {
+    torch::set_num_threads(1);
+    model = test::chain_model(ids_of(" \\boxed{4}"), 2).release();
+  }
+  static void TearDownTestSuite() { delete model; }
+  static Transformer* model;
+
+  EvalOptions options() const {
+    EvalOptions o;
+    o.prompt_template = PromptTemplate::custom("{prompt}\nAnswer:", {});
+    o.eos_token_ids = {2};
+    o.max_new_tokens = 16;
+    o.reward_threads = 1;
+    return o;
+  }
+};
+Transformer* KnownAnswerModel::model = nullptr;
+
+TEST_F(KnownAnswerModel, EvaluateEndToEnd) {
+  RolloutEngine engine(*model, {}, make_text_decoder(fixture_tokenizer()));
+  std::vector<EvalDataset> data = {{"a", {example("1", "4"), example("2", "5")}},
+                                   {"b", {example("3", "4.0"), example("4", "#### 4")}}};
+  auto o = options();
+  o.samples = 2;
+  o.temperature = 1.0;
+  o.prompts_per_batch = 3;  // a batch spans both data sets
+  auto r = evaluate(engine, fixture_tokenizer(), data, o);
+  ASSERT_EQ(r.datasets.size(), 2u);
+  EXPECT_EQ(r.datasets[0].name, "a");
+  EXPECT_EQ(r.datasets[0].summary.examples, 2);
+  EXPECT_DOUBLE_EQ(r.datasets[0].summary.pass_at_1, 0.5);
+  EXPECT_DOUBLE_EQ(r.datasets[0].summary.maj_at_k, 0.5);
+  EXPECT_DOUBLE_EQ(r.datasets[1].summary.pass_at_1, 1.0);
+  EXPECT_DOUBLE_EQ(r.overall.pass_at_1, 0.75);
+  EXPECT_DOUBLE_EQ(r.overall.maj_at_k, 0.75);
+  EXPECT_DOUBLE_EQ(r.overall.mean_response_tokens, 9.0);  // 8 tokens and the EOS
+  EXPECT_EQ(r.overall.truncated_rate, 0.0);
+  EXPECT_FALSE(r.overall.format_rate);
+  const auto& rec = r.datasets[1].records[1];
+  EXPECT_EQ(rec.id, "4");
+  EXPECT_EQ(rec.gold, "4");  // GSM8K-style gold, extracted
+  EXPECT_EQ(rec.completions, (std::vector<std::string>{" \\boxed{4}", " \\boxed{4}"}));
+  EXPECT_EQ(rec.answers, (Answers{"4", "4"}));
+  EXPECT_EQ(rec.majority_answer, "4");
+
+  auto metrics = eval_metrics(r);
+  std::map<std::string, double> m(metrics.begin(), metrics.end());
+  EXPECT_DOUBLE_EQ(m.at("eval/accuracy"), 0.75);
+  EXPECT_DOUBLE_EQ(m.at("eval/a/accuracy"), 0.5);
+  EXPECT_DOUBLE_EQ(m.at("eval/b/accuracy"), 1.0);
+  EXPECT_DOUBLE_EQ(m.at("eval/b/maj_accuracy"), 1.0);
+  EXPECT_EQ(m.count("eval/format_rate"), 0u);
+
+  // Cut short by max_new_tokens: no answer, all truncated.
+  o.max_new_tokens = 3;
+  r = evaluate(engine, fixture_tokenizer(), data, o);
+  EXPECT_EQ(r.overall.pass_at_1, 0.0);
+  EXPECT_EQ(r.overall.truncated_rate, 1.0);
+  EXPECT_EQ(r.overall.max_response_tokens, 3);
+  EXPECT_FALSE(r.datasets[0].records[0].majority_answer);
+}
+
+TEST_F(KnownAnswerModel, R1ZeroTemplateRequiresTheAnswerTagAndMeasuresFormat) {
+  RolloutEngine engine(*model, {}, make_text_decoder(fixture_tokenizer()));
+  auto o = options();
+  o.prompt_template = PromptTemplate::r1_zero();
+  auto r = evaluate(engine, fixture_tokenizer(), {{"a", {example("1", "4")}}}, o);
+  EXPECT_EQ(r.overall.pass_at_1, 0.0);  // \boxed{4} is not inside <answer>
+  ASSERT_TRUE(r.overall.format_rate);
+  EXPECT_EQ(*r.overall.format_rate, 0.0);
+  o.require_answer_tag = false;
+  r = evaluate(engine, fixture_tokenizer(), {{"a", {example("1", "4")}}}, o);
+  EXPECT_EQ(r.overall.pass_at_1, 1.0);
+}
+
+TEST_F(KnownAnswerModel, RejectsBadDataSets) {
+  RolloutEngine engine(*model, {}, make_text_decoder(fixture_tokenizer()));
+  auto o = options();
+  auto error = test::error_of([&] { evaluate(engine, fixture_tokenizer(), {}, o); });
+  EXPECT_NE(error.find("no data sets"), std::string::npos) << error;
+  error = test::error_of([&] {
+    evaluate(engine, fixture_tokenizer(), {{"a", {example("1", "4")}}, {"a", {example("2", "4")}}}, o);
+  });
+  EXPECT_NE(error.find("'a'"), std::string::npos) << error;
+  error = test::error_of([&] { evaluate(engine, fixture_tokenizer(), {{"empty", {}}}, o); });
+  EXPECT_NE(error.find("no examples"), std::string::npos) << error;
+  o.samples = 2;
+  error = test::error_of([&] { evaluate(engine, fixture_tokenizer(), {{"a", {example("1", "4")}}}, o); });
+  EXPECT_NE(error.find("temperature"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace aha::recipes
