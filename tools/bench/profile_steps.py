@@ -86,8 +86,13 @@ class Weights:
             self.layers.append(w)
 
 
+_INV_FREQ = {}
+
+
 def inv_freq(dev):
-    return 1.0 / (1e6 ** (torch.arange(0, D, 2, dtype=torch.int64).float() / D)).to(dev)
+    if dev not in _INV_FREQ:  # made once: no host-to-device copy inside a graph capture
+        _INV_FREQ[dev] = (1.0 / (1e6 ** (torch.arange(0, D, 2, dtype=torch.int64).float() / D))).to(dev)
+    return _INV_FREQ[dev]
 
 
 def cos_sin(pos, dev):
@@ -231,6 +236,7 @@ def decode_report(args, dev, out):
     W = Weights(dev)
     dec = Decode(W, args.rows, args.span, dev)
     lines = []
+    inv_freq(dev)
     with torch.inference_mode():
         # correctness of the candidate pieces first
         x = torch.randn(64, H, device=dev, dtype=torch.bfloat16)
@@ -293,7 +299,7 @@ class ChunkedLogprobs(torch.autograd.Function):
             e = min(n, s + chunk)
             if keep:
                 lg16 = torch.mm(hidden[s:e], weight.t(), out=kept[s:e])
-                logp = torch._log_softmax(lg16, -1, True) if lg16.is_cuda else torch.log_softmax(lg16.float(), -1)
+                logp = torch.log_softmax(lg16, -1, dtype=torch.float32)
                 lp[s:e] = logp.gather(1, targets[s:e, None]).squeeze(1)
                 p = logp.exp()
                 ent[s:e] = -torch.bmm(p.unsqueeze(1), logp.unsqueeze(2)).view(-1)
@@ -315,7 +321,7 @@ class ChunkedLogprobs(torch.autograd.Function):
             for s in range(0, n, ctx.chunk):
                 e = min(n, s + ctx.chunk)
                 gc = g[s:e, None]
-                p = torch.softmax(kept[s:e] if kept.is_cuda else kept[s:e].float(), -1, dtype=torch.float32)
+                p = torch.softmax(kept[s:e], -1, dtype=torch.float32)
                 pt = p.gather(1, targets[s:e, None])
                 torch.mul(p, -gc, out=kept[s:e])
                 kept[s:e].scatter_(1, targets[s:e, None], (pt * -gc + gc).to(kept.dtype))
