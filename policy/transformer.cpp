@@ -5,6 +5,7 @@
 #include <torch/autograd.h>
 
 #include <cmath>
+#include <limits>
 
 #include "core/error.h"
 #include "policy/rotary.h"
@@ -344,7 +345,11 @@ torch::Tensor Transformer::hidden_states_cached(const torch::Tensor& input_ids, 
   // mask [B, 1, S, L]: row b's query i sees slot j if key_mask[b, j] and j <= slots[i].
   auto key_slots = torch::arange(L, slots.options());
   auto not_future = key_slots.view({1, L}) <= slots.view({S, 1});  // [S, L]
-  auto mask = key_mask.to(torch::kBool).view({B, 1, 1, L}).logical_and(not_future.view({1, 1, S, L}));
+  auto allowed = key_mask.to(torch::kBool).view({B, 1, 1, L}).logical_and(not_future.view({1, 1, S, L}));
+  // As an additive mask (0 or -inf in the model dtype), made once for all layers: what SDPA
+  // turns a boolean mask into in every call otherwise.
+  auto mask = torch::zeros(allowed.sizes(), allowed.options().dtype(dtype_))
+                  .masked_fill_(allowed.logical_not(), -std::numeric_limits<double>::infinity());
   auto x = torch::embedding(embed_, input_ids);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const auto& w = layers_[l];
