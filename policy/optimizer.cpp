@@ -1,6 +1,9 @@
 #include "policy/optimizer.h"
 
+#include <ATen/ops/_fused_adamw.h>
+
 #include <cmath>
+#include <map>
 #include <sstream>
 
 #include "core/error.h"
@@ -89,7 +92,7 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
     auto& torch_groups = adamw_->param_groups();
     for (size_t g = 0; g < groups_.size(); ++g)
       torch_groups[g].options().set_lr(options_.lr * groups_[g].lr_scale * factor);
-    adamw_->step();
+    fused_adamw_step();
     result.applied = true;
   } else {
     ++skipped_steps_;
@@ -97,6 +100,48 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
   ++step_count_;
   adamw_->zero_grad(/*set_to_none=*/true);
   return result;
+}
+
+void Optimizer::fused_adamw_step() {
+  torch::NoGradGuard no_grad;
+  auto& state = adamw_->state();
+  for (auto& group : adamw_->param_groups()) {
+    const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    // One launch per device and dtype (the kernel's requirement). The kernel reads each
+    // parameter's step count (already advanced) from a device scalar; parameters with the same
+    // count share one.
+    struct Launch {
+      std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs, steps;
+      std::map<int64_t, torch::Tensor> step_tensors;
+    };
+    std::map<std::string, Launch> launches;
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      auto& slot = state[p.unsafeGetTensorImpl()];
+      if (!slot) {  // as LibTorch's AdamW creates it
+        auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+        fresh->step(0);
+        fresh->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        fresh->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        slot = std::move(fresh);
+      }
+      auto& s = static_cast<torch::optim::AdamWParamState&>(*slot);
+      s.step(s.step() + 1);
+      auto& launch = launches[p.device().str() + "/" + c10::toString(p.scalar_type())];
+      auto& step = launch.step_tensors[s.step()];
+      if (!step.defined()) step = torch::full({}, double(s.step()), p.options().dtype(torch::kFloat32));
+      launch.params.push_back(p);
+      launch.grads.push_back(p.grad());
+      launch.exp_avgs.push_back(s.exp_avg());
+      launch.exp_avg_sqs.push_back(s.exp_avg_sq());
+      launch.steps.push_back(step);
+    }
+    const auto [beta1, beta2] = o.betas();
+    for (auto& [_, l] : launches) {
+      at::_fused_adamw_(l.params, l.grads, l.exp_avgs, l.exp_avg_sqs, /*max_exp_avg_sqs=*/{}, l.steps, o.lr(), beta1,
+                        beta2, o.weight_decay(), o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+    }
+  }
 }
 
 void Optimizer::save(const std::filesystem::path& path) const {

@@ -1,4 +1,6 @@
-// The learner's optimizer: LibTorch's AdamW over parameter groups, driven by an LR schedule,
+// The learner's optimizer: AdamW over parameter groups (LibTorch's AdamW holds the options and
+// the state, the update is ATen's fused multi-tensor AdamW kernel, one launch per device and
+// dtype instead of a dozen per parameter), driven by an LR schedule,
 // with gradient clipping by global norm and a guard that skips any step whose loss or
 // gradients are not finite, so a NaN/Inf never reaches the weights or the optimizer state.
 //
@@ -73,6 +75,9 @@ class Optimizer {
   torch::optim::AdamW& adamw() { return *adamw_; }
 
  private:
+  void fused_adamw_step();  // AdamW's update of every parameter with a gradient
+
+
   std::vector<ParamGroup> groups_;
   OptimizerOptions options_;
   LrSchedule schedule_;

@@ -40,15 +40,19 @@ std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_fr
   // freqs[b, t, i] = positions[b, t] * inv_freq[i], then duplicated to the full head_dim.
   auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq.view({1, 1, -1});
   auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);  // [B, 1, T, D]
-  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+  auto sin = emb.sin().to(dtype);
+  const int64_t half = sin.size(-1) / 2;
+  // [-sin, sin] by halves: rotate_half(x) * sin == swap_halves(x) * signed_sin, exactly (a
+  // negation is exact and commutes with rounding), with one kernel less per use.
+  auto signed_sin = torch::cat({-sin.narrow(-1, 0, half), sin.narrow(-1, half, half)}, -1);
+  return {emb.cos().to(dtype), signed_sin};
 }
 
-torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
-  const int64_t half = x.size(-1) / 2;
-  auto x1 = x.narrow(-1, 0, half);
-  auto x2 = x.narrow(-1, half, half);
-  auto rotated = torch::cat({-x2, x1}, -1);
-  return x * cos + rotated * sin;
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin) {
+  // transformers: x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1). The halves
+  // are swapped by a flip of the [2, D/2] view; the products and the sum round as there.
+  auto swapped = x.unflatten(-1, {2, x.size(-1) / 2}).flip(-2).flatten(-2);
+  return x * cos + swapped * signed_sin;
 }
 
 }  // namespace aha

@@ -12,12 +12,14 @@ namespace aha {
 // max_position_embeddings it raises the base (stateless form of transformers' update).
 torch::Tensor rope_inv_freq(const ModelConfig& config, int64_t max_position, torch::Device device);
 
-// cos and sin tables [B, 1, T, head_dim] in `dtype` for positions [B, T] (int64); computed
-// in float32 and cast, as transformers does.
+// cos and signed sin tables [B, 1, T, head_dim] in `dtype` for positions [B, T] (int64);
+// computed in float32 and cast, as transformers does. The second table is transformers' sin
+// with its first half negated (what apply_rope takes).
 std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_freq, const torch::Tensor& positions,
                                                      torch::ScalarType dtype);
 
-// x * cos + rotate_half(x) * sin, x [B, heads, T, head_dim].
-torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+// x * cos + rotate_half(x) * sin (bit for bit), x [B, heads, T, head_dim], with the tables of
+// rope_cos_sin.
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin);
 
 }  // namespace aha

@@ -1,9 +1,11 @@
 #include "policy/transformer.h"
 
 #include <ATen/autocast_mode.h>
+#include <ATen/ops/_fused_rms_norm.h>
 #include <torch/autograd.h>
 
 #include <cmath>
+#include <limits>
 
 #include "core/error.h"
 #include "policy/rotary.h"
@@ -12,9 +14,13 @@
 namespace aha {
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
-  auto xf = x.to(torch::kFloat32);
-  auto variance = xf.pow(2).mean(-1, /*keepdim=*/true);
-  return weight * (xf * torch::rsqrt(variance + eps)).to(x.scalar_type());
+  // x * rsqrt(mean(x^2) + eps) in float32, rounded to x's dtype, then times the weight: the
+  // normalisation is ATen's fused RMSNorm without a weight (one kernel on CUDA, float32
+  // accumulation for reduced-precision inputs, with its own backward) instead of seven
+  // elementwise passes; the weight product stays separate so that, as in transformers, the
+  // normalised value is rounded to x's dtype before it is scaled.
+  auto normalised = std::get<0>(at::_fused_rms_norm(x, {x.size(-1)}, std::nullopt, eps));
+  return weight * normalised;
 }
 
 torch::Tensor positions_from_mask(const torch::Tensor& attention_mask) {
@@ -122,6 +128,52 @@ torch::Tensor Transformer::attention(const DecoderLayerWeights& w, const torch::
 torch::Tensor Transformer::mlp(const DecoderLayerWeights& w, const torch::Tensor& x) const {
   auto gate = torch::silu(torch::linear(x, w.gate_weight, w.gate_bias));
   return torch::linear(gate * torch::linear(x, w.up_weight, w.up_bias), w.down_weight, w.down_bias);
+}
+
+torch::Tensor Transformer::fused_mlp(const DecoderLayerWeights& w, const FusedProjections& fused, size_t layer,
+                                     const torch::Tensor& x) const {
+  const int64_t I = config_.intermediate_size;
+  auto gate_up = torch::linear(x, fused.gate_up_weight[layer], fused.gate_up_bias[layer]);
+  auto gate = torch::silu(gate_up.narrow(-1, 0, I));
+  return torch::linear(gate * gate_up.narrow(-1, I, I), w.down_weight, w.down_bias);
+}
+
+FusedProjections Transformer::fuse_projections() const {
+  torch::NoGradGuard no_grad;
+  FusedProjections f;
+  for (const auto& w : layers_) {
+    f.qkv_weight.push_back(torch::cat({w.q_weight, w.k_weight, w.v_weight}));
+    f.qkv_bias.push_back(w.q_bias.defined() ? torch::cat({w.q_bias, w.k_bias, w.v_bias}) : torch::Tensor());
+    f.gate_up_weight.push_back(torch::cat({w.gate_weight, w.up_weight}));
+    f.gate_up_bias.push_back(w.gate_bias.defined() ? torch::cat({w.gate_bias, w.up_bias}) : torch::Tensor());
+  }
+  return f;
+}
+
+void Transformer::refresh(FusedProjections& f) const {
+  require(f.qkv_weight.size() == layers_.size(), "transformer: fused projections of another model");
+  torch::NoGradGuard no_grad;
+  auto fill = [](torch::Tensor& out, std::initializer_list<torch::Tensor> parts) {
+    if (!out.defined()) return;
+    int64_t row = 0;
+    for (const auto& p : parts) {
+      out.narrow(0, row, p.size(0)).copy_(p);
+      row += p.size(0);
+    }
+  };
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const auto& w = layers_[l];
+    fill(f.qkv_weight[l], {w.q_weight, w.k_weight, w.v_weight});
+    fill(f.qkv_bias[l], {w.q_bias, w.k_bias, w.v_bias});
+    fill(f.gate_up_weight[l], {w.gate_weight, w.up_weight});
+    fill(f.gate_up_bias[l], {w.gate_bias, w.up_bias});
+  }
+}
+
+int64_t Transformer::fused_projection_bytes(const ModelConfig& c, int64_t element_size) {
+  const int64_t qkv = c.q_size() + 2 * c.kv_size(), gate_up = 2 * c.intermediate_size;
+  const int64_t per_layer = (qkv + gate_up) * c.hidden_size + (c.attention_bias ? qkv : 0) + (c.mlp_bias ? gate_up : 0);
+  return c.num_hidden_layers * per_layer * element_size;
 }
 
 // One decoder layer whose activations are recomputed in backward (see
@@ -233,15 +285,26 @@ KVCache KVCache::select_rows(const torch::Tensor& rows) const {
 torch::Tensor Transformer::cached_attention(const DecoderLayerWeights& w, const torch::Tensor& x,
                                             const torch::Tensor& cos, const torch::Tensor& sin,
                                             const torch::Tensor& slots, const torch::Tensor& mask,
-                                            torch::Tensor& cache_k, torch::Tensor& cache_v) const {
+                                            torch::Tensor& cache_k, torch::Tensor& cache_v,
+                                            const FusedProjections* fused, size_t layer) const {
   const auto& c = config_;
   const int64_t B = x.size(0), S = x.size(1), D = c.head_dim, L = mask.size(-1);
-  const int64_t kvh = c.num_key_value_heads, rep = c.num_attention_heads / kvh;
-  auto q = torch::linear(x, w.q_weight, w.q_bias).view({B, S, c.num_attention_heads, D}).transpose(1, 2);
-  auto k = torch::linear(x, w.k_weight, w.k_bias).view({B, S, kvh, D}).transpose(1, 2);
-  auto v = torch::linear(x, w.v_weight, w.v_bias).view({B, S, kvh, D}).transpose(1, 2);
-  q = apply_rope(q, cos, sin);
-  k = apply_rope(k, cos, sin);
+  const int64_t nh = c.num_attention_heads, kvh = c.num_key_value_heads, rep = nh / kvh;
+  torch::Tensor q, k, v;
+  if (fused) {
+    // [B, nh + 2 kvh, S, D]: q and k heads are adjacent, so one rotary pass covers both.
+    auto qkv = torch::linear(x, fused->qkv_weight[layer], fused->qkv_bias[layer])
+                   .view({B, S, nh + 2 * kvh, D})
+                   .transpose(1, 2);
+    auto qk = apply_rope(qkv.narrow(1, 0, nh + kvh), cos, sin);
+    q = qk.narrow(1, 0, nh);
+    k = qk.narrow(1, nh, kvh);
+    v = qkv.narrow(1, nh + kvh, kvh);
+  } else {
+    q = apply_rope(torch::linear(x, w.q_weight, w.q_bias).view({B, S, nh, D}).transpose(1, 2), cos, sin);
+    k = apply_rope(torch::linear(x, w.k_weight, w.k_bias).view({B, S, kvh, D}).transpose(1, 2), cos, sin);
+    v = torch::linear(x, w.v_weight, w.v_bias).view({B, S, kvh, D}).transpose(1, 2);
+  }
   cache_k.index_copy_(2, slots, k);
   cache_v.index_copy_(2, slots, v);
   auto keys = cache_k.narrow(2, 0, L);
@@ -251,7 +314,7 @@ torch::Tensor Transformer::cached_attention(const DecoderLayerWeights& w, const 
   if (S == 1) {
     // One new token: the `rep` query heads sharing a kv head become that head's query rows, so
     // grouped-query attention needs no copy of the cache. mask [B, 1, 1, L] broadcasts over them.
-    auto grouped = q.view({B, kvh, rep, D});
+    auto grouped = q.reshape({B, kvh, rep, D});
     out = at::scaled_dot_product_attention(grouped, keys, values, mask, 0.0, false, scale);
     out = out.reshape({B, 1, c.q_size()});
   } else {
@@ -265,7 +328,7 @@ torch::Tensor Transformer::cached_attention(const DecoderLayerWeights& w, const 
 
 torch::Tensor Transformer::hidden_states_cached(const torch::Tensor& input_ids, const torch::Tensor& positions,
                                                 const torch::Tensor& slots, const torch::Tensor& key_mask,
-                                                KVCache& cache) const {
+                                                KVCache& cache, const FusedProjections* fused) const {
   require(input_ids.dim() == 2 && positions.sizes() == input_ids.sizes(),
           "transformer: input_ids and positions must both be [B, S]");
   const int64_t B = input_ids.size(0), S = input_ids.size(1), L = key_mask.size(1);
@@ -274,19 +337,26 @@ torch::Tensor Transformer::hidden_states_cached(const torch::Tensor& input_ids, 
   require(cache.batch() == B && static_cast<int64_t>(cache.keys.size()) == config_.num_hidden_layers,
           "transformer: the KV cache does not match the batch or the model");
   require(L <= cache.capacity(), "transformer: key_mask is longer than the KV cache");
+  if (fused && fused->empty()) fused = nullptr;
+  require(!fused || fused->qkv_weight.size() == layers_.size(), "transformer: fused projections of another model");
   torch::Tensor inv_freq = inv_freq_;
   if (config_.rope_scaling.type == "dynamic") inv_freq = rope_inv_freq(config_, positions.max().item<int64_t>(), device_);
   auto [cos, sin] = rope_cos_sin(inv_freq, positions, dtype_);
   // mask [B, 1, S, L]: row b's query i sees slot j if key_mask[b, j] and j <= slots[i].
   auto key_slots = torch::arange(L, slots.options());
   auto not_future = key_slots.view({1, L}) <= slots.view({S, 1});  // [S, L]
-  auto mask = key_mask.to(torch::kBool).view({B, 1, 1, L}).logical_and(not_future.view({1, 1, S, L}));
+  auto allowed = key_mask.to(torch::kBool).view({B, 1, 1, L}).logical_and(not_future.view({1, 1, S, L}));
+  // As an additive mask (0 or -inf in the model dtype), made once for all layers: what SDPA
+  // turns a boolean mask into in every call otherwise.
+  auto mask = torch::zeros(allowed.sizes(), allowed.options().dtype(dtype_))
+                  .masked_fill_(allowed.logical_not(), -std::numeric_limits<double>::infinity());
   auto x = torch::embedding(embed_, input_ids);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const auto& w = layers_[l];
     x = x + cached_attention(w, rms_norm(x, w.input_norm, config_.rms_norm_eps), cos, sin, slots, mask,
-                             cache.keys[l], cache.values[l]);
-    x = x + mlp(w, rms_norm(x, w.post_attention_norm, config_.rms_norm_eps));
+                             cache.keys[l], cache.values[l], fused, l);
+    auto h = rms_norm(x, w.post_attention_norm, config_.rms_norm_eps);
+    x = x + (fused ? fused_mlp(w, *fused, l, h) : mlp(w, h));
   }
   return rms_norm(x, final_norm_, config_.rms_norm_eps);
 }

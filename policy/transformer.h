@@ -40,6 +40,16 @@ struct KVCache {
   KVCache select_rows(const torch::Tensor& rows) const;
 };
 
+// Inference-only copies of each layer's projections concatenated, [q; k; v] and [gate; up]
+// (rows in that order), so that a cached forward runs one matrix product for each group
+// instead of three and two: the same products, so the same results. They are copies: after
+// the weights change (an optimizer step), Transformer::refresh() must run before they are
+// used again. Biases are undefined where the config has none.
+struct FusedProjections {
+  std::vector<torch::Tensor> qkv_weight, qkv_bias, gate_up_weight, gate_up_bias;  // per layer
+  bool empty() const { return qkv_weight.empty(); }
+};
+
 class Transformer {
  public:
   // Allocates weights (uninitialised) of `dtype` on `device`.
@@ -89,13 +99,27 @@ class Transformer {
   //             slot after its own.
   // Writes the new keys/values into the cache and returns final-norm hidden states [B, S, H].
   // Every shape depends only on B, S and L, so a decode step can be captured in a CUDA graph.
+  // With `fused` (from fuse_projections(), refreshed since the last weight change) the
+  // projections use its concatenated copies.
   torch::Tensor hidden_states_cached(const torch::Tensor& input_ids, const torch::Tensor& positions,
-                                     const torch::Tensor& slots, const torch::Tensor& key_mask, KVCache& cache) const;
+                                     const torch::Tensor& slots, const torch::Tensor& key_mask, KVCache& cache,
+                                     const FusedProjections* fused = nullptr) const;
+
+  // Allocates the concatenated projection copies and fills them from the current weights.
+  FusedProjections fuse_projections() const;
+  // Copies the current weights into `fused` in place (its tensors keep their addresses, so
+  // CUDA graphs captured over them stay valid).
+  void refresh(FusedProjections& fused) const;
+  // Bytes fuse_projections() allocates for a model of `config` with `element_size`-byte weights.
+  static int64_t fused_projection_bytes(const ModelConfig& config, int64_t element_size);
 
  private:
   torch::Tensor cached_attention(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
                                  const torch::Tensor& sin, const torch::Tensor& slots, const torch::Tensor& mask,
-                                 torch::Tensor& cache_k, torch::Tensor& cache_v) const;
+                                 torch::Tensor& cache_k, torch::Tensor& cache_v, const FusedProjections* fused,
+                                 size_t layer) const;
+  torch::Tensor fused_mlp(const DecoderLayerWeights& w, const FusedProjections& fused, size_t layer,
+                          const torch::Tensor& x) const;
   torch::Tensor attention(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
                           const torch::Tensor& sin, const torch::Tensor& mask) const;
   torch::Tensor mlp(const DecoderLayerWeights& w, const torch::Tensor& x) const;

@@ -17,8 +17,10 @@ struct DecodeBatch::Graphs {
 #endif
 };
 
-DecodeBatch::DecodeBatch(const Transformer& model, int64_t rows, int64_t capacity, bool use_cuda_graphs)
+DecodeBatch::DecodeBatch(const Transformer& model, int64_t rows, int64_t capacity, bool use_cuda_graphs,
+                         bool fuse_projections)
     : model_(model), rows_(rows), capacity_(capacity), graphs_(std::make_unique<Graphs>()) {
+  if (fuse_projections) fused_ = model.fuse_projections();
   const auto device = model.device();
   // Dynamic rotary scaling reads the largest position on the host each step: not capturable.
   use_graphs_ = use_cuda_graphs && device.is_cuda() && model.config().rope_scaling.type != "dynamic";
@@ -53,6 +55,10 @@ void DecodeBatch::drop_graphs() {
 #endif
 }
 
+void DecodeBatch::refresh_weights() {
+  if (!fused_.empty()) model_.refresh(fused_);
+}
+
 void DecodeBatch::set_sampler(const SamplerSettings& s) {
   if (s.temperature != sampler_.temperature || s.top_k != sampler_.top_k || s.top_p != sampler_.top_p) drop_graphs();
   sampler_ = s;
@@ -69,7 +75,7 @@ void DecodeBatch::run_step(int64_t b, int64_t span) {
   }
   auto ids = s.ids.narrow(0, 0, b);
   auto positions = s.positions.narrow(0, 0, b);
-  auto hidden = model_.hidden_states_cached(ids, positions, s.slot, key_mask.narrow(1, 0, span), rows);
+  auto hidden = model_.hidden_states_cached(ids, positions, s.slot, key_mask.narrow(1, 0, span), rows, fused());
   auto logits = model_.logits(hidden.squeeze(1));  // [b, V]
   auto sampled = sample_tokens(logits, sampler_, counter_uniforms(s.row_keys.narrow(0, 0, b), s.step));
   s.tokens.narrow(0, 0, b).copy_(sampled.tokens);

@@ -41,7 +41,10 @@ struct DecodeState {
 
 class DecodeBatch {
  public:
-  DecodeBatch(const Transformer& model, int64_t rows, int64_t capacity, bool use_cuda_graphs);
+  // fuse_projections: decode with concatenated copies of the q/k/v and gate/up weights
+  // (FusedProjections); refresh_weights() must then run after every weight change.
+  DecodeBatch(const Transformer& model, int64_t rows, int64_t capacity, bool use_cuda_graphs,
+              bool fuse_projections = false);
   ~DecodeBatch();
 
   int64_t rows() const { return rows_; }
@@ -49,6 +52,11 @@ class DecodeBatch {
   DecodeState& state() { return state_; }
   bool uses_graphs() const { return use_graphs_; }
   int64_t graph_count() const;
+
+  // The fused projection copies the steps read (null when not fusing), and their refresh from
+  // the model's current weights (in place: captured graphs stay valid).
+  const FusedProjections* fused() const { return fused_.empty() ? nullptr : &fused_; }
+  void refresh_weights();
 
   // Sampling settings are baked into captured graphs: a change drops them.
   void set_sampler(const SamplerSettings& settings);
@@ -70,6 +78,7 @@ class DecodeBatch {
   bool use_graphs_;
   SamplerSettings sampler_;
   DecodeState state_;
+  FusedProjections fused_;
   struct Graphs;  // CUDA-only members
   std::unique_ptr<Graphs> graphs_;
 };

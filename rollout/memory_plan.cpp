@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "policy/transformer.h"
 
 namespace aha {
 namespace {
@@ -17,7 +18,7 @@ std::string gib(int64_t bytes) {
 
 std::string MemoryPlan::describe() const {
   return "KV cache " + gib(kv_cache_bytes) + " + sampling " + gib(sampling_bytes) + " + prefill " +
-         gib(prefill_bytes) + " = " + gib(needed_bytes()) + " (weights " + gib(weight_bytes) + " already resident)";
+         gib(prefill_bytes) + (fused_weight_bytes ? " + fused projections " + gib(fused_weight_bytes) : "") + " = " + gib(needed_bytes()) + " (weights " + gib(weight_bytes) + " already resident)";
 }
 
 MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
@@ -37,6 +38,7 @@ MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
   const int64_t activations = tokens * (6 * c.hidden_size + 3 * c.intermediate_size + 2 * c.q_size()) * e +
                               s.prefill_rows * c.num_attention_heads * s.prompt_tokens * s.prompt_tokens * 4;
   plan.prefill_bytes = chunk_cache * 2 + activations;
+  if (s.fused_projections) plan.fused_weight_bytes = Transformer::fused_projection_bytes(c, e);
   return plan;
 }
 

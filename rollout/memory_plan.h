@@ -23,6 +23,7 @@ struct RolloutShape {
   int64_t prefill_rows = 0;    // prompts prefilled at once
   int64_t element_size = 2;    // bytes per cache / activation element (bf16: 2, fp32: 4)
   bool top_p = false;          // nucleus sampling sorts the vocabulary
+  bool fused_projections = false;  // the engine keeps concatenated projection copies
 };
 
 struct MemoryPlan {
@@ -30,7 +31,8 @@ struct MemoryPlan {
   int64_t kv_cache_bytes = 0;   // N*G rows x capacity x layers x 2 x kv_heads x head_dim x element
   int64_t sampling_bytes = 0;   // logits and their float32 transforms over [N*G, V]
   int64_t prefill_bytes = 0;    // activations and the temporary cache of one prefill chunk
-  int64_t needed_bytes() const { return kv_cache_bytes + sampling_bytes + prefill_bytes; }
+  int64_t fused_weight_bytes = 0;  // the q/k/v and gate/up weight copies of fused projections
+  int64_t needed_bytes() const { return kv_cache_bytes + sampling_bytes + prefill_bytes + fused_weight_bytes; }
   std::string describe() const;  // one line, GiB
 };
 

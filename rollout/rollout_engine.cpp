@@ -7,14 +7,13 @@
 #include <optional>
 
 #ifdef AHA_WITH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <cuda_runtime_api.h>
 #endif
 
 #include "core/error.h"
+#include "policy/device_memory.h"
 #include "policy/transformer.h"
 #include "rollout/decode_batch.h"
 
@@ -25,24 +24,6 @@ void synchronize(torch::Device device) {
 #ifdef AHA_WITH_CUDA
   if (device.is_cuda()) c10::cuda::device_synchronize();
 #endif
-}
-
-// Free memory on the device: what the driver has left plus what LibTorch's caching allocator
-// holds but does not use. Unlimited on the CPU (no plan check there).
-std::optional<int64_t> available_device_bytes(torch::Device device) {
-#ifdef AHA_WITH_CUDA
-  if (device.is_cuda()) {
-    const auto index = device.has_index() ? device.index() : c10::cuda::current_device();  // "cuda" = current
-    c10::cuda::CUDAGuard guard(index);
-    size_t free_bytes = 0, total_bytes = 0;
-    C10_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
-    const auto aggregate = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
-    return static_cast<int64_t>(free_bytes) + stats.reserved_bytes[aggregate].current -
-           stats.allocated_bytes[aggregate].current;
-  }
-#endif
-  return std::nullopt;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -82,11 +63,15 @@ void RolloutEngine::prepare_batch(int64_t rows, int64_t capacity, const RolloutS
   if (!reuse) batch_.reset();  // its memory returns to the allocator before the check
   if (auto available = available_device_bytes(model_.device())) {
     MemoryPlan still_needed = plan;
-    if (reuse) still_needed.kv_cache_bytes = 0;
+    if (reuse) still_needed.kv_cache_bytes = still_needed.fused_weight_bytes = 0;
     require_fits(still_needed, shape, static_cast<int64_t>(double(*available) * options_.memory_headroom),
                  model_.device().str());
   }
-  if (!reuse) batch_ = std::make_unique<DecodeBatch>(model_, rows, capacity, options_.use_cuda_graphs);
+  if (!reuse) {
+    batch_ = std::make_unique<DecodeBatch>(model_, rows, capacity, options_.use_cuda_graphs, options_.fuse_projections);
+  } else {
+    batch_->refresh_weights();  // a new batch made its copies from the current weights already
+  }
   // Graphs hold weight addresses: if the model's tensors were replaced, recapture.
   std::vector<const void*> addresses;
   for (const auto& p : model_.parameters()) addresses.push_back(p.data_ptr());
@@ -119,6 +104,7 @@ RolloutResult RolloutEngine::generate(const RolloutRequest& request, const Progr
   shape.prefill_rows = std::min(N, std::max<int64_t>(1, options_.prefill_tokens / prompt_len));
   shape.element_size = static_cast<int64_t>(c10::elementSize(model_.dtype()));
   shape.top_p = request.settings.sampler.top_p < 1.0;
+  shape.fused_projections = options_.fuse_projections;
   result.memory = plan_rollout_memory(config, shape);
 
 #ifdef AHA_WITH_CUDA
@@ -190,7 +176,8 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
     auto positions = positions_from_mask(mask).to(device);
     auto cache = KVCache::allocate(model_.config(), c, P, model_.dtype(), device);
     stats.prefilled_prompts += c;
-    auto hidden = model_.hidden_states_cached(ids, positions, torch::arange(P, i64.device(device)), prompt_keys, cache);
+    auto hidden = model_.hidden_states_cached(ids, positions, torch::arange(P, i64.device(device)), prompt_keys, cache,
+                                              batch_->fused());
     auto logits = model_.logits(hidden.select(1, P - 1));  // [c, V]; left padding: every prompt ends at P - 1
     auto expand = torch::arange(c, i64.device(device)).repeat_interleave(G);
     auto sampled = sample_tokens(logits.index_select(0, expand), settings.sampler,

@@ -71,6 +71,10 @@ struct RolloutResult {
 
 struct EngineOptions {
   bool use_cuda_graphs = true;
+  // Decode with concatenated copies of each layer's q/k/v and gate/up weights: one matrix
+  // product per group instead of three and two (same results), for the memory of those copies
+  // (counted in the memory plan). The copies are refreshed from the live weights every call.
+  bool fuse_projections = true;
   int64_t prefill_tokens = 16384;   // padded prompt tokens per prefill chunk
   int64_t span_bucket = 128;        // attention spans (and the cache capacity) round up to this
   double memory_headroom = 0.9;     // the plan may use this fraction of the free device memory

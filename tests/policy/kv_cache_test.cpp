@@ -1,5 +1,6 @@
 // Incremental decoding with a KV cache gives the same logits as a full forward pass over the
-// whole left-padded sequence: prefill into the cache, then one token at a time.
+// whole left-padded sequence: prefill into the cache, then one token at a time; with the
+// separate projection weights and with their fused (concatenated) copies.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -15,6 +16,7 @@ const fs::path kFixtures = fs::path(AHA_SOURCE_DIR) / "tests/fixtures/models";
 struct Case {
   std::string model;
   bool full_capacity_mask;  // attend over the whole cache with future slots masked (CUDA-graph form)
+  bool fused = false;       // FusedProjections for the cached forward
 };
 
 class KvCacheDecode : public ::testing::TestWithParam<Case> {};
@@ -34,12 +36,15 @@ TEST_P(KvCacheDecode, MatchesFullForward) {
   auto expected = model->logits(model->hidden_states(ids, full_mask));  // [B, cap, V]
 
   auto cache = aha::KVCache::allocate(model->config(), B, cap, model->dtype(), torch::kCPU);
+  aha::FusedProjections fused_copies;
+  if (GetParam().fused) fused_copies = model->fuse_projections();
+  const aha::FusedProjections* fused = GetParam().fused ? &fused_copies : nullptr;
   auto key_mask = torch::zeros({B, cap}, torch::kBool);
   key_mask.narrow(1, 0, P).copy_(prompt_mask.to(torch::kBool));
   auto positions = aha::positions_from_mask(prompt_mask);
   auto slots = torch::arange(P, torch::kInt64);
   auto mask_now = GetParam().full_capacity_mask ? key_mask : key_mask.narrow(1, 0, P);
-  auto hidden = model->hidden_states_cached(ids.narrow(1, 0, P), positions, slots, mask_now, cache);
+  auto hidden = model->hidden_states_cached(ids.narrow(1, 0, P), positions, slots, mask_now, cache, fused);
   auto real = prompt_mask.to(torch::kBool);
   auto prefill_logits = model->logits(hidden);
   EXPECT_LE((prefill_logits - expected.narrow(1, 0, P)).abs().index({real}).max().item<double>(), 1e-4);
@@ -49,7 +54,7 @@ TEST_P(KvCacheDecode, MatchesFullForward) {
     key_mask.select(1, slot).fill_(true);
     auto mask_step = GetParam().full_capacity_mask ? key_mask : key_mask.narrow(1, 0, slot + 1);
     auto h = model->hidden_states_cached(ids.narrow(1, slot, 1), (next_pos + t).view({B, 1}),
-                                         torch::tensor({slot}, torch::kInt64), mask_step, cache);
+                                         torch::tensor({slot}, torch::kInt64), mask_step, cache, fused);
     auto diff = (model->logits(h).squeeze(1) - expected.select(1, slot)).abs().max().item<double>();
     EXPECT_LE(diff, 1e-4) << "step " << t;
   }
@@ -62,6 +67,41 @@ TEST_P(KvCacheDecode, MatchesFullForward) {
 INSTANTIATE_TEST_SUITE_P(Models, KvCacheDecode,
                          ::testing::Values(Case{"qwen2_gqa_tied", false}, Case{"qwen2_gqa_tied", true},
                                            Case{"llama_mqa_headdim", false}, Case{"qwen2_mha_untied_sharded", true},
-                                           Case{"llama_bias_llama3rope", true}));
+                                           Case{"llama_bias_llama3rope", true}, Case{"qwen2_gqa_tied", true, true},
+                                           Case{"llama_mqa_headdim", false, true},
+                                           Case{"llama_bias_llama3rope", true, true}));
+
+// Fused copies are copies: after a weight change they are stale until refresh(), and then give
+// what the live weights give.
+TEST(FusedProjections, FollowTheWeightsAfterRefresh) {
+  auto model = aha::load_model(kFixtures / "llama_bias_llama3rope");
+  torch::NoGradGuard no_grad;
+  auto fused = model->fuse_projections();
+  const int64_t B = 2, P = 6;
+  auto ids = torch::randint(3, 256, {B, P}, torch::kInt64);
+  auto positions = torch::arange(P, torch::kInt64).expand({B, P});
+  auto slots = torch::arange(P, torch::kInt64);
+  auto keys = torch::ones({B, P}, torch::kBool);
+  auto run = [&](const aha::FusedProjections* f) {
+    auto cache = aha::KVCache::allocate(model->config(), B, P, model->dtype(), torch::kCPU);
+    return model->hidden_states_cached(ids, positions, slots, keys, cache, f);
+  };
+  for (auto& p : model->parameters()) p.mul_(1.1);
+  auto live = run(nullptr);
+  EXPECT_GT((run(&fused) - live).abs().max().item<double>(), 1e-3) << "stale copies differ";
+  model->refresh(fused);
+  EXPECT_LE((run(&fused) - live).abs().max().item<double>(), 1e-5);
+  const int64_t element = static_cast<int64_t>(c10::elementSize(model->dtype()));
+  EXPECT_EQ(aha::Transformer::fused_projection_bytes(model->config(), element),
+            [&] {
+              int64_t n = 0;
+              for (size_t l = 0; l < fused.qkv_weight.size(); ++l) {
+                n += fused.qkv_weight[l].numel() + fused.gate_up_weight[l].numel();
+                if (fused.qkv_bias[l].defined()) n += fused.qkv_bias[l].numel();
+                if (fused.gate_up_bias[l].defined()) n += fused.gate_up_bias[l].numel();
+              }
+              return n * element;
+            }());
+}
 
 }  // namespace

@@ -1,20 +1,24 @@
 // Chunked token log-probs against the direct computation (full log_softmax) in float64, for
-// values, entropies and gradients, at several chunk sizes and temperatures.
+// values, entropies and gradients, at several chunk sizes and temperatures, with the backward
+// pass working from kept logits and from recomputed ones.
 #include "policy/token_logprobs.h"
 
 #include <gtest/gtest.h>
 
 namespace {
 
+using aha::LogitsMemory;
+
 struct Case {
   int64_t chunk;
   double temperature;
+  LogitsMemory memory;
 };
 
 class ChunkedLogprobs : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ChunkedLogprobs, MatchesDirectLogSoftmaxAndItsGradient) {
-  const auto [chunk, temperature] = GetParam();
+  const auto [chunk, temperature, memory] = GetParam();
   torch::manual_seed(7);
   const int64_t N = 37, H = 16, V = 101;
   auto hidden = torch::randn({N, H}, torch::kFloat64).requires_grad_();
@@ -31,7 +35,8 @@ TEST_P(ChunkedLogprobs, MatchesDirectLogSoftmaxAndItsGradient) {
 
   auto hidden2 = hidden.detach().clone().requires_grad_();
   auto weight2 = weight.detach().clone().requires_grad_();
-  auto out = aha::chunked_token_logprobs(hidden2, weight2, targets, temperature, /*want_entropy=*/true, chunk);
+  auto out = aha::chunked_token_logprobs(hidden2, weight2, targets, temperature, /*want_entropy=*/true, chunk,
+                                         512ll << 20, memory);
   EXPECT_EQ(out.logprobs.scalar_type(), torch::kFloat32);
   EXPECT_LE((out.logprobs.to(torch::kFloat64) - ref).abs().max().item<double>(), 1e-5);
   EXPECT_LE((out.entropy.to(torch::kFloat64) - ref_entropy).abs().max().item<double>(), 1e-5);
@@ -42,8 +47,58 @@ TEST_P(ChunkedLogprobs, MatchesDirectLogSoftmaxAndItsGradient) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ChunksAndTemperatures, ChunkedLogprobs,
-                         ::testing::Values(Case{1, 1.0}, Case{5, 1.0}, Case{37, 1.0}, Case{100, 1.0},
-                                           Case{8, 0.7}, Case{0, 1.3}));
+                         ::testing::Values(Case{1, 1.0, LogitsMemory::recompute}, Case{5, 1.0, LogitsMemory::recompute},
+                                           Case{37, 1.0, LogitsMemory::recompute},
+                                           Case{100, 1.0, LogitsMemory::recompute},
+                                           Case{8, 0.7, LogitsMemory::recompute}, Case{0, 1.3, LogitsMemory::recompute},
+                                           Case{1, 1.0, LogitsMemory::keep}, Case{5, 1.0, LogitsMemory::keep},
+                                           Case{100, 1.0, LogitsMemory::keep}, Case{8, 0.7, LogitsMemory::keep},
+                                           Case{0, 1.3, LogitsMemory::automatic}));
+
+// bf16, as the learner runs: kept and recomputed logits give the same log-probs (the forward is
+// the same) and gradients that agree to bf16 rounding (the weight gradient is summed over chunks
+// in float32 in one case and inside one product in the other), close to float64's.
+TEST(ChunkedLogprobs, KeptAndRecomputedLogitsAgreeInBf16) {
+  torch::manual_seed(5);
+  const int64_t N = 50, H = 32, V = 257;
+  auto hidden = torch::randn({N, H}).to(torch::kBFloat16);
+  auto weight = (torch::randn({V, H}) * 0.3).to(torch::kBFloat16);
+  auto targets = torch::randint(0, V, {N}, torch::kInt64);
+  auto upstream = torch::randn({N});
+  std::vector<std::vector<torch::Tensor>> results;
+  for (auto memory : {LogitsMemory::recompute, LogitsMemory::keep}) {
+    auto h = hidden.clone().requires_grad_();
+    auto w = weight.clone().requires_grad_();
+    auto out = aha::chunked_token_logprobs(h, w, targets, 0.9, true, 16, 0, memory);
+    auto grads = torch::autograd::grad({(out.logprobs * upstream).sum()}, {h, w});
+    results.push_back({out.logprobs, out.entropy, grads[0].to(torch::kFloat64), grads[1].to(torch::kFloat64)});
+  }
+  EXPECT_TRUE(torch::equal(results[0][0], results[1][0]));
+  EXPECT_TRUE(torch::equal(results[0][1], results[1][1]));
+  auto h64 = hidden.to(torch::kFloat64).requires_grad_();
+  auto w64 = weight.to(torch::kFloat64).requires_grad_();
+  auto ref = torch::log_softmax(torch::mm(h64, w64.t()) / 0.9, -1).gather(1, targets.unsqueeze(1)).squeeze(1);
+  auto ref_grads = torch::autograd::grad({(ref * upstream.to(torch::kFloat64)).sum()}, {h64, w64});
+  for (int i = 0; i < 2; ++i) {
+    for (int k = 0; k < 2; ++k) {
+      auto err = (results[k][2 + i] - ref_grads[i]).norm() / ref_grads[i].norm();
+      EXPECT_LE(err.item<double>(), 1e-2) << "gradient " << i << " memory " << k;
+    }
+    auto between = (results[0][2 + i] - results[1][2 + i]).norm() / ref_grads[i].norm();
+    EXPECT_LE(between.item<double>(), 1e-2) << "gradient " << i;
+  }
+}
+
+// A forward without gradient keeps nothing, whatever the mode (and still computes).
+TEST(ChunkedLogprobs, NoGradForwardWithKeepMode) {
+  torch::NoGradGuard no_grad;
+  auto hidden = torch::randn({6, 8});
+  auto weight = torch::randn({11, 8});
+  auto targets = torch::randint(0, 11, {6}, torch::kInt64);
+  auto kept = aha::chunked_token_logprobs(hidden, weight, targets, 1.0, false, 4, 0, LogitsMemory::keep);
+  auto ref = torch::log_softmax(torch::mm(hidden, weight.t()), -1).gather(1, targets.unsqueeze(1)).squeeze(1);
+  EXPECT_LE((kept.logprobs - ref).abs().max().item<double>(), 1e-5);
+}
 
 TEST(ChunkedLogprobs, Bf16InputsGiveFloat32OutputsCloseToFloat64) {
   torch::manual_seed(3);

@@ -46,6 +46,7 @@ def main():
     p.add_argument("--new", type=int, default=512)
     p.add_argument("--iters", type=int, default=2)
     p.add_argument("--skip-hf", action="store_true")
+    p.add_argument("--span-bucket", type=int, default=128, help="EngineOptions::span_bucket for aha")
     args = p.parse_args()
     work = tempfile.mkdtemp(prefix="aha_bench_rollout_")
     model_dir = os.path.join(work, "model")
@@ -62,7 +63,8 @@ def main():
 
     run = subprocess.run(
         [os.path.join(args.build, "bench", "bench_rollout"), "--model", model_dir, "--prompt-file", prompt_file,
-         "--group", str(args.group), "--new", str(args.new), "--iters", str(args.iters)],
+         "--group", str(args.group), "--new", str(args.new), "--iters", str(args.iters),
+         "--span-bucket", str(args.span_bucket)],
         capture_output=True, text=True)
     if run.returncode != 0:
         raise SystemExit("bench_rollout failed:\n" + run.stderr[-4000:])
