@@ -12,8 +12,10 @@
 // sampled (up to max_sampling_rounds rollouts) to refill the batch, as DAPO does.
 //
 // Evaluation on the recipe's held-out data sets runs before the first step, every eval.every
-// steps and after the last, and is recorded as eval/accuracy (pass@1 over all eval examples),
-// eval/<data set>/accuracy, eval/<data set>/maj_at_k (k > 1), eval/format and response lengths.
+// steps and after the last, with the recipe's accuracy reward as the verifier, and is recorded
+// as recipes/evaluation.h's eval_metrics: eval/accuracy (pass@1 over all eval examples),
+// eval/maj_accuracy, eval/format_rate, response lengths, and each per data set
+// (eval/<data set>/accuracy, ...).
 //
 // Resume: with resume = true the run continues from the newest complete checkpoint (weights,
 // optimizer, RNG, data cursor, step), and the recipe must be the one the run was started with;
