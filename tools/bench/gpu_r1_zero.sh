@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# On the GPU machine (see ../shared/device/README.md): build `aha` with CUDA and run
+# recipes/r1-zero-gpu.json (base model pretraining + GRPO + held-out evaluations), then print
+# the run's before/after figures and the response-length trend from run.db. Outputs to $OUT:
+# train.log, run.db (metrics and samples), summary.txt.
+#   bash tools/bench/gpu_r1_zero.sh [extra `aha train` arguments, e.g. --stop-after 50 or --resume]
+# A run that must span two device calls (each at most 10 minutes): the first with
+# --stop-after N, the next with --resume on the same (still warm) machine.
+set -uo pipefail
+out=${OUT:-gpu-out}; mkdir -p "$out"
+t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
+mkdir -p /opt/deps
+for f in .devdeps/*.deb; do dpkg -x "$f" /opt/deps; done
+export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+export PKG_CONFIG_SYSROOT_DIR=/opt/deps PKG_CONFIG_PATH=/opt/deps/usr/lib/x86_64-linux-gnu/pkgconfig:/opt/deps/usr/share/pkgconfig
+tp=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$tp;/opt/deps/usr" > "$out/build.log" 2>&1 \
+  || { tail -30 "$out/build.log"; exit 1; }
+cmake --build build-gpu -j "$(nproc)" --target aha >> "$out/build.log" 2>&1 || { grep -E "error" -A3 "$out/build.log" | head -40; exit 1; }
+stamp built; nvidia-smi -L
+run_dir=runs/r1-zero-gpu
+build-gpu/aha train recipes/r1-zero-gpu.json --run-dir "$run_dir" "$@" > "$out/train.log" 2>&1
+echo "aha train exit $?"; stamp trained
+tail -c 3000 "$out/train.log" | tr '\r' '\n' | tail -25
+cp "$run_dir/run.db" "$out/run.db" 2>/dev/null
+python3 - "$run_dir/run.db" <<'PY' | tee "$out/summary.txt"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+def series(name):
+    return db.execute("select step, value from metrics where name = ? order by step", (name,)).fetchall()
+for name in ["eval/accuracy", "eval/format_rate", "eval/mean_response_tokens"]:
+    print(name, " ".join(f"{s}:{v:.3f}" for s, v in series(name)))
+for name in ["reward/total", "reward/accuracy", "reward/format", "response/length_mean", "perf/step_seconds"]:
+    points = series(name)
+    if not points: continue
+    every = max(1, len(points) // 10)
+    print(name, " ".join(f"{s}:{v:.3f}" for s, v in points[::every]), f"last {points[-1][0]}:{points[-1][1]:.3f}")
+print("stage", db.execute("select name, status, finished_at - started_at from stages").fetchall())
+PY
+stamp done
