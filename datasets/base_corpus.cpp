@@ -61,14 +61,16 @@ std::string solution_of(const Example& ex) {
   return json::ObjectReader(meta, "metadata of example '" + ex.id + "'").get_string("solution");
 }
 
+constexpr int kStyles = 5;
+
 // Style counts by largest remainder of weight / total * documents, ties to the earlier style.
 std::vector<int64_t> style_counts(const BaseCorpusSpec& s) {
-  const double w[4] = {s.plain, s.dialogue, s.tagged, s.prose};
-  const double total = w[0] + w[1] + w[2] + w[3];
-  std::vector<int64_t> counts(4);
+  const double w[kStyles] = {s.plain, s.dialogue, s.tagged, s.prose, s.drill};
+  const double total = w[0] + w[1] + w[2] + w[3] + w[4];
+  std::vector<int64_t> counts(kStyles);
   std::vector<std::pair<double, int>> remainders;
   int64_t assigned = 0;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < kStyles; ++i) {
     double exact = w[i] / total * double(s.documents);
     counts[i] = int64_t(std::floor(exact));
     assigned += counts[i];
@@ -124,9 +126,10 @@ std::string render(const Example& ex, CorpusStyle style, SeededRandom& rng) {
       text.replace(text.find("{t}"), 3, tagged);
       return text;
     }
-    case CorpusStyle::prose: break;
+    case CorpusStyle::prose:
+    case CorpusStyle::drill: break;
   }
-  throw Error("base corpus: prose has no problem");
+  throw Error(std::string("base corpus: ") + corpus_style_name(style) + " has no problem");
 }
 
 }  // namespace
@@ -137,6 +140,7 @@ const char* corpus_style_name(CorpusStyle style) {
     case CorpusStyle::dialogue: return "dialogue";
     case CorpusStyle::tagged: return "tagged";
     case CorpusStyle::prose: return "prose";
+    case CorpusStyle::drill: return "drill";
   }
   return "?";
 }
@@ -152,11 +156,12 @@ BaseCorpusSpec BaseCorpusSpec::from_json(const rapidjson::Value& value, const st
   s.countdown_share = r.get_double("countdown_share", s.countdown_share);
   if (r.has("styles")) {
     auto styles = r.object("styles");
-    styles.reject_unknown({"plain", "dialogue", "tagged", "prose"});
+    styles.reject_unknown({"plain", "dialogue", "tagged", "prose", "drill"});
     s.plain = styles.get_double("plain", 0);
     s.dialogue = styles.get_double("dialogue", 0);
     s.tagged = styles.get_double("tagged", 0);
     s.prose = styles.get_double("prose", 0);
+    s.drill = styles.get_double("drill", 0);
   }
   s.validate(where);
   return s;
@@ -169,9 +174,9 @@ void BaseCorpusSpec::validate(const std::string& where) const {
               ".." + std::to_string(max_difficulty));
   require(countdown_share >= 0 && countdown_share <= 1, where + ": countdown_share must be in [0, 1]");
   for (auto [name, w] : {std::pair<const char*, double>{"plain", plain}, {"dialogue", dialogue},
-                         {"tagged", tagged}, {"prose", prose}})
+                         {"tagged", tagged}, {"prose", prose}, {"drill", drill}})
     require(w >= 0 && std::isfinite(w), where + ": styles." + name + " must be a weight >= 0");
-  require(plain + dialogue + tagged + prose > 0, where + ": styles: at least one weight must be positive");
+  require(plain + dialogue + tagged + prose + drill > 0, where + ": styles: at least one weight must be positive");
 }
 
 std::string tagged_solution(const std::string& solution) {
@@ -183,6 +188,32 @@ std::string tagged_solution(const std::string& solution) {
   std::string answer = solution.substr(at + marker.size());
   if (!answer.empty() && answer.back() == '.') answer.pop_back();
   return "<think> " + steps + " </think> <answer> " + answer + " </answer>";
+}
+
+std::string generate_drill_lines(uint64_t seed) {
+  SeededRandom rng(seed);
+  std::string out;
+  const int64_t n = rng.uniform(6, 12);
+  for (int64_t i = 0; i < n;) {
+    const int64_t kind = rng.uniform(0, 9);  // mostly + and -, as the problems are
+    int64_t a = 0, b = 0, c = 0;
+    char op = '+';
+    if (kind < 4) {
+      a = rng.uniform(0, 99), b = rng.uniform(1, 20), c = a + b;
+    } else if (kind < 8) {
+      op = '-', b = rng.uniform(1, 20), a = rng.uniform(b, 99), c = a - b;
+    } else if (kind < 9) {
+      op = '*', a = rng.uniform(1, 50), b = rng.uniform(2, 3), c = a * b;
+    } else {
+      op = '/', b = rng.uniform(2, 3), c = rng.uniform(1, 33), a = b * c;
+    }
+    // The same key a one-step arithmetic problem has (synthetic_tasks.cpp): held-out ones are skipped.
+    if (is_heldout_key(std::to_string(a) + op + std::to_string(b))) continue;
+    out += std::to_string(a) + " " + op + " " + std::to_string(b) + " = " + std::to_string(c) + "\n";
+    ++i;
+  }
+  out.pop_back();
+  return out;
 }
 
 std::string generate_prose_paragraph(uint64_t seed) {
@@ -202,7 +233,7 @@ std::string generate_prose_paragraph(uint64_t seed) {
 std::vector<CorpusDocument> generate_base_corpus(const BaseCorpusSpec& spec) {
   spec.validate("base corpus");
   const auto counts = style_counts(spec);
-  const int64_t problem_docs = counts[0] + counts[1] + counts[2];
+  const int64_t problem_docs = counts[0] + counts[1] + counts[2];  // plain, dialogue, tagged
   const auto countdown_docs = int64_t(std::llround(spec.countdown_share * double(problem_docs)));
   auto arithmetic = problems(size_t(problem_docs - countdown_docs), spec, false);
   auto countdown = problems(size_t(countdown_docs), spec, true);
@@ -213,7 +244,7 @@ std::vector<CorpusDocument> generate_base_corpus(const BaseCorpusSpec& spec) {
   SeededRandom rng(mix_seed(spec.seed, stable_hash("base corpus")));
   rng.shuffle(pool);
   std::vector<CorpusStyle> styles;
-  for (int i = 0; i < 4; ++i) styles.insert(styles.end(), size_t(counts[size_t(i)]), CorpusStyle(i));
+  for (int i = 0; i < kStyles; ++i) styles.insert(styles.end(), size_t(counts[size_t(i)]), CorpusStyle(i));
   // Problems take the problem styles in order, then everything is shuffled together.
   std::vector<CorpusDocument> docs;
   docs.reserve(size_t(spec.documents));
@@ -223,6 +254,8 @@ std::vector<CorpusDocument> generate_base_corpus(const BaseCorpusSpec& spec) {
     d.style = style;
     if (style == CorpusStyle::prose) {
       d.text = generate_prose_paragraph(rng.next());
+    } else if (style == CorpusStyle::drill) {
+      d.text = generate_drill_lines(rng.next());
     } else {
       const Example& ex = *pool[next_problem++];
       d.text = render(ex, style, rng);

@@ -10,6 +10,9 @@
 //   tagged    the steps inside <think> ... </think>, then <answer> N </answer>, in a few framings
 //             ("Problem: ...", "Q: ...", the bare question); never "User:" / "Assistant:" around
 //             them and never the preamble
+//   drill     lines of arithmetic facts "a + b = c" (+, -, * and exact / on small numbers, as
+//             the worked solutions write them), the way tables and exercise sheets appear in
+//             text; a fact whose one-step problem key ("36-16") is held out is never written
 //   prose     a paragraph of generated sentences with the preamble's vocabulary (conversation,
 //             user, assistant, question, solves, thinks, reasoning process, mind, provides,
 //             answer, enclosed, tags, respectively, ...)
@@ -30,7 +33,7 @@
 
 namespace aha {
 
-enum class CorpusStyle { plain, dialogue, tagged, prose };
+enum class CorpusStyle { plain, dialogue, tagged, prose, drill };
 const char* corpus_style_name(CorpusStyle style);
 
 struct BaseCorpusSpec {
@@ -39,7 +42,7 @@ struct BaseCorpusSpec {
   int min_difficulty = 1, max_difficulty = 2;
   double countdown_share = 0.2;  // of the problem documents
   // Relative weights of the styles (need not sum to 1; their sum must be positive).
-  double plain = 0.5, dialogue = 0.2, tagged = 0.2, prose = 0.1;
+  double plain = 0.5, dialogue = 0.2, tagged = 0.2, prose = 0.1, drill = 0.0;
 
   // From a JSON object with these keys (all optional); unknown or ill-typed keys and values out
   // of range are aha::Error naming `where` and the key.
@@ -51,7 +54,7 @@ struct CorpusDocument {
   std::string text;
   CorpusStyle style = CorpusStyle::prose;
   std::string task;         // "arithmetic" or "countdown"; empty for prose
-  std::string problem_key;  // the generator's split key (synthetic_tasks.h); empty for prose
+  std::string problem_key;  // the generator's split key (synthetic_tasks.h); empty for prose and drill
 };
 
 std::vector<CorpusDocument> generate_base_corpus(const BaseCorpusSpec& spec);
@@ -59,6 +62,9 @@ std::vector<CorpusDocument> generate_base_corpus(const BaseCorpusSpec& spec);
 // The tagged rendering of a worked solution: "<think> {steps} </think> <answer> {answer} </answer>"
 // where answer is what follows the solution's final "The answer is " and steps the text before it.
 std::string tagged_solution(const std::string& solution);
+
+// 6-12 lines of arithmetic facts (see drill above); none is a held-out one-step problem.
+std::string generate_drill_lines(uint64_t seed);
 
 // One paragraph of prose with the R1-Zero preamble's vocabulary (2-5 sentences).
 std::string generate_prose_paragraph(uint64_t seed);

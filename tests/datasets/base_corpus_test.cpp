@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
+#include <sstream>
 
 #include "core/json.h"
 #include "datasets/prompt_template.h"
@@ -23,8 +25,9 @@ BaseCorpusSpec small_spec() {
   s.countdown_share = 0.2;
   s.plain = 0.5;
   s.dialogue = 0.2;
-  s.tagged = 0.25;
+  s.tagged = 0.2;
   s.prose = 0.05;
+  s.drill = 0.05;
   return s;
 }
 
@@ -41,16 +44,17 @@ TEST(BaseCorpus, StyleCountsFollowTheShares) {
   }
   EXPECT_EQ(counts[CorpusStyle::plain], 500);
   EXPECT_EQ(counts[CorpusStyle::dialogue], 200);
-  EXPECT_EQ(counts[CorpusStyle::tagged], 250);
+  EXPECT_EQ(counts[CorpusStyle::tagged], 200);
   EXPECT_EQ(counts[CorpusStyle::prose], 50);
-  EXPECT_EQ(countdown, 190);  // 20% of the 950 problem documents
+  EXPECT_EQ(counts[CorpusStyle::drill], 50);
+  EXPECT_EQ(countdown, 180);  // 20% of the 900 problem documents
 }
 
 TEST(BaseCorpus, LargestRemainderRounding) {
   BaseCorpusSpec s = small_spec();
   s.documents = 10;
   s.plain = s.dialogue = s.tagged = 1;  // 3.33 each: the first style takes the spare document
-  s.prose = 0;
+  s.prose = s.drill = 0;
   std::map<CorpusStyle, int> counts;
   for (const auto& d : generate_base_corpus(s)) ++counts[d.style];
   EXPECT_EQ(counts[CorpusStyle::plain], 4);
@@ -75,7 +79,7 @@ TEST(BaseCorpus, IsDeterministicAndSeeded) {
 TEST(BaseCorpus, HoldsNoHeldOutProblem) {
   auto docs = generate_base_corpus(small_spec());
   for (const auto& d : docs) {
-    if (d.style == CorpusStyle::prose) continue;
+    if (d.style == CorpusStyle::prose || d.style == CorpusStyle::drill) continue;
     ASSERT_FALSE(d.problem_key.empty());
     EXPECT_FALSE(is_heldout_key(d.problem_key)) << d.text;
   }
@@ -111,6 +115,7 @@ TEST(BaseCorpus, StylesAreKeptApartAndNeverTheR1ZeroTemplate) {
         EXPECT_FALSE(contains(d.text, "The answer is")) << d.text;
         break;
       case CorpusStyle::prose:
+      case CorpusStyle::drill:
         EXPECT_FALSE(contains(d.text, "<")) << d.text;
         break;
     }
@@ -123,6 +128,29 @@ TEST(BaseCorpus, ProseUsesThePreambleVocabulary) {
   for (const char* word : {"conversation", "user", "assistant", "question", "solves", "thinks", "reasoning process",
                            "mind", "provides", "answer", "enclosed", "tags", "respectively", "i.e.,", "first"})
     EXPECT_TRUE(contains(prose, word)) << word;
+}
+
+TEST(BaseCorpus, DrillLinesAreTrueFactsAndNeverHeldOutProblems) {
+  int lines = 0, heldout_keys_seen = 0;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    std::istringstream in(generate_drill_lines(seed));
+    for (std::string line; std::getline(in, line); ++lines) {
+      long long a, b, c;
+      char op;
+      char eq;
+      ASSERT_EQ(std::sscanf(line.c_str(), "%lld %c %lld %c %lld", &a, &op, &b, &eq, &c), 5) << line;
+      EXPECT_EQ(eq, '=');
+      long long expected = op == '+' ? a + b : op == '-' ? a - b : op == '*' ? a * b : a / b;
+      EXPECT_EQ(c, expected) << line;
+      if (op == '/') {
+        EXPECT_EQ(a % b, 0) << line;
+      }
+      EXPECT_GE(c, 0) << line;
+      heldout_keys_seen += is_heldout_key(std::to_string(a) + op + std::to_string(b));
+    }
+  }
+  EXPECT_GT(lines, 2000);
+  EXPECT_EQ(heldout_keys_seen, 0);
 }
 
 TEST(BaseCorpus, TaggedSolutionSplitsStepsAndAnswer) {
@@ -139,7 +167,8 @@ TEST(BaseCorpus, SpecFromJsonChecksKeysAndRanges) {
     return BaseCorpusSpec::from_json(doc, "spec: corpus");
   };
   auto s = parse(R"({"documents": 12, "seed": 3, "min_difficulty": 2, "max_difficulty": 3,
-                     "countdown_share": 0.5, "styles": {"plain": 1, "tagged": 1}})");
+                     "countdown_share": 0.5, "styles": {"plain": 1, "tagged": 1, "drill": 0.5}})");
+  EXPECT_EQ(s.drill, 0.5);
   EXPECT_EQ(s.documents, 12);
   EXPECT_EQ(s.seed, 3u);
   EXPECT_EQ(s.min_difficulty, 2);
