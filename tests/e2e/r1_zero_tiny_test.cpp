@@ -10,6 +10,7 @@
 #include <iostream>
 #include <numeric>
 
+#include "core/error.h"
 #include "core/files.h"
 #include "core/run_store.h"
 #include "recipes/grpo_stage.h"
