@@ -23,6 +23,16 @@ PromptTemplate PromptTemplate::r1_zero() {
   return PromptTemplate("r1_zero", std::string(kR1ZeroPreamble) + "\nUser: ", "\nAssistant:", {"</answer>"}, false);
 }
 
+PromptTemplate PromptTemplate::r1_zero_think() {
+  return PromptTemplate("r1_zero_think", std::string(kR1ZeroPreamble) + "\nUser: ", "\nAssistant: <think>", {"</answer>"},
+                        false);
+}
+
+bool PromptTemplate::opens_think() const {
+  const auto end = after_.find_last_not_of(" \n");
+  return end != std::string::npos && end + 1 >= 7 && after_.compare(end + 1 - 7, 7, "<think>") == 0;
+}
+
 PromptTemplate PromptTemplate::chatml(const std::string& system) {
   std::string before;
   if (!system.empty()) before = "<|im_start|>system\n" + system + "<|im_end|>\n";
@@ -52,10 +62,11 @@ PromptTemplate PromptTemplate::from_name(const std::string& name, std::vector<st
   if (!custom_stop_strings.empty())
     throw Error("prompt template '" + name + "': stop strings can only be given with a custom template");
   if (name == "r1_zero") return r1_zero();
+  if (name == "r1_zero_think") return r1_zero_think();
   if (name == "chatml") return chatml();
   if (name == "deepseek_r1") return deepseek_r1();
   throw Error("prompt template '" + name +
-              "' is unknown; expected r1_zero, chatml, deepseek_r1, or a template string containing {prompt}");
+              "' is unknown; expected r1_zero, r1_zero_think, chatml, deepseek_r1, or a template string containing {prompt}");
 }
 
 std::string PromptTemplate::render(std::string_view prompt) const {

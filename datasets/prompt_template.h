@@ -5,6 +5,11 @@
 //                preamble, then "User: {prompt}" and "Assistant:" on lines of their own; the
 //                reasoning goes in <think> </think>, the answer in <answer> </answer>.
 //                Stops at "</answer>".
+//   r1_zero_think  the same with "<think>" already written after "Assistant:", as many R1-Zero
+//                reproductions prompt small base models (TinyZero, Open-Reasoner-Zero): the
+//                completion starts inside the reasoning and must close it with </think> and
+//                give <answer> </answer>. Score its format with the format reward's
+//                think_in_prompt option. Stops at "</answer>".
 //   chatml       Qwen's ChatML: [<|im_start|>system\n{system}<|im_end|>\n]
 //                <|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n
 //                Stops at "<|im_end|>" and "<|endoftext|>".
@@ -27,10 +32,11 @@ namespace aha {
 class PromptTemplate {
  public:
   static PromptTemplate r1_zero();
+  static PromptTemplate r1_zero_think();
   static PromptTemplate chatml(const std::string& system = "");
   static PromptTemplate deepseek_r1(const std::string& system = "");
   static PromptTemplate custom(const std::string& pattern, std::vector<std::string> stop_strings);
-  // "r1_zero", "chatml", "deepseek_r1", or a custom pattern (recognised by its "{prompt}").
+  // "r1_zero", "r1_zero_think", "chatml", "deepseek_r1", or a custom pattern (recognised by its "{prompt}").
   static PromptTemplate from_name(const std::string& name_or_pattern,
                                   std::vector<std::string> custom_stop_strings = {});
 
@@ -39,6 +45,10 @@ class PromptTemplate {
   const std::vector<std::string>& stop_strings() const { return stop_strings_; }
   // True when the rendered text begins with the model's BOS token written as text.
   bool includes_bos() const { return includes_bos_; }
+  // True for the R1-Zero templates, whose completions are <think>..</think><answer>..</answer>.
+  bool r1_format() const { return name_ == "r1_zero" || name_ == "r1_zero_think"; }
+  // True when the rendered text ends inside an opened <think> block (r1_zero_think, deepseek_r1).
+  bool opens_think() const;
 
  private:
   PromptTemplate(std::string name, std::string before, std::string after,

@@ -39,7 +39,7 @@ bool full_marks(double value) { return value >= 1.0 - 1e-9; }
 }  // namespace
 
 bool requires_answer_tag(const EvalOptions& options) {
-  return options.require_answer_tag.value_or(options.prompt_template.name() == "r1_zero");
+  return options.require_answer_tag.value_or(options.prompt_template.r1_format());
 }
 
 void validate(const EvalOptions& options) {
@@ -84,11 +84,12 @@ std::vector<reward::RewardSpec> eval_reward_specs(const EvalOptions& options) {
     }
   }
   std::vector<reward::RewardSpec> out{correct};
-  if (options.prompt_template.name() == "r1_zero") {
+  if (options.prompt_template.r1_format()) {
     reward::RewardSpec format;
     format.name = kFormatReward;
     format.kind = "format";
     format.weight = 0;
+    if (options.prompt_template.opens_think()) format.options_json = R"({"think_in_prompt": true})";
     out.push_back(format);
   }
   return out;
@@ -123,7 +124,7 @@ DatasetEval summarize_dataset(const std::string& name, const std::vector<Example
   require(examples.size() == sampled.size(), "eval: data set '" + name + "' has " + std::to_string(examples.size()) +
                                                  " examples but " + std::to_string(sampled.size()) + " sampled");
   const bool tag = requires_answer_tag(options);
-  const bool format = options.prompt_template.name() == "r1_zero";
+  const bool format = options.prompt_template.r1_format();
   DatasetEval out;
   out.name = name;
   for (size_t i = 0; i < examples.size(); ++i) {
@@ -178,7 +179,7 @@ EvalSummary summarize_records(const std::vector<const std::vector<EvalRecord>*>&
   s.samples = options.samples;
   int64_t completions = 0, well_formed = 0, truncated = 0, tokens = 0;
   double pass = 0;
-  bool format = options.prompt_template.name() == "r1_zero";
+  bool format = options.prompt_template.r1_format();
   for (const auto* records : parts) {
     for (const auto& r : *records) {
       ++s.examples;

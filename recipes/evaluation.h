@@ -2,7 +2,7 @@
 // Used by `aha eval` and by the stage runner (before the first step, every N steps, at the end).
 //
 // For each example, k completions are sampled (recipes/sampling.h) and scored by the
-// verifier, a reward spec naming one reward (math_accuracy by default) and, with the r1_zero
+// verifier, a reward spec naming one reward (math_accuracy by default) and, with an R1-Zero
 // template, the format reward. Then, per data set and over all of them:
 //   pass@1        mean over examples of the share of its k completions that are correct; a
 //                 completion is correct when the verifier gives it full marks (value >= 1).
@@ -15,7 +15,8 @@
 //                 group whose first answer came first. The example counts as right when that
 //                 first answer's completion is correct. Completions without an answer do not
 //                 vote; an example with no answer at all counts as wrong.
-//   format rate   (r1_zero only) share of completions the format reward passes:
+//   format rate   (r1_zero, r1_zero_think) share of completions the format reward passes
+//                 (with think_in_prompt when the template opens <think> itself):
 //                 <think>...</think><answer>...</answer> and nothing after.
 //   response length (tokens, EOS included) mean and max, and the share truncated (stopped by
 //                 max_new_tokens).
@@ -52,7 +53,7 @@ struct EvalOptions {
   std::string correctness_reward = "math_accuracy";
   // Only an <answer> tag's content is the final answer: for the majority vote, and for a
   // math_accuracy verifier whose spec does not set require_answer_tag itself.
-  // Unset: true with the r1_zero template, else false.
+  // Unset: true with an R1-Zero template (r1_zero, r1_zero_think), else false.
   std::optional<bool> require_answer_tag;
   size_t reward_threads = 0;  // 0: one per CPU
 };

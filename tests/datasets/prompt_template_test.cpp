@@ -22,6 +22,21 @@ TEST(PromptTemplate, R1ZeroFollowsTheReport) {
   EXPECT_FALSE(t.includes_bos());
 }
 
+TEST(PromptTemplate, R1ZeroThinkOpensTheReasoning) {
+  PromptTemplate t = PromptTemplate::r1_zero_think();
+  const std::string text = t.render("What is 2+3?");
+  EXPECT_EQ(text, PromptTemplate::r1_zero().render("What is 2+3?") + " <think>");
+  EXPECT_EQ(t.stop_strings(), std::vector<std::string>{"</answer>"});
+  EXPECT_TRUE(t.opens_think());
+  EXPECT_TRUE(t.r1_format());
+  EXPECT_FALSE(PromptTemplate::r1_zero().opens_think());
+  EXPECT_TRUE(PromptTemplate::r1_zero().r1_format());
+  EXPECT_TRUE(PromptTemplate::deepseek_r1().opens_think());  // ends in "<think>\n"
+  EXPECT_FALSE(PromptTemplate::chatml().opens_think());
+  EXPECT_FALSE(PromptTemplate::chatml().r1_format());
+  EXPECT_EQ(PromptTemplate::from_name("r1_zero_think").name(), "r1_zero_think");
+}
+
 TEST(PromptTemplate, ChatMlWithAndWithoutSystem) {
   EXPECT_EQ(PromptTemplate::chatml().render("Hi"), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(PromptTemplate::chatml("Be brief.").render("Hi"),
@@ -53,7 +68,7 @@ TEST(PromptTemplate, BadNamesAndTemplatesAreErrors) {
     PromptTemplate::from_name("llama");
     ADD_FAILURE() << "accepted an unknown template name";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("r1_zero, chatml, deepseek_r1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("r1_zero, r1_zero_think, chatml, deepseek_r1"), std::string::npos) << e.what();
   }
 }
 
