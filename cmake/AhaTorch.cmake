@@ -44,6 +44,14 @@ if(AHA_WITH_CUDA)
     set(CMAKE_CUDA_ARCHITECTURES 90)
   endif()
   set(TORCH_CUDA_ARCH_LIST "9.0" CACHE STRING "")
+  # Our own kernels (rollout/*.cu) are compiled only in this configuration. nvcc from PATH or
+  # CUDACXX, else the toolkit's usual place.
+  if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND EXISTS "/usr/local/cuda/bin/nvcc")
+    set(CMAKE_CUDA_COMPILER "/usr/local/cuda/bin/nvcc")
+  endif()
+  enable_language(CUDA)
+  set(CMAKE_CUDA_STANDARD 17)
+  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   find_package(Torch REQUIRED)
   # Keep libtorch_cuda linked even though no symbol of it is named: without it LibTorch
   # registers no CUDA backend and torch::cuda::is_available() is false.

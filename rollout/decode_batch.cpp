@@ -18,8 +18,8 @@ struct DecodeBatch::Graphs {
 };
 
 DecodeBatch::DecodeBatch(const Transformer& model, int64_t rows, int64_t capacity, bool use_cuda_graphs,
-                         bool fuse_projections)
-    : model_(model), rows_(rows), capacity_(capacity), graphs_(std::make_unique<Graphs>()) {
+                         bool fuse_projections, bool fused_sampler)
+    : model_(model), rows_(rows), capacity_(capacity), fused_sampler_(fused_sampler), graphs_(std::make_unique<Graphs>()) {
   if (fuse_projections) fused_ = model.fuse_projections();
   const auto device = model.device();
   // Dynamic rotary scaling reads the largest position on the host each step: not capturable.
@@ -52,6 +52,9 @@ int64_t DecodeBatch::graph_count() const {
 void DecodeBatch::drop_graphs() {
 #ifdef AHA_WITH_CUDA
   graphs_->by_shape.clear();
+  // The pool dies with its last graph: capturing into its id again is an allocator assert
+  // (create_or_incref_pool), so the next capture takes a new pool.
+  graphs_->pool.reset();
 #endif
 }
 
@@ -77,7 +80,7 @@ void DecodeBatch::run_step(int64_t b, int64_t span) {
   auto positions = s.positions.narrow(0, 0, b);
   auto hidden = model_.hidden_states_cached(ids, positions, s.slot, key_mask.narrow(1, 0, span), rows, fused());
   auto logits = model_.logits(hidden.squeeze(1));  // [b, V]
-  auto sampled = sample_tokens(logits, sampler_, counter_uniforms(s.row_keys.narrow(0, 0, b), s.step));
+  auto sampled = sample_rows(logits, sampler_, s.row_keys.narrow(0, 0, b), s.step, fused_sampler_);
   s.tokens.narrow(0, 0, b).copy_(sampled.tokens);
   s.logprobs.narrow(0, 0, b).copy_(sampled.logprobs);
   ids.copy_(sampled.tokens.view({b, 1}));

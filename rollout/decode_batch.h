@@ -43,8 +43,9 @@ class DecodeBatch {
  public:
   // fuse_projections: decode with concatenated copies of the q/k/v and gate/up weights
   // (FusedProjections); refresh_weights() must then run after every weight change.
+  // fused_sampler: sample with sample_rows' fused CUDA kernel where it applies.
   DecodeBatch(const Transformer& model, int64_t rows, int64_t capacity, bool use_cuda_graphs,
-              bool fuse_projections = false);
+              bool fuse_projections = false, bool fused_sampler = true);
   ~DecodeBatch();
 
   int64_t rows() const { return rows_; }
@@ -76,6 +77,7 @@ class DecodeBatch {
   const Transformer& model_;
   int64_t rows_, capacity_;
   bool use_graphs_;
+  bool fused_sampler_;
   SamplerSettings sampler_;
   DecodeState state_;
   FusedProjections fused_;

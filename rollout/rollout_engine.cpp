@@ -68,7 +68,8 @@ void RolloutEngine::prepare_batch(int64_t rows, int64_t capacity, const RolloutS
                  model_.device().str());
   }
   if (!reuse) {
-    batch_ = std::make_unique<DecodeBatch>(model_, rows, capacity, options_.use_cuda_graphs, options_.fuse_projections);
+    batch_ = std::make_unique<DecodeBatch>(model_, rows, capacity, options_.use_cuda_graphs, options_.fuse_projections,
+                                           options_.fused_sampler);
   } else {
     batch_->refresh_weights();  // a new batch made its copies from the current weights already
   }
@@ -180,8 +181,8 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
                                               batch_->fused());
     auto logits = model_.logits(hidden.select(1, P - 1));  // [c, V]; left padding: every prompt ends at P - 1
     auto expand = torch::arange(c, i64.device(device)).repeat_interleave(G);
-    auto sampled = sample_tokens(logits.index_select(0, expand), settings.sampler,
-                                 counter_uniforms(state.row_keys.narrow(0, r0, cg), torch::zeros({1}, i64.device(device))));
+    auto sampled = sample_rows(logits.index_select(0, expand), settings.sampler, state.row_keys.narrow(0, r0, cg),
+                               torch::zeros({1}, i64.device(device)), options_.fused_sampler);
     for (size_t l = 0; l < cache.keys.size(); ++l) {
       state.cache.keys[l].narrow(0, r0, cg).narrow(2, 0, P).copy_(cache.keys[l].index_select(0, expand));
       state.cache.values[l].narrow(0, r0, cg).narrow(2, 0, P).copy_(cache.values[l].index_select(0, expand));

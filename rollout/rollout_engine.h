@@ -75,6 +75,9 @@ struct EngineOptions {
   // product per group instead of three and two (same results), for the memory of those copies
   // (counted in the memory plan). The copies are refreshed from the live weights every call.
   bool fuse_projections = true;
+  // On CUDA, sample untruncated distributions with the fused kernel (sampler.h sample_rows);
+  // off: the ATen path (softmax, inverse CDF), for comparison.
+  bool fused_sampler = true;
   int64_t prefill_tokens = 16384;   // padded prompt tokens per prefill chunk
   int64_t span_bucket = 128;        // attention spans (and the cache capacity) round up to this
   double memory_headroom = 0.9;     // the plan may use this fraction of the free device memory

@@ -2,6 +2,12 @@
 
 #include <algorithm>
 
+#ifdef AHA_WITH_CUDA
+#include <c10/cuda/CUDAStream.h>
+
+#include "rollout/cuda_sampler.h"
+#endif
+
 #include "core/error.h"
 
 namespace aha {
@@ -118,6 +124,59 @@ SampledTokens sample_tokens(const torch::Tensor& logits, const SamplerSettings& 
   auto tokens = order.defined() ? order.gather(-1, index) : index;
   auto lp = probs.gather(-1, tokens).log().squeeze(-1);
   return {tokens.squeeze(-1), lp};
+}
+
+bool uses_fused_sampler(const torch::Tensor& logits, const SamplerSettings& s) {
+#ifdef AHA_WITH_CUDA
+  const auto type = logits.scalar_type();
+  const bool truncated = (s.top_k > 0 && s.top_k < logits.size(-1)) || s.top_p < 1.0;
+  return logits.is_cuda() && logits.dim() == 2 && !truncated &&
+         (type == torch::kFloat32 || type == torch::kBFloat16 || type == torch::kFloat16);
+#else
+  return false;
+#endif
+}
+
+SampledTokens sample_rows(const torch::Tensor& logits, const SamplerSettings& s, const torch::Tensor& row_keys,
+                          const torch::Tensor& step, bool allow_fused) {
+  if (allow_fused && uses_fused_sampler(logits, s)) return sample_tokens_fused(logits, s.temperature, row_keys, step);
+  return sample_tokens(logits, s, counter_uniforms(row_keys, step));
+}
+
+SampledTokens sample_tokens_fused(const torch::Tensor& logits, double temperature, const torch::Tensor& row_keys,
+                                  const torch::Tensor& step) {
+#ifdef AHA_WITH_CUDA
+  require(logits.is_cuda() && logits.dim() == 2, "sample_tokens_fused: logits must be a CUDA tensor [B, V]");
+  require(temperature >= 0.0, "sample_tokens_fused: temperature must be >= 0");
+  const int64_t B = logits.size(0), V = logits.size(1);
+  require(row_keys.dim() == 1 && row_keys.size(0) == B && row_keys.scalar_type() == torch::kInt64 &&
+              row_keys.device() == logits.device(),
+          "sample_tokens_fused: row_keys must be [B] int64 on the logits' device");
+  require(step.numel() == 1 && step.scalar_type() == torch::kInt64 && step.device() == logits.device(),
+          "sample_tokens_fused: step must be one int64 on the logits' device");
+  aha::cuda::LogitsType type;
+  switch (logits.scalar_type()) {
+    case torch::kFloat32: type = aha::cuda::LogitsType::kFloat32; break;
+    case torch::kBFloat16: type = aha::cuda::LogitsType::kBFloat16; break;
+    case torch::kFloat16: type = aha::cuda::LogitsType::kFloat16; break;
+    default: throw Error("sample_tokens_fused: logits must be float32, bfloat16 or float16");
+  }
+  // Rows may be strided (a narrow of a larger batch); each row's vocabulary must be contiguous.
+  auto rows = logits.stride(1) == 1 ? logits : logits.contiguous();
+  auto keys = row_keys.contiguous();
+  auto step_now = step.contiguous();
+  auto options = logits.options();
+  SampledTokens out{torch::empty({B}, options.dtype(torch::kInt64)), torch::empty({B}, options.dtype(torch::kFloat32))};
+  const char* failure = aha::cuda::launch_fused_sample(
+      rows.data_ptr(), type, B, V, rows.stride(0), static_cast<float>(temperature), keys.data_ptr<int64_t>(),
+      step_now.data_ptr<int64_t>(), out.tokens.data_ptr<int64_t>(), out.logprobs.data_ptr<float>(),
+      c10::cuda::getCurrentCUDAStream(logits.device().index()).stream());
+  require(failure == nullptr, std::string("sample_tokens_fused: kernel launch failed: ") + (failure ? failure : ""));
+  return out;
+#else
+  (void)logits, (void)temperature, (void)row_keys, (void)step;
+  throw Error("sample_tokens_fused: this build has no CUDA");
+#endif
 }
 
 }  // namespace aha

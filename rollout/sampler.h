@@ -38,6 +38,24 @@ void validate(const SamplerSettings& settings);
 SampledTokens sample_tokens(const torch::Tensor& logits, const SamplerSettings& settings,
                             const torch::Tensor& uniforms);
 
+// The decode loop's sampler: rows with stream keys row_keys [B] int64 at step [1] int64 (device
+// tensors). On CUDA with no top-k / top-p truncation this is sample_tokens_fused() (one kernel);
+// otherwise (or when allow_fused is false) sample_tokens() at counter_uniforms(row_keys, step).
+// The two draw differently from the same distribution; each is reproducible per (row key, step).
+SampledTokens sample_rows(const torch::Tensor& logits, const SamplerSettings& settings, const torch::Tensor& row_keys,
+                          const torch::Tensor& step, bool allow_fused = true);
+
+// Whether sample_rows() takes the fused kernel for these logits and settings (false in a build
+// without CUDA).
+bool uses_fused_sampler(const torch::Tensor& logits, const SamplerSettings& settings);
+
+// The fused CUDA kernel (rollout/cuda_sampler.h): Gumbel-max sampling from
+// softmax(logits / temperature) (greedy at 0) with the same log-prob contract as sample_tokens,
+// in one pass over CUDA logits [B, V] (float32, bfloat16 or float16, rows contiguous). Throws
+// aha::Error in a build without CUDA or for other inputs.
+SampledTokens sample_tokens_fused(const torch::Tensor& logits, double temperature, const torch::Tensor& row_keys,
+                                  const torch::Tensor& step);
+
 // The key of one sample's random stream: a hash of the request seed and the sample's place.
 int64_t sample_stream_key(uint64_t seed, int64_t prompt_index, int64_t sample_index);
 

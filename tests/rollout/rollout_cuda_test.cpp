@@ -64,6 +64,24 @@ TEST(RolloutCuda, GraphsMatchTransformersAndTheEagerPath) {
     EXPECT_LE((torch::tensor(c.logprobs) - tail).abs().max().item<double>(), 1e-4) << "completion " << i;
   }
 
+  // Without top-p the fused sampling kernel draws (sampler.h): graphs and the eager path agree,
+  // and the behaviour log-probs are the learner's.
+  aha::RolloutRequest untruncated = sampled;
+  untruncated.settings.sampler.top_p = 1.0;
+  untruncated.settings.sampler.temperature = 1.0;
+  auto fused_graphs = engine.generate(untruncated);
+  auto fused_eager = aha::RolloutEngine(*model, eager).generate(untruncated);
+  for (size_t i = 0; i < fused_graphs.completions.size(); ++i) {
+    const auto& c = fused_graphs.completions[i];
+    EXPECT_EQ(c.tokens, fused_eager.completions[i].tokens) << "completion " << i;
+    auto ids = untruncated.prompts[c.prompt_index];
+    ids.insert(ids.end(), c.tokens.begin(), c.tokens.end());
+    auto expected = model->token_logprobs(torch::tensor(ids, torch::kInt64).view({1, -1}).cuda(), {}, {}, 1.0).cpu();
+    const int64_t n = static_cast<int64_t>(c.tokens.size());
+    auto tail = expected[0].narrow(0, expected.size(1) - n, n);
+    EXPECT_LE((torch::tensor(c.logprobs) - tail).abs().max().item<double>(), 1e-4) << "completion " << i;
+  }
+
   // The engine reads the live weights: an in-place update (as an optimizer step makes) is seen
   // by the graphs captured before it.
   for (auto& p : model->parameters()) p.mul_(1.25);

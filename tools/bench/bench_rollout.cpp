@@ -3,12 +3,13 @@
 //
 //   bench_rollout --model DIR --prompt-file ids.txt [--group 8] [--new 512] [--device cuda]
 //                 [--dtype bfloat16] [--iters 2] [--temperature 1.0] [--no-graphs] [--no-fuse]
-//                 [--span-bucket 128]
+//                 [--span-bucket 128] [--no-fused-sampler]
 // The prompt file has one prompt per line as comma-separated token ids. EOS is ignored, so
 // every completion is exactly --new tokens. The first generate() call also captures the CUDA
 // graphs; the figures are the best of the --iters calls after it. --no-fuse decodes with the
 // separate projection weights (EngineOptions::fuse_projections off); --span-bucket sets
-// EngineOptions::span_bucket. Prints one JSON line.
+// EngineOptions::span_bucket; --no-fused-sampler samples with the ATen path
+// (EngineOptions::fused_sampler off). Prints one JSON line.
 #include <algorithm>
 #include <iostream>
 #include <sstream>
@@ -42,7 +43,7 @@ int main(int argc, char** argv) {
   try {
     aha::cli::Args args(std::vector<std::string>(argv + 1, argv + argc),
                         {"model", "prompt-file", "group", "new", "device", "dtype", "iters", "temperature", "no-graphs!",
-                         "no-fuse!", "span-bucket"},
+                         "no-fuse!", "span-bucket", "no-fused-sampler!"},
                         "bench_rollout");
     const torch::Device device(args.get("device", "cuda"));
     auto model = aha::load_model(args.required("model"), {device, aha::parse_dtype(args.get("dtype", "bfloat16"))});
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
     options.use_cuda_graphs = !args.flag("no-graphs");
     options.fuse_projections = !args.flag("no-fuse");
     options.span_bucket = args.get_int("span-bucket", options.span_bucket);
+    options.fused_sampler = !args.flag("no-fused-sampler");
     aha::RolloutEngine engine(*model, options);
 
     const int64_t iters = std::max<int64_t>(1, args.get_int("iters", 2));
