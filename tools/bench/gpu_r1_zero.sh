@@ -5,7 +5,7 @@
 # train.log, run.db (metrics and samples), summary.txt.
 #   bash tools/bench/gpu_r1_zero.sh [extra `aha train` arguments, e.g. --stop-after 50 or --resume]
 # A run that must span two device calls (each at most 10 minutes): the first with
-# --stop-after N, the next with --resume on the same (still warm) machine.
+# TRAIN_TIMEOUT=seconds (or --stop-after N), the next with --resume on the same (still warm) machine.
 set -uo pipefail
 out=${OUT:-gpu-out}; mkdir -p "$out"
 t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
@@ -19,7 +19,7 @@ cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=
 cmake --build build-gpu -j "$(nproc)" --target aha >> "$out/build.log" 2>&1 || { grep -E "error" -A3 "$out/build.log" | head -40; exit 1; }
 stamp built; nvidia-smi -L
 run_dir=runs/r1-zero-gpu
-build-gpu/aha train recipes/r1-zero-gpu.json --run-dir "$run_dir" "$@" > "$out/train.log" 2>&1
+timeout "${TRAIN_TIMEOUT:-100000}" build-gpu/aha train recipes/r1-zero-gpu.json --run-dir "$run_dir" "$@" > "$out/train.log" 2>&1
 echo "aha train exit $?"; stamp trained
 tail -c 3000 "$out/train.log" | tr '\r' '\n' | tail -25
 cp "$run_dir/run.db" "$out/run.db" 2>/dev/null
