@@ -8,36 +8,11 @@
 #include <map>
 
 #include "core/error.h"
+#include "policy/autocast_scope.h"
 #include "policy/token_logprobs.h"
 
 namespace aha::policy {
 namespace {
-
-// CUDA autocast to bf16 for the scope of a forward (and its backward: autograd records the
-// casts, so backward needs no guard). Restores the previous state and clears the cast cache.
-class AutocastScope {
- public:
-  explicit AutocastScope(bool enabled) : enabled_(enabled) {
-    if (!enabled_) return;
-    was_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
-    old_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::increment_nesting();
-  }
-  ~AutocastScope() {
-    if (!enabled_) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    at::autocast::set_autocast_enabled(at::kCUDA, was_enabled_);
-    at::autocast::set_autocast_dtype(at::kCUDA, old_dtype_);
-  }
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  bool enabled_, was_enabled_ = false;
-  at::ScalarType old_dtype_ = at::kBFloat16;
-};
 
 struct Forward {
   torch::Tensor logprobs;  // [b, T-1] float32, differentiable

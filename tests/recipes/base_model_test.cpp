@@ -75,7 +75,7 @@ TEST(PretrainSpec, ErrorsNameTheFileAndKey) {
   EXPECT_TRUE(contains(err({"model.num_attention_heads=3"}), "num_attention_heads"));
   EXPECT_TRUE(contains(err({"corpus.max_difficulty=9"}), "max_difficulty"));
   EXPECT_TRUE(contains(err({"training.dtype=float64"}), "dtype"));
-  EXPECT_TRUE(contains(err({"nonsense"}), "key=value"));
+  EXPECT_TRUE(contains(err({"nonsense"}), "key.path=value"));
   EXPECT_TRUE(contains(err({"tokenizer.vocab_size=100"}), "vocab_size"));
 }
 
