@@ -164,16 +164,7 @@ GrpoTrainer::GrpoTrainer(std::unique_ptr<Transformer> policy, const TrainerOptio
   require(!options_.autocast_bf16 || policy_->device().is_cuda(),
           "trainer: autocast_bf16 needs the policy on a CUDA device");
   policy_->set_activation_checkpointing(options_.activation_checkpointing);
-  ParamGroup decay{"decay", {}, options_.weight_decay, 1.0};
-  ParamGroup no_decay{"no_decay", {}, 0.0, 1.0};
-  for (auto& p : policy_->parameters()) {
-    p.requires_grad_(true);
-    (p.dim() >= 2 ? decay : no_decay).params.push_back(p);
-  }
-  std::vector<ParamGroup> groups;
-  for (auto* g : {&decay, &no_decay})
-    if (!g->params.empty()) groups.push_back(std::move(*g));
-  optimizer_ = std::make_unique<Optimizer>(std::move(groups), options_.optimizer);
+  optimizer_ = std::make_unique<Optimizer>(weight_decay_groups(policy_->parameters(), options_.weight_decay), options_.optimizer);
   if (options_.loss.beta > 0) {
     reference_ = std::make_unique<Transformer>(policy_->config(), policy_->dtype(), policy_->device());
     copy_weights(*policy_, *reference_);

@@ -58,16 +58,7 @@ LmTrainer::LmTrainer(std::unique_ptr<Transformer> model, const LmTrainerOptions&
   require(options_.weight_decay >= 0, "LM trainer: weight_decay must be >= 0");
   require(!options_.autocast_bf16 || model_->device().is_cuda(), "LM trainer: autocast_bf16 needs a CUDA device");
   model_->set_activation_checkpointing(options_.activation_checkpointing);
-  ParamGroup decay{"decay", {}, options_.weight_decay, 1.0};
-  ParamGroup no_decay{"no_decay", {}, 0.0, 1.0};
-  for (auto& p : model_->parameters()) {
-    p.requires_grad_(true);
-    (p.dim() >= 2 ? decay : no_decay).params.push_back(p);
-  }
-  std::vector<ParamGroup> groups;
-  for (auto* g : {&decay, &no_decay})
-    if (!g->params.empty()) groups.push_back(std::move(*g));
-  optimizer_ = std::make_unique<Optimizer>(std::move(groups), options_.optimizer);
+  optimizer_ = std::make_unique<Optimizer>(weight_decay_groups(model_->parameters(), options_.weight_decay), options_.optimizer);
 }
 
 LmStepMetrics LmTrainer::train_step(const LmBatch& batch) {

@@ -191,4 +191,17 @@ void Optimizer::load(const std::filesystem::path& path) {
   }
 }
 
+std::vector<ParamGroup> weight_decay_groups(const std::vector<torch::Tensor>& params, double weight_decay) {
+  ParamGroup decay{"decay", {}, weight_decay, 1.0};
+  ParamGroup no_decay{"no_decay", {}, 0.0, 1.0};
+  for (auto p : params) {
+    p.requires_grad_(true);
+    (p.dim() >= 2 ? decay : no_decay).params.push_back(p);
+  }
+  std::vector<ParamGroup> groups;
+  for (auto* g : {&decay, &no_decay})
+    if (!g->params.empty()) groups.push_back(std::move(*g));
+  return groups;
+}
+
 }  // namespace aha::policy

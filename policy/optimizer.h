@@ -39,6 +39,10 @@ struct ParamGroup {
   double lr_scale = 1.0;              // this group's LR = options.lr * lr_scale * factor
 };
 
+// The two groups every trainer uses: matrices and embeddings ("decay", with weight_decay) and
+// norms and biases ("no_decay"); empty groups are left out. Makes every parameter require grad.
+std::vector<ParamGroup> weight_decay_groups(const std::vector<torch::Tensor>& params, double weight_decay);
+
 struct OptimizerOptions {
   double lr = 1e-6;
   double beta1 = 0.9;
