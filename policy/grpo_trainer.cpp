@@ -116,6 +116,7 @@ void validate(const TrainerOptions& o) {
   require(o.weight_decay >= 0, "trainer: weight_decay must be >= 0");
   require(o.ref_refresh_steps == 0 || o.loss.beta > 0,
           "trainer: ref_refresh_steps needs a reference model (loss beta > 0)");
+  require(!o.kl_in_reward || o.loss.beta > 0, "trainer: kl_in_reward needs beta > 0");
 }
 
 std::vector<std::pair<std::string, double>> TrainStepMetrics::named_values() const {
@@ -196,7 +197,10 @@ torch::Tensor GrpoTrainer::reference_logprobs(const PolicyBatch& batch) const {
 GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mini,
                                                            const torch::Tensor& ref) {
   mini.validate();
-  require(options_.loss.beta == 0 || ref.defined(), "trainer: beta > 0 needs reference log-probs");
+  require(options_.loss.beta == 0 || options_.kl_in_reward || ref.defined(),
+          "trainer: beta > 0 needs reference log-probs");
+  GrpoLossOptions loss_options = options_.loss;
+  if (options_.kl_in_reward) loss_options.beta = 0;  // the KL is in the rewards already
   const auto device = policy_->device();
   const int64_t B = mini.size();
   auto mask = mini.completion_mask.to(device);
@@ -220,13 +224,13 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
       GrpoLossInputs in;
       in.logprobs = f.logprobs;
       in.old_logprobs = micro.old_logprobs.to(device, torch::kFloat32);
-      if (ref.defined()) in.ref_logprobs = ref.narrow(0, i, n).to(device);
+      if (ref.defined() && loss_options.beta > 0) in.ref_logprobs = ref.narrow(0, i, n).to(device);
       in.advantages = micro.advantages.to(device, torch::kFloat32);
       in.mask = mask.narrow(0, i, n);
       in.entropy = f.entropy;
       in.total_tokens = acc.tokens;
       in.total_sequences = acc.sequences;
-      result = grpo_loss(in, options_.loss);
+      result = grpo_loss(in, loss_options);
     }
     result.loss.backward();
     auto values = result.metrics.named_values();
@@ -257,10 +261,10 @@ TrainStepMetrics GrpoTrainer::train_step(const PolicyBatch& batch) {
   batch.validate();
   const int64_t B = batch.size();
   const int64_t mini = options_.mini_batch_size > 0 ? std::min(options_.mini_batch_size, B) : B;
-  auto ref = reference_logprobs(batch);
+  auto ref = options_.kl_in_reward ? torch::Tensor() : reference_logprobs(batch);
 
   TrainStepMetrics m;
-  m.has_reference = reference_ != nullptr;
+  m.has_reference = reference_ != nullptr && !options_.kl_in_reward;  // with kl_in_reward the stage logs reward/kl
   std::map<std::string, double> token_weighted, per_step;
   double grad_norm_sum = 0;
   m.ratio_min = std::numeric_limits<double>::infinity();

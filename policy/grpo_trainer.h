@@ -73,6 +73,10 @@ struct TrainerOptions {
   int64_t inner_epochs = 1;       // mu
   double temperature = 1.0;       // the sampling temperature of old_logprobs
   int64_t ref_refresh_steps = 0;  // K > 0: copy the policy into the reference every K steps
+  // KL in the reward instead of the loss: beta then scales the per-sequence KL of the behaviour
+  // policy to the reference (policy/kl.h sequence_kl, computed by the caller with
+  // reference_logprobs() before advantages), and the loss has no KL term.
+  bool kl_in_reward = false;
   bool autocast_bf16 = false;     // CUDA only, see above
   bool activation_checkpointing = false;
 };

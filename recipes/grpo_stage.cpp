@@ -20,6 +20,7 @@
 #include "datasets/seeded_random.h"
 #include "policy/advantages.h"
 #include "policy/checkpoint.h"
+#include "policy/kl.h"
 #include "policy/model_io.h"
 #include "policy/tokenizer.h"
 #include "policy/train_metrics_log.h"
@@ -312,16 +313,27 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
     std::vector<float> rewards;
     for (const auto& g : groups)
       for (int64_t j = 0; j < G; ++j) rewards.push_back(static_cast<float>(g.scores[j].total));
-    auto adv = policy::compute_advantages(torch::tensor(rewards), G, recipe_.advantage).to(torch::kFloat32).contiguous();
-    const float* a = adv.data_ptr<float>();
     std::vector<BatchRow> rows;
     for (size_t i = 0; i < groups.size(); ++i)
       for (int64_t j = 0; j < G; ++j) {
         const auto& c = groups[i].completions[j];
-        rows.push_back({&groups[i].prompt_ids, &c.tokens, &c.logprobs, a[i * G + j], rewards[i * G + j]});
+        rows.push_back({&groups[i].prompt_ids, &c.tokens, &c.logprobs, 0.0f, rewards[i * G + j]});
       }
+    auto batch = build_policy_batch(rows, pad_id_);
+    auto shaped = torch::tensor(rewards);
+    if (recipe_.trainer.kl_in_reward) {
+      // KL to the reference as a per-sequence reward penalty (policy/kl.h), before advantages.
+      auto ref = trainer_->reference_logprobs(batch).to(torch::kCPU, torch::kFloat32);
+      auto kl = policy::sequence_kl(batch.old_logprobs, ref, batch.completion_mask, recipe_.trainer.loss.kl_estimator);
+      shaped = shaped - static_cast<float>(recipe_.trainer.loss.beta) * kl.to(torch::kFloat32);
+      m.emplace_back("reward/kl", kl.mean().item<double>());
+      m.emplace_back("reward/kl_penalty", recipe_.trainer.loss.beta * kl.mean().item<double>());
+    }
+    auto adv = policy::compute_advantages(shaped, G, recipe_.advantage).to(torch::kFloat32).contiguous();
+    batch.advantages = adv;
+    const float* a = adv.data_ptr<float>();
     const auto t_learn = Clock::now();
-    auto train_metrics = trainer_->train_step(build_policy_batch(rows, pad_id_));
+    auto train_metrics = trainer_->train_step(batch);
     learn_s = seconds_since(t_learn);
     for (auto& kv : train_metrics.named_values()) m.push_back(kv);
     if (train_metrics.skipped_steps > 0)

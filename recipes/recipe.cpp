@@ -112,7 +112,7 @@ void read_rollout(const ObjectReader& r, RolloutSection& s) {
 
 void read_algorithm(const ObjectReader& r, Recipe& recipe) {
   r.reject_unknown({"advantage", "whiten_batch", "advantage_eps", "clip_eps_low", "clip_eps_high", "dual_clip_c",
-                    "beta", "kl_estimator", "entropy_coef", "aggregation", "const_length", "sequence_ratio", "lr",
+                    "beta", "kl_estimator", "kl_in_reward", "entropy_coef", "aggregation", "const_length", "sequence_ratio", "lr",
                     "adam_beta1", "adam_beta2", "adam_eps", "max_grad_norm", "weight_decay", "warmup_steps",
                     "lr_decay", "min_lr_ratio", "mini_batch_size", "micro_batch_size", "inner_epochs",
                     "ref_refresh_steps", "autocast_bf16", "activation_checkpointing"});
@@ -128,6 +128,7 @@ void read_algorithm(const ObjectReader& r, Recipe& recipe) {
   if (r.has("dual_clip_c")) loss.dual_clip_c = r.get_double("dual_clip_c");
   loss.beta = r.get_double("beta", loss.beta);
   loss.kl_estimator = named(r, "kl_estimator", "k3", policy::parse_kl_estimator);
+  t.kl_in_reward = r.get_bool("kl_in_reward", t.kl_in_reward);
   loss.entropy_coef = r.get_double("entropy_coef", loss.entropy_coef);
   loss.aggregation = named(r, "aggregation", "token_mean", policy::parse_loss_aggregation);
   loss.const_length = non_negative(r, "const_length", recipe.rollout.max_new_tokens);

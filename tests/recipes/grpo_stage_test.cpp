@@ -126,6 +126,55 @@ TEST_F(GrpoStageTest, RefusesToOverwriteARunAndChecksTheRecipeOnResume) {
   EXPECT_NE(e.find("no run"), std::string::npos) << e;
 }
 
+TEST_F(GrpoStageTest, KlInRewardStartsAtZeroAndGrowsOnceThePolicyMoves) {
+  auto r = recipe({"algorithm.beta=0.1", "algorithm.kl_in_reward=true", "algorithm.kl_estimator=k3"});
+  run_grpo(r, options("run"));
+  auto kl = series(work_ / "run" / "run.db", "reward/kl");
+  ASSERT_EQ(kl.size(), 4u);
+  // Step 1 samples from the policy the reference copies: behaviour and reference log-probs agree
+  // up to the engine's numerics, so k3 is ~0. Later steps sample from an updated policy.
+  EXPECT_LT(kl[0], 1e-3);
+  EXPECT_GT(kl[3], kl[0]);
+  EXPECT_EQ(series(work_ / "run" / "run.db", "reward/kl_penalty").size(), 4u);
+  // The loss has no KL term then (no train/kl metrics), and a reward KL needs beta > 0.
+  EXPECT_TRUE(series(work_ / "run" / "run.db", "train/kl_loss").empty());
+  auto e = test::error_of([&] { recipe({"algorithm.kl_in_reward=true"}); });
+  EXPECT_NE(e.find("kl_in_reward"), std::string::npos) << e;
+}
+
+TEST_F(GrpoStageTest, R1ZeroRecipeHasTheReportSettingsAndRunsTwoStepsOnATinyModel) {
+  const fs::path file = fs::path(AHA_SOURCE_DIR) / "recipes" / "r1-zero.json";
+  auto r = load_recipe(file);
+  // The DeepSeek-R1 report's R1-Zero settings (recipes/README.md maps them).
+  EXPECT_EQ(r.template_name, "r1_zero");
+  EXPECT_DOUBLE_EQ(r.trainer.optimizer.lr, 3e-6);
+  EXPECT_DOUBLE_EQ(r.trainer.loss.beta, 0.001);
+  EXPECT_EQ(r.trainer.loss.kl_estimator, policy::KlEstimator::k3);
+  EXPECT_DOUBLE_EQ(r.trainer.loss.clip_eps_low, 10);
+  EXPECT_DOUBLE_EQ(r.trainer.loss.clip_eps_high, 10);
+  EXPECT_DOUBLE_EQ(r.rollout.temperature, 1.0);
+  EXPECT_EQ(r.rollout.group_size, 16);
+  // 512 prompts x 16 = 8,192 outputs in 16 mini-batches: reference refresh every 25 rollouts
+  // is every 400 optimizer steps.
+  const int64_t rows = r.rollout.prompts_per_step * r.rollout.group_size;
+  EXPECT_EQ(rows / r.trainer.mini_batch_size, 16);
+  EXPECT_EQ(r.trainer.ref_refresh_steps * rows / r.trainer.mini_batch_size, 400);
+  EXPECT_EQ(r.trainer.optimizer.schedule.total_steps, 10400);
+
+  // Two steps on the tiny model, everything else as the recipe says except sizes (CPU).
+  auto tiny = load_recipe(file, {"model.path=" + (work_ / "model").string(), "model.device=cpu",
+                                 R"(data.train=[{"synthetic": "arithmetic", "n": 20, "seed": 1}])",
+                                 R"(data.eval={"arith": {"synthetic": "arithmetic", "n": 4, "seed": 2, "split": "heldout"}})",
+                                 "rollout.prompts_per_step=2", "rollout.group_size=4", "rollout.max_new_tokens=8",
+                                 "algorithm.mini_batch_size=4", "algorithm.micro_batch_size=2",
+                                 "algorithm.autocast_bf16=false", "schedule.steps=2", "eval.max_new_tokens=8"});
+  auto summary = run_grpo(tiny, options("r1-zero"));
+  EXPECT_EQ(summary.steps, 2);
+  auto optimizer_steps = series(work_ / "r1-zero" / "run.db", "train/optimizer_steps");
+  EXPECT_EQ(optimizer_steps, (std::vector<double>{2.0, 2.0}));  // 8 rows in mini-batches of 4
+  EXPECT_EQ(series(work_ / "r1-zero" / "run.db", "train/kl").size(), 2u);  // beta > 0: a reference
+}
+
 TEST_F(GrpoStageTest, MissingModelIsNamedBeforeAnyWork) {
   auto r = recipe({"model.path=" + (work_ / "absent").string()});
   auto e = test::error_of([&] { run_grpo(r, options("run")); });
