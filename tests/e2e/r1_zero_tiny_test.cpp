@@ -26,7 +26,7 @@ double mean_of(const std::vector<MetricPoint>& points, size_t begin, size_t end)
   return sum / static_cast<double>(end - begin);
 }
 
-TEST(R1ZeroTiny, ShortenedRecipeRaisesRewardAndHeldOutAccuracy) {
+TEST(R1ZeroTiny, ShortenedRecipeRaisesRewardAndHeldOutFormat) {
   const fs::path work = fs::path(AHA_BINARY_DIR) / "e2e-r1-zero-tiny";
   remove_tree(work);
   fs::create_directories(work);
