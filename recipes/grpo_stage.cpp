@@ -252,49 +252,47 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
   double rollout_s = 0;
   int64_t generated = 0;
 
-  // Sampling (with DAPO's dynamic sampling: refill dropped groups from further prompts).
-  std::vector<SampledExample> groups;       // kept for training
-  std::vector<SampledExample> all_groups;   // everything sampled this step (for metrics)
-  std::vector<const Example*> kept_examples;
-  std::vector<std::unique_ptr<std::vector<Example>>> batches;
-  int64_t degenerate = 0, rounds = 0;
+  // Sampling (with DAPO's dynamic sampling: refill dropped groups from further prompts). The
+  // rollout metrics cover everything sampled, the training batch only the kept groups.
+  std::vector<SampledExample> groups;  // kept for training
+  std::vector<std::string> kept_prompts;
+  std::map<std::string, std::vector<double>> components;
+  std::vector<double> totals, lengths;
+  int64_t truncated = 0, degenerate = 0, sampled_groups = 0, rounds = 0;
   while (static_cast<int64_t>(groups.size()) < ro.prompts_per_step && rounds < ro.max_sampling_rounds) {
     const int64_t want = ro.prompts_per_step - static_cast<int64_t>(groups.size());
-    batches.push_back(std::make_unique<std::vector<Example>>(data_->next_batch(train_, want)));
-    const auto& batch = *batches.back();
+    const auto batch = data_->next_batch(train_, want);
     const uint64_t seed = mix_seed(mix_seed(recipe_.schedule.seed, static_cast<uint64_t>(step)), rounds);
     const auto t0 = Clock::now();
     auto sampled = sample_and_score(*engine_, *tokenizer_, *template_, batch, sampling_options(recipe_, eos_ids_, seed),
                                     *rewards_);
     rollout_s += seconds_since(t0);
+    std::vector<double> round_totals;
+    for (const auto& g : sampled)
+      for (int64_t j = 0; j < G; ++j) {
+        round_totals.push_back(g.scores[j].total);
+        for (const auto& [name, value] : g.scores[j].components) components[name].push_back(value);
+        lengths.push_back(static_cast<double>(g.completions[j].tokens.size()));
+        truncated += g.completions[j].finish_reason == FinishReason::kLength;
+        generated += static_cast<int64_t>(g.completions[j].tokens.size());
+      }
+    const auto all_equal = policy::degenerate_groups(torch::tensor(round_totals, torch::kFloat64), G);
+    const auto equal = all_equal.accessor<bool, 1>();
     for (size_t i = 0; i < sampled.size(); ++i) {
-      bool all_equal = true;
-      for (int64_t j = 1; j < G; ++j) all_equal = all_equal && sampled[i].scores[j].total == sampled[i].scores[0].total;
-      degenerate += all_equal;
-      all_groups.push_back(sampled[i]);
-      if (!ro.dynamic_sampling || !all_equal) {
+      const bool degenerate_group = equal[static_cast<int64_t>(i)];
+      degenerate += degenerate_group;
+      if (!ro.dynamic_sampling || !degenerate_group) {
         groups.push_back(std::move(sampled[i]));
-        kept_examples.push_back(&batch[i]);
+        kept_prompts.push_back(batch[i].prompt);
       }
     }
+    totals.insert(totals.end(), round_totals.begin(), round_totals.end());
+    sampled_groups += static_cast<int64_t>(sampled.size());
     ++rounds;
     if (!ro.dynamic_sampling) break;
   }
 
-  // Rollout metrics over everything sampled.
   Metrics m;
-  std::map<std::string, std::vector<double>> components;
-  std::vector<double> totals, lengths;
-  int64_t truncated = 0;
-  for (const auto& g : all_groups) {
-    for (int64_t j = 0; j < G; ++j) {
-      totals.push_back(g.scores[j].total);
-      for (const auto& [name, value] : g.scores[j].components) components[name].push_back(value);
-      lengths.push_back(static_cast<double>(g.completions[j].tokens.size()));
-      truncated += g.completions[j].finish_reason == FinishReason::kLength;
-      generated += static_cast<int64_t>(g.completions[j].tokens.size());
-    }
-  }
   const auto [reward_mean, reward_std] = mean_std(totals);
   m.emplace_back("reward/total", reward_mean);
   m.emplace_back("reward/total_std", reward_std);
@@ -303,7 +301,8 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
   m.emplace_back("response/length_mean", mean_std(lengths).first);
   m.emplace_back("response/length_max", lengths.empty() ? 0.0 : *std::max_element(lengths.begin(), lengths.end()));
   m.emplace_back("response/truncated_frac", lengths.empty() ? 0.0 : static_cast<double>(truncated) / lengths.size());
-  m.emplace_back("data/degenerate_group_frac", all_groups.empty() ? 0.0 : static_cast<double>(degenerate) / all_groups.size());
+  m.emplace_back("data/degenerate_group_frac",
+                 sampled_groups == 0 ? 0.0 : static_cast<double>(degenerate) / static_cast<double>(sampled_groups));
   m.emplace_back("data/sampling_rounds", static_cast<double>(rounds));
   m.emplace_back("data/epoch", static_cast<double>(data_->epoch()));
 
@@ -346,7 +345,7 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
         Sample s;
         s.index = index;
         s.group_index = static_cast<int64_t>(i);
-        s.prompt = kept_examples[i]->prompt;
+        s.prompt = kept_prompts[i];
         s.completion = groups[i].completions[j].text;
         s.reward = groups[i].scores[j].total;
         for (const auto& kv : groups[i].scores[j].components) s.reward_components.push_back(kv);
