@@ -1,5 +1,8 @@
 // Helpers shared by the test suites.
 #pragma once
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -27,6 +30,33 @@ inline std::vector<std::string> read_nonempty_lines(const std::filesystem::path&
   for (std::string line; std::getline(in, line);)
     if (!line.empty()) lines.push_back(line);
   return lines;
+}
+
+// A word quoted for the shell ('...').
+inline std::string shell_quoted(const std::string& word) {
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+struct CommandOutcome {
+  int exit_status = -1;  // -1 when it could not run or did not exit normally
+  std::string out;       // stdout, and stderr too when asked for
+};
+
+// Runs the built `aha` binary with `arguments` (a shell command tail: quote words with
+// shell_quoted where needed); stderr joins `out` with merge_stderr, else it is discarded.
+inline CommandOutcome run_aha(const std::string& arguments, bool merge_stderr) {
+  const std::string command =
+      std::string(AHA_BINARY_DIR) + "/aha " + arguments + (merge_stderr ? " 2>&1" : " 2>/dev/null");
+  CommandOutcome o;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return o;
+  char buffer[4096];
+  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) o.out.append(buffer, n);
+  const int status = pclose(pipe);
+  o.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
 }
 
 }  // namespace aha::test

@@ -1,10 +1,8 @@
 // `aha eval`: bad input gets an error naming the option or file and exit status 1, with no
 // report written; a run on a model whose answer is known writes the report it should.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 
 #include "core/files.h"
 #include "core/json.h"
@@ -17,28 +15,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int exit_status = -1;
-  std::string out;  // stdout and stderr
-};
-
-std::string quoted(const std::string& word) {
-  std::string out = "'";
-  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+using Outcome = test::CommandOutcome;
 
 Outcome run_aha(const std::vector<std::string>& words) {
-  std::string command = std::string(AHA_BINARY_DIR) + "/aha";
-  for (const auto& w : words) command.append(1, ' ').append(quoted(w));
-  Outcome o;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return o;
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) o.out.append(buffer, n);
-  const int status = pclose(pipe);
-  o.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
+  std::string arguments;
+  for (const auto& w : words) arguments.append(arguments.empty() ? "" : " ").append(test::shell_quoted(w));
+  return test::run_aha(arguments, /*merge_stderr=*/true);
 }
 
 class EvalCli : public ::testing::Test {

@@ -1,35 +1,21 @@
 // `aha sandbox run`: prints the outcome as JSON and exits 0 whenever the sandbox worked,
 // whatever the program did; 1 for a sandbox failure or bad arguments.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include "core/files.h"
 #include "core/json.h"
+#include "tests/test_util.h"
 
 namespace {
 
-struct Outcome {
-  int exit_status = -1;
-  std::string out;
-};
+using Outcome = aha::test::CommandOutcome;
 
-Outcome run_aha(const std::string& arguments) {
-  const std::string aha = std::string(AHA_BINARY_DIR) + "/aha";
-  Outcome o;
-  FILE* pipe = popen((aha + " " + arguments + " 2>/dev/null").c_str(), "r");
-  if (!pipe) return o;
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) o.out.append(buffer, n);
-  const int status = pclose(pipe);
-  o.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
-}
+Outcome run_aha(const std::string& arguments) { return aha::test::run_aha(arguments, /*merge_stderr=*/false); }
 
 class SandboxCli : public ::testing::Test {
  protected:
