@@ -28,7 +28,7 @@ const std::vector<Person> kPeople = {
 const std::vector<std::string> kItems = {"apples", "marbles", "stickers", "books",
                                          "coins",  "pencils", "cookies",  "shells"};
 
-// How a step reads in the question and in the worked answer. Placeholders: {S} the subject
+// How a step reads in the question and in the worked answer. Slots: {S} the subject
 // ("He" in the first step, "Then he" after), {A} / {The} likewise, {s} {o} {p} the pronouns,
 // {items}, {k} the operand, {times} "doubles" / "triples" / "becomes k times as large".
 struct Phrasing {
