@@ -342,6 +342,7 @@ torch::Tensor Transformer::hidden_states_cached(const torch::Tensor& input_ids, 
   torch::Tensor inv_freq = inv_freq_;
   if (config_.rope_scaling.type == "dynamic") inv_freq = rope_inv_freq(config_, positions.max().item<int64_t>(), device_);
   auto [cos, sin] = rope_cos_sin(inv_freq, positions, dtype_);
+  if (uses_decode_kernels(S, fused)) return decode_step_cuda(input_ids, cos, sin, slots, key_mask, cache, *fused);
   // mask [B, 1, S, L]: row b's query i sees slot j if key_mask[b, j] and j <= slots[i].
   auto key_slots = torch::arange(L, slots.options());
   auto not_future = key_slots.view({1, L}) <= slots.view({S, 1});  // [S, L]

@@ -105,6 +105,20 @@ class Transformer {
                                      const torch::Tensor& slots, const torch::Tensor& key_mask, KVCache& cache,
                                      const FusedProjections* fused = nullptr) const;
 
+  // Decode kernels (policy/cuda_decode.h): on a CUDA device in bf16/fp16, a cached forward of
+  // one token per row with fused projections runs fused residual+RMSNorm, SiLU*up and
+  // rotary+cache-write kernels instead of the LibTorch ops (same roundings, float32 sums in
+  // another order). On by default; off gives the LibTorch path (the CPU path).
+  void set_decode_kernels(bool on) { decode_kernels_ = on; }
+  bool decode_kernels() const { return decode_kernels_; }
+  // With the decode kernels, also replace SDPA by the tensor-core decode attention kernel: about
+  // twice as fast at 0.5B shapes and as close to a float64 attention as SDPA, but its behaviour
+  // log-probs differ from the learner's SDPA teacher forcing about ten times more than SDPA
+  // decoding does (0.043 against 0.0046 mean, bf16, tests/rollout/decode_kernels_test.cpp), so
+  // it is off by default: GRPO's importance ratio needs the two to agree.
+  void set_decode_attention_kernel(bool on) { decode_attention_kernel_ = on; }
+  bool decode_attention_kernel() const { return decode_attention_kernel_; }
+
   // Allocates the concatenated projection copies and fills them from the current weights.
   FusedProjections fuse_projections() const;
   // Copies the current weights into `fused` in place (its tensors keep their addresses, so
@@ -120,6 +134,11 @@ class Transformer {
                                  size_t layer) const;
   torch::Tensor fused_mlp(const DecoderLayerWeights& w, const FusedProjections& fused, size_t layer,
                           const torch::Tensor& x) const;
+  // The decode-kernel path (transformer_decode_cuda.cpp): whether it applies, and the step.
+  bool uses_decode_kernels(int64_t new_tokens, const FusedProjections* fused) const;
+  torch::Tensor decode_step_cuda(const torch::Tensor& input_ids, const torch::Tensor& cos, const torch::Tensor& sin,
+                                 const torch::Tensor& slots, const torch::Tensor& key_mask, KVCache& cache,
+                                 const FusedProjections& fused) const;
   torch::Tensor attention(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
                           const torch::Tensor& sin, const torch::Tensor& mask) const;
   torch::Tensor mlp(const DecoderLayerWeights& w, const torch::Tensor& x) const;
@@ -134,6 +153,8 @@ class Transformer {
   std::vector<DecoderLayerWeights> layers_;
   torch::Tensor inv_freq_;  // rotary frequencies for every non-dynamic scaling
   bool checkpoint_layers_ = false;
+  bool decode_kernels_ = true;
+  bool decode_attention_kernel_ = false;
 };
 
 // RMSNorm as transformers computes it: normalise in float32, cast back, scale by weight.

@@ -48,6 +48,8 @@ def main():
     p.add_argument("--skip-hf", action="store_true")
     p.add_argument("--span-bucket", type=int, default=128, help="EngineOptions::span_bucket for aha")
     p.add_argument("--no-fused-sampler", action="store_true", help="EngineOptions::fused_sampler off for aha")
+    p.add_argument("--no-decode-kernels", action="store_true", help="aha decodes with LibTorch ops, not its kernels")
+    p.add_argument("--decode-attention-kernel", action="store_true", help="aha's decode attention kernel, not SDPA")
     args = p.parse_args()
     work = tempfile.mkdtemp(prefix="aha_bench_rollout_")
     model_dir = os.path.join(work, "model")
@@ -65,7 +67,9 @@ def main():
     run = subprocess.run(
         [os.path.join(args.build, "bench", "bench_rollout"), "--model", model_dir, "--prompt-file", prompt_file,
          "--group", str(args.group), "--new", str(args.new), "--iters", str(args.iters),
-         "--span-bucket", str(args.span_bucket)] + (["--no-fused-sampler"] if args.no_fused_sampler else []),
+         "--span-bucket", str(args.span_bucket)] + (["--no-fused-sampler"] if args.no_fused_sampler else [])
+        + (["--no-decode-kernels"] if args.no_decode_kernels else [])
+        + (["--decode-attention-kernel"] if args.decode_attention_kernel else []),
         capture_output=True, text=True)
     if run.returncode != 0:
         raise SystemExit("bench_rollout failed:\n" + run.stderr[-4000:])
