@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ostream>
 #include <string>
 
 #include "policy/model_config.h"
@@ -29,6 +30,10 @@ struct AttentionCase {
   int64_t head_dim, rep, rows;
   int splits;  // 0: decode_attention_splits' choice
 };
+
+void PrintTo(const AttentionCase& c, std::ostream* os) {
+  *os << "D" << c.head_dim << "_rep" << c.rep << "_rows" << c.rows << "_splits" << c.splits;
+}
 
 class DecodeAttentionKernel : public ::testing::TestWithParam<AttentionCase> {};
 
@@ -136,6 +141,11 @@ struct StepCase {
   torch::ScalarType dtype;
   bool attention_kernel;
 };
+
+void PrintTo(const StepCase& c, std::ostream* os) {
+  *os << c.type << "_D" << c.head_dim << "_rep" << c.heads / c.kv_heads
+      << (c.dtype == torch::kHalf ? "_fp16" : "_bf16") << (c.attention_kernel ? "_attention_kernel" : "_sdpa");
+}
 
 class DecodeKernelStep : public ::testing::TestWithParam<StepCase> {};
 
