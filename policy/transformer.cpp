@@ -326,6 +326,18 @@ torch::Tensor Transformer::cached_attention(const DecoderLayerWeights& w, const 
   return torch::linear(out, w.o_weight, w.o_bias);
 }
 
+torch::Tensor Transformer::attention_mask(const torch::Tensor& key_mask, const torch::Tensor& slots) const {
+  const int64_t B = key_mask.size(0), L = key_mask.size(1), S = slots.size(0);
+  // Row b's query i sees slot j if key_mask[b, j] and j <= slots[i].
+  auto key_slots = torch::arange(L, slots.options());
+  auto not_future = key_slots.view({1, L}) <= slots.view({S, 1});  // [S, L]
+  auto allowed = key_mask.to(torch::kBool).view({B, 1, 1, L}).logical_and(not_future.view({1, 1, S, L}));
+  // As an additive mask (0 or -inf in the model dtype), made once for all layers: what SDPA
+  // turns a boolean mask into in every call otherwise.
+  return torch::zeros(allowed.sizes(), allowed.options().dtype(dtype_))
+      .masked_fill_(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+}
+
 torch::Tensor Transformer::hidden_states_cached(const torch::Tensor& input_ids, const torch::Tensor& positions,
                                                 const torch::Tensor& slots, const torch::Tensor& key_mask,
                                                 KVCache& cache, const FusedProjections* fused) const {
@@ -343,14 +355,7 @@ torch::Tensor Transformer::hidden_states_cached(const torch::Tensor& input_ids, 
   if (config_.rope_scaling.type == "dynamic") inv_freq = rope_inv_freq(config_, positions.max().item<int64_t>(), device_);
   auto [cos, sin] = rope_cos_sin(inv_freq, positions, dtype_);
   if (uses_decode_kernels(S, fused)) return decode_step_cuda(input_ids, cos, sin, slots, key_mask, cache, *fused);
-  // mask [B, 1, S, L]: row b's query i sees slot j if key_mask[b, j] and j <= slots[i].
-  auto key_slots = torch::arange(L, slots.options());
-  auto not_future = key_slots.view({1, L}) <= slots.view({S, 1});  // [S, L]
-  auto allowed = key_mask.to(torch::kBool).view({B, 1, 1, L}).logical_and(not_future.view({1, 1, S, L}));
-  // As an additive mask (0 or -inf in the model dtype), made once for all layers: what SDPA
-  // turns a boolean mask into in every call otherwise.
-  auto mask = torch::zeros(allowed.sizes(), allowed.options().dtype(dtype_))
-                  .masked_fill_(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+  auto mask = attention_mask(key_mask, slots);
   auto x = torch::embedding(embed_, input_ids);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const auto& w = layers_[l];

@@ -134,6 +134,9 @@ class Transformer {
                                  size_t layer) const;
   torch::Tensor fused_mlp(const DecoderLayerWeights& w, const FusedProjections& fused, size_t layer,
                           const torch::Tensor& x) const;
+  // [B, 1, S, L] additive (0 / -inf, model dtype) mask of a cached forward: key_mask [B, L] and
+  // no slot after the query's own (slots [S], on key_mask's device).
+  torch::Tensor attention_mask(const torch::Tensor& key_mask, const torch::Tensor& slots) const;
   // The decode-kernel path (transformer_decode_cuda.cpp): whether it applies, and the step.
   bool uses_decode_kernels(int64_t new_tokens, const FusedProjections* fused) const;
   torch::Tensor decode_step_cuda(const torch::Tensor& input_ids, const torch::Tensor& cos, const torch::Tensor& sin,

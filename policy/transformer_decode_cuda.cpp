@@ -12,6 +12,7 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include "policy/cuda_decode.h"
+#include "policy/cuda_decode_args.h"
 #endif
 
 #include <cmath>
@@ -66,12 +67,8 @@ torch::Tensor Transformer::decode_step_cuda(const torch::Tensor& input_ids, cons
   auto q = torch::empty({B, nh, D}, x.options());
   auto attention = torch::empty({B, nh * D}, x.options());
   auto gated = torch::empty({B, I}, x.options());
-  // For SDPA: row b sees slot j if key_mask[b, j] and j <= slot, as 0 / -inf in the dtype.
-  torch::Tensor additive_mask;
-  if (!kernel_attention) {
-    auto allowed = mask.narrow(1, 0, L).logical_and(torch::arange(L, slot.options()).le(slot)).view({B, 1, 1, L});
-    additive_mask = torch::zeros(allowed.sizes(), x.options()).masked_fill_(allowed.logical_not(), -INFINITY);
-  }
+  torch::Tensor additive_mask;  // for SDPA
+  if (!kernel_attention) additive_mask = attention_mask(mask, slot);
   const int splits = kernel_attention ? aha::cuda::decode_attention_splits(B, kvh, L) : 1;
   torch::Tensor partial_out, partial_lse;
   if (splits > 1) {
@@ -91,32 +88,18 @@ torch::Tensor Transformer::decode_step_cuda(const torch::Tensor& input_ids, cons
                                                         q.data_ptr(), keys.data_ptr(), values.data_ptr(),
                                                         keys.stride(0), keys.stride(1), stream),
                  "rotary + cache write");
-    aha::cuda::DecodeAttention args;
-    args.q = q.data_ptr();
-    args.keys = keys.data_ptr();
-    args.values = values.data_ptr();
-    args.cache_row_stride = keys.stride(0);
-    args.cache_head_stride = keys.stride(1);
-    args.key_mask = mask.data_ptr<bool>();
-    args.mask_row_stride = mask.stride(0);
-    args.slot = slot.data_ptr<int64_t>();
-    args.rows = B;
-    args.kv_heads = kvh;
-    args.rep = nh / kvh;
-    args.head_dim = D;
-    args.span = L;
-    args.scale = static_cast<float>(1.0 / std::sqrt(double(D)));
-    args.splits = splits;
-    if (splits > 1) {
-      args.partial_out = partial_out.data_ptr<float>();
-      args.partial_lse = partial_lse.data_ptr<float>();
-    }
-    args.out = attention.data_ptr();
     if (kernel_attention) {
+      auto args = decode_attention_args(q, keys, values, mask, slot, L, attention);
+      args.splits = splits;
+      if (splits > 1) {
+        args.partial_out = partial_out.data_ptr<float>();
+        args.partial_lse = partial_lse.data_ptr<float>();
+      }
       check_launch(aha::cuda::launch_decode_attention(type, args, stream), "decode attention");
     } else {
       auto out = at::scaled_dot_product_attention(q.view({B, kvh, nh / kvh, D}), keys.narrow(2, 0, L),
-                                                  values.narrow(2, 0, L), additive_mask, 0.0, false, args.scale);
+                                                  values.narrow(2, 0, L), additive_mask, 0.0, false,
+                                                  1.0 / std::sqrt(double(D)));
       attention.copy_(out.reshape({B, nh * D}));
     }
     auto o = torch::linear(attention, w.o_weight, w.o_bias);

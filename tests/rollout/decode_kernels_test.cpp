@@ -21,6 +21,7 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include "policy/cuda_decode.h"
+#include "policy/cuda_decode_args.h"
 #endif
 
 namespace {
@@ -60,25 +61,10 @@ TEST_P(DecodeAttentionKernel, MatchesMaskedSoftmax) {
   const int splits = forced_splits > 0 ? forced_splits : aha::cuda::decode_attention_splits(B, kvh, span);
   auto partial_out = torch::empty({B * nh * splits * D}, cuda.dtype(torch::kFloat32));
   auto partial_lse = torch::empty({B * nh * splits}, cuda.dtype(torch::kFloat32));
-  aha::cuda::DecodeAttention a;
-  a.q = q.data_ptr();
-  a.keys = keys.data_ptr();
-  a.values = values.data_ptr();
-  a.cache_row_stride = keys.stride(0);
-  a.cache_head_stride = keys.stride(1);
-  a.key_mask = mask.data_ptr<bool>();
-  a.mask_row_stride = mask.stride(0);
-  a.slot = slot_t.data_ptr<int64_t>();
-  a.rows = B;
-  a.kv_heads = kvh;
-  a.rep = rep;
-  a.head_dim = D;
-  a.span = span;
-  a.scale = 1.0f / std::sqrt(float(D));
+  auto a = aha::decode_attention_args(q, keys, values, mask, slot_t, span, out);
   a.splits = splits;
   a.partial_out = partial_out.data_ptr<float>();
   a.partial_lse = partial_lse.data_ptr<float>();
-  a.out = out.data_ptr();
   const char* failure = aha::cuda::launch_decode_attention(aha::cuda::Dtype::kBFloat16, a,
                                                            c10::cuda::getCurrentCUDAStream().stream());
   ASSERT_EQ(failure, nullptr) << failure;

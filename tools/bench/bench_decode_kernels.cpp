@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "policy/cuda_decode.h"
+#include "policy/cuda_decode_args.h"
 #include "policy/model_io.h"
 #include "policy/rotary.h"
 #include "tools/cli.h"
@@ -90,22 +91,7 @@ int main(int argc, char** argv) {
     const double sdpa = time_us([&] {
       at::scaled_dot_product_attention(q.view({B, kvh, nh / kvh, D}), keys, values, additive, 0.0, false, scale);
     });
-    aha::cuda::DecodeAttention a;
-    a.q = q.data_ptr();
-    a.keys = keys.data_ptr();
-    a.values = values.data_ptr();
-    a.cache_row_stride = keys.stride(0);
-    a.cache_head_stride = keys.stride(1);
-    a.key_mask = key_mask.data_ptr<bool>();
-    a.mask_row_stride = key_mask.stride(0);
-    a.slot = slot.data_ptr<int64_t>();
-    a.rows = B;
-    a.kv_heads = kvh;
-    a.rep = nh / kvh;
-    a.head_dim = D;
-    a.span = span;
-    a.scale = static_cast<float>(scale);
-    a.out = out.data_ptr();
+    auto a = aha::decode_attention_args(q, keys, values, key_mask, slot, span, out);
     const double mine = time_us([&] { check(aha::cuda::launch_decode_attention(bf16, a, stream())); });
     report("attention", sdpa, mine);
     const double bytes = 2.0 * B * kvh * (context + 1) * D * 2;

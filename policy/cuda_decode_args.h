@@ -1,0 +1,42 @@
+// The launch arguments of cuda::launch_decode_attention (cuda_decode.h) for LibTorch tensors, so
+// that the decode step, its tests and its benchmark describe the tensors to the kernel one way.
+// CUDA builds only.
+#pragma once
+#ifdef AHA_WITH_CUDA
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "policy/cuda_decode.h"
+
+namespace aha {
+
+//   q, out   [B, kv_heads * rep, D] contiguous
+//   keys, values  a layer's cache [B, kv_heads, capacity, D] with rows of slots
+//   key_mask [B, >= span] bool, unit column stride; slot [1] int64 on the device
+// One key range (splits = 1): callers that split set splits and the partial buffers.
+inline cuda::DecodeAttention decode_attention_args(const torch::Tensor& q, const torch::Tensor& keys,
+                                                   const torch::Tensor& values, const torch::Tensor& key_mask,
+                                                   const torch::Tensor& slot, int64_t span, torch::Tensor& out) {
+  const int64_t D = keys.size(3), kvh = keys.size(1);
+  cuda::DecodeAttention a;
+  a.q = q.data_ptr();
+  a.keys = keys.data_ptr();
+  a.values = values.data_ptr();
+  a.cache_row_stride = keys.stride(0);
+  a.cache_head_stride = keys.stride(1);
+  a.key_mask = key_mask.data_ptr<bool>();
+  a.mask_row_stride = key_mask.stride(0);
+  a.slot = slot.data_ptr<int64_t>();
+  a.rows = keys.size(0);
+  a.kv_heads = kvh;
+  a.rep = q.size(1) / kvh;
+  a.head_dim = D;
+  a.span = span;
+  a.scale = static_cast<float>(1.0 / std::sqrt(double(D)));
+  a.out = out.data_ptr();
+  return a;
+}
+
+}  // namespace aha
+#endif
