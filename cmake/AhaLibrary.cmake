@@ -22,6 +22,20 @@ function(aha_add_library folder)
   endif()
 endfunction()
 
+# aha_add_cuda_kernels(<folder> <file.cu>...): in a CUDA build only, aha_<folder>_cuda from the
+# given CUDA sources, linked into aha_<folder> (whose .cpp files call it under AHA_WITH_CUDA).
+# The sources include no LibTorch, and share LibTorch's CUDA runtime library rather than a
+# static copy.
+function(aha_add_cuda_kernels folder)
+  if(NOT AHA_WITH_CUDA)
+    return()
+  endif()
+  add_library(aha_${folder}_cuda STATIC ${ARGN})
+  target_include_directories(aha_${folder}_cuda PRIVATE "${PROJECT_SOURCE_DIR}")
+  set_target_properties(aha_${folder}_cuda PROPERTIES CUDA_RUNTIME_LIBRARY Shared POSITION_INDEPENDENT_CODE ON)
+  target_link_libraries(aha_${folder} PRIVATE aha_${folder}_cuda)
+endfunction()
+
 # One shared precompiled header for every target that includes LibTorch.
 function(aha_use_torch target)
   target_link_libraries(${target} PUBLIC aha::torch)
