@@ -386,19 +386,6 @@ def learner_report(args, dev, out):
             loss = hid.float().square().mean()
         loss.backward()
 
-    def ev(fn, reps=3):
-        fn()
-        torch.cuda.synchronize()
-        ts = []
-        for _ in range(reps):
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record()
-            fn()
-            b.record()
-            torch.cuda.synchronize()
-            ts.append(a.elapsed_time(b))
-        return sorted(ts)[len(ts) // 2]
-
     # gradient agreement of the keep-logits head against the recompute head
     hid = torch.randn(300, H, device=dev, dtype=torch.bfloat16, requires_grad=True)
     wt = (torch.randn(V, H, device=dev) * 0.02).to(torch.bfloat16).requires_grad_(True)
@@ -419,7 +406,7 @@ def learner_report(args, dev, out):
                      ("rope flip", lambda: micro(rope="flip")),
                      ("head keeps logits", lambda: micro(keep=True)),
                      ("all three", lambda: micro("fused", "flip", True))]:
-        ms = ev(fn)
+        ms = timed(fn, reps=3, graph=False)
         for p in params:
             p.grad = None
         lines.append(f"learner {name:40s} {ms:8.1f} ms")
@@ -429,7 +416,7 @@ def learner_report(args, dev, out):
         p.grad = torch.randn_like(p)
     for kind in ("loop", "foreach", "fused"):
         opt = torch.optim.AdamW(params, lr=1e-6, foreach=kind == "foreach", fused=kind == "fused")
-        ms = ev(lambda: opt.step(), reps=5)
+        ms = timed(lambda: opt.step(), reps=5, graph=False)
         lines.append(f"adamw {kind:10s} {ms:7.2f} ms")
     # profile one micro-batch
     from torch.profiler import profile, ProfilerActivity
