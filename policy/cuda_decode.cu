@@ -211,8 +211,9 @@ __global__ void __launch_bounds__(kAttnWarps * 32) decode_attention_kernel(Decod
   T* tiles = reinterpret_cast<T*>(smem + warp * L::kWarpBytes);  // [K0, V0, K1, V1]
 
   // Slots [begin, end) of this block's range.
+  // The ranges divide the visible slots (not the span), so that they stay even as the context grows.
   const int64_t visible = min(a.span, *a.slot + 1);
-  const int64_t per_split = ((a.span + a.splits - 1) / a.splits + kTile - 1) / kTile * kTile;
+  const int64_t per_split = ((visible + a.splits - 1) / a.splits + kTile - 1) / kTile * kTile;
   const int64_t begin = split * per_split, end = min(visible, begin + per_split);
   const int64_t tiles_total = end > begin ? (end - begin + kTile - 1) / kTile : 0;
   const T* keys = static_cast<const T*>(a.keys) + row * a.cache_row_stride + kv * a.cache_head_stride;

@@ -97,6 +97,18 @@ int main(int argc, char** argv) {
     const double bytes = 2.0 * B * kvh * (context + 1) * D * 2;
     std::printf("%-26s kernel reads %.0f MB of keys and values: %.2f TB/s (SDPA over the span: %.2f TB/s)\n", "",
                 bytes / 1e6, bytes / mine / 1e6, 2.0 * B * kvh * span * D * 2 / sdpa / 1e6);
+    // The same attention divided into 1-4 key ranges (decode_attention_splits picks 1 here).
+    for (int splits = 1; splits <= 4; ++splits) {
+      auto partial_out = torch::empty({B * nh * splits * D}, opt.dtype(torch::kFloat32));
+      auto partial_lse = torch::empty({B * nh * splits}, opt.dtype(torch::kFloat32));
+      auto split = a;
+      split.splits = splits;
+      split.partial_out = partial_out.data_ptr<float>();
+      split.partial_lse = partial_lse.data_ptr<float>();
+      const double us = time_us([&] { check(aha::cuda::launch_decode_attention(bf16, split, stream())); });
+      std::printf("%-26s %d key range%s: %8.1f us, %.2f TB/s%s\n", "", splits, splits > 1 ? "s" : " ", us,
+                  bytes / us / 1e6, splits == aha::cuda::decode_attention_splits(B, kvh, span) ? " (chosen)" : "");
+    }
 
     // Residual add + RMSNorm.
     auto x = torch::randn({B, H}, opt), delta = torch::randn({B, H}, opt), weight = torch::randn({H}, opt);
@@ -147,11 +159,12 @@ int main(int argc, char** argv) {
     model->set_decode_kernels(false);
     const double step_ops = time_us(step);
     model->set_decode_kernels(true);
+    model->set_decode_attention_kernel(false);  // SDPA attention
     const double step_kernels = time_us(step);
     report("decode step (no LM head)", step_ops, step_kernels);
     model->set_decode_attention_kernel(true);
     const double step_attention = time_us(step);
-    report("  + attention kernel", step_ops, step_attention);
+    report("  + attention kernel (default)", step_ops, step_attention);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "bench_decode_kernels: " << e.what() << "\n";
