@@ -111,11 +111,14 @@ class Transformer {
   // another order). On by default; off gives the LibTorch path (the CPU path).
   void set_decode_kernels(bool on) { decode_kernels_ = on; }
   bool decode_kernels() const { return decode_kernels_; }
-  // With the decode kernels, also replace SDPA by the tensor-core decode attention kernel: about
-  // twice as fast at 0.5B shapes and as close to a float64 attention as SDPA, but its behaviour
-  // log-probs differ from the learner's SDPA teacher forcing about ten times more than SDPA
-  // decoding does (0.043 against 0.0046 mean, bf16, tests/rollout/decode_kernels_test.cpp), so
-  // it is off by default: GRPO's importance ratio needs the two to agree.
+  // With the decode kernels, the attention is the tensor-core decode attention kernel instead of
+  // SDPA: about twice as fast at 0.5B shapes, as close to a float64 attention as SDPA, and its
+  // behaviour log-probs as close to a float32 forward, and to the learner's autocast-bf16
+  // forward of float32 master weights, as SDPA decoding's (tests/rollout/decode_kernels_test.cpp).
+  // On by default. Off (SDPA) only matters for a learner in pure bf16 on short sequences: there
+  // SDPA decoding and SDPA teacher forcing run the same cuDNN kernel and agree almost bit for
+  // bit, which no other attention implementation does (PyTorch's math SDPA disagrees as much as
+  // this kernel).
   void set_decode_attention_kernel(bool on) { decode_attention_kernel_ = on; }
   bool decode_attention_kernel() const { return decode_attention_kernel_; }
 
@@ -157,7 +160,7 @@ class Transformer {
   torch::Tensor inv_freq_;  // rotary frequencies for every non-dynamic scaling
   bool checkpoint_layers_ = false;
   bool decode_kernels_ = true;
-  bool decode_attention_kernel_ = false;
+  bool decode_attention_kernel_ = true;
 };
 
 // RMSNorm as transformers computes it: normalise in float32, cast back, scale by weight.

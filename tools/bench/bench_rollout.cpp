@@ -4,15 +4,16 @@
 //   bench_rollout --model DIR --prompt-file ids.txt [--group 8] [--new 512] [--device cuda]
 //                 [--dtype bfloat16] [--iters 2] [--temperature 1.0] [--no-graphs] [--no-fuse]
 //                 [--span-bucket 128] [--no-fused-sampler] [--no-decode-kernels]
-//                 [--decode-attention-kernel]
+//                 [--sdpa-decode-attention]
 // The prompt file has one prompt per line as comma-separated token ids. EOS is ignored, so
 // every completion is exactly --new tokens. The first generate() call also captures the CUDA
 // graphs; the figures are the best of the --iters calls after it. --no-fuse decodes with the
 // separate projection weights (EngineOptions::fuse_projections off); --span-bucket sets
 // EngineOptions::span_bucket; --no-fused-sampler samples with the ATen path
 // (EngineOptions::fused_sampler off); --no-decode-kernels decodes with the LibTorch ops instead of
-// the decode kernels (Transformer::set_decode_kernels(false)); --decode-attention-kernel also
-// replaces SDPA by the decode attention kernel (opt-in, see transformer.h). Prints one JSON line.
+// the decode kernels (Transformer::set_decode_kernels(false)); --sdpa-decode-attention keeps the
+// other decode kernels but attends with SDPA instead of the decode attention kernel
+// (Transformer::set_decode_attention_kernel(false)). Prints one JSON line.
 #include <algorithm>
 #include <iostream>
 #include <sstream>
@@ -47,12 +48,12 @@ int main(int argc, char** argv) {
     aha::cli::Args args(std::vector<std::string>(argv + 1, argv + argc),
                         {"model", "prompt-file", "group", "new", "device", "dtype", "iters", "temperature", "no-graphs!",
                          "no-fuse!", "span-bucket", "no-fused-sampler!",
-                         "no-decode-kernels!", "decode-attention-kernel!"},
+                         "no-decode-kernels!", "sdpa-decode-attention!"},
                         "bench_rollout");
     const torch::Device device(args.get("device", "cuda"));
     auto model = aha::load_model(args.required("model"), {device, aha::parse_dtype(args.get("dtype", "bfloat16"))});
     model->set_decode_kernels(!args.flag("no-decode-kernels"));
-    model->set_decode_attention_kernel(args.flag("decode-attention-kernel"));
+    model->set_decode_attention_kernel(!args.flag("sdpa-decode-attention"));
     aha::RolloutRequest request;
     request.prompts = read_prompts(args.required("prompt-file"));
     request.group_size = args.get_int("group", 8);

@@ -29,21 +29,26 @@ bench() {
   timeout 150 python3 tools/bench/rollout_throughput.py --build build-gpu "$@" 2>&1 \
     | grep -E "bandwidth_bound|rollout_tokens_s|speedup|transformers" | tee -a "$out/bench_rollout.txt"
 }
-if [ "${1:-}" = quick ]; then
+decode_tests() {
+  stamp "decode kernel tests"
   timeout 120 build-gpu/tests/rollout/test_rollout --gtest_filter='*Decode*:*RolloutCuda*' 2>&1 \
     | grep -E "FAILED|Failure|Expected|actual|mean \||PASSED" | head -40
+}
+if [ "${1:-}" = quick ]; then
+  decode_tests
   kernels
   bench --skip-hf --no-decode-kernels
   bench --skip-hf
-  bench --skip-hf --decode-attention-kernel
+  bench --skip-hf --sdpa-decode-attention
   stamp done
   exit 0
 fi
+decode_tests
 kernels
 for config in recipes/models/qwen2.5-0.5b.json recipes/models/qwen2.5-1.5b.json; do
   bench --config "$config" --skip-hf --no-decode-kernels
   bench --config "$config" --skip-hf
-  bench --config "$config" --skip-hf --decode-attention-kernel
+  bench --config "$config" --skip-hf --sdpa-decode-attention
 done
 bench  # 0.5B with the kernels against transformers, side by side
 stamp "tests"

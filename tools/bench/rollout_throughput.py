@@ -49,7 +49,7 @@ def main():
     p.add_argument("--span-bucket", type=int, default=128, help="EngineOptions::span_bucket for aha")
     p.add_argument("--no-fused-sampler", action="store_true", help="EngineOptions::fused_sampler off for aha")
     p.add_argument("--no-decode-kernels", action="store_true", help="aha decodes with LibTorch ops, not its kernels")
-    p.add_argument("--decode-attention-kernel", action="store_true", help="aha's decode attention kernel, not SDPA")
+    p.add_argument("--sdpa-decode-attention", action="store_true", help="aha decodes with SDPA, not its attention kernel")
     args = p.parse_args()
     work = tempfile.mkdtemp(prefix="aha_bench_rollout_")
     model_dir = os.path.join(work, "model")
@@ -69,7 +69,7 @@ def main():
          "--group", str(args.group), "--new", str(args.new), "--iters", str(args.iters),
          "--span-bucket", str(args.span_bucket)] + (["--no-fused-sampler"] if args.no_fused_sampler else [])
         + (["--no-decode-kernels"] if args.no_decode_kernels else [])
-        + (["--decode-attention-kernel"] if args.decode_attention_kernel else []),
+        + (["--sdpa-decode-attention"] if args.sdpa_decode_attention else []),
         capture_output=True, text=True)
     if run.returncode != 0:
         raise SystemExit("bench_rollout failed:\n" + run.stderr[-4000:])
@@ -105,7 +105,7 @@ def main():
     if peak:
         print(f"bandwidth_bound   aha step {aha['step_s']*1e3:.2f} ms, {aha['bytes_per_step']/1e9:.2f} GB/step "
               f"(weights + mean-context KV), {achieved/1e12:.2f} TB/s of {peak/1e12:.2f} TB/s peak  "
-              f"fraction {achieved/peak:.2f}  (target >= 0.30)")
+              f"fraction {achieved/peak:.3f}  (target >= 0.30)")
     else:
         print(f"bandwidth_bound   aha {achieved/1e12:.2f} TB/s; unknown peak for {device}")
     print(f"memory_plan       {aha['memory_plan']}")
