@@ -7,6 +7,7 @@
 #include <optional>
 
 #ifdef AHA_WITH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -31,6 +32,42 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+// The host's copy of one decode step's sampled tokens and log-probs. On CUDA the copy is queued
+// on the stream behind the step, into pinned memory, with an event after it: the host can queue
+// the next step before it waits for this one.
+class StepReadback {
+ public:
+  StepReadback(int64_t rows, torch::Device device) : cuda_(device.is_cuda()) {
+    auto host = torch::TensorOptions().pinned_memory(cuda_);
+    tokens_ = torch::empty({rows}, host.dtype(torch::kInt64));
+    logprobs_ = torch::empty({rows}, host.dtype(torch::kFloat32));
+  }
+  // tokens [b] int64, logprobs [b] float32 on the model's device.
+  void queue(const torch::Tensor& tokens, const torch::Tensor& logprobs) {
+    const int64_t b = tokens.size(0);
+    tokens_.narrow(0, 0, b).copy_(tokens, /*non_blocking=*/cuda_);
+    logprobs_.narrow(0, 0, b).copy_(logprobs, /*non_blocking=*/cuda_);
+#ifdef AHA_WITH_CUDA
+    if (cuda_) copied_.record();
+#endif
+  }
+  // Blocks until the queued copy has landed.
+  void wait() {
+#ifdef AHA_WITH_CUDA
+    if (cuda_) copied_.synchronize();
+#endif
+  }
+  const int64_t* tokens() const { return tokens_.data_ptr<int64_t>(); }
+  const float* logprobs() const { return logprobs_.data_ptr<float>(); }
+
+ private:
+  bool cuda_;
+  torch::Tensor tokens_, logprobs_;
+#ifdef AHA_WITH_CUDA
+  at::cuda::CUDAEvent copied_;
+#endif
+};
 
 void validate_request(const RolloutRequest& request, const ModelConfig& config) {
   require(!request.prompts.empty(), "rollout: the request has no prompts");
@@ -200,7 +237,11 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
   stats.prefill_seconds = seconds_since(start);
   if (progress) progress(finished, R, stats.generated_tokens);
 
-  // Decode. row_at[p]: the completion in batch row p.
+  // Decode. row_at[p]: the completion in batch row p. One step is always queued ahead of the
+  // host: step s + 1 is launched before step s's tokens are read back (its input tokens are
+  // already on the device), so the GPU never waits for the host's bookkeeping. A row that
+  // finishes at step s is computed once more in step s + 1, whose token for it is dropped, and
+  // compaction, decided from what the host has read, lags one step behind.
   start = std::chrono::steady_clock::now();
   std::vector<int64_t> row_at(R);
   for (int64_t r = 0; r < R; ++r) row_at[r] = r;
@@ -210,8 +251,13 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
     return b;
   };
   int64_t b = bucket_for(R);
-  for (int64_t step = 1; finished < R; ++step) {
-    const int64_t live = R - finished, want = bucket_for(live);
+  StepReadback readback[2] = {StepReadback(batch_->rows(), device), StepReadback(batch_->rows(), device)};
+  struct Launched {
+    int64_t step, rows;
+    std::vector<int64_t> row_at;  // the completion in each of its rows
+  };
+  auto launch = [&](int64_t step) {
+    const int64_t want = bucket_for(R - finished);
     if (want < b) {
       std::vector<int64_t> keep, moved;
       for (int64_t p = 0; p < b && p < static_cast<int64_t>(row_at.size()); ++p) {
@@ -228,17 +274,30 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
     const int64_t slot = P + step - 1;  // where this step's input token goes
     const int64_t span = std::min(batch_->capacity(), round_up(slot + 1, options_.span_bucket));
     batch_->step(b, span);
-    auto tokens = state.tokens.narrow(0, 0, b).cpu();
-    auto logprobs = state.logprobs.narrow(0, 0, b).cpu();
-    const auto* t = tokens.data_ptr<int64_t>();
-    const auto* lp = logprobs.data_ptr<float>();
-    for (int64_t p = 0; p < static_cast<int64_t>(row_at.size()) && p < b; ++p) {
-      if (completions[row_at[p]].finish_reason == FinishReason::kNone) accept(row_at[p], t[p], lp[p]);
-    }
+    readback[step % 2].queue(state.tokens.narrow(0, 0, b), state.logprobs.narrow(0, 0, b));
     ++stats.decode_steps;
     stats.row_steps += b;
+    return Launched{step, b, row_at};
+  };
+  // The prefill sampled each row's first token, so no row needs more steps than this.
+  const int64_t last_step = settings.stop.max_new_tokens - 1;
+  std::optional<Launched> next;
+  if (finished < R) next = launch(1);
+  while (next && finished < R) {
+    const Launched current = std::move(*next);
+    next.reset();
+    if (current.step < last_step) next = launch(current.step + 1);
+    auto& done = readback[current.step % 2];
+    done.wait();
+    const int64_t* t = done.tokens();
+    const float* lp = done.logprobs();
+    for (int64_t p = 0; p < static_cast<int64_t>(current.row_at.size()) && p < current.rows; ++p) {
+      const int64_t r = current.row_at[p];
+      if (completions[r].finish_reason == FinishReason::kNone) accept(r, t[p], lp[p]);
+    }
     if (progress) progress(finished, R, stats.generated_tokens);
   }
+  require(finished == R, "rollout: internal error: rows still unfinished after max_new_tokens");
   synchronize(device);
   stats.decode_seconds = seconds_since(start);
 

@@ -7,6 +7,9 @@
 // tokens (DecodeBatch). Finished rows stop costing compute: when the live rows fit in half
 // the current batch, they are compacted to the front and the step runs on the smaller batch.
 // On CUDA every step of a given (batch, span) shape is a CUDA graph replay.
+// The next step is queued before the host reads the current one's tokens back, so the GPU
+// never waits for the host's stop checks. The price is that a finished row is computed one
+// step too many, and compaction lags one step.
 //
 // The engine reads the model's weights directly (the learner's live tensors, no copy), and
 // checks the memory plan against free device memory before allocating (memory_plan.h).
@@ -55,7 +58,7 @@ struct Completion {
 struct RolloutStats {
   double prefill_seconds = 0, decode_seconds = 0;
   int64_t prefilled_prompts = 0;  // prompts run through prefill (each once, whatever G)
-  int64_t decode_steps = 0;       // forward passes after prefill
+  int64_t decode_steps = 0;       // forward passes after prefill (incl. one queued ahead and unused)
   int64_t generated_tokens = 0;   // kept tokens over all completions
   int64_t row_steps = 0;          // sum over steps of the batch rows computed (incl. finished ones)
   int64_t compactions = 0;
