@@ -4,6 +4,7 @@
 # one against transformers, and the CUDA tests (rollout|policy). Logs to $OUT (or ./gpu-out).
 #   bash tools/bench/gpu_speed.sh         (needs .devdeps with the Debian -dev packages, as gpu_rollout.sh)
 #   bash tools/bench/gpu_speed.sh quick   (the decode-kernel tests and the 0.5B benchmark, no transformers)
+#   bash tools/bench/gpu_speed.sh transformers   (0.5B and 1.5B, default path, each against transformers)
 set -uo pipefail
 out=${OUT:-gpu-out}; mkdir -p "$out"
 t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
@@ -34,6 +35,11 @@ decode_tests() {
   timeout 120 build-gpu/tests/rollout/test_rollout --gtest_filter='*Decode*:*RolloutCuda*' 2>&1 \
     | grep -E "FAILED|Failure|Expected|actual|mean \||PASSED" | head -40
 }
+if [ "${1:-}" = transformers ]; then  # both shapes, default decode path, against transformers
+  for config in recipes/models/qwen2.5-0.5b.json recipes/models/qwen2.5-1.5b.json; do bench --config "$config"; done
+  stamp done
+  exit 0
+fi
 if [ "${1:-}" = quick ]; then
   decode_tests
   kernels
