@@ -53,16 +53,23 @@ TEST(RolloutCuda, GraphsMatchTransformersAndTheEagerPath) {
   eager.use_cuda_graphs = false;
   auto without = aha::RolloutEngine(*model, eager).generate(sampled);
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < with_graphs.completions.size(); ++i) {
-    const auto& c = with_graphs.completions[i];
-    EXPECT_EQ(c.tokens, without.completions[i].tokens) << "completion " << i;
-    auto ids = sampled.prompts[c.prompt_index];
-    ids.insert(ids.end(), c.tokens.begin(), c.tokens.end());
-    auto expected = model->token_logprobs(torch::tensor(ids, torch::kInt64).view({1, -1}).cuda(), {}, {}, 0.8).cpu();
-    const int64_t n = static_cast<int64_t>(c.tokens.size());
-    auto tail = expected[0].narrow(0, expected.size(1) - n, n);
-    EXPECT_LE((torch::tensor(c.logprobs) - tail).abs().max().item<double>(), 1e-4) << "completion " << i;
-  }
+  // Graphs and the eager path sample the same tokens, with the learner's log-probs for them.
+  auto expect_agreement = [&](const aha::RolloutRequest& request, const aha::RolloutResult& graphs,
+                              const aha::RolloutResult& eager) {
+    const double temperature = request.settings.sampler.temperature;
+    for (size_t i = 0; i < graphs.completions.size(); ++i) {
+      const auto& c = graphs.completions[i];
+      EXPECT_EQ(c.tokens, eager.completions[i].tokens) << "completion " << i;
+      auto ids = request.prompts[c.prompt_index];
+      ids.insert(ids.end(), c.tokens.begin(), c.tokens.end());
+      auto input = torch::tensor(ids, torch::kInt64).view({1, -1}).cuda();
+      auto expected = model->token_logprobs(input, {}, {}, temperature).cpu();
+      const int64_t n = static_cast<int64_t>(c.tokens.size());
+      auto tail = expected[0].narrow(0, expected.size(1) - n, n);
+      EXPECT_LE((torch::tensor(c.logprobs) - tail).abs().max().item<double>(), 1e-4) << "completion " << i;
+    }
+  };
+  expect_agreement(sampled, with_graphs, without);
 
   // Without top-p the fused sampling kernel draws (sampler.h): graphs and the eager path agree,
   // and the behaviour log-probs are the learner's.
@@ -71,16 +78,7 @@ TEST(RolloutCuda, GraphsMatchTransformersAndTheEagerPath) {
   untruncated.settings.sampler.temperature = 1.0;
   auto fused_graphs = engine.generate(untruncated);
   auto fused_eager = aha::RolloutEngine(*model, eager).generate(untruncated);
-  for (size_t i = 0; i < fused_graphs.completions.size(); ++i) {
-    const auto& c = fused_graphs.completions[i];
-    EXPECT_EQ(c.tokens, fused_eager.completions[i].tokens) << "completion " << i;
-    auto ids = untruncated.prompts[c.prompt_index];
-    ids.insert(ids.end(), c.tokens.begin(), c.tokens.end());
-    auto expected = model->token_logprobs(torch::tensor(ids, torch::kInt64).view({1, -1}).cuda(), {}, {}, 1.0).cpu();
-    const int64_t n = static_cast<int64_t>(c.tokens.size());
-    auto tail = expected[0].narrow(0, expected.size(1) - n, n);
-    EXPECT_LE((torch::tensor(c.logprobs) - tail).abs().max().item<double>(), 1e-4) << "completion " << i;
-  }
+  expect_agreement(untruncated, fused_graphs, fused_eager);
 
   // The engine reads the live weights: an in-place update (as an optimizer step makes) is seen
   // by the graphs captured before it.
