@@ -25,6 +25,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/progress_bar.h"
 #include "datasets/dataset_spec.h"
 #include "policy/model_io.h"
 #include "policy/tokenizer.h"
@@ -191,12 +192,13 @@ int run_eval(const std::vector<std::string>& words) {
   EngineOptions engine_options;
   engine_options.use_cuda_graphs = !args.flag("no-graphs");
   RolloutEngine engine(*model, engine_options, recipes::make_text_decoder(tokenizer));
+  std::optional<ProgressBar> bar;  // the total is known at the first report
   auto result =
-      recipes::evaluate(engine, tokenizer, datasets, options, [](int64_t done, int64_t total, int64_t tokens) {
-        std::fprintf(stderr, "\r%lld/%lld completions, %lld tokens ", static_cast<long long>(done),
-                     static_cast<long long>(total), static_cast<long long>(tokens));
+      recipes::evaluate(engine, tokenizer, datasets, options, [&](int64_t done, int64_t total, int64_t tokens) {
+        if (!bar) bar.emplace(total, "completions");
+        bar->update(done, {{"tokens", std::to_string(tokens)}});
       });
-  std::fprintf(stderr, "\n");
+  if (bar) bar->finish();
 
   recipes::EvalReportInfo info{model_dir.string(), sources, utc_now("%Y-%m-%dT%H:%M:%SZ")};
   recipes::write_eval_report(report_dir, result, options, info);

@@ -16,7 +16,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -24,6 +23,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "core/progress_bar.h"
 #include "policy/model_io.h"
 #include "policy/tokenizer.h"
 #include "policy/tokenizer_utf8.h"
@@ -65,23 +65,6 @@ PromptSource read_jsonl(const fs::path& path, const Tokenizer* tokenizer) {
   require(!out.ids.empty(), path.string() + ": no prompts");
   return out;
 }
-
-class ProgressBar {
- public:
-  explicit ProgressBar(int64_t total) : total_(total), start_(std::chrono::steady_clock::now()) {}
-  void update(int64_t done, int64_t tokens) {
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const int width = 30, filled = total_ ? static_cast<int>(width * done / total_) : width;
-    std::fprintf(stderr, "\r[%s%s] %lld/%lld sequences, %lld tokens, %.0f tokens/s ", std::string(filled, '#').c_str(),
-                 std::string(width - filled, ' ').c_str(), static_cast<long long>(done),
-                 static_cast<long long>(total_), static_cast<long long>(tokens), s > 0 ? tokens / s : 0.0);
-  }
-  void finish() { std::fprintf(stderr, "\n"); }
-
- private:
-  int64_t total_;
-  std::chrono::steady_clock::time_point start_;
-};
 
 std::string completion_json(const Completion& c, int64_t prompt_index, const std::string& prompt) {
   rapidjson::StringBuffer buffer;
@@ -182,7 +165,13 @@ int run_generate(const std::vector<std::string>& raw) {
   const int64_t total_prompts = static_cast<int64_t>(source.ids.size());
   const int64_t batch = input ? args.get_int("batch", 64) : total_prompts;
   require(batch >= 1, "--batch must be >= 1");
-  ProgressBar bar(total_prompts * request.group_size);
+  ProgressBar bar(total_prompts * request.group_size, "sequences");
+  const auto started = std::chrono::steady_clock::now();
+  auto show_progress = [&](int64_t done, int64_t tokens) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const auto rate = static_cast<long long>(seconds > 0 ? tokens / seconds : 0.0);
+    bar.update(done, {{"tokens", std::to_string(tokens)}, {"tokens/s", std::to_string(rate)}});
+  };
   int64_t done_before = 0, tokens_before = 0;
   std::optional<AtomicFileWriter> out;
   if (auto path = args.get("output")) out.emplace(*path);
@@ -190,7 +179,7 @@ int run_generate(const std::vector<std::string>& raw) {
     const int64_t count = std::min(batch, total_prompts - first);
     request.prompts.assign(source.ids.begin() + first, source.ids.begin() + first + count);
     auto result = engine.generate(request, [&](int64_t finished, int64_t, int64_t tokens) {
-      bar.update(done_before + finished, tokens_before + tokens);
+      show_progress(done_before + finished, tokens_before + tokens);
     });
     done_before += count * request.group_size;
     tokens_before += result.stats.generated_tokens;
