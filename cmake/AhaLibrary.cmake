@@ -2,7 +2,8 @@
 
 set(AHA_WARNINGS -Wall -Wextra -Wno-unused-parameter)
 
-# aha_add_library(<folder> [USES lib...] [TORCH]): aha_<folder> from every .cpp in the folder.
+# aha_add_library(<name> [USES lib...] [TORCH]): aha_<name> from every .cpp in the calling folder.
+# The name is the folder's path with '_' for '/' (policy/model -> aha_policy_model).
 # TORCH links LibTorch and reuses the one precompiled LibTorch header (build time on 2 cores).
 function(aha_add_library folder)
   cmake_parse_arguments(ARG "TORCH" "" "USES" ${ARGN})
@@ -22,8 +23,8 @@ function(aha_add_library folder)
   endif()
 endfunction()
 
-# aha_add_cuda_kernels(<folder> <file.cu>...): in a CUDA build only, aha_<folder>_cuda from the
-# given CUDA sources, linked into aha_<folder> (whose .cpp files call it under AHA_WITH_CUDA).
+# aha_add_cuda_kernels(<name> <file.cu>...): in a CUDA build only, aha_<name>_cuda from the
+# given CUDA sources, linked into aha_<name> (whose .cpp files call it under AHA_WITH_CUDA).
 # The sources include no LibTorch, and share LibTorch's CUDA runtime library rather than a
 # static copy.
 function(aha_add_cuda_kernels folder)
@@ -50,7 +51,9 @@ function(aha_use_torch target)
   target_compile_options(${target} PRIVATE ${AHA_WARNINGS})
 endfunction()
 
-# aha_add_test_suite(<folder> USES lib... [TORCH]): one GoogleTest binary from tests/<folder>/*.cpp.
+# aha_add_test_suite(<name> USES lib... [TORCH]): test_<name>, one GoogleTest binary from the
+# calling folder's *.cpp (tests/policy/model -> test_policy_model); its tests carry the label
+# <name>, so `ctest -L policy` runs every policy sub-library's tests.
 function(aha_add_test_suite folder)
   cmake_parse_arguments(ARG "TORCH" "" "USES" ${ARGN})
   file(GLOB sources CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/*.cpp")

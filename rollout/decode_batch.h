@@ -22,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "policy/transformer.h"
+#include "policy/model/transformer.h"
 #include "rollout/sampler.h"
 
 namespace aha {

@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "core/error.h"
-#include "policy/transformer.h"
+#include "policy/model/transformer.h"
 
 namespace aha {
 namespace {

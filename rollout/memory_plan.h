@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string>
 
-#include "policy/model_config.h"
+#include "policy/model/model_config.h"
 
 namespace aha {
 

@@ -14,8 +14,8 @@
 #endif
 
 #include "core/error.h"
-#include "policy/device_memory.h"
-#include "policy/transformer.h"
+#include "policy/model/device_memory.h"
+#include "policy/model/transformer.h"
 #include "rollout/decode_batch.h"
 
 namespace aha {

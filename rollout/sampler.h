@@ -3,7 +3,7 @@
 // Contract:
 //   * logprobs are log_softmax(logits / temperature) of the chosen token in float32, taken
 //     BEFORE top-k / top-p truncation. The learner scores tokens at the same temperature with
-//     no truncation (policy/token_logprobs.h), so this keeps the importance ratio pi/pi_old
+//     no truncation (policy/model/token_logprobs.h), so this keeps the importance ratio pi/pi_old
 //     exactly 1 for an unchanged policy. Greedy (temperature 0) reports log_softmax(logits).
 //   * Randomness is counter-based: the uniform for row r at step t is a hash of (row key r,
 //     t), where a row key is a hash of (request seed, prompt index, sample index). A

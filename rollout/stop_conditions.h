@@ -2,7 +2,7 @@
 // token budget. One StopChecker per sequence, fed each new token in order.
 //
 // Stop strings are matched on the bytes the generated tokens stand for (the concatenation of
-// each token's bytes is the decoded text, see policy/tokenizer.h), so a stop string split
+// each token's bytes is the decoded text, see policy/tokenizer/tokenizer.h), so a stop string split
 // across several tokens, or ending inside a token, is found at the token that completes it.
 // The prompt's text never matches. The tokens kept are those up to and including the one
 // that completes the stop string or is the EOS id (the learner scores exactly these).

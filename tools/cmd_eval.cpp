@@ -1,5 +1,5 @@
 // `aha eval`: accuracy of a model on data sets, with the verifiers training uses
-// (recipes/evaluation.h): pass@1 (mean over k samples), maj@k, format rate, response lengths.
+// (recipes/runner/evaluation.h): pass@1 (mean over k samples), maj@k, format rate, response lengths.
 //
 //   aha eval --model DIR --data FILE|SPEC [--data ...] [--format gsm8k] [--samples k]
 //            [--template r1_zero|chatml|deepseek_r1|plain|PATTERN] [--stop STR ...]
@@ -14,7 +14,7 @@
 // --template plain is the prompt alone; a PATTERN holds one {prompt} and takes --stop strings.
 // The temperature defaults to 0 (greedy) for one sample and to 0.6 for k > 1 (DeepSeek-R1's
 // evaluation setting). The report goes to <run-dir>/exports/eval-<name or UTC time>/
-// (report.json, samples.jsonl; see recipes/eval_report.h), appearing only when complete;
+// (report.json, samples.jsonl; see recipes/runner/eval_report.h), appearing only when complete;
 // --run-dir defaults to the run that holds --model (the nearest folder above it with a run.db),
 // else runs/eval. A summary table goes to stdout, progress to stderr.
 #include <chrono>
@@ -27,11 +27,11 @@
 #include "core/error.h"
 #include "core/progress_bar.h"
 #include "datasets/dataset_spec.h"
-#include "policy/model_io.h"
-#include "policy/tokenizer.h"
-#include "recipes/eval_report.h"
-#include "recipes/evaluation.h"
-#include "recipes/sampling.h"
+#include "policy/model/model_io.h"
+#include "policy/tokenizer/tokenizer.h"
+#include "recipes/runner/eval_report.h"
+#include "recipes/runner/evaluation.h"
+#include "recipes/runner/sampling.h"
 #include "tools/cli.h"
 
 namespace aha {

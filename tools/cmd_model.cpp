@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
-#include "policy/model_io.h"
+#include "policy/model/model_io.h"
 #include "tools/cli.h"
 
 namespace aha::cli {

@@ -1,5 +1,5 @@
-// `aha pretrain`: a base model from scratch (recipes/base_model.h), and `aha tokenizer train`:
-// a byte-level BPE tokenizer from text files (policy/bpe_trainer.h).
+// `aha pretrain`: a base model from scratch (recipes/runner/base_model.h), and `aha tokenizer train`:
+// a byte-level BPE tokenizer from text files (policy/tokenizer/bpe_trainer.h).
 //
 //   aha pretrain SPEC.json [--out DIR] [--set key=value ...] [--device cpu|cuda] [--threads N]
 //   aha pretrain check DIR [--problems N] [--min-difficulty D] [--max-difficulty D] [--device cpu|cuda]
@@ -13,11 +13,11 @@
 
 #include "core/error.h"
 #include "core/files.h"
-#include "policy/bpe_trainer.h"
-#include "policy/model_io.h"
-#include "policy/tokenizer.h"
-#include "recipes/base_model.h"
-#include "recipes/heldout_eval.h"
+#include "policy/tokenizer/bpe_trainer.h"
+#include "policy/model/model_io.h"
+#include "policy/tokenizer/tokenizer.h"
+#include "recipes/runner/base_model.h"
+#include "recipes/runner/heldout_eval.h"
 #include "tools/cli.h"
 
 namespace aha::cli {

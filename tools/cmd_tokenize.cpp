@@ -12,8 +12,8 @@
 
 #include "core/error.h"
 #include "core/json.h"
-#include "policy/tokenizer.h"
-#include "policy/tokenizer_utf8.h"
+#include "policy/tokenizer/tokenizer.h"
+#include "policy/tokenizer/tokenizer_utf8.h"
 #include "tools/cli.h"
 
 namespace aha {

@@ -1,4 +1,4 @@
-// `aha train`: runs a recipe (recipes/recipe.h, recipes/grpo_stage.h).
+// `aha train`: runs a recipe (recipes/runner/recipe.h, recipes/runner/grpo_stage.h).
 //
 //   aha train RECIPE.json [--run-dir DIR] [--set key.path=value ...] [--resume] [--quiet]
 //                         [--stop-after N]   (stop after N steps; continue later with --resume)
@@ -10,7 +10,7 @@
 
 #include "core/error.h"
 #include "core/progress_bar.h"
-#include "recipes/grpo_stage.h"
+#include "recipes/runner/grpo_stage.h"
 #include "tools/cli.h"
 
 namespace aha {

@@ -1,4 +1,4 @@
-#include "policy/advantages.h"
+#include "policy/learner/advantages.h"
 
 #include "core/error.h"
 

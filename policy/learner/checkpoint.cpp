@@ -1,4 +1,4 @@
-#include "policy/checkpoint.h"
+#include "policy/learner/checkpoint.h"
 
 #include <fcntl.h>
 #include <torch/cuda.h>
@@ -10,8 +10,8 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/json.h"
-#include "policy/grpo_trainer.h"
-#include "policy/model_io.h"
+#include "policy/learner/grpo_trainer.h"
+#include "policy/model/model_io.h"
 
 namespace aha::policy {
 namespace fs = std::filesystem;

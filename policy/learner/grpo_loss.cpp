@@ -1,4 +1,4 @@
-#include "policy/grpo_loss.h"
+#include "policy/learner/grpo_loss.h"
 
 #include "core/error.h"
 

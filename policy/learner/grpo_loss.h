@@ -46,7 +46,7 @@
 #include <utility>
 #include <vector>
 
-#include "policy/kl.h"
+#include "policy/learner/kl.h"
 
 namespace aha::policy {
 

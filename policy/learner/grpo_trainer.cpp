@@ -1,4 +1,4 @@
-#include "policy/grpo_trainer.h"
+#include "policy/learner/grpo_trainer.h"
 
 #include <ATen/autocast_mode.h>
 
@@ -8,8 +8,8 @@
 #include <map>
 
 #include "core/error.h"
-#include "policy/autocast_scope.h"
-#include "policy/token_logprobs.h"
+#include "policy/learner/autocast_scope.h"
+#include "policy/model/token_logprobs.h"
 
 namespace aha::policy {
 namespace {

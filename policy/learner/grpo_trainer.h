@@ -41,9 +41,9 @@
 #include <utility>
 #include <vector>
 
-#include "policy/grpo_loss.h"
-#include "policy/optimizer.h"
-#include "policy/transformer.h"
+#include "policy/learner/grpo_loss.h"
+#include "policy/learner/optimizer.h"
+#include "policy/model/transformer.h"
 
 namespace aha::policy {
 

@@ -1,4 +1,4 @@
-#include "policy/kl.h"
+#include "policy/learner/kl.h"
 
 #include "core/error.h"
 

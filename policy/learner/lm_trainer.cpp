@@ -1,8 +1,8 @@
-#include "policy/lm_trainer.h"
+#include "policy/learner/lm_trainer.h"
 
 #include "core/error.h"
-#include "policy/autocast_scope.h"
-#include "policy/token_logprobs.h"
+#include "policy/learner/autocast_scope.h"
+#include "policy/model/token_logprobs.h"
 
 namespace aha::policy {
 namespace {

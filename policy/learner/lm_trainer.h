@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "policy/bpe_model.h"  // TokenId
-#include "policy/optimizer.h"
-#include "policy/transformer.h"
+#include "policy/tokenizer/bpe_model.h"  // TokenId
+#include "policy/learner/optimizer.h"
+#include "policy/model/transformer.h"
 
 namespace aha::policy {
 

@@ -1,4 +1,4 @@
-#include "policy/lr_schedule.h"
+#include "policy/learner/lr_schedule.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "policy/optimizer.h"
+#include "policy/learner/optimizer.h"
 
 #include <ATen/ops/_fused_adamw.h>
 

@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "policy/lr_schedule.h"
+#include "policy/learner/lr_schedule.h"
 
 namespace aha::policy {
 

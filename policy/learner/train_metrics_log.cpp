@@ -1,7 +1,7 @@
-#include "policy/train_metrics_log.h"
+#include "policy/learner/train_metrics_log.h"
 
 #include "core/run_store.h"
-#include "policy/grpo_trainer.h"
+#include "policy/learner/grpo_trainer.h"
 
 namespace aha::policy {
 

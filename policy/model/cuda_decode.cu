@@ -1,7 +1,7 @@
 // Decode-step kernels (see cuda_decode.h for the contracts). Elementwise results are rounded to
 // the model dtype after every operation the unfused path rounds after, so that the fused step
 // gives the same numbers up to the order of the float32 sums.
-#include "policy/cuda_decode.h"
+#include "policy/model/cuda_decode.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include "policy/cuda_decode.h"
+#include "policy/model/cuda_decode.h"
 
 namespace aha {
 

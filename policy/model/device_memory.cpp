@@ -1,4 +1,4 @@
-#include "policy/device_memory.h"
+#include "policy/model/device_memory.h"
 
 #ifdef AHA_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>

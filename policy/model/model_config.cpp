@@ -1,4 +1,4 @@
-#include "policy/model_config.h"
+#include "policy/model/model_config.h"
 
 #include <rapidjson/document.h>
 

@@ -1,4 +1,4 @@
-#include "policy/model_io.h"
+#include "policy/model/model_io.h"
 
 #include <unistd.h>
 
@@ -10,8 +10,8 @@
 
 #include "core/error.h"
 #include "core/files.h"
-#include "policy/safetensors.h"
-#include "policy/weight_upload.h"
+#include "policy/model/safetensors.h"
+#include "policy/model/weight_upload.h"
 
 namespace aha {
 namespace fs = std::filesystem;

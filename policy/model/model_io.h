@@ -13,7 +13,7 @@
 #include <memory>
 #include <optional>
 
-#include "policy/transformer.h"
+#include "policy/model/transformer.h"
 
 namespace aha {
 

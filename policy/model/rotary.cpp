@@ -1,4 +1,4 @@
-#include "policy/rotary.h"
+#include "policy/model/rotary.h"
 
 #include <cmath>
 

@@ -3,7 +3,7 @@
 #pragma once
 #include <torch/types.h>
 
-#include "policy/model_config.h"
+#include "policy/model/model_config.h"
 
 namespace aha {
 

@@ -1,4 +1,4 @@
-#include "policy/safetensors.h"
+#include "policy/model/safetensors.h"
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>

@@ -1,9 +1,9 @@
-#include "policy/token_logprobs.h"
+#include "policy/model/token_logprobs.h"
 
 #include <torch/autograd.h>
 
 #include "core/error.h"
-#include "policy/device_memory.h"
+#include "policy/model/device_memory.h"
 
 namespace aha {
 namespace {

@@ -1,4 +1,4 @@
-#include "policy/transformer.h"
+#include "policy/model/transformer.h"
 
 #include <ATen/autocast_mode.h>
 #include <ATen/ops/_fused_rms_norm.h>
@@ -8,8 +8,8 @@
 #include <limits>
 
 #include "core/error.h"
-#include "policy/rotary.h"
-#include "policy/token_logprobs.h"
+#include "policy/model/rotary.h"
+#include "policy/model/token_logprobs.h"
 
 namespace aha {
 

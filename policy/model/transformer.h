@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "policy/model_config.h"
+#include "policy/model/model_config.h"
 
 namespace aha {
 

@@ -6,13 +6,13 @@
 // i.e. 8 launches a layer instead of about 20. Products stay cuBLAS through LibTorch; the
 // attention is SDPA unless the decode attention kernel is switched on (see transformer.h).
 #include "core/error.h"
-#include "policy/transformer.h"
+#include "policy/model/transformer.h"
 
 #ifdef AHA_WITH_CUDA
 #include <c10/cuda/CUDAStream.h>
 
-#include "policy/cuda_decode.h"
-#include "policy/cuda_decode_args.h"
+#include "policy/model/cuda_decode.h"
+#include "policy/model/cuda_decode_args.h"
 #endif
 
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "policy/weight_upload.h"
+#include "policy/model/weight_upload.h"
 
 
 #include <future>

@@ -11,7 +11,7 @@
 
 #include <vector>
 
-#include "policy/safetensors.h"
+#include "policy/model/safetensors.h"
 
 namespace aha {
 

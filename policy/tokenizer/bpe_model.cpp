@@ -1,4 +1,4 @@
-#include "policy/bpe_model.h"
+#include "policy/tokenizer/bpe_model.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -7,7 +7,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
-#include "policy/byte_level.h"
+#include "policy/tokenizer/byte_level.h"
 
 namespace aha {
 

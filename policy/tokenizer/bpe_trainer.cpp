@@ -1,4 +1,4 @@
-#include "policy/bpe_trainer.h"
+#include "policy/tokenizer/bpe_trainer.h"
 
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
@@ -9,9 +9,9 @@
 
 #include "core/error.h"
 #include "core/files.h"
-#include "policy/byte_level.h"
-#include "policy/tokenizer_nfc.h"
-#include "policy/tokenizer_pre_tokenizer.h"
+#include "policy/tokenizer/byte_level.h"
+#include "policy/tokenizer/tokenizer_nfc.h"
+#include "policy/tokenizer/tokenizer_pre_tokenizer.h"
 
 namespace aha {
 

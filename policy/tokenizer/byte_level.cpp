@@ -1,8 +1,8 @@
-#include "policy/byte_level.h"
+#include "policy/tokenizer/byte_level.h"
 
 #include <array>
 
-#include "policy/tokenizer_utf8.h"
+#include "policy/tokenizer/tokenizer_utf8.h"
 
 namespace aha::byte_level {
 namespace {

@@ -1,11 +1,11 @@
-#include "policy/tokenizer.h"
+#include "policy/tokenizer/tokenizer.h"
 
 #include <algorithm>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "policy/tokenizer_pipeline.h"
-#include "policy/tokenizer_spec.h"
+#include "policy/tokenizer/tokenizer_pipeline.h"
+#include "policy/tokenizer/tokenizer_spec.h"
 
 namespace aha {
 

@@ -31,7 +31,7 @@
 #include <string_view>
 #include <vector>
 
-#include "policy/bpe_model.h"  // TokenId
+#include "policy/tokenizer/bpe_model.h"  // TokenId
 
 namespace aha {
 

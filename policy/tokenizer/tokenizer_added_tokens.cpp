@@ -1,4 +1,4 @@
-#include "policy/tokenizer_added_tokens.h"
+#include "policy/tokenizer/tokenizer_added_tokens.h"
 
 #include <algorithm>
 

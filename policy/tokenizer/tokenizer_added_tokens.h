@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "policy/tokenizer_spec.h"
-#include "policy/tokenizer_utf8.h"
+#include "policy/tokenizer/tokenizer_spec.h"
+#include "policy/tokenizer/tokenizer_utf8.h"
 
 namespace aha {
 

@@ -5,8 +5,8 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/json.h"
-#include "policy/byte_level.h"
-#include "policy/tokenizer_spec.h"
+#include "policy/tokenizer/byte_level.h"
+#include "policy/tokenizer/tokenizer_spec.h"
 
 namespace aha {
 

@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "core/json.h"
-#include "policy/tokenizer_spec.h"
+#include "policy/tokenizer/tokenizer_spec.h"
 
 namespace aha {
 

@@ -1,12 +1,12 @@
-#include "policy/tokenizer_nfc.h"
+#include "policy/tokenizer/tokenizer_nfc.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
 
-#include "policy/tokenizer_nfc_data.h"
-#include "policy/tokenizer_utf8.h"
+#include "policy/tokenizer/tokenizer_nfc_data.h"
+#include "policy/tokenizer/tokenizer_utf8.h"
 
 namespace aha {
 namespace {

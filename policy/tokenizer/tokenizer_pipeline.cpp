@@ -1,10 +1,10 @@
-#include "policy/tokenizer_pipeline.h"
+#include "policy/tokenizer/tokenizer_pipeline.h"
 
 #include <algorithm>
 
 #include "core/error.h"
-#include "policy/byte_level.h"
-#include "policy/tokenizer_nfc.h"
+#include "policy/tokenizer/byte_level.h"
+#include "policy/tokenizer/tokenizer_nfc.h"
 
 namespace aha {
 

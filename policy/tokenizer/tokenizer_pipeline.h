@@ -6,10 +6,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "policy/bpe_model.h"
-#include "policy/tokenizer_added_tokens.h"
-#include "policy/tokenizer_pre_tokenizer.h"
-#include "policy/tokenizer_spec.h"
+#include "policy/tokenizer/bpe_model.h"
+#include "policy/tokenizer/tokenizer_added_tokens.h"
+#include "policy/tokenizer/tokenizer_pre_tokenizer.h"
+#include "policy/tokenizer/tokenizer_spec.h"
 
 namespace aha {
 

@@ -1,4 +1,4 @@
-#include "policy/tokenizer_pre_tokenizer.h"
+#include "policy/tokenizer/tokenizer_pre_tokenizer.h"
 
 namespace aha {
 

@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "policy/tokenizer_regex.h"
-#include "policy/tokenizer_spec.h"
+#include "policy/tokenizer/tokenizer_regex.h"
+#include "policy/tokenizer/tokenizer_spec.h"
 
 namespace aha {
 

@@ -1,5 +1,5 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "policy/tokenizer_regex.h"
+#include "policy/tokenizer/tokenizer_regex.h"
 
 #include <pcre2.h>
 

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "policy/bpe_model.h"
+#include "policy/tokenizer/bpe_model.h"
 
 namespace aha {
 

@@ -1,6 +1,6 @@
-#include "policy/tokenizer_stream.h"
+#include "policy/tokenizer/tokenizer_stream.h"
 
-#include "policy/tokenizer_utf8.h"
+#include "policy/tokenizer/tokenizer_utf8.h"
 
 namespace aha {
 

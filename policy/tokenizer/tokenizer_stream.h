@@ -10,7 +10,7 @@
 #include <span>
 #include <string>
 
-#include "policy/tokenizer.h"
+#include "policy/tokenizer/tokenizer.h"
 
 namespace aha {
 

@@ -1,4 +1,4 @@
-#include "policy/tokenizer_utf8.h"
+#include "policy/tokenizer/tokenizer_utf8.h"
 
 namespace aha::utf8 {
 namespace {

@@ -1,4 +1,4 @@
-#include "recipes/base_model.h"
+#include "recipes/runner/base_model.h"
 
 #include <rapidjson/document.h>
 #include <torch/torch.h>
@@ -11,12 +11,12 @@
 #include "core/files.h"
 #include "core/json.h"
 #include "datasets/seeded_random.h"
-#include "policy/bpe_trainer.h"
-#include "policy/lm_trainer.h"
-#include "policy/model_io.h"
-#include "policy/tokenizer.h"
-#include "policy/tokenizer_spec.h"
-#include "recipes/heldout_eval.h"
+#include "policy/tokenizer/bpe_trainer.h"
+#include "policy/learner/lm_trainer.h"
+#include "policy/model/model_io.h"
+#include "policy/tokenizer/tokenizer.h"
+#include "policy/tokenizer/tokenizer_spec.h"
+#include "recipes/runner/heldout_eval.h"
 
 namespace aha {
 namespace {

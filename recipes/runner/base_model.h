@@ -23,7 +23,7 @@
 #include <optional>
 #include <string>
 
-#include "recipes/pretrain_spec.h"
+#include "recipes/runner/pretrain_spec.h"
 
 namespace aha {
 

@@ -1,4 +1,4 @@
-#include "recipes/batch_builder.h"
+#include "recipes/runner/batch_builder.h"
 
 #include <algorithm>
 

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "policy/grpo_trainer.h"
+#include "policy/learner/grpo_trainer.h"
 
 namespace aha::recipes {
 

@@ -1,4 +1,4 @@
-#include "recipes/eval_report.h"
+#include "recipes/runner/eval_report.h"
 
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
-#include "policy/tokenizer_utf8.h"
+#include "policy/tokenizer/tokenizer_utf8.h"
 
 namespace aha::recipes {
 namespace {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "recipes/evaluation.h"
+#include "recipes/runner/evaluation.h"
 
 namespace aha::recipes {
 

@@ -1,4 +1,4 @@
-#include "recipes/evaluation.h"
+#include "recipes/runner/evaluation.h"
 
 #include <rapidjson/document.h>
 

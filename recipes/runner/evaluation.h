@@ -30,7 +30,7 @@
 
 #include "datasets/example.h"
 #include "datasets/prompt_template.h"
-#include "recipes/sampling.h"
+#include "recipes/runner/sampling.h"
 #include "reward/reward_registry.h"
 
 namespace aha::recipes {

@@ -1,4 +1,4 @@
-#include "recipes/grpo_stage.h"
+#include "recipes/runner/grpo_stage.h"
 
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -18,16 +18,16 @@
 #include "datasets/data_iterator.h"
 #include "datasets/prompt_template.h"
 #include "datasets/seeded_random.h"
-#include "policy/advantages.h"
-#include "policy/checkpoint.h"
-#include "policy/kl.h"
-#include "policy/model_io.h"
-#include "policy/tokenizer.h"
-#include "policy/train_metrics_log.h"
-#include "recipes/base_model.h"
-#include "recipes/batch_builder.h"
-#include "recipes/evaluation.h"
-#include "recipes/sampling.h"
+#include "policy/learner/advantages.h"
+#include "policy/learner/checkpoint.h"
+#include "policy/learner/kl.h"
+#include "policy/model/model_io.h"
+#include "policy/tokenizer/tokenizer.h"
+#include "policy/learner/train_metrics_log.h"
+#include "recipes/runner/base_model.h"
+#include "recipes/runner/batch_builder.h"
+#include "recipes/runner/evaluation.h"
+#include "recipes/runner/sampling.h"
 #include "reward/reward_runner.h"
 #include "rollout/rollout_engine.h"
 

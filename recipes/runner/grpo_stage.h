@@ -33,7 +33,7 @@
 #include <map>
 #include <string>
 
-#include "recipes/recipe.h"
+#include "recipes/runner/recipe.h"
 
 namespace aha::recipes {
 

@@ -1,11 +1,11 @@
-#include "recipes/heldout_eval.h"
+#include "recipes/runner/heldout_eval.h"
 
 #include <torch/torch.h>
 
 #include "core/error.h"
 #include "datasets/synthetic_tasks.h"
-#include "policy/tokenizer.h"
-#include "policy/transformer.h"
+#include "policy/tokenizer/tokenizer.h"
+#include "policy/model/transformer.h"
 #include "rollout/rollout_engine.h"
 
 namespace aha {

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "recipes/pretrain_spec.h"
+#include "recipes/runner/pretrain_spec.h"
 
 namespace aha {
 

@@ -1,4 +1,4 @@
-#include "recipes/pretrain_spec.h"
+#include "recipes/runner/pretrain_spec.h"
 
 #include <rapidjson/document.h>
 
@@ -7,7 +7,7 @@
 #include "core/json.h"
 #include "core/json_override.h"
 #include "datasets/seeded_random.h"
-#include "policy/model_config.h"
+#include "policy/model/model_config.h"
 
 namespace aha {
 namespace {

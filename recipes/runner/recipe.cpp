@@ -1,4 +1,4 @@
-#include "recipes/recipe.h"
+#include "recipes/runner/recipe.h"
 
 #include <rapidjson/document.h>
 
@@ -10,8 +10,8 @@
 #include "core/json.h"
 #include "core/json_override.h"
 #include "datasets/prompt_template.h"
-#include "policy/advantages.h"
-#include "policy/kl.h"
+#include "policy/learner/advantages.h"
+#include "policy/learner/kl.h"
 
 namespace aha::recipes {
 namespace {

@@ -42,8 +42,8 @@
 #include <vector>
 
 #include "datasets/dataset_spec.h"
-#include "policy/advantages.h"
-#include "policy/grpo_trainer.h"
+#include "policy/learner/advantages.h"
+#include "policy/learner/grpo_trainer.h"
 #include "reward/reward_registry.h"
 
 namespace aha::recipes {

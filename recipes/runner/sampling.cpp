@@ -1,4 +1,4 @@
-#include "recipes/sampling.h"
+#include "recipes/runner/sampling.h"
 
 #include <algorithm>
 #include <future>

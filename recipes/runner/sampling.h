@@ -27,8 +27,8 @@
 
 #include "datasets/example.h"
 #include "datasets/prompt_template.h"
-#include "policy/model_config.h"
-#include "policy/tokenizer.h"
+#include "policy/model/model_config.h"
+#include "policy/tokenizer/tokenizer.h"
 #include "reward/reward.h"
 #include "reward/reward_runner.h"
 #include "rollout/rollout_engine.h"

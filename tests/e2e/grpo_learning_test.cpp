@@ -7,9 +7,9 @@
 
 #include <iostream>
 
-#include "policy/advantages.h"
-#include "policy/grpo_trainer.h"
-#include "policy/model_io.h"
+#include "policy/learner/advantages.h"
+#include "policy/learner/grpo_trainer.h"
+#include "policy/model/model_io.h"
 
 namespace aha::policy {
 namespace {

@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/run_store.h"
-#include "recipes/grpo_stage.h"
+#include "recipes/runner/grpo_stage.h"
 
 namespace aha::recipes {
 namespace {

@@ -1,4 +1,4 @@
-// The CUDA decode kernels (policy/cuda_decode.h) on a CUDA machine; skipped without CUDA.
+// The CUDA decode kernels (policy/model/cuda_decode.h) on a CUDA machine; skipped without CUDA.
 // - The decode attention against a float64 masked softmax computed here, over head sizes,
 //   group sizes, padding holes, slots after the new token (not to be read), a row with no
 //   visible slot, and split key ranges.
@@ -18,15 +18,15 @@
 #include <string>
 
 #include "core/files.h"
-#include "policy/model_config.h"
-#include "policy/model_io.h"
+#include "policy/model/model_config.h"
+#include "policy/model/model_io.h"
 #include "rollout/rollout_engine.h"
 
 #ifdef AHA_WITH_CUDA
 #include <c10/cuda/CUDAStream.h>
 
-#include "policy/cuda_decode.h"
-#include "policy/cuda_decode_args.h"
+#include "policy/model/cuda_decode.h"
+#include "policy/model/cuda_decode_args.h"
 #endif
 
 namespace {

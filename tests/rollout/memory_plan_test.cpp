@@ -3,7 +3,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
-#include "policy/model_config.h"
+#include "policy/model/model_config.h"
 #include "rollout/memory_plan.h"
 
 namespace {

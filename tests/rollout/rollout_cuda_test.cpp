@@ -4,8 +4,8 @@
 
 #include <filesystem>
 
-#include "policy/model_io.h"
-#include "policy/safetensors.h"
+#include "policy/model/model_io.h"
+#include "policy/model/safetensors.h"
 #include "rollout/rollout_engine.h"
 
 namespace fs = std::filesystem;

@@ -7,8 +7,8 @@
 #include <set>
 
 #include "core/error.h"
-#include "policy/model_io.h"
-#include "policy/safetensors.h"
+#include "policy/model/model_io.h"
+#include "policy/model/safetensors.h"
 #include "rollout/rollout_engine.h"
 
 namespace fs = std::filesystem;

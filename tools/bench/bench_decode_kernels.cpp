@@ -1,4 +1,4 @@
-// Decode kernels (policy/cuda_decode.h) against the LibTorch ops they replace, one at a time and
+// Decode kernels (policy/model/cuda_decode.h) against the LibTorch ops they replace, one at a time and
 // as a whole decode step, on a random model of a given shape (default Qwen2.5-0.5B):
 //   bench_decode_kernels [--config recipes/models/qwen2.5-0.5b.json] [--rows 512] [--context 384]
 //                        [--span 512]
@@ -21,10 +21,10 @@
 
 #include "core/error.h"
 #include "core/files.h"
-#include "policy/cuda_decode.h"
-#include "policy/cuda_decode_args.h"
-#include "policy/model_io.h"
-#include "policy/rotary.h"
+#include "policy/model/cuda_decode.h"
+#include "policy/model/cuda_decode_args.h"
+#include "policy/model/model_io.h"
+#include "policy/model/rotary.h"
 #include "tools/cli.h"
 
 namespace {

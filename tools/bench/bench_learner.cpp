@@ -11,8 +11,8 @@
 #include <chrono>
 #include <iostream>
 
-#include "policy/grpo_trainer.h"
-#include "policy/model_io.h"
+#include "policy/learner/grpo_trainer.h"
+#include "policy/model/model_io.h"
 #include "tools/cli.h"
 
 #ifdef AHA_WITH_CUDA

@@ -7,7 +7,7 @@
 #include <chrono>
 #include <iostream>
 
-#include "policy/model_io.h"
+#include "policy/model/model_io.h"
 #include "tools/cli.h"
 
 #ifdef AHA_WITH_CUDA

@@ -20,7 +20,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
-#include "policy/model_io.h"
+#include "policy/model/model_io.h"
 #include "rollout/rollout_engine.h"
 #include "tools/cli.h"
 

@@ -17,7 +17,7 @@
 #include "core/files.h"
 #include "core/json.h"
 #include "core/thread_pool.h"
-#include "policy/tokenizer.h"
+#include "policy/tokenizer/tokenizer.h"
 
 namespace {
 

@@ -15,7 +15,7 @@ grep -c "Passed" "$out/ctest.log" | sed 's/^/passed: /'; grep -E "\*\*\*Failed|N
 grep -E "CudaLogits.*(Passed|Skipped|Failed)" "$out/ctest.log" | head -3
 if grep -q SEGFAULT "$out/ctest.log"; then  # a backtrace of the first crash
   t=$(grep -m1 SEGFAULT "$out/ctest.log" | sed -E 's/.* - ([^ ]+) .*/\1/')
-  cuda-gdb -batch -ex run -ex bt --args build-gpu/tests/policy/test_policy --gtest_filter="$t" 2>&1 | tail -25
+  cuda-gdb -batch -ex run -ex bt --args build-gpu/tests/policy/model/test_policy_model --gtest_filter="$t" 2>&1 | tail -25
 fi
 echo "== fixtures regenerated here vs committed"
 python3 tests/fixtures/make_model_fixtures.py --out /tmp/fixtures > /dev/null 2>&1

@@ -13,7 +13,7 @@ export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 export PKG_CONFIG_SYSROOT_DIR=/opt/deps PKG_CONFIG_PATH=/opt/deps/usr/lib/x86_64-linux-gnu/pkgconfig:/opt/deps/usr/share/pkgconfig
 tp=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$tp;/opt/deps/usr" > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
-cmake --build build-gpu -j 16 --target aha bench_rollout bench_decode_kernels test_policy test_rollout >> "$out/build.log" 2>&1 || { grep -E "error" -A3 "$out/build.log" | head -40; exit 1; }
+cmake --build build-gpu -j 16 --target aha bench_rollout bench_decode_kernels test_policy_tokenizer test_policy_model test_policy_learner test_rollout >> "$out/build.log" 2>&1 || { grep -E "error" -A3 "$out/build.log" | head -40; exit 1; }
 stamp built
 nvidia-smi -L
 kernels() {

@@ -1,6 +1,6 @@
 // Hand-worked cases and bad input for policy/advantages. Golden values for every mode are in
 // grpo_golden_test.cpp.
-#include "policy/advantages.h"
+#include "policy/learner/advantages.h"
 
 #include <gtest/gtest.h>
 

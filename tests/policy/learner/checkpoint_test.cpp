@@ -1,6 +1,6 @@
 // Checkpoints: layout, latest_checkpoint's choice, interrupted writes (an exception mid-write,
 // a killed writer's leftover temporary directory) and loading errors.
-#include "policy/checkpoint.h"
+#include "policy/learner/checkpoint.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -5,8 +5,8 @@
 
 #include "core/files.h"
 #include "core/json.h"
-#include "policy/advantages.h"
-#include "policy/grpo_loss.h"
+#include "policy/learner/advantages.h"
+#include "policy/learner/grpo_loss.h"
 
 namespace {
 

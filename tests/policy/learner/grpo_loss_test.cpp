@@ -1,6 +1,6 @@
 // Hand-worked cases, invariants and bad input for policy/grpo_loss and policy/kl. The golden
 // comparison against the PyTorch reference is in grpo_golden_test.cpp.
-#include "policy/grpo_loss.h"
+#include "policy/learner/grpo_loss.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // GrpoTrainer: gradients against autograd of a naively written loss (full log_softmax),
 // gradient accumulation against one big micro-batch, optimizer-step bookkeeping, the
 // non-finite skip, reference refresh and bad input.
-#include "policy/grpo_trainer.h"
+#include "policy/learner/grpo_trainer.h"
 
 #include <gtest/gtest.h>
 

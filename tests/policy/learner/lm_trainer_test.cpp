@@ -1,13 +1,13 @@
 // LmTrainer: the loss against hand-worked and independent computations, micro-batch
 // accumulation, overfitting a small text, packing, and batch errors.
-#include "policy/lm_trainer.h"
+#include "policy/learner/lm_trainer.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "policy/model_io.h"
-#include "tests/policy/trainer_test_util.h"
+#include "policy/model/model_io.h"
+#include "tests/policy/learner/trainer_test_util.h"
 #include "tests/test_util.h"
 
 namespace aha::policy {

@@ -1,13 +1,13 @@
 // record_train_step: a trainer step's metrics land in the run store under their namespaced
 // names and read back; skipped optimizer steps become a warning event.
-#include "policy/train_metrics_log.h"
+#include "policy/learner/train_metrics_log.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include "core/files.h"
 #include "core/run_store.h"
-#include "policy/grpo_trainer.h"
+#include "policy/learner/grpo_trainer.h"
 
 namespace aha::policy {
 namespace {

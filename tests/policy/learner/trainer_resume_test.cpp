@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "core/files.h"
-#include "policy/checkpoint.h"
+#include "policy/learner/checkpoint.h"
 #include "trainer_test_util.h"
 
 namespace aha::policy {

@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <memory>
 
-#include "policy/grpo_trainer.h"
-#include "policy/model_io.h"
+#include "policy/learner/grpo_trainer.h"
+#include "policy/model/model_io.h"
 
 namespace aha::policy::testing {
 

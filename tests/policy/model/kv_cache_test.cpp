@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "policy/model_io.h"
+#include "policy/model/model_io.h"
 
 namespace fs = std::filesystem;
 

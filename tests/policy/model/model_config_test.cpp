@@ -1,5 +1,5 @@
 // config.json parsing: the fields transformers writes (versions 4 and 5), and clear errors.
-#include "policy/model_config.h"
+#include "policy/model/model_config.h"
 
 #include <gtest/gtest.h>
 

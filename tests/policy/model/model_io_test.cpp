@@ -1,5 +1,5 @@
 // Loading checks each tensor against the config; init follows transformers' scheme.
-#include "policy/model_io.h"
+#include "policy/model/model_io.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
-#include "policy/safetensors.h"
+#include "policy/model/safetensors.h"
 
 namespace fs = std::filesystem;
 

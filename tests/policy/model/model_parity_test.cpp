@@ -6,8 +6,8 @@
 
 #include <filesystem>
 
-#include "policy/model_io.h"
-#include "policy/safetensors.h"
+#include "policy/model/model_io.h"
+#include "policy/model/safetensors.h"
 
 namespace fs = std::filesystem;
 

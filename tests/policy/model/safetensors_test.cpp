@@ -1,5 +1,5 @@
 // safetensors reading and writing: round trips, sharding, and every kind of bad file.
-#include "policy/safetensors.h"
+#include "policy/model/safetensors.h"
 
 #include <gtest/gtest.h>
 

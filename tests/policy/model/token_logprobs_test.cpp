@@ -1,7 +1,7 @@
 // Chunked token log-probs against the direct computation (full log_softmax) in float64, for
 // values, entropies and gradients, at several chunk sizes and temperatures, with the backward
 // pass working from kept logits and from recomputed ones.
-#include "policy/token_logprobs.h"
+#include "policy/model/token_logprobs.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // BpeTrainer: hand-worked merges, tie-breaking, determinism, special tokens, option errors,
 // and parity of a trained tokenizer with Hugging Face tokenizers (golden ids written by
 // tests/fixtures/make_bpe_trainer_fixtures.py for the committed tokenizer.json).
-#include "policy/bpe_trainer.h"
+#include "policy/tokenizer/bpe_trainer.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 
 #include "core/files.h"
 #include "core/json.h"
-#include "policy/tokenizer.h"
+#include "policy/tokenizer/tokenizer.h"
 #include "tests/test_util.h"
 
 namespace aha {

@@ -20,10 +20,10 @@
 #include "core/json.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "policy/tokenizer.h"
-#include "policy/tokenizer_spec.h"
-#include "policy/tokenizer_stream.h"
-#include "policy/tokenizer_utf8.h"
+#include "policy/tokenizer/tokenizer.h"
+#include "policy/tokenizer/tokenizer_spec.h"
+#include "policy/tokenizer/tokenizer_stream.h"
+#include "policy/tokenizer/tokenizer_utf8.h"
 
 namespace aha {
 namespace {

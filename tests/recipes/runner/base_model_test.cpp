@@ -1,6 +1,6 @@
 // Pretraining specs (errors, overrides, the committed recipes/base files) and ensure_base_model
 // on a very small spec: a complete HF directory, reuse, and atomic failure.
-#include "recipes/base_model.h"
+#include "recipes/runner/base_model.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -11,10 +11,10 @@
 #include "core/json.h"
 #include "datasets/base_corpus.h"
 #include "datasets/prompt_template.h"
-#include "policy/bpe_trainer.h"
-#include "policy/model_io.h"
-#include "policy/tokenizer.h"
-#include "recipes/heldout_eval.h"
+#include "policy/tokenizer/bpe_trainer.h"
+#include "policy/model/model_io.h"
+#include "policy/tokenizer/tokenizer.h"
+#include "recipes/runner/heldout_eval.h"
 #include "tests/test_util.h"
 
 namespace aha {

@@ -1,5 +1,5 @@
 // build_policy_batch: the row layout worked out by hand.
-#include "recipes/batch_builder.h"
+#include "recipes/runner/batch_builder.h"
 
 #include <gtest/gtest.h>
 

@@ -6,8 +6,8 @@
 
 #include "core/files.h"
 #include "core/json.h"
-#include "policy/model_io.h"
-#include "tests/recipes/recipes_test_util.h"
+#include "policy/model/model_io.h"
+#include "tests/recipes/runner/recipes_test_util.h"
 #include "tests/test_util.h"
 
 namespace aha {

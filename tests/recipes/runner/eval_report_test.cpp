@@ -1,6 +1,6 @@
 // recipes/eval_report.h: report.json and samples.jsonl read back, the directory appearing
 // whole or not at all, and no overwriting.
-#include "recipes/eval_report.h"
+#include "recipes/runner/eval_report.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

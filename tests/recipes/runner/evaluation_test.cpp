@@ -1,13 +1,13 @@
 // recipes/evaluation.h: majority vote, pass@1 / maj@k / format rate on hand-made completions
 // scored through the verifiers, option checks, evaluate() end to end with a model whose
 // answer is known (the chain model), and the metrics it reports.
-#include "recipes/evaluation.h"
+#include "recipes/runner/evaluation.h"
 
 #include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "core/json.h"
-#include "tests/recipes/recipes_test_util.h"
+#include "tests/recipes/runner/recipes_test_util.h"
 #include "tests/test_util.h"
 
 namespace aha::recipes {

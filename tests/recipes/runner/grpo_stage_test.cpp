@@ -1,14 +1,14 @@
 // The stage runner on a tiny random model: a short run records what it should, stopping and
 // resuming continues exactly (same metrics and weights as never stopping), and bad setups are
 // refused before any work.
-#include "recipes/grpo_stage.h"
+#include "recipes/runner/grpo_stage.h"
 
 #include <gtest/gtest.h>
 
 #include "core/files.h"
 #include "core/run_store.h"
-#include "policy/model_io.h"
-#include "tests/recipes/recipes_test_util.h"
+#include "policy/model/model_io.h"
+#include "tests/recipes/runner/recipes_test_util.h"
 #include "tests/test_util.h"
 
 namespace aha::recipes {

@@ -1,5 +1,5 @@
 // Recipe parsing: defaults, overrides, and errors that name the key at fault.
-#include "recipes/recipe.h"
+#include "recipes/runner/recipe.h"
 
 #include <gtest/gtest.h>
 

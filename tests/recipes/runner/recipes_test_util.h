@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "policy/model_io.h"
-#include "policy/tokenizer.h"
+#include "policy/model/model_io.h"
+#include "policy/tokenizer/tokenizer.h"
 
 namespace aha::test {
 

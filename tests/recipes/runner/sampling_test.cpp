@@ -1,7 +1,7 @@
 // recipes/sampling.h: prompt encoding (BOS handling), example conversion, EOS ids of a model
 // directory, and sample_and_score with real tiny models: group sizes and order, alignment of
 // scores with completions, determinism by seed, stop strings kept in the text.
-#include "recipes/sampling.h"
+#include "recipes/runner/sampling.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/json.h"
-#include "tests/recipes/recipes_test_util.h"
+#include "tests/recipes/runner/recipes_test_util.h"
 #include "tests/test_util.h"
 
 namespace aha::recipes {
