@@ -6,7 +6,7 @@
 #   ./scripts/r1-zero-tiny.sh [--set key=value ...]     (extra arguments go to `aha train`)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$root/scripts/setup.sh"
+"$root/scripts/setup.sh" aha  # the command only, not the test suites
 aha="${AHA_BUILD_DIR:-$root/build}/aha"
 cd "$root"
 run_dir="runs/r1-zero-tiny-$(date +%Y%m%d-%H%M%S)"

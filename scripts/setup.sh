@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Sets up, configures and builds aha on Debian 12. Safe to run again: each step is skipped
-# when already done. Environment:
+# when already done.
+#   ./scripts/setup.sh [TARGET ...]    build only these targets (e.g. aha); default: everything
+# Environment:
 #   LIBTORCH=/path/to/libtorch   use that LibTorch instead of installing pip's torch==2.11.0
 #   AHA_BUILD_DIR=build          where to build
 #   AHA_CMAKE_ARGS="..."         extra cmake arguments
@@ -49,5 +51,7 @@ if [ ! -f "$build_dir/build.ninja" ]; then
   say "configuring in $build_dir"
   cmake -S "$root" -B "$build_dir" "${cmake_args[@]}" ${AHA_CMAKE_ARGS:-} >/dev/null
 fi
-say "building (first build takes several minutes on 2 cores)"
-cmake --build "$build_dir" -j "$(nproc)"
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
+say "building ${*:-everything} (the first build takes several minutes on 2 cores)"
+cmake --build "$build_dir" -j "$(nproc)" "${targets[@]}"
