@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/output_dir.h"
 #include "policy/model/model_io.h"
 #include "tools/cli.h"
 
@@ -12,12 +13,16 @@ namespace aha::cli {
 namespace {
 
 int model_init(const std::vector<std::string>& words) {
-  Args args(words, {"config", "out", "seed", "dtype"}, "model init");
+  Args args(words, {"config", "out", "seed", "dtype", "overwrite!"}, "model init");
   auto config = ModelConfig::from_file(args.required("config"));
+  SaveModelOptions save;
+  save.made_by = "model init";
+  save.overwrite = args.flag("overwrite");
+  check_output_dir(args.required("out"), "--out", save.made_by, save.overwrite);  // before any work
   std::optional<torch::ScalarType> dtype;
   if (auto d = args.get("dtype")) dtype = parse_dtype(*d);
   auto model = init_model(config, static_cast<uint64_t>(args.get_int("seed", 0)), dtype);
-  save_model(*model, args.required("out"));
+  save_model(*model, args.required("out"), save);
   std::cout << "wrote " << config.architecture << " with " << config.parameter_count() << " parameters ("
             << dtype_name(model->dtype()) << ") to " << args.required("out") << "\n";
   return 0;
@@ -81,20 +86,29 @@ int model_logprobs(const std::vector<std::string>& words) {
 }
 
 int model_convert(const std::vector<std::string>& words) {
-  Args args(words, {"out", "dtype", "max-shard-mb"}, "model convert");
+  Args args(words, {"out", "dtype", "max-shard-mb", "overwrite!"}, "model convert");
   std::filesystem::path dir = args.positional(0, "the model directory");
+  const std::filesystem::path out = args.required("out");
+  std::error_code ec;
+  if (std::filesystem::equivalent(dir, out, ec))
+    throw Error("--out " + out.string() + " is the input model directory; write the converted model elsewhere");
+  const int64_t shard_mb = args.get_int("max-shard-mb", 5 * 1024);
+  if (shard_mb <= 0) throw Error("--max-shard-mb must be positive");
+  const SaveModelOptions save{.copy_extras_from = dir,
+                              .max_shard_bytes = static_cast<uint64_t>(shard_mb) << 20,
+                              .made_by = "model convert",
+                              .overwrite = args.flag("overwrite")};
+  check_output_dir(out, "--out", save.made_by, save.overwrite);  // before any work
   std::optional<torch::ScalarType> dtype;
   if (auto d = args.get("dtype")) dtype = parse_dtype(*d);
   auto model = load_model(dir, {torch::kCPU, dtype});
-  const int64_t shard_mb = args.get_int("max-shard-mb", 5 * 1024);
-  if (shard_mb <= 0) throw Error("--max-shard-mb must be positive");
-  save_model(*model, args.required("out"), dir, static_cast<uint64_t>(shard_mb) << 20);
+  save_model(*model, out, save);
   std::cout << "wrote " << dtype_name(model->dtype()) << " model to " << args.required("out") << "\n";
   return 0;
 }
 
-CommandRegistration init_cmd({"model init", "--config cfg.json --out DIR [--seed S] [--dtype D]: a random model in HF format", model_init});
-CommandRegistration convert_cmd({"model convert", "DIR --out DIR2 [--dtype D] [--max-shard-mb N]: re-save (cast, reshard)",
+CommandRegistration init_cmd({"model init", "--config cfg.json --out DIR [--seed S] [--dtype D] [--overwrite]: a random model in HF format (DIR new or empty; --overwrite replaces an earlier `aha model init` output)", model_init});
+CommandRegistration convert_cmd({"model convert", "DIR --out DIR2 [--dtype D] [--max-shard-mb N] [--overwrite]: re-save (cast, reshard) into a new or empty DIR2",
                                  model_convert});
 CommandRegistration info_cmd({"model info", "DIR: architecture, parameter count, dtype, memory", model_info});
 CommandRegistration logprobs_cmd({"model logprobs",

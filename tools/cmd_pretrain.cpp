@@ -6,13 +6,15 @@
 //   aha tokenizer train FILE... --vocab-size N --out DIR [--min-frequency 2]
 //
 // pretrain writes DIR (default: models/<spec file name without .json>) atomically, or reuses it
-// when it already holds a model built from the same spec.
+// when it already holds a model built from the same spec. DIR must otherwise be new or empty;
+// --overwrite replaces an earlier `aha pretrain` output built from another spec, never anything else.
 #include <torch/torch.h>
 
 #include <iostream>
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/output_dir.h"
 #include "policy/tokenizer/bpe_trainer.h"
 #include "policy/model/model_io.h"
 #include "policy/tokenizer/tokenizer.h"
@@ -26,7 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 
 int run_pretrain(const std::vector<std::string>& words) {
-  Args args(words, {"out", "set", "device", "threads"}, "pretrain");
+  Args args(words, {"out", "set", "device", "threads", "overwrite!"}, "pretrain");
   const fs::path spec_path = args.positional(0, "the pretraining spec (JSON)");
   auto spec = PretrainSpec::from_file(spec_path.string(), args.list("set"));
   const fs::path out = args.get("out", (fs::path("models") / spec_path.stem()).string());
@@ -35,6 +37,7 @@ int run_pretrain(const std::vector<std::string>& words) {
   if (threads > 0) torch::set_num_threads(int(threads));
   PretrainRunOptions options;
   options.device = parse_device(args.get("device", "cpu"));
+  options.overwrite = args.flag("overwrite");
   auto r = ensure_base_model(spec, out, options);
   if (r.reused) {
     std::cout << "reused " << out.string() << " (built from the same spec)\n";
@@ -75,23 +78,32 @@ int run_pretrain_check(const std::vector<std::string>& words) {
 }
 
 int run_tokenizer_train(const std::vector<std::string>& words) {
-  Args args(words, {"vocab-size", "out", "min-frequency"}, "tokenizer train");
+  Args args(words, {"vocab-size", "out", "min-frequency", "overwrite!"}, "tokenizer train");
   require(!args.positional().empty(), "tokenizer train: give one or more text files");
+  const fs::path out = args.required("out");
+  check_output_dir(out, "--out", "tokenizer train", args.flag("overwrite"));  // before any work
   BpeTrainerOptions options;
   options.vocab_size = args.get_int("vocab-size", options.vocab_size);
   options.min_frequency = args.get_int("min-frequency", options.min_frequency);
   BpeTrainer trainer(options);
   for (const auto& file : args.positional()) trainer.add_text(read_file(file));
   auto bpe = trainer.train();
-  const fs::path out = args.required("out");
-  bpe.write(out);
+  const fs::path tmp = unique_sibling(fs::absolute(out), "tmp");
+  try {
+    bpe.write(tmp);
+    mark_output_dir(tmp, "tokenizer train");
+    swap_in_dir(tmp, out);
+  } catch (...) {
+    remove_tree(tmp);
+    throw;
+  }
   std::cout << "wrote " << (out / "tokenizer.json").string() << ": " << bpe.size() << " tokens (" << bpe.merges.size()
             << " merges) from " << trainer.total_words() << " words\n";
   return 0;
 }
 
 CommandRegistration pretrain_cmd({"pretrain",
-                                  "SPEC.json [--out DIR] [--set key=value ...] [--device cpu|cuda] [--threads N]: "
+                                  "SPEC.json [--out DIR] [--set key=value ...] [--device cpu|cuda] [--threads N] [--overwrite]: "
                                   "a base model from scratch (tokenizer + next-token training), or reuse DIR",
                                   run_pretrain});
 CommandRegistration pretrain_check_cmd(
@@ -100,7 +112,8 @@ CommandRegistration pretrain_check_cmd(
      "held-out arithmetic prompted as \"Question: ...\\nAnswer:\"",
      run_pretrain_check});
 CommandRegistration tokenizer_train_cmd(
-    {"tokenizer train", "FILE... --vocab-size N --out DIR [--min-frequency 2]: a byte-level BPE tokenizer (HF format)",
+    {"tokenizer train", "FILE... --vocab-size N --out DIR [--min-frequency 2] [--overwrite]: a byte-level BPE tokenizer (HF format) "
+     "in a new or empty DIR",
      run_tokenizer_train});
 
 }  // namespace

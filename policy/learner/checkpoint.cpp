@@ -104,10 +104,10 @@ fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state
   };
   try {
     fs::create_directories(tmp);
-    save_model(trainer.policy(), tmp / "model", copy_extras_from);
+    save_model(trainer.policy(), tmp / "model", {.copy_extras_from = copy_extras_from, .made_by = "train"});
     done("model");
     if (trainer.reference()) {
-      save_model(*trainer.reference(), tmp / "reference");
+      save_model(*trainer.reference(), tmp / "reference", {.made_by = "train"});
       done("reference");
     }
     trainer.optimizer().save(tmp / "optimizer.pt");

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/output_dir.h"
 #include "policy/model/safetensors.h"
 #include "policy/model/weight_upload.h"
 
@@ -92,27 +93,25 @@ std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& 
   return model;
 }
 
-void save_model(const Transformer& model, const fs::path& dir, const fs::path& copy_extras_from,
-                uint64_t max_shard_bytes) {
+void save_model(const Transformer& model, const fs::path& dir, const SaveModelOptions& options) {
   fs::path target = fs::absolute(dir);
   if (target.filename().empty()) target = target.parent_path();
+  check_output_dir(target, "model directory", options.made_by, options.overwrite);
   fs::create_directories(target.parent_path());
   const fs::path tmp = unique_sibling(target, "tmp");
-  const fs::path old = unique_sibling(target, "old");
   fs::create_directories(tmp);
   try {
     write_file_atomic(tmp / "config.json", model.config().to_json(dtype_name(model.dtype())));
-    save_checkpoint_tensors(tmp, model.named_parameters(), max_shard_bytes);
-    if (!copy_extras_from.empty()) {
+    save_checkpoint_tensors(tmp, model.named_parameters(), options.max_shard_bytes);
+    const auto& extras = options.copy_extras_from;
+    if (!extras.empty()) {
       for (const char* name : {"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
                                "special_tokens_map.json", "generation_config.json"}) {
-        if (fs::exists(copy_extras_from / name)) fs::copy_file(copy_extras_from / name, tmp / name);
+        if (fs::exists(extras / name)) fs::copy_file(extras / name, tmp / name);
       }
     }
-    // Swap in: the old directory stays whole until the new one is in place.
-    if (fs::exists(target)) fs::rename(target, old);
-    fs::rename(tmp, target);
-    aha::remove_tree(old);
+    mark_output_dir(tmp, options.made_by);
+    swap_in_dir(tmp, target);
   } catch (const fs::filesystem_error& e) {
     aha::remove_tree(tmp);
     throw Error("cannot save model to " + target.string() + ": " + e.what());

@@ -4,7 +4,8 @@
 // load_model checks every tensor the config implies against the checkpoint (present, floating
 // dtype F32/BF16/F16, exact shape) before the model is returned; a problem throws aha::Error
 // naming the directory, the tensor and what was expected. save_model writes the whole
-// directory under a temporary name and swaps it in, so a crash never leaves half a model.
+// directory under a temporary name and swaps it in, so a crash never leaves half a model, and
+// it never replaces a directory aha did not write (core/output_dir.h).
 #pragma once
 #include <torch/types.h>
 
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "policy/model/transformer.h"
 
@@ -32,12 +34,20 @@ struct LoadOptions {
 
 std::unique_ptr<Transformer> load_model(const std::filesystem::path& dir, const LoadOptions& options = {});
 
-// Writes config.json (with torch_dtype = the model's dtype) and the weights. Files that
-// describe the tokenizer and generation (tokenizer.json, vocab.json, merges.txt,
-// tokenizer_config.json, special_tokens_map.json, generation_config.json) are copied from
-// copy_extras_from when given.
-void save_model(const Transformer& model, const std::filesystem::path& dir,
-                const std::filesystem::path& copy_extras_from = {}, uint64_t max_shard_bytes = 5ull << 30);
+struct SaveModelOptions {
+  // Files that describe the tokenizer and generation (tokenizer.json, vocab.json, merges.txt,
+  // tokenizer_config.json, special_tokens_map.json, generation_config.json) are copied from
+  // here when given.
+  std::filesystem::path copy_extras_from = {};
+  uint64_t max_shard_bytes = 5ull << 30;
+  std::string made_by = "model save";  // the command named in the directory's output marker
+  bool overwrite = false;  // replace an earlier output of the same made_by at dir
+};
+
+// Writes config.json (with torch_dtype = the model's dtype), the weights and aha's output
+// marker. dir must be absent or empty, or (with options.overwrite) hold an earlier output of
+// options.made_by; anything else throws aha::Error and is left untouched (check_output_dir).
+void save_model(const Transformer& model, const std::filesystem::path& dir, const SaveModelOptions& options = {});
 
 // A randomly initialised model as transformers initialises one: linear and embedding weights
 // ~ N(0, initializer_range), biases 0, norms 1. Drawn on the CPU in float32 from `seed`, so

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/output_dir.h"
 #include "core/json.h"
 #include "datasets/seeded_random.h"
 #include "policy/tokenizer/bpe_trainer.h"
@@ -165,6 +166,7 @@ BaseModelResult ensure_base_model(const PretrainSpec& spec, const fs::path& dir,
                    hash_hex(spec.hash).c_str());
     return result;
   }
+  check_output_dir(dir, options.target_name, "pretrain", options.overwrite);  // before any work
   const auto& t = spec.training;
   const int64_t total_steps = t.total_steps();
 
@@ -235,6 +237,9 @@ BaseModelResult ensure_base_model(const PretrainSpec& spec, const fs::path& dir,
   }
   result.steps = total_steps;
   result.train_seconds = seconds_since(train_start);
+  if (total_steps > 0 && result.skipped_steps == total_steps)
+    throw Error(spec.source + ": every pretraining step was skipped (non-finite loss or gradient), so nothing was "
+                "learned and nothing is saved; check training.lr and the model sizes");
   auto trained_model = trainer.release_model();
   for (auto& p : trained_model->parameters()) p.requires_grad_(false);
 
@@ -244,7 +249,7 @@ BaseModelResult ensure_base_model(const PretrainSpec& spec, const fs::path& dir,
   fs::create_directories(target.parent_path());
   const fs::path tmp = unique_sibling(target, "tmp");
   try {
-    save_model(*trained_model, tmp);
+    save_model(*trained_model, tmp, {.made_by = "pretrain"});
     trained.write(tmp);
     const std::string e = std::to_string(eos);
     write_file_atomic(tmp / "generation_config.json", "{\n  \"bos_token_id\": " + e + ",\n  \"eos_token_id\": " + e +
@@ -261,10 +266,7 @@ BaseModelResult ensure_base_model(const PretrainSpec& spec, const fs::path& dir,
                       report_json(spec, result, curve, config.parameter_count(), trained.size(), packed_rows,
                                   sampler.epochs(), options.device.str(), eval ? &*eval : nullptr));
     stage("commit");
-    const fs::path old = unique_sibling(target, "old");
-    if (fs::exists(target)) fs::rename(target, old);
-    fs::rename(tmp, target);
-    remove_tree(old);
+    swap_in_dir(tmp, target);
   } catch (const fs::filesystem_error& e) {
     remove_tree(tmp);
     throw Error("cannot write the base model to " + target.string() + ": " + e.what());

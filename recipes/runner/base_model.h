@@ -30,6 +30,10 @@ namespace aha {
 struct PretrainRunOptions {
   torch::Device device = torch::kCPU;
   bool progress = true;
+  // A directory at `dir` that does not hold a base model of this spec is never replaced, with
+  // one exception: an earlier `aha pretrain` output when `overwrite` (core/output_dir.h).
+  bool overwrite = false;
+  std::string target_name = "--out";  // how errors name `dir` (e.g. "model.path")
   // Called with "corpus", "tokenizer", "train", "save", "eval", "commit" as each begins; an
   // exception thrown from it aborts the run like any failure.
   std::function<void(const std::string& stage)> on_stage;

@@ -49,7 +49,8 @@ void read_model(const ObjectReader& r, Recipe& recipe) {
   r.reject_unknown({"path", "build", "build_set", "dtype", "device", "threads"});
   ModelSection& m = recipe.model;
   m.path = r.get_string("path");
-  if (r.has("build")) m.build = recipe.base_dir / r.get_string("build");
+  // null (e.g. --set model.build=null) drops a recipe's build: train model.path as it is.
+  if (r.has("build") && !r.get("build").IsNull()) m.build = recipe.base_dir / r.get_string("build");
   if (r.has("build_set")) {
     const auto& list = r.get("build_set");
     require(list.IsArray(), r.context() + ": 'build_set' must be a list of \"key.path=value\" strings");

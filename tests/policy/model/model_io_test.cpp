@@ -120,17 +120,52 @@ TEST_F(ModelIo, InitIsSeededAndFollowsTheScheme) {
   EXPECT_TRUE(torch::all(embed[config.pad_token_id] == 0).item<bool>());  // padding row zeroed
 }
 
-TEST_F(ModelIo, SaveOverExistingDirectoryReplacesIt) {
+TEST_F(ModelIo, SaveOverItsOwnEarlierOutputReplacesItWhenAsked) {
   auto model = aha::load_model(kTiny);
-  aha::save_model(*model, dir_ / "out", {}, 60000);  // sharded
+  aha::save_model(*model, dir_ / "out", {.max_shard_bytes = 60000});  // sharded
   EXPECT_TRUE(fs::exists(dir_ / "out/model.safetensors.index.json"));
-  aha::save_model(*model, dir_ / "out");  // unsharded over it
+  aha::save_model(*model, dir_ / "out", {.overwrite = true});  // unsharded over it
   EXPECT_FALSE(fs::exists(dir_ / "out/model.safetensors.index.json"));
   EXPECT_FALSE(fs::exists(dir_ / "out/model-00001-of-00002.safetensors"));
   size_t siblings = 0;
   for (auto& e : fs::directory_iterator(dir_)) siblings += e.path().filename().string().rfind("out", 0) == 0;
   EXPECT_EQ(siblings, 1u);  // no temporary or old directory left
   EXPECT_NO_THROW(aha::load_model(dir_ / "out"));
+}
+
+// Issue 23, finding 2: a model directory aha did not write is never replaced, and an earlier
+// output of aha is replaced only when asked. The refused target is left byte for byte.
+TEST_F(ModelIo, SaveNeverReplacesWhatAhaDidNotWrite) {
+  auto model = aha::load_model(kTiny);
+  const fs::path root = dir_ / "save-rule";
+  fs::create_directories(root);
+  const fs::path users = root / "users-checkpoint";
+  fs::create_directories(users / "sub");
+  aha::write_file_atomic(users / "config.json", "{\"model_type\": \"theirs\"}");
+  aha::write_file_atomic(users / "sub/notes.txt", "keep me");
+  const fs::path file = root / "a-file";
+  aha::write_file_atomic(file, "not a directory");
+  for (const auto& target : {users, file}) {
+    try {
+      aha::save_model(*model, target, {.overwrite = true});
+      FAIL() << target;
+    } catch (const aha::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(target.string()), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(aha::read_file(users / "config.json"), "{\"model_type\": \"theirs\"}");
+  EXPECT_EQ(aha::read_file(users / "sub/notes.txt"), "keep me");
+  EXPECT_EQ(aha::read_file(file), "not a directory");
+  EXPECT_EQ(std::distance(fs::directory_iterator(root), fs::directory_iterator()), 2);  // no temporary left
+
+  aha::save_model(*model, root / "ours", {.made_by = "model init"});
+  EXPECT_THROW(aha::save_model(*model, root / "ours", {.made_by = "model init"}), aha::Error);  // not asked
+  EXPECT_THROW(aha::save_model(*model, root / "ours", {.made_by = "model convert", .overwrite = true}),
+               aha::Error);  // another command's output
+  EXPECT_NO_THROW(aha::save_model(*model, root / "ours", {.made_by = "model init", .overwrite = true}));
+  fs::create_directories(root / "empty");
+  EXPECT_NO_THROW(aha::save_model(*model, root / "empty"));
+  EXPECT_NO_THROW(aha::load_model(root / "empty"));
 }
 
 }  // namespace

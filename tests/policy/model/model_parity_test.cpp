@@ -82,7 +82,7 @@ TEST_P(ModelParity, TokenLogprobsEqualLogSoftmaxOfReferenceLogits) {
 TEST_P(ModelParity, SaveAndReloadGivesIdenticalLogits) {
   auto model = aha::load_model(dir());
   auto out = fs::temp_directory_path() / ("aha_parity_" + GetParam() + std::to_string(::getpid()));
-  aha::save_model(*model, out, dir(), /*max_shard_bytes=*/100000);  // force shards
+  aha::save_model(*model, out, {.copy_extras_from = dir(), .max_shard_bytes = 100000});  // force shards
   auto reloaded = aha::load_model(out);
   aha::SafetensorsFile expected(dir() / "expected.safetensors");
   torch::NoGradGuard no_grad;

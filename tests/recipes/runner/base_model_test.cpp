@@ -133,8 +133,13 @@ TEST(BaseModel, WritesAHuggingFaceDirectoryAndReusesIt) {
   auto again = ensure_base_model(spec, dir, quiet());
   EXPECT_TRUE(again.reused);
   EXPECT_EQ(again.steps, 3);
+  // Another spec never silently replaces an earlier build (issue 23): only when asked.
   auto changed = PretrainSpec::parse(kSmallSpec, "small.json", {"training.steps=2"});
-  EXPECT_FALSE(ensure_base_model(changed, dir, quiet()).reused);
+  EXPECT_NE(test::error_of([&] { ensure_base_model(changed, dir, quiet()); }).find("--overwrite"), std::string::npos);
+  EXPECT_TRUE(holds_base_model(dir, spec.hash));
+  PretrainRunOptions overwrite = quiet();
+  overwrite.overwrite = true;
+  EXPECT_FALSE(ensure_base_model(changed, dir, overwrite).reused);
   EXPECT_TRUE(holds_base_model(dir, changed.hash));
   EXPECT_FALSE(holds_base_model(dir, spec.hash));
   remove_tree(dir.parent_path());

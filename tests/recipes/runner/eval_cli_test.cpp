@@ -31,7 +31,7 @@ class EvalCli : public ::testing::Test {
     fs::create_directories(root_);
     // Answers " \boxed{4}" to every prompt.
     auto model = test::chain_model(test::ids_of(" \\boxed{4}"), 2);
-    save_model(*model, root_ / "model", test::tokenizer_dir());
+    save_model(*model, root_ / "model", {.copy_extras_from = test::tokenizer_dir()});
     write_file_atomic(
         root_ / "probe.jsonl",
         "{\"prompt\": \"What is 2+2?\", \"answer\": \"4\"}\n{\"prompt\": \"What is 2+3?\", \"answer\": 5}\n");
