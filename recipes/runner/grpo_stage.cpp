@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "core/output_dir.h"
 #include "core/progress_bar.h"
 #include "core/run_store.h"
 #include "datasets/data_iterator.h"
@@ -125,6 +126,7 @@ class GrpoRun {
   std::unique_ptr<RunStore> store_;
   int64_t stage_id_ = 0;
   int64_t pad_id_ = 0;
+  int64_t applied_steps_ = 0, skipped_steps_ = 0;  // this invocation's, for the all-skipped check
   std::vector<int64_t> eos_ids_;
 };
 
@@ -135,8 +137,29 @@ void GrpoRun::prepare() {
   if (!options_.resume && fs::exists(db))
     throw Error("run directory " + run_dir_.string() + " already holds a run (run.db): continue it with --resume, "
                 "or choose another with --run-dir");
-  if (options_.resume && !fs::exists(db))
-    throw Error("--resume: " + run_dir_.string() + " holds no run (no run.db) to continue");
+  if (!options_.resume && fs::exists(run_dir_) && !is_empty_dir(run_dir_))
+    throw Error("run directory " + run_dir_.string() + " exists and holds files but no run (no run.db); aha writes "
+                "a new run only into a new or empty directory: choose another with --run-dir");
+  if (options_.resume) {
+    if (!fs::exists(db)) throw Error("--resume: " + run_dir_.string() + " holds no run (no run.db) to continue");
+    // Checked before any work: a run store without the recipe it was started with (empty,
+    // another program's database) never turns --resume into a fresh start over its folder.
+    RunStoreOptions read_only;
+    read_only.read_only = true;
+    std::optional<std::string> stored;
+    try {
+      stored = RunStore(db, read_only).config("recipe");
+    } catch (const Error& e) {
+      throw Error("--resume: " + db.string() + " is not a readable aha run store (" + e.what() +
+                  "); refusing to continue over it");
+    }
+    if (!stored)
+      throw Error("--resume: " + db.string() + " holds no recipe, so it is not a run that aha started; "
+                  "refusing to continue over it");
+    if (*stored != recipe_.canonical_json)
+      throw Error("--resume: the recipe differs from the one " + run_dir_.string() +
+                  " was started with (compare with `sqlite3 run.db \"select value from config where key='recipe'\"`)");
+  }
 
   // Everything that can be checked before any work: device, data, rewards, the model.
   device_ = choose_device(recipe_.model.device);
@@ -153,11 +176,18 @@ void GrpoRun::prepare() {
     if (recipe_.model.build.empty())
       throw Error("model.path " + model_dir_.string() + " holds no model (no config.json), and the recipe has no "
                   "model.build spec to make one");
+  } else if (!recipe_.model.build.empty() && output_made_by(model_dir_) != "pretrain" &&
+             !fs::exists(model_dir_ / "pretrain_report.json")) {  // the report: bases built before markers
+    throw Error("model.path " + model_dir_.string() + " holds a model that no model.build made, and the recipe's "
+                "model.build (" + recipe_.model.build.string() + ") builds a base model there only where none "
+                "exists; aha never replaces a model it did not write. To train that model, drop the build: "
+                "--set model.build=null; to build a base model, choose a new model.path");
   }
   if (!recipe_.model.build.empty()) {
     PretrainRunOptions pretrain;
     pretrain.device = device_;
     pretrain.progress = options_.progress;
+    pretrain.target_name = "model.path";
     auto base = ensure_base_model(PretrainSpec::from_file(recipe_.model.build.string(), recipe_.model.build_overrides),
                                   model_dir_, pretrain);
     if (options_.progress)
@@ -186,12 +216,6 @@ void GrpoRun::prepare() {
   store_options.retention.keep_last_steps = recipe_.logging.keep_samples_last_steps;
   store_options.retention.keep_every = recipe_.logging.keep_samples_every;
   store_ = std::make_unique<RunStore>(db, store_options);
-  if (options_.resume) {
-    auto stored = store_->config("recipe");
-    if (stored && *stored != recipe_.canonical_json)
-      throw Error("--resume: the recipe differs from the one " + run_dir_.string() +
-                  " was started with (compare with `sqlite3 run.db \"select value from config where key='recipe'\"`)");
-  }
   store_->set_config("recipe", recipe_.canonical_json);
   stage_id_ = store_->begin_stage(kStage, "grpo", recipe_.canonical_json);
 }
@@ -335,9 +359,14 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
     auto train_metrics = trainer_->train_step(batch);
     learn_s = seconds_since(t_learn);
     for (auto& kv : train_metrics.named_values()) m.push_back(kv);
-    if (train_metrics.skipped_steps > 0)
-      store_->add_event(stage_id_, step, "warning", "skipped_step",
-                        std::to_string(train_metrics.skipped_steps) + " optimizer step(s) skipped: non-finite loss or gradient");
+    applied_steps_ += train_metrics.optimizer_steps - train_metrics.skipped_steps;  // steps counts both
+    skipped_steps_ += train_metrics.skipped_steps;
+    if (train_metrics.skipped_steps > 0) {
+      const std::string what = std::to_string(train_metrics.skipped_steps) +
+                               " optimizer step(s) skipped: non-finite loss or gradient";
+      store_->add_event(stage_id_, step, "warning", "skipped_step", what);
+      std::fprintf(stderr, "\nwarning: step %lld: %s\n", static_cast<long long>(step + 1), what.c_str());
+    }
     // Samples: the kept groups, with their advantages.
     int64_t index = 0;
     for (size_t i = 0; i < groups.size(); ++i)
@@ -429,6 +458,10 @@ RunSummary GrpoRun::run() {
       if (stopping) break;
     }
     if (options_.progress) bar.finish();
+    if (skipped_steps_ > 0 && applied_steps_ == 0)
+      throw Error("every optimizer step of this run was skipped (" + std::to_string(skipped_steps_) +
+                  " with a non-finite loss or gradient), so the policy never changed; check the model's weights and "
+                  "config.json (e.g. rms_norm_eps, rope_theta) and the learning rate");
     store_->finish_stage(stage_id_, step == steps ? "done" : "stopped");
   } catch (...) {
     if (options_.progress) bar.finish();

@@ -24,7 +24,7 @@ class GrpoStageTest : public ::testing::Test {
     remove_tree(work_);
     fs::create_directories(work_);
     auto model = init_model(test::tiny_config(), 3);
-    save_model(*model, work_ / "model", test::tokenizer_dir());
+    save_model(*model, work_ / "model", {.copy_extras_from = test::tokenizer_dir()});
   }
   void TearDown() override { remove_tree(work_); }
 
@@ -180,6 +180,46 @@ TEST_F(GrpoStageTest, MissingModelIsNamedBeforeAnyWork) {
   auto e = test::error_of([&] { run_grpo(r, options("run")); });
   EXPECT_NE(e.find("absent"), std::string::npos) << e;
   EXPECT_FALSE(fs::exists(work_ / "run" / "run.db"));
+}
+
+// Issue 23, finding 3: a run directory that is not a run is refused before any work, and an
+// empty run store never turns --resume into a fresh start over the folder.
+TEST_F(GrpoStageTest, NeverWritesIntoAFolderThatIsNotItsRun) {
+  fs::create_directories(work_ / "folder" / "checkpoints" / "grpo" / "step-3");
+  write_file_atomic(work_ / "folder" / "checkpoints" / "grpo" / "step-3" / "state.json", "{\"theirs\": 1}");
+  auto e = test::error_of([&] { run_grpo(recipe(), options("folder")); });
+  EXPECT_NE(e.find("no run.db"), std::string::npos) << e;
+  EXPECT_EQ(read_file(work_ / "folder" / "checkpoints" / "grpo" / "step-3" / "state.json"), "{\"theirs\": 1}");
+  EXPECT_FALSE(fs::exists(work_ / "folder" / "run.db"));
+
+  fs::create_directories(work_ / "empty-store");
+  write_file_atomic(work_ / "empty-store" / "run.db", "");
+  e = test::error_of([&] { run_grpo(recipe(), options("empty-store", 0, true)); });
+  EXPECT_NE(e.find("refusing to continue"), std::string::npos) << e;
+  EXPECT_EQ(fs::file_size(work_ / "empty-store" / "run.db"), 0u);
+
+  fs::create_directories(work_ / "empty-dir");  // an empty folder is a fine place for a new run
+  EXPECT_EQ(run_grpo(recipe({"schedule.steps=1"}), options("empty-dir")).steps, 1);
+}
+
+// Issue 23, finding 9: a run whose every optimizer step is skipped fails; it does not finish.
+// The rollout must stay finite for steps to reach the optimizer, so the NaN is put where
+// only the loss sees it: the KL reference of a checkpoint that the run then resumes from.
+TEST_F(GrpoStageTest, ARunWhoseEveryStepIsSkippedFails) {
+  const std::vector<std::string> settings{"algorithm.beta=0.1", "schedule.steps=3"};
+  run_grpo(recipe(settings), options("run", /*stop_after=*/1));
+  const fs::path reference = work_ / "run" / "checkpoints" / "grpo" / "step-1" / "reference";
+  {
+    auto model = load_model(reference);
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters()) p.fill_(std::numeric_limits<float>::quiet_NaN());
+    save_model(*model, reference, {.made_by = "train", .overwrite = true});
+  }
+  auto e = test::error_of([&] { run_grpo(recipe(settings), options("run", 0, /*resume=*/true)); });
+  EXPECT_NE(e.find("every optimizer step"), std::string::npos) << e;
+  RunStore store(work_ / "run" / "run.db", {.read_only = true});
+  EXPECT_EQ(store.stages().at(0).status, "failed");
+  EXPECT_GT(series(work_ / "run" / "run.db", "train/skipped_steps").back(), 0);
 }
 
 }  // namespace
