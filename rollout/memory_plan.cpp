@@ -1,6 +1,7 @@
 #include "rollout/memory_plan.h"
 
 #include <cstdio>
+#include <limits>
 
 #include "core/error.h"
 #include "policy/model/transformer.h"
@@ -22,23 +23,30 @@ std::string MemoryPlan::describe() const {
 }
 
 MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
+  // In double, saturated on the way out: an absurd request (-n 99999999999) must come out as a
+  // huge plan that require_fits refuses, never as an int64 product that wrapped around.
+  auto bytes = [](double v) {
+    return v >= 9.0e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(v);
+  };
   MemoryPlan plan;
-  const int64_t rows = s.prompts * s.group_size, e = s.element_size;
-  plan.weight_bytes = c.parameter_count() * e;
-  plan.kv_cache_bytes = rows * s.cache_capacity * c.num_hidden_layers * 2 * c.num_key_value_heads * c.head_dim * e;
+  const double rows = double(s.prompts) * double(s.group_size), e = double(s.element_size);
+  plan.weight_bytes = bytes(double(c.parameter_count()) * e);
+  plan.kv_cache_bytes = bytes(rows * double(s.cache_capacity) * double(c.num_hidden_layers) * 2 *
+                              double(c.num_key_value_heads) * double(c.head_dim) * e);
   // Per row: the logits in the model dtype, then up to four float32 [V] tensors alive at once
   // (logits / temperature, probabilities, truncated masses, the learner-style log-softmax of
   // greedy decoding); nucleus sampling adds the sorted values and their int64 order.
-  const int64_t per_row = c.vocab_size * (e + 4 * 4 + (s.top_p ? 4 + 8 : 0));
-  plan.sampling_bytes = rows * per_row;
+  const double per_row = double(c.vocab_size) * (e + 4 * 4 + (s.top_p ? 4 + 8 : 0));
+  plan.sampling_bytes = bytes(rows * per_row);
   // One prefill chunk: its temporary cache, a few hidden-size activations and the MLP's
   // intermediate ones per token, attention scores per head, and its rows' expanded copy.
-  const int64_t tokens = s.prefill_rows * s.prompt_tokens;
-  const int64_t chunk_cache = s.prefill_rows * s.prompt_tokens * c.num_hidden_layers * 2 * c.kv_size() * e;
-  const int64_t activations = tokens * (6 * c.hidden_size + 3 * c.intermediate_size + 2 * c.q_size()) * e +
-                              s.prefill_rows * c.num_attention_heads * s.prompt_tokens * s.prompt_tokens * 4;
-  plan.prefill_bytes = chunk_cache * 2 + activations;
-  if (s.fused_projections) plan.fused_weight_bytes = Transformer::fused_projection_bytes(c, e);
+  const double prompt = double(s.prompt_tokens), tokens = double(s.prefill_rows) * prompt;
+  const double chunk_cache = tokens * double(c.num_hidden_layers) * 2 * double(c.kv_size()) * e;
+  const double activations =
+      tokens * double(6 * c.hidden_size + 3 * c.intermediate_size + 2 * c.q_size()) * e +
+      double(s.prefill_rows) * double(c.num_attention_heads) * prompt * prompt * 4;
+  plan.prefill_bytes = bytes(chunk_cache * 2 + activations);
+  if (s.fused_projections) plan.fused_weight_bytes = Transformer::fused_projection_bytes(c, s.element_size);
   return plan;
 }
 

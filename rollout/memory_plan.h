@@ -32,7 +32,10 @@ struct MemoryPlan {
   int64_t sampling_bytes = 0;   // logits and their float32 transforms over [N*G, V]
   int64_t prefill_bytes = 0;    // activations and the temporary cache of one prefill chunk
   int64_t fused_weight_bytes = 0;  // the q/k/v and gate/up weight copies of fused projections
-  int64_t needed_bytes() const { return kv_cache_bytes + sampling_bytes + prefill_bytes + fused_weight_bytes; }
+  int64_t needed_bytes() const {  // saturates rather than wrapping around
+    const double sum = double(kv_cache_bytes) + double(sampling_bytes) + double(prefill_bytes) + double(fused_weight_bytes);
+    return sum >= 9.0e18 ? INT64_MAX : kv_cache_bytes + sampling_bytes + prefill_bytes + fused_weight_bytes;
+  }
   std::string describe() const;  // one line, GiB
 };
 

@@ -75,8 +75,18 @@ void validate_request(const RolloutRequest& request, const ModelConfig& config) 
   validate(request.settings.sampler);
   require(request.settings.stop.max_new_tokens >= 1, "rollout: max_new_tokens must be >= 1, got " +
                                                          std::to_string(request.settings.stop.max_new_tokens));
+  const int64_t max_new = request.settings.stop.max_new_tokens, context = config.max_position_embeddings;
+  require(max_new < context, "rollout: max_new_tokens " + std::to_string(max_new) +
+                                 " leaves no room for a prompt in the model's context of " + std::to_string(context) +
+                                 " positions (max_position_embeddings in config.json)");
   for (size_t i = 0; i < request.prompts.size(); ++i) {
     require(!request.prompts[i].empty(), "rollout: prompt " + std::to_string(i) + " is empty");
+    const int64_t length = static_cast<int64_t>(request.prompts[i].size());
+    require(length + max_new <= context,
+            "rollout: prompt " + std::to_string(i) + " has " + std::to_string(length) + " tokens; with max_new_tokens " +
+                std::to_string(max_new) + " that is " + std::to_string(length + max_new) +
+                " positions, more than the model's context of " + std::to_string(context) +
+                " (max_position_embeddings in config.json): lower max_new_tokens or shorten the prompt");
     for (int64_t id : request.prompts[i]) {
       require(id >= 0 && id < config.vocab_size, "rollout: prompt " + std::to_string(i) + " has token id " +
                                                      std::to_string(id) + ", outside the vocabulary [0, " +
@@ -98,7 +108,7 @@ RolloutEngine::~RolloutEngine() = default;
 void RolloutEngine::prepare_batch(int64_t rows, int64_t capacity, const RolloutShape& shape, MemoryPlan& plan) {
   const bool reuse = batch_ && batch_->rows() >= rows && batch_->capacity() >= capacity;
   if (!reuse) batch_.reset();  // its memory returns to the allocator before the check
-  if (auto available = available_device_bytes(model_.device())) {
+  if (auto available = allocatable_bytes(model_.device())) {
     MemoryPlan still_needed = plan;
     if (reuse) still_needed.kv_cache_bytes = still_needed.fused_weight_bytes = 0;
     require_fits(still_needed, shape, static_cast<int64_t>(double(*available) * options_.memory_headroom),

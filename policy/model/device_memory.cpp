@@ -7,6 +7,11 @@
 #include <cuda_runtime_api.h>
 #endif
 
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
 namespace aha {
 
 std::optional<int64_t> available_device_bytes(torch::Device device) {
@@ -24,6 +29,22 @@ std::optional<int64_t> available_device_bytes(torch::Device device) {
 #endif
   (void)device;
   return std::nullopt;
+}
+
+std::optional<int64_t> available_host_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string key; meminfo >> key;) {
+    int64_t kib = 0;
+    if (key == "MemAvailable:" && meminfo >> kib) return kib * 1024;
+    meminfo.ignore(1 << 16, '\n');
+  }
+  const long pages = ::sysconf(_SC_AVPHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) return int64_t(pages) * page;
+  return std::nullopt;
+}
+
+std::optional<int64_t> allocatable_bytes(torch::Device device) {
+  return device.is_cpu() ? available_host_bytes() : available_device_bytes(device);
 }
 
 }  // namespace aha

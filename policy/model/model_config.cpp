@@ -2,6 +2,9 @@
 
 #include <rapidjson/document.h>
 
+#include <cmath>
+#include <cstdio>
+
 #include "core/error.h"
 #include "core/files.h"
 #include "core/json.h"
@@ -30,6 +33,12 @@ RopeScaling parse_rope_scaling(const rapidjson::Value& value, const std::string&
     }
   }
   return s;
+}
+
+std::string json_number(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", v);
+  return text;
 }
 
 void require_positive(int64_t value, const std::string& source, const char* field) {
@@ -106,6 +115,20 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& s
     c.rope_theta = r.get_double("rope_theta", 10000.0);
     if (r.has("rope_scaling")) c.rope_scaling = parse_rope_scaling(r.get("rope_scaling"), source + ": rope_scaling");
   }
+  // Every number's domain, so that a bad config is an error here and never a NaN later.
+  auto require_finite_above = [&](double value, double floor, bool floor_allowed, const char* field) {
+    if (std::isfinite(value) && (value > floor || (floor_allowed && value == floor))) return;
+    throw Error(source + ": field '" + field + "' must be a finite number " + (floor_allowed ? ">= " : "> ") +
+                json_number(floor) + ", got " + json_number(value));
+  };
+  require_finite_above(c.rms_norm_eps, 0.0, false, "rms_norm_eps");
+  require_finite_above(c.rope_theta, 0.0, false, "rope_theta");
+  require_finite_above(c.initializer_range, 0.0, true, "initializer_range");
+  if (c.rope_scaling.type != "default") require_finite_above(c.rope_scaling.factor, 1.0, true, "rope_scaling.factor");
+  if (c.rope_scaling.type == "llama3") {
+    require_finite_above(c.rope_scaling.low_freq_factor, 0.0, false, "rope_scaling.low_freq_factor");
+    require_finite_above(c.rope_scaling.high_freq_factor, 0.0, false, "rope_scaling.high_freq_factor");
+  }
   if (c.rope_scaling.type == "llama3" && c.rope_scaling.original_max_position_embeddings <= 0) {
     throw Error(source + ": llama3 rope scaling needs a positive original_max_position_embeddings");
   }
@@ -139,6 +162,21 @@ ModelConfig ModelConfig::from_json(const std::string& text, const std::string& s
   for (int64_t id : c.eos_token_ids) {
     if (id < 0 || id >= c.vocab_size) throw Error(source + ": eos_token_id " + std::to_string(id) + " is outside the vocabulary");
   }
+  for (auto [id, field] : {std::pair{c.bos_token_id, "bos_token_id"}, {c.pad_token_id, "pad_token_id"}}) {
+    if (id >= c.vocab_size)
+      throw Error(source + ": " + field + " " + std::to_string(id) + " is outside the vocabulary of " +
+                  std::to_string(c.vocab_size));
+  }
+  // The sizes multiply: each may be plausible and their product still beyond any machine (and
+  // beyond int64 in parameter_count). 1e14 parameters is ~150x the largest open model.
+  const double h = double(c.hidden_size), layers = double(c.num_hidden_layers), d = double(c.head_dim);
+  const double q = double(c.num_attention_heads) * d, kv = double(c.num_key_value_heads) * d;
+  const double estimate = 2 * double(c.vocab_size) * h + layers * (2 * h * (q + kv) + 3 * h * double(c.intermediate_size));
+  if (!(estimate <= 1e14))
+    throw Error(source + ": the sizes describe about " + json_number(estimate) + " parameters (vocab_size " +
+                std::to_string(c.vocab_size) + ", hidden_size " + std::to_string(c.hidden_size) +
+                ", intermediate_size " + std::to_string(c.intermediate_size) + ", num_hidden_layers " +
+                std::to_string(c.num_hidden_layers) + "), more than any model can have; check these fields");
   return c;
 }
 

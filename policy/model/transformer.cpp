@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "policy/model/device_memory.h"
 #include "policy/model/rotary.h"
 #include "policy/model/token_logprobs.h"
 
@@ -30,6 +31,18 @@ torch::Tensor positions_from_mask(const torch::Tensor& attention_mask) {
 Transformer::Transformer(ModelConfig config, torch::ScalarType dtype, torch::Device device)
     : config_(std::move(config)), dtype_(dtype), device_(device) {
   const auto& c = config_;
+  // Sized before anything is allocated: an impossible model is an error naming its fields,
+  // not an allocator failure with a stack trace.
+  const double weight_bytes = double(c.parameter_count()) * double(c10::elementSize(dtype));
+  if (const auto available = allocatable_bytes(device); available && weight_bytes > double(*available)) {
+    char text[160];
+    std::snprintf(text, sizeof text, "%.3g GiB of weights (%.4g parameters in %s), but only %.3g GiB is free on %s",
+                  weight_bytes / double(1LL << 30), double(c.parameter_count()), c10::toString(dtype),
+                  double(*available) / double(1LL << 30), device.str().c_str());
+    throw Error("model (hidden_size " + std::to_string(c.hidden_size) + ", intermediate_size " +
+                std::to_string(c.intermediate_size) + ", num_hidden_layers " + std::to_string(c.num_hidden_layers) +
+                ", vocab_size " + std::to_string(c.vocab_size) + ") needs " + text);
+  }
   auto opt = torch::TensorOptions().dtype(dtype).device(device);
   auto mat = [&](int64_t out, int64_t in) { return torch::empty({out, in}, opt); };
   auto vec = [&](int64_t n) { return torch::empty({n}, opt); };
