@@ -46,9 +46,12 @@ struct CommandOutcome {
 
 // Runs the built `aha` binary with `arguments` (a shell command tail: quote words with
 // shell_quoted where needed); stderr joins `out` with merge_stderr, else it is discarded.
-inline CommandOutcome run_aha(const std::string& arguments, bool merge_stderr) {
+// With timeout_seconds, coreutils' timeout ends a command that hangs (exit status 124), so a
+// regression to a hang fails the test instead of stalling the suite.
+inline CommandOutcome run_aha(const std::string& arguments, bool merge_stderr, int timeout_seconds = 0) {
+  const std::string bounded = timeout_seconds > 0 ? "timeout -k 10 " + std::to_string(timeout_seconds) + " " : "";
   const std::string command =
-      std::string(AHA_BINARY_DIR) + "/aha " + arguments + (merge_stderr ? " 2>&1" : " 2>/dev/null");
+      bounded + std::string(AHA_BINARY_DIR) + "/aha " + arguments + (merge_stderr ? " 2>&1" : " 2>/dev/null");
   CommandOutcome o;
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return o;
