@@ -1,20 +1,37 @@
 #include "core/thread_pool.h"
 
+#include <algorithm>
+#include <string>
+
+#include "core/error.h"
+
 namespace aha {
 
 ThreadPool::ThreadPool(size_t threads) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  workers_.reserve(threads);
-  for (size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+  try {
+    workers_.reserve(threads);
+    for (size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+  } catch (const std::exception& e) {
+    // Out of threads or memory: the workers already started must be joined here (a joinable
+    // std::thread left to its destructor would terminate the process).
+    const size_t started = workers_.size();
+    stop_and_join();
+    throw Error("thread pool: could not start thread " + std::to_string(started + 1) + " of " +
+                std::to_string(threads) + " (" + e.what() + "); ask for fewer threads");
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_and_join(); }
+
+void ThreadPool::stop_and_join() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
   }
   ready_.notify_all();
   for (auto& w : workers_) w.join();
+  workers_.clear();
 }
 
 void ThreadPool::work() {

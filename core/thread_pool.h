@@ -1,7 +1,9 @@
 // A fixed-size thread pool for CPU work that runs beside the GPU (tokenising, rewards).
 //
 // submit() returns a std::future; an exception thrown by the task is delivered through it.
-// The destructor finishes queued tasks and joins. Not for tensor math: LibTorch has its own.
+// The destructor finishes queued tasks and joins. A thread the system refuses to start makes
+// the constructor throw aha::Error (after joining the ones it started). Not for tensor math:
+// LibTorch has its own.
 #pragma once
 #include <condition_variable>
 #include <functional>
@@ -39,6 +41,7 @@ class ThreadPool {
 
  private:
   void work();
+  void stop_and_join();
   std::vector<std::thread> workers_;
   std::queue<std::function<void()>> queue_;
   std::mutex mutex_;

@@ -149,7 +149,8 @@ std::unique_ptr<Reward> make_code_reward(const json::ObjectReader& options, doub
   require(mode == "all" || mode == "fraction",
           options.context() + ": option 'mode' must be \"all\" or \"fraction\", got \"" + mode + "\"");
   int64_t memory_mb = options.get_int("memory_mb", 1024);
-  require(memory_mb >= 16, options.context() + ": option 'memory_mb' must be at least 16");
+  require(memory_mb >= 16 && memory_mb <= (sandbox::kMaxMemoryBytes >> 20),
+          options.context() + ": option 'memory_mb' must be in 16.." + std::to_string(sandbox::kMaxMemoryBytes >> 20));
   sandbox::SandboxLimits limits;
   limits.wall_seconds = limits.cpu_seconds = timeout_seconds;
   limits.memory_bytes = memory_mb << 20;

@@ -1,6 +1,9 @@
 #include "reward/latex_normalizer.h"
 
 #include <cctype>
+#include <vector>
+
+#include "reward/deadline.h"
 
 namespace aha::reward {
 namespace {
@@ -25,28 +28,40 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
   s = std::move(out);
 }
 
-// Replaces the command \name (not a longer command such as \leftarrow for \left).
+// Replaces the command \name (not a longer command such as \leftarrow for \left). Builds a
+// new string: replacing in place would cost a copy of the tail per occurrence.
 void replace_command(std::string& s, std::string_view name, std::string_view to) {
-  size_t pos = 0;
-  while ((pos = s.find(name, pos)) != std::string::npos) {
+  size_t pos = s.find(name);
+  if (pos == std::string::npos) return;
+  std::string out;
+  out.reserve(s.size());
+  size_t start = 0;
+  for (; pos != std::string::npos; pos = s.find(name, pos)) {
     size_t end = pos + name.size();
-    if (end < s.size() && is_alpha(s[end]) && is_alpha(name.back())) {
-      pos = end;
-      continue;
+    if (!(end < s.size() && is_alpha(s[end]) && is_alpha(name.back()))) {
+      out.append(s, start, pos - start);
+      out.append(to);
+      start = end;
     }
-    s.replace(pos, name.size(), to);
-    pos += to.size();
+    pos = end;
   }
+  out.append(s, start, std::string::npos);
+  s = std::move(out);
 }
 
-// The index just after the brace group that opens at s[open] ('{'), or npos.
-size_t skip_group(const std::string& s, size_t open) {
-  int depth = 0;
-  for (size_t i = open; i < s.size(); ++i) {
-    if (s[i] == '{') ++depth;
-    if (s[i] == '}' && --depth == 0) return i + 1;
+// For each '{' of s, the index of the '}' that closes it (plain brace counting), else npos;
+// one pass, so that every later use of a group's extent is O(1).
+std::vector<size_t> match_braces(const std::string& s) {
+  std::vector<size_t> match(s.size(), std::string::npos), open;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '{') {
+      open.push_back(i);
+    } else if (s[i] == '}' && !open.empty()) {
+      match[open.back()] = i;
+      open.pop_back();
+    }
   }
-  return std::string::npos;
+  return match;
 }
 
 void trim(std::string& s) {
@@ -60,56 +75,70 @@ constexpr std::string_view kTextCommands[] = {"\\text",   "\\textrm",       "\\t
                                               "\\textit", "\\mathrm",       "\\mathbf",
                                               "\\mbox",   "\\operatorname", "\\textnormal"};
 
-// Removes trailing unit groups: "15\mbox{ cm}^2" -> "15", "5.4 \text{ cents}" -> "5.4".
+// Removes trailing unit groups: "15\mbox{ cm}^2" -> "15", "5.4 \text{ cents}" -> "5.4". Works
+// on an end index (no copy per removed group): linear in the length.
 void remove_trailing_units(std::string& s) {
+  trim(s);
+  size_t len = s.size();
   for (;;) {
-    trim(s);
-    size_t end = s.size();
+    check_deadline();
+    while (len > 0 && is_space(s[len - 1])) --len;
+    size_t end = len;
     if (end >= 2 && s[end - 2] == '^' && (s[end - 1] == '2' || s[end - 1] == '3'))
       end -= 2;
     else if (end >= 4 && s.compare(end - 4, 2, "^{") == 0 && s[end - 1] == '}' &&
              (s[end - 2] == '2' || s[end - 2] == '3'))
       end -= 4;
-    if (end == 0 || s[end - 1] != '}') return;
-    // Find the command whose group ends at end-1.
-    bool removed = false;
-    for (auto command : kTextCommands) {
-      size_t pos = s.rfind(std::string(command) + "{");
-      if (pos == std::string::npos || pos == 0) continue;
-      size_t open = pos + command.size();
-      if (skip_group(s, open) != end) continue;
-      std::string_view content(s.data() + open + 1, end - open - 2);
-      bool words = !content.empty();
-      bool any_letter = false;
-      for (char c : content) {
-        if (is_alpha(c))
-          any_letter = true;
-        else if (!is_space(c) && c != '.')
-          words = false;
-      }
-      std::string before = s.substr(0, pos);
-      trim(before);
-      if (!words || !any_letter || before.empty()) return;
-      s = before;
-      removed = true;
-      break;
+    if (end == 0 || s[end - 1] != '}') break;
+    // A unit group holds words only (letters, spaces, dots), so its '{' is the first other
+    // character before the '}'.
+    size_t open = end - 1;
+    bool any_letter = false;
+    while (open > 0 && (is_alpha(s[open - 1]) || is_space(s[open - 1]) || s[open - 1] == '.')) {
+      --open;
+      any_letter = any_letter || is_alpha(s[open]);
     }
-    if (!removed) return;
+    if (open == 0 || s[--open] != '{' || !any_letter) break;
+    size_t pos = std::string::npos;
+    for (auto command : kTextCommands)
+      if (open >= command.size() && s.compare(open - command.size(), command.size(), command) == 0)
+        pos = open - command.size();
+    if (pos == std::string::npos || pos == 0) break;
+    size_t before = pos;
+    while (before > 0 && is_space(s[before - 1])) --before;
+    if (before == 0) break;  // nothing precedes the unit: it is the answer
+    len = before;
   }
+  s.resize(len);
 }
 
+// \text{x} and the like become x, nested ones too: one pass that drops each command with its
+// opening brace and marks its closing brace to be dropped.
 void unwrap_text_commands(std::string& s) {
-  for (auto command : kTextCommands) {
-    size_t pos = 0;
-    std::string opener = std::string(command) + "{";
-    while ((pos = s.find(opener, pos)) != std::string::npos) {
-      size_t open = pos + command.size();
-      size_t close = skip_group(s, open);
-      if (close == std::string::npos) break;
-      std::string content = s.substr(open + 1, close - open - 2);
-      s.replace(pos, close - pos, content);
+  if (s.find('\\') == std::string::npos) return;
+  const std::vector<size_t> match = match_braces(s);
+  std::vector<bool> dropped(s.size(), false);
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (dropped[i]) continue;
+    if (s[i] == '\\') {
+      bool unwrapped = false;
+      for (auto command : kTextCommands) {
+        size_t open = i + command.size();
+        if (open < s.size() && s[open] == '{' && match[open] != std::string::npos &&
+            s.compare(i, command.size(), command) == 0) {
+          dropped[match[open]] = true;
+          i = open;
+          unwrapped = true;
+          break;
+        }
+      }
+      if (unwrapped) continue;
     }
+    out += s[i];
   }
+  s = std::move(out);
 }
 
 // "1,234,567" / "-10,080.5" (separator ',') or "10 080" (' '): one number with thousands
@@ -138,6 +167,7 @@ bool is_grouped_number(const std::string& s, char separator) {
 }  // namespace
 
 NormalisedAnswer normalise_latex(std::string_view answer) {
+  check_deadline();
   NormalisedAnswer out;
   std::string s(answer);
   trim(s);
@@ -192,6 +222,7 @@ NormalisedAnswer normalise_latex(std::string_view answer) {
     }
     s = std::move(spaced);
   }
+  check_deadline();
   replace_command(s, "\\dfrac", "\\frac");
   replace_command(s, "\\tfrac", "\\frac");
   replace_command(s, "\\cdot", "*");
@@ -209,7 +240,9 @@ NormalisedAnswer normalise_latex(std::string_view answer) {
     s.pop_back();
   }
   remove_trailing_units(s);
+  check_deadline();
   unwrap_text_commands(s);
+  check_deadline();
   // "x \in [-2,7]" -> "[-2,7]".
   {
     size_t i = 0;
@@ -239,21 +272,39 @@ NormalisedAnswer normalise_latex(std::string_view answer) {
     s.pop_back();
     trim(s);
   }
-  // Wrapping braces: "{5}" -> "5".
-  while (s.size() >= 2 && s.front() == '{' && skip_group(s, 0) == s.size()) {
-    s = s.substr(1, s.size() - 2);
-    trim(s);
+  // Wrapping braces: "{5}" -> "5", "{{ {5} }}" -> "5" (with the matches found once, so
+  // that deep wrapping stays linear).
+  if (s.size() >= 2 && s.front() == '{') {
+    const std::vector<size_t> match = match_braces(s);
+    size_t b = 0, e = s.size();
+    while (e - b >= 2 && s[b] == '{' && match[b] == e - 1) {
+      ++b, --e;
+      while (b < e && is_space(s[b])) ++b;
+      while (e > b && is_space(s[e - 1])) --e;
+    }
+    s = s.substr(b, e - b);
   }
+  check_deadline();
   if (is_grouped_number(s, ',')) replace_all(s, ",", "");
   if (is_grouped_number(s, ' ')) replace_all(s, " ", "");
   // Base subscripts: 4210_{5} -> 4210_5.
-  for (size_t pos = 0; (pos = s.find("_{", pos)) != std::string::npos; ++pos) {
-    size_t close = s.find('}', pos);
-    bool digits = close != std::string::npos && close > pos + 2;
-    for (size_t k = pos + 2; digits && k < close; ++k) digits = is_digit(s[k]);
-    if (digits && pos > 0 && std::isalnum(static_cast<unsigned char>(s[pos - 1]))) {
-      s = s.substr(0, pos + 1) + s.substr(pos + 2, close - pos - 2) + s.substr(close + 1);
+  if (s.find("_{") != std::string::npos) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s.compare(i, 2, "_{") == 0 && !out.empty() && std::isalnum(static_cast<unsigned char>(out.back()))) {
+        size_t k = i + 2;
+        while (k < s.size() && is_digit(s[k])) ++k;
+        if (k > i + 2 && k < s.size() && s[k] == '}') {
+          out += '_';
+          out.append(s, i + 2, k - i - 2);
+          i = k;
+          continue;
+        }
+      }
+      out += s[i];
     }
+    s = std::move(out);
   }
   out.text = std::move(s);
   return out;

@@ -18,8 +18,7 @@ class MathAccuracyReward : public Reward {
     if (require_answer_tag_) {
       answer = extract_answer_tag(completion.text);
       if (answer) {
-        auto boxes = extract_boxed(*answer);
-        if (!boxes.empty()) answer = boxes.back();
+        if (auto boxed = extract_last_boxed(*answer)) answer = std::move(boxed);
       }
     } else {
       answer = extract_final_answer(completion.text);
@@ -29,8 +28,10 @@ class MathAccuracyReward : public Reward {
           require_answer_tag_ ? "no <answer> tag" : "no final answer (no <answer> tag or \\boxed{})";
       return out;
     }
-    out.value = math_answers_equivalent(*answer, gold) ? 1.0 : 0.0;
+    MathVerdict verdict = check_math_answer(*answer, gold);
+    out.value = verdict.equal ? 1.0 : 0.0;
     out.diagnostic = "answer '" + clip_for_diagnostic(*answer) + "' gold '" + clip_for_diagnostic(gold) + "'";
+    if (!verdict.refusal.empty()) out.diagnostic += " (refused: " + verdict.refusal + ")";
     return out;
   }
 

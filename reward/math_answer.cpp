@@ -1,6 +1,7 @@
 #include "reward/math_answer.h"
 
 #include <cctype>
+#include <vector>
 
 namespace aha::reward {
 namespace {
@@ -12,39 +13,30 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(b, e - b));
 }
 
-// At text[pos] (just after "\boxed"), reads the argument: {balanced} or one token.
-// Returns false when it is unterminated.
-bool read_box_argument(std::string_view text, size_t pos, std::string& out) {
-  while (pos < text.size() && text[pos] == ' ') ++pos;
-  if (pos >= text.size()) return false;
-  if (text[pos] == '{') {
-    int depth = 0;
-    for (size_t i = pos; i < text.size(); ++i) {
-      if (text[i] == '\\' && i + 1 < text.size()) {  // \{ and \} do not count
-        ++i;
-        continue;
-      }
-      if (text[i] == '{') ++depth;
-      if (text[i] == '}' && --depth == 0) {
-        out = trim(text.substr(pos + 1, i - pos - 1));
-        return true;
-      }
+// For each '{' of text, the index of its closing '}', else npos; \{ and \} do not count (a
+// backslash escapes the character after it). One pass, so that reading every box argument,
+// nested boxes included, stays linear in the text's length.
+std::vector<size_t> match_braces(std::string_view text) {
+  std::vector<size_t> match(text.size(), std::string_view::npos), open;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\') {
+      ++i;
+    } else if (text[i] == '{') {
+      open.push_back(i);
+    } else if (text[i] == '}' && !open.empty()) {
+      match[open.back()] = i;
+      open.pop_back();
     }
-    return false;
   }
-  // "\boxed 5" / "\boxed5": one token of digits, letters or a dot.
-  size_t end = pos;
-  while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '.'))
-    ++end;
-  if (end == pos) return false;
-  out = std::string(text.substr(pos, end - pos));
-  return true;
+  return match;
 }
 
-}  // namespace
-
-std::vector<std::string> extract_boxed(std::string_view text) {
-  std::vector<std::string> boxes;
+// Calls found(content_begin, content_end) for each terminated \boxed / \fbox argument, in
+// order: {balanced} or one token ("\boxed 5", "\boxed5": digits, letters or a dot).
+template <typename Found>
+void for_each_box(std::string_view text, Found&& found) {
+  if (text.find('\\') == std::string_view::npos) return;
+  std::vector<size_t> match;  // made on the first braced box
   size_t pos = 0;
   while ((pos = text.find('\\', pos)) != std::string_view::npos) {
     size_t after = 0;
@@ -56,11 +48,38 @@ std::vector<std::string> extract_boxed(std::string_view text) {
       ++pos;  // not a box, or a longer command such as \boxedfoo
       continue;
     }
-    std::string content;
-    if (read_box_argument(text, after, content)) boxes.push_back(std::move(content));
+    size_t arg = after;
+    while (arg < text.size() && text[arg] == ' ') ++arg;
+    if (arg < text.size() && text[arg] == '{') {
+      if (match.empty()) match = match_braces(text);
+      if (match[arg] != std::string_view::npos) found(arg + 1, match[arg]);
+    } else {
+      size_t end = arg;
+      while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '.'))
+        ++end;
+      if (end > arg) found(arg, end);
+    }
     pos = after;
   }
+}
+
+}  // namespace
+
+std::vector<std::string> extract_boxed(std::string_view text) {
+  std::vector<std::string> boxes;
+  for_each_box(text, [&](size_t b, size_t e) { boxes.push_back(trim(text.substr(b, e - b))); });
   return boxes;
+}
+
+std::optional<std::string> extract_last_boxed(std::string_view text) {
+  size_t begin = 0, end = 0;
+  bool any = false;
+  for_each_box(text, [&](size_t b, size_t e) {
+    begin = b, end = e;
+    any = true;
+  });
+  if (!any) return std::nullopt;
+  return trim(text.substr(begin, end - begin));
 }
 
 std::optional<std::string> extract_answer_tag(std::string_view text) {
@@ -74,20 +93,16 @@ std::optional<std::string> extract_answer_tag(std::string_view text) {
 
 std::optional<std::string> extract_final_answer(std::string_view completion) {
   if (auto tagged = extract_answer_tag(completion)) {
-    auto boxes = extract_boxed(*tagged);
-    if (!boxes.empty()) return boxes.back();
+    if (auto boxed = extract_last_boxed(*tagged)) return boxed;
     return tagged;
   }
-  auto boxes = extract_boxed(completion);
-  if (boxes.empty()) return std::nullopt;
-  return boxes.back();
+  return extract_last_boxed(completion);
 }
 
 std::string extract_gold_answer(std::string_view gold) {
   size_t hashes = gold.rfind("####");
   if (hashes != std::string_view::npos) return trim(gold.substr(hashes + 4));
-  auto boxes = extract_boxed(gold);
-  if (!boxes.empty()) return boxes.back();
+  if (auto boxed = extract_last_boxed(gold)) return *boxed;
   return trim(gold);
 }
 

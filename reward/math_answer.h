@@ -9,6 +9,8 @@
 //   whole text (an `answer` field).
 // - An unterminated box or tag counts as absent. Results are trimmed; an empty result is
 //   returned as such (and is never equivalent to anything).
+// - Every function here is linear in the text's length (brace matches are found in one pass),
+//   so a hostile completion of nested boxes or braces costs no more than reading it.
 #pragma once
 #include <optional>
 #include <string>
@@ -17,8 +19,13 @@
 
 namespace aha::reward {
 
-// Contents of every \boxed{...} and \fbox{...} in text, in order.
+// Contents of every \boxed{...} and \fbox{...} in text, in order (nested boxes each give
+// their content, so the result can be much larger than text: prefer extract_last_boxed).
 std::vector<std::string> extract_boxed(std::string_view text);
+
+// The content of the last terminated box (extract_boxed(text).back()), in time linear in the
+// text's length whatever the nesting; nullopt when there is none.
+std::optional<std::string> extract_last_boxed(std::string_view text);
 
 // The last <answer>...</answer> content, if any.
 std::optional<std::string> extract_answer_tag(std::string_view text);

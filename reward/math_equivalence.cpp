@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "reward/deadline.h"
 #include "reward/latex_normalizer.h"
 #include "reward/math_expression.h"
 
@@ -61,6 +62,21 @@ bool outer_brackets(const std::string& s) {
     if (is_close(s[i]) && --depth == 0 && i + 1 != s.size()) return false;
   }
   return depth == 0;
+}
+
+// The deepest bracket nesting of s, counting up to just past kMaxAnswerNesting (an unmatched
+// closer does not go below 0).
+int bracket_depth(std::string_view s) {
+  int depth = 0, deepest = 0;
+  for (char c : s) {
+    if (is_open(c)) {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > kMaxAnswerNesting) break;
+    } else if (is_close(c) && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
 }
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
@@ -272,6 +288,7 @@ bool same_multiset(const std::vector<std::string>& a, const std::vector<std::str
 
 bool compare(const std::string& a, bool ap, const std::string& b, bool bp, int depth) {
   if (a.empty() || b.empty() || depth > kMaxDepth) return false;
+  check_deadline();
   if (a == b && ap == bp) return true;
   // Matrices.
   std::vector<std::vector<std::string>> ma, mb;
@@ -342,11 +359,34 @@ bool compare(const std::string& a, bool ap, const std::string& b, bool bp, int d
 
 }  // namespace
 
-bool math_answers_equivalent(std::string_view answer, std::string_view gold) {
+MathVerdict check_math_answer(std::string_view answer, std::string_view gold) {
+  MathVerdict verdict;
   NormalisedAnswer a = normalise_latex(answer), g = normalise_latex(gold);
-  if (a.text.empty() || g.text.empty()) return false;
-  if (a.text.size() > 2 * g.text.size() + 48) return false;
-  return compare(a.text, a.percent, g.text, g.percent, 0);
+  if (a.text.empty() || g.text.empty()) return verdict;
+  if (a.text == g.text && a.percent == g.percent) {  // identical: equal without parsing
+    verdict.equal = true;
+    return verdict;
+  }
+  if (a.text.size() > 2 * g.text.size() + 48) {
+    verdict.refusal = "the answer is " + std::to_string(a.text.size()) +
+                      " characters long after normalising, more than 2 x gold + 48 = " +
+                      std::to_string(2 * g.text.size() + 48);
+    return verdict;
+  }
+  for (auto [text, what] : {std::pair{&a.text, "answer"}, std::pair{&g.text, "gold answer"}}) {
+    const int depth = bracket_depth(*text);
+    if (depth > kMaxAnswerNesting) {
+      verdict.refusal = std::string("the ") + what + "'s brackets nest deeper than " +
+                        std::to_string(kMaxAnswerNesting) + " levels";
+      return verdict;
+    }
+  }
+  verdict.equal = compare(a.text, a.percent, g.text, g.percent, 0);
+  return verdict;
+}
+
+bool math_answers_equivalent(std::string_view answer, std::string_view gold) {
+  return check_math_answer(answer, gold).equal;
 }
 
 }  // namespace aha::reward

@@ -21,11 +21,27 @@
 // does not have are not equal; an answer longer than 2 x gold + 48 characters after
 // normalisation is refused (a giant expression that happens to evaluate to the gold is not an
 // answer); two numbers side by side ("1 2") do not parse.
+// Cost: normalising is linear in the answer's length; the structural comparison then runs
+// only on an answer within the length cap above and whose brackets ((, [, {, \{) nest at most
+// kMaxAnswerNesting deep (deeper is refused, with the reason in MathVerdict::refusal), and it
+// checks the reward call's deadline (reward/deadline.h) as it goes.
 #pragma once
+#include <string>
 #include <string_view>
 
 namespace aha::reward {
 
+constexpr int kMaxAnswerNesting = 64;
+
+struct MathVerdict {
+  bool equal = false;
+  // Why the answer was not compared at all (too long, nested too deep), else empty.
+  std::string refusal;
+};
+
+MathVerdict check_math_answer(std::string_view answer, std::string_view gold);
+
+// check_math_answer(answer, gold).equal
 bool math_answers_equivalent(std::string_view answer, std::string_view gold);
 
 }  // namespace aha::reward

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "reward/deadline.h"
+
 namespace aha::reward {
 namespace {
 
@@ -137,7 +139,25 @@ class ExpressionParser {
     }
   }
 
+  // Every cycle of the grammar's recursion passes through group(), signed_factor(),
+  // exponent() or command_factor() ("((((", "----1", "2^-----1", "\sqrt\sqrt\sqrt..."); each
+  // holds one Level, so that nesting stops at kMaxNesting levels instead of exhausting the
+  // stack.
+  class Level {
+   public:
+    explicit Level(int& depth) : depth_(depth) { ++depth_; }
+    ~Level() { --depth_; }
+    Level(const Level&) = delete;
+    Level& operator=(const Level&) = delete;
+    bool too_deep() const { return depth_ > kMaxNesting; }
+
+   private:
+    int& depth_;
+  };
+
   int signed_factor() {
+    Level level(depth_);
+    if (level.too_deep()) return -1;
     if (accept('-')) return unary_node(Op::neg, signed_factor());
     if (accept('+')) return signed_factor();
     return power();
@@ -151,6 +171,8 @@ class ExpressionParser {
   }
 
   int exponent() {
+    Level level(depth_);
+    if (level.too_deep()) return -1;
     char c = peek();
     if (c == '{') return group('{', '}');
     if (c == '-') {
@@ -174,11 +196,10 @@ class ExpressionParser {
   }
 
   int group(char open, char close) {
-    // Brackets add no node, so the node cap does not bound nesting; this keeps the recursion
-    // (and the stack) small on "((((...".
-    if (++depth_ > kMaxNesting || !accept(open)) return -1;
+    // Brackets add no node, so the node cap does not bound nesting (see Level).
+    Level level(depth_);
+    if (level.too_deep() || !accept(open)) return -1;
     int inner = expression();
-    --depth_;
     if (!accept(close)) return -1;
     return inner;
   }
@@ -248,13 +269,34 @@ class ExpressionParser {
     return add(n);
   }
 
-  // "1\frac{4}{5}" is the mixed number 1 + 4/5; any other number is itself.
+  // True when two \frac arguments with no group or command inside ("{45}", "{ 4 }", "4")
+  // start at s_[p].
+  bool flat_arguments(size_t p) const {
+    for (int k = 0; k < 2; ++k) {
+      while (p < s_.size() && s_[p] == ' ') ++p;
+      if (p < s_.size() && is_digit(s_[p])) {
+        ++p;
+        continue;
+      }
+      if (p >= s_.size() || s_[p] != '{') return false;
+      for (++p; p < s_.size() && s_[p] != '}'; ++p)
+        if (s_[p] == '{' || s_[p] == '\\') return false;
+      if (p++ >= s_.size()) return false;
+    }
+    return true;
+  }
+
+  // "1\frac{4}{5}" is the mixed number 1 + 4/5; any other number is itself. The \frac is
+  // tried as a mixed part only when its arguments are flat (flat_arguments), so that the
+  // retry by implicit multiplication re-reads a few characters, never a nested structure
+  // ("1\frac{1\frac{1\frac..." would otherwise cost 2^depth parses).
   int mixed_number() {
     int whole = number();
     if (whole < 0) return -1;
     size_t save = pos_;
     const Node& w = e_.nodes_[whole];
-    if (peek() == '\\' && s_.compare(pos_, 5, "\\frac") == 0 && w.exact_number && w.value.is_integer()) {
+    if (peek() == '\\' && s_.compare(pos_, 5, "\\frac") == 0 && w.exact_number && w.value.is_integer() &&
+        flat_arguments(pos_ + 5)) {
       size_t nodes_before = e_.nodes_.size();
       int frac = command_factor();
       if (frac >= 0 && e_.nodes_[frac].op == Op::div) {
@@ -295,8 +337,10 @@ class ExpressionParser {
 
   // Plain-text functions ("sqrt(2)", "sin(x)") are recognised when followed by '('.
   int letter_or_function() {
+    // A word longer than any function name ("arcsin") is not one: reading further would make
+    // "xxxx...x" quadratic, one rescan per letter.
     size_t end = pos_;
-    while (end < s_.size() && is_letter(s_[end])) ++end;
+    while (end < s_.size() && is_letter(s_[end]) && end - pos_ < 7) ++end;
     std::string_view word = s_.substr(pos_, end - pos_);
     if (end < s_.size() && s_[end] == '(') {
       if (word == "sqrt") {
@@ -334,7 +378,8 @@ class ExpressionParser {
   }
 
   int command_factor() {
-    if (!accept('\\')) return -1;
+    Level level(depth_);
+    if (level.too_deep() || !accept('\\')) return -1;
     std::string_view name = command();
     if (name == "frac") {
       int top = argument();
@@ -378,7 +423,10 @@ class ExpressionParser {
     return -1;
   }
 
-  static constexpr int kMaxNesting = 64;
+  // One bracket level costs at most four Levels ("\sqrt{-\sqrt{-...": command_factor, group
+  // and two signed_factor), so 512 admits every answer within math_equivalence.h's nesting
+  // cap of 64, and the stack stays small (a few hundred kB at worst).
+  static constexpr int kMaxNesting = 512;
   std::string_view s_;
   size_t pos_ = 0;
   int depth_ = 0;
@@ -386,6 +434,7 @@ class ExpressionParser {
 };
 
 std::optional<MathExpression> MathExpression::parse(std::string_view text) {
+  check_deadline();
   MathExpression e;
   e.nodes_.reserve(16);
   ExpressionParser parser(text, e);

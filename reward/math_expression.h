@@ -13,6 +13,9 @@
 // Evaluation: exact rational arithmetic (reward/rational.h) when the expression has no
 // variables and no irrational part; otherwise double evaluation with the variables bound by
 // the caller. Expressions are capped (kMaxNodes) so that one check stays cheap.
+//
+// Cost: parsing is linear in the text's length (no backtracking over nested structure), and
+// recursion is capped at a fixed nesting depth; deeper text does not parse.
 #pragma once
 #include <cstdint>
 #include <optional>

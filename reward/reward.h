@@ -8,7 +8,9 @@
 //   throw (aha::Error or anything else): the runner (reward/reward_runner.h) turns that into a
 //   0 for this reward with the message recorded, and the run goes on.
 // - A reward that can hang or crash (plug-ins, code execution) runs its work out of process
-//   and enforces its own timeout by killing that process; in-process rewards must be bounded.
+//   and enforces its own timeout by killing that process; in-process rewards must be bounded
+//   (linear in their input) and call check_deadline() (reward/deadline.h) in long loops, so
+//   that their work ends at the timeout the runner gives them.
 #pragma once
 #include <cstdint>
 #include <map>

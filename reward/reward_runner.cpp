@@ -1,13 +1,16 @@
 #include "reward/reward_runner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <thread>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "reward/deadline.h"
 
 namespace aha::reward {
 namespace {
@@ -23,10 +26,21 @@ struct Call {
   Clock::time_point start;
   RewardOutput output;
   std::string error;
+  bool timed_out = false;  // the call stopped itself at its deadline (reward/deadline.h)
 };
 
 bool out_of_process(const RewardSpec& spec) {
   return spec.kind == "process" || spec.kind == "plugin" || spec.kind == "code";
+}
+
+Clock::duration as_duration(double seconds) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+// threads == 0: one per CPU; never more than kMaxThreads (see the header).
+size_t capped_threads(size_t threads) {
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  return std::min(threads, RewardRunner::kMaxThreads);
 }
 
 std::string format_seconds(double s) {
@@ -39,7 +53,7 @@ std::string format_seconds(double s) {
 
 RewardRunner::RewardRunner(const std::vector<RewardSpec>& specs, size_t threads) : specs_(specs) {
   for (auto& spec : specs_) rewards_.push_back(create_reward(spec));
-  pool_ = std::make_unique<ThreadPool>(threads);
+  pool_ = std::make_unique<ThreadPool>(capped_threads(threads));
 }
 
 RewardRunner::RewardRunner(const std::vector<RewardSpec>& specs,
@@ -47,10 +61,12 @@ RewardRunner::RewardRunner(const std::vector<RewardSpec>& specs,
     : specs_(specs), rewards_(std::move(rewards)) {
   require(specs_.size() == rewards_.size(), "RewardRunner: " + std::to_string(specs_.size()) + " specs for " +
                                                 std::to_string(rewards_.size()) + " rewards");
-  pool_ = std::make_unique<ThreadPool>(threads);
+  pool_ = std::make_unique<ThreadPool>(capped_threads(threads));
 }
 
 RewardRunner::~RewardRunner() = default;
+
+size_t RewardRunner::threads() const { return pool_->size(); }
 
 std::vector<ScoredSample> RewardRunner::score(std::vector<ScoringInput> inputs) {
   auto shared_inputs = std::make_shared<const std::vector<ScoringInput>>(std::move(inputs));
@@ -60,19 +76,30 @@ std::vector<ScoredSample> RewardRunner::score(std::vector<ScoringInput> inputs) 
     for (size_t k = 0; k < r; ++k) {
       auto call = std::make_shared<Call>();
       calls[i * r + k] = call;
-      pool_->submit([call, shared_inputs, reward = rewards_[k], i] {
+      const bool in_process = !out_of_process(specs_[k]);
+      const Clock::duration timeout = as_duration(specs_[k].timeout_seconds);
+      pool_->submit([call, shared_inputs, reward = rewards_[k], i, in_process, timeout] {
+        const Clock::time_point start = Clock::now();
         {
           std::lock_guard<std::mutex> lock(call->mutex);
           call->started = true;
-          call->start = Clock::now();
+          call->start = start;
         }
         call->changed.notify_all();
         RewardOutput output;
         std::string error;
+        bool timed_out = false;
         try {
           const auto& input = (*shared_inputs)[i];
-          output = reward->score(input.example, input.completion);
+          if (in_process) {
+            DeadlineScope deadline(start + timeout);  // the work itself stops at the timeout
+            output = reward->score(input.example, input.completion);
+          } else {
+            output = reward->score(input.example, input.completion);
+          }
           if (!std::isfinite(output.value)) error = "reward returned a non-finite value";
+        } catch (const DeadlineExceeded&) {
+          timed_out = true;
         } catch (const std::exception& e) {
           error = e.what();
         } catch (...) {
@@ -82,6 +109,7 @@ std::vector<ScoredSample> RewardRunner::score(std::vector<ScoringInput> inputs) 
           std::lock_guard<std::mutex> lock(call->mutex);
           call->output = std::move(output);
           call->error = std::move(error);
+          call->timed_out = timed_out;
           call->done = true;
         }
         call->changed.notify_all();
@@ -101,12 +129,11 @@ std::vector<ScoredSample> RewardRunner::score(std::vector<ScoringInput> inputs) 
       if (out_of_process(spec)) {
         call.changed.wait(lock, [&] { return call.done; });  // it kills its own process in time
       } else {
-        auto deadline =
-            call.start + std::chrono::microseconds(static_cast<int64_t>(spec.timeout_seconds * 1e6));
-        finished = call.changed.wait_until(lock, deadline, [&] { return call.done; });
+        finished = call.changed.wait_until(lock, call.start + as_duration(spec.timeout_seconds),
+                                           [&] { return call.done; });
       }
       double value = 0;
-      if (!finished) {
+      if (!finished || call.timed_out) {
         sample.errors[spec.name] = "timed out after " + format_seconds(spec.timeout_seconds) + " s";
       } else if (!call.error.empty()) {
         sample.errors[spec.name] = call.error;

@@ -8,13 +8,20 @@
 // - An exception from a reward, or a call that outlives the reward's timeout_seconds, gives
 //   that sample 0 for that reward; the reason goes to `errors` (and `diagnostics`), and the
 //   batch goes on.
-// - Timeouts: a C++ thread cannot be killed, so for an in-process reward the runner stops
-//   waiting for a late call and records the timeout; the call keeps its pool thread until it
-//   returns, holding its own copies of the inputs. In-process rewards are bounded by design
-//   (the math verifier caps answer size and nesting). Rewards that can really hang (kinds
-//   "process", "plugin", "code") run their work out of process and kill that process at
-//   their timeout, so the runner waits for them to return: their own message is the precise
-//   one, and time spent queueing for one of a plug-in's processes is not counted as hanging.
+// - Timeouts: a C++ thread cannot be killed, so an in-process reward call runs under a
+//   DeadlineScope (reward/deadline.h) set to its start + timeout_seconds: the built-in
+//   rewards check it in their loops and stop there, so the work really ends and the thread
+//   is free again. The runner also stops waiting at the deadline and records the timeout. A
+//   C++ reward of your own must likewise call check_deadline() in long loops (or be bounded):
+//   one that ignores it keeps its pool thread, and the runner's destructor waits for it.
+//   Rewards that can really hang (kinds "process", "plugin", "code") run their work out of
+//   process and kill that process at their timeout, so the runner waits for them to return:
+//   their own message is the precise one, and time spent queueing for one of a plug-in's
+//   processes is not counted as hanging.
+// - Threads: threads == 0 means one per CPU; any count is capped at kMaxThreads (the most
+//   that can be busy: a plug-in has at most 256 processes; built-in rewards are CPU-bound, so
+//   more threads than CPUs only queue). A thread the system refuses to start is an
+//   aha::Error from the constructor.
 // - The wait for a call starts when a pool thread picks it up, not when it is queued.
 #pragma once
 #include <cstddef>
@@ -46,6 +53,8 @@ struct ScoredSample {
 
 class RewardRunner {
  public:
+  static constexpr size_t kMaxThreads = 256;
+
   // Creates every reward (throwing aha::Error for a bad spec). threads == 0: one per CPU.
   explicit RewardRunner(const std::vector<RewardSpec>& specs, size_t threads = 0);
   // With rewards built elsewhere (e.g. C++ rewards of a recipe or a test): rewards[i] is
@@ -61,6 +70,7 @@ class RewardRunner {
   std::vector<ScoredSample> score(std::vector<ScoringInput> inputs);
 
   const std::vector<RewardSpec>& specs() const { return specs_; }
+  size_t threads() const;  // after the cap
 
  private:
   std::vector<RewardSpec> specs_;

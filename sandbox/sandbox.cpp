@@ -11,10 +11,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
+#include <map>
+#include <mutex>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -45,11 +49,15 @@ void validate(const SandboxRequest& r) {
   constexpr double kYear = 365.0 * 24 * 3600;
   require(l.wall_seconds > 0 && l.wall_seconds <= kYear, "sandbox limits: wall_seconds must be in (0, 1 year]");
   require(l.cpu_seconds > 0 && l.cpu_seconds <= kYear, "sandbox limits: cpu_seconds must be in (0, 1 year]");
-  require(l.memory_bytes > 0, "sandbox limits: memory_bytes must be > 0");
+  require(l.memory_bytes > 0 && l.memory_bytes <= kMaxMemoryBytes,
+          "sandbox limits: memory_bytes must be in 1.." + std::to_string(kMaxMemoryBytes) + " (1 TiB), got " +
+              std::to_string(l.memory_bytes));
   require(l.max_processes > 0, "sandbox limits: max_processes must be > 0");
   require(l.max_file_bytes > 0, "sandbox limits: max_file_bytes must be > 0");
   require(l.max_open_files > 3, "sandbox limits: max_open_files must be > 3 (stdio)");
-  require(l.max_output_bytes > 0, "sandbox limits: max_output_bytes must be > 0");
+  require(l.max_output_bytes > 0 && l.max_output_bytes <= kMaxOutputBytes,
+          "sandbox limits: max_output_bytes must be in 1.." + std::to_string(kMaxOutputBytes) + " (1 GiB), got " +
+              std::to_string(l.max_output_bytes));
   require(l.tmp_bytes > 0, "sandbox limits: tmp_bytes must be > 0");
   require(r.interpreter.empty() || !r.interpreter[0].empty(), "sandbox request: interpreter[0] is empty");
   require(r.pin_cpu >= -1 && r.pin_cpu < CPU_SETSIZE,
@@ -104,7 +112,8 @@ class HostWorkdir {
 
 bool mentions_allocation_failure(const std::string& stderr_text) {
   const std::string tail = stderr_text.substr(stderr_text.size() > 4096 ? stderr_text.size() - 4096 : 0);
-  for (const char* sign : {"MemoryError", "Cannot allocate memory", "std::bad_alloc", "out of memory"})
+  for (const char* sign : {"MemoryError", "Cannot allocate memory", "std::bad_alloc", "out of memory",
+                           "failed to map segment"})
     if (tail.find(sign) != std::string::npos) return true;
   return false;
 }
@@ -188,7 +197,14 @@ const char* to_string(SandboxStatus status) {
   return "unknown";
 }
 
-SandboxResult run_sandboxed(const SandboxRequest& request) {
+namespace {
+
+std::string memory_limit_message(const SandboxLimits& limits, const std::string& why) {
+  return why + " within the memory limit of " + std::to_string(limits.memory_bytes) + " bytes";
+}
+
+// One run, judged by what the run itself shows.
+SandboxResult run_once(const SandboxRequest& request) {
   validate(request);
   const std::string program = request.program.empty() ? read_file(request.program_file) : request.program;
   size_t file_bytes = program.size();
@@ -249,6 +265,12 @@ SandboxResult run_sandboxed(const SandboxRequest& request) {
         disable_layer(layer, "failed here (" + why + ")");
         continue;
       }
+      if (fatal && fatal->stage == kStageExec && fatal->value == ENOMEM) {
+        // The kernel could not map the program under its own RLIMIT_AS: the limit's doing.
+        result.status = SandboxStatus::memory_limit;
+        result.message = memory_limit_message(request.limits, "the program could not be loaded");
+        return result;
+      }
       result.status = SandboxStatus::sandbox_failure;
       result.message = why;
       return result;
@@ -256,6 +278,67 @@ SandboxResult run_sandboxed(const SandboxRequest& request) {
     judge(s, request.limits, result);
     return result;
   }
+}
+
+// Whether the request's interpreter starts at all within its memory limit: an empty program
+// run under the request's limits exits 0. Under a limit too small for the interpreter itself,
+// it dies before it can report anything an allocation-failure signature would match (the
+// dynamic loader cannot map a library, the runtime aborts during its set-up), so the run's
+// own output cannot tell; this can. It is asked only after a failed run, and the answer is
+// cached per interpreter: it is monotone in the limit, so the cache keeps the largest limit
+// seen to fail and the smallest seen to work. An interpreter that does not run an empty
+// program even under kMaxMemoryBytes is never blamed on the limit.
+bool interpreter_starts_within(const SandboxRequest& request) {
+  struct Bounds {
+    int64_t fails_up_to = 0;                                     // largest limit seen to fail
+    int64_t works_from = std::numeric_limits<int64_t>::max();    // smallest limit seen to work
+  };
+  static std::mutex mutex;
+  static std::map<std::string, Bounds> known;
+  std::string key = request.program_name + '\0' + (request.isolation.namespaces ? "n" : "-") +
+                    (request.isolation.seccomp ? "s" : "-");
+  for (const auto& word : request.interpreter) key += '\0' + word;
+
+  auto starts = [&](int64_t memory_bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      const Bounds& b = known[key];
+      if (memory_bytes <= b.fails_up_to) return false;
+      if (memory_bytes >= b.works_from) return true;
+    }
+    SandboxRequest empty;
+    empty.program = "\n";
+    empty.program_name = request.program_name;
+    empty.interpreter = request.interpreter;
+    empty.isolation = request.isolation;
+    empty.pin_cpu = request.pin_cpu;
+    empty.limits = request.limits;
+    empty.limits.memory_bytes = memory_bytes;
+    empty.limits.wall_seconds = std::min(request.limits.wall_seconds, 10.0);
+    empty.limits.cpu_seconds = std::min(request.limits.cpu_seconds, 10.0);
+    const bool ok = run_once(empty).status == SandboxStatus::ok;
+    std::lock_guard<std::mutex> lock(mutex);
+    Bounds& b = known[key];
+    if (ok)
+      b.works_from = std::min(b.works_from, memory_bytes);
+    else
+      b.fails_up_to = std::max(b.fails_up_to, memory_bytes);
+    return ok;
+  };
+  return starts(request.limits.memory_bytes) || !starts(kMaxMemoryBytes);
+}
+
+}  // namespace
+
+SandboxResult run_sandboxed(const SandboxRequest& request) {
+  SandboxResult result = run_once(request);
+  const bool failed = result.status == SandboxStatus::runtime_error || result.status == SandboxStatus::signal;
+  if (failed && !interpreter_starts_within(request)) {
+    result.status = SandboxStatus::memory_limit;
+    result.message = memory_limit_message(
+        request.limits, "the interpreter cannot start (an empty program fails the same way)");
+  }
+  return result;
 }
 
 }  // namespace aha::sandbox

@@ -31,10 +31,18 @@
 //     ok              exit code 0;
 //     runtime_error   non-zero exit code (exit_code holds it);
 //     timeout         wall-clock limit reached, or CPU limit (SIGXCPU);
-//     memory_limit    the program failed (non-zero exit or a signal) and its stderr reports an
-//                     allocation failure: a Python "MemoryError" line, "Cannot allocate
-//                     memory", "std::bad_alloc" or "out of memory" (RLIMIT_AS makes
-//                     allocations fail rather than the kernel OOM-killing);
+//     memory_limit    the program failed (non-zero exit or a signal) because the memory limit
+//                     refused it memory (RLIMIT_AS makes allocations fail rather than the
+//                     kernel OOM-killing): its stderr reports an allocation failure (a Python
+//                     "MemoryError", "Cannot allocate memory", "std::bad_alloc", "out of
+//                     memory", the dynamic loader's "failed to map segment"); or exec itself
+//                     was refused memory; or the interpreter cannot start within the limit at
+//                     all, which is how a limit below the interpreter's own needs shows up (it
+//                     dies in the loader or in its runtime's set-up, before it can say why):
+//                     after such a failure, an empty program is run under the same limits,
+//                     and if it fails too (while it works under kMaxMemoryBytes) the limit is
+//                     to blame. That check is cached per interpreter, so it costs one or two
+//                     runs per process;
 //     output_limit    stdout or stderr exceeded limits.max_output_bytes;
 //     signal          killed by a signal the sandbox did not send (signal holds it);
 //     sandbox_failure the sandbox itself could not run the program (message says why);
@@ -50,6 +58,10 @@
 #include <vector>
 
 namespace aha::sandbox {
+
+// The largest limits a request may set: more is a typo or an overflow, not a limit.
+constexpr int64_t kMaxMemoryBytes = 1LL << 40;  // 1 TiB of address space
+constexpr int64_t kMaxOutputBytes = 1LL << 30;  // 1 GiB per stream (it is held in memory)
 
 struct SandboxLimits {
   double wall_seconds = 10.0;                 // wall-clock timeout of the whole run
@@ -121,7 +133,8 @@ struct SandboxResult {
 };
 
 // Runs one program; never throws for the program's behaviour. Throws aha::Error only for a
-// malformed request (no program, a file name with '/', a missing program_file, zero limits).
+// malformed request (no program, a file name with '/', a missing program_file, a limit of
+// zero or above its maximum).
 SandboxResult run_sandboxed(const SandboxRequest& request);
 
 // The python3 used when SandboxRequest::interpreter is empty: the real executable behind

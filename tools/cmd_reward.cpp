@@ -3,6 +3,10 @@
 // (reward/reward_registry.h: "math_accuracy:1,format:0.5" or a JSON file) and writes each
 // line back with "reward", "components" and "diagnostics" (to --output atomically, else to
 // stdout). A summary (mean reward, mean of each component, failures by reward) goes to stderr.
+// --threads is capped (with a note on stderr) at one per scoring call and at
+// RewardRunner::kMaxThreads; every built-in reward's work ends at its timeout
+// (reward/reward_runner.h), so the command exits once scoring is done.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -47,8 +51,16 @@ int reward_score(const std::vector<std::string>& words) {
   }
   aha::require(!lines.empty(), "aha " + command + ": " + input_path + " holds no samples");
 
+  // More threads than scoring calls, or than RewardRunner::kMaxThreads, would only wait.
+  const size_t calls = lines.size() * specs.size();
+  size_t thread_count = static_cast<size_t>(threads);
+  if (thread_count > calls || thread_count > aha::reward::RewardRunner::kMaxThreads) {
+    thread_count = std::min(calls, aha::reward::RewardRunner::kMaxThreads);
+    std::cerr << "aha " << command << ": --threads " << threads << " capped to " << thread_count
+              << " (at most one per scoring call and " << aha::reward::RewardRunner::kMaxThreads << ")\n";
+  }
   auto start = std::chrono::steady_clock::now();
-  aha::reward::RewardRunner runner(specs, static_cast<size_t>(threads));
+  aha::reward::RewardRunner runner(specs, thread_count);
   auto scored = runner.score(std::move(inputs));
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
@@ -86,7 +98,7 @@ const aha::cli::CommandRegistration kRewardScore({
     "reward score",
     "score completions: --rewards SPEC (e.g. math_accuracy:1,format:0.5 or a JSON file) --input "
     "samples.jsonl "
-    "[--output scored.jsonl] [--threads N]",
+    "[--output scored.jsonl] [--threads N (0: one per CPU; at most 256 and one per sample and reward)]",
     reward_score,
 });
 

@@ -13,6 +13,16 @@
 
 namespace {
 
+// --name MB as bytes: 1 .. max_bytes / 1 MiB, else an error naming the option and the range.
+int64_t megabytes(const aha::cli::Args& args, const std::string& command, const std::string& name,
+                  int64_t fallback_bytes, int64_t max_bytes) {
+  const int64_t max_mb = max_bytes >> 20;
+  const int64_t mb = args.get_int(name, fallback_bytes >> 20);
+  aha::require(mb >= 1 && mb <= max_mb, "aha " + command + ": --" + name + " must be in 1.." +
+                                            std::to_string(max_mb) + " (MB), got " + std::to_string(mb));
+  return mb << 20;
+}
+
 int sandbox_run(const std::vector<std::string>& words) {
   const std::string command = "sandbox run";
   aha::cli::Args args(words,
@@ -27,15 +37,17 @@ int sandbox_run(const std::vector<std::string>& words) {
   request.args.assign(args.positional().begin() + 1, args.positional().end());
   if (auto stdin_file = args.get("stdin")) request.stdin_data = aha::read_file(*stdin_file);
 
+  constexpr double kMaxTimeout = 365.0 * 24 * 3600;  // what sandbox.h accepts
   const double timeout = args.get_double("timeout", request.limits.wall_seconds);
-  aha::require(timeout > 0, "--timeout must be a positive number of seconds");
+  aha::require(timeout > 0 && timeout <= kMaxTimeout,
+               "aha " + command + ": --timeout must be in (0, " + std::to_string(static_cast<int64_t>(kMaxTimeout)) +
+                   "] seconds, got " + args.get("timeout", ""));
   request.limits.wall_seconds = request.limits.cpu_seconds = timeout;
-  const int64_t memory_mb = args.get_int("memory", request.limits.memory_bytes >> 20);
-  aha::require(memory_mb > 0, "--memory must be a positive number of MB");
-  request.limits.memory_bytes = memory_mb << 20;
-  const int64_t output_mb = args.get_int("output-limit", request.limits.max_output_bytes >> 20);
-  aha::require(output_mb > 0, "--output-limit must be a positive number of MB");
-  request.limits.max_output_bytes = output_mb << 20;
+  // Megabytes are range-checked before they are scaled, so that no value wraps around.
+  request.limits.memory_bytes =
+      megabytes(args, command, "memory", request.limits.memory_bytes, aha::sandbox::kMaxMemoryBytes);
+  request.limits.max_output_bytes =
+      megabytes(args, command, "output-limit", request.limits.max_output_bytes, aha::sandbox::kMaxOutputBytes);
   request.interpreter = args.list("interpreter");
   request.isolation.namespaces = !args.flag("no-namespaces");
   request.isolation.seccomp = !args.flag("no-seccomp");
@@ -52,7 +64,8 @@ int sandbox_run(const std::vector<std::string>& words) {
 const aha::cli::CommandRegistration kSandboxRun({
     "sandbox run",
     "run FILE (python3 by default) in the sandbox; prints the outcome as JSON "
-    "[--stdin F] [--timeout S] [--memory MB] [--output-limit MB] [--interpreter WORD...]",
+    "[--stdin F] [--timeout S] [--memory MB (1..1048576)] [--output-limit MB (1..1024)] "
+    "[--interpreter WORD...]",
     sandbox_run,
 });
 

@@ -21,8 +21,7 @@ std::optional<std::string> final_answer(const std::string& text, bool require_an
   if (!require_answer_tag) return reward::extract_final_answer(text);
   auto answer = reward::extract_answer_tag(text);
   if (answer) {
-    auto boxes = reward::extract_boxed(*answer);
-    if (!boxes.empty()) answer = boxes.back();
+    if (auto boxed = reward::extract_last_boxed(*answer)) answer = std::move(boxed);
   }
   return answer;
 }
