@@ -46,9 +46,12 @@ struct CommandOutcome {
 
 // Runs the built `aha` binary with `arguments` (a shell command tail: quote words with
 // shell_quoted where needed); stderr joins `out` with merge_stderr, else it is discarded.
-inline CommandOutcome run_aha(const std::string& arguments, bool merge_stderr) {
-  const std::string command =
-      std::string(AHA_BINARY_DIR) + "/aha " + arguments + (merge_stderr ? " 2>&1" : " 2>/dev/null");
+// With timeout_seconds > 0 it runs under timeout(1), so that a regression that hangs fails
+// (exit status 124) instead of hanging the suite.
+inline CommandOutcome run_aha(const std::string& arguments, bool merge_stderr, int timeout_seconds = 0) {
+  const std::string command = (timeout_seconds > 0 ? "timeout " + std::to_string(timeout_seconds) + " " : std::string()) +
+                              std::string(AHA_BINARY_DIR) + "/aha " + arguments +
+                              (merge_stderr ? " 2>&1" : " 2>/dev/null");
   CommandOutcome o;
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return o;
