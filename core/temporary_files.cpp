@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -73,7 +75,17 @@ long pid_in_name(const std::string& name, const std::string& prefix) {
   return std::stol(rest.substr(0, dash));
 }
 
-bool process_exists(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
+// A zombie (killed, not yet reaped by its parent) answers kill(pid, 0) but writes nothing any
+// more: its state in /proc/<pid>/stat, the letter after the ")" closing its name, is Z (or X).
+bool process_exists(long pid) {
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos || close + 2 >= text.size()) return true;  // no /proc: trust kill
+  const char state = text[close + 2];
+  return state != 'Z' && state != 'X';
+}
 
 }  // namespace
 

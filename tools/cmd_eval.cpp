@@ -129,7 +129,7 @@ int run_eval(const std::vector<std::string>& words) {
           "--model " + model_dir.string() + " has no tokenizer (tokenizer.json or vocab.json + merges.txt)");
 
   recipes::EvalOptions options;
-  options.samples = args.get_int("samples", 1, 1);
+  options.samples = args.get_int("samples", 1);  // range-checked below, with its own message
   require(options.samples >= 1, "--samples must be at least 1, got " + std::to_string(options.samples));
   options.temperature = args.get_double("temperature", options.samples > 1 ? 0.6 : 0.0);
   require(options.samples == 1 || options.temperature > 0,

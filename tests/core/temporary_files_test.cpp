@@ -66,14 +66,17 @@ TEST_F(TemporaryFiles, SigkilledWritersTemporaryIsRemovedByTheNextWrite) {
   ASSERT_EQ(left.size(), 1u);
   EXPECT_EQ(left[0].rfind(expected, 0), 0u) << left[0];
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  // Wait for it to die but do not reap it yet: a killed process stays a zombie until its parent
+  // reaps it, and still answers kill(pid, 0); the sweep must see it as gone all the same.
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);
+  ASSERT_EQ(info.si_code, CLD_KILLED);
   EXPECT_EQ(others().size(), 1u);  // SIGKILL cannot be caught: the temporary is still there
 
   aha::write_file_atomic(target_, "complete");
   EXPECT_TRUE(others().empty());
   EXPECT_EQ(aha::read_file(target_), "complete");
+  ASSERT_EQ(::waitpid(pid, nullptr, 0), pid);
 }
 
 TEST_F(TemporaryFiles, SigtermRemovesTheTemporaryAndStillKillsTheProcess) {
