@@ -37,14 +37,20 @@ int run_generate(const std::vector<std::string>& words) {
   // Everything that can fail without generating fails first: the output path, and a request
   // for more distinct problems than the task has (which would otherwise draw for minutes).
   check_output_file({"--out", out});
-  if (task != "corpus") {
-    const uint64_t most = task == "arithmetic" ? max_distinct_problems(ArithmeticConfig::for_difficulty(difficulty), split)
-                                               : max_distinct_problems(CountdownConfig::for_difficulty(difficulty), split);
-    if (n > most)
-      throw Error("--n " + std::to_string(n) + " is more than the " + std::to_string(most) + " distinct " +
-                  split_name(split) + " problems " + task + " --difficulty " + std::to_string(difficulty) +
-                  " can produce (at most); lower --n or raise --difficulty");
-  }
+  // A corpus is two arithmetic problems for each Countdown one (generate_pretraining_corpus).
+  const size_t countdowns = task == "corpus" ? n / 3 : task == "countdown" ? n : 0;
+  const size_t arithmetics = task == "corpus" ? n - n / 3 : task == "arithmetic" ? n : 0;
+  auto check_possible = [&](const std::string& kind, size_t wanted, uint64_t most) {
+    if (wanted <= most) return;
+    throw Error("--n " + std::to_string(n) + (task == "corpus" ? " asks for " + std::to_string(wanted) + " " + kind +
+                                                                     " problems, which" : "") +
+                " is more than the " + std::to_string(most) + " distinct " + split_name(split) + " problems " + kind +
+                " --difficulty " + std::to_string(difficulty) + " can produce (at most); lower --n or raise --difficulty");
+  };
+  if (arithmetics > 0)
+    check_possible("arithmetic", arithmetics, max_distinct_problems(ArithmeticConfig::for_difficulty(difficulty), split));
+  if (countdowns > 0)
+    check_possible("countdown", countdowns, max_distinct_problems(CountdownConfig::for_difficulty(difficulty), split));
 
   std::string text;
   if (task == "corpus") {

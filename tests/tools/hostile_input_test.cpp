@@ -82,6 +82,9 @@ TEST_F(HostileInput, ImpossibleRequestsAndEndlessInputsFailAtOnce) {
   const fs::path out = dir_ / "out.jsonl";
   expect_error(aha_cli("data generate --task countdown --n 100000 --difficulty 1 --seed 1 --out " + q(out)),
                {"--n 100000 is more than the 1572 distinct train problems countdown --difficulty 1"});
+  // A corpus is two arithmetic problems for each Countdown one: 3000 documents need 2000.
+  expect_error(aha_cli("data generate --task corpus --n 3000 --difficulty 1 --seed 1 --out " + q(out)),
+               {"--n 3000 asks for 2000 arithmetic problems, which is more than the 1616 distinct train problems"});
   EXPECT_FALSE(fs::exists(out));
 
   const fs::path big = dir_ / "big.jsonl";
