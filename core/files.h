@@ -1,5 +1,9 @@
 // Small file-system helpers shared by every folder: whole-file reads and atomic writes.
+// Checks that commands make on their input and output paths before any work are in
+// core/file_checks.h; how a kill cleans up atomic-write temporaries is core/temporary_files.h.
 #pragma once
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -7,7 +11,8 @@
 namespace aha {
 
 // A name for a temporary sibling of `path` that no other process or thread uses:
-// "<path>.<tag>-<pid>-<counter>".
+// "<path>.<tag>-<pid>-<counter>". The pid in the name is what lets remove_stale_siblings
+// (core/temporary_files.h) tell a dead process's leftovers from a live writer's file.
 std::filesystem::path unique_sibling(const std::filesystem::path& path, const std::string& tag);
 
 // Removes a file or a directory tree (like std::filesystem::remove_all, through libc's nftw:
@@ -15,16 +20,27 @@ std::filesystem::path unique_sibling(const std::filesystem::path& path, const st
 // called instead). A missing path is not an error; returns the number of entries removed.
 size_t remove_tree(const std::filesystem::path& path);
 
-// Reads a whole file; throws aha::Error naming the path if it cannot.
-std::string read_file(const std::filesystem::path& path);
+// The most read_file reads unless told otherwise: the whole file is held in memory, and a
+// larger input is far more likely a mistake (a disk image, a log) than a data set.
+constexpr size_t kMaxReadFileBytes = size_t{4} << 30;  // 4 GiB
+
+// Reads a whole regular file; throws aha::Error naming the path if it cannot, if it is not a
+// regular file (a directory would read as empty, a FIFO or /dev/zero block or never end; the
+// message says which it is), or if it holds more than max_bytes (the message gives the limit).
+std::string read_file(const std::filesystem::path& path, size_t max_bytes = kMaxReadFileBytes);
+
+// "1.5 GiB", "8 MiB", "512 bytes": a limit as error messages give it.
+std::string byte_size_text(uint64_t bytes);
 
 // Writes data to path atomically: a temporary file beside it, fsync, then rename, so that
-// a reader (or a crash) never sees a half-written file.
+// a reader (or a crash) never sees a half-written file. Temporaries left by writers of the
+// same path that were killed (their pid is gone) are removed first, and SIGINT, SIGTERM and
+// SIGHUP remove a live writer's temporary before the process ends (core/temporary_files.h).
 void write_file_atomic(const std::filesystem::path& path, std::string_view data);
 
 // Writes a file in pieces to a temporary name beside `path`; commit() fsyncs and renames it
-// into place. Destroyed without commit() (an exception, a kill), it removes the temporary, so
-// `path` is either the old file or the complete new one.
+// into place. Destroyed without commit() (an exception), it removes the temporary, so `path`
+// is either the old file or the complete new one; a signal removes it as write_file_atomic says.
 class AtomicFileWriter {
  public:
   explicit AtomicFileWriter(const std::filesystem::path& path);
@@ -35,11 +51,14 @@ class AtomicFileWriter {
   void commit();
 
  private:
+  void discard_temporary();
   std::filesystem::path path_, tmp_;
   int fd_ = -1;
+  int tracked_ = -1;  // the temporary's slot in core/temporary_files.h's registry
 };
 
-// A read-only memory map of a whole file, with its descriptor kept open for pread.
+// A read-only memory map of a whole regular file (anything else is an aha::Error naming the
+// path), with its descriptor kept open for pread.
 // Move-only; unmaps and closes on destruction.
 class MappedFile {
  public:

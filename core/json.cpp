@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace aha::json {
 
@@ -32,7 +33,14 @@ std::string to_string(const rapidjson::Value& value, bool pretty) {
     rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
     value.Accept(writer);
   }
-  return std::string(buffer.GetString(), buffer.GetSize());
+  return text_of(buffer);
+}
+
+std::string text_of(const rapidjson::StringBuffer& buffer) {
+  // JSON's own syntax is ASCII, so invalid bytes can only come from string contents and
+  // replacing them in the whole text is the same as replacing them in each string.
+  std::string_view text(buffer.GetString(), buffer.GetSize());
+  return utf8::is_valid(text) ? std::string(text) : utf8::lossy(text);
 }
 
 ObjectReader::ObjectReader(const rapidjson::Value& value, std::string context)

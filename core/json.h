@@ -2,6 +2,7 @@
 // errors name the document and the field (e.g. "config.json: field 'hidden_size' ...").
 #pragma once
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
 
 #include <cstdint>
 #include <initializer_list>
@@ -15,8 +16,16 @@ namespace aha::json {
 // Parses text; `what` names the document in errors ("config.json", "recipe foo.json").
 rapidjson::Document parse(std::string_view text, const std::string& what);
 
-// Serialises a value (compact, or indented with pretty).
+// Serialises a value (compact, or indented with pretty). The text is always valid UTF-8:
+// strings holding invalid UTF-8 (a prompt file in Latin-1, a program's raw output) have each
+// ill-formed sequence replaced by U+FFFD, as Hugging Face tokenizers' decode and Python's
+// errors="replace" do, rather than an error: one bad byte in a large data set should not stop
+// a run, and JSON readers reject invalid UTF-8 (RFC 8259 section 8.1).
 std::string to_string(const rapidjson::Value& value, bool pretty = false);
+
+// The text a hand-driven rapidjson::Writer produced, made valid UTF-8 as to_string does. Every
+// writer of JSON text goes through one of these two.
+std::string text_of(const rapidjson::StringBuffer& buffer);
 
 // Typed, named access to one JSON object. Holds a reference: the value must outlive it.
 class ObjectReader {

@@ -67,7 +67,7 @@ std::string components_json(const std::vector<std::pair<std::string, double>>& c
       writer.Null();
   }
   writer.EndObject();
-  return buffer.GetString();
+  return json::text_of(buffer);
 }
 
 std::vector<std::pair<std::string, double>> parse_components(const std::string& text,

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "datasets/problem_counts.h"
 
 namespace aha {
 
@@ -46,10 +47,21 @@ DatasetSpec parse_dataset_spec(std::string_view json_text, const std::string& co
   int64_t seed = r.get_int("seed");
   if (seed < 0) throw Error(context + ": field 'seed' must be a non-negative integer, got " + std::to_string(seed));
   spec.seed = static_cast<uint64_t>(seed);
-  spec.difficulty = static_cast<int>(r.get_int("difficulty", 2));
-  if (spec.difficulty < 1 || spec.difficulty > 5)
-    throw Error(context + ": field 'difficulty' must be 1..5, got " + std::to_string(spec.difficulty));
+  // Range-checked as int64 before narrowing: 4294967298 must not become 2.
+  const int64_t difficulty = r.get_int("difficulty", 2);
+  if (difficulty < 1 || difficulty > 5)
+    throw Error(context + ": field 'difficulty' must be 1..5, got " + std::to_string(difficulty));
+  spec.difficulty = static_cast<int>(difficulty);
   spec.split = parse_split(r.get_string("split", "train"));
+  // An impossible size fails here, naming the recipe's field, not after minutes of drawing.
+  const uint64_t most =
+      spec.synthetic == "arithmetic"
+          ? max_distinct_problems(ArithmeticConfig::for_difficulty(spec.difficulty), spec.split)
+          : max_distinct_problems(CountdownConfig::for_difficulty(spec.difficulty), spec.split);
+  if (spec.n > most)
+    throw Error(context + ": field 'n' is " + std::to_string(spec.n) + ", more than the " + std::to_string(most) +
+                " distinct " + split_name(spec.split) + " problems " + spec.synthetic + " difficulty " +
+                std::to_string(spec.difficulty) + " can produce (at most)");
   return spec;
 }
 

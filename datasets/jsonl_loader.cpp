@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "core/text_lines.h"
 
 namespace aha {
 
@@ -215,26 +216,19 @@ std::optional<std::string> last_boxed(std::string_view text) {
 std::vector<Example> parse_jsonl(std::string_view text, const std::string& file_name, const JsonlOptions& options) {
   require(options.every_nth >= 1, "every_nth must be at least 1, got 0");
   std::vector<Example> out;
-  size_t line_number = 0, record_index = 0;
-  size_t pos = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // a UTF-8 byte order mark
-  while (pos < text.size()) {
-    if (options.limit && out.size() >= options.limit) break;
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_number;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    if (record_index++ % options.every_nth != 0) continue;
+  size_t record_index = 0;
+  for_each_nonblank_line(text, file_name, [&](std::string_view line, size_t line_number) {
+    if (record_index++ % options.every_nth != 0) return true;
     std::string where = file_name + ":" + std::to_string(line_number);
     rapidjson::Document doc = json::parse(line, where);
     out.push_back(parse_record(doc, where, file_name, where, options));
-  }
+    return !(options.limit && out.size() >= options.limit);
+  });
   return out;
 }
 
 std::vector<Example> load_jsonl(const std::filesystem::path& path, const JsonlOptions& options) {
-  return parse_jsonl(read_file(path), path.string(), options);
+  return parse_jsonl(read_jsonl_file(path), path.string(), options);
 }
 
 }  // namespace aha

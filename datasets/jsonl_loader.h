@@ -15,7 +15,8 @@
 // Every format: ids come from the record's id field when it has one, else "<file name>:<line>".
 // Fields not mapped above go into metadata (a `metadata` object's members are merged in).
 // Empty (whitespace-only) lines are skipped; CRLF line ends and a leading UTF-8 BOM are
-// accepted. Errors are aha::Error naming "<file>:<line>" and the field at fault (bad JSON,
+// accepted. Files and lines have core/text_lines.h's limits (kMaxJsonlFileBytes,
+// kMaxJsonlLineBytes); a path that is not a regular file (a directory, FIFO, device) is an error. Errors are aha::Error naming "<file>:<line>" and the field at fault (bad JSON,
 // missing field, wrong type, no final answer). Records skipped by every_nth or after limit are
 // not parsed.
 #pragma once

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "datasets/countdown.h"
+#include "datasets/problem_counts.h"
 #include "datasets/seeded_random.h"
 
 namespace aha {
@@ -217,6 +218,14 @@ Example draw_countdown(SeededRandom& rng, const CountdownConfig& c, Split split,
               std::to_string(c.number_min) + ".." + std::to_string(c.number_max) + "; widen the target range");
 }
 
+// Refuses, before any drawing, a request for more distinct problems than can exist.
+void check_possible(size_t n, uint64_t most, const char* task, Split split) {
+  if (n <= most) return;
+  throw Error(std::string(task) + ": n = " + std::to_string(n) + " is more than the " + std::to_string(most) +
+              " distinct " + split_name(split) +
+              " problems this configuration can produce (at most); lower n, or raise the difficulty");
+}
+
 void check_difficulty(int difficulty) {
   require(difficulty >= 1 && difficulty <= 5, "difficulty must be 1..5, got " + std::to_string(difficulty));
 }
@@ -269,6 +278,7 @@ std::vector<Example> generate_arithmetic(size_t n, uint64_t seed, const Arithmet
   require(c.start_min >= 0 && c.start_min <= c.start_max && c.start_max <= c.value_max,
           "arithmetic: need 0 <= start_min <= start_max <= value_max");
   require(c.operand_max >= 1 && c.value_max >= 1, "arithmetic: operand_max and value_max must be at least 1");
+  check_possible(n, max_distinct_problems(c, split), "arithmetic", split);
   SeededRandom rng(stream_seed(seed, "arithmetic", split));
   auto out = collect(n, split, "arithmetic", [&](std::string& key) { return draw_arithmetic(rng, c, split, key); });
   for (size_t i = 0; i < out.size(); ++i)
@@ -281,6 +291,7 @@ std::vector<Example> generate_countdown(size_t n, uint64_t seed, const Countdown
           "countdown: need 2 <= min_numbers <= max_numbers <= 6");
   require(c.number_min >= 1 && c.number_min <= c.number_max, "countdown: need 1 <= number_min <= number_max");
   require(c.target_min <= c.target_max, "countdown: need target_min <= target_max");
+  check_possible(n, max_distinct_problems(c, split), "countdown", split);
   SeededRandom rng(stream_seed(seed, "countdown", split));
   auto out = collect(n, split, "countdown", [&](std::string& key) { return draw_countdown(rng, c, split, key); });
   for (size_t i = 0; i < out.size(); ++i)

@@ -11,7 +11,9 @@
 //     share (kHeldoutPerMille); train generation rejects those and held-out generation keeps
 //     only those, so no held-out problem ever appears in training, whatever the seeds.
 //   - Within one call, problems are unique by key. When the configuration cannot produce n
-//     distinct problems, generation throws aha::Error rather than looping.
+//     distinct problems, generation throws aha::Error rather than looping: at once, naming n
+//     and the maximum, when n exceeds max_distinct_problems (problem_counts.h), else after a
+//     bounded number of draws.
 //   - Arithmetic golds are integers >= 0: subtraction never goes below zero and division is exact.
 //   - Countdown instances are solvable (verified by exhaustive search), and the target is never
 //     one of the numbers themselves. The stored solution prefers positive-integer steps.

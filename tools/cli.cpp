@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <climits>
+#include <cstdint>
 #include <sstream>
 
 #include "core/error.h"
@@ -32,7 +34,7 @@ std::vector<Command>& registry() {
 }
 
 Args::Args(const std::vector<std::string>& words, const std::vector<std::string>& spec,
-           const std::string& command)
+           const std::string& command, size_t max_positional)
     : command_(command) {
   std::map<std::string, char> kinds;  // ' ' value, '!' switch, '*' list
   for (const auto& s : spec) {
@@ -71,6 +73,14 @@ Args::Args(const std::vector<std::string>& words, const std::vector<std::string>
       slot.push_back(words[++i]);
     }
   }
+  if (positional_.size() > max_positional) {
+    std::string extra;
+    for (size_t i = max_positional; i < positional_.size(); ++i) extra += (extra.empty() ? "'" : ", '") + positional_[i] + "'";
+    const size_t count = positional_.size() - max_positional;
+    throw Error("aha " + command_ + ": unexpected argument" + (count > 1 ? "s " : " ") + extra +
+                (max_positional == 0 ? " (this command takes options only)"
+                                     : " (it takes at most " + std::to_string(max_positional) + ")"));
+  }
 }
 
 bool Args::flag(const std::string& name) const { return values_.count(name) > 0; }
@@ -91,13 +101,20 @@ std::string Args::required(const std::string& name) const {
   return *v;
 }
 
-int64_t Args::get_int(const std::string& name, int64_t fallback) const {
+int64_t Args::get_int(const std::string& name, int64_t fallback, int64_t min, int64_t max) const {
   auto v = get(name);
   if (!v) return fallback;
+  const bool full_range = min == INT64_MIN && max == INT64_MAX;
+  const std::string range = full_range ? std::string("a 64-bit integer")
+                            : max == INT64_MAX ? "an integer >= " + std::to_string(min)
+                                               : "an integer in " + std::to_string(min) + ".." + std::to_string(max);
   int64_t out = 0;
   auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-  if (ec != std::errc() || ptr != v->data() + v->size()) {
-    throw Error("aha " + command_ + ": --" + name + " must be an integer, got '" + *v + "'");
+  if (v->empty() || ec == std::errc::invalid_argument || ptr != v->data() + v->size()) {
+    throw Error("aha " + command_ + ": --" + name + " must be " + range + ", got '" + *v + "'");
+  }
+  if (ec == std::errc::result_out_of_range || out < min || out > max) {
+    throw Error("aha " + command_ + ": --" + name + " " + *v + " is out of range: it must be " + range);
   }
   return out;
 }

@@ -3,6 +3,7 @@
 // Each command group lives in its own cmd_*.cpp and registers itself with a static
 // CommandRegistration, so adding a command touches no shared file.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -13,19 +14,28 @@
 namespace aha::cli {
 
 // Parsed arguments: `--name value` options, `--flag` switches and positional words.
-// Every option a command accepts must be declared; anything else is an error naming it.
+// Every option a command accepts must be declared; anything else is an error naming it, and so
+// is a positional word beyond those the command takes (a stray word is usually a typo, e.g.
+// a value whose option name was forgotten, and ignoring it runs something else than asked).
 class Args {
  public:
+  static constexpr size_t kAnyPositional = static_cast<size_t>(-1);
+
   // `spec` lists the accepted options: "name" takes a value, "name!" is a switch,
-  // "name*" takes all values up to the next option (e.g. --decode 1 2 3).
+  // "name*" takes all values up to the next option (e.g. --decode 1 2 3). At most
+  // `max_positional` positional words are accepted.
   Args(const std::vector<std::string>& words, const std::vector<std::string>& spec,
-       const std::string& command);
+       const std::string& command, size_t max_positional = 0);
 
   bool flag(const std::string& name) const;
   std::optional<std::string> get(const std::string& name) const;
   std::string get(const std::string& name, const std::string& fallback) const;
   std::string required(const std::string& name) const;
-  int64_t get_int(const std::string& name, int64_t fallback) const;
+  // An integer option in [min, max]: the whole word must be a decimal integer ("12abc",
+  // "1e3" and " 5" are not) inside the range, else an error names the option, the value and
+  // the range; never truncated or wrapped. The fallback is returned as is when absent.
+  int64_t get_int(const std::string& name, int64_t fallback, int64_t min = INT64_MIN,
+                  int64_t max = INT64_MAX) const;
   double get_double(const std::string& name, double fallback) const;
   std::vector<std::string> list(const std::string& name) const;  // repeated or "name*"
   const std::vector<std::string>& positional() const { return positional_; }

@@ -12,45 +12,53 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "core/file_checks.h"
 #include "core/files.h"
 #include "datasets/jsonl_loader.h"
+#include "datasets/problem_counts.h"
 #include "datasets/synthetic_tasks.h"
 #include "tools/cli.h"
 
 namespace aha {
 namespace {
 
-int64_t positive(const cli::Args& args, const std::string& name, int64_t fallback) {
-  int64_t v = args.get_int(name, fallback);
-  if (v < 1) throw Error("--" + name + " must be at least 1, got " + std::to_string(v));
-  return v;
-}
-
 int run_generate(const std::vector<std::string>& words) {
   cli::Args args(words, {"task", "n", "seed", "difficulty", "split", "out"}, "data generate");
-  if (!args.positional().empty()) throw Error("unexpected argument '" + args.positional()[0] + "'");
   std::string task = args.required("task");
+  if (task != "arithmetic" && task != "countdown" && task != "corpus")
+    throw Error("--task must be arithmetic, countdown or corpus, got '" + task + "'");
   args.required("n");
-  size_t n = static_cast<size_t>(positive(args, "n", 1));
+  const size_t n = static_cast<size_t>(args.get_int("n", 1, 1));
   args.required("seed");
-  int64_t seed = args.get_int("seed", 0);
-  if (seed < 0) throw Error("--seed must be a non-negative integer, got " + std::to_string(seed));
-  int difficulty = static_cast<int>(args.get_int("difficulty", 2));
+  const auto seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
+  const int difficulty = static_cast<int>(args.get_int("difficulty", 2, 1, 5));
   Split split = parse_split(args.get("split", "train"));
   std::string out = args.required("out");
+  // Everything that can fail without generating fails first: the output path, and a request
+  // for more distinct problems than the task has (which would otherwise draw for minutes).
+  check_output_file({"--out", out});
+  // A corpus is two arithmetic problems for each Countdown one (generate_pretraining_corpus).
+  const size_t countdowns = task == "corpus" ? n / 3 : task == "countdown" ? n : 0;
+  const size_t arithmetics = task == "corpus" ? n - n / 3 : task == "arithmetic" ? n : 0;
+  auto check_possible = [&](const std::string& kind, size_t wanted, uint64_t most) {
+    if (wanted <= most) return;
+    throw Error("--n " + std::to_string(n) + (task == "corpus" ? " asks for " + std::to_string(wanted) + " " + kind +
+                                                                     " problems, which" : "") +
+                " is more than the " + std::to_string(most) + " distinct " + split_name(split) + " problems " + kind +
+                " --difficulty " + std::to_string(difficulty) + " can produce (at most); lower --n or raise --difficulty");
+  };
+  if (arithmetics > 0)
+    check_possible("arithmetic", arithmetics, max_distinct_problems(ArithmeticConfig::for_difficulty(difficulty), split));
+  if (countdowns > 0)
+    check_possible("countdown", countdowns, max_distinct_problems(CountdownConfig::for_difficulty(difficulty), split));
 
   std::string text;
   if (task == "corpus") {
-    text = generate_pretraining_corpus(n, static_cast<uint64_t>(seed), difficulty, split);
+    text = generate_pretraining_corpus(n, seed, difficulty, split);
   } else {
-    std::vector<Example> examples;
-    if (task == "arithmetic")
-      examples =
-          generate_arithmetic(n, static_cast<uint64_t>(seed), ArithmeticConfig::for_difficulty(difficulty), split);
-    else if (task == "countdown")
-      examples = generate_countdown(n, static_cast<uint64_t>(seed), CountdownConfig::for_difficulty(difficulty), split);
-    else
-      throw Error("--task must be arithmetic, countdown or corpus, got '" + task + "'");
+    std::vector<Example> examples =
+        task == "arithmetic" ? generate_arithmetic(n, seed, ArithmeticConfig::for_difficulty(difficulty), split)
+                             : generate_countdown(n, seed, CountdownConfig::for_difficulty(difficulty), split);
     for (const auto& ex : examples) text += example_to_json_line(ex) + "\n";
   }
   write_file_atomic(out, text);
@@ -60,13 +68,12 @@ int run_generate(const std::vector<std::string>& words) {
 }
 
 int run_inspect(const std::vector<std::string>& words) {
-  cli::Args args(words, {"format", "limit", "every", "prompt-field", "answer-field"}, "data inspect");
+  cli::Args args(words, {"format", "limit", "every", "prompt-field", "answer-field"}, "data inspect", 1);
   std::string file = args.positional(0, "the JSONL file");
-  if (args.positional().size() > 1) throw Error("expected one file, got " + std::to_string(args.positional().size()));
   JsonlOptions options;
   options.format = parse_jsonl_format(args.required("format"));
-  options.limit = static_cast<size_t>(args.get("limit") ? positive(args, "limit", 1) : 0);
-  options.every_nth = static_cast<size_t>(positive(args, "every", 1));
+  options.limit = static_cast<size_t>(args.get_int("limit", 0, 1));
+  options.every_nth = static_cast<size_t>(args.get_int("every", 1, 1));
   if (options.format != JsonlFormat::plain && (args.get("prompt-field") || args.get("answer-field")))
     throw Error("--prompt-field and --answer-field apply to --format plain only");
   options.prompt_field = args.get("prompt-field", options.prompt_field);

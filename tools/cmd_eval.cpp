@@ -120,8 +120,6 @@ int run_eval(const std::vector<std::string>& words) {
                          "top-p",   "max-new-tokens", "seed",   "limit",   "verifier", "answer-tag", "batch",
                          "threads", "run-dir",        "name",   "device",  "dtype",    "no-graphs!"},
                  "eval");
-  require(args.positional().empty(), "unexpected argument '" + (args.positional().empty() ? "" : args.positional()[0]) +
-                                         "'; data sets go after --data");
   // Everything that can be checked without the model first, so that a typo fails fast.
   const fs::path model_dir = args.required("model");
   require(fs::is_directory(model_dir), "--model " + model_dir.string() + " is not a directory");
@@ -131,20 +129,18 @@ int run_eval(const std::vector<std::string>& words) {
           "--model " + model_dir.string() + " has no tokenizer (tokenizer.json or vocab.json + merges.txt)");
 
   recipes::EvalOptions options;
-  options.samples = args.get_int("samples", 1);
+  options.samples = args.get_int("samples", 1);  // range-checked below, with its own message
   require(options.samples >= 1, "--samples must be at least 1, got " + std::to_string(options.samples));
   options.temperature = args.get_double("temperature", options.samples > 1 ? 0.6 : 0.0);
   require(options.samples == 1 || options.temperature > 0,
           "--samples " + std::to_string(options.samples) +
               " needs --temperature > 0 (temperature 0 is greedy: every sample would be the same)");
   options.top_p = args.get_double("top-p", 1.0);
-  options.max_new_tokens = args.get_int("max-new-tokens", 1024);
-  const int64_t seed = args.get_int("seed", 0);
-  require(seed >= 0, "--seed must be >= 0");
+  options.max_new_tokens = args.get_int("max-new-tokens", 1024, 1);
+  const int64_t seed = args.get_int("seed", 0, 0);
   options.seed = static_cast<uint64_t>(seed);
-  options.prompts_per_batch = args.get_int("batch", 64);
-  const int64_t threads = args.get_int("threads", 0);
-  require(threads >= 0, "--threads must be 0 (one per CPU) or more");
+  options.prompts_per_batch = args.get_int("batch", 64, 1);
+  const int64_t threads = args.get_int("threads", 0, 0);
   options.reward_threads = static_cast<size_t>(threads);
   options.correctness_reward = args.get("verifier", "math_accuracy");
   options.prompt_template = parse_template(args.get("template", "r1_zero"), args.list("stop"));
@@ -154,8 +150,7 @@ int run_eval(const std::vector<std::string>& words) {
     options.require_answer_tag = *tag == "required";
   }
   recipes::validate(options);
-  const int64_t limit = args.get_int("limit", 0);
-  require(limit >= 0, "--limit must be >= 0 (0: every example)");
+  const int64_t limit = args.get_int("limit", 0, 0);
   auto data = parse_data(args.list("data"), args.get("format", "plain"));
 
   const fs::path run_dir =

@@ -11,6 +11,8 @@
 // replaces them. JSONL input lines are objects with "prompt" (text) or "prompt_ids" (ids);
 // each output line is one completion: prompt_index, sample_index, text, tokens, logprobs,
 // finish_reason. The output file appears only when complete. Progress goes to stderr.
+// Options, the input file (a regular file, within core/text_lines.h's line and size limits) and
+// the output path (writable, not the input) are all checked before the model is loaded.
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -18,11 +20,12 @@
 #include <chrono>
 #include <iostream>
 #include <optional>
-#include <sstream>
 
 #include "core/error.h"
+#include "core/file_checks.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "core/text_lines.h"
 #include "core/progress_bar.h"
 #include "policy/model/model_io.h"
 #include "policy/tokenizer/tokenizer.h"
@@ -41,28 +44,34 @@ struct PromptSource {
   std::vector<std::string> texts;  // empty strings for id prompts
 };
 
-PromptSource read_jsonl(const fs::path& path, const Tokenizer* tokenizer) {
-  PromptSource out;
-  std::stringstream in(read_file(path));
-  std::string line;
-  for (int64_t number = 1; std::getline(in, line); ++number) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path.string() + " line " + std::to_string(number);
-    auto doc = json::parse(line, where);
-    require(doc.IsObject(), where + ": expected a JSON object with \"prompt\" or \"prompt_ids\"");
-    json::ObjectReader reader(doc, where);
+// A JSONL prompt as read, before tokenising: ids, or text (which needs the tokenizer).
+struct JsonlPrompt {
+  std::vector<int64_t> ids;
+  std::string text;
+  bool is_text = false;
+  std::string where;  // "<file> line <n>", for errors found once the tokenizer is known
+};
+
+// Read (with the JSONL file and line limits) and checked before the model is loaded, so that a
+// bad input file fails at once.
+std::vector<JsonlPrompt> read_jsonl(const fs::path& path) {
+  std::vector<JsonlPrompt> out;
+  for_each_nonblank_line(read_jsonl_file(path), path.string(), [&](std::string_view line, size_t number) {
+    JsonlPrompt prompt;
+    prompt.where = path.string() + " line " + std::to_string(number);
+    auto doc = json::parse(line, prompt.where);
+    require(doc.IsObject(), prompt.where + ": expected a JSON object with \"prompt\" or \"prompt_ids\"");
+    json::ObjectReader reader(doc, prompt.where);
     if (reader.has("prompt_ids")) {
-      out.ids.push_back(json::int_or_int_list(reader.get("prompt_ids"), where + ": prompt_ids"));
-      out.texts.emplace_back();
+      prompt.ids = json::int_or_int_list(reader.get("prompt_ids"), prompt.where + ": prompt_ids");
     } else {
-      std::string text = reader.get_string("prompt");
-      require(tokenizer != nullptr, where + ": a text prompt needs the model's tokenizer");
-      auto encoded = tokenizer->encode(text);
-      out.ids.emplace_back(encoded.begin(), encoded.end());
-      out.texts.push_back(std::move(text));
+      prompt.text = reader.get_string("prompt");
+      prompt.is_text = true;
     }
-  }
-  require(!out.ids.empty(), path.string() + ": no prompts");
+    out.push_back(std::move(prompt));
+    return true;
+  });
+  require(!out.empty(), path.string() + ": no prompts");
   return out;
 }
 
@@ -94,7 +103,7 @@ std::string completion_json(const Completion& c, int64_t prompt_index, const std
   for (auto lp : c.logprobs) w.Double(lp);
   w.EndArray();
   w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  return json::text_of(buffer);  // a prompt with invalid UTF-8 must not make invalid JSON
 }
 
 int run_generate(const std::vector<std::string>& raw) {
@@ -111,6 +120,27 @@ int run_generate(const std::vector<std::string>& raw) {
   require(int(!prompts_text.empty()) + int(!prompts_ids.empty()) + int(input.has_value()) == 1,
           "give prompts with exactly one of --prompt, --prompt-ids or --input");
   require(!input || args.get("output"), "--input needs --output");
+  const auto output = args.get("output");
+  if (input) require_regular_file({"--input", *input});
+  if (output) {
+    std::vector<NamedPath> inputs;
+    if (input) inputs.push_back({"--input", *input});
+    check_output_file({"--output", *output}, inputs);
+  }
+  // Every other option is checked before the model loads too: a typo fails in a second.
+  RolloutRequest request;
+  request.group_size = args.get_int("n", 1, 1);
+  auto& s = request.settings;
+  s.sampler.temperature = args.get_double("temperature", 1.0);
+  s.sampler.top_p = args.get_double("top-p", 1.0);
+  s.sampler.top_k = args.get_int("top-k", 0, 0);
+  s.stop.max_new_tokens = args.get_int("max-new-tokens", 256, 1);
+  s.stop.stop_strings = args.list("stop");
+  s.stop.ignore_eos = args.flag("ignore-eos");
+  s.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
+  const int64_t batch_option = args.get_int("batch", 64, 1);
+  std::vector<JsonlPrompt> jsonl_prompts;
+  if (input) jsonl_prompts = read_jsonl(*input);
 
   const auto device = parse_device(args.get("device", torch::cuda::is_available() ? "cuda" : "cpu"));
   LoadOptions load;
@@ -125,16 +155,6 @@ int run_generate(const std::vector<std::string>& raw) {
   require(prompts_text.empty() || tokenizer, "--prompt needs a tokenizer in " + dir.string() +
                                                  " (tokenizer.json); use --prompt-ids otherwise");
 
-  RolloutRequest request;
-  request.group_size = args.get_int("n", 1);
-  auto& s = request.settings;
-  s.sampler.temperature = args.get_double("temperature", 1.0);
-  s.sampler.top_p = args.get_double("top-p", 1.0);
-  s.sampler.top_k = args.get_int("top-k", 0);
-  s.stop.max_new_tokens = args.get_int("max-new-tokens", 256);
-  s.stop.stop_strings = args.list("stop");
-  s.stop.ignore_eos = args.flag("ignore-eos");
-  s.seed = static_cast<uint64_t>(args.get_int("seed", 0));
   const Tokenizer* tok = tokenizer ? &*tokenizer : nullptr;
   s.stop.eos_token_ids = args.get("eos-ids") ? cli::parse_id_list(*args.get("eos-ids"), "eos-ids")
                                              : recipes::default_eos_ids(dir, model->config(), tok);
@@ -142,7 +162,17 @@ int run_generate(const std::vector<std::string>& raw) {
 
   PromptSource source;
   if (input) {
-    source = read_jsonl(*input, tokenizer ? &*tokenizer : nullptr);
+    for (auto& p : jsonl_prompts) {
+      if (p.is_text) {
+        require(tokenizer.has_value(), p.where + ": a text prompt needs the model's tokenizer");
+        auto encoded = tokenizer->encode(p.text);
+        source.ids.emplace_back(encoded.begin(), encoded.end());
+        source.texts.push_back(std::move(p.text));
+      } else {
+        source.ids.push_back(std::move(p.ids));
+        source.texts.emplace_back();
+      }
+    }
   } else if (!prompts_ids.empty()) {
     for (const auto& p : prompts_ids) {
       source.ids.push_back(cli::parse_id_list(p, "prompt-ids"));
@@ -163,8 +193,7 @@ int run_generate(const std::vector<std::string>& raw) {
   RolloutEngine engine(*model, options, decoder);
 
   const int64_t total_prompts = static_cast<int64_t>(source.ids.size());
-  const int64_t batch = input ? args.get_int("batch", 64) : total_prompts;
-  require(batch >= 1, "--batch must be >= 1");
+  const int64_t batch = input ? batch_option : total_prompts;
   ProgressBar bar(total_prompts * request.group_size, "sequences");
   const auto started = std::chrono::steady_clock::now();
   auto show_progress = [&](int64_t done, int64_t tokens) {
@@ -174,7 +203,7 @@ int run_generate(const std::vector<std::string>& raw) {
   };
   int64_t done_before = 0, tokens_before = 0;
   std::optional<AtomicFileWriter> out;
-  if (auto path = args.get("output")) out.emplace(*path);
+  if (output) out.emplace(*output);
   for (int64_t first = 0; first < total_prompts; first += batch) {
     const int64_t count = std::min(batch, total_prompts - first);
     request.prompts.assign(source.ids.begin() + first, source.ids.begin() + first + count);

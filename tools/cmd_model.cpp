@@ -21,7 +21,7 @@ int model_init(const std::vector<std::string>& words) {
   check_output_dir(args.required("out"), "--out", save.made_by, save.overwrite);  // before any work
   std::optional<torch::ScalarType> dtype;
   if (auto d = args.get("dtype")) dtype = parse_dtype(*d);
-  auto model = init_model(config, static_cast<uint64_t>(args.get_int("seed", 0)), dtype);
+  auto model = init_model(config, static_cast<uint64_t>(args.get_int("seed", 0, 0)), dtype);
   save_model(*model, args.required("out"), save);
   std::cout << "wrote " << config.architecture << " with " << config.parameter_count() << " parameters ("
             << dtype_name(model->dtype()) << ") to " << args.required("out") << "\n";
@@ -29,7 +29,7 @@ int model_init(const std::vector<std::string>& words) {
 }
 
 int model_info(const std::vector<std::string>& words) {
-  Args args(words, {}, "model info");
+  Args args(words, {}, "model info", 1);
   std::filesystem::path dir = args.positional(0, "the model directory");
   auto c = ModelConfig::from_file(dir / "config.json");
   const int64_t params = c.parameter_count();
@@ -62,7 +62,7 @@ int model_info(const std::vector<std::string>& words) {
 }
 
 int model_logprobs(const std::vector<std::string>& words) {
-  Args args(words, {"ids", "dtype", "device"}, "model logprobs");
+  Args args(words, {"ids", "dtype", "device"}, "model logprobs", 1);
   std::filesystem::path dir = args.positional(0, "the model directory");
   auto ids = parse_id_list(args.required("ids"), "ids");
   if (ids.size() < 2) throw Error("--ids needs at least two tokens");
@@ -86,14 +86,14 @@ int model_logprobs(const std::vector<std::string>& words) {
 }
 
 int model_convert(const std::vector<std::string>& words) {
-  Args args(words, {"out", "dtype", "max-shard-mb", "overwrite!"}, "model convert");
+  Args args(words, {"out", "dtype", "max-shard-mb", "overwrite!"}, "model convert", 1);
   std::filesystem::path dir = args.positional(0, "the model directory");
   const std::filesystem::path out = args.required("out");
   std::error_code ec;
   if (std::filesystem::equivalent(dir, out, ec))
     throw Error("--out " + out.string() + " is the input model directory; write the converted model elsewhere");
-  const int64_t shard_mb = args.get_int("max-shard-mb", 5 * 1024);
-  if (shard_mb <= 0) throw Error("--max-shard-mb must be positive");
+  // Shifted left by 20 below: the bound keeps that from overflowing.
+  const int64_t shard_mb = args.get_int("max-shard-mb", 5 * 1024, 1, int64_t{1} << 40);
   const SaveModelOptions save{.copy_extras_from = dir,
                               .max_shard_bytes = static_cast<uint64_t>(shard_mb) << 20,
                               .made_by = "model convert",

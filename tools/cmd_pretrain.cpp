@@ -28,12 +28,11 @@ namespace {
 namespace fs = std::filesystem;
 
 int run_pretrain(const std::vector<std::string>& words) {
-  Args args(words, {"out", "set", "device", "threads", "overwrite!"}, "pretrain");
+  Args args(words, {"out", "set", "device", "threads", "overwrite!"}, "pretrain", 1);
   const fs::path spec_path = args.positional(0, "the pretraining spec (JSON)");
   auto spec = PretrainSpec::from_file(spec_path.string(), args.list("set"));
   const fs::path out = args.get("out", (fs::path("models") / spec_path.stem()).string());
-  const int64_t threads = args.get_int("threads", 0);
-  require(threads >= 0, "--threads must be >= 0");
+  const int64_t threads = args.get_int("threads", 0, 0, INT32_MAX);
   if (threads > 0) torch::set_num_threads(int(threads));
   PretrainRunOptions options;
   options.device = parse_device(args.get("device", "cpu"));
@@ -52,15 +51,14 @@ int run_pretrain(const std::vector<std::string>& words) {
 
 int run_pretrain_check(const std::vector<std::string>& words) {
   Args args(words, {"problems", "min-difficulty", "max-difficulty", "seed", "max-new-tokens", "device", "threads"},
-            "pretrain check");
+            "pretrain check", 1);
   const fs::path dir = args.positional(0, "the model directory");
-  const int64_t threads = args.get_int("threads", 0);
-  require(threads >= 0, "--threads must be >= 0");
+  const int64_t threads = args.get_int("threads", 0, 0, INT32_MAX);
   if (threads > 0) torch::set_num_threads(int(threads));
   PretrainSpec::Eval eval;
-  eval.problems = args.get_int("problems", eval.problems);
-  eval.min_difficulty = int(args.get_int("min-difficulty", eval.min_difficulty));
-  eval.max_difficulty = int(args.get_int("max-difficulty", eval.max_difficulty));
+  eval.problems = args.get_int("problems", eval.problems, 1);
+  eval.min_difficulty = int(args.get_int("min-difficulty", eval.min_difficulty, 1, 5));
+  eval.max_difficulty = int(args.get_int("max-difficulty", eval.max_difficulty, 1, 5));
   eval.seed = uint64_t(args.get_int("seed", 0));
   eval.max_new_tokens = args.get_int("max-new-tokens", eval.max_new_tokens);
   require(eval.problems >= 1, "--problems must be >= 1");
@@ -78,7 +76,7 @@ int run_pretrain_check(const std::vector<std::string>& words) {
 }
 
 int run_tokenizer_train(const std::vector<std::string>& words) {
-  Args args(words, {"vocab-size", "out", "min-frequency", "overwrite!"}, "tokenizer train");
+  Args args(words, {"vocab-size", "out", "min-frequency", "overwrite!"}, "tokenizer train", Args::kAnyPositional);
   require(!args.positional().empty(), "tokenizer train: give one or more text files");
   const fs::path out = args.required("out");
   check_output_dir(out, "--out", "tokenizer train", args.flag("overwrite"));  // before any work

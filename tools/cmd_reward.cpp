@@ -13,7 +13,9 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file_checks.h"
 #include "core/files.h"
+#include "core/text_lines.h"
 #include "reward/reward_registry.h"
 #include "reward/reward_runner.h"
 #include "reward/scored_jsonl.h"
@@ -31,24 +33,21 @@ int reward_score(const std::vector<std::string>& words) {
   const std::string command = "reward score";
   aha::cli::Args args(words, {"rewards", "input", "output", "threads"}, command);
   const std::string input_path = args.required("input");
-  const int64_t threads = args.get_int("threads", 0);
-  aha::require(threads >= 0, "aha " + command + ": --threads must be 0 (one per CPU) or more");
+  const int64_t threads = args.get_int("threads", 0, 0);
   auto specs = aha::reward::parse_reward_specs(args.required("rewards"));
+  // The output must not be the input (scores written over the samples) nor unwritable once
+  // scoring is done.
+  aha::require_regular_file({"--input", input_path});
+  if (auto path = args.get("output")) aha::check_output_file({"--output", *path}, {{"--input", input_path}});
 
   // Read and check every line before scoring, so that a bad line fails fast.
   std::vector<std::string> lines;
   std::vector<aha::reward::ScoringInput> inputs;
-  {
-    std::istringstream in(aha::read_file(input_path));
-    size_t number = 0;
-    for (std::string line; std::getline(in, line);) {
-      ++number;
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      inputs.push_back(
-          aha::reward::scoring_input_from_json_line(line, input_path + " line " + std::to_string(number)));
-      lines.push_back(std::move(line));
-    }
-  }
+  aha::for_each_nonblank_line(aha::read_jsonl_file(input_path), input_path, [&](std::string_view line, size_t number) {
+    inputs.push_back(aha::reward::scoring_input_from_json_line(line, input_path + " line " + std::to_string(number)));
+    lines.emplace_back(line);
+    return true;
+  });
   aha::require(!lines.empty(), "aha " + command + ": " + input_path + " holds no samples");
 
   // More threads than scoring calls, or than RewardRunner::kMaxThreads, would only wait.

@@ -28,7 +28,7 @@ int sandbox_run(const std::vector<std::string>& words) {
   aha::cli::Args args(words,
                       {"stdin", "timeout", "memory", "output-limit", "interpreter*", "no-namespaces!",
                        "no-seccomp!"},
-                      command);
+                      command, aha::cli::Args::kAnyPositional);
   aha::sandbox::SandboxRequest request;
   request.program_file = args.positional(0, "FILE (the program to run)");
   aha::require(std::filesystem::is_regular_file(request.program_file),

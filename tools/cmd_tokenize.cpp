@@ -37,7 +37,7 @@ std::vector<TokenId> parse_ids(const std::vector<std::string>& words) {
 }
 
 int run_tokenize(const std::vector<std::string>& words) {
-  cli::Args args(words, {"model", "json!", "decode*", "no-special-tokens!", "skip-special!"}, "tokenize");
+  cli::Args args(words, {"model", "json!", "decode*", "no-special-tokens!", "skip-special!"}, "tokenize", 1);
   Tokenizer tok = Tokenizer::from_dir(args.required("model"));
   bool as_json = args.flag("json");
   if (args.flag("decode")) {

@@ -25,15 +25,14 @@ std::string value_or_dash(const std::map<std::string, double>& m, const std::str
 }
 
 int run_train(const std::vector<std::string>& words) {
-  cli::Args args(words, {"run-dir", "set", "resume!", "quiet!", "stop-after"}, "train");
+  cli::Args args(words, {"run-dir", "set", "resume!", "quiet!", "stop-after"}, "train", 1);
   const std::string file = args.positional(0, "RECIPE (a recipe JSON file, e.g. recipes/r1-zero-tiny.json)");
   auto recipe = recipes::load_recipe(file, args.list("set"));
   recipes::RunOptions options;
   options.run_dir = args.get("run-dir", "");
   options.resume = args.flag("resume");
   options.progress = !args.flag("quiet");
-  options.stop_after_steps = args.get_int("stop-after", 0);
-  if (options.stop_after_steps < 0) throw Error("--stop-after must be >= 0");
+  options.stop_after_steps = args.get_int("stop-after", 0, 0);
   const auto run_dir = options.run_dir.empty() ? std::filesystem::path("runs") / recipe.name : options.run_dir;
   std::cerr << "aha train: recipe " << file << ", run directory " << run_dir.string() << "\n";
   auto summary = recipes::run_grpo(recipe, options);

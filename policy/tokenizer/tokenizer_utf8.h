@@ -1,33 +1,14 @@
-// UTF-8 helpers for the tokenizer: strict decoding of one character, the Unicode White_Space
-// property, lossy conversion and the incomplete tail of a byte stream.
-//
-// Contract: text is a byte string that may hold invalid UTF-8. decode_utf8_char never reads
-// past `end`; a byte that does not start a well-formed character (overlong forms, surrogates,
-// code points above U+10FFFF, truncated sequences) is reported as invalid, one byte at a time.
+// UTF-8 helpers for the tokenizer: the generic ones (strict decoding of one character, lossy
+// conversion, the incomplete tail of a byte stream) live in core/utf8.h, shared with the JSON
+// writers; this adds the Unicode White_Space property the pre-tokenizers need.
 #pragma once
-#include <cstddef>
 #include <cstdint>
-#include <string>
-#include <string_view>
+
+#include "core/utf8.h"
 
 namespace aha::utf8 {
 
-// Decodes the character at p. Returns its code point and sets `length` to its byte count,
-// or returns -1 with `length` = 1 when the bytes at p are not a well-formed character.
-int32_t decode_char(const char* p, const char* end, size_t& length);
-
-// Appends the UTF-8 form of a code point (which must be a valid scalar value).
-void append_char(std::string& out, uint32_t code_point);
-
 // Unicode White_Space (what Rust's char::is_whitespace and Oniguruma's \s accept).
 bool is_white_space(uint32_t code_point);
-
-// Replaces every maximal ill-formed subpart with U+FFFD, as Rust's String::from_utf8_lossy
-// and Python's bytes.decode("utf-8", "replace") do (Unicode's "best practice").
-std::string lossy(std::string_view bytes);
-
-// The number of trailing bytes that begin a well-formed character which is not complete yet
-// (0 to 3): what a streaming decoder must hold back until the next token arrives.
-size_t incomplete_tail_length(std::string_view bytes);
 
 }  // namespace aha::utf8
