@@ -40,7 +40,7 @@ bool same_file(const std::filesystem::path& a, const std::filesystem::path& b) {
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-void check_output_file(const NamedPath& output, const std::vector<NamedPath>& inputs) {
+void check_output_file(const NamedPath& output, const std::vector<NamedPath>& inputs, bool overwrite) {
   const std::string what = named(output);
   if (output.path.empty()) throw Error(output.option + " is empty; give a file path");
   struct stat st {};
@@ -54,6 +54,10 @@ void check_output_file(const NamedPath& output, const std::vector<NamedPath>& in
         throw Error(what + " is the same file as " + named(input) +
                     "; writing it would replace the input, give another output path");
     }
+    if (st.st_size > 0 && !overwrite)
+      throw Error(what + " already exists (" + std::to_string(st.st_size) +
+                  " bytes); aha does not overwrite a file unless told to: pass --overwrite to replace it, or "
+                  "choose another path");
   } else if (errno != ENOENT) {
     throw Error(what + ": " + std::strerror(errno));
   }

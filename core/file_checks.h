@@ -32,9 +32,11 @@ std::string file_type_text(mode_t mode);
 bool same_file(const std::filesystem::path& a, const std::filesystem::path& b);
 
 // Throws aha::Error naming `output.option` and the path unless the output file can be written
-// without harm: it is absent or a regular file (not a directory, FIFO or device), its folder
-// exists, is a directory and is writable, and it is not the same file as any of `inputs`
-// (which would replace the input with the output).
-void check_output_file(const NamedPath& output, const std::vector<NamedPath>& inputs = {});
+// without harm: it is absent, empty, or (only when `overwrite`, the user's --overwrite) a
+// regular file with content; never a directory, FIFO or device; its folder exists, is a
+// directory and is writable; and it is not the same file as any of `inputs` (which would
+// replace the input with the output, --overwrite or not).
+void check_output_file(const NamedPath& output, const std::vector<NamedPath>& inputs = {},
+                       bool overwrite = false);
 
 }  // namespace aha

@@ -1,11 +1,12 @@
 // `aha data`: makes synthetic data sets and shows how a JSONL file is read.
 //
 //   aha data generate --task arithmetic|countdown --n N --seed S [--difficulty 1..5]
-//                     [--split train|heldout] --out FILE.jsonl
+//                     [--split train|heldout] --out FILE.jsonl [--overwrite]
 //       N generated examples as JSON Lines in the `plain` format (id, source, kind, prompt,
 //       answer, metadata), which `--format plain` and the recipes read back.
 //   aha data generate --task corpus --n N --seed S [--difficulty D] [--split S] --out FILE.txt
 //       a pretraining text of N worked problems ("Question: ...\nAnswer: ... The answer is N.").
+//   An --out file with content is replaced only with --overwrite.
 //   aha data inspect --format gsm8k|math|aime|humaneval|mbpp|plain FILE [--limit N] [--every N]
 //                    [--prompt-field NAME] [--answer-field NAME]
 //       the parsed examples, one JSON object a line, as the pipeline will see them.
@@ -23,7 +24,7 @@ namespace aha {
 namespace {
 
 int run_generate(const std::vector<std::string>& words) {
-  cli::Args args(words, {"task", "n", "seed", "difficulty", "split", "out"}, "data generate");
+  cli::Args args(words, {"task", "n", "seed", "difficulty", "split", "out", "overwrite!"}, "data generate");
   std::string task = args.required("task");
   if (task != "arithmetic" && task != "countdown" && task != "corpus")
     throw Error("--task must be arithmetic, countdown or corpus, got '" + task + "'");
@@ -36,7 +37,7 @@ int run_generate(const std::vector<std::string>& words) {
   std::string out = args.required("out");
   // Everything that can fail without generating fails first: the output path, and a request
   // for more distinct problems than the task has (which would otherwise draw for minutes).
-  check_output_file({"--out", out});
+  check_output_file({"--out", out}, {}, args.flag("overwrite"));
   // A corpus is two arithmetic problems for each Countdown one (generate_pretraining_corpus).
   const size_t countdowns = task == "corpus" ? n / 3 : task == "countdown" ? n : 0;
   const size_t arithmetics = task == "corpus" ? n - n / 3 : task == "arithmetic" ? n : 0;
@@ -83,7 +84,8 @@ int run_inspect(const std::vector<std::string>& words) {
 }
 
 const cli::CommandRegistration kGenerate(
-    {"data generate", "write synthetic arithmetic or Countdown examples (JSONL), or a pretraining corpus",
+    {"data generate", "write synthetic arithmetic or Countdown examples (JSONL), or a pretraining corpus, to --out "
+     "(an existing file only with --overwrite)",
      run_generate});
 const cli::CommandRegistration kInspect(
     {"data inspect", "print a JSONL data set's examples as parsed (--format gsm8k|math|aime|humaneval|mbpp|plain)",

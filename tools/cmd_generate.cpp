@@ -111,7 +111,7 @@ int run_generate(const std::vector<std::string>& raw) {
   for (auto& w : words) if (w == "-n") w = "--n";  // the short form the docs use
   cli::Args args(words,
                  {"model", "prompt", "prompt-ids", "input", "output", "n", "temperature", "top-p", "top-k",
-                  "max-new-tokens", "seed", "stop", "eos-ids", "ignore-eos!", "device", "dtype", "no-graphs!", "batch"},
+                  "max-new-tokens", "seed", "stop", "eos-ids", "ignore-eos!", "device", "dtype", "no-graphs!", "batch", "overwrite!"},
                  "generate");
   const fs::path dir = args.required("model");
   const auto prompts_text = args.list("prompt");
@@ -125,7 +125,7 @@ int run_generate(const std::vector<std::string>& raw) {
   if (output) {
     std::vector<NamedPath> inputs;
     if (input) inputs.push_back({"--input", *input});
-    check_output_file({"--output", *output}, inputs);
+    check_output_file({"--output", *output}, inputs, args.flag("overwrite"));
   }
   // Every other option is checked before the model loads too: a typo fails in a second.
   RolloutRequest request;
@@ -239,7 +239,7 @@ int run_generate(const std::vector<std::string>& raw) {
 
 const cli::CommandRegistration kGenerate({"generate",
                                           "sample completions (--prompt, --prompt-ids or --input JSONL) with the "
-                                          "rollout engine",
+                                          "rollout engine; --output replaces an existing file only with --overwrite",
                                           run_generate});
 
 }  // namespace

@@ -31,14 +31,14 @@ std::string fixed(double v) {
 
 int reward_score(const std::vector<std::string>& words) {
   const std::string command = "reward score";
-  aha::cli::Args args(words, {"rewards", "input", "output", "threads"}, command);
+  aha::cli::Args args(words, {"rewards", "input", "output", "threads", "overwrite!"}, command);
   const std::string input_path = args.required("input");
   const int64_t threads = args.get_int("threads", 0, 0);
   auto specs = aha::reward::parse_reward_specs(args.required("rewards"));
   // The output must not be the input (scores written over the samples) nor unwritable once
   // scoring is done.
   aha::require_regular_file({"--input", input_path});
-  if (auto path = args.get("output")) aha::check_output_file({"--output", *path}, {{"--input", input_path}});
+  if (auto path = args.get("output")) aha::check_output_file({"--output", *path}, {{"--input", input_path}}, args.flag("overwrite"));
 
   // Read and check every line before scoring, so that a bad line fails fast.
   std::vector<std::string> lines;
@@ -97,7 +97,7 @@ const aha::cli::CommandRegistration kRewardScore({
     "reward score",
     "score completions: --rewards SPEC (e.g. math_accuracy:1,format:0.5 or a JSON file) --input "
     "samples.jsonl "
-    "[--output scored.jsonl] [--threads N (0: one per CPU; at most 256 and one per sample and reward)]",
+    "[--output scored.jsonl [--overwrite]] [--threads N (0: one per CPU; at most 256 and one per sample and reward)]",
     reward_score,
 });
 

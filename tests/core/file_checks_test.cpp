@@ -117,10 +117,21 @@ TEST_F(FileChecks, OutputMustNotBeAnInputHoweverSpelled) {
     EXPECT_NE(error.find("--output"), std::string::npos) << error;
     EXPECT_NE(error.find("is the same file as --input " + input_.string()), std::string::npos) << error;
   }
-  // A different file, or one that does not exist yet, is fine.
+  // --overwrite never lets the output be the input.
+  EXPECT_NE(error_of([&] { aha::check_output_file({"--output", link}, inputs, /*overwrite=*/true); })
+                .find("is the same file as"),
+            std::string::npos);
+  // A different file that does not exist yet, or is empty, is fine; one with content is
+  // replaced only with --overwrite.
   EXPECT_EQ(error_of([&] { aha::check_output_file({"--output", dir_ / "out.jsonl"}, inputs); }), "");
+  std::ofstream(dir_ / "empty.jsonl").flush();
+  EXPECT_EQ(error_of([&] { aha::check_output_file({"--output", dir_ / "empty.jsonl"}, inputs); }), "");
   std::ofstream(dir_ / "old.jsonl") << "old\n";
-  EXPECT_EQ(error_of([&] { aha::check_output_file({"--output", dir_ / "old.jsonl"}, inputs); }), "");
+  EXPECT_EQ(error_of([&] { aha::check_output_file({"--output", dir_ / "old.jsonl"}, inputs); }),
+            "--output " + (dir_ / "old.jsonl").string() +
+                " already exists (4 bytes); aha does not overwrite a file unless told to: pass --overwrite to "
+                "replace it, or choose another path");
+  EXPECT_EQ(error_of([&] { aha::check_output_file({"--output", dir_ / "old.jsonl"}, inputs, true); }), "");
 }
 
 TEST_F(FileChecks, OutputThatCannotBeWrittenIsRefusedUpFront) {
