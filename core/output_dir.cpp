@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "core/temporary_files.h"
 
 namespace aha {
 
@@ -56,6 +57,13 @@ void mark_output_dir(const fs::path& dir, const std::string& made_by) {
   rapidjson::Document doc(rapidjson::kObjectType);
   doc.AddMember("made_by", rapidjson::Value(made_by.c_str(), doc.GetAllocator()), doc.GetAllocator());
   write_file_atomic(dir / kOutputMarker, json::to_string(doc) + "\n");
+}
+
+fs::path fresh_build_dir(const fs::path& target) {
+  remove_stale_siblings(target, "tmp");
+  // A set-aside copy is the only one when the kill came between its two renames.
+  if (fs::exists(fs::symlink_status(target))) remove_stale_siblings(target, "old");
+  return unique_sibling(target, "tmp");
 }
 
 void swap_in_dir(const fs::path& built, const fs::path& target) {

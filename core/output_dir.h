@@ -30,6 +30,11 @@ void check_output_dir(const std::filesystem::path& dir, const std::string& what,
 // Writes the marker into `dir` (a directory being built, before it is swapped into place).
 void mark_output_dir(const std::filesystem::path& dir, const std::string& made_by);
 
+// A new temporary name beside `target` to build a directory in (swap_in_dir moves it into
+// place), after removing what builds of `target` that were killed left there: their
+// temporaries, and an earlier copy set aside (only when `target` itself is whole).
+std::filesystem::path fresh_build_dir(const std::filesystem::path& target);
+
 // Puts the finished directory `built` at `target`: an earlier target (which the caller has
 // checked may be replaced) is renamed aside first and removed only once the new one is in
 // place, so a failure leaves the old or the new directory whole, never a mix.

@@ -86,7 +86,7 @@ int run_tokenizer_train(const std::vector<std::string>& words) {
   BpeTrainer trainer(options);
   for (const auto& file : args.positional()) trainer.add_text(read_file(file));
   auto bpe = trainer.train();
-  const fs::path tmp = unique_sibling(fs::absolute(out), "tmp");
+  const fs::path tmp = fresh_build_dir(fs::absolute(out));
   try {
     bpe.write(tmp);
     mark_output_dir(tmp, "tokenizer train");

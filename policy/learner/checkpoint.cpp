@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/json.h"
+#include "core/output_dir.h"
 #include "policy/learner/grpo_trainer.h"
 #include "policy/model/model_io.h"
 
@@ -97,7 +98,7 @@ fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state
   require(state.step >= 0, "checkpoint: step must be >= 0");
   fs::create_directories(stage_dir);
   const fs::path target = stage_dir / ("step-" + std::to_string(state.step));
-  const fs::path tmp = unique_sibling(target, "tmp");
+  const fs::path tmp = fresh_build_dir(target);
   const fs::path old = unique_sibling(target, "old");
   auto done = [&](const char* part) {
     if (on_part_written) on_part_written(part);

@@ -98,7 +98,7 @@ void save_model(const Transformer& model, const fs::path& dir, const SaveModelOp
   if (target.filename().empty()) target = target.parent_path();
   check_output_dir(target, "model directory", options.made_by, options.overwrite);
   fs::create_directories(target.parent_path());
-  const fs::path tmp = unique_sibling(target, "tmp");
+  const fs::path tmp = fresh_build_dir(target);
   fs::create_directories(tmp);
   try {
     write_file_atomic(tmp / "config.json", model.config().to_json(dtype_name(model.dtype())));

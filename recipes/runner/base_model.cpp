@@ -247,7 +247,7 @@ BaseModelResult ensure_base_model(const PretrainSpec& spec, const fs::path& dir,
   fs::path target = fs::absolute(dir);
   if (target.filename().empty()) target = target.parent_path();
   fs::create_directories(target.parent_path());
-  const fs::path tmp = unique_sibling(target, "tmp");
+  const fs::path tmp = fresh_build_dir(target);
   try {
     save_model(*trained_model, tmp, {.made_by = "pretrain"});
     trained.write(tmp);

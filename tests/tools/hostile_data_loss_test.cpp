@@ -49,7 +49,7 @@ const std::string kTinyConfig = R"({"architectures": ["Qwen2ForCausalLM"], "mode
   "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "tie_word_embeddings": true, "torch_dtype": "float32",
   "bos_token_id": 0, "eos_token_id": 2, "vocab_size": 3000})";
 
-class HostileInput : public ::testing::Test {
+class DataLoss : public ::testing::Test {
  protected:
   void SetUp() override {
     work_ = fs::path(AHA_BINARY_DIR) /
@@ -81,7 +81,7 @@ class HostileInput : public ::testing::Test {
 };
 
 // Finding 1: a recipe with model.build pointed (--set model.path) at a user's model.
-TEST_F(HostileInput, TrainWithModelBuildNeverReplacesAUsersModel) {
+TEST_F(DataLoss, TrainWithModelBuildNeverReplacesAUsersModel) {
   const fs::path model = users_model();
   const auto before = snapshot(model);
   const std::string recipe = std::string(AHA_SOURCE_DIR) + "/recipes/r1-zero-tiny.json";
@@ -94,7 +94,7 @@ TEST_F(HostileInput, TrainWithModelBuildNeverReplacesAUsersModel) {
 }
 
 // Finding 2: --out of model init / convert, pretrain and tokenizer train.
-TEST_F(HostileInput, OutputDirectoriesNeverReplaceWhatAhaDidNotWrite) {
+TEST_F(DataLoss, OutputDirectoriesNeverReplaceWhatAhaDidNotWrite) {
   const fs::path config = write("config-in.json", kTinyConfig);
   const fs::path model = users_model();
   const fs::path notes = write("notes/keep.txt", "a user's notes");
@@ -133,7 +133,7 @@ TEST_F(HostileInput, OutputDirectoriesNeverReplaceWhatAhaDidNotWrite) {
 }
 
 // Finding 3: a run directory that is not a run, and --resume over a run store with no run.
-TEST_F(HostileInput, TrainNeverWritesIntoAFolderThatIsNotItsRun) {
+TEST_F(DataLoss, TrainNeverWritesIntoAFolderThatIsNotItsRun) {
   const fs::path model = users_model();
   const std::string recipe = std::string(AHA_SOURCE_DIR) + "/recipes/r1-zero-tiny.json";
   const std::string common = "train " + shell_quoted(recipe) + " --quiet --set model.build=null --set model.path=" +
@@ -155,7 +155,7 @@ TEST_F(HostileInput, TrainNeverWritesIntoAFolderThatIsNotItsRun) {
 }
 
 // Finding 8: sizes checked against the context and the memory before anything is allocated.
-TEST_F(HostileInput, GenerationRequestsAreSizedBeforeTheyAllocate) {
+TEST_F(DataLoss, GenerationRequestsAreSizedBeforeTheyAllocate) {
   const fs::path model = users_model();
   const std::string generate = "generate --device cpu --model " + shell_quoted(model) + " ";
   expect_clean_error(aha_cmd(generate + "--prompt hello --max-new-tokens 99999999999"), "max_new_tokens");
@@ -171,7 +171,7 @@ TEST_F(HostileInput, GenerationRequestsAreSizedBeforeTheyAllocate) {
 
 // Findings 8 and 9: every number in config.json has its domain, and sizes that multiply
 // beyond any machine are refused naming the fields.
-TEST_F(HostileInput, ConfigNumbersOutsideTheirDomainAreNamed) {
+TEST_F(DataLoss, ConfigNumbersOutsideTheirDomainAreNamed) {
   auto with = [&](const std::string& field, const std::string& value) {
     std::string json = kTinyConfig;
     const auto at = json.find("\"" + field + "\": ");
@@ -192,6 +192,19 @@ TEST_F(HostileInput, ConfigNumbersOutsideTheirDomainAreNamed) {
   const fs::path model = users_model();
   write_file_atomic(model / "config.json", read_file(with("rms_norm_eps", "-1")));
   expect_clean_error(aha_cmd("model logprobs " + shell_quoted(model) + " --ids 1,2,3"), "rms_norm_eps");
+}
+
+// The same rule for files: an output file with content is replaced only with --overwrite.
+TEST_F(DataLoss, OutputFilesWithContentAreReplacedOnlyWhenAsked) {
+  const fs::path data = write("data.jsonl", "{\"users\": \"rows\"}\n");
+  const std::string generate = "data generate --task arithmetic --n 3 --seed 1 --out " + shell_quoted(data);
+  expect_clean_error(aha_cmd(generate), "--overwrite");
+  EXPECT_EQ(read_file(data), "{\"users\": \"rows\"}\n");
+  auto o = aha_cmd(generate + " --overwrite");
+  EXPECT_EQ(o.exit_status, 0) << o.out;
+  EXPECT_EQ(test::read_nonempty_lines(data).size(), 3u);
+  const fs::path empty = write("empty.jsonl", "");  // an empty file holds nothing to lose
+  EXPECT_EQ(aha_cmd("data generate --task arithmetic --n 2 --seed 1 --out " + shell_quoted(empty)).exit_status, 0);
 }
 
 }  // namespace
