@@ -2,7 +2,8 @@
 # R1-Zero from a fresh clone: set up and build aha if needed, then run recipes/r1-zero-tiny.json,
 # which builds a tiny base model (pretraining on worked problems and prose, never the R1-Zero
 # template; reused on later runs) and trains it with GRPO on accuracy + format rewards, with
-# held-out accuracy measured before, during and after. About 15 minutes on a 2-core CPU.
+# held-out accuracy measured before, during and after. About 10 minutes on a 2-core CPU from a
+# fresh clone (README.md gives the measured parts); it builds only the aha command.
 #   ./scripts/r1-zero-tiny.sh [--set key=value ...]     (extra arguments go to `aha train`)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
