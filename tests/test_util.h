@@ -1,10 +1,12 @@
 // Helpers shared by the test suites.
 #pragma once
+#include <dirent.h>
 #include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -60,6 +62,23 @@ inline CommandOutcome run_aha(const std::string& arguments, bool merge_stderr, i
   const int status = pclose(pipe);
   o.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return o;
+}
+
+// Host pids whose command line contains `marker` (e.g. a path under a test's folder): what a
+// command left running.
+inline std::vector<int> processes_with_marker(const std::string& marker) {
+  std::vector<int> found;
+  DIR* proc = opendir("/proc");
+  if (!proc) return found;
+  while (dirent* entry = readdir(proc)) {
+    const std::string name = entry->d_name;
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in("/proc/" + name + "/cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find(marker) != std::string::npos) found.push_back(std::stoi(name));
+  }
+  closedir(proc);
+  return found;
 }
 
 }  // namespace aha::test

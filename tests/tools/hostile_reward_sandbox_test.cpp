@@ -26,33 +26,7 @@ constexpr int kTimeoutExit = 124;  // what timeout(1) exits with when it had to 
 // aha::test::run_aha with the command under `timeout 120` (stderr joins the output unless the
 // output is to be parsed as JSON).
 CommandOutcome run_bounded(const std::string& arguments, bool merge_stderr = true) {
-  const std::string command = "timeout 120 " + std::string(AHA_BINARY_DIR) + "/aha " + arguments +
-                              (merge_stderr ? " 2>&1" : " 2>/dev/null");
-  CommandOutcome o;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return o;
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) o.out.append(buffer, n);
-  const int status = pclose(pipe);
-  o.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
-}
-
-// Host processes whose command line mentions `marker` (every process the command started
-// with a path under the test's directory in its argv).
-std::vector<int> processes_mentioning(const std::string& marker) {
-  std::vector<int> found;
-  DIR* proc = opendir("/proc");
-  if (!proc) return found;
-  while (dirent* entry = readdir(proc)) {
-    const std::string name = entry->d_name;
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in("/proc/" + name + "/cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find(marker) != std::string::npos) found.push_back(std::stoi(name));
-  }
-  closedir(proc);
-  return found;
+  return aha::test::run_aha(arguments, merge_stderr, 120);
 }
 
 std::string repeat(const std::string& piece, size_t n) {
@@ -106,7 +80,7 @@ TEST_F(HostileRewardSandbox, RewardScoreEndsTimedOutWorkAndExits) {
   rapidjson::Document second = aha::json::parse(lines[1], "scored line 2");
   EXPECT_EQ(second["reward"].GetDouble(), 0.0);
   EXPECT_EQ(std::string(second["diagnostics"]["acc"].GetString()), "error: timed out after 1 s");
-  EXPECT_EQ(processes_mentioning(dir_), std::vector<int>{});
+  EXPECT_EQ(aha::test::processes_with_marker(dir_), std::vector<int>{});
 }
 
 // Finding 6: an absurd thread count is capped (and says so) instead of deadlocking.
