@@ -1,4 +1,5 @@
 // `aha model init | info | logprobs`: make, inspect and score Hugging Face-format models.
+#include <cmath>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -78,6 +79,15 @@ int model_logprobs(const std::vector<std::string>& words) {
   torch::NoGradGuard no_grad;
   auto input = torch::tensor(ids, torch::kInt64).unsqueeze(0);
   auto logprobs = model->token_logprobs(input).to(torch::kCPU, torch::kFloat64).view({-1});
+  // JSON has no NaN: a model that computes one is an error, never "-nan" in the output.
+  const auto finite = torch::isfinite(logprobs);
+  if (!finite.all().item<bool>()) {
+    const int64_t at = (~finite).nonzero()[0][0].item<int64_t>();
+    const double value = logprobs[at].item<double>();
+    throw Error(dir.string() + ": the log-prob of token " + std::to_string(at + 1) + " is " +
+                (std::isnan(value) ? "NaN" : value > 0 ? "+inf" : "-inf") +
+                ", not a number; the weights or config.json of this model produce non-finite values");
+  }
   std::cout << "{\"logprobs\": [";
   std::cout << std::setprecision(9);
   for (int64_t i = 0; i < logprobs.size(0); ++i) std::cout << (i ? ", " : "") << logprobs[i].item<double>();

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -192,6 +194,19 @@ TEST_F(DataLoss, ConfigNumbersOutsideTheirDomainAreNamed) {
   const fs::path model = users_model();
   write_file_atomic(model / "config.json", read_file(with("rms_norm_eps", "-1")));
   expect_clean_error(aha_cmd("model logprobs " + shell_quoted(model) + " --ids 1,2,3"), "rms_norm_eps");
+
+  // Weights that are all NaN (every byte after the safetensors header 0xFF): an error, not "-nan".
+  const fs::path nan_model = work_ / "nan-model";
+  ASSERT_EQ(aha_cmd("model init --config " + shell_quoted(write("ok.json", kTinyConfig)) + " --out " +
+                    shell_quoted(nan_model)).exit_status, 0);
+  std::string weights = read_file(nan_model / "model.safetensors");
+  uint64_t header = 0;
+  std::memcpy(&header, weights.data(), sizeof header);
+  std::fill(weights.begin() + 8 + static_cast<std::ptrdiff_t>(header), weights.end(), '\xff');
+  write_file_atomic(nan_model / "model.safetensors", weights);
+  auto o = aha_cmd("model logprobs " + shell_quoted(nan_model) + " --ids 1,2,3");
+  expect_clean_error(o, "not a number");
+  EXPECT_EQ(o.out.find("\"logprobs\""), std::string::npos) << o.out;  // no JSON with NaN in it
 }
 
 // The same rule for files: an output file with content is replaced only with --overwrite.
