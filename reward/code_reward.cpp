@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "reward/code_harness.h"
 #include "sandbox/sandbox.h"
 
@@ -39,7 +40,7 @@ std::string request_json(const std::string& nonce, const std::string& setup, con
   for (auto& t : tests) w.String(t.data(), static_cast<rapidjson::SizeType>(t.size()));
   w.EndArray();
   w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  return json::text_of(buffer);  // valid UTF-8 whatever the completion held
 }
 
 class CodeReward : public Reward {

@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "reward/plugin_process.h"
 
 namespace aha::reward {
@@ -57,7 +58,7 @@ std::string request_line(int64_t id, const RewardExample& example, const Complet
   w.Key("num_tokens");
   w.Int64(completion.num_tokens);
   w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  return json::text_of(buffer);  // valid UTF-8 whatever the completion held
 }
 
 RewardOutput parse_reply(const std::string& line, int64_t id) {

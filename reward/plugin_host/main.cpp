@@ -46,7 +46,7 @@ std::string error_reply(const char* id_json, const std::string& message) {
   w.Key("error");
   w.String(message.c_str());
   w.EndObject();
-  return buffer.GetString();
+  return aha::json::text_of(buffer);  // valid UTF-8 whatever the completion held
 }
 
 std::string string_field(const rapidjson::Value& doc, const char* key) {
@@ -114,7 +114,7 @@ std::string serve(const std::string& line, void* state, ScoreFn score) {
   w.Key("diagnostic");
   w.String(out.diagnostic);
   w.EndObject();
-  return buffer.GetString();
+  return aha::json::text_of(buffer);  // valid UTF-8 whatever the completion held
 }
 
 }  // namespace
