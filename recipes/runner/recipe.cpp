@@ -43,8 +43,6 @@ auto named(const ObjectReader& r, const char* key, const std::string& fallback, 
   }
 }
 
-std::string section_context(const std::string& what, const char* key) { return what + ": " + key; }
-
 void read_model(const ObjectReader& r, Recipe& recipe) {
   r.reject_unknown({"path", "build", "build_set", "dtype", "device", "threads"});
   ModelSection& m = recipe.model;
