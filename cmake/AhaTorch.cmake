@@ -26,6 +26,10 @@ if(NOT Torch_DIR OR NOT EXISTS "${Torch_DIR}/TorchConfig.cmake")
                       "or set LIBTORCH / -DTorch_DIR=<libtorch>/share/cmake/Torch.")
 endif()
 get_filename_component(AHA_TORCH_PREFIX "${Torch_DIR}/../../.." ABSOLUTE)
+# LibTorch's version from its package file (the CPU path below never calls find_package), for
+# the test of `aha --version`, which prints the headers' TORCH_VERSION.
+file(STRINGS "${Torch_DIR}/TorchConfigVersion.cmake" _torch_version_line REGEX "set\\(PACKAGE_VERSION \"")
+string(REGEX REPLACE ".*\"([^\"]+)\".*" "\\1" AHA_TORCH_VERSION "${_torch_version_line}")
 
 if(AHA_CUDA STREQUAL "AUTO")
   execute_process(COMMAND nvidia-smi -L RESULT_VARIABLE _smi OUTPUT_VARIABLE _smi_out ERROR_QUIET)

@@ -10,6 +10,53 @@
 
 namespace aha::cli {
 
+const char* const kExitStatusText =
+    "exit status: 0 done, 1 error (bad input, a failed operation), 2 usage error (unknown command or\n"
+    "option, missing or extra argument, bad option value), 3 internal error (a bug: please report it)\n";
+
+namespace {
+
+// "decode*" -> {"decode", '*'}; "json!" -> {"json", '!'}; "model" -> {"model", ' '}.
+std::pair<std::string, char> name_and_kind(const std::string& spec_name) {
+  const char last = spec_name.empty() ? ' ' : spec_name.back();
+  if (last == '!' || last == '*') return {spec_name.substr(0, spec_name.size() - 1), last};
+  return {spec_name, ' '};
+}
+
+bool is_help_word(const std::string& word) { return word == "--help" || word == "-h"; }
+
+}  // namespace
+
+bool wants_help(const std::vector<std::string>& words) {
+  for (const auto& w : words)
+    if (is_help_word(w)) return true;
+  return false;
+}
+
+std::string help_text(const std::string& command, const Spec& spec) {
+  std::string out = "usage: aha " + command + (spec.usage.empty() ? "" : " " + spec.usage) + "\n";
+  if (!spec.description.empty()) out += "\n" + spec.description + "\n";
+  std::vector<std::pair<std::string, std::string>> rows;  // "--name VALUE", meaning (default)
+  for (const auto& o : spec.options) {
+    const auto [name, kind] = name_and_kind(o.name);
+    std::string left = (o.alias.empty() ? "" : o.alias + ", ") + "--" + name;
+    if (kind != '!') left += " " + (o.value.empty() ? std::string("VALUE") : o.value) + (kind == '*' ? "..." : "");
+    std::string right = o.help;
+    if (!o.fallback.empty()) right += o.fallback == "required" ? " (required)" : " (default: " + o.fallback + ")";
+    rows.emplace_back(left, right);
+  }
+  rows.emplace_back("-h, --help", "print this help and exit");
+  size_t width = 0;
+  for (const auto& [left, right] : rows) width = std::max(width, left.size());
+  out += "\noptions:\n";
+  for (const auto& [left, right] : rows) out += "  " + left + std::string(width - left.size() + 2, ' ') + right + "\n";
+  if (!spec.examples.empty()) {
+    out += "\nexamples:\n";
+    for (const auto& e : spec.examples) out += "  " + e + "\n";
+  }
+  return out + "\n" + kExitStatusText;
+}
+
 std::vector<int64_t> parse_id_list(const std::string& text, const std::string& option) {
   std::vector<int64_t> ids;
   std::stringstream in(text);
@@ -21,10 +68,10 @@ std::vector<int64_t> parse_id_list(const std::string& text, const std::string& o
       if (used != item.size() || v < 0) throw std::invalid_argument(item);
       ids.push_back(v);
     } catch (const std::exception&) {
-      throw Error("--" + option + " must be comma-separated non-negative integers, got '" + item + "'");
+      throw UsageError("--" + option + " must be comma-separated non-negative integers, got '" + item + "'");
     }
   }
-  if (ids.empty()) throw Error("--" + option + " is empty");
+  if (ids.empty()) throw UsageError("--" + option + " is empty");
   return ids;
 }
 
@@ -33,17 +80,19 @@ std::vector<Command>& registry() {
   return commands;
 }
 
-Args::Args(const std::vector<std::string>& words, const std::vector<std::string>& spec,
-           const std::string& command, size_t max_positional)
-    : command_(command) {
+Args::Args(const std::vector<std::string>& words, const Spec& spec, const std::string& command)
+    : command_(command), help_(wants_help(words)) {
   std::map<std::string, char> kinds;  // ' ' value, '!' switch, '*' list
-  for (const auto& s : spec) {
-    char last = s.empty() ? ' ' : s.back();
-    if (last == '!' || last == '*') kinds[s.substr(0, s.size() - 1)] = last;
-    else kinds[s] = ' ';
+  std::map<std::string, std::string> aliases;  // "-n" -> "--n"
+  for (const auto& o : spec.options) {
+    kinds.insert(name_and_kind(o.name));
+    if (!o.alias.empty()) aliases[o.alias] = "--" + name_and_kind(o.name).first;
   }
+  const size_t max_positional = spec.max_positional;
   for (size_t i = 0; i < words.size(); ++i) {
-    const std::string& w = words[i];
+    const auto alias = aliases.find(words[i]);
+    const std::string& w = alias == aliases.end() ? words[i] : alias->second;
+    if (is_help_word(w)) continue;
     if (w.rfind("--", 0) != 0 || w.size() == 2) {
       positional_.push_back(w);
       continue;
@@ -58,8 +107,8 @@ Args::Args(const std::vector<std::string>& words, const std::vector<std::string>
     if (it == kinds.end()) {
       std::string known;
       for (const auto& [k, kind] : kinds) known += (known.empty() ? "--" : ", --") + k;
-      throw Error("aha " + command_ + ": unknown option --" + name +
-                  (known.empty() ? "" : "; options are: " + known));
+      throw UsageError("aha " + command_ + ": unknown option --" + name +
+                       (known.empty() ? "" : "; options are: " + known));
     }
     auto& slot = values_[name];
     if (it->second == '!') {
@@ -67,17 +116,20 @@ Args::Args(const std::vector<std::string>& words, const std::vector<std::string>
     } else if (inline_value) {
       slot.push_back(*inline_value);
     } else if (it->second == '*') {
-      while (i + 1 < words.size() && words[i + 1].rfind("--", 0) != 0) slot.push_back(words[++i]);
+      while (i + 1 < words.size() && words[i + 1].rfind("--", 0) != 0 && !is_help_word(words[i + 1])) slot.push_back(words[++i]);
     } else {
-      if (i + 1 >= words.size()) throw Error("aha " + command_ + ": option --" + name + " needs a value");
+      if (i + 1 >= words.size()) {
+        if (help_) break;  // `aha CMD --out --help`: the help, not this error, was asked for
+        throw UsageError("aha " + command_ + ": option --" + name + " needs a value");
+      }
       slot.push_back(words[++i]);
     }
   }
-  if (positional_.size() > max_positional) {
+  if (positional_.size() > max_positional && !help_) {
     std::string extra;
     for (size_t i = max_positional; i < positional_.size(); ++i) extra += (extra.empty() ? "'" : ", '") + positional_[i] + "'";
     const size_t count = positional_.size() - max_positional;
-    throw Error("aha " + command_ + ": unexpected argument" + (count > 1 ? "s " : " ") + extra +
+    throw UsageError("aha " + command_ + ": unexpected argument" + (count > 1 ? "s " : " ") + extra +
                 (max_positional == 0 ? " (this command takes options only)"
                                      : " (it takes at most " + std::to_string(max_positional) + ")"));
   }
@@ -97,7 +149,7 @@ std::string Args::get(const std::string& name, const std::string& fallback) cons
 
 std::string Args::required(const std::string& name) const {
   auto v = get(name);
-  if (!v) throw Error("aha " + command_ + ": missing required option --" + name);
+  if (!v) throw UsageError("aha " + command_ + ": missing required option --" + name);
   return *v;
 }
 
@@ -111,10 +163,10 @@ int64_t Args::get_int(const std::string& name, int64_t fallback, int64_t min, in
   int64_t out = 0;
   auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
   if (v->empty() || ec == std::errc::invalid_argument || ptr != v->data() + v->size()) {
-    throw Error("aha " + command_ + ": --" + name + " must be " + range + ", got '" + *v + "'");
+    throw UsageError("aha " + command_ + ": --" + name + " must be " + range + ", got '" + *v + "'");
   }
   if (ec == std::errc::result_out_of_range || out < min || out > max) {
-    throw Error("aha " + command_ + ": --" + name + " " + *v + " is out of range: it must be " + range);
+    throw UsageError("aha " + command_ + ": --" + name + " " + *v + " is out of range: it must be " + range);
   }
   return out;
 }
@@ -128,7 +180,7 @@ double Args::get_double(const std::string& name, double fallback) const {
     if (used == v->size()) return out;
   } catch (const std::exception&) {
   }
-  throw Error("aha " + command_ + ": --" + name + " must be a number, got '" + *v + "'");
+  throw UsageError("aha " + command_ + ": --" + name + " must be a number, got '" + *v + "'");
 }
 
 std::vector<std::string> Args::list(const std::string& name) const {
@@ -137,7 +189,7 @@ std::vector<std::string> Args::list(const std::string& name) const {
 }
 
 std::string Args::positional(size_t index, const std::string& what) const {
-  if (index >= positional_.size()) throw Error("aha " + command_ + ": missing " + what);
+  if (index >= positional_.size()) throw UsageError("aha " + command_ + ": missing " + what);
   return positional_[index];
 }
 

@@ -1,7 +1,11 @@
-// The `aha` command line's plumbing: argument parsing and the table of commands.
+// The `aha` command line's plumbing: each command's declarative spec (its options with their
+// meaning and default, positional words, examples), the parser and the help generated from it,
+// and the table of commands.
 //
 // Each command group lives in its own cmd_*.cpp and registers itself with a static
-// CommandRegistration, so adding a command touches no shared file.
+// CommandRegistration, so adding a command touches no shared file. main.cpp parses a command's
+// words with the command's own Spec before calling it, so the help can never list an option
+// the parser rejects, nor miss one it accepts.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -11,22 +15,60 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+
 namespace aha::cli {
 
+// A command-line mistake: an unknown command or option, a missing or extra argument, a value
+// an option cannot take. `aha` exits 2 for it (1 for other errors, 3 for internal ones).
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+// One option of a command.
+struct Option {
+  std::string name{};   // "model" for --model; "name!" is a switch, "name*" takes all values up
+                        // to the next option (e.g. --decode 1 2 3)
+  std::string value{};  // what the value is, for the help: "DIR", "N" ("" for a switch)
+  std::string fallback{};  // the default, for the help: "0", "cpu"; "required" or "" (none)
+  std::string help{};   // what it means
+  std::string alias{};  // a short form, e.g. "-n" for --n ("" for none)
+};
+
+struct Spec {
+  std::string usage{};                  // after "aha CMD ": e.g. "RECIPE.json [options]"
+  std::string description{};            // a few sentences: what the command does
+  std::vector<Option> options{};
+  size_t max_positional = 0;            // positional words accepted (Args::kAnyPositional: any)
+  std::vector<std::string> examples{};  // whole command lines, "aha ..."
+};
+
+// The help of `aha CMD --help`: usage, description, every option with its default and meaning,
+// examples and the exit statuses.
+std::string help_text(const std::string& command, const Spec& spec);
+
+// What `aha --help` and the help of every command say about exit statuses.
+extern const char* const kExitStatusText;
+
+// `--help` or `-h` among a command's words: the help is printed whatever else is given (even
+// with required options missing), after the option names are checked.
+bool wants_help(const std::vector<std::string>& words);
+
 // Parsed arguments: `--name value` options, `--flag` switches and positional words.
-// Every option a command accepts must be declared; anything else is an error naming it, and so
-// is a positional word beyond those the command takes (a stray word is usually a typo, e.g.
-// a value whose option name was forgotten, and ignoring it runs something else than asked).
+// Every option a command accepts must be in its Spec; anything else is a UsageError naming it,
+// and so is a positional word beyond those the command takes (a stray word is usually a typo,
+// e.g. a value whose option name was forgotten, and ignoring it runs something else than asked).
+// Every error an Args method throws is a UsageError.
 class Args {
  public:
   static constexpr size_t kAnyPositional = static_cast<size_t>(-1);
 
-  // `spec` lists the accepted options: "name" takes a value, "name!" is a switch,
-  // "name*" takes all values up to the next option (e.g. --decode 1 2 3). At most
-  // `max_positional` positional words are accepted.
-  Args(const std::vector<std::string>& words, const std::vector<std::string>& spec,
-       const std::string& command, size_t max_positional = 0);
+  // With wants_help(words), only option names are checked: the help is what is asked for.
+  Args(const std::vector<std::string>& words, const Spec& spec, const std::string& command);
 
+  const std::string& command() const { return command_; }
+  bool help() const { return help_; }
   bool flag(const std::string& name) const;
   std::optional<std::string> get(const std::string& name) const;
   std::string get(const std::string& name, const std::string& fallback) const;
@@ -43,17 +85,19 @@ class Args {
 
  private:
   std::string command_;
+  bool help_ = false;
   std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positional_;
 };
 
-// "1,2,3" -> {1, 2, 3}: non-negative integers; errors name --option.
+// "1,2,3" -> {1, 2, 3}: non-negative integers; errors (UsageError) name --option.
 std::vector<int64_t> parse_id_list(const std::string& text, const std::string& option);
 
 struct Command {
   std::string name;     // e.g. "model init"
   std::string summary;  // one line for `aha help`
-  std::function<int(const std::vector<std::string>&)> run;  // words after the name
+  Spec spec;
+  std::function<int(const Args&)> run;  // the words after the name, parsed with `spec`
 };
 
 std::vector<Command>& registry();

@@ -23,8 +23,7 @@
 namespace aha {
 namespace {
 
-int run_generate(const std::vector<std::string>& words) {
-  cli::Args args(words, {"task", "n", "seed", "difficulty", "split", "out", "overwrite!"}, "data generate");
+int run_generate(const cli::Args& args) {
   std::string task = args.required("task");
   if (task != "arithmetic" && task != "countdown" && task != "corpus")
     throw Error("--task must be arithmetic, countdown or corpus, got '" + task + "'");
@@ -68,8 +67,7 @@ int run_generate(const std::vector<std::string>& words) {
   return 0;
 }
 
-int run_inspect(const std::vector<std::string>& words) {
-  cli::Args args(words, {"format", "limit", "every", "prompt-field", "answer-field"}, "data inspect", 1);
+int run_inspect(const cli::Args& args) {
   std::string file = args.positional(0, "the JSONL file");
   JsonlOptions options;
   options.format = parse_jsonl_format(args.required("format"));
@@ -86,9 +84,32 @@ int run_inspect(const std::vector<std::string>& words) {
 const cli::CommandRegistration kGenerate(
     {"data generate", "write synthetic arithmetic or Countdown examples (JSONL), or a pretraining corpus, to --out "
      "(an existing file only with --overwrite)",
+     {.usage = "--task TASK --n N --seed S --out FILE [options]",
+      .description = "Writes N generated examples: arithmetic or countdown as JSON Lines in the `plain` format (id,\n"
+                     "source, kind, prompt, answer, metadata), which `--format plain` and the recipes read back;\n"
+                     "corpus as a pretraining text of N worked problems (\"Question: ...\\nAnswer: ...\").",
+      .options = {{"task", "TASK", "required", "arithmetic, countdown or corpus"},
+                  {"n", "N", "required", "how many examples (at least 1)"},
+                  {"seed", "S", "required", "seed of the generator (>= 0)"},
+                  {"difficulty", "D", "2", "1..5"},
+                  {"split", "SPLIT", "train", "train or heldout (disjoint problems)"},
+                  {"out", "FILE", "required", "the output file"},
+                  {"overwrite!", "", "", "replace an --out file that has content"}},
+      .examples = {"aha data generate --task arithmetic --n 1000 --seed 1 --out data/arith.jsonl",
+                   "aha data generate --task corpus --n 5000 --seed 2 --out data/corpus.txt"}},
      run_generate});
 const cli::CommandRegistration kInspect(
     {"data inspect", "print a JSONL data set's examples as parsed (--format gsm8k|math|aime|humaneval|mbpp|plain)",
+     {.usage = "FILE --format FORMAT [options]",
+      .description = "Prints the examples of the JSON Lines file FILE as the pipeline reads them, one JSON object\n"
+                     "a line (prompt, answer, kind, metadata).",
+      .options = {{"format", "FORMAT", "required", "gsm8k, math, aime, humaneval, mbpp or plain"},
+                  {"limit", "N", "0 (all)", "read at most N examples"},
+                  {"every", "N", "1", "keep every N-th example"},
+                  {"prompt-field", "NAME", "prompt", "the prompt's field (--format plain only)"},
+                  {"answer-field", "NAME", "answer", "the answer's field (--format plain only)"}},
+      .max_positional = 1,
+      .examples = {"aha data inspect --format gsm8k gsm8k/test.jsonl --limit 3"}},
      run_inspect});
 
 }  // namespace

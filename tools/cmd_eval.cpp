@@ -56,7 +56,7 @@ std::string dataset_name(const DatasetSpec& spec) {
 }
 
 std::vector<NamedData> parse_data(const std::vector<std::string>& values, const std::string& format) {
-  require(!values.empty(), "give at least one --data FILE or --data SPEC");
+  if (values.empty()) throw cli::UsageError("give at least one --data FILE or --data SPEC");
   std::vector<NamedData> out;
   std::map<std::string, int> seen;
   for (const auto& value : values) {
@@ -115,11 +115,7 @@ void print_table(const recipes::EvalResult& result, int64_t k) {
   if (result.datasets.size() > 1) row("all", result.overall);
 }
 
-int run_eval(const std::vector<std::string>& words) {
-  cli::Args args(words, {"model",   "data",           "format", "samples", "template", "stop",       "temperature",
-                         "top-p",   "max-new-tokens", "seed",   "limit",   "verifier", "answer-tag", "batch",
-                         "threads", "run-dir",        "name",   "device",  "dtype",    "no-graphs!"},
-                 "eval");
+int run_eval(const cli::Args& args) {
   // Everything that can be checked without the model first, so that a typo fails fast.
   const fs::path model_dir = args.required("model");
   require(fs::is_directory(model_dir), "--model " + model_dir.string() + " is not a directory");
@@ -206,6 +202,34 @@ int run_eval(const std::vector<std::string>& words) {
 const cli::CommandRegistration kEval({"eval",
                                       "pass@1, maj@k and format rate of --model on --data FILE|SPEC (repeatable) "
                                       "with --samples k; report in <run-dir>/exports/eval-<name>/",
+     {.usage = "--model DIR --data FILE|SPEC [--data ...] [options]",
+      .description =
+          "Accuracy of a model on data sets with the verifiers training uses: pass@1 (mean over k samples),\n"
+          "maj@k, format rate, response lengths. The report (report.json, samples.jsonl) goes to\n"
+          "<run-dir>/exports/eval-<name>/, a summary table to stdout, progress to stderr.",
+      .options = {{"model", "DIR", "required", "a Hugging Face model folder with its tokenizer"},
+                  {"data", "FILE|SPEC", "required", "a JSON Lines file, or a data set spec such as "
+                   "'{\"synthetic\": \"arithmetic\", \"n\": 500, \"seed\": 1}'; repeatable"},
+                  {"format", "FORMAT", "plain", "how --data files are read: gsm8k, math, aime, humaneval, mbpp or plain"},
+                  {"samples", "K", "1", "samples per prompt (pass@1 is their mean, maj@k their vote)"},
+                  {"template", "NAME", "r1_zero", "r1_zero, chatml, deepseek_r1, plain, or a pattern holding {prompt}"},
+                  {"stop", "STR", "", "a stop string for a pattern template; repeatable"},
+                  {"temperature", "T", "0 for one sample, 0.6 for K > 1", "sampling temperature"},
+                  {"top-p", "P", "1", "nucleus sampling"},
+                  {"max-new-tokens", "N", "1024", "the longest completion"},
+                  {"seed", "S", "0", "sampling seed"},
+                  {"limit", "N", "0 (all)", "at most N examples of each data set"},
+                  {"verifier", "SPEC", "math_accuracy", "the correctness reward"},
+                  {"answer-tag", "MODE", "the verifier's", "required or optional: whether <answer> tags are needed"},
+                  {"batch", "N", "64", "prompts per batch"},
+                  {"threads", "N", "0 (one per CPU)", "reward threads"},
+                  {"run-dir", "DIR", "the run holding --model, else runs/eval", "where the report goes"},
+                  {"name", "NAME", "the UTC time", "the report's folder name, eval-NAME"},
+                  {"device", "DEV", "cuda if available, else cpu", "cpu or cuda"},
+                  {"dtype", "D", "bfloat16 on cuda, float32 on cpu", "float32, bfloat16 or float16"},
+                  {"no-graphs!", "", "", "no CUDA graphs in decoding"}},
+      .examples = {"aha eval --model runs/r1-zero-tiny/final/model --data '{\"synthetic\": \"arithmetic\", \"n\": 200, \"seed\": 7}'",
+                   "aha eval --model M --data gsm8k/test.jsonl --format gsm8k --samples 8 --temperature 0.6"}},
                                       run_eval});
 
 }  // namespace

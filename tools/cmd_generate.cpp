@@ -106,13 +106,7 @@ std::string completion_json(const Completion& c, int64_t prompt_index, const std
   return json::text_of(buffer);  // a prompt with invalid UTF-8 must not make invalid JSON
 }
 
-int run_generate(const std::vector<std::string>& raw) {
-  std::vector<std::string> words = raw;
-  for (auto& w : words) if (w == "-n") w = "--n";  // the short form the docs use
-  cli::Args args(words,
-                 {"model", "prompt", "prompt-ids", "input", "output", "n", "temperature", "top-p", "top-k",
-                  "max-new-tokens", "seed", "stop", "eos-ids", "ignore-eos!", "device", "dtype", "no-graphs!", "batch", "overwrite!"},
-                 "generate");
+int run_generate(const cli::Args& args) {
   const fs::path dir = args.required("model");
   const auto prompts_text = args.list("prompt");
   const auto prompts_ids = args.list("prompt-ids");
@@ -240,6 +234,32 @@ int run_generate(const std::vector<std::string>& raw) {
 const cli::CommandRegistration kGenerate({"generate",
                                           "sample completions (--prompt, --prompt-ids or --input JSONL) with the "
                                           "rollout engine; --output replaces an existing file only with --overwrite",
+     {.usage = "--model DIR (--prompt TEXT ... | --prompt-ids IDS | --input FILE --output FILE) [options]",
+      .description =
+          "Samples completions with the rollout engine. Text prompts are encoded with DIR's tokenizer (with its\n"
+          "special tokens). --input lines are objects with \"prompt\" or \"prompt_ids\"; each --output line is\n"
+          "one completion (prompt_index, sample_index, text, tokens, logprobs, finish_reason).",
+      .options = {{"model", "DIR", "required", "a Hugging Face model folder"},
+                  {"prompt", "TEXT", "", "a text prompt; repeatable"},
+                  {"prompt-ids", "IDS", "", "a prompt as comma-separated token ids; repeatable"},
+                  {"input", "FILE", "", "prompts as JSON Lines (needs --output)"},
+                  {"output", "FILE", "stdout", "completions as JSON Lines, written when complete"},
+                  {"n", "N", "1", "samples per prompt", "-n"},
+                  {"temperature", "T", "1", "sampling temperature (0: greedy)"},
+                  {"top-p", "P", "1", "nucleus sampling"},
+                  {"top-k", "K", "0 (off)", "top-k sampling"},
+                  {"max-new-tokens", "N", "256", "the longest completion"},
+                  {"seed", "S", "0", "sampling seed"},
+                  {"stop", "STR", "", "a stop string; repeatable"},
+                  {"eos-ids", "IDS", "the model's (config, generation and tokenizer configs)", "end-of-sequence token ids"},
+                  {"ignore-eos!", "", "", "keep generating past an end-of-sequence token"},
+                  {"device", "DEV", "cuda if available, else cpu", "cpu or cuda"},
+                  {"dtype", "D", "bfloat16 on cuda, else the model's", "float32, bfloat16 or float16"},
+                  {"no-graphs!", "", "", "no CUDA graphs in decoding"},
+                  {"batch", "N", "64", "prompts per batch"},
+                  {"overwrite!", "", "", "replace an existing --output file"}},
+      .examples = {"aha generate --model models/tiny --prompt 'Question: 2+3?\\nAnswer:' -n 4 --temperature 0.7",
+                   "aha generate --model M --input prompts.jsonl --output completions.jsonl --max-new-tokens 512"}},
                                           run_generate});
 
 }  // namespace

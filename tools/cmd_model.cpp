@@ -13,8 +13,7 @@
 namespace aha::cli {
 namespace {
 
-int model_init(const std::vector<std::string>& words) {
-  Args args(words, {"config", "out", "seed", "dtype", "overwrite!"}, "model init");
+int model_init(const Args& args) {
   auto config = ModelConfig::from_file(args.required("config"));
   SaveModelOptions save;
   save.made_by = "model init";
@@ -29,8 +28,7 @@ int model_init(const std::vector<std::string>& words) {
   return 0;
 }
 
-int model_info(const std::vector<std::string>& words) {
-  Args args(words, {}, "model info", 1);
+int model_info(const Args& args) {
   std::filesystem::path dir = args.positional(0, "the model directory");
   auto c = ModelConfig::from_file(dir / "config.json");
   const int64_t params = c.parameter_count();
@@ -62,8 +60,7 @@ int model_info(const std::vector<std::string>& words) {
   return 0;
 }
 
-int model_logprobs(const std::vector<std::string>& words) {
-  Args args(words, {"ids", "dtype", "device"}, "model logprobs", 1);
+int model_logprobs(const Args& args) {
   std::filesystem::path dir = args.positional(0, "the model directory");
   auto ids = parse_id_list(args.required("ids"), "ids");
   if (ids.size() < 2) throw Error("--ids needs at least two tokens");
@@ -95,8 +92,7 @@ int model_logprobs(const std::vector<std::string>& words) {
   return 0;
 }
 
-int model_convert(const std::vector<std::string>& words) {
-  Args args(words, {"out", "dtype", "max-shard-mb", "overwrite!"}, "model convert", 1);
+int model_convert(const Args& args) {
   std::filesystem::path dir = args.positional(0, "the model directory");
   const std::filesystem::path out = args.required("out");
   std::error_code ec;
@@ -117,13 +113,52 @@ int model_convert(const std::vector<std::string>& words) {
   return 0;
 }
 
-CommandRegistration init_cmd({"model init", "--config cfg.json --out DIR [--seed S] [--dtype D] [--overwrite]: a random model in HF format (DIR new or empty; --overwrite replaces an earlier `aha model init` output)", model_init});
-CommandRegistration convert_cmd({"model convert", "DIR --out DIR2 [--dtype D] [--max-shard-mb N] [--overwrite]: re-save (cast, reshard) into a new or empty DIR2",
-                                 model_convert});
-CommandRegistration info_cmd({"model info", "DIR: architecture, parameter count, dtype, memory", model_info});
-CommandRegistration logprobs_cmd({"model logprobs",
-                                  "DIR --ids 1,2,3 [--dtype float32|bfloat16] [--device cpu|cuda]: per-token log-probs as JSON",
-                                  model_logprobs});
+const Option kDtype{"dtype", "D", "", "float32, bfloat16 or float16; default: the config's torch_dtype"};
+
+CommandRegistration init_cmd(
+    {"model init",
+     "--config cfg.json --out DIR [--seed S] [--dtype D] [--overwrite]: a random model in HF format (DIR new or empty; "
+     "--overwrite replaces an earlier `aha model init` output)",
+     {.usage = "--config FILE --out DIR [options]",
+      .description = "Writes a randomly initialised model of the shape in FILE (a Hugging Face config.json) to DIR,\n"
+                     "in Hugging Face format (config.json, model.safetensors). DIR must be new or empty.",
+      .options = {{"config", "FILE", "required", "the model's config.json (e.g. recipes/models/*.json)"},
+                  {"out", "DIR", "required", "where to write the model"},
+                  {"seed", "N", "0", "seed of the random weights"},
+                  kDtype,
+                  {"overwrite!", "", "", "replace an earlier `aha model init` output in DIR (nothing else)"}},
+      .examples = {"aha model init --config recipes/models/tiny-qwen2.json --out models/tiny --seed 1"}},
+     model_init});
+CommandRegistration convert_cmd(
+    {"model convert", "DIR --out DIR2 [--dtype D] [--max-shard-mb N] [--overwrite]: re-save (cast, reshard) into a new or empty DIR2",
+     {.usage = "DIR --out DIR2 [options]",
+      .description = "Re-saves the model in DIR into DIR2 (new or empty), cast to --dtype and sharded, with the\n"
+                     "tokenizer and other files of DIR copied along.",
+      .options = {{"out", "DIR2", "required", "where to write the converted model"},
+                  kDtype,
+                  {"max-shard-mb", "N", "5120", "the largest safetensors shard, in MiB"},
+                  {"overwrite!", "", "", "replace an earlier `aha model convert` output in DIR2 (nothing else)"}},
+      .max_positional = 1,
+      .examples = {"aha model convert models/tiny --out models/tiny-bf16 --dtype bfloat16"}},
+     model_convert});
+CommandRegistration info_cmd({"model info", "DIR: architecture, parameter count, dtype, memory",
+                              {.usage = "DIR",
+                               .description = "Prints the architecture, parameter count, dtype, weights memory and shape\n"
+                                              "of the model in DIR, after checking its weights files.",
+                               .max_positional = 1,
+                               .examples = {"aha model info models/tiny"}},
+                              model_info});
+CommandRegistration logprobs_cmd(
+    {"model logprobs", "DIR --ids 1,2,3 [--dtype float32|bfloat16] [--device cpu|cuda]: per-token log-probs as JSON",
+     {.usage = "DIR --ids ID,ID,... [options]",
+      .description = "Prints {\"logprobs\": [...]}: the log-probability of each token after the first given the\n"
+                     "tokens before it, under the model in DIR.",
+      .options = {{"ids", "ID,ID,...", "required", "at least two token ids, comma-separated"},
+                  {"dtype", "D", "float32", "float32, bfloat16 or float16"},
+                  {"device", "DEV", "cpu", "cpu or cuda"}},
+      .max_positional = 1,
+      .examples = {"aha model logprobs models/tiny --ids 1,17,99,4"}},
+     model_logprobs});
 
 }  // namespace
 }  // namespace aha::cli

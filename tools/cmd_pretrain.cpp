@@ -27,8 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int run_pretrain(const std::vector<std::string>& words) {
-  Args args(words, {"out", "set", "device", "threads", "overwrite!"}, "pretrain", 1);
+int run_pretrain(const Args& args) {
   const fs::path spec_path = args.positional(0, "the pretraining spec (JSON)");
   auto spec = PretrainSpec::from_file(spec_path.string(), args.list("set"));
   const fs::path out = args.get("out", (fs::path("models") / spec_path.stem()).string());
@@ -49,9 +48,7 @@ int run_pretrain(const std::vector<std::string>& words) {
   return 0;
 }
 
-int run_pretrain_check(const std::vector<std::string>& words) {
-  Args args(words, {"problems", "min-difficulty", "max-difficulty", "seed", "max-new-tokens", "device", "threads"},
-            "pretrain check", 1);
+int run_pretrain_check(const Args& args) {
   const fs::path dir = args.positional(0, "the model directory");
   const int64_t threads = args.get_int("threads", 0, 0, INT32_MAX);
   if (threads > 0) torch::set_num_threads(int(threads));
@@ -75,8 +72,7 @@ int run_pretrain_check(const std::vector<std::string>& words) {
   return 0;
 }
 
-int run_tokenizer_train(const std::vector<std::string>& words) {
-  Args args(words, {"vocab-size", "out", "min-frequency", "overwrite!"}, "tokenizer train", Args::kAnyPositional);
+int run_tokenizer_train(const Args& args) {
   require(!args.positional().empty(), "tokenizer train: give one or more text files");
   const fs::path out = args.required("out");
   check_output_dir(out, "--out", "tokenizer train", args.flag("overwrite"));  // before any work
@@ -103,15 +99,47 @@ int run_tokenizer_train(const std::vector<std::string>& words) {
 CommandRegistration pretrain_cmd({"pretrain",
                                   "SPEC.json [--out DIR] [--set key=value ...] [--device cpu|cuda] [--threads N] [--overwrite]: "
                                   "a base model from scratch (tokenizer + next-token training), or reuse DIR",
+                                  {.usage = "SPEC.json [options]",
+                                   .description = "Builds a base model from scratch as SPEC.json says (a BPE tokenizer, then\n"
+                                                  "next-token training on its corpus) into DIR, atomically; reuses DIR when it\n"
+                                                  "already holds a model built from the same spec.",
+                                   .options = {{"out", "DIR", "models/<SPEC file name>", "where to write the model"},
+                                               {"set", "KEY.PATH=VALUE", "", "override one spec key; repeatable"},
+                                               {"device", "DEV", "cpu", "cpu or cuda"},
+                                               {"threads", "N", "0 (LibTorch's choice)", "CPU threads"},
+                                               {"overwrite!", "", "", "replace an earlier `aha pretrain` output from another spec"}},
+                                   .max_positional = 1,
+                                   .examples = {"aha pretrain recipes/base/tiny-base.json --out models/tiny-base"}},
                                   run_pretrain});
 CommandRegistration pretrain_check_cmd(
     {"pretrain check",
      "DIR [--problems 200] [--min-difficulty 1] [--max-difficulty 2] [--seed 0] [--device cpu]: greedy accuracy on "
      "held-out arithmetic prompted as \"Question: ...\\nAnswer:\"",
+     {.usage = "DIR [options]",
+      .description = "Greedy accuracy of the model in DIR on held-out arithmetic problems prompted as\n"
+                     "\"Question: ...\\nAnswer:\"; prints a few samples and the accuracy.",
+      .options = {{"problems", "N", "200", "how many problems"},
+                  {"min-difficulty", "D", "1", "1..5"},
+                  {"max-difficulty", "D", "2", "1..5, at least --min-difficulty"},
+                  {"seed", "S", "0", "seed of the problems"},
+                  {"max-new-tokens", "N", "96", "the longest answer"},
+                  {"device", "DEV", "cpu", "cpu or cuda"},
+                  {"threads", "N", "0 (LibTorch's choice)", "CPU threads"}},
+      .max_positional = 1,
+      .examples = {"aha pretrain check models/tiny-base --problems 100"}},
      run_pretrain_check});
 CommandRegistration tokenizer_train_cmd(
     {"tokenizer train", "FILE... --vocab-size N --out DIR [--min-frequency 2] [--overwrite]: a byte-level BPE tokenizer (HF format) "
      "in a new or empty DIR",
+     {.usage = "FILE... --vocab-size N --out DIR [options]",
+      .description = "Trains a byte-level BPE tokenizer on the text FILEs and writes it (tokenizer.json, Hugging Face\n"
+                     "format) into DIR, new or empty.",
+      .options = {{"vocab-size", "N", "1024", "the vocabulary size, byte tokens included"},
+                  {"out", "DIR", "required", "where to write the tokenizer"},
+                  {"min-frequency", "N", "2", "the fewest occurrences a merge needs"},
+                  {"overwrite!", "", "", "replace an earlier `aha tokenizer train` output in DIR"}},
+      .max_positional = cli::Args::kAnyPositional,
+      .examples = {"aha tokenizer train data/corpus.txt --vocab-size 3000 --out models/tok"}},
      run_tokenizer_train});
 
 }  // namespace

@@ -29,9 +29,8 @@ std::string fixed(double v) {
   return text;
 }
 
-int reward_score(const std::vector<std::string>& words) {
-  const std::string command = "reward score";
-  aha::cli::Args args(words, {"rewards", "input", "output", "threads", "overwrite!"}, command);
+int reward_score(const aha::cli::Args& args) {
+  const std::string command = args.command();
   const std::string input_path = args.required("input");
   const int64_t threads = args.get_int("threads", 0, 0);
   auto specs = aha::reward::parse_reward_specs(args.required("rewards"));
@@ -98,6 +97,15 @@ const aha::cli::CommandRegistration kRewardScore({
     "score completions: --rewards SPEC (e.g. math_accuracy:1,format:0.5 or a JSON file) --input "
     "samples.jsonl "
     "[--output scored.jsonl [--overwrite]] [--threads N (0: one per CPU; at most 256 and one per sample and reward)]",
+    {.usage = "--rewards SPEC --input FILE [options]",
+     .description = "Scores each sample line of FILE (\"completion\", \"gold\", ...) with the rewards of SPEC and writes\n"
+                    "each line back with \"reward\", \"components\" and \"diagnostics\"; a summary goes to stderr.",
+     .options = {{"rewards", "SPEC", "required", "name:weight,... (e.g. math_accuracy:1,format:0.5) or a JSON file"},
+                 {"input", "FILE", "required", "the samples, JSON Lines"},
+                 {"output", "FILE", "stdout", "the scored lines, written atomically"},
+                 {"threads", "N", "0 (one per CPU)", "scoring threads; capped at 256 and at one per sample and reward"},
+                 {"overwrite!", "", "", "replace an existing --output file"}},
+     .examples = {"aha reward score --rewards math_accuracy:1,format:0.5 --input samples.jsonl --output scored.jsonl"}},
     reward_score,
 });
 

@@ -23,12 +23,8 @@ int64_t megabytes(const aha::cli::Args& args, const std::string& command, const 
   return mb << 20;
 }
 
-int sandbox_run(const std::vector<std::string>& words) {
-  const std::string command = "sandbox run";
-  aha::cli::Args args(words,
-                      {"stdin", "timeout", "memory", "output-limit", "interpreter*", "no-namespaces!",
-                       "no-seccomp!"},
-                      command, aha::cli::Args::kAnyPositional);
+int sandbox_run(const aha::cli::Args& args) {
+  const std::string command = args.command();
   aha::sandbox::SandboxRequest request;
   request.program_file = args.positional(0, "FILE (the program to run)");
   aha::require(std::filesystem::is_regular_file(request.program_file),
@@ -66,6 +62,18 @@ const aha::cli::CommandRegistration kSandboxRun({
     "run FILE (python3 by default) in the sandbox; prints the outcome as JSON "
     "[--stdin F] [--timeout S] [--memory MB (1..1048576)] [--output-limit MB (1..1024)] "
     "[--interpreter WORD...]",
+    {.usage = "FILE [ARG...] [options]",
+     .description = "Runs the program FILE with ARGs in the sandbox (namespaces, seccomp, rlimits, a timeout,\n"
+                    "an output cap) and prints the outcome as JSON (status, exit code, stdout, stderr, times).",
+     .options = {{"stdin", "FILE", "empty", "the program's standard input"},
+                 {"timeout", "S", "10", "wall and CPU seconds"},
+                 {"memory", "MB", "1024", "memory limit per process, 1..1048576"},
+                 {"output-limit", "MB", "1", "cap on each of stdout and stderr, 1..1024"},
+                 {"interpreter*", "WORD", "python3", "the command that runs FILE"},
+                 {"no-namespaces!", "", "", "no user, PID, network or mount namespaces"},
+                 {"no-seccomp!", "", "", "no seccomp filter"}},
+     .max_positional = aha::cli::Args::kAnyPositional,
+     .examples = {"aha sandbox run solution.py --stdin input.txt --timeout 5"}},
     sandbox_run,
 });
 

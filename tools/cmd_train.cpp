@@ -24,8 +24,7 @@ std::string value_or_dash(const std::map<std::string, double>& m, const std::str
   return text;
 }
 
-int run_train(const std::vector<std::string>& words) {
-  cli::Args args(words, {"run-dir", "set", "resume!", "quiet!", "stop-after"}, "train", 1);
+int run_train(const cli::Args& args) {
   const std::string file = args.positional(0, "RECIPE (a recipe JSON file, e.g. recipes/r1-zero-tiny.json)");
   auto recipe = recipes::load_recipe(file, args.list("set"));
   recipes::RunOptions options;
@@ -55,7 +54,19 @@ int run_train(const std::vector<std::string>& words) {
 }
 
 const cli::CommandRegistration kTrain(
-    {"train", "run a training recipe (GRPO): aha train recipes/r1-zero-tiny.json [--set k=v] [--resume]", run_train});
+    {"train", "run a training recipe (GRPO): aha train recipes/r1-zero-tiny.json [--set k=v] [--resume]",
+     {.usage = "RECIPE.json [options]",
+      .description = "Runs a training recipe (recipes/README.md says every key): GRPO steps with held-out\n"
+                     "evaluations, a progress bar on stderr, and at the end the held-out accuracy before and after.",
+      .options = {{"run-dir", "DIR", "runs/<recipe name>", "the run directory (run.db, checkpoints, exports)"},
+                  {"set", "KEY.PATH=VALUE", "", "override one recipe key; repeatable"},
+                  {"resume!", "", "", "continue the run in the run directory from its last checkpoint"},
+                  {"quiet!", "", "", "no progress bar"},
+                  {"stop-after", "N", "0 (run all steps)", "stop after N steps; continue later with --resume"}},
+      .max_positional = 1,
+      .examples = {"aha train recipes/r1-zero-tiny.json",
+                   "aha train recipes/r1-zero.json --set model.path=/models/Qwen2.5-1.5B --stop-after 10"}},
+     run_train});
 
 }  // namespace
 }  // namespace aha

@@ -55,7 +55,8 @@ TEST_F(SandboxCli, TimeoutIsReportedNotFailed) {
   EXPECT_EQ(std::string(d["status"].GetString()), "timeout");
 }
 
-TEST_F(SandboxCli, SandboxFailureAndBadArgumentsExitOne) {
+// Exit 1 for an error, 2 for a usage error such as an unknown option (tools/cli.h).
+TEST_F(SandboxCli, SandboxFailureAndBadArgumentsExitOneOrTwo) {
   const std::string program = write("p.py", "pass\n");
   const std::string broken = write("broken-interpreter", "#!/nonexistent/interpreter\n");
   std::filesystem::permissions(broken, std::filesystem::perms::all);
@@ -65,7 +66,7 @@ TEST_F(SandboxCli, SandboxFailureAndBadArgumentsExitOne) {
   EXPECT_EQ(std::string(d["status"].GetString()), "sandbox_failure");
   EXPECT_EQ(run_aha("sandbox run " + dir_ + "/missing.py").exit_status, 1);
   EXPECT_EQ(run_aha("sandbox run " + program + " --memory 0").exit_status, 1);
-  EXPECT_EQ(run_aha("sandbox run " + program + " --no-such-option").exit_status, 1);
+  EXPECT_EQ(run_aha("sandbox run " + program + " --no-such-option").exit_status, 2);
 }
 
 }  // namespace

@@ -41,9 +41,9 @@ class HostileInput : public ::testing::Test {
   }
   void TearDown() override { aha::remove_tree(dir_); }
 
-  // The status, and that the message names each of `words`.
-  static void expect_error(const CommandOutcome& o, const std::vector<std::string>& words) {
-    EXPECT_EQ(o.exit_status, 1) << o.out;  // 124 would be a hang ended by timeout
+  // The status (1 an error, 2 a usage error: tools/cli.h), and that the message names each of `words`.
+  static void expect_error(const CommandOutcome& o, const std::vector<std::string>& words, int status = 1) {
+    EXPECT_EQ(o.exit_status, status) << o.out;  // 124 would be a hang ended by timeout
     for (const auto& w : words) EXPECT_NE(o.out.find(w), std::string::npos) << "no '" << w << "' in: " << o.out;
     EXPECT_EQ(o.out.find("internal error"), std::string::npos) << o.out;
   }
@@ -113,12 +113,12 @@ TEST_F(HostileInput, OutOfRangeAndMalformedIntegersAreErrors) {
   const fs::path out = dir_ / "out.jsonl";
   const std::string base = "data generate --task arithmetic --seed 1 --out " + q(out);
   expect_error(aha_cli(base + " --n 3 --difficulty 4294967298"),
-               {"--difficulty 4294967298 is out of range", "1..5"});
-  expect_error(aha_cli(base + " --n 12abc"), {"--n must be an integer >= 1, got '12abc'"});
+               {"--difficulty 4294967298 is out of range", "1..5"}, 2);
+  expect_error(aha_cli(base + " --n 12abc"), {"--n must be an integer >= 1, got '12abc'"}, 2);
   expect_error(aha_cli("data generate --task arithmetic --n 3 --seed -1 --out " + q(out)),
-               {"--seed -1 is out of range", ">= 0"});
+               {"--seed -1 is out of range", ">= 0"}, 2);
   expect_error(aha_cli("generate --model " + q(dir_ / "no-model") + " --prompt hi -n 99999999999999999999"),
-               {"--n 99999999999999999999 is out of range"});
+               {"--n 99999999999999999999 is out of range"}, 2);
   EXPECT_FALSE(fs::exists(out));
 }
 
@@ -126,13 +126,13 @@ TEST_F(HostileInput, OutOfRangeAndMalformedIntegersAreErrors) {
 TEST_F(HostileInput, ExtraPositionalArgumentsAreErrors) {
   const fs::path out = dir_ / "out.jsonl";
   expect_error(aha_cli("data generate --task arithmetic --n 3 --seed 1 --out " + q(out) + " stray"),
-               {"unexpected argument 'stray'"});
+               {"unexpected argument 'stray'"}, 2);
   EXPECT_FALSE(fs::exists(out));
-  expect_error(aha_cli("data inspect --format plain " + q(prompts_) + " extra"), {"unexpected argument 'extra'"});
+  expect_error(aha_cli("data inspect --format plain " + q(prompts_) + " extra"), {"unexpected argument 'extra'"}, 2);
   expect_error(aha_cli("generate --model " + q(dir_ / "no-model") + " --prompt hi extra1 extra2"),
-               {"unexpected arguments 'extra1', 'extra2'"});
+               {"unexpected arguments 'extra1', 'extra2'"}, 2);
   expect_error(aha_cli("reward score --rewards math_accuracy:1 --input " + q(prompts_) + " " + q(prompts_)),
-               {"unexpected argument '" + prompts_.string() + "'"});
+               {"unexpected argument '" + prompts_.string() + "'"}, 2);
   expect_prompts_unchanged();
 }
 

@@ -56,10 +56,11 @@ class EvalCli : public ::testing::Test {
             "--max-new-tokens",
             "12"};
   }
-  // Runs with extra words; expects failure with a message containing `expected`.
-  static void expect_error(std::vector<std::string> words, const std::string& expected) {
+  // Runs with extra words; expects failure with a message containing `expected`, and exit
+  // status 1 (an error), or 2 for a usage error (tools/cli.h).
+  static void expect_error(std::vector<std::string> words, const std::string& expected, int status = 1) {
     auto o = run_aha(words);
-    EXPECT_EQ(o.exit_status, 1) << o.out;
+    EXPECT_EQ(o.exit_status, status) << o.out;
     EXPECT_NE(o.out.find(expected), std::string::npos) << "expected '" << expected << "' in: " << o.out;
     EXPECT_FALSE(fs::exists(root_ / "run" / "exports" / "eval-bad")) << o.out;
   }
@@ -74,7 +75,7 @@ fs::path EvalCli::root_;
 TEST_F(EvalCli, BadInputIsNamed) {
   const std::string probe = (root_ / "probe.jsonl").string();
   auto b = base("bad");
-  expect_error(with(b, {}), "--data");
+  expect_error(with(b, {}), "--data", 2);
   expect_error({"eval", "--model", (root_ / "missing").string(), "--data", probe}, "missing is not a directory");
   expect_error({"eval", "--model", root_.string(), "--data", probe}, "no config.json");
   expect_error(with(b, {"--data", probe, "--format", "bogus"}), "bogus");
@@ -86,9 +87,9 @@ TEST_F(EvalCli, BadInputIsNamed) {
   expect_error(with(b, {"--data", probe, "--verifier", "math_accuracy,format"}), "exactly one");
   expect_error(with(b, {"--data", probe, "--answer-tag", "maybe"}), "--answer-tag");
   expect_error(with(b, {"--data", probe, "--top-p", "2"}), "top_p");
-  expect_error(with(b, {"--data", probe, "--limit", "-1"}), "--limit");
-  expect_error(with(b, {"--data", probe, "stray"}), "stray");
-  expect_error(with(b, {"--data", probe, "--bogus-option", "1"}), "--bogus-option");
+  expect_error(with(b, {"--data", probe, "--limit", "-1"}), "--limit", 2);
+  expect_error(with(b, {"--data", probe, "stray"}), "stray", 2);
+  expect_error(with(b, {"--data", probe, "--bogus-option", "1"}), "--bogus-option", 2);
 }
 
 TEST_F(EvalCli, WritesTheReportOfAKnownModel) {
