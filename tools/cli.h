@@ -42,6 +42,14 @@ struct Spec {
   std::vector<Option> options{};
   size_t max_positional = 0;            // positional words accepted (Args::kAnyPositional: any)
   std::vector<std::string> examples{};  // whole command lines, "aha ..."
+
+  // Options by name alone ("model", "quick!"), no help text: for the benchmarks in tools/bench,
+  // which are developers' programs rather than `aha` commands.
+  static Spec of_names(const std::vector<std::string>& names) {
+    Spec spec;
+    for (const auto& name : names) spec.options.push_back({.name = name});
+    return spec;
+  }
 };
 
 // The help of `aha CMD --help`: usage, description, every option with its default and meaning,

@@ -62,7 +62,7 @@ void check(const char* failure) { aha::require(failure == nullptr, failure ? fai
 
 int main(int argc, char** argv) {
   try {
-    aha::cli::Args args(std::vector<std::string>(argv + 1, argv + argc), {"config", "rows", "context", "span"},
+    aha::cli::Args args(std::vector<std::string>(argv + 1, argv + argc), aha::cli::Spec::of_names({"config", "rows", "context", "span"}),
                         "bench_decode_kernels");
     aha::require(torch::cuda::is_available(), "bench_decode_kernels needs a CUDA device");
     auto config = aha::ModelConfig::from_json(aha::read_file(args.get("config", "recipes/models/qwen2.5-0.5b.json")),

@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   try {
     aha::cli::Args args(
         std::vector<std::string>(argv + 1, argv + argc),
-        {"model", "device", "batch", "prompt", "completion", "micro", "steps", "autocast!", "checkpointing!"},
+        aha::cli::Spec::of_names({"model", "device", "batch", "prompt", "completion", "micro", "steps", "autocast!", "checkpointing!"}),
         "bench_learner");
     const torch::Device device(args.get("device", "cuda:0"));
     const bool autocast = args.flag("autocast");

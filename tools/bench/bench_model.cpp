@@ -31,7 +31,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 int main(int argc, char** argv) {
   try {
     aha::cli::Args args(std::vector<std::string>(argv + 1, argv + argc),
-                        {"model", "device", "dtype", "batch", "seq", "loads", "iters"}, "bench_model");
+                        aha::cli::Spec::of_names({"model", "device", "dtype", "batch", "seq", "loads", "iters"}), "bench_model");
     const std::string dir = args.required("model");
     const torch::Device device(args.get("device", "cuda"));
     const auto dtype = aha::parse_dtype(args.get("dtype", "bfloat16"));

@@ -46,9 +46,9 @@ std::vector<std::vector<int64_t>> read_prompts(const std::string& path) {
 int main(int argc, char** argv) {
   try {
     aha::cli::Args args(std::vector<std::string>(argv + 1, argv + argc),
-                        {"model", "prompt-file", "group", "new", "device", "dtype", "iters", "temperature", "no-graphs!",
+                        aha::cli::Spec::of_names({"model", "prompt-file", "group", "new", "device", "dtype", "iters", "temperature", "no-graphs!",
                          "no-fuse!", "span-bucket", "no-fused-sampler!",
-                         "no-decode-kernels!", "sdpa-decode-attention!"},
+                         "no-decode-kernels!", "sdpa-decode-attention!"}),
                         "bench_rollout");
     const torch::Device device(args.get("device", "cuda"));
     auto model = aha::load_model(args.required("model"), {device, aha::parse_dtype(args.get("dtype", "bfloat16"))});
