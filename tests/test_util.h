@@ -50,10 +50,13 @@ struct CommandOutcome {
 // shell_quoted where needed); stderr joins `out` with merge_stderr, else it is discarded.
 // With timeout_seconds, coreutils' timeout ends a command that hangs (exit status 124), so a
 // regression to a hang fails the test instead of stalling the suite.
-inline CommandOutcome run_aha(const std::string& arguments, bool merge_stderr, int timeout_seconds = 0) {
+// run_aha_in runs it with `working_dir` as the current directory (relative paths, runs/ ...).
+inline CommandOutcome run_aha_in(const std::filesystem::path& working_dir, const std::string& arguments,
+                                 bool merge_stderr, int timeout_seconds = 0) {
+  const std::string cd = working_dir.empty() ? "" : "cd " + shell_quoted(working_dir.string()) + " && ";
   const std::string bounded = timeout_seconds > 0 ? "timeout -k 10 " + std::to_string(timeout_seconds) + " " : "";
   const std::string command =
-      bounded + std::string(AHA_BINARY_DIR) + "/aha " + arguments + (merge_stderr ? " 2>&1" : " 2>/dev/null");
+      cd + bounded + std::string(AHA_BINARY_DIR) + "/aha " + arguments + (merge_stderr ? " 2>&1" : " 2>/dev/null");
   CommandOutcome o;
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return o;
@@ -62,6 +65,10 @@ inline CommandOutcome run_aha(const std::string& arguments, bool merge_stderr, i
   const int status = pclose(pipe);
   o.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return o;
+}
+
+inline CommandOutcome run_aha(const std::string& arguments, bool merge_stderr, int timeout_seconds = 0) {
+  return run_aha_in({}, arguments, merge_stderr, timeout_seconds);
 }
 
 // Host pids whose command line contains `marker` (e.g. a path under a test's folder): what a

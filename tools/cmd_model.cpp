@@ -8,6 +8,7 @@
 #include "core/files.h"
 #include "core/output_dir.h"
 #include "policy/model/model_io.h"
+#include "policy/tokenizer/tokenizer.h"
 #include "tools/cli.h"
 
 namespace aha::cli {
@@ -19,6 +20,15 @@ int model_init(const Args& args) {
   save.made_by = "model init";
   save.overwrite = args.flag("overwrite");
   check_output_dir(args.required("out"), "--out", save.made_by, save.overwrite);  // before any work
+  if (auto tokenizer_dir = args.get("tokenizer")) {
+    // The tokenizer's ids must all be rows of the embedding; a larger vocab_size (padding, as
+    // Qwen2's 151936 for its 151665 tokens) is fine.
+    const auto tokenizer = Tokenizer::from_dir(*tokenizer_dir);
+    require(tokenizer.id_limit() <= config.vocab_size,
+            "--tokenizer " + *tokenizer_dir + " has token ids up to " + std::to_string(tokenizer.id_limit() - 1) +
+                ", but --config " + args.required("config") + " has vocab_size " + std::to_string(config.vocab_size));
+    save.copy_extras_from = *tokenizer_dir;
+  }
   std::optional<torch::ScalarType> dtype;
   if (auto d = args.get("dtype")) dtype = parse_dtype(*d);
   auto model = init_model(config, static_cast<uint64_t>(args.get_int("seed", 0, 0)), dtype);
@@ -125,9 +135,11 @@ CommandRegistration init_cmd(
       .options = {{"config", "FILE", "required", "the model's config.json (e.g. recipes/models/*.json)"},
                   {"out", "DIR", "required", "where to write the model"},
                   {"seed", "N", "0", "seed of the random weights"},
+                  {"tokenizer", "DIR", "none", "copy this tokenizer (tokenizer.json, tokenizer_config.json, ...) into the model"},
                   kDtype,
                   {"overwrite!", "", "", "replace an earlier `aha model init` output in DIR (nothing else)"}},
-      .examples = {"aha model init --config recipes/models/tiny-qwen2.json --out models/tiny --seed 1"}},
+      .examples = {"aha model init --config recipes/models/tiny-qwen2.json --out models/tiny --seed 1",
+                   "aha model init --config recipes/models/qwen2.5-1.5b.json --tokenizer models/tok --out models/Qwen2.5-1.5B-random"}},
      model_init});
 CommandRegistration convert_cmd(
     {"model convert", "DIR --out DIR2 [--dtype D] [--max-shard-mb N] [--overwrite]: re-save (cast, reshard) into a new or empty DIR2",

@@ -79,6 +79,13 @@ int run_tokenizer_train(const Args& args) {
   BpeTrainerOptions options;
   options.vocab_size = args.get_int("vocab-size", options.vocab_size);
   options.min_frequency = args.get_int("min-frequency", options.min_frequency);
+  if (auto specials = args.get("special-tokens")) {
+    options.special_tokens.clear();
+    std::string rest = *specials;
+    for (size_t comma; (comma = rest.find(',')) != std::string::npos; rest.erase(0, comma + 1))
+      options.special_tokens.push_back(rest.substr(0, comma));
+    options.special_tokens.push_back(rest);
+  }
   BpeTrainer trainer(options);
   for (const auto& file : args.positional()) trainer.add_text(read_file(file));
   auto bpe = trainer.train();
@@ -137,9 +144,12 @@ CommandRegistration tokenizer_train_cmd(
       .options = {{"vocab-size", "N", "1024", "the vocabulary size, byte tokens included"},
                   {"out", "DIR", "required", "where to write the tokenizer"},
                   {"min-frequency", "N", "2", "the fewest occurrences a merge needs"},
+                  {"special-tokens", "A,B,...", "<|endoftext|>", "special tokens after the learned ones; the first is BOS, EOS and pad"},
                   {"overwrite!", "", "", "replace an earlier `aha tokenizer train` output in DIR"}},
       .max_positional = cli::Args::kAnyPositional,
-      .examples = {"aha tokenizer train data/corpus.txt --vocab-size 3000 --out models/tok"}},
+      .examples = {"aha tokenizer train corpus.txt --vocab-size 3000 --out models/tok",
+                   "aha tokenizer train corpus.txt --vocab-size 8000 --special-tokens '<|endoftext|>,<|im_start|>,<|im_end|>' "
+                   "--out models/qwen2-style-tok"}},
      run_tokenizer_train});
 
 }  // namespace

@@ -2,15 +2,18 @@
 //
 //   aha train RECIPE.json [--run-dir DIR] [--set key.path=value ...] [--resume] [--quiet]
 //                         [--stop-after N]   (stop after N steps; continue later with --resume)
+//                         [--check]          (validate everything and print the plan; train nothing)
 //
 // Prints where the run lives, a progress bar (step, ETA, reward, accuracy, response length,
 // last held-out accuracy), and at the end the held-out accuracy before and after training.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
 #include "core/error.h"
 #include "core/progress_bar.h"
 #include "recipes/runner/grpo_stage.h"
+#include "recipes/runner/recipe_check.h"
 #include "tools/cli.h"
 
 namespace aha {
@@ -24,6 +27,20 @@ std::string value_or_dash(const std::map<std::string, double>& m, const std::str
   return text;
 }
 
+// --check: every problem on its own line, then the plan; exit status 1 when there is a problem.
+int check_train(const recipes::Recipe& recipe, const recipes::RunOptions& options) {
+  const auto check = recipes::check_recipe(recipe, options);
+  for (const auto& item : check.items)
+    std::cout << (item.ok ? "ok       " : "PROBLEM  ") << item.what << ": " << item.detail << "\n";
+  std::cout << "\nthe run would do:\n";
+  for (const auto& line : check.plan) std::cout << "  " << line << "\n";
+  const auto problems = std::count_if(check.items.begin(), check.items.end(), [](const auto& i) { return !i.ok; });
+  std::cout << "\n" << (problems == 0 ? std::string("recipe ok: nothing was trained or written")
+                                      : std::to_string(problems) + " problem(s): the run would stop at the first")
+            << "\n";
+  return problems == 0 ? 0 : 1;
+}
+
 int run_train(const cli::Args& args) {
   const std::string file = args.positional(0, "RECIPE (a recipe JSON file, e.g. recipes/r1-zero-tiny.json)");
   auto recipe = recipes::load_recipe(file, args.list("set"));
@@ -32,6 +49,7 @@ int run_train(const cli::Args& args) {
   options.resume = args.flag("resume");
   options.progress = !args.flag("quiet");
   options.stop_after_steps = args.get_int("stop-after", 0, 0);
+  if (args.flag("check")) return check_train(recipe, options);
   const auto run_dir = options.run_dir.empty() ? std::filesystem::path("runs") / recipe.name : options.run_dir;
   std::cerr << "aha train: recipe " << file << ", run directory " << run_dir.string() << "\n";
   auto summary = recipes::run_grpo(recipe, options);
@@ -62,9 +80,11 @@ const cli::CommandRegistration kTrain(
                   {"set", "KEY.PATH=VALUE", "", "override one recipe key; repeatable"},
                   {"resume!", "", "", "continue the run in the run directory from its last checkpoint"},
                   {"quiet!", "", "", "no progress bar"},
-                  {"stop-after", "N", "0 (run all steps)", "stop after N steps; continue later with --resume"}},
+                  {"stop-after", "N", "0 (run all steps)", "stop after N steps; continue later with --resume"},
+                  {"check!", "", "", "validate data, rewards, model, run directory and memory plan, print the plan, train nothing"}},
       .max_positional = 1,
       .examples = {"aha train recipes/r1-zero-tiny.json",
+                   "aha train recipes/r1-zero.json --set model.path=/models/Qwen2.5-1.5B --check",
                    "aha train recipes/r1-zero.json --set model.path=/models/Qwen2.5-1.5B --stop-after 10"}},
      run_train});
 

@@ -45,10 +45,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-torch::Device choose_device(const std::string& name) {
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  return parse_device(name);
-}
 
 std::vector<Example> load_all(const std::vector<DatasetSpec>& specs, const fs::path& base_dir) {
   std::vector<Example> all;
@@ -130,18 +126,24 @@ class GrpoRun {
   std::vector<int64_t> eos_ids_;
 };
 
-void GrpoRun::prepare() {
-  run_dir_ = options_.run_dir.empty() ? fs::path("runs") / recipe_.name : options_.run_dir;
-  stage_dir_ = run_dir_ / "checkpoints" / kStage;
-  const fs::path db = run_dir_ / "run.db";
-  if (!options_.resume && fs::exists(db))
-    throw Error("run directory " + run_dir_.string() + " already holds a run (run.db): continue it with --resume, "
+}  // namespace
+
+torch::Device choose_device(const std::string& name) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  return parse_device(name);
+}
+
+fs::path checked_run_dir(const Recipe& recipe, const RunOptions& options) {
+  const fs::path run_dir = options.run_dir.empty() ? fs::path("runs") / recipe.name : options.run_dir;
+  const fs::path db = run_dir / "run.db";
+  if (!options.resume && fs::exists(db))
+    throw Error("run directory " + run_dir.string() + " already holds a run (run.db): continue it with --resume, "
                 "or choose another with --run-dir");
-  if (!options_.resume && fs::exists(run_dir_) && !is_empty_dir(run_dir_))
-    throw Error("run directory " + run_dir_.string() + " exists and holds files but no run (no run.db); aha writes "
+  if (!options.resume && fs::exists(run_dir) && !is_empty_dir(run_dir))
+    throw Error("run directory " + run_dir.string() + " exists and holds files but no run (no run.db); aha writes "
                 "a new run only into a new or empty directory: choose another with --run-dir");
-  if (options_.resume) {
-    if (!fs::exists(db)) throw Error("--resume: " + run_dir_.string() + " holds no run (no run.db) to continue");
+  if (options.resume) {
+    if (!fs::exists(db)) throw Error("--resume: " + run_dir.string() + " holds no run (no run.db) to continue");
     // Checked before any work: a run store without the recipe it was started with (empty,
     // another program's database) never turns --resume into a fresh start over its folder.
     RunStoreOptions read_only;
@@ -156,10 +158,34 @@ void GrpoRun::prepare() {
     if (!stored)
       throw Error("--resume: " + db.string() + " holds no recipe, so it is not a run that aha started; "
                   "refusing to continue over it");
-    if (*stored != recipe_.canonical_json)
-      throw Error("--resume: the recipe differs from the one " + run_dir_.string() +
+    if (*stored != recipe.canonical_json)
+      throw Error("--resume: the recipe differs from the one " + run_dir.string() +
                   " was started with (compare with `sqlite3 run.db \"select value from config where key='recipe'\"`)");
   }
+  return run_dir;
+}
+
+void check_model_source(const Recipe& recipe) {
+  const fs::path model_dir = recipe.model.path;
+  if (!fs::exists(model_dir / "config.json")) {
+    if (recipe.model.build.empty())
+      throw Error("model.path " + model_dir.string() + " holds no model (no config.json), and the recipe has no "
+                  "model.build spec to make one: give a Hugging Face model directory with --set model.path=DIR");
+  } else if (!recipe.model.build.empty() && output_made_by(model_dir) != "pretrain" &&
+             !fs::exists(model_dir / "pretrain_report.json")) {  // the report: bases built before markers
+    throw Error("model.path " + model_dir.string() + " holds a model that no model.build made, and the recipe's "
+                "model.build (" + recipe.model.build.string() + ") builds a base model there only where none "
+                "exists; aha never replaces a model it did not write. To train that model, drop the build: "
+                "--set model.build=null; to build a base model, choose a new model.path");
+  }
+}
+
+namespace {
+
+void GrpoRun::prepare() {
+  run_dir_ = checked_run_dir(recipe_, options_);
+  stage_dir_ = run_dir_ / "checkpoints" / kStage;
+  const fs::path db = run_dir_ / "run.db";
 
   // Everything that can be checked before any work: device, data, rewards, the model.
   device_ = choose_device(recipe_.model.device);
@@ -172,17 +198,7 @@ void GrpoRun::prepare() {
       PromptTemplate::from_name(recipe_.template_name, recipe_.template_stop_strings));
 
   model_dir_ = recipe_.model.path;
-  if (!fs::exists(model_dir_ / "config.json")) {
-    if (recipe_.model.build.empty())
-      throw Error("model.path " + model_dir_.string() + " holds no model (no config.json), and the recipe has no "
-                  "model.build spec to make one");
-  } else if (!recipe_.model.build.empty() && output_made_by(model_dir_) != "pretrain" &&
-             !fs::exists(model_dir_ / "pretrain_report.json")) {  // the report: bases built before markers
-    throw Error("model.path " + model_dir_.string() + " holds a model that no model.build made, and the recipe's "
-                "model.build (" + recipe_.model.build.string() + ") builds a base model there only where none "
-                "exists; aha never replaces a model it did not write. To train that model, drop the build: "
-                "--set model.build=null; to build a base model, choose a new model.path");
-  }
+  check_model_source(recipe_);
   if (!recipe_.model.build.empty()) {
     PretrainRunOptions pretrain;
     pretrain.device = device_;

@@ -33,6 +33,8 @@
 #include <map>
 #include <string>
 
+#include <torch/types.h>
+
 #include "recipes/runner/recipe.h"
 
 namespace aha::recipes {
@@ -56,5 +58,15 @@ struct RunSummary {
 };
 
 RunSummary run_grpo(const Recipe& recipe, const RunOptions& options);
+
+// The checks run_grpo makes before any work, for `aha train --check` (recipe_check.h) too.
+// Each throws aha::Error naming the problem.
+// The run directory the run would write (runs/<name> or options.run_dir): new or empty, or
+// with resume one that holds this recipe's run.
+std::filesystem::path checked_run_dir(const Recipe& recipe, const RunOptions& options);
+// model.path holds a model, or model.build can make one there (never over a model it did not make).
+void check_model_source(const Recipe& recipe);
+// model.device: "auto" is the first GPU when there is one, else the CPU.
+torch::Device choose_device(const std::string& name);
 
 }  // namespace aha::recipes

@@ -1,0 +1,157 @@
+// `aha train RECIPE --check` (issue 22): every recipe in recipes/ passes it from a clean copy of
+// the project's recipes/ and data/ (so no recipe may reach the development machines'
+// ../shared), it writes nothing, and a broken recipe gets every problem listed at once.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "core/files.h"
+#include "tests/test_util.h"
+
+namespace aha {
+namespace {
+
+namespace fs = std::filesystem;
+using test::shell_quoted;
+
+// Every path below `dir` (files with their sizes), to prove --check wrote nothing.
+std::map<std::string, uintmax_t> listing(const fs::path& dir) {
+  std::map<std::string, uintmax_t> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    out[fs::relative(e.path(), dir).string()] = e.is_regular_file() ? e.file_size() : 0;
+  return out;
+}
+
+// A small Qwen2-style model with a BPE tokenizer, standing in for the real base model that
+// recipes/r1-zero.json is given with --set model.path (its vocabulary padded past the tokenizer's).
+void make_small_model(const fs::path& work, const fs::path& model) {
+  const fs::path corpus = work / "corpus.txt";
+  std::ofstream(corpus) << "Question: what is 12 + 30? Answer: 42. The sum of two numbers is their total.\n"
+                           "Natalia sold clips to 48 of her friends in April, and then she sold half as many.\n";
+  const fs::path tok = work / "tok";
+  auto t = test::run_aha("tokenizer train " + shell_quoted(corpus.string()) +
+                             " --vocab-size 300 --special-tokens '<|endoftext|>,<|im_start|>,<|im_end|>' --out " +
+                             shell_quoted(tok.string()),
+                         true, 120);
+  ASSERT_EQ(t.exit_status, 0) << t.out;
+  const fs::path config = work / "config.json";
+  std::ofstream(config) << R"({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+    "hidden_act": "silu", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 8192,
+    "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "tie_word_embeddings": true, "torch_dtype": "float32",
+    "eos_token_id": 298, "vocab_size": 320})";
+  auto m = test::run_aha("model init --config " + shell_quoted(config.string()) + " --tokenizer " +
+                             shell_quoted(tok.string()) + " --out " + shell_quoted(model.string()),
+                         true, 120);
+  ASSERT_EQ(m.exit_status, 0) << m.out;
+}
+
+class TrainCheck : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    work_ = fs::path(AHA_BINARY_DIR) / "train-check";
+    remove_tree(work_);
+    copy_ = work_ / "project";  // recipes/ and data/ only: no ../shared beside it
+    fs::create_directories(copy_);
+    fs::copy(fs::path(AHA_SOURCE_DIR) / "recipes", copy_ / "recipes", fs::copy_options::recursive);
+    fs::copy(fs::path(AHA_SOURCE_DIR) / "data", copy_ / "data", fs::copy_options::recursive);
+    ASSERT_FALSE(fs::exists(work_ / "shared"));
+  }
+  void TearDown() override {
+    if (!HasFailure()) remove_tree(work_);
+  }
+  fs::path work_, copy_;
+};
+
+TEST_F(TrainCheck, EveryRecipePassesFromACleanCopyAndWritesNothing) {
+  const fs::path model = work_ / "small-model";
+  make_small_model(work_, model);
+  int recipes = 0;
+  for (const auto& entry : fs::directory_iterator(copy_ / "recipes")) {
+    if (entry.path().extension() != ".json") continue;
+    ++recipes;
+    const std::string name = entry.path().filename().string();
+    // Only recipes that name no model of their own need one given, as the README tells users.
+    const std::string text = read_file(entry.path());
+    const bool builds_model = text.find("\"build\"") != std::string::npos;
+    const std::string set_model = builds_model ? "" : " --set model.path=" + shell_quoted(model.string());
+    const auto before = listing(copy_);
+    const auto o = test::run_aha_in(copy_, "train recipes/" + name + " --check" + set_model, true, 300);
+    EXPECT_EQ(o.exit_status, 0) << name << ":\n" << o.out;
+    EXPECT_NE(o.out.find("recipe ok"), std::string::npos) << name << ":\n" << o.out;
+    EXPECT_EQ(o.out.find("PROBLEM"), std::string::npos) << name << ":\n" << o.out;
+    EXPECT_NE(o.out.find("GRPO steps"), std::string::npos) << name << ": the plan is printed\n" << o.out;
+    EXPECT_EQ(listing(copy_), before) << name << ": --check wrote into the project";
+    EXPECT_FALSE(fs::exists(copy_ / "runs")) << name;
+  }
+  EXPECT_GE(recipes, 3);
+}
+
+TEST_F(TrainCheck, TheRealModelRecipeWithoutAModelNamesTheSetting) {
+  const auto o = test::run_aha_in(copy_, "train recipes/r1-zero.json --check", true, 300);
+  EXPECT_EQ(o.exit_status, 1) << o.out;
+  EXPECT_NE(o.out.find("PROBLEM  model: model.path models/Qwen2.5-1.5B holds no model"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("--set model.path=DIR"), std::string::npos) << o.out;
+  // The data it ships were found all the same.
+  EXPECT_NE(o.out.find("ok       data.train.0: data/gsm8k/train.jsonl: 7473 examples"), std::string::npos)
+      << o.out;
+  EXPECT_NE(o.out.find("ok       data.eval.math500: data/math500/test.jsonl: 500 examples"),
+            std::string::npos)
+      << o.out;
+}
+
+TEST_F(TrainCheck, EveryProblemIsListedAtOnce) {
+  // A missing data file, an unknown reward option and a run directory holding someone's file:
+  // one --check names all three, and leaves that file alone.
+  const fs::path run_dir = work_ / "busy";
+  fs::create_directories(run_dir);
+  std::ofstream(run_dir / "notes.txt") << "mine";
+  const auto o = test::run_aha_in(
+      copy_,
+      "train recipes/r1-zero-tiny.json --check --run-dir " + shell_quoted(run_dir.string()) +
+          " --set 'data.train={\"path\": \"../data/nowhere.jsonl\", \"format\": \"gsm8k\"}'" +
+          " --set 'rewards.0.options={\"no_such_option\": 1}'",
+      true, 300);
+  EXPECT_EQ(o.exit_status, 1) << o.out;
+  EXPECT_NE(o.out.find("PROBLEM  run directory:"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("PROBLEM  data.train.0:"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("nowhere.jsonl"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("PROBLEM  rewards:"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("no_such_option"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("3 problem(s)"), std::string::npos) << o.out;
+  EXPECT_EQ(read_file(run_dir / "notes.txt"), "mine");
+  EXPECT_EQ(listing(run_dir).size(), 1u);
+}
+
+TEST_F(TrainCheck, ARecipeThatDoesNotParseIsAOneLineError) {
+  const auto o = test::run_aha_in(copy_, "train recipes/r1-zero-tiny.json --check --set rewards.0.kind=no_such_reward",
+                                  true, 300);
+  EXPECT_EQ(o.exit_status, 1) << o.out;
+  EXPECT_NE(o.out.find("unknown kind 'no_such_reward'"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("math_accuracy"), std::string::npos) << "the known kinds are listed: " << o.out;
+}
+
+TEST_F(TrainCheck, AMemoryPlanThatCannotFitIsAProblem) {
+  // 2^20 prompts x 64 completions x 4096 tokens of KV cache fit no machine.
+  const auto o = test::run_aha_in(copy_,
+                                  "train recipes/r1-zero-tiny.json --check --set rollout.prompts_per_step=1048576 "
+                                  "--set rollout.group_size=64 --set rollout.max_new_tokens=4096",
+                                  true, 300);
+  EXPECT_EQ(o.exit_status, 1) << o.out;
+  EXPECT_NE(o.out.find("PROBLEM  memory:"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("lower rollout.prompts_per_step"), std::string::npos) << o.out;
+}
+
+TEST_F(TrainCheck, NoRecipeReadsOutsideTheProject) {
+  for (const auto& entry : fs::recursive_directory_iterator(copy_ / "recipes")) {
+    if (entry.path().extension() != ".json") continue;
+    const std::string text = read_file(entry.path());
+    EXPECT_EQ(text.find("shared/"), std::string::npos) << entry.path() << " refers to the development machines' data";
+  }
+}
+
+}  // namespace
+}  // namespace aha
