@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <set>
 
 #include "core/error.h"
 #include "core/progress_bar.h"
@@ -57,8 +58,9 @@ int run_train(const cli::Args& args) {
   std::cout << "run " << recipe.name << ": " << summary.steps << " steps in "
             << ProgressBar::format_duration(summary.seconds)
             << (summary.steps < recipe.schedule.steps ? " (stopped early: continue with --resume)" : "") << "\n";
-  std::vector<std::string> eval_names;
-  for (const auto& [name, value] : summary.eval_last) eval_names.push_back(name);
+  std::set<std::string> eval_names;  // a run stopped early has only its first evaluation
+  for (const auto& [name, value] : summary.eval_first) eval_names.insert(name);
+  for (const auto& [name, value] : summary.eval_last) eval_names.insert(name);
   if (!eval_names.empty()) {
     std::printf("%-36s %10s %10s\n", "held-out metric", "before", "after");
     for (const auto& name : eval_names)

@@ -47,6 +47,11 @@ std::vector<std::vector<TokenId>> Tokenizer::encode_batch(const std::vector<std:
   return result;
 }
 
+bool Tokenizer::has_token(TokenId id) const {
+  const auto& p = *pipeline_;
+  return id >= 0 && static_cast<size_t>(id) < p.exists.size() && p.exists[static_cast<size_t>(id)];
+}
+
 const std::string& Tokenizer::token_bytes(TokenId id) const {
   const auto& p = *pipeline_;
   if (id < 0 || static_cast<size_t>(id) >= p.exists.size() || !p.exists[static_cast<size_t>(id)])

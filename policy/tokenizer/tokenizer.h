@@ -54,6 +54,9 @@ class Tokenizer {
                                                  ThreadPool* pool = nullptr) const;
   std::string decode(std::span<const TokenId> ids, bool skip_special_tokens = false) const;
 
+  // Whether `id` names a token. Models often have more embedding rows than the tokenizer has
+  // tokens (Qwen2.5: 151936 rows for 151665 tokens); the ids past it, and gaps, name none.
+  bool has_token(TokenId id) const;
   // The bytes one token stands for (what decode concatenates).
   const std::string& token_bytes(TokenId id) const;
   // Token strings as the vocabulary writes them ("Ġthe", "<|im_end|>").

@@ -245,7 +245,7 @@ SamplingOptions sampling_options(const Recipe& r, const std::vector<int64_t>& eo
   s.settings.stop.eos_token_ids = eos;
   s.settings.stop.max_new_tokens = r.rollout.max_new_tokens;
   s.settings.seed = seed;
-  s.prompts_per_batch = r.rollout.prompts_per_step;
+  s.prompts_per_batch = r.rollout.prompts_per_batch > 0 ? r.rollout.prompts_per_batch : r.rollout.prompts_per_step;
   return s;
 }
 

@@ -6,6 +6,7 @@
 #include "datasets/synthetic_tasks.h"
 #include "policy/tokenizer/tokenizer.h"
 #include "policy/model/transformer.h"
+#include "recipes/runner/sampling.h"
 #include "rollout/rollout_engine.h"
 
 namespace aha {
@@ -62,15 +63,9 @@ HeldoutEvalResult evaluate_plain_heldout(const Transformer& model, const Tokeniz
   settings.stop.max_new_tokens = spec.max_new_tokens;
   settings.stop.stop_strings = {"\n"};
   if (tokenizer.eos_id()) settings.stop.eos_token_ids = {*tokenizer.eos_id()};
-  TextDecoder decoder;
-  decoder.token_bytes = [&tokenizer](int64_t id) { return tokenizer.token_bytes(TokenId(id)); };
-  decoder.decode = [&tokenizer](const std::vector<int64_t>& ids) {
-    std::vector<TokenId> narrow(ids.begin(), ids.end());
-    return tokenizer.decode(narrow);
-  };
   EngineOptions options;
   options.use_cuda_graphs = false;  // one request: capture would cost more than it saves
-  RolloutEngine engine(model, options, decoder);
+  RolloutEngine engine(model, options, recipes::make_text_decoder(tokenizer));
   auto rollout = engine.generate(request);
   for (const auto& c : rollout.completions) {
     const Example& ex = problems[size_t(c.prompt_index)];

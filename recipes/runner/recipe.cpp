@@ -91,9 +91,10 @@ void read_data(const ObjectReader& r, Recipe& recipe) {
 }
 
 void read_rollout(const ObjectReader& r, RolloutSection& s) {
-  r.reject_unknown({"prompts_per_step", "group_size", "temperature", "top_p", "top_k", "max_new_tokens",
+  r.reject_unknown({"prompts_per_step", "prompts_per_batch", "group_size", "temperature", "top_p", "top_k", "max_new_tokens",
                     "dynamic_sampling", "max_sampling_rounds", "use_cuda_graphs"});
   s.prompts_per_step = positive(r, "prompts_per_step", s.prompts_per_step);
+  s.prompts_per_batch = non_negative(r, "prompts_per_batch", s.prompts_per_batch);
   s.group_size = positive(r, "group_size", s.group_size);
   s.temperature = r.get_double("temperature", s.temperature);
   if (!(s.temperature > 0))

@@ -59,6 +59,9 @@ struct ModelSection {
 
 struct RolloutSection {
   int64_t prompts_per_step = 16;
+  // Prompts per rollout-engine request (their G completions each share one KV cache); 0: the
+  // whole step at once. Lower it when the step's KV cache does not fit the device.
+  int64_t prompts_per_batch = 0;
   int64_t group_size = 8;  // G
   double temperature = 1.0;
   double top_p = 1.0;

@@ -143,7 +143,9 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
     // Gradients and AdamW's two moments in the weights' dtype, and the frozen reference when beta > 0.
     const double learner = 3 * weights + (recipe.trainer.loss.beta > 0 ? weights : 0);
     RolloutShape shape;
-    shape.prompts = recipe.rollout.prompts_per_step;
+    shape.prompts = recipe.rollout.prompts_per_batch > 0
+                        ? std::min(recipe.rollout.prompts_per_batch, recipe.rollout.prompts_per_step)
+                        : recipe.rollout.prompts_per_step;
     shape.group_size = recipe.rollout.group_size;
     int64_t longest = 1;
     if (tokenizer && prompt_template)
@@ -169,7 +171,7 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
     if (!available) return text + "; the free memory of " + device->str() + " is not known";
     require(needed <= double(*available),
             text + ", but " + device->str() + " has " + gib(double(*available)) +
-                " free: lower rollout.prompts_per_step, rollout.group_size or rollout.max_new_tokens, or use a "
+                " free: lower rollout.prompts_per_batch (prompts per engine request), rollout.group_size or rollout.max_new_tokens, or use a "
                 "smaller model.dtype");
     return text + "; " + gib(double(*available)) + " free on " + device->str();
   });

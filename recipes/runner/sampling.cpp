@@ -59,11 +59,20 @@ std::vector<int64_t> default_eos_ids(const fs::path& model_dir, const ModelConfi
 }
 
 TextDecoder make_text_decoder(const Tokenizer& tokenizer) {
+  // A model samples from all its embedding rows, which may be more than the tokenizer's tokens
+  // (a padded vocabulary); such an id stands for no text, as Hugging Face tokenizers decode it.
   const Tokenizer* tok = &tokenizer;
   TextDecoder decoder;
-  decoder.token_bytes = [tok](int64_t id) { return tok->token_bytes(static_cast<TokenId>(id)); };
+  decoder.token_bytes = [tok](int64_t id) {
+    static const std::string kNoText;
+    const auto narrow = static_cast<TokenId>(id);
+    return narrow == id && tok->has_token(narrow) ? tok->token_bytes(narrow) : kNoText;
+  };
   decoder.decode = [tok](const std::vector<int64_t>& ids) {
-    std::vector<TokenId> narrow(ids.begin(), ids.end());
+    std::vector<TokenId> narrow;
+    narrow.reserve(ids.size());
+    for (int64_t id : ids)
+      if (static_cast<TokenId>(id) == id && tok->has_token(static_cast<TokenId>(id))) narrow.push_back(static_cast<TokenId>(id));
     return tok->decode(narrow);
   };
   return decoder;

@@ -142,7 +142,7 @@ TEST_F(TrainCheck, AMemoryPlanThatCannotFitIsAProblem) {
                                   true, 300);
   EXPECT_EQ(o.exit_status, 1) << o.out;
   EXPECT_NE(o.out.find("PROBLEM  memory:"), std::string::npos) << o.out;
-  EXPECT_NE(o.out.find("lower rollout.prompts_per_step"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("lower rollout.prompts_per_batch"), std::string::npos) << o.out;
 }
 
 TEST_F(TrainCheck, NoRecipeReadsOutsideTheProject) {

@@ -83,6 +83,26 @@ TEST(EncodePrompt, RendersTheTemplateAndAddsSpecialTokensOnlyWithoutABosInTheTex
   EXPECT_EQ(with_bos.decode(narrow), PromptTemplate::r1_zero().render(e.prompt));
 }
 
+TEST(TextDecoder, IdsPastThePaddedVocabularyStandForNoText) {
+  // Qwen2.5 has 151936 embedding rows for 151665 tokens: a sampled padding id must decode to
+  // nothing (as Hugging Face tokenizers decode it), not stop the run.
+  const Tokenizer tok = fixture_tokenizer();
+  const auto decoder = make_text_decoder(tok);
+  const auto hello = tok.encode("hello world", false);
+  const int64_t past = static_cast<int64_t>(tok.id_limit()) + 5;
+  ASSERT_FALSE(tok.has_token(static_cast<TokenId>(past)));
+  EXPECT_EQ(decoder.token_bytes(past), "");
+  EXPECT_EQ(decoder.token_bytes(-1), "");
+  EXPECT_EQ(decoder.token_bytes(int64_t{1} << 40), "");  // beyond TokenId's range
+  std::vector<int64_t> ids(hello.begin(), hello.end());
+  ids.insert(ids.begin() + 1, past);
+  ids.push_back(past + 1);
+  EXPECT_EQ(decoder.decode(ids), "hello world");
+  EXPECT_EQ(decoder.token_bytes(hello[0]), tok.token_bytes(hello[0]));
+  // The tokenizer itself stays strict for ids a user gives it.
+  EXPECT_THROW(tok.token_bytes(static_cast<TokenId>(past)), Error);
+}
+
 TEST(ToRewardExample, CarriesGoldKindMetadataAndCodeTests) {
   Example math = examples(2)[1];
   math.metadata = R"({"solution": "1 + 1 = 2"})";
