@@ -82,7 +82,7 @@ TEST(CliHelp, HelpNeedsNoRequiredArgument) {
   const CommandOutcome init = aha_cli("help model init");
   EXPECT_EQ(init.exit_status, 0) << init.out;
   EXPECT_EQ(aha::test::options_in_help(init.out),
-            (std::vector<std::string>{"config", "out", "seed", "dtype", "overwrite", "help"}));
+            (std::vector<std::string>{"config", "out", "seed", "tokenizer", "dtype", "overwrite", "help"}));
   EXPECT_NE(init.out.find("(required)"), std::string::npos) << init.out;
   EXPECT_EQ(aha_cli("model init --out").exit_status, 2);  // a value missing: usage
   EXPECT_EQ(aha_cli("model init --out --help").exit_status, 0);
