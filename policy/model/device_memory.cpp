@@ -21,10 +21,18 @@ std::optional<int64_t> available_device_bytes(torch::Device device) {
     c10::cuda::CUDAGuard guard(index);
     size_t free_bytes = 0, total_bytes = 0;
     C10_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
-    const auto aggregate = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
-    return static_cast<int64_t>(free_bytes) + stats.reserved_bytes[aggregate].current -
-           stats.allocated_bytes[aggregate].current;
+    // Before the process's first CUDA allocation the caching allocator is not initialised and
+    // its statistics throw ("Invalid device argument"); it then holds nothing, so the driver's
+    // free memory is the whole answer.
+    int64_t cached_unused = 0;
+    try {
+      const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
+      const auto aggregate = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+      cached_unused = stats.reserved_bytes[aggregate].current - stats.allocated_bytes[aggregate].current;
+    } catch (const c10::Error&) {
+      cached_unused = 0;
+    }
+    return static_cast<int64_t>(free_bytes) + cached_unused;
   }
 #endif
   (void)device;

@@ -29,7 +29,7 @@ fi
 "$AHA" model info "$MODEL"
 
 echo "== aha train recipes/r1-zero.json --check (the full recipe)"
-"$AHA" train recipes/r1-zero.json --set model.path="$MODEL" --run-dir "$WORK/run" --check
+"$AHA" train recipes/r1-zero.json --set model.path="$MODEL" --run-dir "$WORK/run" --check || echo "(--check found a problem)"
 
 SHORT=(--set rollout.prompts_per_step=32 --set rollout.max_new_tokens=1024
        --set algorithm.mini_batch_size=256 --set eval.max_new_tokens=1024
