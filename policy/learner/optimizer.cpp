@@ -149,18 +149,24 @@ void Optimizer::save(const std::filesystem::path& path) const {
   adamw_->save(archive);
   archive.write("aha_step_count", torch::tensor(step_count_, torch::kInt64));
   archive.write("aha_skipped_steps", torch::tensor(skipped_steps_, torch::kInt64));
-  std::ostringstream out;
-  archive.save_to(out);
-  write_file_atomic(path, out.str());
+  // Streamed into the atomic writer: the state of a real model (12 GB of AdamW moments for 1.5B
+  // parameters) is never copied whole in memory.
+  AtomicFileWriter writer(path);
+  archive.save_to([&writer](const void* data, size_t size) {
+    writer.write(data, size);
+    return size;
+  });
+  writer.commit();
 }
 
 void Optimizer::load(const std::filesystem::path& path) {
-  std::string data = read_file(path);
+  // Mapped, not read: the state of a real model is larger than read_file's limit for one file.
+  const MappedFile data(path);
   // Check the saved state against these parameters first: LibTorch would otherwise accept
   // moments of another model's shapes and fail (or corrupt) on the next step.
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(data.data(), data.size());
+    archive.load_from(reinterpret_cast<const char*>(data.data()), data.size());
     torch::optim::AdamW probe(adamw_->param_groups(), torch::optim::AdamWOptions(options_.lr));
     probe.load(archive);
     const auto& groups = probe.param_groups();
