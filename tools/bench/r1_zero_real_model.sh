@@ -10,9 +10,10 @@
 #    shipped GSM8K text; `aha model init` the 1.5B shape with it.
 # 2. `aha train recipes/r1-zero.json --set model.path=DIR --check`: the full recipe's plan and
 #    memory on this device.
-# 3. `aha train recipes/r1-zero.json --set model.path=DIR --stop-after 2` with the rollout and
+# 3. `aha train recipes/r1-zero.json --set model.path=DIR --stop-after 1` with the rollout and
 #    evaluation shortened by --set (a random model never stops, so every completion runs to
-#    max_new_tokens): two GRPO steps with the evaluation before them, then --resume for one more.
+#    max_new_tokens): the evaluation and one GRPO step, then --resume for a second step (the
+#    checkpoint's 11.5 GiB of AdamW state read back).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 AHA=${AHA:-build/aha}
@@ -31,20 +32,22 @@ fi
 echo "== aha train recipes/r1-zero.json --check (the full recipe)"
 "$AHA" train recipes/r1-zero.json --set model.path="$MODEL" --run-dir "$WORK/run" --check || echo "(--check found a problem)"
 
-SHORT=(--set rollout.prompts_per_step=32 --set rollout.max_new_tokens=1024
-       --set algorithm.mini_batch_size=256 --set eval.max_new_tokens=1024
-       --set data.eval.math500.limit=64 --set data.eval.gsm8k.limit=64)
-echo "== aha train recipes/r1-zero.json --stop-after 2 ${SHORT[*]}"
+SHORT=(--set rollout.prompts_per_step=16 --set rollout.max_new_tokens=512
+       --set algorithm.mini_batch_size=128 --set eval.max_new_tokens=512
+       --set data.eval.math500.limit=32 --set data.eval.gsm8k.limit=32)
+echo "== aha train recipes/r1-zero.json --stop-after 1 ${SHORT[*]}"
 /usr/bin/time -v "$AHA" train recipes/r1-zero.json --set model.path="$MODEL" --run-dir "$WORK/run" \
-  --stop-after 2 "${SHORT[@]}" 2> >(grep -v "^\s*\(Page\|Minor\|Major\|Voluntary\|Involuntary\|Swaps\|File system\|Socket\|Signals\|Average\|Exit\)" >&2)
-echo "== --resume for one more step"
+  --stop-after 1 "${SHORT[@]}" 2> >(grep -v "^\s*\(Page\|Minor\|Major\|Voluntary\|Involuntary\|Swaps\|File system\|Socket\|Signals\|Average\|Exit\)" >&2)
+echo "== --resume for a second step"
 "$AHA" train recipes/r1-zero.json --set model.path="$MODEL" --run-dir "$WORK/run" --resume --stop-after 1 "${SHORT[@]}" --quiet
 python3 - "$WORK/run/run.db" <<'PY' || true
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
-for name in ["reward/total", "train/loss", "train/kl", "train/grad_norm", "perf/step_seconds", "perf/tokens_per_s",
+for name in ["reward/total", "train/loss", "train/kl", "train/grad_norm", "train/entropy", "perf/step_seconds",
+             "perf/rollout_seconds", "perf/learn_seconds",
              "response/length_mean", "response/truncated_frac", "perf/rollout_tokens_per_s"]:
     rows = db.execute("select step, value from metrics where name = ? order by step", (name,)).fetchall()
     if rows: print(f"{name:28s}", " ".join(f"{s}:{v:.4g}" for s, v in rows))
 print("stages:", db.execute("select name, status from stages").fetchall())
+print("samples stored:", db.execute("select count(*) from samples").fetchone()[0])
 PY
