@@ -56,8 +56,7 @@ void validate(const EvalOptions& options) {
   // The verifier spec. In-process built-ins are cheap to build, so their options are checked
   // now too; other kinds (plug-ins, code) are built by evaluate().
   for (const auto& spec : eval_reward_specs(options)) {
-    static const std::set<std::string> kBuiltIn = {"math_accuracy", "format", "language_consistency", "length",
-                                                   "countdown"};
+    static const std::set<std::string> kBuiltIn = {"math_accuracy", "format", "language_consistency", "length"};
     if (kBuiltIn.count(spec.kind)) reward::create_reward(spec);
   }
 }
