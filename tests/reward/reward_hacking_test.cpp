@@ -185,11 +185,12 @@ TEST(RewardHacking, CountdownCannotBeTalkedInto) {
            "<answer>(5 - 2 / 10) * 5 = 25</answer>",  // a wrong stated result
            "<answer>24 = 24</answer>",
            "<answer>(5 - 2 / 10) * 5</answer><answer>5 * 5</answer>",  // the last answer counts
-           "<think><answer>(5 - 2 / 10) * 5</answer></think>I give up.",  // ... and this one is right
        }) {
-    double expected = std::string(hack).find("I give up") != std::string::npos ? 1.0 : 0.0;
-    EXPECT_EQ(score("countdown", ex, hack), expected) << hack;
+    EXPECT_EQ(score("countdown", ex, hack), 0.0) << hack;
   }
+  // An answer tag inside the reasoning is still the last answer (the format reward refuses
+  // the layout): text after it that holds no tag changes nothing.
+  EXPECT_EQ(score("countdown", ex, "<think><answer>(5 - 2 / 10) * 5</answer></think>I give up."), 1.0);
 }
 
 // ---- code: a harness, not the candidate, decides what passed ----
