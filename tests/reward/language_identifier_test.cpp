@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "core/error.h"
 #include "reward/reward_registry.h"
 
@@ -59,6 +61,30 @@ TEST(LanguageIdentifier, NothingToIdentifyAndInvalidUtf8) {
   // Invalid bytes are replaced, not a reason to give up on the rest.
   std::string text = kReasoning[1].second + "\xff\xfe";
   EXPECT_EQ(identify_languages(text).share_of("fr"), 1.0);
+}
+
+TEST(LanguageIdentifier, ThreadsGetTheSameAnswersAsOne) {
+  // Rewards are scored from several threads at once (reward/reward.h); CLD2 keeps no state
+  // between calls, so every thread must see what one thread sees.
+  std::string mixed = kReasoning[0].second + " " + kReasoning[2].second + " " + kReasoning[8].second;
+  LanguageIdentification expected = identify_languages(mixed);
+  ASSERT_GE(expected.languages.size(), 2u);
+  std::vector<int> mismatches(8, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        LanguageIdentification found = identify_languages(mixed);
+        bool same = found.languages.size() == expected.languages.size();
+        for (size_t k = 0; same && k < found.languages.size(); ++k)
+          same = found.languages[k].code == expected.languages[k].code &&
+                 found.languages[k].share == expected.languages[k].share;
+        mismatches[t] += !same;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int t = 0; t < 8; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
 }
 
 TEST(LanguageIdentifier, KnownCodesAreIso6391) {
