@@ -4,6 +4,9 @@
 // Figures (one line each):
 // - accuracy of CLD2 (reward/language_identifier.h): the largest share is the line's label,
 //   over all lines, over the Latin-script languages, and per language;
+// - each identifier as the reward: en/zh lines scoring >= 0.5 for their own language, and
+//   other Latin-script lines scoring >= 0.5 for "en" (a wrong answer the script path cannot
+//   avoid);
 // - agreement of the "script" and "cld2" identifiers on English/Chinese mixes (what the script
 //   path covers): completions whose reasoning holds k Chinese and n-k English sentences of the
 //   set, scored for "en" by both; mean absolute difference and the share of completions both
@@ -94,6 +97,33 @@ int main(int argc, char** argv) {
     per += item;
   }
   std::printf("cld2 per language:%s\n", per.c_str());
+
+  // Each identifier as the reward uses it: the label's score on en/zh lines (both should be
+  // high), and the "en" score of the other Latin-script lines (should be low: the script path
+  // cannot tell them from English).
+  {
+    RewardExample none;
+    int script_right = 0, cld2_right = 0, labelled = 0, script_fooled = 0, cld2_fooled = 0, others = 0;
+    auto script_zh = language_reward("zh", "script"), cld2_zh = language_reward("zh", "cld2");
+    auto script_en_line = language_reward("en", "script"), cld2_en_line = language_reward("en", "cld2");
+    for (const auto& line : lines) {
+      Completion c{"<think>" + line.text + "</think>"};
+      if (line.language == "en" || line.language == "zh") {
+        bool zh = line.language == "zh";
+        script_right += (zh ? script_zh : script_en_line)->score(none, c).value >= 0.5;
+        cld2_right += (zh ? cld2_zh : cld2_en_line)->score(none, c).value >= 0.5;
+        ++labelled;
+      } else if (std::find(latin.begin(), latin.end(), line.language) != latin.end()) {
+        script_fooled += script_en_line->score(none, c).value >= 0.5;
+        cld2_fooled += cld2_en_line->score(none, c).value >= 0.5;
+        ++others;
+      }
+    }
+    std::printf("en/zh lines scoring >= 0.5 for their own language: script %d/%d, cld2 %d/%d\n", script_right,
+                labelled, cld2_right, labelled);
+    std::printf("other Latin-script lines scoring >= 0.5 for en (wrong): script %d/%d, cld2 %d/%d\n", script_fooled,
+                others, cld2_fooled, others);
+  }
 
   // The script path against CLD2 on English/Chinese mixes.
   std::vector<std::string> english, chinese;
