@@ -22,7 +22,7 @@ namespace aha::reward {
 
 inline constexpr const char* kCodeHarness = R"PY(
 def _aha_main():
-    import ast, builtins, json, os, sys
+    import ast, builtins, decimal, json, os, sys
     request = json.loads(sys.stdin.read())
     sys.stdin.close()
     nonce = request["nonce"]
@@ -35,7 +35,9 @@ def _aha_main():
     def report(text):
         write(1, (nonce + " " + text + "\n").encode())
 
-    scalars = (type(None), bool, int, float, complex, str, bytes, range)
+    # Types implemented in C whose comparison a candidate cannot patch (type: a class compared
+    # with ==, as in type(x) == int; a class with its own metaclass is not of type `type`).
+    scalars = (type(None), bool, int, float, complex, str, bytes, bytearray, range, type, decimal.Decimal)
     # A subclass of a built-in type is rebuilt by the built-in type's own method, which reads
     # the stored value and ignores anything the subclass overrides.
     full_slice, tuple_getitem = slice(None), tuple.__getitem__

@@ -253,10 +253,12 @@ TEST(RewardHacking, CodeCannotFakeAPass) {
   EXPECT_EQ(score("code", humaneval,
                   "```python\nclass Any:\n    __eq__ = lambda s, o: True\ndef double(x):\n    return Any()\n```"),
             0.0);
-  // A real dict subclass with the right content still passes: values are rebuilt, not refused.
+  // A real dict subclass with the right content still passes: values are rebuilt, not refused;
+  // so do comparisons of classes and of Decimals (C types whose == cannot be patched).
   RewardExample counting;
   counting.task = TaskKind::code;
-  counting.tests = {"assert count('abca') == {'a': 2, 'b': 1, 'c': 1}"};
+  counting.tests = {"assert count('abca') == {'a': 2, 'b': 1, 'c': 1}", "assert type(count('')) != int",
+                    "import decimal\nassert decimal.Decimal('0.5') == 0.5"};
   EXPECT_EQ(score("code", counting,
                   "```python\nimport collections\ndef count(s):\n    return collections.Counter(s)\n```"),
             1.0);
