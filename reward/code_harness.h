@@ -5,17 +5,19 @@
 // - every builtin the harness calls after the candidate ran (exec, type, dict, ...) is bound
 //   before it runs (a candidate can replace builtins.exec with a function that does nothing);
 // - the tests are parsed and compiled before it runs (it could patch the ast module);
-// - the tests run in their own globals (a copy of the candidate's names) with the builtins as
-//   they were before it ran, so neither the candidate's functions (whose globals are the
-//   candidate's namespace) nor a patched builtins.abs changes what a test calls;
+// - the tests run in their own globals (a copy of the candidate's names) with the builtins and
+//   the common modules (math, re, collections, ...) as they were before it ran, so neither the
+//   candidate's functions (whose globals are the candidate's namespace) nor a patched
+//   builtins.abs or math.isclose changes what a test calls;
 // - every comparison in a test (==, !=, <, in, is, ...) compares plain values: each operand is
 //   rebuilt from built-in types (a dict subclass such as Counter becomes a dict, through the
 //   built-in type's own C methods), because an object of the candidate's class can define
 //   __eq__ to agree with anything ("AlwaysEqual"), and a library class's methods can be
 //   patched. A value of any other type (a class the candidate defined, a Fraction, a numpy
 //   number) fails the test with a TypeError.
-// What remains open: a candidate can patch a module that a test imports (math.isclose), or
-// walk the interpreter's frames to the harness's nonce; the sandbox still contains it.
+// What remains open: a candidate can patch other modules a test imports, or a class of the
+// standard library whose methods a test calls (not compares), or walk the interpreter's frames
+// to the harness's nonce; the sandbox still contains it.
 #pragma once
 
 namespace aha::reward {
@@ -31,6 +33,21 @@ def _aha_main():
     tuple_, set_, frozenset_ = tuple, set, frozenset
     BaseException_, TypeError_ = BaseException, TypeError
     clean_builtins = dict(builtins.__dict__)  # what tests call (abs, len, sorted), as it was
+    # Modules tests commonly import, as they were: a test's "import math" gets a fresh module
+    # object holding the original functions, whatever the candidate set on the shared one.
+    pristine, module_type, real_import = {}, type(builtins), builtins.__import__
+    for name in ("math", "cmath", "re", "string", "collections", "itertools", "functools", "operator",
+                 "heapq", "bisect"):
+        pristine[name] = dict(real_import(name).__dict__)
+
+    def clean_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0 and name in pristine:
+            module = module_type(name)
+            module.__dict__.update(pristine[name])
+            return module
+        return real_import(name, globals, locals, fromlist, level)
+
+    clean_builtins["__import__"] = clean_import
 
     def report(text):
         write(1, (nonce + " " + text + "\n").encode())

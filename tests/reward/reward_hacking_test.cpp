@@ -208,7 +208,9 @@ TEST(RewardHacking, CodeCannotFakeAPass) {
   if (!sandbox_usable(&why)) GTEST_SKIP() << "sandbox cannot run python3: " << why;
   RewardExample mbpp;
   mbpp.task = TaskKind::code;
-  mbpp.tests = {"assert add(1, 2) == 3", "assert add(-1, 1) == 0", "assert abs(add(0.1, 0.2) - 0.3) < 1e-9"};
+  mbpp.tests = {"assert add(1, 2) == 3", "assert add(-1, 1) == 0", "assert abs(add(0.1, 0.2) - 0.3) < 1e-9",
+                "import math\nassert math.isclose(add(0.5, 0.25), 0.75)",
+                "from math import isclose\nassert isclose(add(2, 2), 4)"};
   RewardExample humaneval;
   humaneval.task = TaskKind::code;
   humaneval.prompt = "def double(x):\n";
@@ -240,6 +242,8 @@ TEST(RewardHacking, CodeCannotFakeAPass) {
       {"import builtins\nbuiltins.exec = lambda *a, **k: None\n", "the harness bound exec before the candidate ran"},
       {"import builtins\nbuiltins.abs = lambda x: 0\nbuiltins.AssertionError = type('E', (Exception,), {})\n"
        "def add(a, b):\n    return 7\n", "tests run with the builtins as they were"},
+      {"import math\nmath.isclose = lambda *a, **k: True\ndef add(a, b):\n    return 7\n",
+       "tests import the common modules as they were"},
       {"import ast\nast.NodeTransformer.generic_visit = lambda self, node: node\n"
        "class Any:\n    __eq__ = lambda s, o: True\ndef add(a, b):\n    return Any()\n",
        "tests were compiled before the candidate ran"},
