@@ -1,46 +1,16 @@
 // Countdown: reach a target from given numbers with + - * / and parentheses, each number used
-// at most once. Holds the exact checker the Countdown reward calls and the solver that the
-// generator uses to keep only solvable instances.
-//
-// check_countdown_expression contract:
-//   - `expression` is plain ASCII arithmetic: non-negative integer literals, binary + - * /,
-//     parentheses and spaces. No unary minus, no decimals, no "= target" suffix (the reward
-//     extracts the expression from the completion before calling this).
-//   - every literal must be one of `numbers`; each entry of `numbers` may be used at most
-//     once (a number listed twice may be used twice); using all of them is not required.
-//   - evaluation is exact over rationals (7/2 stays 7/2), so "non-integer" intermediates are
-//     allowed and a result is correct only when it equals `target` exactly.
-//   - it never throws on bad input: the verdict says what is wrong.
+// at most once. Holds the exhaustive solver that the generator (datasets/synthetic_tasks.h)
+// uses to keep only solvable instances and to write a worked solution. Checking an answer is
+// the `countdown` reward's job (reward/countdown_check.h); both compute with the same exact
+// fractions (core/exact_fraction.h).
 #pragma once
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace aha {
-
-enum class CountdownVerdict {
-  correct,           // valid and equal to the target
-  wrong_result,      // valid, but the value is not the target
-  syntax_error,      // not an expression of the accepted form
-  number_not_given,  // a literal that is not among the numbers
-  number_reused,     // a number used more times than it was given
-  division_by_zero,
-  overflow,  // an intermediate value outside 64-bit numerators / denominators
-};
-
-const char* countdown_verdict_name(CountdownVerdict verdict);
-
-struct CountdownCheck {
-  CountdownVerdict verdict;
-  std::string detail;  // a human-readable reason ("7 is not one of the numbers 3, 5, 9")
-  bool correct() const { return verdict == CountdownVerdict::correct; }
-};
-
-CountdownCheck check_countdown_expression(std::string_view expression, const std::vector<int64_t>& numbers,
-                                          int64_t target);
 
 // One way of making a value: the expression ("(50 + 25) * 3") and its steps in order
 // ("50 + 25 = 75", "75 * 3 = 225"); values of steps may be fractions ("7/2").

@@ -52,7 +52,8 @@ struct CountdownConfig {
   int64_t number_min = 1, number_max = 25;
   int64_t target_min = 1, target_max = 100;
   // Targets made by combining every number (as in TinyZero's Countdown data), so no instance
-  // is a one-step sum; the checker still accepts answers that use fewer numbers.
+  // is a one-step sum; the countdown reward still accepts answers that use fewer
+  // numbers (unless its option use_all_numbers is set).
   bool use_all_numbers = true;
 
   // Difficulty 1 (3 numbers up to 10) to 5 (4 numbers up to 99, targets up to 999).

@@ -19,9 +19,13 @@
 // tests from a file or the nonce from its input), runs the candidate in its own namespace,
 // runs each test, and writes "<nonce> pass <i>" through a saved os.write only after test i
 // returned. A candidate that exits early (sys.exit(0), os._exit) passes nothing; one that
-// prints pass lines does not know the nonce. Limits: code in the same interpreter can in
-// principle walk the harness's frames or override comparison operators; the sandbox still
-// contains whatever it does.
+// prints pass lines does not know the nonce. The harness binds what it calls before the
+// candidate runs, tests run with the original builtins and common modules and compare only
+// values rebuilt from built-in types (reward/code_harness.h), so patching builtins.exec, abs or
+// math.isclose, or returning an object whose __eq__ agrees with anything, fails. Limits: code
+// in the same interpreter can patch less common modules a test imports, or walk the harness's
+// frames (sys._getframe, a traceback's f_back) to read the nonce; the sandbox still contains
+// whatever it does.
 //
 // Options: mode ("all" | "fraction"), memory_mb (1024), namespaces (true), seccomp (true),
 // interpreter (a list, default the sandbox's python3). The wall and CPU limits of one run are

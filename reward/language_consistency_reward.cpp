@@ -1,19 +1,32 @@
-// language_consistency: DeepSeek-R1's language-consistency reward, the share of the reasoning's
-// words that are in the target language.
+// language_consistency: DeepSeek-R1's language-consistency reward, the share of the reasoning
+// that is in the target language.
 //
-// Words are found by Unicode script, which needs no dictionary and separates the languages
-// R1 mixes (English and Chinese): a run of Latin letters is one word (single letters are
-// left out: they are mostly math variables, and so is a run right after '\', a LaTeX
-// command); each Han character is one word (Chinese is written without spaces); runs of
-// Cyrillic, Greek, Arabic, Hebrew, Hangul, Kana and other scripts' letters are one word each.
-// Digits, punctuation and symbols are not words. The target is "en" (Latin) or "zh" (Han).
-// Scope "think" scores the text inside <think>...</think> (the whole completion when there is
-// no such block, or from the start up to </think> when the prompt opened it); "completion"
-// scores everything (but the tags themselves). No words at all scores 0.
+// What is scored: the text inside <think>...</think> (scope "think"; the whole completion when
+// there is no such block, or from the start up to </think> when the prompt opened it), or the
+// whole completion (scope "completion"); the format's tags themselves are left out. Nothing
+// there to identify scores 0.
+//
+// Two identifiers measure the share ("identifier" option):
+// - "cld2" (the default): CLD2 (reward/language_identifier.h) on the scored text with LaTeX
+//   commands blanked out; the value is the target language's share of the letter bytes CLD2
+//   assigned to any language (it assigns chunks of a few words, so a share is accurate to a
+//   few hundredths). Any language of reward/language_identifier.h; tells French from English.
+// - "script" ("en" and "zh" only): words by Unicode script, no dictionary, ten times cheaper
+//   (bench_language_id). A run of Latin letters is one word (single letters are left out: they
+//   are mostly math variables, and so is a run right after '\', a LaTeX command); each Han
+//   character is one word (Chinese is written without spaces); runs of Cyrillic, Greek, Arabic,
+//   Hebrew, Hangul, Kana and other scripts' letters are one word each. Digits, punctuation and
+//   symbols are not words. The value is the share of words in the target's script (Latin for
+//   "en", Han for "zh"). It cannot tell Latin-script languages apart (French reasoning scores 1
+//   for "en"), and it weighs words, not bytes, so on English/Chinese mixes it differs from
+//   "cld2" by 0.11 on average: it is not the default for that reason.
+// Languages are ISO 639-1 codes; an unknown code is an error listing the known ones.
 #include <cstdint>
+#include <cstdio>
 
 #include "core/error.h"
 #include "reward/builtin_rewards.h"
+#include "reward/language_identifier.h"
 
 namespace aha::reward {
 namespace {
@@ -89,37 +102,50 @@ WordCounts count_words(std::string_view text) {
   return counts;
 }
 
-class LanguageConsistencyReward : public Reward {
+// The scored part of a completion (see the top of the file).
+std::string_view scored_region(std::string_view text, bool think_only) {
+  if (!think_only) return text;
+  size_t open = text.find("<think>");
+  size_t start = open == std::string_view::npos ? 0 : open + 7;
+  size_t close = text.find("</think>", start);
+  return close != std::string_view::npos ? text.substr(start, close - start) : text.substr(start);
+}
+
+// The text with the format's tags, and with blank_latex also LaTeX commands (\frac, \times),
+// replaced by a space: neither is a word of the reasoning.
+std::string without_markup(std::string_view text, bool blank_latex) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    bool tag = false;
+    for (std::string_view t : {"<think>", "</think>", "<answer>", "</answer>"}) {
+      if (text.substr(i, t.size()) == t) {
+        out += ' ';
+        i += t.size() - 1;
+        tag = true;
+        break;
+      }
+    }
+    if (tag) continue;
+    if (blank_latex && text[i] == '\\') {
+      size_t end = i + 1;
+      while (end < text.size() && ((text[end] >= 'a' && text[end] <= 'z') || (text[end] >= 'A' && text[end] <= 'Z')))
+        ++end;
+      out += ' ';
+      i = end == i + 1 ? i : end - 1;
+      continue;
+    }
+    out += text[i];
+  }
+  return out;
+}
+
+class ScriptLanguageReward : public Reward {
  public:
-  LanguageConsistencyReward(bool chinese, bool think_only) : chinese_(chinese), think_only_(think_only) {}
+  ScriptLanguageReward(bool chinese, bool think_only) : chinese_(chinese), think_only_(think_only) {}
 
   RewardOutput score(const RewardExample&, const Completion& completion) const override {
-    std::string_view text = completion.text;
-    if (think_only_) {
-      size_t open = text.find("<think>");
-      size_t start = open == std::string_view::npos ? 0 : open + 7;
-      size_t close = text.find("</think>", start);
-      if (close != std::string_view::npos)
-        text = text.substr(start, close - start);
-      else
-        text = text.substr(start);
-    }
-    // The format's own tags are not words of the reasoning.
-    std::string untagged;
-    untagged.reserve(text.size());
-    for (size_t i = 0; i < text.size(); ++i) {
-      bool tag = false;
-      for (std::string_view t : {"<think>", "</think>", "<answer>", "</answer>"}) {
-        if (text.substr(i, t.size()) == t) {
-          untagged += ' ';
-          i += t.size() - 1;
-          tag = true;
-          break;
-        }
-      }
-      if (!tag) untagged += text[i];
-    }
-    WordCounts counts = count_words(untagged);
+    WordCounts counts = count_words(without_markup(scored_region(completion.text, think_only_), false));
     RewardOutput out;
     if (counts.total() == 0) {
       out.diagnostic = "no words";
@@ -128,7 +154,7 @@ class LanguageConsistencyReward : public Reward {
     int64_t target = chinese_ ? counts.han : counts.latin;
     out.value = static_cast<double>(target) / static_cast<double>(counts.total());
     out.diagnostic = std::to_string(target) + " of " + std::to_string(counts.total()) + " words in " +
-                     (chinese_ ? "zh" : "en");
+                     (chinese_ ? "zh" : "en") + " (by script)";
     return out;
   }
 
@@ -137,17 +163,59 @@ class LanguageConsistencyReward : public Reward {
   bool think_only_;
 };
 
+class Cld2LanguageReward : public Reward {
+ public:
+  Cld2LanguageReward(std::string language, bool think_only) : language_(std::move(language)), think_only_(think_only) {}
+
+  RewardOutput score(const RewardExample&, const Completion& completion) const override {
+    LanguageIdentification found =
+        identify_languages(without_markup(scored_region(completion.text, think_only_), true));
+    RewardOutput out;
+    if (found.languages.empty()) {
+      out.diagnostic = "no language identified in " + std::to_string(found.letter_bytes) + " letter bytes";
+      return out;
+    }
+    out.value = found.share_of(language_);
+    for (const auto& l : found.languages) {
+      char share[16];
+      std::snprintf(share, sizeof share, "%.2f", l.share);
+      out.diagnostic += (out.diagnostic.empty() ? "" : ", ") + l.code + " " + share;
+    }
+    out.diagnostic += " (cld2, " + std::to_string(found.letter_bytes) + " letter bytes)";
+    return out;
+  }
+
+ private:
+  std::string language_;
+  bool think_only_;
+};
+
+std::string known_languages() {
+  std::string out;
+  for (const auto& code : identifiable_languages()) out += (out.empty() ? "" : ", ") + code;
+  return out;
+}
+
 }  // namespace
 
 std::unique_ptr<Reward> make_language_consistency_reward(const json::ObjectReader& options) {
-  options.reject_unknown({"language", "scope"});
+  options.reject_unknown({"language", "scope", "identifier"});
   std::string language = options.get_string("language", "en");
   std::string scope = options.get_string("scope", "think");
-  require(language == "en" || language == "zh",
-          options.context() + ": option 'language' must be \"en\" or \"zh\", got \"" + language + "\"");
+  bool script_knows = language == "en" || language == "zh";
+  std::string identifier = options.get_string("identifier", "cld2");
+  require(is_identifiable_language(language), options.context() + ": option 'language' \"" + language +
+                                                  "\" is not a known ISO 639-1 code; known: " + known_languages());
   require(scope == "think" || scope == "completion",
           options.context() + ": option 'scope' must be \"think\" or \"completion\", got \"" + scope + "\"");
-  return std::make_unique<LanguageConsistencyReward>(language == "zh", scope == "think");
+  require(identifier == "script" || identifier == "cld2",
+          options.context() + ": option 'identifier' must be \"script\" or \"cld2\", got \"" + identifier + "\"");
+  require(identifier == "cld2" || script_knows,
+          options.context() + ": identifier \"script\" knows only \"en\" and \"zh\" (by Latin and Han script); "
+                              "use \"cld2\" for \"" + language + "\"");
+  bool think_only = scope == "think";
+  if (identifier == "script") return std::make_unique<ScriptLanguageReward>(language == "zh", think_only);
+  return std::make_unique<Cld2LanguageReward>(language, think_only);
 }
 
 }  // namespace aha::reward

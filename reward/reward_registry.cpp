@@ -30,6 +30,7 @@ const std::vector<Kind>& kinds() {
       {"language_consistency",
        [](const json::ObjectReader& o, double) { return make_language_consistency_reward(o); }},
       {"length", [](const json::ObjectReader& o, double) { return make_length_reward(o); }},
+      {"countdown", [](const json::ObjectReader& o, double) { return make_countdown_reward(o); }},
       {"code", make_code_reward},
       {"process", make_process_reward},
       {"plugin", make_shared_object_reward},

@@ -1,5 +1,5 @@
 // Synthetic tasks: golds checked independently (re-evaluating each problem's operations and
-// the worked solution's equations; Countdown answers through the checker), determinism, and
+// the worked solution's equations; Countdown answers through the countdown reward), determinism, and
 // the train / held-out split.
 #include "datasets/synthetic_tasks.h"
 
@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "datasets/countdown.h"
+#include "reward/reward_registry.h"
 
 namespace aha {
 namespace {
@@ -102,6 +103,8 @@ TEST(Arithmetic, SameSeedSameProblemsOtherSeedOthers) {
 }
 
 TEST(Countdown, InstancesAreSolvableAndWithinTheConfiguration) {
+  auto countdown_reward =
+      reward::create_reward({"countdown", "countdown", 1.0, 10.0, R"({"use_all_numbers": true})"});
   for (int difficulty = 1; difficulty <= 5; ++difficulty) {
     CountdownConfig config = CountdownConfig::for_difficulty(difficulty);
     auto examples = generate_countdown(40, 3, config, Split::train);
@@ -123,8 +126,15 @@ TEST(Countdown, InstancesAreSolvableAndWithinTheConfiguration) {
       EXPECT_GE(target, config.target_min);
       EXPECT_LE(target, config.target_max);
       std::string expression = m.get_string("expression");
-      auto check = check_countdown_expression(expression, numbers, target);
-      EXPECT_TRUE(check.correct()) << expression << ": " << check.detail;
+      // The generated example, as the recipes hand it to rewards, passes the countdown reward
+      // with its own expression (every number used, as generated) and fails with a wrong one.
+      reward::RewardExample as_reward_sees_it;
+      as_reward_sees_it.gold = ex.gold;
+      as_reward_sees_it.task = reward::TaskKind::custom;
+      as_reward_sees_it.metadata_json = ex.metadata;
+      auto scored = countdown_reward->score(as_reward_sees_it, {"<think>...</think><answer>" + expression + "</answer>"});
+      EXPECT_EQ(scored.value, 1.0) << expression << ": " << scored.diagnostic;
+      EXPECT_EQ(countdown_reward->score(as_reward_sees_it, {"<answer>" + expression + " + 0</answer>"}).value, 0.0);
       // Every number is used (use_all_numbers): the literals are the numbers, in some order.
       std::vector<int64_t> literals;
       std::regex literal(R"(\d+)");

@@ -1,4 +1,4 @@
-// The built-in rewards (math_accuracy, format, language_consistency, length) on hand-worked
+// The built-in rewards (math_accuracy, format, language_consistency by script, length) on hand-worked
 // completions, and their option checking.
 #include <gtest/gtest.h>
 
@@ -75,22 +75,25 @@ TEST(FormatReward, AcceptsOnlyTheR1ZeroStructure) {
 }
 
 TEST(LanguageConsistencyReward, CountsWordsByScript) {
+  const std::string kScript = R"({"identifier": "script"})";
   // 4 English words; "x" and \frac are not words.
   EXPECT_DOUBLE_EQ(
-      score_with("language_consistency", "{}", "<think>so we add x \\frac{1}{2} here</think>").value, 1.0);
+      score_with("language_consistency", kScript, "<think>so we add x \\frac{1}{2} here</think>").value, 1.0);
   // 2 English words + 4 Han characters.
   std::string mixed = "<think>first \u6211\u4eec\u8ba1\u7b97 then</think><answer>4</answer>";
-  EXPECT_DOUBLE_EQ(score_with("language_consistency", "{}", mixed).value, 2.0 / 6.0);
-  EXPECT_DOUBLE_EQ(score_with("language_consistency", "{\"language\": \"zh\"}", mixed).value, 4.0 / 6.0);
+  EXPECT_DOUBLE_EQ(score_with("language_consistency", kScript, mixed).value, 2.0 / 6.0);
+  EXPECT_DOUBLE_EQ(score_with("language_consistency", R"({"identifier": "script", "language": "zh"})", mixed).value, 4.0 / 6.0);
   // Only the reasoning counts in scope "think"; everything in scope "completion".
   std::string answer_words = "<think>alpha beta</think><answer>\u7b54\u6848</answer>";
-  EXPECT_DOUBLE_EQ(score_with("language_consistency", "{}", answer_words).value, 1.0);
-  EXPECT_DOUBLE_EQ(score_with("language_consistency", "{\"scope\": \"completion\"}", answer_words).value,
+  EXPECT_DOUBLE_EQ(score_with("language_consistency", kScript, answer_words).value, 1.0);
+  EXPECT_DOUBLE_EQ(score_with("language_consistency", R"({"identifier": "script", "scope": "completion"})", answer_words).value,
                    0.5);
   // Cyrillic words count against English; no words at all scores 0.
-  EXPECT_DOUBLE_EQ(score_with("language_consistency", "{}", "one \u0434\u0432\u0430").value, 0.5);
-  EXPECT_DOUBLE_EQ(score_with("language_consistency", "{}", "<think>1 + 2 = 3</think>").value, 0.0);
-  EXPECT_THROW(score_with("language_consistency", "{\"language\": \"fr\"}", "x"), Error);
+  EXPECT_DOUBLE_EQ(score_with("language_consistency", kScript, "one \u0434\u0432\u0430").value, 0.5);
+  EXPECT_DOUBLE_EQ(score_with("language_consistency", kScript, "<think>1 + 2 = 3</think>").value, 0.0);
+  // The script path knows only en and zh; other languages need CLD2
+  // (tests/reward/language_identifier_test.cpp).
+  EXPECT_THROW(score_with("language_consistency", R"({"language": "fr", "identifier": "script"})", "x"), Error);
 }
 
 TEST(LengthReward, IsDapoOverlongPenalty) {
