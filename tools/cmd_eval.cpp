@@ -113,6 +113,18 @@ void print_table(const recipes::EvalResult& result, int64_t k) {
   };
   for (const auto& d : result.datasets) row(d.name, d.summary);
   if (result.datasets.size() > 1) row("all", result.overall);
+  if (k > 1) {  // the unbiased pass@j curve (recipes/runner/evaluation.h)
+    std::printf("\n%-24s", "pass@j");
+    for (const auto& [j, value] : result.overall.pass_at) std::printf(" %8s", ("j=" + std::to_string(j)).c_str());
+    std::printf("\n");
+    auto curve = [](const std::string& name, const recipes::EvalSummary& s) {
+      std::printf("%-24s", name.c_str());
+      for (const auto& [j, value] : s.pass_at) std::printf(" %8s", cell(value).c_str());
+      std::printf("\n");
+    };
+    for (const auto& d : result.datasets) curve(d.name, d.summary);
+    if (result.datasets.size() > 1) curve("all", result.overall);
+  }
 }
 
 int run_eval(const cli::Args& args) {

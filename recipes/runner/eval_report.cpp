@@ -36,6 +36,13 @@ void summary(Writer& w, const EvalSummary& s) {
   w.Int64(s.samples);
   w.Key("pass_at_1");
   w.Double(s.pass_at_1);
+  w.Key("pass_at");
+  w.StartObject();
+  for (const auto& [j, value] : s.pass_at) {
+    w.Key(std::to_string(j).c_str());
+    w.Double(value);
+  }
+  w.EndObject();
   w.Key("maj_at_k");
   w.Double(s.maj_at_k);
   w.Key("format_rate");

@@ -165,6 +165,24 @@ DatasetEval summarize_dataset(const std::string& name, const std::vector<Example
   return out;
 }
 
+double unbiased_pass_at(int64_t samples, int64_t correct, int64_t j) {
+  require(samples >= 1 && correct >= 0 && correct <= samples && j >= 1 && j <= samples,
+          "pass@j needs 1 <= j <= samples and 0 <= correct <= samples");
+  const int64_t wrong = samples - correct;
+  if (wrong < j) return 1.0;  // every draw of j holds a correct one
+  // C(wrong, j) / C(samples, j) = prod_{i = wrong+1 .. samples} (1 - j / i), without overflow.
+  double all_wrong = 1.0;
+  for (int64_t i = wrong + 1; i <= samples; ++i) all_wrong *= 1.0 - static_cast<double>(j) / static_cast<double>(i);
+  return 1.0 - all_wrong;
+}
+
+std::vector<int64_t> pass_at_ks(int64_t samples) {
+  std::vector<int64_t> ks;
+  for (int64_t j = 1; j < samples; j *= 2) ks.push_back(j);
+  if (samples >= 1) ks.push_back(samples);
+  return ks;
+}
+
 EvalSummary summarize_overall(const std::vector<DatasetEval>& datasets, const EvalOptions& options) {
   std::vector<const std::vector<EvalRecord>*> parts;
   for (const auto& d : datasets) parts.push_back(&d.records);
@@ -178,12 +196,17 @@ EvalSummary summarize_records(const std::vector<const std::vector<EvalRecord>*>&
   s.samples = options.samples;
   int64_t completions = 0, well_formed = 0, truncated = 0, tokens = 0;
   double pass = 0;
+  const auto ks = pass_at_ks(options.samples);
+  std::vector<double> pass_at(ks.size(), 0.0);
   bool format = options.prompt_template.r1_format();
   for (const auto* records : parts) {
     for (const auto& r : *records) {
       ++s.examples;
       const size_t k = r.correct.size();
-      if (k > 0) pass += static_cast<double>(std::count(r.correct.begin(), r.correct.end(), true)) / k;
+      const auto right = std::count(r.correct.begin(), r.correct.end(), true);
+      if (k > 0) pass += static_cast<double>(right) / k;
+      for (size_t i = 0; i < ks.size(); ++i)
+        if (ks[i] <= static_cast<int64_t>(k)) pass_at[i] += unbiased_pass_at(static_cast<int64_t>(k), right, ks[i]);
       s.maj_at_k += r.majority_correct;
       completions += static_cast<int64_t>(k);
       well_formed += std::count(r.well_formed.begin(), r.well_formed.end(), true);
@@ -198,6 +221,7 @@ EvalSummary summarize_records(const std::vector<const std::vector<EvalRecord>*>&
   if (s.examples > 0) {
     s.pass_at_1 = pass / s.examples;
     s.maj_at_k /= s.examples;
+    for (size_t i = 0; i < ks.size(); ++i) s.pass_at.emplace_back(ks[i], pass_at[i] / s.examples);
   }
   if (completions > 0) {
     s.mean_response_tokens = static_cast<double>(tokens) / completions;
@@ -252,6 +276,8 @@ std::vector<std::pair<std::string, double>> eval_metrics(const EvalResult& resul
   std::vector<std::pair<std::string, double>> out;
   auto add = [&out](const std::string& prefix, const EvalSummary& s) {
     out.emplace_back(prefix + "accuracy", s.pass_at_1);
+    for (const auto& [j, value] : s.pass_at)
+      if (j > 1) out.emplace_back(prefix + "pass@" + std::to_string(j), value);
     out.emplace_back(prefix + "maj_accuracy", s.maj_at_k);
     if (s.format_rate) out.emplace_back(prefix + "format_rate", *s.format_rate);
     out.emplace_back(prefix + "mean_response_tokens", s.mean_response_tokens);

@@ -6,6 +6,12 @@
 // template, the format reward. Then, per data set and over all of them:
 //   pass@1        mean over examples of the share of its k completions that are correct; a
 //                 completion is correct when the verifier gives it full marks (value >= 1).
+//   pass@j        for j = 1, 2, 4, ... up to k (and k itself): the chance that at least one of
+//                 j completions drawn without replacement from an example's k is correct, by
+//                 the unbiased estimator of Chen et al. (2021), 1 - C(k-c, j) / C(k, j) for c
+//                 correct, averaged over examples. pass@1 is the mean share correct; pass@k is
+//                 the share of examples with any correct completion. Whether RL raised pass@1
+//                 only, or pass@k at large k too, is the comparison of these before and after.
 //   maj@k         share of examples whose majority answer is correct. Each completion's final
 //                 answer is extracted as math_accuracy does (reward/math_answer.h: the <answer>
 //                 tag's content when require_answer_tag, else also the last \boxed{}).
@@ -90,6 +96,7 @@ struct EvalSummary {
   int64_t examples = 0;
   int64_t samples = 0;  // k
   double pass_at_1 = 0, maj_at_k = 0;
+  std::vector<std::pair<int64_t, double>> pass_at;  // (j, pass@j) for j = 1, 2, 4, ..., k
   std::optional<double> format_rate;  // r1_zero only
   double mean_response_tokens = 0;
   int64_t max_response_tokens = 0;
@@ -108,6 +115,12 @@ struct EvalResult {
   std::vector<DatasetEval> datasets;
   double seconds = 0;  // sampling and scoring
 };
+
+// The unbiased pass@j of one example with `correct` of `samples` completions right (above);
+// j must be in [1, samples].
+double unbiased_pass_at(int64_t samples, int64_t correct, int64_t j);
+// The j of pass@j that evaluation reports for k samples: 1, 2, 4, ... below k, and k.
+std::vector<int64_t> pass_at_ks(int64_t samples);
 
 // The majority vote described above over one example's answers: the index of the winning
 // group's first answer and the group's size; no index when no completion has an answer.
@@ -130,7 +143,8 @@ EvalSummary summarize_overall(const std::vector<DatasetEval>& datasets, const Ev
 EvalResult evaluate(RolloutEngine& engine, const Tokenizer& tokenizer, const std::vector<EvalDataset>& datasets,
                     const EvalOptions& options, const ProgressFn& progress = {});
 
-// Metrics for the run store: eval/accuracy (pass@1), eval/maj_accuracy (maj@k),
+// Metrics for the run store: eval/accuracy (pass@1), eval/pass@<j> for j > 1 (with k > 1
+// samples), eval/maj_accuracy (maj@k),
 // eval/format_rate (r1_zero), eval/mean_response_tokens, eval/truncated_rate, and the same
 // per data set as eval/<name>/accuracy, ...
 std::vector<std::pair<std::string, double>> eval_metrics(const EvalResult& result);

@@ -100,6 +100,26 @@ EvalOptions k3(PromptTemplate t) {
 }
 
 // r1_zero: only <answer> content counts, and the format reward is measured.
+TEST(PassAtK, UnbiasedEstimatorAgainstHandCountedDraws) {
+  // 4 samples, 1 correct: of the C(4,2) = 6 pairs, 3 hold the correct one -> 0.5; of the 4
+  // triples, 3 do -> 0.75; j = 1 is the share correct, j = 4 whether any is.
+  EXPECT_DOUBLE_EQ(unbiased_pass_at(4, 1, 1), 0.25);
+  EXPECT_DOUBLE_EQ(unbiased_pass_at(4, 1, 2), 0.5);
+  EXPECT_DOUBLE_EQ(unbiased_pass_at(4, 1, 3), 0.75);
+  EXPECT_DOUBLE_EQ(unbiased_pass_at(4, 1, 4), 1.0);
+  // 5 samples, 2 correct, pairs: C(3,2)/C(5,2) = 3/10 hold none -> 0.7.
+  EXPECT_NEAR(unbiased_pass_at(5, 2, 2), 0.7, 1e-12);
+  EXPECT_DOUBLE_EQ(unbiased_pass_at(8, 0, 8), 0.0);
+  EXPECT_DOUBLE_EQ(unbiased_pass_at(8, 8, 1), 1.0);
+  // Large k: C(1000-1, 500) / C(1000, 500) = 1/2 without overflow.
+  EXPECT_NEAR(unbiased_pass_at(1000, 1, 500), 0.5, 1e-9);
+  EXPECT_THROW(unbiased_pass_at(4, 1, 5), Error);
+  EXPECT_THROW(unbiased_pass_at(4, 5, 1), Error);
+  EXPECT_EQ(pass_at_ks(1), (std::vector<int64_t>{1}));
+  EXPECT_EQ(pass_at_ks(8), (std::vector<int64_t>{1, 2, 4, 8}));
+  EXPECT_EQ(pass_at_ks(6), (std::vector<int64_t>{1, 2, 4, 6}));
+}
+
 TEST(SummarizeDataset, PassAtOneMajorityAndFormatOnHandMadeCompletions) {
   const auto options = k3(PromptTemplate::r1_zero());
   auto d = summarize_dataset("hand", kExamples, score(kExamples, kMade, options), options);
@@ -125,6 +145,14 @@ TEST(SummarizeDataset, PassAtOneMajorityAndFormatOnHandMadeCompletions) {
   EXPECT_EQ(s.samples, 3);
   EXPECT_NEAR(s.pass_at_1, (2.0 / 3 + 2.0 / 3 + 0) / 3, 1e-12);
   EXPECT_NEAR(s.maj_at_k, 2.0 / 3, 1e-12);
+  // pass@j over (2, 2, 0) correct of 3: any pair of 3 with 2 right holds one -> (1 + 1 + 0) / 3.
+  ASSERT_EQ(s.pass_at.size(), 3u);
+  EXPECT_EQ(s.pass_at[0].first, 1);
+  EXPECT_NEAR(s.pass_at[0].second, s.pass_at_1, 1e-12);
+  EXPECT_EQ(s.pass_at[1].first, 2);
+  EXPECT_NEAR(s.pass_at[1].second, 2.0 / 3, 1e-12);
+  EXPECT_EQ(s.pass_at[2].first, 3);
+  EXPECT_NEAR(s.pass_at[2].second, 2.0 / 3, 1e-12);
   ASSERT_TRUE(s.format_rate);
   EXPECT_NEAR(*s.format_rate, 6.0 / 9, 1e-12);
   EXPECT_NEAR(s.mean_response_tokens, 50.0, 1e-12);
