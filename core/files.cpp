@@ -94,6 +94,13 @@ std::string read_file(const std::filesystem::path& path, size_t max_bytes) {
   return out;
 }
 
+void fsync_dir(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
 void write_file_atomic(const std::filesystem::path& path, std::string_view data) {
   AtomicFileWriter writer(path);
   writer.write(data.data(), data.size());

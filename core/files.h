@@ -38,6 +38,10 @@ std::string byte_size_text(uint64_t bytes);
 // SIGHUP remove a live writer's temporary before the process ends (core/temporary_files.h).
 void write_file_atomic(const std::filesystem::path& path, std::string_view data);
 
+// Makes the entries of `dir` (renames into or inside it) durable: fsync of the directory.
+// Best effort: a directory that cannot be opened is left as it is.
+void fsync_dir(const std::filesystem::path& dir);
+
 // Writes a file in pieces to a temporary name beside `path`; commit() fsyncs and renames it
 // into place. Destroyed without commit() (an exception), it removes the temporary, so `path`
 // is either the old file or the complete new one; a signal removes it as write_file_atomic says.

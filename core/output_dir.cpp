@@ -67,6 +67,7 @@ fs::path fresh_build_dir(const fs::path& target) {
 }
 
 void swap_in_dir(const fs::path& built, const fs::path& target) {
+  fsync_dir(built);  // the built directory's entries are on disk before it takes the target's name
   const fs::path old = unique_sibling(target, "old");
   if (fs::exists(fs::symlink_status(target))) fs::rename(target, old);
   try {
@@ -75,6 +76,7 @@ void swap_in_dir(const fs::path& built, const fs::path& target) {
     if (fs::exists(fs::symlink_status(old))) fs::rename(old, target);  // put the earlier one back
     throw;
   }
+  fsync_dir(target.has_parent_path() ? target.parent_path() : fs::path("."));
   remove_tree(old);
 }
 

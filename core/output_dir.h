@@ -37,7 +37,8 @@ std::filesystem::path fresh_build_dir(const std::filesystem::path& target);
 
 // Puts the finished directory `built` at `target`: an earlier target (which the caller has
 // checked may be replaced) is renamed aside first and removed only once the new one is in
-// place, so a failure leaves the old or the new directory whole, never a mix.
+// place, so a failure leaves the old or the new directory whole, never a mix; the built
+// directory and the rename are fsynced, so a power cut leaves one of them too.
 void swap_in_dir(const std::filesystem::path& built, const std::filesystem::path& target);
 
 // True when `dir` is an empty directory; false when it is absent or holds anything.

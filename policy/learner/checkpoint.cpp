@@ -29,14 +29,6 @@ bool parse_step_name(const std::string& name, int64_t& step) {
   return true;
 }
 
-// Makes a rename inside `dir` durable.
-void fsync_dir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 void save_rng(const fs::path& path) {
   torch::serialize::OutputArchive archive;
   archive.write("cpu", at::detail::getDefaultCPUGenerator().get_state());
@@ -99,7 +91,6 @@ fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state
   fs::create_directories(stage_dir);
   const fs::path target = stage_dir / ("step-" + std::to_string(state.step));
   const fs::path tmp = fresh_build_dir(target);
-  const fs::path old = unique_sibling(target, "old");
   auto done = [&](const char* part) {
     if (on_part_written) on_part_written(part);
   };
@@ -116,11 +107,7 @@ fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state
     save_rng(tmp / "rng.pt");
     done("rng");
     write_file_atomic(tmp / "state.json", state_json(state, trainer.steps_done()));
-    fsync_dir(tmp);
-    if (fs::exists(target)) fs::rename(target, old);
-    fs::rename(tmp, target);
-    fsync_dir(stage_dir);
-    remove_tree(old);
+    swap_in_dir(tmp, target);  // an earlier checkpoint of this step is replaced only once this one is whole
   } catch (const fs::filesystem_error& e) {
     remove_tree(tmp);
     throw Error("checkpoint " + target.string() + " could not be written: " + e.what());
