@@ -39,9 +39,17 @@ struct MathVerdict {
   std::string refusal;
 };
 
-MathVerdict check_math_answer(std::string_view answer, std::string_view gold);
+struct MathEquivalenceOptions {
+  // How close a decimal answer must be to a constant it approximates, relative to the larger
+  // magnitude ("0.0833333" for \frac{1}{12}); 0: only an exactly equal decimal.
+  double relative_precision = 1e-6;
+};
 
-// check_math_answer(answer, gold).equal
-bool math_answers_equivalent(std::string_view answer, std::string_view gold);
+MathVerdict check_math_answer(std::string_view answer, std::string_view gold,
+                              const MathEquivalenceOptions& options = {});
+
+// check_math_answer(answer, gold, options).equal
+bool math_answers_equivalent(std::string_view answer, std::string_view gold,
+                             const MathEquivalenceOptions& options = {});
 
 }  // namespace aha::reward
