@@ -78,7 +78,10 @@ constexpr std::string_view kTextCommands[] = {"\\text",   "\\textrm",       "\\t
 // "\\frac" (a JSON-escaped backslash doubled once more) -> "\frac": a doubled backslash before
 // a letter, in an answer with no '&' (in a matrix, "\\" before a letter is a row break).
 void undouble_backslashes(std::string& s) {
-  if (s.find("\\\\") == std::string::npos || s.find('&') != std::string::npos) return;
+  if (s.find("\\\\") == std::string::npos || s.find('&') != std::string::npos ||
+      s.find("begin{") != std::string::npos) {
+    return;
+  }
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {

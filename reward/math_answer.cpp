@@ -97,7 +97,7 @@ struct Span {
 };
 
 // The math spans of text, in order: $...$ (one line), $$...$$, \(...\) (one line), \[...\].
-// Linear: each search for a closing delimiter starts past the previous one, and a delimiter
+// Linear: the scan resumes at the closer of every search (a failed one too), and a delimiter
 // kind with no closer left is not searched for again.
 std::vector<Span> math_spans(std::string_view text) {
   std::vector<Span> spans;
@@ -128,7 +128,10 @@ std::vector<Span> math_spans(std::string_view text) {
       continue;
     }
     bool one_line = kind == 0 || kind == 3 || text.substr(i, close - i).find('\n') == std::string_view::npos;
-    if (!one_line) continue;  // "$ \n 9 \n $" is not inline math; the closer may open the next
+    if (!one_line) {  // "$ \n 9 \n $" is not inline math; a "$" closer may open the next span
+      i = kind == 1 ? close - 1 : close + closer.size() - 1;
+      continue;
+    }
     Span span{i + open, close, close + closer.size()};
     span.percent = percent_suffix(text, span.stop) > 0;
     span.open = i;
@@ -175,12 +178,13 @@ std::optional<Span> last_number(std::string_view text) {
 }
 
 // Items written side by side are one answer: true when `between` holds only separators
-// (spaces, commas, semicolons, "and", "or", "+", \quad, "$", math delimiters).
+// (spaces, commas, semicolons, "and", "+", \quad, "$", math delimiters). Not "or": "\boxed{15
+// \frac{39}{40}} or \boxed{\frac{639}{40}}" gives one answer twice, not a list.
 bool only_separators(std::string_view between) {
   if (between.size() > 64) return false;
   std::string rest(between);
   for (std::string_view token : {"\\text{ and }", "\\text{and}", "\\qquad", "\\quad", "\\,", "\\ ", "\\(", "\\)",
-                                 "\\[", "\\]", "and", "or", "$", ",", ";", "+", "\n", " ", "\\"}) {
+                                 "\\[", "\\]", "and", "$", ",", ";", "+", "\n", " ", "\\"}) {
     for (size_t p = rest.find(token); p != std::string::npos; p = rest.find(token)) rest.erase(p, token.size());
   }
   return rest.empty();
@@ -267,6 +271,13 @@ std::optional<Found> after_final_answer_phrase(std::string_view text, bool numbe
   return found;
 }
 
+// The answer of a final-answer phrase that starts after text[from] (stated after the last
+// box, so it is the answer given last), else nullopt. Only the tail is searched.
+std::optional<std::string> phrase_after(std::string_view text, size_t from, bool numbers) {
+  if (auto phrase = after_final_answer_phrase(text.substr(from), numbers)) return phrase->text;
+  return std::nullopt;
+}
+
 // A short text with no math delimiters and no words ("\frac{10}{9}", "-3/4"): the answer is
 // all of it (its last number would be a piece of it).
 bool is_bare_math(std::string_view text) {
@@ -337,9 +348,7 @@ std::optional<std::string> extract_final_answer(std::string_view completion, Ext
   if (tagged) text = *tagged;
   // A final-answer phrase after the last box is the answer stated last.
   auto box = last_joined_boxes(text);
-  auto phrase = after_final_answer_phrase(text, numbers);
-  if (box && phrase && phrase->end > box->end) return phrase->text;
-  if (box) return box->text;
+  if (box) return phrase_after(text, box->end, numbers).value_or(box->text);
   if (tagged) return tagged;
   return lenient_fallback(completion, numbers);
 }
@@ -355,11 +364,8 @@ std::string extract_gold_answer(std::string_view gold, ExtractionMode mode) {
     if (auto boxed = extract_last_boxed(gold)) return *boxed;
     return trim(gold);
   }
-  auto box = last_joined_boxes(gold);
-  auto phrase = after_final_answer_phrase(gold, true);
-  if (box && phrase && phrase->end > box->end) return phrase->text;
-  if (box) return box->text;
-  if (phrase) return phrase->text;
+  if (auto box = last_joined_boxes(gold)) return phrase_after(gold, box->end, true).value_or(box->text);
+  if (auto phrase = after_final_answer_phrase(gold, true)) return phrase->text;
   if (auto math = last_math_or_number(gold, false)) return math->text;
   return trim(gold);
 }

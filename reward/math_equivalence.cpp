@@ -382,8 +382,18 @@ std::string relation_as_interval(const Relation& r) {
 }
 
 struct Context {
-  double precision;  // relative, for decimal literals against constants
+  double precision;     // relative, for decimal literals against constants
+  std::string* refusal;  // set when a collection is too large to compare
 };
+
+// Refuses (false, with the reason) collections of more than kMaxAnswerElements elements, whose
+// unordered comparison would cost their product in element comparisons.
+bool within_element_cap(size_t a, size_t b, const Context& c) {
+  if (a <= kMaxAnswerElements && b <= kMaxAnswerElements) return true;
+  *c.refusal = "a list or set of " + std::to_string(std::max(a, b)) + " elements, more than " +
+               std::to_string(kMaxAnswerElements);
+  return false;
+}
 
 bool compare(const std::string& a, bool ap, const std::string& b, bool bp, int depth, const Context& c);
 
@@ -416,6 +426,7 @@ std::vector<std::string> without_repeats(const std::vector<std::string>& a, int 
 // Two collections of several elements are equal as sets: "(3,17), (3,17), (2,5)" lists the
 // solutions (2,5) and (3,17). One element against several is never equal ("1, 1" is not "1").
 bool same_set(const std::vector<std::string>& a, const std::vector<std::string>& b, int depth, const Context& c) {
+  if (!within_element_cap(a.size(), b.size(), c)) return false;
   if (same_multiset(a, b, depth, c)) return true;
   if (a.size() < 2 || b.size() < 2) return false;
   return same_multiset(without_repeats(a, depth, c), without_repeats(b, depth, c), depth, c);
@@ -601,7 +612,7 @@ MathVerdict check_math_answer(std::string_view answer, std::string_view gold, co
       return verdict;
     }
   }
-  verdict.equal = compare(a.text, a.percent, g.text, g.percent, 0, Context{options.relative_precision});
+  verdict.equal = compare(a.text, a.percent, g.text, g.percent, 0, Context{options.relative_precision, &verdict.refusal});
   return verdict;
 }
 

@@ -32,10 +32,12 @@
 namespace aha::reward {
 
 constexpr int kMaxAnswerNesting = 64;
+// Lists and sets of more elements are refused (their unordered comparison is quadratic).
+constexpr size_t kMaxAnswerElements = 256;
 
 struct MathVerdict {
   bool equal = false;
-  // Why the answer was not compared at all (too long, nested too deep), else empty.
+  // Why the answer was not compared (too long, nested too deep, too many elements), else empty.
   std::string refusal;
 };
 
