@@ -10,19 +10,22 @@
 // - Gold: after the last "####" (GSM8K), else the last \boxed{} (a MATH solution), else the
 //   whole text (an `answer` field).
 //
-// lenient (evaluation, data whose format is not trained): strict first; when it finds nothing
-// (in a gold: no "####" and no box), in this order
-// - the text after the last "final answer is" / "final answer:" / "the answer is" (any case):
-//   its first math span, else (completions only) its first number;
-// - in a completion, the last math span ($...$ on one line, $$...$$, \(...\), \[...\]) or
-//   the last number (digits not glued to a preceding letter, with optional sign, thousands
-//   separators, decimal point or comma), whichever ends later in the text; in a gold, the last
-//   math span, else the whole text (a gold "\frac{1}{3}" is not its last number);
+// lenient (evaluation, data whose format is not trained):
+// - a completion's last <answer> tag, when it has one, is searched as below for boxes and a
+//   final-answer phrase, else it is the answer whole;
+// - boxes side by side ("\boxed{1}, \boxed{2}", "\boxed{1} and \boxed{2}": only spaces,
+//   commas, semicolons, "and", "+", "\quad", "$" between them) are one answer, joined by ", "
+//   ("or" does not join: it gives one answer twice);
+// - a "final answer is" / "final answer:" / "the answer is" phrase after the last box wins;
+// - with no box or tag: the sentence after the last such phrase; else the later-ending of the
+//   last math span ($...$ on one line, $$...$$, \(...\) on one line, \[...\]; spans side by
+//   side joined as boxes are) and, when numbers count, the last number (not glued to a letter
+//   before it, with sign, thousands separators, decimal point or comma, or a/b); a text of bare
+//   LaTeX without words ("\frac{10}{9}") is its own answer;
 // - a percent sign or the word percent / pct / percentage right after the span or number is
-//   kept with it ("28 pct" is 28%).
-// In lenient mode, boxes written side by side ("\boxed{1}, \boxed{2}", "\boxed{1} and
-// \boxed{2}": only spaces, commas, semicolons, "and", "\quad", "$" and "\text{ and }"
-// between them) are one answer, their contents joined by ", ".
+//   kept with it ("28 pct" is 28\%);
+// - the gold: "####", else its boxes as above, else a final-answer phrase, else its last math
+//   span, else its whole text (a gold "\frac{1}{3}" is not its last number).
 // - An unterminated box or tag counts as absent. Results are trimmed; an empty result is
 //   returned as such (and is never equivalent to anything).
 // - Every function here is linear in the text's length (brace matches are found in one pass),

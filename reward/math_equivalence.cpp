@@ -9,6 +9,7 @@
 #include "reward/deadline.h"
 #include "reward/latex_normalizer.h"
 #include "reward/math_expression.h"
+#include "reward/math_relation.h"
 
 namespace aha::reward {
 namespace {
@@ -253,132 +254,6 @@ bool relations_proportional(const std::string& la, const std::string& ra, const 
     ++compared;
   }
   return compared >= 3 && (!positive_only || ratio > 0);
-}
-
-bool is_variable_name(const std::string& s) {
-  if (s.empty()) return false;
-  if (s.size() == 1) return is_letter(s[0]);
-  if (is_letter(s[0]) && s[1] == '_') return true;
-  return s[0] == '\\' && s.size() > 1;  // \theta
-}
-
-// The left side of "label = value" that names the value rather than constrains it ("x",
-// "f(x)", "|AB|", "a_{37}", "\frac{NO}{BO}", "A:B"): no digit outside subscripts and no + or -.
-// "7 = 11a+c", "2x + z = 1" and "a^2 + b = 0" are equations, not labelled values.
-bool is_answer_label(const std::string& s) {
-  if (s.empty()) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '_') {  // skip a subscript: _{...} or one character
-      if (i + 1 < s.size() && s[i + 1] == '{') {
-        size_t close = s.find('}', i);
-        if (close == std::string::npos) return false;
-        i = close;
-      } else {
-        ++i;
-      }
-      continue;
-    }
-    if ((s[i] >= '0' && s[i] <= '9') || s[i] == '+' || s[i] == '-' || s[i] == '.') return false;
-  }
-  return true;
-}
-
-// A relation at the top level of s: parts and the operators between them (=, <, <=, !=, ~ for
-// \approx). A plain expression is one part and no operator.
-struct Relation {
-  std::vector<std::string> parts;
-  std::vector<std::string> ops;
-};
-
-Relation split_relation(std::string_view s) {
-  Relation r;
-  int depth = 0;
-  size_t start = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == '{' || s[i + 1] == '}')) {
-      depth += s[i + 1] == '{' ? 1 : -1;
-      ++i;
-      continue;
-    }
-    if (is_open(s[i])) ++depth;
-    if (is_close(s[i])) --depth;
-    if (depth != 0) continue;
-    std::string op;
-    size_t length = 0;
-    if (s.compare(i, 7, "\\approx") == 0 && !(i + 7 < s.size() && is_letter(s[i + 7]))) {
-      op = "~", length = 7;
-    } else if (i + 1 < s.size() && s[i + 1] == '=' && (s[i] == '<' || s[i] == '>' || s[i] == '!')) {
-      op = s.substr(i, 2), length = 2;
-    } else if (s[i] == '<' || s[i] == '>' || s[i] == '=') {
-      op = std::string(1, s[i]), length = 1;
-    }
-    if (length == 0) continue;
-    r.parts.push_back(trimmed(s.substr(start, i - start)));
-    r.ops.push_back(op);
-    start = i + length;
-    i = start - 1;
-  }
-  r.parts.push_back(trimmed(s.substr(start)));
-  return r;
-}
-
-// Brings a relation to the form compared: "x \approx 11" is "x = 11" and "1/3 \approx 1.3"
-// is "1/3" (the value before an approximation is the answer); a chain of equalities keeps its
-// first and last parts when the first names the value ("x = 5+5+1 = 11" is "x = 11"), else its
-// last; a chain of > / >= is read backwards with < / <=.
-void canonical_relation(Relation& r) {
-  for (size_t k = 0; k < r.ops.size(); ++k) {
-    if (r.ops[k] != "~") continue;
-    Relation before;
-    before.parts.assign(r.parts.begin(), r.parts.begin() + static_cast<long>(k) + 1);
-    before.ops.assign(r.ops.begin(), r.ops.begin() + static_cast<long>(k));
-    if (k == 0 && is_variable_name(r.parts[0])) {
-      before.parts.push_back(r.parts[1]);
-      before.ops.push_back("=");
-    }
-    r = std::move(before);
-    break;
-  }
-  bool all_equal = !r.ops.empty(), all_greater = !r.ops.empty();
-  for (auto& op : r.ops) {
-    all_equal = all_equal && op == "=";
-    all_greater = all_greater && (op == ">" || op == ">=");
-  }
-  if (r.ops.empty()) return;
-  // A computation written out, "\frac{1}{2} \cdot \frac{20}{9} = \frac{10}{9}": its result.
-  if (all_equal && r.parts.size() >= 2) {
-    auto first = MathExpression::parse(r.parts[0]), last = MathExpression::parse(r.parts.back());
-    if (first && first->variables().empty() && last && last->variables().empty())
-      r.parts = {r.parts.back()}, r.ops.clear();
-  }
-  if (all_equal && r.parts.size() > 2) {
-    if (is_answer_label(r.parts[0]))
-      r.parts = {r.parts.front(), r.parts.back()};
-    else
-      r.parts = {r.parts.back()}, r.ops.clear();
-    if (r.parts.size() == 2) r.ops = {"="};
-  }
-  if (all_greater) {
-    std::reverse(r.parts.begin(), r.parts.end());
-    std::reverse(r.ops.begin(), r.ops.end());
-    for (auto& op : r.ops) op = op == ">" ? "<" : "<=";
-  }
-}
-
-// "a < x <= b" (x a label) as the interval "(a, b]"; "x < b" as "(-\infty, b)" and "a < x" as
-// "(a, \infty)"; else empty.
-std::string relation_as_interval(const Relation& r) {
-  for (auto& op : r.ops)
-    if (op != "<" && op != "<=") return "";
-  auto open = [](const std::string& op) { return op == "<" ? "(" : "["; };
-  auto close = [](const std::string& op) { return op == "<" ? ")" : "]"; };
-  if (r.parts.size() == 3 && is_answer_label(r.parts[1]))
-    return open(r.ops[0]) + r.parts[0] + "," + r.parts[2] + close(r.ops[1]);
-  if (r.parts.size() == 2 && is_answer_label(r.parts[0]) && !is_answer_label(r.parts[1]))
-    return "(-\\infty," + r.parts[1] + close(r.ops[0]);
-  if (r.parts.size() == 2 && is_answer_label(r.parts[1]) && !is_answer_label(r.parts[0]))
-    return open(r.ops[0]) + r.parts[0] + ",\\infty)";
-  return "";
 }
 
 struct Context {
