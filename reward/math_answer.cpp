@@ -349,7 +349,7 @@ std::optional<std::string> extract_final_answer(std::string_view completion, Ext
   // A final-answer phrase after the last box is the answer stated last.
   auto box = last_joined_boxes(text);
   if (box) return phrase_after(text, box->end, numbers).value_or(box->text);
-  if (tagged) return tagged;
+  if (tagged) return lenient_fallback(*tagged, numbers).value_or(*tagged);
   return lenient_fallback(completion, numbers);
 }
 

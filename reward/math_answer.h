@@ -11,8 +11,8 @@
 //   whole text (an `answer` field).
 //
 // lenient (evaluation, data whose format is not trained):
-// - a completion's last <answer> tag, when it has one, is searched as below for boxes and a
-//   final-answer phrase, else it is the answer whole;
+// - a completion's last <answer> tag, when it has one, is searched as below (boxes, phrase,
+//   math, number); when it holds none of them, its whole content is the answer;
 // - boxes side by side ("\boxed{1}, \boxed{2}", "\boxed{1} and \boxed{2}": only spaces,
 //   commas, semicolons, "and", "+", "\quad", "$" between them) are one answer, joined by ", "
 //   ("or" does not join: it gives one answer twice);

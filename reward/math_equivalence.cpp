@@ -187,6 +187,14 @@ bool is_decimal_literal(std::string_view s) {
   return digits && dot;
 }
 
+// True when r has a finite decimal form (its reduced denominator divides a power of 10).
+bool is_finite_decimal(const Rational& r) {
+  __int128 d = r.den;
+  while (d % 2 == 0) d /= 2;
+  while (d % 5 == 0) d /= 5;
+  return d == 1;
+}
+
 // a_decimal / b_decimal: that side is a decimal literal (is_decimal_literal), which matches a
 // constant within `precision` (relative; 0: only exactly).
 bool expressions_equal(const MathExpression& a, const MathExpression& b, double precision, bool a_decimal = false,
@@ -194,10 +202,12 @@ bool expressions_equal(const MathExpression& a, const MathExpression& b, double 
   using Exactness = MathExpression::Exactness;
   Rational ra, rb;
   auto ea = a.exact_value(ra), eb = b.exact_value(rb);
-  const bool decimal = a_decimal || b_decimal;
   if (ea == Exactness::exact && eb == Exactness::exact) {
     if (ra == rb) return true;
-    return decimal && precision > 0 && close(ra.to_double(), rb.to_double(), precision);
+    // A decimal approximates only a value that has no finite decimal form (1/12, not 12.5 or
+    // 1/4: those it must write exactly).
+    const bool approximates = (a_decimal && !is_finite_decimal(rb)) || (b_decimal && !is_finite_decimal(ra));
+    return approximates && precision > 0 && close(ra.to_double(), rb.to_double(), precision);
   }
   if (ea == Exactness::overflow || eb == Exactness::overflow) return false;
   // A decimal against a constant: an approximation, equal only within the stated precision.

@@ -16,7 +16,8 @@
 //   the other's (positive for < and <=); an interval answers a gold inequality, not the reverse;
 // - multiple choice "(B)" equals "B"; words compare case-insensitively; 4210_5 equals 4210;
 // - scalars by value (reward/math_expression.h): exactly as rationals; a decimal literal
-//   against a constant within MathEquivalenceOptions::relative_precision; expressions with
+//   against a constant with no finite decimal form (1/12, \pi) within
+//   MathEquivalenceOptions::relative_precision, against a finite decimal only exactly; expressions with
 //   variables at 4 deterministic points within relative 1e-9; a percentage equals its number
 //   with or without the %, and its number / 100.
 // Rules that keep the verifier from being fooled: an empty answer, an unparsable one, a list
@@ -46,8 +47,9 @@ struct MathVerdict {
 };
 
 struct MathEquivalenceOptions {
-  // How close a decimal answer must be to a constant it approximates, relative to the larger
-  // magnitude ("0.0833333" for \frac{1}{12}); 0: only an exactly equal decimal.
+  // How close a decimal answer must be to a constant it approximates (one with no finite
+  // decimal form), relative to the larger magnitude ("0.0833333" for \frac{1}{12}); 0: only an
+  // exactly equal decimal.
   double relative_precision = 1e-6;
 };
 

@@ -174,7 +174,9 @@ TEST(MathEquivalence, DecimalsMatchConstantsWithinTheStatedPrecision) {
         << c.answer << " vs " << c.gold << " with relative_precision 0";
   }
   const Pair too_far[] = {{"0.333", "\\frac{1}{3}"}, {"3.1416", "\\pi"}, {"0.08333", "\\frac{1}{12}"},
-                          {"1.3", "\\frac{4}{3}"},   {"1 + 10^{-9}", "1"}, {"\\frac{1000001}{1000000}", "1"}};
+                          {"1.3", "\\frac{4}{3}"},   {"1 + 10^{-9}", "1"}, {"\\frac{1000001}{1000000}", "1"},
+                          // a finite decimal must be written exactly, however close
+                          {"12345678.8", "12345678.9"}, {"0.2500001", "\\frac{1}{4}"}, {"1000000.1", "1000000"}};
   for (const auto& c : too_far) EXPECT_FALSE(math_answers_equivalent(c.answer, c.gold)) << c.answer << " vs " << c.gold;
   // A looser stated precision admits a coarser decimal, and only that.
   EXPECT_TRUE(math_answers_equivalent("0.33", "\\frac{1}{3}", {.relative_precision = 0.02}));

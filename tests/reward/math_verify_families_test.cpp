@@ -71,6 +71,15 @@ TEST(MathVerifyFamilies, NumbersInEveryNotation) {
       {"3.46", "3,45", false},
       {"0,2751", "0.275", false},
       {"2,500", "2.5", false},  // three digits after the comma: a thousands separator
+      {"-1,024", "-1024", true},
+      {"1 048 576", "1048576", true},
+      {"12,345,678.9", "12345678.9", true},
+      {"6.02 \\times 10^{23}", "602000000000000000000000", true},
+      {"5 \\cdot 10^{3}", "5000", true},
+      {"$0,5$", "\\frac{1}{2}", false},  // one digit after the comma: the list 0, 5
+      {"-1,025", "-1024", false},
+      {"6.02 \\times 10^{22}", "602000000000000000000000", false},
+      {"12,345,678.8", "12345678.9", false},
   });
 }
 
@@ -116,6 +125,12 @@ TEST(MathVerifyFamilies, LatexSpellingsAndDelimiters) {
       {"$\\text{Miguel}$", "Mikael", false},
       {"$\\text{(D)}$", "\\text{C}", false},
       {"$k$", "$\\text{F}$", false},
+      {"$\\dfrac{\\sqrt{3}}{2}$", "$\\frac{\\sqrt3}{2}$", true},
+      {"$\\Big(\\frac{1}{6}\\Big)$", "$1/6$", true},
+      {"$\\displaystyle \\frac{5}{8}$", "$0.625$", true},
+      {"$\\mathbf{12}$", "$12$", true},
+      {"$\\dfrac{\\sqrt{3}}{2}$", "$\\frac{\\sqrt2}{2}$", false},
+      {"$\\Big(\\frac{1}{6}\\Big)$", "$1/7$", false},
   });
   // Math only (Math-Verify's LaTeX extraction target): two-line "$" is not math, no number.
   EXPECT_FALSE(lenient_equal("Result $ \n 14 \n $", "$14$", false));
@@ -145,6 +160,10 @@ TEST(MathVerifyFamilies, Percentages) {
       {"35", "$\\frac{35}{100}$", false},
       {"36 percent", "$35\\%$", false},
       {"3.5", "$35\\%$", false},
+      {"$12.5\\%$", "$\\frac{1}{8}$", true},
+      {"12.5 percent", "$12.5\\%$", true},
+      {"$12.5\\%$", "$\\frac{1}{7}$", false},
+      {"12.6 pct", "$12.5\\%$", false},
   });
 }
 
@@ -159,6 +178,12 @@ TEST(MathVerifyFamilies, UnitsAndText) {
       // near misses
       {"The distance is $\\boxed{250\\textnormal{ km}}.$", "$240$ km", false},
       {"$\\boxed{19\\mbox{ m}^2}$", "$18\\mbox{ m}^2$", false},
+      {"$\\boxed{4.5 \\text{ kg}}$", "$4.5$", true},
+      {"$\\boxed{72^\\circ}$", "$72$", true},
+      {"$\\boxed{\\$42.50}$", "$42.5$", true},
+      {"$\\boxed{4.6 \\text{ kg}}$", "$4.5$", false},
+      {"$\\boxed{73^\\circ}$", "$72$", false},
+      {"$\\boxed{\\$42.05}$", "$42.5$", false},
   });
 }
 
@@ -189,6 +214,13 @@ TEST(MathVerifyFamilies, ExtractionFromProse) {
       {"\\boxed{4} maybe not \\boxed{6}", "$\\boxed{4,6}$", false},
       {"Nothing to see here.", "$3$", false},
       {"", "$3$", false},
+      {"After checking both cases, the final answer is: $\\frac{5}{6}$", "$\\frac{5}{6}$", true},
+      {"<answer>The answer is $12$.</answer>", "$12$", true},
+      {"The answer is 12, not 13.", "$12$", false},  // the sentence's last number is 13
+      {"Worked out: $a = 2$, $b = 3$, so the total is 23 dollars", "$23$", true},
+      {"Worked out: $a = 2$, $b = 3$, so the total is 23 dollars", "$3$", false},
+      {"We compute $3 \\times 4$ and get $12$", "We find $\\boxed{12}$.", true},
+      {"We compute $3 \\times 4$ and get $13$", "We find $\\boxed{12}$.", false},
   });
 }
 
@@ -224,6 +256,13 @@ TEST(MathVerifyFamilies, RelationsAndInequalities) {
       {"$(-3, 3]$", "$-3 < y < 3$", false},
       {"$y < 3$", "$(-\\infty, 3)$", false},  // a gold interval asks for a set, not a condition
       {"$g(3) < g(1) < g(0)$", "$g(1) < g(3) < g(0)$", false},
+      {"$x \\geqslant 1$", "$x \\ge 1$", true},
+      {"$x \\leqslant 1$", "$1 \\geq x$", true},
+      {"$t \\neq -4$", "$t != -4$", true},
+      {"$2x \\ge 6$", "$x \\geq 3$", true},
+      {"$x \\geqslant 1$", "$x > 1$", false},
+      {"$t \\neq 4$", "$t != -4$", false},
+      {"$-2x \\ge 6$", "$x \\geq 3$", false},
   });
 }
 
@@ -256,6 +295,12 @@ TEST(MathVerifyFamilies, EquationsAndChains) {
       {"$y = 8 = 9$", "$8$", false},
       {"$3x-6y+9=0$", "$y=\\frac{1}{2}x-\\frac{3}{2}$", false},
       {"$x^2/9 + y^2/4 = 1$", "$x^2/36 + y^2/16 = 1$", false},
+      {"$a = 2 \\cdot 3 = 6$", "$6$", true},
+      {"$a = 2 \\cdot 3 = 7$", "$6$", false},
+      {"$y = 2x + 1$", "$2x - y + 1 = 0$", true},
+      {"$y = 2x + 1$", "$2x - y - 1 = 0$", false},
+      {"$r \\approx 2.4$", "$2.4$", true},
+      {"$r \\approx 2.4$", "$2.5$", false},
   });
 }
 
@@ -299,6 +344,12 @@ TEST(MathVerifyFamilies, SetsIntervalsAndTuples) {
       {"$27, 35, and 60$", "$27, 35, and 61$", false},
       {"$m=2, 3, 4$", "$m=1, 2, 3$", false},
       {"$E = (2, 3.5)$", "$E = (2, 3)$", false},
+      {"$\\{3, 1, 2\\}$", "$\\{1, 2, 3\\}$", true},
+      {"$(-\\infty, -1) \\cup (1, \\infty)$", "$(1, \\infty) \\cup (-\\infty, -1)$", true},
+      {"$(0.5, 1]$", "$(\\frac{1}{2}, 1]$", true},
+      {"$\\{3, 1\\}$", "$\\{1, 2, 3\\}$", false},
+      {"$(-\\infty, -1] \\cup (1, \\infty)$", "$(1, \\infty) \\cup (-\\infty, -1)$", false},
+      {"$(0.5, 1]$", "$[\\frac{1}{2}, 1]$", false},
   });
 }
 

@@ -12,7 +12,7 @@ test function passes to compare_strings, runs aha on the pairs (math_verify_case
 line per pair) and prints the agreement in both directions (cases Math-Verify accepts, cases it
 refuses), then each disagreement. Nothing of Math-Verify is imported or run: only its test
 files are read, as data. Cases whose expectation we consider a Math-Verify quirk are listed in
-reward/MATH_VERIFY_DIFFERENCES.md; they count as disagreements here all the same.
+reward/MATH_VERIFIER.md; they count as disagreements here all the same.
 """
 import argparse
 import ast
