@@ -3,7 +3,9 @@
 // aha::Error naming the reward and the option.
 //
 //   math_accuracy         1 when the final answer equals the gold (reward/math_equivalence.h)
-//                         options: require_answer_tag (false): only an <answer> tag counts.
+//                         options: require_answer_tag (false): only an <answer> tag counts;
+//                         extraction ("strict" | "lenient", reward/math_answer.h);
+//                         relative_precision (1e-6) for decimals (reward/MATH_VERIFIER.md).
 //   format                R1-Zero structure: <think>...</think><answer>...</answer>, nothing after
 //                         options: partial_credit (false), think_in_prompt (false).
 //   language_consistency  share of the reasoning in the target language (R1)

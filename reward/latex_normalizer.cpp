@@ -71,9 +71,60 @@ void trim(std::string& s) {
   s = s.substr(b, e - b);
 }
 
-constexpr std::string_view kTextCommands[] = {"\\text",   "\\textrm",       "\\textbf",
-                                              "\\textit", "\\mathrm",       "\\mathbf",
-                                              "\\mbox",   "\\operatorname", "\\textnormal"};
+constexpr std::string_view kTextCommands[] = {"\\text",   "\\textrm",       "\\textbf",     "\\textit",
+                                              "\\mathrm", "\\mathbf",       "\\mathit",     "\\mbox",
+                                              "\\boxed",  "\\operatorname", "\\textnormal", "\\fbox"};
+
+// "\\frac" (a JSON-escaped backslash doubled once more) -> "\frac": a doubled backslash before
+// a letter, in an answer with no '&' (in a matrix, "\\" before a letter is a row break).
+void undouble_backslashes(std::string& s) {
+  if (s.find("\\\\") == std::string::npos || s.find('&') != std::string::npos ||
+      s.find("begin{") != std::string::npos) {
+    return;
+  }
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 2 < s.size() && s[i + 1] == '\\' && is_alpha(s[i + 2])) continue;
+    out += s[i];
+  }
+  s = std::move(out);
+}
+
+// Relation symbols become ASCII (<= >= != < >), so that one spelling of each is compared.
+void ascii_relations(std::string& s) {
+  for (auto [from, to] : {std::pair{"\\leqslant", "<="}, {"\\geqslant", ">="}, {"\\leq", "<="}, {"\\geq", ">="},
+                          {"\\le", "<="}, {"\\ge", ">="}, {"\\neq", "!="}, {"\\ne", "!="}, {"\\lt", "<"},
+                          {"\\gt", ">"}}) {
+    replace_command(s, from, to);
+  }
+  replace_all(s, "\u2264", "<=");
+  replace_all(s, "\u2265", ">=");
+  replace_all(s, "\u2260", "!=");
+}
+
+// A trailing percent word ("28 percent", "28 pct", "28 \\text{ percentage}"): removes it and
+// returns true.
+bool strip_percent_word(std::string& s) {
+  for (std::string_view word : {"percentage", "percent", "pct"}) {
+    size_t end = s.size();
+    if (end > 0 && s[end - 1] == '}') --end;  // \text{ percent}
+    if (end < word.size() || s.compare(end - word.size(), word.size(), word) != 0) continue;
+    size_t begin = end - word.size();
+    if (begin > 0 && is_alpha(s[begin - 1])) continue;
+    if (end != s.size()) {  // the word closes a group: drop "\\text{ " as well
+      size_t open = s.rfind('{', begin);
+      if (open == std::string::npos) continue;
+      begin = open;
+      while (begin > 0 && is_alpha(s[begin - 1])) --begin;
+      if (begin > 0 && s[begin - 1] == '\\') --begin;
+    }
+    s.resize(begin);
+    trim(s);
+    return !s.empty();
+  }
+  return false;
+}
 
 // Removes trailing unit groups: "15\mbox{ cm}^2" -> "15", "5.4 \text{ cents}" -> "5.4". Works
 // on an end index (no copy per removed group): linear in the length.
@@ -147,7 +198,7 @@ bool is_grouped_number(const std::string& s, char separator) {
   size_t i = (s.size() > 0 && s[0] == '-') ? 1 : 0;
   size_t lead = 0;
   while (i < s.size() && is_digit(s[i])) ++i, ++lead;
-  if (lead < 1 || lead > 3) return false;
+  if (lead < 1 || lead > 3 || s[i - lead] == '0') return false;  // "0,111" is a decimal comma
   bool any_group = false;
   while (i < s.size() && s[i] == separator) {
     for (int k = 1; k <= 3; ++k)
@@ -178,6 +229,13 @@ NormalisedAnswer normalise_latex(std::string_view answer) {
   }
   replace_all(s, "\\$", "");
   replace_all(s, "$", "");
+  undouble_backslashes(s);
+  ascii_relations(s);
+  // Thousands separators in braces: "14{,}916", "14 {, }916".
+  replace_all(s, " {,}", ",");
+  replace_all(s, " {, }", ",");
+  replace_all(s, "{,}", ",");
+  replace_all(s, "{, }", ",");
   // Unicode.
   replace_all(s, "\u2212", "-");
   replace_all(s, "\u221e", "\\infty ");
@@ -224,6 +282,7 @@ NormalisedAnswer normalise_latex(std::string_view answer) {
   }
   check_deadline();
   replace_command(s, "\\dfrac", "\\frac");
+  replace_command(s, "\\cfrac", "\\frac");
   replace_command(s, "\\tfrac", "\\frac");
   replace_command(s, "\\cdot", "*");
   replace_command(s, "\\times", "*");
@@ -239,6 +298,7 @@ NormalisedAnswer normalise_latex(std::string_view answer) {
     out.percent = true;
     s.pop_back();
   }
+  if (strip_percent_word(s)) out.percent = true;
   remove_trailing_units(s);
   check_deadline();
   unwrap_text_commands(s);
@@ -265,6 +325,12 @@ NormalisedAnswer normalise_latex(std::string_view answer) {
   }
   s = std::move(compact);
   trim(s);
+  // Lists written in words or with semicolons: "1 and 2", "19, 46, and 82", "(0;-2;6)".
+  replace_all(s, ", and ", ", ");
+  replace_all(s, " and ", ", ");
+  replace_all(s, ";", ",");
+  replace_all(s, " or ", ", ");
+  replace_all(s, ")or(", "),(");
   while (!s.empty() && s.back() == '.') s.pop_back();
   trim(s);
   if (!s.empty() && s.back() == '%') {  // "50 \text{%}" and the like

@@ -9,11 +9,12 @@
 #include "reward/deadline.h"
 #include "reward/latex_normalizer.h"
 #include "reward/math_expression.h"
+#include "reward/math_relation.h"
 
 namespace aha::reward {
 namespace {
 
-constexpr int kMaxDepth = 4;
+constexpr int kMaxDepth = 6;  // nesting of structures compared (a set of tuples of ...)
 
 bool is_open(char c) { return c == '(' || c == '[' || c == '{'; }
 bool is_close(char c) { return c == ')' || c == ']' || c == '}'; }
@@ -115,24 +116,6 @@ std::vector<std::string> list_elements(const std::string& s) {
   return out;
 }
 
-// Rows of a matrix, or false when s is not one.
-bool matrix_rows(const std::string& s, std::vector<std::vector<std::string>>& rows) {
-  for (std::string_view kind : {"pmatrix", "bmatrix", "matrix", "Bmatrix", "vmatrix"}) {
-    std::string begin = "\\begin{" + std::string(kind) + "}", end = "\\end{" + std::string(kind) + "}";
-    if (!starts_with(s, begin) || s.size() < begin.size() + end.size() ||
-        s.compare(s.size() - end.size(), end.size(), end) != 0) {
-      continue;
-    }
-    std::string body = s.substr(begin.size(), s.size() - begin.size() - end.size());
-    for (auto& row : split_top_level(body, "\\\\")) {
-      if (row.empty()) continue;
-      rows.push_back(split_top_level(row, "&"));
-    }
-    return !rows.empty();
-  }
-  return false;
-}
-
 bool is_word(const std::string& s) {
   int letters = 0;
   for (char c : s) {
@@ -204,18 +187,33 @@ bool is_decimal_literal(std::string_view s) {
   return digits && dot;
 }
 
-// a_decimal / b_decimal: that side is a decimal literal (is_decimal_literal).
-bool expressions_equal(const MathExpression& a, const MathExpression& b, bool a_decimal = false,
+// True when r has a finite decimal form (its reduced denominator divides a power of 10).
+bool is_finite_decimal(const Rational& r) {
+  __int128 d = r.den;
+  while (d % 2 == 0) d /= 2;
+  while (d % 5 == 0) d /= 5;
+  return d == 1;
+}
+
+// a_decimal / b_decimal: that side is a decimal literal (is_decimal_literal), which matches a
+// constant within `precision` (relative; 0: only exactly).
+bool expressions_equal(const MathExpression& a, const MathExpression& b, double precision, bool a_decimal = false,
                        bool b_decimal = false) {
   using Exactness = MathExpression::Exactness;
   Rational ra, rb;
   auto ea = a.exact_value(ra), eb = b.exact_value(rb);
-  if (ea == Exactness::exact && eb == Exactness::exact) return ra == rb;
+  if (ea == Exactness::exact && eb == Exactness::exact) {
+    if (ra == rb) return true;
+    // A decimal approximates only a value that has no finite decimal form (1/12, not 12.5 or
+    // 1/4: those it must write exactly).
+    const bool approximates = (a_decimal && !is_finite_decimal(rb)) || (b_decimal && !is_finite_decimal(ra));
+    return approximates && precision > 0 && close(ra.to_double(), rb.to_double(), precision);
+  }
   if (ea == Exactness::overflow || eb == Exactness::overflow) return false;
-  // A decimal against an irrational constant is an approximation, never the answer.
-  if ((a_decimal && eb == Exactness::inexact && b.variables().empty()) ||
-      (b_decimal && ea == Exactness::inexact && a.variables().empty())) {
-    return false;
+  // A decimal against a constant: an approximation, equal only within the stated precision.
+  if ((a_decimal && b.variables().empty()) || (b_decimal && a.variables().empty())) {
+    return precision > 0 && a.variables().empty() && b.variables().empty() &&
+           close(a.evaluate({}), b.evaluate({}), precision);
   }
   if (!same_variables(a, b)) return false;
   int points = a.variables().empty() ? 1 : 4;
@@ -229,25 +227,30 @@ bool expressions_equal(const MathExpression& a, const MathExpression& b, bool a_
   return compared >= (points == 1 ? 1 : 3);
 }
 
-bool scalars_equal(const std::string& a, bool a_percent, const std::string& b, bool b_percent) {
+bool scalars_equal(const std::string& a, bool a_percent, const std::string& b, bool b_percent, double precision) {
   if (a == b) return true;
   if (is_word(a) || is_word(b)) return lower_without_spaces(a) == lower_without_spaces(b);
   auto ea = MathExpression::parse(a), eb = MathExpression::parse(b);
   if (!ea || !eb) return false;
-  if (expressions_equal(*ea, *eb, is_decimal_literal(a), is_decimal_literal(b))) return true;
+  if (expressions_equal(*ea, *eb, precision, is_decimal_literal(a), is_decimal_literal(b))) return true;
   if (a_percent == b_percent) return false;
   // A percentage also equals its number / 100 ("50%" and 0.5).
   auto scaled = MathExpression::parse("(" + (a_percent ? a : b) + ")/100");
-  return scaled && expressions_equal(*scaled, a_percent ? *eb : *ea);
+  return scaled && expressions_equal(*scaled, a_percent ? *eb : *ea, precision, false,
+                                     is_decimal_literal(a_percent ? b : a));
 }
 
-// (left) - (right) of an equation, or nullopt.
-std::optional<MathExpression> equation_difference(const std::vector<std::string>& sides) {
-  return MathExpression::parse("(" + sides[0] + ")-(" + sides[1] + ")");
+// (left) - (right) of a relation, or nullopt.
+std::optional<MathExpression> relation_difference(const std::string& left, const std::string& right) {
+  return MathExpression::parse("(" + left + ")-(" + right + ")");
 }
 
-bool equations_equal(const std::vector<std::string>& a, const std::vector<std::string>& b) {
-  auto fa = equation_difference(a), fb = equation_difference(b);
+// Two relations "l op r" with the same op: (l - r) of one is a constant multiple of the
+// other's at sample points with variables, a positive one for < and <= (so that "-x > -1",
+// read as "-1 < -x", equals "x < 1", and "x <= 5" does not equal "x >= 5").
+bool relations_proportional(const std::string& la, const std::string& ra, const std::string& lb,
+                            const std::string& rb, bool positive_only) {
+  auto fa = relation_difference(la, ra), fb = relation_difference(lb, rb);
   if (!fa || !fb || !same_variables(*fa, *fb) || fa->variables().empty()) return false;
   double ratio = 0;
   int compared = 0;
@@ -260,58 +263,177 @@ bool equations_equal(const std::vector<std::string>& a, const std::vector<std::s
       return false;
     ++compared;
   }
-  return compared >= 3;
+  return compared >= 3 && (!positive_only || ratio > 0);
 }
 
-bool is_variable_name(const std::string& s) {
-  if (s.empty()) return false;
-  if (s.size() == 1) return is_letter(s[0]);
-  if (is_letter(s[0]) && s[1] == '_') return true;
-  return s[0] == '\\' && s.size() > 1;  // \theta
+struct Context {
+  double precision;     // relative, for decimal literals against constants
+  std::string* refusal;  // set when a collection is too large to compare
+};
+
+// Refuses (false, with the reason) collections of more than kMaxAnswerElements elements, whose
+// unordered comparison would cost their product in element comparisons.
+bool within_element_cap(size_t a, size_t b, const Context& c) {
+  if (a <= kMaxAnswerElements && b <= kMaxAnswerElements) return true;
+  *c.refusal = "a list or set of " + std::to_string(std::max(a, b)) + " elements, more than " +
+               std::to_string(kMaxAnswerElements);
+  return false;
 }
 
-bool compare(const std::string& a, bool ap, const std::string& b, bool bp, int depth);
+bool compare(const std::string& a, bool ap, const std::string& b, bool bp, int depth, const Context& c);
 
 // Unordered comparison of two collections of the same size.
-bool same_multiset(const std::vector<std::string>& a, const std::vector<std::string>& b, int depth) {
+bool same_multiset(const std::vector<std::string>& a, const std::vector<std::string>& b, int depth,
+                   const Context& c) {
   if (a.size() != b.size()) return false;
   std::vector<bool> used(b.size(), false);
   for (auto& x : a) {
     bool matched = false;
     for (size_t j = 0; j < b.size() && !matched; ++j) {
-      if (!used[j] && compare(x, false, b[j], false, depth + 1)) used[j] = matched = true;
+      if (!used[j] && compare(x, false, b[j], false, depth + 1, c)) used[j] = matched = true;
     }
     if (!matched) return false;
   }
   return true;
 }
 
-bool compare(const std::string& a, bool ap, const std::string& b, bool bp, int depth) {
-  if (a.empty() || b.empty() || depth > kMaxDepth) return false;
+// The elements of a without repeats (compared as values).
+std::vector<std::string> without_repeats(const std::vector<std::string>& a, int depth, const Context& c) {
+  std::vector<std::string> out;
+  for (auto& x : a) {
+    bool seen = false;
+    for (size_t j = 0; j < out.size() && !seen; ++j) seen = compare(x, false, out[j], false, depth + 1, c);
+    if (!seen) out.push_back(x);
+  }
+  return out;
+}
+
+// Two collections of several elements are equal as sets: "(3,17), (3,17), (2,5)" lists the
+// solutions (2,5) and (3,17). One element against several is never equal ("1, 1" is not "1").
+bool same_set(const std::vector<std::string>& a, const std::vector<std::string>& b, int depth, const Context& c) {
+  if (!within_element_cap(a.size(), b.size(), c)) return false;
+  if (same_multiset(a, b, depth, c)) return true;
+  if (a.size() < 2 || b.size() < 2) return false;
+  return same_multiset(without_repeats(a, depth, c), without_repeats(b, depth, c), depth, c);
+}
+
+bool same_sequence(const std::vector<std::string>& a, const std::vector<std::string>& b, int depth,
+                   const Context& c) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!compare(a[i], false, b[i], false, depth + 1, c)) return false;
+  return true;
+}
+
+// "1000,99" or "0,111" -> "1000.99" / "0.111": one comma between digits, not a thousands
+// group (exactly three digits after it, unless the whole part is 0) and not one digit after
+// it ("1,2" stays the list 1, 2); else empty.
+std::string decimal_comma_reading(const std::string& s) {
+  size_t comma = s.find(',');
+  if (comma == std::string::npos || s.find(',', comma + 1) != std::string::npos) return "";
+  size_t start = !s.empty() && s[0] == '-' ? 1 : 0;
+  std::string whole = s.substr(start, comma - start), fraction = s.substr(comma + 1);
+  auto digits = [](const std::string& t) {
+    return !t.empty() && std::all_of(t.begin(), t.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  };
+  if (!digits(whole) || !digits(fraction) || fraction.size() < 2) return "";
+  if (fraction.size() == 3 && whole != "0") return "";
+  return s.substr(0, comma) + "." + fraction;
+}
+
+bool has_top_level_comma(const std::string& s) { return split_top_level(s, ",").size() > 1; }
+
+// Rows of a matrix (pmatrix, bmatrix, array with its column spec, ...; a bracket around the
+// environment is dropped), or false when s is not one.
+bool matrix_rows(std::string s, std::vector<std::vector<std::string>>& rows) {
+  if (s.size() > 2 && (s[0] == '(' || s[0] == '[') && starts_with(std::string_view(s).substr(1), "\\begin") &&
+      (s.back() == ')' || s.back() == ']')) {
+    s = trimmed(std::string_view(s).substr(1, s.size() - 2));
+  }
+  if (!starts_with(s, "\\begin{")) return false;
+  for (std::string_view kind : {"pmatrix", "bmatrix", "matrix", "Bmatrix", "vmatrix", "array"}) {
+    std::string begin = "\\begin{" + std::string(kind) + "}", end = "\\end{" + std::string(kind) + "}";
+    if (!starts_with(s, begin) || s.size() < begin.size() + end.size() ||
+        s.compare(s.size() - end.size(), end.size(), end) != 0) {
+      continue;
+    }
+    std::string body = s.substr(begin.size(), s.size() - begin.size() - end.size());
+    if (kind == "array" && !body.empty() && body[0] == '{') {  // the column spec {cc}
+      size_t close = body.find('}');
+      if (close == std::string::npos) return false;
+      body = body.substr(close + 1);
+    }
+    for (auto& row : split_top_level(body, "\\\\")) {
+      if (row.empty()) continue;
+      rows.push_back(split_top_level(row, "&"));
+    }
+    return !rows.empty();
+  }
+  return false;
+}
+
+bool compare_relations(Relation ra, Relation rb, bool ap, bool bp, int depth, const Context& c) {
+  canonical_relation(ra);
+  canonical_relation(rb);
+  const std::string& a0 = ra.parts[0];
+  if (ra.parts.size() == 1 && rb.parts.size() == 1) return compare(a0, ap, rb.parts[0], bp, depth + 1, c);
+  // A labelled value answers the value: "x = 5" and "5", "f(x) = 1" and "1".
+  if (ra.parts.size() == 2 && rb.parts.size() == 1 && ra.ops[0] == "=")
+    return is_answer_label(ra.parts[0]) && compare(ra.parts[1], ap, rb.parts[0], bp, depth + 1, c);
+  if (rb.parts.size() == 2 && ra.parts.size() == 1 && rb.ops[0] == "=")
+    return is_answer_label(rb.parts[0]) && compare(ra.parts[0], ap, rb.parts[1], bp, depth + 1, c);
+  // An interval answering a gold inequality: "[-2, 7]" for "-2 <= x <= 7". Not the other way
+  // round (as Math-Verify by default): a gold interval asks for a set, not a condition.
+  if (ra.parts.size() == 1 || rb.parts.size() == 1) {
+    if (ra.parts.size() != 1) return false;
+    std::string interval = relation_as_interval(rb);
+    return !interval.empty() && outer_brackets(a0) && compare(a0, false, interval, false, depth + 1, c);
+  }
+  if (ra.ops != rb.ops) return false;
+  if (same_sequence(ra.parts, rb.parts, depth, c)) return true;
+  if (ra.parts.size() != 2) return false;
+  const bool symmetric = ra.ops[0] == "=" || ra.ops[0] == "!=";
+  if (symmetric && compare(ra.parts[0], false, rb.parts[1], false, depth + 1, c) &&
+      compare(ra.parts[1], false, rb.parts[0], false, depth + 1, c)) {
+    return true;
+  }
+  return relations_proportional(ra.parts[0], ra.parts[1], rb.parts[0], rb.parts[1], !symmetric);
+}
+
+bool compare(const std::string& a_in, bool ap, const std::string& b_in, bool bp, int depth, const Context& c) {
+  if (a_in.empty() || b_in.empty() || depth > kMaxDepth) return false;
   check_deadline();
-  if (a == b && ap == bp) return true;
+  if (a_in == b_in && ap == bp) return true;
+  // A decimal comma ("1,22") against a single value (not a list) is a decimal point.
+  std::string a = a_in, b = b_in;
+  if (std::string d = decimal_comma_reading(a); !d.empty() && !has_top_level_comma(b)) a = d;
+  if (std::string d = decimal_comma_reading(b); !d.empty() && !has_top_level_comma(a)) b = d;
   // Matrices.
   std::vector<std::vector<std::string>> ma, mb;
   bool a_matrix = matrix_rows(a, ma), b_matrix = matrix_rows(b, mb);
   if (a_matrix || b_matrix) {
     if (!a_matrix || !b_matrix || ma.size() != mb.size()) return false;
-    for (size_t r = 0; r < ma.size(); ++r) {
-      if (ma[r].size() != mb[r].size()) return false;
-      for (size_t c = 0; c < ma[r].size(); ++c)
-        if (!compare(ma[r][c], false, mb[r][c], false, depth + 1)) return false;
-    }
+    for (size_t r = 0; r < ma.size(); ++r)
+      if (!same_sequence(ma[r], mb[r], depth, c)) return false;
     return true;
   }
   // Unions of intervals or sets.
   auto ua = split_top_level(a, "\\cup"), ub = split_top_level(b, "\\cup");
-  if (ua.size() > 1 || ub.size() > 1) return same_multiset(ua, ub, depth);
+  if (ua.size() > 1 || ub.size() > 1) return same_set(ua, ub, depth, c);
   // Sets, bare lists and \pm alternatives.
   bool a_set, b_set;
   std::string ca = set_content(a, a_set), cb = set_content(b, b_set);
   auto la = list_elements(ca), lb = list_elements(cb);
   if (a_set || b_set || la.size() > 1 || lb.size() > 1) {
-    if (la.size() == 1 && lb.size() == 1) return compare(la[0], ap, lb[0], bp, depth + 1);
-    return same_multiset(la, lb, depth);
+    if (la.size() == 1 && lb.size() == 1) return compare(la[0], ap, lb[0], bp, depth + 1, c);
+    // A bare list against a tuple compares in order: "{1,3}" (braces only group) is (1, 3).
+    const std::string& single = la.size() == 1 ? la[0] : lb[0];
+    if (!a_set && !b_set && (la.size() == 1 || lb.size() == 1) && outer_brackets(single) && single[0] == '(' &&
+        single.back() == ')') {
+      auto inner = split_top_level(std::string_view(single).substr(1, single.size() - 2), ",");
+      return same_sequence(la.size() == 1 ? inner : la, la.size() == 1 ? lb : inner, depth, c);
+    }
+    return same_set(la, lb, depth, c);
   }
   // Tuples and intervals: same brackets, same elements in order.
   if (outer_brackets(a) || outer_brackets(b)) {
@@ -320,10 +442,12 @@ bool compare(const std::string& a, bool ap, const std::string& b, bool bp, int d
     auto tb = outer_brackets(b) ? split_top_level(std::string_view(b).substr(1, b.size() - 2), ",")
                                 : std::vector<std::string>{};
     if (ta.size() > 1 || tb.size() > 1) {
-      if (ta.size() != tb.size() || a.front() != b.front() || a.back() != b.back()) return false;
-      for (size_t i = 0; i < ta.size(); ++i)
-        if (!compare(ta[i], false, tb[i], false, depth + 1)) return false;
-      return true;
+      if (ta.size() > 1 && tb.size() > 1)
+        return a.front() == b.front() && a.back() == b.back() && same_sequence(ta, tb, depth, c);
+      // A labelled tuple "(p,q) = (3,2)" or an inequality may still answer it.
+      auto ra = split_relation(a), rb = split_relation(b);
+      if (ra.parts.size() == 1 && rb.parts.size() == 1) return false;
+      return compare_relations(std::move(ra), std::move(rb), ap, bp, depth, c);
     }
     // Multiple choice: "(B)" and "B".
     auto choice = [](const std::string& s) {
@@ -332,16 +456,9 @@ bool compare(const std::string& a, bool ap, const std::string& b, bool bp, int d
     };
     if (choice(a) != a || choice(b) != b) return choice(a) == choice(b);
   }
-  // Equations.
-  auto qa = split_top_level(a, "="), qb = split_top_level(b, "=");
-  if (qa.size() > 2 || qb.size() > 2) return false;
-  if (qa.size() == 2 && qb.size() == 2) {
-    if (compare(qa[0], false, qb[0], false, depth + 1) && compare(qa[1], false, qb[1], false, depth + 1))
-      return true;
-    return equations_equal(qa, qb);
-  }
-  if (qa.size() == 2) return is_variable_name(qa[0]) && compare(qa[1], ap, b, bp, depth + 1);
-  if (qb.size() == 2) return is_variable_name(qb[0]) && compare(a, ap, qb[1], bp, depth + 1);
+  // Equations, inequalities, chains.
+  auto ra = split_relation(a), rb = split_relation(b);
+  if (ra.parts.size() > 1 || rb.parts.size() > 1) return compare_relations(std::move(ra), std::move(rb), ap, bp, depth, c);
   // Number bases: 4210_5 and 4210.
   auto strip_base = [](const std::string& s) {
     size_t underscore = s.rfind('_');
@@ -354,12 +471,11 @@ bool compare(const std::string& a, bool ap, const std::string& b, bool bp, int d
   };
   std::string sa = strip_base(a), sb = strip_base(b);
   if (sa != a || sb != b) return sa == sb;
-  return scalars_equal(a, ap, b, bp);
+  return scalars_equal(a, ap, b, bp, c.precision);
 }
-
 }  // namespace
 
-MathVerdict check_math_answer(std::string_view answer, std::string_view gold) {
+MathVerdict check_math_answer(std::string_view answer, std::string_view gold, const MathEquivalenceOptions& options) {
   MathVerdict verdict;
   NormalisedAnswer a = normalise_latex(answer), g = normalise_latex(gold);
   if (a.text.empty() || g.text.empty()) return verdict;
@@ -381,12 +497,12 @@ MathVerdict check_math_answer(std::string_view answer, std::string_view gold) {
       return verdict;
     }
   }
-  verdict.equal = compare(a.text, a.percent, g.text, g.percent, 0);
+  verdict.equal = compare(a.text, a.percent, g.text, g.percent, 0, Context{options.relative_precision, &verdict.refusal});
   return verdict;
 }
 
-bool math_answers_equivalent(std::string_view answer, std::string_view gold) {
-  return check_math_answer(answer, gold).equal;
+bool math_answers_equivalent(std::string_view answer, std::string_view gold, const MathEquivalenceOptions& options) {
+  return check_math_answer(answer, gold, options).equal;
 }
 
 }  // namespace aha::reward

@@ -4,7 +4,8 @@
 //   aha eval --model DIR --data FILE|SPEC [--data ...] [--format gsm8k] [--samples k]
 //            [--template r1_zero|chatml|deepseek_r1|plain|PATTERN] [--stop STR ...]
 //            [--temperature T] [--top-p P] [--max-new-tokens N] [--seed S] [--limit N]
-//            [--verifier SPEC] [--answer-tag required|optional] [--batch 64] [--threads N]
+//            [--verifier SPEC] [--answer-tag required|optional] [--extraction strict|lenient]
+//            [--batch 64] [--threads N]
 //            [--run-dir DIR] [--name NAME] [--device cuda] [--dtype bfloat16] [--no-graphs]
 //
 // --data is a JSON Lines file read in --format (datasets/jsonl_loader.h; default plain) or a
@@ -32,6 +33,7 @@
 #include "recipes/runner/eval_report.h"
 #include "recipes/runner/evaluation.h"
 #include "recipes/runner/sampling.h"
+#include "reward/math_answer.h"
 #include "tools/cli.h"
 
 namespace aha {
@@ -157,6 +159,10 @@ int run_eval(const cli::Args& args) {
             "--answer-tag must be 'required' or 'optional', got '" + *tag + "'");
     options.require_answer_tag = *tag == "required";
   }
+  if (auto extraction = args.get("extraction")) {
+    aha::reward::parse_extraction_mode(*extraction, "--extraction");  // the error names the flag
+    options.extraction = *extraction;
+  }
   recipes::validate(options);
   const int64_t limit = args.get_int("limit", 0, 0);
   auto data = parse_data(args.list("data"), args.get("format", "plain"));
@@ -233,6 +239,8 @@ const cli::CommandRegistration kEval({"eval",
                   {"limit", "N", "0 (all)", "at most N examples of each data set"},
                   {"verifier", "SPEC", "math_accuracy", "the correctness reward"},
                   {"answer-tag", "MODE", "the verifier's", "required or optional: whether <answer> tags are needed"},
+                  {"extraction", "MODE", "the verifier's (strict)",
+                   "strict (<answer> tag or last \\boxed{}) or lenient (also 'final answer is', the last math or number)"},
                   {"batch", "N", "64", "prompts per batch"},
                   {"threads", "N", "0 (one per CPU)", "reward threads"},
                   {"run-dir", "DIR", "the run holding --model, else runs/eval", "where the report goes"},

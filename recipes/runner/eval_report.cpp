@@ -92,6 +92,8 @@ void options_json(Writer& w, const EvalOptions& o) {
   text(w, o.correctness_reward);
   w.Key("require_answer_tag");
   w.Bool(requires_answer_tag(o));
+  w.Key("extraction");
+  text(w, o.extraction.value_or("strict"));
   w.EndObject();
 }
 

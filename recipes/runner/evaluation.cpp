@@ -17,13 +17,15 @@ namespace {
 std::string number(double v) { return std::to_string(v); }
 
 // The final answer as math_accuracy extracts it.
-std::optional<std::string> final_answer(const std::string& text, bool require_answer_tag) {
-  if (!require_answer_tag) return reward::extract_final_answer(text);
+std::optional<std::string> final_answer(const std::string& text, bool require_answer_tag, reward::ExtractionMode mode) {
+  if (!require_answer_tag) return reward::extract_final_answer(text, mode);
   auto answer = reward::extract_answer_tag(text);
-  if (answer) {
-    if (auto boxed = reward::extract_last_boxed(*answer)) answer = std::move(boxed);
-  }
+  if (answer) answer = reward::extract_final_answer(*answer, mode).value_or(*answer);
   return answer;
+}
+
+reward::ExtractionMode extraction_mode(const EvalOptions& options) {
+  return reward::parse_extraction_mode(options.extraction.value_or("strict"), "eval: extraction");
 }
 
 bool same_answer(const std::string& a, const std::string& b) {
@@ -53,6 +55,7 @@ void validate(const EvalOptions& options) {
           "eval: max_new_tokens must be at least 1, got " + std::to_string(options.max_new_tokens));
   require(options.prompts_per_batch >= 1,
           "eval: prompts_per_batch must be at least 1, got " + std::to_string(options.prompts_per_batch));
+  extraction_mode(options);  // throws naming the option
   // The verifier spec. In-process built-ins are cheap to build, so their options are checked
   // now too; other kinds (plug-ins, code) are built by evaluate().
   for (const auto& spec : eval_reward_specs(options)) {
@@ -77,10 +80,11 @@ std::vector<reward::RewardSpec> eval_reward_specs(const EvalOptions& options) {
   if (correct.kind == "math_accuracy") {
     auto doc = json::parse(correct.options_json, "eval: the verifier's options");
     require(doc.IsObject(), "eval: the verifier's options must be a JSON object");
-    if (!doc.HasMember("require_answer_tag")) {
+    if (!doc.HasMember("require_answer_tag"))
       doc.AddMember("require_answer_tag", requires_answer_tag(options), doc.GetAllocator());
-      correct.options_json = json::to_string(doc);
-    }
+    if (options.extraction && !doc.HasMember("extraction"))
+      doc.AddMember("extraction", rapidjson::Value(options.extraction->c_str(), doc.GetAllocator()), doc.GetAllocator());
+    correct.options_json = json::to_string(doc);
   }
   std::vector<reward::RewardSpec> out{correct};
   if (options.prompt_template.r1_format()) {
@@ -123,6 +127,7 @@ DatasetEval summarize_dataset(const std::string& name, const std::vector<Example
   require(examples.size() == sampled.size(), "eval: data set '" + name + "' has " + std::to_string(examples.size()) +
                                                  " examples but " + std::to_string(sampled.size()) + " sampled");
   const bool tag = requires_answer_tag(options);
+  const reward::ExtractionMode mode = extraction_mode(options);
   const bool format = options.prompt_template.r1_format();
   DatasetEval out;
   out.name = name;
@@ -135,7 +140,7 @@ DatasetEval summarize_dataset(const std::string& name, const std::vector<Example
     EvalRecord r;
     r.id = e.id;
     r.prompt = e.prompt;
-    r.gold = e.kind == TaskKind::math ? reward::extract_gold_answer(e.gold) : e.gold;
+    r.gold = e.kind == TaskKind::math ? reward::extract_gold_answer(e.gold, mode) : e.gold;
     for (size_t j = 0; j < s.completions.size(); ++j) {
       const Completion& c = s.completions[j];
       const reward::ScoredSample& score = s.scores[j];
@@ -143,7 +148,7 @@ DatasetEval summarize_dataset(const std::string& name, const std::vector<Example
       require(value != score.components.end(),
               "eval: example '" + e.id + "' was not scored by the verifier (no '" + kCorrectReward + "' component)");
       r.completions.push_back(c.text);
-      r.answers.push_back(final_answer(c.text, tag));
+      r.answers.push_back(final_answer(c.text, tag, mode));
       r.correct.push_back(full_marks(value->second));
       if (format) {
         auto f = score.components.find(kFormatReward);

@@ -14,7 +14,8 @@
 //                 only, or pass@k at large k too, is the comparison of these before and after.
 //   maj@k         share of examples whose majority answer is correct. Each completion's final
 //                 answer is extracted as math_accuracy does (reward/math_answer.h: the <answer>
-//                 tag's content when require_answer_tag, else also the last \boxed{}).
+//                 tag's content when require_answer_tag, else also the last \boxed{}; with
+//                 extraction "lenient" also a final-answer phrase, the last math or number).
 //                 Answers join groups in sample order: an answer joins the first group whose
 //                 first answer is equivalent to it (reward/math_equivalence.h, either way
 //                 round), else starts a new group. The largest group wins; a tie goes to the
@@ -61,12 +62,17 @@ struct EvalOptions {
   // math_accuracy verifier whose spec does not set require_answer_tag itself.
   // Unset: true with an R1-Zero template (r1_zero, r1_zero_think), else false.
   std::optional<bool> require_answer_tag;
+  // How final answers are found (reward/math_answer.h): "strict" or "lenient", for a
+  // math_accuracy verifier whose spec does not set "extraction" itself, for the majority vote
+  // and for reading each record's gold. Unset: strict.
+  std::optional<std::string> extraction;
   size_t reward_threads = 0;  // 0: one per CPU
 };
 
 // Throws aha::Error naming the option at fault: samples < 1, samples > 1 with temperature 0,
 // temperature < 0, top_p outside (0, 1], max_new_tokens < 1, prompts_per_batch < 1, a
-// verifier spec that does not name exactly one reward.
+// verifier spec that does not name exactly one reward, an extraction other than strict or
+// lenient.
 void validate(const EvalOptions& options);
 
 bool requires_answer_tag(const EvalOptions& options);

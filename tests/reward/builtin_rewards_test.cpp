@@ -112,6 +112,45 @@ TEST(LengthReward, IsDapoOverlongPenalty) {
       -0.5);
 }
 
+TEST(MathAccuracyReward, LenientExtractionFindsUnformattedAnswers) {
+  const std::string lenient = "{\"extraction\": \"lenient\"}";
+  // Strict (the default) needs a box or a tag; lenient also reads prose, math and numbers.
+  EXPECT_EQ(score_with("math_accuracy", "{}", "The final answer is $\\frac{3}{4}$.", "0.75").value, 0.0);
+  EXPECT_EQ(score_with("math_accuracy", lenient, "The final answer is $\\frac{3}{4}$.", "0.75").value, 1.0);
+  EXPECT_EQ(score_with("math_accuracy", lenient, "Adding up gives 1,250 apples", "1250").value, 1.0);
+  EXPECT_EQ(score_with("math_accuracy", lenient, "Adding up gives 1,251 apples", "1250").value, 0.0);
+  // The gold may be a whole worked solution: its last box, else its last math.
+  EXPECT_EQ(score_with("math_accuracy", lenient, "so $x = 6$", "We solve $2x = 12$, so $x = \\boxed{6}$.").value,
+            1.0);
+  EXPECT_EQ(score_with("math_accuracy", lenient, "it is 6", "We solve $2x = 12$ and get $6$.").value, 1.0);
+  // A box is still preferred to prose before it; a final-answer phrase after it wins.
+  EXPECT_EQ(score_with("math_accuracy", lenient, "\\boxed{5} then 6", "5").value, 1.0);
+  EXPECT_EQ(score_with("math_accuracy", lenient, "\\boxed{5}. Final answer: 6", "6").value, 1.0);
+  auto none = score_with("math_accuracy", lenient, "no idea", "6");
+  EXPECT_EQ(none.value, 0.0);
+  EXPECT_NE(none.diagnostic.find("no final answer"), std::string::npos) << none.diagnostic;
+  // relative_precision: 0 accepts only exact decimals.
+  EXPECT_EQ(score_with("math_accuracy", "{}", "\\boxed{0.1428571}", "\\frac{1}{7}").value, 1.0);
+  EXPECT_EQ(score_with("math_accuracy", "{\"relative_precision\": 0}", "\\boxed{0.1428571}", "\\frac{1}{7}").value,
+            0.0);
+  EXPECT_EQ(score_with("math_accuracy", "{\"relative_precision\": 0.01}", "\\boxed{0.143}", "\\frac{1}{7}").value,
+            1.0);
+}
+
+TEST(MathAccuracyReward, RefusesBadOptionsNamingThem) {
+  for (const char* bad : {"{\"extraction\": \"loose\"}", "{\"extraction\": 1}", "{\"relative_precision\": -1}",
+                          "{\"relative_precision\": 1}", "{\"relative_precision\": \"1e-6\"}", "{\"precision\": 6}"}) {
+    try {
+      score_with("math_accuracy", bad, "\\boxed{1}", "1");
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      EXPECT_TRUE(message.find("extraction") != std::string::npos || message.find("precision") != std::string::npos)
+          << bad << ": " << message;
+    }
+  }
+}
+
 TEST(RewardOptions, AreChecked) {
   try {
     score_with("format", "{\"partial\": true}", "x");

@@ -178,6 +178,42 @@ TEST(HostileMath, NormaliserIsLinearInRepeatedCommands) {
   EXPECT_EQ(normalise_latex("{5}{6}").text, "{5}{6}");
 }
 
+TEST(HostileMath, CollectionsPastTheElementCapAreRefusedWithTheReason) {
+  std::string many, more;
+  for (size_t i = 0; i <= kMaxAnswerElements; ++i) many += (i ? ", " : "") + std::to_string(i);
+  more = many + ", 9999";
+  MathVerdict verdict = check_math_answer(more, many);
+  EXPECT_FALSE(verdict.equal);
+  EXPECT_NE(verdict.refusal.find("more than 256"), std::string::npos) << verdict.refusal;
+  // At the cap, compared as usual.
+  std::string at_cap;
+  for (size_t i = 1; i <= kMaxAnswerElements; ++i) at_cap += (i > 1 ? ", " : "") + std::to_string(i);
+  EXPECT_TRUE(check_math_answer(at_cap, at_cap + " ").equal);
+}
+
+TEST(HostileMath, LenientExtractionIsLinearAndTowersAreRefusedQuickly) {
+  const size_t n = 200000;
+  auto start = Clock::now();
+  auto lenient = [](const std::string& text) { return extract_final_answer(text, ExtractionMode::lenient); };
+  // Each of these would be quadratic with a fresh search per opening delimiter.
+  EXPECT_EQ(lenient(repeat("\\(\n", n) + "\\)"), std::nullopt);
+  EXPECT_EQ(lenient(repeat("$\n", n)), std::nullopt);
+  EXPECT_EQ(lenient(repeat("\\[", n)), std::nullopt);
+  EXPECT_EQ(lenient(repeat("\\$", n)), std::nullopt);
+  EXPECT_EQ(lenient(repeat("final answer is ", n)), std::nullopt);
+  EXPECT_EQ(lenient(repeat("$x$ so ", n) + "$7$"), "7");
+  EXPECT_EQ(lenient(repeat("\\boxed{1} and ", n)).value_or("").size(), 3 * n - 2);  // "1, 1, ..."
+  EXPECT_TRUE(lenient(std::string(1 << 20, '9')) == std::string(1 << 20, '9'));
+  EXPECT_EQ(extract_gold_answer(repeat("$x$ and ", n), ExtractionMode::lenient).size(), 3 * n - 2);
+  // Exponent towers: no exact value, no hang, simply unequal.
+  for (const char* tower : {"10^{10^{10}}", "2^{2^{2^{2^{2^{2}}}}}", "0.1^{-10^{9}}", "1.5e99999999"}) {
+    EXPECT_FALSE(math_answers_equivalent(tower, "1")) << tower;
+    EXPECT_FALSE(math_answers_equivalent(tower, std::string(tower) + "+1")) << tower;
+  }
+  EXPECT_FALSE(math_answers_equivalent(repeat("10^{", 60) + "1" + repeat("}", 60), "1"));
+  EXPECT_LT(seconds_since(start), kGenerous.count());
+}
+
 TEST(RewardDeadline, ChecksOnlyInsideAScopeAndNestsInward) {
   EXPECT_NO_THROW(check_deadline());  // no scope: a reward called directly is not limited
   {
@@ -206,12 +242,19 @@ TEST(RewardDeadline, BuiltInMathRewardChecksItsDeadline) {
 }
 
 TEST(RewardDeadline, TimedOutCallStopsAndItsThreadEnds) {
-  // A list of 20000 answers against the same list reversed: the unordered comparison is
-  // quadratic in the list (minutes of work), so the 1 s timeout has to end it.
-  std::string gold, answer;
-  const int n = 20000;
-  for (int i = 1; i <= n; ++i) gold += (i > 1 ? ", " : "") + std::to_string(i);
-  for (int i = n; i >= 1; --i) answer += std::to_string(i) + (i > 1 ? ", " : "");
+  // A set of 250 sets of 250 numbers against the same sets in reverse order: within the
+  // element cap (kMaxAnswerElements), but the unordered comparison of unordered collections
+  // costs millions of element comparisons (many seconds), so the 1 s timeout has to end it.
+  const int n = 250;
+  auto inner = [&](int i) {
+    std::string set = "\\{";
+    for (int k = 1; k <= n; ++k) set += (k > 1 ? ", " : "") + std::to_string(i * 1000 + k);
+    return set + "\\}";
+  };
+  std::string gold = "\\{", answer = "\\{";
+  for (int i = 1; i <= n; ++i) gold += (i > 1 ? ", " : "") + inner(i);
+  for (int i = n; i >= 1; --i) answer += inner(i) + (i > 1 ? ", " : "");
+  gold += "\\}", answer += "\\}";
   std::vector<ScoringInput> inputs(1);
   inputs[0].example.gold = gold;
   inputs[0].completion.text = "\\boxed{" + answer + "}";

@@ -140,5 +140,47 @@ TEST(MathData, Gsm8kAnswersEqualThemselvesInOtherNotations) {
   EXPECT_GT(grouped, 100);  // the separator case was really exercised
 }
 
+TEST(MathData, LenientExtractionReadsWholeSolutionsAndProseAnswers) {
+  // Lenient mode on both sides: the gold is the whole worked solution (MATH's `solution`,
+  // GSM8K's `answer` with its working), the prediction an unboxed sentence. Every record's
+  // answer is found and judged equal; the next record's answer is judged equal only where the
+  // two answers are equal in strict mode too (lenient reading adds no false accepts).
+  struct Source {
+    const char* file;
+    const char* gold_field;
+    const char* answer_field;  // nullptr: the gold's "####" part
+  };
+  for (Source source : {Source{"math500/test.jsonl", "solution", "answer"}, Source{"gsm8k/test.jsonl", "answer", nullptr}}) {
+    auto path = kData / source.file;
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (shared data absent)";
+    std::vector<std::string> golds, answers;
+    for (auto& line : read_lines(path)) {
+      auto doc = json::parse(line, source.file);
+      golds.push_back(doc[source.gold_field].GetString());
+      answers.push_back(source.answer_field ? doc[source.answer_field].GetString() : extract_gold_answer(golds.back()));
+    }
+    int equal = 0;
+    for (size_t i = 0; i < golds.size(); ++i) {
+      const std::string gold = extract_gold_answer(golds[i], ExtractionMode::lenient);
+      for (const std::string& said : {"So the final answer is $" + answers[i] + "$. Done.",
+                                      "Adding it all up we get $" + answers[i] + "$"}) {
+        auto answer = extract_final_answer(said, ExtractionMode::lenient);
+        ASSERT_TRUE(answer.has_value()) << said;
+        if (math_answers_equivalent(*answer, gold))
+          ++equal;
+        else
+          ADD_FAILURE() << source.file << " record " << i + 1 << ": '" << *answer << "' vs gold '" << gold << "'";
+      }
+      const std::string& next = answers[(i + 1) % answers.size()];
+      auto answer = extract_final_answer("So the final answer is $" + next + "$.", ExtractionMode::lenient);
+      EXPECT_EQ(answer && math_answers_equivalent(*answer, gold),
+                math_answers_equivalent(next, extract_gold_answer(golds[i])))
+          << source.file << " record " << i + 1 << ": next answer '" << next << "' vs gold '" << gold << "'";
+    }
+    std::cout << source.file << ": " << equal << "/" << 2 * golds.size()
+              << " prose answers judged equal to the gold read from the whole solution\n";
+  }
+}
+
 }  // namespace
 }  // namespace aha::reward

@@ -59,9 +59,19 @@ class HostileRewardSandbox : public ::testing::Test {
 // nothing of it left running.
 TEST_F(HostileRewardSandbox, RewardScoreEndsTimedOutWorkAndExits) {
   const std::string braces = repeat("{", 500000) + "1" + repeat("}", 500000);
-  std::string gold, answer;
-  for (int i = 1; i <= 20000; ++i) gold += (i > 1 ? ", " : "") + std::to_string(i);
-  for (int i = 20000; i >= 1; --i) answer += std::to_string(i) + (i > 1 ? ", " : "");
+  // A set of 250 sets of 250 numbers against the same in reverse order: within the verifier's
+  // element cap, but millions of element comparisons (many seconds), so the 1 s timeout ends it.
+  // "\\\\{" is "\\{" in the JSON text, the set brace \{ once parsed.
+  const int n = 250;
+  auto inner = [&](int i) {
+    std::string set = "\\\\{";
+    for (int k = 1; k <= n; ++k) set += (k > 1 ? ", " : "") + std::to_string(i * 1000 + k);
+    return set + "\\\\}";
+  };
+  std::string gold = "\\\\{", answer = "\\\\{";
+  for (int i = 1; i <= n; ++i) gold += (i > 1 ? ", " : "") + inner(i);
+  for (int i = n; i >= 1; --i) answer += inner(i) + (i > 1 ? ", " : "");
+  gold += "\\\\}", answer += "\\\\}";
   const std::string samples = write(
       "samples.jsonl", "{\"completion\": \"\\\\boxed{" + braces + "}\", \"gold\": \"1\"}\n" +
                            "{\"completion\": \"\\\\boxed{" + answer + "}\", \"gold\": \"" + gold + "\"}\n");

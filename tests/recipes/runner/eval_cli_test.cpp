@@ -86,6 +86,7 @@ TEST_F(EvalCli, BadInputIsNamed) {
   expect_error(with(b, {"--data", R"({"synthetic": "arithmetic", "n": 3})"}), "seed");
   expect_error(with(b, {"--data", probe, "--verifier", "math_accuracy,format"}), "exactly one");
   expect_error(with(b, {"--data", probe, "--answer-tag", "maybe"}), "--answer-tag");
+  expect_error(with(b, {"--data", probe, "--extraction", "loose"}), "--extraction must be \"strict\" or \"lenient\"");
   expect_error(with(b, {"--data", probe, "--top-p", "2"}), "top_p");
   expect_error(with(b, {"--data", probe, "--limit", "-1"}), "--limit", 2);
   expect_error(with(b, {"--data", probe, "stray"}), "stray", 2);
@@ -109,6 +110,7 @@ TEST_F(EvalCli, WritesTheReportOfAKnownModel) {
   EXPECT_DOUBLE_EQ(report["datasets"][0]["summary"]["pass_at_1"].GetDouble(), 0.5);  // golds 4 and 5
   EXPECT_DOUBLE_EQ(report["options"]["temperature"].GetDouble(), 0.6);               // the k > 1 default
   EXPECT_FALSE(report["options"]["require_answer_tag"].GetBool());
+  EXPECT_STREQ(report["options"]["extraction"].GetString(), "strict");
   EXPECT_EQ(test::read_nonempty_lines(dir / "samples.jsonl").size(), 5u);
 
   // The same name again: refused, the report kept.

@@ -179,6 +179,26 @@ TEST(SummarizeDataset, WithoutTheR1ZeroTemplateABoxedAnswerCounts) {
   EXPECT_NEAR(d.summary.pass_at_1, 4.0 / 9, 1e-12);
 }
 
+// Lenient extraction: answers in prose count for the verifier and the vote; a gold that is a
+// worked solution is read for its answer.
+TEST(SummarizeDataset, LenientExtractionReadsProseAnswersAndWorkedSolutions) {
+  const std::vector<Example> examples = {example("s", "Adding, $3 + 4 = 7$, so the total is $7$.")};
+  const std::vector<std::vector<Made>> made = {
+      {{"so the final answer is 7.", 10}, {"It is $\\frac{14}{2}$", 10}, {"maybe 8", 10}}};
+  auto strict = k3(PromptTemplate::chatml());
+  auto d = summarize_dataset("s", examples, score(examples, made, strict), strict);
+  EXPECT_EQ(d.records[0].answers, (Answers{std::nullopt, std::nullopt, std::nullopt}));
+  EXPECT_EQ(d.records[0].correct, (std::vector<bool>{false, false, false}));
+  auto lenient = k3(PromptTemplate::chatml());
+  lenient.extraction = "lenient";
+  d = summarize_dataset("s", examples, score(examples, made, lenient), lenient);
+  EXPECT_EQ(d.records[0].gold, "7");
+  EXPECT_EQ(d.records[0].answers, (Answers{"7", "\\frac{14}{2}", "8"}));
+  EXPECT_EQ(d.records[0].correct, (std::vector<bool>{true, true, false}));
+  EXPECT_EQ(d.records[0].majority_answer, "7");  // 7 and 14/2 vote together
+  EXPECT_TRUE(d.records[0].majority_correct);
+}
+
 class ThrowingReward : public reward::Reward {
  public:
   reward::RewardOutput score(const reward::RewardExample&, const reward::Completion&) const override {
@@ -259,6 +279,17 @@ TEST(EvalOptions, RewardSpecsFollowTheTemplate) {
   o.correctness_reward = R"([{"name": "acc", "kind": "math_accuracy", "options": {"require_answer_tag": true}}])";
   specs = eval_reward_specs(o);
   EXPECT_EQ(json::parse(specs[0].options_json, "o")["require_answer_tag"].GetBool(), true);
+}
+
+TEST(EvalOptions, ExtractionReachesTheVerifierUnlessItsSpecSetsIt) {
+  EvalOptions o;
+  EXPECT_FALSE(json::parse(eval_reward_specs(o)[0].options_json, "o").HasMember("extraction"));  // strict
+  o.extraction = "lenient";
+  EXPECT_STREQ(json::parse(eval_reward_specs(o)[0].options_json, "o")["extraction"].GetString(), "lenient");
+  o.correctness_reward = R"([{"name": "acc", "kind": "math_accuracy", "options": {"extraction": "strict"}}])";
+  EXPECT_STREQ(json::parse(eval_reward_specs(o)[0].options_json, "o")["extraction"].GetString(), "strict");
+  o.extraction = "loose";
+  EXPECT_THROW(validate(o), Error);
 }
 
 // A model that answers " \boxed{4}" to everything: its accuracy is the share of golds equal to 4.
