@@ -180,7 +180,7 @@ Value select(const Value& subject, const Args& args, bool by_attribute, bool kee
 
 List dict_items(const Value& v) {
   List out;
-  for (const auto& [key, value] : v.as_dict()) out.push_back(Value(List{Value(key), value}));
+  for (const auto& [key, value] : v.as_dict()) out.push_back(Value::tuple(List{Value(key), value}));
   return out;
 }
 

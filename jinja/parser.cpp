@@ -67,6 +67,9 @@ class Parser {
       return make_node(k == "break" ? Node::Type::Break : Node::Type::Continue, keyword.line);
     }
     static const std::set<std::string> kEnds = {"endif", "endfor", "else", "elif", "endset"};
+    if (kEnds.count(k) && !open_keyword_.empty())
+      fail(keyword.line, "unexpected '" + k + "': the '" + open_keyword_ + "' of line " + std::to_string(open_line_) +
+                             " is not closed yet");
     if (kEnds.count(k)) fail(keyword.line, "'" + k + "' without a matching opening tag");
     fail(keyword.line, "the '" + k + "' statement is not supported (supported: if, for, set, break, continue)");
   }

@@ -18,6 +18,11 @@ class Renderer {
  public:
   Renderer(const std::string& name, const Dict& variables, const RenderOptions& options)
       : name_(name), options_(options) {
+    // The globals, defined for "is defined" checks (Llama 3.2 asks "strftime_now is defined");
+    // calls of them are dispatched by name in call().
+    scopes_.emplace_back();
+    for (const char* global : {"raise_exception", "strftime_now", "namespace"})
+      scopes_.back()[global] = Value(std::string("<function ") + global + ">");
     scopes_.emplace_back();
     for (const auto& [key, value] : variables) scopes_.back()[key] = value;
   }

@@ -27,6 +27,12 @@ Value Value::namespace_of(Dict items) {
   return v;
 }
 
+Value Value::tuple(List items) {
+  Value v(std::move(items));
+  v.tuple_ = true;
+  return v;
+}
+
 Value Value::from_json(const rapidjson::Value& json) {
   if (json.IsNull()) return none();
   if (json.IsBool()) return Value(json.GetBool());
@@ -219,9 +225,10 @@ std::string Value::repr() const {
     case Kind::Float: return python_float_repr(float_);
     case Kind::String: return repr_string(*string_);
     case Kind::List: {
-      std::string out = "[";
+      std::string out = tuple_ ? "(" : "[";
       for (size_t i = 0; i < list_->size(); ++i) out += (i ? ", " : "") + (*list_)[i].repr();
-      return out + "]";
+      if (tuple_ && list_->size() == 1) out += ",";
+      return out + (tuple_ ? ")" : "]");
     }
     case Kind::Dict: {
       std::string out = "{";

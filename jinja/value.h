@@ -35,6 +35,7 @@ class Value {
   Value(List items);
   Value(Dict items);
   static Value namespace_of(Dict items);  // a mutable attribute bag: namespace(a=1)
+  static Value tuple(List items);         // a list that prints as Python's tuple: dict.items()
   static Value from_json(const rapidjson::Value& json);
 
   Kind kind() const { return kind_; }
@@ -67,6 +68,7 @@ class Value {
  private:
   Kind kind_ = Kind::Undefined;
   bool bool_ = false;
+  bool tuple_ = false;
   int64_t int_ = 0;
   double float_ = 0;
   std::shared_ptr<const std::string> string_;

@@ -62,5 +62,23 @@ TEST(ChatTemplateGolden, EveryCaseIsByteIdenticalToTransformers) {
   EXPECT_EQ(refused, 1);
 }
 
+// One construct at a time (loops, scoping, slices, arithmetic, filters, tests, methods,
+// whitespace control), against jinja2 in transformers' environment.
+TEST(ChatTemplateGolden, SnippetsMatchJinja2) {
+  const auto doc = json::parse(read(kDir + "cases.json"), "cases.json");
+  const auto& snippets = doc["snippets"];
+  ASSERT_GT(snippets.Size(), 20u);
+  for (const auto& s : snippets.GetArray()) {
+    const std::string source = s["template"].GetString();
+    Dict variables;
+    for (const auto& v : s["variables"].GetObject()) variables.emplace_back(v.name.GetString(), Value::from_json(v.value));
+    try {
+      EXPECT_EQ(Template(source, "snippet").render(variables), std::string(s["expected"].GetString())) << source;
+    } catch (const Error& e) {
+      ADD_FAILURE() << source << ": " << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace aha::jinja
