@@ -1,6 +1,7 @@
 #include "datasets/prompt_template.h"
 
 #include "core/error.h"
+#include "datasets/model_chat_template.h"
 
 namespace aha {
 
@@ -57,19 +58,55 @@ PromptTemplate PromptTemplate::custom(const std::string& pattern, std::vector<st
                         false);
 }
 
-PromptTemplate PromptTemplate::from_name(const std::string& name, std::vector<std::string> custom_stop_strings) {
-  if (name.find("{prompt}") != std::string::npos) return custom(name, std::move(custom_stop_strings));
+PromptTemplate PromptTemplate::from_model(const std::filesystem::path& model_dir, const std::string& system) {
+  auto chat = std::make_shared<const ModelChatTemplate>(load_model_chat_template(model_dir));
+  std::vector<std::string> stops;
+  if (chat->eos_token && !chat->eos_token->empty()) stops.push_back(*chat->eos_token);
+  PromptTemplate t("model", "", "", std::move(stops), false);
+  t.chat_ = chat;
+  t.system_ = system;
+  // A probe render checks the template now (not at the first batch) and finds what follows the
+  // prompt (opens_think) and whether the text starts with the BOS token.
+  const std::string probe = "\x01aha-probe\x01";
+  const std::string text = t.render(probe);
+  const size_t at = text.find(probe);
+  if (at != std::string::npos) {
+    t.before_ = text.substr(0, at);
+    t.after_ = text.substr(at + probe.size());
+  }
+  t.includes_bos_ = chat->bos_token && !chat->bos_token->empty() && text.rfind(*chat->bos_token, 0) == 0;
+  return t;
+}
+
+PromptTemplate PromptTemplate::from_name(const std::string& name, std::vector<std::string> custom_stop_strings,
+                                         const std::filesystem::path& model_dir, const std::string& system) {
+  if (name.find("{prompt}") != std::string::npos) {
+    if (!system.empty()) throw Error("prompt template '" + name + "': a system prompt needs chatml, deepseek_r1 or model");
+    return custom(name, std::move(custom_stop_strings));
+  }
   if (!custom_stop_strings.empty())
     throw Error("prompt template '" + name + "': stop strings can only be given with a custom template");
+  if (name == "chatml") return chatml(system);
+  if (name == "deepseek_r1") return deepseek_r1(system);
+  if (name == "model") {
+    if (model_dir.empty()) throw Error("prompt template 'model' needs the model directory");
+    return from_model(model_dir, system);
+  }
+  if (!system.empty() && (name == "r1_zero" || name == "r1_zero_think"))
+    throw Error("prompt template '" + name + "': a system prompt needs chatml, deepseek_r1 or model");
   if (name == "r1_zero") return r1_zero();
   if (name == "r1_zero_think") return r1_zero_think();
-  if (name == "chatml") return chatml();
-  if (name == "deepseek_r1") return deepseek_r1();
-  throw Error("prompt template '" + name +
-              "' is unknown; expected r1_zero, r1_zero_think, chatml, deepseek_r1, or a template string containing {prompt}");
+  throw Error("prompt template '" + name + "' is unknown; expected " + kNames +
+              ", or a template string containing {prompt}");
 }
 
 std::string PromptTemplate::render(std::string_view prompt) const {
+  if (chat_) {
+    jinja::List messages;
+    if (!system_.empty()) messages.push_back(jinja::Value(jinja::Dict{{"role", jinja::Value("system")}, {"content", jinja::Value(system_)}}));
+    messages.push_back(jinja::Value(jinja::Dict{{"role", jinja::Value("user")}, {"content", jinja::Value(std::string(prompt))}}));
+    return apply_chat_template(*chat_, messages, true);
+  }
   std::string out;
   out.reserve(before_.size() + prompt.size() + after_.size());
   out += before_;

@@ -18,16 +18,24 @@
 //                Stops at "<｜end▁of▁sentence｜>". The text carries the BOS token, so encode it
 //                with add_special_tokens = false.
 //   custom       any string with exactly one "{prompt}"; the caller gives the stop strings.
+//   model        the model's own chat template (datasets/model_chat_template.h), rendered with
+//                jinja/ as transformers' apply_chat_template renders it: [a system message,] the
+//                prompt as the user message, add_generation_prompt=true. Stops at the model's
+//                eos_token; includes_bos when the rendered text starts with its bos_token.
 //
 // Contract: render() substitutes the prompt verbatim (no escaping, no trimming). A completion
 // ends at the first occurrence of any stop string; whether the stop string is kept is the
 // rollout's choice. Unknown names and custom strings without exactly one {prompt} are errors.
 #pragma once
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace aha {
+
+struct ModelChatTemplate;
 
 class PromptTemplate {
  public:
@@ -36,9 +44,16 @@ class PromptTemplate {
   static PromptTemplate chatml(const std::string& system = "");
   static PromptTemplate deepseek_r1(const std::string& system = "");
   static PromptTemplate custom(const std::string& pattern, std::vector<std::string> stop_strings);
-  // "r1_zero", "r1_zero_think", "chatml", "deepseek_r1", or a custom pattern (recognised by its "{prompt}").
+  // The chat template of the model in model_dir, with a system message when `system` is not empty.
+  static PromptTemplate from_model(const std::filesystem::path& model_dir, const std::string& system = "");
+  // "r1_zero", "r1_zero_think", "chatml", "deepseek_r1", "model" (needs model_dir), or a custom
+  // pattern (recognised by its "{prompt}"). `system` is the system message of chatml,
+  // deepseek_r1 and model, an error for the others.
   static PromptTemplate from_name(const std::string& name_or_pattern,
-                                  std::vector<std::string> custom_stop_strings = {});
+                                  std::vector<std::string> custom_stop_strings = {},
+                                  const std::filesystem::path& model_dir = {}, const std::string& system = "");
+  // The names from_name knows (a custom pattern aside), for help texts and errors.
+  static constexpr const char* kNames = "r1_zero, r1_zero_think, chatml, deepseek_r1, model";
 
   std::string render(std::string_view prompt) const;
   const std::string& name() const { return name_; }
@@ -53,7 +68,9 @@ class PromptTemplate {
  private:
   PromptTemplate(std::string name, std::string before, std::string after,
                  std::vector<std::string> stop_strings, bool includes_bos);
-  std::string name_, before_, after_;  // the text around {prompt}
+  std::string name_, before_, after_;  // the text around {prompt} (for "model": of a probe render)
+  std::shared_ptr<const ModelChatTemplate> chat_;  // "model" only: rendered for every prompt
+  std::string system_;
   std::vector<std::string> stop_strings_;
   bool includes_bos_;
 };

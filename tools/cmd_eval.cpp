@@ -2,8 +2,8 @@
 // (recipes/runner/evaluation.h): pass@1 (mean over k samples), maj@k, format rate, response lengths.
 //
 //   aha eval --model DIR --data FILE|SPEC [--data ...] [--format gsm8k] [--samples k]
-//            [--template r1_zero|chatml|deepseek_r1|plain|PATTERN] [--stop STR ...]
-//            [--temperature T] [--top-p P] [--max-new-tokens N] [--seed S] [--limit N]
+//            [--template r1_zero|chatml|deepseek_r1|model|plain|PATTERN] [--system TEXT] [--stop STR ...]
+//            [--temperature T] [--top-p P] [--top-k K] [--max-new-tokens N] [--seed S] [--limit N]
 //            [--verifier SPEC] [--answer-tag required|optional] [--extraction strict|lenient]
 //            [--batch 64] [--threads N]
 //            [--run-dir DIR] [--name NAME] [--device cuda] [--dtype bfloat16] [--no-graphs]
@@ -12,9 +12,11 @@
 // data set spec (datasets/dataset_spec.h), e.g. '{"synthetic": "arithmetic", "n": 500, "seed": 1}'.
 // Each data set is named after its file (the folder too for a split name: gsm8k/test.jsonl
 // is gsm8k_test) or its generator; a repeated name gets _2, _3, ...
-// --template plain is the prompt alone; a PATTERN holds one {prompt} and takes --stop strings.
-// The temperature defaults to 0 (greedy) for one sample and to 0.6 for k > 1 (DeepSeek-R1's
-// evaluation setting). The report goes to <run-dir>/exports/eval-<name or UTC time>/
+// --template plain is the prompt alone; a PATTERN holds one {prompt} and takes --stop strings;
+// model is the model's own chat template (with --system as its system message).
+// Sampling values not given come from the model's generation_config.json (do_sample false:
+// greedy), else the temperature is 0 (greedy) for one sample and 0.6 for k > 1 (DeepSeek-R1's
+// evaluation setting), top-p 1 and top-k 0; the values used and their sources go to stderr. The report goes to <run-dir>/exports/eval-<name or UTC time>/
 // (report.json, samples.jsonl; see recipes/runner/eval_report.h), appearing only when complete;
 // --run-dir defaults to the run that holds --model (the nearest folder above it with a run.db),
 // else runs/eval. A summary table goes to stdout, progress to stderr.
@@ -28,6 +30,7 @@
 #include "core/error.h"
 #include "core/progress_bar.h"
 #include "datasets/dataset_spec.h"
+#include "datasets/model_generation_config.h"
 #include "policy/model/model_io.h"
 #include "policy/tokenizer/tokenizer.h"
 #include "recipes/runner/eval_report.h"
@@ -78,9 +81,10 @@ std::vector<NamedData> parse_data(const std::vector<std::string>& values, const 
   return out;
 }
 
-PromptTemplate parse_template(const std::string& name, const std::vector<std::string>& stops) {
-  if (name == "plain") return PromptTemplate::custom("{prompt}", stops);
-  return PromptTemplate::from_name(name, stops);
+PromptTemplate parse_template(const std::string& name, const std::vector<std::string>& stops,
+                              const fs::path& model_dir, const std::string& system) {
+  if (name == "plain") return PromptTemplate::from_name("{prompt}", stops, model_dir, system);
+  return PromptTemplate::from_name(name, stops, model_dir, system);
 }
 
 // The run directory that holds a checkpoint, when the model is one.
@@ -141,11 +145,21 @@ int run_eval(const cli::Args& args) {
   recipes::EvalOptions options;
   options.samples = args.get_int("samples", 1);  // range-checked below, with its own message
   require(options.samples >= 1, "--samples must be at least 1, got " + std::to_string(options.samples));
-  options.temperature = args.get_double("temperature", options.samples > 1 ? 0.6 : 0.0);
+  auto given_double = [&](const char* name) -> std::optional<double> {
+    if (!args.get(name)) return std::nullopt;
+    return args.get_double(name, 0);
+  };
+  const auto sampling = choose_sampling(
+      given_double("temperature"), given_double("top-p"),
+      args.get("top-k") ? std::optional<int64_t>(args.get_int("top-k", 0, 0)) : std::nullopt,
+      args.flag("ignore-generation-config") ? ModelGenerationConfig{} : load_model_generation_config(model_dir),
+      {options.samples > 1 ? 0.6 : 0.0, 1.0, 0, ""});
+  options.temperature = sampling.temperature;
   require(options.samples == 1 || options.temperature > 0,
           "--samples " + std::to_string(options.samples) +
               " needs --temperature > 0 (temperature 0 is greedy: every sample would be the same)");
-  options.top_p = args.get_double("top-p", 1.0);
+  options.top_p = sampling.top_p;
+  options.top_k = sampling.top_k;
   options.max_new_tokens = args.get_int("max-new-tokens", 1024, 1);
   const int64_t seed = args.get_int("seed", 0, 0);
   options.seed = static_cast<uint64_t>(seed);
@@ -153,7 +167,9 @@ int run_eval(const cli::Args& args) {
   const int64_t threads = args.get_int("threads", 0, 0);
   options.reward_threads = static_cast<size_t>(threads);
   options.correctness_reward = args.get("verifier", "math_accuracy");
-  options.prompt_template = parse_template(args.get("template", "r1_zero"), args.list("stop"));
+  options.prompt_template =
+      parse_template(args.get("template", "r1_zero"), args.list("stop"), model_dir, args.get("system", ""));
+  std::cerr << sampling.summary << ", template " << options.prompt_template.name() << "\n";
   if (auto tag = args.get("answer-tag")) {
     require(*tag == "required" || *tag == "optional",
             "--answer-tag must be 'required' or 'optional', got '" + *tag + "'");
@@ -230,10 +246,16 @@ const cli::CommandRegistration kEval({"eval",
                    "'{\"synthetic\": \"arithmetic\", \"n\": 500, \"seed\": 1}'; repeatable"},
                   {"format", "FORMAT", "plain", "how --data files are read: gsm8k, math, aime, humaneval, mbpp or plain"},
                   {"samples", "K", "1", "samples per prompt (pass@1 is their mean, maj@k their vote)"},
-                  {"template", "NAME", "r1_zero", "r1_zero, chatml, deepseek_r1, plain, or a pattern holding {prompt}"},
+                  {"template", "NAME", "r1_zero",
+                   "r1_zero, r1_zero_think, chatml, deepseek_r1, model (the model's chat template), plain, or a "
+                   "pattern holding {prompt}"},
+                  {"system", "TEXT", "", "a system prompt for --template model, chatml or deepseek_r1"},
                   {"stop", "STR", "", "a stop string for a pattern template; repeatable"},
-                  {"temperature", "T", "0 for one sample, 0.6 for K > 1", "sampling temperature"},
-                  {"top-p", "P", "1", "nucleus sampling"},
+                  {"temperature", "T", "generation_config.json's, else 0 for one sample, 0.6 for K > 1",
+                   "sampling temperature"},
+                  {"top-p", "P", "generation_config.json's, else 1", "nucleus sampling"},
+                  {"top-k", "K", "generation_config.json's, else 0 (off)", "top-k sampling"},
+                  {"ignore-generation-config!", "", "", "do not take sampling defaults from generation_config.json"},
                   {"max-new-tokens", "N", "1024", "the longest completion"},
                   {"seed", "S", "0", "sampling seed"},
                   {"limit", "N", "0 (all)", "at most N examples of each data set"},
@@ -249,7 +271,8 @@ const cli::CommandRegistration kEval({"eval",
                   {"dtype", "D", "bfloat16 on cuda, float32 on cpu", "float32, bfloat16 or float16"},
                   {"no-graphs!", "", "", "no CUDA graphs in decoding"}},
       .examples = {"aha eval --model runs/r1-zero-tiny/final/model --data '{\"synthetic\": \"arithmetic\", \"n\": 200, \"seed\": 7}'",
-                   "aha eval --model M --data gsm8k/test.jsonl --format gsm8k --samples 8 --temperature 0.6"}},
+                   "aha eval --model M --data gsm8k/test.jsonl --format gsm8k --samples 8 --temperature 0.6",
+                   "aha eval --model DeepSeek-R1-Distill-Qwen-1.5B --template model --data gsm8k/test.jsonl --format gsm8k"}},
                                       run_eval});
 
 }  // namespace

@@ -5,10 +5,14 @@
 //                [--eos-ids 2,7] [--ignore-eos] [--device cuda] [--dtype bfloat16] [--no-graphs]
 //   aha generate --model DIR --prompt-ids 1,17,99 ...        token ids instead of text
 //   aha generate --model DIR --input prompts.jsonl --output out.jsonl [--batch 64] ...
+//   aha generate --model DIR --template model [--system "..."] --prompt "question"
 //
-// Text prompts are encoded with DIR's tokenizer (with its special tokens, e.g. a BOS). EOS ids
-// default to those of config.json, generation_config.json and tokenizer_config.json; --eos-ids
-// replaces them. JSONL input lines are objects with "prompt" (text) or "prompt_ids" (ids);
+// Text prompts are encoded with DIR's tokenizer (with its special tokens, e.g. a BOS), or, with
+// --template, first rendered with that prompt template ("model": the model's own chat template)
+// and encoded without a second BOS when the rendered text has one. EOS ids default to those of
+// config.json, generation_config.json and tokenizer_config.json; --eos-ids replaces them.
+// --temperature, --top-p and --top-k default to generation_config.json's (do_sample false:
+// greedy), then to 1, 1 and 0; the values used and their sources go to stderr in one line. JSONL input lines are objects with "prompt" (text) or "prompt_ids" (ids);
 // each output line is one completion: prompt_index, sample_index, text, tokens, logprobs,
 // finish_reason. The output file appears only when complete. Progress goes to stderr.
 // Options, the input file (a regular file, within core/text_lines.h's line and size limits) and
@@ -27,6 +31,8 @@
 #include "core/json.h"
 #include "core/text_lines.h"
 #include "core/progress_bar.h"
+#include "datasets/model_generation_config.h"
+#include "datasets/prompt_template.h"
 #include "policy/model/model_io.h"
 #include "policy/tokenizer/tokenizer.h"
 #include "policy/tokenizer/tokenizer_utf8.h"
@@ -125,11 +131,30 @@ int run_generate(const cli::Args& args) {
   RolloutRequest request;
   request.group_size = args.get_int("n", 1, 1);
   auto& s = request.settings;
-  s.sampler.temperature = args.get_double("temperature", 1.0);
-  s.sampler.top_p = args.get_double("top-p", 1.0);
-  s.sampler.top_k = args.get_int("top-k", 0, 0);
+  auto given_double = [&](const char* name) -> std::optional<double> {
+    if (!args.get(name)) return std::nullopt;
+    return args.get_double(name, 0);
+  };
+  const std::optional<double> given_temperature = given_double("temperature"), given_top_p = given_double("top-p");
+  const std::optional<int64_t> given_top_k =
+      args.get("top-k") ? std::optional<int64_t>(args.get_int("top-k", 0, 0)) : std::nullopt;
+  const auto sampling = choose_sampling(
+      given_temperature, given_top_p, given_top_k,
+      args.flag("ignore-generation-config") ? ModelGenerationConfig{} : load_model_generation_config(dir), {1.0, 1.0, 0, ""});
+  s.sampler.temperature = sampling.temperature;
+  s.sampler.top_p = sampling.top_p;
+  s.sampler.top_k = sampling.top_k;
+  const auto template_name = args.get("template");
+  require(template_name || !args.get("system"), "--system needs --template (chatml, deepseek_r1 or model)");
+  std::optional<PromptTemplate> prompt_template;
+  if (template_name) {
+    prompt_template = PromptTemplate::from_name(*template_name, {}, dir, args.get("system", ""));
+    require(prompts_ids.empty(), "--template formats text prompts; it does not apply to --prompt-ids");
+  }
   s.stop.max_new_tokens = args.get_int("max-new-tokens", 256, 1);
   s.stop.stop_strings = args.list("stop");
+  if (prompt_template)
+    for (const auto& stop : prompt_template->stop_strings()) s.stop.stop_strings.push_back(stop);
   s.stop.ignore_eos = args.flag("ignore-eos");
   s.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
   const int64_t batch_option = args.get_int("batch", 64, 1);
@@ -152,6 +177,20 @@ int run_generate(const cli::Args& args) {
   const Tokenizer* tok = tokenizer ? &*tokenizer : nullptr;
   s.stop.eos_token_ids = args.get("eos-ids") ? cli::parse_id_list(*args.get("eos-ids"), "eos-ids")
                                              : recipes::default_eos_ids(dir, model->config(), tok);
+  std::string eos_text;
+  for (auto id : s.stop.eos_token_ids) {
+    if (!eos_text.empty()) eos_text += ',';
+    eos_text += std::to_string(id);
+  }
+  std::cerr << sampling.summary << ", eos ids " << (eos_text.empty() ? "none" : eos_text) << " ("
+            << (args.get("eos-ids") ? "given" : "config.json, generation_config.json, tokenizer_config.json") << ")";
+  if (prompt_template) std::cerr << ", template " << prompt_template->name();
+  std::cerr << "\n";
+  // A text prompt, through the template when one is given.
+  auto encode_text = [&](const std::string& text) {
+    if (!prompt_template) return tokenizer->encode(text);
+    return tokenizer->encode(prompt_template->render(text), !prompt_template->includes_bos());
+  };
   require(s.stop.stop_strings.empty() || tokenizer, "--stop needs a tokenizer in " + dir.string());
 
   PromptSource source;
@@ -159,7 +198,7 @@ int run_generate(const cli::Args& args) {
     for (auto& p : jsonl_prompts) {
       if (p.is_text) {
         require(tokenizer.has_value(), p.where + ": a text prompt needs the model's tokenizer");
-        auto encoded = tokenizer->encode(p.text);
+        auto encoded = encode_text(p.text);
         source.ids.emplace_back(encoded.begin(), encoded.end());
         source.texts.push_back(std::move(p.text));
       } else {
@@ -174,7 +213,7 @@ int run_generate(const cli::Args& args) {
     }
   } else {
     for (const auto& p : prompts_text) {
-      auto encoded = tokenizer->encode(p);
+      auto encoded = encode_text(p);
       source.ids.emplace_back(encoded.begin(), encoded.end());
       source.texts.push_back(p);
     }
@@ -245,9 +284,14 @@ const cli::CommandRegistration kGenerate({"generate",
                   {"input", "FILE", "", "prompts as JSON Lines (needs --output)"},
                   {"output", "FILE", "stdout", "completions as JSON Lines, written when complete"},
                   {"n", "N", "1", "samples per prompt", "-n"},
-                  {"temperature", "T", "1", "sampling temperature (0: greedy)"},
-                  {"top-p", "P", "1", "nucleus sampling"},
-                  {"top-k", "K", "0 (off)", "top-k sampling"},
+                  {"template", "NAME", "none (the prompt as given)",
+                   "format text prompts with a prompt template: model (the model's chat template), r1_zero, "
+                   "r1_zero_think, chatml, deepseek_r1, or a pattern holding {prompt}"},
+                  {"system", "TEXT", "", "a system prompt for --template model, chatml or deepseek_r1"},
+                  {"temperature", "T", "generation_config.json's, else 1", "sampling temperature (0: greedy)"},
+                  {"top-p", "P", "generation_config.json's, else 1", "nucleus sampling"},
+                  {"top-k", "K", "generation_config.json's, else 0 (off)", "top-k sampling"},
+                  {"ignore-generation-config!", "", "", "do not take sampling defaults from generation_config.json"},
                   {"max-new-tokens", "N", "256", "the longest completion"},
                   {"seed", "S", "0", "sampling seed"},
                   {"stop", "STR", "", "a stop string; repeatable"},
@@ -259,6 +303,7 @@ const cli::CommandRegistration kGenerate({"generate",
                   {"batch", "N", "64", "prompts per batch"},
                   {"overwrite!", "", "", "replace an existing --output file"}},
       .examples = {"aha generate --model models/tiny --prompt 'Question: 2+3?\\nAnswer:' -n 4 --temperature 0.7",
+                   "aha generate --model Qwen2.5-1.5B-Instruct --template model --system 'Be brief.' --prompt 'What is 2+3?'",
                    "aha generate --model M --input prompts.jsonl --output completions.jsonl --max-new-tokens 512"}},
                                           run_generate});
 

@@ -106,7 +106,7 @@ void save_model(const Transformer& model, const fs::path& dir, const SaveModelOp
     const auto& extras = options.copy_extras_from;
     if (!extras.empty()) {
       for (const char* name : {"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
-                               "special_tokens_map.json", "generation_config.json"}) {
+                               "special_tokens_map.json", "generation_config.json", "chat_template.jinja"}) {
         if (fs::exists(extras / name)) fs::copy_file(extras / name, tmp / name);
       }
     }

@@ -36,8 +36,8 @@ std::unique_ptr<Transformer> load_model(const std::filesystem::path& dir, const 
 
 struct SaveModelOptions {
   // Files that describe the tokenizer and generation (tokenizer.json, vocab.json, merges.txt,
-  // tokenizer_config.json, special_tokens_map.json, generation_config.json) are copied from
-  // here when given.
+  // tokenizer_config.json, special_tokens_map.json, generation_config.json, chat_template.jinja)
+  // are copied from here when given.
   std::filesystem::path copy_extras_from = {};
   uint64_t max_shard_bytes = 5ull << 30;
   std::string made_by = "model save";  // the command named in the directory's output marker

@@ -256,6 +256,7 @@ EvalResult evaluate(RolloutEngine& engine, const Tokenizer& tokenizer, const std
   sampling.prompts_per_batch = options.prompts_per_batch;
   sampling.settings.sampler.temperature = options.temperature;
   sampling.settings.sampler.top_p = options.top_p;
+  sampling.settings.sampler.top_k = options.top_k;
   sampling.settings.stop.max_new_tokens = options.max_new_tokens;
   sampling.settings.stop.eos_token_ids = options.eos_token_ids;
   sampling.settings.seed = options.seed;

@@ -52,6 +52,7 @@ struct EvalOptions {
   int64_t samples = 1;       // k, completions per example
   double temperature = 0.0;  // 0: greedy, which allows only samples = 1
   double top_p = 1.0;
+  int64_t top_k = 0;  // 0: off
   int64_t max_new_tokens = 1024;
   uint64_t seed = 0;
   int64_t prompts_per_batch = 64;

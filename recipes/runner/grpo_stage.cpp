@@ -26,6 +26,7 @@
 #include "policy/tokenizer/tokenizer.h"
 #include "policy/learner/train_metrics_log.h"
 #include "recipes/runner/base_model.h"
+#include "datasets/model_generation_config.h"
 #include "recipes/runner/batch_builder.h"
 #include "recipes/runner/evaluation.h"
 #include "recipes/runner/sampling.h"
@@ -99,6 +100,20 @@ void prune_checkpoints(const fs::path& stage_dir, int64_t keep_last) {
 class GrpoRun {
  public:
   GrpoRun(const Recipe& recipe, const RunOptions& options) : recipe_(recipe), options_(options) {}
+
+  // rollout.use_model_generation_config: the model's sampling values replace the recipe's.
+  void use_model_generation_config() {
+    auto& r = recipe_.rollout;
+    const auto model = load_model_generation_config(model_dir_);
+    const auto chosen = choose_sampling(std::nullopt, std::nullopt, std::nullopt, model, {r.temperature, r.top_p, r.top_k, ""});
+    require(chosen.temperature > 0, "rollout.use_model_generation_config: " + model_dir_.string() +
+                                        "/generation_config.json asks for greedy decoding (do_sample false or "
+                                        "temperature 0), and GRPO needs sampling");
+    r.temperature = chosen.temperature;
+    r.top_p = chosen.top_p;
+    r.top_k = chosen.top_k;
+    if (options_.progress) std::fprintf(stderr, "%s (default: the recipe's rollout values)\n", chosen.summary.c_str());
+  }
   RunSummary run();
 
  private:
@@ -107,7 +122,7 @@ class GrpoRun {
   Metrics train_one_step(int64_t step, std::vector<Sample>& samples);
   void checkpoint(int64_t step);
 
-  const Recipe& recipe_;
+  Recipe recipe_;  // a copy: use_model_generation_config changes its rollout values
   RunOptions options_;
   fs::path run_dir_, stage_dir_, model_dir_;
   torch::Device device_ = torch::kCPU;
@@ -194,8 +209,6 @@ void GrpoRun::prepare() {
   require(!train_.empty(), "recipe " + recipe_.file.string() + ": the training data is empty");
   for (const auto& [name, spec] : recipe_.eval_data) eval_.push_back({name, load_dataset(spec, recipe_.base_dir)});
   rewards_ = std::make_unique<reward::RewardRunner>(recipe_.rewards);
-  template_ = std::make_unique<PromptTemplate>(
-      PromptTemplate::from_name(recipe_.template_name, recipe_.template_stop_strings));
 
   model_dir_ = recipe_.model.path;
   check_model_source(recipe_);
@@ -210,6 +223,10 @@ void GrpoRun::prepare() {
       std::fprintf(stderr, "base model %s: %s\n", model_dir_.string().c_str(),
                    base.reused ? "reused (built earlier from the same spec)" : "built");
   }
+
+  template_ = std::make_unique<PromptTemplate>(PromptTemplate::from_name(
+      recipe_.template_name, recipe_.template_stop_strings, model_dir_, recipe_.system_prompt));
+  if (recipe_.rollout.use_model_generation_config) use_model_generation_config();
 
   LoadOptions load;
   load.device = device_;

@@ -91,8 +91,9 @@ void read_data(const ObjectReader& r, Recipe& recipe) {
 }
 
 void read_rollout(const ObjectReader& r, RolloutSection& s) {
-  r.reject_unknown({"prompts_per_step", "prompts_per_batch", "group_size", "temperature", "top_p", "top_k", "max_new_tokens",
-                    "dynamic_sampling", "max_sampling_rounds", "use_cuda_graphs"});
+  r.reject_unknown({"prompts_per_step", "prompts_per_batch", "group_size", "temperature", "top_p", "top_k",
+                    "max_new_tokens", "dynamic_sampling", "max_sampling_rounds", "use_cuda_graphs",
+                    "use_model_generation_config"});
   s.prompts_per_step = positive(r, "prompts_per_step", s.prompts_per_step);
   s.prompts_per_batch = non_negative(r, "prompts_per_batch", s.prompts_per_batch);
   s.group_size = positive(r, "group_size", s.group_size);
@@ -106,6 +107,7 @@ void read_rollout(const ObjectReader& r, RolloutSection& s) {
   s.dynamic_sampling = r.get_bool("dynamic_sampling", s.dynamic_sampling);
   s.max_sampling_rounds = positive(r, "max_sampling_rounds", s.max_sampling_rounds);
   s.use_cuda_graphs = r.get_bool("use_cuda_graphs", s.use_cuda_graphs);
+  s.use_model_generation_config = r.get_bool("use_model_generation_config", s.use_model_generation_config);
   if (s.group_size < 2)
     throw Error(r.context() + ": 'group_size' must be >= 2 (GRPO compares the samples of a group)");
 }
@@ -178,7 +180,7 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   recipe.file = file;
   recipe.base_dir = file.has_parent_path() ? file.parent_path() : fs::path(".");
   ObjectReader r(doc, what);
-  r.reject_unknown({"name", "model", "template", "stop_strings", "data", "rewards", "accuracy_reward", "rollout",
+  r.reject_unknown({"name", "model", "template", "system_prompt", "stop_strings", "data", "rewards", "accuracy_reward", "rollout",
                     "algorithm", "schedule", "checkpoint", "eval", "logging"});
   recipe.name = r.get_string("name");
   if (recipe.name.empty() || recipe.name.find_first_of("/\\ \t") != std::string::npos)
@@ -194,8 +196,14 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
       recipe.template_stop_strings.emplace_back(s.GetString(), s.GetStringLength());
     }
   }
+  recipe.system_prompt = r.get_string("system_prompt", "");
   try {
-    PromptTemplate::from_name(recipe.template_name, recipe.template_stop_strings);
+    // "model" is read from model.path when the run starts (a model.build may make it first).
+    if (recipe.template_name == "model") {
+      require(recipe.template_stop_strings.empty(), "stop strings can only be given with a custom template");
+    } else {
+      PromptTemplate::from_name(recipe.template_name, recipe.template_stop_strings, {}, recipe.system_prompt);
+    }
   } catch (const Error& e) {
     throw Error(what + ": 'template': " + e.what());
   }

@@ -70,6 +70,9 @@ struct RolloutSection {
   bool dynamic_sampling = false;    // DAPO: drop groups whose rewards are all equal, sample more
   int64_t max_sampling_rounds = 3;  // with dynamic_sampling: rollouts per step at most
   bool use_cuda_graphs = true;
+  // true: the model's generation_config.json temperature / top_p / top_k (those it gives)
+  // replace the three above once the model is loaded (datasets/model_generation_config.h).
+  bool use_model_generation_config = false;
 };
 
 struct ScheduleSection {
@@ -103,6 +106,7 @@ struct Recipe {
   ModelSection model;
   std::string template_name = "r1_zero";
   std::vector<std::string> template_stop_strings;  // only for a custom template pattern
+  std::string system_prompt;  // the system message of the chatml, deepseek_r1 and model templates
   std::vector<DatasetSpec> train_data;
   std::map<std::string, DatasetSpec> eval_data;
   std::vector<reward::RewardSpec> rewards;

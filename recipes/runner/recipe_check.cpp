@@ -105,9 +105,13 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
   });
 
   std::optional<PromptTemplate> prompt_template;
-  run_check(out, "template", [&] {
-    prompt_template.emplace(PromptTemplate::from_name(recipe.template_name, recipe.template_stop_strings));
-    return recipe.template_name;
+  run_check(out, "template", [&]() -> std::string {
+    const fs::path model_dir = recipe.model.path;
+    if (recipe.template_name == "model" && !fs::exists(model_dir / "config.json"))
+      return "model: the chat template of the model model.build makes (read once it is built)";
+    prompt_template.emplace(PromptTemplate::from_name(recipe.template_name, recipe.template_stop_strings, model_dir,
+                                                      recipe.system_prompt));
+    return recipe.template_name == "model" ? "model: the chat template of " + model_dir.string() : recipe.template_name;
   });
 
   // The model: present (config and tokenizer read, weights not loaded) or buildable.

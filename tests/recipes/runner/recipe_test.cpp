@@ -96,5 +96,22 @@ TEST(Recipe, MissingFileIsNamed) {
   EXPECT_NE(e.find("no/such/recipe.json"), std::string::npos) << e;
 }
 
+// "template": "model" is the model's chat template, read when the run starts (model.path may
+// not exist yet); system_prompt and rollout.use_model_generation_config are read and checked.
+TEST(Recipe, ModelTemplateSystemPromptAndGenerationConfigKeys) {
+  auto r = parse(kMinimal, {"template=model", "system_prompt=Be brief.", "rollout.use_model_generation_config=true"});
+  EXPECT_EQ(r.template_name, "model");
+  EXPECT_EQ(r.system_prompt, "Be brief.");
+  EXPECT_TRUE(r.rollout.use_model_generation_config);
+  EXPECT_FALSE(parse(kMinimal).rollout.use_model_generation_config);
+  EXPECT_EQ(parse(kMinimal).system_prompt, "");
+  auto e = error_of([] { parse(kMinimal, {"system_prompt=x"}); });  // r1_zero has no system message
+  EXPECT_NE(e.find("'template': prompt template 'r1_zero': a system prompt needs chatml, deepseek_r1 or model"),
+            std::string::npos) << e;
+  EXPECT_EQ(parse(kMinimal, {"template=chatml", "system_prompt=S"}).system_prompt, "S");
+  e = error_of([] { parse(kMinimal, {"rollout.use_model_generation_config=3"}); });
+  EXPECT_NE(e.find("use_model_generation_config"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace aha::recipes
