@@ -100,13 +100,16 @@ RunSummary RunReader::summary() {
     }
     for (auto& s : run.stages) {
       s.updated_at = s.started_at;
-      auto last = db_->prepare("SELECT MAX(step) FROM metrics WHERE stage = ?");  // metrics_by_step index
+      // INDEXED BY: without statistics the planner may walk the primary key (every metric of
+      // the stage, 600,000 rows for a long run) instead of the (stage, step) index.
+      auto last = db_->prepare(
+          "SELECT step FROM metrics INDEXED BY metrics_by_step WHERE stage = ? ORDER BY step DESC LIMIT 1");
       last.bind(1, s.id);
-      if (last.step() && !last.is_null(0)) s.last_step = last.get_int(0);
+      if (last.step()) s.last_step = last.get_int(0);
       if (s.last_step) {
-        auto time = db_->prepare("SELECT MAX(time) FROM metrics WHERE stage = ? AND step = ?");
+        auto time = db_->prepare("SELECT time FROM metrics INDEXED BY metrics_by_step WHERE stage = ? AND step = ?");
         time.bind(1, s.id).bind(2, *s.last_step);
-        if (time.step() && !time.is_null(0)) s.updated_at = std::max(s.updated_at, time.get_double(0));
+        while (time.step()) s.updated_at = std::max(s.updated_at, time.get_double(0));
       }
       for (const auto& name : kHeadlineMetrics) {
         auto q = db_->prepare("SELECT value FROM metrics WHERE stage = ? AND name = ? ORDER BY step DESC LIMIT 1");

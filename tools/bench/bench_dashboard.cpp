@@ -2,7 +2,8 @@
 // has 50 clients poll it as the page does (the run's summary and the metrics since their last
 // step, every --poll-ms) while a simulated trainer keeps computing and writing steps. Prints
 // the p95 response time of the metrics endpoint, the time of one full load (every metric,
-// every step), and the trainer's mean step time with and without the clients, with the ratio.
+// every step), and the trainer's median step time without and with the clients polling (in
+// alternating rounds, so that the machine's other load falls on both), with the ratio.
 //
 //   bench_dashboard [--dir DIR] [--clients 50] [--steps 10000] [--metrics 60] [--poll-ms 3000]
 //                   [--train-steps 40] [--work-ms 200]
@@ -69,7 +70,7 @@ std::vector<aha::Sample> step_samples(int64_t step) {
   for (int i = 0; i < 64; ++i)
     samples[i] = {.index = i, .group_index = i / 8, .prompt = "What is 12 * 7?",
                   .completion = "<think>Let me see. Wait, 12 * 7 = 84.</think> <answer>84</answer> step " + std::to_string(step),
-                  .reward = 1.0, .length = 40, .finish_reason = "stop"};
+                  .reward = 1.0, .reward_components = {{"accuracy", 1.0}}, .length = 40, .finish_reason = "stop"};
   return samples;
 }
 
@@ -90,18 +91,20 @@ long iterations_for(int ms) {
   return static_cast<long>(probe * ms / std::max(1.0, ms_since(start)));
 }
 
-// A trainer step: the fixed work, then the step's metrics and samples in one transaction.
-double train_steps(aha::RunStore& store, int64_t stage, int64_t& step, int count, long iterations, int metrics) {
-  const auto start = Clock::now();
+// Trainer steps: the fixed work, then the step's metrics and samples in one transaction.
+// Appends each step's milliseconds to times.
+void train_steps(aha::RunStore& store, int64_t stage, int64_t& step, int count, long iterations, int metrics,
+                 std::vector<double>& times) {
   volatile double sink = 0;
   for (int s = 0; s < count; ++s) {
+    const auto start = Clock::now();
     sink = sink + cpu_work(iterations);
     ++step;
     auto tx = store.transaction();
     store.write_step(stage, step, step_metrics(step, metrics), step_samples(step));
     tx.commit();
+    times.push_back(ms_since(start));
   }
-  return ms_since(start) / count;
 }
 
 double percentile(std::vector<double> values, double p) {
@@ -148,9 +151,11 @@ int main(int argc, char** argv) {
     std::printf("full load (every metric, every step: %.1f MB): %.0f ms\n", full_bytes / 1e6, ms_since(start));
 
     const long iterations = iterations_for(work_ms);
-    const double alone_ms = train_steps(store, stage, step, train_count, iterations, metrics);
 
-    std::atomic<bool> stop{false};
+    // The trainer alternates between rounds without and with the clients polling, so that a
+    // change in the machine's other load falls on both sides alike.
+    std::atomic<bool> stop{false}, polling{false};
+    std::atomic<int64_t> published{step};
     std::mutex mutex;
     std::vector<double> latencies;
     std::atomic<int> failures{0};
@@ -159,9 +164,13 @@ int main(int argc, char** argv) {
       threads.emplace_back([&, c] {
         try {
           Client client(server.port());
-          int64_t last = step - 1;
+          int64_t last = published - 1;
           std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms * c / clients));  // tabs opened at different times
           while (!stop) {
+            if (!polling) {
+              std::this_thread::sleep_for(std::chrono::milliseconds(20));
+              continue;
+            }
             client.get("/api/runs/bench");
             const auto t = Clock::now();
             auto doc = aha::json::parse(client.get("/api/runs/bench/metrics?since_step=" + std::to_string(last)), "metrics");
@@ -179,18 +188,28 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "client %d: %s\n", c, e.what());
         }
       });
-    std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));  // every client is polling
-    const double with_ms = train_steps(store, stage, step, train_count, iterations, metrics);
+    std::vector<double> alone, with;
+    const int rounds = 4;
+    for (int round = 0; round < rounds; ++round) {
+      polling = false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // requests in flight finish
+      train_steps(store, stage, step, train_count / rounds, iterations, metrics, alone);
+      polling = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));  // every client is polling
+      train_steps(store, stage, step, train_count / rounds, iterations, metrics, with);
+    }
     stop = true;
     for (auto& t : threads) t.join();
     server.stop();
     serving.join();
+    const double alone_ms = percentile(alone, 0.5), with_ms = percentile(with, 0.5);
 
     std::printf("metrics endpoint, %d clients polling every %d ms: %zu requests, p50 %.1f ms, p95 %.1f ms, max %.1f ms, %d failed\n",
                 clients, poll_ms, latencies.size(), percentile(latencies, 0.5), percentile(latencies, 0.95),
                 latencies.empty() ? NAN : *std::max_element(latencies.begin(), latencies.end()), failures.load());
-    std::printf("trainer step (%d ms of work + write): %.1f ms alone, %.1f ms with the dashboard polled: ratio %.3f (%+.1f%%)\n",
-                work_ms, alone_ms, with_ms, with_ms / alone_ms, 100 * (with_ms / alone_ms - 1));
+    std::printf("trainer step (%d ms of work + write, median of %zu): %.1f ms alone, %.1f ms with the dashboard polled: "
+                "ratio %.3f (%+.1f%%)\n",
+                work_ms, alone.size(), alone_ms, with_ms, with_ms / alone_ms, 100 * (with_ms / alone_ms - 1));
     aha::remove_tree(dir);
     return failures.load() ? 1 : 0;
   } catch (const std::exception& e) {
