@@ -87,14 +87,15 @@ std::string display_status(const StageSummary& stage, double now, double stale_a
   return stage.status;
 }
 
-const StageSummary& choose_stage(const RunSummary& run, const QueryParams& query, const std::string& id) {
-  if (run.stages.empty()) throw HttpError(404, "run '" + id + "' has no stage yet");
+const StageSummary& choose_stage(const std::vector<StageSummary>& stages, const QueryParams& query,
+                                 const std::string& id) {
+  if (stages.empty()) throw HttpError(404, "run '" + id + "' has no stage yet");
   auto name = param(query, "stage");
-  if (!name) return run.stages.back();
-  for (const auto& s : run.stages)
+  if (!name) return stages.back();
+  for (const auto& s : stages)
     if (s.name == *name) return s;
   std::string list;
-  for (const auto& s : run.stages) list += (list.empty() ? "" : ", ") + s.name;
+  for (const auto& s : stages) list += (list.empty() ? "" : ", ") + s.name;
   throw HttpError(404, "run '" + id + "' has no stage '" + *name + "' (its stages: " + list + ")");
 }
 
@@ -212,7 +213,7 @@ ApiReply DashboardApi::run_detail(const RunLocation& location, const QueryParams
   for (const auto& word : options_.reflection_words) write_string(w, word);
   w.EndArray();
   if (!run.stages.empty()) {
-    const StageSummary& stage = choose_stage(run, query, location.id);
+    const StageSummary& stage = choose_stage(run.stages, query, location.id);
     w.Key("selected_stage"); write_string(w, stage.name);
     w.Key("metric_names");
     w.StartArray();
@@ -239,8 +240,8 @@ ApiReply DashboardApi::metrics(const RunLocation& location, const QueryParams& q
     }
   const int64_t since = integer_param(query, "since_step", INT64_MIN);
   auto reader = readers_.acquire(location.db_path);
-  const RunSummary run = reader->summary();
-  const StageSummary& stage = choose_stage(run, query, location.id);
+  const auto stages = reader->stage_list();
+  const StageSummary& stage = choose_stage(stages, query, location.id);
   if (!names.empty()) {
     const auto known = reader->metric_names(stage.id);
     const std::set<std::string> have(known.begin(), known.end());
@@ -294,8 +295,8 @@ ApiReply DashboardApi::metrics(const RunLocation& location, const QueryParams& q
 ApiReply DashboardApi::samples(const RunLocation& location, const QueryParams& query) {
   check_params(query, {"step", "stage"});
   auto reader = readers_.acquire(location.db_path);
-  const RunSummary run = reader->summary();
-  const StageSummary& stage = choose_stage(run, query, location.id);
+  const auto stages = reader->stage_list();
+  const StageSummary& stage = choose_stage(stages, query, location.id);
   const auto steps = reader->sample_steps(stage.id);
   if (steps.empty()) throw HttpError(404, "run '" + location.id + "' stage '" + stage.name + "' has no samples yet");
   const int64_t step = integer_param(query, "step", steps.back());
@@ -350,8 +351,8 @@ ApiReply DashboardApi::reflection(const RunLocation& location, const QueryParams
   }
   const int64_t since = integer_param(query, "since_step", INT64_MIN);
   auto reader = readers_.acquire(location.db_path);
-  const RunSummary run = reader->summary();
-  const StageSummary& stage = choose_stage(run, query, location.id);
+  const auto stages = reader->stage_list();
+  const StageSummary& stage = choose_stage(stages, query, location.id);
   const auto series = reader->reflection(stage.id, words, since);
   rapidjson::StringBuffer buffer;
   Writer w(buffer);

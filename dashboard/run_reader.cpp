@@ -121,6 +121,22 @@ RunSummary RunReader::summary() {
   });
 }
 
+std::vector<StageSummary> RunReader::stage_list() {
+  return in_snapshot([&] {
+    std::vector<StageSummary> stages;
+    auto q = db_->prepare("SELECT id, name, kind, status FROM stages ORDER BY id");
+    while (q.step()) {
+      StageSummary s;
+      s.id = q.get_int(0);
+      s.name = q.get_text(1);
+      s.kind = q.get_text(2);
+      s.status = q.get_text(3);
+      stages.push_back(std::move(s));
+    }
+    return stages;
+  });
+}
+
 std::vector<std::string> RunReader::metric_names(int64_t stage) {
   return in_snapshot([&] {
     std::vector<std::string> names;

@@ -61,6 +61,8 @@ class RunReader {
   ~RunReader();
 
   RunSummary summary();
+  // The stages' ids, names, kinds and statuses only (no figures): what a data request needs.
+  std::vector<StageSummary> stage_list();
   std::vector<std::string> metric_names(int64_t stage);
   // names empty: every metric of the stage.
   std::vector<MetricSeries> metrics(int64_t stage, const std::vector<std::string>& names, int64_t since_step);
