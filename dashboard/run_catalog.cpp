@@ -26,15 +26,26 @@ RunCatalog::RunCatalog(const std::vector<fs::path>& roots) {
   std::set<std::string> names;
   for (const auto& root : roots) {
     std::error_code ec;
-    require(fs::is_directory(root, ec), "--runs " + root.string() + ": not an existing directory");
-    fs::path canonical = fs::canonical(root, ec);
+    // A directory that does not exist yet is allowed: `aha train` prints the dashboard command
+    // before the run's directory is made, and runs appear there once it is.
+    require(!fs::exists(root, ec) || fs::is_directory(root, ec), "--runs " + root.string() + ": not a directory");
+    const fs::path absolute = fs::absolute(root, ec).lexically_normal();
     require(!ec, "--runs " + root.string() + ": " + ec.message());
-    std::string name = canonical.filename().string();
+    std::string name = (absolute.has_filename() ? absolute : absolute.parent_path()).filename().string();
     if (name.empty()) name = "root";
     require(names.insert(name).second || roots.size() == 1,
             "--runs: two directories are named '" + name + "'; run ids would clash (give one of them by another path)");
-    roots_.push_back({canonical, roots.size() == 1 ? "" : name + "/"});
+    roots_.push_back({absolute, roots.size() == 1 ? "" : name + "/"});
   }
+}
+
+std::vector<fs::path> RunCatalog::missing_roots() const {
+  std::vector<fs::path> missing;
+  for (const auto& root : roots_) {
+    std::error_code ec;
+    if (!fs::is_directory(root.path, ec)) missing.push_back(root.path);
+  }
+  return missing;
 }
 
 void RunCatalog::check_id(const std::string& id) {
@@ -56,8 +67,10 @@ void RunCatalog::check_id(const std::string& id) {
 
 std::vector<RunLocation> RunCatalog::scan() const {
   std::vector<RunLocation> found;
-  for (const auto& root : roots_) {
+  for (const auto& given : roots_) {
     std::error_code ec;
+    Root root{fs::canonical(given.path, ec), given.prefix};  // real path now: the root may be a symlink
+    if (ec || !fs::is_directory(root.path, ec)) continue;    // not made yet
     fs::recursive_directory_iterator it(root.path, fs::directory_options::skip_permission_denied, ec), end;
     auto consider = [&](const fs::path& dir) {
       const fs::path db = dir / "run.db";

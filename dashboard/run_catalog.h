@@ -23,8 +23,10 @@ struct RunLocation {
 
 class RunCatalog {
  public:
-  // Throws aha::Error when a root is not an existing directory, or two roots share a name.
+  // Throws aha::Error when a root exists but is not a directory, or two roots share a name. A
+  // root that does not exist yet is searched once it does.
   explicit RunCatalog(const std::vector<std::filesystem::path>& roots);
+  std::vector<std::filesystem::path> missing_roots() const;  // roots that do not exist (yet)
 
   // Every run found, sorted by id; rescans the disk when the last scan is older than a second.
   std::vector<RunLocation> runs();
@@ -38,7 +40,7 @@ class RunCatalog {
 
  private:
   struct Root {
-    std::filesystem::path path;  // canonical
+    std::filesystem::path path;  // absolute as given; each scan resolves it
     std::string prefix;          // "" with one root, else "<root name>/"
   };
   void rescan_if_old();

@@ -79,6 +79,8 @@ class RequestHandler {
   RequestHandler(const ServerOptions& options, bool loopback)
       : options_(options), loopback_(loopback), catalog_(options.runs_dirs), api_(catalog_, options.api) {}
 
+  const RunCatalog& catalog() const { return catalog_; }
+
   Response respond(const Request& request) {
     Response response;
     try {
@@ -263,6 +265,10 @@ DashboardServer::DashboardServer(const ServerOptions& options) {
 }
 
 DashboardServer::~DashboardServer() { stop(); }
+
+std::vector<std::filesystem::path> DashboardServer::missing_runs_dirs() const {
+  return impl_->handler.catalog().missing_roots();
+}
 
 uint16_t DashboardServer::port() const { return impl_->acceptor.local_endpoint().port(); }
 

@@ -30,13 +30,14 @@ struct ServerOptions {
 class DashboardServer {
  public:
   // Checks the options and binds the port; throws aha::Error saying what is wrong (a
-  // non-loopback host without a token, a port in use, a missing runs directory).
+  // non-loopback host without a token, a port in use, a --runs path that is a file).
   explicit DashboardServer(const ServerOptions& options);
   ~DashboardServer();
   DashboardServer(const DashboardServer&) = delete;
   DashboardServer& operator=(const DashboardServer&) = delete;
 
   uint16_t port() const;
+  std::vector<std::filesystem::path> missing_runs_dirs() const;  // --runs directories not made yet
   std::string url() const;  // http://HOST:PORT/
 
   // Serves until stop() (or SIGINT/SIGTERM with handle_signals). Blocks.

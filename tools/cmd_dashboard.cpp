@@ -41,6 +41,8 @@ int run_dashboard(const cli::Args& args) {
   for (const auto& dir : options.runs_dirs) where += (where.empty() ? "" : ", ") + dir.string();
   std::cout << "aha dashboard: runs under " << where << " at " << server.url()
             << (options.token.empty() ? "" : "?token=" + options.token) << "  (Ctrl-C stops it)" << std::endl;
+  for (const auto& dir : server.missing_runs_dirs())
+    std::cerr << "aha dashboard: " << dir.string() << " does not exist yet; its runs appear once it does\n";
   server.run(/*handle_signals=*/true);
   return 0;
 }

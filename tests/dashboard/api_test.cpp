@@ -296,9 +296,21 @@ TEST(DashboardSecurity, ANonLoopbackHostNeedsAToken) {
   EXPECT_NE(aha::test::error_of([&] { DashboardServer server(options); }).find("not an IP address"),
             std::string::npos);
   options.host = "127.0.0.1";
-  options.runs_dirs = {root / "absent"};
-  EXPECT_NE(aha::test::error_of([&] { DashboardServer server(options); }).find("not an existing directory"),
-            std::string::npos);
+  std::ofstream(root / "a-file") << "x";
+  options.runs_dirs = {root / "a-file"};
+  EXPECT_NE(aha::test::error_of([&] { DashboardServer server(options); }).find("not a directory"), std::string::npos);
+}
+
+// `aha train` prints the dashboard command before the run directory exists.
+TEST(DashboardDiscovery, ARunsDirectoryMadeLaterIsSearchedOnceItExists) {
+  const fs::path root = fresh_work_dir("later");
+  LiveServer server(ServerOptions{.runs_dirs = {root / "runs"}});
+  EXPECT_EQ(get_json(server.port(), "/api/runs")["runs"].Size(), 0u);
+  write_run(root / "runs" / "new", 2, "", 10);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the catalog rescans at most once a second
+  auto doc = get_json(server.port(), "/api/runs");
+  ASSERT_EQ(doc["runs"].Size(), 1u);
+  EXPECT_STREQ(doc["runs"][0]["id"].GetString(), "new");
 }
 
 TEST(DashboardSecurity, TokenByQueryThenCookieOrHeader) {
