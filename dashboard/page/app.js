@@ -183,7 +183,7 @@ function runView(view, id, params) {
     el('label', {}, 'x axis', el('select', {onchange: e => { settings.x = e.target.value; rebuildAll(); }},
       el('option', settings.x === 'step' ? {value: 'step', selected: ''} : {value: 'step'}, 'step'),
       el('option', settings.x === 'time' ? {value: 'time', selected: ''} : {value: 'time'}, 'wall time'))),
-    el('label', {}, 'compare with', el('input', {type: 'text', placeholder: 'run ids, comma-separated', value: compareIds.join(','),
+    el('label', {}, 'compare with', el('input', {type: 'text', size: 32, placeholder: 'run ids, comma-separated', value: compareIds.join(','),
       onchange: e => { location.hash = '#/run/' + runPath(id) + (e.target.value ? '?compare=' + encodeURIComponent(e.target.value) : ''); }})),
     el('span', {class: 'muted'}, runIds.length > 1 ? runIds.map((r, i) => `${r}: ${['blue', 'red', 'green', 'purple', 'orange'][i] || 'other'}`).join(' · ') : ''));
   view.replaceChildren(header, stagesBox, controls, groupsBox);
@@ -208,7 +208,7 @@ function runView(view, id, params) {
         plugins: {legend: {display: runIds.length > 1, labels: {boxWidth: 10}},
                   tooltip: {callbacks: {label: c => `${c.dataset.label}: ${fmt(c.parsed.y)}`}}},
         scales: {x: {type: 'linear', title: {display: true, text: settings.x === 'time' ? 'minutes since start' : 'step'}},
-                 y: {type: settings.log ? 'logarithmic' : 'linear'}},
+                 y: {type: settings.log ? 'logarithmic' : 'linear', ticks: {callback: v => fmt(v, 3)}}},
       }});
   }
   // What the primary run's line drew, for tests: its points, their sum, and how many canvas
@@ -232,9 +232,23 @@ function runView(view, id, params) {
     const last = s.value.length ? s.value[s.value.length - 1] : null;
     c.valueLabel.textContent = 'last ' + fmt(last);
   }
+  // A constant series (a fixed LR) gets a range around its value: Chart.js would centre it in
+  // [v - 1, v + 1], flattening 1e-4 onto the zero line.
+  function fitFlat(chart) {
+    const ys = chart.data.datasets.flatMap(d => d.data.map(p => p.y)).filter(v => v !== null && isFinite(v));
+    const y = chart.options.scales.y;
+    delete y.min; delete y.max;
+    if (!ys.length || settings.log) return;
+    const lo = Math.min(...ys), hi = Math.max(...ys);
+    if (hi - lo <= 1e-12 * Math.max(1, Math.abs(hi))) {
+      const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1;
+      y.min = lo - pad; y.max = hi + pad;
+    }
+  }
   function redraw(name) {
     const c = charts[name];
     c.chart.data.datasets = datasets(name);
+    fitFlat(c.chart);
     c.chart.update('none');
     report(name);
   }
