@@ -245,10 +245,22 @@ function runView(view, id, params) {
       y.min = lo - pad; y.max = hi + pad;
     }
   }
+  // Every chart spans the same steps (the first to the latest of any metric), so that charts
+  // line up and an evaluation's few points sit where they happened.
+  function fitSteps(chart) {
+    const x = chart.options.scales.x;
+    delete x.min; delete x.max;
+    if (settings.x !== 'step') return;
+    let lo = Infinity, hi = -Infinity;
+    for (const r of runIds) for (const s of Object.values(data[r].series))
+      if (s.step.length) { lo = Math.min(lo, s.step[0]); hi = Math.max(hi, s.step[s.step.length - 1]); }
+    if (lo < hi) { x.min = lo; x.max = hi; }
+  }
   function redraw(name) {
     const c = charts[name];
     c.chart.data.datasets = datasets(name);
     fitFlat(c.chart);
+    fitSteps(c.chart);
     c.chart.update('none');
     report(name);
   }
