@@ -16,7 +16,9 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 # 1. Debian packages: compilers, cmake, and the libraries aha uses.
 packages=(g++ cmake ninja-build pkg-config git python3 python3-venv python3-pip
           rapidjson-dev libboost-dev libsqlite3-dev libpcre2-dev libseccomp-dev
-          libgtest-dev libgmock-dev libcld2-dev libcld2-0)
+          libgtest-dev libgmock-dev libcld2-dev libcld2-0
+          libjs-chart.js  # the dashboard's charts, embedded in the binary at build time
+          chromium)       # the dashboard's browser test (test_dashboard)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

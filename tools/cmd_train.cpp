@@ -4,10 +4,11 @@
 //                         [--stop-after N]   (stop after N steps; continue later with --resume)
 //                         [--check]          (validate everything and print the plan; train nothing)
 //
-// Prints where the run lives, a progress bar (step, ETA, reward, accuracy, response length,
+// Prints where the run lives and the `aha dashboard` command that shows it live, a progress bar (step, ETA, reward, accuracy, response length,
 // last held-out accuracy), and at the end the held-out accuracy before and after training.
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <set>
 
@@ -26,6 +27,14 @@ std::string value_or_dash(const std::map<std::string, double>& m, const std::str
   char text[32];
   std::snprintf(text, sizeof text, "%.3f", it->second);
   return text;
+}
+
+// The command that shows this run in `aha dashboard`, and the page to open.
+std::string dashboard_command(const std::filesystem::path& run_dir) {
+  const auto absolute = std::filesystem::absolute(run_dir).lexically_normal();
+  auto dir = absolute.has_filename() ? absolute : absolute.parent_path();
+  const std::string parent = dir.parent_path().string(), name = dir.filename().string();
+  return "aha dashboard --runs '" + parent + "'   then open http://127.0.0.1:8265/#/run/" + name;
 }
 
 // --check: every problem on its own line, then the plan; exit status 1 when there is a problem.
@@ -53,6 +62,7 @@ int run_train(const cli::Args& args) {
   if (args.flag("check")) return check_train(recipe, options);
   const auto run_dir = options.run_dir.empty() ? std::filesystem::path("runs") / recipe.name : options.run_dir;
   std::cerr << "aha train: recipe " << file << ", run directory " << run_dir.string() << "\n";
+  std::cerr << "watch it live: " << dashboard_command(run_dir) << "\n";
   auto summary = recipes::run_grpo(recipe, options);
 
   std::cout << "run " << recipe.name << ": " << summary.steps << " steps in "
