@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "tools/bench/items_per_second.h"
 #include "reward/math_answer.h"
 #include "reward/math_equivalence.h"
 #include "reward/reward_registry.h"
@@ -28,19 +29,7 @@ namespace {
 
 constexpr double kTargetPerSecond = 20000;
 
-// Calls `work` (which handles `batch` items) until at least a second has passed; items/s.
-double rate(size_t batch, const std::function<size_t()>& work) {
-  size_t items = 0, guard = 0;
-  auto start = std::chrono::steady_clock::now();
-  double elapsed = 0;
-  do {
-    guard += work();
-    items += batch;
-    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  } while (elapsed < 1.0);
-  if (guard == static_cast<size_t>(-1)) std::cout << "";  // keep the work observable
-  return static_cast<double>(items) / elapsed;
-}
+using aha::bench::items_per_second;
 
 }  // namespace
 
@@ -62,7 +51,7 @@ int main(int argc, char** argv) {
   }
 
   size_t agreed = 0;
-  double verify = rate(pairs.size(), [&] {
+  double verify = items_per_second(pairs.size(), [&] {
     size_t equal = 0;
     for (auto& [boxed, answer] : pairs) equal += aha::reward::math_answers_equivalent(boxed, answer);
     agreed = equal;
@@ -75,7 +64,7 @@ int main(int argc, char** argv) {
 
   // The same answers against the next record's: mostly unequal, so nearly every check goes
   // past the identical-text shortcut into parsing and evaluation.
-  double mismatched = rate(pairs.size(), [&] {
+  double mismatched = items_per_second(pairs.size(), [&] {
     size_t equal = 0;
     for (size_t i = 0; i < pairs.size(); ++i)
       equal += aha::reward::math_answers_equivalent(pairs[i].first, pairs[(i + 1) % pairs.size()].second);
@@ -98,7 +87,7 @@ int main(int argc, char** argv) {
     aha::reward::RewardSpec spec;
     spec.name = spec.kind = kind;
     auto reward = aha::reward::create_reward(spec);
-    return rate(pairs.size(), [&] {
+    return items_per_second(pairs.size(), [&] {
       size_t positive = 0;
       for (size_t i = 0; i < pairs.size(); ++i)
         positive += reward->score(examples[i], completions[i]).value > 0;

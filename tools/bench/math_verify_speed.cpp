@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "tools/bench/items_per_second.h"
 #include "reward/math_answer.h"
 #include "reward/math_equivalence.h"
 
@@ -26,19 +27,7 @@ namespace {
 
 constexpr double kTargetPerSecond = 20000;
 
-// Calls `work` (which handles `batch` items) until at least a second has passed; items/s.
-double rate(size_t batch, const std::function<size_t()>& work) {
-  size_t items = 0, guard = 0;
-  auto start = std::chrono::steady_clock::now();
-  double elapsed = 0;
-  do {
-    guard += work();
-    items += batch;
-    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  } while (elapsed < 1.0);
-  if (guard == static_cast<size_t>(-1)) std::cout << "";  // keep the work observable
-  return static_cast<double>(items) / elapsed;
-}
+using aha::bench::items_per_second;
 
 struct Pair {
   std::string completion, gold;
@@ -69,7 +58,7 @@ int main(int argc, char** argv) {
     bare.push_back({prose + "Putting it together we obtain $" + answer + "$", solution});
   }
   auto measure = [&](const std::vector<Pair>& pairs, ExtractionMode mode, size_t& equal) {
-    return rate(pairs.size(), [&] {
+    return items_per_second(pairs.size(), [&] {
       size_t n = 0;
       for (auto& p : pairs) {
         auto answer = extract_final_answer(p.completion, mode);
