@@ -26,6 +26,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/standard_input.h"
 #include "core/file_checks.h"
 #include "core/files.h"
 #include "core/json.h"
@@ -112,13 +113,24 @@ std::string completion_json(const Completion& c, int64_t prompt_index, const std
   return json::text_of(buffer);  // a prompt with invalid UTF-8 must not make invalid JSON
 }
 
+// The largest prompt file: a prompt is encoded whole, and far larger inputs are mistakes.
+constexpr size_t kMaxPromptFileBytes = size_t{64} << 20;
+
 int run_generate(const cli::Args& args) {
   const fs::path dir = args.required("model");
-  const auto prompts_text = args.list("prompt");
+  // Text prompts: --prompt arguments, and whole files (byte for byte, `-` for standard input)
+  // for prompts a shell argument cannot carry (a NUL byte, long multi-line text).
+  auto prompts_text = args.list("prompt");
+  const auto prompt_files = args.list("prompt-file");
+  require(std::count(prompt_files.begin(), prompt_files.end(), "-") <= 1,
+          "--prompt-file - (standard input) can be given once");
+  for (const auto& file : prompt_files)
+    prompts_text.push_back(file == "-" ? read_standard_input(kMaxPromptFileBytes)
+                                       : read_file(file, kMaxPromptFileBytes));
   const auto prompts_ids = args.list("prompt-ids");
   const auto input = args.get("input");
   require(int(!prompts_text.empty()) + int(!prompts_ids.empty()) + int(input.has_value()) == 1,
-          "give prompts with exactly one of --prompt, --prompt-ids or --input");
+          "give prompts with exactly one of --prompt (or --prompt-file), --prompt-ids or --input");
   require(!input || args.get("output"), "--input needs --output");
   const auto output = args.get("output");
   if (input) require_regular_file({"--input", *input});
@@ -273,13 +285,14 @@ int run_generate(const cli::Args& args) {
 const cli::CommandRegistration kGenerate({"generate",
                                           "sample completions (--prompt, --prompt-ids or --input JSONL) with the "
                                           "rollout engine; --output replaces an existing file only with --overwrite",
-     {.usage = "--model DIR (--prompt TEXT ... | --prompt-ids IDS | --input FILE --output FILE) [options]",
+     {.usage = "--model DIR (--prompt TEXT ... | --prompt-file F ... | --prompt-ids IDS | --input FILE --output FILE) [options]",
       .description =
           "Samples completions with the rollout engine. Text prompts are encoded with DIR's tokenizer (with its\n"
           "special tokens). --input lines are objects with \"prompt\" or \"prompt_ids\"; each --output line is\n"
           "one completion (prompt_index, sample_index, text, tokens, logprobs, finish_reason).",
       .options = {{"model", "DIR", "required", "a Hugging Face model folder"},
                   {"prompt", "TEXT", "", "a text prompt; repeatable"},
+                  {"prompt-file", "F", "", "a text prompt read whole from file F (- for standard input); repeatable"},
                   {"prompt-ids", "IDS", "", "a prompt as comma-separated token ids; repeatable"},
                   {"input", "FILE", "", "prompts as JSON Lines (needs --output)"},
                   {"output", "FILE", "stdout", "completions as JSON Lines, written when complete"},

@@ -99,4 +99,37 @@ TEST_F(TokenizeInput, ExactlyOneSourceOfText) {
   EXPECT_NE(missing.out.find("missing.txt"), std::string::npos) << missing.out;
 }
 
+TEST_F(TokenizeInput, GeneratePromptFileAndStandardInputMatchTheArgument) {
+  // The same convention for aha generate's free text: --prompt-file F and --prompt-file -
+  // (standard input) give the same greedy completion as --prompt with the same bytes.
+  const fs::path config = write("config.json", R"({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+    "hidden_act": "silu", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 512,
+    "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "tie_word_embeddings": true, "torch_dtype": "float32",
+    "eos_token_id": 0, "vocab_size": 4096})");
+  const CommandOutcome init = aha::test::run_aha("model init --config " + q(config) + " --tokenizer " + q(dir_ / "tok") +
+                                                     " --out " + q(dir_ / "model") + " --seed 3", true, kTimeout);
+  ASSERT_EQ(init.exit_status, 0) << init.out;
+  const std::string text = "What is 12 + 30?\nThink, then answer.";
+  const fs::path file = write("prompt.txt", text);
+  const std::string common = "generate --model " + q(dir_ / "model") + " --temperature 0 --max-new-tokens 6 ";
+  const CommandOutcome by_argument = aha::test::run_aha(common + "--prompt " + shell_quoted(text), false, kTimeout);
+  const CommandOutcome by_file = aha::test::run_aha(common + "--prompt-file " + q(file), false, kTimeout);
+  const CommandOutcome by_stdin = aha::test::run_aha(common + "--prompt-file - < " + q(file), false, kTimeout);
+  ASSERT_EQ(by_argument.exit_status, 0) << by_argument.out;
+  EXPECT_FALSE(by_argument.out.empty());
+  EXPECT_EQ(by_file.exit_status, 0) << by_file.out;
+  EXPECT_EQ(by_file.out, by_argument.out);
+  EXPECT_EQ(by_stdin.exit_status, 0) << by_stdin.out;
+  EXPECT_EQ(by_stdin.out, by_argument.out);
+  // A prompt no argument can carry: a NUL byte, read whole.
+  const fs::path nul = write("nul.txt", std::string("before\0after", 12));
+  const CommandOutcome with_nul = aha::test::run_aha(common + "--prompt-file " + q(nul), true, kTimeout);
+  EXPECT_EQ(with_nul.exit_status, 0) << with_nul.out;
+  const CommandOutcome twice =
+      aha::test::run_aha(common + "--prompt-file - --prompt-file - < " + q(file), true, kTimeout);
+  EXPECT_EQ(twice.exit_status, 1) << twice.out;
+  EXPECT_NE(twice.out.find("standard input"), std::string::npos) << twice.out;
+}
+
 }  // namespace
