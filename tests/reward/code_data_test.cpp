@@ -1,4 +1,4 @@
-// The code reward on real data (../shared/data): every HumanEval canonical solution passes
+// The code reward on real data (the shipped data/): every HumanEval canonical solution passes
 // and a broken variant of each (its body replaced by "return None") fails; every MBPP reference
 // solution passes its own asserts. Skipped with a message when the data or the sandbox is
 // absent.
@@ -17,7 +17,8 @@
 namespace aha::reward {
 namespace {
 
-const std::filesystem::path kData = AHA_SOURCE_DIR "/../shared/data";
+// The data sets the project ships (data/README.md), so these run on every machine.
+const std::filesystem::path kData = AHA_SOURCE_DIR "/data";
 
 const auto& read_lines = aha::test::read_nonempty_lines;
 
@@ -37,7 +38,7 @@ RewardRunner code_runner() {
 
 TEST(CodeData, HumanEvalCanonicalSolutionsPassAndBrokenOnesFail) {
   auto path = kData / "humaneval/test.jsonl";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (shared data absent)";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (the shipped data set is missing)";
   if (auto why = sandbox_problem(); !why.empty()) GTEST_SKIP() << "sandbox cannot run python3: " << why;
   auto lines = read_lines(path);
   ASSERT_EQ(lines.size(), 164u);
@@ -73,7 +74,7 @@ TEST(CodeData, HumanEvalCanonicalSolutionsPassAndBrokenOnesFail) {
 
 TEST(CodeData, MbppReferenceCodePassesItsAsserts) {
   auto path = kData / "mbpp/test.jsonl";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (shared data absent)";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (the shipped data set is missing)";
   if (auto why = sandbox_problem(); !why.empty()) GTEST_SKIP() << "sandbox cannot run python3: " << why;
   auto lines = read_lines(path);
   ASSERT_EQ(lines.size(), 257u);

@@ -1,5 +1,5 @@
-// The math verifier on real data (../shared/data): MATH-500 answers extracted from solutions,
-// GSM8K answers in other notations. Skipped with a message when the data is absent.
+// The math verifier on real data (the shipped data/): MATH-500 answers extracted from solutions,
+// GSM8K answers in other notations. 
 #include <gtest/gtest.h>
 
 #include "tests/test_util.h"
@@ -16,13 +16,14 @@
 namespace aha::reward {
 namespace {
 
-const std::filesystem::path kData = AHA_SOURCE_DIR "/../shared/data";
+// The data sets the project ships (data/README.md), so these run on every machine.
+const std::filesystem::path kData = AHA_SOURCE_DIR "/data";
 
 const auto& read_lines = aha::test::read_nonempty_lines;
 
 TEST(MathData, Math500BoxedSolutionAnswersEqualAnswerField) {
   auto path = kData / "math500/test.jsonl";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (shared data absent)";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (the shipped data set is missing)";
   auto lines = read_lines(path);
   ASSERT_EQ(lines.size(), 500u);
   int equal = 0;
@@ -41,7 +42,7 @@ TEST(MathData, Math500BoxedSolutionAnswersEqualAnswerField) {
 TEST(MathData, Math500AnswersRefuseTheirNeighbours) {
   // Each record's answer against the next record's: equal only where the two answers really are.
   auto path = kData / "math500/test.jsonl";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (shared data absent)";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (the shipped data set is missing)";
   auto lines = read_lines(path);
   std::vector<std::string> answers;
   for (auto& line : lines) answers.push_back(json::parse(line, "math500")["answer"].GetString());
@@ -79,7 +80,7 @@ TEST(MathData, Math500AnswersSurviveRewritingAndRefuseChanges) {
   // values (never equal). MATH-500's boxed answers are identical to its answer fields, so
   // this is the part that exercises normalisation on real answers.
   auto path = kData / "math500/test.jsonl";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (shared data absent)";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (the shipped data set is missing)";
   for (auto& line : read_lines(path)) {
     std::string answer = json::parse(line, "math500")["answer"].GetString();
     const std::string rewritten[] = {
@@ -114,7 +115,7 @@ std::string with_thousands_separators(std::string number) {
 
 TEST(MathData, Gsm8kAnswersEqualThemselvesInOtherNotations) {
   auto path = kData / "gsm8k/test.jsonl";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (shared data absent)";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (the shipped data set is missing)";
   auto lines = read_lines(path);
   ASSERT_EQ(lines.size(), 1319u);
   int grouped = 0;
@@ -152,7 +153,7 @@ TEST(MathData, LenientExtractionReadsWholeSolutionsAndProseAnswers) {
   };
   for (Source source : {Source{"math500/test.jsonl", "solution", "answer"}, Source{"gsm8k/test.jsonl", "answer", nullptr}}) {
     auto path = kData / source.file;
-    if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (shared data absent)";
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path << " (the shipped data set is missing)";
     std::vector<std::string> golds, answers;
     for (auto& line : read_lines(path)) {
       auto doc = json::parse(line, source.file);
