@@ -10,6 +10,7 @@
 #include "reward/latex_normalizer.h"
 #include "reward/math_expression.h"
 #include "reward/math_relation.h"
+#include "reward/top_level_split.h"
 
 namespace aha::reward {
 namespace {
@@ -18,41 +19,6 @@ constexpr int kMaxDepth = 6;  // nesting of structures compared (a set of tuples
 
 bool is_open(char c) { return c == '(' || c == '[' || c == '{'; }
 bool is_close(char c) { return c == ')' || c == ']' || c == '}'; }
-bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-
-std::string trimmed(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && s[b] == ' ') ++b;
-  while (e > b && s[e - 1] == ' ') --e;
-  return std::string(s.substr(b, e - b));
-}
-
-// Splits at `separator` where no bracket is open (\{ \} count as brackets too).
-std::vector<std::string> split_top_level(std::string_view s, std::string_view separator) {
-  std::vector<std::string> parts;
-  int depth = 0;
-  size_t start = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == '{' || s[i + 1] == '}')) {
-      depth += s[i + 1] == '{' ? 1 : -1;
-      ++i;
-      continue;
-    }
-    if (is_open(s[i]))
-      ++depth;
-    else if (is_close(s[i]))
-      --depth;
-    else if (depth == 0 && s.compare(i, separator.size(), separator) == 0 &&
-             !(is_letter(separator.back()) && i + separator.size() < s.size() &&
-               is_letter(s[i + separator.size()]))) {
-      parts.push_back(trimmed(s.substr(start, i - start)));
-      start = i + separator.size();
-      i = start - 1;
-    }
-  }
-  parts.push_back(trimmed(s.substr(start)));
-  return parts;
-}
 
 // True when s[0] opens a bracket that closes at the last character.
 bool outer_brackets(const std::string& s) {
@@ -85,7 +51,7 @@ bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(
 // "\{1, 2\}" -> "1, 2"; anything else unchanged, with is_set false.
 std::string set_content(const std::string& s, bool& is_set) {
   is_set = s.size() >= 4 && starts_with(s, "\\{") && s.compare(s.size() - 2, 2, "\\}") == 0;
-  return is_set ? trimmed(std::string_view(s).substr(2, s.size() - 4)) : s;
+  return is_set ? trimmed_spaces(std::string_view(s).substr(2, s.size() - 4)) : s;
 }
 
 // Expands the first top-level \pm (or \mp) into two alternatives, recursively; at most
@@ -119,7 +85,7 @@ std::vector<std::string> list_elements(const std::string& s) {
 bool is_word(const std::string& s) {
   int letters = 0;
   for (char c : s) {
-    if (is_letter(c))
+    if (is_ascii_letter(c))
       ++letters;
     else if (c != ' ')
       return false;
@@ -348,7 +314,7 @@ bool has_top_level_comma(const std::string& s) { return split_top_level(s, ",").
 bool matrix_rows(std::string s, std::vector<std::vector<std::string>>& rows) {
   if (s.size() > 2 && (s[0] == '(' || s[0] == '[') && starts_with(std::string_view(s).substr(1), "\\begin") &&
       (s.back() == ')' || s.back() == ']')) {
-    s = trimmed(std::string_view(s).substr(1, s.size() - 2));
+    s = trimmed_spaces(std::string_view(s).substr(1, s.size() - 2));
   }
   if (!starts_with(s, "\\begin{")) return false;
   for (std::string_view kind : {"pmatrix", "bmatrix", "matrix", "Bmatrix", "vmatrix", "array"}) {

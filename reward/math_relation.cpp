@@ -3,27 +3,13 @@
 #include <algorithm>
 
 #include "reward/math_expression.h"
+#include "reward/top_level_split.h"
 
 namespace aha::reward {
-namespace {
-
-bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_open(char c) { return c == '(' || c == '[' || c == '{'; }
-bool is_close(char c) { return c == ')' || c == ']' || c == '}'; }
-
-std::string trimmed(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && s[b] == ' ') ++b;
-  while (e > b && s[e - 1] == ' ') --e;
-  return std::string(s.substr(b, e - b));
-}
-
-}  // namespace
-
 bool is_variable_name(const std::string& s) {
   if (s.empty()) return false;
-  if (s.size() == 1) return is_letter(s[0]);
-  if (is_letter(s[0]) && s[1] == '_') return true;
+  if (s.size() == 1) return is_ascii_letter(s[0]);
+  if (is_ascii_letter(s[0]) && s[1] == '_') return true;
   return s[0] == '\\' && s.size() > 1;  // \theta
 }
 
@@ -47,33 +33,21 @@ bool is_answer_label(const std::string& s) {
 
 Relation split_relation(std::string_view s) {
   Relation r;
-  int depth = 0;
-  size_t start = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == '{' || s[i + 1] == '}')) {
-      depth += s[i + 1] == '{' ? 1 : -1;
-      ++i;
-      continue;
+  r.parts = split_top_level(s, [&r](std::string_view text, size_t i) -> size_t {
+    if (text.compare(i, 7, "\\approx") == 0 && !(i + 7 < text.size() && is_ascii_letter(text[i + 7]))) {
+      r.ops.emplace_back("~");
+      return 7;
     }
-    if (is_open(s[i])) ++depth;
-    if (is_close(s[i])) --depth;
-    if (depth != 0) continue;
-    std::string_view op;  // a view, not a std::string: GCC 12 warns falsely on the latter
-    size_t length = 0;
-    if (s.compare(i, 7, "\\approx") == 0 && !(i + 7 < s.size() && is_letter(s[i + 7]))) {
-      op = "~", length = 7;
-    } else if (i + 1 < s.size() && s[i + 1] == '=' && (s[i] == '<' || s[i] == '>' || s[i] == '!')) {
-      op = s.substr(i, 2), length = 2;
-    } else if (s[i] == '<' || s[i] == '>' || s[i] == '=') {
-      op = s.substr(i, 1), length = 1;
+    if (i + 1 < text.size() && text[i + 1] == '=' && (text[i] == '<' || text[i] == '>' || text[i] == '!')) {
+      r.ops.emplace_back(text.substr(i, 2));
+      return 2;
     }
-    if (length == 0) continue;
-    r.parts.push_back(trimmed(s.substr(start, i - start)));
-    r.ops.emplace_back(op);
-    start = i + length;
-    i = start - 1;
-  }
-  r.parts.push_back(trimmed(s.substr(start)));
+    if (text[i] == '<' || text[i] == '>' || text[i] == '=') {
+      r.ops.emplace_back(text.substr(i, 1));
+      return 1;
+    }
+    return 0;
+  });
   return r;
 }
 
