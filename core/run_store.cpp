@@ -391,34 +391,12 @@ std::optional<int64_t> RunStore::latest_step(int64_t stage) const {
 
 std::vector<int64_t> RunStore::sample_steps(int64_t stage) const {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
-  auto q = db_->prepare("SELECT DISTINCT step FROM samples WHERE stage = ? ORDER BY step");
-  q.bind(1, stage);
-  std::vector<int64_t> out;
-  while (q.step()) out.push_back(q.get_int(0));
-  return out;
+  return read_sample_steps(*db_, stage);
 }
 
 std::vector<Sample> RunStore::samples(int64_t stage, int64_t step) const {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
-  auto q = db_->prepare(
-      "SELECT idx, group_index, prompt, completion, reward, reward_components, advantage, "
-      "length, finish_reason FROM samples WHERE stage = ? AND step = ? ORDER BY idx");
-  q.bind(1, stage).bind(2, step);
-  std::vector<Sample> out;
-  while (q.step()) {
-    Sample s;
-    s.index = q.get_int(0);
-    s.group_index = q.get_int(1);
-    s.prompt = q.get_text(2);
-    s.completion = q.get_text(3);
-    s.reward = q.get_double(4);
-    s.reward_components = parse_components(q.get_text(5), path_.string() + " sample");
-    s.advantage = q.get_double(6);
-    s.length = q.get_int(7);
-    s.finish_reason = q.get_text(8);
-    out.push_back(std::move(s));
-  }
-  return out;
+  return read_samples(*db_, stage, step, path_.string());
 }
 
 std::vector<CheckpointRecord> RunStore::checkpoints(int64_t stage) const {
@@ -454,6 +432,36 @@ std::vector<EventRecord> RunStore::events(std::optional<int64_t> stage) const {
 std::string RunStore::integrity_check() const {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
   return db_->query_text("PRAGMA integrity_check");
+}
+
+std::vector<int64_t> read_sample_steps(SqliteDb& db, int64_t stage) {
+  auto q = db.prepare("SELECT DISTINCT step FROM samples WHERE stage = ? ORDER BY step");
+  q.bind(1, stage);
+  std::vector<int64_t> out;
+  while (q.step()) out.push_back(q.get_int(0));
+  return out;
+}
+
+std::vector<Sample> read_samples(SqliteDb& db, int64_t stage, int64_t step, const std::string& source) {
+  auto q = db.prepare(
+      "SELECT idx, group_index, prompt, completion, reward, reward_components, advantage, "
+      "length, finish_reason FROM samples WHERE stage = ? AND step = ? ORDER BY idx");
+  q.bind(1, stage).bind(2, step);
+  std::vector<Sample> out;
+  while (q.step()) {
+    Sample s;
+    s.index = q.get_int(0);
+    s.group_index = q.get_int(1);
+    s.prompt = q.get_text(2);
+    s.completion = q.get_text(3);
+    s.reward = q.get_double(4);
+    s.reward_components = parse_components(q.get_text(5), source + " sample " + std::to_string(s.index));
+    s.advantage = q.get_double(6);
+    s.length = q.get_int(7);
+    s.finish_reason = q.get_text(8);
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 }  // namespace aha

@@ -175,4 +175,10 @@ class RunStore {
   bool in_transaction_ = false;
 };
 
+// The sample queries on a connection of the caller's own, for readers that answer from one read
+// transaction of theirs (dashboard/run_reader.h); RunStore's readers use them too, so every
+// reader maps rows to Sample alike. `source` names the database in errors.
+std::vector<int64_t> read_sample_steps(SqliteDb& db, int64_t stage);
+std::vector<Sample> read_samples(SqliteDb& db, int64_t stage, int64_t step, const std::string& source);
+
 }  // namespace aha

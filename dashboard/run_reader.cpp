@@ -43,7 +43,7 @@ int64_t count_reflection_words(const std::string& text, const std::vector<std::s
 }
 
 RunReader::RunReader(const std::filesystem::path& db_path)
-    : db_(std::make_unique<SqliteDb>(db_path, /*read_only=*/true, kBusyTimeoutMs)) {
+    : path_(db_path), db_(std::make_unique<SqliteDb>(db_path, /*read_only=*/true, kBusyTimeoutMs)) {
   db_->exec("PRAGMA query_only=ON");
   const std::string version = db_->query_text("PRAGMA user_version");
   require(version == "1", db_path.string() + ": not an aha run database of schema version 1 (user_version " +
@@ -169,40 +169,11 @@ std::vector<MetricSeries> RunReader::metrics(int64_t stage, const std::vector<st
 }
 
 std::vector<int64_t> RunReader::sample_steps(int64_t stage) {
-  return in_snapshot([&] {
-    std::vector<int64_t> steps;
-    auto q = db_->prepare("SELECT DISTINCT step FROM samples WHERE stage = ? ORDER BY step");
-    q.bind(1, stage);
-    while (q.step()) steps.push_back(q.get_int(0));
-    return steps;
-  });
+  return in_snapshot([&] { return read_sample_steps(*db_, stage); });
 }
 
 std::vector<Sample> RunReader::samples(int64_t stage, int64_t step) {
-  return in_snapshot([&] {
-    std::vector<Sample> out;
-    auto q = db_->prepare(
-        "SELECT idx, group_index, prompt, completion, reward, reward_components, advantage, length, finish_reason "
-        "FROM samples WHERE stage = ? AND step = ? ORDER BY idx");
-    q.bind(1, stage).bind(2, step);
-    while (q.step()) {
-      Sample s;
-      s.index = q.get_int(0);
-      s.group_index = q.get_int(1);
-      s.prompt = q.get_text(2);
-      s.completion = q.get_text(3);
-      s.reward = q.get_double(4);
-      auto components = json::parse(q.get_text(5), "reward_components of sample " + std::to_string(s.index));
-      if (components.IsObject())
-        for (const auto& m : components.GetObject())
-          s.reward_components.emplace_back(m.name.GetString(), m.value.IsNumber() ? m.value.GetDouble() : NAN);
-      s.advantage = q.get_double(6);
-      s.length = q.get_int(7);
-      s.finish_reason = q.get_text(8);
-      out.push_back(std::move(s));
-    }
-    return out;
-  });
+  return in_snapshot([&] { return read_samples(*db_, stage, step, path_.string()); });
 }
 
 ReflectionSeries RunReader::reflection(int64_t stage, const std::vector<std::string>& words, int64_t since_step) {

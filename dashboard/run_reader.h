@@ -73,6 +73,7 @@ class RunReader {
  private:
   template <typename F>
   auto in_snapshot(F&& body);
+  std::filesystem::path path_;  // names the database in errors
   std::unique_ptr<SqliteDb> db_;
 };
 
