@@ -34,7 +34,7 @@ struct ApiReply {
 };
 
 struct ApiOptions {
-  std::vector<std::string> reflection_words = {"wait", "verify", "re-check", "recheck", "let me", "double-check"};
+  std::vector<std::string> reflection_words = default_reflection_words();
   double stale_after_seconds = 300;
 };
 

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "core/reflection_words.h"
 #include "core/sqlite_db.h"
 
 namespace aha::dashboard {
@@ -18,29 +19,7 @@ namespace {
 constexpr int kBusyTimeoutMs = 5000;  // only a WAL recovery by another connection waits here
 constexpr size_t kIdlePerRun = 8;
 
-bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
-
-std::string lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
 }  // namespace
-
-int64_t count_reflection_words(const std::string& text, const std::vector<std::string>& words) {
-  const std::string haystack = lower(text);
-  int64_t count = 0;
-  for (const auto& word : words) {
-    const std::string needle = lower(word);
-    if (needle.empty()) continue;
-    for (size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) {
-      const size_t end = at + needle.size();
-      if ((at == 0 || !is_word_char(haystack[at - 1])) && (end == haystack.size() || !is_word_char(haystack[end])))
-        ++count;
-    }
-  }
-  return count;
-}
 
 RunReader::RunReader(const std::filesystem::path& db_path)
     : path_(db_path), db_(std::make_unique<SqliteDb>(db_path, /*read_only=*/true, kBusyTimeoutMs)) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/reflection_words.h"
 #include "core/run_store.h"
 
 namespace aha {
@@ -50,10 +51,6 @@ struct ReflectionSeries {
 
 // The metrics a stage's row shows (last values).
 extern const std::vector<std::string> kHeadlineMetrics;
-
-// Counts reflection words in text: case-insensitive, whole words (no letter or digit just
-// before or after), phrases such as "let me" included.
-int64_t count_reflection_words(const std::string& text, const std::vector<std::string>& words);
 
 class RunReader {
  public:

@@ -110,14 +110,18 @@ std::string cell(double v) {
 }
 
 void print_table(const recipes::EvalResult& result, int64_t k) {
-  std::printf("%-24s %7s %8s %8s %8s %9s %8s %9s\n", "data set", "n", "pass@1", ("maj@" + std::to_string(k)).c_str(),
-              "format", "mean len", "max len", "truncated");
+  std::printf("%-24s %7s %8s %8s %8s %9s %8s %9s %8s\n", "data set", "n", "pass@1", ("maj@" + std::to_string(k)).c_str(),
+              "format", "mean len", "max len", "truncated", "reflect");
   auto row = [](const std::string& name, const recipes::EvalSummary& s) {
-    std::printf("%-24s %7lld %8s %8s %8s %9.1f %8lld %9s\n", name.c_str(), static_cast<long long>(s.examples),
+    std::printf("%-24s %7lld %8s %8s %8s %9.1f %8lld %9s %8s\n", name.c_str(), static_cast<long long>(s.examples),
                 cell(s.pass_at_1).c_str(), cell(s.maj_at_k).c_str(), s.format_rate ? cell(*s.format_rate).c_str() : "-",
-                s.mean_response_tokens, static_cast<long long>(s.max_response_tokens), cell(s.truncated_rate).c_str());
+                s.mean_response_tokens, static_cast<long long>(s.max_response_tokens), cell(s.truncated_rate).c_str(),
+                cell(s.reflection_rate).c_str());
   };
-  for (const auto& d : result.datasets) row(d.name, d.summary);
+  for (const auto& d : result.datasets) {
+    row(d.name, d.summary);
+    for (const auto& g : d.groups) row("  " + d.group_field + " " + g.value, g.summary);
+  }
   if (result.datasets.size() > 1) row("all", result.overall);
   if (k > 1) {  // the unbiased pass@j curve (recipes/runner/evaluation.h)
     std::printf("\n%-24s", "pass@j");
@@ -179,6 +183,7 @@ int run_eval(const cli::Args& args) {
     aha::reward::parse_extraction_mode(*extraction, "--extraction");  // the error names the flag
     options.extraction = *extraction;
   }
+  options.group_by = args.get("group-by", "auto");
   recipes::validate(options);
   const int64_t limit = args.get_int("limit", 0, 0);
   auto data = parse_data(args.list("data"), args.get("format", "plain"));
@@ -263,6 +268,8 @@ const cli::CommandRegistration kEval({"eval",
                   {"answer-tag", "MODE", "the verifier's", "required or optional: whether <answer> tags are needed"},
                   {"extraction", "MODE", "the verifier's (strict)",
                    "strict (<answer> tag or last \\boxed{}) or lenient (also 'final answer is', the last math or number)"},
+                  {"group-by", "FIELD", "auto (level, difficulty or steps)",
+                   "the metadata field whose values get figures of their own (by difficulty); '' for none"},
                   {"batch", "N", "64", "prompts per batch"},
                   {"threads", "N", "0 (one per CPU)", "reward threads"},
                   {"run-dir", "DIR", "the run holding --model, else runs/eval", "where the report goes"},

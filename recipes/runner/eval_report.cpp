@@ -56,6 +56,10 @@ void summary(Writer& w, const EvalSummary& s) {
   w.Int64(s.max_response_tokens);
   w.Key("truncated_rate");
   w.Double(s.truncated_rate);
+  w.Key("reflection_rate");
+  w.Double(s.reflection_rate);
+  w.Key("reflection_words_per_completion");
+  w.Double(s.reflection_words_per_completion);
   w.Key("verifier_errors");
   w.Int64(s.verifier_errors);
   w.EndObject();
@@ -125,6 +129,22 @@ std::string eval_report_json(const EvalResult& result, const EvalOptions& option
     text(w, i < info.sources.size() ? info.sources[i] : "");
     w.Key("summary");
     summary(w, d.summary);
+    w.Key("group_by");  // the metadata field of the groups below, or null
+    if (d.group_field.empty())
+      w.Null();
+    else
+      text(w, d.group_field);
+    w.Key("groups");
+    w.StartArray();
+    for (const auto& g : d.groups) {
+      w.StartObject();
+      w.Key("value");
+      text(w, g.value);
+      w.Key("summary");
+      summary(w, g.summary);
+      w.EndObject();
+    }
+    w.EndArray();
     w.EndObject();
   }
   w.EndArray();

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <map>
 #include <set>
 
 #include "core/error.h"
 #include "core/json.h"
+#include "core/reflection_words.h"
 #include "reward/math_answer.h"
 #include "reward/math_equivalence.h"
 
@@ -32,7 +35,51 @@ bool same_answer(const std::string& a, const std::string& b) {
   return a == b || reward::math_answers_equivalent(a, b) || reward::math_answers_equivalent(b, a);
 }
 
-EvalSummary summarize_records(const std::vector<const std::vector<EvalRecord>*>& parts, const EvalOptions& options);
+EvalSummary summarize_records(const std::vector<const EvalRecord*>& records, const EvalOptions& options);
+
+// The group_by field's value in an example's metadata as text ("3" for 3 or 3.0, a string as it
+// is, with characters a metric name may not hold replaced by '_'), or "" when absent.
+std::string group_value(const Example& e, const std::string& field) {
+  if (field.empty()) return "";
+  auto meta = json::parse(e.metadata, "metadata of example '" + e.id + "'");
+  if (!meta.IsObject() || !meta.HasMember(field.c_str())) return "";
+  const rapidjson::Value& v = meta[field.c_str()];
+  std::string text;
+  if (v.IsInt64()) {
+    text = std::to_string(v.GetInt64());
+  } else if (v.IsNumber()) {
+    const double d = v.GetDouble();
+    text = d == static_cast<double>(static_cast<int64_t>(d)) ? std::to_string(static_cast<int64_t>(d)) : number(d);
+  } else if (v.IsString()) {
+    text.assign(v.GetString(), v.GetStringLength());
+  } else {
+    text = json::to_string(v);
+  }
+  for (char& c : text)
+    if (c == '/' || static_cast<unsigned char>(c) <= ' ') c = '_';
+  return text;
+}
+
+// The field a data set is grouped by: options.group_by, or with "auto" the first of level,
+// difficulty, steps that one of its examples has; "" when none.
+std::string group_field(const std::vector<Example>& examples, const EvalOptions& options) {
+  if (options.group_by != "auto") return options.group_by;
+  for (const char* field : {"level", "difficulty", "steps"})
+    for (const auto& e : examples)
+      if (!group_value(e, field).empty()) return field;
+  return "";
+}
+
+// Numbers in numeric order, then other values in text order.
+bool group_before(const std::string& a, const std::string& b) {
+  char* end_a = nullptr;
+  char* end_b = nullptr;
+  const double x = std::strtod(a.c_str(), &end_a), y = std::strtod(b.c_str(), &end_b);
+  const bool num_a = !a.empty() && *end_a == '\0', num_b = !b.empty() && *end_b == '\0';
+  if (num_a != num_b) return num_a;
+  if (num_a && x != y) return x < y;
+  return a < b;
+}
 
 // Full marks from the verifier.
 bool full_marks(double value) { return value >= 1.0 - 1e-9; }
@@ -131,6 +178,7 @@ DatasetEval summarize_dataset(const std::string& name, const std::vector<Example
   const bool format = options.prompt_template.r1_format();
   DatasetEval out;
   out.name = name;
+  out.group_field = group_field(examples, options);
   for (size_t i = 0; i < examples.size(); ++i) {
     const Example& e = examples[i];
     const SampledExample& s = sampled[i];
@@ -139,6 +187,7 @@ DatasetEval summarize_dataset(const std::string& name, const std::vector<Example
                                                          std::to_string(s.scores.size()) + " scores");
     EvalRecord r;
     r.id = e.id;
+    r.group = group_value(e, out.group_field);
     r.prompt = e.prompt;
     r.gold = e.kind == TaskKind::math ? reward::extract_gold_answer(e.gold, mode) : e.gold;
     for (size_t j = 0; j < s.completions.size(); ++j) {
@@ -155,6 +204,7 @@ DatasetEval summarize_dataset(const std::string& name, const std::vector<Example
         r.well_formed.push_back(f != score.components.end() && full_marks(f->second));
       }
       r.response_tokens.push_back(static_cast<int64_t>(c.tokens.size()));
+      r.reflection_words.push_back(count_reflection_words(c.text, default_reflection_words()));
       r.finish_reasons.push_back(c.finish_reason);
       auto error = score.errors.find(kCorrectReward);
       r.verifier_errors.push_back(error == score.errors.end() ? "" : error->second);
@@ -166,7 +216,17 @@ DatasetEval summarize_dataset(const std::string& name, const std::vector<Example
     }
     out.records.push_back(std::move(r));
   }
-  out.summary = summarize_records({&out.records}, options);
+  std::vector<const EvalRecord*> all;
+  std::map<std::string, std::vector<const EvalRecord*>> by_value;
+  for (const auto& r : out.records) {
+    all.push_back(&r);
+    if (!r.group.empty()) by_value[r.group].push_back(&r);
+  }
+  out.summary = summarize_records(all, options);
+  if (by_value.empty()) out.group_field.clear();
+  for (const auto& [value, records] : by_value) out.groups.push_back({value, summarize_records(records, options)});
+  std::stable_sort(out.groups.begin(), out.groups.end(),
+                   [](const GroupEval& a, const GroupEval& b) { return group_before(a.value, b.value); });
   return out;
 }
 
@@ -189,38 +249,40 @@ std::vector<int64_t> pass_at_ks(int64_t samples) {
 }
 
 EvalSummary summarize_overall(const std::vector<DatasetEval>& datasets, const EvalOptions& options) {
-  std::vector<const std::vector<EvalRecord>*> parts;
-  for (const auto& d : datasets) parts.push_back(&d.records);
-  return summarize_records(parts, options);
+  std::vector<const EvalRecord*> all;
+  for (const auto& d : datasets)
+    for (const auto& r : d.records) all.push_back(&r);
+  return summarize_records(all, options);
 }
 
 namespace {
 
-EvalSummary summarize_records(const std::vector<const std::vector<EvalRecord>*>& parts, const EvalOptions& options) {
+EvalSummary summarize_records(const std::vector<const EvalRecord*>& records, const EvalOptions& options) {
   EvalSummary s;
   s.samples = options.samples;
-  int64_t completions = 0, well_formed = 0, truncated = 0, tokens = 0;
+  int64_t completions = 0, well_formed = 0, truncated = 0, tokens = 0, reflecting = 0, reflection_words = 0;
   double pass = 0;
   const auto ks = pass_at_ks(options.samples);
   std::vector<double> pass_at(ks.size(), 0.0);
   bool format = options.prompt_template.r1_format();
-  for (const auto* records : parts) {
-    for (const auto& r : *records) {
-      ++s.examples;
-      const size_t k = r.correct.size();
-      const auto right = std::count(r.correct.begin(), r.correct.end(), true);
-      if (k > 0) pass += static_cast<double>(right) / k;
-      for (size_t i = 0; i < ks.size(); ++i)
-        if (ks[i] <= static_cast<int64_t>(k)) pass_at[i] += unbiased_pass_at(static_cast<int64_t>(k), right, ks[i]);
-      s.maj_at_k += r.majority_correct;
-      completions += static_cast<int64_t>(k);
-      well_formed += std::count(r.well_formed.begin(), r.well_formed.end(), true);
-      for (size_t j = 0; j < k; ++j) {
-        tokens += r.response_tokens[j];
-        s.max_response_tokens = std::max(s.max_response_tokens, r.response_tokens[j]);
-        truncated += r.finish_reasons[j] == FinishReason::kLength;
-        s.verifier_errors += !r.verifier_errors[j].empty();
-      }
+  for (const EvalRecord* record : records) {
+    const EvalRecord& r = *record;
+    ++s.examples;
+    const size_t k = r.correct.size();
+    const auto right = std::count(r.correct.begin(), r.correct.end(), true);
+    if (k > 0) pass += static_cast<double>(right) / k;
+    for (size_t i = 0; i < ks.size(); ++i)
+      if (ks[i] <= static_cast<int64_t>(k)) pass_at[i] += unbiased_pass_at(static_cast<int64_t>(k), right, ks[i]);
+    s.maj_at_k += r.majority_correct;
+    completions += static_cast<int64_t>(k);
+    well_formed += std::count(r.well_formed.begin(), r.well_formed.end(), true);
+    for (size_t j = 0; j < k; ++j) {
+      tokens += r.response_tokens[j];
+      s.max_response_tokens = std::max(s.max_response_tokens, r.response_tokens[j]);
+      truncated += r.finish_reasons[j] == FinishReason::kLength;
+      reflecting += r.reflection_words[j] > 0;
+      reflection_words += r.reflection_words[j];
+      s.verifier_errors += !r.verifier_errors[j].empty();
     }
   }
   if (s.examples > 0) {
@@ -231,6 +293,8 @@ EvalSummary summarize_records(const std::vector<const std::vector<EvalRecord>*>&
   if (completions > 0) {
     s.mean_response_tokens = static_cast<double>(tokens) / completions;
     s.truncated_rate = static_cast<double>(truncated) / completions;
+    s.reflection_rate = static_cast<double>(reflecting) / completions;
+    s.reflection_words_per_completion = static_cast<double>(reflection_words) / completions;
   }
   if (format) s.format_rate = completions > 0 ? static_cast<double>(well_formed) / completions : 0.0;
   return s;
@@ -273,6 +337,11 @@ EvalResult evaluate(RolloutEngine& engine, const Tokenizer& tokenizer, const std
     first += d.examples.size();
     result.datasets.push_back(summarize_dataset(d.name, d.examples, part, options));
   }
+  if (options.group_by != "auto" && !options.group_by.empty()) {
+    const bool found = std::any_of(result.datasets.begin(), result.datasets.end(),
+                                   [](const DatasetEval& d) { return !d.groups.empty(); });
+    require(found, "eval: group_by '" + options.group_by + "': no example of any data set has this metadata field");
+  }
   result.overall = summarize_overall(result.datasets, options);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
@@ -288,9 +357,13 @@ std::vector<std::pair<std::string, double>> eval_metrics(const EvalResult& resul
     if (s.format_rate) out.emplace_back(prefix + "format_rate", *s.format_rate);
     out.emplace_back(prefix + "mean_response_tokens", s.mean_response_tokens);
     out.emplace_back(prefix + "truncated_rate", s.truncated_rate);
+    out.emplace_back(prefix + "reflection_rate", s.reflection_rate);
   };
   add("eval/", result.overall);
-  for (const auto& d : result.datasets) add("eval/" + d.name + "/", d.summary);
+  for (const auto& d : result.datasets) {
+    add("eval/" + d.name + "/", d.summary);
+    for (const auto& g : d.groups) add("eval/" + d.name + "/" + d.group_field + "_" + g.value + "/", g.summary);
+  }
   return out;
 }
 

@@ -27,7 +27,15 @@
 //                 <think>...</think><answer>...</answer> and nothing after.
 //   response length (tokens, EOS included) mean and max, and the share truncated (stopped by
 //                 max_new_tokens).
+//   reflection rate share of completions with at least one self-verification phrase
+//                 (core/reflection_words.h: "wait", "let me", "double-check", ...), and the
+//                 phrases per completion.
 // Overall figures weigh every example equally, whichever data set it is in.
+//
+// By difficulty: each data set's summary is also given per value of a metadata field of its
+// examples (EvalOptions::group_by; by default the first of "level" (MATH), "difficulty" and
+// "steps" (synthetic arithmetic) that the examples have), so that a run shows whether RL helped
+// on the hard problems and whether responses grew and reflected more there.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -68,6 +76,9 @@ struct EvalOptions {
   // and for reading each record's gold. Unset: strict.
   std::optional<std::string> extraction;
   size_t reward_threads = 0;  // 0: one per CPU
+  // The metadata field whose values split each data set into groups (by difficulty): "auto"
+  // (the first of level, difficulty, steps that an example has), a field name, or "" (none).
+  std::string group_by = "auto";
 };
 
 // Throws aha::Error naming the option at fault: samples < 1, samples > 1 with temperature 0,
@@ -95,8 +106,10 @@ struct EvalRecord {
   std::vector<int64_t> response_tokens;
   std::vector<FinishReason> finish_reasons;
   std::vector<std::string> verifier_errors;  // "" or why the verifier failed (timeout, ...)
+  std::vector<int64_t> reflection_words;      // self-verification phrases in each completion
   std::optional<std::string> majority_answer;
   bool majority_correct = false;
+  std::string group;  // the group_by field's value ("3"), or "" when the example has none
 };
 
 struct EvalSummary {
@@ -108,12 +121,21 @@ struct EvalSummary {
   double mean_response_tokens = 0;
   int64_t max_response_tokens = 0;
   double truncated_rate = 0;
+  double reflection_rate = 0;             // share of completions with a reflection phrase
+  double reflection_words_per_completion = 0;
   int64_t verifier_errors = 0;  // completions whose verifier failed (scored 0)
+};
+
+struct GroupEval {
+  std::string value;  // the group_by field's value
+  EvalSummary summary;
 };
 
 struct DatasetEval {
   std::string name;
   EvalSummary summary;
+  std::string group_field;        // the field grouped by ("level"), or "" when not grouped
+  std::vector<GroupEval> groups;  // by value, numbers in numeric order; empty when not grouped
   std::vector<EvalRecord> records;
 };
 
@@ -152,8 +174,9 @@ EvalResult evaluate(RolloutEngine& engine, const Tokenizer& tokenizer, const std
 
 // Metrics for the run store: eval/accuracy (pass@1), eval/pass@<j> for j > 1 (with k > 1
 // samples), eval/maj_accuracy (maj@k),
-// eval/format_rate (r1_zero), eval/mean_response_tokens, eval/truncated_rate, and the same
-// per data set as eval/<name>/accuracy, ...
+// eval/format_rate (r1_zero), eval/mean_response_tokens, eval/truncated_rate,
+// eval/reflection_rate, and the same per data set as eval/<name>/accuracy, ..., and per group
+// as eval/<name>/<field>_<value>/accuracy, ... (eval/math500/level_5/accuracy).
 std::vector<std::pair<std::string, double>> eval_metrics(const EvalResult& result);
 
 }  // namespace aha::recipes

@@ -293,6 +293,7 @@ Metrics GrpoRun::evaluate_now(int64_t step) {
   o.top_p = recipe_.eval.top_p;
   o.max_new_tokens = recipe_.eval.max_new_tokens;
   o.prompts_per_batch = recipe_.eval.prompts_per_batch;
+  o.group_by = recipe_.eval.group_by;
   o.seed = mix_seed(recipe_.schedule.seed, 0x6576616cULL);  // the same draws at every evaluation
   o.eos_token_ids = eos_ids_;
   o.correctness_reward = accuracy_spec_json(recipe_);

@@ -156,7 +156,7 @@ void read_algorithm(const ObjectReader& r, Recipe& recipe) {
 }
 
 void read_eval(const ObjectReader& r, EvalSection& s) {
-  r.reject_unknown({"every", "samples", "temperature", "top_p", "max_new_tokens", "prompts_per_batch"});
+  r.reject_unknown({"every", "samples", "temperature", "top_p", "max_new_tokens", "prompts_per_batch", "group_by"});
   s.every = non_negative(r, "every", s.every);
   s.samples = positive(r, "samples", s.samples);
   s.temperature = r.get_double("temperature", s.temperature);
@@ -166,6 +166,7 @@ void read_eval(const ObjectReader& r, EvalSection& s) {
   s.top_p = r.get_double("top_p", s.top_p);
   s.max_new_tokens = positive(r, "max_new_tokens", s.max_new_tokens);
   s.prompts_per_batch = positive(r, "prompts_per_batch", s.prompts_per_batch);
+  s.group_by = r.get_string("group_by", s.group_by);
 }
 
 }  // namespace

@@ -92,6 +92,7 @@ struct EvalSection {
   double top_p = 1.0;
   int64_t max_new_tokens = 256;
   int64_t prompts_per_batch = 256;
+  std::string group_by = "auto";  // metadata field for per-difficulty figures (evaluation.h)
 };
 
 struct LoggingSection {

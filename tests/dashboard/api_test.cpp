@@ -174,14 +174,6 @@ TEST_F(DashboardApiTest, ReflectionRateFromTheStoredSamples) {
   EXPECT_DOUBLE_EQ(custom["rate"][0].GetDouble(), 1.0 / 3.0);  // "<answer>": a whole word between tags
 }
 
-TEST(ReflectionWords, CountsWholeWordsCaseInsensitively) {
-  const std::vector<std::string> words = {"wait", "let me", "re-check"};
-  EXPECT_EQ(count_reflection_words("Wait. wait,WAIT!", words), 3);
-  EXPECT_EQ(count_reflection_words("awaiting waiter", words), 0);
-  EXPECT_EQ(count_reflection_words("Let me re-check; let meat", words), 2);
-  EXPECT_EQ(count_reflection_words("", words), 0);
-}
-
 // Every class of bad request gets a 4xx whose message names what is wrong.
 TEST_F(DashboardApiTest, BadRequestsGetA4xxThatSaysWhy) {
   struct Case {

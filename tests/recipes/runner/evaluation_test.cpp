@@ -161,6 +161,56 @@ TEST(SummarizeDataset, PassAtOneMajorityAndFormatOnHandMadeCompletions) {
   EXPECT_EQ(s.verifier_errors, 0);
 }
 
+// By difficulty: examples grouped by a metadata field ("auto" finds "level" before "steps"),
+// numbers in numeric order (2 before 10), each group with its own figures; reflection phrases
+// counted per completion as whole words.
+TEST(SummarizeDataset, FiguresPerDifficultyAndReflectionRate) {
+  std::vector<Example> examples = {example("a", "4"), example("b", "5"), example("c", "6")};
+  examples[0].metadata = R"({"level": 10, "steps": 1})";
+  examples[1].metadata = R"({"level": 2})";
+  examples[2].metadata = R"({"level": 10.0})";
+  const std::vector<std::vector<Made>> made = {
+      {{"<think>2+2=4</think> <answer>4</answer>", 10}, {"<think>wait, let me check</think> <answer>4</answer>", 30}},
+      {{"<think>awaiting</think> <answer>5</answer>", 20}, {"<think>no</think> <answer>1</answer>", 40}},
+      {{"<think>Wait. Verify</think> <answer>1</answer>", 50}, {"<think>x</think> <answer>1</answer>", 70}}};
+  auto options = k3(PromptTemplate::r1_zero());
+  options.samples = 2;
+  auto d = summarize_dataset("hand", examples, score(examples, made, options), options);
+  EXPECT_EQ(d.group_field, "level");
+  EXPECT_EQ(d.records[0].reflection_words, (std::vector<int64_t>{0, 2}));  // "wait", "let me"
+  EXPECT_EQ(d.records[1].reflection_words, (std::vector<int64_t>{0, 0}));  // "awaiting" is not "wait"
+  EXPECT_EQ(d.records[2].reflection_words, (std::vector<int64_t>{2, 0}));
+  EXPECT_NEAR(d.summary.reflection_rate, 2.0 / 6, 1e-12);
+  EXPECT_NEAR(d.summary.reflection_words_per_completion, 4.0 / 6, 1e-12);
+  ASSERT_EQ(d.groups.size(), 2u);
+  EXPECT_EQ(d.groups[0].value, "2");
+  EXPECT_EQ(d.groups[0].summary.examples, 1);
+  EXPECT_NEAR(d.groups[0].summary.pass_at_1, 0.5, 1e-12);
+  EXPECT_NEAR(d.groups[0].summary.mean_response_tokens, 30.0, 1e-12);
+  EXPECT_EQ(d.groups[1].value, "10");  // 10 and 10.0 are one group
+  EXPECT_EQ(d.groups[1].summary.examples, 2);
+  EXPECT_NEAR(d.groups[1].summary.pass_at_1, 0.5, 1e-12);  // (2/2 + 0/2) / 2
+  EXPECT_NEAR(d.groups[1].summary.reflection_rate, 0.5, 1e-12);
+  EXPECT_NEAR(d.groups[1].summary.mean_response_tokens, 40.0, 1e-12);
+
+  EvalResult result;
+  result.datasets.push_back(d);
+  result.overall = d.summary;
+  bool level_10 = false;
+  for (const auto& [name, value] : eval_metrics(result))
+    if (name == "eval/hand/level_10/accuracy") level_10 = value == d.groups[1].summary.pass_at_1;
+  EXPECT_TRUE(level_10);
+
+  options.group_by = "steps";  // only example a has it
+  d = summarize_dataset("hand", examples, score(examples, made, options), options);
+  ASSERT_EQ(d.groups.size(), 1u);
+  EXPECT_EQ(d.groups[0].value, "1");
+  options.group_by = "";
+  d = summarize_dataset("hand", examples, score(examples, made, options), options);
+  EXPECT_TRUE(d.groups.empty());
+  EXPECT_TRUE(d.group_field.empty());
+}
+
 // chatml: a \boxed{} answer counts without the tag; no format rate.
 TEST(SummarizeDataset, WithoutTheR1ZeroTemplateABoxedAnswerCounts) {
   const auto options = k3(PromptTemplate::chatml());
