@@ -4,6 +4,8 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <mutex>
+#include <optional>
 #include <set>
 
 #include "core/error.h"
@@ -16,7 +18,7 @@
 namespace aha::reward {
 namespace {
 
-using Factory = std::function<std::unique_ptr<Reward>(const json::ObjectReader&, double timeout)>;
+using Factory = RewardFactory;
 
 struct Kind {
   std::string name;
@@ -36,6 +38,22 @@ const std::vector<Kind>& kinds() {
       {"plugin", make_shared_object_reward},
   };
   return table;
+}
+
+// Kinds registered by libraries above reward/ (register_reward_kind), after the built-ins.
+std::mutex registered_mutex;
+std::vector<Kind>& registered() {
+  static std::vector<Kind> table;
+  return table;
+}
+
+std::optional<Factory> factory_of(const std::string& name) {
+  for (auto& kind : kinds())
+    if (kind.name == name) return kind.make;
+  std::lock_guard<std::mutex> lock(registered_mutex);
+  for (auto& kind : registered())
+    if (kind.name == name) return kind.make;
+  return std::nullopt;
 }
 
 std::string known_kinds() {
@@ -78,13 +96,22 @@ std::vector<RewardSpec> parse_short_list(const std::string& text) {
 
 }  // namespace
 
-const std::vector<std::string>& reward_kinds() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> out;
-    for (auto& k : kinds()) out.push_back(k.name);
-    return out;
-  }();
-  return names;
+std::vector<std::string> reward_kinds() {
+  std::vector<std::string> out;
+  for (auto& k : kinds()) out.push_back(k.name);
+  std::lock_guard<std::mutex> lock(registered_mutex);
+  for (auto& k : registered()) out.push_back(k.name);
+  return out;
+}
+
+void register_reward_kind(const std::string& name, RewardFactory make) {
+  require(!name.empty() && make, "register_reward_kind: a kind needs a name and a factory");
+  for (auto& kind : kinds())
+    require(kind.name != name, "register_reward_kind: '" + name + "' is a built-in reward kind");
+  std::lock_guard<std::mutex> lock(registered_mutex);
+  for (auto& kind : registered())
+    if (kind.name == name) return;  // registered before: the same library, once is enough
+  registered().push_back({name, std::move(make)});
 }
 
 std::vector<RewardSpec> reward_specs_from_json(const std::string& json_text, const std::string& what) {
@@ -130,13 +157,11 @@ std::vector<RewardSpec> parse_reward_specs(const std::string& spec) {
 }
 
 std::unique_ptr<Reward> create_reward(const RewardSpec& spec) {
-  for (auto& kind : kinds()) {
-    if (kind.name != spec.kind) continue;
-    auto options = json::parse(spec.options_json, "options of reward '" + spec.name + "'");
-    json::ObjectReader reader(options, "reward '" + spec.name + "' (" + spec.kind + ") options");
-    return kind.make(reader, spec.timeout_seconds);
-  }
-  throw Error("unknown reward '" + spec.kind + "'; known: " + known_kinds());
+  auto make = factory_of(spec.kind);
+  if (!make) throw Error("unknown reward '" + spec.kind + "'; known: " + known_kinds());
+  auto options = json::parse(spec.options_json, "options of reward '" + spec.name + "'");
+  json::ObjectReader reader(options, "reward '" + spec.name + "' (" + spec.kind + ") options");
+  return (*make)(reader, spec.timeout_seconds);
 }
 
 }  // namespace aha::reward

@@ -6,12 +6,15 @@
 //     "options": {...}}, ...]       or {"rewards": [ ...the same... ]}
 // "kind" defaults to "name"; "name" labels the component in logs and must be unique.
 // Kinds: the built-ins (reward/builtin_rewards.h), "code" (reward/code_reward.h), "process" and "plugin"
-// (reward/plugin_rewards.h). Unknown kinds, keys and options are errors that list the known ones.
+// (reward/plugin_rewards.h), and registered ones ("reward_model", reward/model/). Unknown kinds,
+// keys and options are errors that list the known ones.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/json.h"
 #include "reward/reward.h"
 
 namespace aha::reward {
@@ -31,6 +34,14 @@ std::vector<RewardSpec> reward_specs_from_json(const std::string& json_text, con
 
 std::unique_ptr<Reward> create_reward(const RewardSpec& spec);
 
-const std::vector<std::string>& reward_kinds();
+// The known kinds: the built-ins, then the registered ones.
+std::vector<std::string> reward_kinds();
+
+// Kinds that live in libraries above reward/ because they need more than it may use (the
+// reward-model reward, reward/model/, runs a policy/model network) register here before the
+// first spec is built (the `aha` command does at start); they are then known everywhere a spec
+// is read. Registering a name twice keeps the first; a built-in's name is an error.
+using RewardFactory = std::function<std::unique_ptr<Reward>(const json::ObjectReader& options, double timeout_seconds)>;
+void register_reward_kind(const std::string& name, RewardFactory make);
 
 }  // namespace aha::reward

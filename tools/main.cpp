@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "reward/model/reward_model_reward.h"
 #include "tools/cli.h"
 
 namespace {
@@ -68,6 +69,7 @@ const aha::cli::Command* find_command(const std::vector<std::string>& words, siz
 }  // namespace
 
 int main(int argc, char** argv) {
+  aha::reward::register_reward_model_reward();  // a reward kind above reward/ (reward/model/)
   std::vector<std::string> words(argv + 1, argv + argc);
   if (words.empty() || words[0] == "--help" || words[0] == "-h" || (words[0] == "help" && words.size() == 1)) {
     print_help();
