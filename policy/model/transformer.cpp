@@ -50,9 +50,22 @@ Transformer::Transformer(ModelConfig config, torch::ScalarType dtype, torch::Dev
   final_norm_ = vec(c.hidden_size);
   if (!c.tie_word_embeddings) lm_head_ = mat(c.vocab_size, c.hidden_size);
   layers_.resize(c.num_hidden_layers);
-  for (auto& w : layers_) {
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    auto& w = layers_[l];
     w.input_norm = vec(c.hidden_size);
     w.post_attention_norm = vec(c.hidden_size);
+    if (c.uses_mla()) {
+      w.mla = allocate_mla_weights(c, opt);
+      w.deepseek_moe_layer = c.is_deepseek_moe_layer(int64_t(l));
+      if (w.deepseek_moe_layer) {
+        w.deepseek_moe = allocate_deepseek_moe_weights(c, opt);
+      } else {
+        w.gate_weight = mat(c.intermediate_size, c.hidden_size);
+        w.up_weight = mat(c.intermediate_size, c.hidden_size);
+        w.down_weight = mat(c.hidden_size, c.intermediate_size);
+      }
+      continue;
+    }
     w.q_weight = mat(c.q_size(), c.hidden_size);
     w.k_weight = mat(c.kv_size(), c.hidden_size);
     w.v_weight = mat(c.kv_size(), c.hidden_size);
@@ -85,6 +98,7 @@ std::vector<std::pair<std::string, torch::Tensor>> Transformer::named_parameters
       if (t.defined()) out.emplace_back(p + name, t);
     };
     add("input_layernorm.weight", w.input_norm);
+    if (config_.uses_mla()) append_mla_parameters(w.mla, p + "self_attn.", out);
     add("self_attn.q_proj.weight", w.q_weight);
     add("self_attn.q_proj.bias", w.q_bias);
     add("self_attn.k_proj.weight", w.k_weight);
@@ -100,9 +114,25 @@ std::vector<std::pair<std::string, torch::Tensor>> Transformer::named_parameters
     add("mlp.up_proj.bias", w.up_bias);
     add("mlp.down_proj.weight", w.down_weight);
     add("mlp.down_proj.bias", w.down_bias);
+    if (w.deepseek_moe_layer) append_deepseek_moe_parameters(w.deepseek_moe, p + "mlp.", out);
   }
   out.emplace_back("model.norm.weight", final_norm_);
   if (!tied()) out.emplace_back("lm_head.weight", lm_head_);
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Transformer::named_buffers() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (layers_[i].deepseek_moe_layer)
+      append_deepseek_moe_buffers(layers_[i].deepseek_moe, "model.layers." + std::to_string(i) + ".mlp.", out);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Transformer::named_tensors() const {
+  auto out = named_parameters();
+  for (auto& b : named_buffers()) out.push_back(std::move(b));
   return out;
 }
 
@@ -139,6 +169,7 @@ torch::Tensor Transformer::attention(const DecoderLayerWeights& w, const torch::
 }
 
 torch::Tensor Transformer::mlp(const DecoderLayerWeights& w, const torch::Tensor& x) const {
+  if (w.deepseek_moe_layer) return deepseek_moe(config_, w.deepseek_moe, x);
   auto gate = torch::silu(torch::linear(x, w.gate_weight, w.gate_bias));
   return torch::linear(gate * torch::linear(x, w.up_weight, w.up_bias), w.down_weight, w.down_bias);
 }
@@ -154,6 +185,7 @@ torch::Tensor Transformer::fused_mlp(const DecoderLayerWeights& w, const FusedPr
 FusedProjections Transformer::fuse_projections() const {
   torch::NoGradGuard no_grad;
   FusedProjections f;
+  if (config_.uses_mla()) return f;  // MLA has no q/k/v to concatenate
   for (const auto& w : layers_) {
     f.qkv_weight.push_back(torch::cat({w.q_weight, w.k_weight, w.v_weight}));
     f.qkv_bias.push_back(w.q_bias.defined() ? torch::cat({w.q_bias, w.k_bias, w.v_bias}) : torch::Tensor());
@@ -184,6 +216,7 @@ void Transformer::refresh(FusedProjections& f) const {
 }
 
 int64_t Transformer::fused_projection_bytes(const ModelConfig& c, int64_t element_size) {
+  if (c.uses_mla()) return 0;
   const int64_t qkv = c.q_size() + 2 * c.kv_size(), gate_up = 2 * c.intermediate_size;
   const int64_t per_layer = (qkv + gate_up) * c.hidden_size + (c.attention_bias ? qkv : 0) + (c.mlp_bias ? gate_up : 0);
   return c.num_hidden_layers * per_layer * element_size;
@@ -246,7 +279,7 @@ torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const t
   if (config_.rope_scaling.type == "dynamic") {
     inv_freq = rope_inv_freq(config_, pos.max().item<int64_t>(), device_);
   }
-  auto [cos, sin] = rope_cos_sin(inv_freq, pos, dtype_);
+  auto [cos, sin] = rope_cos_sin(inv_freq, pos, dtype_, config_.rope_scaling.attention_factor);
 
   torch::Tensor mask;  // [B, 1, T, T] bool, true = may attend
   if (attention_mask.defined()) {
@@ -270,7 +303,9 @@ torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const t
 
 torch::Tensor Transformer::decoder_layer(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
                                          const torch::Tensor& sin, const torch::Tensor& mask) const {
-  auto h = x + attention(w, rms_norm(x, w.input_norm, config_.rms_norm_eps), cos, sin, mask);
+  auto normed = rms_norm(x, w.input_norm, config_.rms_norm_eps);
+  auto h = x + (config_.uses_mla() ? mla_attention(config_, w.mla, normed, cos, sin, mask)
+                                   : attention(w, normed, cos, sin, mask));
   return h + mlp(w, rms_norm(h, w.post_attention_norm, config_.rms_norm_eps));
 }
 
@@ -279,6 +314,11 @@ KVCache KVCache::allocate(const ModelConfig& config, int64_t batch, int64_t capa
   KVCache cache;
   auto opt = torch::TensorOptions().dtype(dtype).device(device);
   for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
+    if (config.uses_mla()) {  // the latent cache (mla_attention.h)
+      cache.keys.push_back(torch::zeros({batch, 1, capacity, config.mla.kv_lora_rank}, opt));
+      cache.values.push_back(torch::zeros({batch, 1, capacity, config.mla.qk_rope_head_dim}, opt));
+      continue;
+    }
     cache.keys.push_back(torch::zeros({batch, config.num_key_value_heads, capacity, config.head_dim}, opt));
     cache.values.push_back(torch::zeros({batch, config.num_key_value_heads, capacity, config.head_dim}, opt));
   }
@@ -366,14 +406,16 @@ torch::Tensor Transformer::hidden_states_cached(const torch::Tensor& input_ids, 
   require(!fused || fused->qkv_weight.size() == layers_.size(), "transformer: fused projections of another model");
   torch::Tensor inv_freq = inv_freq_;
   if (config_.rope_scaling.type == "dynamic") inv_freq = rope_inv_freq(config_, positions.max().item<int64_t>(), device_);
-  auto [cos, sin] = rope_cos_sin(inv_freq, positions, dtype_);
+  auto [cos, sin] = rope_cos_sin(inv_freq, positions, dtype_, config_.rope_scaling.attention_factor);
   if (uses_decode_kernels(S, fused)) return decode_step_cuda(input_ids, cos, sin, slots, key_mask, cache, *fused);
   auto mask = attention_mask(key_mask, slots);
   auto x = torch::embedding(embed_, input_ids);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const auto& w = layers_[l];
-    x = x + cached_attention(w, rms_norm(x, w.input_norm, config_.rms_norm_eps), cos, sin, slots, mask,
-                             cache.keys[l], cache.values[l], fused, l);
+    auto normed = rms_norm(x, w.input_norm, config_.rms_norm_eps);
+    x = x + (config_.uses_mla()
+                 ? mla_cached_attention(config_, w.mla, normed, cos, sin, slots, mask, cache.keys[l], cache.values[l])
+                 : cached_attention(w, normed, cos, sin, slots, mask, cache.keys[l], cache.values[l], fused, l));
     auto h = rms_norm(x, w.post_attention_norm, config_.rms_norm_eps);
     x = x + (fused ? fused_mlp(w, *fused, l, h) : mlp(w, h));
   }

@@ -1,6 +1,8 @@
 // The decoder-only transformer of Qwen2 and Llama checkpoints, in plain LibTorch tensors:
 // token embedding, N x (RMSNorm -> grouped-query attention with rotary embeddings -> residual,
-// RMSNorm -> SwiGLU MLP -> residual), final RMSNorm, tied or separate LM head.
+// RMSNorm -> SwiGLU MLP -> residual), final RMSNorm, tied or separate LM head. DeepSeek-V3 has
+// the same skeleton with multi-head latent attention (mla_attention.h) and, from
+// first_k_dense_replace on, DeepSeekMoE instead of the MLP (deepseek_moe.h).
 //
 // Numerics follow Hugging Face transformers op for op (RMSNorm in float32, rotary tables in
 // float32 cast to the model dtype, scaled_dot_product_attention), so that logits agree with
@@ -13,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "policy/model/deepseek_moe.h"
+#include "policy/model/mla_attention.h"
 #include "policy/model/model_config.h"
 
 namespace aha {
@@ -23,11 +27,18 @@ struct DecoderLayerWeights {
   torch::Tensor q_bias, k_bias, v_bias, o_bias;          // undefined when the config has none
   torch::Tensor gate_weight, up_weight, down_weight;
   torch::Tensor gate_bias, up_bias, down_bias;
+  MlaWeights mla;                   // deepseek_v3: the attention (q/k/v/o above are then undefined)
+  bool deepseek_moe_layer = false;  // deepseek_v3 from first_k_dense_replace on: the MLP is
+  DeepseekMoeWeights deepseek_moe;  // this (gate/up/down above are then undefined)
 };
 
 // Keys and values of past tokens for incremental decoding: per layer one
 // [B, kv_heads, capacity, head_dim] tensor each. The rollout engine plans, allocates, shares
 // and compacts caches; the transformer only writes and reads slots of them.
+// For multi-head latent attention (deepseek_v3) the cache is DeepSeek's compressed one: keys
+// holds the normalised latent [B, 1, capacity, kv_lora_rank] and values the rotated rope key
+// [B, 1, capacity, qk_rope_head_dim], so kv_lora_rank + qk_rope_head_dim values per token and
+// layer (mla_attention.h); rows, slots and capacity mean the same as for the other models.
 struct KVCache {
   std::vector<torch::Tensor> keys, values;
 
@@ -40,7 +51,7 @@ struct KVCache {
   KVCache select_rows(const torch::Tensor& rows) const;
 };
 
-// Inference-only copies of each layer's projections concatenated, [q; k; v] and [gate; up]
+// Inference-only copies of each layer's projections concatenated (none for deepseek_v3), [q; k; v] and [gate; up]
 // (rows in that order), so that a cached forward runs one matrix product for each group
 // instead of three and two: the same products, so the same results. They are copies: after
 // the weights change (an optimizer step), Transformer::refresh() must run before they are
@@ -63,6 +74,11 @@ class Transformer {
   // when it is not tied to the embedding.
   std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const;
   std::vector<torch::Tensor> parameters() const;
+  // Tensors of the checkpoint that are not trained (DeepSeek-V3's routing bias
+  // e_score_correction_bias, frozen during RL), and everything a checkpoint holds: parameters
+  // then buffers (what load, save and init go through).
+  std::vector<std::pair<std::string, torch::Tensor>> named_buffers() const;
+  std::vector<std::pair<std::string, torch::Tensor>> named_tensors() const;
   const torch::Tensor& lm_head_weight() const { return tied() ? embed_ : lm_head_; }
   bool tied() const { return config_.tie_word_embeddings; }
 
