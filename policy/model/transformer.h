@@ -1,6 +1,9 @@
-// The decoder-only transformer of Qwen2 and Llama checkpoints, in plain LibTorch tensors:
-// token embedding, N x (RMSNorm -> grouped-query attention with rotary embeddings -> residual,
-// RMSNorm -> SwiGLU MLP -> residual), final RMSNorm, tied or separate LM head.
+// The decoder-only transformer of Qwen2, Llama, Qwen3 and Qwen3-MoE checkpoints, in plain
+// LibTorch tensors: token embedding, N x (RMSNorm -> grouped-query attention with rotary
+// embeddings (Qwen3: RMSNorm on each q and k head first) -> residual, RMSNorm -> feed-forward
+// -> residual), final RMSNorm, tied or separate LM head. Each layer's feed-forward is either the
+// dense SwiGLU MLP or, in the MoE layers of ModelConfig::is_moe_layer, a router and routed
+// experts (moe_routing.h, moe.h).
 //
 // Numerics follow Hugging Face transformers op for op (RMSNorm in float32, rotary tables in
 // float32 cast to the model dtype, scaled_dot_product_attention), so that logits agree with
@@ -17,12 +20,22 @@
 
 namespace aha {
 
+enum class MlpKind { dense, moe };
+
 struct DecoderLayerWeights {
   torch::Tensor input_norm, post_attention_norm;       // [H]
   torch::Tensor q_weight, k_weight, v_weight, o_weight;  // [out, in]
   torch::Tensor q_bias, k_bias, v_bias, o_bias;          // undefined when the config has none
+  torch::Tensor q_norm, k_norm;                          // [head_dim], Qwen3 only
+  MlpKind mlp = MlpKind::dense;
+  // Dense layers (undefined in MoE layers):
   torch::Tensor gate_weight, up_weight, down_weight;
   torch::Tensor gate_bias, up_bias, down_bias;
+  // MoE layers (undefined in dense ones): the router and the routed experts, stacked as
+  // transformers 5 stacks them (checkpoints name them per expert; see checkpoint_tensors()).
+  torch::Tensor router_weight;    // [E, H]
+  torch::Tensor experts_gate_up;  // [E, 2I, H], each expert's gate rows then up rows
+  torch::Tensor experts_down;     // [E, H, I]
 };
 
 // Keys and values of past tokens for incremental decoding: per layer one
@@ -41,7 +54,7 @@ struct KVCache {
 };
 
 // Inference-only copies of each layer's projections concatenated, [q; k; v] and [gate; up]
-// (rows in that order), so that a cached forward runs one matrix product for each group
+// (rows in that order; gate/up undefined in MoE layers), so that a cached forward runs one matrix product for each group
 // instead of three and two: the same products, so the same results. They are copies: after
 // the weights change (an optimizer step), Transformer::refresh() must run before they are
 // used again. Biases are undefined where the config has none.
@@ -59,9 +72,17 @@ class Transformer {
   torch::ScalarType dtype() const { return dtype_; }
   torch::Device device() const { return device_; }
 
-  // Parameters with their checkpoint names, in checkpoint order. The LM head is listed only
-  // when it is not tied to the embedding.
+  // Parameters with their names, in checkpoint order. The LM head is listed only when it is
+  // not tied to the embedding. Names are the checkpoint's except for the stacked experts of
+  // MoE layers, named as transformers 5's parameters ("mlp.experts.gate_up_proj",
+  // "mlp.experts.down_proj").
   std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const;
+  // The tensors as a Hugging Face checkpoint names them: named_parameters() with each stacked
+  // expert tensor replaced by views of it per expert ("mlp.experts.{e}.gate_proj.weight",
+  // ".up_proj.weight", ".down_proj.weight": the hub layout, which transformers' save_pretrained
+  // writes), unless fused_experts keeps transformers 5's stacked names. The views share the
+  // weights' storage: loading copies into them, saving reads them.
+  std::vector<std::pair<std::string, torch::Tensor>> checkpoint_tensors(bool fused_experts = false) const;
   std::vector<torch::Tensor> parameters() const;
   const torch::Tensor& lm_head_weight() const { return tied() ? embed_ : lm_head_; }
   bool tied() const { return config_.tie_word_embeddings; }
@@ -70,8 +91,12 @@ class Transformer {
   //   input_ids      [B, T] int64
   //   attention_mask [B, T] (1 real token, 0 padding) or undefined for no padding
   //   positions      [B, T] int64 or undefined: then cumsum(mask) - 1 (left padding) or 0..T-1
+  //   router_logits  when given, receives each MoE layer's router logits [B*T, E] (model dtype,
+  //                  differentiable), in layer order, for the auxiliary loss (moe_routing.h).
+  //                  Not available with activation checkpointing in grad mode (an error).
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {},
-                              const torch::Tensor& positions = {}) const;
+                              const torch::Tensor& positions = {},
+                              std::vector<torch::Tensor>* router_logits = nullptr) const;
 
   // Activation checkpointing for training: when on and grad mode is enabled, hidden_states()
   // keeps only each decoder layer's input and recomputes the layer during backward (under the
@@ -108,7 +133,8 @@ class Transformer {
   // Decode kernels (policy/cuda_decode.h): on a CUDA device in bf16/fp16, a cached forward of
   // one token per row with fused projections runs fused residual+RMSNorm, SiLU*up and
   // rotary+cache-write kernels instead of the LibTorch ops (same roundings, float32 sums in
-  // another order). On by default; off gives the LibTorch path (the CPU path).
+  // another order). On by default; off gives the LibTorch path (the CPU path). Models with q/k
+  // norms (Qwen3) or MoE layers always take the LibTorch path: the kernels have neither.
   void set_decode_kernels(bool on) { decode_kernels_ = on; }
   bool decode_kernels() const { return decode_kernels_; }
   // With the decode kernels, the attention is the tensor-core decode attention kernel instead of
@@ -148,8 +174,15 @@ class Transformer {
   torch::Tensor attention(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
                           const torch::Tensor& sin, const torch::Tensor& mask) const;
   torch::Tensor mlp(const DecoderLayerWeights& w, const torch::Tensor& x) const;
+  // The layer's feed-forward on x [..., H]: the dense MLP, or routing + routed experts (whose
+  // router logits are appended to router_logits when given).
+  torch::Tensor feed_forward(const DecoderLayerWeights& w, const torch::Tensor& x,
+                             std::vector<torch::Tensor>* router_logits) const;
+  // Qwen3's per-head RMSNorm of q or k [..., heads, head_dim] (identity without q/k norms).
+  torch::Tensor head_norm(const torch::Tensor& x, const torch::Tensor& weight) const;
   torch::Tensor decoder_layer(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
-                              const torch::Tensor& sin, const torch::Tensor& mask) const;
+                              const torch::Tensor& sin, const torch::Tensor& mask,
+                              std::vector<torch::Tensor>* router_logits = nullptr) const;
   friend struct CheckpointedDecoderLayer;
 
   ModelConfig config_;
