@@ -54,8 +54,8 @@ MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
   const double heads_width = c.uses_mla() ? double(c.num_attention_heads) * double(c.mla.qk_head_dim() + c.mla.v_head_dim)
                                           : 2 * double(c.q_size());
   const double mlp_width = std::max<double>(double(c.intermediate_size),
-                                            double(c.deepseek_moe.moe_intermediate_size) *
-                                                double(c.deepseek_moe.num_experts_per_tok + c.deepseek_moe.n_shared_experts));
+                                            double(c.moe_intermediate_size) *
+                                                double(c.num_experts_per_tok + c.deepseek_moe.n_shared_experts));
   const double activations =
       tokens * (6 * double(c.hidden_size) + 3 * mlp_width + heads_width) * e +
       double(s.prefill_rows) * double(c.num_attention_heads) * prompt * prompt * 4;

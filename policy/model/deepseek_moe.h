@@ -24,18 +24,18 @@
 
 namespace aha {
 
+// What DeepSeekMoE adds to a MoE layer's router (DecoderLayerWeights::router_weight, float32
+// here) and stacked routed experts (experts_gate_up [E, 2I, H], experts_down [E, H, I]).
 struct DeepseekMoeWeights {
-  torch::Tensor gate;        // [E, H] float32
   torch::Tensor score_bias;  // [E] float32: e_score_correction_bias (a buffer)
-  std::vector<torch::Tensor> expert_gate, expert_up, expert_down;  // per routed expert: [I, H], [I, H], [H, I]
   torch::Tensor shared_gate, shared_up, shared_down;  // [S I, H], [S I, H], [H, S I] (S = n_shared_experts)
 };
 
-// Uninitialised weights (options' dtype, except the float32 gate and bias) for one MoE layer.
+// Uninitialised shared experts (options' dtype) and a zero bias for one MoE layer.
 DeepseekMoeWeights allocate_deepseek_moe_weights(const ModelConfig& c, const torch::TensorOptions& options);
 
-// Checkpoint names (prefix "model.layers.<i>.mlp.") in transformers' order: parameters, and
-// separately the buffer.
+// Checkpoint names (prefix "model.layers.<i>.mlp.") of the shared experts, and separately of
+// the buffer.
 void append_deepseek_moe_parameters(const DeepseekMoeWeights& w, const std::string& prefix,
                                     std::vector<std::pair<std::string, torch::Tensor>>& out);
 void append_deepseek_moe_buffers(const DeepseekMoeWeights& w, const std::string& prefix,
@@ -47,10 +47,16 @@ struct DeepseekRouting {
   torch::Tensor weights;  // [N, k] float32: their weights
 };
 
-// The gate for tokens x [N, H].
-DeepseekRouting deepseek_route(const ModelConfig& c, const DeepseekMoeWeights& w, const torch::Tensor& x);
+// The gate for tokens x [N, H]; gate [E, H] float32.
+DeepseekRouting deepseek_route(const ModelConfig& c, const torch::Tensor& gate, const torch::Tensor& score_bias,
+                               const torch::Tensor& x);
 
-// The whole block, x [..., H] -> [..., H] in x's dtype.
-torch::Tensor deepseek_moe(const ModelConfig& c, const DeepseekMoeWeights& w, const torch::Tensor& x);
+// The whole block, x [..., H] -> [..., H] in x's dtype: the gate, the routed experts through
+// moe.h's routed_experts (token permutation; grouped GEMM where it applies), plus the shared
+// experts. With router_logits, the gate's logits [N, E] are appended (for expert-load metrics;
+// DeepSeek-V3 itself trains without an auxiliary loss).
+torch::Tensor deepseek_moe(const ModelConfig& c, const torch::Tensor& gate, const torch::Tensor& experts_gate_up,
+                           const torch::Tensor& experts_down, const DeepseekMoeWeights& w, const torch::Tensor& x,
+                           std::vector<torch::Tensor>* router_logits = nullptr);
 
 }  // namespace aha

@@ -36,11 +36,11 @@ void read_deepseek_v3_fields(const json::ObjectReader& r, ModelConfig& c, const 
                 " for deepseek_v3 (multi-head latent attention has one latent for all heads)");
   }
   auto& e = c.deepseek_moe;
-  e.n_routed_experts = positive("n_routed_experts");
-  e.num_experts_per_tok = positive("num_experts_per_tok");
+  c.num_experts = positive("n_routed_experts");
+  c.num_experts_per_tok = positive("num_experts_per_tok");
   e.n_shared_experts = r.get_int("n_shared_experts", 0);
   if (e.n_shared_experts < 0) throw Error(source + ": field 'n_shared_experts' must be >= 0");
-  e.moe_intermediate_size = positive("moe_intermediate_size");
+  c.moe_intermediate_size = positive("moe_intermediate_size");
   e.first_k_dense_replace = r.get_int("first_k_dense_replace", 0);
   if (e.first_k_dense_replace < 0 || e.first_k_dense_replace > c.num_hidden_layers) {
     throw Error(source + ": field 'first_k_dense_replace' must be in [0, num_hidden_layers], got " +
@@ -48,11 +48,11 @@ void read_deepseek_v3_fields(const json::ObjectReader& r, ModelConfig& c, const 
   }
   e.n_group = r.get_int("n_group", 1);
   e.topk_group = r.get_int("topk_group", 1);
-  if (e.n_group <= 0 || e.n_routed_experts % e.n_group != 0) {
+  if (e.n_group <= 0 || c.num_experts % e.n_group != 0) {
     throw Error(source + ": field 'n_group' (" + std::to_string(e.n_group) + ") must be positive and divide n_routed_experts " +
-                std::to_string(e.n_routed_experts));
+                std::to_string(c.num_experts));
   }
-  const int64_t per_group = e.n_routed_experts / e.n_group;
+  const int64_t per_group = c.num_experts / e.n_group;
   // Groups are ranked by the sum of their two best scores (transformers' topk(2) per group).
   if (per_group < 2) {
     throw Error(source + ": n_routed_experts / n_group must be at least 2 (each group is ranked by its two best experts), got " +
@@ -61,15 +61,15 @@ void read_deepseek_v3_fields(const json::ObjectReader& r, ModelConfig& c, const 
   if (e.topk_group <= 0 || e.topk_group > e.n_group) {
     throw Error(source + ": field 'topk_group' must be in [1, n_group], got " + std::to_string(e.topk_group));
   }
-  if (e.num_experts_per_tok > e.topk_group * per_group) {
-    throw Error(source + ": num_experts_per_tok " + std::to_string(e.num_experts_per_tok) +
+  if (c.num_experts_per_tok > e.topk_group * per_group) {
+    throw Error(source + ": num_experts_per_tok " + std::to_string(c.num_experts_per_tok) +
                 " is more than the experts of topk_group groups (" + std::to_string(e.topk_group * per_group) + ")");
   }
   e.routed_scaling_factor = r.get_double("routed_scaling_factor", 1.0);
   if (!std::isfinite(e.routed_scaling_factor) || e.routed_scaling_factor <= 0) {
     throw Error(source + ": field 'routed_scaling_factor' must be a finite positive number");
   }
-  e.norm_topk_prob = r.get_bool("norm_topk_prob", true);
+  c.norm_topk_prob = r.get_bool("norm_topk_prob", true);
   // What transformers' DeepseekV3 implements, and nothing else.
   if (r.has("scoring_func") && r.get_string("scoring_func") != "sigmoid") {
     throw Error(source + ": scoring_func '" + r.get_string("scoring_func") + "' is not supported (only sigmoid)");
@@ -114,9 +114,9 @@ double deepseek_v3_parameter_count(const ModelConfig& c, bool active) {
   attn += heads * double(m.v_head_dim) * h;  // o_proj
   if (c.attention_bias) attn += double(m.kv_lora_rank + m.qk_rope_head_dim) + h;
   const double dense_mlp = 3 * h * double(c.intermediate_size);
-  const double expert = 3 * h * double(e.moe_intermediate_size);
-  const double used_experts = active ? double(e.num_experts_per_tok) : double(e.n_routed_experts);
-  const double moe_mlp = h * double(e.n_routed_experts)  // the gate (every token computes all its scores)
+  const double expert = 3 * h * double(c.moe_intermediate_size);
+  const double used_experts = active ? double(c.num_experts_per_tok) : double(c.num_experts);
+  const double moe_mlp = h * double(c.num_experts)  // the gate (every token computes all its scores)
                          + used_experts * expert + double(e.n_shared_experts) * expert;
   const double dense_layers = double(e.first_k_dense_replace), moe_layers = double(c.num_hidden_layers) - dense_layers;
   const double embed = double(c.vocab_size) * h;

@@ -1,6 +1,9 @@
 // ModelConfig: the architecture of a Hugging Face decoder-only checkpoint, read from its
-// config.json. Supports Qwen2ForCausalLM (model_type "qwen2"), LlamaForCausalLM ("llama") and
-// DeepseekV3ForCausalLM ("deepseek_v3": its own fields are read by deepseek_v3_config.h).
+// config.json. Supports Qwen2ForCausalLM (model_type "qwen2"), LlamaForCausalLM ("llama"),
+// Qwen3ForCausalLM ("qwen3": RMSNorm over each q and k head before rotary),
+// Qwen3MoeForCausalLM ("qwen3_moe": Qwen3 attention with mixture-of-experts MLPs in the layers
+// decoder_sparse_step / mlp_only_layers select) and DeepseekV3ForCausalLM ("deepseek_v3": its
+// own fields are read by deepseek_v3_config.h).
 //
 // Contract: from_json() either returns a config whose every field is valid and consistent
 // (head counts divide, positive sizes, supported rope scaling) or throws aha::Error naming the
@@ -40,19 +43,19 @@ struct MlaConfig {
 };
 
 // DeepSeekMoE (deepseek_v3): layers from first_k_dense_replace on route each token to
-// num_experts_per_tok of n_routed_experts (sigmoid scores, grouped top-k) and add n_shared_experts.
+// num_experts_per_tok of num_experts (ModelConfig's MoE fields: n_routed_experts in config.json)
+// with sigmoid scores and grouped top-k, and add n_shared_experts.
 struct DeepseekMoeConfig {
-  int64_t n_routed_experts = 0, num_experts_per_tok = 0, n_shared_experts = 0, moe_intermediate_size = 0;
+  int64_t n_shared_experts = 0;
   int64_t first_k_dense_replace = 0;
   int64_t n_group = 1, topk_group = 1;
   double routed_scaling_factor = 1.0;
-  bool norm_topk_prob = true;
   int64_t num_nextn_predict_layers = 0;  // multi-token-prediction layers in the checkpoint: ignored
 };
 
 struct ModelConfig {
-  std::string architecture;  // "Qwen2ForCausalLM" or "LlamaForCausalLM"
-  std::string model_type;    // "qwen2" or "llama"
+  std::string architecture;  // "Qwen2ForCausalLM", "LlamaForCausalLM", "Qwen3ForCausalLM", ...
+  std::string model_type;    // "qwen2", "llama", "qwen3" or "qwen3_moe"
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
@@ -67,6 +70,15 @@ struct ModelConfig {
   bool attention_bias = false;   // bias on q/k/v (Qwen2: always; Llama: attention_bias)
   bool attention_out_bias = false;  // bias on o_proj (Llama attention_bias only)
   bool mlp_bias = false;
+  bool qk_norm = false;  // Qwen3: RMSNorm weights [head_dim] on q and k per head, before rotary
+  // Mixture of experts (qwen3_moe, deepseek_v3). num_experts == 0: every layer is a dense SwiGLU MLP.
+  int64_t num_experts = 0;            // routed experts per MoE layer ("num_experts" / "num_local_experts")
+  int64_t num_experts_per_tok = 0;    // top-k
+  int64_t moe_intermediate_size = 0;  // each expert's SwiGLU width
+  bool norm_topk_prob = false;        // renormalise the top-k softmax probabilities to sum 1
+  int64_t decoder_sparse_step = 1;    // layer l is MoE when (l + 1) % step == 0 ...
+  std::vector<int64_t> mlp_only_layers;  // ... and l is not listed here
+  double router_aux_loss_coef = 0.0;  // transformers' default coefficient (the recipe decides its use)
   bool tie_word_embeddings = false;
   double initializer_range = 0.02;
   std::string torch_dtype = "float32";  // float32 | bfloat16 | float16
@@ -87,14 +99,17 @@ struct ModelConfig {
 
   int64_t q_size() const { return num_attention_heads * head_dim; }
   int64_t kv_size() const { return num_key_value_heads * head_dim; }
+  bool is_moe() const { return num_experts > 0; }
+  // Whether decoder layer `layer` has routed experts instead of the dense MLP.
+  bool is_moe_layer(int64_t layer) const;
+  int64_t moe_layer_count() const;
+  // All weights, and those one token uses (the dense part plus top-k of the experts).
   int64_t parameter_count() const;
-  // Parameters one token uses (MoE layers count only the experts it is routed to).
   int64_t active_parameter_count() const;
 
   bool uses_mla() const { return mla.kv_lora_rank > 0; }
-  bool is_deepseek_moe_layer(int64_t layer) const {
-    return deepseek_moe.n_routed_experts > 0 && layer >= deepseek_moe.first_k_dense_replace;
-  }
+  // A DeepSeekMoE layer (gate, shared experts): deepseek_v3 from first_k_dense_replace on.
+  bool is_deepseek_moe_layer(int64_t layer) const { return model_type == "deepseek_v3" && is_moe_layer(layer); }
 };
 
 }  // namespace aha

@@ -54,7 +54,15 @@ std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& 
   start = Clock::now();
   auto model = std::make_unique<Transformer>(config, dtype, options.device);
   if (options.timings) options.timings->allocate = seconds_since(start);
-  auto params = model->named_tensors();  // parameters and buffers (DeepSeek-V3's routing bias)
+  // MoE experts: per expert as on the hub (and as transformers saves), or stacked under
+  // transformers 5's parameter names; the first MoE layer tells which.
+  bool fused_experts = false;
+  for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
+    if (!config.is_moe_layer(l)) continue;
+    fused_experts = checkpoint.contains("model.layers." + std::to_string(l) + ".mlp.experts.gate_up_proj");
+    break;
+  }
+  auto params = model->checkpoint_tensors(fused_experts);  // with the buffers (DeepSeek-V3's routing bias)
 
   // Validate everything before copying anything.
   std::set<std::string> expected;
@@ -119,7 +127,7 @@ void save_model(const Transformer& model, const fs::path& dir, const SaveModelOp
   fs::create_directories(tmp);
   try {
     write_file_atomic(tmp / "config.json", model.config().to_json(dtype_name(model.dtype())));
-    save_checkpoint_tensors(tmp, model.named_tensors(), options.max_shard_bytes);
+    save_checkpoint_tensors(tmp, model.checkpoint_tensors(), options.max_shard_bytes);
     const auto& extras = options.copy_extras_from;
     if (!extras.empty()) {
       for (const char* name : {"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
