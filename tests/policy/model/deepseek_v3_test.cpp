@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -74,6 +75,28 @@ TEST_P(DeepseekV3Parity, TokenLogprobsEqualLogSoftmaxOfReferenceLogits) {
   auto ref = torch::log_softmax(ref_logits, -1).gather(2, ids.narrow(1, 1, T - 1).unsqueeze(2)).squeeze(2);
   auto real = mask.narrow(1, 1, T - 1).logical_and(mask.narrow(1, 0, T - 1));
   EXPECT_LE((ours.to(torch::kFloat64) - ref).abs().index({real}).max().item<double>(), 1e-4);
+}
+
+// The learner's gradients: autograd through MLA, the gate (its weights are differentiable; the
+// bias only selects), the routed experts and the shared experts equals transformers' autograd.
+TEST_P(DeepseekV3Parity, GradientsOfTokenLogprobsMatchTransformers) {
+  aha::SafetensorsFile expected(dir() / "expected.safetensors");
+  auto model = aha::load_model(dir());
+  for (auto& p : model->parameters()) p.requires_grad_(true);
+  auto ids = expected.load("input_ids"), mask = expected.load("attention_mask"), pos = expected.load("position_ids");
+  const int64_t T = ids.size(1);
+  auto real = mask.narrow(1, 1, T - 1).mul(mask.narrow(1, 0, T - 1)).to(torch::kFloat32);
+  (model->token_logprobs(ids, mask, pos) * real).sum().backward();
+  int64_t compared = 0;
+  for (const auto& [name, t] : model->named_parameters()) {
+    if (!expected.find("grad." + name)) continue;
+    auto ref = expected.load("grad." + name);
+    ASSERT_TRUE(t.grad().defined()) << name;
+    const double scale = std::max(1.0, ref.abs().max().item<double>());
+    EXPECT_LE((t.grad() - ref).abs().max().item<double>(), 1e-4 * scale) << GetParam() << " " << name;
+    ++compared;
+  }
+  EXPECT_GE(compared, 5) << GetParam();  // layer 0's attention and the last feed-forward
 }
 
 // Prefill the left-padded prompts into the latent cache, then decode one token at a time with
