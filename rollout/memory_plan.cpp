@@ -1,5 +1,6 @@
 #include "rollout/memory_plan.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 
@@ -22,6 +23,13 @@ std::string MemoryPlan::describe() const {
          gib(prefill_bytes) + (fused_weight_bytes ? " + fused projections " + gib(fused_weight_bytes) : "") + " = " + gib(needed_bytes()) + " (weights " + gib(weight_bytes) + " already resident)";
 }
 
+int64_t kv_cache_bytes_per_token(const ModelConfig& c, int64_t element_size) {
+  // MLA caches the latent and the rope key once for all heads (transformer.h's KVCache).
+  const int64_t per_layer = c.uses_mla() ? c.mla.kv_lora_rank + c.mla.qk_rope_head_dim
+                                         : 2 * c.num_key_value_heads * c.head_dim;
+  return per_layer * c.num_hidden_layers * element_size;
+}
+
 MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
   // In double, saturated on the way out: an absurd request (-n 99999999999) must come out as a
   // huge plan that require_fits refuses, never as an int64 product that wrapped around.
@@ -31,8 +39,8 @@ MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
   MemoryPlan plan;
   const double rows = double(s.prompts) * double(s.group_size), e = double(s.element_size);
   plan.weight_bytes = bytes(double(c.parameter_count()) * e);
-  plan.kv_cache_bytes = bytes(rows * double(s.cache_capacity) * double(c.num_hidden_layers) * 2 *
-                              double(c.num_key_value_heads) * double(c.head_dim) * e);
+  const double per_token = double(kv_cache_bytes_per_token(c, s.element_size));
+  plan.kv_cache_bytes = bytes(rows * double(s.cache_capacity) * per_token);
   // Per row: the logits in the model dtype, then up to four float32 [V] tensors alive at once
   // (logits / temperature, probabilities, truncated masses, the learner-style log-softmax of
   // greedy decoding); nucleus sampling adds the sorted values and their int64 order.
@@ -41,9 +49,15 @@ MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
   // One prefill chunk: its temporary cache, a few hidden-size activations and the MLP's
   // intermediate ones per token, attention scores per head, and its rows' expanded copy.
   const double prompt = double(s.prompt_tokens), tokens = double(s.prefill_rows) * prompt;
-  const double chunk_cache = tokens * double(c.num_hidden_layers) * 2 * double(c.kv_size()) * e;
+  const double chunk_cache = tokens * per_token;
+  // MLA's queries and expanded heads: nh x (qk + v) per token; the widest MLP a token meets.
+  const double heads_width = c.uses_mla() ? double(c.num_attention_heads) * double(c.mla.qk_head_dim() + c.mla.v_head_dim)
+                                          : 2 * double(c.q_size());
+  const double mlp_width = std::max<double>(double(c.intermediate_size),
+                                            double(c.moe_intermediate_size) *
+                                                double(c.num_experts_per_tok + c.deepseek_moe.n_shared_experts));
   const double activations =
-      tokens * double(6 * c.hidden_size + 3 * c.intermediate_size + 2 * c.q_size()) * e +
+      tokens * (6 * double(c.hidden_size) + 3 * mlp_width + heads_width) * e +
       double(s.prefill_rows) * double(c.num_attention_heads) * prompt * prompt * 4;
   plan.prefill_bytes = bytes(chunk_cache * 2 + activations);
   if (s.fused_projections) plan.fused_weight_bytes = Transformer::fused_projection_bytes(c, s.element_size);

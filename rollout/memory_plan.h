@@ -28,7 +28,7 @@ struct RolloutShape {
 
 struct MemoryPlan {
   int64_t weight_bytes = 0;     // for information
-  int64_t kv_cache_bytes = 0;   // N*G rows x capacity x layers x 2 x kv_heads x head_dim x element
+  int64_t kv_cache_bytes = 0;   // N*G rows x capacity x kv_cache_bytes_per_token
   int64_t sampling_bytes = 0;   // logits and their float32 transforms over [N*G, V]
   int64_t prefill_bytes = 0;    // activations and the temporary cache of one prefill chunk
   int64_t fused_weight_bytes = 0;  // the q/k/v and gate/up weight copies of fused projections
@@ -40,6 +40,10 @@ struct MemoryPlan {
 };
 
 MemoryPlan plan_rollout_memory(const ModelConfig& config, const RolloutShape& shape);
+
+// KV cache bytes of one token over all layers: layers x 2 x kv_heads x head_dim x element, or
+// for multi-head latent attention (deepseek_v3) layers x (kv_lora_rank + qk_rope_head_dim) x element.
+int64_t kv_cache_bytes_per_token(const ModelConfig& config, int64_t element_size);
 
 // Throws aha::Error when plan.needed_bytes() > available_bytes, saying what to lower.
 void require_fits(const MemoryPlan& plan, const RolloutShape& shape, int64_t available_bytes,

@@ -57,6 +57,10 @@ int model_info(const Args& args) {
   else memory << gib * 1024 << " MiB";
   std::cout << "architecture      " << c.architecture << "\n"
             << "parameters        " << params << " (" << size.str() << ")\n"
+            << (c.is_moe() ? "active parameters " + std::to_string(c.active_parameter_count()) + " per token (" +
+                                 std::to_string(c.num_experts_per_tok) + " of " + std::to_string(c.num_experts) +
+                                 " routed experts)\n"
+                           : std::string())
             << "dtype             " << c.torch_dtype << "\n"
             << "weights memory    " << memory.str() << "\n"
             << "layers            " << c.num_hidden_layers << "\n"

@@ -54,7 +54,15 @@ std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& 
   start = Clock::now();
   auto model = std::make_unique<Transformer>(config, dtype, options.device);
   if (options.timings) options.timings->allocate = seconds_since(start);
-  auto params = model->named_parameters();
+  // MoE experts: per expert as on the hub (and as transformers saves), or stacked under
+  // transformers 5's parameter names; the first MoE layer tells which.
+  bool fused_experts = false;
+  for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
+    if (!config.is_moe_layer(l)) continue;
+    fused_experts = checkpoint.contains("model.layers." + std::to_string(l) + ".mlp.experts.gate_up_proj");
+    break;
+  }
+  auto params = model->checkpoint_tensors(fused_experts);  // with the buffers (DeepSeek-V3's routing bias)
 
   // Validate everything before copying anything.
   std::set<std::string> expected;
@@ -75,11 +83,28 @@ std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& 
     }
   }
   std::vector<std::string> unused;
+  // DeepSeek-V3 checkpoints carry their multi-token-prediction module as layers
+  // num_hidden_layers.. : read past, said once.
+  const auto& moe = config.deepseek_moe;
+  int64_t mtp_tensors = 0;
+  auto is_mtp = [&](const std::string& name) {
+    for (int64_t i = 0; i < moe.num_nextn_predict_layers; ++i) {
+      if (name.rfind("model.layers." + std::to_string(config.num_hidden_layers + i) + ".", 0) == 0) return true;
+    }
+    return false;
+  };
   for (const auto& name : checkpoint.names()) {
-    if (!expected.count(name) && !(name == "lm_head.weight" && model->tied()) &&
-        name.find("rotary_emb.inv_freq") == std::string::npos) {
+    if (is_mtp(name)) {
+      ++mtp_tensors;
+    } else if (!expected.count(name) && !(name == "lm_head.weight" && model->tied()) &&
+               name.find("rotary_emb.inv_freq") == std::string::npos) {
       unused.push_back(name);
     }
+  }
+  if (mtp_tensors > 0) {
+    std::cerr << "note: " << dir.string() << ": ignoring the multi-token-prediction layer (" << mtp_tensors
+              << " tensors of model.layers." << config.num_hidden_layers
+              << "): aha runs and trains the main model only\n";
   }
   if (!unused.empty()) {
     std::cerr << "warning: " << dir.string() << ": " << unused.size() << " checkpoint tensor(s) not used by "
@@ -102,7 +127,7 @@ void save_model(const Transformer& model, const fs::path& dir, const SaveModelOp
   fs::create_directories(tmp);
   try {
     write_file_atomic(tmp / "config.json", model.config().to_json(dtype_name(model.dtype())));
-    save_checkpoint_tensors(tmp, model.named_parameters(), options.max_shard_bytes);
+    save_checkpoint_tensors(tmp, model.checkpoint_tensors(), options.max_shard_bytes);
     const auto& extras = options.copy_extras_from;
     if (!extras.empty()) {
       for (const char* name : {"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
@@ -127,6 +152,7 @@ std::unique_ptr<Transformer> init_model(const ModelConfig& config, uint64_t seed
   auto model = std::make_unique<Transformer>(config, type, device);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
   torch::NoGradGuard no_grad;
+  for (auto& [name, tensor] : model->named_buffers()) tensor.zero_();  // the routing bias starts at 0
   for (auto& [name, tensor] : model->named_parameters()) {
     auto values = torch::empty(tensor.sizes(), torch::kFloat32);
     const bool is_norm = name.find("norm.weight") != std::string::npos;

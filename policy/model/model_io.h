@@ -1,6 +1,10 @@
 // Loading, saving and initialising models in the Hugging Face directory format:
 // config.json + model.safetensors (or shards + model.safetensors.index.json).
 //
+// MoE experts are read per expert (mlp.experts.{e}.gate_proj/up_proj/down_proj.weight, the hub
+// layout) or stacked (mlp.experts.gate_up_proj / down_proj, transformers 5's parameters), and
+// saved per expert, as transformers' save_pretrained writes them.
+//
 // load_model checks every tensor the config implies against the checkpoint (present, floating
 // dtype F32/BF16/F16, exact shape) before the model is returned; a problem throws aha::Error
 // naming the directory, the tensor and what was expected. save_model writes the whole

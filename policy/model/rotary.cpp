@@ -1,5 +1,6 @@
 #include "policy/model/rotary.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace aha {
@@ -31,21 +32,48 @@ torch::Tensor rope_inv_freq(const ModelConfig& config, int64_t max_position, tor
     auto blended = (1 - smooth) * scaled / s.factor + smooth * scaled;
     auto medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
     inv_freq = torch::where(medium, blended, scaled);
+  } else if (s.type == "yarn") {
+    // transformers' _compute_yarn_parameters: frequencies above the ramp kept (extrapolated),
+    // below it divided by factor (interpolated), blended linearly in between.
+    auto pos_freqs = torch::pow(torch::scalar_tensor(base, torch::kFloat32), exponents);
+    auto extrapolation = 1.0 / pos_freqs;
+    auto interpolation = 1.0 / (s.factor * pos_freqs);
+    const double orig = double(s.original_max_position_embeddings);
+    auto correction_dim = [&](double rotations) {
+      return (double(dim) * std::log(orig / (rotations * 2 * M_PI))) / (2 * std::log(base));
+    };
+    double low = correction_dim(s.beta_fast), high = correction_dim(s.beta_slow);
+    if (s.truncate) {
+      low = std::floor(low);
+      high = std::ceil(high);
+    }
+    low = std::max(low, 0.0);
+    high = std::min(high, double(dim - 1));
+    if (low == high) high += 0.001;  // transformers: prevents a division by zero
+    auto ramp = ((torch::arange(dim / 2, torch::TensorOptions().dtype(torch::kFloat32)) - low) / (high - low)).clamp(0, 1);
+    auto extrapolation_factor = 1 - ramp;
+    inv_freq = interpolation * (1 - extrapolation_factor) + extrapolation * extrapolation_factor;
   }
   return inv_freq.to(device);
 }
 
 std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_freq, const torch::Tensor& positions,
-                                                     torch::ScalarType dtype) {
+                                                     torch::ScalarType dtype, double attention_factor) {
   // freqs[b, t, i] = positions[b, t] * inv_freq[i], then duplicated to the full head_dim.
   auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq.view({1, 1, -1});
   auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);  // [B, 1, T, D]
-  auto sin = emb.sin().to(dtype);
+  auto sin = emb.sin();
+  auto cos = emb.cos();
+  if (attention_factor != 1.0) {  // yarn: transformers scales both tables in float32
+    sin = sin * attention_factor;
+    cos = cos * attention_factor;
+  }
+  sin = sin.to(dtype);
   const int64_t half = sin.size(-1) / 2;
   // [-sin, sin] by halves: rotate_half(x) * sin == swap_halves(x) * signed_sin, exactly (a
   // negation is exact and commutes with rounding), with one kernel less per use.
   auto signed_sin = torch::cat({-sin.narrow(-1, 0, half), sin.narrow(-1, half, half)}, -1);
-  return {emb.cos().to(dtype), signed_sin};
+  return {cos.to(dtype), signed_sin};
 }
 
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin) {

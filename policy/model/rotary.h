@@ -1,5 +1,5 @@
 // Rotary position embeddings (RoPE) as in Hugging Face transformers' Qwen2/Llama, with the
-// default, linear, dynamic (NTK) and llama3 frequency scalings.
+// default, linear, dynamic (NTK) and llama3 frequency scalings, and YaRN (DeepSeek-V3).
 #pragma once
 #include <torch/types.h>
 
@@ -14,9 +14,10 @@ torch::Tensor rope_inv_freq(const ModelConfig& config, int64_t max_position, tor
 
 // cos and signed sin tables [B, 1, T, head_dim] in `dtype` for positions [B, T] (int64);
 // computed in float32 and cast, as transformers does. The second table is transformers' sin
-// with its first half negated (what apply_rope takes).
+// with its first half negated (what apply_rope takes). Both are multiplied by
+// attention_factor in float32 first when it is not 1 (YaRN's RopeScaling::attention_factor).
 std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_freq, const torch::Tensor& positions,
-                                                     torch::ScalarType dtype);
+                                                     torch::ScalarType dtype, double attention_factor = 1.0);
 
 // x * cos + rotate_half(x) * sin (bit for bit), x [B, heads, T, head_dim], with the tables of
 // rope_cos_sin.

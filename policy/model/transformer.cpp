@@ -9,6 +9,8 @@
 
 #include "core/error.h"
 #include "policy/model/device_memory.h"
+#include "policy/model/moe.h"
+#include "policy/model/moe_routing.h"
 #include "policy/model/rotary.h"
 #include "policy/model/token_logprobs.h"
 
@@ -50,19 +52,39 @@ Transformer::Transformer(ModelConfig config, torch::ScalarType dtype, torch::Dev
   final_norm_ = vec(c.hidden_size);
   if (!c.tie_word_embeddings) lm_head_ = mat(c.vocab_size, c.hidden_size);
   layers_.resize(c.num_hidden_layers);
-  for (auto& w : layers_) {
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    auto& w = layers_[l];
     w.input_norm = vec(c.hidden_size);
     w.post_attention_norm = vec(c.hidden_size);
-    w.q_weight = mat(c.q_size(), c.hidden_size);
-    w.k_weight = mat(c.kv_size(), c.hidden_size);
-    w.v_weight = mat(c.kv_size(), c.hidden_size);
-    w.o_weight = mat(c.hidden_size, c.q_size());
-    if (c.attention_bias) {
-      w.q_bias = vec(c.q_size());
-      w.k_bias = vec(c.kv_size());
-      w.v_bias = vec(c.kv_size());
+    if (c.uses_mla()) {
+      w.mla = allocate_mla_weights(c, opt);
+    } else {
+      w.q_weight = mat(c.q_size(), c.hidden_size);
+      w.k_weight = mat(c.kv_size(), c.hidden_size);
+      w.v_weight = mat(c.kv_size(), c.hidden_size);
+      w.o_weight = mat(c.hidden_size, c.q_size());
+      if (c.attention_bias) {
+        w.q_bias = vec(c.q_size());
+        w.k_bias = vec(c.kv_size());
+        w.v_bias = vec(c.kv_size());
+      }
+      if (c.attention_out_bias) w.o_bias = vec(c.hidden_size);
     }
-    if (c.attention_out_bias) w.o_bias = vec(c.hidden_size);
+    if (c.qk_norm) {
+      w.q_norm = vec(c.head_dim);
+      w.k_norm = vec(c.head_dim);
+    }
+    if (c.is_moe_layer(int64_t(l))) {
+      w.mlp = MlpKind::moe;
+      const int64_t E = c.num_experts, I = c.moe_intermediate_size;
+      const bool deepseek = c.is_deepseek_moe_layer(int64_t(l));
+      // DeepSeek-V3's gate stays float32 in every model dtype, as transformers keeps it.
+      w.router_weight = deepseek ? torch::empty({E, c.hidden_size}, opt.dtype(torch::kFloat32)) : mat(E, c.hidden_size);
+      if (deepseek) w.deepseek_moe = allocate_deepseek_moe_weights(c, opt);
+      w.experts_gate_up = torch::empty({E, 2 * I, c.hidden_size}, opt);
+      w.experts_down = torch::empty({E, c.hidden_size, I}, opt);
+      continue;
+    }
     w.gate_weight = mat(c.intermediate_size, c.hidden_size);
     w.up_weight = mat(c.intermediate_size, c.hidden_size);
     w.down_weight = mat(c.hidden_size, c.intermediate_size);
@@ -85,6 +107,7 @@ std::vector<std::pair<std::string, torch::Tensor>> Transformer::named_parameters
       if (t.defined()) out.emplace_back(p + name, t);
     };
     add("input_layernorm.weight", w.input_norm);
+    if (config_.uses_mla()) append_mla_parameters(w.mla, p + "self_attn.", out);
     add("self_attn.q_proj.weight", w.q_weight);
     add("self_attn.q_proj.bias", w.q_bias);
     add("self_attn.k_proj.weight", w.k_weight);
@@ -93,16 +116,61 @@ std::vector<std::pair<std::string, torch::Tensor>> Transformer::named_parameters
     add("self_attn.v_proj.bias", w.v_bias);
     add("self_attn.o_proj.weight", w.o_weight);
     add("self_attn.o_proj.bias", w.o_bias);
+    add("self_attn.q_norm.weight", w.q_norm);
+    add("self_attn.k_norm.weight", w.k_norm);
     add("post_attention_layernorm.weight", w.post_attention_norm);
+    add("mlp.gate.weight", w.router_weight);
+    add("mlp.experts.gate_up_proj", w.experts_gate_up);
+    add("mlp.experts.down_proj", w.experts_down);
     add("mlp.gate_proj.weight", w.gate_weight);
     add("mlp.gate_proj.bias", w.gate_bias);
     add("mlp.up_proj.weight", w.up_weight);
     add("mlp.up_proj.bias", w.up_bias);
     add("mlp.down_proj.weight", w.down_weight);
     add("mlp.down_proj.bias", w.down_bias);
+    if (w.deepseek_moe.score_bias.defined()) append_deepseek_moe_parameters(w.deepseek_moe, p + "mlp.", out);
   }
   out.emplace_back("model.norm.weight", final_norm_);
   if (!tied()) out.emplace_back("lm_head.weight", lm_head_);
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Transformer::named_buffers() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (layers_[i].deepseek_moe.score_bias.defined())
+      append_deepseek_moe_buffers(layers_[i].deepseek_moe, "model.layers." + std::to_string(i) + ".mlp.", out);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Transformer::checkpoint_tensors(bool fused_experts) const {
+  auto params = named_parameters();
+  for (auto& b : named_buffers()) params.push_back(std::move(b));
+  if (fused_experts || !config_.is_moe()) return params;
+  torch::NoGradGuard no_grad;  // views to copy into and read from, never part of a graph
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  const int64_t I = config_.moe_intermediate_size;
+  auto ends_with = [](const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  for (auto& [name, tensor] : params) {
+    const bool gate_up = ends_with(name, ".experts.gate_up_proj"), down = ends_with(name, ".experts.down_proj");
+    if (!gate_up && !down) {
+      out.emplace_back(name, tensor);
+      continue;
+    }
+    const std::string prefix = name.substr(0, name.rfind('.') + 1);  // "model.layers.L.mlp.experts."
+    for (int64_t e = 0; e < tensor.size(0); ++e) {
+      const std::string p = prefix + std::to_string(e) + ".";
+      if (gate_up) {
+        out.emplace_back(p + "gate_proj.weight", tensor[e].narrow(0, 0, I));
+        out.emplace_back(p + "up_proj.weight", tensor[e].narrow(0, I, I));
+      } else {
+        out.emplace_back(p + "down_proj.weight", tensor[e]);
+      }
+    }
+  }
   return out;
 }
 
@@ -116,8 +184,10 @@ torch::Tensor Transformer::attention(const DecoderLayerWeights& w, const torch::
                                      const torch::Tensor& sin, const torch::Tensor& mask) const {
   const auto& c = config_;
   const int64_t B = x.size(0), T = x.size(1), D = c.head_dim;
-  auto q = torch::linear(x, w.q_weight, w.q_bias).view({B, T, c.num_attention_heads, D}).transpose(1, 2);
-  auto k = torch::linear(x, w.k_weight, w.k_bias).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);
+  auto q = head_norm(torch::linear(x, w.q_weight, w.q_bias).view({B, T, c.num_attention_heads, D}), w.q_norm)
+               .transpose(1, 2);
+  auto k = head_norm(torch::linear(x, w.k_weight, w.k_bias).view({B, T, c.num_key_value_heads, D}), w.k_norm)
+               .transpose(1, 2);
   auto v = torch::linear(x, w.v_weight, w.v_bias).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);
   q = apply_rope(q, cos, sin);
   k = apply_rope(k, cos, sin);
@@ -138,56 +208,26 @@ torch::Tensor Transformer::attention(const DecoderLayerWeights& w, const torch::
   return torch::linear(out, w.o_weight, w.o_bias);
 }
 
+torch::Tensor Transformer::head_norm(const torch::Tensor& x, const torch::Tensor& weight) const {
+  return weight.defined() ? rms_norm(x, weight, config_.rms_norm_eps) : x;
+}
+
 torch::Tensor Transformer::mlp(const DecoderLayerWeights& w, const torch::Tensor& x) const {
   auto gate = torch::silu(torch::linear(x, w.gate_weight, w.gate_bias));
   return torch::linear(gate * torch::linear(x, w.up_weight, w.up_bias), w.down_weight, w.down_bias);
 }
 
-torch::Tensor Transformer::fused_mlp(const DecoderLayerWeights& w, const FusedProjections& fused, size_t layer,
-                                     const torch::Tensor& x) const {
-  const int64_t I = config_.intermediate_size;
-  auto gate_up = torch::linear(x, fused.gate_up_weight[layer], fused.gate_up_bias[layer]);
-  auto gate = torch::silu(gate_up.narrow(-1, 0, I));
-  return torch::linear(gate * gate_up.narrow(-1, I, I), w.down_weight, w.down_bias);
+torch::Tensor Transformer::feed_forward(const DecoderLayerWeights& w, const torch::Tensor& x,
+                                        std::vector<torch::Tensor>* router_logits) const {
+  if (w.mlp == MlpKind::dense) return mlp(w, x);
+  if (w.deepseek_moe.score_bias.defined())
+    return deepseek_moe(config_, w.router_weight, w.experts_gate_up, w.experts_down, w.deepseek_moe, x, router_logits);
+  auto flat = x.reshape({-1, x.size(-1)});  // [N, H]
+  auto routing = softmax_topk_routing(flat, w.router_weight, config_.num_experts_per_tok, config_.norm_topk_prob);
+  if (router_logits) router_logits->push_back(routing.logits);
+  return routed_experts(flat, routing.experts, routing.weights, w.experts_gate_up, w.experts_down).view(x.sizes());
 }
 
-FusedProjections Transformer::fuse_projections() const {
-  torch::NoGradGuard no_grad;
-  FusedProjections f;
-  for (const auto& w : layers_) {
-    f.qkv_weight.push_back(torch::cat({w.q_weight, w.k_weight, w.v_weight}));
-    f.qkv_bias.push_back(w.q_bias.defined() ? torch::cat({w.q_bias, w.k_bias, w.v_bias}) : torch::Tensor());
-    f.gate_up_weight.push_back(torch::cat({w.gate_weight, w.up_weight}));
-    f.gate_up_bias.push_back(w.gate_bias.defined() ? torch::cat({w.gate_bias, w.up_bias}) : torch::Tensor());
-  }
-  return f;
-}
-
-void Transformer::refresh(FusedProjections& f) const {
-  require(f.qkv_weight.size() == layers_.size(), "transformer: fused projections of another model");
-  torch::NoGradGuard no_grad;
-  auto fill = [](torch::Tensor& out, std::initializer_list<torch::Tensor> parts) {
-    if (!out.defined()) return;
-    int64_t row = 0;
-    for (const auto& p : parts) {
-      out.narrow(0, row, p.size(0)).copy_(p);
-      row += p.size(0);
-    }
-  };
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const auto& w = layers_[l];
-    fill(f.qkv_weight[l], {w.q_weight, w.k_weight, w.v_weight});
-    fill(f.qkv_bias[l], {w.q_bias, w.k_bias, w.v_bias});
-    fill(f.gate_up_weight[l], {w.gate_weight, w.up_weight});
-    fill(f.gate_up_bias[l], {w.gate_bias, w.up_bias});
-  }
-}
-
-int64_t Transformer::fused_projection_bytes(const ModelConfig& c, int64_t element_size) {
-  const int64_t qkv = c.q_size() + 2 * c.kv_size(), gate_up = 2 * c.intermediate_size;
-  const int64_t per_layer = (qkv + gate_up) * c.hidden_size + (c.attention_bias ? qkv : 0) + (c.mlp_bias ? gate_up : 0);
-  return c.num_hidden_layers * per_layer * element_size;
-}
 
 // One decoder layer whose activations are recomputed in backward (see
 // set_activation_checkpointing). Saves the layer input, the rotary tables and the mask only.
@@ -229,7 +269,8 @@ struct CheckpointedDecoderLayer : torch::autograd::Function<CheckpointedDecoderL
 };
 
 torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                                         const torch::Tensor& positions) const {
+                                         const torch::Tensor& positions,
+                                         std::vector<torch::Tensor>* router_logits) const {
   require(input_ids.dim() == 2, "transformer: input_ids must be [B, T]");
   const int64_t B = input_ids.size(0), T = input_ids.size(1);
   require(!attention_mask.defined() || attention_mask.sizes() == input_ids.sizes(),
@@ -246,7 +287,7 @@ torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const t
   if (config_.rope_scaling.type == "dynamic") {
     inv_freq = rope_inv_freq(config_, pos.max().item<int64_t>(), device_);
   }
-  auto [cos, sin] = rope_cos_sin(inv_freq, pos, dtype_);
+  auto [cos, sin] = rope_cos_sin(inv_freq, pos, dtype_, config_.rope_scaling.attention_factor);
 
   torch::Tensor mask;  // [B, 1, T, T] bool, true = may attend
   if (attention_mask.defined()) {
@@ -260,125 +301,26 @@ torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const t
 
   auto x = torch::embedding(embed_, input_ids.to(device_));
   const bool checkpoint = checkpoint_layers_ && torch::GradMode::is_enabled();
+  // The recomputing layer returns only its output: router logits would lose their gradient.
+  require(!checkpoint || router_logits == nullptr || !config_.is_moe(),
+          "transformer: router logits (the MoE auxiliary loss) are not available with activation checkpointing");
   for (size_t l = 0; l < layers_.size(); ++l) {
     x = checkpoint ? CheckpointedDecoderLayer::apply(x, cos, sin, mask.defined() ? std::optional(mask) : std::nullopt,
                                                      this, int64_t(l))
-                   : decoder_layer(layers_[l], x, cos, sin, mask);
+                   : decoder_layer(layers_[l], x, cos, sin, mask, router_logits);
   }
   return rms_norm(x, final_norm_, config_.rms_norm_eps);
 }
 
 torch::Tensor Transformer::decoder_layer(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
-                                         const torch::Tensor& sin, const torch::Tensor& mask) const {
-  auto h = x + attention(w, rms_norm(x, w.input_norm, config_.rms_norm_eps), cos, sin, mask);
-  return h + mlp(w, rms_norm(h, w.post_attention_norm, config_.rms_norm_eps));
+                                         const torch::Tensor& sin, const torch::Tensor& mask,
+                                         std::vector<torch::Tensor>* router_logits) const {
+  auto normed = rms_norm(x, w.input_norm, config_.rms_norm_eps);
+  auto h = x + (config_.uses_mla() ? mla_attention(config_, w.mla, normed, cos, sin, mask)
+                                   : attention(w, normed, cos, sin, mask));
+  return h + feed_forward(w, rms_norm(h, w.post_attention_norm, config_.rms_norm_eps), router_logits);
 }
 
-KVCache KVCache::allocate(const ModelConfig& config, int64_t batch, int64_t capacity, torch::ScalarType dtype,
-                          torch::Device device) {
-  KVCache cache;
-  auto opt = torch::TensorOptions().dtype(dtype).device(device);
-  for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
-    cache.keys.push_back(torch::zeros({batch, config.num_key_value_heads, capacity, config.head_dim}, opt));
-    cache.values.push_back(torch::zeros({batch, config.num_key_value_heads, capacity, config.head_dim}, opt));
-  }
-  return cache;
-}
-
-KVCache KVCache::select_rows(const torch::Tensor& rows) const {
-  KVCache out;
-  auto index = rows.to(keys.empty() ? torch::kCPU : keys[0].device(), torch::kInt64);
-  for (size_t l = 0; l < keys.size(); ++l) {
-    out.keys.push_back(keys[l].index_select(0, index));
-    out.values.push_back(values[l].index_select(0, index));
-  }
-  return out;
-}
-
-torch::Tensor Transformer::cached_attention(const DecoderLayerWeights& w, const torch::Tensor& x,
-                                            const torch::Tensor& cos, const torch::Tensor& sin,
-                                            const torch::Tensor& slots, const torch::Tensor& mask,
-                                            torch::Tensor& cache_k, torch::Tensor& cache_v,
-                                            const FusedProjections* fused, size_t layer) const {
-  const auto& c = config_;
-  const int64_t B = x.size(0), S = x.size(1), D = c.head_dim, L = mask.size(-1);
-  const int64_t nh = c.num_attention_heads, kvh = c.num_key_value_heads, rep = nh / kvh;
-  torch::Tensor q, k, v;
-  if (fused) {
-    // [B, nh + 2 kvh, S, D]: q and k heads are adjacent, so one rotary pass covers both.
-    auto qkv = torch::linear(x, fused->qkv_weight[layer], fused->qkv_bias[layer])
-                   .view({B, S, nh + 2 * kvh, D})
-                   .transpose(1, 2);
-    auto qk = apply_rope(qkv.narrow(1, 0, nh + kvh), cos, sin);
-    q = qk.narrow(1, 0, nh);
-    k = qk.narrow(1, nh, kvh);
-    v = qkv.narrow(1, nh + kvh, kvh);
-  } else {
-    q = apply_rope(torch::linear(x, w.q_weight, w.q_bias).view({B, S, nh, D}).transpose(1, 2), cos, sin);
-    k = apply_rope(torch::linear(x, w.k_weight, w.k_bias).view({B, S, kvh, D}).transpose(1, 2), cos, sin);
-    v = torch::linear(x, w.v_weight, w.v_bias).view({B, S, kvh, D}).transpose(1, 2);
-  }
-  cache_k.index_copy_(2, slots, k);
-  cache_v.index_copy_(2, slots, v);
-  auto keys = cache_k.narrow(2, 0, L);
-  auto values = cache_v.narrow(2, 0, L);
-  torch::Tensor out;
-  const double scale = 1.0 / std::sqrt(double(D));
-  if (S == 1) {
-    // One new token: the `rep` query heads sharing a kv head become that head's query rows, so
-    // grouped-query attention needs no copy of the cache. mask [B, 1, 1, L] broadcasts over them.
-    auto grouped = q.reshape({B, kvh, rep, D});
-    out = at::scaled_dot_product_attention(grouped, keys, values, mask, 0.0, false, scale);
-    out = out.reshape({B, 1, c.q_size()});
-  } else {
-    auto k_all = rep > 1 ? keys.repeat_interleave(rep, 1) : keys;
-    auto v_all = rep > 1 ? values.repeat_interleave(rep, 1) : values;
-    out = at::scaled_dot_product_attention(q, k_all, v_all, mask, 0.0, false, scale);
-    out = out.transpose(1, 2).reshape({B, S, c.q_size()});
-  }
-  return torch::linear(out, w.o_weight, w.o_bias);
-}
-
-torch::Tensor Transformer::attention_mask(const torch::Tensor& key_mask, const torch::Tensor& slots) const {
-  const int64_t B = key_mask.size(0), L = key_mask.size(1), S = slots.size(0);
-  // Row b's query i sees slot j if key_mask[b, j] and j <= slots[i].
-  auto key_slots = torch::arange(L, slots.options());
-  auto not_future = key_slots.view({1, L}) <= slots.view({S, 1});  // [S, L]
-  auto allowed = key_mask.to(torch::kBool).view({B, 1, 1, L}).logical_and(not_future.view({1, 1, S, L}));
-  // As an additive mask (0 or -inf in the model dtype), made once for all layers: what SDPA
-  // turns a boolean mask into in every call otherwise.
-  return torch::zeros(allowed.sizes(), allowed.options().dtype(dtype_))
-      .masked_fill_(allowed.logical_not(), -std::numeric_limits<double>::infinity());
-}
-
-torch::Tensor Transformer::hidden_states_cached(const torch::Tensor& input_ids, const torch::Tensor& positions,
-                                                const torch::Tensor& slots, const torch::Tensor& key_mask,
-                                                KVCache& cache, const FusedProjections* fused) const {
-  require(input_ids.dim() == 2 && positions.sizes() == input_ids.sizes(),
-          "transformer: input_ids and positions must both be [B, S]");
-  const int64_t B = input_ids.size(0), S = input_ids.size(1), L = key_mask.size(1);
-  require(slots.dim() == 1 && slots.size(0) == S, "transformer: slots must be [S]");
-  require(key_mask.dim() == 2 && key_mask.size(0) == B, "transformer: key_mask must be [B, L]");
-  require(cache.batch() == B && static_cast<int64_t>(cache.keys.size()) == config_.num_hidden_layers,
-          "transformer: the KV cache does not match the batch or the model");
-  require(L <= cache.capacity(), "transformer: key_mask is longer than the KV cache");
-  if (fused && fused->empty()) fused = nullptr;
-  require(!fused || fused->qkv_weight.size() == layers_.size(), "transformer: fused projections of another model");
-  torch::Tensor inv_freq = inv_freq_;
-  if (config_.rope_scaling.type == "dynamic") inv_freq = rope_inv_freq(config_, positions.max().item<int64_t>(), device_);
-  auto [cos, sin] = rope_cos_sin(inv_freq, positions, dtype_);
-  if (uses_decode_kernels(S, fused)) return decode_step_cuda(input_ids, cos, sin, slots, key_mask, cache, *fused);
-  auto mask = attention_mask(key_mask, slots);
-  auto x = torch::embedding(embed_, input_ids);
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const auto& w = layers_[l];
-    x = x + cached_attention(w, rms_norm(x, w.input_norm, config_.rms_norm_eps), cos, sin, slots, mask,
-                             cache.keys[l], cache.values[l], fused, l);
-    auto h = rms_norm(x, w.post_attention_norm, config_.rms_norm_eps);
-    x = x + (fused ? fused_mlp(w, *fused, l, h) : mlp(w, h));
-  }
-  return rms_norm(x, final_norm_, config_.rms_norm_eps);
-}
 
 torch::Tensor Transformer::logits(const torch::Tensor& hidden) const {
   return torch::linear(hidden, lm_head_weight());

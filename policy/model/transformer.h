@@ -1,6 +1,10 @@
-// The decoder-only transformer of Qwen2 and Llama checkpoints, in plain LibTorch tensors:
-// token embedding, N x (RMSNorm -> grouped-query attention with rotary embeddings -> residual,
-// RMSNorm -> SwiGLU MLP -> residual), final RMSNorm, tied or separate LM head.
+// The decoder-only transformer of Qwen2, Llama, Qwen3, Qwen3-MoE and DeepSeek-V3 checkpoints,
+// in plain LibTorch tensors: token embedding, N x (RMSNorm -> grouped-query attention with
+// rotary embeddings (Qwen3: RMSNorm on each q and k head first; DeepSeek-V3: multi-head latent
+// attention, mla_attention.h) -> residual, RMSNorm -> feed-forward -> residual), final RMSNorm,
+// tied or separate LM head. Each layer's feed-forward is either the dense SwiGLU MLP or, in the
+// MoE layers of ModelConfig::is_moe_layer, a router and routed experts (moe_routing.h, moe.h;
+// DeepSeekMoE's gate and shared experts in deepseek_moe.h).
 //
 // Numerics follow Hugging Face transformers op for op (RMSNorm in float32, rotary tables in
 // float32 cast to the model dtype, scaled_dot_product_attention), so that logits agree with
@@ -13,21 +17,39 @@
 #include <utility>
 #include <vector>
 
+#include "policy/model/deepseek_moe.h"
+#include "policy/model/mla_attention.h"
 #include "policy/model/model_config.h"
 
 namespace aha {
+
+enum class MlpKind { dense, moe };
 
 struct DecoderLayerWeights {
   torch::Tensor input_norm, post_attention_norm;       // [H]
   torch::Tensor q_weight, k_weight, v_weight, o_weight;  // [out, in]
   torch::Tensor q_bias, k_bias, v_bias, o_bias;          // undefined when the config has none
+  torch::Tensor q_norm, k_norm;                          // [head_dim], Qwen3 only
+  MlpKind mlp = MlpKind::dense;
+  // Dense layers (undefined in MoE layers):
   torch::Tensor gate_weight, up_weight, down_weight;
   torch::Tensor gate_bias, up_bias, down_bias;
+  // MoE layers (undefined in dense ones): the router and the routed experts, stacked as
+  // transformers 5 stacks them (checkpoints name them per expert; see checkpoint_tensors()).
+  torch::Tensor router_weight;    // [E, H] (float32 for deepseek_v3, as transformers keeps its gate)
+  torch::Tensor experts_gate_up;  // [E, 2I, H], each expert's gate rows then up rows
+  torch::Tensor experts_down;     // [E, H, I]
+  DeepseekMoeWeights deepseek_moe;  // deepseek_v3 MoE layers: the routing bias and shared experts
+  MlaWeights mla;                   // deepseek_v3: the attention (q/k/v/o above are then undefined)
 };
 
 // Keys and values of past tokens for incremental decoding: per layer one
 // [B, kv_heads, capacity, head_dim] tensor each. The rollout engine plans, allocates, shares
 // and compacts caches; the transformer only writes and reads slots of them.
+// For multi-head latent attention (deepseek_v3) the cache is DeepSeek's compressed one: keys
+// holds the normalised latent [B, 1, capacity, kv_lora_rank] and values the rotated rope key
+// [B, 1, capacity, qk_rope_head_dim], so kv_lora_rank + qk_rope_head_dim values per token and
+// layer (mla_attention.h); rows, slots and capacity mean the same as for the other models.
 struct KVCache {
   std::vector<torch::Tensor> keys, values;
 
@@ -41,7 +63,7 @@ struct KVCache {
 };
 
 // Inference-only copies of each layer's projections concatenated, [q; k; v] and [gate; up]
-// (rows in that order), so that a cached forward runs one matrix product for each group
+// (rows in that order; gate/up undefined in MoE layers; none at all for MLA), so that a cached forward runs one matrix product for each group
 // instead of three and two: the same products, so the same results. They are copies: after
 // the weights change (an optimizer step), Transformer::refresh() must run before they are
 // used again. Biases are undefined where the config has none.
@@ -59,10 +81,22 @@ class Transformer {
   torch::ScalarType dtype() const { return dtype_; }
   torch::Device device() const { return device_; }
 
-  // Parameters with their checkpoint names, in checkpoint order. The LM head is listed only
-  // when it is not tied to the embedding.
+  // Parameters with their names, in checkpoint order. The LM head is listed only when it is
+  // not tied to the embedding. Names are the checkpoint's except for the stacked experts of
+  // MoE layers, named as transformers 5's parameters ("mlp.experts.gate_up_proj",
+  // "mlp.experts.down_proj").
   std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const;
+  // The tensors as a Hugging Face checkpoint names them: named_parameters() with each stacked
+  // expert tensor replaced by views of it per expert ("mlp.experts.{e}.gate_proj.weight",
+  // ".up_proj.weight", ".down_proj.weight": the hub layout, which transformers' save_pretrained
+  // writes), unless fused_experts keeps transformers 5's stacked names. The views share the
+  // weights' storage: loading copies into them, saving reads them.
+  // They are followed by the buffers (named_buffers()).
+  std::vector<std::pair<std::string, torch::Tensor>> checkpoint_tensors(bool fused_experts = false) const;
   std::vector<torch::Tensor> parameters() const;
+  // Tensors of the checkpoint that are not trained and not in parameters(): DeepSeek-V3's
+  // routing bias e_score_correction_bias, frozen during RL. Loaded and saved with the rest.
+  std::vector<std::pair<std::string, torch::Tensor>> named_buffers() const;
   const torch::Tensor& lm_head_weight() const { return tied() ? embed_ : lm_head_; }
   bool tied() const { return config_.tie_word_embeddings; }
 
@@ -70,8 +104,12 @@ class Transformer {
   //   input_ids      [B, T] int64
   //   attention_mask [B, T] (1 real token, 0 padding) or undefined for no padding
   //   positions      [B, T] int64 or undefined: then cumsum(mask) - 1 (left padding) or 0..T-1
+  //   router_logits  when given, receives each MoE layer's router logits [B*T, E] (model dtype,
+  //                  differentiable), in layer order, for the auxiliary loss (moe_routing.h).
+  //                  Not available with activation checkpointing in grad mode (an error).
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {},
-                              const torch::Tensor& positions = {}) const;
+                              const torch::Tensor& positions = {},
+                              std::vector<torch::Tensor>* router_logits = nullptr) const;
 
   // Activation checkpointing for training: when on and grad mode is enabled, hidden_states()
   // keeps only each decoder layer's input and recomputes the layer during backward (under the
@@ -108,7 +146,8 @@ class Transformer {
   // Decode kernels (policy/cuda_decode.h): on a CUDA device in bf16/fp16, a cached forward of
   // one token per row with fused projections runs fused residual+RMSNorm, SiLU*up and
   // rotary+cache-write kernels instead of the LibTorch ops (same roundings, float32 sums in
-  // another order). On by default; off gives the LibTorch path (the CPU path).
+  // another order). On by default; off gives the LibTorch path (the CPU path). Models with q/k
+  // norms (Qwen3) or MoE layers always take the LibTorch path: the kernels have neither.
   void set_decode_kernels(bool on) { decode_kernels_ = on; }
   bool decode_kernels() const { return decode_kernels_; }
   // With the decode kernels, the attention is the tensor-core decode attention kernel instead of
@@ -148,8 +187,15 @@ class Transformer {
   torch::Tensor attention(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
                           const torch::Tensor& sin, const torch::Tensor& mask) const;
   torch::Tensor mlp(const DecoderLayerWeights& w, const torch::Tensor& x) const;
+  // The layer's feed-forward on x [..., H]: the dense MLP, or routing + routed experts (whose
+  // router logits are appended to router_logits when given).
+  torch::Tensor feed_forward(const DecoderLayerWeights& w, const torch::Tensor& x,
+                             std::vector<torch::Tensor>* router_logits) const;
+  // Qwen3's per-head RMSNorm of q or k [..., heads, head_dim] (identity without q/k norms).
+  torch::Tensor head_norm(const torch::Tensor& x, const torch::Tensor& weight) const;
   torch::Tensor decoder_layer(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
-                              const torch::Tensor& sin, const torch::Tensor& mask) const;
+                              const torch::Tensor& sin, const torch::Tensor& mask,
+                              std::vector<torch::Tensor>* router_logits = nullptr) const;
   friend struct CheckpointedDecoderLayer;
 
   ModelConfig config_;

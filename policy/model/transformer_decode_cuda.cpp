@@ -23,8 +23,10 @@ namespace aha {
 bool Transformer::uses_decode_kernels(int64_t new_tokens, const FusedProjections* fused) const {
 #ifdef AHA_WITH_CUDA
   const auto& c = config_;
+  // The kernels know neither Qwen3's q/k norms (the rotary kernel reads q and k straight from
+  // the qkv product) nor routed experts: such models take the LibTorch path.
   return decode_kernels_ && new_tokens == 1 && fused != nullptr && device_.is_cuda() &&
-         (dtype_ == torch::kBFloat16 || dtype_ == torch::kHalf) && c.head_dim % 2 == 0;
+         (dtype_ == torch::kBFloat16 || dtype_ == torch::kHalf) && c.head_dim % 2 == 0 && !c.qk_norm && !c.is_moe();
 #else
   (void)new_tokens, (void)fused;
   return false;

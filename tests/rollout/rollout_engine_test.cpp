@@ -68,7 +68,9 @@ TEST_P(GreedyParity, MatchesTransformersGenerate) {
 
 INSTANTIATE_TEST_SUITE_P(Models, GreedyParity,
                          ::testing::Values("qwen2_gqa_tied", "qwen2_mha_untied_sharded", "llama_mqa_headdim",
-                                           "llama_bias_llama3rope", "llama_linear_rope"));
+                                           "llama_bias_llama3rope", "llama_linear_rope", "qwen3_gqa_headdim",
+                                           "qwen3_bias_mha_untied", "qwen3_moe_top2_norm", "qwen3_moe_top1_sparse2",
+                                           "qwen3_moe_mlponly_mqa"));
 
 aha::RolloutRequest sampled_request(uint64_t seed) {
   aha::RolloutRequest r;

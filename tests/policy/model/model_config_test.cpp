@@ -108,4 +108,68 @@ TEST(ModelConfig, SavedJsonKeepsUnknownKeysAndSetsDtype) {
   EXPECT_EQ(aha::ModelConfig::from_json(saved, "saved").torch_dtype, "float32");
 }
 
+// Qwen3-MoE as transformers 5.24 saves it: "num_local_experts" for the hub's "num_experts",
+// nulls for absent ids; layers 1 and 3 of 0..3 are MoE (step 2), layer 3 forced dense.
+const char* kQwen3Moe = R"({"architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe",
+  "vocab_size": 100, "hidden_size": 16, "intermediate_size": 40, "moe_intermediate_size": 8,
+  "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 12,
+  "num_local_experts": 6, "num_experts_per_tok": 2, "decoder_sparse_step": 2, "mlp_only_layers": [3],
+  "norm_topk_prob": true, "router_aux_loss_coef": 0.001, "max_position_embeddings": 64, "rms_norm_eps": 1e-6,
+  "bos_token_id": null, "eos_token_id": null, "tie_word_embeddings": false, "use_sliding_window": false})";
+
+TEST(ModelConfig, ParsesQwen3MoeAndCountsTotalAndActiveParameters) {
+  auto c = aha::ModelConfig::from_json(kQwen3Moe, "config.json");
+  EXPECT_EQ(c.architecture, "Qwen3MoeForCausalLM");
+  EXPECT_TRUE(c.qk_norm);
+  EXPECT_FALSE(c.attention_bias);
+  EXPECT_EQ(c.num_experts, 6);
+  EXPECT_EQ(c.head_dim, 12);
+  EXPECT_TRUE(c.norm_topk_prob);
+  EXPECT_EQ(c.bos_token_id, -1);
+  std::vector<bool> moe;
+  for (int64_t l = 0; l < 4; ++l) moe.push_back(c.is_moe_layer(l));
+  EXPECT_EQ(moe, (std::vector<bool>{false, true, false, false}));
+  EXPECT_EQ(c.moe_layer_count(), 1);
+  // By hand: attention q 16x48, k and v 16x24, o 48x16, q/k norms 12 each, 2 layer norms of 16.
+  const int64_t attention = 16 * 48 + 2 * 16 * 24 + 48 * 16 + 2 * 12 + 2 * 16;
+  const int64_t dense = 3 * 16 * 40, router = 6 * 16, expert = 3 * 16 * 8;
+  const int64_t embeddings = 2 * 100 * 16 + 16;  // untied head, final norm
+  EXPECT_EQ(c.parameter_count(), embeddings + 4 * attention + 3 * dense + router + 6 * expert);
+  EXPECT_EQ(c.active_parameter_count(), embeddings + 4 * attention + 3 * dense + router + 2 * expert);
+  // The hub's name for the expert count.
+  std::string hub = kQwen3Moe;
+  hub.replace(hub.find("num_local_experts"), 17, "num_experts");
+  EXPECT_EQ(aha::ModelConfig::from_json(hub, "hub").num_experts, 6);
+}
+
+TEST(ModelConfig, Qwen3DenseHasQkNormsAndBiasOnAllFourProjections) {
+  auto c = aha::ModelConfig::from_json(R"({"model_type": "qwen3", "vocab_size": 10, "hidden_size": 8,
+    "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+    "head_dim": 6, "max_position_embeddings": 8, "rms_norm_eps": 1e-6, "attention_bias": true})", "c");
+  EXPECT_EQ(c.architecture, "Qwen3ForCausalLM");
+  EXPECT_TRUE(c.qk_norm && c.attention_bias && c.attention_out_bias);
+  EXPECT_FALSE(c.is_moe());
+  EXPECT_EQ(c.parameter_count(), c.active_parameter_count());
+  const int64_t attention = 8 * 12 + 2 * 8 * 6 + 12 * 8 + (12 + 2 * 6 + 8) + 2 * 6;
+  EXPECT_EQ(c.parameter_count(), 10 * 8 + attention + 3 * 8 * 16 + 2 * 8 + 10 * 8 + 8);
+}
+
+TEST(ModelConfig, Qwen3MoeErrorsNameTheField) {
+  auto moe_error = [](const std::string& key, const std::string& value) {
+    std::string s = kQwen3Moe;
+    auto colon = s.find(':', s.find("\"" + key + "\""));
+    auto end = s.find_first_of(",}", colon);
+    if (s[colon + 2] == '[') end = s.find(']', colon) + 1;
+    return error_of(s.substr(0, colon + 1) + " " + value + s.substr(end));
+  };
+  EXPECT_NE(moe_error("num_experts_per_tok", "7").find("more than num_experts 6"), std::string::npos);
+  EXPECT_NE(moe_error("mlp_only_layers", "[4]").find("mlp_only_layers names layer 4"), std::string::npos);
+  EXPECT_NE(moe_error("decoder_sparse_step", "0").find("'decoder_sparse_step' must be positive"), std::string::npos);
+  EXPECT_NE(moe_error("moe_intermediate_size", "0").find("'moe_intermediate_size' must be positive"),
+            std::string::npos);
+  EXPECT_NE(moe_error("architectures", "[\"Qwen3ForCausalLM\"]").find("expected Qwen3MoeForCausalLM"),
+            std::string::npos);
+  EXPECT_NE(moe_error("use_sliding_window", "true").find("use_sliding_window"), std::string::npos);
+}
+
 }  // namespace

@@ -1,0 +1,78 @@
+#include "policy/model/moe.h"
+
+#include <ATen/ops/_grouped_mm.h>
+
+#ifdef AHA_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+#include "core/error.h"
+
+namespace aha {
+
+bool grouped_experts_apply(torch::Device device, torch::ScalarType dtype, int64_t hidden, int64_t intermediate) {
+#ifdef AHA_WITH_CUDA
+  if (!device.is_cuda() || dtype != torch::kBFloat16 || hidden % 8 != 0 || intermediate % 8 != 0) return false;
+  const auto* properties = at::cuda::getDeviceProperties(device.has_index() ? device.index() : at::cuda::current_device());
+  return properties->major >= 9;
+#else
+  (void)device, (void)dtype, (void)hidden, (void)intermediate;
+  return false;
+#endif
+}
+
+torch::Tensor routed_experts(const torch::Tensor& x, const torch::Tensor& experts, const torch::Tensor& weights,
+                             const torch::Tensor& gate_up, const torch::Tensor& down, ExpertKernel kernel) {
+  require(x.dim() == 2, "routed experts: x must be [N, H]");
+  const int64_t N = x.size(0), H = x.size(1);
+  require(experts.dim() == 2 && experts.size(0) == N && weights.sizes() == experts.sizes(),
+          "routed experts: experts and weights must both be [N, k]");
+  require(experts.scalar_type() == torch::kInt64, "routed experts: expert ids must be int64");
+  require(gate_up.dim() == 3 && gate_up.size(2) == H && gate_up.size(1) % 2 == 0,
+          "routed experts: gate_up must be [E, 2I, H]");
+  const int64_t E = gate_up.size(0), I = gate_up.size(1) / 2, k = experts.size(1);
+  require(down.dim() == 3 && down.size(0) == E && down.size(1) == H && down.size(2) == I,
+          "routed experts: down must be [E, H, I]");
+  if (N == 0 || k == 0) return torch::zeros_like(x);
+
+  // Token permutation: the N*k (token, slot) pairs ordered by expert. A stable sort keeps each
+  // expert's tokens in token order.
+  auto flat = experts.reshape({-1});                                              // [N*k]
+  auto order = std::get<1>(flat.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));  // [N*k]
+  auto token_of = order.div(k, "floor");                                          // [N*k]
+  auto sorted_x = x.index_select(0, token_of);                                    // [N*k, H]
+  auto counts = torch::bincount(flat, {}, E);                                     // [E]
+
+  if (kernel == ExpertKernel::automatic) {
+    kernel = grouped_experts_apply(x.device(), x.scalar_type(), H, I) ? ExpertKernel::grouped : ExpertKernel::loop;
+  }
+  torch::Tensor out;  // [N*k, H], row i the output of pair order[i]
+  if (kernel == ExpertKernel::grouped) {
+    auto offsets = counts.cumsum(0).to(torch::kInt32);  // end of each expert's slice
+    auto gate_up_out = at::_grouped_mm(sorted_x, gate_up.transpose(1, 2), offsets);  // [N*k, 2I]
+    auto hidden = torch::silu(gate_up_out.narrow(1, 0, I)) * gate_up_out.narrow(1, I, I);
+    out = at::_grouped_mm(hidden, down.transpose(1, 2), offsets);  // [N*k, H]
+  } else {
+    // The counts are read on the host: the slices' sizes decide the products' shapes.
+    auto host_counts = counts.to(torch::kCPU);
+    const auto* count = host_counts.data_ptr<int64_t>();
+    std::vector<torch::Tensor> pieces;
+    int64_t begin = 0;
+    for (int64_t e = 0; e < E; ++e) {
+      if (count[e] == 0) continue;
+      auto rows = sorted_x.narrow(0, begin, count[e]);
+      auto projected = torch::linear(rows, gate_up[e]);  // [n, 2I]
+      auto hidden = torch::silu(projected.narrow(1, 0, I)) * projected.narrow(1, I, I);
+      pieces.push_back(torch::linear(hidden, down[e]));  // [n, H]
+      begin += count[e];
+    }
+    out = torch::cat(pieces);
+  }
+  // The product in the weights' precision, rounded to x's dtype once: Qwen3-MoE's weights are
+  // x's dtype already; DeepSeek-V3's are float32, and transformers multiplies its bf16 expert
+  // outputs by them in float32 before the cast.
+  auto scale = weights.reshape({-1}).index_select(0, order).unsqueeze(1);  // [N*k, 1]
+  return torch::zeros_like(x).index_add(0, token_of, (out * scale).to(x.scalar_type()));
+}
+
+}  // namespace aha
