@@ -14,6 +14,7 @@
 #include "core/run_store.h"
 #include "recipes/runner/base_model.h"
 #include "recipes/runner/pretrain_spec.h"
+#include "recipes/runner/sft_stage.h"
 
 namespace aha::recipes {
 namespace {
@@ -133,8 +134,7 @@ void check_reference(const StagedRecipe& r, const StageSpec& s, const std::strin
 
 const std::vector<StageKind>& stage_kinds() {
   static const std::vector<StageKind> kinds = {
-      {"sft", StageOutput::kModel, not_built_yet,
-       [](const StageInput& in) -> StageResult { not_built_yet(in); return {}; }},
+      {"sft", StageOutput::kModel, check_sft_stage, run_sft_stage},
       {"grpo", StageOutput::kModel, check_grpo, run_grpo_kind},
       {"rejection_sample", StageOutput::kData, not_built_yet,
        [](const StageInput& in) -> StageResult { not_built_yet(in); return {}; }},
