@@ -16,6 +16,7 @@
 #include "core/progress_bar.h"
 #include "recipes/runner/grpo_stage.h"
 #include "recipes/runner/recipe_check.h"
+#include "recipes/runner/stage_graph.h"
 #include "tools/cli.h"
 
 namespace aha {
@@ -38,8 +39,7 @@ std::string dashboard_command(const std::filesystem::path& run_dir) {
 }
 
 // --check: every problem on its own line, then the plan; exit status 1 when there is a problem.
-int check_train(const recipes::Recipe& recipe, const recipes::RunOptions& options) {
-  const auto check = recipes::check_recipe(recipe, options);
+int print_check(const recipes::RecipeCheck& check) {
   for (const auto& item : check.items)
     std::cout << (item.ok ? "ok       " : "PROBLEM  ") << item.what << ": " << item.detail << "\n";
   std::cout << "\nthe run would do:\n";
@@ -51,14 +51,44 @@ int check_train(const recipes::Recipe& recipe, const recipes::RunOptions& option
   return problems == 0 ? 0 : 1;
 }
 
+int check_train(const recipes::Recipe& recipe, const recipes::RunOptions& options) {
+  return print_check(recipes::check_recipe(recipe, options));
+}
+
+// A recipe with "stages" (recipes/runner/stage_graph.h): the stages in order, then one row
+// per stage of its last held-out evaluation.
+int run_staged_train(const std::string& file, const cli::Args& args, const recipes::RunOptions& options) {
+  auto recipe = recipes::load_staged_recipe(file, args.list("set"));
+  if (args.flag("check")) return print_check(recipes::check_staged_recipe(recipe, options));
+  const auto run_dir = options.run_dir.empty() ? std::filesystem::path("runs") / recipe.name : options.run_dir;
+  std::cerr << "aha train: recipe " << file << " (" << recipe.stages.size() << " stages), run directory "
+            << run_dir.string() << "\n";
+  std::cerr << "watch it live: " << dashboard_command(run_dir) << "\n";
+  const auto summary = recipes::run_staged(recipe, options);
+  std::cout << "run " << recipe.name << ": " << (summary.finished ? "all stages done" : "stopped early: continue with --resume")
+            << " in " << ProgressBar::format_duration(summary.seconds) << "\n";
+  std::printf("%-16s %-17s %-9s %9s %9s %9s %9s\n", "stage", "kind", "status", "accuracy", "format", "lang_mix",
+              "length");
+  for (const auto& s : summary.stages)
+    std::printf("%-16s %-17s %-9s %9s %9s %9s %9s\n", s.name.c_str(), s.kind.c_str(), s.status.c_str(),
+                value_or_dash(s.eval, "eval/accuracy").c_str(), value_or_dash(s.eval, "eval/format_rate").c_str(),
+                value_or_dash(s.eval, "eval/language_mix_rate").c_str(),
+                value_or_dash(s.eval, "eval/mean_response_tokens").c_str());
+  std::cout << "metrics and samples: " << (summary.run_dir / "run.db").string() << "\n";
+  for (const auto& s : summary.stages)
+    if (!s.output.empty()) std::cout << "stage " << s.name << " output: " << s.output.string() << "\n";
+  return 0;
+}
+
 int run_train(const cli::Args& args) {
   const std::string file = args.positional(0, "RECIPE (a recipe JSON file, e.g. recipes/r1-zero-tiny.json)");
-  auto recipe = recipes::load_recipe(file, args.list("set"));
   recipes::RunOptions options;
   options.run_dir = args.get("run-dir", "");
   options.resume = args.flag("resume");
   options.progress = !args.flag("quiet");
   options.stop_after_steps = args.get_int("stop-after", 0, 0);
+  if (recipes::is_staged_recipe(file, args.list("set"))) return run_staged_train(file, args, options);
+  auto recipe = recipes::load_recipe(file, args.list("set"));
   if (args.flag("check")) return check_train(recipe, options);
   const auto run_dir = options.run_dir.empty() ? std::filesystem::path("runs") / recipe.name : options.run_dir;
   std::cerr << "aha train: recipe " << file << ", run directory " << run_dir.string() << "\n";

@@ -169,7 +169,7 @@ TEST_P(Qwen3MoeParity, AuxLossMatchesTransformers) {
   ASSERT_GT(e.load("routing_margin").item<double>(), 1e-3) << "the fixture's routing is near a tie";
   for (auto& p : model->parameters()) p.requires_grad_(true);
   std::vector<torch::Tensor> router_logits;
-  model->hidden_states(in.ids, in.mask, in.pos, &router_logits);
+  model->hidden_states(in.ids, in.mask, in.pos, {}, &router_logits);
   EXPECT_EQ(static_cast<int64_t>(router_logits.size()), c.moe_layer_count());
   auto aux = aha::load_balancing_loss(router_logits, c.num_experts, c.num_experts_per_tok, in.mask);
   EXPECT_NEAR(aux.item<double>(), e.load("aux_loss").item<double>(), 1e-5);
