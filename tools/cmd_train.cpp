@@ -16,6 +16,7 @@
 #include "core/progress_bar.h"
 #include "recipes/runner/grpo_stage.h"
 #include "recipes/runner/recipe_check.h"
+#include "recipes/runner/stage_graph.h"
 #include "tools/cli.h"
 
 namespace aha {
@@ -51,14 +52,45 @@ int check_train(const recipes::Recipe& recipe, const recipes::RunOptions& option
   return problems == 0 ? 0 : 1;
 }
 
+// A recipe with "stages" (recipes/runner/stage_graph.h): the stages in order, then one row
+// per stage of its last held-out evaluation.
+int run_staged_train(const std::string& file, const cli::Args& args, const recipes::RunOptions& options) {
+  auto recipe = recipes::load_staged_recipe(file, args.list("set"));
+  if (args.flag("check")) {
+    recipes::check_stages(recipe);
+    for (const auto& s : recipe.stages) std::cout << "ok       stage " << s.name << " (" << s.kind << ")\n";
+    std::cout << "\nrecipe ok: nothing was trained or written\n";
+    return 0;
+  }
+  const auto run_dir = options.run_dir.empty() ? std::filesystem::path("runs") / recipe.name : options.run_dir;
+  std::cerr << "aha train: recipe " << file << " (" << recipe.stages.size() << " stages), run directory "
+            << run_dir.string() << "\n";
+  std::cerr << "watch it live: " << dashboard_command(run_dir) << "\n";
+  const auto summary = recipes::run_staged(recipe, options);
+  std::cout << "run " << recipe.name << ": " << (summary.finished ? "all stages done" : "stopped early: continue with --resume")
+            << " in " << ProgressBar::format_duration(summary.seconds) << "\n";
+  std::printf("%-16s %-17s %-9s %9s %9s %9s %9s\n", "stage", "kind", "status", "accuracy", "format", "lang_mix",
+              "length");
+  for (const auto& s : summary.stages)
+    std::printf("%-16s %-17s %-9s %9s %9s %9s %9s\n", s.name.c_str(), s.kind.c_str(), s.status.c_str(),
+                value_or_dash(s.eval, "eval/accuracy").c_str(), value_or_dash(s.eval, "eval/format_rate").c_str(),
+                value_or_dash(s.eval, "eval/language_mix_rate").c_str(),
+                value_or_dash(s.eval, "eval/mean_response_tokens").c_str());
+  std::cout << "metrics and samples: " << (summary.run_dir / "run.db").string() << "\n";
+  for (const auto& s : summary.stages)
+    if (!s.output.empty()) std::cout << "stage " << s.name << " output: " << s.output.string() << "\n";
+  return 0;
+}
+
 int run_train(const cli::Args& args) {
   const std::string file = args.positional(0, "RECIPE (a recipe JSON file, e.g. recipes/r1-zero-tiny.json)");
-  auto recipe = recipes::load_recipe(file, args.list("set"));
   recipes::RunOptions options;
   options.run_dir = args.get("run-dir", "");
   options.resume = args.flag("resume");
   options.progress = !args.flag("quiet");
   options.stop_after_steps = args.get_int("stop-after", 0, 0);
+  if (recipes::is_staged_recipe(file, args.list("set"))) return run_staged_train(file, args, options);
+  auto recipe = recipes::load_recipe(file, args.list("set"));
   if (args.flag("check")) return check_train(recipe, options);
   const auto run_dir = options.run_dir.empty() ? std::filesystem::path("runs") / recipe.name : options.run_dir;
   std::cerr << "aha train: recipe " << file << ", run directory " << run_dir.string() << "\n";

@@ -16,7 +16,7 @@ void require_shape(const torch::Tensor& t, const char* name, std::vector<int64_t
 
 LmBatch LmBatch::rows(int64_t begin, int64_t count) const {
   auto cut = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, begin, count) : t; };
-  return {cut(input_ids), cut(loss_mask), cut(attention_mask)};
+  return {cut(input_ids), cut(loss_mask), cut(attention_mask), cut(positions), cut(segment_ids)};
 }
 
 void LmBatch::validate() const {
@@ -26,12 +26,16 @@ void LmBatch::validate() const {
   require(B > 0 && T >= 2, "LM batch: needs at least one row of at least two tokens");
   if (loss_mask.defined()) require_shape(loss_mask, "loss_mask", {B, T - 1});
   if (attention_mask.defined()) require_shape(attention_mask, "attention_mask", {B, T});
+  require(positions.defined() == segment_ids.defined(), "LM batch: positions and segment_ids come together");
+  if (positions.defined()) require_shape(positions, "positions", {B, T});
+  if (segment_ids.defined()) require_shape(segment_ids, "segment_ids", {B, T});
 }
 
 torch::Tensor lm_nll_sum(const Transformer& model, const torch::Tensor& ids, const torch::Tensor& loss_mask,
-                         const torch::Tensor& attention_mask, int64_t* tokens) {
+                         const torch::Tensor& attention_mask, int64_t* tokens, const torch::Tensor& positions,
+                         const torch::Tensor& segment_ids) {
   const int64_t B = ids.size(0), T = ids.size(1);
-  auto hidden = model.hidden_states(ids, attention_mask).narrow(1, 0, T - 1).reshape({B * (T - 1), -1});
+  auto hidden = model.hidden_states(ids, attention_mask, positions, segment_ids).narrow(1, 0, T - 1).reshape({B * (T - 1), -1});
   auto targets = ids.narrow(1, 1, T - 1).reshape({-1});
   if (loss_mask.defined()) {
     // Only the trained positions go through the LM head (SFT prompts cost no head compute).
@@ -49,6 +53,13 @@ torch::Tensor lm_nll_sum(const Transformer& model, const torch::Tensor& ids, con
   }
   if (targets.size(0) == 0) return hidden.sum().to(torch::kFloat32) * 0;  // keeps the graph connected
   return -chunked_token_logprobs(hidden, head, targets).logprobs.sum();
+}
+
+torch::Tensor lm_nll_sum(const Transformer& model, const LmBatch& batch, int64_t* tokens) {
+  const auto device = model.device();
+  auto to_device = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  return lm_nll_sum(model, batch.input_ids.to(device), to_device(batch.loss_mask), to_device(batch.attention_mask),
+                    tokens, to_device(batch.positions), to_device(batch.segment_ids));
 }
 
 LmTrainer::LmTrainer(std::unique_ptr<Transformer> model, const LmTrainerOptions& options)
@@ -71,12 +82,10 @@ LmStepMetrics LmTrainer::train_step(const LmBatch& batch) {
   double loss_sum = 0;
   for (int64_t i = 0; i < B; i += chunk) {
     auto micro = batch.rows(i, std::min(chunk, B - i));
-    auto to_device = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
     torch::Tensor nll;
     {
       AutocastScope autocast(options_.autocast_bf16);
-      nll = lm_nll_sum(*model_, micro.input_ids.to(device), to_device(micro.loss_mask),
-                       to_device(micro.attention_mask));
+      nll = lm_nll_sum(*model_, micro);
     }
     (nll / double(total)).backward();
     loss_sum += nll.item<double>();

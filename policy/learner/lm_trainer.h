@@ -31,6 +31,9 @@ struct LmBatch {
   torch::Tensor input_ids;       // [B, T] int64
   torch::Tensor loss_mask;       // [B, T-1] 1 where input_ids[:, t+1] is trained; undefined: all
   torch::Tensor attention_mask;  // [B, T] 1 real token, 0 padding; undefined: no padding
+  // Packed rows (policy/learner/sft_packing.h): [B, T] int64 each, or both undefined. A token
+  // attends only to its own segment (0: padding) and positions restart at each segment.
+  torch::Tensor positions, segment_ids;
 
   int64_t size() const { return input_ids.defined() ? input_ids.size(0) : 0; }
   LmBatch rows(int64_t begin, int64_t count) const;
@@ -58,7 +61,10 @@ struct LmStepMetrics {
 // Summed negative log-likelihood (float32 scalar, differentiable) of the trained targets of
 // rows [B, T], and their count in *tokens. Runs under the caller's autocast state.
 torch::Tensor lm_nll_sum(const Transformer& model, const torch::Tensor& input_ids, const torch::Tensor& loss_mask,
-                         const torch::Tensor& attention_mask, int64_t* tokens = nullptr);
+                         const torch::Tensor& attention_mask, int64_t* tokens = nullptr,
+                         const torch::Tensor& positions = {}, const torch::Tensor& segment_ids = {});
+// The same for a batch (moved to the model's device).
+torch::Tensor lm_nll_sum(const Transformer& model, const LmBatch& batch, int64_t* tokens = nullptr);
 
 class LmTrainer {
  public:

@@ -229,7 +229,7 @@ struct CheckpointedDecoderLayer : torch::autograd::Function<CheckpointedDecoderL
 };
 
 torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                                         const torch::Tensor& positions) const {
+                                         const torch::Tensor& positions, const torch::Tensor& segment_ids) const {
   require(input_ids.dim() == 2, "transformer: input_ids must be [B, T]");
   const int64_t B = input_ids.size(0), T = input_ids.size(1);
   require(!attention_mask.defined() || attention_mask.sizes() == input_ids.sizes(),
@@ -248,8 +248,17 @@ torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const t
   }
   auto [cos, sin] = rope_cos_sin(inv_freq, pos, dtype_);
 
+  require(!segment_ids.defined() || (segment_ids.sizes() == input_ids.sizes() && positions.defined()),
+          "transformer: segment_ids must have the shape of input_ids and come with positions");
   torch::Tensor mask;  // [B, 1, T, T] bool, true = may attend
-  if (attention_mask.defined()) {
+  if (segment_ids.defined()) {
+    auto seg = segment_ids.to(device_, torch::kInt64);
+    auto same = seg.view({B, 1, T, 1}).eq(seg.view({B, 1, 1, T}));
+    auto real = seg.view({B, 1, 1, T}).ne(0);
+    auto causal = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(device_)).tril();
+    auto eye = torch::eye(T, torch::TensorOptions().dtype(torch::kBool).device(device_));
+    mask = causal.logical_and(same).logical_and(real).logical_or(eye);
+  } else if (attention_mask.defined()) {
     auto keys = attention_mask.to(device_).to(torch::kBool).view({B, 1, 1, T});
     auto causal = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(device_)).tril();
     // A padding query attends to itself so that its row is never empty (no NaN); its output

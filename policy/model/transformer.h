@@ -70,8 +70,12 @@ class Transformer {
   //   input_ids      [B, T] int64
   //   attention_mask [B, T] (1 real token, 0 padding) or undefined for no padding
   //   positions      [B, T] int64 or undefined: then cumsum(mask) - 1 (left padding) or 0..T-1
+  //   segment_ids    [B, T] int64 or undefined: several sequences packed in one row (SFT
+  //                  packing); a token attends only to earlier tokens of its own segment, 0 is
+  //                  padding (attention_mask is then ignored); needs positions (each
+  //                  segment's from 0), so a packed row computes what its sequences alone would.
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {},
-                              const torch::Tensor& positions = {}) const;
+                              const torch::Tensor& positions = {}, const torch::Tensor& segment_ids = {}) const;
 
   // Activation checkpointing for training: when on and grad mode is enabled, hidden_states()
   // keeps only each decoder layer's input and recomputes the layer during backward (under the

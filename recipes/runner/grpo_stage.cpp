@@ -135,6 +135,7 @@ class GrpoRun {
   std::unique_ptr<RolloutEngine> engine_;
   std::unique_ptr<DataIterator> data_;
   std::unique_ptr<RunStore> store_;
+  std::string stage_name_ = kStage;
   int64_t stage_id_ = 0;
   int64_t pad_id_ = 0;
   int64_t applied_steps_ = 0, skipped_steps_ = 0;  // this invocation's, for the all-skipped check
@@ -149,7 +150,11 @@ torch::Device choose_device(const std::string& name) {
 }
 
 fs::path checked_run_dir(const Recipe& recipe, const RunOptions& options) {
-  const fs::path run_dir = options.run_dir.empty() ? fs::path("runs") / recipe.name : options.run_dir;
+  return checked_run_dir(recipe.name, recipe.canonical_json, options);
+}
+
+fs::path checked_run_dir(const std::string& name, const std::string& canonical_json, const RunOptions& options) {
+  const fs::path run_dir = options.run_dir.empty() ? fs::path("runs") / name : options.run_dir;
   const fs::path db = run_dir / "run.db";
   if (!options.resume && fs::exists(db))
     throw Error("run directory " + run_dir.string() + " already holds a run (run.db): continue it with --resume, "
@@ -173,7 +178,7 @@ fs::path checked_run_dir(const Recipe& recipe, const RunOptions& options) {
     if (!stored)
       throw Error("--resume: " + db.string() + " holds no recipe, so it is not a run that aha started; "
                   "refusing to continue over it");
-    if (*stored != recipe.canonical_json)
+    if (*stored != canonical_json)
       throw Error("--resume: the recipe differs from the one " + run_dir.string() +
                   " was started with (compare with `sqlite3 run.db \"select value from config where key='recipe'\"`)");
   }
@@ -198,8 +203,10 @@ void check_model_source(const Recipe& recipe) {
 namespace {
 
 void GrpoRun::prepare() {
-  run_dir_ = checked_run_dir(recipe_, options_);
-  stage_dir_ = run_dir_ / "checkpoints" / kStage;
+  const bool in_graph = !options_.stage_name.empty();
+  if (in_graph) stage_name_ = options_.stage_name;
+  run_dir_ = in_graph ? options_.run_dir : checked_run_dir(recipe_, options_);
+  stage_dir_ = run_dir_ / "checkpoints" / stage_name_;
   const fs::path db = run_dir_ / "run.db";
 
   // Everything that can be checked before any work: device, data, rewards, the model.
@@ -210,9 +217,9 @@ void GrpoRun::prepare() {
   for (const auto& [name, spec] : recipe_.eval_data) eval_.push_back({name, load_dataset(spec, recipe_.base_dir)});
   rewards_ = std::make_unique<reward::RewardRunner>(recipe_.rewards);
 
-  model_dir_ = recipe_.model.path;
-  check_model_source(recipe_);
-  if (!recipe_.model.build.empty()) {
+  model_dir_ = in_graph ? options_.stage_model : fs::path(recipe_.model.path);
+  if (!in_graph) check_model_source(recipe_);
+  if (!in_graph && !recipe_.model.build.empty()) {
     PretrainRunOptions pretrain;
     pretrain.device = device_;
     pretrain.progress = options_.progress;
@@ -249,8 +256,8 @@ void GrpoRun::prepare() {
   store_options.retention.keep_last_steps = recipe_.logging.keep_samples_last_steps;
   store_options.retention.keep_every = recipe_.logging.keep_samples_every;
   store_ = std::make_unique<RunStore>(db, store_options);
-  store_->set_config("recipe", recipe_.canonical_json);
-  stage_id_ = store_->begin_stage(kStage, "grpo", recipe_.canonical_json);
+  if (!in_graph) store_->set_config("recipe", recipe_.canonical_json);
+  stage_id_ = store_->begin_stage(stage_name_, "grpo", recipe_.canonical_json);
 }
 
 SamplingOptions sampling_options(const Recipe& r, const std::vector<int64_t>& eos, uint64_t seed) {

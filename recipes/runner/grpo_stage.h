@@ -46,6 +46,12 @@ struct RunOptions {
   // > 0: stop after this many steps of this invocation (with a checkpoint; the stage is left
   // "stopped"), to be continued with resume -- for time-boxed sessions and for tests.
   int64_t stop_after_steps = 0;
+  // Set by the stage graph (stage_graph.h) when GRPO is one stage of a multi-stage recipe:
+  // the stage's name (its run.db record and checkpoints/<name>/) and the model it trains,
+  // which replaces model.path and model.build. The graph has checked run_dir and stored the
+  // recipe. Empty: a single-stage recipe (stage "grpo").
+  std::string stage_name;
+  std::filesystem::path stage_model;
 };
 
 struct RunSummary {
@@ -64,6 +70,9 @@ RunSummary run_grpo(const Recipe& recipe, const RunOptions& options);
 // The run directory the run would write (runs/<name> or options.run_dir): new or empty, or
 // with resume one that holds this recipe's run.
 std::filesystem::path checked_run_dir(const Recipe& recipe, const RunOptions& options);
+// The same for any recipe by its name and canonical JSON (multi-stage recipes too).
+std::filesystem::path checked_run_dir(const std::string& name, const std::string& canonical_json,
+                                      const RunOptions& options);
 // model.path holds a model, or model.build can make one there (never over a model it did not make).
 void check_model_source(const Recipe& recipe);
 // model.device: "auto" is the first GPU when there is one, else the CPU.

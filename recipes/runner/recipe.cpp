@@ -43,12 +43,11 @@ auto named(const ObjectReader& r, const char* key, const std::string& fallback, 
   }
 }
 
-void read_model(const ObjectReader& r, Recipe& recipe) {
+void read_model(const ObjectReader& r, const fs::path& base_dir, ModelSection& m) {
   r.reject_unknown({"path", "build", "build_set", "dtype", "device", "threads"});
-  ModelSection& m = recipe.model;
   m.path = r.get_string("path");
   // null (e.g. --set model.build=null) drops a recipe's build: train model.path as it is.
-  if (r.has("build") && !r.get("build").IsNull()) m.build = recipe.base_dir / r.get_string("build");
+  if (r.has("build") && !r.get("build").IsNull()) m.build = base_dir / r.get_string("build");
   if (r.has("build_set")) {
     const auto& list = r.get("build_set");
     require(list.IsArray(), r.context() + ": 'build_set' must be a list of \"key.path=value\" strings");
@@ -170,6 +169,14 @@ void read_eval(const ObjectReader& r, EvalSection& s) {
 
 }  // namespace
 
+ModelSection parse_model_section(const std::string& json_text, const fs::path& base_dir, const std::string& context) {
+  rapidjson::Document doc = json::parse(json_text, context);
+  require(doc.IsObject(), context + ": expected a JSON object");
+  ModelSection m;
+  read_model(ObjectReader(doc, context), base_dir, m);
+  return m;
+}
+
 Recipe parse_recipe(const std::string& json_text, const fs::path& file, const std::vector<std::string>& overrides) {
   const std::string what = "recipe " + file.string();
   rapidjson::Document doc = json::parse(json_text, what);
@@ -186,7 +193,7 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   if (recipe.name.empty() || recipe.name.find_first_of("/\\ \t") != std::string::npos)
     throw Error(what + ": 'name' must be non-empty, without slashes or spaces (it names the run directory)");
 
-  read_model(r.object("model"), recipe);
+  read_model(r.object("model"), recipe.base_dir, recipe.model);
   recipe.template_name = r.get_string("template", recipe.template_name);
   if (r.has("stop_strings")) {
     const auto& list = r.get("stop_strings");

@@ -122,6 +122,10 @@ struct Recipe {
   std::string canonical_json;  // the whole recipe with defaults, as stored in the run
 };
 
+// A "model" section alone (JSON text of the object; build is relative to base_dir).
+ModelSection parse_model_section(const std::string& json_text, const std::filesystem::path& base_dir,
+                                 const std::string& context);
+
 // Reads a recipe file and applies "key.path=value" overrides. Throws aha::Error (see above).
 Recipe load_recipe(const std::filesystem::path& file, const std::vector<std::string>& overrides = {});
 // The same from JSON text; `file` is used for messages and relative paths.

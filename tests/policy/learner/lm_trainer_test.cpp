@@ -64,7 +64,7 @@ TEST(LmTrainer, LossMatchesFullLogSoftmaxOverMaskedTargets) {
     expected = -(logp * mask.to(torch::kFloat64)).sum().item<double>() / 12.0;
   }
   LmTrainer trainer(std::move(model), options(1e-3));
-  auto m = trainer.train_step({ids, mask, {}});
+  auto m = trainer.train_step({ids, mask, {}, {}, {}});
   EXPECT_EQ(m.tokens, 12);
   EXPECT_NEAR(m.loss, expected, 1e-5);
   EXPECT_TRUE(m.applied);
@@ -78,8 +78,8 @@ TEST(LmTrainer, MicroBatchesGiveTheWholeBatchUpdate) {
   auto mask = (torch::rand({4, 9}, gen) > 0.3).to(torch::kInt64);
   LmTrainer whole(init_model(small_config(64), 1), options(1e-2, 0));
   LmTrainer micro(init_model(small_config(64), 1), options(1e-2, 1));
-  auto a = whole.train_step({ids, mask, {}});
-  auto b = micro.train_step({ids, mask, {}});
+  auto a = whole.train_step({ids, mask, {}, {}, {}});
+  auto b = micro.train_step({ids, mask, {}, {}, {}});
   EXPECT_NEAR(a.loss, b.loss, 1e-5);
   EXPECT_NEAR(a.grad_norm, b.grad_norm, 1e-4);
   auto pa = whole.model().parameters(), pb = micro.model().parameters();
@@ -98,7 +98,7 @@ TEST(LmTrainer, OverfitsASmallText) {
   LmTrainer trainer(init_model(small_config(40), 2), o);
   double first = 0, last = 0;
   for (int step = 0; step < 80; ++step) {
-    auto m = trainer.train_step({ids, {}, {}});
+    auto m = trainer.train_step({ids, {}, {}, {}, {}});
     if (step == 0) first = m.loss;
     last = m.loss;
   }
@@ -110,11 +110,11 @@ TEST(LmTrainer, BadBatchesAreErrors) {
   testing::one_thread();
   LmTrainer trainer(init_model(small_config(30), 0), options(1e-3));
   auto ids = torch::randint(0, 30, {2, 6}, torch::kInt64);
-  EXPECT_NE(test::error_of([&] { trainer.train_step({ids, torch::ones({2, 6}), {}}); }).find("loss_mask"),
+  EXPECT_NE(test::error_of([&] { trainer.train_step({ids, torch::ones({2, 6}), {}, {}, {}}); }).find("loss_mask"),
             std::string::npos);
-  EXPECT_NE(test::error_of([&] { trainer.train_step({ids, torch::zeros({2, 5}), {}}); }).find("no token"),
+  EXPECT_NE(test::error_of([&] { trainer.train_step({ids, torch::zeros({2, 5}), {}, {}, {}}); }).find("no token"),
             std::string::npos);
-  EXPECT_NE(test::error_of([&] { trainer.train_step({ids.to(torch::kInt32), {}, {}}); }).find("int64"),
+  EXPECT_NE(test::error_of([&] { trainer.train_step({ids.to(torch::kInt32), {}, {}, {}, {}}); }).find("int64"),
             std::string::npos);
 }
 
