@@ -34,6 +34,42 @@ size_t count_lines(const fs::path& path) {
   return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
 }
 
+// Starts `aha words...` as a child process, waits until `watched` has at least `lines` lines,
+// and kills it with SIGKILL; returns the lines it had then (0 when it ended on its own first).
+size_t kill_when(const std::vector<std::string>& words, const fs::path& watched, size_t lines) {
+  pid_t child = fork();
+  if (child < 0) return 0;
+  if (child == 0) {
+    std::vector<std::string> argv_words = {std::string(AHA_BINARY_DIR) + "/aha"};
+    argv_words.insert(argv_words.end(), words.begin(), words.end());
+    std::vector<char*> argv;
+    for (auto& w : argv_words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    if (!std::freopen("/dev/null", "w", stderr) || !std::freopen("/dev/null", "w", stdout)) _exit(126);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  // The bound only keeps a broken build from hanging the suite.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (count_lines(watched) < lines && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? count_lines(watched) : 0;
+}
+
+// Every prompt index 0..n-1 exactly once in an SFT export (and every line whole JSON).
+void expect_each_prompt_once(const fs::path& out, int n) {
+  std::multiset<int> indices;
+  for (const auto& line : test::read_nonempty_lines(out)) {
+    auto d = json::parse(line, out.string());  // a torn line would fail here
+    indices.insert(d["provenance"]["prompt_index"].GetInt());
+  }
+  EXPECT_EQ(indices.size(), static_cast<size_t>(n));  // no duplicate ...
+  for (int i = 0; i < n; ++i) EXPECT_EQ(indices.count(i), 1u) << "prompt " << i;  // ... none missing
+}
+
 class DistillCli : public ::testing::Test {
  protected:
   static constexpr int kPrompts = 300;
@@ -66,30 +102,8 @@ fs::path DistillCli::root_;
 TEST_F(DistillCli, AKillMidRunThenResumeLosesAndRepeatsNothing) {
   const fs::path out = root_ / "killed.jsonl";
   auto words = distill(out, kPrompts);
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    std::vector<std::string> argv_words = {std::string(AHA_BINARY_DIR) + "/aha"};
-    argv_words.insert(argv_words.end(), words.begin(), words.end());
-    std::vector<char*> argv;
-    for (auto& w : argv_words) argv.push_back(w.data());
-    argv.push_back(nullptr);
-    FILE* quiet = std::freopen("/dev/null", "w", stderr);
-    (void)quiet;
-    std::freopen("/dev/null", "w", stdout);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  // Kill as soon as some records are on disk (the bound only keeps a broken build from hanging).
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-  while (count_lines(out) < 10 && std::chrono::steady_clock::now() < give_up)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ASSERT_EQ(kill(child, SIGKILL), 0);
-  int status = 0;
-  waitpid(child, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "aha distill ended before it was killed";
-  const size_t at_kill = count_lines(out);
-  ASSERT_GE(at_kill, 10u);
+  const size_t at_kill = kill_when(words, out, 10);
+  ASSERT_GE(at_kill, 10u) << "aha distill ended before it was killed";
   ASSERT_LT(at_kill, static_cast<size_t>(kPrompts)) << "the kill came after the end: nothing was tested";
 
   // Without --resume the output is not touched.
@@ -100,21 +114,39 @@ TEST_F(DistillCli, AKillMidRunThenResumeLosesAndRepeatsNothing) {
   words.push_back("--resume");
   auto resumed = run_aha(words);
   ASSERT_EQ(resumed.exit_status, 0) << resumed.out;
-  std::multiset<int> indices;
+  expect_each_prompt_once(out, kPrompts);
   std::set<std::string> ids;
-  for (const auto& line : test::read_nonempty_lines(out)) {
-    auto d = json::parse(line, out.string());  // a torn line would fail here
-    indices.insert(d["provenance"]["prompt_index"].GetInt());
-    ids.insert(d["provenance"]["prompt_id"].GetString());
-  }
-  EXPECT_EQ(indices.size(), static_cast<size_t>(kPrompts));  // no duplicate ...
+  for (const auto& line : test::read_nonempty_lines(out))
+    ids.insert(json::parse(line, out.string())["provenance"]["prompt_id"].GetString());
   EXPECT_EQ(ids.size(), static_cast<size_t>(kPrompts));
-  for (int i = 0; i < kPrompts; ++i) EXPECT_EQ(indices.count(i), 1u) << "prompt " << i;  // ... none missing
   auto stats = json::parse(read_file(root_ / "killed.stats.json"), "stats");
   EXPECT_EQ(stats["prompts"].GetInt(), kPrompts);
   EXPECT_EQ(stats["kept"].GetInt(), kPrompts);
   EXPECT_EQ(stats["dropped"]["exact_dup"].GetInt(), kPrompts);  // the second of two identical samples
   EXPECT_NE(resumed.out.find("kept 300"), std::string::npos) << resumed.out;
+}
+
+TEST_F(DistillCli, AKillDuringARejectionStageThenResumeLosesAndRepeatsNothing) {
+  const std::string recipe = R"({"name": "kill-stage", "model": {"path": ")" + (root_ / "model").string() +
+                             R"(", "device": "cpu", "threads": 1}, "template": "{prompt}",
+    "rewards": [{"name": "accuracy", "kind": "math_accuracy"}],
+    "stages": [{"name": "rejection", "kind": "rejection_sample",
+                "data": {"path": ")" + (root_ / "prompts.jsonl").string() + R"(", "format": "plain"},
+                "samples": 2, "keep": 1, "filters": ["correct", "exact_dup"], "max_new_tokens": 12,
+                "prompts_per_batch": 4, "temperature": 1.0}]})";
+  write_file_atomic(root_ / "stage.json", recipe);
+  const fs::path run = root_ / "stage-run", out = run / "exports" / "rejection.jsonl";
+  std::vector<std::string> words = {"train", (root_ / "stage.json").string(), "--run-dir", run.string(), "--quiet"};
+  const size_t at_kill = kill_when(words, out, 10);
+  ASSERT_GE(at_kill, 10u) << "aha train ended before it was killed";
+  ASSERT_LT(at_kill, static_cast<size_t>(kPrompts)) << "the kill came after the end: nothing was tested";
+  words.push_back("--resume");
+  auto resumed = run_aha(words);
+  ASSERT_EQ(resumed.exit_status, 0) << resumed.out;
+  expect_each_prompt_once(out, kPrompts);
+  RunStore store(run / "run.db", {.read_only = true});
+  ASSERT_EQ(store.stages().size(), 1u);
+  EXPECT_EQ(store.stages()[0].status, "done");
 }
 
 TEST_F(DistillCli, NothingOfTheUsersIsOverwritten) {
