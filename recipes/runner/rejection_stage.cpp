@@ -125,7 +125,9 @@ RejectionStageConfig parse_config(const StageInput& in) {
   require(seed >= 0, ctx + ": 'seed' must be >= 0");
   o.seed = static_cast<uint64_t>(seed);
   o.prompts_per_batch = s.get_int("prompts_per_batch", 16);
-  o.layout = parse_reasoning_layout(s.get_string("reasoning", "both"), ctx + ": 'reasoning'");
+  // "field" by default: the export feeds aha's SFT stage, which reads the reasoning from
+  // reasoning_content and the answer from content (sft_record.h).
+  o.layout = parse_reasoning_layout(s.get_string("reasoning", "field"), ctx + ": 'reasoning'");
   if (auto* r = pick("rewards")) {
     try {
       o.rewards = reward::reward_specs_from_json(json::to_string(*r), ctx + ": 'rewards'");

@@ -10,7 +10,8 @@
 //   the template is not R1-Zero's), language_threshold (0.99), max_paragraph_chars (2000),
 //   min_tokens (1), max_tokens (none), near_dup_threshold (0.9), format_reward ("format"),
 //   language_reward ("language"), temperature (0.6), top_p (1), top_k (0), max_new_tokens
-//   (1024), seed (0), prompts_per_batch (16), reasoning ("both" | "think" | "field")
+//   (1024), seed (0), prompts_per_batch (16), reasoning ("field", what aha's SFT stage
+//   reads; "both" | "think": sft_record.h)
 //   template, system_prompt, stop_strings, rewards, accuracy_reward: the stage's own, else the
 //   recipe's; with no rewards anywhere, rejection_sampling.h's defaults.
 // The model's device, dtype and threads come from the recipe's model section.

@@ -27,7 +27,17 @@ AssistantMessage assistant_message(std::string_view response, ReasoningLayout la
   size_t close = response.find("</think>");
   if (layout == ReasoningLayout::field && close != std::string_view::npos) {
     std::string_view answer = response.substr(close + 8);
-    while (!answer.empty() && (answer.front() == '\n' || answer.front() == '\r')) answer.remove_prefix(1);
+    auto blank = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
+    while (!answer.empty() && blank(answer.front())) answer.remove_prefix(1);
+    while (!answer.empty() && blank(answer.back())) answer.remove_suffix(1);
+    // One <answer> block that is the whole answer is the R1 format's markup, like <think>:
+    // the content is what it holds (a trainer's template puts the tags back).
+    if (answer.size() >= 17 && answer.substr(0, 8) == "<answer>" && answer.substr(answer.size() - 9) == "</answer>" &&
+        answer.find("<answer>", 8) == std::string_view::npos) {
+      answer = answer.substr(8, answer.size() - 17);
+      while (!answer.empty() && blank(answer.front())) answer.remove_prefix(1);
+      while (!answer.empty() && blank(answer.back())) answer.remove_suffix(1);
+    }
     m.content = std::string(answer);
   }
   std::string_view r = reasoning_of(response);

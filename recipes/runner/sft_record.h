@@ -11,8 +11,10 @@
 //           other R1-distilled sets store it, and what a chat template without a reasoning field
 //           trains on) and also as `reasoning_content`.
 //   think   only in the content, as <think>...</think>; no reasoning_content key.
-//   field   DeepSeek's API convention: content is the answer alone (after </think>, leading
-//           newlines trimmed) and the reasoning is `reasoning_content`. Use this for Qwen3's chat
+//   field   DeepSeek's API convention: content is the answer alone (after </think>, trimmed; an
+//           <answer>...</answer> block that is the whole answer gives its inside) and the
+//           reasoning is `reasoning_content`. aha's own SFT (datasets/chat_render.h) reads this:
+//           it writes reasoning_content back as <think> and wraps the content per template. Use this for Qwen3's chat
 //           template: given a reasoning_content string it renders it and then the content as
 //           it is, so with `both` it would show the reasoning twice.
 // Without a </think> in the response, the reasoning is "" and the content the whole response.

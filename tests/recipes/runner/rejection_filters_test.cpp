@@ -128,6 +128,11 @@ TEST(SftRecord, MessagesWithReasoning) {
   auto field = json::parse(sft_json_line("p", "<think>r</think>\n\nanswer", "{}", ReasoningLayout::field), "f");
   EXPECT_EQ(std::string(field["messages"][1]["content"].GetString()), "answer");
   EXPECT_EQ(std::string(field["messages"][1]["reasoning_content"].GetString()), "r");
+  auto tagged = json::parse(sft_json_line("p", "r</think> <answer> 4 </answer>\n", "{}", ReasoningLayout::field), "g");
+  EXPECT_EQ(std::string(tagged["messages"][1]["content"].GetString()), "4");
+  auto two = json::parse(sft_json_line("p", "r</think><answer>4</answer><answer>5</answer>", "{}",
+                                       ReasoningLayout::field), "2");
+  EXPECT_EQ(std::string(two["messages"][1]["content"].GetString()), "<answer>4</answer><answer>5</answer>");
   auto think = json::parse(sft_json_line("p", "<think>r</think>a", "{}", ReasoningLayout::think), "t");
   EXPECT_FALSE(think["messages"][1].HasMember("reasoning_content"));
   auto none = json::parse(sft_json_line("p", "just an answer", "{}"), "n");
