@@ -15,6 +15,16 @@
 //                         options: max_length, buffer (required), unit ("tokens" | "characters").
 //   countdown             1 when the <answer> expression reaches the target (reward/countdown_check.h)
 //                         options: use_all_numbers (false), integer_intermediates (false).
+// Verifiable instruction rewards (reward/instruction_rewards.cpp), scored on the final answer
+// (reward/instruction_text.h: after </think>, without <answer> tags); an empty answer scores 0.
+// Each also takes think_in_prompt (false).
+//   max_words             1 when the answer has at most max_words words (required, >= 1).
+//   include_keywords      1 when every one of keywords (required, array of strings) is in the
+//                         answer as a whole word; case_sensitive (false), partial_credit (false:
+//                         with it, the share found).
+//   json_keys             1 when the answer is one JSON object with every key of keys (array,
+//                         default []); allow_code_fence (true): one ```json fence around it.
+//   lowercase             1 when the answer has a letter and no upper-case character.
 #pragma once
 #include <memory>
 
@@ -28,6 +38,10 @@ std::unique_ptr<Reward> make_format_reward(const json::ObjectReader& options);
 std::unique_ptr<Reward> make_language_consistency_reward(const json::ObjectReader& options);
 std::unique_ptr<Reward> make_length_reward(const json::ObjectReader& options);
 std::unique_ptr<Reward> make_countdown_reward(const json::ObjectReader& options);
+std::unique_ptr<Reward> make_max_words_reward(const json::ObjectReader& options);
+std::unique_ptr<Reward> make_include_keywords_reward(const json::ObjectReader& options);
+std::unique_ptr<Reward> make_json_keys_reward(const json::ObjectReader& options);
+std::unique_ptr<Reward> make_lowercase_reward(const json::ObjectReader& options);
 
 // A diagnostic-sized copy of text: at most max_bytes, cut at a UTF-8 boundary, with "...".
 std::string clip_for_diagnostic(std::string_view text, size_t max_bytes = 120);

@@ -14,6 +14,7 @@
 #include "core/run_store.h"
 #include "recipes/runner/base_model.h"
 #include "recipes/runner/pretrain_spec.h"
+#include "recipes/runner/rejection_stage.h"
 #include "recipes/runner/sft_stage.h"
 
 namespace aha::recipes {
@@ -136,10 +137,11 @@ const std::vector<StageKind>& stage_kinds() {
   static const std::vector<StageKind> kinds = {
       {"sft", StageOutput::kModel, check_sft_stage, run_sft_stage},
       {"grpo", StageOutput::kModel, check_grpo, run_grpo_kind},
-      {"rejection_sample", StageOutput::kData, not_built_yet,
-       [](const StageInput& in) -> StageResult { not_built_yet(in); return {}; }},
-      {"distill", StageOutput::kModel, not_built_yet,
-       [](const StageInput& in) -> StageResult { not_built_yet(in); return {}; }},
+      {"rejection_sample", StageOutput::kData, check_rejection_stage, run_rejection_stage},
+      // distill: SFT of a student (the stage's "model") on teacher data ("@rejection"): the sft
+      // kind's check and runner, whatever they are.
+      {"distill", StageOutput::kModel, [](const StageInput& in) { stage_kind("sft").check(in); },
+       [](const StageInput& in) { return stage_kind("sft").run(in); }},
   };
   return kinds;
 }

@@ -36,7 +36,7 @@ TEST(CliHelp, EveryCommandIsListed) {
   const std::set<std::string> have(names.begin(), names.end());
   for (const char* expected : {"train", "pretrain", "pretrain check", "tokenizer train", "eval", "generate", "model init",
                                "model info", "model logprobs", "model convert", "tokenize", "reward score",
-                               "sandbox run", "data generate", "data inspect", "dashboard"})
+                               "sandbox run", "data generate", "data inspect", "dashboard", "distill", "export samples"})
     EXPECT_TRUE(have.count(expected)) << "aha help does not list '" << expected << "'";
 }
 
