@@ -99,7 +99,8 @@ int launch_local_ranks(int nproc) {
 
   int result = 0, running = nproc;
   bool stopping = false;
-  std::chrono::steady_clock::time_point kill_at;
+  bool terminated = false;
+  std::chrono::steady_clock::time_point term_at, kill_at;
   auto stop_all = [&](int sig) {
     for (pid_t p : pids)
       if (p > 0) ::kill(p, sig);
@@ -119,9 +120,11 @@ int launch_local_ranks(int nproc) {
           std::fprintf(stderr, "aha train: rank %d %s; stopping the other ranks\n", rank, status_text(status).c_str());
       }
       if (code != 0 && !stopping) {
+        // The others usually stop by themselves at once (a broken collective, the heartbeat),
+        // with their own account of it; SIGTERM only those that have not after a few seconds.
         stopping = true;
-        stop_all(SIGTERM);
-        kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+        term_at = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        kill_at = term_at + std::chrono::seconds(15);
       }
       continue;
     }
@@ -129,7 +132,12 @@ int launch_local_ranks(int nproc) {
       stopping = true;
       if (result == 0) result = 128 + g_signal;
       stop_all(g_signal == SIGINT ? SIGINT : SIGTERM);
-      kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+      term_at = std::chrono::steady_clock::now();
+      kill_at = term_at + std::chrono::seconds(15);
+    }
+    if (stopping && !terminated && std::chrono::steady_clock::now() > term_at) {
+      terminated = true;
+      stop_all(SIGTERM);
     }
     if (stopping && std::chrono::steady_clock::now() > kill_at) stop_all(SIGKILL);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -3,8 +3,9 @@
 // free MASTER_PORT in each one's environment), for users without Python.
 //
 // The ranks get this process's own arguments (/proc/self/cmdline) without --nproc-per-node.
-// When one rank fails (non-zero exit or a signal) the others get SIGTERM, then SIGKILL after a
-// grace period; Ctrl-C (SIGINT) and SIGTERM to the launcher reach every rank. The launcher
+// When one rank fails (non-zero exit or a signal) the others get 5 s to stop by themselves (they
+// notice through the broken collective or the heartbeat, and say so), then SIGTERM, then
+// SIGKILL 15 s later; Ctrl-C (SIGINT) and SIGTERM to the launcher reach every rank. The launcher
 // exits with the first failing rank's status (128 + signal for a signal), 0 when all succeed.
 #pragma once
 
