@@ -65,7 +65,13 @@ int run_train(const cli::Args& args) {
   parallel_options.heartbeat_timeout_seconds =
       static_cast<double>(args.get_int("heartbeat-timeout", 60, 2, 86400));
   auto recipe = recipes::load_recipe(file, args.list("set"));  // checked before any rank starts
-  if (nproc > 1 && !args.flag("check")) return launch_local_ranks(nproc);
+  if (nproc > 1 && !args.flag("check")) {
+    recipes::RunOptions checked;  // the run directory's problems once, before any rank starts
+    checked.run_dir = args.get("run-dir", "");
+    checked.resume = args.flag("resume");
+    recipes::checked_run_dir(recipe, checked);
+    return launch_local_ranks(nproc);
+  }
   recipes::RunOptions options;
   options.run_dir = args.get("run-dir", "");
   options.resume = args.flag("resume");

@@ -159,8 +159,9 @@ std::string Communicator::backend_name() const { return kind_name(kind_); }
 
 void Communicator::fail(const std::string& what, const std::string& cause) {
   const std::string activity = heartbeat_ ? heartbeat_->activity() : "";
-  std::string why = heartbeat_ ? heartbeat_->diagnose(to_ms(std::max(3.0, 3 * options_.heartbeat_interval_seconds)))
-                               : "";
+  // Long enough for a peer that died just now to miss the heartbeats diagnose() looks for.
+  const double interval = options_.heartbeat_interval_seconds;
+  std::string why = heartbeat_ ? heartbeat_->diagnose(to_ms(std::max(3 * interval, 1.5) + 3 * interval)) : "";
   std::string message = "rank " + std::to_string(world_.rank) + ": " + what + " failed" +
                         (activity.empty() ? "" : " during " + activity) + ": " +
                         (why.empty() ? "" : why + "; ") + "(" + short_cause(cause) + ")";
@@ -226,6 +227,7 @@ void Communicator::broadcast(torch::Tensor& t, int root, const std::string& what
 
 void Communicator::patient_barrier(const std::string& what) {
   const std::string key = "aha/barrier/" + std::to_string(barriers_++);
+  set_activity("waiting for " + what);
   try {
     store_->add(key, 1);
     while (store_->add(key, 0) < world_.world_size) {

@@ -1,5 +1,6 @@
 // `aha train` data-parallel as a user meets it (issue 16): `--nproc-per-node 2` on a tiny
-// recipe, torchrun-style environments started by hand, a rank killed mid-run, and --resume.
+// recipe, torchrun-style environments started by hand, a rank killed mid-run, and --resume
+// at the same and at another world size.
 // Two CPU ranks with Gloo on loopback.
 #include <gtest/gtest.h>
 
@@ -133,7 +134,13 @@ TEST_F(TrainParallel, AKilledRankStopsTheOtherWithItsNameAndResumeContinues) {
   bool resumed = false;
   for (const auto& e : store.events(stage)) resumed = resumed || e.kind == "resumed";
   EXPECT_TRUE(resumed);
-  EXPECT_GE(*store.latest_step(stage), 3);
+  const int64_t after_resume = *store.latest_step(stage);
+  EXPECT_GE(after_resume, 3);
+
+  // And at another world size (one process): the checkpoint holds the whole optimizer state.
+  auto single = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --resume --stop-after 1", true, 300);
+  ASSERT_EQ(single.exit_status, 0) << single.out;
+  EXPECT_EQ(*RunStore(work_ / "run" / "run.db", {.read_only = true}).latest_step(stage), after_resume + 1);
 }
 
 }  // namespace
