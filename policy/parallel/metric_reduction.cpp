@@ -18,7 +18,7 @@ enum class Rule { mean, max, min, sum, std, skip };
 }  // namespace
 
 void reduce_metrics(Communicator& comm, std::vector<std::pair<std::string, double>>& metrics,
-                    const std::vector<std::string>& skip_prefixes) {
+                    const std::set<std::string>& already_global) {
   const double n = static_cast<double>(metrics.size());
   auto counts = comm.all_reduce({n, -n}, c10d::ReduceOp::MAX, "all-reduce of the step metrics' count");
   require(counts[0] == -counts[1], "data parallel: the ranks have different step metrics (" +
@@ -29,9 +29,7 @@ void reduce_metrics(Communicator& comm, std::vector<std::pair<std::string, doubl
   std::vector<Rule> rules;
   for (const auto& [name, v] : metrics) {
     Rule r = Rule::mean;
-    bool skip = false;
-    for (const auto& p : skip_prefixes) skip = skip || starts_with(name, p);
-    if (skip)
+    if (already_global.count(name))
       r = Rule::skip;
     else if (ends_with(name, "_max"))
       r = Rule::max;

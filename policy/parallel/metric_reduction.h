@@ -6,9 +6,10 @@
 //   "X_std" next to "X": the standard deviation of the union, from the ranks' means and
 //   standard deviations (exact for equal shares, which data parallelism gives),
 //   anything else: the mean over ranks (per-rank means of equal shares).
-// Names that start with one of skip_prefixes are left alone (already global, e.g. "train/").
+// Names in `already_global` are left alone (e.g. the learner's, which it reduced itself).
 // Every rank must pass the same names in the same order; a different count is an error.
 #pragma once
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,6 @@
 namespace aha::parallel {
 
 void reduce_metrics(Communicator& comm, std::vector<std::pair<std::string, double>>& metrics,
-                    const std::vector<std::string>& skip_prefixes = {});
+                    const std::set<std::string>& already_global = {});
 
 }  // namespace aha::parallel

@@ -406,6 +406,7 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
 
   // Advantages per group, then the learner's batch.
   double learn_s = 0;
+  std::set<std::string> learner_metrics;  // data parallel: reduced over ranks by the learner
   if (!groups.empty()) {
     std::vector<float> rewards;
     for (const auto& g : groups)
@@ -433,7 +434,10 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
     const auto t_learn = Clock::now();
     auto train_metrics = trainer_->train_step(batch);
     learn_s = seconds_since(t_learn);
-    for (auto& kv : train_metrics.named_values()) m.push_back(kv);
+    for (auto& kv : train_metrics.named_values()) {
+      learner_metrics.insert(kv.first);
+      m.push_back(kv);
+    }
     applied_steps_ += train_metrics.optimizer_steps - train_metrics.skipped_steps;  // steps counts both
     skipped_steps_ += train_metrics.skipped_steps;
     if (train_metrics.skipped_steps > 0) {
@@ -469,7 +473,7 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
   m.emplace_back("perf/step_seconds", step_s);
   m.emplace_back("perf/tokens_per_s", step_s > 0 ? generated / step_s : 0.0);
   m.emplace_back("perf/rollout_tokens_per_s", rollout_s > 0 ? generated / rollout_s : 0.0);
-  if (comm_) parallel::reduce_metrics(*comm_, m, {"train/"});  // the learner's are global already
+  if (comm_) parallel::reduce_metrics(*comm_, m, learner_metrics);  // the learner's are global already
   return m;
 }
 

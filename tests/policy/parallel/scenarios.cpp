@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "policy/parallel/communicator.h"
 #include "policy/parallel/gradient_sync.h"
+#include "policy/parallel/metric_reduction.h"
 #include "tests/policy/learner/trainer_test_util.h"
 #include "tests/policy/parallel/world_runner.h"
 
@@ -86,6 +87,22 @@ int trainer_step() {
   return 0;
 }
 
+// metric_reduction_test.cpp's hand-worked metrics.
+int metrics() {
+  auto comm = connect();
+  const bool r0 = comm->rank() == 0;
+  std::vector<std::pair<std::string, double>> m = {
+      {"reward/total", r0 ? 1.0 : 3.0},         {"reward/total_std", 0.0},
+      {"response/length_max", r0 ? 5.0 : 7.0},  {"ratio_min", r0 ? 2.0 : 1.0},
+      {"perf/step_seconds", r0 ? 0.5 : 0.8},    {"perf/tokens_per_s", r0 ? 10.0 : 20.0},
+      {"train/loss", r0 ? 0.25 : 0.75},         {"data/degenerate_group_frac", r0 ? 0.5 : 0.0}};
+  reduce_metrics(*comm, m, {"train/loss"});
+  std::ofstream out(out_path(comm->rank()));
+  for (const auto& [name, v] : m) out << name << " " << v << "\n";
+  comm->finish();
+  return 0;
+}
+
 // Rank `AHA_TEST_VICTIM` kills itself (SIGKILL) or stops (SIGSTOP, a hang) after connecting;
 // the others keep all-reducing and must stop with an error naming it.
 int peer_failure(int signal) {
@@ -113,6 +130,7 @@ int run_scenario(const std::string& name) {
   try {
     if (name == "grad_average") return grad_average();
     if (name == "trainer_step") return trainer_step();
+    if (name == "metrics") return metrics();
     if (name == "killed_peer") return peer_failure(SIGKILL);
     if (name == "hung_peer") return peer_failure(SIGSTOP);
   } catch (const std::exception& e) {
