@@ -18,6 +18,7 @@ packages=(g++ cmake ninja-build pkg-config git python3 python3-venv python3-pip
           rapidjson-dev libboost-dev libsqlite3-dev libpcre2-dev libseccomp-dev
           libgtest-dev libgmock-dev libcld2-dev libcld2-0
           libjs-chart.js  # the dashboard's charts, embedded in the binary at build time
+          libgloo-dev     # headers for LibTorch's ProcessGroupGloo (multi-process training on CPUs)
           chromium)       # the dashboard's browser test (test_dashboard)
 missing=()
 for p in "${packages[@]}"; do

@@ -3,6 +3,8 @@
 //   aha train RECIPE.json [--run-dir DIR] [--set key.path=value ...] [--resume] [--quiet]
 //                         [--stop-after N]   (stop after N steps; continue later with --resume)
 //                         [--check]          (validate everything and print the plan; train nothing)
+//                         [--nproc-per-node G] [--backend auto|gloo|nccl] [--dist-timeout S]
+//                                            (data parallel: G local ranks, or under torchrun/srun)
 //
 // Prints where the run lives and the `aha dashboard` command that shows it live, a progress bar (step, ETA, reward, accuracy, response length,
 // last held-out accuracy), and at the end the held-out accuracy before and after training.
@@ -15,9 +17,12 @@
 #include "core/error.h"
 #include "core/progress_bar.h"
 #include "recipes/runner/grpo_stage.h"
+#include "policy/parallel/communicator.h"
+#include "policy/parallel/world.h"
 #include "recipes/runner/recipe_check.h"
 #include "recipes/runner/stage_graph.h"
 #include "tools/cli.h"
+#include "tools/local_launcher.h"
 
 namespace aha {
 namespace {
@@ -82,18 +87,48 @@ int run_staged_train(const std::string& file, const cli::Args& args, const recip
 
 int run_train(const cli::Args& args) {
   const std::string file = args.positional(0, "RECIPE (a recipe JSON file, e.g. recipes/r1-zero-tiny.json)");
+  const int nproc = static_cast<int>(args.get_int("nproc-per-node", 1, 1, 4096));
+  parallel::ParallelOptions parallel_options;
+  parallel_options.backend = parallel::parse_backend(args.get("backend", "auto"));
+  parallel_options.timeout_seconds = static_cast<double>(args.get_int("dist-timeout", 600, 1, 86400));
+  parallel_options.heartbeat_timeout_seconds =
+      static_cast<double>(args.get_int("heartbeat-timeout", 60, 2, 86400));
   recipes::RunOptions options;
   options.run_dir = args.get("run-dir", "");
   options.resume = args.flag("resume");
   options.progress = !args.flag("quiet");
   options.stop_after_steps = args.get_int("stop-after", 0, 0);
-  if (recipes::is_staged_recipe(file, args.list("set"))) return run_staged_train(file, args, options);
-  auto recipe = recipes::load_recipe(file, args.list("set"));
+  if (recipes::is_staged_recipe(file, args.list("set"))) {
+    require(nproc == 1 && !parallel::world_from_environment().distributed(),
+            "aha train: " + file + " is a multi-stage recipe, which runs in one process for now; "
+            "--nproc-per-node, torchrun and srun run single-stage GRPO recipes");
+    return run_staged_train(file, args, options);
+  }
+  auto recipe = recipes::load_recipe(file, args.list("set"));  // checked before any rank starts
+  if (nproc > 1 && !args.flag("check")) {
+    recipes::checked_run_dir(recipe, options);  // the run directory's problems once, before any rank starts
+    return launch_local_ranks(nproc);
+  }
   if (args.flag("check")) return check_train(recipe, options);
+  const auto world = parallel::world_from_environment();
+  if (world.distributed()) {
+    options.comm = parallel::Communicator::connect(world, parallel_options, recipes::choose_device(recipe.model.device));
+    if (!world.is_main()) {
+      // Rank 0 reports; the others only train (and print their errors).
+      options.progress = false;
+      recipes::run_grpo(recipe, options);
+      options.comm->finish();
+      return 0;
+    }
+  }
   const auto run_dir = options.run_dir.empty() ? std::filesystem::path("runs") / recipe.name : options.run_dir;
   std::cerr << "aha train: recipe " << file << ", run directory " << run_dir.string() << "\n";
+  if (options.comm)
+    std::cerr << "data parallel: " << world.world_size << " ranks (" << world.launcher << "), backend "
+              << options.comm->backend_name() << "\n";
   std::cerr << "watch it live: " << dashboard_command(run_dir) << "\n";
   auto summary = recipes::run_grpo(recipe, options);
+  if (options.comm) options.comm->finish();
 
   std::cout << "run " << recipe.name << ": " << summary.steps << " steps in "
             << ProgressBar::format_duration(summary.seconds)
@@ -123,11 +158,17 @@ const cli::CommandRegistration kTrain(
                   {"resume!", "", "", "continue the run in the run directory from its last checkpoint"},
                   {"quiet!", "", "", "no progress bar"},
                   {"stop-after", "N", "0 (run all steps)", "stop after N steps; continue later with --resume"},
-                  {"check!", "", "", "validate data, rewards, model, run directory and memory plan, print the plan, train nothing"}},
+                  {"check!", "", "", "validate data, rewards, model, run directory and memory plan, print the plan, train nothing"},
+                  {"nproc-per-node", "G", "1", "data parallel: start G ranks on this machine (one per GPU, or CPU processes with Gloo)"},
+                  {"backend", "auto|gloo|nccl", "auto", "data parallel: NCCL when every rank has a GPU, else Gloo"},
+                  {"dist-timeout", "SECONDS", "600", "data parallel: a collective that takes longer fails"},
+                  {"heartbeat-timeout", "SECONDS", "60", "data parallel: a rank silent this long is dead or hung, and every rank stops"}},
       .max_positional = 1,
       .examples = {"aha train recipes/r1-zero-tiny.json",
                    "aha train recipes/r1-zero.json --set model.path=/models/Qwen2.5-1.5B --check",
-                   "aha train recipes/r1-zero.json --set model.path=/models/Qwen2.5-1.5B --stop-after 10"}},
+                   "aha train recipes/r1-zero.json --set model.path=/models/Qwen2.5-1.5B --stop-after 10",
+                   "aha train recipes/r1-zero-gpu.json --nproc-per-node 4",
+                   "torchrun --nproc-per-node 4 --no-python aha train recipes/r1-zero-gpu.json"}},
      run_train});
 
 }  // namespace

@@ -172,6 +172,28 @@ GrpoTrainer::GrpoTrainer(std::unique_ptr<Transformer> policy, const TrainerOptio
   }
 }
 
+void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm) {
+  sync_.reset();
+  comm_ = std::move(comm);
+  if (!comm_) return;
+  if (options_.mini_batch_size > 0)
+    require(options_.mini_batch_size % comm_->size() == 0,
+            "trainer: mini_batch_size " + std::to_string(options_.mini_batch_size) + " must be divisible by the world size " +
+                std::to_string(comm_->size()) + " (each rank takes an equal share of every optimizer step)");
+  {
+    // Same weights everywhere, whatever each rank loaded or initialised.
+    torch::NoGradGuard no_grad;
+    for (auto& p : policy_->parameters()) {
+      auto t = p.detach();
+      comm_->broadcast(t, 0, "broadcast of rank 0's weights");
+    }
+  }
+  refresh_reference();
+  const int64_t bucket_bytes = comm_->options().bucket_megabytes << 20;
+  sync_ = std::make_unique<parallel::GradientSync>(comm_, policy_->parameters(), parallel::GradientReduction::sum,
+                                                   bucket_bytes);
+}
+
 void GrpoTrainer::refresh_reference() {
   if (reference_) copy_weights(*policy_, *reference_);
 }
@@ -205,6 +227,15 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
   const int64_t B = mini.size();
   auto mask = mini.completion_mask.to(device);
   auto counts = torch::stack({mask.sum(), (mask.sum(1) > 0).sum()}).cpu();
+  // Data parallel: the loss is normalised over the global mini-batch (every rank's rows).
+  int64_t total_tokens = counts[0].item<int64_t>(), total_sequences = counts[1].item<int64_t>();
+  if (comm_) {
+    comm_->set_activity("learner: counting the mini-batch's tokens");
+    auto global = comm_->all_reduce({double(total_tokens), double(total_sequences)}, c10d::ReduceOp::SUM,
+                                    "all-reduce of the mini-batch's token counts");
+    total_tokens = static_cast<int64_t>(global[0]);
+    total_sequences = static_cast<int64_t>(global[1]);
+  }
   Accumulated acc;
   acc.tokens = counts[0].item<int64_t>();
   acc.sequences = counts[1].item<int64_t>();
@@ -228,9 +259,14 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
       in.advantages = micro.advantages.to(device, torch::kFloat32);
       in.mask = mask.narrow(0, i, n);
       in.entropy = f.entropy;
-      in.total_tokens = acc.tokens;
-      in.total_sequences = acc.sequences;
+      in.total_tokens = total_tokens;
+      in.total_sequences = total_sequences;
       result = grpo_loss(in, loss_options);
+    }
+    const bool last_micro = i + chunk >= B;
+    if (comm_ && last_micro) {
+      comm_->set_activity("learner: backward with the gradient all-reduce");
+      sync_->arm();
     }
     result.loss.backward();
     auto values = result.metrics.named_values();
@@ -254,13 +290,26 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
     }
   }
   acc.weighted.assign(sums.begin(), sums.end());
+  if (comm_) {
+    sync_->finish("all-reduce of gradients");
+    // The global loss (each rank's part is already normalised globally), for the skip decision.
+    acc.loss = comm_->all_reduce({acc.loss}, c10d::ReduceOp::SUM, "all-reduce of the loss")[0];
+  }
   return acc;
 }
 
 TrainStepMetrics GrpoTrainer::train_step(const PolicyBatch& batch) {
   batch.validate();
   const int64_t B = batch.size();
-  const int64_t mini = options_.mini_batch_size > 0 ? std::min(options_.mini_batch_size, B) : B;
+  int64_t mini = options_.mini_batch_size > 0 ? std::min(options_.mini_batch_size, B) : B;
+  if (comm_) {
+    // Every rank must make the same number of optimizer steps (each is a set of collectives).
+    auto sizes = comm_->all_reduce({double(B), -double(B)}, c10d::ReduceOp::MAX, "all-reduce of the batch sizes");
+    require(sizes[0] == -sizes[1], "trainer: data-parallel ranks have batches of different sizes (" +
+                                       std::to_string(B) + " rows here, up to " + std::to_string(int64_t(sizes[0])) +
+                                       " elsewhere); each rank must train on the same number of rows");
+    if (options_.mini_batch_size > 0) mini = std::min(options_.mini_batch_size / comm_->size(), B);
+  }
   auto ref = options_.kl_in_reward ? torch::Tensor() : reference_logprobs(batch);
 
   TrainStepMetrics m;
@@ -290,6 +339,33 @@ TrainStepMetrics GrpoTrainer::train_step(const PolicyBatch& batch) {
       }
     }
   }
+  double reward_sum = 0, reward_count = 0;
+  if (batch.rewards.defined()) {
+    reward_sum = batch.rewards.to(torch::kFloat64).sum().item<double>();
+    reward_count = double(B);
+  }
+  if (comm_) {
+    // Global metrics: additive parts and token-weighted sums add up over ranks.
+    std::vector<std::string> names = {"train/policy_loss", "train/kl_loss", "train/entropy"};
+    std::vector<std::string> weighted = {"train/clip_frac_low", "train/clip_frac_high", "train/dual_clip_frac",
+                                         "train/ppo_kl", "train/kl", "train/ratio_mean"};
+    std::vector<double> v;
+    for (const auto& n : names) v.push_back(per_step[n]);
+    for (const auto& n : weighted) v.push_back(token_weighted[n]);
+    v.insert(v.end(), {double(m.tokens), double(m.sequences), reward_sum, reward_count});
+    v = comm_->all_reduce(v, c10d::ReduceOp::SUM, "all-reduce of the learner's metrics");
+    size_t k = 0;
+    for (const auto& n : names) per_step[n] = v[k++];
+    for (const auto& n : weighted) token_weighted[n] = v[k++];
+    m.tokens = static_cast<int64_t>(v[k++]);
+    m.sequences = static_cast<int64_t>(v[k++]);
+    reward_sum = v[k++];
+    reward_count = v[k++];
+    auto extremes = comm_->all_reduce({m.ratio_max, -m.ratio_min}, c10d::ReduceOp::MAX,
+                                      "all-reduce of the learner's metrics");
+    m.ratio_max = extremes[0];
+    m.ratio_min = -extremes[1];
+  }
   // Additive values are per optimizer step: average them; token means over all tokens.
   const double steps = double(m.optimizer_steps);
   m.loss /= steps;
@@ -309,7 +385,7 @@ TrainStepMetrics GrpoTrainer::train_step(const PolicyBatch& batch) {
   m.ratio_mean = token_mean("train/ratio_mean");
   if (batch.rewards.defined()) {
     m.has_rewards = true;
-    m.reward_mean = batch.rewards.to(torch::kFloat64).mean().item<double>();
+    m.reward_mean = reward_count > 0 ? reward_sum / reward_count : 0.0;
   }
   ++steps_done_;
   if (options_.ref_refresh_steps > 0 && steps_done_ % options_.ref_refresh_steps == 0) refresh_reference();

@@ -33,6 +33,15 @@
 // - activation_checkpointing keeps only each decoder layer's input per micro-batch and
 //   recomputes the layer in backward (Transformer::set_activation_checkpointing): less memory
 //   for about one more forward pass of compute. Gradients are unchanged.
+// - Data parallelism (set_data_parallel, policy/parallel/): every rank holds the whole policy and
+//   calls train_step with its own rows of the step's batch, the same number of rows on every
+//   rank. mini_batch_size then counts rows of the global batch (divisible by the world size);
+//   an optimizer step takes mini_batch_size / world_size rows from each rank. The loss is
+//   normalised by the global mini-batch's token and sequence counts (all-reduced before the
+//   forward), the last micro-batch's backward all-reduces (sums) gradients bucket by bucket as
+//   they are produced (parallel/gradient_sync.h), so every rank's gradient, clipping, skip
+//   decision and AdamW update equal those of one process on the global mini-batch (made of each
+//   rank's rows in rank order). train_step's metrics are then the global ones.
 #pragma once
 #include <torch/torch.h>
 
@@ -44,6 +53,7 @@
 #include "policy/learner/grpo_loss.h"
 #include "policy/learner/optimizer.h"
 #include "policy/model/transformer.h"
+#include "policy/parallel/gradient_sync.h"
 
 namespace aha::policy {
 
@@ -125,6 +135,11 @@ class GrpoTrainer {
   // Copies the policy's weights into the reference model (no-op without one).
   void refresh_reference();
 
+  // Trains data-parallel from now on (see above): broadcasts rank 0's weights to every rank and
+  // hooks the gradient all-reduce into backward. A null communicator is one process.
+  void set_data_parallel(std::shared_ptr<parallel::Communicator> comm);
+  parallel::Communicator* communicator() const { return comm_.get(); }
+
   Transformer& policy() { return *policy_; }
   Transformer* reference() { return reference_.get(); }  // null when beta == 0
   const Transformer* reference() const { return reference_.get(); }
@@ -138,6 +153,8 @@ class GrpoTrainer {
   TrainerOptions options_;
   std::unique_ptr<Optimizer> optimizer_;
   int64_t steps_done_ = 0;
+  std::shared_ptr<parallel::Communicator> comm_;
+  std::unique_ptr<parallel::GradientSync> sync_;
 };
 
 // Copies every weight of `from` into `to` (same config; dtypes may differ), under no-grad.

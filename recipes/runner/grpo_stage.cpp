@@ -23,6 +23,7 @@
 #include "policy/learner/checkpoint.h"
 #include "policy/learner/kl.h"
 #include "policy/model/model_io.h"
+#include "policy/parallel/metric_reduction.h"
 #include "policy/tokenizer/tokenizer.h"
 #include "policy/learner/train_metrics_log.h"
 #include "recipes/runner/base_model.h"
@@ -99,7 +100,12 @@ void prune_checkpoints(const fs::path& stage_dir, int64_t keep_last) {
 
 class GrpoRun {
  public:
-  GrpoRun(const Recipe& recipe, const RunOptions& options) : recipe_(recipe), options_(options) {}
+  GrpoRun(const Recipe& recipe, const RunOptions& options) : recipe_(recipe), options_(options) {
+    // Data parallel: only rank 0 shows progress and writes the run directory.
+    comm_ = options_.comm;
+    main_ = !comm_ || comm_->rank() == 0;
+    if (!main_) options_.progress = false;
+  }
 
   // rollout.use_model_generation_config: the model's sampling values replace the recipe's.
   void use_model_generation_config() {
@@ -134,8 +140,10 @@ class GrpoRun {
   std::unique_ptr<policy::GrpoTrainer> trainer_;
   std::unique_ptr<RolloutEngine> engine_;
   std::unique_ptr<DataIterator> data_;
-  std::unique_ptr<RunStore> store_;
+  std::unique_ptr<RunStore> store_;  // rank 0's only
   std::string stage_name_ = kStage;
+  std::shared_ptr<parallel::Communicator> comm_;  // null: one process
+  bool main_ = true;                               // rank 0 (or the only process)
   int64_t stage_id_ = 0;
   int64_t pad_id_ = 0;
   int64_t applied_steps_ = 0, skipped_steps_ = 0;  // this invocation's, for the all-skipped check
@@ -223,12 +231,23 @@ namespace {
 void GrpoRun::prepare() {
   const bool in_graph = !options_.stage_name.empty();
   if (in_graph) stage_name_ = options_.stage_name;
-  run_dir_ = in_graph ? options_.run_dir : checked_run_dir(recipe_, options_);
+  // Data parallel: rank 0 checks (and later writes) the run directory; the others only read it.
+  if (in_graph)
+    run_dir_ = options_.run_dir;
+  else
+    run_dir_ = main_ ? checked_run_dir(recipe_, options_)
+                     : (options_.run_dir.empty() ? fs::path("runs") / recipe_.name : options_.run_dir);
+  if (comm_)
+    require(recipe_.rollout.prompts_per_step % comm_->size() == 0,
+            "rollout.prompts_per_step " + std::to_string(recipe_.rollout.prompts_per_step) +
+                " must be divisible by the world size " + std::to_string(comm_->size()) +
+                " (each rank samples an equal share of every step's prompts)");
   stage_dir_ = run_dir_ / "checkpoints" / stage_name_;
   const fs::path db = run_dir_ / "run.db";
 
   // Everything that can be checked before any work: device, data, rewards, the model.
   device_ = choose_device(recipe_.model.device);
+  if (comm_ && device_.is_cuda()) device_ = torch::Device(torch::kCUDA, static_cast<int8_t>(comm_->world().local_rank));
   if (recipe_.model.threads > 0) torch::set_num_threads(static_cast<int>(recipe_.model.threads));
   train_ = load_all(recipe_.train_data, recipe_.base_dir);
   require(!train_.empty(), "recipe " + recipe_.file.string() + ": the training data is empty");
@@ -237,7 +256,7 @@ void GrpoRun::prepare() {
 
   model_dir_ = in_graph ? options_.stage_model : fs::path(recipe_.model.path);
   if (!in_graph) check_model_source(recipe_);
-  if (!in_graph && !recipe_.model.build.empty()) {
+  if (!in_graph && !recipe_.model.build.empty() && main_) {
     PretrainRunOptions pretrain;
     pretrain.device = device_;
     pretrain.progress = options_.progress;
@@ -249,6 +268,7 @@ void GrpoRun::prepare() {
                    base.reused ? "reused (built earlier from the same spec)" : "built");
   }
 
+  if (comm_) comm_->patient_barrier("rank 0 preparing the run (checks, base model)");
   template_ = std::make_unique<PromptTemplate>(PromptTemplate::from_name(
       recipe_.template_name, recipe_.template_stop_strings, model_dir_, recipe_.system_prompt));
   if (recipe_.rollout.use_model_generation_config) use_model_generation_config();
@@ -264,11 +284,13 @@ void GrpoRun::prepare() {
   pad_id_ = tokenizer_->pad_id().value_or(eos_ids_.front());
 
   trainer_ = std::make_unique<policy::GrpoTrainer>(std::move(policy_model), recipe_.trainer);
+  if (comm_) trainer_->set_data_parallel(comm_);  // data parallel: rank 0's weights everywhere
   EngineOptions engine_options;
   engine_options.use_cuda_graphs = recipe_.rollout.use_cuda_graphs;
   engine_ = std::make_unique<RolloutEngine>(trainer_->policy(), engine_options, make_text_decoder(*tokenizer_));
   data_ = std::make_unique<DataIterator>(train_.size(), recipe_.schedule.seed);
 
+  if (!main_) return;  // data parallel: only rank 0 writes the run directory
   fs::create_directories(run_dir_);
   RunStoreOptions store_options;
   store_options.retention.keep_last_steps = recipe_.logging.keep_samples_last_steps;
@@ -292,7 +314,7 @@ SamplingOptions sampling_options(const Recipe& r, const std::vector<int64_t>& eo
 }
 
 Metrics GrpoRun::evaluate_now(int64_t step) {
-  if (eval_.empty()) return {};
+  if (eval_.empty() || !main_) return {};  // data parallel: rank 0 evaluates
   EvalOptions o;
   o.prompt_template = *template_;
   o.samples = recipe_.eval.samples;
@@ -324,10 +346,25 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
   std::map<std::string, std::vector<double>> components;
   std::vector<double> totals, lengths;
   int64_t truncated = 0, degenerate = 0, sampled_groups = 0, rounds = 0;
-  while (static_cast<int64_t>(groups.size()) < ro.prompts_per_step && rounds < ro.max_sampling_rounds) {
-    const int64_t want = ro.prompts_per_step - static_cast<int64_t>(groups.size());
-    const auto batch = data_->next_batch(train_, want);
-    const uint64_t seed = mix_seed(mix_seed(recipe_.schedule.seed, static_cast<uint64_t>(step)), rounds);
+  // Data parallel: every rank draws the same prompts and samples its share of them; the
+  // refill rounds follow the largest shortfall of any rank, so all draw alike.
+  const int world = comm_ ? comm_->size() : 1;
+  const int64_t target = ro.prompts_per_step / world;
+  while (rounds < ro.max_sampling_rounds) {
+    int64_t want = target - static_cast<int64_t>(groups.size());
+    if (comm_) {
+      comm_->set_activity("step " + std::to_string(step + 1) + ": agreeing on prompts to sample");
+      want = static_cast<int64_t>(comm_->all_reduce({double(want)}, c10d::ReduceOp::MAX, "all-reduce of shortfalls")[0]);
+    }
+    if (want <= 0) break;
+    auto batch = data_->next_batch(train_, want * world);
+    if (comm_) {
+      const auto [begin, end] = parallel::share_of(static_cast<int64_t>(batch.size()), comm_->rank(), world);
+      batch = std::vector<Example>(batch.begin() + begin, batch.begin() + end);
+      comm_->set_activity("step " + std::to_string(step + 1) + ": sampling and scoring");
+    }
+    uint64_t seed = mix_seed(mix_seed(recipe_.schedule.seed, static_cast<uint64_t>(step)), rounds);
+    if (comm_) seed = mix_seed(seed, 0x72616e6b00ULL + static_cast<uint64_t>(comm_->rank()));
     const auto t0 = Clock::now();
     auto sampled = sample_and_score(*engine_, *tokenizer_, *template_, batch, sampling_options(recipe_, eos_ids_, seed),
                                     *rewards_);
@@ -356,6 +393,13 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
     ++rounds;
     if (!ro.dynamic_sampling) break;
   }
+  if (comm_) {
+    // Every rank trains on the same number of groups (the learner's collectives must match).
+    const auto fewest = static_cast<size_t>(
+        comm_->all_reduce({double(groups.size())}, c10d::ReduceOp::MIN, "all-reduce of kept groups")[0]);
+    groups.resize(std::min(groups.size(), fewest));
+    kept_prompts.resize(groups.size());
+  }
 
   Metrics m;
   const auto [reward_mean, reward_std] = mean_std(totals);
@@ -373,6 +417,7 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
 
   // Advantages per group, then the learner's batch.
   double learn_s = 0;
+  std::set<std::string> learner_metrics;  // data parallel: reduced over ranks by the learner
   if (!groups.empty()) {
     std::vector<float> rewards;
     for (const auto& g : groups)
@@ -396,16 +441,20 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
     auto adv = policy::compute_advantages(shaped, G, recipe_.advantage).to(torch::kFloat32).contiguous();
     batch.advantages = adv;
     const float* a = adv.data_ptr<float>();
+    if (comm_) comm_->set_activity("step " + std::to_string(step + 1) + ": learner update");
     const auto t_learn = Clock::now();
     auto train_metrics = trainer_->train_step(batch);
     learn_s = seconds_since(t_learn);
-    for (auto& kv : train_metrics.named_values()) m.push_back(kv);
+    for (auto& kv : train_metrics.named_values()) {
+      learner_metrics.insert(kv.first);
+      m.push_back(kv);
+    }
     applied_steps_ += train_metrics.optimizer_steps - train_metrics.skipped_steps;  // steps counts both
     skipped_steps_ += train_metrics.skipped_steps;
     if (train_metrics.skipped_steps > 0) {
       const std::string what = std::to_string(train_metrics.skipped_steps) +
                                " optimizer step(s) skipped: non-finite loss or gradient";
-      store_->add_event(stage_id_, step, "warning", "skipped_step", what);
+      if (store_) store_->add_event(stage_id_, step, "warning", "skipped_step", what);
       std::fprintf(stderr, "\nwarning: step %lld: %s\n", static_cast<long long>(step + 1), what.c_str());
     }
     // Samples: the kept groups, with their advantages.
@@ -425,7 +474,7 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
         samples.push_back(std::move(s));
       }
   } else {
-    store_->add_event(stage_id_, step, "warning", "empty_batch",
+    if (store_) store_->add_event(stage_id_, step, "warning", "empty_batch",
                       "every sampled group had equal rewards; no update this step");
   }
   const double step_s = seconds_since(step_start);
@@ -435,10 +484,12 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
   m.emplace_back("perf/step_seconds", step_s);
   m.emplace_back("perf/tokens_per_s", step_s > 0 ? generated / step_s : 0.0);
   m.emplace_back("perf/rollout_tokens_per_s", rollout_s > 0 ? generated / rollout_s : 0.0);
+  if (comm_) parallel::reduce_metrics(*comm_, m, learner_metrics);  // the learner's are global already
   return m;
 }
 
 void GrpoRun::checkpoint(int64_t step) {
+  if (!main_) return;  // data parallel: rank 0 holds the same weights and writes them
   policy::CheckpointState state;
   state.step = step;
   state.data_cursor = pack_cursor(data_->cursor());
@@ -458,7 +509,7 @@ RunSummary GrpoRun::run() {
       auto state = policy::load_checkpoint(*latest, *trainer_);
       step = state.step;
       data_->restore(unpack_cursor(state.data_cursor, recipe_.schedule.seed, train_.size()));
-      store_->add_event(stage_id_, step, "info", "resumed", "resumed from " + latest->string());
+      if (store_) store_->add_event(stage_id_, step, "info", "resumed", "resumed from " + latest->string());
     }
   }
   auto to_map = [](const Metrics& m) { return std::map<std::string, double>(m.begin(), m.end()); };
@@ -471,12 +522,13 @@ RunSummary GrpoRun::run() {
     if (step == 0) {
       summary.eval_first = to_map(evaluate_now(0));
       if (summary.eval_first.count("eval/accuracy")) eval_acc = fixed(summary.eval_first["eval/accuracy"]);
+      if (comm_) comm_->patient_barrier("rank 0 evaluating before the first step");
     }
     while (step < steps) {
       std::vector<Sample> samples;
       auto metrics = train_one_step(step, samples);
       ++step;  // metrics of the step that ends at `step` updates
-      {
+      if (store_) {
         auto tx = store_->transaction();
         store_->write_step(stage_id_, step, metrics, samples);
         tx.commit();
@@ -496,6 +548,8 @@ RunSummary GrpoRun::run() {
                           {"acc", fixed(summary.last_step["train/accuracy"])},
                           {"len", fixed(summary.last_step["response/length_mean"], 0)},
                           {"eval", eval_acc}});
+      // Data parallel: the others wait while rank 0 writes, checkpoints and evaluates.
+      if (comm_) comm_->patient_barrier("rank 0 recording step " + std::to_string(step));
       if (stopping) break;
     }
     if (options_.progress) bar.finish();
@@ -503,11 +557,11 @@ RunSummary GrpoRun::run() {
       throw Error("every optimizer step of this run was skipped (" + std::to_string(skipped_steps_) +
                   " with a non-finite loss or gradient), so the policy never changed; check the model's weights and "
                   "config.json (e.g. rms_norm_eps, rope_theta) and the learning rate");
-    store_->finish_stage(stage_id_, step == steps ? "done" : "stopped");
+    if (store_) store_->finish_stage(stage_id_, step == steps ? "done" : "stopped");
   } catch (...) {
     if (options_.progress) bar.finish();
     try {
-      store_->finish_stage(stage_id_, "failed");
+      if (store_) store_->finish_stage(stage_id_, "failed");
     } catch (...) {
     }
     throw;
@@ -520,6 +574,14 @@ RunSummary GrpoRun::run() {
 
 }  // namespace
 
-RunSummary run_grpo(const Recipe& recipe, const RunOptions& options) { return GrpoRun(recipe, options).run(); }
+RunSummary run_grpo(const Recipe& recipe, const RunOptions& options) {
+  try {
+    return GrpoRun(recipe, options).run();
+  } catch (const std::exception& e) {
+    // Data parallel: the other ranks name this rank's error instead of a lost connection.
+    if (options.comm) options.comm->publish_failure(e.what());
+    throw;
+  }
+}
 
 }  // namespace aha::recipes

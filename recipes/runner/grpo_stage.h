@@ -23,6 +23,12 @@
 // function of (seed, step), so a resumed run draws what the uninterrupted run would have.
 // Without resume, a run directory that already holds a run is an error (nothing is touched).
 //
+// Data parallel (options.comm, policy/parallel/): every rank runs this with the same recipe;
+// each samples, scores and trains on its share of every step's prompts (rollout.prompts_per_step
+// must divide by the world size), step metrics are reduced over the ranks, and only rank 0
+// writes the run directory (run.db, checkpoints, evaluations, progress) while the others wait
+// for it. Samples in run.db are rank 0's share. --resume loads the last checkpoint on every rank.
+//
 // Failures: bad input throws aha::Error before any work where it can be checked up front
 // (recipe, model, data, rewards); an error mid-run marks the stage "failed" in the run
 // database, keeps every checkpoint written so far, and rethrows.
@@ -35,6 +41,7 @@
 
 #include <torch/types.h>
 
+#include "policy/parallel/communicator.h"
 #include "recipes/runner/recipe.h"
 
 namespace aha::recipes {
@@ -52,6 +59,8 @@ struct RunOptions {
   // recipe. Empty: a single-stage recipe (stage "grpo").
   std::string stage_name;
   std::filesystem::path stage_model;
+  // Data parallel: this rank's connection to the others; null for a single process.
+  std::shared_ptr<parallel::Communicator> comm;
 };
 
 struct RunSummary {

@@ -1,0 +1,118 @@
+#include "policy/parallel/gradient_sync.h"
+
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
+
+#include "core/error.h"
+
+namespace aha::parallel {
+
+GradientSync::GradientSync(std::shared_ptr<Communicator> comm, std::vector<torch::Tensor> params,
+                           GradientReduction reduction, int64_t bucket_bytes)
+    : comm_(std::move(comm)), params_(std::move(params)), reduction_(reduction) {
+  require(comm_ != nullptr, "GradientSync: no communicator");
+  require(bucket_bytes > 0, "GradientSync: bucket size must be > 0");
+  bucket_of_.resize(params_.size());
+  param_ready_.assign(params_.size(), false);
+  // Reverse order; a bucket holds one dtype and one device only (it is flattened with cat).
+  for (size_t k = params_.size(); k-- > 0;) {
+    const auto& p = params_[k];
+    require(p.requires_grad() && p.is_leaf(), "GradientSync: every parameter must be a leaf that requires grad");
+    const int64_t bytes = p.numel() * static_cast<int64_t>(p.element_size());
+    bool fits = !buckets_.empty();
+    if (fits) {
+      const auto& last = params_[buckets_.back().params.front()];
+      int64_t used = 0;
+      for (size_t i : buckets_.back().params) used += params_[i].numel() * static_cast<int64_t>(params_[i].element_size());
+      fits = last.scalar_type() == p.scalar_type() && last.device() == p.device() && used + bytes <= bucket_bytes;
+    }
+    if (!fits) buckets_.emplace_back();
+    buckets_.back().params.push_back(k);
+    bucket_of_[k] = buckets_.size() - 1;
+  }
+  for (size_t k = 0; k < params_.size(); ++k) {
+    auto acc = torch::autograd::impl::grad_accumulator(params_[k]);
+    require(acc != nullptr, "GradientSync: a parameter has no gradient accumulator");
+    hook_keys_.push_back(acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+        [this, k](const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) {
+          on_ready(k);
+          return outputs;
+        })));
+    accumulators_.push_back(std::move(acc));
+  }
+}
+
+GradientSync::~GradientSync() {
+  for (size_t k = 0; k < accumulators_.size(); ++k) accumulators_[k]->del_post_hook(hook_keys_[k]);
+}
+
+void GradientSync::arm() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  require(!armed_, "GradientSync::arm: already armed (finish() was not called)");
+  armed_ = true;
+  next_launch_ = 0;
+  launched_in_backward_ = 0;
+  param_ready_.assign(params_.size(), false);
+  for (auto& b : buckets_) {
+    b.ready = 0;
+    b.work.reset();
+    b.flat = torch::Tensor();
+  }
+}
+
+void GradientSync::on_ready(size_t k) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!armed_ || param_ready_[k]) return;
+  param_ready_[k] = true;
+  ++buckets_[bucket_of_[k]].ready;
+  launch_ready_in_order();
+}
+
+void GradientSync::launch(Bucket& b) {
+  std::vector<torch::Tensor> parts;
+  for (size_t i : b.params) {
+    const auto& p = params_[i];
+    auto g = p.grad();
+    parts.push_back(g.defined() ? g.detach().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
+  }
+  auto flat = torch::cat(parts).to(comm_->device());
+  std::vector<torch::Tensor> tensors = {flat};
+  b.work = comm_->all_reduce_async(tensors, c10d::ReduceOp::SUM);
+  b.flat = flat;
+  if (!in_finish_) ++launched_in_backward_;
+}
+
+void GradientSync::launch_ready_in_order() {
+  while (next_launch_ < buckets_.size() && buckets_[next_launch_].ready == buckets_[next_launch_].params.size())
+    launch(buckets_[next_launch_++]);
+}
+
+void GradientSync::finish(const std::string& what) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  require(armed_, "GradientSync::finish: arm() was not called before backward");
+  in_finish_ = true;
+  // Parameters that got no gradient in the armed backward still take part, with what they hold.
+  for (; next_launch_ < buckets_.size(); ++next_launch_) launch(buckets_[next_launch_]);
+  torch::NoGradGuard no_grad;
+  const double scale = reduction_ == GradientReduction::average ? 1.0 / comm_->size() : 1.0;
+  for (auto& b : buckets_) {
+    comm_->wait(b.work, what);
+    int64_t offset = 0;
+    for (size_t i : b.params) {
+      auto& p = params_[i];
+      auto part = b.flat.narrow(0, offset, p.numel()).view(p.sizes()).to(p.device());
+      if (scale != 1.0) part = part * scale;
+      offset += p.numel();
+      if (p.grad().defined())
+        p.mutable_grad().copy_(part);
+      else
+        p.mutable_grad() = part.clone();
+    }
+    b.work.reset();
+    b.flat = torch::Tensor();
+  }
+  in_finish_ = false;
+  armed_ = false;
+}
+
+}  // namespace aha::parallel

@@ -1,0 +1,70 @@
+// Data-parallel gradient reduction overlapped with the backward pass, as DDP's reducer does it:
+// parameters are packed into buckets of about bucket_megabytes in reverse order of
+// registration (roughly the order backward produces their gradients); a post-hook on each
+// parameter's gradient accumulator marks it ready, and when all of a bucket's gradients are
+// ready the bucket is flattened and its all-reduce launched asynchronously while backward goes
+// on. Buckets are launched strictly in index order on every rank, so the collectives match.
+//
+// Use with gradient accumulation: arm() before the last micro-batch's backward (the earlier
+// micro-batches only accumulate locally), then finish() after it: finish() launches buckets
+// whose parameters got no gradient in that backward (their accumulated gradient, or zeros),
+// waits for every bucket and writes the reduced values back into each parameter's .grad.
+//
+// Reduction: `sum` (the loss was already normalised over the global batch, as the GRPO trainer
+// does) or `average` (divide by the world size, as for a per-rank mean loss).
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "policy/parallel/communicator.h"
+
+namespace aha::parallel {
+
+enum class GradientReduction { sum, average };
+
+class GradientSync {
+ public:
+  GradientSync(std::shared_ptr<Communicator> comm, std::vector<torch::Tensor> params, GradientReduction reduction,
+               int64_t bucket_bytes);
+  ~GradientSync();
+  GradientSync(const GradientSync&) = delete;
+  GradientSync& operator=(const GradientSync&) = delete;
+
+  void arm();    // the next backward's finished gradients are reduced as they come
+  void finish(const std::string& what = "all-reduce of gradients");  // see above
+  bool armed() const { return armed_; }
+
+  int64_t bucket_count() const { return static_cast<int64_t>(buckets_.size()); }
+  // How many buckets were launched from inside backward in the last armed pass (overlap).
+  int64_t launched_during_backward() const { return launched_in_backward_; }
+
+ private:
+  struct Bucket {
+    std::vector<size_t> params;  // indices into params_
+    size_t ready = 0;
+    torch::Tensor flat;  // on the communicator's device
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  void on_ready(size_t param);  // from the autograd engine's thread
+  void launch_ready_in_order();
+  void launch(Bucket& b);
+
+  std::shared_ptr<Communicator> comm_;
+  std::vector<torch::Tensor> params_;
+  GradientReduction reduction_;
+  std::vector<Bucket> buckets_;
+  std::vector<size_t> bucket_of_;
+  std::vector<bool> param_ready_;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // kept alive for the hooks
+  std::vector<uintptr_t> hook_keys_;
+  std::mutex mutex_;
+  bool armed_ = false, in_finish_ = false;
+  size_t next_launch_ = 0;
+  int64_t launched_in_backward_ = 0;
+};
+
+}  // namespace aha::parallel

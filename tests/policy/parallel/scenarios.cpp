@@ -1,0 +1,144 @@
+// What each rank of a test's world does (world_runner.h); results go to files named by
+// AHA_PARALLEL_OUT plus ".rank<r>", errors to stderr.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "core/error.h"
+#include "policy/parallel/communicator.h"
+#include "policy/parallel/gradient_sync.h"
+#include "policy/parallel/metric_reduction.h"
+#include "tests/policy/learner/trainer_test_util.h"
+#include "tests/policy/parallel/world_runner.h"
+
+namespace aha::parallel::testing {
+namespace {
+
+std::string out_path(int rank) { return std::string(std::getenv("AHA_PARALLEL_OUT")) + ".rank" + std::to_string(rank); }
+
+ParallelOptions test_options() {
+  ParallelOptions o;
+  o.backend = BackendKind::gloo;
+  o.timeout_seconds = 60;
+  o.heartbeat_timeout_seconds = 10;
+  o.heartbeat_interval_seconds = 0.2;
+  if (const char* t = std::getenv("AHA_TEST_HEARTBEAT_TIMEOUT")) o.heartbeat_timeout_seconds = std::atof(t);
+  return o;
+}
+
+std::shared_ptr<Communicator> connect() {
+  auto world = world_from_environment();
+  return Communicator::connect(world, test_options(), torch::kCPU);
+}
+
+// The hand-worked case of gradient_sync_test.cpp: two micro-batches, the second armed, and a
+// parameter (a) that gets no gradient in the armed one.
+int grad_average() {
+  auto comm = connect();
+  auto a = torch::zeros({2}).requires_grad_(true);
+  auto b = torch::zeros({3}).requires_grad_(true);
+  const bool r0 = comm->rank() == 0;
+  GradientSync sync(comm, {a, b}, GradientReduction::average, /*bucket_bytes=*/12);
+  auto xa = r0 ? torch::tensor({1.f, 2.f}) : torch::tensor({3.f, -4.f});
+  auto xb1 = r0 ? torch::tensor({1.f, 1.f, 1.f}) : torch::tensor({0.f, 2.f, 4.f});
+  auto xb2 = r0 ? torch::tensor({2.f, 0.f, 0.f}) : torch::tensor({0.f, 0.f, 2.f});
+  ((a * xa).sum() + (b * xb1).sum()).backward();
+  sync.arm();
+  (b * xb2).sum().backward();
+  sync.finish();
+  std::ofstream out(out_path(comm->rank()));
+  out << sync.bucket_count() << " " << sync.launched_during_backward();
+  for (const auto& p : {a, b})
+    for (int64_t i = 0; i < p.numel(); ++i) out << " " << p.grad()[i].item<float>();
+  comm->finish();
+  return 0;
+}
+
+// One data-parallel GRPO learner step on this rank's rows of the shared synthetic batch.
+int trainer_step() {
+  policy::testing::one_thread();
+  auto comm = connect();
+  auto model = policy::testing::tiny_model();
+  auto batch = policy::testing::synthetic_batch(*model, 7, /*B=*/4);
+  policy::TrainerOptions o;
+  o.optimizer.lr = 1e-3;
+  o.micro_batch_size = 1;
+  policy::GrpoTrainer trainer(std::move(model), o);
+  trainer.set_data_parallel(comm);
+  const auto [begin, end] = share_of(batch.size(), comm->rank(), comm->size());
+  auto mine = batch.rows(begin, end - begin);
+  // Gradients of the whole local share (not stepped), then a full step.
+  auto acc = trainer.accumulate_gradients(mine, {});
+  std::vector<torch::Tensor> grads;
+  for (auto& p : trainer.policy().parameters()) grads.push_back(p.grad().clone());
+  for (auto& p : trainer.policy().parameters()) p.mutable_grad() = torch::Tensor();
+  auto metrics = trainer.train_step(mine);
+  std::vector<torch::Tensor> weights;
+  for (auto& p : trainer.policy().parameters()) weights.push_back(p.detach().clone());
+  torch::save(grads, out_path(comm->rank()) + ".grads.pt");
+  torch::save(weights, out_path(comm->rank()) + ".weights.pt");
+  std::ofstream(out_path(comm->rank())) << acc.loss << " " << metrics.loss << " " << metrics.tokens << " "
+                                        << metrics.grad_norm;
+  comm->finish();
+  return 0;
+}
+
+// metric_reduction_test.cpp's hand-worked metrics.
+int metrics() {
+  auto comm = connect();
+  const bool r0 = comm->rank() == 0;
+  std::vector<std::pair<std::string, double>> m = {
+      {"reward/total", r0 ? 1.0 : 3.0},         {"reward/total_std", 0.0},
+      {"response/length_max", r0 ? 5.0 : 7.0},  {"ratio_min", r0 ? 2.0 : 1.0},
+      {"perf/step_seconds", r0 ? 0.5 : 0.8},    {"perf/tokens_per_s", r0 ? 10.0 : 20.0},
+      {"train/loss", r0 ? 0.25 : 0.75},         {"data/degenerate_group_frac", r0 ? 0.5 : 0.0}};
+  reduce_metrics(*comm, m, {"train/loss"});
+  std::ofstream out(out_path(comm->rank()));
+  for (const auto& [name, v] : m) out << name << " " << v << "\n";
+  comm->finish();
+  return 0;
+}
+
+// Rank `AHA_TEST_VICTIM` kills itself (SIGKILL) or stops (SIGSTOP, a hang) after connecting;
+// the others keep all-reducing and must stop with an error naming it.
+int peer_failure(int signal) {
+  auto comm = connect();
+  const int victim = std::atoi(std::getenv("AHA_TEST_VICTIM"));
+  comm->set_activity("test all-reduce loop");
+  auto t = torch::ones({4});
+  comm->all_reduce(t);  // everyone is up
+  if (comm->rank() == victim) ::raise(signal);
+  try {
+    for (int i = 0; i < 1000000; ++i) {
+      comm->all_reduce(t);
+      ::usleep(10000);
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 3;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_scenario(const std::string& name) {
+  try {
+    if (name == "grad_average") return grad_average();
+    if (name == "trainer_step") return trainer_step();
+    if (name == "metrics") return metrics();
+    if (name == "killed_peer") return peer_failure(SIGKILL);
+    if (name == "hung_peer") return peer_failure(SIGSTOP);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  }
+  std::fprintf(stderr, "unknown scenario %s\n", name.c_str());
+  return 4;
+}
+
+}  // namespace aha::parallel::testing

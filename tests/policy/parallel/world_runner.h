@@ -1,0 +1,29 @@
+// Runs a world of N ranks for a test: this test binary started N times with torchrun's
+// variables on a free loopback port and AHA_PARALLEL_WORKER=<scenario> (main.cpp dispatches
+// to the scenario instead of the tests); each rank's stderr goes to its own file.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+namespace aha::parallel::testing {
+
+struct RankOutcome {
+  int exit_code = -1;   // -1: killed by a signal (or still running when the world was ended)
+  int signal = 0;
+  std::string stderr_text;
+};
+
+// Starts the ranks and waits for all of them; a rank still running after `limit_seconds`
+// (a hang: the test fails then) is killed; with end_when_rank0_exits the other ranks are
+// killed as soon as rank 0 has exited (for scenarios where a rank stops itself). `env` is added to every rank's environment, and
+// `rank_env[r]` to rank r's.
+std::vector<RankOutcome> run_world(const std::string& scenario, int world_size,
+                                   const std::map<std::string, std::string>& env = {},
+                                   const std::map<int, std::map<std::string, std::string>>& rank_env = {},
+                                   int limit_seconds = 120, bool end_when_rank0_exits = false);
+
+// The scenarios (scenarios.cpp), each run inside one rank; the exit code is the process's.
+int run_scenario(const std::string& name);
+
+}  // namespace aha::parallel::testing

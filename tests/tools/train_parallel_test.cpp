@@ -1,0 +1,147 @@
+// `aha train` data-parallel as a user meets it (issue 16): `--nproc-per-node 2` on a tiny
+// recipe, torchrun-style environments started by hand, a rank killed mid-run, and --resume
+// at the same and at another world size.
+// Two CPU ranks with Gloo on loopback.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "core/files.h"
+#include "core/run_store.h"
+#include "tests/test_util.h"
+
+namespace aha {
+namespace {
+
+namespace fs = std::filesystem;
+using test::shell_quoted;
+
+class TrainParallel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    work_ = fs::path(AHA_BINARY_DIR) /
+            ("train-parallel-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    remove_tree(work_);
+    fs::create_directories(work_);
+    std::ofstream(work_ / "config.json") << R"({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+      "hidden_act": "silu", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+      "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 512, "rms_norm_eps": 1e-06,
+      "rope_theta": 10000.0, "tie_word_embeddings": true, "torch_dtype": "float32", "bos_token_id": 0,
+      "eos_token_id": 2, "vocab_size": 3008})";
+    const fs::path tokenizer = fs::path(AHA_SOURCE_DIR) / "tests/fixtures/tokenizers/qwen2_style";
+    auto m = test::run_aha_in(work_, "model init --config config.json --tokenizer " + shell_quoted(tokenizer.string()) +
+                                         " --out model", true, 120);
+    ASSERT_EQ(m.exit_status, 0) << m.out;
+    std::ofstream(work_ / "recipe.json") << R"({
+      "name": "dp-test",
+      "model": {"path": "model", "device": "cpu", "threads": 1},
+      "template": "chatml",
+      "data": {"train": {"synthetic": "arithmetic", "n": 40, "seed": 1, "difficulty": 1},
+               "eval": {"arith": {"synthetic": "arithmetic", "n": 4, "seed": 2, "difficulty": 1, "split": "heldout"}}},
+      "rewards": [{"name": "accuracy", "kind": "math_accuracy"},
+                  {"name": "length", "kind": "length", "weight": 1.0,
+                   "options": {"max_length": 30, "buffer": 30, "unit": "characters"}}],
+      "rollout": {"prompts_per_step": 4, "group_size": 4, "max_new_tokens": 6},
+      "algorithm": {"lr": 0.01, "clip_eps_high": 0.28},
+      "schedule": {"steps": 400, "seed": 5},
+      "checkpoint": {"every": 1, "keep_last": 0},
+      "eval": {"max_new_tokens": 4}
+    })";
+  }
+  void TearDown() override { remove_tree(work_); }
+
+  std::vector<double> series(const std::string& name) const {
+    RunStore store(work_ / "run" / "run.db", {.read_only = true});
+    std::vector<double> values;
+    for (const auto& p : store.metric_series(store.stages().at(0).id, name)) values.push_back(p.value);
+    return values;
+  }
+
+  fs::path work_;
+};
+
+TEST_F(TrainParallel, TwoLocalRanksTrainTheWholeBatchAndOnlyRankZeroWrites) {
+  auto r = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --nproc-per-node 2 --set schedule.steps=2",
+                            true, 300);
+  ASSERT_EQ(r.exit_status, 0) << r.out;
+  EXPECT_NE(r.out.find("data parallel: 2 ranks"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2 steps"), std::string::npos) << r.out;
+  // The learner saw the world's 4 prompts x 4 completions each step, not one rank's 8 rows.
+  EXPECT_EQ(series("train/sequences"), (std::vector<double>{16, 16}));
+  RunStore store(work_ / "run" / "run.db", {.read_only = true});
+  ASSERT_EQ(store.stages().size(), 1u);  // one writer began one stage
+  const auto stage = store.stages().at(0).id;
+  EXPECT_EQ(store.samples(stage, 1).size(), 8u);  // rank 0's share: 2 groups of 4
+  EXPECT_EQ(store.checkpoints(stage).size(), 2u);
+  // Nothing but rank 0's run store and checkpoints in the run directory.
+  std::set<std::string> top;
+  for (const auto& e : fs::directory_iterator(work_ / "run")) top.insert(e.path().filename().string());
+  top.erase("run.db-wal");
+  top.erase("run.db-shm");
+  EXPECT_EQ(top, (std::set<std::string>{"checkpoints", "run.db"}));
+  std::set<std::string> steps;
+  for (const auto& e : fs::directory_iterator(work_ / "run" / "checkpoints" / "grpo")) steps.insert(e.path().filename().string());
+  EXPECT_EQ(steps, (std::set<std::string>{"step-1", "step-2"}));
+}
+
+TEST_F(TrainParallel, AKilledRankStopsTheOtherWithItsNameAndResumeContinues) {
+  // Two ranks started as torchrun would start them; rank 1 is killed once step 2 is saved.
+  const std::string aha = std::string(AHA_BINARY_DIR) + "/aha";
+  const int port = 20000 + (::getpid() % 20000);
+  auto rank_command = [&](int r) {
+    return "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
+           " WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " + aha +
+           " train recipe.json --run-dir run --quiet --heartbeat-timeout 10 --dist-timeout 60 > rank" + std::to_string(r) + ".log 2>&1";
+  };
+  // A backgrounded simple command is exec'ed in the forked child, so $! is rank 1's own pid.
+  const std::string script = "cd " + shell_quoted(work_.string()) + " && { " + rank_command(1) +
+                             " & echo $! > rank1.pid; timeout -k 5 120 sh -c " + shell_quoted(rank_command(0)) +
+                             "; echo $? > rank0.rc; wait; }";
+  auto world = std::async(std::launch::async, [&] { return std::system(("sh -c " + shell_quoted(script)).c_str()); });
+  // Wait (bounded by the timeout above) for step 2's checkpoint, then kill rank 1.
+  const fs::path saved = work_ / "run" / "checkpoints" / "grpo" / "step-2" / "state.json";
+  while (!fs::exists(saved) && !fs::exists(work_ / "rank0.rc")) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(work_ / "rank1.pid"));
+  std::ifstream pid_file(work_ / "rank1.pid");
+  int pid = 0;
+  pid_file >> pid;
+  ASSERT_GT(pid, 0);
+  std::system(("kill -9 " + std::to_string(pid) + " 2>/dev/null").c_str());
+  world.wait();
+  std::ifstream rc_file(work_ / "rank0.rc");
+  int rc = -1;
+  rc_file >> rc;
+  std::ifstream log(work_ / "rank0.log");
+  const std::string rank0_log((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(rc, 0) << rank0_log;
+  EXPECT_NE(rc, 124) << "rank 0 hung: " << rank0_log;  // timeout's status
+  EXPECT_NE(rank0_log.find("rank 1"), std::string::npos) << rank0_log;
+  const auto stopped_at = series("train/sequences").size();
+  EXPECT_GE(stopped_at, 2u);
+
+  // --resume at the same world size continues from the last checkpoint.
+  auto r = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --resume --nproc-per-node 2 --stop-after 1",
+                            true, 300);
+  ASSERT_EQ(r.exit_status, 0) << r.out;
+  RunStore store(work_ / "run" / "run.db", {.read_only = true});
+  const auto stage = store.stages().at(0).id;
+  bool resumed = false;
+  for (const auto& e : store.events(stage)) resumed = resumed || e.kind == "resumed";
+  EXPECT_TRUE(resumed);
+  const int64_t after_resume = *store.latest_step(stage);
+  EXPECT_GE(after_resume, 3);
+
+  // And at another world size (one process): the checkpoint holds the whole optimizer state.
+  auto single = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --resume --stop-after 1", true, 300);
+  ASSERT_EQ(single.exit_status, 0) << single.out;
+  EXPECT_EQ(*RunStore(work_ / "run" / "run.db", {.read_only = true}).latest_step(stage), after_resume + 1);
+}
+
+}  // namespace
+}  // namespace aha
