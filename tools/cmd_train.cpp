@@ -39,8 +39,7 @@ std::string dashboard_command(const std::filesystem::path& run_dir) {
 }
 
 // --check: every problem on its own line, then the plan; exit status 1 when there is a problem.
-int check_train(const recipes::Recipe& recipe, const recipes::RunOptions& options) {
-  const auto check = recipes::check_recipe(recipe, options);
+int print_check(const recipes::RecipeCheck& check) {
   for (const auto& item : check.items)
     std::cout << (item.ok ? "ok       " : "PROBLEM  ") << item.what << ": " << item.detail << "\n";
   std::cout << "\nthe run would do:\n";
@@ -52,16 +51,15 @@ int check_train(const recipes::Recipe& recipe, const recipes::RunOptions& option
   return problems == 0 ? 0 : 1;
 }
 
+int check_train(const recipes::Recipe& recipe, const recipes::RunOptions& options) {
+  return print_check(recipes::check_recipe(recipe, options));
+}
+
 // A recipe with "stages" (recipes/runner/stage_graph.h): the stages in order, then one row
 // per stage of its last held-out evaluation.
 int run_staged_train(const std::string& file, const cli::Args& args, const recipes::RunOptions& options) {
   auto recipe = recipes::load_staged_recipe(file, args.list("set"));
-  if (args.flag("check")) {
-    recipes::check_stages(recipe);
-    for (const auto& s : recipe.stages) std::cout << "ok       stage " << s.name << " (" << s.kind << ")\n";
-    std::cout << "\nrecipe ok: nothing was trained or written\n";
-    return 0;
-  }
+  if (args.flag("check")) return print_check(recipes::check_staged_recipe(recipe, options));
   const auto run_dir = options.run_dir.empty() ? std::filesystem::path("runs") / recipe.name : options.run_dir;
   std::cerr << "aha train: recipe " << file << " (" << recipe.stages.size() << " stages), run directory "
             << run_dir.string() << "\n";

@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/output_dir.h"
 #include "policy/learner/grpo_trainer.h"
+#include "policy/learner/lm_trainer.h"
 #include "policy/model/model_io.h"
 
 namespace aha::policy {
@@ -84,9 +85,18 @@ fs::path checkpoint_path(const fs::path& run_dir, const std::string& stage, int6
   return run_dir / "checkpoints" / stage / ("step-" + std::to_string(step));
 }
 
-fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state, GrpoTrainer& trainer,
-                         const fs::path& copy_extras_from,
-                         const std::function<void(const std::string&)>& on_part_written) {
+namespace {
+
+// What a checkpoint holds, whichever trainer it comes from.
+struct TrainerParts {
+  Transformer& policy;
+  Transformer* reference;
+  Optimizer& optimizer;
+  int64_t steps_done;
+};
+
+fs::path save_parts(const fs::path& stage_dir, const CheckpointState& state, const TrainerParts& trainer,
+                    const fs::path& copy_extras_from, const std::function<void(const std::string&)>& on_part_written) {
   require(state.step >= 0, "checkpoint: step must be >= 0");
   fs::create_directories(stage_dir);
   const fs::path target = stage_dir / ("step-" + std::to_string(state.step));
@@ -96,17 +106,17 @@ fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state
   };
   try {
     fs::create_directories(tmp);
-    save_model(trainer.policy(), tmp / "model", {.copy_extras_from = copy_extras_from, .made_by = "train"});
+    save_model(trainer.policy, tmp / "model", {.copy_extras_from = copy_extras_from, .made_by = "train"});
     done("model");
-    if (trainer.reference()) {
-      save_model(*trainer.reference(), tmp / "reference", {.made_by = "train"});
+    if (trainer.reference) {
+      save_model(*trainer.reference, tmp / "reference", {.made_by = "train"});
       done("reference");
     }
-    trainer.optimizer().save(tmp / "optimizer.pt");
+    trainer.optimizer.save(tmp / "optimizer.pt");
     done("optimizer");
     save_rng(tmp / "rng.pt");
     done("rng");
-    write_file_atomic(tmp / "state.json", state_json(state, trainer.steps_done()));
+    write_file_atomic(tmp / "state.json", state_json(state, trainer.steps_done));
     swap_in_dir(tmp, target);  // an earlier checkpoint of this step is replaced only once this one is whole
   } catch (const fs::filesystem_error& e) {
     remove_tree(tmp);
@@ -117,6 +127,8 @@ fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state
   }
   return target;
 }
+
+}  // namespace
 
 std::optional<fs::path> latest_checkpoint(const fs::path& stage_dir) {
   std::error_code ec;
@@ -132,7 +144,10 @@ std::optional<fs::path> latest_checkpoint(const fs::path& stage_dir) {
   return best;
 }
 
-CheckpointState load_checkpoint(const fs::path& dir, GrpoTrainer& trainer) {
+namespace {
+
+// Returns the state and the saved trainer step count.
+std::pair<CheckpointState, int64_t> load_parts(const fs::path& dir, const TrainerParts& trainer) {
   const fs::path state_path = dir / "state.json";
   auto doc = json::parse(read_file(state_path), state_path.string());
   json::ObjectReader reader(doc, state_path.string());
@@ -142,17 +157,40 @@ CheckpointState load_checkpoint(const fs::path& dir, GrpoTrainer& trainer) {
   CheckpointState state{reader.get_int("step"), reader.get_int("data_cursor")};
   const int64_t trainer_steps = reader.get_int("trainer_steps");
 
-  load_weights(dir / "model", trainer.policy());
+  load_weights(dir / "model", trainer.policy);
   const bool saved_reference = fs::exists(dir / "reference");
-  require(saved_reference == (trainer.reference() != nullptr),
+  require(saved_reference == (trainer.reference != nullptr),
           "checkpoint " + dir.string() +
               (saved_reference ? " has a reference model but the trainer has none (beta = 0)"
                                : " has no reference model but the trainer needs one"));
-  if (saved_reference) load_weights(dir / "reference", *trainer.reference());
-  trainer.optimizer().load(dir / "optimizer.pt");
+  if (saved_reference) load_weights(dir / "reference", *trainer.reference);
+  trainer.optimizer.load(dir / "optimizer.pt");
   load_rng(dir / "rng.pt");
-  trainer.set_steps_done(trainer_steps);
+  return {state, trainer_steps};
+}
+
+}  // namespace
+
+fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state, GrpoTrainer& trainer,
+                         const fs::path& copy_extras_from,
+                         const std::function<void(const std::string&)>& on_part_written) {
+  return save_parts(stage_dir, state, {trainer.policy(), trainer.reference(), trainer.optimizer(), trainer.steps_done()},
+                    copy_extras_from, on_part_written);
+}
+
+fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state, LmTrainer& trainer,
+                         const fs::path& copy_extras_from) {
+  return save_parts(stage_dir, state, {trainer.model(), nullptr, trainer.optimizer(), 0}, copy_extras_from, {});
+}
+
+CheckpointState load_checkpoint(const fs::path& dir, GrpoTrainer& trainer) {
+  auto [state, steps] = load_parts(dir, {trainer.policy(), trainer.reference(), trainer.optimizer(), 0});
+  trainer.set_steps_done(steps);
   return state;
+}
+
+CheckpointState load_checkpoint(const fs::path& dir, LmTrainer& trainer) {
+  return load_parts(dir, {trainer.model(), nullptr, trainer.optimizer(), 0}).first;
 }
 
 }  // namespace aha::policy

@@ -24,6 +24,7 @@
 namespace aha::policy {
 
 class GrpoTrainer;
+class LmTrainer;
 
 struct CheckpointState {
   int64_t step = 0;         // the stage's step count when saved (the directory's <n>)
@@ -44,11 +45,15 @@ std::filesystem::path save_checkpoint(const std::filesystem::path& stage_dir, co
                                       const std::filesystem::path& copy_extras_from = {},
                                       const std::function<void(const std::string&)>& on_part_written = {});
 
+// The same for the next-token (SFT) trainer: model, optimizer and RNG (no reference).
+std::filesystem::path save_checkpoint(const std::filesystem::path& stage_dir, const CheckpointState& state,
+                                      LmTrainer& trainer, const std::filesystem::path& copy_extras_from = {});
 // The complete checkpoint with the highest step under stage_dir, if any.
 std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& stage_dir);
 
 // Restores `trainer` (built with the same model config and options) and the RNG states from a
 // checkpoint directory; returns its state. Throws aha::Error naming the file at fault.
 CheckpointState load_checkpoint(const std::filesystem::path& checkpoint_dir, GrpoTrainer& trainer);
+CheckpointState load_checkpoint(const std::filesystem::path& checkpoint_dir, LmTrainer& trainer);
 
 }  // namespace aha::policy

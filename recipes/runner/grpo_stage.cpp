@@ -144,6 +144,24 @@ class GrpoRun {
 
 }  // namespace
 
+// The verifier of evaluations: the recipe's accuracy reward, as a one-reward spec.
+std::string accuracy_spec_json(const Recipe& r) {
+  for (const auto& spec : r.rewards) {
+    if (spec.name != r.accuracy_reward) continue;
+    rapidjson::Document doc(rapidjson::kArrayType);
+    auto& a = doc.GetAllocator();
+    rapidjson::Value entry(rapidjson::kObjectType);
+    entry.AddMember("name", rapidjson::Value(spec.name.c_str(), a), a);
+    entry.AddMember("kind", rapidjson::Value(spec.kind.c_str(), a), a);
+    entry.AddMember("timeout_seconds", spec.timeout_seconds, a);
+    rapidjson::Document options = json::parse(spec.options_json, "reward options");
+    entry.AddMember("options", rapidjson::Value(options, a), a);
+    doc.PushBack(entry, a);
+    return json::to_string(doc);
+  }
+  throw Error("recipe: no reward named " + r.accuracy_reward);
+}
+
 torch::Device choose_device(const std::string& name) {
   if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   return parse_device(name);
@@ -271,24 +289,6 @@ SamplingOptions sampling_options(const Recipe& r, const std::vector<int64_t>& eo
   s.settings.seed = seed;
   s.prompts_per_batch = r.rollout.prompts_per_batch > 0 ? r.rollout.prompts_per_batch : r.rollout.prompts_per_step;
   return s;
-}
-
-// The verifier of evaluations: the recipe's accuracy reward, as a one-reward spec.
-std::string accuracy_spec_json(const Recipe& r) {
-  for (const auto& spec : r.rewards) {
-    if (spec.name != r.accuracy_reward) continue;
-    rapidjson::Document doc(rapidjson::kArrayType);
-    auto& a = doc.GetAllocator();
-    rapidjson::Value entry(rapidjson::kObjectType);
-    entry.AddMember("name", rapidjson::Value(spec.name.c_str(), a), a);
-    entry.AddMember("kind", rapidjson::Value(spec.kind.c_str(), a), a);
-    entry.AddMember("timeout_seconds", spec.timeout_seconds, a);
-    rapidjson::Document options = json::parse(spec.options_json, "reward options");
-    entry.AddMember("options", rapidjson::Value(options, a), a);
-    doc.PushBack(entry, a);
-    return json::to_string(doc);
-  }
-  throw Error("recipe: no reward named " + r.accuracy_reward);
 }
 
 Metrics GrpoRun::evaluate_now(int64_t step) {

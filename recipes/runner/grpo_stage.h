@@ -75,6 +75,8 @@ std::filesystem::path checked_run_dir(const std::string& name, const std::string
                                       const RunOptions& options);
 // model.path holds a model, or model.build can make one there (never over a model it did not make).
 void check_model_source(const Recipe& recipe);
+// The verifier of evaluations: the recipe's accuracy reward as a one-reward spec (JSON).
+std::string accuracy_spec_json(const Recipe& recipe);
 // model.device: "auto" is the first GPU when there is one, else the CPU.
 torch::Device choose_device(const std::string& name);
 

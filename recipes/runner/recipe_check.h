@@ -13,6 +13,7 @@
 
 #include "recipes/runner/grpo_stage.h"
 #include "recipes/runner/recipe.h"
+#include "recipes/runner/stage_graph.h"
 
 namespace aha::recipes {
 
@@ -29,5 +30,9 @@ struct RecipeCheck {
 };
 
 RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options);
+// The same for a multi-stage recipe (staged_recipe_check.cpp): the run directory, each stage's
+// keys, each GRPO stage's checks above (an earlier stage's model stands in as the base model)
+// and each SFT stage's data files.
+RecipeCheck check_staged_recipe(const StagedRecipe& recipe, const RunOptions& options);
 
 }  // namespace aha::recipes

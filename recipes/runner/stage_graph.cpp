@@ -15,6 +15,7 @@
 #include "recipes/runner/base_model.h"
 #include "recipes/runner/pretrain_spec.h"
 #include "recipes/runner/rejection_stage.h"
+#include "recipes/runner/sft_stage.h"
 
 namespace aha::recipes {
 namespace {
@@ -134,8 +135,7 @@ void check_reference(const StagedRecipe& r, const StageSpec& s, const std::strin
 
 const std::vector<StageKind>& stage_kinds() {
   static const std::vector<StageKind> kinds = {
-      {"sft", StageOutput::kModel, not_built_yet,
-       [](const StageInput& in) -> StageResult { not_built_yet(in); return {}; }},
+      {"sft", StageOutput::kModel, check_sft_stage, run_sft_stage},
       {"grpo", StageOutput::kModel, check_grpo, run_grpo_kind},
       {"rejection_sample", StageOutput::kData, check_rejection_stage, run_rejection_stage},
       // distill: SFT of a student (the stage's "model") on teacher data ("@rejection"): the sft

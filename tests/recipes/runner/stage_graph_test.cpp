@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <regex>
+
 #include "core/files.h"
 #include "core/run_store.h"
 #include "policy/model/model_io.h"
@@ -102,13 +105,13 @@ TEST(StageGraphParse, StageKeysMergeOverTheSharedOnes) {
   EXPECT_EQ(merged.eval_data.size(), 1u);
 }
 
-TEST(StageGraphParse, KindsNotBuiltYetFailTheirCheck) {
+TEST(StageGraphParse, DistillIsCheckedAsAnSftStage) {
   auto r = parse_staged_recipe(staged(R"([{"name": "d", "kind": "distill"}])"), "r.json");
   try {
     check_stages(r);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("stage 'd' (distill): the stage kind 'distill' is not built yet"),
+    EXPECT_NE(std::string(e.what()).find("stage 'd' (distill): 'data' must name at least one chat data file"),
               std::string::npos)
         << e.what();
   }
@@ -189,6 +192,37 @@ TEST_F(StageGraphRun, ResumeNeedsTheSameRecipe) {
                                      {"model.path=" + (work_ / "model").string()});
   EXPECT_THROW(run_staged(changed, options(0, true)), Error);
   EXPECT_THROW(run_staged(two_stages(), options(0, false)), Error);  // a run is there: --resume
+}
+
+
+TEST_F(StageGraphRun, AhaTrainPrintsOneRowPerStage) {
+  if (!fs::exists(std::string(AHA_BINARY_DIR) + "/aha")) GTEST_SKIP() << "aha is not built";
+  std::ofstream(work_ / "r.json") << staged(R"([{"name": "first", "kind": "grpo"},
+                                                {"name": "second", "kind": "grpo", "model": "@first"}])");
+  const std::string common = test::shell_quoted((work_ / "r.json").string()) + " --quiet --run-dir " +
+                             test::shell_quoted((work_ / "run").string()) + " --set model.path=" +
+                             test::shell_quoted((work_ / "model").string());
+  auto stopped = test::run_aha("train " + common + " --stop-after 1", true);
+  ASSERT_EQ(stopped.exit_status, 0) << stopped.out;
+  EXPECT_NE(stopped.out.find("stopped early: continue with --resume"), std::string::npos) << stopped.out;
+  EXPECT_NE(stopped.out.find("second           grpo              pending"), std::string::npos) << stopped.out;
+  auto done = test::run_aha("train " + common + " --resume", true);
+  ASSERT_EQ(done.exit_status, 0) << done.out;
+  EXPECT_NE(done.out.find("all stages done"), std::string::npos) << done.out;
+  EXPECT_NE(done.out.find("stage            kind              status     accuracy    format  lang_mix    length"),
+            std::string::npos)
+      << done.out;
+  // Each stage's row: done, an accuracy in [0, 1] with three decimals, no language-mix metric.
+  for (const char* row : {"first            grpo              done     ", "second           grpo              done     "}) {
+    const size_t at = done.out.find(row);
+    ASSERT_NE(at, std::string::npos) << done.out;
+    const std::string line = done.out.substr(at, done.out.find('\n', at) - at);
+    EXPECT_TRUE(std::regex_search(line, std::regex(" [01]\\.[0-9]{3} "))) << line;
+    EXPECT_NE(line.find(" - "), std::string::npos) << line;
+  }
+  EXPECT_NE(done.out.find("stage second output: " + (work_ / "run" / "checkpoints" / "second" / "step-2" / "model").string()),
+            std::string::npos)
+      << done.out;
 }
 
 }  // namespace
