@@ -95,6 +95,14 @@ std::vector<reward::RewardSpec> eval_reward_specs(const EvalOptions& options) {
     if (options.prompt_template.opens_think()) format.options_json = R"({"think_in_prompt": true})";
     out.push_back(format);
   }
+  if (!options.language_reward.empty()) {
+    auto language = reward::parse_reward_specs("[" + options.language_reward + "]");
+    require(language.size() == 1 && language[0].kind == "language_consistency",
+            "eval: the language reward must be one language_consistency reward spec");
+    language[0].name = kLanguageReward;
+    language[0].weight = 0;
+    out.push_back(language[0]);
+  }
   return out;
 }
 
@@ -154,6 +162,10 @@ DatasetEval summarize_dataset(const std::string& name, const std::vector<Example
         auto f = score.components.find(kFormatReward);
         r.well_formed.push_back(f != score.components.end() && full_marks(f->second));
       }
+      if (!options.language_reward.empty()) {
+        auto l = score.components.find(kLanguageReward);
+        r.language_mixed.push_back(l == score.components.end() || l->second < options.language_mix_threshold);
+      }
       r.response_tokens.push_back(static_cast<int64_t>(c.tokens.size()));
       r.finish_reasons.push_back(c.finish_reason);
       auto error = score.errors.find(kCorrectReward);
@@ -199,7 +211,7 @@ namespace {
 EvalSummary summarize_records(const std::vector<const std::vector<EvalRecord>*>& parts, const EvalOptions& options) {
   EvalSummary s;
   s.samples = options.samples;
-  int64_t completions = 0, well_formed = 0, truncated = 0, tokens = 0;
+  int64_t completions = 0, well_formed = 0, truncated = 0, tokens = 0, mixed = 0;
   double pass = 0;
   const auto ks = pass_at_ks(options.samples);
   std::vector<double> pass_at(ks.size(), 0.0);
@@ -215,6 +227,7 @@ EvalSummary summarize_records(const std::vector<const std::vector<EvalRecord>*>&
       s.maj_at_k += r.majority_correct;
       completions += static_cast<int64_t>(k);
       well_formed += std::count(r.well_formed.begin(), r.well_formed.end(), true);
+      mixed += std::count(r.language_mixed.begin(), r.language_mixed.end(), true);
       for (size_t j = 0; j < k; ++j) {
         tokens += r.response_tokens[j];
         s.max_response_tokens = std::max(s.max_response_tokens, r.response_tokens[j]);
@@ -233,6 +246,8 @@ EvalSummary summarize_records(const std::vector<const std::vector<EvalRecord>*>&
     s.truncated_rate = static_cast<double>(truncated) / completions;
   }
   if (format) s.format_rate = completions > 0 ? static_cast<double>(well_formed) / completions : 0.0;
+  if (!options.language_reward.empty())
+    s.language_mix_rate = completions > 0 ? static_cast<double>(mixed) / completions : 0.0;
   return s;
 }
 
@@ -286,6 +301,7 @@ std::vector<std::pair<std::string, double>> eval_metrics(const EvalResult& resul
       if (j > 1) out.emplace_back(prefix + "pass@" + std::to_string(j), value);
     out.emplace_back(prefix + "maj_accuracy", s.maj_at_k);
     if (s.format_rate) out.emplace_back(prefix + "format_rate", *s.format_rate);
+    if (s.language_mix_rate) out.emplace_back(prefix + "language_mix_rate", *s.language_mix_rate);
     out.emplace_back(prefix + "mean_response_tokens", s.mean_response_tokens);
     out.emplace_back(prefix + "truncated_rate", s.truncated_rate);
   };

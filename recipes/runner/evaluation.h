@@ -68,6 +68,11 @@ struct EvalOptions {
   // and for reading each record's gold. Unset: strict.
   std::optional<std::string> extraction;
   size_t reward_threads = 0;  // 0: one per CPU
+  // A language_consistency reward spec (one JSON object, reward/reward_registry.h): each
+  // completion whose score is below language_mix_threshold counts as language-mixed, and
+  // eval/language_mix_rate is their share. Empty: not measured.
+  std::string language_reward;
+  double language_mix_threshold = 0.95;
 };
 
 // Throws aha::Error naming the option at fault: samples < 1, samples > 1 with temperature 0,
@@ -83,6 +88,7 @@ bool requires_answer_tag(const EvalOptions& options);
 std::vector<reward::RewardSpec> eval_reward_specs(const EvalOptions& options);
 inline constexpr const char* kCorrectReward = "correct";
 inline constexpr const char* kFormatReward = "format";
+inline constexpr const char* kLanguageReward = "language";
 
 // One example's evaluation.
 struct EvalRecord {
@@ -92,6 +98,7 @@ struct EvalRecord {
   std::vector<std::optional<std::string>> answers;  // each one's final answer, if any
   std::vector<bool> correct;
   std::vector<bool> well_formed;  // r1_zero only, else empty
+  std::vector<bool> language_mixed;  // with EvalOptions::language_reward only, else empty
   std::vector<int64_t> response_tokens;
   std::vector<FinishReason> finish_reasons;
   std::vector<std::string> verifier_errors;  // "" or why the verifier failed (timeout, ...)
@@ -105,6 +112,7 @@ struct EvalSummary {
   double pass_at_1 = 0, maj_at_k = 0;
   std::vector<std::pair<int64_t, double>> pass_at;  // (j, pass@j) for j = 1, 2, 4, ..., k
   std::optional<double> format_rate;  // r1_zero only
+  std::optional<double> language_mix_rate;  // with EvalOptions::language_reward only
   double mean_response_tokens = 0;
   int64_t max_response_tokens = 0;
   double truncated_rate = 0;
@@ -152,7 +160,7 @@ EvalResult evaluate(RolloutEngine& engine, const Tokenizer& tokenizer, const std
 
 // Metrics for the run store: eval/accuracy (pass@1), eval/pass@<j> for j > 1 (with k > 1
 // samples), eval/maj_accuracy (maj@k),
-// eval/format_rate (r1_zero), eval/mean_response_tokens, eval/truncated_rate, and the same
+// eval/format_rate (r1_zero), eval/language_mix_rate (with language_reward), eval/mean_response_tokens, eval/truncated_rate, and the same
 // per data set as eval/<name>/accuracy, ...
 std::vector<std::pair<std::string, double>> eval_metrics(const EvalResult& result);
 

@@ -162,6 +162,20 @@ std::string accuracy_spec_json(const Recipe& r) {
   throw Error("recipe: no reward named " + r.accuracy_reward);
 }
 
+std::string language_spec_json(const Recipe& r) {
+  for (const auto& spec : r.rewards) {
+    if (spec.kind != "language_consistency") continue;
+    rapidjson::Document entry(rapidjson::kObjectType);
+    auto& a = entry.GetAllocator();
+    entry.AddMember("name", rapidjson::Value(spec.name.c_str(), a), a);
+    entry.AddMember("kind", rapidjson::Value(spec.kind.c_str(), a), a);
+    rapidjson::Document options = json::parse(spec.options_json, "reward options");
+    entry.AddMember("options", rapidjson::Value(options, a), a);
+    return json::to_string(entry);
+  }
+  return "";
+}
+
 torch::Device choose_device(const std::string& name) {
   if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   return parse_device(name);
@@ -303,6 +317,7 @@ Metrics GrpoRun::evaluate_now(int64_t step) {
   o.seed = mix_seed(recipe_.schedule.seed, 0x6576616cULL);  // the same draws at every evaluation
   o.eos_token_ids = eos_ids_;
   o.correctness_reward = accuracy_spec_json(recipe_);
+  o.language_reward = language_spec_json(recipe_);
   auto result = evaluate(*engine_, *tokenizer_, eval_, o);
   auto metrics = eval_metrics(result);
   store_->write_metrics(stage_id_, step, metrics);

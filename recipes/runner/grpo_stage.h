@@ -77,6 +77,9 @@ std::filesystem::path checked_run_dir(const std::string& name, const std::string
 void check_model_source(const Recipe& recipe);
 // The verifier of evaluations: the recipe's accuracy reward as a one-reward spec (JSON).
 std::string accuracy_spec_json(const Recipe& recipe);
+// The recipe's first language_consistency reward as one spec (JSON object), for the
+// evaluation's language-mix rate; "" when it has none.
+std::string language_spec_json(const Recipe& recipe);
 // model.device: "auto" is the first GPU when there is one, else the CPU.
 torch::Device choose_device(const std::string& name);
 

@@ -309,6 +309,7 @@ StageResult run_sft_stage(const StageInput& in) {
       o.seed = c.seed;
       o.eos_token_ids = eos;
       o.correctness_reward = accuracy_spec_json(*evaluation);
+      o.language_reward = language_spec_json(*evaluation);
       for (auto& kv : eval_metrics(evaluate(*engine, tokenizer, eval_sets, o))) m.push_back(kv);
     }
     if (!m.empty()) store.write_metrics(stage_id, at, m);

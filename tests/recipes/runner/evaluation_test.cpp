@@ -161,6 +161,32 @@ TEST(SummarizeDataset, PassAtOneMajorityAndFormatOnHandMadeCompletions) {
   EXPECT_EQ(s.verifier_errors, 0);
 }
 
+// With a language reward: a completion whose reasoning is not (almost) all in the target
+// language is language-mixed; the rate is their share, per data set and overall.
+TEST(SummarizeDataset, LanguageMixRateCountsReasoningsBelowTheThreshold) {
+  auto options = k3(PromptTemplate::r1_zero());
+  options.language_reward = R"({"name": "lang", "kind": "language_consistency", "options": {"language": "en", "identifier": "script"}})";
+  const std::vector<Example> examples = {example("a", "4")};
+  const std::vector<std::vector<Made>> made = {{{"<think>two plus two is four</think> <answer>4</answer>", 10},
+                                                {"<think>二加二等于四</think> <answer>4</answer>", 10},
+                                                {"<think>two plus two 二加二等于四 is four</think> <answer>4</answer>", 10}}};
+  auto d = summarize_dataset("lang", examples, score(examples, made, options), options);
+  EXPECT_EQ(d.records[0].language_mixed, (std::vector<bool>{false, true, true}));
+  ASSERT_TRUE(d.summary.language_mix_rate);
+  EXPECT_NEAR(*d.summary.language_mix_rate, 2.0 / 3, 1e-12);
+  EvalResult result;
+  result.datasets.push_back(d);
+  result.overall = d.summary;
+  bool found = false;
+  for (const auto& [name, value] : eval_metrics(result)) found = found || name == "eval/language_mix_rate";
+  EXPECT_TRUE(found);
+  // Without it, nothing is measured.
+  auto plain = summarize_dataset("hand", kExamples, score(kExamples, kMade, k3(PromptTemplate::r1_zero())),
+                                 k3(PromptTemplate::r1_zero()));
+  EXPECT_FALSE(plain.summary.language_mix_rate);
+  EXPECT_TRUE(plain.records[0].language_mixed.empty());
+}
+
 // chatml: a \boxed{} answer counts without the tag; no format rate.
 TEST(SummarizeDataset, WithoutTheR1ZeroTemplateABoxedAnswerCounts) {
   const auto options = k3(PromptTemplate::chatml());
