@@ -47,7 +47,7 @@ struct SftConfig {
 };
 
 std::string context(const StageInput& in) {
-  return "recipe " + in.recipe->file.string() + ": stage '" + in.stage->name + "' (sft)";
+  return "recipe " + in.recipe->file.string() + ": stage '" + in.stage->name + "' (" + in.stage->kind + ")";  // sft or distill
 }
 
 std::vector<std::string> string_list(const ObjectReader& r, const char* key) {
@@ -247,7 +247,7 @@ StageResult run_sft_stage(const StageInput& in) {
   policy::LmTrainer trainer(std::move(model), topt);
 
   RunStore store(in.run_dir / "run.db");
-  const int64_t stage_id = store.begin_stage(in.stage->name, "sft", in.stage->config_json);
+  const int64_t stage_id = store.begin_stage(in.stage->name, in.stage->kind, in.stage->config_json);  // sft or distill
   int64_t step = 0;
   if (in.resume) {
     if (auto latest = policy::latest_checkpoint(stage_dir)) {

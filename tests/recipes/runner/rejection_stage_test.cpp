@@ -104,5 +104,31 @@ TEST_F(RejectionStageRun, ExportsTheRightAnswersOnce) {
   EXPECT_EQ(fs::last_write_time(out), mtime);
 }
 
+TEST_F(RejectionStageRun, ADistillStageTrainsAStudentOnTheExport) {
+  // rejection (the teacher's right answers, layout field) -> distill (SFT of the student on them).
+  auto r = parse_staged_recipe(
+      recipe(R"(, "samples": 2, "keep": 1, "filters": ["correct", "exact_dup"], "max_new_tokens": 12,
+               "temperature": 1.0},
+               {"name": "student", "kind": "distill", "model": "@base", "data": "@rejection", "template": "chatml",
+                "max_length": 64, "batch_tokens": 128, "epochs": 2, "lr": 0.001)"),
+      work_ / "r.json", {"model.path=" + (work_ / "checkpoints" / "step-5" / "model").string()});
+  auto summary = run_staged(r, options(false));
+  ASSERT_TRUE(summary.finished);
+  ASSERT_EQ(summary.stages.size(), 2u);
+  EXPECT_TRUE(fs::exists(summary.stages[1].output / "config.json")) << summary.stages[1].output;
+  // The export holds the answer alone as content, as the SFT renderer reads it.
+  for (const auto& line : test::read_nonempty_lines(work_ / "run" / "exports" / "rejection.jsonl"))
+    EXPECT_EQ(std::string(json::parse(line, "export")["messages"][1]["content"].GetString()), " \\boxed{4}");
+  RunStore store(work_ / "run" / "run.db", {.read_only = true});
+  auto stages = store.stages();
+  ASSERT_EQ(stages.size(), 2u);
+  EXPECT_EQ(stages[1].name, "student");
+  EXPECT_EQ(stages[1].kind, "distill");
+  EXPECT_EQ(stages[1].status, "done");
+  auto records = store.metric_series(stages[1].id, "data/records");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].value, 2.0);  // p0 and p3
+}
+
 }  // namespace
 }  // namespace aha::recipes
