@@ -209,6 +209,7 @@ TEST(SummarizeDataset, FiguresPerDifficultyAndReflectionRate) {
   d = summarize_dataset("hand", examples, score(examples, made, options), options);
   EXPECT_TRUE(d.groups.empty());
   EXPECT_TRUE(d.group_field.empty());
+}
 
 // With a language reward: a completion whose reasoning is not (almost) all in the target
 // language is language-mixed; the rate is their share, per data set and overall.
