@@ -1,5 +1,6 @@
 #include "rollout/memory_plan.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 
@@ -42,8 +43,16 @@ MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
   // intermediate ones per token, attention scores per head, and its rows' expanded copy.
   const double prompt = double(s.prompt_tokens), tokens = double(s.prefill_rows) * prompt;
   const double chunk_cache = tokens * double(c.num_hidden_layers) * 2 * double(c.kv_size()) * e;
+  // The feed-forward's per-token activations: a dense layer's gate, up and product; an MoE
+  // layer's router logits, then per routed copy (k of them) the permuted input and output and the
+  // expert's gate/up and product. The larger of the two kinds present.
+  const bool dense_layers = c.moe_layer_count() < c.num_hidden_layers;
+  const double dense_ffn = dense_layers ? 3 * double(c.intermediate_size) : 0.0;
+  const double moe_ffn = c.is_moe() ? double(c.num_experts) + double(c.num_experts_per_tok) *
+                                                                   (2 * double(c.hidden_size) + 3 * double(c.moe_intermediate_size))
+                                    : 0.0;
   const double activations =
-      tokens * double(6 * c.hidden_size + 3 * c.intermediate_size + 2 * c.q_size()) * e +
+      tokens * (double(6 * c.hidden_size + 2 * c.q_size()) + std::max(dense_ffn, moe_ffn)) * e +
       double(s.prefill_rows) * double(c.num_attention_heads) * prompt * prompt * 4;
   plan.prefill_bytes = bytes(chunk_cache * 2 + activations);
   if (s.fused_projections) plan.fused_weight_bytes = Transformer::fused_projection_bytes(c, s.element_size);
