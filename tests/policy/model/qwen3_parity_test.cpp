@@ -233,6 +233,26 @@ TEST_P(Qwen3MoeParity, LoadsTheStackedExpertLayout) {
   aha::remove_tree(out);
 }
 
+// Recomputing MoE layers in backward routes the same tokens to the same experts: the gradients
+// equal transformers' as without checkpointing; asking for router logits then is an error.
+TEST_P(Qwen3MoeParity, ActivationCheckpointingKeepsTheGradients) {
+  auto e = expected();
+  auto in = inputs(e);
+  auto model = aha::load_model(dir());
+  model->set_activation_checkpointing(true);
+  for (auto& p : model->parameters()) p.requires_grad_(true);
+  const int64_t T = in.ids.size(1);
+  auto real = in.mask.narrow(1, 1, T - 1).mul(in.mask.narrow(1, 0, T - 1)).to(torch::kFloat32);
+  (model->token_logprobs(in.ids, in.mask, in.pos) * real).sum().backward();
+  for (const auto& [name, p] : model->named_parameters()) {
+    auto ref = e.load("grad_" + name);
+    const double scale = std::max(1.0, ref.abs().max().item<double>());
+    EXPECT_LE((p.grad() - ref).abs().max().item<double>(), 1e-4 * scale) << name;
+  }
+  std::vector<torch::Tensor> router_logits;
+  EXPECT_THROW(model->hidden_states(in.ids, in.mask, in.pos, &router_logits), std::exception);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, Qwen3MoeParity, ::testing::ValuesIn(moe()));
 
 }  // namespace
