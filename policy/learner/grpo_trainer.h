@@ -42,6 +42,14 @@
 //   they are produced (parallel/gradient_sync.h), so every rank's gradient, clipping, skip
 //   decision and AdamW update equal those of one process on the global mini-batch (made of each
 //   rank's rows in rank order). train_step's metrics are then the global ones.
+// - Mixture-of-experts policies (Qwen3-MoE): each micro-batch's router logits give the
+//   auxiliary load-balancing loss of transformers (policy/model/moe_routing.h) over its real
+//   tokens; with router_aux_loss_coef > 0 the loss adds coef x aux x (micro-batch rows /
+//   mini-batch rows / world size), so the accumulated (and, data parallel, summed over ranks)
+//   gradient is that of the global mini-batch's row-weighted mean aux loss. Logged as moe/aux_loss (that mean, averaged over optimizer steps, with or without
+//   the coefficient) and moe/expert_load_max (moe_routing.h's figure, the largest over the
+//   step's micro-batches). Router logits need the layers' own autograd graph, so with
+//   activation checkpointing neither is available (a coefficient > 0 is then an error).
 #pragma once
 #include <torch/torch.h>
 
@@ -89,6 +97,7 @@ struct TrainerOptions {
   bool kl_in_reward = false;
   bool autocast_bf16 = false;     // CUDA only, see above
   bool activation_checkpointing = false;
+  double router_aux_loss_coef = 0.0;  // MoE policies: weight of the load-balancing loss (see above)
 };
 
 // Throws aha::Error naming the option at fault.
@@ -107,6 +116,8 @@ struct TrainStepMetrics {
   int64_t tokens = 0, sequences = 0;  // completion tokens and rows trained on (each epoch)
   int64_t optimizer_steps = 0, skipped_steps = 0;
   bool has_reference = false, has_rewards = false;
+  bool has_moe = false;  // an MoE policy whose router logits were recorded (moe/ metrics)
+  double moe_aux_loss = 0, moe_expert_load_max = 0;
 
   std::vector<std::pair<std::string, double>> named_values() const;
 };
@@ -129,6 +140,8 @@ class GrpoTrainer {
     std::vector<std::pair<std::string, double>> weighted;  // metric * tokens, summed
     int64_t tokens = 0, sequences = 0;
     double ratio_max = 0, ratio_min = 0;
+    bool moe = false;  // router logits recorded: the two figures below are meaningful
+    double aux_loss = 0, expert_load_max = 0;  // row-weighted mean; the largest
   };
   Accumulated accumulate_gradients(const PolicyBatch& mini_batch, const torch::Tensor& ref);
 
