@@ -48,23 +48,34 @@ int model_info(const Args& args) {
   auto model = load_model(dir, {torch::kCPU, dtype});
   std::ostringstream eos;
   for (size_t i = 0; i < c.eos_token_ids.size(); ++i) eos << (i ? "," : "") << c.eos_token_ids[i];
-  std::ostringstream size, memory;
-  size << std::fixed << std::setprecision(2);
-  if (params >= 1e9) size << params / 1e9 << " B";
-  else size << params / 1e6 << " M";
+  auto count = [](int64_t n) {
+    std::ostringstream out;
+    out << n << " (" << std::fixed << std::setprecision(2);
+    if (n >= 1e9) out << n / 1e9 << " B)";
+    else out << n / 1e6 << " M)";
+    return out.str();
+  };
+  std::ostringstream memory;
   memory << std::fixed << std::setprecision(2);
   if (gib >= 1.0) memory << gib << " GiB";
   else memory << gib * 1024 << " MiB";
+  std::ostringstream experts;
+  if (c.is_moe()) {
+    experts << "experts           " << c.num_experts << " routed, top " << c.num_experts_per_tok << " of them per token ("
+            << (c.model_type == "deepseek_v3" ? "sigmoid, grouped" : c.norm_topk_prob ? "renormalised" : "softmax")
+            << " weights), width " << c.moe_intermediate_size
+            << ", in " << c.moe_layer_count() << " of " << c.num_hidden_layers << " layers";
+    if (c.deepseek_moe.n_shared_experts > 0) experts << ", plus " << c.deepseek_moe.n_shared_experts << " shared";
+    experts << "\n";
+  }
   std::cout << "architecture      " << c.architecture << "\n"
-            << "parameters        " << params << " (" << size.str() << ")\n"
-            << (c.is_moe() ? "active parameters " + std::to_string(c.active_parameter_count()) + " per token (" +
-                                 std::to_string(c.num_experts_per_tok) + " of " + std::to_string(c.num_experts) +
-                                 " routed experts)\n"
-                           : std::string())
+            << "parameters        " << count(params) << "\n"
+            << "active parameters " << count(c.active_parameter_count()) << " per token\n"
             << "dtype             " << c.torch_dtype << "\n"
             << "weights memory    " << memory.str() << "\n"
             << "layers            " << c.num_hidden_layers << "\n"
             << "hidden / ffn      " << c.hidden_size << " / " << c.intermediate_size << "\n"
+            << experts.str()
             << "heads (q / kv)    " << c.num_attention_heads << " / " << c.num_key_value_heads << " x " << c.head_dim << "\n"
             << "vocabulary        " << c.vocab_size << "\n"
             << "context           " << c.max_position_embeddings << " (rope theta " << std::fixed << std::setprecision(0) << c.rope_theta
@@ -157,10 +168,11 @@ CommandRegistration convert_cmd(
       .max_positional = 1,
       .examples = {"aha model convert models/tiny --out models/tiny-bf16 --dtype bfloat16"}},
      model_convert});
-CommandRegistration info_cmd({"model info", "DIR: architecture, parameter count, dtype, memory",
+CommandRegistration info_cmd({"model info", "DIR: architecture, total and active parameters, dtype, memory",
                               {.usage = "DIR",
-                               .description = "Prints the architecture, parameter count, dtype, weights memory and shape\n"
-                                              "of the model in DIR, after checking its weights files.",
+                               .description = "Prints the architecture, parameter counts (all weights, and those one token\n"
+                                              "uses: for mixture-of-experts models only its top-k experts), dtype, weights\n"
+                                              "memory and shape of the model in DIR, after checking its weights files.",
                                .max_positional = 1,
                                .examples = {"aha model info models/tiny"}},
                               model_info});

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "policy/learner/autocast_scope.h"
+#include "policy/model/moe_routing.h"
 #include "policy/model/token_logprobs.h"
 
 namespace aha::policy {
@@ -17,14 +18,19 @@ namespace {
 struct Forward {
   torch::Tensor logprobs;  // [b, T-1] float32, differentiable
   torch::Tensor entropy;   // [b, T-1] float32 or undefined; differentiable with Entropy::differentiable
+  // MoE policies, when asked: each MoE layer's router logits [b*T, E] and which of those rows
+  // are real tokens (the columns as the model saw them, rotated or not).
+  std::vector<torch::Tensor> router_logits;
+  torch::Tensor router_mask;  // [b, T]
 };
 enum class Entropy { none, detached, differentiable };
 
 Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const torch::Tensor& mask,
-                     double temperature, Entropy entropy) {
+                     double temperature, Entropy entropy, bool want_router_logits = false) {
   const bool entropy_grad = entropy == Entropy::differentiable;
   const int64_t B = ids.size(0), T = ids.size(1);
-  auto hidden = model.hidden_states(ids, mask).narrow(1, 0, T - 1);
+  std::vector<torch::Tensor> router_logits;
+  auto hidden = model.hidden_states(ids, mask, {}, want_router_logits ? &router_logits : nullptr).narrow(1, 0, T - 1);
   auto targets = ids.narrow(1, 1, T - 1).reshape({-1});
   auto flat = hidden.reshape({B * (T - 1), -1});
   auto head = model.lm_head_weight();
@@ -36,7 +42,7 @@ Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const t
   }
   auto out =
       chunked_token_logprobs(flat, head, targets, temperature, /*want_entropy=*/entropy == Entropy::detached);
-  Forward f{out.logprobs.view({B, T - 1}), {}};
+  Forward f{out.logprobs.view({B, T - 1}), {}, std::move(router_logits), mask};
   if (entropy_grad) {
     auto logp = torch::log_softmax(model.logits(hidden).to(torch::kFloat32) / temperature, -1);
     f.entropy = -(logp.exp() * logp).sum(-1);
@@ -54,7 +60,7 @@ Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const t
 // are rotated back; positions whose target is padding get finite don't-care values. Rows with
 // holes in their mask fall back to the explicit mask.
 Forward forward(const Transformer& model, const torch::Tensor& ids, const torch::Tensor& mask,
-                double temperature, Entropy entropy) {
+                double temperature, Entropy entropy, bool want_router_logits = false) {
   const int64_t T = ids.size(1);
   auto real = mask.to(torch::kBool);
   auto shift = (real.cumsum(1) == 0).sum(1, /*keepdim=*/true);  // [B, 1] leading padding
@@ -65,8 +71,9 @@ Forward forward(const Transformer& model, const torch::Tensor& ids, const torch:
       (rotated.narrow(1, 1, T - 1).to(torch::kInt8) <= rotated.narrow(1, 0, T - 1).to(torch::kInt8))
           .all()
           .item<bool>();
-  if (!contiguous) return forward_rows(model, ids, mask, temperature, entropy);
-  auto f = forward_rows(model, ids.gather(1, rotate), {}, temperature, entropy);
+  if (!contiguous) return forward_rows(model, ids, mask, temperature, entropy, want_router_logits);
+  auto f = forward_rows(model, ids.gather(1, rotate), {}, temperature, entropy, want_router_logits);
+  f.router_mask = rotated;  // the router saw the rotated rows
   auto back = (columns.narrow(1, 0, T - 1) - shift).clamp_min(0);  // [B, T-1]
   f.logprobs = f.logprobs.gather(1, back);
   if (f.entropy.defined()) f.entropy = f.entropy.gather(1, back);
@@ -117,6 +124,11 @@ void validate(const TrainerOptions& o) {
   require(o.ref_refresh_steps == 0 || o.loss.beta > 0,
           "trainer: ref_refresh_steps needs a reference model (loss beta > 0)");
   require(!o.kl_in_reward || o.loss.beta > 0, "trainer: kl_in_reward needs beta > 0");
+  require(std::isfinite(o.router_aux_loss_coef) && o.router_aux_loss_coef >= 0,
+          "trainer: router_aux_loss_coef must be a finite number >= 0");
+  require(o.router_aux_loss_coef == 0 || !o.activation_checkpointing,
+          "trainer: router_aux_loss_coef > 0 needs activation_checkpointing off (router logits lose their gradient "
+          "when layers are recomputed)");
 }
 
 std::vector<std::pair<std::string, double>> TrainStepMetrics::named_values() const {
@@ -143,6 +155,10 @@ std::vector<std::pair<std::string, double>> TrainStepMetrics::named_values() con
     v.emplace_back("train/kl_loss", kl_loss);
   }
   if (has_rewards) v.emplace_back("train/reward_mean", reward_mean);
+  if (has_moe) {
+    v.emplace_back("moe/aux_loss", moe_aux_loss);
+    v.emplace_back("moe/expert_load_max", moe_expert_load_max);
+  }
   return v;
 }
 
@@ -213,14 +229,23 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
   std::map<std::string, double> sums;
   const Entropy entropy = options_.loss.entropy_coef > 0 ? Entropy::differentiable : Entropy::detached;
   const int64_t chunk = options_.micro_batch_size > 0 ? options_.micro_batch_size : B;
+  const auto& config = policy_->config();
+  acc.moe = config.is_moe() && !options_.activation_checkpointing;
   for (int64_t i = 0; i < B; i += chunk) {
     const int64_t n = std::min(chunk, B - i);
     auto micro = mini.rows(i, n);
     GrpoLossResult result;
+    torch::Tensor aux;
     {
       AutocastScope autocast(options_.autocast_bf16);
       auto f = forward(*policy_, micro.input_ids.to(device), micro.attention_mask.to(device),
-                       options_.temperature, entropy);
+                       options_.temperature, entropy, acc.moe);
+      if (acc.moe) {
+        aux = load_balancing_loss(f.router_logits, config.num_experts, config.num_experts_per_tok, f.router_mask);
+        acc.expert_load_max = std::max(
+            acc.expert_load_max,
+            expert_load_max(f.router_logits, config.num_experts, config.num_experts_per_tok, f.router_mask));
+      }
       GrpoLossInputs in;
       in.logprobs = f.logprobs;
       in.old_logprobs = micro.old_logprobs.to(device, torch::kFloat32);
@@ -231,6 +256,11 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
       in.total_tokens = acc.tokens;
       in.total_sequences = acc.sequences;
       result = grpo_loss(in, loss_options);
+    }
+    if (aux.defined()) {
+      const double share = double(n) / double(B);
+      acc.aux_loss += aux.item<double>() * share;
+      if (options_.router_aux_loss_coef > 0) result.loss = result.loss + options_.router_aux_loss_coef * share * aux;
     }
     result.loss.backward();
     auto values = result.metrics.named_values();
@@ -266,7 +296,7 @@ TrainStepMetrics GrpoTrainer::train_step(const PolicyBatch& batch) {
   TrainStepMetrics m;
   m.has_reference = reference_ != nullptr && !options_.kl_in_reward;  // with kl_in_reward the stage logs reward/kl
   std::map<std::string, double> token_weighted, per_step;
-  double grad_norm_sum = 0;
+  double grad_norm_sum = 0, aux_sum = 0;
   m.ratio_min = std::numeric_limits<double>::infinity();
   for (int64_t epoch = 0; epoch < options_.inner_epochs; ++epoch) {
     for (int64_t i = 0; i < B; i += mini) {
@@ -282,6 +312,9 @@ TrainStepMetrics GrpoTrainer::train_step(const PolicyBatch& batch) {
       m.sequences += acc.sequences;
       m.ratio_max = std::max(m.ratio_max, acc.ratio_max);
       m.ratio_min = std::min(m.ratio_min, acc.ratio_min);
+      m.has_moe = acc.moe;
+      aux_sum += acc.aux_loss;
+      m.moe_expert_load_max = std::max(m.moe_expert_load_max, acc.expert_load_max);
       for (const auto& [name, v] : acc.weighted) {
         if (additive(name))
           per_step[name] += v;
@@ -294,6 +327,7 @@ TrainStepMetrics GrpoTrainer::train_step(const PolicyBatch& batch) {
   const double steps = double(m.optimizer_steps);
   m.loss /= steps;
   m.grad_norm = grad_norm_sum / steps;
+  m.moe_aux_loss = aux_sum / steps;
   auto mean = [&](const char* name) { return per_step[name] / steps; };
   m.policy_loss = mean("train/policy_loss");
   m.kl_loss = mean("train/kl_loss");

@@ -33,6 +33,14 @@
 // - activation_checkpointing keeps only each decoder layer's input per micro-batch and
 //   recomputes the layer in backward (Transformer::set_activation_checkpointing): less memory
 //   for about one more forward pass of compute. Gradients are unchanged.
+// - Mixture-of-experts policies (Qwen3-MoE): each micro-batch's router logits give the
+//   auxiliary load-balancing loss of transformers (policy/model/moe_routing.h) over its real
+//   tokens; with router_aux_loss_coef > 0 the loss adds coef x aux x (micro-batch rows /
+//   mini-batch rows), so the accumulated gradient is that of the mini-batch's row-weighted mean
+//   aux loss. Logged as moe/aux_loss (that mean, averaged over optimizer steps, with or without
+//   the coefficient) and moe/expert_load_max (moe_routing.h's figure, the largest over the
+//   step's micro-batches). Router logits need the layers' own autograd graph, so with
+//   activation checkpointing neither is available (a coefficient > 0 is then an error).
 #pragma once
 #include <torch/torch.h>
 
@@ -79,6 +87,7 @@ struct TrainerOptions {
   bool kl_in_reward = false;
   bool autocast_bf16 = false;     // CUDA only, see above
   bool activation_checkpointing = false;
+  double router_aux_loss_coef = 0.0;  // MoE policies: weight of the load-balancing loss (see above)
 };
 
 // Throws aha::Error naming the option at fault.
@@ -97,6 +106,8 @@ struct TrainStepMetrics {
   int64_t tokens = 0, sequences = 0;  // completion tokens and rows trained on (each epoch)
   int64_t optimizer_steps = 0, skipped_steps = 0;
   bool has_reference = false, has_rewards = false;
+  bool has_moe = false;  // an MoE policy whose router logits were recorded (moe/ metrics)
+  double moe_aux_loss = 0, moe_expert_load_max = 0;
 
   std::vector<std::pair<std::string, double>> named_values() const;
 };
@@ -119,6 +130,8 @@ class GrpoTrainer {
     std::vector<std::pair<std::string, double>> weighted;  // metric * tokens, summed
     int64_t tokens = 0, sequences = 0;
     double ratio_max = 0, ratio_min = 0;
+    bool moe = false;  // router logits recorded: the two figures below are meaningful
+    double aux_loss = 0, expert_load_max = 0;  // row-weighted mean; the largest
   };
   Accumulated accumulate_gradients(const PolicyBatch& mini_batch, const torch::Tensor& ref);
 

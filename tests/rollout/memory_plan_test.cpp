@@ -36,6 +36,24 @@ TEST(MemoryPlan, KvCacheByHand) {
   EXPECT_EQ(plan.weight_bytes, qwen05().parameter_count() * 2);
 }
 
+// Qwen3-30B-A3B: every expert is resident (30.5B weights, not the 3.3B a token uses), the
+// cache follows its 4 kv heads of 128 over 48 layers, and fused projections copy q/k/v only
+// (its layers have no dense gate/up to fuse).
+TEST(MemoryPlan, MixtureOfExpertsCountsAllExpertsAndNoFusedGateUp) {
+  auto moe = aha::ModelConfig::from_file(std::string(AHA_SOURCE_DIR) + "/recipes/models/qwen3-30b-a3b.json");
+  auto shape = benchmark_shape();
+  shape.fused_projections = true;
+  auto plan = aha::plan_rollout_memory(moe, shape);
+  EXPECT_EQ(plan.weight_bytes, moe.parameter_count() * 2);
+  EXPECT_GT(plan.weight_bytes, 60'000'000'000LL);
+  EXPECT_EQ(plan.kv_cache_bytes, 512LL * 640 * 48 * 2 * 4 * 128 * 2);
+  EXPECT_EQ(plan.fused_weight_bytes, 48LL * (4096 + 2 * 512) * 2048 * 2);
+  // Prefill activations grow with the experts' width per routed copy (8 x 768), not with 128 experts' weights.
+  auto wider = moe;
+  wider.moe_intermediate_size *= 2;
+  EXPECT_GT(aha::plan_rollout_memory(wider, shape).prefill_bytes, plan.prefill_bytes);
+}
+
 TEST(MemoryPlan, ScalesWithGroupSizeAndLength) {
   auto shape = benchmark_shape();
   auto base = aha::plan_rollout_memory(qwen05(), shape);

@@ -172,4 +172,22 @@ TEST(ModelConfig, Qwen3MoeErrorsNameTheField) {
   EXPECT_NE(moe_error("use_sliding_window", "true").find("use_sliding_window"), std::string::npos);
 }
 
+// The real shapes in recipes/models/ against the parameter counts their model cards publish
+// to the last digit they give (which may be truncated: 3.353B activated is published as 3.3B):
+// Qwen3-0.6B "0.6B, 0.44B non-embedding"; Qwen3-30B-A3B "30.5B in total and 3.3B activated,
+// 29.9B non-embedding".
+TEST(ModelConfig, RealQwen3ShapesHaveTheirPublishedParameterCounts) {
+  const std::string models = std::string(AHA_SOURCE_DIR) + "/recipes/models/";
+  auto small = aha::ModelConfig::from_file(models + "qwen3-0.6b.json");
+  const double small_embedding = double(small.vocab_size * small.hidden_size);  // tied
+  EXPECT_NEAR(double(small.parameter_count()) / 1e9, 0.6, 0.1);
+  EXPECT_NEAR((double(small.parameter_count()) - small_embedding) / 1e9, 0.44, 0.01);
+  auto moe = aha::ModelConfig::from_file(models + "qwen3-30b-a3b.json");
+  const double moe_embedding = 2.0 * double(moe.vocab_size * moe.hidden_size);  // untied
+  EXPECT_EQ(moe.moe_layer_count(), 48);
+  EXPECT_NEAR(double(moe.parameter_count()) / 1e9, 30.5, 0.1);
+  EXPECT_NEAR(double(moe.active_parameter_count()) / 1e9, 3.3, 0.1);
+  EXPECT_NEAR((double(moe.parameter_count()) - moe_embedding) / 1e9, 29.9, 0.1);
+}
+
 }  // namespace

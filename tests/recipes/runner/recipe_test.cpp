@@ -41,7 +41,8 @@ TEST(Recipe, MinimalRecipeGetsDefaults) {
 TEST(Recipe, OverridesReachNestedKeysAndListElements) {
   auto r = parse(kMinimal, {"rollout.group_size=16", "algorithm.lr=3e-6", "model.path=/models/Qwen2.5-1.5B",
                             "data.train.n=50", "rewards.1.weight=0.25", "algorithm.dual_clip_c=3",
-                            "template=chatml", "schedule.steps=7", "algorithm.mini_batch_size=32"});
+                            "template=chatml", "schedule.steps=7", "algorithm.mini_batch_size=32",
+                            "algorithm.router_aux_loss_coef=0.001"});
   EXPECT_EQ(r.rollout.group_size, 16);
   EXPECT_DOUBLE_EQ(r.trainer.optimizer.lr, 3e-6);
   EXPECT_EQ(r.model.path, "/models/Qwen2.5-1.5B");  // not JSON: taken as a string
@@ -50,6 +51,8 @@ TEST(Recipe, OverridesReachNestedKeysAndListElements) {
   ASSERT_TRUE(r.trainer.loss.dual_clip_c.has_value());
   EXPECT_DOUBLE_EQ(*r.trainer.loss.dual_clip_c, 3.0);
   EXPECT_EQ(r.template_name, "chatml");
+  EXPECT_DOUBLE_EQ(r.trainer.router_aux_loss_coef, 0.001);
+  EXPECT_DOUBLE_EQ(parse(kMinimal).trainer.router_aux_loss_coef, 0.0);  // off unless asked
   // 16 prompts x 16 samples = 256 rows in mini-batches of 32: 8 optimizer steps per step.
   EXPECT_EQ(r.trainer.optimizer.schedule.total_steps, 7 * 8);
   // The stored recipe carries the overrides.
