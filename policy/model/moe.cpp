@@ -41,7 +41,9 @@ torch::Tensor routed_experts(const torch::Tensor& x, const torch::Tensor& expert
   auto order = std::get<1>(flat.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));  // [N*k]
   auto token_of = order.div(k, "floor");                                          // [N*k]
   auto sorted_x = x.index_select(0, token_of);                                    // [N*k, H]
-  auto counts = torch::bincount(flat, {}, E);                                     // [E]
+  // Tokens per expert [E]. Not bincount: on CUDA it reads the largest id on the host, which a
+  // CUDA graph cannot capture.
+  auto counts = torch::zeros({E}, flat.options()).scatter_add_(0, flat, torch::ones_like(flat));
 
   if (kernel == ExpertKernel::automatic) {
     kernel = grouped_experts_apply(x.device(), x.scalar_type(), H, I) ? ExpertKernel::grouped : ExpertKernel::loop;

@@ -41,7 +41,8 @@ PretrainSpec PretrainSpec::parse(const std::string& text, const std::string& sou
   auto m = root.object("model");
   m.reject_unknown({"hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
                     "intermediate_size", "max_position_embeddings", "tie_word_embeddings", "rope_theta",
-                    "rms_norm_eps", "initializer_range"});
+                    "rms_norm_eps", "initializer_range", "model_type", "head_dim", "num_experts",
+                    "num_experts_per_tok", "moe_intermediate_size", "norm_topk_prob", "decoder_sparse_step"});
   auto& model = s.model;
   model.hidden_size = m.get_int("hidden_size");
   model.num_hidden_layers = m.get_int("num_hidden_layers");
@@ -53,6 +54,23 @@ PretrainSpec PretrainSpec::parse(const std::string& text, const std::string& sou
   model.rope_theta = m.get_double("rope_theta", model.rope_theta);
   model.rms_norm_eps = m.get_double("rms_norm_eps", model.rms_norm_eps);
   model.initializer_range = m.get_double("initializer_range", model.initializer_range);
+  model.model_type = m.get_string("model_type", model.model_type);
+  require(model.model_type == "qwen2" || model.model_type == "qwen3" || model.model_type == "qwen3_moe",
+          m.context() + ": model_type must be qwen2, qwen3 or qwen3_moe, got '" + model.model_type + "'");
+  const bool qwen3 = model.model_type != "qwen2", moe = model.model_type == "qwen3_moe";
+  for (const char* key : {"head_dim"})
+    require(qwen3 || !m.has(key), m.context() + ": " + key + " needs model_type qwen3 or qwen3_moe");
+  for (const char* key : {"num_experts", "num_experts_per_tok", "moe_intermediate_size", "norm_topk_prob",
+                          "decoder_sparse_step"})
+    require(moe || !m.has(key), m.context() + ": " + key + " needs model_type qwen3_moe");
+  model.head_dim = m.get_int("head_dim", model.head_dim);
+  if (moe) {
+    model.num_experts = m.get_int("num_experts");
+    model.num_experts_per_tok = m.get_int("num_experts_per_tok");
+    model.moe_intermediate_size = m.get_int("moe_intermediate_size");
+    model.norm_topk_prob = m.get_bool("norm_topk_prob", model.norm_topk_prob);
+    model.decoder_sparse_step = m.get_int("decoder_sparse_step", model.decoder_sparse_step);
+  }
   for (auto [key, v] : {std::pair<const char*, int64_t>{"hidden_size", model.hidden_size},
                         {"num_hidden_layers", model.num_hidden_layers},
                         {"num_attention_heads", model.num_attention_heads},
@@ -132,9 +150,22 @@ std::string PretrainSpec::config_json(int64_t vocab, int64_t eos_id) const {
   rapidjson::Document d(rapidjson::kObjectType);
   auto& a = d.GetAllocator();
   rapidjson::Value arch(rapidjson::kArrayType);
-  arch.PushBack("Qwen2ForCausalLM", a);
+  const auto& type = model.model_type;
+  arch.PushBack(rapidjson::StringRef(type == "qwen2"   ? "Qwen2ForCausalLM"
+                                     : type == "qwen3" ? "Qwen3ForCausalLM"
+                                                       : "Qwen3MoeForCausalLM"),
+                a);
   d.AddMember("architectures", arch, a);
-  d.AddMember("model_type", "qwen2", a);
+  d.AddMember("model_type", rapidjson::Value(type.c_str(), a), a);
+  if (model.head_dim > 0) d.AddMember("head_dim", model.head_dim, a);
+  if (type == "qwen3_moe") {
+    d.AddMember("num_experts", model.num_experts, a);
+    d.AddMember("num_experts_per_tok", model.num_experts_per_tok, a);
+    d.AddMember("moe_intermediate_size", model.moe_intermediate_size, a);
+    d.AddMember("norm_topk_prob", model.norm_topk_prob, a);
+    d.AddMember("decoder_sparse_step", model.decoder_sparse_step, a);
+    d.AddMember("mlp_only_layers", rapidjson::Value(rapidjson::kArrayType), a);
+  }
   d.AddMember("hidden_act", "silu", a);
   d.AddMember("vocab_size", vocab, a);
   d.AddMember("hidden_size", model.hidden_size, a);

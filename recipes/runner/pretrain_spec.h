@@ -1,10 +1,13 @@
 // PretrainSpec: the JSON that describes a base model made from scratch by `aha pretrain`
-// (recipes/base/*.json): the Qwen2 model shape, the tokenizer, the corpus mix, the training
+// (recipes/base/*.json): the model shape (Qwen2 by default; Qwen3 or Qwen3-MoE), the tokenizer, the corpus mix, the training
 // run and the held-out check at the end.
 //
 //   {"model":     {"hidden_size", "num_hidden_layers", "num_attention_heads",
 //                  "num_key_value_heads", "intermediate_size", "max_position_embeddings",
-//                  "tie_word_embeddings", "rope_theta", "rms_norm_eps", "initializer_range"},
+//                  "tie_word_embeddings", "rope_theta", "rms_norm_eps", "initializer_range",
+//                  "model_type" (qwen2 | qwen3 | qwen3_moe; default qwen2), "head_dim" (qwen3*),
+//                  "num_experts", "num_experts_per_tok", "moe_intermediate_size",
+//                  "norm_topk_prob", "decoder_sparse_step" (qwen3_moe)},
 //    "tokenizer": {"vocab_size", "min_frequency", "documents"},
 //    "corpus":    BaseCorpusSpec (datasets/base_corpus.h),
 //    "training":  {"steps" | "tokens", "seq_len", "batch_size", "micro_batch_size", "lr",
@@ -32,6 +35,10 @@ struct PretrainSpec {
     int64_t intermediate_size = 384, max_position_embeddings = 512;
     bool tie_word_embeddings = true;
     double rope_theta = 10000.0, rms_norm_eps = 1e-6, initializer_range = 0.02;
+    std::string model_type = "qwen2";
+    int64_t head_dim = 0;  // 0: hidden_size / num_attention_heads
+    int64_t num_experts = 0, num_experts_per_tok = 0, moe_intermediate_size = 0, decoder_sparse_step = 1;
+    bool norm_topk_prob = true;
   } model;
   struct Tokenizer {
     int64_t vocab_size = 1024, min_frequency = 2;

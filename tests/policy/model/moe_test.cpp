@@ -69,6 +69,23 @@ TEST(RoutedExperts, GroupedGemmMatchesLoopWithGradients) {
   EXPECT_EQ(loop[3][4].abs().max().item<double>(), 0.0);  // the idle expert gets no gradient
 }
 
+// On an sm90+ GPU (skipped elsewhere): the automatic choice takes the grouped GEMM in bf16 and
+// agrees with the loop within bf16 rounding.
+TEST(RoutedExperts, CudaGroupedGemmMatchesLoop) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  if (!aha::grouped_experts_apply(torch::kCUDA, torch::kBFloat16, 64, 32)) GTEST_SKIP() << "no grouped GEMM here";
+  torch::manual_seed(5);
+  auto opt = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
+  auto x = torch::randn({37, 64}, opt);
+  auto experts = torch::randint(0, 8, {37, 2}, opt.dtype(torch::kInt64));
+  auto weights = torch::rand({37, 2}, opt);
+  auto gate_up = 0.1 * torch::randn({8, 64, 64}, opt), down = 0.1 * torch::randn({8, 64, 32}, opt);
+  auto grouped = aha::routed_experts(x, experts, weights, gate_up, down);
+  auto loop = aha::routed_experts(x, experts, weights, gate_up, down, aha::ExpertKernel::loop);
+  const double scale = loop.abs().max().item<double>();
+  EXPECT_LE((grouped - loop).abs().max().item<double>(), 0.02 * scale);
+}
+
 TEST(RoutedExperts, NoTokensGiveZeros) {
   auto p = problem(0, 2);
   auto out = aha::routed_experts(p.x, p.experts, p.weights, p.gate_up, p.down);

@@ -156,6 +156,36 @@ TEST_P(Qwen3Parity, SavesInTheHubLayoutAndReloadsIdentically) {
   aha::remove_tree(out);
 }
 
+// On the GPU (skipped where there is none): float32 and bf16 logits as on the CPU, and the
+// cached bf16 decode with fused projections, where the decode kernels must step aside (they
+// have no q/k norms or experts) and the LibTorch path must agree with the full bf16 forward.
+TEST_P(Qwen3Parity, CudaLogitsAndCachedDecodeMatch) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  auto e = expected();
+  auto in = inputs(e);
+  torch::NoGradGuard no_grad;
+  auto fp32 = e.load("logits_fp32");
+  auto model = aha::load_model(dir(), {torch::kCUDA, torch::kFloat32});
+  EXPECT_LE(max_diff_on(model->logits(model->hidden_states(in.ids, in.mask, in.pos)).cpu(), fp32, in.mask), 1e-4);
+  auto bf16 = aha::load_model(dir(), {torch::kCUDA, torch::kBFloat16});
+  const double range = fp32.abs().max().item<double>();
+  auto logits16 = bf16->logits(bf16->hidden_states(in.ids, in.mask, in.pos)).cpu();
+  EXPECT_LE(max_diff_on(logits16, e.load("logits_bf16"), in.mask), 0.02 * range);
+  // One decode step after a prefill of the first row's real tokens, fused projections on.
+  const int64_t T = in.ids.size(1);
+  auto ids = in.ids.narrow(0, 0, 1).to(torch::kCUDA);
+  auto cache = aha::KVCache::allocate(bf16->config(), 1, T, torch::kBFloat16, torch::kCUDA);
+  auto fused = bf16->fuse_projections();
+  auto keys = torch::ones({1, T}, torch::TensorOptions().dtype(torch::kBool).device(torch::kCUDA));
+  auto positions = torch::arange(T, ids.options()).view({1, T});
+  bf16->hidden_states_cached(ids.narrow(1, 0, T - 1), positions.narrow(1, 0, T - 1),
+                             torch::arange(T - 1, ids.options()), keys.narrow(1, 0, T - 1), cache, &fused);
+  auto last = bf16->hidden_states_cached(ids.narrow(1, T - 1, 1), positions.narrow(1, T - 1, 1),
+                                         torch::full({1}, T - 1, ids.options()), keys, cache, &fused);
+  auto step = bf16->logits(last).cpu().to(torch::kFloat32).view({-1});
+  EXPECT_LE((step - logits16[0][T - 1].to(torch::kFloat32)).abs().max().item<double>(), 0.02 * range);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, Qwen3Parity, ::testing::ValuesIn(all()));
 
 class Qwen3MoeParity : public Qwen3Parity {};
@@ -201,6 +231,26 @@ TEST_P(Qwen3MoeParity, LoadsTheStackedExpertLayout) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
   aha::remove_tree(out);
+}
+
+// Recomputing MoE layers in backward routes the same tokens to the same experts: the gradients
+// equal transformers' as without checkpointing; asking for router logits then is an error.
+TEST_P(Qwen3MoeParity, ActivationCheckpointingKeepsTheGradients) {
+  auto e = expected();
+  auto in = inputs(e);
+  auto model = aha::load_model(dir());
+  model->set_activation_checkpointing(true);
+  for (auto& p : model->parameters()) p.requires_grad_(true);
+  const int64_t T = in.ids.size(1);
+  auto real = in.mask.narrow(1, 1, T - 1).mul(in.mask.narrow(1, 0, T - 1)).to(torch::kFloat32);
+  (model->token_logprobs(in.ids, in.mask, in.pos) * real).sum().backward();
+  for (const auto& [name, p] : model->named_parameters()) {
+    auto ref = e.load("grad_" + name);
+    const double scale = std::max(1.0, ref.abs().max().item<double>());
+    EXPECT_LE((p.grad() - ref).abs().max().item<double>(), 1e-4 * scale) << name;
+  }
+  std::vector<torch::Tensor> router_logits;
+  EXPECT_THROW(model->hidden_states(in.ids, in.mask, in.pos, &router_logits), std::exception);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Qwen3MoeParity, ::testing::ValuesIn(moe()));

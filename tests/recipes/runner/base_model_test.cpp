@@ -77,10 +77,33 @@ TEST(PretrainSpec, ErrorsNameTheFileAndKey) {
   EXPECT_TRUE(contains(err({"training.dtype=float64"}), "dtype"));
   EXPECT_TRUE(contains(err({"nonsense"}), "key.path=value"));
   EXPECT_TRUE(contains(err({"tokenizer.vocab_size=100"}), "vocab_size"));
+  EXPECT_TRUE(contains(err({"model.num_experts=4"}), "num_experts needs model_type qwen3_moe"));
+  EXPECT_TRUE(contains(err({"model.model_type=mixtral"}), "model_type must be qwen2, qwen3 or qwen3_moe"));
+  EXPECT_TRUE(contains(err({"model.model_type=qwen3_moe"}), "num_experts"));  // required then
+}
+
+// A Qwen3-MoE base model: the spec's expert fields reach config.json, and the model trains
+// and loads as one (1 layer, so 1 MoE layer of 4 experts).
+TEST(BaseModel, BuildsAMixtureOfExpertsBase) {
+  torch::set_num_threads(1);
+  const fs::path dir = fresh_dir("moe");
+  auto spec = PretrainSpec::parse(kSmallSpec, "small.json",
+                                  {"model.model_type=qwen3_moe", "model.num_experts=4", "model.num_experts_per_tok=2",
+                                   "model.moe_intermediate_size=32", "model.head_dim=8"});
+  auto r = ensure_base_model(spec, dir, quiet());
+  EXPECT_EQ(r.steps, 3);
+  auto model = load_model(dir);
+  const auto& c = model->config();
+  EXPECT_EQ(c.architecture, "Qwen3MoeForCausalLM");
+  EXPECT_EQ(c.num_experts, 4);
+  EXPECT_EQ(c.head_dim, 8);
+  EXPECT_EQ(c.moe_layer_count(), 1);
+  EXPECT_TRUE(c.norm_topk_prob);
+  remove_tree(dir.parent_path());
 }
 
 TEST(PretrainSpec, CommittedBaseSpecsParse) {
-  for (const char* name : {"tiny-base.json", "gpu-base.json"}) {
+  for (const char* name : {"tiny-base.json", "gpu-base.json", "tiny-moe-base.json"}) {
     auto s = PretrainSpec::from_file((fs::path(AHA_SOURCE_DIR) / "recipes/base" / name).string());
     EXPECT_GT(s.training.total_steps(), 0) << name;
     EXPECT_GT(s.eval.problems, 0) << name;
