@@ -50,14 +50,22 @@ MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
   // intermediate ones per token, attention scores per head, and its rows' expanded copy.
   const double prompt = double(s.prompt_tokens), tokens = double(s.prefill_rows) * prompt;
   const double chunk_cache = tokens * per_token;
-  // MLA's queries and expanded heads: nh x (qk + v) per token; the widest MLP a token meets.
+  // The feed-forward's per-token activations: a dense layer's gate, up and product; an MoE
+  // layer's router logits, then per routed copy (k of them) the permuted input and output and the
+  // expert's gate/up and product (DeepSeek-V3: plus its shared experts'). The larger of the two
+  // kinds present.
+  const bool dense_layers = c.moe_layer_count() < c.num_hidden_layers;
+  const double dense_ffn = dense_layers ? 3 * double(c.intermediate_size) : 0.0;
+  const double moe_ffn = c.is_moe() ? double(c.num_experts) +
+                                          double(c.num_experts_per_tok) *
+                                              (2 * double(c.hidden_size) + 3 * double(c.moe_intermediate_size)) +
+                                          3 * double(c.deepseek_moe.n_shared_experts * c.moe_intermediate_size)
+                                    : 0.0;
+  // MLA's queries and expanded keys and values: heads x (qk + v) per token.
   const double heads_width = c.uses_mla() ? double(c.num_attention_heads) * double(c.mla.qk_head_dim() + c.mla.v_head_dim)
                                           : 2 * double(c.q_size());
-  const double mlp_width = std::max<double>(double(c.intermediate_size),
-                                            double(c.moe_intermediate_size) *
-                                                double(c.num_experts_per_tok + c.deepseek_moe.n_shared_experts));
   const double activations =
-      tokens * (6 * double(c.hidden_size) + 3 * mlp_width + heads_width) * e +
+      tokens * (6 * double(c.hidden_size) + heads_width + std::max(dense_ffn, moe_ffn)) * e +
       double(s.prefill_rows) * double(c.num_attention_heads) * prompt * prompt * 4;
   plan.prefill_bytes = bytes(chunk_cache * 2 + activations);
   if (s.fused_projections) plan.fused_weight_bytes = Transformer::fused_projection_bytes(c, s.element_size);

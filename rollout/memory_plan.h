@@ -27,7 +27,7 @@ struct RolloutShape {
 };
 
 struct MemoryPlan {
-  int64_t weight_bytes = 0;     // for information
+  int64_t weight_bytes = 0;     // for information: every weight, all experts of MoE layers included
   int64_t kv_cache_bytes = 0;   // N*G rows x capacity x kv_cache_bytes_per_token
   int64_t sampling_bytes = 0;   // logits and their float32 transforms over [N*G, V]
   int64_t prefill_bytes = 0;    // activations and the temporary cache of one prefill chunk

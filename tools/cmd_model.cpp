@@ -62,8 +62,11 @@ int model_info(const Args& args) {
   std::ostringstream experts;
   if (c.is_moe()) {
     experts << "experts           " << c.num_experts << " routed, top " << c.num_experts_per_tok << " of them per token ("
-            << (c.norm_topk_prob ? "renormalised" : "softmax") << " weights), width " << c.moe_intermediate_size
-            << ", in " << c.moe_layer_count() << " of " << c.num_hidden_layers << " layers\n";
+            << (c.model_type == "deepseek_v3" ? "sigmoid, grouped" : c.norm_topk_prob ? "renormalised" : "softmax")
+            << " weights), width " << c.moe_intermediate_size
+            << ", in " << c.moe_layer_count() << " of " << c.num_hidden_layers << " layers";
+    if (c.deepseek_moe.n_shared_experts > 0) experts << ", plus " << c.deepseek_moe.n_shared_experts << " shared";
+    experts << "\n";
   }
   std::cout << "architecture      " << c.architecture << "\n"
             << "parameters        " << count(params) << "\n"

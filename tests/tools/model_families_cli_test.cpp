@@ -1,4 +1,4 @@
-// `aha model init` and `aha model info` for the Qwen3 families, as a user meets them: a random
+// `aha model init` and `aha model info` for the Qwen3 families and DeepSeek-V3, as a user meets them: a random
 // model of each tiny shape in recipes/models/ is written and read back, and info prints the
 // total and active parameter counts worked out by hand.
 #include <gtest/gtest.h>
@@ -48,6 +48,25 @@ TEST(ModelFamiliesCli, Qwen3DenseActiveEqualsTotal) {
   EXPECT_NE(info.find("parameters        127424 (0.13 M)"), std::string::npos) << info;
   EXPECT_NE(info.find("active parameters 127424 (0.13 M) per token"), std::string::npos) << info;
   EXPECT_EQ(info.find("experts "), std::string::npos) << info;
+  aha::remove_tree(out);
+}
+
+TEST(ModelFamiliesCli, DeepseekV3InitAndInfoCountTotalAndActiveParameters) {
+  const fs::path out = fs::temp_directory_path() / ("aha_tiny_dsv3_" + std::to_string(::getpid()));
+  const std::string info = init_and_info("recipes/models/tiny-deepseek-v3.json", out);
+  // tiny-deepseek-v3: untied vocab 256 x hidden 64 twice (32768) + final norm 64; per layer MLA
+  // q_a 48x64 (3072) + its norm 48 + q_b (4 heads x 24) x 48 (4608) + kv_a (32 + 8) x 64 (2560)
+  // + its norm 32 + kv_b (4 x 32) x 32 (4096) + o 64 x 64 (4096) = 18512, + two norms 128, x 3
+  // layers = 55920; layer 0 dense 3 x 64 x 160 = 30720; layers 1-2 gate 8 x 64 = 512, 8 routed
+  // experts of 3 x 64 x 32 = 6144 and 1 shared of 6144. Total 32832 + 55920 + 30720 +
+  // 2 x (512 + 9 x 6144) = 231088; active with 2 routed: 32832 + 55920 + 30720 + 2 x (512 +
+  // 3 x 6144) = 157360.
+  EXPECT_NE(info.find("DeepseekV3ForCausalLM"), std::string::npos) << info;
+  EXPECT_NE(info.find("parameters        231088 (0.23 M)"), std::string::npos) << info;
+  EXPECT_NE(info.find("active parameters 157360 (0.16 M) per token"), std::string::npos) << info;
+  EXPECT_NE(info.find("8 routed, top 2 of them per token (sigmoid, grouped weights)"), std::string::npos) << info;
+  EXPECT_NE(info.find("in 2 of 3 layers, plus 1 shared"), std::string::npos) << info;
+  EXPECT_TRUE(fs::exists(out / "model.safetensors"));
   aha::remove_tree(out);
 }
 
