@@ -121,6 +121,26 @@ std::shared_ptr<Communicator> Communicator::connect(const World& world, const Pa
     throw Error("rank " + std::to_string(world.rank) + ": rendezvous with " + world.master_addr + ":" +
                 std::to_string(world.master_port) + " failed (" + short_cause(e.what()) + ")");
   }
+  // Everyone joins before anyone's silence counts (nodes may start minutes apart): the
+  // rendezvous itself is bounded by the collective timeout.
+  try {
+    c->store_->add("aha/joined", 1);
+    const auto deadline = std::chrono::steady_clock::now() + to_ms(options.timeout_seconds);
+    int64_t joined = 0;
+    while ((joined = c->store_->add("aha/joined", 0)) < world.world_size) {
+      if (std::chrono::steady_clock::now() > deadline)
+        throw Error("rank " + std::to_string(world.rank) + ": only " + std::to_string(joined) + " of " +
+                    std::to_string(world.world_size) + " ranks joined at " + world.master_addr + ":" +
+                    std::to_string(world.master_port) + " within " + std::to_string(int64_t(options.timeout_seconds)) +
+                    " s (--dist-timeout)");
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error("rank " + std::to_string(world.rank) + ": rendezvous with " + world.master_addr + ":" +
+                std::to_string(world.master_port) + " failed (" + short_cause(e.what()) + ")");
+  }
   c->heartbeat_ = std::make_unique<Heartbeat>(c->store_, world.rank, world.world_size,
                                               to_ms(options.heartbeat_interval_seconds),
                                               to_ms(options.heartbeat_timeout_seconds), /*stop_process=*/true);

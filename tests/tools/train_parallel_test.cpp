@@ -90,6 +90,13 @@ TEST_F(TrainParallel, TwoLocalRanksTrainTheWholeBatchAndOnlyRankZeroWrites) {
   EXPECT_EQ(steps, (std::set<std::string>{"step-1", "step-2"}));
 }
 
+TEST_F(TrainParallel, AWorldThatDoesNotDivideTheStepsPromptsIsRefusedByName) {
+  auto r = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --nproc-per-node 3", true, 300);
+  EXPECT_EQ(r.exit_status, 1) << r.out;
+  EXPECT_NE(r.out.find("rollout.prompts_per_step 4 must be divisible by the world size 3"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(work_ / "run" / "run.db"));
+}
+
 TEST_F(TrainParallel, AKilledRankStopsTheOtherWithItsNameAndResumeContinues) {
   // Two ranks started as torchrun would start them; rank 1 is killed once step 2 is saved.
   const std::string aha = std::string(AHA_BINARY_DIR) + "/aha";

@@ -67,6 +67,7 @@ int trainer_step() {
   policy::TrainerOptions o;
   o.optimizer.lr = 1e-3;
   o.micro_batch_size = 1;
+  if (const char* mini = std::getenv("AHA_TEST_MINI_BATCH")) o.mini_batch_size = std::atoi(mini);
   policy::GrpoTrainer trainer(std::move(model), o);
   trainer.set_data_parallel(comm);
   const auto [begin, end] = share_of(batch.size(), comm->rank(), comm->size());

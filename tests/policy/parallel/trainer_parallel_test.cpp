@@ -1,5 +1,5 @@
-// Data-parallel GRPO learner step (policy/learner/grpo_trainer.h) on 2 Gloo ranks, each with
-// half of a 4-row batch in micro-batches of 1 row, against one process on the whole batch:
+// Data-parallel GRPO learner step (policy/learner/grpo_trainer.h) on 2 and 4 Gloo ranks, each
+// with its share of a 4-row batch in micro-batches of 1 row, against one process on the whole batch:
 // the same gradients (token-mean normalised over the global batch, not per rank), loss, token
 // count and weights after the AdamW step.
 #include <gtest/gtest.h>
@@ -13,11 +13,14 @@
 namespace aha::parallel::testing {
 namespace {
 
-TEST(DataParallelTrainer, TwoRanksMatchOneProcessOnTheWholeBatch) {
+class DataParallelTrainer : public ::testing::TestWithParam<int> {};
+
+TEST_P(DataParallelTrainer, RanksMatchOneProcessOnTheWholeBatch) {
   policy::testing::one_thread();
+  const int world = GetParam();
   const std::string out = (std::filesystem::temp_directory_path() / "aha-trainer-step").string();
-  auto ranks = run_world("trainer_step", 2, {{"AHA_PARALLEL_OUT", out}});
-  for (int r = 0; r < 2; ++r) ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
+  auto ranks = run_world("trainer_step", world, {{"AHA_PARALLEL_OUT", out}});
+  for (int r = 0; r < world; ++r) ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
 
   // The reference: one process, the whole batch, the same options.
   auto model = policy::testing::tiny_model();
@@ -32,7 +35,7 @@ TEST(DataParallelTrainer, TwoRanksMatchOneProcessOnTheWholeBatch) {
   for (auto& p : trainer.policy().parameters()) p.mutable_grad() = torch::Tensor();
   auto metrics = trainer.train_step(batch);
 
-  for (int r = 0; r < 2; ++r) {
+  for (int r = 0; r < world; ++r) {
     const std::string base = out + ".rank" + std::to_string(r);
     std::vector<torch::Tensor> rank_grads, rank_weights;
     torch::load(rank_grads, base + ".grads.pt");
@@ -58,6 +61,47 @@ TEST(DataParallelTrainer, TwoRanksMatchOneProcessOnTheWholeBatch) {
     for (const char* suffix : {"", ".grads.pt", ".weights.pt"}) std::filesystem::remove(base + suffix);
   }
 }
+
+// mini_batch_size counts the world's rows: 2 ranks with 2 rows each and mini_batch_size 2 make
+// two optimizer steps, the first from each rank's first row (batch rows 0 and 2), the second
+// from rows 1 and 3; one process gets the same steps from the batch in the order 0, 2, 1, 3.
+TEST(DataParallelMiniBatches, EachOptimizerStepTakesAShareFromEveryRank) {
+  policy::testing::one_thread();
+  const std::string out = (std::filesystem::temp_directory_path() / "aha-trainer-mini").string();
+  auto ranks = run_world("trainer_step", 2, {{"AHA_PARALLEL_OUT", out}, {"AHA_TEST_MINI_BATCH", "2"}});
+  for (int r = 0; r < 2; ++r) ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
+  auto model = policy::testing::tiny_model();
+  auto batch = policy::testing::synthetic_batch(*model, 7, /*B=*/4);
+  auto order = torch::tensor({0, 2, 1, 3}, torch::kInt64);
+  auto pick = [&](const torch::Tensor& t) { return t.index_select(0, order); };
+  policy::PolicyBatch reordered{pick(batch.input_ids),    pick(batch.attention_mask), pick(batch.completion_mask),
+                                pick(batch.old_logprobs), pick(batch.advantages),     pick(batch.rewards)};
+  policy::TrainerOptions o;
+  o.optimizer.lr = 1e-3;
+  o.micro_batch_size = 1;
+  o.mini_batch_size = 2;
+  policy::GrpoTrainer trainer(std::move(model), o);
+  auto metrics = trainer.train_step(reordered);
+  ASSERT_EQ(metrics.optimizer_steps, 2);
+  auto params = trainer.policy().parameters();
+  for (int r = 0; r < 2; ++r) {
+    const std::string base = out + ".rank" + std::to_string(r);
+    std::vector<torch::Tensor> rank_weights;
+    torch::load(rank_weights, base + ".weights.pt");
+    ASSERT_EQ(rank_weights.size(), params.size());
+    for (size_t i = 0; i < params.size(); ++i)
+      EXPECT_TRUE(torch::allclose(rank_weights[i], params[i].detach(), 0, 1e-6))
+          << "rank " << r << " weight " << i << " differs by "
+          << (rank_weights[i] - params[i].detach()).abs().max().item<float>();
+    std::ifstream in(base);
+    double loss = 0, step_loss = 0;
+    in >> loss >> step_loss;
+    EXPECT_NEAR(step_loss, metrics.loss, 1e-6);
+    for (const char* suffix : {"", ".grads.pt", ".weights.pt"}) std::filesystem::remove(base + suffix);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Worlds, DataParallelTrainer, ::testing::Values(2, 4));
 
 }  // namespace
 }  // namespace aha::parallel::testing
