@@ -30,7 +30,7 @@ Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const t
   const bool entropy_grad = entropy == Entropy::differentiable;
   const int64_t B = ids.size(0), T = ids.size(1);
   std::vector<torch::Tensor> router_logits;
-  auto hidden = model.hidden_states(ids, mask, {}, want_router_logits ? &router_logits : nullptr).narrow(1, 0, T - 1);
+  auto hidden = model.hidden_states(ids, mask, {}, {}, want_router_logits ? &router_logits : nullptr).narrow(1, 0, T - 1);
   auto targets = ids.narrow(1, 1, T - 1).reshape({-1});
   auto flat = hidden.reshape({B * (T - 1), -1});
   auto head = model.lm_head_weight();

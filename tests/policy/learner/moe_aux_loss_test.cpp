@@ -43,7 +43,7 @@ TEST(MoeAuxLoss, AddsCoefTimesTheLoadBalancingLossAndLogsIt) {
     for (int64_t i = 0; i < 4; i += 2) {
       auto rows = batch.rows(i, 2);
       std::vector<torch::Tensor> logits;
-      m->hidden_states(rows.input_ids, rows.attention_mask, {}, &logits);
+      m->hidden_states(rows.input_ids, rows.attention_mask, {}, {}, &logits);
       auto aux = load_balancing_loss(logits, c.num_experts, c.num_experts_per_tok, rows.attention_mask);
       direct_aux += aux.item<double>() * 0.5;
       (coef * 0.5 * aux).backward();

@@ -250,7 +250,7 @@ TEST_P(Qwen3MoeParity, ActivationCheckpointingKeepsTheGradients) {
     EXPECT_LE((p.grad() - ref).abs().max().item<double>(), 1e-4 * scale) << name;
   }
   std::vector<torch::Tensor> router_logits;
-  EXPECT_THROW(model->hidden_states(in.ids, in.mask, in.pos, &router_logits), std::exception);
+  EXPECT_THROW(model->hidden_states(in.ids, in.mask, in.pos, {}, &router_logits), std::exception);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Qwen3MoeParity, ::testing::ValuesIn(moe()));

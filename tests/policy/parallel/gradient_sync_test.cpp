@@ -4,6 +4,8 @@
 // a [1, 2], b [3, 1, 1]; rank 1 a [3, -4], b [0, 2, 6]; averaged: a [2, -1], b [1.5, 1.5, 3.5].
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -13,7 +15,7 @@ namespace aha::parallel::testing {
 namespace {
 
 TEST(GradientSync, TwoRanksAverageTheAccumulatedGradients) {
-  const std::string out = (std::filesystem::temp_directory_path() / "aha-grad-average").string();
+  const std::string out = (std::filesystem::temp_directory_path() / ("aha-grad-average-" + std::to_string(::getpid()))).string();
   auto ranks = run_world("grad_average", 2, {{"AHA_PARALLEL_OUT", out}});
   for (int r = 0; r < 2; ++r) {
     ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;

@@ -4,6 +4,8 @@
 // rank's, throughput summed, a name already global left as each rank had it.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -14,7 +16,7 @@ namespace aha::parallel::testing {
 namespace {
 
 TEST(MetricReduction, TwoRanksGetTheWorldsFigures) {
-  const std::string out = (std::filesystem::temp_directory_path() / "aha-metrics").string();
+  const std::string out = (std::filesystem::temp_directory_path() / ("aha-metrics-" + std::to_string(::getpid()))).string();
   auto ranks = run_world("metrics", 2, {{"AHA_PARALLEL_OUT", out}});
   for (int r = 0; r < 2; ++r) {
     ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;

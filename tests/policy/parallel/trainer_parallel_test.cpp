@@ -4,6 +4,8 @@
 // count and weights after the AdamW step.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -18,7 +20,7 @@ class DataParallelTrainer : public ::testing::TestWithParam<int> {};
 TEST_P(DataParallelTrainer, RanksMatchOneProcessOnTheWholeBatch) {
   policy::testing::one_thread();
   const int world = GetParam();
-  const std::string out = (std::filesystem::temp_directory_path() / "aha-trainer-step").string();
+  const std::string out = (std::filesystem::temp_directory_path() / ("aha-trainer-step-" + std::to_string(::getpid()))).string();
   auto ranks = run_world("trainer_step", world, {{"AHA_PARALLEL_OUT", out}});
   for (int r = 0; r < world; ++r) ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
 
@@ -67,7 +69,7 @@ TEST_P(DataParallelTrainer, RanksMatchOneProcessOnTheWholeBatch) {
 // from rows 1 and 3; one process gets the same steps from the batch in the order 0, 2, 1, 3.
 TEST(DataParallelMiniBatches, EachOptimizerStepTakesAShareFromEveryRank) {
   policy::testing::one_thread();
-  const std::string out = (std::filesystem::temp_directory_path() / "aha-trainer-mini").string();
+  const std::string out = (std::filesystem::temp_directory_path() / ("aha-trainer-mini-" + std::to_string(::getpid()))).string();
   auto ranks = run_world("trainer_step", 2, {{"AHA_PARALLEL_OUT", out}, {"AHA_TEST_MINI_BATCH", "2"}});
   for (int r = 0; r < 2; ++r) ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
   auto model = policy::testing::tiny_model();
