@@ -21,6 +21,7 @@
 #include "recipes/runner/rejection_sampling.h"
 #include "recipes/runner/sampling.h"
 #include "tools/cli.h"
+#include "tools/sampling_args.h"
 
 namespace aha {
 namespace {
@@ -97,15 +98,7 @@ int run_distill(const cli::Args& args) {
   f.max_tokens = args.get_int("max-tokens", f.max_tokens, 1);
   f.near_dup_threshold = args.get_double("near-dup-threshold", f.near_dup_threshold);
   if (auto spec = args.get("rewards")) o.rewards = reward::parse_reward_specs(*spec);
-  auto given_double = [&](const char* name) -> std::optional<double> {
-    if (!args.get(name)) return std::nullopt;
-    return args.get_double(name, 0);
-  };
-  const auto sampling = choose_sampling(
-      given_double("temperature"), given_double("top-p"),
-      args.get("top-k") ? std::optional<int64_t>(args.get_int("top-k", 0, 0)) : std::nullopt,
-      args.flag("ignore-generation-config") ? ModelGenerationConfig{} : load_model_generation_config(model_dir),
-      {0.6, 1.0, 0, ""});
+  const auto sampling = sampling_from_args(args, model_dir, {0.6, 1.0, 0, ""});
   o.temperature = sampling.temperature;
   o.top_p = sampling.top_p;
   o.top_k = sampling.top_k;
@@ -154,7 +147,7 @@ const cli::CommandRegistration kDistill(
           "the chain of thought as <think>...</think> in the content and as reasoning_content. Each prompt's\n"
           "records are made durable before the next prompt; --resume continues an interrupted run (no prompt\n"
           "lost or repeated). Statistics go to <out without .jsonl>.stats.json and stdout.",
-      .options = {{"model", "DIR", "required", "the teacher: a Hugging Face model folder with its tokenizer"},
+      .options = with_options({{"model", "DIR", "required", "the teacher: a Hugging Face model folder with its tokenizer"},
                   {"data", "FILE|SPEC", "required", "a JSON Lines file, or a data set spec such as "
                    "'{\"synthetic\": \"arithmetic\", \"n\": 500, \"seed\": 1}'; repeatable"},
                   {"format", "FORMAT", "plain", "how --data files are read: gsm8k, math, aime, humaneval, mbpp or plain"},
@@ -183,10 +176,6 @@ const cli::CommandRegistration kDistill(
                    "pattern holding {prompt}"},
                   {"system", "TEXT", "", "a system prompt for --template model, chatml or deepseek_r1"},
                   {"stop", "STR", "", "a stop string for a pattern template; repeatable"},
-                  {"temperature", "T", "generation_config.json's, else 0.6", "sampling temperature"},
-                  {"top-p", "P", "generation_config.json's, else 1", "nucleus sampling"},
-                  {"top-k", "K", "generation_config.json's, else 0 (off)", "top-k sampling"},
-                  {"ignore-generation-config!", "", "", "do not take sampling defaults from generation_config.json"},
                   {"max-new-tokens", "N", "1024", "the longest response"},
                   {"seed", "S", "0", "sampling seed"},
                   {"batch", "N", "16", "prompts per engine batch"},
@@ -194,6 +183,7 @@ const cli::CommandRegistration kDistill(
                   {"device", "DEV", "cuda if available, else cpu", "cpu or cuda"},
                   {"dtype", "D", "bfloat16 on cuda, float32 on cpu", "float32, bfloat16 or float16"},
                   {"no-graphs!", "", "", "no CUDA graphs in decoding"}},
+                           sampling_cli_options("generation_config.json's, else 0.6"), "max-new-tokens"),
       .examples = {"aha distill --model runs/r1-tiny/final/model --data '{\"synthetic\": \"arithmetic\", \"n\": 500, "
                    "\"seed\": 3}' --template r1_zero_think --samples 8 --keep 2 --filter correct,format,near_dup "
                    "--out distill.jsonl",

@@ -38,6 +38,7 @@
 #include "recipes/runner/sampling.h"
 #include "reward/math_answer.h"
 #include "tools/cli.h"
+#include "tools/sampling_args.h"
 
 namespace aha {
 namespace {
@@ -149,15 +150,7 @@ int run_eval(const cli::Args& args) {
   recipes::EvalOptions options;
   options.samples = args.get_int("samples", 1);  // range-checked below, with its own message
   require(options.samples >= 1, "--samples must be at least 1, got " + std::to_string(options.samples));
-  auto given_double = [&](const char* name) -> std::optional<double> {
-    if (!args.get(name)) return std::nullopt;
-    return args.get_double(name, 0);
-  };
-  const auto sampling = choose_sampling(
-      given_double("temperature"), given_double("top-p"),
-      args.get("top-k") ? std::optional<int64_t>(args.get_int("top-k", 0, 0)) : std::nullopt,
-      args.flag("ignore-generation-config") ? ModelGenerationConfig{} : load_model_generation_config(model_dir),
-      {options.samples > 1 ? 0.6 : 0.0, 1.0, 0, ""});
+  const auto sampling = sampling_from_args(args, model_dir, {options.samples > 1 ? 0.6 : 0.0, 1.0, 0, ""});
   options.temperature = sampling.temperature;
   require(options.samples == 1 || options.temperature > 0,
           "--samples " + std::to_string(options.samples) +
@@ -246,7 +239,7 @@ const cli::CommandRegistration kEval({"eval",
           "Accuracy of a model on data sets with the verifiers training uses: pass@1 (mean over k samples),\n"
           "maj@k, format rate, response lengths. The report (report.json, samples.jsonl) goes to\n"
           "<run-dir>/exports/eval-<name>/, a summary table to stdout, progress to stderr.",
-      .options = {{"model", "DIR", "required", "a Hugging Face model folder with its tokenizer"},
+      .options = with_options({{"model", "DIR", "required", "a Hugging Face model folder with its tokenizer"},
                   {"data", "FILE|SPEC", "required", "a JSON Lines file, or a data set spec such as "
                    "'{\"synthetic\": \"arithmetic\", \"n\": 500, \"seed\": 1}'; repeatable"},
                   {"format", "FORMAT", "plain", "how --data files are read: gsm8k, math, aime, humaneval, mbpp or plain"},
@@ -256,11 +249,6 @@ const cli::CommandRegistration kEval({"eval",
                    "pattern holding {prompt}"},
                   {"system", "TEXT", "", "a system prompt for --template model, chatml or deepseek_r1"},
                   {"stop", "STR", "", "a stop string for a pattern template; repeatable"},
-                  {"temperature", "T", "generation_config.json's, else 0 for one sample, 0.6 for K > 1",
-                   "sampling temperature"},
-                  {"top-p", "P", "generation_config.json's, else 1", "nucleus sampling"},
-                  {"top-k", "K", "generation_config.json's, else 0 (off)", "top-k sampling"},
-                  {"ignore-generation-config!", "", "", "do not take sampling defaults from generation_config.json"},
                   {"max-new-tokens", "N", "1024", "the longest completion"},
                   {"seed", "S", "0", "sampling seed"},
                   {"limit", "N", "0 (all)", "at most N examples of each data set"},
@@ -277,6 +265,7 @@ const cli::CommandRegistration kEval({"eval",
                   {"device", "DEV", "cuda if available, else cpu", "cpu or cuda"},
                   {"dtype", "D", "bfloat16 on cuda, float32 on cpu", "float32, bfloat16 or float16"},
                   {"no-graphs!", "", "", "no CUDA graphs in decoding"}},
+                           sampling_cli_options("generation_config.json's, else 0 for one sample, 0.6 for K > 1"), "max-new-tokens"),
       .examples = {"aha eval --model runs/r1-zero-tiny/final/model --data '{\"synthetic\": \"arithmetic\", \"n\": 200, \"seed\": 7}'",
                    "aha eval --model M --data gsm8k/test.jsonl --format gsm8k --samples 8 --temperature 0.6",
                    "aha eval --model DeepSeek-R1-Distill-Qwen-1.5B --template model --data gsm8k/test.jsonl --format gsm8k"}},

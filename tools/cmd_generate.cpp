@@ -40,6 +40,7 @@
 #include "recipes/runner/sampling.h"
 #include "rollout/rollout_engine.h"
 #include "tools/cli.h"
+#include "tools/sampling_args.h"
 
 namespace aha {
 namespace {
@@ -143,16 +144,7 @@ int run_generate(const cli::Args& args) {
   RolloutRequest request;
   request.group_size = args.get_int("n", 1, 1);
   auto& s = request.settings;
-  auto given_double = [&](const char* name) -> std::optional<double> {
-    if (!args.get(name)) return std::nullopt;
-    return args.get_double(name, 0);
-  };
-  const std::optional<double> given_temperature = given_double("temperature"), given_top_p = given_double("top-p");
-  const std::optional<int64_t> given_top_k =
-      args.get("top-k") ? std::optional<int64_t>(args.get_int("top-k", 0, 0)) : std::nullopt;
-  const auto sampling = choose_sampling(
-      given_temperature, given_top_p, given_top_k,
-      args.flag("ignore-generation-config") ? ModelGenerationConfig{} : load_model_generation_config(dir), {1.0, 1.0, 0, ""});
+  const auto sampling = sampling_from_args(args, dir, {1.0, 1.0, 0, ""});
   s.sampler.temperature = sampling.temperature;
   s.sampler.top_p = sampling.top_p;
   s.sampler.top_k = sampling.top_k;
@@ -290,7 +282,7 @@ const cli::CommandRegistration kGenerate({"generate",
           "Samples completions with the rollout engine. Text prompts are encoded with DIR's tokenizer (with its\n"
           "special tokens). --input lines are objects with \"prompt\" or \"prompt_ids\"; each --output line is\n"
           "one completion (prompt_index, sample_index, text, tokens, logprobs, finish_reason).",
-      .options = {{"model", "DIR", "required", "a Hugging Face model folder"},
+      .options = with_options({{"model", "DIR", "required", "a Hugging Face model folder"},
                   {"prompt", "TEXT", "", "a text prompt; repeatable"},
                   {"prompt-file", "F", "", "a text prompt read whole from file F (- for standard input); repeatable"},
                   {"prompt-ids", "IDS", "", "a prompt as comma-separated token ids; repeatable"},
@@ -301,10 +293,6 @@ const cli::CommandRegistration kGenerate({"generate",
                    "format text prompts with a prompt template: model (the model's chat template), r1_zero, "
                    "r1_zero_think, chatml, deepseek_r1, or a pattern holding {prompt}"},
                   {"system", "TEXT", "", "a system prompt for --template model, chatml or deepseek_r1"},
-                  {"temperature", "T", "generation_config.json's, else 1", "sampling temperature (0: greedy)"},
-                  {"top-p", "P", "generation_config.json's, else 1", "nucleus sampling"},
-                  {"top-k", "K", "generation_config.json's, else 0 (off)", "top-k sampling"},
-                  {"ignore-generation-config!", "", "", "do not take sampling defaults from generation_config.json"},
                   {"max-new-tokens", "N", "256", "the longest completion"},
                   {"seed", "S", "0", "sampling seed"},
                   {"stop", "STR", "", "a stop string; repeatable"},
@@ -315,6 +303,7 @@ const cli::CommandRegistration kGenerate({"generate",
                   {"no-graphs!", "", "", "no CUDA graphs in decoding"},
                   {"batch", "N", "64", "prompts per batch"},
                   {"overwrite!", "", "", "replace an existing --output file"}},
+                           sampling_cli_options("generation_config.json's, else 1"), "max-new-tokens"),
       .examples = {"aha generate --model models/tiny --prompt 'Question: 2+3?\\nAnswer:' -n 4 --temperature 0.7",
                    "aha generate --model Qwen2.5-1.5B-Instruct --template model --system 'Be brief.' --prompt 'What is 2+3?'",
                    "aha generate --model M --input prompts.jsonl --output completions.jsonl --max-new-tokens 512"}},
