@@ -165,9 +165,11 @@ int64_t step_of(const fs::path& model_dir) {
 }  // namespace
 
 void check_rejection_stage(const StageInput& in) {
-  StageInput placeholder = in;
-  placeholder.model_dir.clear();
-  parse_config(placeholder);
+  // Checked before any stage runs, when the model (often an earlier stage's output) does not
+  // exist yet: every key is parsed, and a "model" template is resolved later, by the run.
+  StageInput before_any_model = in;
+  before_any_model.model_dir.clear();
+  parse_config(before_any_model);
 }
 
 StageResult run_rejection_stage(const StageInput& in) {
