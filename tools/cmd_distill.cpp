@@ -21,6 +21,7 @@
 #include "recipes/runner/rejection_sampling.h"
 #include "recipes/runner/sampling.h"
 #include "tools/cli.h"
+#include "tools/data_args.h"
 #include "tools/sampling_args.h"
 
 namespace aha {
@@ -33,15 +34,8 @@ std::vector<Example> load_data(const std::vector<std::string>& values, const std
   if (values.empty()) throw cli::UsageError("give at least one --data FILE or --data SPEC");
   std::vector<Example> all;
   for (const auto& value : values) {
-    require(!value.empty(), "--data is empty");
-    DatasetSpec spec;
-    if (value.front() == '{') {
-      spec = parse_dataset_spec(value, "--data " + value);
-    } else {
-      spec.path = value;
-      spec.jsonl.format = parse_jsonl_format(format);
-      if (limit > 0) spec.jsonl.limit = static_cast<size_t>(limit);
-    }
+    DatasetSpec spec = data_spec_from_arg(value, format);
+    if (value.front() != '{' && limit > 0) spec.jsonl.limit = static_cast<size_t>(limit);  // a file: read no more
     auto examples = load_dataset(spec);
     if (limit > 0 && examples.size() > static_cast<size_t>(limit)) examples.resize(static_cast<size_t>(limit));
     require(!examples.empty(), "--data " + value + " holds no examples");

@@ -38,6 +38,7 @@
 #include "recipes/runner/sampling.h"
 #include "reward/math_answer.h"
 #include "tools/cli.h"
+#include "tools/data_args.h"
 #include "tools/sampling_args.h"
 
 namespace aha {
@@ -68,13 +69,7 @@ std::vector<NamedData> parse_data(const std::vector<std::string>& values, const 
   for (const auto& value : values) {
     NamedData d;
     d.source = value;
-    if (!value.empty() && value.front() == '{') {
-      d.spec = parse_dataset_spec(value, "--data " + value);
-    } else {
-      require(!value.empty(), "--data is empty");
-      d.spec.path = value;
-      d.spec.jsonl.format = parse_jsonl_format(format);
-    }
+    d.spec = data_spec_from_arg(value, format);
     d.name = dataset_name(d.spec);
     if (int n = ++seen[d.name]; n > 1) d.name.append(1, '_').append(std::to_string(n));
     out.push_back(std::move(d));
