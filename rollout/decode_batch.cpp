@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "policy/model/moe.h"
 
 namespace aha {
 
@@ -24,10 +25,13 @@ DecodeBatch::DecodeBatch(const Transformer& model, int64_t rows, int64_t capacit
   const auto device = model.device();
   // Dynamic rotary scaling reads the largest position on the host each step: not capturable.
   use_graphs_ = use_cuda_graphs && device.is_cuda() && model.config().rope_scaling.type != "dynamic";
-  // Routed experts: the loop reads its token counts on the host, which a graph cannot capture.
-  // The grouped GEMM path (moe.h) has no host sync and should be capturable, but that has not
-  // been run on a GPU yet: until it has, MoE models decode without graphs.
-  if (model.config().is_moe()) use_graphs_ = false;
+  // Routed experts: the loop path reads its token counts on the host, which a graph cannot
+  // capture; the grouped GEMM path (moe.h: bf16 on Hopper) has no host sync and is captured
+  // (tests/rollout/deepseek_v3_rollout_test.cpp compares it with eager decoding on a GPU).
+  const auto& config = model.config();
+  if (config.is_moe() &&
+      !grouped_experts_apply(device, model.dtype(), config.hidden_size, config.moe_intermediate_size))
+    use_graphs_ = false;
 #ifndef AHA_WITH_CUDA
   use_graphs_ = false;
 #endif

@@ -111,18 +111,29 @@ torch::Tensor mla_cached_attention(const ModelConfig& c, const MlaWeights& w, co
   auto [latent, k_rope] = compressed_kv(c, w, x);
   cache_latent.index_copy_(2, slots, latent);
   cache_rope.index_copy_(2, slots, rope_part(c, k_rope, cos, sin));
-  auto latents = cache_latent.narrow(2, 0, L);  // [B, 1, L, r]
-  auto rope_keys = cache_rope.narrow(2, 0, L);  // [B, 1, L, dr]
+  // One latent per slot, shared by every head: heads fold into the query rows of batched
+  // products, [B, nh*S, r] x [B, r, L], so the cache is read once per row and never expanded
+  // to nh copies (which broadcasting matmul against [B, nh, S, r] would materialise).
+  auto latents = cache_latent.narrow(2, 0, L).squeeze(1);  // [B, L, r]
+  auto rope_keys = cache_rope.narrow(2, 0, L).squeeze(1);  // [B, L, dr]
   // kv_b_proj's rows per head: dn key rows then dv value rows, each over the r latent dims.
+  // The absorbed products run with heads as the batch, [nh, B*S, dn] x [nh, dn, r], so the
+  // weights are not copied for every row either.
   auto up = w.kv_b_proj.view({nh, dn + dv, r});
-  auto q_latent = torch::matmul(q.narrow(-1, 0, dn), up.narrow(1, 0, dn));  // [B, nh, S, r]
-  auto scores = torch::matmul(q_latent, latents.transpose(-1, -2)) + torch::matmul(q_rope, rope_keys.transpose(-1, -2));
-  scores = scores * m.softmax_scale + mask;  // [B, nh, S, L]
+  auto q_nope = q.narrow(-1, 0, dn).permute({1, 0, 2, 3}).reshape({nh, B * S, dn});
+  auto q_latent = torch::bmm(q_nope, up.narrow(1, 0, dn))  // [nh, B*S, r]
+                      .view({nh, B, S, r})
+                      .permute({1, 0, 2, 3})
+                      .reshape({B, nh * S, r});
+  auto scores = torch::bmm(q_latent, latents.transpose(1, 2)) +
+                torch::bmm(q_rope.reshape({B, nh * S, dr}), rope_keys.transpose(1, 2));  // [B, nh*S, L]
+  auto scaled = scores.view({B, nh, S, L}) * m.softmax_scale + mask;
   // A left-padding query of a prefill sees no slot at all: its row is zeros (as SDPA's), not NaN.
-  auto probs = at::_safe_softmax(scores, -1, torch::kFloat32).to(x.scalar_type());
-  auto out_latent = torch::matmul(probs, latents);                                  // [B, nh, S, r]
-  auto out = torch::matmul(out_latent, up.narrow(1, dn, dv).transpose(1, 2));       // [B, nh, S, dv]
-  return torch::linear(out.transpose(1, 2).reshape({B, S, nh * dv}), w.o_proj, w.o_bias);
+  auto probs = at::_safe_softmax(scaled, -1, torch::kFloat32).to(x.scalar_type());
+  auto out_latent = torch::bmm(probs.view({B, nh * S, L}), latents);  // [B, nh*S, r]
+  auto heads_first = out_latent.view({B, nh, S, r}).permute({1, 0, 2, 3}).reshape({nh, B * S, r});
+  auto out = torch::bmm(heads_first, up.narrow(1, dn, dv).transpose(1, 2));  // [nh, B*S, dv]
+  return torch::linear(out.view({nh, B, S, dv}).permute({1, 2, 0, 3}).reshape({B, S, nh * dv}), w.o_proj, w.o_bias);
 }
 
 }  // namespace aha

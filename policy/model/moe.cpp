@@ -1,5 +1,6 @@
 #include "policy/model/moe.h"
 
+#include <ATen/autocast_mode.h>
 #include <ATen/ops/_grouped_mm.h>
 
 #ifdef AHA_WITH_CUDA
@@ -45,15 +46,23 @@ torch::Tensor routed_experts(const torch::Tensor& x, const torch::Tensor& expert
   // CUDA graph cannot capture.
   auto counts = torch::zeros({E}, flat.options()).scatter_add_(0, flat, torch::ones_like(flat));
 
+  // Under autocast (the learner's fp32 master weights), the experts' products run in the
+  // autocast dtype as torch::linear's would: _grouped_mm has no autocast rule of its own, so
+  // the casts are explicit here (autograd carries the gradients back to the fp32 weights).
+  const auto device_type = x.device().type();
+  const bool autocast = at::autocast::is_autocast_enabled(device_type);
+  const auto compute_dtype = autocast ? at::autocast::get_autocast_dtype(device_type) : x.scalar_type();
   if (kernel == ExpertKernel::automatic) {
-    kernel = grouped_experts_apply(x.device(), x.scalar_type(), H, I) ? ExpertKernel::grouped : ExpertKernel::loop;
+    kernel = grouped_experts_apply(x.device(), compute_dtype, H, I) ? ExpertKernel::grouped : ExpertKernel::loop;
   }
   torch::Tensor out;  // [N*k, H], row i the output of pair order[i]
   if (kernel == ExpertKernel::grouped) {
     auto offsets = counts.cumsum(0).to(torch::kInt32);  // end of each expert's slice
-    auto gate_up_out = at::_grouped_mm(sorted_x, gate_up.transpose(1, 2), offsets);  // [N*k, 2I]
+    auto in = sorted_x.to(compute_dtype);
+    auto gate_up_w = gate_up.to(compute_dtype), down_w = down.to(compute_dtype);
+    auto gate_up_out = at::_grouped_mm(in, gate_up_w.transpose(1, 2), offsets);  // [N*k, 2I]
     auto hidden = torch::silu(gate_up_out.narrow(1, 0, I)) * gate_up_out.narrow(1, I, I);
-    out = at::_grouped_mm(hidden, down.transpose(1, 2), offsets);  // [N*k, H]
+    out = at::_grouped_mm(hidden, down_w.transpose(1, 2), offsets);  // [N*k, H]
   } else {
     // The counts are read on the host: the slices' sizes decide the products' shapes.
     auto host_counts = counts.to(torch::kCPU);

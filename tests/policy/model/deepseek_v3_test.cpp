@@ -155,6 +155,60 @@ TEST_P(DeepseekV3Parity, SaveAndReloadGivesIdenticalLogitsAndTensors) {
   aha::remove_tree(out);
 }
 
+// On CUDA (skipped elsewhere): fp32 logits, token log-probs' gradients and the latent-cache
+// decode equal transformers' fp32 results as on the CPU (looser bounds: different kernels and
+// reduction orders), and bf16 logits stay as close to them as transformers' own bf16 logits.
+TEST_P(DeepseekV3Parity, CudaMatchesTransformers) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  aha::SafetensorsFile expected(dir() / "expected.safetensors");
+  const auto cuda = torch::Device(torch::kCUDA);
+  auto ids = expected.load("input_ids").to(cuda), mask = expected.load("attention_mask").to(cuda);
+  auto pos = expected.load("position_ids").to(cuda);
+  auto cpu_mask = expected.load("attention_mask");
+  auto fp32_ref = expected.load("logits_fp32");
+  auto model = aha::load_model(dir(), {cuda, torch::kFloat32});
+  {
+    torch::NoGradGuard no_grad;
+    auto logits = model->logits(model->hidden_states(ids, mask, pos)).cpu();
+    EXPECT_LE(max_diff_on_real_tokens(logits, fp32_ref, cpu_mask), 1e-3) << GetParam();
+    auto bf16 = aha::load_model(dir(), {cuda, torch::kBFloat16});
+    auto low = bf16->logits(bf16->hidden_states(ids, mask, pos)).cpu();
+    const double range = fp32_ref.abs().max().item<double>();
+    EXPECT_LE(max_diff_on_real_tokens(low, fp32_ref, cpu_mask),
+              max_diff_on_real_tokens(expected.load("logits_bf16"), fp32_ref, cpu_mask) + 0.02 * range)
+        << GetParam();
+  }
+  for (auto& p : model->parameters()) p.requires_grad_(true);
+  const int64_t T = ids.size(1);
+  auto real = mask.narrow(1, 1, T - 1).mul(mask.narrow(1, 0, T - 1)).to(torch::kFloat32);
+  (model->token_logprobs(ids, mask, pos) * real).sum().backward();
+  int64_t compared = 0;
+  for (const auto& [name, t] : model->named_parameters()) {
+    if (!expected.find("grad." + name)) continue;
+    auto ref = expected.load("grad." + name);
+    ASSERT_TRUE(t.grad().defined()) << name;
+    const double scale = std::max(1.0, ref.abs().max().item<double>());
+    EXPECT_LE((t.grad().cpu() - ref).abs().max().item<double>(), 1e-3 * scale) << GetParam() << " " << name;
+    ++compared;
+  }
+  EXPECT_GE(compared, 5) << GetParam();
+  // Decode from the latent cache on the device, one token at a time after a prefill.
+  torch::NoGradGuard no_grad;
+  const int64_t B = ids.size(0), P = 12;
+  auto cache = aha::KVCache::allocate(model->config(), B, T, torch::kFloat32, cuda);
+  auto key_mask = mask.to(torch::kBool);
+  auto positions = aha::positions_from_mask(mask);
+  model->hidden_states_cached(ids.narrow(1, 0, P), positions.narrow(1, 0, P), torch::arange(P, cuda),
+                              key_mask.narrow(1, 0, P), cache);
+  for (int64_t t = P; t < T; ++t) {
+    auto h = model->hidden_states_cached(ids.narrow(1, t, 1), positions.narrow(1, t, 1), torch::tensor({t}).to(cuda),
+                                         key_mask, cache);
+    auto row_real = cpu_mask.select(1, t).to(torch::kBool);
+    auto diff = (model->logits(h).squeeze(1).cpu() - fp32_ref.select(1, t)).abs().index({row_real}).max().item<double>();
+    EXPECT_LE(diff, 1e-3) << GetParam() << " slot " << t;
+  }
+}
+
 TEST(DeepseekV3, MultiTokenPredictionLayerIsReadAndIgnoredAndSaysSo) {
   ::testing::internal::CaptureStderr();
   auto model = aha::load_model(kFixtures / "deepseek_v3_mtp");

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "policy/learner/autocast_scope.h"
 #include "policy/model/moe.h"
 #include "policy/model/moe_routing.h"
 
@@ -84,6 +85,39 @@ TEST(RoutedExperts, CudaGroupedGemmMatchesLoop) {
   auto loop = aha::routed_experts(x, experts, weights, gate_up, down, aha::ExpertKernel::loop);
   const double scale = loop.abs().max().item<double>();
   EXPECT_LE((grouped - loop).abs().max().item<double>(), 0.02 * scale);
+}
+
+// The learner's mixed precision (fp32 master weights under bf16 autocast) also takes the
+// grouped GEMM, in bf16 as autocast's linear would: it agrees with the autocast loop, and the
+// gradients reach the fp32 weights in fp32.
+TEST(RoutedExperts, CudaAutocastWithFloat32WeightsTakesTheGroupedGemm) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  if (!aha::grouped_experts_apply(torch::kCUDA, torch::kBFloat16, 64, 32)) GTEST_SKIP() << "no grouped GEMM here";
+  torch::manual_seed(6);
+  auto opt = torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCUDA);
+  auto x0 = torch::randn({41, 64}, opt);
+  auto experts = torch::randint(0, 8, {41, 2}, opt.dtype(torch::kInt64));
+  auto weights = torch::rand({41, 2}, opt);
+  auto gate_up0 = 0.1 * torch::randn({8, 64, 64}, opt), down0 = 0.1 * torch::randn({8, 64, 32}, opt);
+  auto run = [&](aha::ExpertKernel kernel) {
+    auto x = x0.clone().requires_grad_(true);
+    auto gu = gate_up0.clone().requires_grad_(true), d = down0.clone().requires_grad_(true);
+    torch::Tensor out;
+    {
+      aha::policy::AutocastScope autocast(true);
+      out = aha::routed_experts(x, experts, weights, gu, d, kernel);
+    }
+    out.to(torch::kFloat32).sum().backward();
+    return std::vector<torch::Tensor>{out.detach().to(torch::kFloat32), x.grad(), gu.grad(), d.grad()};
+  };
+  auto automatic = run(aha::ExpertKernel::automatic), grouped = run(aha::ExpertKernel::grouped);
+  auto loop = run(aha::ExpertKernel::loop);
+  for (size_t i = 0; i < loop.size(); ++i) {
+    EXPECT_TRUE(torch::equal(automatic[i], grouped[i])) << "tensor " << i << ": automatic is not the grouped GEMM";
+    const double scale = loop[i].abs().max().item<double>();
+    EXPECT_LE((grouped[i] - loop[i]).abs().max().item<double>(), 0.03 * scale) << "tensor " << i;
+  }
+  EXPECT_EQ(grouped[2].scalar_type(), torch::kFloat32);
 }
 
 TEST(RoutedExperts, NoTokensGiveZeros) {
