@@ -92,7 +92,9 @@ torch::Tensor mla_attention(const ModelConfig& c, const MlaWeights& w, const tor
   k_rope = rope_part(c, k_rope, cos, sin);
   auto kv = torch::linear(latent, w.kv_b_proj).view({B, T, nh, dn + dv}).transpose(1, 2);  // [B, nh, T, dn + dv]
   auto key = torch::cat({kv.narrow(-1, 0, dn), k_rope.expand({B, nh, T, dr})}, -1);
-  auto value = kv.narrow(-1, dn, dv);
+  // Contiguous: a view into kv has rows of dn + dv elements, which the fused SDPA kernels on
+  // CUDA mishandle in bf16 when that stride is not 16-byte aligned (seen with dn 12, dv 16).
+  auto value = kv.narrow(-1, dn, dv).contiguous();
   const bool causal = !mask.defined();
   std::optional<torch::Tensor> attn_mask;
   if (!causal) attn_mask = mask;
