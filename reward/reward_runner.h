@@ -32,6 +32,7 @@
 
 #include "reward/reward.h"
 #include "reward/reward_registry.h"
+#include "reward/scorer.h"
 
 namespace aha {
 class ThreadPool;
@@ -39,19 +40,7 @@ class ThreadPool;
 
 namespace aha::reward {
 
-struct ScoringInput {
-  RewardExample example;
-  Completion completion;
-};
-
-struct ScoredSample {
-  double total = 0;
-  std::map<std::string, double> components;
-  std::map<std::string, std::string> diagnostics;
-  std::map<std::string, std::string> errors;  // reward name -> why it scored 0 (timeout, exception)
-};
-
-class RewardRunner {
+class RewardRunner : public Scorer {
  public:
   static constexpr size_t kMaxThreads = 256;
 
@@ -62,14 +51,15 @@ class RewardRunner {
   // runner enforces the timeout (in-process kinds) or the reward does (see above).
   RewardRunner(const std::vector<RewardSpec>& specs, std::vector<std::shared_ptr<const Reward>> rewards,
                size_t threads = 0);
-  ~RewardRunner();
+  ~RewardRunner() override;
   RewardRunner(const RewardRunner&) = delete;
   RewardRunner& operator=(const RewardRunner&) = delete;
 
-  // Scores every input with every reward; results in input order.
-  std::vector<ScoredSample> score(std::vector<ScoringInput> inputs);
+  // Scores every input with every reward; results in input order. Safe to call from several
+  // threads at once (the reward server does): the calls share the pool.
+  std::vector<ScoredSample> score(std::vector<ScoringInput> inputs) override;
 
-  const std::vector<RewardSpec>& specs() const { return specs_; }
+  const std::vector<RewardSpec>& specs() const override { return specs_; }
   size_t threads() const;  // after the cap
 
  private:

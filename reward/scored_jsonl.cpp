@@ -27,7 +27,11 @@ std::vector<std::string> string_or_list(const json::ObjectReader& reader, const 
 
 ScoringInput scoring_input_from_json_line(std::string_view line, const std::string& what) {
   auto doc = json::parse(line, what);
-  json::ObjectReader reader(doc, what);
+  return scoring_input_from_json(doc, what);
+}
+
+ScoringInput scoring_input_from_json(const rapidjson::Value& object, const std::string& what) {
+  json::ObjectReader reader(object, what);
   ScoringInput input;
   input.completion.text = reader.get_string("completion");
   input.example.gold = reader.get_string("gold");
@@ -44,6 +48,38 @@ ScoringInput scoring_input_from_json_line(std::string_view line, const std::stri
   if (reader.has("metadata")) input.example.metadata_json = json::to_string(reader.get("metadata"));
   input.completion.num_tokens = reader.get_int("num_tokens", -1);
   return input;
+}
+
+rapidjson::Value scoring_input_to_json(const ScoringInput& input, rapidjson::Document::AllocatorType& a) {
+  auto text = [&](const std::string& s) { return rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), a); };
+  const RewardExample& e = input.example;
+  rapidjson::Value out(rapidjson::kObjectType);
+  out.AddMember("completion", text(input.completion.text), a);
+  out.AddMember("gold", text(e.gold), a);
+  out.AddMember("prompt", text(e.prompt), a);
+  out.AddMember("task", rapidjson::StringRef(to_string(e.task)), a);
+  if (!e.tests.empty()) {
+    rapidjson::Value tests(rapidjson::kArrayType);
+    for (auto& t : e.tests) tests.PushBack(text(t), a);
+    out.AddMember("tests", tests, a);
+  }
+  if (!e.test_setup.empty()) {
+    rapidjson::Value lines(rapidjson::kArrayType);
+    std::string_view rest = e.test_setup;
+    while (!rest.empty()) {
+      const size_t end = rest.find('\n');
+      lines.PushBack(text(std::string(rest.substr(0, end))), a);
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    }
+    out.AddMember("test_setup", lines, a);
+  }
+  if (!e.entry_point.empty()) out.AddMember("entry_point", text(e.entry_point), a);
+  if (!e.metadata_json.empty()) {
+    auto metadata = json::parse(e.metadata_json, "metadata");
+    out.AddMember("metadata", rapidjson::Value(metadata, a), a);
+  }
+  if (input.completion.num_tokens >= 0) out.AddMember("num_tokens", rapidjson::Value(input.completion.num_tokens), a);
+  return out;
 }
 
 std::string scored_json_line(std::string_view input_line, const ScoredSample& scored) {
