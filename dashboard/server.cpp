@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/http_common.h"
 #include "core/json.h"
 #include "dashboard/assets.h"
 #include "dashboard/http_error.h"
@@ -34,43 +35,6 @@ std::string_view view(beast::string_view text) { return {text.data(), text.size(
 
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
 
-// Compares in time independent of where the texts differ, so the token cannot be guessed
-// byte by byte from response times.
-bool same_secret(std::string_view given, std::string_view secret) {
-  if (secret.empty() || given.size() != secret.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < given.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ secret[i]);
-  return diff == 0;
-}
-
-std::string error_json(const std::string& message) {
-  rapidjson::Value text(message.c_str(), static_cast<rapidjson::SizeType>(message.size()));
-  rapidjson::Document doc;
-  doc.SetObject();
-  rapidjson::Value copy(text, doc.GetAllocator());
-  doc.AddMember("error", copy, doc.GetAllocator());
-  return json::to_string(doc);
-}
-
-asio::ip::address parse_host(const std::string& host) {
-  if (host == "localhost") return asio::ip::make_address("127.0.0.1");
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  require(!ec, "--host '" + host + "' is not an IP address (use 127.0.0.1, ::1, 0.0.0.0 or an interface's address)");
-  return address;
-}
-
-// The Host header names this machine's loopback ("127.0.0.1:8265", "localhost", "[::1]:80").
-bool is_loopback_host_header(std::string_view host) {
-  std::string_view name = host;
-  if (!name.empty() && name.front() == '[') {
-    name = name.substr(0, name.find(']') + 1);
-  } else if (auto colon = name.rfind(':'); colon != std::string_view::npos) {
-    name = name.substr(0, colon);
-  }
-  return name == "127.0.0.1" || name == "localhost" || name == "[::1]";
-}
-
 }  // namespace
 
 // The request handling shared by all connections: authentication, routing, the reply.
@@ -86,10 +50,10 @@ class RequestHandler {
     try {
       response = route(request);
     } catch (const HttpError& e) {
-      response = text_reply(request, e.status(), "application/json", error_json(e.what()));
+      response = text_reply(request, e.status(), "application/json", aha::http::error_json(e.what()));
     } catch (const std::exception& e) {  // an unreadable run.db, an internal failure
       std::cerr << "aha dashboard: " << request.target() << ": " << e.what() << "\n";
-      response = text_reply(request, 500, "application/json", error_json(e.what()));
+      response = text_reply(request, 500, "application/json", aha::http::error_json(e.what()));
     }
     response.set("X-Content-Type-Options", "nosniff");
     response.set("Referrer-Policy", "no-referrer");  // the token may be in the URL
@@ -119,12 +83,12 @@ class RequestHandler {
   Response route(const Request& request) {
     if (request.method() != http::verb::get && request.method() != http::verb::head) {
       auto response = text_reply(request, 405, "application/json",
-                                 error_json("method " + std::string(request.method_string()) +
+                                 aha::http::error_json("method " + std::string(request.method_string()) +
                                             " not allowed: the dashboard is read-only (GET, HEAD)"));
       response.set(http::field::allow, "GET, HEAD");
       return response;
     }
-    if (loopback_ && !is_loopback_host_header(view(request[http::field::host])))
+    if (loopback_ && !aha::http::is_loopback_host_header(view(request[http::field::host])))
       throw HttpError(403, "Host '" + std::string(request[http::field::host]) +
                                "' is not this machine's loopback; the dashboard answers only requests made to "
                                "127.0.0.1 or localhost (DNS rebinding protection)");
@@ -137,11 +101,10 @@ class RequestHandler {
         if (key == "token") from_query = value;
         else rest.emplace_back(key, value);
       target.query = std::move(rest);
-      const std::string bearer(request[http::field::authorization]);
-      const bool ok = (from_query && same_secret(*from_query, options_.token)) ||
-                      (bearer.rfind("Bearer ", 0) == 0 && same_secret(bearer.substr(7), options_.token)) ||
-                      same_secret(view(request["X-Aha-Token"]), options_.token) ||
-                      same_secret(cookie_value(view(request[http::field::cookie]), "aha_token").value_or(""), options_.token);
+      const bool ok = (from_query && aha::http::same_secret(*from_query, options_.token)) ||
+                      aha::http::same_secret(aha::http::bearer_token(view(request[http::field::authorization])), options_.token) ||
+                      aha::http::same_secret(view(request["X-Aha-Token"]), options_.token) ||
+                      aha::http::same_secret(cookie_value(view(request[http::field::cookie]), "aha_token").value_or(""), options_.token);
       if (!ok)
         throw HttpError(401, "this dashboard needs its token: open the URL `aha dashboard` printed (…/?token=…), "
                              "or send the header 'Authorization: Bearer TOKEN'");
@@ -246,7 +209,7 @@ struct DashboardServer::Impl {
 };
 
 DashboardServer::DashboardServer(const ServerOptions& options) {
-  const auto address = parse_host(options.host);
+  const auto address = aha::http::listen_address(options.host);
   require(address.is_loopback() || !options.token.empty(),
           "--host " + options.host + " is reachable from other machines: give --token T (a secret) so that only "
           "those who have it can read the runs");

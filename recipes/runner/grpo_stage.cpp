@@ -31,6 +31,7 @@
 #include "recipes/runner/batch_builder.h"
 #include "recipes/runner/evaluation.h"
 #include "recipes/runner/sampling.h"
+#include "recipes/runner/reward_scoring.h"
 #include "reward/reward_runner.h"
 #include "rollout/rollout_engine.h"
 
@@ -136,7 +137,7 @@ class GrpoRun {
   std::unique_ptr<PromptTemplate> template_;
   std::vector<Example> train_;
   std::vector<EvalDataset> eval_;
-  std::unique_ptr<reward::RewardRunner> rewards_;
+  std::unique_ptr<reward::Scorer> rewards_;  // here or on reward servers (reward_scoring.h)
   std::unique_ptr<policy::GrpoTrainer> trainer_;
   std::unique_ptr<RolloutEngine> engine_;
   std::unique_ptr<DataIterator> data_;
@@ -266,7 +267,7 @@ void GrpoRun::prepare() {
   train_ = load_all(recipe_.train_data, recipe_.base_dir);
   require(!train_.empty(), "recipe " + recipe_.file.string() + ": the training data is empty");
   for (const auto& [name, spec] : recipe_.eval_data) eval_.push_back({name, load_dataset(spec, recipe_.base_dir)});
-  rewards_ = std::make_unique<reward::RewardRunner>(recipe_.rewards);
+  rewards_ = make_reward_scorer(recipe_);
 
   model_dir_ = in_graph ? options_.stage_model : fs::path(recipe_.model.path);
   if (!in_graph) check_model_source(recipe_);

@@ -12,6 +12,7 @@
 #include "datasets/prompt_template.h"
 #include "policy/learner/advantages.h"
 #include "policy/learner/kl.h"
+#include "reward/remote/http_exchange.h"
 
 namespace aha::recipes {
 namespace {
@@ -155,6 +156,33 @@ void read_algorithm(const ObjectReader& r, Recipe& recipe) {
   t.router_aux_loss_coef = r.get_double("router_aux_loss_coef", t.router_aux_loss_coef);
 }
 
+void read_reward_scoring(const ObjectReader& r, RewardScoringSection& s) {
+  r.reject_unknown({"servers", "server_token", "server_timeout_seconds", "max_inflight_per_server", "chunk_size", "local",
+                    "threads"});
+  if (r.has("servers")) {
+    const auto& list = r.get("servers");
+    require(list.IsArray(), r.context() + ": 'servers' must be a list of \"host:port\" strings");
+    for (rapidjson::SizeType i = 0; i < list.Size(); ++i) {
+      require(list[i].IsString(), r.context() + ": 'servers' must be a list of \"host:port\" strings");
+      s.servers.emplace_back(list[i].GetString(), list[i].GetStringLength());
+      try {
+        reward::remote::parse_server_address(s.servers.back(), "server");
+      } catch (const Error& e) {
+        throw Error(r.context() + ".servers." + std::to_string(i) + ": " + e.what());
+      }
+    }
+  }
+  s.server_token = r.get_string("server_token", s.server_token);
+  s.server_timeout_seconds = r.get_double("server_timeout_seconds", s.server_timeout_seconds);
+  if (!(s.server_timeout_seconds > 0))
+    throw Error(r.context() + ": 'server_timeout_seconds' must be > 0");
+  s.max_inflight_per_server = positive(r, "max_inflight_per_server", s.max_inflight_per_server);
+  s.chunk_size = non_negative(r, "chunk_size", s.chunk_size);
+  s.local = r.get_bool("local", s.local);
+  s.threads = non_negative(r, "threads", s.threads);
+  if (s.threads > 256) throw Error(r.context() + ": 'threads' must be at most 256");
+}
+
 void read_eval(const ObjectReader& r, EvalSection& s) {
   r.reject_unknown({"every", "samples", "temperature", "top_p", "max_new_tokens", "prompts_per_batch", "group_by"});
   s.every = non_negative(r, "every", s.every);
@@ -189,7 +217,7 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   recipe.file = file;
   recipe.base_dir = file.has_parent_path() ? file.parent_path() : fs::path(".");
   ObjectReader r(doc, what);
-  r.reject_unknown({"name", "model", "template", "system_prompt", "stop_strings", "data", "rewards", "accuracy_reward", "rollout",
+  r.reject_unknown({"name", "model", "template", "system_prompt", "stop_strings", "data", "rewards", "accuracy_reward", "reward", "rollout",
                     "algorithm", "schedule", "checkpoint", "eval", "logging"});
   recipe.name = r.get_string("name");
   if (recipe.name.empty() || recipe.name.find_first_of("/\\ \t") != std::string::npos)
@@ -237,6 +265,7 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
     throw Error(what + ": 'accuracy_reward' names '" + recipe.accuracy_reward + "', which is not a reward (rewards: " +
                 names + ")");
 
+  if (r.has("reward")) read_reward_scoring(r.object("reward"), recipe.reward_scoring);
   if (r.has("rollout")) read_rollout(r.object("rollout"), recipe.rollout);
   if (r.has("algorithm")) {
     read_algorithm(r.object("algorithm"), recipe);
@@ -275,6 +304,7 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   } catch (const Error& e) {
     throw Error(what + ": algorithm: " + e.what());
   }
+  if (doc.HasMember("reward")) doc.RemoveMember("reward");  // where, not what: see recipe.h
   recipe.canonical_json = json::to_string(doc);
   return recipe;
 }

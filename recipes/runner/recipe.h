@@ -11,6 +11,7 @@
 //     "rewards":   [{"name": "accuracy", "kind": "math_accuracy", "weight": 1,
 //                    "options": {"require_answer_tag": true}}, ...],
 //     "accuracy_reward": "accuracy",
+//     "reward":    {"servers": ["10.0.0.5:7000"], "server_timeout_seconds": 300, ...},
 //     "rollout":   {"prompts_per_step": 16, "group_size": 8, "temperature": 1.0, ...},
 //     "algorithm": {"lr": 1e-6, "beta": 0.001, "clip_eps_low": 0.2, ...},
 //     "schedule":  {"steps": 100, "seed": 1},
@@ -34,6 +35,8 @@
 //   working directory (they are outputs or the user's own downloads).
 // - The recipe's canonical JSON (after overrides, with every default filled in) is what the run
 //   stores as its config and what --resume compares: a resumed run must have the same recipe.
+//   The "reward" section (where rewards are scored, not what they are) is left out of it: a
+//   resumed run may use other reward servers, and a server token is never stored in the run.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -100,6 +103,18 @@ struct LoggingSection {
   int64_t keep_samples_every = 10;
 };
 
+// Where the rewards are scored: this process's threads, reward servers (`aha serve rewards`,
+// reward/remote/), or both.
+struct RewardScoringSection {
+  std::vector<std::string> servers;  // "host:port"; empty: local threads only
+  std::string server_token;          // "": $AHA_REWARD_SERVER_TOKEN, if set
+  double server_timeout_seconds = 300;
+  int64_t max_inflight_per_server = 2;
+  int64_t chunk_size = 0;  // items per request; 0: automatic
+  bool local = false;      // with servers: this process scores chunks too
+  int64_t threads = 0;     // local scoring threads; 0: one per CPU
+};
+
 struct Recipe {
   std::string name;
   std::filesystem::path file;  // where it was read from (for relative paths and messages)
@@ -112,6 +127,7 @@ struct Recipe {
   std::map<std::string, DatasetSpec> eval_data;
   std::vector<reward::RewardSpec> rewards;
   std::string accuracy_reward;  // the reward component reported as accuracy
+  RewardScoringSection reward_scoring;  // "reward"
   RolloutSection rollout;
   policy::AdvantageOptions advantage;
   policy::TrainerOptions trainer;

@@ -15,6 +15,7 @@
 #include "policy/tokenizer/tokenizer.h"
 #include "recipes/runner/pretrain_spec.h"
 #include "recipes/runner/sampling.h"
+#include "recipes/runner/reward_scoring.h"
 #include "reward/reward_runner.h"
 #include "rollout/memory_plan.h"
 #include "rollout/rollout_engine.h"
@@ -103,6 +104,11 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
     for (const auto& spec : recipe.rewards) names += (names.empty() ? "" : ", ") + spec.name + " (" + spec.kind + ")";
     return names;
   });
+  if (!recipe.reward_scoring.servers.empty())
+    run_check(out, "reward.servers", [&] {
+      make_reward_scorer(recipe);  // the health check: reachable, our token, the same rewards
+      return std::to_string(recipe.reward_scoring.servers.size()) + " reward server(s) up, serving these rewards";
+    });
 
   std::optional<PromptTemplate> prompt_template;
   run_check(out, "template", [&]() -> std::string {

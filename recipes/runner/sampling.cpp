@@ -93,7 +93,7 @@ uint64_t batch_seed(uint64_t seed, uint64_t first) {
 std::vector<SampledExample> sample_and_score(RolloutEngine& engine, const Tokenizer& tokenizer,
                                              const PromptTemplate& prompt_template,
                                              const std::vector<Example>& examples, const SamplingOptions& options,
-                                             reward::RewardRunner& runner, const ProgressFn& progress) {
+                                             reward::Scorer& runner, const ProgressFn& progress) {
   require(options.group_size >= 1,
           "sampling: group_size must be at least 1, got " + std::to_string(options.group_size));
   require(options.prompts_per_batch >= 1,

@@ -1,6 +1,6 @@
 // From examples to scored completions: the glue that GRPO stages and evaluation share.
 //
-//   Example --encode_prompt--> prompt ids --RolloutEngine--> G completions --RewardRunner--> scores
+//   Example --encode_prompt--> prompt ids --RolloutEngine--> G completions --Scorer (reward/scorer.h)--> scores
 //
 // Contract:
 //   * encode_prompt renders the example's prompt with the template and encodes it. When the
@@ -70,6 +70,6 @@ struct SampledExample {
 std::vector<SampledExample> sample_and_score(RolloutEngine& engine, const Tokenizer& tokenizer,
                                              const PromptTemplate& prompt_template,
                                              const std::vector<Example>& examples, const SamplingOptions& options,
-                                             reward::RewardRunner& runner, const ProgressFn& progress = {});
+                                             reward::Scorer& runner, const ProgressFn& progress = {});
 
 }  // namespace aha::recipes

@@ -201,8 +201,8 @@ StagedRecipe parse_staged_recipe(const std::string& json_text, const fs::path& f
   ObjectReader top(doc, what);
   // The shared keys are a single-stage recipe's; each is read where a stage uses it.
   top.reject_unknown({"name", "model", "template", "system_prompt", "stop_strings", "data", "rewards",
-                      "accuracy_reward", "rollout", "algorithm", "schedule", "checkpoint", "eval", "logging",
-                      "stages"});
+                      "accuracy_reward", "reward", "rollout", "algorithm", "schedule", "checkpoint", "eval",
+                      "logging", "stages"});
   r.name = top.get_string("name");
   if (r.name.empty() || r.name.find_first_of("/\\ \t") != std::string::npos)
     throw Error(what + ": 'name' must be non-empty, without slashes or spaces (it names the run directory)");
@@ -242,6 +242,7 @@ StagedRecipe parse_staged_recipe(const std::string& json_text, const fs::path& f
   r.shared_json = json::to_string(doc);
   rapidjson::Document whole = json::parse(json_text, what);
   for (const auto& o : overrides) json::apply_override(whole, o, what);
+  if (whole.HasMember("reward")) whole.RemoveMember("reward");  // where rewards are scored (recipe.h)
   r.canonical_json = json::to_string(whole);
   return r;
 }
