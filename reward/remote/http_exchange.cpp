@@ -44,13 +44,11 @@ ServerAddress parse_server_address(const std::string& text, const std::string& w
 HttpReply exchange(const ServerAddress& server, const HttpCall& call) {
   char seconds[32];
   std::snprintf(seconds, sizeof seconds, "%g", call.timeout_seconds);
-  const std::string who = "reward server " + server.text;
-
   asio::io_context io;
   tcp::resolver resolver(io);
   beast::error_code ec;
   auto endpoints = resolver.resolve(server.host, std::to_string(server.port), ec);
-  if (ec) throw ServerUnreachable(who + ": cannot resolve '" + server.host + "': " + ec.message());
+  if (ec) throw ServerUnreachable("cannot resolve '" + server.host + "': " + ec.message());
 
   http::request<http::string_body> request{call.post ? http::verb::post : http::verb::get, call.target, 11};
   request.set(http::field::host, server.host.find(':') == std::string::npos
@@ -91,10 +89,10 @@ HttpReply exchange(const ServerAddress& server, const HttpCall& call) {
   });
   io.run();
   if (failure == beast::error::timeout)
-    throw ServerUnreachable(who + ": no reply within " + std::string(seconds) + " s (server_timeout_seconds) while trying to " + stage);
+    throw ServerUnreachable("no reply within " + std::string(seconds) + " s while trying to " + stage);
   if (failure == http::error::body_limit)
-    throw ServerUnreachable(who + ": the reply is over " + std::to_string(call.max_reply_bytes) + " bytes");
-  if (failure) throw ServerUnreachable(who + ": cannot " + std::string(stage) + ": " + failure.message());
+    throw ServerUnreachable("the reply is over " + std::to_string(call.max_reply_bytes) + " bytes");
+  if (failure) throw ServerUnreachable("cannot " + std::string(stage) + ": " + failure.message());
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   return {static_cast<int>(parser.get().result_int()), std::move(parser.get().body())};

@@ -6,8 +6,8 @@
 // - parse_server_address reads "host:port" or "[v6]:port"; anything else is an aha::Error
 //   naming the text and `what`.
 // - exchange() returns the status and body of any complete reply (4xx and 5xx included). It
-//   throws ServerUnreachable, naming the server and what happened (refused, reset, timed out
-//   after S s, a reply over max_reply_bytes), when there is none.
+//   throws ServerUnreachable saying what happened (refused, reset, timed out after S s, a reply
+//   over max_reply_bytes) when there is none; the caller names the server.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -168,7 +168,7 @@ std::vector<ScoredSample> RemoteScorer::score(std::vector<ScoringInput> inputs) 
         busy_since.reset();
         std::vector<ScoredSample> scored;
         try {
-          scored = parse_score_reply(reply.body, chunk->end - chunk->begin, who + "'s reply");
+          scored = parse_score_reply(reply.body, chunk->end - chunk->begin, "its reply");
         } catch (const Error& e) {
           give_back(*chunk, s, e.what());
           return;
@@ -177,7 +177,7 @@ std::vector<ScoredSample> RemoteScorer::score(std::vector<ScoringInput> inputs) 
       } else if (reply.status == 503) {  // busy: its other clients come first for a while
         if (!busy_since) busy_since = Clock::now();
         if (std::chrono::duration<double>(Clock::now() - busy_since.value()).count() > options_.timeout_seconds) {
-          give_back(*chunk, s, who + " stayed busy for over " + std::to_string(options_.timeout_seconds) + " s (" +
+          give_back(*chunk, s, "it stayed busy for over " + std::to_string(options_.timeout_seconds) + " s (" +
                                    http_status_text(reply) + ")");
           return;
         }
@@ -190,7 +190,7 @@ std::vector<ScoredSample> RemoteScorer::score(std::vector<ScoringInput> inputs) 
         pending.push_front({chunk->begin, middle});
         changed.notify_all();
       } else if (reply.status >= 500) {
-        give_back(*chunk, s, who + " failed: " + http_status_text(reply));
+        give_back(*chunk, s, "it failed: " + http_status_text(reply));
         return;
       } else {  // the request itself is wrong: another server would refuse it too
         fail(who + " refused items " + std::to_string(chunk->begin) + ".." + std::to_string(chunk->end - 1) +
