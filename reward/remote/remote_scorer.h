@@ -16,6 +16,7 @@
 //   at once. A server dropped in one call is health-checked again at the start of the next.
 // - When every server is down (and there is no local scorer) before all chunks are scored,
 //   score() throws aha::Error naming each server and why it was dropped: never zeros.
+// - One score() call at a time (each call runs its own requests on threads of its own).
 #pragma once
 #include <cstddef>
 #include <memory>

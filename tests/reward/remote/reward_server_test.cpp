@@ -184,7 +184,7 @@ TEST(RewardServer, RefusesANonLoopbackAddressWithoutAToken) {
 }
 
 TEST(RewardServer, CutsOffASlowClientAndServesOthersMeanwhile) {
-  RunningServer server(quick_options(), parse_reward_specs("math_accuracy"));  // 0.5 s to send a request
+  RunningServer server(quick_options(), parse_reward_specs("math_accuracy"));  // 1.5 s to send a request
   namespace asio = boost::asio;
   asio::io_context io;
   asio::ip::tcp::socket slow(io);
