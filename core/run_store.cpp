@@ -3,8 +3,12 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
 #include "core/json.h"
@@ -82,12 +86,43 @@ std::vector<std::pair<std::string, double>> parse_components(const std::string& 
 
 }  // namespace
 
+namespace {
+
+// A new run database is made whole under a temporary name, then linked into place: a reader
+// polling the run directory (the dashboard, `aha runs`) either finds no run.db or one with its
+// schema, never an empty file that is not yet an aha database. link() rather than rename():
+// if another process created run.db meanwhile, theirs is kept and this copy is dropped.
+void create_database_atomically(const std::filesystem::path& db_path, int busy_timeout_ms) {
+  auto temp = db_path;
+  temp += ".creating-" + std::to_string(::getpid());
+  std::error_code ec;
+  std::filesystem::remove(temp, ec);
+  {
+    SqliteDb fresh(temp, /*read_only=*/false, busy_timeout_ms);
+    fresh.exec(kSchema);
+    fresh.exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
+  }
+  const bool linked = ::link(temp.c_str(), db_path.c_str()) == 0;
+  const int link_error = errno;
+  if (!linked && link_error != EEXIST && !std::filesystem::exists(db_path)) {
+    // A file system without hard links: rename, which cannot replace what is not there.
+    std::filesystem::rename(temp, db_path, ec);
+    require(!ec, db_path.string() + ": cannot create the run database: " + ec.message());
+    return;
+  }
+  std::filesystem::remove(temp, ec);
+}
+
+}  // namespace
+
 RunStore::RunStore(const std::filesystem::path& db_path, const RunStoreOptions& options)
     : path_(db_path), options_(options) {
   require(options.retention.keep_last_steps >= 0 && options.retention.keep_every >= 0,
           db_path.string() + ": retention keep_last_steps and keep_every must be >= 0");
   require(!options.read_only || std::filesystem::exists(db_path),
           db_path.string() + ": no such run database");
+  if (!options.read_only && !std::filesystem::exists(db_path))
+    create_database_atomically(db_path, options.busy_timeout_ms);
   db_ = std::make_unique<SqliteDb>(db_path, options.read_only, options.busy_timeout_ms);
   if (options.read_only) {
     db_->exec("PRAGMA query_only=ON");

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "core/files.h"
 #include <signal.h>
 #include <sqlite3.h>
@@ -408,3 +411,39 @@ TEST_F(RunStoreTest, BadInputIsNamed) {
 }
 
 }  // namespace
+
+// A reader polling for run.db (the dashboard does) never finds a database without its
+// schema: a new one is made whole under a temporary name and linked into place, which leaves
+// nothing else behind. (Before, the file existed a moment before its tables did, and a
+// reader opening it then failed with "user_version 0".)
+TEST_F(RunStoreTest, ANewDatabaseAppearsOnlyWithItsSchema) {
+  constexpr int kRuns = 30;
+  std::atomic<bool> done{false};
+  std::atomic<int> opened{0};
+  std::vector<std::string> failures;
+  std::thread reader([&] {
+    for (int i = 0; i < kRuns && failures.empty();) {
+      const auto path = root_ / ("run" + std::to_string(i)) / "run.db";
+      if (!fs::exists(path)) {
+        if (done) break;
+        continue;
+      }
+      try {
+        RunStoreOptions o;
+        o.read_only = true;
+        RunStore store(path, o);
+        ++opened;
+      } catch (const std::exception& e) {
+        failures.push_back(e.what());
+      }
+      ++i;
+    }
+  });
+  for (int i = 0; i < kRuns; ++i) RunStore::open_run(root_, "run" + std::to_string(i));
+  done = true;
+  reader.join();
+  EXPECT_TRUE(failures.empty()) << failures.front();
+  EXPECT_GT(opened.load(), 0);
+  for (const auto& entry : fs::recursive_directory_iterator(root_))
+    EXPECT_EQ(entry.path().filename().string().find(".creating"), std::string::npos) << entry.path();
+}
