@@ -274,6 +274,7 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
   const int64_t chunk = options_.micro_batch_size > 0 ? options_.micro_batch_size : B;
   const auto& config = policy_->config();
   acc.moe = config.is_moe() && !options_.activation_checkpointing;
+  const bool deepseek = !policy_->named_buffers().empty();  // a routing bias: DeepSeek-V3's gate
   for (int64_t i = 0; i < B; i += chunk) {
     const int64_t n = std::min(chunk, B - i);
     auto micro = mini.rows(i, n);
@@ -283,15 +284,22 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
       AutocastScope autocast(options_.autocast_bf16);
       auto f = forward(*policy_, micro.input_ids.to(device), micro.attention_mask.to(device),
                        options_.temperature, entropy, acc.moe);
-      if (acc.moe && options_.routing_bias_update_rate > 0) {
-        auto loads = deepseek_expert_loads(*policy_, f.router_logits, f.router_mask);
-        acc.expert_loads = acc.expert_loads.defined() ? acc.expert_loads + loads : loads;
+      if (acc.moe && deepseek) {
+        // DeepSeek's gate chooses with its bias and expert groups: its loads are recounted
+        // through that choice (softmax top-k of the logits would be another routing).
+        auto loads = deepseek_expert_loads(*policy_, f.router_logits, f.router_mask);  // [layers, E]
+        const double busiest =
+            (std::get<0>(loads.max(1)) / loads.sum(1).clamp_min(1.0)).max().item<double>() * double(config.num_experts);
+        acc.expert_load_max = std::max(acc.expert_load_max, busiest);
+        if (options_.routing_bias_update_rate > 0)
+          acc.expert_loads = acc.expert_loads.defined() ? acc.expert_loads + loads : loads;
       }
       if (acc.moe) {
         aux = load_balancing_loss(f.router_logits, config.num_experts, config.num_experts_per_tok, f.router_mask);
-        acc.expert_load_max = std::max(
-            acc.expert_load_max,
-            expert_load_max(f.router_logits, config.num_experts, config.num_experts_per_tok, f.router_mask));
+        if (!deepseek)
+          acc.expert_load_max = std::max(
+              acc.expert_load_max,
+              expert_load_max(f.router_logits, config.num_experts, config.num_experts_per_tok, f.router_mask));
       }
       GrpoLossInputs in;
       in.logprobs = f.logprobs;

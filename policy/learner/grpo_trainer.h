@@ -48,7 +48,8 @@
 //   mini-batch rows / world size), so the accumulated (and, data parallel, summed over ranks)
 //   gradient is that of the global mini-batch's row-weighted mean aux loss. Logged as moe/aux_loss (that mean, averaged over optimizer steps, with or without
 //   the coefficient) and moe/expert_load_max (moe_routing.h's figure, the largest over the
-//   step's micro-batches). Router logits need the layers' own autograd graph, so with
+//   step's micro-batches; for DeepSeek-V3 counted from the experts its biased, grouped gate
+//   chose, routing_bias.h's loads, as softmax top-k of its logits is not its choice). Router logits need the layers' own autograd graph, so with
 //   activation checkpointing neither is available (a coefficient > 0 is then an error).
 // - DeepSeek-V3's routing bias (e_score_correction_bias, a buffer) is frozen unless
 //   routing_bias_update_rate r > 0: then after each applied optimizer step every MoE layer's

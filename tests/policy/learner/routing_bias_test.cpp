@@ -10,6 +10,7 @@
 #include "policy/learner/grpo_trainer.h"
 #include "policy/learner/routing_bias.h"
 #include "policy/model/model_io.h"
+#include "policy/model/moe_routing.h"
 #include "trainer_test_util.h"
 
 namespace aha::policy {
@@ -110,6 +111,33 @@ TEST(RoutingBias, SignRuleOnAKnownLoad) {
   const auto copied = biases(*copy);
   for (size_t l = 0; l < 2; ++l) EXPECT_TRUE(torch::equal(copied[l], after[l])) << "layer " << l;
   remove_tree(dir);
+}
+
+// moe/expert_load_max for DeepSeek-V3 counts the experts its gate chose. A bias of 10 on experts
+// 0 and 1 (layer 1) and 5 and 6 (layer 2) outweighs any sigmoid score, so every token goes to
+// those two: the busiest expert has half of the assignments, 0.5 x 8 experts = 4 exactly. Softmax
+// top-k of the (random) logits, the Qwen3 figure, would spread them and say less.
+TEST(RoutingBias, ExpertLoadMaxCountsTheGatesOwnChoice) {
+  testing::one_thread();
+  auto model = tiny_deepseek();
+  {
+    torch::NoGradGuard no_grad;
+    auto buffers = model->named_buffers();
+    buffers[0].second.zero_().index_put_({torch::tensor({0, 1})}, 10.0);
+    buffers[1].second.zero_().index_put_({torch::tensor({5, 6})}, 10.0);
+  }
+  auto batch = testing::synthetic_batch(*model, 8, /*B=*/4);
+  {
+    std::vector<torch::Tensor> logits;
+    torch::NoGradGuard no_grad;
+    model->hidden_states(batch.input_ids, batch.attention_mask, {}, {}, &logits);
+    const auto& c = model->config();
+    EXPECT_LT(expert_load_max(logits, c.num_experts, c.num_experts_per_tok, batch.attention_mask), 4.0);
+  }
+  GrpoTrainer trainer(std::move(model), options(0.0, 0.0));
+  auto metrics = trainer.train_step(batch);
+  ASSERT_TRUE(metrics.has_moe);
+  EXPECT_EQ(metrics.moe_expert_load_max, 4.0);
 }
 
 TEST(RoutingBias, OptionChecks) {
