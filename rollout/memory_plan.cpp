@@ -23,13 +23,6 @@ std::string MemoryPlan::describe() const {
          gib(prefill_bytes) + (fused_weight_bytes ? " + fused projections " + gib(fused_weight_bytes) : "") + " = " + gib(needed_bytes()) + " (weights " + gib(weight_bytes) + " already resident)";
 }
 
-int64_t kv_cache_bytes_per_token(const ModelConfig& c, int64_t element_size) {
-  // MLA caches the latent and the rope key once for all heads (transformer.h's KVCache).
-  const int64_t per_layer = c.uses_mla() ? c.mla.kv_lora_rank + c.mla.qk_rope_head_dim
-                                         : 2 * c.num_key_value_heads * c.head_dim;
-  return per_layer * c.num_hidden_layers * element_size;
-}
-
 MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
   // In double, saturated on the way out: an absurd request (-n 99999999999) must come out as a
   // huge plan that require_fits refuses, never as an int64 product that wrapped around.
@@ -50,22 +43,11 @@ MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
   // intermediate ones per token, attention scores per head, and its rows' expanded copy.
   const double prompt = double(s.prompt_tokens), tokens = double(s.prefill_rows) * prompt;
   const double chunk_cache = tokens * per_token;
-  // The feed-forward's per-token activations: a dense layer's gate, up and product; an MoE
-  // layer's router logits, then per routed copy (k of them) the permuted input and output and the
-  // expert's gate/up and product (DeepSeek-V3: plus its shared experts'). The larger of the two
-  // kinds present.
-  const bool dense_layers = c.moe_layer_count() < c.num_hidden_layers;
-  const double dense_ffn = dense_layers ? 3 * double(c.intermediate_size) : 0.0;
-  const double moe_ffn = c.is_moe() ? double(c.num_experts) +
-                                          double(c.num_experts_per_tok) *
-                                              (2 * double(c.hidden_size) + 3 * double(c.moe_intermediate_size)) +
-                                          3 * double(c.deepseek_moe.n_shared_experts * c.moe_intermediate_size)
-                                    : 0.0;
-  // MLA's queries and expanded keys and values: heads x (qk + v) per token.
-  const double heads_width = c.uses_mla() ? double(c.num_attention_heads) * double(c.mla.qk_head_dim() + c.mla.v_head_dim)
-                                          : 2 * double(c.q_size());
+  // One decoder layer's activations at a time (model_sizes.h), the widest layer's.
+  double layer_width = 0;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) layer_width = std::max(layer_width, decoder_layer_activation_width(c, l));
   const double activations =
-      tokens * (6 * double(c.hidden_size) + heads_width + std::max(dense_ffn, moe_ffn)) * e +
+      tokens * layer_width * e +
       double(s.prefill_rows) * double(c.num_attention_heads) * prompt * prompt * 4;
   plan.prefill_bytes = bytes(chunk_cache * 2 + activations);
   if (s.fused_projections) plan.fused_weight_bytes = Transformer::fused_projection_bytes(c, s.element_size);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "policy/model/model_config.h"
+#include "policy/model/model_sizes.h"  // kv_cache_bytes_per_token
 
 namespace aha {
 
@@ -40,10 +41,6 @@ struct MemoryPlan {
 };
 
 MemoryPlan plan_rollout_memory(const ModelConfig& config, const RolloutShape& shape);
-
-// KV cache bytes of one token over all layers: layers x 2 x kv_heads x head_dim x element, or
-// for multi-head latent attention (deepseek_v3) layers x (kv_lora_rank + qk_rope_head_dim) x element.
-int64_t kv_cache_bytes_per_token(const ModelConfig& config, int64_t element_size);
 
 // Throws aha::Error when plan.needed_bytes() > available_bytes, saying what to lower.
 void require_fits(const MemoryPlan& plan, const RolloutShape& shape, int64_t available_bytes,

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "policy/learner/autocast_scope.h"
+#include "policy/learner/routing_bias.h"
 #include "policy/model/moe_routing.h"
 #include "policy/model/token_logprobs.h"
 
@@ -129,6 +130,11 @@ void validate(const TrainerOptions& o) {
   require(o.router_aux_loss_coef == 0 || !o.activation_checkpointing,
           "trainer: router_aux_loss_coef > 0 needs activation_checkpointing off (router logits lose their gradient "
           "when layers are recomputed)");
+  require(std::isfinite(o.routing_bias_update_rate) && o.routing_bias_update_rate >= 0,
+          "trainer: routing_bias_update_rate must be a finite number >= 0");
+  require(o.routing_bias_update_rate == 0 || !o.activation_checkpointing,
+          "trainer: routing_bias_update_rate > 0 needs activation_checkpointing off (the expert loads come from the "
+          "router logits, which recomputed layers do not return)");
 }
 
 std::vector<std::pair<std::string, double>> TrainStepMetrics::named_values() const {
@@ -165,6 +171,9 @@ std::vector<std::pair<std::string, double>> TrainStepMetrics::named_values() con
 void copy_weights(const Transformer& from, Transformer& to) {
   auto src = from.named_parameters();
   auto dst = to.named_parameters();
+  // Buffers too: the routing bias chooses experts, so a copy without it routes differently.
+  for (auto& b : from.named_buffers()) src.push_back(std::move(b));
+  for (auto& b : to.named_buffers()) dst.push_back(std::move(b));
   require(src.size() == dst.size(), "copy_weights: the models have different parameter lists");
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < src.size(); ++i) {
@@ -180,7 +189,10 @@ GrpoTrainer::GrpoTrainer(std::unique_ptr<Transformer> policy, const TrainerOptio
   validate(options_);
   require(!options_.autocast_bf16 || policy_->device().is_cuda(),
           "trainer: autocast_bf16 needs the policy on a CUDA device");
-  policy_->set_activation_checkpointing(options_.activation_checkpointing);
+  require(options_.routing_bias_update_rate == 0 || !policy_->named_buffers().empty(),
+          "trainer: routing_bias_update_rate > 0 needs a policy with a routing bias (DeepSeek-V3's "
+          "e_score_correction_bias); " + policy_->config().architecture + " has none");
+    policy_->set_activation_checkpointing(options_.activation_checkpointing);
   optimizer_ = std::make_unique<Optimizer>(weight_decay_groups(policy_->parameters(), options_.weight_decay), options_.optimizer);
   if (options_.loss.beta > 0) {
     reference_ = std::make_unique<Transformer>(policy_->config(), policy_->dtype(), policy_->device());
@@ -262,6 +274,7 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
   const int64_t chunk = options_.micro_batch_size > 0 ? options_.micro_batch_size : B;
   const auto& config = policy_->config();
   acc.moe = config.is_moe() && !options_.activation_checkpointing;
+  const bool deepseek = !policy_->named_buffers().empty();  // a routing bias: DeepSeek-V3's gate
   for (int64_t i = 0; i < B; i += chunk) {
     const int64_t n = std::min(chunk, B - i);
     auto micro = mini.rows(i, n);
@@ -271,11 +284,22 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
       AutocastScope autocast(options_.autocast_bf16);
       auto f = forward(*policy_, micro.input_ids.to(device), micro.attention_mask.to(device),
                        options_.temperature, entropy, acc.moe);
+      if (acc.moe && deepseek) {
+        // DeepSeek's gate chooses with its bias and expert groups: its loads are recounted
+        // through that choice (softmax top-k of the logits would be another routing).
+        auto loads = deepseek_expert_loads(*policy_, f.router_logits, f.router_mask);  // [layers, E]
+        const double busiest =
+            (std::get<0>(loads.max(1)) / loads.sum(1).clamp_min(1.0)).max().item<double>() * double(config.num_experts);
+        acc.expert_load_max = std::max(acc.expert_load_max, busiest);
+        if (options_.routing_bias_update_rate > 0)
+          acc.expert_loads = acc.expert_loads.defined() ? acc.expert_loads + loads : loads;
+      }
       if (acc.moe) {
         aux = load_balancing_loss(f.router_logits, config.num_experts, config.num_experts_per_tok, f.router_mask);
-        acc.expert_load_max = std::max(
-            acc.expert_load_max,
-            expert_load_max(f.router_logits, config.num_experts, config.num_experts_per_tok, f.router_mask));
+        if (!deepseek)
+          acc.expert_load_max = std::max(
+              acc.expert_load_max,
+              expert_load_max(f.router_logits, config.num_experts, config.num_experts_per_tok, f.router_mask));
       }
       GrpoLossInputs in;
       in.logprobs = f.logprobs;
@@ -332,6 +356,18 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
   return acc;
 }
 
+void GrpoTrainer::update_routing_bias_after(bool step_applied, const torch::Tensor& loads) {
+  auto total = loads;
+  if (comm_) {
+    // Every rank takes part (the step's applied flag is the same everywhere) and moves its bias alike.
+    auto flat = loads.reshape({-1}).contiguous();
+    std::vector<double> values(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+    values = comm_->all_reduce(values, c10d::ReduceOp::SUM, "all-reduce of the expert loads");
+    total = torch::tensor(values, torch::kFloat64).view(loads.sizes());
+  }
+  if (step_applied) update_routing_bias(*policy_, total, options_.routing_bias_update_rate);
+}
+
 TrainStepMetrics GrpoTrainer::train_step(const PolicyBatch& batch) {
   batch.validate();
   const int64_t B = batch.size();
@@ -356,6 +392,7 @@ TrainStepMetrics GrpoTrainer::train_step(const PolicyBatch& batch) {
       const int64_t n = std::min(mini, B - i);
       auto acc = accumulate_gradients(batch.rows(i, n), ref.defined() ? ref.narrow(0, i, n) : ref);
       auto step = optimizer_->step(torch::tensor(acc.loss, torch::kFloat64));
+      if (acc.expert_loads.defined()) update_routing_bias_after(step.applied, acc.expert_loads);
       ++m.optimizer_steps;
       if (!step.applied) ++m.skipped_steps;
       grad_norm_sum += step.grad_norm;

@@ -48,8 +48,15 @@
 //   mini-batch rows / world size), so the accumulated (and, data parallel, summed over ranks)
 //   gradient is that of the global mini-batch's row-weighted mean aux loss. Logged as moe/aux_loss (that mean, averaged over optimizer steps, with or without
 //   the coefficient) and moe/expert_load_max (moe_routing.h's figure, the largest over the
-//   step's micro-batches). Router logits need the layers' own autograd graph, so with
+//   step's micro-batches; for DeepSeek-V3 counted from the experts its biased, grouped gate
+//   chose, routing_bias.h's loads, as softmax top-k of its logits is not its choice). Router logits need the layers' own autograd graph, so with
 //   activation checkpointing neither is available (a coefficient > 0 is then an error).
+// - DeepSeek-V3's routing bias (e_score_correction_bias, a buffer) is frozen unless
+//   routing_bias_update_rate r > 0: then after each applied optimizer step every MoE layer's
+//   bias moves by r x sign(mean load - load_e), the loads counted over that step's real tokens
+//   in its micro-batches' forward passes (summed over ranks under data parallelism, so every
+//   rank's bias moves alike) (policy/learner/routing_bias.h). A skipped step moves nothing. It
+//   needs the router logits, so activation checkpointing off, and a policy with a routing bias.
 #pragma once
 #include <torch/torch.h>
 
@@ -98,6 +105,7 @@ struct TrainerOptions {
   bool autocast_bf16 = false;     // CUDA only, see above
   bool activation_checkpointing = false;
   double router_aux_loss_coef = 0.0;  // MoE policies: weight of the load-balancing loss (see above)
+  double routing_bias_update_rate = 0.0;  // DeepSeek-V3: aux-loss-free balancing step (see above); 0: frozen
 };
 
 // Throws aha::Error naming the option at fault.
@@ -142,6 +150,7 @@ class GrpoTrainer {
     double ratio_max = 0, ratio_min = 0;
     bool moe = false;  // router logits recorded: the two figures below are meaningful
     double aux_loss = 0, expert_load_max = 0;  // row-weighted mean; the largest
+    torch::Tensor expert_loads;  // [moe layers, E] float64, with routing_bias_update_rate > 0 (routing_bias.h)
   };
   Accumulated accumulate_gradients(const PolicyBatch& mini_batch, const torch::Tensor& ref);
 
@@ -162,6 +171,10 @@ class GrpoTrainer {
   void set_steps_done(int64_t steps) { steps_done_ = steps; }  // for checkpoint loading
 
  private:
+  // The routing-bias step after an optimizer step (see above): loads summed over ranks, applied
+  // when the optimizer step was.
+  void update_routing_bias_after(bool step_applied, const torch::Tensor& loads);
+
   std::unique_ptr<Transformer> policy_, reference_;
   TrainerOptions options_;
   std::unique_ptr<Optimizer> optimizer_;
@@ -170,7 +183,8 @@ class GrpoTrainer {
   std::unique_ptr<parallel::GradientSync> sync_;
 };
 
-// Copies every weight of `from` into `to` (same config; dtypes may differ), under no-grad.
+// Copies every weight and buffer (the routing bias) of `from` into `to` (same config; dtypes
+// may differ), under no-grad.
 void copy_weights(const Transformer& from, Transformer& to);
 
 }  // namespace aha::policy

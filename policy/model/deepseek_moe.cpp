@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "policy/model/deepseek_routing.h"
 #include "policy/model/moe.h"
 
 namespace aha {
@@ -28,13 +29,9 @@ void append_deepseek_moe_buffers(const DeepseekMoeWeights& w, const std::string&
   out.emplace_back(p + "gate.e_score_correction_bias", w.score_bias);
 }
 
-DeepseekRouting deepseek_route(const ModelConfig& c, const torch::Tensor& gate, const torch::Tensor& score_bias,
-                               const torch::Tensor& x) {
+torch::Tensor deepseek_select_experts(const ModelConfig& c, const torch::Tensor& scores, const torch::Tensor& score_bias) {
   const auto& e = c.deepseek_moe;
-  const int64_t N = x.size(0), E = c.num_experts, G = e.n_group;
-  DeepseekRouting r;
-  r.logits = torch::linear(x.to(torch::kFloat32), gate.to(torch::kFloat32));
-  auto scores = r.logits.sigmoid();
+  const int64_t N = scores.size(0), E = c.num_experts, G = e.n_group;
   auto choice = scores + score_bias;  // the bias only chooses; it never weights
   // Each group ranked by the sum of its two best biased scores; the best topk_group kept.
   auto group_scores = std::get<0>(choice.view({N, G, E / G}).topk(2, -1)).sum(-1);  // [N, G]
@@ -42,10 +39,18 @@ DeepseekRouting deepseek_route(const ModelConfig& c, const torch::Tensor& gate, 
   auto group_mask = torch::zeros_like(group_scores).scatter_(1, groups, 1.0);
   auto expert_mask = group_mask.unsqueeze(-1).expand({N, G, E / G}).reshape({N, E});
   choice = choice.masked_fill(expert_mask.logical_not(), -std::numeric_limits<double>::infinity());
-  r.indices = std::get<1>(torch::topk(choice, c.num_experts_per_tok, -1, true, false));
+  return std::get<1>(torch::topk(choice, c.num_experts_per_tok, -1, true, false));
+}
+
+DeepseekRouting deepseek_route(const ModelConfig& c, const torch::Tensor& gate, const torch::Tensor& score_bias,
+                               const torch::Tensor& x) {
+  DeepseekRouting r;
+  r.logits = torch::linear(x.to(torch::kFloat32), gate.to(torch::kFloat32));
+  auto scores = r.logits.sigmoid();
+  r.indices = deepseek_select_experts(c, scores, score_bias);
   r.weights = scores.gather(1, r.indices);
   if (c.norm_topk_prob) r.weights = r.weights / (r.weights.sum(-1, true) + 1e-20);
-  r.weights = r.weights * e.routed_scaling_factor;
+  r.weights = r.weights * c.deepseek_moe.routed_scaling_factor;
   return r;
 }
 

@@ -10,8 +10,10 @@
 // times routed_scaling_factor. The gate weight and the bias stay float32 in every model dtype,
 // as transformers keeps them.
 //
-// The bias is a buffer, not a parameter: the learner does not train it (DeepSeek adjusts it
-// outside gradient descent for load balancing; during RL it stays frozen). It is loaded and
+// The bias is a buffer, not a parameter: gradient descent never trains it (DeepSeek adjusts it
+// outside gradient descent for load balancing). During RL it stays frozen unless the recipe's
+// algorithm.routing_bias_update_rate asks the learner for that adjustment
+// (policy/learner/routing_bias.h; the choice alone is deepseek_routing.h). It is loaded and
 // saved with the checkpoint (Transformer::named_buffers).
 #pragma once
 #include <torch/types.h>

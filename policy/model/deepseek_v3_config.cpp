@@ -1,5 +1,6 @@
 #include "policy/model/deepseek_v3_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 
@@ -118,7 +119,10 @@ double deepseek_v3_parameter_count(const ModelConfig& c, bool active) {
   const double used_experts = active ? double(c.num_experts_per_tok) : double(c.num_experts);
   const double moe_mlp = h * double(c.num_experts)  // the gate (every token computes all its scores)
                          + used_experts * expert + double(e.n_shared_experts) * expert;
-  const double dense_layers = double(e.first_k_dense_replace), moe_layers = double(c.num_hidden_layers) - dense_layers;
+  // As is_moe_layer: layers before first_k_dense_replace are dense (all of them in a model cut
+  // shorter than that, as model_sizes.h's per-layer difference cuts it).
+  const double dense_layers = double(std::min(e.first_k_dense_replace, c.num_hidden_layers));
+  const double moe_layers = double(c.num_hidden_layers) - dense_layers;
   const double embed = double(c.vocab_size) * h;
   return embed + (c.tie_word_embeddings ? 0 : embed) + h +
          c.num_hidden_layers * (attn + 2 * h) + dense_layers * dense_mlp + moe_layers * moe_mlp;

@@ -117,7 +117,8 @@ void read_algorithm(const ObjectReader& r, Recipe& recipe) {
                     "beta", "kl_estimator", "kl_in_reward", "entropy_coef", "aggregation", "const_length", "sequence_ratio", "lr",
                     "adam_beta1", "adam_beta2", "adam_eps", "max_grad_norm", "weight_decay", "warmup_steps",
                     "lr_decay", "min_lr_ratio", "mini_batch_size", "micro_batch_size", "inner_epochs",
-                    "ref_refresh_steps", "autocast_bf16", "activation_checkpointing", "router_aux_loss_coef"});
+                    "ref_refresh_steps", "autocast_bf16", "activation_checkpointing", "router_aux_loss_coef",
+                    "routing_bias_update_rate"});
   auto& adv = recipe.advantage;
   adv.mode = named(r, "advantage", "grpo", policy::parse_advantage_mode);
   adv.whiten_batch = r.get_bool("whiten_batch", adv.whiten_batch);
@@ -154,6 +155,7 @@ void read_algorithm(const ObjectReader& r, Recipe& recipe) {
   t.autocast_bf16 = r.get_bool("autocast_bf16", t.autocast_bf16);
   t.activation_checkpointing = r.get_bool("activation_checkpointing", t.activation_checkpointing);
   t.router_aux_loss_coef = r.get_double("router_aux_loss_coef", t.router_aux_loss_coef);
+  t.routing_bias_update_rate = r.get_double("routing_bias_update_rate", t.routing_bias_update_rate);
 }
 
 void read_reward_scoring(const ObjectReader& r, RewardScoringSection& s) {

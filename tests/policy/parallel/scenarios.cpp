@@ -12,6 +12,7 @@
 #include "policy/parallel/communicator.h"
 #include "policy/parallel/gradient_sync.h"
 #include "policy/parallel/metric_reduction.h"
+#include "policy/model/model_io.h"
 #include "tests/policy/learner/trainer_test_util.h"
 #include "tests/policy/parallel/world_runner.h"
 
@@ -88,6 +89,37 @@ int trainer_step() {
   return 0;
 }
 
+// The tiny DeepSeek-V3 policy with a non-zero routing bias, the same on every rank and in the
+// test's one-process reference.
+std::unique_ptr<Transformer> biased_deepseek() {
+  auto model = init_model(ModelConfig::from_file(std::string(AHA_SOURCE_DIR) + "/recipes/models/tiny-deepseek-v3.json"), 5);
+  torch::NoGradGuard no_grad;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
+  for (auto& [name, b] : model->named_buffers()) b.copy_(torch::randn({b.size(0)}, gen) * 0.01);
+  return model;
+}
+
+// One data-parallel learner step with routing_bias_update_rate > 0: the routing biases after it.
+int routing_bias_step() {
+  policy::testing::one_thread();
+  auto comm = connect();
+  auto model = biased_deepseek();
+  auto batch = policy::testing::synthetic_batch(*model, 7, /*B=*/4);
+  policy::TrainerOptions o;
+  o.optimizer.lr = 1e-3;
+  o.micro_batch_size = 1;
+  o.routing_bias_update_rate = 0.01;
+  policy::GrpoTrainer trainer(std::move(model), o);
+  trainer.set_data_parallel(comm);
+  const auto [begin, end] = share_of(batch.size(), comm->rank(), comm->size());
+  trainer.train_step(batch.rows(begin, end - begin));
+  std::vector<torch::Tensor> biases;
+  for (auto& [name, b] : trainer.policy().named_buffers()) biases.push_back(b.clone());
+  torch::save(biases, out_path(comm->rank()) + ".bias.pt");
+  comm->finish();
+  return 0;
+}
+
 // metric_reduction_test.cpp's hand-worked metrics.
 int metrics() {
   auto comm = connect();
@@ -132,6 +164,7 @@ int run_scenario(const std::string& name) {
     if (name == "grad_average") return grad_average();
     if (name == "trainer_step") return trainer_step();
     if (name == "metrics") return metrics();
+    if (name == "routing_bias_step") return routing_bias_step();
     if (name == "killed_peer") return peer_failure(SIGKILL);
     if (name == "hung_peer") return peer_failure(SIGSTOP);
   } catch (const std::exception& e) {

@@ -105,5 +105,42 @@ TEST(DataParallelMiniBatches, EachOptimizerStepTakesAShareFromEveryRank) {
 
 INSTANTIATE_TEST_SUITE_P(Worlds, DataParallelTrainer, ::testing::Values(2, 4));
 
+// DeepSeek-V3's routing-bias update under data parallelism: the expert loads are summed over the
+// ranks before the sign rule, so both ranks' biases move alike and equal one process's on the
+// whole batch, bit for bit (the loads are integer counts).
+TEST(DataParallelRoutingBias, RanksMoveTheBiasAsOneProcessOnTheWholeBatch) {
+  policy::testing::one_thread();
+  const std::string out = (std::filesystem::temp_directory_path() / ("aha-routing-bias-" + std::to_string(::getpid()))).string();
+  auto ranks = run_world("routing_bias_step", 2, {{"AHA_PARALLEL_OUT", out}});
+  for (int r = 0; r < 2; ++r) ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
+  auto model = init_model(ModelConfig::from_file(std::string(AHA_SOURCE_DIR) + "/recipes/models/tiny-deepseek-v3.json"), 5);
+  {
+    torch::NoGradGuard no_grad;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
+    for (auto& [name, b] : model->named_buffers()) b.copy_(torch::randn({b.size(0)}, gen) * 0.01);
+  }
+  std::vector<torch::Tensor> before;
+  for (auto& [name, b] : model->named_buffers()) before.push_back(b.clone());
+  auto batch = policy::testing::synthetic_batch(*model, 7, /*B=*/4);
+  policy::TrainerOptions o;
+  o.optimizer.lr = 1e-3;
+  o.micro_batch_size = 1;
+  o.routing_bias_update_rate = 0.01;
+  policy::GrpoTrainer trainer(std::move(model), o);
+  trainer.train_step(batch);
+  auto expected = trainer.policy().named_buffers();
+  for (int r = 0; r < 2; ++r) {
+    const std::string file = out + ".rank" + std::to_string(r) + ".bias.pt";
+    std::vector<torch::Tensor> biases;
+    torch::load(biases, file);
+    ASSERT_EQ(biases.size(), expected.size());
+    for (size_t l = 0; l < biases.size(); ++l) {
+      EXPECT_FALSE(torch::equal(biases[l], before[l])) << "rank " << r << " layer " << l << ": the bias moved";
+      EXPECT_TRUE(torch::equal(biases[l], expected[l].second)) << "rank " << r << " layer " << l;
+    }
+    std::filesystem::remove(file);
+  }
+}
+
 }  // namespace
 }  // namespace aha::parallel::testing

@@ -59,6 +59,17 @@ TEST(Recipe, OverridesReachNestedKeysAndListElements) {
   EXPECT_NE(r.canonical_json.find("\"group_size\":16"), std::string::npos);
 }
 
+TEST(Recipe, RoutingBiasUpdateRateIsReadAndChecked) {
+  EXPECT_DOUBLE_EQ(parse(kMinimal).trainer.routing_bias_update_rate, 0.0);  // frozen unless asked
+  EXPECT_DOUBLE_EQ(parse(kMinimal, {"algorithm.routing_bias_update_rate=0.001"}).trainer.routing_bias_update_rate, 0.001);
+  auto e = error_of([] { parse(kMinimal, {"algorithm.routing_bias_update_rate=-1"}); });
+  EXPECT_NE(e.find("routing_bias_update_rate"), std::string::npos) << e;
+  e = error_of([] {
+    parse(kMinimal, {"algorithm.routing_bias_update_rate=0.001", "algorithm.activation_checkpointing=true"});
+  });
+  EXPECT_NE(e.find("activation_checkpointing off"), std::string::npos) << e;
+}
+
 TEST(Recipe, UnknownKeysAreNamedWithTheValidOnes) {
   auto e = error_of([] { parse(kMinimal, {"rollout.group_sise=4"}); });
   EXPECT_NE(e.find("group_sise"), std::string::npos) << e;

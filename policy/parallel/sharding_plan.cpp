@@ -1,0 +1,113 @@
+#include "policy/parallel/sharding_plan.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "policy/model/model_sizes.h"
+
+namespace aha::parallel {
+
+namespace {
+
+const std::vector<std::pair<std::string, Sharding>> kShardings = {
+    {"none", Sharding::none}, {"zero1", Sharding::zero1}, {"zero2", Sharding::zero2}, {"zero3", Sharding::zero3}};
+const std::vector<std::pair<std::string, Precision>> kPrecisions = {{"fp32", Precision::fp32},
+                                                                    {"autocast", Precision::autocast},
+                                                                    {"bf16", Precision::bf16},
+                                                                    {"bf16-master", Precision::bf16_master}};
+
+template <typename T>
+T parse_name(const std::vector<std::pair<std::string, T>>& table, const std::string& name, const std::string& what) {
+  std::string names;
+  for (const auto& [n, value] : table) {
+    if (n == name) return value;
+    names += (names.empty() ? "" : ", ") + n;
+  }
+  throw Error("unknown " + what + " '" + name + "'; expected one of " + names);
+}
+
+template <typename T>
+std::string name_of(const std::vector<std::pair<std::string, T>>& table, T value) {
+  for (const auto& [n, v] : table)
+    if (v == value) return n;
+  return "?";
+}
+
+}  // namespace
+
+Sharding parse_sharding(const std::string& name) { return parse_name(kShardings, name, "sharding"); }
+std::string sharding_name(Sharding sharding) { return name_of(kShardings, sharding); }
+Precision parse_precision(const std::string& name) { return parse_name(kPrecisions, name, "precision"); }
+std::string precision_name(Precision precision) { return name_of(kPrecisions, precision); }
+
+const std::vector<Sharding>& all_shardings() {
+  static const std::vector<Sharding> all = {Sharding::none, Sharding::zero1, Sharding::zero2, Sharding::zero3};
+  return all;
+}
+
+PrecisionBytes precision_bytes(Precision p) {
+  switch (p) {
+    case Precision::fp32: return {4, 4, 8, 4, 4};
+    case Precision::autocast: return {4, 4, 8, 2, 4};
+    case Precision::bf16: return {2, 2, 4, 2, 2};
+    case Precision::bf16_master: return {2, 2, 12, 2, 2};
+  }
+  throw Error("precision_bytes: unknown precision");
+}
+
+void validate(const PlanInputs& in) {
+  require(in.gpus >= 1, "plan: the number of GPUs must be >= 1, got " + std::to_string(in.gpus));
+  require(in.micro_batch_tokens >= 1,
+          "plan: the learner micro-batch must have >= 1 token, got " + std::to_string(in.micro_batch_tokens));
+  require(in.rollout_rows >= 0, "plan: rollout rows must be >= 0, got " + std::to_string(in.rollout_rows));
+  require(in.rollout_tokens >= 0, "plan: rollout tokens must be >= 0, got " + std::to_string(in.rollout_tokens));
+}
+
+double ShardingPlan::total() const {
+  return weights + gradients + optimizer + gathered + std::max(activations, kv_cache);
+}
+
+ModelFootprint model_footprint(const ModelConfig& c, const PlanInputs& in) {
+  validate(in);
+  const auto bytes = precision_bytes(in.precision);
+  ModelFootprint f;
+  f.parameters = c.parameter_count();
+  f.active_parameters = c.active_parameter_count();
+  f.largest_block = c.vocab_size * c.hidden_size;  // the embedding (and an untied head: the same size)
+  double widths = 0, widest = 0;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    f.largest_block = std::max(f.largest_block, decoder_layer_parameter_count(c, l));
+    const double w = decoder_layer_activation_width(c, l);
+    widths += w;
+    widest = std::max(widest, w);
+  }
+  f.kv_bytes_per_token = kv_cache_bytes_per_token(c, bytes.kv_cache);
+  const double per_token = in.activation_checkpointing
+                               ? double(c.num_hidden_layers) * double(c.hidden_size) + widest
+                               : widths;
+  f.activation_bytes = double(in.micro_batch_tokens) * double(bytes.activation) * per_token;
+  return f;
+}
+
+ShardingPlan plan_sharding(const ModelConfig& c, const PlanInputs& in, Sharding sharding) {
+  const auto f = model_footprint(c, in);
+  const auto bytes = precision_bytes(in.precision);
+  const double params = double(f.parameters), n = double(in.gpus);
+  ShardingPlan p;
+  p.sharding = sharding;
+  p.weights = params * double(bytes.weight);
+  p.gradients = params * double(bytes.gradient);
+  p.optimizer = params * double(bytes.optimizer);
+  if (sharding != Sharding::none) p.optimizer /= n;
+  if (sharding == Sharding::zero2 || sharding == Sharding::zero3) p.gradients /= n;
+  if (sharding == Sharding::zero3) {
+    p.weights /= n;
+    // One block gathered whole while it is used; with one GPU nothing is gathered.
+    if (in.gpus > 1) p.gathered = double(f.largest_block) * double(bytes.weight);
+  }
+  p.activations = f.activation_bytes;
+  p.kv_cache = double(in.rollout_rows) * double(in.rollout_tokens) * double(f.kv_bytes_per_token);
+  return p;
+}
+
+}  // namespace aha::parallel

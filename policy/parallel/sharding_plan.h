@@ -1,0 +1,97 @@
+// The memory one GPU needs to train a model with GRPO under each sharding mode of the learner
+// state, on paper (`aha plan`): weights, gradients, optimizer state, the ZeRO-3 gather buffer,
+// the learner micro-batch's activations and the rollout's KV cache, in bytes per GPU.
+//
+// The model (ModelConfig::parameter_count, model_sizes.h) is counted whole: a mixture of
+// experts keeps every expert's weights, gradients and optimizer state (no expert parallelism),
+// whatever few of them a token uses.
+//
+// Sharding modes over N data-parallel GPUs (ZeRO, Rajbhandari et al. 2020; the shards are
+// taken as even, padding ignored):
+//   none   every GPU holds weights, gradients and optimizer state whole
+//   zero1  optimizer state / N
+//   zero2  optimizer state / N, gradients / N
+//   zero3  optimizer state / N, gradients / N, weights / N, plus one gathered block at a time
+//          (the largest decoder layer or the embedding, at the weights' bytes), which also
+//          serves the rollout, that gathers the weights layer by layer
+//
+// Precisions (bytes per parameter: weights, gradients, optimizer state; activations and KV cache
+// per element):
+//   fp32         4, 4, 8 (AdamW's two fp32 moments); 4
+//   autocast     4, 4, 8; 2 (aha's float32 master weights with bf16 autocast: the weights are
+//                the masters)
+//   bf16         2, 2, 4 (the moments in the weights' dtype, as aha's AdamW keeps them); 2
+//   bf16-master  2, 2, 12 (fp32 master copy + two fp32 moments, the usual mixed precision of
+//                ZeRO/FSDP); 2
+// The rollout's KV cache is at the compute weights' element size (4 for fp32 and autocast,
+// whose rollout reads the float32 weights; 2 otherwise).
+//
+// Activations of the learner micro-batch of T tokens (per GPU), e bytes per element, w(l) the
+// per-token width of layer l (decoder_layer_activation_width), L layers, H hidden:
+//   checkpointing off  T x e x sum_l w(l)           every layer's activations wait for backward
+//   checkpointing on   T x e x (L x H + max_l w(l)) each layer's input, one layer recomputed
+// The LM head's log-probs are chunked (token_logprobs.h) and attention is flash attention, so
+// neither the [T, V] logits nor [T, T] scores are counted.
+//
+// The rollout and the learner take turns on the same GPUs (colocated), and the KV cache is
+// freed before the learner runs: the total is weights + gradients + optimizer + gathered +
+// max(activations, KV cache). Gradients are counted as resident (accumulated across
+// micro-batches). Framework overhead (CUDA context, allocator fragmentation, sampling
+// buffers) is not counted: leave a margin.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "policy/model/model_config.h"
+
+namespace aha::parallel {
+
+enum class Sharding { none, zero1, zero2, zero3 };
+enum class Precision { fp32, autocast, bf16, bf16_master };
+
+// Names as the command line spells them ("zero1", "bf16-master"); parse_* throw aha::Error
+// naming the value and listing the valid ones.
+Sharding parse_sharding(const std::string& name);
+std::string sharding_name(Sharding sharding);
+Precision parse_precision(const std::string& name);
+std::string precision_name(Precision precision);
+const std::vector<Sharding>& all_shardings();
+
+struct PrecisionBytes {
+  int64_t weight = 0, gradient = 0, optimizer = 0;  // per parameter
+  int64_t activation = 0, kv_cache = 0;             // per element
+};
+PrecisionBytes precision_bytes(Precision precision);
+
+struct PlanInputs {
+  int64_t gpus = 1;
+  Precision precision = Precision::bf16_master;
+  int64_t micro_batch_tokens = 4096;  // learner tokens per forward/backward on one GPU
+  bool activation_checkpointing = true;
+  int64_t rollout_rows = 64;      // sequences one GPU decodes at once
+  int64_t rollout_tokens = 4096;  // cache slots per sequence (prompt + completion)
+};
+
+// Throws aha::Error naming the input at fault (gpus, tokens or rows < 1).
+void validate(const PlanInputs& inputs);
+
+// Bytes per GPU.
+struct ShardingPlan {
+  Sharding sharding = Sharding::none;
+  double weights = 0, gradients = 0, optimizer = 0, gathered = 0, activations = 0, kv_cache = 0;
+  double total() const;
+};
+
+// What the plan counts of the model, independent of the sharding mode.
+struct ModelFootprint {
+  int64_t parameters = 0, active_parameters = 0;
+  int64_t largest_block = 0;          // parameters of the largest decoder layer or the embedding
+  int64_t kv_bytes_per_token = 0;     // at the precision's KV element size
+  double activation_bytes = 0;        // the micro-batch's, as above
+};
+ModelFootprint model_footprint(const ModelConfig& config, const PlanInputs& inputs);
+
+ShardingPlan plan_sharding(const ModelConfig& config, const PlanInputs& inputs, Sharding sharding);
+
+}  // namespace aha::parallel

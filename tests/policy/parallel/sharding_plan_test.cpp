@@ -1,0 +1,177 @@
+// The sharding plan of `aha plan` (policy/parallel/sharding_plan.h): every figure of a tiny
+// config worked out by hand, the layer sizes it reads from model_sizes.h against the parameter
+// counts of `aha model info`, and the real shapes' totals against their publishers' figures.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "policy/model/model_config.h"
+#include "policy/model/model_sizes.h"
+#include "policy/parallel/sharding_plan.h"
+
+namespace aha::parallel {
+namespace {
+
+const std::filesystem::path kModels = std::filesystem::path(AHA_SOURCE_DIR) / "recipes/models";
+
+// vocab 16, hidden 8, intermediate 16, 2 layers, 2 heads of 4, 1 kv head, untied.
+// Parameters: embedding 16 x 8 = 128, LM head 128, final norm 8; per layer q 8 x 8 = 64, k and v
+// 8 x 4 = 32 each, o 8 x 8 = 64 (192), two norms 16, MLP 3 x 8 x 16 = 384: 592.
+// Total 128 + 128 + 8 + 2 x 592 = 1448.
+ModelConfig tiny() {
+  return ModelConfig::from_json(
+      R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 16, "hidden_size": 8,
+          "intermediate_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+          "max_position_embeddings": 64, "rms_norm_eps": 1e-6, "tie_word_embeddings": false})",
+      "tiny");
+}
+
+PlanInputs tiny_inputs() {
+  PlanInputs in;
+  in.gpus = 4;
+  in.precision = Precision::bf16_master;
+  in.micro_batch_tokens = 5;
+  in.activation_checkpointing = false;
+  in.rollout_rows = 3;
+  in.rollout_tokens = 10;
+  return in;
+}
+
+TEST(ShardingPlan, TinyModelByHand) {
+  const auto c = tiny();
+  ASSERT_EQ(c.parameter_count(), 1448);
+  EXPECT_EQ(decoder_layer_parameter_count(c, 0), 592);
+  EXPECT_EQ(decoder_layer_parameter_count(c, 1), 592);
+  // KV: 2 (K, V) x 1 kv head x 4 dims x 2 layers x 2 bytes = 32 bytes per token.
+  EXPECT_EQ(kv_cache_bytes_per_token(c, 2), 32);
+  // Activation width per token and layer: 6 x 8 + 2 x 8 (q size) + 3 x 16 = 112 elements.
+  EXPECT_EQ(decoder_layer_activation_width(c, 0), 112.0);
+
+  const auto in = tiny_inputs();
+  // bf16-master: 2 B weights, 2 B gradients, 12 B optimizer state per parameter.
+  const auto none = plan_sharding(c, in, Sharding::none);
+  EXPECT_EQ(none.weights, 2896.0);
+  EXPECT_EQ(none.gradients, 2896.0);
+  EXPECT_EQ(none.optimizer, 17376.0);
+  EXPECT_EQ(none.gathered, 0.0);
+  // Checkpointing off: 5 tokens x 2 B x (112 + 112) = 2240; KV 3 rows x 10 tokens x 32 = 960.
+  EXPECT_EQ(none.activations, 2240.0);
+  EXPECT_EQ(none.kv_cache, 960.0);
+  EXPECT_EQ(none.total(), 2896.0 + 2896.0 + 17376.0 + 2240.0);
+
+  const auto zero1 = plan_sharding(c, in, Sharding::zero1);  // optimizer / 4
+  EXPECT_EQ(zero1.weights, 2896.0);
+  EXPECT_EQ(zero1.gradients, 2896.0);
+  EXPECT_EQ(zero1.optimizer, 4344.0);
+  const auto zero2 = plan_sharding(c, in, Sharding::zero2);  // and gradients / 4
+  EXPECT_EQ(zero2.weights, 2896.0);
+  EXPECT_EQ(zero2.gradients, 724.0);
+  EXPECT_EQ(zero2.optimizer, 4344.0);
+  const auto zero3 = plan_sharding(c, in, Sharding::zero3);  // and weights / 4, + one layer gathered
+  EXPECT_EQ(zero3.weights, 724.0);
+  EXPECT_EQ(zero3.gradients, 724.0);
+  EXPECT_EQ(zero3.optimizer, 4344.0);
+  EXPECT_EQ(zero3.gathered, 592.0 * 2);  // the largest block: a layer (592) > the embedding (128)
+  EXPECT_EQ(zero3.total(), 724.0 + 724.0 + 4344.0 + 1184.0 + 2240.0);
+
+  // Checkpointing on: 5 x 2 x (2 layers x 8 hidden + 112) = 1280.
+  auto on = in;
+  on.activation_checkpointing = true;
+  EXPECT_EQ(plan_sharding(c, on, Sharding::none).activations, 1280.0);
+  // The larger phase counts: a KV cache of 100 rows (32000 B) replaces the activations.
+  on.rollout_rows = 100;
+  const auto kv_bound = plan_sharding(c, on, Sharding::zero1);
+  EXPECT_EQ(kv_bound.kv_cache, 32000.0);
+  EXPECT_EQ(kv_bound.total(), 2896.0 + 2896.0 + 4344.0 + 32000.0);
+
+  // fp32: 4 + 4 + 8 bytes, activations and KV in 4 bytes; one GPU gathers nothing.
+  auto fp32 = in;
+  fp32.precision = Precision::fp32;
+  fp32.gpus = 1;
+  const auto single = plan_sharding(c, fp32, Sharding::zero3);
+  EXPECT_EQ(single.weights, 5792.0);
+  EXPECT_EQ(single.optimizer, 11584.0);
+  EXPECT_EQ(single.gathered, 0.0);
+  EXPECT_EQ(single.activations, 4480.0);
+  EXPECT_EQ(single.kv_cache, 1920.0);
+}
+
+// tiny-deepseek-v3 (its total 231088 and active 157360 are worked out in
+// tests/tools/model_families_cli_test.cpp): layer 0 is dense, 18640 attention and norms +
+// 30720 MLP = 49360; layers 1-2 add to the attention a gate 8 x 64 = 512, 8 experts of 6144 and
+// one shared expert of 6144: 74448. MLA caches (32 + 8) x 3 layers per token.
+TEST(ShardingPlan, DeepseekV3TinyCountsEveryExpertAndTheLatentCache) {
+  const auto c = ModelConfig::from_file(kModels / "tiny-deepseek-v3.json");
+  ASSERT_EQ(c.parameter_count(), 231088);
+  EXPECT_EQ(decoder_layer_parameter_count(c, 0), 49360);
+  EXPECT_EQ(decoder_layer_parameter_count(c, 1), 74448);
+  EXPECT_EQ(decoder_layer_parameter_count(c, 2), 74448);
+  EXPECT_EQ(kv_cache_bytes_per_token(c, 2), 240);
+  // Widths: 6 x 64 + 4 heads x (24 + 16) = 544, + dense 3 x 160 = 480 or MoE 8 + 2 x (128 + 96) + 96 = 552.
+  EXPECT_EQ(decoder_layer_activation_width(c, 0), 1024.0);
+  EXPECT_EQ(decoder_layer_activation_width(c, 1), 1096.0);
+  auto in = tiny_inputs();
+  in.gpus = 2;
+  const auto f = model_footprint(c, in);
+  EXPECT_EQ(f.parameters, 231088);
+  EXPECT_EQ(f.active_parameters, 157360);
+  EXPECT_EQ(f.largest_block, 74448);
+  const auto zero3 = plan_sharding(c, in, Sharding::zero3);
+  EXPECT_EQ(zero3.weights, 231088.0);  // 2 B x 231088 / 2 GPUs
+  EXPECT_EQ(zero3.optimizer, 12.0 * 231088 / 2);
+  EXPECT_EQ(zero3.kv_cache, 3.0 * 10 * 240);
+  EXPECT_EQ(zero3.activations, 5.0 * 2 * (1024 + 1096 + 1096));
+}
+
+// The real shapes: the totals `aha model info` prints, against their publishers' figures.
+TEST(ShardingPlan, RealShapesMatchPublishedParameterCounts) {
+  const auto qwen = ModelConfig::from_file(kModels / "qwen2.5-0.5b.json");
+  EXPECT_EQ(qwen.parameter_count(), 494032768);  // Qwen2.5-0.5B: 0.49B
+  const auto ds = ModelConfig::from_file(kModels / "deepseek-v3.json");
+  // DeepSeek-V3: 671B total, 37B activated per token (the report; the 14B MTP module aside).
+  EXPECT_NEAR(double(ds.parameter_count()), 671e9, 1e9);
+  EXPECT_NEAR(double(ds.active_parameter_count()), 37e9, 1e9);
+  // 61 layers of (512 + 64) latent values in bf16: 70,272 bytes per token.
+  EXPECT_EQ(kv_cache_bytes_per_token(ds, 2), 70272);
+  // The layers add up to the model: every layer plus embedding, head and final norm.
+  int64_t layers = 0;
+  for (int64_t l = 0; l < ds.num_hidden_layers; ++l) layers += decoder_layer_parameter_count(ds, l);
+  EXPECT_EQ(layers + 2 * ds.vocab_size * ds.hidden_size + ds.hidden_size, ds.parameter_count());
+  // 671B with bf16 weights and fp32 masters and moments is ~10 TiB: no sharding fits 8 GPUs,
+  // ZeRO-3 over 256 puts under 40 GiB of state on each.
+  PlanInputs in;
+  in.gpus = 256;
+  const auto zero3 = plan_sharding(ds, in, Sharding::zero3);
+  EXPECT_LT(zero3.weights + zero3.gradients + zero3.optimizer, 40.0 * (1 << 30));
+  in.gpus = 8;
+  EXPECT_GT(plan_sharding(ds, in, Sharding::zero3).total(), 1000.0 * (1 << 30));
+}
+
+TEST(ShardingPlan, BadInputsAreErrorsThatNameThem) {
+  auto in = tiny_inputs();
+  in.gpus = 0;
+  try {
+    plan_sharding(tiny(), in, Sharding::none);
+    FAIL() << "gpus 0 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("GPUs"), std::string::npos) << e.what();
+  }
+  in = tiny_inputs();
+  in.micro_batch_tokens = 0;
+  EXPECT_THROW(plan_sharding(tiny(), in, Sharding::none), Error);
+  try {
+    parse_sharding("zero4");
+    FAIL() << "zero4 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("zero4"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("zero3"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_precision("fp8"), Error);
+  EXPECT_EQ(parse_sharding("zero2"), Sharding::zero2);
+  EXPECT_EQ(precision_name(parse_precision("bf16-master")), "bf16-master");
+  EXPECT_THROW(decoder_layer_parameter_count(tiny(), 2), Error);
+}
+
+}  // namespace
+}  // namespace aha::parallel
