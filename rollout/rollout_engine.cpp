@@ -227,7 +227,8 @@ RolloutResult RolloutEngine::generate(const RolloutRequest& request, const Progr
   shape.prompt_tokens = prompt_len;
   shape.max_new_tokens = request.settings.stop.max_new_tokens;
   shape.cache_capacity = capacity;
-  shape.prefill_rows = std::min(N, std::max<int64_t>(1, options_.prefill_tokens / prompt_len));
+  // Groups are prefilled at most rows / G at a time (the first fill), in chunks of prefill_tokens.
+  shape.prefill_rows = std::min(rows / G, std::max<int64_t>(1, options_.prefill_tokens / prompt_len));
   shape.element_size = static_cast<int64_t>(c10::elementSize(model_.dtype()));
   shape.top_p = request.settings.sampler.top_p < 1.0;
   shape.fused_projections = options_.fuse_projections;
