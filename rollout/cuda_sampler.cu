@@ -116,12 +116,13 @@ __global__ void __launch_bounds__(kThreads) fused_sample_kernel(const T* __restr
                                                                 int64_t row_stride, float temperature,
                                                                 const int64_t* __restrict__ row_keys,
                                                                 const int64_t* __restrict__ step,
+                                                                int64_t step_stride,
                                                                 int64_t* __restrict__ tokens,
                                                                 float* __restrict__ logprobs) {
   const int64_t row = blockIdx.x;
   const T* x_row = logits + row * row_stride;
   const uint64_t key = static_cast<uint64_t>(row_keys[row]);
-  const uint64_t t = static_cast<uint64_t>(*step);
+  const uint64_t t = static_cast<uint64_t>(step[row * step_stride]);
   const uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
   const uint32_t t0 = static_cast<uint32_t>(t), t1 = static_cast<uint32_t>(t >> 32);
 
@@ -167,15 +168,15 @@ __global__ void __launch_bounds__(kThreads) fused_sample_kernel(const T* __restr
 
 template <typename T>
 cudaError_t launch(const T* logits, int64_t rows, int64_t vocab, int64_t row_stride, float temperature,
-                   const int64_t* row_keys, const int64_t* step, int64_t* tokens, float* logprobs,
-                   cudaStream_t stream) {
+                   const int64_t* row_keys, const int64_t* step, int64_t step_stride, int64_t* tokens,
+                   float* logprobs, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(rows)), block(kThreads);
   if (temperature == 0.0f) {
-    fused_sample_kernel<T, true><<<grid, block, 0, stream>>>(logits, vocab, row_stride, 1.0f, row_keys, step, tokens,
-                                                             logprobs);
+    fused_sample_kernel<T, true><<<grid, block, 0, stream>>>(logits, vocab, row_stride, 1.0f, row_keys, step,
+                                                             step_stride, tokens, logprobs);
   } else {
     fused_sample_kernel<T, false><<<grid, block, 0, stream>>>(logits, vocab, row_stride, temperature, row_keys, step,
-                                                              tokens, logprobs);
+                                                              step_stride, tokens, logprobs);
   }
   return cudaGetLastError();
 }
@@ -183,23 +184,23 @@ cudaError_t launch(const T* logits, int64_t rows, int64_t vocab, int64_t row_str
 }  // namespace
 
 const char* launch_fused_sample(const void* logits, LogitsType type, int64_t rows, int64_t vocab, int64_t row_stride,
-                                float temperature, const int64_t* row_keys, const int64_t* step, int64_t* tokens,
-                                float* logprobs, void* stream) {
+                                float temperature, const int64_t* row_keys, const int64_t* step, int64_t step_stride,
+                                int64_t* tokens, float* logprobs, void* stream) {
   if (rows == 0) return nullptr;
   auto s = static_cast<cudaStream_t>(stream);
   cudaError_t status = cudaSuccess;
   switch (type) {
     case LogitsType::kFloat32:
-      status = launch(static_cast<const float*>(logits), rows, vocab, row_stride, temperature, row_keys, step, tokens,
-                      logprobs, s);
+      status = launch(static_cast<const float*>(logits), rows, vocab, row_stride, temperature, row_keys, step, step_stride,
+                      tokens, logprobs, s);
       break;
     case LogitsType::kBFloat16:
       status = launch(static_cast<const __nv_bfloat16*>(logits), rows, vocab, row_stride, temperature, row_keys, step,
-                      tokens, logprobs, s);
+                      step_stride, tokens, logprobs, s);
       break;
     case LogitsType::kFloat16:
-      status = launch(static_cast<const __half*>(logits), rows, vocab, row_stride, temperature, row_keys, step, tokens,
-                      logprobs, s);
+      status = launch(static_cast<const __half*>(logits), rows, vocab, row_stride, temperature, row_keys, step, step_stride,
+                      tokens, logprobs, s);
       break;
   }
   return status == cudaSuccess ? nullptr : cudaGetErrorString(status);

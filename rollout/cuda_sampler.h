@@ -17,10 +17,11 @@ namespace aha::cuda {
 enum class LogitsType { kFloat32, kBFloat16, kFloat16 };
 
 // logits: rows x vocab, row r starting at logits + r * row_stride elements. row_keys [rows],
-// step [1], tokens [rows], logprobs [rows] are device pointers; stream is a cudaStream_t.
+// step, tokens [rows], logprobs [rows] are device pointers; row r's step is step[r * step_stride]
+// (stride 0: one step for every row; 1: each row's own); stream is a cudaStream_t.
 // Returns null when the launch succeeded, else CUDA's error string.
 const char* launch_fused_sample(const void* logits, LogitsType type, int64_t rows, int64_t vocab, int64_t row_stride,
-                                float temperature, const int64_t* row_keys, const int64_t* step, int64_t* tokens,
-                                float* logprobs, void* stream);
+                                float temperature, const int64_t* row_keys, const int64_t* step, int64_t step_stride,
+                                int64_t* tokens, float* logprobs, void* stream);
 
 }  // namespace aha::cuda

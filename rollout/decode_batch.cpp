@@ -42,7 +42,7 @@ DecodeBatch::DecodeBatch(const Transformer& model, int64_t rows, int64_t capacit
   state_.key_mask = torch::zeros({rows, capacity}, i64.dtype(torch::kBool));
   state_.row_keys = torch::zeros({rows}, i64);
   state_.slot = torch::zeros({1}, i64);
-  state_.step = torch::zeros({1}, i64);
+  state_.step = torch::zeros({rows}, i64);
   state_.tokens = torch::zeros({rows}, i64);
   state_.logprobs = torch::zeros({rows}, i64.dtype(torch::kFloat32));
 }
@@ -88,13 +88,14 @@ void DecodeBatch::run_step(int64_t b, int64_t span) {
   auto positions = s.positions.narrow(0, 0, b);
   auto hidden = model_.hidden_states_cached(ids, positions, s.slot, key_mask.narrow(1, 0, span), rows, fused());
   auto logits = model_.logits(hidden.squeeze(1));  // [b, V]
-  auto sampled = sample_rows(logits, sampler_, s.row_keys.narrow(0, 0, b), s.step, fused_sampler_);
+  auto steps = s.step.narrow(0, 0, b);
+  auto sampled = sample_rows(logits, sampler_, s.row_keys.narrow(0, 0, b), steps, fused_sampler_);
   s.tokens.narrow(0, 0, b).copy_(sampled.tokens);
   s.logprobs.narrow(0, 0, b).copy_(sampled.logprobs);
   ids.copy_(sampled.tokens.view({b, 1}));
   positions.add_(1);
   s.slot.add_(1);
-  s.step.add_(1);
+  steps.add_(1);
 }
 
 void DecodeBatch::step(int64_t b, int64_t span) {
@@ -137,6 +138,22 @@ void DecodeBatch::compact(const std::vector<int64_t>& keep) {
   move(state_.positions);
   move(state_.key_mask);
   move(state_.row_keys);
+  move(state_.step);
+}
+
+void DecodeBatch::shift_slots(int64_t shift, int64_t used) {
+  TORCH_CHECK(shift >= 0 && shift <= used && used <= capacity_, "DecodeBatch::shift_slots: bad range");
+  if (shift == 0) return;
+  const int64_t n = used - shift;
+  // The source and destination ranges overlap: copy out first.
+  auto move_down = [&](torch::Tensor& t, int64_t dim) { t.narrow(dim, 0, n).copy_(t.narrow(dim, shift, n).clone()); };
+  for (size_t l = 0; l < state_.cache.keys.size(); ++l) {
+    move_down(state_.cache.keys[l], 2);
+    move_down(state_.cache.values[l], 2);
+  }
+  move_down(state_.key_mask, 1);
+  state_.key_mask.narrow(1, n, capacity_ - n).fill_(false);
+  state_.slot.sub_(shift);
 }
 
 }  // namespace aha

@@ -5,8 +5,12 @@
 // the full batch, then halves as sequences finish, after compact() moved the live rows to the
 // front), and attends over the first `span` cache slots (the slots written so far, rounded up
 // to a bucket length) so that early steps do not read the empty tail of the cache.
-// Every row shares the slot layout: prompts left-padded to the same length, then one slot per
-// step. Inputs, the step counter and outputs are device tensors updated in place by the step
+// Every row writes its input at the same slot (`slot`, shared, one further each step), but a
+// row's earlier tokens may lie anywhere below it: each row has its own positions, key mask
+// and sampling step, so a sequence placed into a free row while others run (continuous
+// batching: its prompt's cache ending just below the shared slot) computes what it would
+// alone. shift_slots() moves every row's slots down when the shared slot nears the capacity.
+// Inputs, the step counters and outputs are device tensors updated in place by the step
 // itself, so that on CUDA the step for each (b, span) is captured once in a CUDA graph and
 // then replayed (graphs share one memory pool; they are replayed one at a time and keep no
 // output of their own alive, every result is copied into the state's tensors).
@@ -33,8 +37,8 @@ struct DecodeState {
   torch::Tensor positions;  // [rows, 1] int64: its position
   torch::Tensor key_mask;   // [rows, capacity] bool: the slots each row attends to
   torch::Tensor row_keys;   // [rows] int64: each row's random stream (sampler.h)
-  torch::Tensor slot;       // [1] int64: the cache slot the next input takes
-  torch::Tensor step;       // [1] int64: the sampling step counter
+  torch::Tensor slot;       // [1] int64: the cache slot the next input takes (every row's)
+  torch::Tensor step;       // [rows] int64: each row's sampling step (its tokens sampled so far)
   torch::Tensor tokens;     // [rows] int64: the tokens sampled by the last step
   torch::Tensor logprobs;   // [rows] float32: their behaviour log-probs
 };
@@ -65,11 +69,17 @@ class DecodeBatch {
 
   // One step over rows [0, b) attending to slots [0, span): marks the input's slot in
   // key_mask, runs the model, samples, writes tokens/logprobs, and advances ids, positions,
-  // slot and step. Replays (or first runs, then captures) a CUDA graph when enabled.
+  // slot and the rows' steps. Replays (or first runs, then captures) a CUDA graph when enabled.
   void step(int64_t b, int64_t span);
 
   // Moves rows `keep` (increasing indices) to rows [0, keep.size()) of every state tensor.
   void compact(const std::vector<int64_t>& keep);
+
+  // Moves cache slots [shift, used) of every row, and their key_mask, to [0, used - shift),
+  // clears the key_mask from used - shift on, and moves the shared slot down by `shift`.
+  // Positions are untouched (attention does not depend on where a key sits), so live rows
+  // continue exactly; it makes room above for rows placed later.
+  void shift_slots(int64_t shift, int64_t used);
 
  private:
   void run_step(int64_t b, int64_t span);  // the eager step (also what graphs capture)

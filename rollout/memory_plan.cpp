@@ -30,7 +30,8 @@ MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
     return v >= 9.0e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(v);
   };
   MemoryPlan plan;
-  const double rows = double(s.prompts) * double(s.group_size), e = double(s.element_size);
+  const double rows = s.rows > 0 ? double(s.rows) : double(s.prompts) * double(s.group_size);
+  const double e = double(s.element_size);
   plan.weight_bytes = bytes(double(c.parameter_count()) * e);
   const double per_token = double(kv_cache_bytes_per_token(c, s.element_size));
   plan.kv_cache_bytes = bytes(rows * double(s.cache_capacity) * per_token);
@@ -54,14 +55,22 @@ MemoryPlan plan_rollout_memory(const ModelConfig& c, const RolloutShape& s) {
   return plan;
 }
 
+int64_t rollout_cache_capacity(int64_t longest_prompt, int64_t max_new, bool refills, int64_t span_bucket) {
+  const int64_t slots = longest_prompt + max_new + (refills ? max_new - 1 : 0);
+  return (slots + span_bucket - 1) / span_bucket * span_bucket;
+}
+
 void require_fits(const MemoryPlan& plan, const RolloutShape& s, int64_t available_bytes,
                   const std::string& device_name) {
   if (plan.needed_bytes() <= available_bytes) return;
-  throw Error("rollout: " + std::to_string(s.prompts) + " prompts x group size " + std::to_string(s.group_size) +
-              " x " + std::to_string(s.cache_capacity) + " cache slots needs " + plan.describe() + ", but only " +
-              gib(available_bytes) + " is free on " + device_name +
-              ". Lower the group size, the number of prompts per batch or max_new_tokens (the KV cache grows with "
-              "their product), or use a shorter prompt.");
+  const std::string rows = s.rows > 0 && s.rows < s.prompts * s.group_size
+                               ? std::to_string(s.rows) + " decode rows (of " + std::to_string(s.prompts) +
+                                     " prompts x group size " + std::to_string(s.group_size) + ")"
+                               : std::to_string(s.prompts) + " prompts x group size " + std::to_string(s.group_size);
+  throw Error("rollout: " + rows + " x " + std::to_string(s.cache_capacity) + " cache slots needs " + plan.describe() +
+              ", but only " + gib(available_bytes) + " is free on " + device_name +
+              ". Lower the group size, the number of prompts (or rows) decoding at once or max_new_tokens (the KV "
+              "cache grows with their product), or use a shorter prompt.");
 }
 
 }  // namespace aha

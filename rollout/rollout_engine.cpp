@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <optional>
 
 #ifdef AHA_WITH_CUDA
@@ -93,6 +94,20 @@ void validate_request(const RolloutRequest& request, const ModelConfig& config) 
                                                      std::to_string(config.vocab_size) + ")");
     }
   }
+  require(request.max_rows >= 0, "rollout: max_rows must be >= 0 (0: the engine's), got " +
+                                     std::to_string(request.max_rows));
+  require(request.first_prompt_index >= 0, "rollout: first_prompt_index must be >= 0, got " +
+                                               std::to_string(request.first_prompt_index));
+  const auto& each = request.max_new_tokens_each;
+  const int64_t completions = static_cast<int64_t>(request.prompts.size()) * request.group_size;
+  require(each.empty() || static_cast<int64_t>(each.size()) == completions,
+          "rollout: max_new_tokens_each has " + std::to_string(each.size()) + " limits; expected none or one per completion (" +
+              std::to_string(completions) + " = prompts x group_size)");
+  for (size_t i = 0; i < each.size(); ++i) {
+    require(each[i] >= 1 && each[i] <= max_new, "rollout: max_new_tokens_each[" + std::to_string(i) + "] is " +
+                                                    std::to_string(each[i]) + "; it must be in [1, max_new_tokens " +
+                                                    std::to_string(max_new) + "]");
+  }
 }
 
 }  // namespace
@@ -101,6 +116,8 @@ RolloutEngine::RolloutEngine(const Transformer& model, EngineOptions options, Te
     : model_(model), options_(options), decoder_(std::move(decoder)) {
   require(options_.prefill_tokens >= 1, "rollout: prefill_tokens must be >= 1");
   require(options_.span_bucket >= 1, "rollout: span_bucket must be >= 1");
+  require(options_.max_rows >= 0, "rollout: max_rows must be >= 0 (0: every row of the request)");
+  require(options_.refill_fraction >= 0 && options_.refill_fraction <= 1, "rollout: refill_fraction must be in [0, 1]");
 }
 
 RolloutEngine::~RolloutEngine() = default;
@@ -127,6 +144,60 @@ void RolloutEngine::prepare_batch(int64_t rows, int64_t capacity, const RolloutS
   weight_addresses_ = std::move(addresses);
 }
 
+bool RolloutEngine::fits(const MemoryPlan& plan, int64_t rows, int64_t capacity) const {
+  if (batch_ && batch_->rows() >= rows && batch_->capacity() >= capacity) return true;
+  const auto available = allocatable_bytes(model_.device());
+  if (!available) return true;
+  const auto& config = model_.config();
+  const double held = batch_ ? double(batch_->rows()) * double(batch_->capacity()) *
+                                   double(kv_cache_bytes_per_token(config, c10::elementSize(model_.dtype())))
+                             : 0.0;
+  return double(plan.needed_bytes()) <= (double(*available) + held) * options_.memory_headroom;
+}
+
+RolloutResult RolloutEngine::generate_in_windows(const RolloutRequest& request, int64_t prompts,
+                                                 const ProgressFn& progress) {
+  const int64_t N = static_cast<int64_t>(request.prompts.size()), G = request.group_size;
+  RolloutResult all;
+  all.stats.windows = 0;
+  int64_t finished_before = 0, tokens_before = 0;
+  for (int64_t first = 0; first < N; first += prompts) {
+    const int64_t count = std::min(prompts, N - first);
+    RolloutRequest window;
+    window.prompts.assign(request.prompts.begin() + first, request.prompts.begin() + first + count);
+    window.group_size = G;
+    window.settings = request.settings;
+    if (!request.max_new_tokens_each.empty())
+      window.max_new_tokens_each.assign(request.max_new_tokens_each.begin() + first * G,
+                                        request.max_new_tokens_each.begin() + (first + count) * G);
+    window.first_prompt_index = request.first_prompt_index + first;
+    window.max_rows = count * G;  // all at once: no refills
+    auto result = generate(window, [&](int64_t finished, int64_t, int64_t tokens) {
+      if (progress) progress(finished_before + finished, N * G, tokens_before + tokens);
+    });
+    for (auto& c : result.completions) {
+      c.prompt_index += first;
+      all.completions.push_back(std::move(c));
+    }
+    auto& s = all.stats;
+    const auto& w = result.stats;
+    s.prefill_seconds += w.prefill_seconds;
+    s.decode_seconds += w.decode_seconds;
+    s.prefilled_prompts += w.prefilled_prompts;
+    s.decode_steps += w.decode_steps;
+    s.generated_tokens += w.generated_tokens;
+    s.row_steps += w.row_steps;
+    s.compactions += w.compactions;
+    s.graphs_captured = w.graphs_captured;
+    s.cache_capacity = w.cache_capacity;
+    ++s.windows;
+    if (first == 0) all.memory = result.memory;
+    finished_before += count * G;
+    tokens_before += w.generated_tokens;
+  }
+  return all;
+}
+
 RolloutResult RolloutEngine::generate(const RolloutRequest& request, const ProgressFn& progress) {
   const auto& config = model_.config();
   validate_request(request, config);
@@ -139,21 +210,38 @@ RolloutResult RolloutEngine::generate(const RolloutRequest& request, const Progr
   const int64_t N = static_cast<int64_t>(request.prompts.size()), G = request.group_size;
   int64_t prompt_len = 0;
   for (const auto& p : request.prompts) prompt_len = std::max<int64_t>(prompt_len, p.size());
-  const int64_t rows = N * G;
-  const int64_t capacity = round_up(prompt_len + request.settings.stop.max_new_tokens, options_.span_bucket);
+  // Whole groups only; refilling rows needs room for a new row's max_new_tokens above the
+  // shared slot while the oldest row's tokens lie below it (rollout_engine.h).
+  const int64_t max_new = request.settings.stop.max_new_tokens;
+  const int64_t max_rows = request.max_rows > 0 ? request.max_rows : options_.max_rows;
+  const int64_t rows = max_rows > 0 ? std::min(N * G, std::max<int64_t>(1, max_rows / G) * G) : N * G;
+  const bool refills = rows < N * G;
+  if (refills && !options_.continuous_batching) return generate_in_windows(request, rows / G, progress);
+  const int64_t capacity = rollout_cache_capacity(prompt_len, max_new, refills, options_.span_bucket);
 
   RolloutResult result;
   RolloutShape shape;
   shape.prompts = N;
   shape.group_size = G;
+  shape.rows = rows;
   shape.prompt_tokens = prompt_len;
   shape.max_new_tokens = request.settings.stop.max_new_tokens;
   shape.cache_capacity = capacity;
-  shape.prefill_rows = std::min(N, std::max<int64_t>(1, options_.prefill_tokens / prompt_len));
+  // Groups are prefilled at most rows / G at a time (the first fill), in chunks of prefill_tokens.
+  shape.prefill_rows = std::min(rows / G, std::max<int64_t>(1, options_.prefill_tokens / prompt_len));
   shape.element_size = static_cast<int64_t>(c10::elementSize(model_.dtype()));
   shape.top_p = request.settings.sampler.top_p < 1.0;
   shape.fused_projections = options_.fuse_projections;
   result.memory = plan_rollout_memory(config, shape);
+  if (refills && !fits(result.memory, rows, capacity)) {
+    // The refilling cache does not fit where windows of the same rows would: run those.
+    RolloutShape window = shape;
+    window.prompts = rows / G;
+    window.rows = 0;
+    window.cache_capacity = rollout_cache_capacity(prompt_len, max_new, false, options_.span_bucket);
+    if (fits(plan_rollout_memory(config, window), rows, window.cache_capacity))
+      return generate_in_windows(request, rows / G, progress);
+  }
 
 #ifdef AHA_WITH_CUDA
   // Work runs on a stream of its own (CUDA graphs cannot be captured on the default stream),
@@ -174,23 +262,89 @@ RolloutResult RolloutEngine::generate(const RolloutRequest& request, const Progr
   return result;
 }
 
-std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_t P, int64_t R, RolloutStats& stats,
+std::pair<std::vector<int64_t>, std::vector<float>> RolloutEngine::place_groups(
+    const RolloutRequest& request, int64_t first, int64_t count, const std::vector<int64_t>& free_rows, int64_t slot,
+    int64_t P, RolloutStats& stats) {
+  const auto device = model_.device();
+  const auto& settings = request.settings;
+  const int64_t G = request.group_size;
+  auto& state = batch_->state();
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  std::vector<int64_t> first_tokens;
+  std::vector<float> first_logprobs;
+  const int64_t chunk = std::max<int64_t>(1, options_.prefill_tokens / P);
+  for (int64_t i0 = 0; i0 < count; i0 += chunk) {
+    const int64_t c = std::min(chunk, count - i0), cg = c * G;
+    int64_t width = 0;  // this chunk's longest prompt: the others are left-padded to it
+    for (int64_t i = 0; i < c; ++i) width = std::max<int64_t>(width, request.prompts[first + i0 + i].size());
+    auto ids = torch::zeros({c, width}, i64);
+    auto mask = torch::zeros({c, width}, i64);
+    std::vector<int64_t> lengths, rows, keys;
+    for (int64_t i = 0; i < c; ++i) {
+      const int64_t prompt_index = first + i0 + i;
+      const auto& prompt = request.prompts[prompt_index];
+      const int64_t len = static_cast<int64_t>(prompt.size());
+      ids[i].narrow(0, width - len, len).copy_(torch::tensor(prompt, i64));
+      mask[i].narrow(0, width - len, len).fill_(1);
+      for (int64_t g = 0; g < G; ++g) {
+        lengths.push_back(len);
+        rows.push_back(free_rows[(i0 + i) * G + g]);
+        keys.push_back(sample_stream_key(settings.seed, request.first_prompt_index + prompt_index, g));
+      }
+    }
+    ids = ids.to(device);
+    auto prompt_keys = mask.to(device, torch::kBool);
+    auto positions = positions_from_mask(mask).to(device);
+    auto cache = KVCache::allocate(model_.config(), c, width, model_.dtype(), device);
+    stats.prefilled_prompts += c;
+    auto hidden = model_.hidden_states_cached(ids, positions, torch::arange(width, i64.device(device)), prompt_keys,
+                                              cache, batch_->fused());
+    auto logits = model_.logits(hidden.select(1, width - 1));  // [c, V]; left padding: every prompt ends last
+    auto expand = torch::arange(c, i64.device(device)).repeat_interleave(G);
+    auto dst = torch::tensor(rows, i64).to(device);
+    auto row_keys = torch::tensor(keys, i64).to(device);
+    auto sampled = sample_rows(logits.index_select(0, expand), settings.sampler, row_keys,
+                               torch::zeros({1}, i64.device(device)), options_.fused_sampler);
+    // The prompt's slots end just below `slot`, where the row's first decode step writes.
+    for (size_t l = 0; l < cache.keys.size(); ++l) {
+      state.cache.keys[l].narrow(2, slot - width, width).index_copy_(0, dst, cache.keys[l].index_select(0, expand));
+      state.cache.values[l].narrow(2, slot - width, width).index_copy_(0, dst, cache.values[l].index_select(0, expand));
+    }
+    state.key_mask.index_fill_(0, dst, false);
+    state.key_mask.narrow(1, slot - width, width).index_copy_(0, dst, prompt_keys.index_select(0, expand));
+    state.positions.index_copy_(0, dst, torch::tensor(lengths, i64).view({cg, 1}).to(device));
+    state.ids.index_copy_(0, dst, sampled.tokens.view({cg, 1}));
+    state.row_keys.index_copy_(0, dst, row_keys);
+    state.step.index_fill_(0, dst, 1);
+    auto tokens = sampled.tokens.cpu();
+    auto logprobs = sampled.logprobs.cpu();
+    for (int64_t k = 0; k < cg; ++k) {
+      first_tokens.push_back(tokens[k].item<int64_t>());
+      first_logprobs.push_back(logprobs[k].item<float>());
+    }
+  }
+  return {first_tokens, first_logprobs};
+}
+
+std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_t P, int64_t rows, RolloutStats& stats,
                                            const ProgressFn& progress) {
   const auto device = model_.device();
   const auto& settings = request.settings;
-  const int64_t N = static_cast<int64_t>(request.prompts.size()), G = request.group_size;
+  const int64_t N = static_cast<int64_t>(request.prompts.size()), G = request.group_size, R = N * G;
+  const int64_t C = batch_->capacity(), max_new = settings.stop.max_new_tokens;
   auto& state = batch_->state();
-  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
 
   std::vector<Completion> completions(R);
   std::vector<StopChecker> checkers;
   checkers.reserve(R);
-  std::vector<int64_t> keys(R);
+  // limit: each completion's token budget; launched: its tokens once every step queued so far
+  // has run (the host's view lags one step: a row may finish in the step in flight).
+  std::vector<int64_t> limit(R), launched(R, 0);
   for (int64_t r = 0; r < R; ++r) {
     completions[r].prompt_index = r / G;
     completions[r].sample_index = r % G;
-    keys[r] = sample_stream_key(settings.seed, r / G, r % G);
     checkers.emplace_back(settings.stop, decoder_.token_bytes);
+    limit[r] = request.max_new_tokens_each.empty() ? max_new : request.max_new_tokens_each[r];
   }
   int64_t finished = 0;
   auto accept = [&](int64_t r, int64_t token, float logprob) {
@@ -198,69 +352,77 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
     c.tokens.push_back(token);
     c.logprobs.push_back(logprob);
     c.finish_reason = checkers[r].push(token);
+    if (c.finish_reason == FinishReason::kNone && static_cast<int64_t>(c.tokens.size()) >= limit[r])
+      c.finish_reason = FinishReason::kLength;
     if (c.finish_reason != FinishReason::kNone) ++finished;
     ++stats.generated_tokens;
   };
 
-  // Prefill: each prompt once, its cache and its last logits copied to its G rows.
-  auto start = std::chrono::steady_clock::now();
+  // row_at[p]: the completion in batch row p (-1: none yet); start[p]: its first cache slot.
+  // S: the cache slot the next decode step writes, the same for every row.
+  std::vector<int64_t> row_at(rows, -1), start(rows, 0);
+  int64_t next_group = 0;  // groups [next_group, N) wait for rows
+  int64_t S = P;
+  auto live = [&](int64_t r) { return r >= 0 && completions[r].finish_reason == FinishReason::kNone; };
+  auto wants_step = [&](int64_t r) { return live(r) && launched[r] < limit[r]; };
+  auto any_wants_step = [&] { return std::any_of(row_at.begin(), row_at.end(), wants_step); };
+  const int64_t refill_at = std::max<int64_t>(G, static_cast<int64_t>(std::ceil(double(rows) * options_.refill_fraction)));
+  // Places waiting groups into free rows: all that fit when enough rows are free, or whenever
+  // no live row would step otherwise.
+  auto top_up = [&] {
+    while (next_group < N) {
+      std::vector<int64_t> free_rows;
+      for (int64_t p = 0; p < rows; ++p)
+        if (!live(row_at[p])) free_rows.push_back(p);
+      const int64_t count = std::min<int64_t>(N - next_group, static_cast<int64_t>(free_rows.size()) / G);
+      if (count == 0 || (static_cast<int64_t>(free_rows.size()) < refill_at && any_wants_step())) return;
+      const auto began = std::chrono::steady_clock::now();
+      // A row placed at slot S writes up to slot S + max_new - 2: when that passes the end,
+      // move every row's slots down as far as the oldest live row (and the longest prompt) allow.
+      if (S + max_new - 1 > C) {
+        int64_t need = P;
+        for (int64_t p = 0; p < rows; ++p)
+          if (live(row_at[p])) need = std::max(need, S - start[p]);
+        batch_->shift_slots(S - need, S);
+        for (auto& s0 : start) s0 -= S - need;
+        S = need;
+        ++stats.slot_shifts;
+        require(S + max_new - 1 <= C, "rollout: internal error: no cache room for a refill");
+      }
+      free_rows.resize(count * G);
+      for (int64_t i = 0; i < count; ++i) stats.refills += row_at[free_rows[i * G]] >= 0;  // a row used before
+      auto [tokens, logprobs] = place_groups(request, next_group, count, free_rows, S, P, stats);
+      for (int64_t k = 0; k < count * G; ++k) {
+        const int64_t p = free_rows[k], r = next_group * G + k;
+        row_at[p] = r;
+        start[p] = S - static_cast<int64_t>(request.prompts[r / G].size());
+        launched[r] = 1;
+        accept(r, tokens[k], logprobs[k]);
+      }
+      next_group += count;
+      stats.prefill_seconds += seconds_since(began);
+    }
+  };
+
+  // The first fill.
+  const auto began = std::chrono::steady_clock::now();
   state.key_mask.zero_();
-  state.row_keys.narrow(0, 0, R).copy_(torch::tensor(keys, i64));
-  const int64_t chunk = std::max<int64_t>(1, options_.prefill_tokens / P);
-  for (int64_t i0 = 0; i0 < N; i0 += chunk) {
-    const int64_t c = std::min(chunk, N - i0), r0 = i0 * G, cg = c * G;
-    auto ids = torch::zeros({c, P}, i64);
-    auto mask = torch::zeros({c, P}, i64);
-    std::vector<int64_t> lengths;
-    for (int64_t i = 0; i < c; ++i) {
-      const auto& prompt = request.prompts[i0 + i];
-      const int64_t len = static_cast<int64_t>(prompt.size());
-      ids[i].narrow(0, P - len, len).copy_(torch::tensor(prompt, i64));
-      mask[i].narrow(0, P - len, len).fill_(1);
-      for (int64_t g = 0; g < G; ++g) lengths.push_back(len);
-    }
-    ids = ids.to(device);
-    auto prompt_keys = mask.to(device, torch::kBool);
-    auto positions = positions_from_mask(mask).to(device);
-    auto cache = KVCache::allocate(model_.config(), c, P, model_.dtype(), device);
-    stats.prefilled_prompts += c;
-    auto hidden = model_.hidden_states_cached(ids, positions, torch::arange(P, i64.device(device)), prompt_keys, cache,
-                                              batch_->fused());
-    auto logits = model_.logits(hidden.select(1, P - 1));  // [c, V]; left padding: every prompt ends at P - 1
-    auto expand = torch::arange(c, i64.device(device)).repeat_interleave(G);
-    auto sampled = sample_rows(logits.index_select(0, expand), settings.sampler, state.row_keys.narrow(0, r0, cg),
-                               torch::zeros({1}, i64.device(device)), options_.fused_sampler);
-    for (size_t l = 0; l < cache.keys.size(); ++l) {
-      state.cache.keys[l].narrow(0, r0, cg).narrow(2, 0, P).copy_(cache.keys[l].index_select(0, expand));
-      state.cache.values[l].narrow(0, r0, cg).narrow(2, 0, P).copy_(cache.values[l].index_select(0, expand));
-    }
-    state.key_mask.narrow(0, r0, cg).narrow(1, 0, P).copy_(prompt_keys.index_select(0, expand));
-    state.positions.narrow(0, r0, cg).copy_(torch::tensor(lengths, i64).view({cg, 1}));
-    state.ids.narrow(0, r0, cg).copy_(sampled.tokens.view({cg, 1}));
-    auto tokens = sampled.tokens.cpu();
-    auto logprobs = sampled.logprobs.cpu();
-    for (int64_t k = 0; k < cg; ++k) accept(r0 + k, tokens[k].item<int64_t>(), logprobs[k].item<float>());
-  }
-  state.slot.fill_(P);
-  state.step.fill_(1);
+  state.slot.fill_(S);
+  top_up();
   synchronize(device);
-  stats.prefill_seconds = seconds_since(start);
   if (progress) progress(finished, R, stats.generated_tokens);
 
   // Decode. row_at[p]: the completion in batch row p. One step is always queued ahead of the
   // host: step s + 1 is launched before step s's tokens are read back (its input tokens are
   // already on the device), so the GPU never waits for the host's bookkeeping. A row that
   // finishes at step s is computed once more in step s + 1, whose token for it is dropped, and
-  // compaction, decided from what the host has read, lags one step behind.
-  start = std::chrono::steady_clock::now();
-  std::vector<int64_t> row_at(R);
-  for (int64_t r = 0; r < R; ++r) row_at[r] = r;
-  auto bucket_for = [&](int64_t live) {
+  // compaction and refills, decided from what the host has read, lag one step behind.
+  auto bucket_for = [&](int64_t live_rows) {
     int64_t b = batch_->rows();
-    while (b > 1 && (b + 1) / 2 >= live) b = (b + 1) / 2;
+    while (b > 1 && (b + 1) / 2 >= live_rows) b = (b + 1) / 2;
     return b;
   };
-  int64_t b = bucket_for(R);
+  int64_t b = bucket_for(rows);
   StepReadback readback[2] = {StepReadback(batch_->rows(), device), StepReadback(batch_->rows(), device)};
   struct Launched {
     int64_t step, rows;
@@ -268,48 +430,56 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
   };
   auto launch = [&](int64_t step) {
     const int64_t want = bucket_for(R - finished);
-    if (want < b) {
-      std::vector<int64_t> keep, moved;
-      for (int64_t p = 0; p < b && p < static_cast<int64_t>(row_at.size()); ++p) {
-        if (completions[row_at[p]].finish_reason == FinishReason::kNone) {
+    if (next_group == N && want < b) {  // no group waits: shrink the batch
+      std::vector<int64_t> keep, moved(rows, -1), moved_start(rows, 0);
+      for (int64_t p = 0; p < b && p < rows; ++p) {
+        if (live(row_at[p])) {
+          moved[keep.size()] = row_at[p];
+          moved_start[keep.size()] = start[p];
           keep.push_back(p);
-          moved.push_back(row_at[p]);
         }
       }
       batch_->compact(keep);
       row_at = std::move(moved);
+      start = std::move(moved_start);
       b = want;
       ++stats.compactions;
     }
-    const int64_t slot = P + step - 1;  // where this step's input token goes
-    const int64_t span = std::min(batch_->capacity(), round_up(slot + 1, options_.span_bucket));
+    const int64_t span = std::min(C, round_up(S + 1, options_.span_bucket));
     batch_->step(b, span);
+    ++S;
     readback[step % 2].queue(state.tokens.narrow(0, 0, b), state.logprobs.narrow(0, 0, b));
     ++stats.decode_steps;
     stats.row_steps += b;
+    for (int64_t p = 0; p < b && p < rows; ++p)
+      if (live(row_at[p])) ++launched[row_at[p]];
     return Launched{step, b, row_at};
   };
-  // The prefill sampled each row's first token, so no row needs more steps than this.
-  const int64_t last_step = settings.stop.max_new_tokens - 1;
   std::optional<Launched> next;
-  if (finished < R) next = launch(1);
-  while (next && finished < R) {
+  int64_t step = 1;
+  while (true) {
+    if (!next) {
+      top_up();
+      if (!any_wants_step()) break;
+      next = launch(step++);
+    }
     const Launched current = std::move(*next);
     next.reset();
-    if (current.step < last_step) next = launch(current.step + 1);
+    top_up();
+    if (any_wants_step()) next = launch(step++);
     auto& done = readback[current.step % 2];
     done.wait();
     const int64_t* t = done.tokens();
     const float* lp = done.logprobs();
     for (int64_t p = 0; p < static_cast<int64_t>(current.row_at.size()) && p < current.rows; ++p) {
       const int64_t r = current.row_at[p];
-      if (completions[r].finish_reason == FinishReason::kNone) accept(r, t[p], lp[p]);
+      if (live(r)) accept(r, t[p], lp[p]);
     }
     if (progress) progress(finished, R, stats.generated_tokens);
   }
-  require(finished == R, "rollout: internal error: rows still unfinished after max_new_tokens");
+  require(finished == R && next_group == N, "rollout: internal error: rows still unfinished after max_new_tokens");
   synchronize(device);
-  stats.decode_seconds = seconds_since(start);
+  stats.decode_seconds = std::max(0.0, seconds_since(began) - stats.prefill_seconds);
 
   if (decoder_.decode) {
     for (auto& c : completions) {

@@ -1,28 +1,55 @@
-// RolloutEngine: turns a batch of tokenized prompts into G sampled completions each, with the
-// per-token behaviour log-probs the GRPO learner needs (see sampler.h for what they are).
+// RolloutEngine: turns tokenized prompts into G sampled completions each, with the per-token
+// behaviour log-probs the GRPO learner needs (see sampler.h for what they are).
 //
-// How: the prompts are left-padded to the longest and prefilled once each (in chunks of
-// EngineOptions::prefill_tokens); each prompt's KV cache is copied to its G rows, which then
-// decode together, one token per step, against a cache preallocated for prompt + max_new
-// tokens (DecodeBatch). Finished rows stop costing compute: when the live rows fit in half
-// the current batch, they are compacted to the front and the step runs on the smaller batch.
+// How: a request may hold any number of prompts. The engine keeps up to `rows` decode rows
+// (RolloutRequest::max_rows, else EngineOptions::max_rows, rounded down to whole groups but at
+// least one; all N*G rows when 0 or larger) in
+// one DecodeBatch whose KV cache is preallocated, and decodes them together, one token per
+// step. A prompt and its G samples stay together: the prompt is prefilled once (prefills run
+// in chunks of EngineOptions::prefill_tokens, each prompt left-padded to its chunk's longest)
+// and its KV cache copied to its G rows. Groups enter in prompt order. When the request has
+// more rows than fit, finished rows are refilled (continuous batching): once at least
+// EngineOptions::refill_fraction of the rows (and at least G) are free, or when no live row
+// needs another step, the next waiting groups are prefilled and placed into free rows, so the
+// batch stays full across the whole request instead of waiting for its longest completion
+// (EngineOptions::continuous_batching; without it, or when its longer cache, below, does not fit
+// the free device memory but windows do, the request runs as consecutive windows of `rows`,
+// each waiting for its longest completion: the same completions, more slowly).
+// Every row writes its next token at the same cache slot, one further per step; a group placed
+// later gets its prompt's cache just below that slot and its own positions, key mask and
+// sampling step (decode_batch.h), so it computes what it would alone. Because a row placed at
+// slot S still needs max_new_tokens slots above it while the oldest live row's tokens lie below,
+// a refilling batch's cache holds longest prompt + 2 * max_new_tokens - 1 slots per row (rounded
+// up to span_bucket), and when the shared slot nears the end every row's slots move down to the
+// bottom (DecodeBatch::shift_slots). Once no group waits, finished rows stop costing compute:
+// when the live rows fit in half the current batch, they are compacted to the front and the
+// step runs on the smaller batch. A step's attention spans the slots below the shared slot for
+// every row, its own masked ones included, so a refilled batch reads about as much cache per
+// row as its oldest live row holds (a per-row first slot the decode attention kernel skips to
+// is the next step; not yet).
 // On CUDA every step of a given (batch, span) shape is a CUDA graph replay.
 // The next step is queued before the host reads the current one's tokens back, so the GPU
 // never waits for the host's stop checks. The price is that a finished row is computed one
-// step too many, and compaction lags one step.
+// step too many, and compaction and refills lag one step. A refill is a synchronisation point
+// (the host reads the prefill's first tokens back).
 //
 // The engine reads the model's weights directly (the learner's live tensors, no copy), and
-// checks the memory plan against free device memory before allocating (memory_plan.h).
+// checks the memory plan (rows x cache capacity, memory_plan.h) against free device memory
+// before allocating.
 //
 // Reproducibility: a completion depends only on the request's seed, its prompt and its
-// (prompt index, sample index) -- not on the other prompts in the batch or when rows finish --
-// up to floating-point differences between kernels for different batch shapes (bit-identical
-// on the CPU in our tests; on GPUs a near-tie between two tokens can resolve differently).
+// (first_prompt_index + prompt index, sample index) -- not on the other prompts in the request, the number of
+// rows, when its group entered the batch or when other rows finish -- up to floating-point
+// differences between kernels for different batch shapes and cache layouts (on the CPU our
+// tests find the same tokens, and log-probs equal to float32 rounding, ~1e-6: a row's attention
+// sums over other slots in another order; on GPUs a near-tie between two tokens can resolve
+// differently).
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rollout/memory_plan.h"
@@ -44,6 +71,18 @@ struct RolloutRequest {
   std::vector<std::vector<int64_t>> prompts;  // token ids, no padding
   int64_t group_size = 1;                     // G completions per prompt
   GenerationSettings settings;
+  // Empty, or one token limit per completion (prompt-major, N * G of them, each in
+  // [1, settings.stop.max_new_tokens]): a completion that reaches its own limit ends with
+  // kLength there. For benchmarks and tests of uneven lengths; memory is planned for
+  // settings.stop.max_new_tokens.
+  std::vector<int64_t> max_new_tokens_each;
+  // The index of prompts[0] in the random streams (sample_stream_key): a caller that splits a
+  // data set into several requests passes each window's start, and every completion is then
+  // the one a single request over the whole set gives. Completion::prompt_index stays the
+  // index within this request.
+  int64_t first_prompt_index = 0;
+  // Decode rows live at once for this request; 0: EngineOptions::max_rows.
+  int64_t max_rows = 0;
 };
 
 struct Completion {
@@ -56,8 +95,13 @@ struct Completion {
 };
 
 struct RolloutStats {
+  // prefill: the first fill and every refill (host time, including the wait for the step in
+  // flight); decode: the rest of the decode loop.
   double prefill_seconds = 0, decode_seconds = 0;
   int64_t prefilled_prompts = 0;  // prompts run through prefill (each once, whatever G)
+  int64_t refills = 0;            // groups placed into rows an earlier group had used
+  int64_t slot_shifts = 0;        // times every row's cache slots moved down (DecodeBatch::shift_slots)
+  int64_t windows = 1;            // consecutive windows the request ran as (1: one batch, refilled or not)
   int64_t decode_steps = 0;       // forward passes after prefill (incl. one queued ahead and unused)
   int64_t generated_tokens = 0;   // kept tokens over all completions
   int64_t row_steps = 0;          // sum over steps of the batch rows computed (incl. finished ones)
@@ -82,6 +126,13 @@ struct EngineOptions {
   // off: the ATen path (softmax, inverse CDF), for comparison.
   bool fused_sampler = true;
   int64_t prefill_tokens = 16384;   // padded prompt tokens per prefill chunk
+  // Decode rows live at once (continuous batching, see above); 0: every row of the request.
+  int64_t max_rows = 0;
+  // Refill once this fraction of the rows is free (at least one group's G rows): fewer,
+  // larger prefills against a few idle rows per step.
+  double refill_fraction = 1.0 / 16;
+  // Refill finished rows (above); false: windows of max_rows rows, one after the other.
+  bool continuous_batching = true;
   int64_t span_bucket = 128;        // attention spans (and the cache capacity) round up to this
   double memory_headroom = 0.9;     // the plan may use this fraction of the free device memory
 };
@@ -93,7 +144,7 @@ struct TextDecoder {
   std::function<std::string(const std::vector<int64_t>&)> decode;
 };
 
-// Called after the prefill and after every decode step.
+// Called after the first fill and after every decode step; `total` is the request's N * G.
 using ProgressFn = std::function<void(int64_t finished, int64_t total, int64_t generated_tokens)>;
 
 class RolloutEngine {
@@ -105,8 +156,20 @@ class RolloutEngine {
 
  private:
   void prepare_batch(int64_t rows, int64_t capacity, const RolloutShape& shape, MemoryPlan& plan);
+  // Whether `plan` (rows x capacity) fits the free device memory, counting what the current
+  // batch holds (always true where the free memory is not known).
+  bool fits(const MemoryPlan& plan, int64_t rows, int64_t capacity) const;
+  // The request as consecutive requests of `prompts` prompts each, results joined.
+  RolloutResult generate_in_windows(const RolloutRequest& request, int64_t prompts, const ProgressFn& progress);
   std::vector<Completion> run(const RolloutRequest& request, int64_t prompt_len, int64_t rows,
                               RolloutStats& stats, const ProgressFn& progress);
+  // Prefills groups [first, first + count) and places them into `free_rows` (G each, in
+  // order) with their prompt caches ending just below `slot`; returns each row's first token
+  // and log-prob (host copies), row by row.
+  std::pair<std::vector<int64_t>, std::vector<float>> place_groups(const RolloutRequest& request, int64_t first,
+                                                                   int64_t count, const std::vector<int64_t>& free_rows,
+                                                                   int64_t slot, int64_t prompt_len,
+                                                                   RolloutStats& stats);
 
   const Transformer& model_;
   EngineOptions options_;

@@ -152,8 +152,9 @@ SampledTokens sample_tokens_fused(const torch::Tensor& logits, double temperatur
   require(row_keys.dim() == 1 && row_keys.size(0) == B && row_keys.scalar_type() == torch::kInt64 &&
               row_keys.device() == logits.device(),
           "sample_tokens_fused: row_keys must be [B] int64 on the logits' device");
-  require(step.numel() == 1 && step.scalar_type() == torch::kInt64 && step.device() == logits.device(),
-          "sample_tokens_fused: step must be one int64 on the logits' device");
+  require((step.numel() == 1 || (step.dim() == 1 && step.size(0) == B)) && step.scalar_type() == torch::kInt64 &&
+              step.device() == logits.device(),
+          "sample_tokens_fused: step must be one int64, or [B] int64 (one per row), on the logits' device");
   aha::cuda::LogitsType type;
   switch (logits.scalar_type()) {
     case torch::kFloat32: type = aha::cuda::LogitsType::kFloat32; break;
@@ -169,7 +170,7 @@ SampledTokens sample_tokens_fused(const torch::Tensor& logits, double temperatur
   SampledTokens out{torch::empty({B}, options.dtype(torch::kInt64)), torch::empty({B}, options.dtype(torch::kFloat32))};
   const char* failure = aha::cuda::launch_fused_sample(
       rows.data_ptr(), type, B, V, rows.stride(0), static_cast<float>(temperature), keys.data_ptr<int64_t>(),
-      step_now.data_ptr<int64_t>(), out.tokens.data_ptr<int64_t>(), out.logprobs.data_ptr<float>(),
+      step_now.data_ptr<int64_t>(), step_now.numel() == 1 ? 0 : 1, out.tokens.data_ptr<int64_t>(), out.logprobs.data_ptr<float>(),
       c10::cuda::getCurrentCUDAStream(logits.device().index()).stream());
   require(failure == nullptr, std::string("sample_tokens_fused: kernel launch failed: ") + (failure ? failure : ""));
   return out;

@@ -172,7 +172,7 @@ const cli::CommandRegistration kDistill(
                   {"stop", "STR", "", "a stop string for a pattern template; repeatable"},
                   {"max-new-tokens", "N", "1024", "the longest response"},
                   {"seed", "S", "0", "sampling seed"},
-                  {"batch", "N", "16", "prompts per engine batch"},
+                  {"batch", "N", "16", "prompts decoding at once (finished ones replaced by waiting ones)"},
                   {"threads", "N", "0 (one per CPU)", "reward threads"},
                   {"device", "DEV", "cuda if available, else cpu", "cpu or cuda"},
                   {"dtype", "D", "bfloat16 on cuda, float32 on cpu", "float32, bfloat16 or float16"},

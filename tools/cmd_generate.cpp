@@ -5,6 +5,8 @@
 //                [--eos-ids 2,7] [--ignore-eos] [--device cuda] [--dtype bfloat16] [--no-graphs]
 //   aha generate --model DIR --prompt-ids 1,17,99 ...        token ids instead of text
 //   aha generate --model DIR --input prompts.jsonl --output out.jsonl [--batch 64] ...
+//   (the whole file is one engine request; --batch prompts decode at once, and a finished
+//   prompt's rows are refilled with the next waiting prompt: continuous batching)
 //   aha generate --model DIR --template model [--system "..."] --prompt "question"
 //
 // Text prompts are encoded with DIR's tokenizer (with its special tokens, e.g. a BOS), or, with
@@ -17,6 +19,8 @@
 // finish_reason. The output file appears only when complete. Progress goes to stderr.
 // Options, the input file (a regular file, within core/text_lines.h's line and size limits) and
 // the output path (writable, not the input) are all checked before the model is loaded.
+// A completion depends on the seed, its prompt and its place in the input (prompt index,
+// sample index), not on --batch.
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -230,7 +234,8 @@ int run_generate(const cli::Args& args) {
   RolloutEngine engine(*model, options, decoder);
 
   const int64_t total_prompts = static_cast<int64_t>(source.ids.size());
-  const int64_t batch = input ? batch_option : total_prompts;
+  // One request for everything: --batch prompts' rows decode at once (continuous batching).
+  if (input) request.max_rows = std::min(batch_option, total_prompts) * request.group_size;
   ProgressBar bar(total_prompts * request.group_size, "sequences");
   const auto started = std::chrono::steady_clock::now();
   auto show_progress = [&](int64_t done, int64_t tokens) {
@@ -238,19 +243,17 @@ int run_generate(const cli::Args& args) {
     const auto rate = static_cast<long long>(seconds > 0 ? tokens / seconds : 0.0);
     bar.update(done, {{"tokens", std::to_string(tokens)}, {"tokens/s", std::to_string(rate)}});
   };
-  int64_t done_before = 0, tokens_before = 0;
   std::optional<AtomicFileWriter> out;
   if (output) out.emplace(*output);
-  for (int64_t first = 0; first < total_prompts; first += batch) {
-    const int64_t count = std::min(batch, total_prompts - first);
-    request.prompts.assign(source.ids.begin() + first, source.ids.begin() + first + count);
+  int64_t written = 0;
+  {
+    request.prompts = std::move(source.ids);
     auto result = engine.generate(request, [&](int64_t finished, int64_t, int64_t tokens) {
-      show_progress(done_before + finished, tokens_before + tokens);
+      show_progress(finished, tokens);
     });
-    done_before += count * request.group_size;
-    tokens_before += result.stats.generated_tokens;
     for (const auto& c : result.completions) {
-      const int64_t index = first + c.prompt_index;
+      ++written;
+      const int64_t index = c.prompt_index;
       if (out) {
         const std::string line = completion_json(c, index, source.texts[index]) + "\n";
         out->write(line.data(), line.size());
@@ -269,7 +272,7 @@ int run_generate(const cli::Args& args) {
   bar.finish();
   if (out) {
     out->commit();
-    std::cerr << "wrote " << done_before << " completions to " << *args.get("output") << "\n";
+    std::cerr << "wrote " << written << " completions to " << *args.get("output") << "\n";
   }
   return 0;
 }
@@ -301,7 +304,8 @@ const cli::CommandRegistration kGenerate({"generate",
                   {"device", "DEV", "cuda if available, else cpu", "cpu or cuda"},
                   {"dtype", "D", "bfloat16 on cuda, else the model's", "float32, bfloat16 or float16"},
                   {"no-graphs!", "", "", "no CUDA graphs in decoding"},
-                  {"batch", "N", "64", "prompts per batch"},
+                  {"batch", "N", "64",
+                   "--input: prompts decoding at once; a finished prompt's rows take the next waiting prompt"},
                   {"overwrite!", "", "", "replace an existing --output file"}},
                            sampling_cli_options("generation_config.json's, else 1"), "max-new-tokens"),
       .examples = {"aha generate --model models/tiny --prompt 'Question: 2+3?\\nAnswer:' -n 4 --temperature 0.7",

@@ -153,10 +153,12 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
     // Gradients and AdamW's two moments in the weights' dtype, and the frozen reference when beta > 0.
     const double learner = 3 * weights + (recipe.trainer.loss.beta > 0 ? weights : 0);
     RolloutShape shape;
-    shape.prompts = recipe.rollout.prompts_per_batch > 0
-                        ? std::min(recipe.rollout.prompts_per_batch, recipe.rollout.prompts_per_step)
-                        : recipe.rollout.prompts_per_step;
+    // prompts_per_batch below the step: that many prompts' rows decode at once, refilled as
+    // groups finish (continuous batching, recipes/runner/sampling.h), with a longer cache per row.
+    shape.prompts = recipe.rollout.prompts_per_step;
     shape.group_size = recipe.rollout.group_size;
+    const bool refills = recipe.rollout.prompts_per_batch > 0 && recipe.rollout.prompts_per_batch < shape.prompts;
+    if (refills) shape.rows = recipe.rollout.prompts_per_batch * shape.group_size;
     int64_t longest = 1;
     if (tokenizer && prompt_template)
       for (const auto& example : train)
@@ -166,22 +168,34 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
     const EngineOptions engine;
     shape.prompt_tokens = longest;
     shape.max_new_tokens = recipe.rollout.max_new_tokens;
-    shape.cache_capacity = (longest + recipe.rollout.max_new_tokens + engine.span_bucket - 1) / engine.span_bucket *
-                           engine.span_bucket;
-    shape.prefill_rows = std::min(shape.prompts, std::max<int64_t>(1, engine.prefill_tokens / longest));
+    shape.cache_capacity = rollout_cache_capacity(longest, recipe.rollout.max_new_tokens, refills, engine.span_bucket);
+    const int64_t at_once = refills ? recipe.rollout.prompts_per_batch : shape.prompts;
+    shape.prefill_rows = std::min(at_once, std::max<int64_t>(1, engine.prefill_tokens / longest));
     shape.element_size = static_cast<int64_t>(element);
     shape.top_p = recipe.rollout.top_p < 1.0;
     shape.fused_projections = engine.fuse_projections;
-    const MemoryPlan plan = plan_rollout_memory(*config, shape);
+    MemoryPlan plan = plan_rollout_memory(*config, shape);
+    const auto available = allocatable_bytes(*device);
+    std::string windows;
+    if (refills && available && weights + learner + double(plan.needed_bytes()) > double(*available)) {
+      // The engine then decodes consecutive windows of the same rows, each with the shorter
+      // cache (rollout/rollout_engine.h): plan what it will run.
+      windows = "; continuous batching would need " + gib(double(plan.needed_bytes())) +
+                " for the rollout, so it runs as windows of " + std::to_string(at_once) + " prompts";
+      shape.prompts = at_once;
+      shape.rows = 0;
+      shape.cache_capacity = rollout_cache_capacity(longest, recipe.rollout.max_new_tokens, false, engine.span_bucket);
+      plan = plan_rollout_memory(*config, shape);
+    }
     const double needed = weights + learner + double(plan.needed_bytes());
     std::string text = gib(needed) + " = weights " + gib(weights) + " + learner state " + gib(learner) +
                        " + rollout " + gib(double(plan.needed_bytes())) + " (" + plan.describe() +
-                       "; longest prompt " + std::to_string(longest) + " tokens" + (tokenizer ? "" : ", estimated") + "); learner activations not counted";
-    const auto available = allocatable_bytes(*device);
+                       "; longest prompt " + std::to_string(longest) + " tokens" + (tokenizer ? "" : ", estimated") +
+                       "); learner activations not counted" + windows;
     if (!available) return text + "; the free memory of " + device->str() + " is not known";
     require(needed <= double(*available),
             text + ", but " + device->str() + " has " + gib(double(*available)) +
-                " free: lower rollout.prompts_per_batch (prompts per engine request), rollout.group_size or rollout.max_new_tokens, or use a "
+                " free: lower rollout.prompts_per_batch (prompts decoding at once), rollout.group_size or rollout.max_new_tokens, or use a "
                 "smaller model.dtype");
     return text + "; " + gib(double(*available)) + " free on " + device->str();
   });

@@ -271,13 +271,14 @@ RejectionStats run_rejection_sampling(RolloutEngine& engine, const Tokenizer& to
   sampling.settings.stop.max_new_tokens = o.max_new_tokens;
   sampling.prompts_per_batch = o.prompts_per_batch;
 
-  const int64_t n = stats.prompts, B = o.prompts_per_batch;
+  sampling.settings.seed = mix(o.seed, 0);
+  const int64_t n = stats.prompts, B = std::min(o.prompts_per_batch, std::max<int64_t>(n, 1)) * kRequestBatches;
   int64_t done = writer.complete() ? n : writer.units_done();
   const int64_t resumed_at = done;
   while (done < n) {
-    const int64_t end = std::min(n, (done / B + 1) * B);  // batches aligned to multiples of B
+    const int64_t end = std::min(n, (done / B + 1) * B);  // windows aligned to multiples of B
     std::vector<Example> batch(examples.begin() + done, examples.begin() + end);
-    sampling.settings.seed = mix(o.seed, static_cast<uint64_t>(done));
+    sampling.first_prompt_index = done;  // the streams of each prompt's place, on resume too
     auto sampled = sample_and_score(engine, tokenizer, o.prompt_template, batch, sampling, runner,
                                     [&](int64_t finished, int64_t, int64_t tokens) {
                                       if (progress) progress((done - resumed_at) * o.samples + finished,

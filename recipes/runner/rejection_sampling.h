@@ -8,10 +8,11 @@
 // Durability (recipes/runner/resumable_jsonl.h): prompts are done in order and each prompt's
 // kept records are appended and fsynced before the progress record counts it, so after a
 // kill -9 a resume truncates a torn last line, skips the prompts done and redoes the rest: the
-// output has every prompt's records once. Prompts are sampled in batches of prompts_per_batch
-// aligned to multiples of it; batch [b, b + B) samples with a seed mixed from (seed, b), so an
-// uninterrupted run is a function of its settings; a resume that starts mid-batch samples the
-// rest of that batch from another stream (none lost, none repeated, but not bit-identical).
+// output has every prompt's records once. prompts_per_batch prompts decode at once, and prompts
+// go to the engine in windows of kRequestBatches x prompts_per_batch aligned to multiples of
+// it (continuous batching within a window, recipes/runner/sampling.h); prompt i's samples
+// draw from streams keyed by (seed, i), so an uninterrupted run is a function of its settings
+// and a resume, wherever it starts, samples what the uninterrupted run would have.
 //
 // Statistics (RejectionStats, written as JSON to stats_path(out) when the run completes):
 // prompts, responses sampled, kept, dropped per filter (the first filter that failed,
@@ -45,7 +46,7 @@ struct RejectionSamplingOptions {
   double temperature = 0.6, top_p = 1.0;
   int64_t top_k = 0, max_new_tokens = 1024;
   uint64_t seed = 0;
-  int64_t prompts_per_batch = 16;
+  int64_t prompts_per_batch = 16;  // prompts decoding at once
   std::vector<int64_t> eos_token_ids;
   std::vector<reward::RewardSpec> rewards;  // default_rejection_rewards(...) when empty
   size_t reward_threads = 0;

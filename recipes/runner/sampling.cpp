@@ -80,7 +80,8 @@ TextDecoder make_text_decoder(const Tokenizer& tokenizer) {
 
 namespace {
 
-// splitmix64's finaliser: the seed of the batch starting at example `first`.
+// splitmix64's finaliser of (seed, first): the requests' seed, with first = 0 (the seed that one
+// request over all examples has always had, so that GRPO steps sample as before).
 uint64_t batch_seed(uint64_t seed, uint64_t first) {
   uint64_t z = seed + 0x9E3779B97F4A7C15ull * (first + 1);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -98,6 +99,8 @@ std::vector<SampledExample> sample_and_score(RolloutEngine& engine, const Tokeni
           "sampling: group_size must be at least 1, got " + std::to_string(options.group_size));
   require(options.prompts_per_batch >= 1,
           "sampling: prompts_per_batch must be at least 1, got " + std::to_string(options.prompts_per_batch));
+  require(options.first_prompt_index >= 0,
+          "sampling: first_prompt_index must be >= 0, got " + std::to_string(options.first_prompt_index));
   const int64_t n = static_cast<int64_t>(examples.size());
   const int64_t G = options.group_size;
   std::vector<SampledExample> out(static_cast<size_t>(n));
@@ -117,14 +120,19 @@ std::vector<SampledExample> sample_and_score(RolloutEngine& engine, const Tokeni
     reward_examples.push_back(to_reward_example(examples[i]));
   }
 
-  // Batch b's rewards are scored on the runner's threads while batch b + 1 generates.
+  // Request r's rewards are scored on the runner's threads while request r + 1 generates.
   std::future<void> scoring;
   int64_t finished_before = 0, tokens_before = 0;
-  for (int64_t first = 0; first < n; first += options.prompts_per_batch) {
-    const int64_t count = std::min(options.prompts_per_batch, n - first);
+  // Rows beyond the examples would only be planned, never used.
+  request.max_rows = std::min(options.prompts_per_batch, n) * G;
+  // One seed for every request; each example's place (first_prompt_index) separates the streams.
+  request.settings.seed = batch_seed(options.settings.seed, 0);
+  const int64_t per_request = options.prompts_per_batch > n / kRequestBatches ? n : options.prompts_per_batch * kRequestBatches;
+  for (int64_t first = 0; first < n; first += per_request) {
+    const int64_t count = std::min(per_request, n - first);
     request.prompts.clear();
     for (int64_t i = first; i < first + count; ++i) request.prompts.push_back(out[i].prompt_ids);
-    request.settings.seed = batch_seed(options.settings.seed, static_cast<uint64_t>(first));
+    request.first_prompt_index = options.first_prompt_index + first;
     auto result = engine.generate(request, [&](int64_t finished, int64_t, int64_t tokens) {
       if (progress) progress(finished_before + finished, n * G, tokens_before + tokens);
     });

@@ -13,11 +13,15 @@
 //     strings. A completion's text keeps the stop string that ended it ("...</answer>": the
 //     format reward needs it) and drops a final EOS token (rollout/rollout_engine.h); its
 //     prompt_index is the example's index in `examples`.
-//   * Randomness: the examples go to the engine in batches of prompts_per_batch; the batch
-//     starting at example b samples with seed mix(settings.seed, b), so batches never share
-//     random streams. The output is a function of (model, examples, options): the same seed
-//     gives the same completions (bit-identical on the CPU; see rollout_engine.h for GPUs).
-//     A different prompts_per_batch changes which streams the examples get.
+//   * Batching: prompts_per_batch examples decode at once (the engine's rows, G each); the
+//     examples go to the engine in requests of up to kRequestBatches x prompts_per_batch, and
+//     within a request a finished example's rows take the next waiting one (continuous
+//     batching, rollout/rollout_engine.h), so a request waits for its longest completion only
+//     once. A request's rewards are scored while the next one generates.
+//   * Randomness: example i's sample j draws from the stream (mix(settings.seed, 0),
+//     first_prompt_index + i, j) (sample_stream_key), whatever the batching. The output is a function of (model, examples,
+//     options): the same seed gives the same completions (bit-identical on the CPU; see
+//     rollout_engine.h for GPUs), and prompts_per_batch does not change them.
 //   * The engine must have been built with make_text_decoder(tokenizer) (or an equivalent
 //     decoder): stop strings and completion text need it.
 #pragma once
@@ -56,8 +60,15 @@ TextDecoder make_text_decoder(const Tokenizer& tokenizer);
 struct SamplingOptions {
   int64_t group_size = 1;          // completions per example
   GenerationSettings settings;     // sampler, stop (the template's stop strings are added), seed
-  int64_t prompts_per_batch = 64;  // examples per engine request
+  int64_t prompts_per_batch = 64;  // examples decoding at once (engine rows / group_size)
+  // The examples' place in a larger set (their random streams are that place's), so that a set
+  // sampled in parts (a resumed run) gets the completions of one call over the whole set.
+  int64_t first_prompt_index = 0;
 };
+
+// Requests hold up to this many batches of examples (see the contract above): larger requests
+// keep the decode batch full longer; smaller ones let scoring overlap generation sooner.
+inline constexpr int64_t kRequestBatches = 8;
 
 struct SampledExample {
   std::vector<int64_t> prompt_ids;
@@ -66,7 +77,7 @@ struct SampledExample {
 };
 
 // Generates and scores, as described above. progress gets (finished, total, generated tokens)
-// counted over all batches: total = examples x group_size.
+// counted over all requests: total = examples x group_size.
 std::vector<SampledExample> sample_and_score(RolloutEngine& engine, const Tokenizer& tokenizer,
                                              const PromptTemplate& prompt_template,
                                              const std::vector<Example>& examples, const SamplingOptions& options,

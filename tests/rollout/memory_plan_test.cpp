@@ -84,4 +84,23 @@ TEST(MemoryPlan, SaysWhatToLowerWhenItDoesNotFit) {
   }
 }
 
+// A continuous batch plans its live rows, not the whole request.
+TEST(MemoryPlan, DecodeRowsOfAContinuousBatch) {
+  auto shape = benchmark_shape();
+  shape.prompts = 1024;
+  shape.rows = 512;
+  // 128 + 512 + 511 slots when rows are refilled, rounded up to 128; 640 without.
+  EXPECT_EQ(aha::rollout_cache_capacity(128, 512, false, 128), 640);
+  EXPECT_EQ(aha::rollout_cache_capacity(128, 512, true, 128), 1152);
+  EXPECT_EQ(aha::rollout_cache_capacity(19, 20, true, 4), 60);
+  shape.cache_capacity = 1152;
+  auto plan = aha::plan_rollout_memory(qwen05(), shape);
+  EXPECT_EQ(plan.kv_cache_bytes, 512LL * 1152 * 24 * 2 * 2 * 64 * 2);
+  EXPECT_EQ(plan.sampling_bytes, 512LL * 151936 * 18);
+  EXPECT_EQ(shape.decode_rows(), 512);
+  shape.rows = 0;
+  EXPECT_EQ(shape.decode_rows(), 1024 * 8);
+  EXPECT_EQ(aha::plan_rollout_memory(qwen05(), shape).kv_cache_bytes, 8192LL * 1152 * 24 * 2 * 2 * 64 * 2);
+}
+
 }  // namespace

@@ -93,4 +93,57 @@ TEST(RolloutCuda, GraphsMatchTransformersAndTheEagerPath) {
   EXPECT_GT(changed, 0);
 }
 
+// Continuous batching on the GPU: rows refilled into a running batch (graphs, per-row sampling
+// steps in the fused sampler, the decode kernels of bf16 models) give the completions of the whole request at once, up to near-ties between kernels
+// for different batch shapes, with the learner's log-probs.
+TEST(RolloutCuda, ContinuousBatchingMatchesOneBatch) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    auto model = aha::load_model(kModel, {torch::Device("cuda"), dtype});
+    aha::RolloutRequest request;
+    for (int i = 0; i < 12; ++i) {
+      std::vector<int64_t> prompt;
+      for (int t = 0; t <= (i * 7) % 23; ++t) prompt.push_back(1 + (i * 31 + t * 17) % 250);
+      request.prompts.push_back(prompt);
+    }
+    request.group_size = 2;
+    request.settings.sampler.temperature = 1.0;  // the fused sampler
+    request.settings.stop.max_new_tokens = 40;
+    request.settings.stop.eos_token_ids = {5, 6, 7};
+    request.settings.seed = 3;
+    for (int k = 0; k < 24; ++k) request.max_new_tokens_each.push_back(k % 3 == 0 ? 40 : 5 + (k * 11) % 30);
+    aha::EngineOptions options;
+    options.span_bucket = 16;
+    auto whole = aha::RolloutEngine(*model, options).generate(request);
+    options.max_rows = 4;
+    auto continuous = aha::RolloutEngine(*model, options).generate(request);
+    EXPECT_EQ(continuous.stats.refills, 10);
+    EXPECT_GT(continuous.stats.graphs_captured, 1);
+    ASSERT_EQ(continuous.completions.size(), whole.completions.size());
+    int same = 0;
+    int64_t compared = 0;
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < whole.completions.size(); ++i) {
+      const auto& c = continuous.completions[i];
+      const auto& w = whole.completions[i];
+      same += c.tokens == w.tokens;
+      // Up to the first token where they part, the two runs compute the same distributions.
+      for (size_t t = 0; t < c.tokens.size() && t < w.tokens.size() && c.tokens[t] == w.tokens[t]; ++t, ++compared)
+        EXPECT_NEAR(c.logprobs[t], w.logprobs[t], dtype == torch::kFloat32 ? 1e-4 : 0.05) << "completion " << i << " token " << t;
+      auto ids = request.prompts[c.prompt_index];
+      ids.insert(ids.end(), c.tokens.begin(), c.tokens.end());
+      auto input = torch::tensor(ids, torch::kInt64).view({1, -1}).cuda();
+      auto expected = model->token_logprobs(input, {}, {}, 1.0).cpu();
+      const int64_t n = static_cast<int64_t>(c.tokens.size());
+      auto tail = expected[0].narrow(0, expected.size(1) - n, n);
+      const double tolerance = dtype == torch::kFloat32 ? 1e-4 : 0.1;  // bf16: decode kernels vs SDPA
+      EXPECT_LE((torch::tensor(c.logprobs) - tail).abs().max().item<double>(), tolerance) << "completion " << i;
+    }
+    // A wrong slot, step or stream would change nearly every completion; bf16 kernels for other
+    // batch shapes round differently, and a near-tie then parts two completions.
+    EXPECT_GE(same, dtype == torch::kFloat32 ? 20 : 12) << c10::toString(dtype);
+    EXPECT_GE(compared, 150) << c10::toString(dtype);
+  }
+}
+
 }  // namespace

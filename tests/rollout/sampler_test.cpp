@@ -180,4 +180,24 @@ TEST(Sampler, RejectsBadSettings) {
   EXPECT_THROW(aha::validate(s), aha::Error);
 }
 
+// Per-row steps (continuous batching: rows that joined at different times) draw what each row
+// draws at its own step alone.
+TEST(Sampler, PerRowStepsDrawAsEachRowAlone) {
+  std::vector<int64_t> keys, steps;
+  for (int64_t i = 0; i < 6; ++i) {
+    keys.push_back(aha::sample_stream_key(11, i, i % 2));
+    steps.push_back(i * 7 + 1);
+  }
+  auto together = aha::counter_uniforms(torch::tensor(keys, torch::kInt64), torch::tensor(steps, torch::kInt64));
+  ASSERT_EQ(together.size(0), 6);
+  for (int64_t i = 0; i < 6; ++i) {
+    auto alone = aha::counter_uniforms(torch::tensor({keys[i]}, torch::kInt64), torch::tensor({steps[i]}, torch::kInt64));
+    EXPECT_EQ(together[i].item<float>(), alone[0].item<float>()) << i;
+  }
+  // And differ from all rows at one shared step.
+  auto shared = aha::counter_uniforms(torch::tensor(keys, torch::kInt64), torch::tensor({steps[0]}, torch::kInt64));
+  EXPECT_EQ(shared[0].item<float>(), together[0].item<float>());
+  EXPECT_GT((shared != together).sum().item<int64_t>(), 3);
+}
+
 }  // namespace

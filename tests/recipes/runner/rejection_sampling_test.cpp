@@ -1,6 +1,6 @@
 // Rejection sampling end to end in process, on a model whose answer is known (" \boxed{4}" to
 // every prompt): what is kept and dropped is worked out by hand, and a run interrupted by an
-// error after its first batch resumes to the same output as an uninterrupted run.
+// error after its first request resumes to the same output as an uninterrupted run.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -19,9 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<Example> five_prompts() {
+std::vector<Example> prompts(int n) {
   std::vector<Example> out;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < n; ++i) {
     Example e;
     e.id = "q" + std::to_string(i);
     e.prompt = "What is " + std::to_string(i) + "?";
@@ -31,6 +31,8 @@ std::vector<Example> five_prompts() {
   }
   return out;
 }
+
+std::vector<Example> five_prompts() { return prompts(5); }
 
 RejectionSamplingOptions options() {
   RejectionSamplingOptions o;
@@ -109,29 +111,29 @@ TEST_F(RejectionSampling, AnInterruptedRunResumesToTheSameOutput) {
   auto o = options();
   o.filters = {};
   enable_filters(o.filters, "exact_dup", "test");  // every prompt keeps one record
+  o.prompts_per_batch = 1;  // requests of kRequestBatches = 8 prompts
+  const auto eleven = prompts(11);
   const fs::path whole = dir_ / "whole.jsonl", cut = dir_ / "cut.jsonl";
-  run_rejection_sampling(engine, test::fixture_tokenizer(), five_prompts(), o, whole, ResumableJsonl::Mode::fresh);
-  // Stop in the second batch: the first batch's two prompts are done.
-  EXPECT_THROW(run_rejection_sampling(engine, test::fixture_tokenizer(), five_prompts(), o, cut,
-                                      ResumableJsonl::Mode::fresh,
+  run_rejection_sampling(engine, test::fixture_tokenizer(), eleven, o, whole, ResumableJsonl::Mode::fresh);
+  // Stop in the second request: the first request's eight prompts are done.
+  EXPECT_THROW(run_rejection_sampling(engine, test::fixture_tokenizer(), eleven, o, cut, ResumableJsonl::Mode::fresh,
                                       [](int64_t finished, int64_t, int64_t) {
-                                        if (finished > 6) throw Error("stop");
+                                        if (finished > 8 * 3) throw Error("stop");
                                       }),
                Error);
   const std::string partial = read_file(cut);
-  EXPECT_EQ(std::count(partial.begin(), partial.end(), '\n'), 2);
+  EXPECT_EQ(std::count(partial.begin(), partial.end(), '\n'), 8);
   EXPECT_FALSE(fs::exists(stats_path(cut)));
   auto different = o;
   different.keep = 1;
-  EXPECT_THROW(run_rejection_sampling(engine, test::fixture_tokenizer(), five_prompts(), different, cut,
+  EXPECT_THROW(run_rejection_sampling(engine, test::fixture_tokenizer(), eleven, different, cut,
                                       ResumableJsonl::Mode::resume),
                Error);
-  auto stats =
-      run_rejection_sampling(engine, test::fixture_tokenizer(), five_prompts(), o, cut, ResumableJsonl::Mode::resume);
+  auto stats = run_rejection_sampling(engine, test::fixture_tokenizer(), eleven, o, cut, ResumableJsonl::Mode::resume);
   EXPECT_EQ(read_file(cut), read_file(whole));
-  EXPECT_EQ(stats.sampled, 15);  // counts carried over the interruption
-  EXPECT_EQ(stats.kept, 5);
-  EXPECT_EQ(stats.dropped.at("exact_dup"), 10);
+  EXPECT_EQ(stats.sampled, 33);  // counts carried over the interruption
+  EXPECT_EQ(stats.kept, 11);
+  EXPECT_EQ(stats.dropped.at("exact_dup"), 22);
 }
 
 }  // namespace

@@ -235,8 +235,8 @@ std::vector<std::vector<int64_t>> all_tokens(const std::vector<SampledExample>& 
 TEST_F(RandomModel, SameSeedSameCompletionsAndBatchesDrawDifferentStreams) {
   RolloutEngine engine(*model, {}, make_text_decoder(fixture_tokenizer()));
   auto runner = echo_runner();
-  // The same prompt four times, one per batch: with one seed for every batch they would be
-  // identical; each batch's own seed makes them differ.
+  // The same prompt four times, one per batch: each example's place in the set (its random
+  // streams, sampling.h) makes them differ.
   std::vector<Example> same(4, examples(1)[0]);
   const auto tmpl = PromptTemplate::r1_zero();
   auto options = sampled_options(2, 1, 5);
