@@ -94,6 +94,7 @@ struct ZeroCase {
   int world;
   const char* sharding;
 };
+void PrintTo(const ZeroCase& c, std::ostream* os) { *os << c.sharding << " on " << c.world << " ranks"; }
 
 class ZeroSharding : public ::testing::TestWithParam<ZeroCase> {};
 
@@ -138,7 +139,10 @@ TEST_P(ZeroSharding, MatchesDataParallelAndHoldsItsShareOfTheState) {
 
 INSTANTIATE_TEST_SUITE_P(Worlds, ZeroSharding,
                          ::testing::Values(ZeroCase{2, "zero1"}, ZeroCase{2, "zero2"}, ZeroCase{4, "zero1"},
-                                           ZeroCase{4, "zero2"}));
+                                           ZeroCase{4, "zero2"}),
+                         [](const ::testing::TestParamInfo<ZeroCase>& info) {
+                           return std::string(info.param.sharding) + "_" + std::to_string(info.param.world) + "ranks";
+                         });
 
 // Weights after kSteps steps, trained kSteps - 1 steps, saved, and resumed for the last one.
 TEST(ZeroCheckpoint, ResumesAtAnotherWorldSizeAnotherShardingAndUnsharded) {
