@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <sstream>
 
 #include "core/error.h"
@@ -14,6 +15,7 @@
 #include "policy/learner/grpo_trainer.h"
 #include "policy/learner/lm_trainer.h"
 #include "policy/model/model_io.h"
+#include "policy/parallel/communicator.h"
 
 namespace aha::policy {
 namespace fs = std::filesystem;
@@ -93,38 +95,77 @@ struct TrainerParts {
   Transformer* reference;
   Optimizer& optimizer;
   int64_t steps_done;
+  parallel::Communicator* comm;  // data parallel, else null
 };
+
+std::string rank_rng_name(int rank) { return "rank-" + std::to_string(rank) + ".pt"; }
+
+// Rank 0's temporary checkpoint directory, for the others to write their shards into (the
+// run directory is shared by the ranks, as for loading).
+fs::path broadcast_path(parallel::Communicator& comm, const fs::path& path) {
+  const std::string text = path.string();
+  auto size = torch::tensor({static_cast<int64_t>(text.size())}, torch::kInt64);
+  comm.broadcast(size, 0, "broadcast of the checkpoint directory");
+  auto bytes = torch::zeros({size.item<int64_t>()}, torch::kUInt8);
+  if (comm.rank() == 0) std::memcpy(bytes.data_ptr(), text.data(), text.size());
+  comm.broadcast(bytes, 0, "broadcast of the checkpoint directory");
+  return std::string(reinterpret_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
+}
 
 fs::path save_parts(const fs::path& stage_dir, const CheckpointState& state, const TrainerParts& trainer,
                     const fs::path& copy_extras_from, const std::function<void(const std::string&)>& on_part_written) {
   require(state.step >= 0, "checkpoint: step must be >= 0");
-  fs::create_directories(stage_dir);
+  // Sharded optimizer state: every rank calls this and writes its own shard and RNG state into
+  // rank 0's temporary directory; rank 0 writes the rest and swaps the whole into place.
+  parallel::Communicator* comm = trainer.optimizer.sharded() ? trainer.comm : nullptr;
+  require(!trainer.optimizer.sharded() || comm != nullptr, "checkpoint: a sharded optimizer without a communicator");
+  const bool writer = comm == nullptr || comm->rank() == 0;
   const fs::path target = stage_dir / ("step-" + std::to_string(state.step));
-  const fs::path tmp = fresh_build_dir(target);
+  fs::path tmp;
   auto done = [&](const char* part) {
     if (on_part_written) on_part_written(part);
   };
   try {
-    fs::create_directories(tmp);
-    save_model(trainer.policy, tmp / "model", {.copy_extras_from = copy_extras_from, .made_by = "train"});
-    done("model");
-    if (trainer.reference) {
-      save_model(*trainer.reference, tmp / "reference", {.made_by = "train"});
-      done("reference");
+    if (writer) {
+      fs::create_directories(stage_dir);
+      tmp = fresh_build_dir(target);
+      fs::create_directories(tmp);
+      if (comm) {
+        fs::create_directories(tmp / "optimizer");
+        fs::create_directories(tmp / "rng");
+      }
     }
-    trainer.optimizer.save(tmp / "optimizer.pt");
-    done("optimizer");
-    save_rng(tmp / "rng.pt");
-    done("rng");
-    write_file_atomic(tmp / "state.json", state_json(state, trainer.steps_done));
-    swap_in_dir(tmp, target);  // an earlier checkpoint of this step is replaced only once this one is whole
+    if (comm) {
+      tmp = broadcast_path(*comm, tmp);
+      // The RNG first: the shards' all-reduce in save_shards then says every rank's files are written.
+      save_rng(tmp / "rng" / rank_rng_name(comm->rank()));
+      trainer.optimizer.save_shards(tmp / "optimizer");
+      done("optimizer");
+    }
+    if (writer) {
+      save_model(trainer.policy, tmp / "model", {.copy_extras_from = copy_extras_from, .made_by = "train"});
+      done("model");
+      if (trainer.reference) {
+        save_model(*trainer.reference, tmp / "reference", {.made_by = "train"});
+        done("reference");
+      }
+      if (!comm) {
+        trainer.optimizer.save(tmp / "optimizer.pt");
+        done("optimizer");
+      }
+      save_rng(tmp / "rng.pt");
+      done("rng");
+      write_file_atomic(tmp / "state.json", state_json(state, trainer.steps_done));
+      swap_in_dir(tmp, target);  // an earlier checkpoint of this step is replaced only once this one is whole
+    }
   } catch (const fs::filesystem_error& e) {
-    remove_tree(tmp);
+    if (writer && !tmp.empty()) remove_tree(tmp);
     throw Error("checkpoint " + target.string() + " could not be written: " + e.what());
   } catch (...) {
-    remove_tree(tmp);
+    if (writer && !tmp.empty()) remove_tree(tmp);
     throw;
   }
+  if (comm) comm->patient_barrier("rank 0 writing checkpoint " + target.string());
   return target;
 }
 
@@ -164,8 +205,14 @@ std::pair<CheckpointState, int64_t> load_parts(const fs::path& dir, const Traine
               (saved_reference ? " has a reference model but the trainer has none (beta = 0)"
                                : " has no reference model but the trainer needs one"));
   if (saved_reference) load_weights(dir / "reference", *trainer.reference);
-  trainer.optimizer.load(dir / "optimizer.pt");
-  load_rng(dir / "rng.pt");
+  // Sharded state (optimizer/index.json) is read under any world size, sharded or not.
+  if (fs::exists(dir / "optimizer" / "index.json"))
+    trainer.optimizer.load_shards(dir / "optimizer", trainer.policy.named_parameters());
+  else
+    trainer.optimizer.load(dir / "optimizer.pt");
+  // This rank's own generator state where the checkpoint has one, else rank 0's.
+  const fs::path own_rng = dir / "rng" / rank_rng_name(trainer.comm ? trainer.comm->rank() : 0);
+  load_rng(fs::exists(own_rng) ? own_rng : dir / "rng.pt");
   return {state, trainer_steps};
 }
 
@@ -174,23 +221,23 @@ std::pair<CheckpointState, int64_t> load_parts(const fs::path& dir, const Traine
 fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state, GrpoTrainer& trainer,
                          const fs::path& copy_extras_from,
                          const std::function<void(const std::string&)>& on_part_written) {
-  return save_parts(stage_dir, state, {trainer.policy(), trainer.reference(), trainer.optimizer(), trainer.steps_done()},
+  return save_parts(stage_dir, state, {trainer.policy(), trainer.reference(), trainer.optimizer(), trainer.steps_done(), trainer.communicator()},
                     copy_extras_from, on_part_written);
 }
 
 fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state, LmTrainer& trainer,
                          const fs::path& copy_extras_from) {
-  return save_parts(stage_dir, state, {trainer.model(), nullptr, trainer.optimizer(), 0}, copy_extras_from, {});
+  return save_parts(stage_dir, state, {trainer.model(), nullptr, trainer.optimizer(), 0, nullptr}, copy_extras_from, {});
 }
 
 CheckpointState load_checkpoint(const fs::path& dir, GrpoTrainer& trainer) {
-  auto [state, steps] = load_parts(dir, {trainer.policy(), trainer.reference(), trainer.optimizer(), 0});
+  auto [state, steps] = load_parts(dir, {trainer.policy(), trainer.reference(), trainer.optimizer(), 0, trainer.communicator()});
   trainer.set_steps_done(steps);
   return state;
 }
 
 CheckpointState load_checkpoint(const fs::path& dir, LmTrainer& trainer) {
-  return load_parts(dir, {trainer.model(), nullptr, trainer.optimizer(), 0}).first;
+  return load_parts(dir, {trainer.model(), nullptr, trainer.optimizer(), 0, nullptr}).first;
 }
 
 }  // namespace aha::policy

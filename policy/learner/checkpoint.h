@@ -6,11 +6,19 @@
 //   optimizer.pt  AdamW moments and step counters (Optimizer::save; the LR schedule is a pure
 //                 function of the optimizer's step count, so that is the scheduler state)
 //   rng.pt        the default torch generator states: CPU and each visible CUDA device
+//   optimizer/   instead of optimizer.pt when the optimizer is sharded (ZeRO-1/2): index.json
+//                 and one file per rank, keyed by parameter name and element offset
+//                 (optimizer_shards.h), readable under any world size, sharded or not
+//   rng/rank-<r>.pt  with sharding: each rank's generator states (rank 0's is also rng.pt); on
+//                 resume a rank takes its own, or rank 0's when the saving world had no such rank
 //   state.json    {"format": 1, "step": n, "data_cursor": c, "trainer_steps": k}
 // Atomicity: the directory is written under a temporary sibling name ("step-<n>.tmp-...") and
 // renamed into place only when complete, so a crash or kill mid-write leaves the earlier
 // checkpoints untouched; an exception while writing removes the temporary directory.
 // latest_checkpoint() only considers complete "step-<n>" directories (with state.json).
+// Sharded: save_checkpoint is called by every rank (a collective); each writes its shard and
+// RNG state into rank 0's temporary directory (the run directory is shared, as for resuming),
+// rank 0 the rest and the swap, and all return once the checkpoint is in place.
 // Loading copies the weights into the trainer's existing tensors (the optimizer keeps its
 // parameters) and restores optimizer, counters and RNG: continuing then is bit-identical to
 // never having stopped, on the same device and build.

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "policy/learner/autocast_scope.h"
 #include "policy/learner/routing_bias.h"
+#include "policy/learner/sharded_adamw.h"
 #include "policy/model/moe_routing.h"
 #include "policy/model/token_logprobs.h"
 
@@ -220,6 +221,8 @@ void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm
   const int64_t bucket_bytes = comm_->options().bucket_megabytes << 20;
   sync_ = std::make_unique<parallel::GradientSync>(comm_, policy_->parameters(), parallel::GradientReduction::sum,
                                                    bucket_bytes);
+  optimizer_->shard(comm_, options_.sharding, policy_->named_parameters());
+  if (optimizer_->sharding() == Sharding::zero2) sync_->reduce_to_shard(optimizer_->sharded()->layout());
 }
 
 void GrpoTrainer::refresh_reference() {
@@ -349,7 +352,9 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
   }
   acc.weighted.assign(sums.begin(), sums.end());
   if (comm_) {
-    sync_->finish("all-reduce of gradients");
+    sync_->finish(optimizer_->sharding() == Sharding::zero2 ? "reduce of gradients to their shards"
+                                                             : "all-reduce of gradients");
+    if (optimizer_->sharding() == Sharding::zero2) optimizer_->sharded()->set_shard_grad(sync_->take_shard_grad());
     // The global loss (each rank's part is already normalised globally), for the skip decision.
     acc.loss = comm_->all_reduce({acc.loss}, c10d::ReduceOp::SUM, "all-reduce of the loss")[0];
   }

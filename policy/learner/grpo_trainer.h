@@ -42,6 +42,11 @@
 //   they are produced (parallel/gradient_sync.h), so every rank's gradient, clipping, skip
 //   decision and AdamW update equal those of one process on the global mini-batch (made of each
 //   rank's rows in rank order). train_step's metrics are then the global ones.
+// - Sharded learner state (options.sharding, with data parallelism of 2 ranks or more): ZeRO-1
+//   keeps the all-reduce and gives each rank AdamW's state for its range of the parameters
+//   only; ZeRO-2 also reduces each gradient bucket only to the ranks owning part of it, so after
+//   backward a rank holds only its range's gradient (optimizer.h, sharded_adamw.h). The update
+//   is that of plain data parallelism; checkpoints then hold the state per rank (checkpoint.h).
 // - Mixture-of-experts policies (Qwen3-MoE): each micro-batch's router logits give the
 //   auxiliary load-balancing loss of transformers (policy/model/moe_routing.h) over its real
 //   tokens; with router_aux_loss_coef > 0 the loss adds coef x aux x (micro-batch rows /
@@ -106,6 +111,7 @@ struct TrainerOptions {
   bool activation_checkpointing = false;
   double router_aux_loss_coef = 0.0;  // MoE policies: weight of the load-balancing loss (see above)
   double routing_bias_update_rate = 0.0;  // DeepSeek-V3: aux-loss-free balancing step (see above); 0: frozen
+  Sharding sharding = Sharding::none;  // data parallel: ZeRO-1/2 optimizer state (see above)
 };
 
 // Throws aha::Error naming the option at fault.

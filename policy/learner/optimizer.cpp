@@ -8,6 +8,9 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "policy/learner/optimizer_shards.h"
+#include "policy/learner/sharded_adamw.h"
+#include "policy/parallel/communicator.h"
 
 namespace aha::policy {
 namespace {
@@ -35,7 +38,35 @@ void validate(const std::vector<ParamGroup>& groups, const OptimizerOptions& o) 
   require(o.eps > 0.0, "optimizer: eps must be > 0");
 }
 
+int64_t bytes_of(const torch::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; }
+
+std::vector<std::pair<std::string, int64_t>> sizes_of(const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const auto& [name, p] : named) out.emplace_back(name, p.numel());
+  return out;
+}
+
 }  // namespace
+
+Sharding parse_sharding(const std::string& name) {
+  if (name == "none") return Sharding::none;
+  if (name == "zero1") return Sharding::zero1;
+  if (name == "zero2") return Sharding::zero2;
+  if (name == "zero3")
+    throw Error("sharding 'zero3' (fully sharded parameters, FSDP style) is not available yet; choose none, zero1 or zero2");
+  throw Error("sharding '" + name + "' is not one of none, zero1, zero2");
+}
+
+std::string sharding_name(Sharding sharding) {
+  switch (sharding) {
+    case Sharding::none: return "none";
+    case Sharding::zero1: return "zero1";
+    case Sharding::zero2: return "zero2";
+  }
+  return "?";
+}
+
+Optimizer::~Optimizer() = default;
 
 Optimizer::Optimizer(std::vector<ParamGroup> groups, const OptimizerOptions& options)
     : groups_(std::move(groups)), options_(options), schedule_(options.schedule) {
@@ -55,6 +86,16 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, const OptimizerOptions& opt
 double Optimizer::lr_at(int64_t step) const { return options_.lr * schedule_.lr_factor(step); }
 
 OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
+  if (sharded_) {
+    const double factor = schedule_.lr_factor(step_count_);
+    std::vector<double> lrs;
+    for (const auto& g : groups_) lrs.push_back(options_.lr * g.lr_scale * factor);
+    auto result = sharded_->step(loss, lrs, options_.max_grad_norm);
+    result.lr = lr_at(step_count_);
+    if (!result.applied) ++skipped_steps_;
+    ++step_count_;
+    return result;
+  }
   std::vector<torch::Tensor> grads;
   for (const auto& g : groups_)
     for (const auto& p : g.params)
@@ -145,6 +186,7 @@ void Optimizer::fused_adamw_step() {
 }
 
 void Optimizer::save(const std::filesystem::path& path) const {
+  require(!sharded_, "optimizer state " + path.string() + ": a sharded optimizer is saved with save_shards");
   torch::serialize::OutputArchive archive;
   adamw_->save(archive);
   archive.write("aha_step_count", torch::tensor(step_count_, torch::kInt64));
@@ -191,10 +233,109 @@ void Optimizer::load(const std::filesystem::path& path) {
     adamw_->load(archive);
     step_count_ = steps.item<int64_t>();
     skipped_steps_ = skipped.item<int64_t>();
+    if (sharded_) {  // an unsharded checkpoint resumed sharded: keep this rank's ranges only
+      sharded_->load_from_full(*adamw_);
+      adamw_->state().clear();
+    }
   } catch (const c10::Error& e) {
     throw Error("optimizer state " + path.string() +
                 " cannot be loaded: " + e.what_without_backtrace());
   }
+}
+
+void Optimizer::shard(std::shared_ptr<parallel::Communicator> comm, Sharding mode,
+                      const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+  require(step_count_ == 0 && adamw_->state().empty(), "optimizer: shard() must come before the first step");
+  sharded_.reset();
+  if (mode == Sharding::none || !comm || comm->size() == 1) return;
+  std::map<const void*, size_t> group_of_param;
+  size_t count = 0;
+  for (size_t g = 0; g < groups_.size(); ++g)
+    for (const auto& p : groups_[g].params) {
+      group_of_param[p.unsafeGetTensorImpl()] = g;
+      ++count;
+    }
+  std::vector<size_t> group_of;
+  for (const auto& [name, p] : named) {
+    auto it = group_of_param.find(p.unsafeGetTensorImpl());
+    require(it != group_of_param.end(), "optimizer: parameter " + name + " is in no parameter group");
+    group_of.push_back(it->second);
+  }
+  require(named.size() == count, "optimizer: " + std::to_string(named.size()) + " named parameters, the groups have " +
+                                     std::to_string(count));
+  sharded_ = std::make_unique<ShardedAdamW>(std::move(comm), mode, named, std::move(group_of), groups_, options_);
+}
+
+Sharding Optimizer::sharding() const { return sharded_ ? sharded_->mode() : Sharding::none; }
+
+void Optimizer::save_shards(const std::filesystem::path& dir) const {
+  require(sharded_ != nullptr, "optimizer: save_shards needs a sharded optimizer");
+  auto& comm = sharded_->comm();
+  const auto [begin, end] = sharded_->layout().range(comm.rank());
+  comm.set_activity("writing optimizer shard " + std::to_string(comm.rank()));
+  auto mine = write_optimizer_shard(dir, comm.rank(), begin, end, sharded_->piece_states());
+  // Every rank's size and CRC to rank 0, for the index (exact in float64: < 2^53).
+  std::vector<double> info(2 * comm.size(), 0.0);
+  info[2 * comm.rank()] = double(mine.bytes);
+  info[2 * comm.rank() + 1] = double(mine.crc32);
+  info = comm.all_reduce(info, c10d::ReduceOp::SUM, "all-reduce of the optimizer shards' sizes");
+  if (comm.rank() != 0) return;
+  ShardIndex index;
+  index.sharding = sharding_name(sharded_->mode());
+  index.world_size = comm.size();
+  index.step_count = step_count_;
+  index.skipped_steps = skipped_steps_;
+  index.parameters = sizes_of(sharded_->named());
+  for (int r = 0; r < comm.size(); ++r) {
+    const auto [b, e] = sharded_->layout().range(r);
+    index.shards.push_back({r, b, e, static_cast<int64_t>(info[2 * r]), static_cast<uint32_t>(info[2 * r + 1])});
+  }
+  write_shard_index(dir, index);
+}
+
+void Optimizer::load_shards(const std::filesystem::path& dir,
+                            const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+  OptimizerShardReader reader(dir, sizes_of(named));
+  if (sharded_) {
+    sharded_->load(reader);
+  } else {
+    // Sharded -> unsharded: each parameter's whole state, assembled from the pieces.
+    torch::NoGradGuard no_grad;
+    std::vector<std::pair<const void*, std::unique_ptr<torch::optim::AdamWParamState>>> states;
+    for (size_t i = 0; i < named.size(); ++i) {
+      const auto& p = named[i].second;
+      auto range = reader.read(i, 0, p.numel());
+      if (range.step == 0) continue;  // never updated: no state, as AdamW keeps it
+      auto s = std::make_unique<torch::optim::AdamWParamState>();
+      s->step(range.step);
+      s->exp_avg(range.exp_avg.to(p.device(), p.scalar_type()).view(p.sizes()).clone());
+      s->exp_avg_sq(range.exp_avg_sq.to(p.device(), p.scalar_type()).view(p.sizes()).clone());
+      states.emplace_back(p.unsafeGetTensorImpl(), std::move(s));
+    }
+    auto& state = adamw_->state();
+    state.clear();
+    for (auto& [key, s] : states) state[const_cast<void*>(key)] = std::move(s);
+  }
+  step_count_ = reader.index().step_count;
+  skipped_steps_ = reader.index().skipped_steps;
+}
+
+int64_t Optimizer::state_bytes() const {
+  if (sharded_) return sharded_->state_bytes();
+  int64_t bytes = 0;
+  for (const auto& [_, slot] : adamw_->state()) {
+    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*slot);
+    bytes += bytes_of(s.exp_avg()) + bytes_of(s.exp_avg_sq());
+  }
+  return bytes;
+}
+
+int64_t Optimizer::gradient_bytes() const {
+  if (sharded_) return sharded_->gradient_bytes();
+  int64_t bytes = 0;
+  for (const auto& g : groups_)
+    for (const auto& p : g.params) bytes += bytes_of(p.grad());
+  return bytes;
 }
 
 std::vector<ParamGroup> weight_decay_groups(const std::vector<torch::Tensor>& params, double weight_decay) {

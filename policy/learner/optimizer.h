@@ -21,16 +21,34 @@
 //   class's counters; loading into an optimizer built over parameters of the same groups and
 //   shapes continues bit-identically. A mismatch or unreadable file throws aha::Error.
 // Parameters stay in their own dtype (fp32 master weights under bf16 autocast) and device.
+// - Sharded (shard(): ZeRO-1/2 over data-parallel ranks, sharded_adamw.h): each rank holds the
+//   state of its range of the parameters only; step() keeps the contract above (the norm is
+//   global, every rank decides alike) and ends with every rank holding the updated weights.
+//   Its state is saved per rank with save_shards() (optimizer_shards.h), which load_shards()
+//   reads under any world size, sharded or not; load() of an unsharded file also works sharded.
 #pragma once
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "policy/learner/lr_schedule.h"
 
+namespace aha::parallel {
+class Communicator;
+}
+
 namespace aha::policy {
+
+class ShardedAdamW;
+
+// How the optimizer state is split over data-parallel ranks (sharded_adamw.h).
+enum class Sharding { none, zero1, zero2 };
+// "none", "zero1" or "zero2"; anything else is an aha::Error naming the choices.
+Sharding parse_sharding(const std::string& name);
+std::string sharding_name(Sharding sharding);
 
 struct ParamGroup {
   std::string name;                   // for messages, e.g. "decay" / "no_decay"
@@ -64,6 +82,7 @@ class Optimizer {
   // Throws aha::Error naming the group or option at fault (empty groups, a parameter that
   // does not require grad, negative lr, betas outside [0, 1), ...).
   Optimizer(std::vector<ParamGroup> groups, const OptimizerOptions& options);
+  ~Optimizer();
 
   // One optimizer step from the accumulated gradients. `loss` (optional, any device, scalar)
   // is checked for finiteness with the gradients in the same host transfer.
@@ -73,8 +92,24 @@ class Optimizer {
   int64_t skipped_steps() const { return skipped_steps_; }  // of which skipped
   double lr_at(int64_t step) const;                         // base LR at a step
 
-  void save(const std::filesystem::path& path) const;  // atomic (temp file + rename)
+  void save(const std::filesystem::path& path) const;  // atomic (temp file + rename); unsharded only
   void load(const std::filesystem::path& path);
+
+  // ZeRO-1/2 from now on, before the first step, over `named`: the model's parameters in order,
+  // which must be the groups' parameters. A world of one rank or Sharding::none change nothing.
+  void shard(std::shared_ptr<parallel::Communicator> comm, Sharding mode,
+             const std::vector<std::pair<std::string, torch::Tensor>>& named);
+  Sharding sharding() const;
+  ShardedAdamW* sharded() const { return sharded_.get(); }
+  // Every rank calls it (collective): writes its shard into `dir` (which must exist and be
+  // the same directory for every rank), rank 0 the index.
+  void save_shards(const std::filesystem::path& dir) const;
+  // Reads a save_shards directory written under any world size into this optimizer, sharded
+  // or not. `named` as for shard(). Throws aha::Error naming the file at fault.
+  void load_shards(const std::filesystem::path& dir, const std::vector<std::pair<std::string, torch::Tensor>>& named);
+  // Bytes of AdamW state this rank holds (moments), and of gradients it holds now.
+  int64_t state_bytes() const;
+  int64_t gradient_bytes() const;
 
   torch::optim::AdamW& adamw() { return *adamw_; }
 
@@ -88,6 +123,7 @@ class Optimizer {
   std::unique_ptr<torch::optim::AdamW> adamw_;
   int64_t step_count_ = 0;
   int64_t skipped_steps_ = 0;
+  std::unique_ptr<ShardedAdamW> sharded_;
 };
 
 }  // namespace aha::policy

@@ -208,6 +208,36 @@ c10::intrusive_ptr<c10d::Work> Communicator::all_reduce_async(std::vector<torch:
   }
 }
 
+c10::intrusive_ptr<c10d::Work> Communicator::reduce_async(torch::Tensor& t, int root) {
+  std::vector<torch::Tensor> v = {t};
+  c10d::ReduceOptions o;
+  o.reduceOp = c10d::ReduceOp::SUM;
+  o.rootRank = root;
+  o.rootTensor = 0;
+  o.timeout = to_ms(options_.timeout_seconds);
+  try {
+    return backend_->reduce(v, o);
+  } catch (const std::exception& e) {
+    fail("reduce to rank " + std::to_string(root), e.what());
+  }
+}
+
+std::vector<torch::Tensor> Communicator::all_gather(const torch::Tensor& mine, const std::string& what) {
+  std::vector<torch::Tensor> input = {mine.to(comm_device_).contiguous()};
+  std::vector<std::vector<torch::Tensor>> output(1);
+  for (int r = 0; r < world_.world_size; ++r) output[0].push_back(torch::empty_like(input[0]));
+  c10d::AllgatherOptions o;
+  o.timeout = to_ms(options_.timeout_seconds);
+  c10::intrusive_ptr<c10d::Work> work;
+  try {
+    work = backend_->allgather(output, input, o);
+  } catch (const std::exception& e) {
+    fail(what, e.what());
+  }
+  wait(work, what);
+  return output[0];
+}
+
 void Communicator::wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what) {
   try {
     work->wait(to_ms(options_.timeout_seconds));

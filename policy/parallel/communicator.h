@@ -68,6 +68,11 @@ class Communicator {
   void broadcast(torch::Tensor& t, int root, const std::string& what = "broadcast");
   // Asynchronous all-reduce of tensors already on device(); finish with wait().
   c10::intrusive_ptr<c10d::Work> all_reduce_async(std::vector<torch::Tensor>& tensors, c10d::ReduceOp op);
+  // Asynchronous sum of `t` (on device(), contiguous) into rank `root`'s `t`; the other ranks'
+  // `t` is left unspecified. Finish with wait(). (ZeRO-2: each gradient range to its owner.)
+  c10::intrusive_ptr<c10d::Work> reduce_async(torch::Tensor& t, int root);
+  // Every rank's `mine` (the same shape on every rank), in rank order, on device().
+  std::vector<torch::Tensor> all_gather(const torch::Tensor& mine, const std::string& what = "all-gather");
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what);
 
   // Waits for every rank without a collective timeout (rank 0 may evaluate or write a

@@ -3,6 +3,8 @@
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace aha::parallel {
@@ -56,6 +58,7 @@ void GradientSync::arm() {
   for (auto& b : buckets_) {
     b.ready = 0;
     b.work.reset();
+    b.reduces.clear();
     b.flat = torch::Tensor();
   }
 }
@@ -68,17 +71,43 @@ void GradientSync::on_ready(size_t k) {
   launch_ready_in_order();
 }
 
+void GradientSync::reduce_to_shard(const ShardLayout& layout) {
+  require(layout.world_size() == comm_->size() && layout.param_count() == params_.size(),
+          "GradientSync: the shard layout is for " + std::to_string(layout.param_count()) + " parameters over " +
+              std::to_string(layout.world_size()) + " ranks, the gradients are " + std::to_string(params_.size()) +
+              " parameters over " + std::to_string(comm_->size()));
+  for (size_t k = 0; k < params_.size(); ++k)
+    require(layout.numel(k) == params_[k].numel(),
+            "GradientSync: the shard layout's parameter " + std::to_string(k) + " has another size");
+  shards_ = std::make_unique<ShardLayout>(layout);
+}
+
+torch::Tensor GradientSync::take_shard_grad() { return std::move(shard_grad_); }
+
 void GradientSync::launch(Bucket& b) {
+  // Increasing index order: a bucket's parameters are consecutive, so its flat vector is one
+  // contiguous range of the shard layout's flattened parameters.
   std::vector<torch::Tensor> parts;
-  for (size_t i : b.params) {
-    const auto& p = params_[i];
+  for (auto it = b.params.rbegin(); it != b.params.rend(); ++it) {
+    const auto& p = params_[*it];
     auto g = p.grad();
     parts.push_back(g.defined() ? g.detach().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
   }
   auto flat = torch::cat(parts).to(comm_->device());
-  std::vector<torch::Tensor> tensors = {flat};
-  b.work = comm_->all_reduce_async(tensors, c10d::ReduceOp::SUM);
   b.flat = flat;
+  if (shards_) {
+    const int64_t begin = shards_->param_start(b.params.back()), end = begin + flat.numel();
+    for (int r = 0; r < comm_->size(); ++r) {
+      const auto [rb, re] = shards_->range(r);
+      const int64_t ob = std::max(begin, rb), oe = std::min(end, re);
+      if (oe <= ob) continue;
+      auto slice = flat.narrow(0, ob - begin, oe - ob);
+      b.reduces.push_back(comm_->reduce_async(slice, r));
+    }
+  } else {
+    std::vector<torch::Tensor> tensors = {flat};
+    b.work = comm_->all_reduce_async(tensors, c10d::ReduceOp::SUM);
+  }
   if (!in_finish_) ++launched_in_backward_;
 }
 
@@ -95,21 +124,41 @@ void GradientSync::finish(const std::string& what) {
   for (; next_launch_ < buckets_.size(); ++next_launch_) launch(buckets_[next_launch_]);
   torch::NoGradGuard no_grad;
   const double scale = reduction_ == GradientReduction::average ? 1.0 / comm_->size() : 1.0;
-  for (auto& b : buckets_) {
-    comm_->wait(b.work, what);
-    int64_t offset = 0;
-    for (size_t i : b.params) {
-      auto& p = params_[i];
-      auto part = b.flat.narrow(0, offset, p.numel()).view(p.sizes()).to(p.device());
-      if (scale != 1.0) part = part * scale;
-      offset += p.numel();
-      if (p.grad().defined())
-        p.mutable_grad().copy_(part);
-      else
-        p.mutable_grad() = part.clone();
+  if (shards_) {
+    const auto [mine_begin, mine_end] = shards_->range(comm_->rank());
+    const auto& first = params_.front();
+    shard_grad_ = torch::zeros({mine_end - mine_begin}, first.options());
+    for (auto& b : buckets_) {
+      for (auto& w : b.reduces) comm_->wait(w, what);
+      const int64_t begin = shards_->param_start(b.params.back()), end = begin + b.flat.numel();
+      const int64_t ob = std::max(begin, mine_begin), oe = std::min(end, mine_end);
+      if (oe > ob) {
+        auto part = b.flat.narrow(0, ob - begin, oe - ob).to(shard_grad_.device());
+        if (scale != 1.0) part = part * scale;
+        shard_grad_.narrow(0, ob - mine_begin, oe - ob).copy_(part);
+      }
+      b.reduces.clear();
+      b.flat = torch::Tensor();
     }
-    b.work.reset();
-    b.flat = torch::Tensor();
+    // Only the shard outlives the reduction.
+    for (auto& p : params_) p.mutable_grad().reset();
+  } else {
+    for (auto& b : buckets_) {
+      comm_->wait(b.work, what);
+      int64_t offset = 0;
+      for (auto it = b.params.rbegin(); it != b.params.rend(); ++it) {
+        auto& p = params_[*it];
+        auto part = b.flat.narrow(0, offset, p.numel()).view(p.sizes()).to(p.device());
+        if (scale != 1.0) part = part * scale;
+        offset += p.numel();
+        if (p.grad().defined())
+          p.mutable_grad().copy_(part);
+        else
+          p.mutable_grad() = part.clone();
+      }
+      b.work.reset();
+      b.flat = torch::Tensor();
+    }
   }
   in_finish_ = false;
   armed_ = false;

@@ -10,6 +10,12 @@
 // whose parameters got no gradient in that backward (their accumulated gradient, or zeros),
 // waits for every bucket and writes the reduced values back into each parameter's .grad.
 //
+// ZeRO-2 (reduce_to_shard): instead of all-reducing a bucket, its gradient is reduced (summed)
+// only to the ranks whose shard (shard_layout.h) overlaps it, one reduce per such rank, still
+// launched from backward; finish() then leaves no parameter gradient at all (each is reset)
+// and hands this rank's range of the reduced gradient over through take_shard_grad(). Local
+// gradients are still accumulated whole during backward; only what outlives it is a shard.
+//
 // Reduction: `sum` (the loss was already normalised over the global batch, as the GRPO trainer
 // does) or `average` (divide by the world size, as for a per-rank mean loss).
 #pragma once
@@ -21,6 +27,7 @@
 #include <vector>
 
 #include "policy/parallel/communicator.h"
+#include "policy/parallel/shard_layout.h"
 
 namespace aha::parallel {
 
@@ -38,6 +45,13 @@ class GradientSync {
   void finish(const std::string& what = "all-reduce of gradients");  // see above
   bool armed() const { return armed_; }
 
+  // ZeRO-2 from now on; `layout` must describe the parameters given above, in that order, over
+  // the communicator's world. Throws aha::Error when it does not.
+  void reduce_to_shard(const ShardLayout& layout);
+  // The reduced gradient of this rank's range [range size] from the last finish() (ZeRO-2),
+  // moved out (undefined afterwards).
+  torch::Tensor take_shard_grad();
+
   int64_t bucket_count() const { return static_cast<int64_t>(buckets_.size()); }
   // How many buckets were launched from inside backward in the last armed pass (overlap).
   int64_t launched_during_backward() const { return launched_in_backward_; }
@@ -46,8 +60,9 @@ class GradientSync {
   struct Bucket {
     std::vector<size_t> params;  // indices into params_
     size_t ready = 0;
-    torch::Tensor flat;  // on the communicator's device
-    c10::intrusive_ptr<c10d::Work> work;
+    torch::Tensor flat;  // on the communicator's device; parameters in increasing index order
+    c10::intrusive_ptr<c10d::Work> work;              // all-reduce
+    std::vector<c10::intrusive_ptr<c10d::Work>> reduces;  // ZeRO-2: one per owning rank
   };
   void on_ready(size_t param);  // from the autograd engine's thread
   void launch_ready_in_order();
@@ -65,6 +80,8 @@ class GradientSync {
   bool armed_ = false, in_finish_ = false;
   size_t next_launch_ = 0;
   int64_t launched_in_backward_ = 0;
+  std::unique_ptr<ShardLayout> shards_;  // ZeRO-2 when set
+  torch::Tensor shard_grad_;
 };
 
 }  // namespace aha::parallel

@@ -505,11 +505,15 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
 }
 
 void GrpoRun::checkpoint(int64_t step) {
-  if (!main_) return;  // data parallel: rank 0 holds the same weights and writes them
+  // Data parallel: rank 0 holds the same weights and writes them; with sharded optimizer state
+  // every rank writes its shard (save_checkpoint is then collective).
+  const bool sharded = trainer_->optimizer().sharding() != policy::Sharding::none;
+  if (!main_ && !sharded) return;
   policy::CheckpointState state;
   state.step = step;
   state.data_cursor = pack_cursor(data_->cursor());
   auto path = policy::save_checkpoint(stage_dir_, state, *trainer_, model_dir_);
+  if (!main_) return;
   store_->add_checkpoint(stage_id_, step, path.string());
   prune_checkpoints(stage_dir_, recipe_.checkpoint.keep_last);
 }

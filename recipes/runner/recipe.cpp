@@ -220,7 +220,7 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   recipe.base_dir = file.has_parent_path() ? file.parent_path() : fs::path(".");
   ObjectReader r(doc, what);
   r.reject_unknown({"name", "model", "template", "system_prompt", "stop_strings", "data", "rewards", "accuracy_reward", "reward", "rollout",
-                    "algorithm", "schedule", "checkpoint", "eval", "logging"});
+                    "algorithm", "schedule", "checkpoint", "eval", "logging", "parallel"});
   recipe.name = r.get_string("name");
   if (recipe.name.empty() || recipe.name.find_first_of("/\\ \t") != std::string::npos)
     throw Error(what + ": 'name' must be non-empty, without slashes or spaces (it names the run directory)");
@@ -287,6 +287,15 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
     recipe.checkpoint.every = non_negative(c, "every", recipe.checkpoint.every);
     recipe.checkpoint.keep_last = non_negative(c, "keep_last", recipe.checkpoint.keep_last);
   }
+  if (r.has("parallel")) {
+    ObjectReader p = r.object("parallel");
+    p.reject_unknown({"sharding"});
+    try {
+      recipe.trainer.sharding = policy::parse_sharding(p.get_string("sharding", "none"));
+    } catch (const Error& e) {
+      throw Error(what + ": parallel.sharding: " + e.what());
+    }
+  }
   if (r.has("eval")) read_eval(r.object("eval"), recipe.eval);
   if (r.has("logging")) {
     ObjectReader l = r.object("logging");
@@ -307,6 +316,9 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
     throw Error(what + ": algorithm: " + e.what());
   }
   if (doc.HasMember("reward")) doc.RemoveMember("reward");  // where, not what: see recipe.h
+  // How the learner's state is laid out over the ranks is no more part of what a run computes
+  // than the world size is: a run may resume under another sharding (checkpoint.h).
+  doc.RemoveMember("parallel");
   recipe.canonical_json = json::to_string(doc);
   return recipe;
 }

@@ -90,6 +90,25 @@ TEST_F(TrainParallel, TwoLocalRanksTrainTheWholeBatchAndOnlyRankZeroWrites) {
   EXPECT_EQ(steps, (std::set<std::string>{"step-1", "step-2"}));
 }
 
+// parallel.sharding zero2: every rank writes its optimizer shard (and RNG state) into the
+// checkpoint, rank 0 the rest; one process then resumes from it unsharded (the sharding is not
+// part of the recipe that --resume compares).
+TEST_F(TrainParallel, ZeroTwoRanksCheckpointPerRankAndOneProcessResumes) {
+  auto r = test::run_aha_in(
+      work_, "train recipe.json --run-dir run --quiet --nproc-per-node 2 --stop-after 2 --set parallel.sharding=zero2",
+      true, 300);
+  ASSERT_EQ(r.exit_status, 0) << r.out;
+  const fs::path saved = work_ / "run" / "checkpoints" / "grpo" / "step-2";
+  for (const char* part : {"state.json", "model/config.json", "optimizer/index.json", "optimizer/rank-0.safetensors",
+                           "optimizer/rank-1.safetensors", "rng/rank-0.pt", "rng/rank-1.pt", "rng.pt"})
+    EXPECT_TRUE(fs::exists(saved / part)) << part;
+  EXPECT_FALSE(fs::exists(saved / "optimizer.pt"));
+  auto single = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --resume --stop-after 1", true, 300);
+  ASSERT_EQ(single.exit_status, 0) << single.out;
+  RunStore store(work_ / "run" / "run.db", {.read_only = true});
+  EXPECT_EQ(*store.latest_step(store.stages().at(0).id), 3);
+}
+
 TEST_F(TrainParallel, AWorldThatDoesNotDivideTheStepsPromptsIsRefusedByName) {
   auto r = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --nproc-per-node 3", true, 300);
   EXPECT_EQ(r.exit_status, 1) << r.out;

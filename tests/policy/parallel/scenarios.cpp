@@ -9,11 +9,14 @@
 #include <string>
 
 #include "core/error.h"
+#include "policy/learner/checkpoint.h"
+#include "policy/learner/sharded_adamw.h"
 #include "policy/parallel/communicator.h"
 #include "policy/parallel/gradient_sync.h"
 #include "policy/parallel/metric_reduction.h"
 #include "policy/model/model_io.h"
 #include "tests/policy/learner/trainer_test_util.h"
+#include "tests/policy/parallel/zero_run.h"
 #include "tests/policy/parallel/world_runner.h"
 
 namespace aha::parallel::testing {
@@ -120,6 +123,48 @@ int routing_bias_step() {
   return 0;
 }
 
+// zero_test.cpp's training run (zero_run.h) as one rank of a data-parallel world: sharding
+// AHA_TEST_SHARDING, AHA_TEST_STEPS steps, optionally resumed from AHA_TEST_LOAD and saved
+// under the stage directory AHA_TEST_SAVE; writes its weights and byte counts.
+int zero_train() {
+  policy::testing::one_thread();
+  auto comm = connect();
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v ? v : "";
+  };
+  auto trainer = zero_trainer(policy::parse_sharding(env("AHA_TEST_SHARDING")));
+  trainer->set_data_parallel(comm);
+  if (!env("AHA_TEST_GATHER_ROUND").empty() && trainer->optimizer().sharded())
+    trainer->optimizer().sharded()->set_gather_round_elements(std::stoll(env("AHA_TEST_GATHER_ROUND")));
+  if (!env("AHA_TEST_LOAD").empty()) policy::load_checkpoint(env("AHA_TEST_LOAD"), *trainer);
+  const int64_t steps = std::stoll(env("AHA_TEST_STEPS"));
+  int64_t gradient_bytes = -1;
+  for (int64_t k = 0; k < steps; ++k) {
+    auto batch = zero_batch(trainer->steps_done());
+    const auto [begin, end] = share_of(batch.size(), comm->rank(), comm->size());
+    auto mine = batch.rows(begin, end - begin);
+    if (k == 0) {
+      // The first step by hand, to count the gradient bytes held between backward and update.
+      auto acc = trainer->accumulate_gradients(mine, {});
+      gradient_bytes = trainer->optimizer().gradient_bytes();
+      trainer->optimizer().step(torch::tensor(acc.loss, torch::kFloat64));
+      trainer->set_steps_done(trainer->steps_done() + 1);
+    } else {
+      trainer->train_step(mine);
+    }
+  }
+  if (!env("AHA_TEST_SAVE").empty())
+    policy::save_checkpoint(env("AHA_TEST_SAVE"), {trainer->steps_done(), 0}, *trainer);
+  std::vector<torch::Tensor> weights;
+  for (auto& p : trainer->policy().parameters()) weights.push_back(p.detach().clone());
+  torch::save(weights, out_path(comm->rank()) + ".weights.pt");
+  std::ofstream(out_path(comm->rank())) << trainer->optimizer().state_bytes() << " " << gradient_bytes << " "
+                                        << trainer->optimizer().skipped_steps();
+  comm->finish();
+  return 0;
+}
+
 // metric_reduction_test.cpp's hand-worked metrics.
 int metrics() {
   auto comm = connect();
@@ -165,6 +210,7 @@ int run_scenario(const std::string& name) {
     if (name == "trainer_step") return trainer_step();
     if (name == "metrics") return metrics();
     if (name == "routing_bias_step") return routing_bias_step();
+    if (name == "zero_train") return zero_train();
     if (name == "killed_peer") return peer_failure(SIGKILL);
     if (name == "hung_peer") return peer_failure(SIGSTOP);
   } catch (const std::exception& e) {

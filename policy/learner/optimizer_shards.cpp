@@ -1,0 +1,209 @@
+#include "policy/learner/optimizer_shards.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <boost/crc.hpp>
+
+#include <map>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/json.h"
+#include "policy/model/safetensors.h"
+
+namespace aha::policy {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr int64_t kFormat = 1;
+
+std::string key_of(const std::string& name, int64_t offset) { return name + "@" + std::to_string(offset); }
+
+uint32_t crc32_of(const MappedFile& file) {
+  boost::crc_32_type crc;
+  crc.process_bytes(file.data(), file.size());
+  return crc.checksum();
+}
+
+}  // namespace
+
+std::string shard_file_name(int rank) { return "rank-" + std::to_string(rank) + ".safetensors"; }
+
+ShardFileInfo write_optimizer_shard(const fs::path& dir, int rank, int64_t begin, int64_t end,
+                                    const std::vector<ShardPieceState>& pieces) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  std::map<std::string, std::string> metadata = {{"format", "pt"}};
+  for (const auto& p : pieces) {
+    const std::string key = key_of(p.name, p.offset);
+    tensors.emplace_back(key + "/exp_avg", p.exp_avg);
+    tensors.emplace_back(key + "/exp_avg_sq", p.exp_avg_sq);
+    metadata[key + "/step"] = std::to_string(p.step);
+  }
+  const fs::path path = dir / shard_file_name(rank);
+  save_safetensors(path, tensors, metadata);
+  const MappedFile written(path);
+  return {rank, begin, end, static_cast<int64_t>(written.size()), crc32_of(written)};
+}
+
+void write_shard_index(const fs::path& dir, const ShardIndex& index) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("format"), w.Int64(kFormat);
+  w.Key("sharding"), w.String(index.sharding.c_str());
+  w.Key("world_size"), w.Int(index.world_size);
+  w.Key("step_count"), w.Int64(index.step_count);
+  w.Key("skipped_steps"), w.Int64(index.skipped_steps);
+  w.Key("parameters"), w.StartArray();
+  for (const auto& [name, numel] : index.parameters) {
+    w.StartObject();
+    w.Key("name"), w.String(name.c_str(), static_cast<rapidjson::SizeType>(name.size()));
+    w.Key("numel"), w.Int64(numel);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("shards"), w.StartArray();
+  for (const auto& s : index.shards) {
+    w.StartObject();
+    w.Key("rank"), w.Int(s.rank);
+    w.Key("file"), w.String(shard_file_name(s.rank).c_str());
+    w.Key("begin"), w.Int64(s.begin);
+    w.Key("end"), w.Int64(s.end);
+    w.Key("bytes"), w.Int64(s.bytes);
+    w.Key("crc32"), w.Uint(s.crc32);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  write_file_atomic(dir / "index.json", json::text_of(buffer) + "\n");
+}
+
+OptimizerShardReader::OptimizerShardReader(const fs::path& dir, const std::vector<std::pair<std::string, int64_t>>& parameters)
+    : dir_(dir) {
+  const fs::path index_path = dir / "index.json";
+  const std::string what = "optimizer shard index " + index_path.string();
+  auto doc = json::parse(read_file(index_path), what);
+  json::ObjectReader r(doc, what);
+  r.reject_unknown({"format", "sharding", "world_size", "step_count", "skipped_steps", "parameters", "shards"});
+  require(r.get_int("format") == kFormat, what + ": field 'format' must be " + std::to_string(kFormat));
+  index_.sharding = r.get_string("sharding");
+  index_.world_size = static_cast<int>(r.get_int("world_size"));
+  index_.step_count = r.get_int("step_count");
+  index_.skipped_steps = r.get_int("skipped_steps");
+  require(index_.world_size >= 1, what + ": 'world_size' must be >= 1");
+
+  const auto& params = r.get("parameters");
+  require(params.IsArray(), what + ": 'parameters' must be a list");
+  for (const auto& p : params.GetArray()) {
+    json::ObjectReader pr(p, what + ": parameters");
+    index_.parameters.emplace_back(pr.get_string("name"), pr.get_int("numel"));
+  }
+  require(index_.parameters.size() == parameters.size(),
+          what + ": " + std::to_string(index_.parameters.size()) + " parameters, the model has " +
+              std::to_string(parameters.size()));
+  starts_.push_back(0);
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    require(index_.parameters[i] == parameters[i],
+            what + ": parameter " + std::to_string(i) + " is '" + index_.parameters[i].first + "' of " +
+                std::to_string(index_.parameters[i].second) + " elements, the model's is '" + parameters[i].first +
+                "' of " + std::to_string(parameters[i].second));
+    starts_.push_back(starts_.back() + parameters[i].second);
+  }
+
+  const auto& shards = r.get("shards");
+  require(shards.IsArray() && shards.Size() == static_cast<rapidjson::SizeType>(index_.world_size),
+          what + ": 'shards' must list one shard per rank (" + std::to_string(index_.world_size) + ")");
+  int64_t expected_begin = 0;
+  for (const auto& s : shards.GetArray()) {
+    json::ObjectReader sr(s, what + ": shards");
+    ShardFileInfo info;
+    info.rank = static_cast<int>(sr.get_int("rank"));
+    info.begin = sr.get_int("begin");
+    info.end = sr.get_int("end");
+    info.bytes = sr.get_int("bytes");
+    const int64_t crc = sr.get_int("crc32");
+    require(crc >= 0 && crc <= 0xffffffffLL, what + ": a shard's 'crc32' is out of range");
+    info.crc32 = static_cast<uint32_t>(crc);
+    require(info.rank == static_cast<int>(index_.shards.size()) && sr.get_string("file") == shard_file_name(info.rank),
+            what + ": shard " + std::to_string(index_.shards.size()) + " must be rank " +
+                std::to_string(index_.shards.size()) + " in " + shard_file_name(static_cast<int>(index_.shards.size())));
+    require(info.begin == expected_begin && info.end >= info.begin,
+            what + ": the shards do not cover the parameters one after another (rank " + std::to_string(info.rank) +
+                " starts at " + std::to_string(info.begin) + ", expected " + std::to_string(expected_begin) + ")");
+    expected_begin = info.end;
+    // Every file up front, so that a missing one is found before any state changes.
+    const fs::path file = dir / shard_file_name(info.rank);
+    std::error_code ec;
+    require(fs::is_regular_file(file, ec), "optimizer shard " + file.string() + " is missing (the index " +
+                                               index_path.string() + " lists it)");
+    const auto size = fs::file_size(file, ec);
+    require(!ec && static_cast<int64_t>(size) == info.bytes,
+            "optimizer shard " + file.string() + " has " + std::to_string(size) + " bytes, the index says " +
+                std::to_string(info.bytes) + " (truncated or replaced)");
+    index_.shards.push_back(info);
+  }
+  require(expected_begin == starts_.back(), what + ": the shards cover " + std::to_string(expected_begin) +
+                                                " elements, the parameters have " + std::to_string(starts_.back()));
+  files_.resize(index_.shards.size());
+}
+
+OptimizerShardReader::~OptimizerShardReader() = default;
+
+const SafetensorsFile& OptimizerShardReader::open(size_t shard) {
+  if (!files_[shard]) {
+    const fs::path path = dir_ / shard_file_name(static_cast<int>(shard));
+    {
+      const MappedFile data(path);
+      require(crc32_of(data) == index_.shards[shard].crc32,
+              "optimizer shard " + path.string() + " does not match its CRC-32 in the index (corrupt)");
+    }
+    files_[shard] = std::make_unique<SafetensorsFile>(path);
+  }
+  return *files_[shard];
+}
+
+OptimizerShardReader::Range OptimizerShardReader::read(size_t param, int64_t offset, int64_t length) {
+  require(param < index_.parameters.size() && offset >= 0 && length >= 0 &&
+              offset + length <= index_.parameters[param].second,
+          "optimizer shards: read outside a parameter");
+  const std::string& name = index_.parameters[param].first;
+  const int64_t begin = starts_[param] + offset, end = begin + length;
+  std::vector<torch::Tensor> avg, avg_sq;
+  int64_t step = -1;
+  for (size_t s = 0; s < index_.shards.size(); ++s) {
+    const auto& info = index_.shards[s];
+    // The part of the parameter this shard holds, and of that what is asked for.
+    const int64_t held_begin = std::max(info.begin, starts_[param]), held_end = std::min(info.end, starts_[param + 1]);
+    const int64_t ob = std::max(begin, held_begin), oe = std::min(end, held_end);
+    if (oe <= ob) continue;
+    const auto& file = open(s);
+    const std::string key = key_of(name, held_begin - starts_[param]);
+    const auto where = "optimizer shard " + file.path().string() + ": piece " + key;
+    const auto meta = file.metadata().find(key + "/step");
+    require(meta != file.metadata().end(), where + " has no step count");
+    int64_t piece_step = 0;
+    try {
+      piece_step = std::stoll(meta->second);
+    } catch (const std::exception&) {
+      throw Error(where + ": step count '" + meta->second + "' is not a number");
+    }
+    require(step < 0 || step == piece_step, where + ": step count differs from the parameter's other pieces");
+    step = piece_step;
+    using Part = std::pair<const char*, std::vector<torch::Tensor>*>;
+    for (auto [suffix, out] : {Part{"/exp_avg", &avg}, Part{"/exp_avg_sq", &avg_sq}}) {
+      const auto* entry = file.find(key + suffix);
+      require(entry != nullptr, where + " lacks " + key + suffix);
+      require(entry->shape == std::vector<int64_t>{held_end - held_begin},
+              where + suffix + " has the wrong shape for the range the index gives");
+      out->push_back(file.view(key + suffix).narrow(0, ob - held_begin, oe - ob));
+    }
+  }
+  Range range;
+  range.step = std::max<int64_t>(step, 0);
+  range.exp_avg = avg.empty() ? torch::zeros({0}) : torch::cat(avg);
+  range.exp_avg_sq = avg_sq.empty() ? torch::zeros({0}) : torch::cat(avg_sq);
+  return range;
+}
+
+}  // namespace aha::policy

@@ -1,0 +1,211 @@
+#include "policy/learner/sharded_adamw.h"
+
+#include <ATen/ops/_fused_adamw.h>
+
+#include <cmath>
+#include <map>
+#include <tuple>
+
+#include "core/error.h"
+#include "policy/learner/optimizer_shards.h"
+
+namespace aha::policy {
+namespace {
+
+std::vector<int64_t> numels_of(const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+  std::vector<int64_t> out;
+  for (const auto& [_, p] : named) out.push_back(p.numel());
+  return out;
+}
+
+int64_t bytes_of(const torch::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; }
+
+}  // namespace
+
+ShardedAdamW::ShardedAdamW(std::shared_ptr<parallel::Communicator> comm, Sharding mode,
+                           std::vector<std::pair<std::string, torch::Tensor>> named, std::vector<size_t> group_of,
+                           const std::vector<ParamGroup>& groups, const OptimizerOptions& options)
+    : comm_(std::move(comm)),
+      mode_(mode),
+      named_(std::move(named)),
+      layout_(numels_of(named_), comm_ ? comm_->size() : 1),
+      options_(options) {
+  require(comm_ != nullptr, "sharded optimizer: no communicator");
+  require(mode_ != Sharding::none, "sharded optimizer: sharding 'none' shards nothing");
+  require(!named_.empty() && group_of.size() == named_.size(), "sharded optimizer: no parameters");
+  const auto& first = named_.front().second;
+  for (const auto& [name, p] : named_) {
+    require(p.scalar_type() == first.scalar_type() && p.device() == first.device(),
+            "sharding " + sharding_name(mode_) + " needs every parameter in one dtype on one device: " + name + " is " +
+                c10::toString(p.scalar_type()) + " on " + p.device().str() + ", " + named_.front().first + " is " +
+                c10::toString(first.scalar_type()) + " on " + first.device().str());
+    require(p.is_contiguous(), "sharding " + sharding_name(mode_) + ": parameter " + name + " is not contiguous");
+    flat_.push_back(p.detach().view({-1}));
+  }
+  for (const auto& g : groups) weight_decays_.push_back(g.weight_decay);
+  std::tie(range_begin_, range_end_) = layout_.range(comm_->rank());
+  for (const auto& where : layout_.pieces(range_begin_, range_end_)) {
+    Piece piece;
+    piece.where = where;
+    piece.group = group_of[where.param];
+    piece.param = flat_[where.param].narrow(0, where.offset, where.length);
+    piece.exp_avg = torch::zeros({where.length}, first.options());
+    piece.exp_avg_sq = torch::zeros({where.length}, first.options());
+    pieces_.push_back(std::move(piece));
+  }
+}
+
+torch::Tensor ShardedAdamW::grad_of(const Piece& piece) const {
+  if (mode_ == Sharding::zero2) {
+    if (!shard_grad_.defined()) return {};
+    return shard_grad_.narrow(0, piece.where.flat_offset - range_begin_, piece.where.length);
+  }
+  const auto& g = named_[piece.where.param].second.grad();
+  if (!g.defined()) return {};
+  return g.reshape({-1}).narrow(0, piece.where.offset, piece.where.length);
+}
+
+OptimizerStepResult ShardedAdamW::step(const torch::Tensor& loss, const std::vector<double>& group_lrs,
+                                       double max_grad_norm) {
+  std::vector<torch::Tensor> grads;
+  std::vector<size_t> with_grad;
+  for (size_t i = 0; i < pieces_.size(); ++i) {
+    auto g = grad_of(pieces_[i]);
+    if (!g.defined()) continue;
+    grads.push_back(g);
+    with_grad.push_back(i);
+  }
+  // This range's squared norm, summed over the ranks: the global norm of optimizer.h.
+  auto squared = torch::zeros({1}, torch::kFloat64);
+  if (!grads.empty()) {
+    auto norms = at::_foreach_norm(grads, 2, torch::kFloat32);
+    for (auto& n : norms) n = n.to(grads.front().device());
+    squared = torch::stack(norms).to(torch::kFloat64).pow(2).sum().reshape({1}).cpu();
+  }
+  comm_->all_reduce(squared, c10d::ReduceOp::SUM, "all-reduce of the squared gradient norms");
+  OptimizerStepResult result;
+  result.grad_norm = std::sqrt(squared.item<double>());
+  const double loss_host = loss.defined() ? loss.detach().to(torch::kCPU, torch::kFloat64).item<double>() : 0.0;
+  if (!std::isfinite(loss_host)) {
+    result.skip_reason = "loss is not finite";
+  } else if (!std::isfinite(result.grad_norm)) {
+    result.skip_reason = "gradient norm is not finite";
+  }
+  if (result.skip_reason.empty()) {
+    torch::NoGradGuard no_grad;
+    if (max_grad_norm > 0.0) {
+      // The same float32 coefficient as optimizer.h computes from its float32 norm.
+      const double norm32 = static_cast<double>(static_cast<float>(result.grad_norm));
+      const double coef = max_grad_norm / (norm32 + 1e-6);
+      if (coef < 1.0) {
+        // Scaled copies: a ZeRO-1 gradient view belongs to the whole parameter's .grad.
+        for (auto& g : grads) g = g * coef;
+      }
+    }
+    // One fused launch per group and step count (the kernel's step is one scalar per tensor).
+    std::map<std::pair<size_t, int64_t>, std::vector<size_t>> launches;
+    for (size_t k = 0; k < with_grad.size(); ++k) {
+      auto& piece = pieces_[with_grad[k]];
+      ++piece.step;
+      launches[{piece.group, piece.step}].push_back(k);
+    }
+    for (const auto& [key, members] : launches) {
+      std::vector<torch::Tensor> params, g, avg, avg_sq, steps;
+      auto step_tensor = torch::full({}, double(key.second), pieces_.front().param.options().dtype(torch::kFloat32));
+      for (size_t k : members) {
+        auto& piece = pieces_[with_grad[k]];
+        params.push_back(piece.param);
+        g.push_back(grads[k]);
+        avg.push_back(piece.exp_avg);
+        avg_sq.push_back(piece.exp_avg_sq);
+        steps.push_back(step_tensor);
+      }
+      at::_fused_adamw_(params, g, avg, avg_sq, /*max_exp_avg_sqs=*/{}, steps, group_lrs.at(key.first),
+                        options_.beta1, options_.beta2, weight_decays_.at(key.first), options_.eps,
+                        /*amsgrad=*/false, /*maximize=*/false);
+    }
+    all_gather_parameters();
+    result.applied = true;
+  }
+  clear_grads();
+  return result;
+}
+
+void ShardedAdamW::all_gather_parameters() {
+  torch::NoGradGuard no_grad;
+  const int world = comm_->size(), rank = comm_->rank();
+  const auto& first = named_.front().second;
+  int64_t round = gather_round_;
+  if (round <= 0)
+    round = std::max<int64_t>(1, (comm_->options().bucket_megabytes << 20) / (first.element_size() * world));
+  const int64_t widest = layout_.max_shard();
+  // Round k: every rank contributes elements [k, k + n) of its range (padded to n).
+  for (int64_t k = 0; k < widest; k += round) {
+    const int64_t n = std::min(round, widest - k);
+    auto mine = torch::zeros({n}, first.options());
+    for (const auto& p : layout_.pieces(range_begin_ + k, std::min(range_end_, range_begin_ + k + n)))
+      mine.narrow(0, p.flat_offset - range_begin_ - k, p.length).copy_(flat_[p.param].narrow(0, p.offset, p.length));
+    auto all = comm_->all_gather(mine, "all-gather of the updated parameters");
+    for (int r = 0; r < world; ++r) {
+      if (r == rank) continue;
+      const auto [b, e] = layout_.range(r);
+      for (const auto& p : layout_.pieces(b + k, std::min(e, b + k + n)))
+        flat_[p.param].narrow(0, p.offset, p.length).copy_(all[r].narrow(0, p.flat_offset - b - k, p.length));
+    }
+  }
+}
+
+void ShardedAdamW::clear_grads() {
+  for (auto& [_, p] : named_) p.mutable_grad().reset();
+  shard_grad_ = torch::Tensor();
+}
+
+int64_t ShardedAdamW::state_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& p : pieces_) bytes += bytes_of(p.exp_avg) + bytes_of(p.exp_avg_sq);
+  return bytes;
+}
+
+int64_t ShardedAdamW::gradient_bytes() const {
+  int64_t bytes = bytes_of(shard_grad_);
+  for (const auto& [_, p] : named_) bytes += bytes_of(p.grad());
+  return bytes;
+}
+
+std::vector<ShardPieceState> ShardedAdamW::piece_states() const {
+  std::vector<ShardPieceState> out;
+  for (const auto& p : pieces_)
+    out.push_back({named_[p.where.param].first, p.where.offset, p.exp_avg, p.exp_avg_sq, p.step});
+  return out;
+}
+
+void ShardedAdamW::load(OptimizerShardReader& reader) {
+  torch::NoGradGuard no_grad;
+  std::vector<OptimizerShardReader::Range> ranges;  // all read before any is applied
+  for (const auto& p : pieces_) ranges.push_back(reader.read(p.where.param, p.where.offset, p.where.length));
+  for (size_t i = 0; i < pieces_.size(); ++i) {
+    pieces_[i].exp_avg.copy_(ranges[i].exp_avg);
+    pieces_[i].exp_avg_sq.copy_(ranges[i].exp_avg_sq);
+    pieces_[i].step = ranges[i].step;
+  }
+}
+
+void ShardedAdamW::load_from_full(const torch::optim::AdamW& full) {
+  torch::NoGradGuard no_grad;
+  for (auto& piece : pieces_) {
+    const auto& p = named_[piece.where.param].second;
+    auto it = full.state().find(p.unsafeGetTensorImpl());
+    if (it == full.state().end()) {  // never updated
+      piece.exp_avg.zero_();
+      piece.exp_avg_sq.zero_();
+      piece.step = 0;
+      continue;
+    }
+    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+    piece.exp_avg.copy_(s.exp_avg().reshape({-1}).narrow(0, piece.where.offset, piece.where.length));
+    piece.exp_avg_sq.copy_(s.exp_avg_sq().reshape({-1}).narrow(0, piece.where.offset, piece.where.length));
+    piece.step = s.step();
+  }
+}
+
+}  // namespace aha::policy

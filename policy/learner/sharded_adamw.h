@@ -1,0 +1,97 @@
+// ZeRO-1 and ZeRO-2 for the learner's AdamW (optimizer.h): the optimizer state is split over
+// the data-parallel ranks instead of held whole by each.
+//
+// Contract:
+// - The parameters, flattened one after another in the model's order, are split into one
+//   contiguous range per rank, balanced by element count (parallel/shard_layout.h). Each rank
+//   holds AdamW's moments (and step counts) for its range only, as pieces keyed by parameter
+//   name and element offset, and updates only those elements; then the updated parameters are
+//   all-gathered (in rounds of about the communicator's bucket size), so every rank again holds
+//   the whole, identical policy for rollout and the next forward.
+// - The parameters are the fp32 master weights (under autocast the forward casts them; nothing
+//   else holds a second copy), so there is no separate master copy to shard.
+// - ZeRO-1: gradients are all-reduced as without sharding (parallel/gradient_sync.h) and each
+//   rank reads its range of them. ZeRO-2: each bucket's gradient is reduced only to the ranks
+//   that own part of it; the rank then holds its range's gradient alone (set_shard_grad), and
+//   every parameter's .grad is gone.
+// - step() keeps Optimizer::step's contract exactly: the global norm is the square root of the
+//   all-reduced sum of the ranks' squared range norms (float32 norms, summed in float64), the
+//   skip rule and clipping are the same, so every rank decides alike and the weights equal
+//   those of the unsharded optimizer (up to float rounding of the norm's summation order).
+// - Every parameter must be contiguous, of one dtype and on one device (an error names the
+//   first one that is not).
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "policy/learner/optimizer.h"
+#include "policy/parallel/communicator.h"
+#include "policy/parallel/shard_layout.h"
+
+namespace aha::policy {
+
+class OptimizerShardReader;
+struct ShardPieceState;
+
+class ShardedAdamW {
+ public:
+  // `named`: the model's parameters in order; `group_of[i]`: the index into `groups` of
+  // named[i] (its weight decay; the LR comes with each step).
+  ShardedAdamW(std::shared_ptr<parallel::Communicator> comm, Sharding mode,
+               std::vector<std::pair<std::string, torch::Tensor>> named, std::vector<size_t> group_of,
+               const std::vector<ParamGroup>& groups, const OptimizerOptions& options);
+
+  Sharding mode() const { return mode_; }
+  parallel::Communicator& comm() const { return *comm_; }
+  const parallel::ShardLayout& layout() const { return layout_; }
+  const std::vector<std::pair<std::string, torch::Tensor>>& named() const { return named_; }
+
+  // ZeRO-2: this rank's range of the reduced gradient [range size] for the next step.
+  void set_shard_grad(torch::Tensor grad) { shard_grad_ = std::move(grad); }
+
+  // Optimizer::step's decision and update (see above); `group_lrs[g]` is group g's LR. Leaves
+  // every gradient cleared. Fills grad_norm and skip_reason; `applied` says whether it updated.
+  OptimizerStepResult step(const torch::Tensor& loss, const std::vector<double>& group_lrs, double max_grad_norm);
+
+  // Bytes of optimizer state this rank holds (the moments of its range).
+  int64_t state_bytes() const;
+  // Bytes of gradient this rank holds now (parameters' .grad and the ZeRO-2 range).
+  int64_t gradient_bytes() const;
+  // Elements per rank in each all-gather round (0: from the communicator's bucket size).
+  void set_gather_round_elements(int64_t n) { gather_round_ = n; }
+
+  // Checkpoints (optimizer_shards.h): this rank's pieces, and loading them back from any layout.
+  std::vector<ShardPieceState> piece_states() const;
+  void load(OptimizerShardReader& reader);
+  // From a whole AdamW state (an unsharded optimizer.pt loaded into `full`): this rank's ranges.
+  void load_from_full(const torch::optim::AdamW& full);
+
+ private:
+  struct Piece {
+    parallel::ShardPiece where;
+    size_t group = 0;
+    torch::Tensor param;  // 1-D view into the parameter's elements
+    torch::Tensor exp_avg, exp_avg_sq;
+    int64_t step = 0;
+  };
+  torch::Tensor grad_of(const Piece& piece) const;  // undefined when there is none
+  void all_gather_parameters();
+  void clear_grads();
+
+  std::shared_ptr<parallel::Communicator> comm_;
+  Sharding mode_;
+  std::vector<std::pair<std::string, torch::Tensor>> named_;
+  std::vector<torch::Tensor> flat_;  // each parameter viewed as 1-D
+  parallel::ShardLayout layout_;
+  std::vector<double> weight_decays_;
+  OptimizerOptions options_;
+  std::vector<Piece> pieces_;
+  int64_t range_begin_ = 0, range_end_ = 0;
+  torch::Tensor shard_grad_;
+  int64_t gather_round_ = 0;
+};
+
+}  // namespace aha::policy

@@ -1,0 +1,35 @@
+// The training run that zero_test.cpp repeats under every sharding and world size, and in one
+// process as the reference: the tiny model, AdamW with weight decay and a clipping threshold
+// that the first step exceeds, step k trained on the synthetic 4-row batch of seed 100 + k
+// (drawn with a model of its own, so a batch never depends on the weights being trained).
+#pragma once
+#include <memory>
+
+#include "tests/policy/learner/trainer_test_util.h"
+
+namespace aha::parallel::testing {
+
+// The clipping threshold: between the steps' gradient norms, so some steps are clipped and
+// some not (zero_test.cpp checks that on the reference run).
+inline constexpr double kZeroMaxGradNorm = 0.5;
+
+inline std::unique_ptr<policy::GrpoTrainer> zero_trainer(policy::Sharding sharding) {
+  policy::TrainerOptions o;
+  o.optimizer.lr = 1e-3;
+  o.optimizer.max_grad_norm = kZeroMaxGradNorm;
+  // Adam's eps above the rounding noise of gradients that are zero in exact arithmetic (the key
+  // biases'), which a smaller eps would blow up to a full step of either sign: the runs compared
+  // here sum their gradients in different orders.
+  o.optimizer.eps = 1e-6;
+  o.weight_decay = 0.1;
+  o.micro_batch_size = 1;
+  o.sharding = sharding;
+  return std::make_unique<policy::GrpoTrainer>(policy::testing::tiny_model(), o);
+}
+
+inline policy::PolicyBatch zero_batch(int64_t step) {
+  static const auto model = policy::testing::tiny_model();
+  return policy::testing::synthetic_batch(*model, 100 + static_cast<uint64_t>(step), /*B=*/4);
+}
+
+}  // namespace aha::parallel::testing
