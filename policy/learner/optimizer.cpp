@@ -13,6 +13,13 @@
 #include "policy/parallel/communicator.h"
 
 namespace aha::policy {
+
+std::string non_finite_skip_reason(double loss, double grad_norm) {
+  if (!std::isfinite(loss)) return "loss is not finite";
+  if (!std::isfinite(grad_norm)) return "gradient norm is not finite";
+  return {};
+}
+
 namespace {
 
 void validate(const std::vector<ParamGroup>& groups, const OptimizerOptions& o) {
@@ -118,11 +125,7 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
   double loss_host = host[1].item<double>();
   result.lr = lr_at(step_count_);
 
-  if (!std::isfinite(loss_host)) {
-    result.skip_reason = "loss is not finite";
-  } else if (!std::isfinite(result.grad_norm)) {
-    result.skip_reason = "gradient norm is not finite";
-  }
+  result.skip_reason = non_finite_skip_reason(loss_host, result.grad_norm);
   if (result.skip_reason.empty()) {
     torch::NoGradGuard no_grad;
     if (options_.max_grad_norm > 0.0) {

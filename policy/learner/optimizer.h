@@ -77,6 +77,10 @@ struct OptimizerStepResult {
   std::string skip_reason;  // empty when applied, else which value was not finite
 };
 
+// The skip rule, shared by the whole and the sharded optimizer so both decide alike: empty when
+// the step may apply, else which of the loss and the global gradient norm is not finite.
+std::string non_finite_skip_reason(double loss, double grad_norm);
+
 class Optimizer {
  public:
   // Throws aha::Error naming the group or option at fault (empty groups, a parameter that

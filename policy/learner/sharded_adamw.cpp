@@ -86,11 +86,7 @@ OptimizerStepResult ShardedAdamW::step(const torch::Tensor& loss, const std::vec
   OptimizerStepResult result;
   result.grad_norm = std::sqrt(squared.item<double>());
   const double loss_host = loss.defined() ? loss.detach().to(torch::kCPU, torch::kFloat64).item<double>() : 0.0;
-  if (!std::isfinite(loss_host)) {
-    result.skip_reason = "loss is not finite";
-  } else if (!std::isfinite(result.grad_norm)) {
-    result.skip_reason = "gradient norm is not finite";
-  }
+  result.skip_reason = non_finite_skip_reason(loss_host, result.grad_norm);
   if (result.skip_reason.empty()) {
     torch::NoGradGuard no_grad;
     if (max_grad_norm > 0.0) {
