@@ -30,6 +30,28 @@ double max_diff_on_real_tokens(const torch::Tensor& a, const torch::Tensor& b, c
   return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().index({real}).max().item<double>();
 }
 
+// Backward of the real tokens' log-probs through `model` (on any device): every parameter
+// gradient transformers recorded is within tolerance x max(1, its largest value), and at least
+// layer 0's attention and the last feed-forward were compared.
+void expect_gradients_match(aha::Transformer& model, aha::SafetensorsFile& expected, const torch::Tensor& ids,
+                            const torch::Tensor& mask, const torch::Tensor& pos, double tolerance,
+                            const std::string& label) {
+  for (auto& p : model.parameters()) p.requires_grad_(true);
+  const int64_t T = ids.size(1);
+  auto real = mask.narrow(1, 1, T - 1).mul(mask.narrow(1, 0, T - 1)).to(torch::kFloat32);
+  (model.token_logprobs(ids, mask, pos) * real).sum().backward();
+  int64_t compared = 0;
+  for (const auto& [name, t] : model.named_parameters()) {
+    if (!expected.find("grad." + name)) continue;
+    auto ref = expected.load("grad." + name);
+    ASSERT_TRUE(t.grad().defined()) << name;
+    const double scale = std::max(1.0, ref.abs().max().item<double>());
+    EXPECT_LE((t.grad().cpu() - ref).abs().max().item<double>(), tolerance * scale) << label << " " << name;
+    ++compared;
+  }
+  EXPECT_GE(compared, 5) << label;
+}
+
 class DeepseekV3Parity : public ::testing::TestWithParam<std::string> {
  protected:
   fs::path dir() const { return kFixtures / GetParam(); }
@@ -82,21 +104,8 @@ TEST_P(DeepseekV3Parity, TokenLogprobsEqualLogSoftmaxOfReferenceLogits) {
 TEST_P(DeepseekV3Parity, GradientsOfTokenLogprobsMatchTransformers) {
   aha::SafetensorsFile expected(dir() / "expected.safetensors");
   auto model = aha::load_model(dir());
-  for (auto& p : model->parameters()) p.requires_grad_(true);
   auto ids = expected.load("input_ids"), mask = expected.load("attention_mask"), pos = expected.load("position_ids");
-  const int64_t T = ids.size(1);
-  auto real = mask.narrow(1, 1, T - 1).mul(mask.narrow(1, 0, T - 1)).to(torch::kFloat32);
-  (model->token_logprobs(ids, mask, pos) * real).sum().backward();
-  int64_t compared = 0;
-  for (const auto& [name, t] : model->named_parameters()) {
-    if (!expected.find("grad." + name)) continue;
-    auto ref = expected.load("grad." + name);
-    ASSERT_TRUE(t.grad().defined()) << name;
-    const double scale = std::max(1.0, ref.abs().max().item<double>());
-    EXPECT_LE((t.grad() - ref).abs().max().item<double>(), 1e-4 * scale) << GetParam() << " " << name;
-    ++compared;
-  }
-  EXPECT_GE(compared, 5) << GetParam();  // layer 0's attention and the last feed-forward
+  expect_gradients_match(*model, expected, ids, mask, pos, 1e-4, GetParam());
 }
 
 // Prefill the left-padded prompts into the latent cache, then decode one token at a time with
@@ -178,20 +187,8 @@ TEST_P(DeepseekV3Parity, CudaMatchesTransformers) {
               max_diff_on_real_tokens(expected.load("logits_bf16"), fp32_ref, cpu_mask) + 0.02 * range)
         << GetParam();
   }
-  for (auto& p : model->parameters()) p.requires_grad_(true);
+  expect_gradients_match(*model, expected, ids, mask, pos, 1e-3, GetParam());
   const int64_t T = ids.size(1);
-  auto real = mask.narrow(1, 1, T - 1).mul(mask.narrow(1, 0, T - 1)).to(torch::kFloat32);
-  (model->token_logprobs(ids, mask, pos) * real).sum().backward();
-  int64_t compared = 0;
-  for (const auto& [name, t] : model->named_parameters()) {
-    if (!expected.find("grad." + name)) continue;
-    auto ref = expected.load("grad." + name);
-    ASSERT_TRUE(t.grad().defined()) << name;
-    const double scale = std::max(1.0, ref.abs().max().item<double>());
-    EXPECT_LE((t.grad().cpu() - ref).abs().max().item<double>(), 1e-3 * scale) << GetParam() << " " << name;
-    ++compared;
-  }
-  EXPECT_GE(compared, 5) << GetParam();
   // Decode from the latent cache on the device, one token at a time after a prefill.
   torch::NoGradGuard no_grad;
   const int64_t B = ids.size(0), P = 12;
