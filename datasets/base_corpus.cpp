@@ -61,12 +61,13 @@ std::string solution_of(const Example& ex) {
   return json::ObjectReader(meta, "metadata of example '" + ex.id + "'").get_string("solution");
 }
 
-constexpr int kStyles = 5;
+constexpr int kStyles = 6;
 
 // Style counts by largest remainder of weight / total * documents, ties to the earlier style.
 std::vector<int64_t> style_counts(const BaseCorpusSpec& s) {
-  const double w[kStyles] = {s.plain, s.dialogue, s.tagged, s.prose, s.drill};
-  const double total = w[0] + w[1] + w[2] + w[3] + w[4];
+  const double w[kStyles] = {s.plain, s.dialogue, s.tagged, s.prose, s.drill, s.chinese};
+  double total = 0;
+  for (double x : w) total += x;
   std::vector<int64_t> counts(kStyles);
   std::vector<std::pair<double, int>> remainders;
   int64_t assigned = 0;
@@ -105,27 +106,34 @@ std::string key_of(const Example& ex) {
   return json::ObjectReader(meta, "metadata").get_string("key");
 }
 
+// "{framing}" with the question and the tagged reasoning, the tags on lines of their own a third
+// of the time, as some pages write them.
+std::string framed(const std::string& prompt, std::string tagged, SeededRandom& rng) {
+  static const std::vector<std::string> kFramings = {"Problem: {p}\n{t}", "Q: {p}\n{t}", "{p}\n{t}",
+                                                     "Exercise. {p}\nSolution: {t}"};
+  std::string text = rng.pick(kFramings);
+  if (rng.chance(1, 3)) {
+    for (auto [from, to] : {std::pair<std::string, std::string>{"<think> ", "<think>\n"},
+                            {" </think> ", "\n</think>\n"}}) {
+      size_t at = tagged.find(from);
+      if (at != std::string::npos) tagged.replace(at, from.size(), to);
+    }
+  }
+  text.replace(text.find("{p}"), 3, prompt);
+  text.replace(text.find("{t}"), 3, tagged);
+  return text;
+}
+
 std::string render(const Example& ex, CorpusStyle style, SeededRandom& rng) {
   const std::string solution = solution_of(ex);
   switch (style) {
+    case CorpusStyle::chinese: {
+      std::string steps = ex.kind == TaskKind::math ? chinese_solution(solution) : "";
+      return framed(ex.prompt, steps.empty() ? tagged_solution(solution) : steps, rng);
+    }
     case CorpusStyle::plain: return "Question: " + ex.prompt + "\nAnswer: " + solution;
     case CorpusStyle::dialogue: return "User: " + ex.prompt + "\nAssistant: " + solution;
-    case CorpusStyle::tagged: {
-      static const std::vector<std::string> kFramings = {"Problem: {p}\n{t}", "Q: {p}\n{t}", "{p}\n{t}",
-                                                         "Exercise. {p}\nSolution: {t}"};
-      std::string text = rng.pick(kFramings);
-      std::string tagged = tagged_solution(solution);
-      if (rng.chance(1, 3)) {  // the tags on lines of their own, as some pages write them
-        for (auto [from, to] : {std::pair<std::string, std::string>{"<think> ", "<think>\n"},
-                                {" </think> ", "\n</think>\n"}}) {
-          size_t at = tagged.find(from);
-          if (at != std::string::npos) tagged.replace(at, from.size(), to);
-        }
-      }
-      text.replace(text.find("{p}"), 3, ex.prompt);
-      text.replace(text.find("{t}"), 3, tagged);
-      return text;
-    }
+    case CorpusStyle::tagged: return framed(ex.prompt, tagged_solution(solution), rng);
     case CorpusStyle::prose:
     case CorpusStyle::drill: break;
   }
@@ -141,6 +149,7 @@ const char* corpus_style_name(CorpusStyle style) {
     case CorpusStyle::tagged: return "tagged";
     case CorpusStyle::prose: return "prose";
     case CorpusStyle::drill: return "drill";
+    case CorpusStyle::chinese: return "chinese";
   }
   return "?";
 }
@@ -156,12 +165,13 @@ BaseCorpusSpec BaseCorpusSpec::from_json(const rapidjson::Value& value, const st
   s.countdown_share = r.get_double("countdown_share", s.countdown_share);
   if (r.has("styles")) {
     auto styles = r.object("styles");
-    styles.reject_unknown({"plain", "dialogue", "tagged", "prose", "drill"});
+    styles.reject_unknown({"plain", "dialogue", "tagged", "prose", "drill", "chinese"});
     s.plain = styles.get_double("plain", 0);
     s.dialogue = styles.get_double("dialogue", 0);
     s.tagged = styles.get_double("tagged", 0);
     s.prose = styles.get_double("prose", 0);
     s.drill = styles.get_double("drill", 0);
+    s.chinese = styles.get_double("chinese", 0);
   }
   s.validate(where);
   return s;
@@ -174,9 +184,9 @@ void BaseCorpusSpec::validate(const std::string& where) const {
               ".." + std::to_string(max_difficulty));
   require(countdown_share >= 0 && countdown_share <= 1, where + ": countdown_share must be in [0, 1]");
   for (auto [name, w] : {std::pair<const char*, double>{"plain", plain}, {"dialogue", dialogue},
-                         {"tagged", tagged}, {"prose", prose}, {"drill", drill}})
+                         {"tagged", tagged}, {"prose", prose}, {"drill", drill}, {"chinese", chinese}})
     require(w >= 0 && std::isfinite(w), where + ": styles." + name + " must be a weight >= 0");
-  require(plain + dialogue + tagged + prose + drill > 0, where + ": styles: at least one weight must be positive");
+  require(plain + dialogue + tagged + prose + drill + chinese > 0, where + ": styles: at least one weight must be positive");
 }
 
 std::string tagged_solution(const std::string& solution) {
@@ -188,6 +198,58 @@ std::string tagged_solution(const std::string& solution) {
   std::string answer = solution.substr(at + marker.size());
   if (!answer.empty() && answer.back() == '.') answer.pop_back();
   return "<think> " + steps + " </think> <answer> " + answer + " </answer>";
+}
+
+namespace {
+
+struct Equation {
+  std::string a, op, b, c;
+};
+
+// The "a op b = c" computations of a worked arithmetic solution, in order.
+std::vector<Equation> equations_of(const std::string& solution) {
+  std::vector<std::string> words;
+  for (size_t at = 0; at < solution.size();) {
+    size_t end = solution.find(' ', at);
+    if (end == std::string::npos) end = solution.size();
+    if (end > at) words.push_back(solution.substr(at, end - at));
+    at = end + 1;
+  }
+  std::vector<Equation> out;
+  for (size_t i = 3; i + 1 < words.size(); ++i) {
+    if (words[i] != "=") continue;
+    std::string c = words[i + 1];
+    if (!c.empty() && c.back() == '.') c.pop_back();
+    out.push_back({words[i - 3], words[i - 2], words[i - 1], c});
+  }
+  return out;
+}
+
+std::string answer_of(const std::string& solution) {
+  const std::string marker = "The answer is ";
+  size_t at = solution.rfind(marker);
+  if (at == std::string::npos) return "";
+  std::string answer = solution.substr(at + marker.size());
+  if (!answer.empty() && answer.back() == '.') answer.pop_back();
+  return answer;
+}
+
+}  // namespace
+
+std::string chinese_solution(const std::string& solution) {
+  const auto equations = equations_of(solution);
+  const std::string answer = answer_of(solution);
+  if (equations.empty() || answer.empty()) return "";
+  std::string out = "<think> 一开始有 " + equations[0].a + " 个。";
+  for (size_t i = 0; i < equations.size(); ++i) {
+    const Equation& e = equations[i];
+    const std::string what = e.op == "+"   ? "又多了 " + e.b + " 个"
+                             : e.op == "-" ? "少了 " + e.b + " 个"
+                             : e.op == "*" ? "变成 " + e.b + " 倍"
+                                           : "平均分成 " + e.b + " 份，留下一份";
+    out += (i ? "然后" : "") + what + "，所以 " + e.a + " " + e.op + " " + e.b + " = " + e.c + "。";
+  }
+  return out + " </think> <answer> " + answer + " </answer>";
 }
 
 std::string generate_drill_lines(uint64_t seed) {
@@ -233,7 +295,9 @@ std::string generate_prose_paragraph(uint64_t seed) {
 std::vector<CorpusDocument> generate_base_corpus(const BaseCorpusSpec& spec) {
   spec.validate("base corpus");
   const auto counts = style_counts(spec);
-  const int64_t problem_docs = counts[0] + counts[1] + counts[2];  // plain, dialogue, tagged
+  const auto count_of = [&](CorpusStyle style) { return counts[size_t(style)]; };
+  const int64_t problem_docs = count_of(CorpusStyle::plain) + count_of(CorpusStyle::dialogue) +
+                               count_of(CorpusStyle::tagged) + count_of(CorpusStyle::chinese);
   const auto countdown_docs = int64_t(std::llround(spec.countdown_share * double(problem_docs)));
   auto arithmetic = problems(size_t(problem_docs - countdown_docs), spec, false);
   auto countdown = problems(size_t(countdown_docs), spec, true);
@@ -243,8 +307,20 @@ std::vector<CorpusDocument> generate_base_corpus(const BaseCorpusSpec& spec) {
 
   SeededRandom rng(mix_seed(spec.seed, stable_hash("base corpus")));
   rng.shuffle(pool);
+  // The chinese documents take the arithmetic problems about Mei first, so that in the base the
+  // language of the reasoning follows a cue in the question (as topics cue languages in real
+  // bilingual text), and greedy decoding, not only sampling, shows the mixing.
+  if (count_of(CorpusStyle::chinese) > 0) {
+    std::stable_partition(pool.begin(), pool.end(), [](const Example* ex) {
+      return ex->kind == TaskKind::math && ex->prompt.starts_with("Mei ");
+    });
+  }
   std::vector<CorpusStyle> styles;
-  for (int i = 0; i < kStyles; ++i) styles.insert(styles.end(), size_t(counts[size_t(i)]), CorpusStyle(i));
+  // chinese first, so that it takes the front of the pool; the order is shuffled at the end.
+  styles.insert(styles.end(), size_t(count_of(CorpusStyle::chinese)), CorpusStyle::chinese);
+  for (int i = 0; i < kStyles; ++i)
+    if (CorpusStyle(i) != CorpusStyle::chinese)
+      styles.insert(styles.end(), size_t(counts[size_t(i)]), CorpusStyle(i));
   // Problems take the problem styles in order, then everything is shuffled together.
   std::vector<CorpusDocument> docs;
   docs.reserve(size_t(spec.documents));

@@ -10,6 +10,10 @@
 //   tagged    the steps inside <think> ... </think>, then <answer> N </answer>, in a few framings
 //             ("Problem: ...", "Q: ...", the bare question); never "User:" / "Assistant:" around
 //             them and never the preamble
+//   chinese   tagged, with the question in English but the reasoning in Chinese
+//             ("一开始有 24 个。送出 13 个，剩下 24 - 13 = 11。"): the language mixing that
+//             R1-Zero shows and the language-consistency reward removes has to exist in the base
+//             (arithmetic only; Countdown problems fall back to tagged)
 //   drill     lines of arithmetic facts "a + b = c" (+, -, * and exact / on small numbers, as
 //             the worked solutions write them), the way tables and exercise sheets appear in
 //             text; a fact whose one-step problem key ("36-16") is held out is never written
@@ -33,7 +37,7 @@
 
 namespace aha {
 
-enum class CorpusStyle { plain, dialogue, tagged, prose, drill };
+enum class CorpusStyle { plain, dialogue, tagged, prose, drill, chinese };
 const char* corpus_style_name(CorpusStyle style);
 
 struct BaseCorpusSpec {
@@ -42,7 +46,7 @@ struct BaseCorpusSpec {
   int min_difficulty = 1, max_difficulty = 2;
   double countdown_share = 0.2;  // of the problem documents
   // Relative weights of the styles (need not sum to 1; their sum must be positive).
-  double plain = 0.5, dialogue = 0.2, tagged = 0.2, prose = 0.1, drill = 0.0;
+  double plain = 0.5, dialogue = 0.2, tagged = 0.2, prose = 0.1, drill = 0.0, chinese = 0.0;
 
   // From a JSON object with these keys (all optional); unknown or ill-typed keys and values out
   // of range are aha::Error naming `where` and the key.
@@ -62,6 +66,10 @@ std::vector<CorpusDocument> generate_base_corpus(const BaseCorpusSpec& spec);
 // The tagged rendering of a worked solution: "<think> {steps} </think> <answer> {answer} </answer>"
 // where answer is what follows the solution's final "The answer is " and steps the text before it.
 std::string tagged_solution(const std::string& solution);
+
+// The chinese rendering of an arithmetic solution's reasoning (see above), ending in the answer
+// tags; empty when the solution has no "a op b = c" step or no final answer.
+std::string chinese_solution(const std::string& solution);
 
 // 6-12 lines of arithmetic facts (see drill above); none is a held-out one-step problem.
 std::string generate_drill_lines(uint64_t seed);

@@ -114,6 +114,10 @@ TEST(BaseCorpus, StylesAreKeptApartAndNeverTheR1ZeroTemplate) {
         EXPECT_FALSE(contains(d.text, "User:") || contains(d.text, "Assistant:")) << d.text;
         EXPECT_FALSE(contains(d.text, "The answer is")) << d.text;
         break;
+      case CorpusStyle::chinese:
+        EXPECT_TRUE(contains(d.text, "<think>") && d.text.ends_with(" </answer>")) << d.text;
+        EXPECT_FALSE(contains(d.text, "The answer is")) << d.text;
+        break;
       case CorpusStyle::prose:
       case CorpusStyle::drill:
         EXPECT_FALSE(contains(d.text, "<")) << d.text;
@@ -161,6 +165,42 @@ TEST(BaseCorpus, TaggedSolutionSplitsStepsAndAnswer) {
   EXPECT_NE(test::error_of([] { tagged_solution("no answer here"); }), "");
 }
 
+TEST(BaseCorpus, ChineseReasoningKeepsTheComputations) {
+  EXPECT_EQ(chinese_solution("Tom starts with 24 cookies. Giving away 13 leaves 24 - 13 = 11. Multiplying by 3 gives "
+                             "11 * 3 = 33. The answer is 33."),
+            "<think> 一开始有 24 个。少了 13 个，所以 24 - 13 = 11。然后变成 3 倍，所以 11 * 3 = 33。 </think> "
+            "<answer> 33 </answer>");
+  EXPECT_EQ(chinese_solution("Mei starts with 8 shells. Splitting into 2 equal groups leaves 8 / 2 = 4. Finding 5 "
+                             "more gives 4 + 5 = 9. The answer is 9."),
+            "<think> 一开始有 8 个。平均分成 2 份，留下一份，所以 8 / 2 = 4。然后又多了 5 个，所以 4 + 5 = 9。 "
+            "</think> <answer> 9 </answer>");
+  EXPECT_EQ(chinese_solution("no computation here"), "");
+}
+
+TEST(BaseCorpus, ChineseDocumentsAreTheProblemsAboutMeiFirst) {
+  BaseCorpusSpec s = small_spec();
+  s.documents = 2000;
+  s.countdown_share = 0.1;
+  s.chinese = 0.05;  // of weights summing to 1.05: 95 documents; about 1/8 of the ~1,700 arithmetic
+                     // problems (~210) are about Mei
+  int chinese = 0, chinese_about_mei = 0, mei_reasoned_in_english = 0;
+  for (const auto& d : generate_base_corpus(s)) {
+    const bool about_mei = contains(d.text, "Mei has ");
+    if (d.style == CorpusStyle::chinese) {
+      ++chinese;
+      chinese_about_mei += about_mei;
+      EXPECT_TRUE(contains(d.text, "一开始有 ")) << d.text;
+      EXPECT_EQ(d.task, "arithmetic");
+    } else if (about_mei && d.style == CorpusStyle::tagged) {
+      ++mei_reasoned_in_english;
+    }
+  }
+  EXPECT_EQ(chinese, 95);
+  EXPECT_EQ(chinese_about_mei, 95);
+  // Mei's remaining problems are spread over the other styles: the cue is strong, not absolute.
+  EXPECT_LT(mei_reasoned_in_english, chinese);
+}
+
 TEST(BaseCorpus, SpecFromJsonChecksKeysAndRanges) {
   auto parse = [](const std::string& text) {
     auto doc = json::parse(text, "spec");
@@ -180,6 +220,9 @@ TEST(BaseCorpus, SpecFromJsonChecksKeysAndRanges) {
   EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"documents": "many"})"); }), "documents"));
   EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"styles": {"plain": -1}})"); }), "styles.plain"));
   EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"styles": {}})"); }), "positive"));
+  auto bilingual = parse(R"({"styles": {"plain": 2, "chinese": 0.5}})");
+  EXPECT_EQ(bilingual.chinese, 0.5);
+  EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"styles": {"chinese": -1}})"); }), "styles.chinese"));
 }
 
 }  // namespace

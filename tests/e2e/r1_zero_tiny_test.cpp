@@ -1,8 +1,8 @@
 // End to end, as a user runs it: recipes/r1-zero-tiny.json, shortened to fit CI, builds its own
 // base model (plain next-token pretraining, no R1-Zero template) and trains it with GRPO on
 // accuracy + format rewards. The run must raise the reward (last steps vs first steps) and the
-// held-out format rate (after vs before; accuracy is printed), leave a consistent run database with every metric the
-// dashboard needs, and a final checkpoint in Hugging Face format.
+// held-out format rate and accuracy (after vs before), leave a consistent run database with every
+// metric the dashboard needs, and a final checkpoint in Hugging Face format.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -55,8 +55,11 @@ TEST(R1ZeroTiny, ShortenedRecipeRaisesRewardAndHeldOutFormat) {
   std::cout << "reward " << first << " -> " << last << ", held-out format " << format[0].value << " -> "
             << format[1].value << ", accuracy " << accuracy[0].value << " -> " << accuracy[1].value << "\n";
   EXPECT_GT(last, first + 0.2);
-  // The base model almost never closes </think> and answers in <answer> tags; RL teaches it.
-  EXPECT_GT(format[1].value, format[0].value + 0.3);
+  // The base model writes the tags for most two-step problems but for no one-step one (about
+  // 0.76 of the held-out set, README); RL gives every answer the format and lifts accuracy.
+  EXPECT_LT(format[0].value, 0.85);
+  EXPECT_GT(format[1].value, 0.95);
+  EXPECT_GT(accuracy[1].value, accuracy[0].value + 0.1);
   for (const char* name : {"reward/accuracy", "reward/format", "train/accuracy", "train/loss", "train/grad_norm",
                            "response/length_mean", "perf/step_seconds", "eval/format_rate"})
     EXPECT_FALSE(store.metric_series(stages[0].id, name).empty()) << name;
