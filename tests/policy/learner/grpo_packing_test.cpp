@@ -109,6 +109,7 @@ struct Variant {
   const char* name;
   LossAggregation aggregation;
   bool gspo, dual_clip, entropy;
+  bool checkpointing = false;  // the packed trainer recomputes its layers in backward
 };
 
 TEST(GrpoPacking, PackedEqualsPaddedForEveryAggregation) {
@@ -116,7 +117,7 @@ TEST(GrpoPacking, PackedEqualsPaddedForEveryAggregation) {
   const Variant variants[] = {
       {"token_mean", LossAggregation::token_mean, false, false, true},
       {"seq_mean_token_mean", LossAggregation::seq_mean_token_mean, false, true, false},
-      {"seq_sum_const_len", LossAggregation::seq_sum_const_len, false, false, false},
+      {"seq_sum_const_len, activation checkpointing", LossAggregation::seq_sum_const_len, false, false, false, true},
       {"gspo seq_mean_token_mean", LossAggregation::seq_mean_token_mean, true, false, false},
   };
   for (const auto& v : variants) {
@@ -136,6 +137,7 @@ TEST(GrpoPacking, PackedEqualsPaddedForEveryAggregation) {
     GrpoTrainer padded(tiny_model(), o);
     o.micro_batch_size = 0;
     o.micro_batch_tokens = 16;  // rows of the longest sequence (<= 11), one per micro-batch
+    o.activation_checkpointing = v.checkpointing;
     GrpoTrainer packed(tiny_model(), o);
     for (auto* t : {&padded, &packed}) {
       torch::NoGradGuard no_grad;
@@ -180,6 +182,35 @@ TEST(GrpoPacking, PackedEqualsPaddedForEveryAggregation) {
     EXPECT_NEAR(ma.kl_loss, mb.kl_loss, relative(ma.kl_loss));
     EXPECT_EQ(ma.optimizer_steps, mb.optimizer_steps);
   }
+}
+
+// A mixture-of-experts policy: the router sees only real tokens (segment ids mark them), the
+// policy-loss gradient equals the padded path's, and the auxiliary loss (a per-micro-batch
+// quantity, so not equal) is finite and enters the loss.
+TEST(GrpoPacking, MixtureOfExpertsPolicyTrainsPacked) {
+  testing::one_thread();
+  const auto moe = std::filesystem::path(AHA_SOURCE_DIR) / "tests/fixtures/models/qwen3_moe_top2_norm";
+  TrainerOptions o;
+  o.micro_batch_size = 2;
+  GrpoTrainer padded(load_model(moe), o);
+  o.micro_batch_size = 0;
+  o.micro_batch_tokens = 24;
+  GrpoTrainer packed(load_model(moe), o);
+  auto batch = synthetic_batch(padded.policy(), 41, 6);
+  auto a = padded.accumulate_gradients(batch, {});
+  auto b = packed.accumulate_gradients(batch, {});
+  EXPECT_TRUE(b.moe);
+  EXPECT_NEAR(a.loss, b.loss, 1e-6);
+  auto ga = take_grads(padded.policy()), gb = take_grads(packed.policy());
+  for (size_t i = 0; i < ga.size(); ++i)
+    EXPECT_LE((ga[i] - gb[i]).abs().max().item<double>(), 1e-6) << "parameter " << i;
+  EXPECT_TRUE(std::isfinite(b.aux_loss));
+  EXPECT_GT(b.aux_loss, 0.0);
+  EXPECT_GE(b.expert_load_max, 1.0);
+  o.router_aux_loss_coef = 0.01;
+  GrpoTrainer with_aux(load_model(moe), o);
+  auto c = with_aux.accumulate_gradients(batch, {});
+  EXPECT_NEAR(c.loss, b.loss + 0.01 * b.aux_loss, 1e-6);
 }
 
 double cosine(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
