@@ -23,7 +23,8 @@
 //   CUDA autocast to a half type, head_dim a multiple of 8 up to 256. Where it does not, callers
 //   use the block-diagonal mask (Transformer::hidden_states does; the CPU always does).
 // - varlen_masked_attention(...) is the reference with the same arguments on any device: the
-//   block-diagonal causal mask and scaled_dot_product_attention (float32 inside), for tests.
+//   block-diagonal causal mask and scaled_dot_product_attention in float32 (the result is
+//   float32 [N, Hq, D]); it materialises an [N, N] mask, so it is for tests and small inputs.
 #pragma once
 #include <torch/types.h>
 
