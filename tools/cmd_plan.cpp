@@ -80,6 +80,8 @@ void apply_recipe(const recipes::Recipe& recipe, int64_t prompt_tokens, PlanInpu
   if (t.mini_batch_size > 0) rows = std::min(rows, std::max<int64_t>(1, t.mini_batch_size / in.gpus));
   if (t.micro_batch_size > 0) rows = std::min(rows, t.micro_batch_size);
   in.micro_batch_tokens = rows * in.rollout_tokens;
+  // Packed micro-batches hold at most their budget, or one row as long as the longest sequence.
+  if (t.micro_batch_tokens > 0) in.micro_batch_tokens = std::max(t.micro_batch_tokens, in.rollout_tokens);
   in.activation_checkpointing = t.activation_checkpointing;
   in.precision = recipe_precision(recipe);
 }

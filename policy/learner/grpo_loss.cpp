@@ -22,9 +22,18 @@ void check_inputs(const GrpoLossInputs& in, const GrpoLossOptions& options) {
   check_bt(in.old_logprobs, "old_logprobs", in.logprobs);
   require(in.mask.defined(), "grpo_loss: mask is undefined");
   check_bt(in.mask, "mask", in.logprobs);
-  require(in.advantages.defined() && in.advantages.dim() == 1 &&
-              in.advantages.size(0) == in.logprobs.size(0),
-          "grpo_loss: advantages must be [B] with B = " + std::to_string(in.logprobs.size(0)));
+  if (in.sequence_index.defined()) {
+    require(in.sequence_index.sizes() == in.logprobs.sizes() && in.sequence_index.scalar_type() == torch::kInt64,
+            "grpo_loss: sequence_index must be int64 of the logprobs shape " + c10::str(in.logprobs.sizes()) +
+                ", got " + c10::str(in.sequence_index.sizes()));
+    require(in.sequence_index.device() == in.logprobs.device(),
+            "grpo_loss: sequence_index must be on the device of logprobs");
+    require(in.advantages.defined() && in.advantages.dim() == 1,
+            "grpo_loss: advantages must be [S] (one per packed sequence)");
+  } else {
+    require(in.advantages.defined() && in.advantages.dim() == 1 && in.advantages.size(0) == in.logprobs.size(0),
+            "grpo_loss: advantages must be [B] with B = " + std::to_string(in.logprobs.size(0)));
+  }
   require(in.advantages.device() == in.logprobs.device(),
           "grpo_loss: advantages must be on the device of logprobs");
   if (options.beta > 0.0)
@@ -37,12 +46,38 @@ void check_inputs(const GrpoLossInputs& in, const GrpoLossOptions& options) {
           "grpo_loss: total_tokens and total_sequences must be >= 0");
 }
 
+// Sequences of the header: the rows, or with sequence_index the packed sequences. m is the
+// float mask [B, T], already 0 where sequence_index is -1.
+class Sequences {
+ public:
+  Sequences(const torch::Tensor& sequence_index, int64_t count) : count_(count) {
+    if (!sequence_index.defined()) return;
+    index_ = sequence_index.clamp_min(0).reshape({-1});  // -1 slots add (masked) zeros to sequence 0
+    shape_ = sequence_index.sizes().vec();
+  }
+  // Per-sequence sums of x [B, T] (already masked): [B] or [S].
+  torch::Tensor sum(const torch::Tensor& x) const {
+    if (!index_.defined()) return x.sum(1);
+    return torch::zeros({count_}, x.options()).index_add(0, index_, x.reshape({-1}));
+  }
+  // Per-sequence values v ([B] or [S]) at each token: [B, 1] (broadcasts) or [B, T].
+  torch::Tensor per_token(const torch::Tensor& v) const {
+    if (!index_.defined()) return v.unsqueeze(1);
+    return v.index_select(0, index_).view(shape_);
+  }
+
+ private:
+  int64_t count_;
+  torch::Tensor index_;
+  std::vector<int64_t> shape_;
+};
+
 // Reduces x [B, T] to the scalar agg(x) of the header, masked by m (float, [B, T]).
 class Aggregator {
  public:
-  Aggregator(const torch::Tensor& m, const GrpoLossOptions& options, const GrpoLossInputs& in)
-      : m_(m), options_(options) {
-    seq_tokens_ = m.sum(1);  // [B]
+  Aggregator(const torch::Tensor& m, const GrpoLossOptions& options, const GrpoLossInputs& in, const Sequences& seqs)
+      : m_(m), options_(options), seqs_(seqs) {
+    seq_tokens_ = seqs.sum(m);  // [B] or [S]
     token_count_ = seq_tokens_.sum();
     sequence_count_ = (seq_tokens_ > 0).sum().to(m.scalar_type());
     token_norm_ = in.total_tokens > 0 ? torch::full({}, double(in.total_tokens), m.options())
@@ -57,9 +92,9 @@ class Aggregator {
       case LossAggregation::token_mean:
         return masked.sum() / token_norm_;
       case LossAggregation::seq_mean_token_mean:
-        return (masked.sum(1) / seq_tokens_.clamp_min(1.0)).sum() / seq_norm_;
+        return (seqs_.sum(masked) / seq_tokens_.clamp_min(1.0)).sum() / seq_norm_;
       case LossAggregation::seq_sum_const_len:
-        return (masked.sum(1) / double(options_.const_length)).sum() / seq_norm_;
+        return (seqs_.sum(masked) / double(options_.const_length)).sum() / seq_norm_;
     }
     throw Error("grpo_loss: invalid aggregation");
   }
@@ -76,6 +111,7 @@ class Aggregator {
  private:
   torch::Tensor m_;
   const GrpoLossOptions& options_;
+  const Sequences& seqs_;
   torch::Tensor seq_tokens_, token_count_, sequence_count_, token_norm_, seq_norm_;
 };
 
@@ -113,14 +149,19 @@ GrpoLossResult grpo_loss(const GrpoLossInputs& in, const GrpoLossOptions& option
   auto old_logp = in.old_logprobs.detach().to(dtype);
   auto m = in.mask.to(dtype);
   auto valid = in.mask != 0;
-  auto adv = in.advantages.detach().to(dtype).unsqueeze(1);  // [B, 1]
-  Aggregator agg(m, options, in);
+  if (in.sequence_index.defined()) {
+    valid = valid & (in.sequence_index >= 0);
+    m = m * valid.to(dtype);
+  }
+  const Sequences seqs(in.sequence_index, in.advantages.size(0));
+  auto adv = seqs.per_token(in.advantages.detach().to(dtype));  // [B, 1], or [B, T] packed
+  Aggregator agg(m, options, in, seqs);
 
   auto log_ratio = logp - old_logp;  // [B, T]
   torch::Tensor ratio;
   if (options.sequence_ratio) {
-    auto seq_log_ratio = (log_ratio * m).sum(1) / agg.seq_tokens().clamp_min(1.0);  // [B]
-    ratio = seq_log_ratio.clamp_max(10.0).exp().unsqueeze(1).expand_as(logp);
+    auto seq_log_ratio = seqs.sum(log_ratio * m) / agg.seq_tokens().clamp_min(1.0);  // [B] or [S]
+    ratio = seqs.per_token(seq_log_ratio.clamp_max(10.0).exp()).expand_as(logp);
   } else {
     ratio = log_ratio.clamp(-20.0, 20.0).exp();
   }
@@ -132,7 +173,7 @@ GrpoLossResult grpo_loss(const GrpoLossInputs& in, const GrpoLossOptions& option
   auto negative = (adv < 0).expand_as(logp);
   torch::Tensor dual_active = torch::zeros_like(valid);
   if (options.dual_clip_c) {
-    auto bound = -adv * *options.dual_clip_c;  // [B, 1], positive where A < 0
+    auto bound = -adv * *options.dual_clip_c;  // as adv, positive where A < 0
     dual_active = negative & (per_token > bound);
     per_token = torch::where(negative, torch::minimum(per_token, bound), per_token);
   }

@@ -34,6 +34,12 @@
 //   ratio_mean / ratio_max / ratio_min   of r (or s_i in GSPO mode) over completion tokens
 //   policy_loss, kl_loss, entropy        agg(L), agg(k), agg(H) as they enter the loss
 //   token_count, sequence_count          of this call
+// Packed layout (policy/learner/grpo_packing.h): with sequence_index given, a row holds several
+// sequences (or parts of none); "sequence i" above is then every token whose sequence_index is
+// i, advantages are per sequence ([S]), and every aggregation, the GSPO ratio and the counts are
+// taken per sequence exactly as for one sequence per row, so a packed batch gets the loss and
+// gradient of the same sequences padded one per row. Tokens with sequence_index -1 are not
+// counted (as mask 0).
 // With no completion token at all (a padding-only micro-batch) the loss and its gradient are 0,
 // ratio_max is 0 and ratio_min +inf.
 // Inputs in float64 are computed in float64, anything else in float32. All tensors must be on
@@ -74,11 +80,12 @@ struct GrpoLossInputs {
   torch::Tensor logprobs = {};      // [B, T] current policy, requires grad
   torch::Tensor old_logprobs = {};  // [B, T] behaviour policy (from the rollout), no grad
   torch::Tensor ref_logprobs = {};  // [B, T] reference policy, or undefined (required if beta > 0)
-  torch::Tensor advantages = {};    // [B]
+  torch::Tensor advantages = {};    // [B], or [S] with sequence_index
   torch::Tensor mask = {};          // [B, T] 1 (or true) on completion tokens, 0 elsewhere
   torch::Tensor entropy = {};       // [B, T] per-token policy entropy, or undefined
   int64_t total_tokens = 0;         // micro-batching: the mini-batch's counts; 0: this call's
   int64_t total_sequences = 0;
+  torch::Tensor sequence_index = {};  // [B, T] int64 in [-1, S) or undefined: packed (see above)
 };
 
 struct GrpoLossMetrics {

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "policy/learner/autocast_scope.h"
+#include "policy/learner/grpo_packing.h"
 #include "policy/learner/routing_bias.h"
 #include "policy/learner/sharded_adamw.h"
 #include "policy/model/moe_routing.h"
@@ -27,12 +28,15 @@ struct Forward {
 };
 enum class Entropy { none, detached, differentiable };
 
+// positions and segments: a packed micro-batch (grpo_packing.h), mask then undefined.
 Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const torch::Tensor& mask,
-                     double temperature, Entropy entropy, bool want_router_logits = false) {
+                     double temperature, Entropy entropy, bool want_router_logits = false,
+                     const torch::Tensor& positions = {}, const torch::Tensor& segments = {}) {
   const bool entropy_grad = entropy == Entropy::differentiable;
   const int64_t B = ids.size(0), T = ids.size(1);
   std::vector<torch::Tensor> router_logits;
-  auto hidden = model.hidden_states(ids, mask, {}, {}, want_router_logits ? &router_logits : nullptr).narrow(1, 0, T - 1);
+  auto hidden =
+      model.hidden_states(ids, mask, positions, segments, want_router_logits ? &router_logits : nullptr).narrow(1, 0, T - 1);
   auto targets = ids.narrow(1, 1, T - 1).reshape({-1});
   auto flat = hidden.reshape({B * (T - 1), -1});
   auto head = model.lm_head_weight();
@@ -44,7 +48,7 @@ Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const t
   }
   auto out =
       chunked_token_logprobs(flat, head, targets, temperature, /*want_entropy=*/entropy == Entropy::detached);
-  Forward f{out.logprobs.view({B, T - 1}), {}, std::move(router_logits), mask};
+  Forward f{out.logprobs.view({B, T - 1}), {}, std::move(router_logits), segments.defined() ? segments != 0 : mask};
   if (entropy_grad) {
     auto logp = torch::log_softmax(model.logits(hidden).to(torch::kFloat32) / temperature, -1);
     f.entropy = -(logp.exp() * logp).sum(-1);
@@ -119,6 +123,10 @@ void validate(const TrainerOptions& o) {
   validate(o.loss);
   require(o.mini_batch_size >= 0, "trainer: mini_batch_size must be >= 0");
   require(o.micro_batch_size >= 0, "trainer: micro_batch_size must be >= 0");
+  require(o.micro_batch_tokens == 0 || o.micro_batch_tokens >= 2,
+          "trainer: micro_batch_tokens must be 0 (rows) or a budget of >= 2 tokens");
+  require(o.micro_batch_tokens == 0 || o.micro_batch_size == 0,
+          "trainer: set micro_batch_size (rows) or micro_batch_tokens (packed), not both");
   require(o.inner_epochs >= 1, "trainer: inner_epochs must be >= 1");
   require(o.temperature > 0, "trainer: temperature must be > 0");
   require(o.ref_refresh_steps >= 0, "trainer: ref_refresh_steps must be >= 0");
@@ -236,6 +244,14 @@ torch::Tensor GrpoTrainer::reference_logprobs(const PolicyBatch& batch) const {
   AutocastScope autocast(options_.autocast_bf16);
   const auto device = reference_->device();
   const int64_t B = batch.size();
+  if (options_.micro_batch_tokens > 0) {
+    auto out = torch::zeros({B, batch.input_ids.size(1) - 1}, torch::TensorOptions(device).dtype(torch::kFloat32));
+    for (const auto& p : pack_micro_batches(batch, options_.micro_batch_tokens, device))
+      p.scatter_into(out, forward_rows(*reference_, p.input_ids, {}, options_.temperature, Entropy::none, false,
+                                       p.positions, p.segment_ids)
+                              .logprobs);
+    return out;
+  }
   const int64_t chunk = options_.micro_batch_size > 0 ? options_.micro_batch_size : B;
   std::vector<torch::Tensor> parts;
   for (int64_t i = 0; i < B; i += chunk) {
@@ -278,15 +294,26 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
   const auto& config = policy_->config();
   acc.moe = config.is_moe() && !options_.activation_checkpointing;
   const bool deepseek = !policy_->named_buffers().empty();  // a routing bias: DeepSeek-V3's gate
-  for (int64_t i = 0; i < B; i += chunk) {
-    const int64_t n = std::min(chunk, B - i);
-    auto micro = mini.rows(i, n);
+  std::vector<PackedMicroBatch> packs;
+  torch::Tensor old_all, adv_all;  // packed: the mini-batch's, gathered per micro-batch
+  if (options_.micro_batch_tokens > 0) {
+    packs = pack_micro_batches(mini, options_.micro_batch_tokens, device);
+    old_all = mini.old_logprobs.to(device, torch::kFloat32);
+    adv_all = mini.advantages.to(device, torch::kFloat32);
+  }
+  const int64_t micro_batches = packs.empty() ? (B + chunk - 1) / chunk : int64_t(packs.size());
+  for (int64_t k = 0, i = 0; k < micro_batches; ++k, i += chunk) {
+    const PackedMicroBatch* pack = packs.empty() ? nullptr : &packs[size_t(k)];
+    const int64_t n = pack ? pack->sequences() : std::min(chunk, B - i);  // sequences (rows) in it
+    auto micro = pack ? PolicyBatch{} : mini.rows(i, n);
     GrpoLossResult result;
     torch::Tensor aux;
     {
       AutocastScope autocast(options_.autocast_bf16);
-      auto f = forward(*policy_, micro.input_ids.to(device), micro.attention_mask.to(device),
-                       options_.temperature, entropy, acc.moe);
+      auto f = pack ? forward_rows(*policy_, pack->input_ids, {}, options_.temperature, entropy, acc.moe,
+                                   pack->positions, pack->segment_ids)
+                    : forward(*policy_, micro.input_ids.to(device), micro.attention_mask.to(device),
+                              options_.temperature, entropy, acc.moe);
       if (acc.moe && deepseek) {
         // DeepSeek's gate chooses with its bias and expert groups: its loads are recounted
         // through that choice (softmax top-k of the logits would be another routing).
@@ -306,10 +333,18 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
       }
       GrpoLossInputs in;
       in.logprobs = f.logprobs;
-      in.old_logprobs = micro.old_logprobs.to(device, torch::kFloat32);
-      if (ref.defined() && loss_options.beta > 0) in.ref_logprobs = ref.narrow(0, i, n).to(device);
-      in.advantages = micro.advantages.to(device, torch::kFloat32);
-      in.mask = mask.narrow(0, i, n);
+      if (pack) {  // the loss on the packed layout
+        in.old_logprobs = pack->gather(old_all);
+        if (ref.defined() && loss_options.beta > 0) in.ref_logprobs = pack->gather(ref);
+        in.advantages = adv_all.index_select(0, pack->row_index);
+        in.mask = pack->gather(mask);
+        in.sequence_index = pack->sequence_index;
+      } else {
+        in.old_logprobs = micro.old_logprobs.to(device, torch::kFloat32);
+        if (ref.defined() && loss_options.beta > 0) in.ref_logprobs = ref.narrow(0, i, n).to(device);
+        in.advantages = micro.advantages.to(device, torch::kFloat32);
+        in.mask = mask.narrow(0, i, n);
+      }
       in.entropy = f.entropy;
       in.total_tokens = total_tokens;
       in.total_sequences = total_sequences;
@@ -324,7 +359,7 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
       if (options_.router_aux_loss_coef > 0)
         result.loss = result.loss + options_.router_aux_loss_coef * (share / world) * aux;
     }
-    const bool last_micro = i + chunk >= B;
+    const bool last_micro = k + 1 == micro_batches;
     if (comm_ && last_micro) {
       comm_->set_activity("learner: backward with the gradient all-reduce");
       sync_->arm();

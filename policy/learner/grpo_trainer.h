@@ -12,6 +12,14 @@
 // - A mini-batch is cut into micro-batches of micro_batch_size rows whose gradients are
 //   accumulated; every micro-batch passes the mini-batch's token and sequence counts to the
 //   loss, so the accumulated gradient equals that of the whole mini-batch (grpo_loss.h).
+// - Packed micro-batches (micro_batch_tokens > 0, instead of micro_batch_size): the mini-batch's
+//   sequences are packed into micro-batches of at most that many token slots (grpo_packing.h),
+//   the loss runs on the packed layout (grpo_loss.h's sequence_index) and the reference
+//   log-probs are computed packed too. Same loss and gradient as the padded micro-batches, for
+//   every aggregation, GSPO and the KL term; only the MoE auxiliary loss, a per-micro-batch
+//   quantity, depends on how tokens are grouped. On CUDA in bf16/fp16 or autocast the attention
+//   is the variable-length flash kernel (policy/model/varlen_attention.h); elsewhere a
+//   block-diagonal mask over rows as wide as the longest sequence.
 // - The Optimizer clips by global norm and skips a step whose loss or gradient is not finite:
 //   weights and optimizer state are then unchanged, and the step is counted as skipped.
 // - Reference refresh: with ref_refresh_steps = K > 0, after every K-th train_step the
@@ -100,6 +108,7 @@ struct TrainerOptions {
   double weight_decay = 0.0;      // on matrices and embeddings; never on norms and biases
   int64_t mini_batch_size = 0;    // rows per optimizer step; 0: the whole batch
   int64_t micro_batch_size = 0;   // rows per forward/backward; 0: the whole mini-batch
+  int64_t micro_batch_tokens = 0; // > 0: packed micro-batches of this token budget (see above)
   int64_t inner_epochs = 1;       // mu
   double temperature = 1.0;       // the sampling temperature of old_logprobs
   int64_t ref_refresh_steps = 0;  // K > 0: copy the policy into the reference every K steps

@@ -13,6 +13,7 @@
 #include "policy/model/moe_routing.h"
 #include "policy/model/rotary.h"
 #include "policy/model/token_logprobs.h"
+#include "policy/model/varlen_attention.h"
 
 namespace aha {
 
@@ -181,7 +182,8 @@ std::vector<torch::Tensor> Transformer::parameters() const {
 }
 
 torch::Tensor Transformer::attention(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
-                                     const torch::Tensor& sin, const torch::Tensor& mask) const {
+                                     const torch::Tensor& sin, const torch::Tensor& mask,
+                                     const VarlenLayout* varlen) const {
   const auto& c = config_;
   const int64_t B = x.size(0), T = x.size(1), D = c.head_dim;
   auto q = head_norm(torch::linear(x, w.q_weight, w.q_bias).view({B, T, c.num_attention_heads, D}), w.q_norm)
@@ -191,6 +193,12 @@ torch::Tensor Transformer::attention(const DecoderLayerWeights& w, const torch::
   auto v = torch::linear(x, w.v_weight, w.v_bias).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);
   q = apply_rope(q, cos, sin);
   k = apply_rope(k, cos, sin);
+  if (varlen) {
+    // Packed sequences: [B*T, heads, D] for the variable-length kernel, no mask, no repeat_kv.
+    auto tokens = [&](const torch::Tensor& t) { return t.transpose(1, 2).reshape({B * T, t.size(1), D}); };
+    auto out = varlen_causal_attention(tokens(q), tokens(k), tokens(v), *varlen, 1.0 / std::sqrt(double(D)));
+    return torch::linear(out.view({B, T, c.q_size()}), w.o_weight, w.o_bias);
+  }
   const bool causal = !mask.defined();
   // Without a mask SDPA can take the grouped heads directly (flash path); with one we expand
   // them as transformers' repeat_kv does, which every SDPA backend accepts.
@@ -234,14 +242,17 @@ torch::Tensor Transformer::feed_forward(const DecoderLayerWeights& w, const torc
 struct CheckpointedDecoderLayer : torch::autograd::Function<CheckpointedDecoderLayer> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor cos,
                                torch::Tensor sin, std::optional<torch::Tensor> mask, const Transformer* model,
-                               int64_t layer) {
+                               int64_t layer, std::optional<torch::Tensor> cu_seqlens, int64_t max_seqlen) {
     // mask travels as an optional: an undefined tensor is not a valid Function input.
-    ctx->save_for_backward({x, cos, sin, mask.value_or(torch::Tensor())});
+    ctx->save_for_backward({x, cos, sin, mask.value_or(torch::Tensor()), cu_seqlens.value_or(torch::Tensor())});
+    ctx->saved_data["max_seqlen"] = max_seqlen;
     ctx->saved_data["model"] = reinterpret_cast<int64_t>(model);
     ctx->saved_data["layer"] = layer;
     ctx->saved_data["autocast"] = at::autocast::is_autocast_enabled(at::kCUDA);
     ctx->saved_data["autocast_dtype"] = int64_t(at::autocast::get_autocast_dtype(at::kCUDA));
-    return model->decoder_layer(model->layers_[layer], x, cos, sin, mask.value_or(torch::Tensor()));
+    const VarlenLayout varlen{cu_seqlens.value_or(torch::Tensor()), max_seqlen, x.size(0) * x.size(1)};
+    return model->decoder_layer(model->layers_[layer], x, cos, sin, mask.value_or(torch::Tensor()), nullptr,
+                                varlen.defined() ? &varlen : nullptr);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
@@ -258,13 +269,16 @@ struct CheckpointedDecoderLayer : torch::autograd::Function<CheckpointedDecoderL
       at::autocast::set_autocast_enabled(at::kCUDA, autocast);
       at::autocast::set_autocast_dtype(at::kCUDA, at::ScalarType(ctx->saved_data["autocast_dtype"].toInt()));
       torch::AutoGradMode grad_mode(true);
-      y = model->decoder_layer(model->layers_[layer], x, saved[1], saved[2], saved[3]);
+      const VarlenLayout varlen{saved[4], ctx->saved_data["max_seqlen"].toInt(), x.size(0) * x.size(1)};
+      y = model->decoder_layer(model->layers_[layer], x, saved[1], saved[2], saved[3], nullptr,
+                               varlen.defined() ? &varlen : nullptr);
       at::autocast::set_autocast_enabled(at::kCUDA, was);
       at::autocast::set_autocast_dtype(at::kCUDA, old_dtype);
       if (autocast) at::autocast::clear_cache();
     }
     torch::autograd::backward({y}, {grads[0]});
-    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {x.grad(),        torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -292,7 +306,11 @@ torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const t
   require(!segment_ids.defined() || (segment_ids.sizes() == input_ids.sizes() && positions.defined()),
           "transformer: segment_ids must have the shape of input_ids and come with positions");
   torch::Tensor mask;  // [B, 1, T, T] bool, true = may attend
-  if (segment_ids.defined()) {
+  VarlenLayout varlen;  // packed sequences through the variable-length kernel instead of a mask
+  if (segment_ids.defined() && varlen_attention_ && !config_.uses_mla() &&
+      varlen_attention_supported(device_, dtype_, config_.head_dim)) {
+    varlen = varlen_layout(segment_ids, device_);
+  } else if (segment_ids.defined()) {
     auto seg = segment_ids.to(device_, torch::kInt64);
     auto same = seg.view({B, 1, T, 1}).eq(seg.view({B, 1, 1, T}));
     auto real = seg.view({B, 1, 1, T}).ne(0);
@@ -315,18 +333,20 @@ torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const t
           "transformer: router logits (the MoE auxiliary loss) are not available with activation checkpointing");
   for (size_t l = 0; l < layers_.size(); ++l) {
     x = checkpoint ? CheckpointedDecoderLayer::apply(x, cos, sin, mask.defined() ? std::optional(mask) : std::nullopt,
-                                                     this, int64_t(l))
-                   : decoder_layer(layers_[l], x, cos, sin, mask, router_logits);
+                                                     this, int64_t(l),
+                                                     varlen.defined() ? std::optional(varlen.cu_seqlens) : std::nullopt,
+                                                     varlen.max_seqlen)
+                   : decoder_layer(layers_[l], x, cos, sin, mask, router_logits, varlen.defined() ? &varlen : nullptr);
   }
   return rms_norm(x, final_norm_, config_.rms_norm_eps);
 }
 
 torch::Tensor Transformer::decoder_layer(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
                                          const torch::Tensor& sin, const torch::Tensor& mask,
-                                         std::vector<torch::Tensor>* router_logits) const {
+                                         std::vector<torch::Tensor>* router_logits, const VarlenLayout* varlen) const {
   auto normed = rms_norm(x, w.input_norm, config_.rms_norm_eps);
   auto h = x + (config_.uses_mla() ? mla_attention(config_, w.mla, normed, cos, sin, mask)
-                                   : attention(w, normed, cos, sin, mask));
+                                   : attention(w, normed, cos, sin, mask, varlen));
   return h + feed_forward(w, rms_norm(h, w.post_attention_norm, config_.rms_norm_eps), router_logits);
 }
 

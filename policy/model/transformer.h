@@ -20,6 +20,7 @@
 #include "policy/model/deepseek_moe.h"
 #include "policy/model/mla_attention.h"
 #include "policy/model/model_config.h"
+#include "policy/model/varlen_attention.h"
 
 namespace aha {
 
@@ -108,6 +109,10 @@ class Transformer {
   //                  packing); a token attends only to earlier tokens of its own segment, 0 is
   //                  padding (attention_mask is then ignored); needs positions (each
   //                  segment's from 0), so a packed row computes what its sequences alone would.
+  //                  Where varlen_attention_supported() holds (CUDA, bf16/fp16 or autocast) and
+  //                  the attention is not MLA, the segments go to the variable-length flash
+  //                  kernel (varlen_attention.h) without any [T, T] mask; elsewhere (the CPU)
+  //                  a block-diagonal causal mask.
   //   router_logits  when given, receives each MoE layer's router logits [B*T, E] (model dtype,
   //                  differentiable), in layer order, for the auxiliary loss (moe_routing.h).
   //                  Not available with activation checkpointing in grad mode (an error).
@@ -153,6 +158,10 @@ class Transformer {
   // another order). On by default; off gives the LibTorch path (the CPU path). Models with q/k
   // norms (Qwen3) or MoE layers always take the LibTorch path: the kernels have neither.
   void set_decode_kernels(bool on) { decode_kernels_ = on; }
+  // Packed segments through the variable-length kernel where it applies (see hidden_states). On
+  // by default; off forces the block-diagonal mask (the reference the CUDA tests compare with).
+  void set_varlen_attention(bool on) { varlen_attention_ = on; }
+  bool varlen_attention() const { return varlen_attention_; }
   bool decode_kernels() const { return decode_kernels_; }
   // With the decode kernels, the attention is the tensor-core decode attention kernel instead of
   // SDPA: about twice as fast at 0.5B shapes, as close to a float64 attention as SDPA, and its
@@ -188,8 +197,9 @@ class Transformer {
   torch::Tensor decode_step_cuda(const torch::Tensor& input_ids, const torch::Tensor& cos, const torch::Tensor& sin,
                                  const torch::Tensor& slots, const torch::Tensor& key_mask, KVCache& cache,
                                  const FusedProjections& fused) const;
+  // With varlen (packed sequences on the variable-length kernel) mask is ignored.
   torch::Tensor attention(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
-                          const torch::Tensor& sin, const torch::Tensor& mask) const;
+                          const torch::Tensor& sin, const torch::Tensor& mask, const VarlenLayout* varlen = nullptr) const;
   torch::Tensor mlp(const DecoderLayerWeights& w, const torch::Tensor& x) const;
   // The layer's feed-forward on x [..., H]: the dense MLP, or routing + routed experts (whose
   // router logits are appended to router_logits when given).
@@ -199,7 +209,8 @@ class Transformer {
   torch::Tensor head_norm(const torch::Tensor& x, const torch::Tensor& weight) const;
   torch::Tensor decoder_layer(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
                               const torch::Tensor& sin, const torch::Tensor& mask,
-                              std::vector<torch::Tensor>* router_logits = nullptr) const;
+                              std::vector<torch::Tensor>* router_logits = nullptr,
+                              const VarlenLayout* varlen = nullptr) const;
   friend struct CheckpointedDecoderLayer;
 
   ModelConfig config_;
@@ -210,6 +221,7 @@ class Transformer {
   torch::Tensor inv_freq_;  // rotary frequencies for every non-dynamic scaling
   bool checkpoint_layers_ = false;
   bool decode_kernels_ = true;
+  bool varlen_attention_ = true;
   bool decode_attention_kernel_ = true;
 };
 

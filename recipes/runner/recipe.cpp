@@ -116,7 +116,7 @@ void read_algorithm(const ObjectReader& r, Recipe& recipe) {
   r.reject_unknown({"advantage", "whiten_batch", "advantage_eps", "clip_eps_low", "clip_eps_high", "dual_clip_c",
                     "beta", "kl_estimator", "kl_in_reward", "entropy_coef", "aggregation", "const_length", "sequence_ratio", "lr",
                     "adam_beta1", "adam_beta2", "adam_eps", "max_grad_norm", "weight_decay", "warmup_steps",
-                    "lr_decay", "min_lr_ratio", "mini_batch_size", "micro_batch_size", "inner_epochs",
+                    "lr_decay", "min_lr_ratio", "mini_batch_size", "micro_batch_size", "micro_batch_tokens", "inner_epochs",
                     "ref_refresh_steps", "autocast_bf16", "activation_checkpointing", "router_aux_loss_coef",
                     "routing_bias_update_rate"});
   auto& adv = recipe.advantage;
@@ -150,6 +150,10 @@ void read_algorithm(const ObjectReader& r, Recipe& recipe) {
 
   t.mini_batch_size = non_negative(r, "mini_batch_size", t.mini_batch_size);
   t.micro_batch_size = non_negative(r, "micro_batch_size", t.micro_batch_size);
+  t.micro_batch_tokens = non_negative(r, "micro_batch_tokens", t.micro_batch_tokens);
+  if (t.micro_batch_tokens > 0 && t.micro_batch_size > 0)
+    throw Error(r.context() + ": set 'micro_batch_size' (rows) or 'micro_batch_tokens' (packed), not both");
+  if (t.micro_batch_tokens == 1) throw Error(r.context() + ": 'micro_batch_tokens' must be 0 (off) or >= 2");
   t.inner_epochs = positive(r, "inner_epochs", t.inner_epochs);
   t.ref_refresh_steps = non_negative(r, "ref_refresh_steps", t.ref_refresh_steps);
   t.autocast_bf16 = r.get_bool("autocast_bf16", t.autocast_bf16);

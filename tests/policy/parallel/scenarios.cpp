@@ -72,6 +72,10 @@ int trainer_step() {
   o.optimizer.lr = 1e-3;
   o.micro_batch_size = 1;
   if (const char* mini = std::getenv("AHA_TEST_MINI_BATCH")) o.mini_batch_size = std::atoi(mini);
+  if (const char* tokens = std::getenv("AHA_TEST_MICRO_TOKENS")) {  // packed micro-batches
+    o.micro_batch_size = 0;
+    o.micro_batch_tokens = std::atoi(tokens);
+  }
   policy::GrpoTrainer trainer(std::move(model), o);
   trainer.set_data_parallel(comm);
   const auto [begin, end] = share_of(batch.size(), comm->rank(), comm->size());

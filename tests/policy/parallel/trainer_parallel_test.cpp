@@ -105,6 +105,48 @@ TEST(DataParallelMiniBatches, EachOptimizerStepTakesAShareFromEveryRank) {
 
 INSTANTIATE_TEST_SUITE_P(Worlds, DataParallelTrainer, ::testing::Values(2, 4));
 
+// Packed micro-batches (micro_batch_tokens) under data parallelism: each rank packs its own rows
+// (so ranks may run different numbers of micro-batches); the gradients, loss and step equal one
+// process's padded micro-batches on the whole batch.
+TEST(DataParallelPackedTrainer, RanksMatchOneProcessPadded) {
+  policy::testing::one_thread();
+  const std::string out = (std::filesystem::temp_directory_path() / ("aha-trainer-packed-" + std::to_string(::getpid()))).string();
+  auto ranks = run_world("trainer_step", 2, {{"AHA_PARALLEL_OUT", out}, {"AHA_TEST_MICRO_TOKENS", "12"}});
+  for (int r = 0; r < 2; ++r) ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
+  auto model = policy::testing::tiny_model();
+  auto batch = policy::testing::synthetic_batch(*model, 7, /*B=*/4);
+  policy::TrainerOptions o;
+  o.optimizer.lr = 1e-3;
+  o.micro_batch_size = 1;
+  policy::GrpoTrainer trainer(std::move(model), o);
+  auto acc = trainer.accumulate_gradients(batch, {});
+  std::vector<torch::Tensor> grads;
+  for (auto& p : trainer.policy().parameters()) grads.push_back(p.grad().clone());
+  for (auto& p : trainer.policy().parameters()) p.mutable_grad() = torch::Tensor();
+  auto metrics = trainer.train_step(batch);
+  auto params = trainer.policy().parameters();
+  for (int r = 0; r < 2; ++r) {
+    const std::string base = out + ".rank" + std::to_string(r);
+    std::vector<torch::Tensor> rank_grads, rank_weights;
+    torch::load(rank_grads, base + ".grads.pt");
+    torch::load(rank_weights, base + ".weights.pt");
+    ASSERT_EQ(rank_grads.size(), grads.size());
+    for (size_t i = 0; i < grads.size(); ++i) {
+      EXPECT_LE((rank_grads[i] - grads[i]).abs().max().item<double>(), 1e-6) << "rank " << r << " gradient " << i;
+      EXPECT_LE((rank_weights[i] - params[i].detach()).abs().max().item<double>(), 1e-6) << "rank " << r << " weight " << i;
+    }
+    std::ifstream in(base);
+    double loss = 0, step_loss = 0, grad_norm = 0;
+    int64_t tokens = 0;
+    in >> loss >> step_loss >> tokens >> grad_norm;
+    EXPECT_NEAR(loss, acc.loss, 1e-6);
+    EXPECT_NEAR(step_loss, metrics.loss, 1e-6);
+    EXPECT_EQ(tokens, metrics.tokens);
+    EXPECT_NEAR(grad_norm, metrics.grad_norm, 1e-5 * metrics.grad_norm);
+    for (const char* suffix : {"", ".grads.pt", ".weights.pt"}) std::filesystem::remove(base + suffix);
+  }
+}
+
 // DeepSeek-V3's routing-bias update under data parallelism: the expert loads are summed over the
 // ranks before the sign rule, so both ranks' biases move alike and equal one process's on the
 // whole batch, bit for bit (the loads are integer counts).

@@ -70,6 +70,17 @@ TEST(Recipe, RoutingBiasUpdateRateIsReadAndChecked) {
   EXPECT_NE(e.find("activation_checkpointing off"), std::string::npos) << e;
 }
 
+TEST(Recipe, MicroBatchTokensIsReadAndChecked) {
+  EXPECT_EQ(parse(kMinimal).trainer.micro_batch_tokens, 0);  // padded rows unless asked
+  EXPECT_EQ(parse(kMinimal, {"algorithm.micro_batch_tokens=16384"}).trainer.micro_batch_tokens, 16384);
+  auto e = error_of([] { parse(kMinimal, {"algorithm.micro_batch_tokens=4096", "algorithm.micro_batch_size=8"}); });
+  EXPECT_NE(e.find("not both"), std::string::npos) << e;
+  e = error_of([] { parse(kMinimal, {"algorithm.micro_batch_tokens=1"}); });
+  EXPECT_NE(e.find("micro_batch_tokens"), std::string::npos) << e;
+  e = error_of([] { parse(kMinimal, {"algorithm.micro_batch_tokens=-5"}); });
+  EXPECT_NE(e.find("micro_batch_tokens"), std::string::npos) << e;
+}
+
 TEST(Recipe, UnknownKeysAreNamedWithTheValidOnes) {
   auto e = error_of([] { parse(kMinimal, {"rollout.group_sise=4"}); });
   EXPECT_NE(e.find("group_sise"), std::string::npos) << e;
