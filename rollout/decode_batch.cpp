@@ -40,6 +40,7 @@ DecodeBatch::DecodeBatch(const Transformer& model, int64_t rows, int64_t capacit
   state_.ids = torch::zeros({rows, 1}, i64);
   state_.positions = torch::zeros({rows, 1}, i64);
   state_.key_mask = torch::zeros({rows, capacity}, i64.dtype(torch::kBool));
+  state_.first_slot = torch::zeros({rows}, i64);
   state_.row_keys = torch::zeros({rows}, i64);
   state_.slot = torch::zeros({1}, i64);
   state_.step = torch::zeros({rows}, i64);
@@ -84,6 +85,7 @@ void DecodeBatch::run_step(int64_t b, int64_t span) {
     rows.keys.push_back(s.cache.keys[l].narrow(0, 0, b));
     rows.values.push_back(s.cache.values[l].narrow(0, 0, b));
   }
+  rows.first_slots = s.first_slot.narrow(0, 0, b);
   auto ids = s.ids.narrow(0, 0, b);
   auto positions = s.positions.narrow(0, 0, b);
   auto hidden = model_.hidden_states_cached(ids, positions, s.slot, key_mask.narrow(1, 0, span), rows, fused());
@@ -137,6 +139,7 @@ void DecodeBatch::compact(const std::vector<int64_t>& keep) {
   move(state_.ids);
   move(state_.positions);
   move(state_.key_mask);
+  move(state_.first_slot);
   move(state_.row_keys);
   move(state_.step);
 }
@@ -153,6 +156,7 @@ void DecodeBatch::shift_slots(int64_t shift, int64_t used) {
   }
   move_down(state_.key_mask, 1);
   state_.key_mask.narrow(1, n, capacity_ - n).fill_(false);
+  state_.first_slot.sub_(shift).clamp_min_(0);
   state_.slot.sub_(shift);
 }
 
