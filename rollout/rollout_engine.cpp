@@ -34,6 +34,15 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
+// A host tensor copied to `device` without waiting for the work queued there: a copy from
+// pageable memory to a CUDA device first waits for the stream (the decode step in flight), one
+// from pinned memory is queued behind it, so the host goes on queueing (a refill's prefill)
+// while the step runs. LibTorch's pinned allocator does not reuse the block before the copy ran.
+torch::Tensor upload(const torch::Tensor& host, torch::Device device) {
+  if (!device.is_cuda()) return host.to(device);
+  return host.pin_memory().to(device, /*non_blocking=*/true);
+}
+
 // The host's copy of one decode step's sampled tokens and log-probs. On CUDA the copy is queued
 // on the stream behind the step, into pinned memory, with an event after it: the host can queue
 // the next step before it waits for this one.
@@ -293,17 +302,17 @@ std::pair<std::vector<int64_t>, std::vector<float>> RolloutEngine::place_groups(
         keys.push_back(sample_stream_key(settings.seed, request.first_prompt_index + prompt_index, g));
       }
     }
-    ids = ids.to(device);
-    auto prompt_keys = mask.to(device, torch::kBool);
-    auto positions = positions_from_mask(mask).to(device);
+    ids = upload(ids, device);
+    auto prompt_keys = upload(mask.to(torch::kBool), device);
+    auto positions = upload(positions_from_mask(mask), device);
     auto cache = KVCache::allocate(model_.config(), c, width, model_.dtype(), device);
     stats.prefilled_prompts += c;
     auto hidden = model_.hidden_states_cached(ids, positions, torch::arange(width, i64.device(device)), prompt_keys,
                                               cache, batch_->fused());
     auto logits = model_.logits(hidden.select(1, width - 1));  // [c, V]; left padding: every prompt ends last
     auto expand = torch::arange(c, i64.device(device)).repeat_interleave(G);
-    auto dst = torch::tensor(rows, i64).to(device);
-    auto row_keys = torch::tensor(keys, i64).to(device);
+    auto dst = upload(torch::tensor(rows, i64), device);
+    auto row_keys = upload(torch::tensor(keys, i64), device);
     auto sampled = sample_rows(logits.index_select(0, expand), settings.sampler, row_keys,
                                torch::zeros({1}, i64.device(device)), options_.fused_sampler);
     // The prompt's slots end just below `slot`, where the row's first decode step writes.
@@ -314,8 +323,8 @@ std::pair<std::vector<int64_t>, std::vector<float>> RolloutEngine::place_groups(
     state.key_mask.index_fill_(0, dst, false);
     state.key_mask.narrow(1, slot - width, width).index_copy_(0, dst, prompt_keys.index_select(0, expand));
     // The row's own slots begin where its prompt does (left padding below it is not read).
-    state.first_slot.index_copy_(0, dst, (slot - torch::tensor(lengths, i64)).to(device));
-    state.positions.index_copy_(0, dst, torch::tensor(lengths, i64).view({cg, 1}).to(device));
+    state.first_slot.index_copy_(0, dst, upload(slot - torch::tensor(lengths, i64), device));
+    state.positions.index_copy_(0, dst, upload(torch::tensor(lengths, i64).view({cg, 1}), device));
     state.ids.index_copy_(0, dst, sampled.tokens.view({cg, 1}));
     state.row_keys.index_copy_(0, dst, row_keys);
     state.step.index_fill_(0, dst, 1);
@@ -440,8 +449,8 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
     std::vector<int64_t> row_at;  // the completion in each of its rows
   };
   // Moves the first slot of idle rows (finished, or never placed) of the next step's batch up
-  // to the slot that step writes. Through pinned memory and a copy queued on the stream: a
-  // pageable copy would wait for the step in flight.
+  // to the slot that step writes (the row indices uploaded without waiting for the step in
+  // flight).
   auto retire_idle = [&](int64_t b) {
     std::vector<int64_t> idle;
     for (int64_t p = 0; p < b && p < rows; ++p) {
@@ -451,10 +460,7 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
       start[p] = S;
     }
     if (idle.empty()) return;
-    auto host = torch::empty({static_cast<int64_t>(idle.size())},
-                             torch::TensorOptions().dtype(torch::kInt64).pinned_memory(device.is_cuda()));
-    std::copy(idle.begin(), idle.end(), host.data_ptr<int64_t>());
-    state.first_slot.index_fill_(0, host.to(device, /*non_blocking=*/true), S);
+    state.first_slot.index_fill_(0, upload(torch::tensor(idle, torch::kInt64), device), S);
   };
   auto launch = [&](int64_t step) {
     const int64_t want = bucket_for(R - finished);
