@@ -4,6 +4,7 @@
 #include <ATen/cuda/CUDAGraph.h>
 #endif
 
+#include <algorithm>
 #include <optional>
 
 #include "core/error.h"
@@ -148,8 +149,21 @@ void DecodeBatch::shift_slots(int64_t shift, int64_t used) {
   TORCH_CHECK(shift >= 0 && shift <= used && used <= capacity_, "DecodeBatch::shift_slots: bad range");
   if (shift == 0) return;
   const int64_t n = used - shift;
-  // The source and destination ranges overlap: copy out first.
-  auto move_down = [&](torch::Tensor& t, int64_t dim) { t.narrow(dim, 0, n).copy_(t.narrow(dim, shift, n).clone()); };
+  // Slots move down in ascending chunks. A chunk of at most `shift` slots overlaps neither its
+  // own source nor a later chunk's, so it is copied directly: the cache is read and written once,
+  // with no temporary. A smaller shift would take too many chunks; it goes through a copy of each
+  // chunk of kStaged slots instead: a bounded temporary, where copying the whole range out first
+  // would take one the size of a layer's cache, which the memory plan does not count.
+  constexpr int64_t kStaged = 256;
+  const bool direct = shift >= kStaged;
+  const int64_t chunk = direct ? shift : kStaged;
+  auto move_down = [&](torch::Tensor& t, int64_t dim) {
+    for (int64_t i = 0; i < n; i += chunk) {
+      const int64_t k = std::min(chunk, n - i);
+      auto source = t.narrow(dim, shift + i, k);
+      t.narrow(dim, i, k).copy_(direct ? source : source.clone());
+    }
+  };
   for (size_t l = 0; l < state_.cache.keys.size(); ++l) {
     move_down(state_.cache.keys[l], 2);
     move_down(state_.cache.values[l], 2);
