@@ -403,6 +403,8 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
         for (auto& s0 : start) s0 = std::max<int64_t>(0, s0 - (S - need));  // as shift_slots clamps
         std::fill(retired.begin(), retired.end(), 0);  // idle rows clamped to 0: retire them again
         S = need;
+        // Rows past this request's (a larger batch kept from an earlier one) likewise.
+        if (batch_->rows() > rows) state.first_slot.narrow(0, rows, batch_->rows() - rows).fill_(S);
         ++stats.slot_shifts;
         require(S + max_new - 1 <= C, "rollout: internal error: no cache room for a refill");
       }

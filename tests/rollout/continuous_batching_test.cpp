@@ -234,6 +234,30 @@ TEST(ContinuousBatching, RowsAttendToTheirOwnContext) {
   EXPECT_EQ(result.stats.attended_slots, expected);
 }
 
+// An engine keeps its batch between requests: a later request with fewer rows runs on the
+// larger batch (rows past its own are computed, their results dropped, and follow the slot
+// shifts) and gives the completions a batch of its own size gives.
+TEST(ContinuousBatching, ALargerKeptBatchGivesTheSameCompletions) {
+  auto model = aha::load_model(kFixtures / "qwen2_gqa_tied");
+  auto request = uneven_request();
+  request.settings.stop.stop_strings.clear();
+  aha::EngineOptions options;
+  options.span_bucket = 4;
+  aha::RolloutEngine kept(*model, options);
+  request.max_rows = 3 * kGroup;
+  const auto larger = kept.generate(request);
+  request.max_rows = 2 * kGroup;
+  const auto reused = kept.generate(request);  // 9 rows kept, 6 used: the step runs on all 9
+  const auto own = aha::RolloutEngine(*model, options).generate(request);
+  EXPECT_GT(reused.stats.slot_shifts, 0);
+  EXPECT_GT(reused.stats.row_steps, own.stats.row_steps);  // the kept batch's extra rows ran
+  ASSERT_EQ(reused.completions.size(), own.completions.size());
+  for (size_t k = 0; k < own.completions.size(); ++k) {
+    expect_same(reused.completions[k], own.completions[k], "completion " + std::to_string(k));
+    expect_same(larger.completions[k], own.completions[k], "larger, completion " + std::to_string(k));
+  }
+}
+
 TEST(ContinuousBatching, RejectsBadLimits) {
   auto model = aha::load_model(kFixtures / "qwen2_gqa_tied");
   aha::RolloutEngine engine(*model);
