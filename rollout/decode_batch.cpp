@@ -4,6 +4,7 @@
 #include <ATen/cuda/CUDAGraph.h>
 #endif
 
+#include <algorithm>
 #include <optional>
 
 #include "core/error.h"
@@ -40,6 +41,7 @@ DecodeBatch::DecodeBatch(const Transformer& model, int64_t rows, int64_t capacit
   state_.ids = torch::zeros({rows, 1}, i64);
   state_.positions = torch::zeros({rows, 1}, i64);
   state_.key_mask = torch::zeros({rows, capacity}, i64.dtype(torch::kBool));
+  state_.first_slot = torch::zeros({rows}, i64);
   state_.row_keys = torch::zeros({rows}, i64);
   state_.slot = torch::zeros({1}, i64);
   state_.step = torch::zeros({rows}, i64);
@@ -84,6 +86,7 @@ void DecodeBatch::run_step(int64_t b, int64_t span) {
     rows.keys.push_back(s.cache.keys[l].narrow(0, 0, b));
     rows.values.push_back(s.cache.values[l].narrow(0, 0, b));
   }
+  rows.first_slots = s.first_slot.narrow(0, 0, b);
   auto ids = s.ids.narrow(0, 0, b);
   auto positions = s.positions.narrow(0, 0, b);
   auto hidden = model_.hidden_states_cached(ids, positions, s.slot, key_mask.narrow(1, 0, span), rows, fused());
@@ -137,6 +140,7 @@ void DecodeBatch::compact(const std::vector<int64_t>& keep) {
   move(state_.ids);
   move(state_.positions);
   move(state_.key_mask);
+  move(state_.first_slot);
   move(state_.row_keys);
   move(state_.step);
 }
@@ -145,14 +149,28 @@ void DecodeBatch::shift_slots(int64_t shift, int64_t used) {
   TORCH_CHECK(shift >= 0 && shift <= used && used <= capacity_, "DecodeBatch::shift_slots: bad range");
   if (shift == 0) return;
   const int64_t n = used - shift;
-  // The source and destination ranges overlap: copy out first.
-  auto move_down = [&](torch::Tensor& t, int64_t dim) { t.narrow(dim, 0, n).copy_(t.narrow(dim, shift, n).clone()); };
+  // Slots move down in ascending chunks. A chunk of at most `shift` slots overlaps neither its
+  // own source nor a later chunk's, so it is copied directly: the cache is read and written once,
+  // with no temporary. A smaller shift would take too many chunks; it goes through a copy of each
+  // chunk of kStaged slots instead: a bounded temporary, where copying the whole range out first
+  // would take one the size of a layer's cache, which the memory plan does not count.
+  constexpr int64_t kStaged = 256;
+  const bool direct = shift >= kStaged;
+  const int64_t chunk = direct ? shift : kStaged;
+  auto move_down = [&](torch::Tensor& t, int64_t dim) {
+    for (int64_t i = 0; i < n; i += chunk) {
+      const int64_t k = std::min(chunk, n - i);
+      auto source = t.narrow(dim, shift + i, k);
+      t.narrow(dim, i, k).copy_(direct ? source : source.clone());
+    }
+  };
   for (size_t l = 0; l < state_.cache.keys.size(); ++l) {
     move_down(state_.cache.keys[l], 2);
     move_down(state_.cache.values[l], 2);
   }
   move_down(state_.key_mask, 1);
   state_.key_mask.narrow(1, n, capacity_ - n).fill_(false);
+  state_.first_slot.sub_(shift).clamp_min_(0);
   state_.slot.sub_(shift);
 }
 

@@ -10,6 +10,10 @@
 // and sampling step, so a sequence placed into a free row while others run (continuous
 // batching: its prompt's cache ending just below the shared slot) computes what it would
 // alone. shift_slots() moves every row's slots down when the shared slot nears the capacity.
+// Each row also has a first slot (first_slot, the cache's KVCache::first_slots): the step never
+// attends below it, and the CUDA decode attention kernel does not read below it, so a row placed
+// late costs its own context rather than the oldest row's. The caller sets it where it places a
+// row; shift_slots() and compact() keep it with the row's slots.
 // Inputs, the step counters and outputs are device tensors updated in place by the step
 // itself, so that on CUDA the step for each (b, span) is captured once in a CUDA graph and
 // then replayed (graphs share one memory pool; they are replayed one at a time and keep no
@@ -36,6 +40,7 @@ struct DecodeState {
   torch::Tensor ids;        // [rows, 1] int64: each row's last sampled token, the next input
   torch::Tensor positions;  // [rows, 1] int64: its position
   torch::Tensor key_mask;   // [rows, capacity] bool: the slots each row attends to
+  torch::Tensor first_slot;  // [rows] int64: no slot below it is attended to (KVCache::first_slots)
   torch::Tensor row_keys;   // [rows] int64: each row's random stream (sampler.h)
   torch::Tensor slot;       // [1] int64: the cache slot the next input takes (every row's)
   torch::Tensor step;       // [rows] int64: each row's sampling step (its tokens sampled so far)
@@ -76,7 +81,8 @@ class DecodeBatch {
   void compact(const std::vector<int64_t>& keep);
 
   // Moves cache slots [shift, used) of every row, and their key_mask, to [0, used - shift),
-  // clears the key_mask from used - shift on, and moves the shared slot down by `shift`.
+  // clears the key_mask from used - shift on, and moves the shared slot and every row's first
+  // slot down by `shift` (not below 0).
   // Positions are untouched (attention does not depend on where a key sits), so live rows
   // continue exactly; it makes room above for rows placed later.
   void shift_slots(int64_t shift, int64_t used);

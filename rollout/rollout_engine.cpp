@@ -34,6 +34,15 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
+// A host tensor copied to `device` without waiting for the work queued there: a copy from
+// pageable memory to a CUDA device first waits for the stream (the decode step in flight), one
+// from pinned memory is queued behind it, so the host goes on queueing (a refill's prefill)
+// while the step runs. LibTorch's pinned allocator does not reuse the block before the copy ran.
+torch::Tensor upload(const torch::Tensor& host, torch::Device device) {
+  if (!device.is_cuda()) return host.to(device);
+  return host.pin_memory().to(device, /*non_blocking=*/true);
+}
+
 // The host's copy of one decode step's sampled tokens and log-probs. On CUDA the copy is queued
 // on the stream behind the step, into pinned memory, with an event after it: the host can queue
 // the next step before it waits for this one.
@@ -187,6 +196,7 @@ RolloutResult RolloutEngine::generate_in_windows(const RolloutRequest& request, 
     s.decode_steps += w.decode_steps;
     s.generated_tokens += w.generated_tokens;
     s.row_steps += w.row_steps;
+    s.attended_slots += w.attended_slots;
     s.compactions += w.compactions;
     s.graphs_captured = w.graphs_captured;
     s.cache_capacity = w.cache_capacity;
@@ -292,17 +302,17 @@ std::pair<std::vector<int64_t>, std::vector<float>> RolloutEngine::place_groups(
         keys.push_back(sample_stream_key(settings.seed, request.first_prompt_index + prompt_index, g));
       }
     }
-    ids = ids.to(device);
-    auto prompt_keys = mask.to(device, torch::kBool);
-    auto positions = positions_from_mask(mask).to(device);
+    ids = upload(ids, device);
+    auto prompt_keys = upload(mask.to(torch::kBool), device);
+    auto positions = upload(positions_from_mask(mask), device);
     auto cache = KVCache::allocate(model_.config(), c, width, model_.dtype(), device);
     stats.prefilled_prompts += c;
     auto hidden = model_.hidden_states_cached(ids, positions, torch::arange(width, i64.device(device)), prompt_keys,
                                               cache, batch_->fused());
     auto logits = model_.logits(hidden.select(1, width - 1));  // [c, V]; left padding: every prompt ends last
     auto expand = torch::arange(c, i64.device(device)).repeat_interleave(G);
-    auto dst = torch::tensor(rows, i64).to(device);
-    auto row_keys = torch::tensor(keys, i64).to(device);
+    auto dst = upload(torch::tensor(rows, i64), device);
+    auto row_keys = upload(torch::tensor(keys, i64), device);
     auto sampled = sample_rows(logits.index_select(0, expand), settings.sampler, row_keys,
                                torch::zeros({1}, i64.device(device)), options_.fused_sampler);
     // The prompt's slots end just below `slot`, where the row's first decode step writes.
@@ -312,7 +322,9 @@ std::pair<std::vector<int64_t>, std::vector<float>> RolloutEngine::place_groups(
     }
     state.key_mask.index_fill_(0, dst, false);
     state.key_mask.narrow(1, slot - width, width).index_copy_(0, dst, prompt_keys.index_select(0, expand));
-    state.positions.index_copy_(0, dst, torch::tensor(lengths, i64).view({cg, 1}).to(device));
+    // The row's own slots begin where its prompt does (left padding below it is not read).
+    state.first_slot.index_copy_(0, dst, upload(slot - torch::tensor(lengths, i64), device));
+    state.positions.index_copy_(0, dst, upload(torch::tensor(lengths, i64).view({cg, 1}), device));
     state.ids.index_copy_(0, dst, sampled.tokens.view({cg, 1}));
     state.row_keys.index_copy_(0, dst, row_keys);
     state.step.index_fill_(0, dst, 1);
@@ -358,9 +370,13 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
     ++stats.generated_tokens;
   };
 
-  // row_at[p]: the completion in batch row p (-1: none yet); start[p]: its first cache slot.
-  // S: the cache slot the next decode step writes, the same for every row.
+  // row_at[p]: the completion in batch row p (-1: none yet); start[p]: its first cache slot (the
+  // host's copy of the batch's first_slot). S: the cache slot the next decode step writes, the
+  // same for every row. retired[p]: row p holds no live completion and its first slot was moved
+  // up to a step's slot, so that its attention (computed, its result dropped) reads only the
+  // slots it writes itself from then on instead of the whole context below.
   std::vector<int64_t> row_at(rows, -1), start(rows, 0);
+  std::vector<char> retired(rows, 0);
   int64_t next_group = 0;  // groups [next_group, N) wait for rows
   int64_t S = P;
   auto live = [&](int64_t r) { return r >= 0 && completions[r].finish_reason == FinishReason::kNone; };
@@ -384,8 +400,11 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
         for (int64_t p = 0; p < rows; ++p)
           if (live(row_at[p])) need = std::max(need, S - start[p]);
         batch_->shift_slots(S - need, S);
-        for (auto& s0 : start) s0 -= S - need;
+        for (auto& s0 : start) s0 = std::max<int64_t>(0, s0 - (S - need));  // as shift_slots clamps
+        std::fill(retired.begin(), retired.end(), 0);  // idle rows clamped to 0: retire them again
         S = need;
+        // Rows past this request's (a larger batch kept from an earlier one) likewise.
+        if (batch_->rows() > rows) state.first_slot.narrow(0, rows, batch_->rows() - rows).fill_(S);
         ++stats.slot_shifts;
         require(S + max_new - 1 <= C, "rollout: internal error: no cache room for a refill");
       }
@@ -396,6 +415,7 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
         const int64_t p = free_rows[k], r = next_group * G + k;
         row_at[p] = r;
         start[p] = S - static_cast<int64_t>(request.prompts[r / G].size());
+        retired[p] = 0;
         launched[r] = 1;
         accept(r, tokens[k], logprobs[k]);
       }
@@ -404,9 +424,11 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
     }
   };
 
-  // The first fill.
+  // The first fill. Rows not placed (the batch may have more than this request's) attend only
+  // to what they write from S on.
   const auto began = std::chrono::steady_clock::now();
   state.key_mask.zero_();
+  state.first_slot.fill_(S);
   state.slot.fill_(S);
   top_up();
   synchronize(device);
@@ -428,6 +450,20 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
     int64_t step, rows;
     std::vector<int64_t> row_at;  // the completion in each of its rows
   };
+  // Moves the first slot of idle rows (finished, or never placed) of the next step's batch up
+  // to the slot that step writes (the row indices uploaded without waiting for the step in
+  // flight).
+  auto retire_idle = [&](int64_t b) {
+    std::vector<int64_t> idle;
+    for (int64_t p = 0; p < b && p < rows; ++p) {
+      if (live(row_at[p]) || retired[p]) continue;
+      idle.push_back(p);
+      retired[p] = 1;
+      start[p] = S;
+    }
+    if (idle.empty()) return;
+    state.first_slot.index_fill_(0, upload(torch::tensor(idle, torch::kInt64), device), S);
+  };
   auto launch = [&](int64_t step) {
     const int64_t want = bucket_for(R - finished);
     if (next_group == N && want < b) {  // no group waits: shrink the batch
@@ -442,10 +478,13 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
       batch_->compact(keep);
       row_at = std::move(moved);
       start = std::move(moved_start);
+      std::fill(retired.begin(), retired.end(), 0);  // rows past the live ones hold stale copies
       b = want;
       ++stats.compactions;
     }
+    retire_idle(b);
     const int64_t span = std::min(C, round_up(S + 1, options_.span_bucket));
+    for (int64_t p = 0; p < b && p < rows; ++p) stats.attended_slots += S + 1 - start[p];
     batch_->step(b, span);
     ++S;
     readback[step % 2].queue(state.tokens.narrow(0, 0, b), state.logprobs.narrow(0, 0, b));

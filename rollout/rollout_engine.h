@@ -23,10 +23,11 @@
 // up to span_bucket), and when the shared slot nears the end every row's slots move down to the
 // bottom (DecodeBatch::shift_slots). Once no group waits, finished rows stop costing compute:
 // when the live rows fit in half the current batch, they are compacted to the front and the
-// step runs on the smaller batch. A step's attention spans the slots below the shared slot for
-// every row, its own masked ones included, so a refilled batch reads about as much cache per
-// row as its oldest live row holds (a per-row first slot the decode attention kernel skips to
-// is the next step; not yet).
+// step runs on the smaller batch. Each row's attention starts at its own first slot (where its
+// prompt begins; DecodeBatch's first_slot), which the CUDA decode attention kernel skips to
+// without reading the slots below, so a row refilled late costs its own context, not the oldest
+// row's; a row with no live completion (finished, waiting for a refill or a compaction) has its
+// first slot moved up to the step's slot, so it reads almost nothing.
 // On CUDA every step of a given (batch, span) shape is a CUDA graph replay.
 // The next step is queued before the host reads the current one's tokens back, so the GPU
 // never waits for the host's stop checks. The price is that a finished row is computed one
@@ -105,6 +106,10 @@ struct RolloutStats {
   int64_t decode_steps = 0;       // forward passes after prefill (incl. one queued ahead and unused)
   int64_t generated_tokens = 0;   // kept tokens over all completions
   int64_t row_steps = 0;          // sum over steps of the batch rows computed (incl. finished ones)
+  // Sum over steps and this request's rows computed of the cache slots the row's attention
+  // covers (from its first slot to the step's slot): attended_slots / row_steps is the mean
+  // context a step reads per row.
+  int64_t attended_slots = 0;
   int64_t compactions = 0;
   int64_t graphs_captured = 0;    // CUDA graphs held after the request
   int64_t cache_capacity = 0;

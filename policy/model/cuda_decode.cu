@@ -212,10 +212,21 @@ __global__ void __launch_bounds__(kAttnWarps * 32) decode_attention_kernel(Decod
 
   // Slots [begin, end) of this block's range.
   // The ranges divide the visible slots (not the span), so that they stay even as the context grows.
+  // A row's first slot (continuous batching: a row refilled late) moves the start of what is
+  // divided up to a multiple of kAttnWarps tiles at or below it, and each warp skips its tiles
+  // wholly below it: tile t stays warp t % kAttnWarps's, so a warp's online softmax sees the same
+  // tiles in the same order as without a first slot, less tiles that held only slots it must not
+  // attend to (which changed nothing): with one range the result is bit for bit the same.
   const int64_t visible = min(a.span, *a.slot + 1);
-  const int64_t per_split = ((visible + a.splits - 1) / a.splits + kTile - 1) / kTile * kTile;
-  const int64_t begin = split * per_split, end = min(visible, begin + per_split);
+  const int64_t first = a.first_slot ? min(visible, max(a.first_slot[row], static_cast<int64_t>(0))) : 0;
+  const int64_t base = first / (kTile * kAttnWarps) * (kTile * kAttnWarps);
+  const int64_t per_split = ((visible - base + a.splits - 1) / a.splits + kTile - 1) / kTile * kTile;
+  const int64_t begin = base + split * per_split, end = min(visible, begin + per_split);
   const int64_t tiles_total = end > begin ? (end - begin + kTile - 1) / kTile : 0;
+  // This range's tiles below the one holding `first` are skipped (begin and first / kTile * kTile
+  // are both multiples of kTile); this warp starts at its first tile at or above them.
+  const int64_t tiles_skipped = max(static_cast<int64_t>(0), (first / kTile * kTile - begin) / kTile);
+  const int64_t first_tile = tiles_skipped + ((warp - tiles_skipped) % kAttnWarps + kAttnWarps) % kAttnWarps;
   const T* keys = static_cast<const T*>(a.keys) + row * a.cache_row_stride + kv * a.cache_head_stride;
   const T* values = static_cast<const T*>(a.values) + row * a.cache_row_stride + kv * a.cache_head_stride;
   const bool* mask = a.key_mask + row * a.mask_row_stride;
@@ -224,17 +235,17 @@ __global__ void __launch_bounds__(kAttnWarps * 32) decode_attention_kernel(Decod
     T* k_dst = tiles + (2 * buffer) * L::kTileElems;
     T* v_dst = tiles + (2 * buffer + 1) * L::kTileElems;
     constexpr int kChunksPerRow = D / 8;  // 16-byte chunks
-    const int64_t first = begin + tile * kTile;
+    const int64_t tile_start = begin + tile * kTile;
     for (int c = lane; c < kTile * kChunksPerRow; c += 32) {
       const int r = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
-      const bool inside = first + r < end;
-      const int64_t slot = inside ? first + r : begin;
+      const bool inside = tile_start + r < end;
+      const int64_t slot = inside ? tile_start + r : begin;
       copy_16_async(k_dst + r * L::kPitch + col, keys + slot * D + col, inside);
       copy_16_async(v_dst + r * L::kPitch + col, values + slot * D + col, inside);
     }
   };
   // The first tile is on its way while the queries are read.
-  if (warp < tiles_total) load_tile(warp, 0);
+  if (first_tile < tiles_total) load_tile(first_tile, 0);
   commit_async();
 
   // Query fragments (A of the score product): head rows `group` and `group + 8`, zero past rep.
@@ -259,7 +270,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32) decode_attention_kernel(Decod
   for (int b = 0; b < kBlocks; ++b) o[b][0] = o[b][1] = o[b][2] = o[b][3] = 0.0f;
 
   int buffer = 0;
-  for (int64_t tile = warp; tile < tiles_total; tile += kAttnWarps, buffer ^= 1) {
+  for (int64_t tile = first_tile; tile < tiles_total; tile += kAttnWarps, buffer ^= 1) {
     if (tile + kAttnWarps < tiles_total) load_tile(tile + kAttnWarps, buffer ^ 1);
     commit_async();
     wait_async<1>();  // this tile's copies (all but the newest group) are done
@@ -281,14 +292,14 @@ __global__ void __launch_bounds__(kAttnWarps * 32) decode_attention_kernel(Decod
         mma_16816<T>(s[n], qa[k + 1], b[2], b[3]);
       }
     }
-    const int64_t first = begin + tile * kTile;
+    const int64_t tile_start = begin + tile * kTile;
     float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int n = 0; n < 4; ++n) {
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
-        const int64_t slot = first + n * 8 + pair * 2 + e;
-        const bool valid = slot < end && mask[slot];
+        const int64_t slot = tile_start + n * 8 + pair * 2 + e;
+        const bool valid = slot >= first && slot < end && mask[slot];
         s[n][e] = valid ? s[n][e] * a.scale : -INFINITY;
         s[n][2 + e] = valid ? s[n][2 + e] * a.scale : -INFINITY;
         tile_max[0] = fmaxf(tile_max[0], s[n][e]);

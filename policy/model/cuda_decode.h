@@ -46,7 +46,11 @@ const char* launch_rope_and_cache_write(Dtype type, const void* qkv, int64_t qkv
 // Grouped-query attention of one new token per row over its cache:
 //   out[r, h, :] = softmax_j(scale * q[r, h] . k[r, h / rep, j]) v[r, h / rep, j]
 // over the slots j <= slot[0] (read on the device, so a captured graph follows the step) with
-// j < span and key_mask[r * mask_row_stride + j]. A row with no such slot gets zeros.
+// j < span and key_mask[r * mask_row_stride + j], and j >= first_slot[r] when first_slot (a
+// [rows] int64 device array, read on the device like slot) is given. A row with no such slot
+// gets zeros. The first slot is what lets a row placed late into a running batch (continuous
+// batching) cost its own context: whole tiles of 32 slots below it are never read. With one key
+// range the result is bit for bit the one without first_slot and with key_mask false below it.
 // q [rows, kv_heads * rep, D] contiguous; out likewise. `splits` > 1 divides each row's slots
 // into that many ranges worked on in parallel (for batches too small to fill the GPU) and needs
 // scratch partial_out [rows * heads * splits * D] and partial_lse [rows * heads * splits].
@@ -58,6 +62,7 @@ struct DecodeAttention {
   const bool* key_mask = nullptr;
   int64_t mask_row_stride = 0;
   const int64_t* slot = nullptr;
+  const int64_t* first_slot = nullptr;  // optional, [rows]
   int64_t rows = 0, kv_heads = 0, rep = 0, head_dim = 0, span = 0;
   float scale = 1.0f;
   int splits = 1;

@@ -53,6 +53,13 @@ struct DecoderLayerWeights {
 // layer (mla_attention.h); rows, slots and capacity mean the same as for the other models.
 struct KVCache {
   std::vector<torch::Tensor> keys, values;
+  // Optional [B] int64 on the cache's device: no slot below first_slots[b] is row b's, and a
+  // cached forward never attends to one (as if key_mask were false there). The CUDA decode
+  // attention kernel does not even read them (whole tiles below it are skipped), so a row placed
+  // late into a running batch (the rollout's continuous batching) costs its own context, not the
+  // oldest row's; the other paths only mask. Read on the device, so a captured CUDA graph follows
+  // changes made in place.
+  torch::Tensor first_slots;
 
   static KVCache allocate(const ModelConfig& config, int64_t batch, int64_t capacity, torch::ScalarType dtype,
                           torch::Device device);
@@ -189,9 +196,11 @@ class Transformer {
                                  size_t layer) const;
   torch::Tensor fused_mlp(const DecoderLayerWeights& w, const FusedProjections& fused, size_t layer,
                           const torch::Tensor& x) const;
-  // [B, 1, S, L] additive (0 / -inf, model dtype) mask of a cached forward: key_mask [B, L] and
-  // no slot after the query's own (slots [S], on key_mask's device).
-  torch::Tensor attention_mask(const torch::Tensor& key_mask, const torch::Tensor& slots) const;
+  // [B, 1, S, L] additive (0 / -inf, model dtype) mask of a cached forward: key_mask [B, L], no
+  // slot after the query's own (slots [S], on key_mask's device) and, when first_slots [B] is
+  // defined, none below the row's first slot.
+  torch::Tensor attention_mask(const torch::Tensor& key_mask, const torch::Tensor& slots,
+                               const torch::Tensor& first_slots = {}) const;
   // The decode-kernel path (transformer_decode_cuda.cpp): whether it applies, and the step.
   bool uses_decode_kernels(int64_t new_tokens, const FusedProjections* fused) const;
   torch::Tensor decode_step_cuda(const torch::Tensor& input_ids, const torch::Tensor& cos, const torch::Tensor& sin,

@@ -85,6 +85,7 @@ KVCache KVCache::select_rows(const torch::Tensor& rows) const {
     out.keys.push_back(keys[l].index_select(0, index));
     out.values.push_back(values[l].index_select(0, index));
   }
+  if (first_slots.defined()) out.first_slots = first_slots.index_select(0, index.to(first_slots.device()));
   return out;
 }
 
@@ -134,12 +135,15 @@ torch::Tensor Transformer::cached_attention(const DecoderLayerWeights& w, const 
   return torch::linear(out, w.o_weight, w.o_bias);
 }
 
-torch::Tensor Transformer::attention_mask(const torch::Tensor& key_mask, const torch::Tensor& slots) const {
+torch::Tensor Transformer::attention_mask(const torch::Tensor& key_mask, const torch::Tensor& slots,
+                                         const torch::Tensor& first_slots) const {
   const int64_t B = key_mask.size(0), L = key_mask.size(1), S = slots.size(0);
-  // Row b's query i sees slot j if key_mask[b, j] and j <= slots[i].
+  // Row b's query i sees slot j if key_mask[b, j], j <= slots[i] and j >= first_slots[b].
   auto key_slots = torch::arange(L, slots.options());
   auto not_future = key_slots.view({1, L}) <= slots.view({S, 1});  // [S, L]
-  auto allowed = key_mask.to(torch::kBool).view({B, 1, 1, L}).logical_and(not_future.view({1, 1, S, L}));
+  auto keys = key_mask.to(torch::kBool);
+  if (first_slots.defined()) keys = keys.logical_and(key_slots.view({1, L}) >= first_slots.view({B, 1}));
+  auto allowed = keys.view({B, 1, 1, L}).logical_and(not_future.view({1, 1, S, L}));
   // As an additive mask (0 or -inf in the model dtype), made once for all layers: what SDPA
   // turns a boolean mask into in every call otherwise.
   return torch::zeros(allowed.sizes(), allowed.options().dtype(dtype_))
@@ -157,13 +161,17 @@ torch::Tensor Transformer::hidden_states_cached(const torch::Tensor& input_ids, 
   require(cache.batch() == B && static_cast<int64_t>(cache.keys.size()) == config_.num_hidden_layers,
           "transformer: the KV cache does not match the batch or the model");
   require(L <= cache.capacity(), "transformer: key_mask is longer than the KV cache");
+  const auto& first = cache.first_slots;
+  require(!first.defined() || (first.dim() == 1 && first.size(0) == B && first.scalar_type() == torch::kInt64 &&
+                               first.device() == key_mask.device()),
+          "transformer: the KV cache's first_slots must be [B] int64 on key_mask's device");
   if (fused && fused->empty()) fused = nullptr;
   require(!fused || fused->qkv_weight.size() == layers_.size(), "transformer: fused projections of another model");
   torch::Tensor inv_freq = inv_freq_;
   if (config_.rope_scaling.type == "dynamic") inv_freq = rope_inv_freq(config_, positions.max().item<int64_t>(), device_);
   auto [cos, sin] = rope_cos_sin(inv_freq, positions, dtype_, config_.rope_scaling.attention_factor);
   if (uses_decode_kernels(S, fused)) return decode_step_cuda(input_ids, cos, sin, slots, key_mask, cache, *fused);
-  auto mask = attention_mask(key_mask, slots);
+  auto mask = attention_mask(key_mask, slots, first);
   auto x = torch::embedding(embed_, input_ids);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const auto& w = layers_[l];

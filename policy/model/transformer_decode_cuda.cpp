@@ -70,7 +70,10 @@ torch::Tensor Transformer::decode_step_cuda(const torch::Tensor& input_ids, cons
   auto attention = torch::empty({B, nh * D}, x.options());
   auto gated = torch::empty({B, I}, x.options());
   torch::Tensor additive_mask;  // for SDPA
-  if (!kernel_attention) additive_mask = attention_mask(mask, slot);
+  // Each row's first slot: the kernel skips the slots below it unread, SDPA masks them.
+  torch::Tensor first_slots;
+  if (cache.first_slots.defined()) first_slots = cache.first_slots.to(device_, torch::kInt64).contiguous();
+  if (!kernel_attention) additive_mask = attention_mask(mask, slot, first_slots);
   const int splits = kernel_attention ? aha::cuda::decode_attention_splits(B, kvh, L) : 1;
   torch::Tensor partial_out, partial_lse;
   if (splits > 1) {
@@ -91,7 +94,7 @@ torch::Tensor Transformer::decode_step_cuda(const torch::Tensor& input_ids, cons
                                                         keys.stride(0), keys.stride(1), stream),
                  "rotary + cache write");
     if (kernel_attention) {
-      auto args = decode_attention_args(q, keys, values, mask, slot, L, attention);
+      auto args = decode_attention_args(q, keys, values, mask, slot, L, attention, first_slots);
       args.splits = splits;
       if (splits > 1) {
         args.partial_out = partial_out.data_ptr<float>();

@@ -207,6 +207,57 @@ TEST(ContinuousBatching, FirstPromptIndexReproducesAWindow) {
   EXPECT_GT(differing, 4);
 }
 
+// Each row attends from its own first slot: one row refilled seven times (G = 1, the shared
+// slot moving on and shifting down between them), a completion of n tokens after a prompt of
+// len tokens attends to len + k slots at the step that computes token k + 1 (k = 1 .. n - 1),
+// whatever slot the row started at, as when it runs alone.
+TEST(ContinuousBatching, RowsAttendToTheirOwnContext) {
+  auto model = aha::load_model(kFixtures / "qwen2_gqa_tied");
+  auto request = uneven_request();
+  request.group_size = 1;
+  request.settings.stop.stop_strings.clear();
+  request.settings.stop.ignore_eos = true;
+  request.max_new_tokens_each = {20, 3, 1, 17, 20, 8, 2};
+  int64_t expected = 0;
+  for (size_t i = 0; i < request.prompts.size(); ++i) {
+    const int64_t len = static_cast<int64_t>(request.prompts[i].size()), n = request.max_new_tokens_each[i];
+    expected += (n - 1) * len + n * (n - 1) / 2;
+  }
+  aha::EngineOptions options;
+  options.span_bucket = 4;
+  options.max_rows = 1;
+  const auto result = aha::RolloutEngine(*model, options).generate(request);
+  EXPECT_EQ(result.stats.refills, 6);
+  EXPECT_GT(result.stats.slot_shifts, 0);
+  for (size_t i = 0; i < request.prompts.size(); ++i)
+    EXPECT_EQ(static_cast<int64_t>(result.completions[i].tokens.size()), request.max_new_tokens_each[i]) << i;
+  EXPECT_EQ(result.stats.attended_slots, expected);
+}
+
+// An engine keeps its batch between requests: a later request with fewer rows runs on the
+// larger batch (rows past its own are computed, their results dropped, and follow the slot
+// shifts) and gives the completions a batch of its own size gives.
+TEST(ContinuousBatching, ALargerKeptBatchGivesTheSameCompletions) {
+  auto model = aha::load_model(kFixtures / "qwen2_gqa_tied");
+  auto request = uneven_request();
+  request.settings.stop.stop_strings.clear();
+  aha::EngineOptions options;
+  options.span_bucket = 4;
+  aha::RolloutEngine kept(*model, options);
+  request.max_rows = 3 * kGroup;
+  const auto larger = kept.generate(request);
+  request.max_rows = 2 * kGroup;
+  const auto reused = kept.generate(request);  // 9 rows kept, 6 used: the step runs on all 9
+  const auto own = aha::RolloutEngine(*model, options).generate(request);
+  EXPECT_GT(reused.stats.slot_shifts, 0);
+  EXPECT_GT(reused.stats.row_steps, own.stats.row_steps);  // the kept batch's extra rows ran
+  ASSERT_EQ(reused.completions.size(), own.completions.size());
+  for (size_t k = 0; k < own.completions.size(); ++k) {
+    expect_same(reused.completions[k], own.completions[k], "completion " + std::to_string(k));
+    expect_same(larger.completions[k], own.completions[k], "larger, completion " + std::to_string(k));
+  }
+}
+
 TEST(ContinuousBatching, RejectsBadLimits) {
   auto model = aha::load_model(kFixtures / "qwen2_gqa_tied");
   aha::RolloutEngine engine(*model);

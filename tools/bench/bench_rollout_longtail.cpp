@@ -1,12 +1,15 @@
-// Benchmark: whole-data-set rollout throughput with long-tailed completion lengths (issue #19):
-// the continuous-batching engine (EngineOptions::max_rows, finished rows refilled) against the
-// old batch-by-batch path (one generate() per --rows/G prompts, each waiting for its longest
-// completion) and against the engine's fixed-length steady state (--rows rows, every completion
-// exactly --fixed-new tokens).
+// Benchmark: whole-data-set rollout throughput with long-tailed completion lengths (issue #19),
+// three ways in one run, on the same prompts:
+//   continuous      the engine with EngineOptions::max_rows = --rows over the whole set (finished
+//                   rows refilled with waiting groups; rows attend from their own first slot)
+//   batch_by_batch  the old windowed way: one generate() per --rows / G prompts, each waiting for
+//                   its longest completion (the same lengths)
+//   fixed_length    the same windows with every completion at the workload's mean length (or
+//                   --fixed-new): the engine's fixed-length steady state, the yardstick
 //
 //   bench_rollout_longtail --model DIR [--prompts 1024] [--prompt-len 128] [--prompt-spread 32]
 //                          [--group 8] [--rows 512] [--median 256] [--sigma 0.9] [--new 2048]
-//                          [--fixed-new 512] [--device cuda] [--dtype bfloat16] [--seed 0]
+//                          [--fixed-new 0 (the mean)] [--device cuda] [--dtype bfloat16] [--seed 0]
 //                          [--refill-fraction 0.0625] [--no-graphs]
 // Workload: --prompts random prompts (token ids uniform over the vocabulary, lengths uniform in
 // [prompt-len - spread, prompt-len + spread], seeded), G = --group samples each. Completion
@@ -15,19 +18,26 @@
 // 2048) the mean is about 375 tokens, the median 257, the 90th percentile 810, and 1% of
 // completions run to the cap. The lengths are forced with
 // RolloutRequest::max_new_tokens_each and EOS ignored, so each completion is exactly its drawn
-// length in every mode (same tokens in all three). Sampling at temperature 1.
+// length in the first two modes. Sampling at temperature 1.
 // "windows" > 1 in the continuous line means the engine fell back to windows because the
 // refilling cache (prompt + 2 x --new slots per row) did not fit: lower --rows or --new.
-// A warm-up run over the first 2 * rows / G prompts captures the CUDA graphs first (the engine
-// is shared, so the later modes reuse the graphs the earlier ones captured). Wall time is
-// measured around the generate() calls (prefill, decode, refills, host bookkeeping).
-// Prints one JSON line per mode, then one with the ratios:
-//   continuous / fixed (issue #19 target >= 0.85), continuous / batch-by-batch.
+// Warm-up runs (the first 2 * rows / G prompts continuously, then one fixed-length window)
+// capture the CUDA graphs first (the engine is shared, so the later modes reuse the graphs the
+// earlier ones captured). Wall time is measured around the generate() calls (prefill, decode,
+// refills, host bookkeeping).
+// Prints a table, then one JSON line per mode and one with the ratios:
+//   continuous / fixed_length (issue #19 target >= 0.85), continuous / batch_by_batch.
+// occupancy: kept tokens per computed row step (near 1: no row idle or finished in the batch;
+// it can pass 1 because each completion's first token comes from the prefill);
+// attended_per_row_step: the cache slots a row's attention covers per step, on average
+// (RolloutStats::attended_slots / row_steps).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <iostream>
 #include <random>
+#include <string>
 
 #include "core/error.h"
 #include "policy/model/model_io.h"
@@ -37,27 +47,34 @@
 namespace {
 
 struct Measured {
-  double seconds = 0;
-  int64_t tokens = 0, decode_steps = 0, row_steps = 0, refills = 0, slot_shifts = 0, graphs = 0, windows = 0;
+  std::string mode;
+  double seconds = 0, prefill_seconds = 0, decode_seconds = 0;
+  int64_t tokens = 0, decode_steps = 0, row_steps = 0, attended = 0, refills = 0, slot_shifts = 0, graphs = 0,
+          windows = 0;
   void add(const aha::RolloutResult& r, double wall) {
     seconds += wall;
+    prefill_seconds += r.stats.prefill_seconds;
+    decode_seconds += r.stats.decode_seconds;
     tokens += r.stats.generated_tokens;
     decode_steps += r.stats.decode_steps;
     row_steps += r.stats.row_steps;
+    attended += r.stats.attended_slots;
     refills += r.stats.refills;
     slot_shifts += r.stats.slot_shifts;
     windows += r.stats.windows;
     graphs = r.stats.graphs_captured;
   }
   double tokens_per_s() const { return seconds > 0 ? tokens / seconds : 0.0; }
-  void print(const std::string& mode) const {
-    // occupancy: kept tokens per computed row step (near 1: no row idle or finished in the batch;
-    // it can pass 1 because each completion's first token comes from the prefill).
+  double occupancy() const { return row_steps ? double(tokens) / double(row_steps) : 0.0; }
+  double attended_per_row_step() const { return row_steps ? double(attended) / double(row_steps) : 0.0; }
+  void print_json() const {
     std::cout << "{\"mode\": \"" << mode << "\", \"tokens_per_s\": " << tokens_per_s() << ", \"wall_s\": " << seconds
+              << ", \"prefill_s\": " << prefill_seconds << ", \"decode_s\": " << decode_seconds
               << ", \"generated_tokens\": " << tokens << ", \"decode_steps\": " << decode_steps
-              << ", \"row_steps\": " << row_steps << ", \"occupancy\": " << (row_steps ? double(tokens) / row_steps : 0.0)
-              << ", \"windows\": " << windows << ", \"refills\": " << refills << ", \"slot_shifts\": " << slot_shifts << ", \"graphs\": " << graphs << "}"
-              << std::endl;
+              << ", \"row_steps\": " << row_steps << ", \"occupancy\": " << occupancy()
+              << ", \"attended_per_row_step\": " << attended_per_row_step() << ", \"windows\": " << windows
+              << ", \"refills\": " << refills << ", \"slot_shifts\": " << slot_shifts << ", \"graphs\": " << graphs
+              << "}" << std::endl;
   }
 };
 
@@ -80,7 +97,7 @@ int main(int argc, char** argv) {
     const int64_t prompt_len = args.get_int("prompt-len", 128, 1), spread = args.get_int("prompt-spread", 32, 0);
     aha::require(spread < prompt_len, "--prompt-spread must be below --prompt-len");
     const int64_t rows = args.get_int("rows", 512, 1), cap = args.get_int("new", 2048, 1);
-    const int64_t fixed_new = args.get_int("fixed-new", 512, 1);
+    const int64_t fixed_arg = args.get_int("fixed-new", 0, 0);  // 0: the drawn lengths' mean
     const double median = args.get_double("median", 256), sigma = args.get_double("sigma", 0.9);
     aha::require(median >= 1 && sigma >= 0, "--median must be >= 1 and --sigma >= 0");
     const uint64_t seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
@@ -121,46 +138,59 @@ int main(int argc, char** argv) {
     options.refill_fraction = args.get_double("refill-fraction", options.refill_fraction);
     aha::RolloutEngine engine(*model, options);
     const int64_t per_batch = std::max<int64_t>(1, rows / G);
+    const int64_t mean = std::max<int64_t>(1, static_cast<int64_t>(std::llround(double(drawn) / double(N * G))));
+    const int64_t fixed_new = fixed_arg > 0 ? fixed_arg : mean;
+    aha::require(fixed_new <= cap, "--fixed-new must be at most --new");
     std::cerr << "workload: " << N << " prompts x G " << G << ", " << drawn << " completion tokens (mean "
-              << double(drawn) / double(N * G) << ", cap " << cap << "), " << per_batch * G << " rows\n";
+              << double(drawn) / double(N * G) << ", cap " << cap << "), " << per_batch * G << " rows; fixed length "
+              << fixed_new << "\n";
+    // The fixed-length mode: the same prompts in the same windows, every completion fixed_new long.
+    auto fixed_window = [&](int64_t first, int64_t count) {
+      aha::RolloutRequest r = window(first, count);
+      r.max_new_tokens_each.clear();
+      r.settings.stop.max_new_tokens = fixed_new;
+      return r;
+    };
     {
       const auto t = std::chrono::steady_clock::now();
       engine.generate(window(0, std::min(N, 2 * per_batch)));
+      engine.generate(fixed_window(0, std::min(N, per_batch)));
       std::cerr << "warm-up: " << seconds_since(t) << " s\n";
     }
 
-    Measured continuous;
+    Measured continuous{"continuous"}, batches{"batch_by_batch"}, fixed{"fixed_length_" + std::to_string(fixed_new)};
     {
       const auto t = std::chrono::steady_clock::now();
       auto r = engine.generate(whole);
       continuous.add(r, seconds_since(t));
     }
-    continuous.print("continuous");
-
-    Measured batches;
+    std::cerr << "continuous: " << continuous.seconds << " s\n";
     for (int64_t first = 0; first < N; first += per_batch) {
       const auto t = std::chrono::steady_clock::now();
       auto r = engine.generate(window(first, std::min(per_batch, N - first)));
       batches.add(r, seconds_since(t));
     }
-    batches.print("batch_by_batch");
-
-    Measured fixed;
-    {
-      aha::RolloutRequest r = window(0, std::min(N, per_batch));
-      r.max_new_tokens_each.clear();
-      r.settings.stop.max_new_tokens = fixed_new;
-      engine.generate(r);  // its graphs (span up to prompt + fixed_new)
+    std::cerr << "batch by batch: " << batches.seconds << " s\n";
+    for (int64_t first = 0; first < N; first += per_batch) {
       const auto t = std::chrono::steady_clock::now();
-      auto result = engine.generate(r);
-      fixed.add(result, seconds_since(t));
+      auto r = engine.generate(fixed_window(first, std::min(per_batch, N - first)));
+      fixed.add(r, seconds_since(t));
     }
-    fixed.print("fixed_length_" + std::to_string(fixed_new));
+    std::cerr << "fixed length: " << fixed.seconds << " s\n";
 
+    std::printf("%-20s %12s %10s %10s %10s %10s %14s\n", "mode", "tokens/s", "wall_s", "tokens", "occupancy",
+                "attended", "vs continuous");
+    for (const auto* m : {&continuous, &batches, &fixed}) {
+      std::printf("%-20s %12.0f %10.2f %10lld %10.3f %10.1f %14.3f\n", m->mode.c_str(), m->tokens_per_s(), m->seconds,
+                  static_cast<long long>(m->tokens), m->occupancy(), m->attended_per_row_step(),
+                  m->tokens_per_s() > 0 ? continuous.tokens_per_s() / m->tokens_per_s() : 0.0);
+    }
+    std::fflush(stdout);
+    for (const auto* m : {&continuous, &batches, &fixed}) m->print_json();
     std::cout << "{\"continuous_vs_fixed\": " << continuous.tokens_per_s() / fixed.tokens_per_s()
               << ", \"continuous_vs_batch_by_batch\": " << continuous.tokens_per_s() / batches.tokens_per_s()
               << ", \"batch_by_batch_vs_fixed\": " << batches.tokens_per_s() / fixed.tokens_per_s()
-              << ", \"target_continuous_vs_fixed\": 0.85}" << std::endl;
+              << ", \"fixed_new_tokens\": " << fixed_new << ", \"target_continuous_vs_fixed\": 0.85}" << std::endl;
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "bench_rollout_longtail: " << e.what() << "\n";

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # On the GPU machine (see ../shared/device/README.md): build with CUDA, run the rollout tests
-# (continuous batching included), then the long-tailed rollout benchmark (bench_rollout_longtail:
-# continuous batching vs batch by batch vs the fixed-length steady state, 1,024 prompts x G = 8,
-# log-normal completion lengths) for the Qwen2.5-0.5B and 1.5B shapes. Logs go to $OUT (or ./gpu-out).
+# (continuous batching and the decode attention's per-row first slots included) and the KV cache
+# tests, then the long-tailed rollout benchmark (bench_rollout_longtail: continuous batching vs
+# batch by batch vs every completion at the mean length, in one run on the same prompts, 1,024
+# prompts x G = 8, log-normal completion lengths) for the Qwen2.5-0.5B and 1.5B shapes. Logs go
+# to $OUT (or ./gpu-out).
 #   bash tools/bench/gpu_rollout_longtail.sh [all|test|bench]
 set -uo pipefail
 what=${1:-all}
@@ -14,6 +16,7 @@ nvidia-smi -L
 if [ "$what" != bench ]; then
   echo "== tests (rollout)"
   ctest --test-dir build-gpu -j 8 -L rollout --output-on-failure > "$out/ctest_rollout.log" 2>&1; tail -5 "$out/ctest_rollout.log"
+  ctest --test-dir build-gpu -j 8 -R "KvCache" --output-on-failure >> "$out/ctest_rollout.log" 2>&1; tail -3 "$out/ctest_rollout.log"
   grep -E "\*\*\*Failed|Not Run|SEGFAULT|Exception" "$out/ctest_rollout.log" | head -20
 fi
 if [ "$what" != test ]; then
