@@ -118,7 +118,7 @@ FullyShardedParameters::FullyShardedParameters(std::shared_ptr<parallel::Communi
     const auto& [name, p] = named_[i];
     require(p.scalar_type() == torch::kFloat32,
             "sharding zero3: parameter " + name + " is " + c10::toString(p.scalar_type()) +
-                "; the master weights must be float32 (model.dtype float32, with trainer.autocast_bf16 for bf16 "
+                "; the master weights must be float32 (model.dtype float32, with algorithm.autocast_bf16 for bf16 "
                 "compute)");
     require(p.is_contiguous() && p.storage_offset() == 0 &&
                 storage_of(p).nbytes() == static_cast<size_t>(param_bytes(p)) && storage_of(p).allocator() != nullptr,
