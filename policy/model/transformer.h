@@ -9,7 +9,8 @@
 // Numerics follow Hugging Face transformers op for op (RMSNorm in float32, rotary tables in
 // float32 cast to the model dtype, scaled_dot_product_attention), so that logits agree with
 // the reference. Weights are ordinary tensors named as in the HF checkpoint; the learner
-// trains them in place and the rollout engine reads the same tensors (no copy per step).
+// trains them in place and the rollout engine reads the same tensors (no copy per step; under
+// ZeRO-3 the parameters are sharded and the rollout reads a copy: policy/learner/fully_sharded.h).
 #pragma once
 #include <torch/types.h>
 
