@@ -6,6 +6,7 @@
 //   RANK=.. WORLD_SIZE=.. LOCAL_RANK=.. LOCAL_WORLD_SIZE=.. MASTER_ADDR=.. MASTER_PORT=..
 //   bench_zero --sharding zero3 [--config recipes/models/qwen2.5-0.5b.json] [--batch 16]
 //              [--prompt 256] [--completion 768] [--micro 4] [--steps 5] [--checkpointing]
+//              [--backend nccl|gloo]
 //
 // --batch rows per rank (weak scaling). One train_step = forward + backward over the rank's rows
 // in micro-batches + one AdamW step (one mini-batch). Under zero3 every step also gathers the
@@ -63,7 +64,7 @@ int main(int argc, char** argv) {
   try {
     aha::cli::Args args(std::vector<std::string>(argv + 1, argv + argc),
                         aha::cli::Spec::of_names({"sharding", "config", "batch", "prompt", "completion", "micro",
-                                                  "steps", "checkpointing!"}),
+                                                  "steps", "checkpointing!", "backend"}),
                         "bench_zero");
     const auto world = aha::parallel::world_from_environment();
     const auto sharding = aha::policy::parse_sharding(args.get("sharding", "none"));
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
     std::shared_ptr<aha::parallel::Communicator> comm;
     if (world.distributed()) {
       aha::parallel::ParallelOptions po;
-      po.backend = aha::parallel::BackendKind::nccl;
+      po.backend = aha::parallel::parse_backend(args.get("backend", "nccl"));
       comm = aha::parallel::Communicator::connect(world, po, device);
     }
     aha::policy::TrainerOptions o;
@@ -101,8 +102,9 @@ int main(int argc, char** argv) {
     batch.advantages = torch::randn({B}, on);
     batch.old_logprobs = -torch::rand({B, T - 1}, on) - 1.0;  // ratios far from 1 do not change the cost
 
+    double loss = 0;
     auto one_step = [&](double& gather_s) {
-      trainer.train_step(batch);
+      loss = trainer.train_step(batch).loss;
       if (rollout) {
         cuda_sync();
         const auto t = std::chrono::steady_clock::now();
@@ -125,7 +127,7 @@ int main(int argc, char** argv) {
               << aha::policy::sharding_name(sharding) << "\", \"parameters\": " << config.parameter_count()
               << ", \"step_s\": " << total_s - gather_s / double(steps) << ", \"gather_s\": " << gather_s / double(steps)
               << ", \"tokens_per_s\": " << double(B * C) / total_s << ", \"peak_bytes\": " << peak
-              << ", \"resident_bytes\": " << current << "}" << std::endl;
+              << ", \"resident_bytes\": " << current << ", \"loss\": " << loss << "}" << std::endl;
     if (comm) comm->finish();
     return 0;
   } catch (const std::exception& e) {
