@@ -6,7 +6,7 @@
 //   RANK=.. WORLD_SIZE=.. LOCAL_RANK=.. LOCAL_WORLD_SIZE=.. MASTER_ADDR=.. MASTER_PORT=..
 //   bench_zero --sharding zero3 [--config recipes/models/qwen2.5-0.5b.json] [--batch 16]
 //              [--prompt 256] [--completion 768] [--micro 4] [--steps 5] [--checkpointing]
-//              [--backend nccl|gloo]
+//              [--backend nccl|gloo] [--device cpu]
 //
 // --batch rows per rank (weak scaling). One train_step = forward + backward over the rank's rows
 // in micro-batches + one AdamW step (one mini-batch). Under zero3 every step also gathers the
@@ -64,11 +64,14 @@ int main(int argc, char** argv) {
   try {
     aha::cli::Args args(std::vector<std::string>(argv + 1, argv + argc),
                         aha::cli::Spec::of_names({"sharding", "config", "batch", "prompt", "completion", "micro",
-                                                  "steps", "checkpointing!", "backend"}),
+                                                  "steps", "checkpointing!", "backend", "device"}),
                         "bench_zero");
     const auto world = aha::parallel::world_from_environment();
     const auto sharding = aha::policy::parse_sharding(args.get("sharding", "none"));
-    const torch::Device device(torch::kCUDA, static_cast<c10::DeviceIndex>(world.local_rank));
+    // --device cpu (with --backend gloo): a smoke test of this driver and gpu_zero.sh without a GPU.
+    const bool on_cpu = args.get("device", "cuda") == "cpu";
+    const torch::Device device = on_cpu ? torch::Device(torch::kCPU)
+                                        : torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(world.local_rank));
     const int64_t B = args.get_int("batch", 16, 1), P = args.get_int("prompt", 256, 1);
     const int64_t C = args.get_int("completion", 768, 1), steps = args.get_int("steps", 5, 1);
     const int64_t T = P + C;
@@ -84,13 +87,14 @@ int main(int argc, char** argv) {
     o.optimizer.lr = 1e-6;
     o.micro_batch_size = args.get_int("micro", 4, 1);
     o.mini_batch_size = B * world.world_size;  // one optimizer step per train_step
-    o.autocast_bf16 = true;
+    o.autocast_bf16 = !on_cpu;
     o.activation_checkpointing = args.flag("checkpointing");
     o.sharding = sharding;
     aha::policy::GrpoTrainer trainer(aha::init_model(config, 1, torch::kFloat32, device), o);
     if (comm) trainer.set_data_parallel(comm);
     std::unique_ptr<aha::Transformer> rollout;  // zero3: the rollout's whole bf16 copy, as aha train keeps it
-    if (trainer.fully_sharded()) rollout = std::make_unique<aha::Transformer>(config, torch::kBFloat16, device);
+    if (trainer.fully_sharded())
+      rollout = std::make_unique<aha::Transformer>(config, on_cpu ? torch::kFloat32 : torch::kBFloat16, device);
 
     torch::manual_seed(1000 + world.rank);
     aha::policy::PolicyBatch batch;
