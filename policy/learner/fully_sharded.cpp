@@ -2,6 +2,7 @@
 
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
+#include <c10/core/DeviceGuard.h>
 
 #include <algorithm>
 
@@ -33,6 +34,9 @@ void allocate_storage(const torch::Tensor& p) {
   auto& s = storage_of(p);
   const auto bytes = static_cast<size_t>(param_bytes(p));
   if (s.nbytes() >= bytes) return;
+  // The allocator allocates on the current device, which nothing else here sets (ATen's
+  // operators guard their tensors' device; this raw allocation must do it itself).
+  const c10::DeviceGuard on_device(p.device());
   s.set_data_ptr_noswap(s.allocator()->allocate(bytes));
   s.set_nbytes(bytes);
 }

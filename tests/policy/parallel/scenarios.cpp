@@ -136,6 +136,8 @@ int zero_train() {
   };
   const std::string model_dir = env("AHA_TEST_MODEL_DIR");
   auto trainer = zero_trainer(policy::parse_sharding(env("AHA_TEST_SHARDING")), model_dir);
+  // Activation checkpointing: the layers recompute in backward (the same gradients).
+  if (!env("AHA_TEST_CHECKPOINTING").empty()) trainer->policy().set_activation_checkpointing(true);
   trainer->set_data_parallel(comm);
   if (!env("AHA_TEST_GATHER_ROUND").empty() && trainer->optimizer().sharded())
     trainer->optimizer().sharded()->set_gather_round_elements(std::stoll(env("AHA_TEST_GATHER_ROUND")));

@@ -2,8 +2,8 @@
 // and without clipping equal plain data parallelism's and one process's (within 1e-6); between
 // steps a rank's parameters hold no memory and its float32 master range and AdamW moments are
 // its 1/world share (measured from the tensors' storage, against the unsharded ranks' own
-// measure); the rollout's bf16 copy is the gathered weights rounded; an untied LM head and an
-// MoE model train alike; checkpoints resume 4 -> 2, 2 -> 4, unsharded, and bit for bit at the
+// measure); the rollout's bf16 copy is the gathered weights rounded; an untied LM head, an MoE
+// model and activation checkpointing train alike; checkpoints resume 4 -> 2, 2 -> 4, unsharded, and bit for bit at the
 // same world size; unsupported configurations are errors that say why.
 #include <gtest/gtest.h>
 
@@ -66,7 +66,8 @@ struct RankResult {
 
 // Runs scenarios.cpp's zero_train on `world` ranks and returns each rank's result.
 std::vector<RankResult> train(int world, const std::string& sharding, int64_t steps, const fs::path& load = {},
-                              const fs::path& save = {}, const std::string& model_dir = "") {
+                              const fs::path& save = {}, const std::string& model_dir = "",
+                              bool checkpointing = false) {
   const std::string out = scratch("out").string();
   std::map<std::string, std::string> env = {{"AHA_PARALLEL_OUT", out},
                                             {"AHA_TEST_SHARDING", sharding},
@@ -74,6 +75,7 @@ std::vector<RankResult> train(int world, const std::string& sharding, int64_t st
                                             {"AHA_TEST_MODEL_DIR", model_dir}};
   if (!load.empty()) env["AHA_TEST_LOAD"] = load.string();
   if (!save.empty()) env["AHA_TEST_SAVE"] = save.string();
+  if (checkpointing) env["AHA_TEST_CHECKPOINTING"] = "1";
   auto ranks = run_world("zero_train", world, env);
   std::vector<RankResult> results(world);
   for (int r = 0; r < world; ++r) {
@@ -154,6 +156,19 @@ TEST(Zero3Models, UntiedHeadAndMixtureOfExpertsMatchDataParallelism) {
       expect_weights_near(ranks[r].weights, ref.weights, model + " against one process");
       EXPECT_EQ(ranks[r].parameter_bytes, 0) << model;
     }
+  }
+}
+
+// With activation checkpointing a layer is recomputed inside backward, after its weights were
+// gathered again: the same weights as one process without it.
+TEST(Zero3Models, ActivationCheckpointingRecomputesWithTheGatheredWeights) {
+  policy::testing::one_thread();
+  const auto& ref = reference();
+  auto ranks = train(2, "zero3", kSteps, {}, {}, "", /*checkpointing=*/true);
+  ASSERT_EQ(ranks.size(), 2u);
+  for (int r = 0; r < 2; ++r) {
+    expect_weights_near(ranks[r].weights, ref.weights, "checkpointing, rank " + std::to_string(r));
+    EXPECT_EQ(ranks[r].parameter_bytes, 0);
   }
 }
 
