@@ -143,17 +143,14 @@ INSTANTIATE_TEST_SUITE_P(Worlds, Zero3Sharding, ::testing::Values(2, 4),
                          });
 
 // An untied LM head is a block of its own; an MoE layer's experts are stacked parameters.
-TEST(Zero3Models, UntiedHeadAndMixtureOfExpertsMatchDataParallelism) {
+TEST(Zero3Models, UntiedHeadAndMixtureOfExpertsMatchOneProcess) {
   policy::testing::one_thread();
   for (const auto& model : {kUntied, kMoe}) {
     const auto& ref = reference(model);
-    auto dp = train(2, "none", kSteps, {}, {}, model);
     auto ranks = train(2, "zero3", kSteps, {}, {}, model);
     ASSERT_EQ(ranks.size(), 2u) << model;
-    ASSERT_EQ(dp.size(), 2u) << model;
     for (int r = 0; r < 2; ++r) {
-      expect_weights_near(ranks[r].weights, dp[r].weights, model + " rank " + std::to_string(r));
-      expect_weights_near(ranks[r].weights, ref.weights, model + " against one process");
+      expect_weights_near(ranks[r].weights, ref.weights, model + " rank " + std::to_string(r) + " against one process");
       EXPECT_EQ(ranks[r].parameter_bytes, 0) << model;
     }
   }
