@@ -125,7 +125,10 @@ int plan(const Args& args) {
     in.activation_checkpointing = *ac == "on";
   }
   std::vector<Sharding> modes;
-  const std::string sharding = args.get("sharding", "all");
+  // A recipe that asks for a sharding mode (parallel.sharding) is planned under it; --sharding wins.
+  const bool recipe_shards = recipe && recipe->trainer.sharding != policy::Sharding::none;
+  const std::string sharding =
+      args.get("sharding", recipe_shards ? policy::sharding_name(recipe->trainer.sharding) : std::string("all"));
   try {
     modes = sharding == "all" ? parallel::all_shardings() : std::vector<Sharding>{parallel::parse_sharding(sharding)};
   } catch (const Error& e) {
@@ -183,6 +186,11 @@ int plan(const Args& args) {
                 gib(gpu_bytes).c_str(), modes.size() > 1 ? " under any sharding mode" : "");
   std::printf("(total = weights + gradients + optimizer + gathered + the larger of activations and KV cache: the "
               "rollout and the learner take turns; CUDA context and allocator overhead not counted)\n");
+  if (std::find(modes.begin(), modes.end(), Sharding::zero3) != modes.end() && in.gpus > 1)
+    std::printf("(zero3 as aha trains today also keeps the rollout's whole copy of the weights in the compute dtype, "
+                "%s per GPU more at %lld B per parameter; aha train --check counts it)\n",
+                gib(double(f.parameters) * double(in.precision == Precision::fp32 ? 4 : 2)).c_str(),
+                static_cast<long long>(in.precision == Precision::fp32 ? 4 : 2));
   return 0;
 }
 
@@ -204,7 +212,7 @@ CommandRegistration plan_cmd(
                    "default: the recipe's model"},
                   {"gpus", "N", "required", "data-parallel GPUs the learner state is sharded over"},
                   {"gpu-memory", "GiB", "140.40", "memory of one GPU (an H200: 143,771 MiB)"},
-                  {"sharding", "MODE", "all", "none, zero1, zero2, zero3 or all"},
+                  {"sharding", "MODE", "all", "none, zero1, zero2, zero3 or all (with --recipe: its parallel.sharding when it sets one)"},
                   {"precision", "P", "bf16-master",
                    "fp32, autocast (fp32 weights, bf16 compute), bf16, or bf16-master (bf16 weights, fp32 master "
                    "and moments); with --recipe: the recipe's"},

@@ -109,7 +109,11 @@ int run_train(const cli::Args& args) {
     recipes::checked_run_dir(recipe, options);  // the run directory's problems once, before any rank starts
     return launch_local_ranks(nproc);
   }
-  if (args.flag("check")) return check_train(recipe, options);
+  if (args.flag("check")) {
+    const auto launched = parallel::world_from_environment();
+    options.check_ranks = nproc > 1 ? nproc : launched.world_size;
+    return check_train(recipe, options);
+  }
   const auto world = parallel::world_from_environment();
   if (world.distributed()) {
     options.comm = parallel::Communicator::connect(world, parallel_options, recipes::choose_device(recipe.model.device));

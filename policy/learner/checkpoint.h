@@ -6,7 +6,7 @@
 //   optimizer.pt  AdamW moments and step counters (Optimizer::save; the LR schedule is a pure
 //                 function of the optimizer's step count, so that is the scheduler state)
 //   rng.pt        the default torch generator states: CPU and each visible CUDA device
-//   optimizer/   instead of optimizer.pt when the optimizer is sharded (ZeRO-1/2): index.json
+//   optimizer/   instead of optimizer.pt when the optimizer is sharded (ZeRO-1/2/3): index.json
 //                 and one file per rank, keyed by parameter name and element offset
 //                 (optimizer_shards.h), readable under any world size, sharded or not
 //   rng/rank-<r>.pt  with sharding: each rank's generator states (rank 0's is also rng.pt); on
@@ -19,6 +19,8 @@
 // Sharded: save_checkpoint is called by every rank (a collective); each writes its shard and
 // RNG state into rank 0's temporary directory (the run directory is shared, as for resuming),
 // rank 0 the rest and the swap, and all return once the checkpoint is in place.
+// ZeRO-3 (fully_sharded.h): every rank gathers the whole float32 weights for the save and frees
+// them after; loading reads the whole weights on every rank, which keeps its master range.
 // Loading copies the weights into the trainer's existing tensors (the optimizer keeps its
 // parameters) and restores optimizer, counters and RNG: continuing then is bit-identical to
 // never having stopped, on the same device and build.

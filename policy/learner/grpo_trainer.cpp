@@ -37,6 +37,9 @@ Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const t
   std::vector<torch::Tensor> router_logits;
   auto hidden =
       model.hidden_states(ids, mask, positions, segments, want_router_logits ? &router_logits : nullptr).narrow(1, 0, T - 1);
+  // ZeRO-3 (fully_sharded.h): the LM head's weights are present only between enter and leave.
+  BlockHooks* hooks = model.block_hooks();
+  if (hooks) hidden = hooks->enter(model.head_block(), hidden);
   auto targets = ids.narrow(1, 1, T - 1).reshape({-1});
   auto flat = hidden.reshape({B * (T - 1), -1});
   auto head = model.lm_head_weight();
@@ -54,6 +57,10 @@ Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const t
     f.entropy = -(logp.exp() * logp).sum(-1);
   } else if (entropy == Entropy::detached) {
     f.entropy = out.entropy.view({B, T - 1});
+  }
+  if (hooks) {
+    f.logprobs = hooks->leave(model.head_block(), f.logprobs, true);
+    if (entropy_grad) f.entropy = hooks->leave(model.head_block(), f.entropy, true);
   }
   return f;
 }
@@ -226,6 +233,13 @@ void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm
     }
   }
   refresh_reference();
+  fully_sharded_.reset();
+  if (options_.sharding == Sharding::zero3 && comm_->size() > 1) {
+    fully_sharded_ = make_fully_sharded(comm_, *policy_, options_.autocast_bf16, reference_ != nullptr);
+    optimizer_->shard(comm_, Sharding::zero3, policy_->named_parameters(), fully_sharded_->master());
+    fully_sharded_->release_all();  // from now on each rank holds its master range only
+    return;
+  }
   const int64_t bucket_bytes = comm_->options().bucket_megabytes << 20;
   sync_ = std::make_unique<parallel::GradientSync>(comm_, policy_->parameters(), parallel::GradientReduction::sum,
                                                    bucket_bytes);
@@ -360,11 +374,13 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
         result.loss = result.loss + options_.router_aux_loss_coef * (share / world) * aux;
     }
     const bool last_micro = k + 1 == micro_batches;
-    if (comm_ && last_micro) {
+    if (sync_ && last_micro) {
       comm_->set_activity("learner: backward with the gradient all-reduce");
       sync_->arm();
     }
+    if (fully_sharded_) comm_->set_activity("learner: backward with sharded parameters");
     result.loss.backward();
+    if (fully_sharded_) fully_sharded_->after_backward();
     auto values = result.metrics.named_values();
     values.emplace_back("loss", result.loss.item<double>());
     double tokens = 0;
@@ -387,9 +403,13 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
   }
   acc.weighted.assign(sums.begin(), sums.end());
   if (comm_) {
-    sync_->finish(optimizer_->sharding() == Sharding::zero2 ? "reduce of gradients to their shards"
-                                                             : "all-reduce of gradients");
-    if (optimizer_->sharding() == Sharding::zero2) optimizer_->sharded()->set_shard_grad(sync_->take_shard_grad());
+    if (fully_sharded_) {
+      optimizer_->sharded()->set_shard_grad(fully_sharded_->take_grad_shard());
+    } else {
+      sync_->finish(optimizer_->sharding() == Sharding::zero2 ? "reduce of gradients to their shards"
+                                                               : "all-reduce of gradients");
+      if (optimizer_->sharding() == Sharding::zero2) optimizer_->sharded()->set_shard_grad(sync_->take_shard_grad());
+    }
     // The global loss (each rank's part is already normalised globally), for the skip decision.
     acc.loss = comm_->all_reduce({acc.loss}, c10d::ReduceOp::SUM, "all-reduce of the loss")[0];
   }

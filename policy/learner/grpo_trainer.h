@@ -55,6 +55,11 @@
 //   only; ZeRO-2 also reduces each gradient bucket only to the ranks owning part of it, so after
 //   backward a rank holds only its range's gradient (optimizer.h, sharded_adamw.h). The update
 //   is that of plain data parallelism; checkpoints then hold the state per rank (checkpoint.h).
+//   ZeRO-3 (fully_sharded.h) also shards the parameters: each rank keeps a float32 master range,
+//   blocks are gathered for their forward and backward and freed after, and gradients are
+//   reduced to their owners in every micro-batch's backward. Between steps policy()'s parameter
+//   tensors hold no memory: read whole weights through fully_sharded() (copy_into, gather_all).
+//   Not yet with a reference model (beta > 0): an error.
 // - Mixture-of-experts policies (Qwen3-MoE): each micro-batch's router logits give the
 //   auxiliary load-balancing loss of transformers (policy/model/moe_routing.h) over its real
 //   tokens; with router_aux_loss_coef > 0 the loss adds coef x aux x (micro-batch rows /
@@ -79,6 +84,7 @@
 #include <vector>
 
 #include "policy/learner/grpo_loss.h"
+#include "policy/learner/fully_sharded.h"
 #include "policy/learner/optimizer.h"
 #include "policy/model/transformer.h"
 #include "policy/parallel/gradient_sync.h"
@@ -120,7 +126,7 @@ struct TrainerOptions {
   bool activation_checkpointing = false;
   double router_aux_loss_coef = 0.0;  // MoE policies: weight of the load-balancing loss (see above)
   double routing_bias_update_rate = 0.0;  // DeepSeek-V3: aux-loss-free balancing step (see above); 0: frozen
-  Sharding sharding = Sharding::none;  // data parallel: ZeRO-1/2 optimizer state (see above)
+  Sharding sharding = Sharding::none;  // data parallel: ZeRO-1/2 optimizer state, ZeRO-3 parameters too (see above)
 };
 
 // Throws aha::Error naming the option at fault.
@@ -181,6 +187,8 @@ class GrpoTrainer {
   Transformer* reference() { return reference_.get(); }  // null when beta == 0
   const Transformer* reference() const { return reference_.get(); }
   Optimizer& optimizer() { return *optimizer_; }
+  // ZeRO-3's sharded parameters, or null (any other sharding, or one process).
+  FullyShardedParameters* fully_sharded() const { return fully_sharded_.get(); }
   const TrainerOptions& options() const { return options_; }
   int64_t steps_done() const { return steps_done_; }           // train_step calls so far
   void set_steps_done(int64_t steps) { steps_done_ = steps; }  // for checkpoint loading
@@ -195,7 +203,8 @@ class GrpoTrainer {
   std::unique_ptr<Optimizer> optimizer_;
   int64_t steps_done_ = 0;
   std::shared_ptr<parallel::Communicator> comm_;
-  std::unique_ptr<parallel::GradientSync> sync_;
+  std::unique_ptr<parallel::GradientSync> sync_;  // every data-parallel sharding but zero3
+  std::unique_ptr<FullyShardedParameters> fully_sharded_;  // zero3; refers to policy_, destroyed first
 };
 
 // Copies every weight and buffer (the routing bias) of `from` into `to` (same config; dtypes

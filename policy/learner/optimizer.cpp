@@ -59,9 +59,8 @@ Sharding parse_sharding(const std::string& name) {
   if (name == "none") return Sharding::none;
   if (name == "zero1") return Sharding::zero1;
   if (name == "zero2") return Sharding::zero2;
-  if (name == "zero3")
-    throw Error("sharding 'zero3' (fully sharded parameters, FSDP style) is not available yet; choose none, zero1 or zero2");
-  throw Error("sharding '" + name + "' is not one of none, zero1, zero2");
+  if (name == "zero3") return Sharding::zero3;
+  throw Error("sharding '" + name + "' is not one of none, zero1, zero2, zero3");
 }
 
 std::string sharding_name(Sharding sharding) {
@@ -69,6 +68,7 @@ std::string sharding_name(Sharding sharding) {
     case Sharding::none: return "none";
     case Sharding::zero1: return "zero1";
     case Sharding::zero2: return "zero2";
+    case Sharding::zero3: return "zero3";
   }
   return "?";
 }
@@ -247,10 +247,12 @@ void Optimizer::load(const std::filesystem::path& path) {
 }
 
 void Optimizer::shard(std::shared_ptr<parallel::Communicator> comm, Sharding mode,
-                      const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+                      const std::vector<std::pair<std::string, torch::Tensor>>& named, torch::Tensor master) {
   require(step_count_ == 0 && adamw_->state().empty(), "optimizer: shard() must come before the first step");
   sharded_.reset();
   if (mode == Sharding::none || !comm || comm->size() == 1) return;
+  require((mode == Sharding::zero3) == master.defined(),
+          "optimizer: sharding zero3 needs the master shard of the fully sharded parameters, and only zero3 takes one");
   std::map<const void*, size_t> group_of_param;
   size_t count = 0;
   for (size_t g = 0; g < groups_.size(); ++g)
@@ -266,7 +268,8 @@ void Optimizer::shard(std::shared_ptr<parallel::Communicator> comm, Sharding mod
   }
   require(named.size() == count, "optimizer: " + std::to_string(named.size()) + " named parameters, the groups have " +
                                      std::to_string(count));
-  sharded_ = std::make_unique<ShardedAdamW>(std::move(comm), mode, named, std::move(group_of), groups_, options_);
+  sharded_ = std::make_unique<ShardedAdamW>(std::move(comm), mode, named, std::move(group_of), groups_, options_,
+                                            std::move(master));
 }
 
 Sharding Optimizer::sharding() const { return sharded_ ? sharded_->mode() : Sharding::none; }

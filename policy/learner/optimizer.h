@@ -21,7 +21,7 @@
 //   class's counters; loading into an optimizer built over parameters of the same groups and
 //   shapes continues bit-identically. A mismatch or unreadable file throws aha::Error.
 // Parameters stay in their own dtype (fp32 master weights under bf16 autocast) and device.
-// - Sharded (shard(): ZeRO-1/2 over data-parallel ranks, sharded_adamw.h): each rank holds the
+// - Sharded (shard(): ZeRO-1/2/3 over data-parallel ranks, sharded_adamw.h): each rank holds the
 //   state of its range of the parameters only; step() keeps the contract above (the norm is
 //   global, every rank decides alike) and ends with every rank holding the updated weights.
 //   Its state is saved per rank with save_shards() (optimizer_shards.h), which load_shards()
@@ -44,9 +44,10 @@ namespace aha::policy {
 
 class ShardedAdamW;
 
-// How the optimizer state is split over data-parallel ranks (sharded_adamw.h).
-enum class Sharding { none, zero1, zero2 };
-// "none", "zero1" or "zero2"; anything else is an aha::Error naming the choices.
+// How the learner state is split over data-parallel ranks (sharded_adamw.h; zero3 also shards
+// the parameters themselves, fully_sharded.h).
+enum class Sharding { none, zero1, zero2, zero3 };
+// "none", "zero1", "zero2" or "zero3"; anything else is an aha::Error naming the choices.
 Sharding parse_sharding(const std::string& name);
 std::string sharding_name(Sharding sharding);
 
@@ -99,10 +100,12 @@ class Optimizer {
   void save(const std::filesystem::path& path) const;  // atomic (temp file + rename); unsharded only
   void load(const std::filesystem::path& path);
 
-  // ZeRO-1/2 from now on, before the first step, over `named`: the model's parameters in order,
+  // ZeRO-1/2/3 from now on, before the first step, over `named`: the model's parameters in order,
   // which must be the groups' parameters. A world of one rank or Sharding::none change nothing.
+  // ZeRO-3 takes `master`: this rank's float32 range of the flattened parameters
+  // (FullyShardedParameters::master()), which the steps update instead of the parameters.
   void shard(std::shared_ptr<parallel::Communicator> comm, Sharding mode,
-             const std::vector<std::pair<std::string, torch::Tensor>>& named);
+             const std::vector<std::pair<std::string, torch::Tensor>>& named, torch::Tensor master = {});
   Sharding sharding() const;
   ShardedAdamW* sharded() const { return sharded_.get(); }
   // Every rank calls it (collective): writes its shard into `dir` (which must exist and be

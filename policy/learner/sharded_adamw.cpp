@@ -24,7 +24,8 @@ int64_t bytes_of(const torch::Tensor& t) { return t.defined() ? t.numel() * stat
 
 ShardedAdamW::ShardedAdamW(std::shared_ptr<parallel::Communicator> comm, Sharding mode,
                            std::vector<std::pair<std::string, torch::Tensor>> named, std::vector<size_t> group_of,
-                           const std::vector<ParamGroup>& groups, const OptimizerOptions& options)
+                           const std::vector<ParamGroup>& groups, const OptimizerOptions& options,
+                           torch::Tensor master)
     : comm_(std::move(comm)),
       mode_(mode),
       named_(std::move(named)),
@@ -44,19 +45,26 @@ ShardedAdamW::ShardedAdamW(std::shared_ptr<parallel::Communicator> comm, Shardin
   }
   for (const auto& g : groups) weight_decays_.push_back(g.weight_decay);
   std::tie(range_begin_, range_end_) = layout_.range(comm_->rank());
+  if (mode_ == Sharding::zero3)
+    require(master.defined() && master.dim() == 1 && master.numel() == range_end_ - range_begin_ &&
+                master.scalar_type() == torch::kFloat32,
+            "sharding zero3: the master shard must be float32 [" + std::to_string(range_end_ - range_begin_) + "]");
+  // ZeRO-3 steps the float32 master range; ZeRO-1/2 the parameters themselves.
+  const auto state_options = master.defined() ? master.options() : first.options();
   for (const auto& where : layout_.pieces(range_begin_, range_end_)) {
     Piece piece;
     piece.where = where;
     piece.group = group_of[where.param];
-    piece.param = flat_[where.param].narrow(0, where.offset, where.length);
-    piece.exp_avg = torch::zeros({where.length}, first.options());
-    piece.exp_avg_sq = torch::zeros({where.length}, first.options());
+    piece.param = master.defined() ? master.narrow(0, where.flat_offset - range_begin_, where.length)
+                                   : flat_[where.param].narrow(0, where.offset, where.length);
+    piece.exp_avg = torch::zeros({where.length}, state_options);
+    piece.exp_avg_sq = torch::zeros({where.length}, state_options);
     pieces_.push_back(std::move(piece));
   }
 }
 
 torch::Tensor ShardedAdamW::grad_of(const Piece& piece) const {
-  if (mode_ == Sharding::zero2) {
+  if (mode_ == Sharding::zero2 || mode_ == Sharding::zero3) {
     if (!shard_grad_.defined()) return {};
     return shard_grad_.narrow(0, piece.where.flat_offset - range_begin_, piece.where.length);
   }
@@ -120,7 +128,7 @@ OptimizerStepResult ShardedAdamW::step(const torch::Tensor& loss, const std::vec
                         options_.beta1, options_.beta2, weight_decays_.at(key.first), options_.eps,
                         /*amsgrad=*/false, /*maximize=*/false);
     }
-    all_gather_parameters();
+    if (mode_ != Sharding::zero3) all_gather_parameters();
     result.applied = true;
   }
   clear_grads();

@@ -14,6 +14,10 @@
 //   rank reads its range of them. ZeRO-2: each bucket's gradient is reduced only to the ranks
 //   that own part of it; the rank then holds its range's gradient alone (set_shard_grad), and
 //   every parameter's .grad is gone.
+// - ZeRO-3 (fully_sharded.h): the parameters themselves are sharded. The optimizer is given
+//   this rank's float32 master range of the flattened parameters and updates it in place
+//   (nothing is all-gathered after the step: the blocks gather their weights when used); its
+//   gradient comes as for ZeRO-2 (set_shard_grad, reduced block by block during backward).
 // - step() keeps Optimizer::step's contract exactly: the global norm is the square root of the
 //   all-reduced sum of the ranks' squared range norms (float32 norms, summed in float64), the
 //   skip rule and clipping are the same, so every rank decides alike and the weights equal
@@ -42,14 +46,15 @@ class ShardedAdamW {
   // named[i] (its weight decay; the LR comes with each step).
   ShardedAdamW(std::shared_ptr<parallel::Communicator> comm, Sharding mode,
                std::vector<std::pair<std::string, torch::Tensor>> named, std::vector<size_t> group_of,
-               const std::vector<ParamGroup>& groups, const OptimizerOptions& options);
+               const std::vector<ParamGroup>& groups, const OptimizerOptions& options,
+               torch::Tensor master = {});  // ZeRO-3 only: [this rank's range] float32
 
   Sharding mode() const { return mode_; }
   parallel::Communicator& comm() const { return *comm_; }
   const parallel::ShardLayout& layout() const { return layout_; }
   const std::vector<std::pair<std::string, torch::Tensor>>& named() const { return named_; }
 
-  // ZeRO-2: this rank's range of the reduced gradient [range size] for the next step.
+  // ZeRO-2/3: this rank's range of the reduced gradient [range size] for the next step.
   void set_shard_grad(torch::Tensor grad) { shard_grad_ = std::move(grad); }
 
   // Optimizer::step's decision and update (see above); `group_lrs[g]` is group g's LR. Leaves

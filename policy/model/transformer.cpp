@@ -326,19 +326,27 @@ torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const t
     mask = (causal.logical_and(keys)).logical_or(eye);
   }
 
+  BlockHooks* hooks = block_hooks_;
+  if (hooks) hooks->enter(0, {});
   auto x = torch::embedding(embed_, input_ids.to(device_));
+  if (hooks) x = hooks->leave(0, x, /*backward_needs_weights=*/false);
   const bool checkpoint = checkpoint_layers_ && torch::GradMode::is_enabled();
   // The recomputing layer returns only its output: router logits would lose their gradient.
   require(!checkpoint || router_logits == nullptr || !config_.is_moe(),
           "transformer: router logits (the MoE auxiliary loss) are not available with activation checkpointing");
   for (size_t l = 0; l < layers_.size(); ++l) {
+    if (hooks) x = hooks->enter(l + 1, x);
     x = checkpoint ? CheckpointedDecoderLayer::apply(x, cos, sin, mask.defined() ? std::optional(mask) : std::nullopt,
                                                      this, int64_t(l),
                                                      varlen.defined() ? std::optional(varlen.cu_seqlens) : std::nullopt,
                                                      varlen.max_seqlen)
                    : decoder_layer(layers_[l], x, cos, sin, mask, router_logits, varlen.defined() ? &varlen : nullptr);
+    if (hooks) x = hooks->leave(l + 1, x, true);
   }
-  return rms_norm(x, final_norm_, config_.rms_norm_eps);
+  if (!hooks) return rms_norm(x, final_norm_, config_.rms_norm_eps);
+  const size_t final_block = layers_.size() + 1;
+  x = hooks->enter(final_block, x);
+  return hooks->leave(final_block, rms_norm(x, final_norm_, config_.rms_norm_eps), true);
 }
 
 torch::Tensor Transformer::decoder_layer(const DecoderLayerWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
@@ -362,8 +370,10 @@ torch::Tensor Transformer::token_logprobs(const torch::Tensor& input_ids, const 
   require(T >= 2, "token log-probs need at least two tokens per sequence");
   auto hidden = hidden_states(input_ids, attention_mask, positions).narrow(1, 0, T - 1);
   auto targets = input_ids.narrow(1, 1, T - 1).to(device_);
+  if (block_hooks_) hidden = block_hooks_->enter(head_block(), hidden);
   auto out = chunked_token_logprobs(hidden.reshape({B * (T - 1), -1}), lm_head_weight(), targets.reshape({-1}),
                                     temperature, entropy != nullptr);
+  if (block_hooks_) out.logprobs = block_hooks_->leave(head_block(), out.logprobs, true);
   if (entropy) *entropy = out.entropy.view({B, T - 1});
   return out.logprobs.view({B, T - 1});
 }

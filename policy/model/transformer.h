@@ -9,7 +9,8 @@
 // Numerics follow Hugging Face transformers op for op (RMSNorm in float32, rotary tables in
 // float32 cast to the model dtype, scaled_dot_product_attention), so that logits agree with
 // the reference. Weights are ordinary tensors named as in the HF checkpoint; the learner
-// trains them in place and the rollout engine reads the same tensors (no copy per step).
+// trains them in place and the rollout engine reads the same tensors (no copy per step; under
+// ZeRO-3 the parameters are sharded and the rollout reads a copy: policy/learner/fully_sharded.h).
 #pragma once
 #include <torch/types.h>
 
@@ -80,6 +81,24 @@ struct FusedProjections {
   bool empty() const { return qkv_weight.empty(); }
 };
 
+// Hooks around each block of a training forward, for fully sharded parameters (ZeRO-3,
+// policy/learner/fully_sharded.h): enter() makes the block's weights present before it runs and
+// leave() may free them after (and arrange, through an autograd node on its output, that
+// backward makes them present again before the block's backward). Blocks: 0 the token
+// embedding, 1..L the decoder layers, L + 1 the final norm, L + 2 the untied LM head (a tied
+// head is block 0 again); Transformer::head_block() says which. hidden_states() and
+// token_logprobs() call them; a caller that applies the LM head itself (lm_head_weight(),
+// logits()) brackets that use with head_block(). The rollout's cached forward never calls them.
+class BlockHooks {
+ public:
+  virtual ~BlockHooks() = default;
+  // `x`: the block's input (undefined for the embedding); returns what the block should read.
+  virtual torch::Tensor enter(size_t block, const torch::Tensor& x) = 0;
+  // `y`: the block's output; returns what the next block should read. backward_needs_weights:
+  // false where the block's backward reads no weight (the embedding lookup).
+  virtual torch::Tensor leave(size_t block, const torch::Tensor& y, bool backward_needs_weights) = 0;
+};
+
 class Transformer {
  public:
   // Allocates weights (uninitialised) of `dtype` on `device`.
@@ -133,6 +152,12 @@ class Transformer {
   // accumulates weight gradients into their .grad directly: use loss.backward(), not
   // torch::autograd::grad(), with it on.
   void set_activation_checkpointing(bool on) { checkpoint_layers_ = on; }
+
+  // Block hooks (see BlockHooks; null: none). Not owned; must outlive their use.
+  void set_block_hooks(BlockHooks* hooks) { block_hooks_ = hooks; }
+  BlockHooks* block_hooks() const { return block_hooks_; }
+  size_t head_block() const { return tied() ? 0 : layers_.size() + 2; }
+  size_t block_count() const { return layers_.size() + (tied() ? 2 : 3); }
   bool activation_checkpointing() const { return checkpoint_layers_; }
 
   // Logits [..., V] in the model dtype (as transformers returns them).
@@ -229,6 +254,7 @@ class Transformer {
   std::vector<DecoderLayerWeights> layers_;
   torch::Tensor inv_freq_;  // rotary frequencies for every non-dynamic scaling
   bool checkpoint_layers_ = false;
+  BlockHooks* block_hooks_ = nullptr;
   bool decode_kernels_ = true;
   bool varlen_attention_ = true;
   bool decode_attention_kernel_ = true;

@@ -110,4 +110,28 @@ ShardingPlan plan_sharding(const ModelConfig& c, const PlanInputs& in, Sharding 
   return p;
 }
 
+TrainingMemory training_memory(const ModelConfig& c, int64_t element_bytes, bool autocast_bf16, bool reference,
+                               Sharding sharding, int64_t ranks) {
+  require(ranks >= 1, "training memory: the number of ranks must be >= 1, got " + std::to_string(ranks));
+  require(element_bytes >= 1, "training memory: the element size must be >= 1 byte");
+  if (ranks == 1) sharding = Sharding::none;
+  const double params = double(c.parameter_count()), e = double(element_bytes), n = double(ranks);
+  TrainingMemory m;
+  m.weights = params * e;
+  m.gradients = params * e;
+  m.optimizer = 2 * params * e;
+  if (reference) m.reference = params * e;
+  if (sharding != Sharding::none) m.optimizer /= n;
+  if (sharding == Sharding::zero2 || sharding == Sharding::zero3) m.gradients /= n;
+  if (sharding == Sharding::zero3) {
+    require(element_bytes == 4, "training memory: zero3 keeps float32 master weights (4 bytes), not " +
+                                    std::to_string(element_bytes) + "-byte weights");
+    m.weights /= n;
+    PlanInputs in;
+    m.gathered = 2.0 * 4.0 * double(model_footprint(c, in).largest_block);
+    m.rollout_weights = params * (autocast_bf16 ? 2.0 : 4.0);
+  }
+  return m;
+}
+
 }  // namespace aha::parallel

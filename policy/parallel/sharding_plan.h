@@ -13,7 +13,8 @@
 //   zero2  optimizer state / N, gradients / N
 //   zero3  optimizer state / N, gradients / N, weights / N, plus one gathered block at a time
 //          (the largest decoder layer or the embedding, at the weights' bytes), which also
-//          serves the rollout, that gathers the weights layer by layer
+//          serves a rollout that gathers the weights layer by layer (aha's rollout keeps a
+//          whole copy instead: training_memory below counts it)
 //
 // Precisions (bytes per parameter: weights, gradients, optimizer state; activations and KV cache
 // per element):
@@ -93,5 +94,24 @@ struct ModelFootprint {
 ModelFootprint model_footprint(const ModelConfig& config, const PlanInputs& inputs);
 
 ShardingPlan plan_sharding(const ModelConfig& config, const PlanInputs& inputs, Sharding sharding);
+
+// What aha's learner holds on one rank as it trains today (`aha train --check`'s memory plan;
+// plan_sharding above is the plan on paper), in bytes. P parameters, e the model dtype's element
+// size, N ranks (N = 1: every mode is none, as a single process shards nothing):
+//   none   weights P e, gradients P e, optimizer 2 P e (AdamW's moments in the weights' dtype)
+//   zero1  optimizer / N;  zero2  and gradients / N
+//   zero3  (float32 only, e = 4) weights 4 P / N (the master ranges), gradients 4 P / N,
+//          optimizer 8 P / N, gathered: the largest block in float32 and its gradient before it
+//          is reduced (2 x 4 x largest block), and the rollout's whole copy of the weights in
+//          the compute dtype, P x (2 with bf16 autocast, else 4), resident for the run
+//   reference (beta > 0, not with zero3): P e, whole on every rank.
+struct TrainingMemory {
+  double weights = 0, gradients = 0, optimizer = 0, gathered = 0, rollout_weights = 0, reference = 0;
+  double learner() const { return gradients + optimizer + gathered + reference; }
+  double total() const { return weights + rollout_weights + learner(); }
+};
+// Throws aha::Error for N < 1, an element size < 1, or zero3 with a model dtype other than float32.
+TrainingMemory training_memory(const ModelConfig& config, int64_t element_bytes, bool autocast_bf16,
+                               bool reference, Sharding sharding, int64_t ranks);
 
 }  // namespace aha::parallel

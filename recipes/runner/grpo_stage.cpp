@@ -127,6 +127,7 @@ class GrpoRun {
   void prepare();
   Metrics evaluate_now(int64_t step);
   Metrics train_one_step(int64_t step, std::vector<Sample>& samples);
+  void sync_rollout_weights();  // every rank (a collective under ZeRO-3); no-op otherwise
   void checkpoint(int64_t step);
 
   Recipe recipe_;  // a copy: use_model_generation_config changes its rollout values
@@ -140,6 +141,9 @@ class GrpoRun {
   std::unique_ptr<reward::Scorer> rewards_;  // here or on reward servers (reward_scoring.h)
   std::unique_ptr<policy::GrpoTrainer> trainer_;
   std::unique_ptr<RolloutEngine> engine_;
+  // ZeRO-3: the whole weights the engine decodes from, in the compute dtype (the policy's
+  // parameters are sharded), refreshed by sync_rollout_weights() after every weight change.
+  std::unique_ptr<Transformer> rollout_policy_;
   std::unique_ptr<DataIterator> data_;
   std::unique_ptr<RunStore> store_;  // rank 0's only
   std::string stage_name_ = kStage;
@@ -302,7 +306,14 @@ void GrpoRun::prepare() {
   if (comm_) trainer_->set_data_parallel(comm_);  // data parallel: rank 0's weights everywhere
   EngineOptions engine_options;
   engine_options.use_cuda_graphs = recipe_.rollout.use_cuda_graphs;
-  engine_ = std::make_unique<RolloutEngine>(trainer_->policy(), engine_options, make_text_decoder(*tokenizer_));
+  Transformer* rollout_model = &trainer_->policy();
+  if (trainer_->fully_sharded()) {
+    rollout_policy_ = std::make_unique<Transformer>(trainer_->policy().config(),
+                                                    recipe_.trainer.autocast_bf16 ? torch::kBFloat16 : torch::kFloat32,
+                                                    device_);
+    rollout_model = rollout_policy_.get();
+  }
+  engine_ = std::make_unique<RolloutEngine>(*rollout_model, engine_options, make_text_decoder(*tokenizer_));
   data_ = std::make_unique<DataIterator>(train_.size(), recipe_.schedule.seed);
 
   if (!main_) return;  // data parallel: only rank 0 writes the run directory
@@ -326,6 +337,12 @@ SamplingOptions sampling_options(const Recipe& r, const std::vector<int64_t>& eo
   s.settings.seed = seed;
   s.prompts_per_batch = r.rollout.prompts_per_batch > 0 ? r.rollout.prompts_per_batch : r.rollout.prompts_per_step;
   return s;
+}
+
+void GrpoRun::sync_rollout_weights() {
+  if (!rollout_policy_) return;
+  if (comm_) comm_->set_activity("gathering the sharded weights for the rollout");
+  trainer_->fully_sharded()->copy_into(*rollout_policy_);
 }
 
 Metrics GrpoRun::evaluate_now(int64_t step) {
@@ -539,6 +556,7 @@ RunSummary GrpoRun::run() {
   const int64_t first_step = step;
   std::string eval_acc = "-";
   try {
+    sync_rollout_weights();
     if (step == 0) {
       summary.eval_first = to_map(evaluate_now(0));
       if (summary.eval_first.count("eval/accuracy")) eval_acc = fixed(summary.eval_first["eval/accuracy"]);
@@ -547,6 +565,7 @@ RunSummary GrpoRun::run() {
     while (step < steps) {
       std::vector<Sample> samples;
       auto metrics = train_one_step(step, samples);
+      sync_rollout_weights();  // the learner changed the weights
       ++step;  // metrics of the step that ends at `step` updates
       if (store_) {
         auto tx = store_->transaction();

@@ -61,6 +61,9 @@ struct RunOptions {
   std::filesystem::path stage_model;
   // Data parallel: this rank's connection to the others; null for a single process.
   std::shared_ptr<parallel::Communicator> comm;
+  // --check (recipe_check.h): how many ranks the run would have, for the memory plan of a
+  // sharded learner (parallel.sharding).
+  int64_t check_ranks = 1;
 };
 
 struct RunSummary {

@@ -319,6 +319,16 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   } catch (const Error& e) {
     throw Error(what + ": algorithm: " + e.what());
   }
+  // ZeRO-3 (policy/learner/fully_sharded.h) keeps float32 master shards and has no sharded
+  // reference model yet: said here, before any rank loads a model.
+  if (t.sharding == policy::Sharding::zero3) {
+    if (t.loss.beta > 0)
+      throw Error(what + ": parallel.sharding zero3 with algorithm.beta > 0 (a reference model) is not available yet: the "
+                         "reference would be a whole unsharded copy on every rank; use beta 0 or sharding zero2");
+    if (recipe.model.dtype != "float32")
+      throw Error(what + ": parallel.sharding zero3 keeps float32 master weights: model.dtype must be \"float32\" (got \"" +
+                  recipe.model.dtype + "\"); algorithm.autocast_bf16 gives bf16 compute");
+  }
   if (doc.HasMember("reward")) doc.RemoveMember("reward");  // where, not what: see recipe.h
   // How the learner's state is laid out over the ranks is no more part of what a run computes
   // than the world size is: a run may resume under another sharding (checkpoint.h).

@@ -12,6 +12,7 @@
 #include "policy/model/device_memory.h"
 #include "policy/model/model_config.h"
 #include "policy/model/model_io.h"
+#include "policy/parallel/sharding_plan.h"
 #include "policy/tokenizer/tokenizer.h"
 #include "recipes/runner/pretrain_spec.h"
 #include "recipes/runner/sampling.h"
@@ -149,9 +150,19 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
     require(config.has_value() && device.has_value(), "not planned: the model or the device is not known (see above)");
     const auto dtype = parse_dtype(recipe.model.dtype);
     const double element = double(c10::elementSize(dtype));
-    const double weights = double(config->parameter_count()) * element;
-    // Gradients and AdamW's two moments in the weights' dtype, and the frozen reference when beta > 0.
-    const double learner = 3 * weights + (recipe.trainer.loss.beta > 0 ? weights : 0);
+    // Weights, gradients, AdamW's moments and the frozen reference (beta > 0) of one rank, as the
+    // recipe's parallel.sharding splits them over options.check_ranks ranks (sharding_plan.h).
+    const auto sharding = parallel::parse_sharding(policy::sharding_name(recipe.trainer.sharding));
+    const auto held = parallel::training_memory(*config, static_cast<int64_t>(element), recipe.trainer.autocast_bf16,
+                                                recipe.trainer.loss.beta > 0, sharding, options.check_ranks);
+    const double weights = held.weights + held.rollout_weights;
+    const double learner = held.learner();
+    const std::string sharded =
+        options.check_ranks > 1 && sharding != parallel::Sharding::none
+            ? " (" + parallel::sharding_name(sharding) + " over " + std::to_string(options.check_ranks) + " ranks" +
+                  (held.rollout_weights > 0 ? ": the weights are the master range plus the rollout's whole copy" : "") +
+                  ")"
+            : "";
     RolloutShape shape;
     // prompts_per_batch below the step: that many prompts' rows decode at once, refilled as
     // groups finish (continuous batching, recipes/runner/sampling.h), with a longer cache per row.
@@ -188,7 +199,7 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
       plan = plan_rollout_memory(*config, shape);
     }
     const double needed = weights + learner + double(plan.needed_bytes());
-    std::string text = gib(needed) + " = weights " + gib(weights) + " + learner state " + gib(learner) +
+    std::string text = gib(needed) + " = weights " + gib(weights) + " + learner state " + gib(learner) + sharded +
                        " + rollout " + gib(double(plan.needed_bytes())) + " (" + plan.describe() +
                        "; longest prompt " + std::to_string(longest) + " tokens" + (tokenizer ? "" : ", estimated") +
                        "); learner activations not counted" + windows;

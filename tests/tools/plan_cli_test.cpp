@@ -3,8 +3,11 @@
 // refused with a message that names it: exit 2 for usage mistakes, 1 for a file that is not there.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 
+#include "core/files.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;
@@ -63,6 +66,28 @@ TEST(PlanCli, RecipeSizes) {
                                    true, kTimeout);
   EXPECT_EQ(uneven.exit_status, 1) << uneven.out;
   EXPECT_NE(uneven.out.find("prompts_per_step 32 does not divide by --gpus 3"), std::string::npos) << uneven.out;
+}
+
+// A recipe that asks for parallel.sharding zero3 is planned under zero3 alone (--sharding all
+// still lists every mode), with the note on the rollout's whole bf16 copy: 494032768 x 2 B.
+TEST(PlanCli, TheRecipesShardingIsPlanned) {
+  const fs::path dir = fs::temp_directory_path() / ("aha-plan-zero3-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::string text = aha::read_file(fs::path(AHA_SOURCE_DIR) / "recipes/r1-zero-gpu.json");
+  const auto brace = text.rfind('}');
+  ASSERT_NE(brace, std::string::npos);
+  text = text.substr(0, brace) + R"(, "parallel": {"sharding": "zero3"}})";
+  aha::write_file_atomic(dir / "recipe.json", text);
+  const std::string base = "plan --recipe " + (dir / "recipe.json").string() + " --model " + models("qwen2.5-0.5b.json") + " --gpus 4";
+  auto r = aha::test::run_aha(base, true, kTimeout);
+  ASSERT_EQ(r.exit_status, 0) << r.out;
+  EXPECT_NE(r.out.find("\nzero3 "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\nnone "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rollout's whole copy of the weights in the compute dtype, 0.92 GiB"), std::string::npos) << r.out;
+  auto all = aha::test::run_aha(base + " --sharding all", true, kTimeout);
+  ASSERT_EQ(all.exit_status, 0) << all.out;
+  EXPECT_NE(all.out.find("\nnone "), std::string::npos) << all.out;
+  aha::remove_tree(dir);
 }
 
 TEST(PlanCli, BadInputIsRefusedByName) {

@@ -145,6 +145,22 @@ TEST_F(TrainCheck, AMemoryPlanThatCannotFitIsAProblem) {
   EXPECT_NE(o.out.find("lower rollout.prompts_per_batch"), std::string::npos) << o.out;
 }
 
+// The memory plan counts the recipe's sharding over the ranks the run would have
+// (--nproc-per-node), and says so; one process shards nothing.
+TEST_F(TrainCheck, TheMemoryPlanCountsTheShardingOverTheRanks) {
+  const auto two = test::run_aha_in(
+      copy_, "train recipes/r1-zero-tiny.json --check --nproc-per-node 2 --set parallel.sharding=zero3", true, 300);
+  EXPECT_EQ(two.exit_status, 0) << two.out;
+  EXPECT_NE(two.out.find("(zero3 over 2 ranks: the weights are the master range plus the rollout's whole copy)"),
+            std::string::npos)
+      << two.out;
+  const auto one = test::run_aha_in(copy_, "train recipes/r1-zero-tiny.json --check --set parallel.sharding=zero3",
+                                    true, 300);
+  EXPECT_EQ(one.exit_status, 0) << one.out;
+  EXPECT_EQ(one.out.find("over 2 ranks"), std::string::npos) << one.out;
+  EXPECT_NE(one.out.find("ok       memory:"), std::string::npos) << one.out;
+}
+
 TEST_F(TrainCheck, NoRecipeReadsOutsideTheProject) {
   for (const auto& entry : fs::recursive_directory_iterator(copy_ / "recipes")) {
     if (entry.path().extension() != ".json") continue;

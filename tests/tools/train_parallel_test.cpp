@@ -109,6 +109,37 @@ TEST_F(TrainParallel, ZeroTwoRanksCheckpointPerRankAndOneProcessResumes) {
   EXPECT_EQ(*store.latest_step(store.stages().at(0).id), 3);
 }
 
+// parallel.sharding zero3: the rollout decodes from the copy gathered after each update, so the
+// second step samples what plain data parallelism samples (a stale copy, the first weights, would
+// not: the first update at lr 0.01 moves them); the checkpoint holds the whole model and every
+// rank's optimizer shard, and one process resumes from it unsharded.
+TEST_F(TrainParallel, ZeroThreeSamplesFromTheUpdatedWeightsAndOneProcessResumes) {
+  auto plain = test::run_aha_in(work_, "train recipe.json --run-dir plain --quiet --nproc-per-node 2 --stop-after 2",
+                                true, 300);
+  ASSERT_EQ(plain.exit_status, 0) << plain.out;
+  auto r = test::run_aha_in(
+      work_, "train recipe.json --run-dir run --quiet --nproc-per-node 2 --stop-after 2 --set parallel.sharding=zero3",
+      true, 300);
+  ASSERT_EQ(r.exit_status, 0) << r.out;
+  EXPECT_EQ(series("train/sequences"), (std::vector<double>{16, 16}));
+  RunStore store(work_ / "run" / "run.db", {.read_only = true});
+  RunStore plain_store(work_ / "plain" / "run.db", {.read_only = true});
+  const auto stage = store.stages().at(0).id, plain_stage = plain_store.stages().at(0).id;
+  for (int64_t step : {1, 2}) {
+    const auto got = store.samples(stage, step), want = plain_store.samples(plain_stage, step);
+    ASSERT_EQ(got.size(), want.size()) << step;
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].completion, want[i].completion) << "step " << step << " " << i;
+  }
+  const fs::path saved = work_ / "run" / "checkpoints" / "grpo" / "step-2";
+  for (const char* part : {"model/config.json", "model/model.safetensors", "optimizer/index.json",
+                           "optimizer/rank-0.safetensors", "optimizer/rank-1.safetensors"})
+    EXPECT_TRUE(fs::exists(saved / part)) << part;
+  auto single = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --resume --stop-after 1", true, 300);
+  ASSERT_EQ(single.exit_status, 0) << single.out;
+  RunStore after(work_ / "run" / "run.db", {.read_only = true});
+  EXPECT_EQ(*after.latest_step(after.stages().at(0).id), 3);
+}
+
 TEST_F(TrainParallel, AWorldThatDoesNotDivideTheStepsPromptsIsRefusedByName) {
   auto r = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --nproc-per-node 3", true, 300);
   EXPECT_EQ(r.exit_status, 1) << r.out;

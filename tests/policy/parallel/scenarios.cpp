@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include "core/error.h"
@@ -137,7 +138,10 @@ int zero_train() {
     const char* v = std::getenv(name);
     return v ? v : "";
   };
-  auto trainer = zero_trainer(policy::parse_sharding(env("AHA_TEST_SHARDING")));
+  const std::string model_dir = env("AHA_TEST_MODEL_DIR");
+  auto trainer = zero_trainer(policy::parse_sharding(env("AHA_TEST_SHARDING")), model_dir);
+  // Activation checkpointing: the layers recompute in backward (the same gradients).
+  if (!env("AHA_TEST_CHECKPOINTING").empty()) trainer->policy().set_activation_checkpointing(true);
   trainer->set_data_parallel(comm);
   if (!env("AHA_TEST_GATHER_ROUND").empty() && trainer->optimizer().sharded())
     trainer->optimizer().sharded()->set_gather_round_elements(std::stoll(env("AHA_TEST_GATHER_ROUND")));
@@ -145,7 +149,7 @@ int zero_train() {
   const int64_t steps = std::stoll(env("AHA_TEST_STEPS"));
   int64_t gradient_bytes = -1;
   for (int64_t k = 0; k < steps; ++k) {
-    auto batch = zero_batch(trainer->steps_done());
+    auto batch = zero_batch(trainer->steps_done(), model_dir);
     const auto [begin, end] = share_of(batch.size(), comm->rank(), comm->size());
     auto mine = batch.rows(begin, end - begin);
     if (k == 0) {
@@ -160,11 +164,59 @@ int zero_train() {
   }
   if (!env("AHA_TEST_SAVE").empty())
     policy::save_checkpoint(env("AHA_TEST_SAVE"), {trainer->steps_done(), 0}, *trainer);
+  // What this rank holds between steps, from the tensors' storage: the parameters (nothing under
+  // ZeRO-3) and ZeRO-3's float32 master range.
+  int64_t parameter_bytes = 0, master_bytes = 0;
+  for (auto& p : trainer->policy().parameters()) parameter_bytes += static_cast<int64_t>(p.storage().nbytes());
+  auto* sharded = trainer->fully_sharded();
+  if (sharded) {
+    master_bytes = sharded->master_bytes();
+    // The rollout's copy in bf16, gathered in bf16 block by block.
+    Transformer rollout(trainer->policy().config(), torch::kBFloat16, torch::kCPU);
+    sharded->copy_into(rollout);
+    torch::save(rollout.parameters(), out_path(comm->rank()) + ".rollout.pt");
+    sharded->gather_all();
+  }
   std::vector<torch::Tensor> weights;
   for (auto& p : trainer->policy().parameters()) weights.push_back(p.detach().clone());
+  if (sharded) sharded->release_all();
   torch::save(weights, out_path(comm->rank()) + ".weights.pt");
   std::ofstream(out_path(comm->rank())) << trainer->optimizer().state_bytes() << " " << gradient_bytes << " "
-                                        << trainer->optimizer().skipped_steps();
+                                        << trainer->optimizer().skipped_steps() << " " << parameter_bytes << " "
+                                        << master_bytes;
+  comm->finish();
+  return 0;
+}
+
+// zero3_test.cpp's bad configurations on a world of 2: each error's message, one per line.
+int zero3_bad_config() {
+  policy::testing::one_thread();
+  auto comm = connect();
+  std::ofstream out(out_path(comm->rank()));
+  auto attempt = [&](const std::function<void()>& f) {
+    try {
+      f();
+      out << "no error\n";
+    } catch (const Error& e) {
+      out << e.what() << "\n";
+    }
+  };
+  attempt([&] {  // a reference model
+    policy::TrainerOptions o;
+    o.loss.beta = 0.04;
+    o.sharding = policy::Sharding::zero3;
+    policy::GrpoTrainer trainer(policy::testing::tiny_model(), o);
+    trainer.set_data_parallel(comm);
+  });
+  attempt([&] {  // bf16 weights: no float32 master
+    policy::TrainerOptions o;
+    o.sharding = policy::Sharding::zero3;
+    auto model = policy::testing::tiny_model();
+    auto bf16 = std::make_unique<Transformer>(model->config(), torch::kBFloat16, torch::kCPU);
+    policy::copy_weights(*model, *bf16);
+    policy::GrpoTrainer trainer(std::move(bf16), o);
+    trainer.set_data_parallel(comm);
+  });
   comm->finish();
   return 0;
 }
@@ -215,6 +267,7 @@ int run_scenario(const std::string& name) {
     if (name == "metrics") return metrics();
     if (name == "routing_bias_step") return routing_bias_step();
     if (name == "zero_train") return zero_train();
+    if (name == "zero3_bad_config") return zero3_bad_config();
     if (name == "killed_peer") return peer_failure(SIGKILL);
     if (name == "hung_peer") return peer_failure(SIGSTOP);
   } catch (const std::exception& e) {

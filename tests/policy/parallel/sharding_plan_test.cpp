@@ -101,6 +101,39 @@ TEST(ShardingPlan, TinyModelByHand) {
 // tests/tools/model_families_cli_test.cpp): layer 0 is dense, 18640 attention and norms +
 // 30720 MLP = 49360; layers 1-2 add to the attention a gate 8 x 64 = 512, 8 experts of 6144 and
 // one shared expert of 6144: 74448. MLA caches (32 + 8) x 3 layers per token.
+// What the learner holds as aha trains (aha train --check), on the tiny config (1448 parameters,
+// the largest block a decoder layer of 592), float32 on 4 ranks, worked by hand.
+TEST(TrainingMemory, TinyModelByHandUnderEachSharding) {
+  const auto c = tiny();
+  const auto none = training_memory(c, 4, false, /*reference=*/true, Sharding::none, 4);
+  EXPECT_EQ(none.weights, 5792.0);
+  EXPECT_EQ(none.gradients, 5792.0);
+  EXPECT_EQ(none.optimizer, 11584.0);
+  EXPECT_EQ(none.reference, 5792.0);
+  EXPECT_EQ(none.total(), 28960.0);  // weights, gradients, two moments, the reference
+  const auto zero1 = training_memory(c, 4, false, false, Sharding::zero1, 4);
+  EXPECT_EQ(zero1.gradients, 5792.0);
+  EXPECT_EQ(zero1.optimizer, 2896.0);
+  const auto zero2 = training_memory(c, 4, false, false, Sharding::zero2, 4);
+  EXPECT_EQ(zero2.gradients, 1448.0);
+  EXPECT_EQ(zero2.optimizer, 2896.0);
+  EXPECT_EQ(zero2.weights, 5792.0);
+  // zero3 with bf16 autocast: master ranges 1448, gradient ranges 1448, moments 2896, a layer
+  // and its gradient in float32 2 x 4 x 592 = 4736, the rollout's bf16 copy 2 x 1448 = 2896.
+  const auto zero3 = training_memory(c, 4, true, false, Sharding::zero3, 4);
+  EXPECT_EQ(zero3.weights, 1448.0);
+  EXPECT_EQ(zero3.gradients, 1448.0);
+  EXPECT_EQ(zero3.optimizer, 2896.0);
+  EXPECT_EQ(zero3.gathered, 4736.0);
+  EXPECT_EQ(zero3.rollout_weights, 2896.0);
+  EXPECT_EQ(zero3.total(), 13424.0);
+  EXPECT_EQ(training_memory(c, 4, false, false, Sharding::zero3, 4).rollout_weights, 5792.0);  // fp32 rollout copy
+  // One rank shards nothing.
+  EXPECT_EQ(training_memory(c, 4, true, false, Sharding::zero3, 1).total(), 23168.0);  // 4 x 5792
+  EXPECT_THROW(training_memory(c, 2, true, false, Sharding::zero3, 4), Error);
+  EXPECT_THROW(training_memory(c, 4, true, false, Sharding::zero3, 0), Error);
+}
+
 TEST(ShardingPlan, DeepseekV3TinyCountsEveryExpertAndTheLatentCache) {
   const auto c = ModelConfig::from_file(kModels / "tiny-deepseek-v3.json");
   ASSERT_EQ(c.parameter_count(), 231088);

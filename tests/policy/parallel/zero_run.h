@@ -3,7 +3,9 @@
 // that the first step exceeds, step k trained on the synthetic 4-row batch of seed 100 + k
 // (drawn with a model of its own, so a batch never depends on the weights being trained).
 #pragma once
+#include <map>
 #include <memory>
+#include <string>
 
 #include "tests/policy/learner/trainer_test_util.h"
 
@@ -13,7 +15,12 @@ namespace aha::parallel::testing {
 // some not (zero_test.cpp checks that on the reference run).
 inline constexpr double kZeroMaxGradNorm = 0.5;
 
-inline std::unique_ptr<policy::GrpoTrainer> zero_trainer(policy::Sharding sharding) {
+// `model_dir`: another fixture model than the tiny tied one (empty: that one).
+inline std::unique_ptr<Transformer> zero_model(const std::string& model_dir = "") {
+  return model_dir.empty() ? policy::testing::tiny_model() : load_model(model_dir);
+}
+
+inline std::unique_ptr<policy::GrpoTrainer> zero_trainer(policy::Sharding sharding, const std::string& model_dir = "") {
   policy::TrainerOptions o;
   o.optimizer.lr = 1e-3;
   o.optimizer.max_grad_norm = kZeroMaxGradNorm;
@@ -24,11 +31,13 @@ inline std::unique_ptr<policy::GrpoTrainer> zero_trainer(policy::Sharding shardi
   o.weight_decay = 0.1;
   o.micro_batch_size = 1;
   o.sharding = sharding;
-  return std::make_unique<policy::GrpoTrainer>(policy::testing::tiny_model(), o);
+  return std::make_unique<policy::GrpoTrainer>(zero_model(model_dir), o);
 }
 
-inline policy::PolicyBatch zero_batch(int64_t step) {
-  static const auto model = policy::testing::tiny_model();
+inline policy::PolicyBatch zero_batch(int64_t step, const std::string& model_dir = "") {
+  static std::map<std::string, std::unique_ptr<Transformer>> models;
+  auto& model = models[model_dir];
+  if (!model) model = zero_model(model_dir);
   return policy::testing::synthetic_batch(*model, 100 + static_cast<uint64_t>(step), /*B=*/4);
 }
 

@@ -108,8 +108,9 @@ TEST(Recipe, IllTypedAndOutOfRangeValuesAreErrors) {
   EXPECT_NE(error_of([] { parse("{\"name\": \"t\"}"); }).find("model"), std::string::npos);
 }
 
-// parallel.sharding: the three modes, an unknown one named with the choices, zero3 not yet; the
-// key is left out of the recipe a resume compares (a run may resume under another sharding).
+// parallel.sharding: the four modes, an unknown one named with the choices, zero3's unsupported
+// combinations (a reference model, bf16 weights); the key is left out of the recipe a resume
+// compares (a run may resume under another sharding).
 TEST(Recipe, ParallelShardingIsReadCheckedAndNotPartOfTheComparedRecipe) {
   EXPECT_EQ(parse(kMinimal).trainer.sharding, policy::Sharding::none);
   EXPECT_EQ(parse(kMinimal, {"parallel.sharding=zero1"}).trainer.sharding, policy::Sharding::zero1);
@@ -119,9 +120,15 @@ TEST(Recipe, ParallelShardingIsReadCheckedAndNotPartOfTheComparedRecipe) {
   auto e = error_of([] { parse(kMinimal, {"parallel.sharding=zero9"}); });
   EXPECT_NE(e.find("parallel.sharding"), std::string::npos) << e;
   EXPECT_NE(e.find("zero9"), std::string::npos) << e;
-  EXPECT_NE(e.find("none, zero1, zero2"), std::string::npos) << e;
-  e = error_of([] { parse(kMinimal, {"parallel.sharding=zero3"}); });
+  EXPECT_NE(e.find("none, zero1, zero2, zero3"), std::string::npos) << e;
+  auto zero3 = parse(kMinimal, {"parallel.sharding=zero3", "algorithm.beta=0"});
+  EXPECT_EQ(zero3.trainer.sharding, policy::Sharding::zero3);
+  EXPECT_EQ(zero3.canonical_json, parse(kMinimal, {"algorithm.beta=0"}).canonical_json);
+  e = error_of([] { parse(kMinimal, {"parallel.sharding=zero3", "algorithm.beta=0.04"}); });
+  EXPECT_NE(e.find("beta > 0"), std::string::npos) << e;
   EXPECT_NE(e.find("not available yet"), std::string::npos) << e;
+  e = error_of([] { parse(kMinimal, {"parallel.sharding=zero3", "algorithm.beta=0", "model.dtype=bfloat16"}); });
+  EXPECT_NE(e.find("float32"), std::string::npos) << e;
   e = error_of([] { parse(kMinimal, {"parallel.shards=2"}); });
   EXPECT_NE(e.find("shards"), std::string::npos) << e;
   EXPECT_NE(e.find("sharding"), std::string::npos) << e;

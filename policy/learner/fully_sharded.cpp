@@ -1,0 +1,346 @@
+#include "policy/learner/fully_sharded.h"
+
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
+#include <c10/core/DeviceGuard.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace aha::policy {
+namespace {
+
+std::vector<int64_t> numels_of(const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+  std::vector<int64_t> out;
+  for (const auto& [_, p] : named) out.push_back(p.numel());
+  return out;
+}
+
+c10::StorageImpl& storage_of(const torch::Tensor& p) { return *p.unsafeGetTensorImpl()->storage().unsafeGetStorageImpl(); }
+
+int64_t param_bytes(const torch::Tensor& p) { return p.numel() * static_cast<int64_t>(p.element_size()); }
+
+// Frees the parameter's memory, keeping the tensor (shape, dtype, autograd identity): what
+// FSDP does with storage().resize_(0).
+void free_storage(const torch::Tensor& p) {
+  auto& s = storage_of(p);
+  const auto device = s.device();
+  s.set_data_ptr_noswap(at::DataPtr(nullptr, device));
+  s.set_nbytes(0);
+}
+
+void allocate_storage(const torch::Tensor& p) {
+  auto& s = storage_of(p);
+  const auto bytes = static_cast<size_t>(param_bytes(p));
+  if (s.nbytes() >= bytes) return;
+  // The allocator allocates on the current device, which nothing else here sets (ATen's
+  // operators guard their tensors' device; this raw allocation must do it itself).
+  const c10::DeviceGuard on_device(p.device());
+  s.set_data_ptr_noswap(s.allocator()->allocate(bytes));
+  s.set_nbytes(bytes);
+}
+
+// A tensor over the parameter's memory with a version counter of its own: writing the gathered
+// weights through it does not count as an in-place change of the parameter, which autograd
+// would refuse in backward (the forward saved the parameter for it).
+torch::Tensor raw_view(const torch::Tensor& p) {
+  return torch::from_blob(p.data_ptr(), {p.numel()}, p.options().requires_grad(false));
+}
+
+// Identity on a block's output whose backward makes the block present before the block's own
+// backward runs.
+struct GatherOnBackward : torch::autograd::Function<GatherOnBackward> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor y, int64_t owner, int64_t block) {
+    ctx->saved_data["owner"] = owner;
+    ctx->saved_data["block"] = block;
+    return y;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list g) {
+    auto* self = reinterpret_cast<FullyShardedParameters*>(ctx->saved_data["owner"].toInt());
+    self->gather(static_cast<size_t>(ctx->saved_data["block"].toInt()), self->gather_dtype());
+    return {g[0], torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// Identity on a block's input whose backward (the input's gradient complete: the block's
+// backward is done) frees the block.
+struct ReleaseOnBackward : torch::autograd::Function<ReleaseOnBackward> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t owner, int64_t block) {
+    ctx->saved_data["owner"] = owner;
+    ctx->saved_data["block"] = block;
+    return x;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list g) {
+    auto* self = reinterpret_cast<FullyShardedParameters*>(ctx->saved_data["owner"].toInt());
+    self->release(static_cast<size_t>(ctx->saved_data["block"].toInt()));
+    return {g[0], torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+size_t block_of_parameter(const Transformer& model, const std::string& name) {
+  const size_t layers = static_cast<size_t>(model.config().num_hidden_layers);
+  if (name == "model.embed_tokens.weight") return 0;
+  if (name == "model.norm.weight") return layers + 1;
+  if (name == "lm_head.weight" && !model.tied()) return layers + 2;
+  const std::string prefix = "model.layers.";
+  if (name.rfind(prefix, 0) == 0) {
+    const auto dot = name.find('.', prefix.size());
+    try {
+      const size_t layer = std::stoul(name.substr(prefix.size(), dot - prefix.size()));
+      if (dot != std::string::npos && layer < layers) return layer + 1;
+    } catch (const std::exception&) {
+    }
+  }
+  throw Error("sharding zero3: parameter " + name + " belongs to no block of the " + model.config().architecture +
+              " model (embedding, decoder layers, final norm, LM head)");
+}
+
+std::unique_ptr<FullyShardedParameters> make_fully_sharded(std::shared_ptr<parallel::Communicator> comm,
+                                                           Transformer& model, bool autocast_bf16, bool has_reference) {
+  require(!has_reference,
+          "sharding zero3 with a reference model (algorithm.beta > 0) is not available yet: the reference would be a "
+          "whole unsharded copy on every rank; use beta 0, or sharding zero2");
+  return std::make_unique<FullyShardedParameters>(std::move(comm), model,
+                                                  autocast_bf16 ? torch::kBFloat16 : torch::kFloat32);
+}
+
+FullyShardedParameters::FullyShardedParameters(std::shared_ptr<parallel::Communicator> comm, Transformer& model,
+                                               torch::ScalarType gather_dtype)
+    : comm_(std::move(comm)),
+      model_(model),
+      named_(model.named_parameters()),
+      layout_(numels_of(named_), comm_ ? comm_->size() : 1),
+      gather_dtype_(gather_dtype) {
+  require(comm_ != nullptr, "sharding zero3: no communicator");
+  require(!named_.empty(), "sharding zero3: the model has no parameters");
+  std::tie(range_begin_, range_end_) = layout_.range(comm_->rank());
+  blocks_.resize(model_.block_count());
+  for (size_t i = 0; i < named_.size(); ++i) {
+    const auto& [name, p] = named_[i];
+    require(p.scalar_type() == torch::kFloat32,
+            "sharding zero3: parameter " + name + " is " + c10::toString(p.scalar_type()) +
+                "; the master weights must be float32 (model.dtype float32, with algorithm.autocast_bf16 for bf16 "
+                "compute)");
+    require(p.is_contiguous() && p.storage_offset() == 0 &&
+                storage_of(p).nbytes() == static_cast<size_t>(param_bytes(p)) && storage_of(p).allocator() != nullptr,
+            "sharding zero3: parameter " + name + " does not own its memory (a view or borrowed storage)");
+    const size_t b = block_of_parameter(model_, name);
+    auto& block = blocks_[b];
+    if (block.params.empty()) block.begin = layout_.param_start(i);
+    require(block.params.empty() || block.end == layout_.param_start(i),
+            "sharding zero3: the parameters of " + name + "'s block are not consecutive");
+    block.params.push_back(i);
+    block.end = layout_.param_start(i) + p.numel();
+    block.present = true;
+    block_of_.push_back(b);
+  }
+  // Reverse of forward: the order backward completes the blocks in (a tied head is the embedding).
+  for (size_t b = blocks_.size(); b-- > 0;)
+    if (!blocks_[b].params.empty()) reduce_order_.push_back(b);
+  {
+    torch::NoGradGuard no_grad;
+    const auto device = named_.front().second.device();
+    master_ = torch::empty({range_end_ - range_begin_}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+    for (const auto& piece : layout_.pieces(range_begin_, range_end_))
+      master_.narrow(0, piece.flat_offset - range_begin_, piece.length)
+          .copy_(named_[piece.param].second.detach().reshape({-1}).narrow(0, piece.offset, piece.length));
+  }
+  for (size_t k = 0; k < named_.size(); ++k) {
+    auto acc = torch::autograd::impl::grad_accumulator(named_[k].second);
+    require(acc != nullptr, "sharding zero3: parameter " + named_[k].first + " has no gradient accumulator");
+    hook_keys_.push_back(acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+        [this, k](const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) {
+          on_grad_ready(k);
+          return outputs;
+        })));
+    accumulators_.push_back(std::move(acc));
+  }
+  model_.set_block_hooks(this);
+}
+
+FullyShardedParameters::~FullyShardedParameters() {
+  if (model_.block_hooks() == this) model_.set_block_hooks(nullptr);
+  for (size_t k = 0; k < accumulators_.size(); ++k) accumulators_[k]->del_post_hook(hook_keys_[k]);
+}
+
+void FullyShardedParameters::gather(size_t b, torch::ScalarType dtype) {
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
+  auto& block = blocks_.at(b);
+  if (block.present || block.params.empty()) return;
+  torch::NoGradGuard no_grad;
+  for (size_t i : block.params) allocate_storage(named_[i].second);
+  const auto on_comm = master_.options().dtype(dtype).device(comm_->device());
+  for (int r = 0; r < comm_->size(); ++r) {
+    const auto [rb, re] = layout_.range(r);
+    const int64_t ob = std::max(rb, block.begin), oe = std::min(re, block.end);
+    if (oe <= ob) continue;
+    torch::Tensor part = r == comm_->rank()
+                             ? master_.narrow(0, ob - range_begin_, oe - ob).to(on_comm, /*non_blocking=*/false, /*copy=*/true)
+                             : torch::empty({oe - ob}, on_comm);
+    comm_->broadcast(part, r, "gathering block " + std::to_string(b) + " of the sharded parameters from rank " +
+                                  std::to_string(r));
+    for (const auto& piece : layout_.pieces(ob, oe))
+      raw_view(named_[piece.param].second)
+          .narrow(0, piece.offset, piece.length)
+          .copy_(part.narrow(0, piece.flat_offset - ob, piece.length));
+  }
+  block.present = true;
+}
+
+void FullyShardedParameters::release(size_t b) {
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
+  auto& block = blocks_.at(b);
+  if (!block.present) return;
+  for (size_t i : block.params) free_storage(named_[i].second);
+  block.present = false;
+}
+
+torch::Tensor FullyShardedParameters::enter(size_t b, const torch::Tensor& x) {
+  gather(b, gather_dtype_);
+  if (x.defined() && x.requires_grad() && torch::GradMode::is_enabled())
+    return ReleaseOnBackward::apply(x, reinterpret_cast<int64_t>(this), static_cast<int64_t>(b));
+  return x;
+}
+
+torch::Tensor FullyShardedParameters::leave(size_t b, const torch::Tensor& y, bool backward_needs_weights) {
+  release(b);
+  if (backward_needs_weights && y.defined() && y.requires_grad() && torch::GradMode::is_enabled())
+    return GatherOnBackward::apply(y, reinterpret_cast<int64_t>(this), static_cast<int64_t>(b));
+  return y;
+}
+
+void FullyShardedParameters::on_grad_ready(size_t param) {
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
+  auto& block = blocks_[block_of_[param]];
+  ++block.ready;
+  // Every use of the block's weights is behind it now.
+  if (block.ready == block.params.size()) release(block_of_[param]);
+  reduce_in_order(/*flush=*/false);
+}
+
+void FullyShardedParameters::reduce_in_order(bool flush) {
+  while (next_reduce_ < reduce_order_.size()) {
+    auto& block = blocks_[reduce_order_[next_reduce_]];
+    if (!flush && block.ready < block.params.size()) return;
+    reduce(block);
+    ++next_reduce_;
+  }
+}
+
+void FullyShardedParameters::reduce(Block& block) {
+  torch::NoGradGuard no_grad;
+  const auto options = master_.options().device(comm_->device());
+  auto flat = torch::empty({block.end - block.begin}, options);
+  for (size_t i : block.params) {
+    auto& p = named_[i].second;
+    auto part = flat.narrow(0, layout_.param_start(i) - block.begin, p.numel());
+    if (p.grad().defined())
+      part.copy_(p.grad().reshape({-1}));
+    else
+      part.zero_();
+    p.mutable_grad().reset();
+  }
+  // Gloo and NCCL both reduce to a root; each owner gets the sum of its part.
+  std::vector<std::pair<int, c10::intrusive_ptr<c10d::Work>>> works;
+  std::vector<torch::Tensor> parts;
+  for (int r = 0; r < comm_->size(); ++r) {
+    const auto [rb, re] = layout_.range(r);
+    const int64_t ob = std::max(rb, block.begin), oe = std::min(re, block.end);
+    if (oe <= ob) continue;
+    parts.push_back(flat.narrow(0, ob - block.begin, oe - ob));
+    works.emplace_back(r, comm_->reduce_async(parts.back(), r));
+  }
+  for (size_t k = 0; k < works.size(); ++k) {
+    comm_->wait(works[k].second, "reduce of sharded gradients to rank " + std::to_string(works[k].first));
+    if (works[k].first != comm_->rank()) continue;
+    if (!grad_shard_.defined()) grad_shard_ = torch::zeros_like(master_);
+    const int64_t ob = std::max(range_begin_, block.begin);
+    grad_shard_.narrow(0, ob - range_begin_, parts[k].numel()).add_(parts[k].to(grad_shard_.device()));
+  }
+  block.reduced = true;
+}
+
+void FullyShardedParameters::after_backward() {
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
+  reduce_in_order(/*flush=*/true);
+  next_reduce_ = 0;
+  for (auto& block : blocks_) {
+    block.ready = 0;
+    block.reduced = false;
+  }
+  release_all();
+}
+
+torch::Tensor FullyShardedParameters::take_grad_shard() {
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
+  return std::move(grad_shard_);
+}
+
+void FullyShardedParameters::gather_all() {
+  for (size_t b = 0; b < blocks_.size(); ++b) gather(b, torch::kFloat32);
+}
+
+void FullyShardedParameters::materialize() {
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
+  for (auto& block : blocks_) {
+    for (size_t i : block.params) allocate_storage(named_[i].second);
+    block.present = true;
+  }
+}
+
+void FullyShardedParameters::reshard() {
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
+  torch::NoGradGuard no_grad;
+  for (const auto& piece : layout_.pieces(range_begin_, range_end_)) {
+    require(blocks_[block_of_[piece.param]].present, "sharding zero3: reshard() needs every parameter present");
+    master_.narrow(0, piece.flat_offset - range_begin_, piece.length)
+        .copy_(raw_view(named_[piece.param].second).narrow(0, piece.offset, piece.length));
+  }
+  release_all();
+}
+
+void FullyShardedParameters::release_all() {
+  for (size_t b = 0; b < blocks_.size(); ++b) release(b);
+}
+
+void FullyShardedParameters::copy_into(Transformer& dst) {
+  auto to = dst.named_parameters();
+  require(to.size() == named_.size(), "sharding zero3: the rollout model has other parameters than the policy");
+  torch::NoGradGuard no_grad;
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    if (blocks_[b].params.empty()) continue;
+    gather(b, dst.dtype());
+    for (size_t i : blocks_[b].params) {
+      require(to[i].first == named_[i].first && to[i].second.sizes() == named_[i].second.sizes(),
+              "sharding zero3: rollout parameter " + to[i].first + " does not match the policy's " + named_[i].first);
+      to[i].second.copy_(raw_view(named_[i].second).view(named_[i].second.sizes()));
+    }
+    release(b);
+  }
+  auto from_buffers = model_.named_buffers();
+  auto to_buffers = dst.named_buffers();
+  require(from_buffers.size() == to_buffers.size(), "sharding zero3: the rollout model has other buffers than the policy");
+  for (size_t i = 0; i < from_buffers.size(); ++i) to_buffers[i].second.copy_(from_buffers[i].second);
+}
+
+int64_t FullyShardedParameters::parameter_storage_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& [_, p] : named_) bytes += static_cast<int64_t>(storage_of(p).nbytes());
+  return bytes;
+}
+
+int64_t FullyShardedParameters::master_bytes() const {
+  return static_cast<int64_t>(master_.storage().nbytes());
+}
+
+int64_t FullyShardedParameters::gradient_bytes() const {
+  int64_t bytes = grad_shard_.defined() ? static_cast<int64_t>(grad_shard_.storage().nbytes()) : 0;
+  for (const auto& [_, p] : named_)
+    if (p.grad().defined()) bytes += static_cast<int64_t>(p.grad().storage().nbytes());
+  return bytes;
+}
+
+}  // namespace aha::policy

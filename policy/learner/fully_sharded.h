@@ -1,0 +1,140 @@
+// ZeRO-3 (FSDP-style) fully sharded parameters of the learner's policy (recipe
+// parallel.sharding "zero3", data parallelism of 2 ranks or more).
+//
+// Contract:
+// - Layout: the policy's parameters, flattened in the model's order, are split as ZeRO-1/2 split
+//   them (parallel/shard_layout.h: one contiguous range per rank, balanced by element count), so
+//   the optimizer's per-rank checkpoint files (optimizer_shards.h) are the same and resume under
+//   any world size or sharding. Each rank keeps its range, in float32, as the master shard
+//   (master()); the optimizer (sharded_adamw.h, Sharding::zero3) updates it in place.
+// - The Transformer keeps its parameter tensors (names, shapes, autograd identity), but their
+//   storage is freed (zero bytes) whenever their block is not in use.
+// - Blocks are Transformer's (BlockHooks, transformer.h): the embedding, each decoder layer, the
+//   final norm, the untied LM head. Forward: enter() gathers the block's elements from their
+//   owners, in the gather dtype (bfloat16 when the learner computes in bf16, i.e. autocast: the
+//   master rounded as autocast would round it; else the parameters' own float32), into the
+//   parameters' storage; leave() frees it. Backward: an autograd node on the block's output
+//   gathers the block again before the block's backward runs; it is freed again once the
+//   gradient of the block's input is complete or all its parameters have their gradient.
+// - Gradients: once every parameter of a block has its gradient from a backward, the block's
+//   gradient (float32) is summed over the ranks into the owners of its elements and added to
+//   the owner's float32 gradient shard, and the parameters' .grad are dropped: in every backward
+//   (each micro-batch), so a rank holds at most a few blocks' gradients beside its shard. The
+//   blocks are reduced in one fixed order (reverse of forward) on every rank; after_backward()
+//   reduces, with zeros, those that got no gradient, so every rank makes the same collectives.
+// - Collectives: with the contiguous layout a block's elements belong to one or a few
+//   consecutive ranks, so the gather is one broadcast per owner of exactly its part, and the
+//   reduce-scatter one reduce (sum) per owner, as ZeRO-2's buckets (gradient_sync.h). On a ring
+//   (NCCL) a broadcast or reduce of n bytes moves about n bytes through each rank, as the
+//   all-gather or reduce-scatter of n bytes of an evenly split block would; an all_gather here
+//   would have to pad every rank's part to the largest (world x the bytes). Gloo has all of
+//   them. Collectives are called from the autograd thread, in the same order on every rank.
+// - Whole weights, never a second full float32 copy for the rollout: copy_into() fills another
+//   Transformer (the rollout's, in the compute dtype) block by block, gathering in its dtype.
+//   Checkpoints: gather_all() makes every parameter present in float32 (to save the model in
+//   Hugging Face format), materialize() allocates them without gathering (to load weights into
+//   them) and reshard() takes the master range back from them; release_all() frees them again.
+// - A parameter must own its storage (not a view of another tensor's), contiguous: an error
+//   names the first that does not.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "policy/model/transformer.h"
+#include "policy/parallel/communicator.h"
+#include "policy/parallel/shard_layout.h"
+
+namespace aha::policy {
+
+class FullyShardedParameters : public BlockHooks {
+ public:
+  // Takes this rank's master range from `model`'s current weights (the same on every rank) and
+  // installs itself as the model's block hooks; the parameters stay present until release_all().
+  // `gather_dtype`: the dtype blocks are gathered in for the forward (see above).
+  FullyShardedParameters(std::shared_ptr<parallel::Communicator> comm, Transformer& model,
+                         torch::ScalarType gather_dtype);
+  ~FullyShardedParameters() override;
+  FullyShardedParameters(const FullyShardedParameters&) = delete;
+  FullyShardedParameters& operator=(const FullyShardedParameters&) = delete;
+
+  const parallel::ShardLayout& layout() const { return layout_; }
+  torch::Tensor master() const { return master_; }  // [range] float32, on the model's device
+  torch::ScalarType gather_dtype() const { return gather_dtype_; }
+
+  // BlockHooks.
+  torch::Tensor enter(size_t block, const torch::Tensor& x) override;
+  torch::Tensor leave(size_t block, const torch::Tensor& y, bool backward_needs_weights) override;
+
+  // After every backward through the model, on every rank: reduces the blocks not yet reduced
+  // (in order, zeros where a parameter got no gradient) and frees every block.
+  void after_backward();
+  // The gradient shard [range] float32 summed since the last take (undefined if no backward
+  // ran), moved out.
+  torch::Tensor take_grad_shard();
+
+  // Collective: every parameter present, gathered in float32 (whole master precision).
+  void gather_all();
+  // Every parameter allocated (contents unspecified), without communication.
+  void materialize();
+  // The master range taken from the present parameters (after loading weights into them), then
+  // every block freed.
+  void reshard();
+  void release_all();
+  // Collective: `dst` (the same config; any dtype and device) gets the whole weights and
+  // buffers, block by block, gathered in dst's dtype; no block of this model stays present.
+  void copy_into(Transformer& dst);
+
+  // Bytes this rank holds now: the parameters' storage, the master shard, the gradient shard
+  // (measured from the tensors' storage, not from the layout).
+  int64_t parameter_storage_bytes() const;
+  int64_t master_bytes() const;
+  int64_t gradient_bytes() const;
+
+  // For the autograd nodes (.cpp): the block's weights present, or freed.
+  void gather(size_t block, torch::ScalarType dtype);
+  void release(size_t block);
+
+ private:
+  struct Block {
+    std::vector<size_t> params;  // indices into params_, in order
+    int64_t begin = 0, end = 0;  // flat range
+    bool present = false;
+    size_t ready = 0;            // parameters with their gradient in this backward
+    bool reduced = false;
+  };
+  void on_grad_ready(size_t param);  // from the autograd engine's thread
+  void reduce_in_order(bool flush);
+  void reduce(Block& block);
+
+  std::shared_ptr<parallel::Communicator> comm_;
+  Transformer& model_;
+  std::vector<std::pair<std::string, torch::Tensor>> named_;
+  parallel::ShardLayout layout_;
+  torch::ScalarType gather_dtype_;
+  int64_t range_begin_ = 0, range_end_ = 0;
+  torch::Tensor master_, grad_shard_;
+  std::vector<Block> blocks_;
+  std::vector<size_t> block_of_;     // per parameter
+  std::vector<size_t> reduce_order_;  // block indices, reverse of forward
+  size_t next_reduce_ = 0;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  std::vector<uintptr_t> hook_keys_;
+  std::recursive_mutex mutex_;
+};
+
+// The trainer's ZeRO-3 (grpo_trainer.h): gathers in bfloat16 with autocast_bf16, else in the
+// parameters' float32. Throws aha::Error naming what is not supported yet: a reference model
+// (algorithm beta > 0; it would be a whole second copy), parameters that are not float32 (the
+// master weights are float32: load the model in float32 and compute in bf16 with autocast).
+std::unique_ptr<FullyShardedParameters> make_fully_sharded(std::shared_ptr<parallel::Communicator> comm,
+                                                           Transformer& model, bool autocast_bf16, bool has_reference);
+
+// Which block (BlockHooks numbering) the parameter `name` of `model` belongs to; throws
+// aha::Error for a name that is none of the model's.
+size_t block_of_parameter(const Transformer& model, const std::string& name);
+
+}  // namespace aha::policy

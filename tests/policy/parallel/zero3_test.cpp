@@ -1,0 +1,251 @@
+// ZeRO-3 (policy/learner/fully_sharded.h) on 2 and 4 Gloo ranks: the weights after steps with
+// and without clipping equal plain data parallelism's and one process's (within 1e-6); between
+// steps a rank's parameters hold no memory and its float32 master range and AdamW moments are
+// its 1/world share (measured from the tensors' storage, against the unsharded ranks' own
+// measure); the rollout's bf16 copy is the gathered weights rounded; an untied LM head, an MoE
+// model and activation checkpointing train alike; checkpoints resume 4 -> 2, 2 -> 4, unsharded, and bit for bit at the
+// same world size; unsupported configurations are errors that say why.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "policy/learner/checkpoint.h"
+#include "policy/parallel/communicator.h"
+#include "tests/policy/parallel/world_runner.h"
+#include "tests/policy/parallel/zero_run.h"
+
+namespace aha::parallel::testing {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr int64_t kSteps = 3;
+const std::string kUntied = std::string(AHA_SOURCE_DIR) + "/tests/fixtures/models/qwen2_mha_untied_sharded";
+const std::string kMoe = std::string(AHA_SOURCE_DIR) + "/tests/fixtures/models/qwen3_moe_top2_norm";
+
+std::vector<torch::Tensor> weights_of(policy::GrpoTrainer& trainer) {
+  std::vector<torch::Tensor> out;
+  for (auto& p : trainer.policy().parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+
+// One process, the whole batch, no sharding: weights after kSteps steps.
+struct Reference {
+  std::vector<torch::Tensor> weights;
+  int64_t elements = 0;
+};
+
+const Reference& reference(const std::string& model_dir = "") {
+  static std::map<std::string, Reference> refs;
+  if (!refs.count(model_dir)) {
+    Reference r;
+    auto trainer = zero_trainer(policy::Sharding::none, model_dir);
+    for (auto& p : trainer->policy().parameters()) r.elements += p.numel();
+    for (int64_t k = 0; k < kSteps; ++k) trainer->train_step(zero_batch(k, model_dir));
+    r.weights = weights_of(*trainer);
+    refs[model_dir] = std::move(r);
+  }
+  return refs[model_dir];
+}
+
+fs::path scratch(const std::string& what) {
+  return fs::temp_directory_path() / ("aha-zero3-" + what + "-" + std::to_string(::getpid()));
+}
+
+struct RankResult {
+  std::vector<torch::Tensor> weights, rollout;
+  int64_t state_bytes = 0, gradient_bytes = 0, skipped = 0, parameter_bytes = 0, master_bytes = 0;
+  int64_t resident() const { return parameter_bytes + master_bytes + state_bytes; }
+};
+
+// Runs scenarios.cpp's zero_train on `world` ranks and returns each rank's result.
+std::vector<RankResult> train(int world, const std::string& sharding, int64_t steps, const fs::path& load = {},
+                              const fs::path& save = {}, const std::string& model_dir = "",
+                              bool checkpointing = false) {
+  const std::string out = scratch("out").string();
+  std::map<std::string, std::string> env = {{"AHA_PARALLEL_OUT", out},
+                                            {"AHA_TEST_SHARDING", sharding},
+                                            {"AHA_TEST_STEPS", std::to_string(steps)},
+                                            {"AHA_TEST_MODEL_DIR", model_dir}};
+  if (!load.empty()) env["AHA_TEST_LOAD"] = load.string();
+  if (!save.empty()) env["AHA_TEST_SAVE"] = save.string();
+  if (checkpointing) env["AHA_TEST_CHECKPOINTING"] = "1";
+  auto ranks = run_world("zero_train", world, env);
+  std::vector<RankResult> results(world);
+  for (int r = 0; r < world; ++r) {
+    EXPECT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
+    if (ranks[r].exit_code != 0) return {};
+    const std::string base = out + ".rank" + std::to_string(r);
+    torch::load(results[r].weights, base + ".weights.pt");
+    if (fs::exists(base + ".rollout.pt")) torch::load(results[r].rollout, base + ".rollout.pt");
+    auto& x = results[r];
+    std::ifstream(base) >> x.state_bytes >> x.gradient_bytes >> x.skipped >> x.parameter_bytes >> x.master_bytes;
+    for (const char* suffix : {"", ".weights.pt", ".rollout.pt"}) fs::remove(base + suffix);
+  }
+  return results;
+}
+
+void expect_weights_near(const std::vector<torch::Tensor>& got, const std::vector<torch::Tensor>& want,
+                         const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_TRUE(torch::allclose(got[i], want[i], 0, 1e-6))
+        << what << ": weight " << i << " differs by " << (got[i] - want[i]).abs().max().item<float>();
+}
+
+class Zero3Sharding : public ::testing::TestWithParam<int> {};
+
+TEST_P(Zero3Sharding, MatchesDataParallelAndHoldsItsShareOfParametersAndState) {
+  policy::testing::one_thread();
+  const int world = GetParam();
+  const auto& ref = reference();
+  const int64_t n = ref.elements;
+  auto dp = train(world, "none", kSteps);
+  auto ranks = train(world, "zero3", kSteps);
+  ASSERT_EQ(dp.size(), static_cast<size_t>(world));
+  ASSERT_EQ(ranks.size(), static_cast<size_t>(world));
+  int64_t resident_sum = 0;
+  for (int r = 0; r < world; ++r) {
+    const std::string what = "zero3 rank " + std::to_string(r);
+    expect_weights_near(ranks[r].weights, dp[r].weights, what + " against plain data parallelism");
+    expect_weights_near(ranks[r].weights, ref.weights, what + " against one process");
+    EXPECT_EQ(ranks[r].skipped, 0);
+    // Plain data parallelism: float32 weights and both moments of every element.
+    EXPECT_EQ(dp[r].parameter_bytes, 4 * n);
+    EXPECT_EQ(dp[r].master_bytes, 0);
+    EXPECT_EQ(dp[r].resident(), 12 * n);
+    // ZeRO-3: no parameter memory between steps; the master range, its moments and (after
+    // backward) its gradient only.
+    const auto [begin, end] = share_of(n, r, world);
+    EXPECT_EQ(ranks[r].parameter_bytes, 0) << what;
+    EXPECT_EQ(ranks[r].master_bytes, 4 * (end - begin)) << what;
+    EXPECT_EQ(ranks[r].state_bytes, 8 * (end - begin)) << what;
+    EXPECT_EQ(ranks[r].gradient_bytes, 4 * (end - begin)) << what;
+    EXPECT_LE(ranks[r].resident() * world, dp[r].resident() + 12 * world) << what << " holds more than 1/" << world;
+    resident_sum += ranks[r].resident();
+    // The rollout's bf16 copy: the gathered weights rounded to bf16, nothing else.
+    ASSERT_EQ(ranks[r].rollout.size(), ranks[r].weights.size());
+    for (size_t i = 0; i < ranks[r].weights.size(); ++i)
+      EXPECT_TRUE(torch::equal(ranks[r].rollout[i], ranks[r].weights[i].to(torch::kBFloat16))) << what << " " << i;
+  }
+  EXPECT_EQ(resident_sum, 12 * n);
+}
+
+INSTANTIATE_TEST_SUITE_P(Worlds, Zero3Sharding, ::testing::Values(2, 4),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::to_string(info.param) + "ranks";
+                         });
+
+// An untied LM head is a block of its own; an MoE layer's experts are stacked parameters.
+TEST(Zero3Models, UntiedHeadAndMixtureOfExpertsMatchOneProcess) {
+  policy::testing::one_thread();
+  for (const auto& model : {kUntied, kMoe}) {
+    const auto& ref = reference(model);
+    auto ranks = train(2, "zero3", kSteps, {}, {}, model);
+    ASSERT_EQ(ranks.size(), 2u) << model;
+    for (int r = 0; r < 2; ++r) {
+      expect_weights_near(ranks[r].weights, ref.weights, model + " rank " + std::to_string(r) + " against one process");
+      EXPECT_EQ(ranks[r].parameter_bytes, 0) << model;
+    }
+  }
+}
+
+// With activation checkpointing a layer is recomputed inside backward, after its weights were
+// gathered again: the same weights as one process without it.
+TEST(Zero3Models, ActivationCheckpointingRecomputesWithTheGatheredWeights) {
+  policy::testing::one_thread();
+  const auto& ref = reference();
+  auto ranks = train(2, "zero3", kSteps, {}, {}, "", /*checkpointing=*/true);
+  ASSERT_EQ(ranks.size(), 2u);
+  for (int r = 0; r < 2; ++r) {
+    expect_weights_near(ranks[r].weights, ref.weights, "checkpointing, rank " + std::to_string(r));
+    EXPECT_EQ(ranks[r].parameter_bytes, 0);
+  }
+}
+
+// Weights after kSteps steps, trained kSteps - 1 steps under zero3, saved, and resumed for the last one.
+TEST(Zero3Checkpoint, ResumesAtAnotherWorldSizeAndUnsharded) {
+  policy::testing::one_thread();
+  const auto& ref = reference();
+  const fs::path four = scratch("four"), two = scratch("two");
+  const fs::path saved_four = four / ("step-" + std::to_string(kSteps - 1));
+  const fs::path saved_two = two / ("step-" + std::to_string(kSteps - 1));
+
+  ASSERT_EQ(train(4, "zero3", kSteps - 1, {}, four).size(), 4u);
+  for (int r = 0; r < 4; ++r)
+    EXPECT_TRUE(fs::exists(saved_four / "optimizer" / ("rank-" + std::to_string(r) + ".safetensors"))) << r;
+  EXPECT_NE(read_file(saved_four / "optimizer" / "index.json").find("\"sharding\":\"zero3\""), std::string::npos);
+  // The model once, whole, in Hugging Face format: one process loads it as any model.
+  {
+    auto model = load_model(saved_four / "model");
+    auto dp = zero_trainer(policy::Sharding::none);
+    for (int64_t k = 0; k < kSteps - 1; ++k) dp->train_step(zero_batch(k));
+    auto want = weights_of(*dp);
+    auto got = model->parameters();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_TRUE(torch::allclose(got[i], want[i], 0, 1e-6)) << i;
+  }
+
+  // 4 -> 2.
+  auto resumed = train(2, "zero3", 1, saved_four);
+  ASSERT_EQ(resumed.size(), 2u);
+  for (int r = 0; r < 2; ++r) expect_weights_near(resumed[r].weights, ref.weights, "4 -> 2, rank " + std::to_string(r));
+
+  // Sharded -> unsharded: one process on the whole batch.
+  {
+    auto trainer = zero_trainer(policy::Sharding::none);
+    policy::load_checkpoint(saved_four, *trainer);
+    EXPECT_EQ(trainer->optimizer().step_count(), kSteps - 1);
+    trainer->train_step(zero_batch(kSteps - 1));
+    expect_weights_near(weights_of(*trainer), ref.weights, "4 ranks -> one process");
+  }
+
+  // 2 -> 4; and 2 -> 2 continues bit for bit.
+  ASSERT_EQ(train(2, "zero3", kSteps - 1, {}, two).size(), 2u);
+  auto grown = train(4, "zero3", 1, saved_two);
+  ASSERT_EQ(grown.size(), 4u);
+  for (int r = 0; r < 4; ++r) expect_weights_near(grown[r].weights, ref.weights, "2 -> 4, rank " + std::to_string(r));
+  auto same = train(2, "zero3", 1, saved_two);
+  auto straight = train(2, "zero3", kSteps);
+  ASSERT_EQ(same.size(), 2u);
+  ASSERT_EQ(straight.size(), 2u);
+  for (int r = 0; r < 2; ++r)
+    for (size_t i = 0; i < same[r].weights.size(); ++i)
+      EXPECT_TRUE(torch::equal(same[r].weights[i], straight[r].weights[i])) << "rank " << r << " weight " << i;
+  remove_tree(four);
+  remove_tree(two);
+}
+
+TEST(Zero3Config, UnsupportedConfigurationsAreErrorsThatSayWhy) {
+  policy::testing::one_thread();
+  const std::string out = scratch("bad").string();
+  auto ranks = run_world("zero3_bad_config", 2, {{"AHA_PARALLEL_OUT", out}});
+  for (int r = 0; r < 2; ++r) {
+    ASSERT_EQ(ranks[r].exit_code, 0) << ranks[r].stderr_text;
+    std::ifstream in(out + ".rank" + std::to_string(r));
+    std::string beta, bf16;
+    std::getline(in, beta);
+    std::getline(in, bf16);
+    EXPECT_NE(beta.find("zero3"), std::string::npos) << beta;
+    EXPECT_NE(beta.find("beta > 0"), std::string::npos) << beta;
+    EXPECT_NE(bf16.find("BFloat16"), std::string::npos) << bf16;
+    EXPECT_NE(bf16.find("float32"), std::string::npos) << bf16;
+    fs::remove(out + ".rank" + std::to_string(r));
+  }
+  try {
+    policy::parse_sharding("zero4");
+    ADD_FAILURE() << "zero4 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("none, zero1, zero2, zero3"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(policy::parse_sharding("zero3"), policy::Sharding::zero3);
+}
+
+}  // namespace
+}  // namespace aha::parallel::testing
