@@ -99,7 +99,7 @@ bool additive(const std::string& name) {
 PolicyBatch PolicyBatch::rows(int64_t begin, int64_t count) const {
   auto cut = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, begin, count) : t; };
   return {cut(input_ids),    cut(attention_mask), cut(completion_mask),
-          cut(old_logprobs), cut(advantages),     cut(rewards)};
+          cut(old_logprobs), cut(advantages),     cut(rewards), cut(is_weights)};
 }
 
 void PolicyBatch::validate() const {
@@ -113,6 +113,7 @@ void PolicyBatch::validate() const {
   require(old_logprobs.is_floating_point(), "policy batch: old_logprobs must be floating-point");
   require_shape(advantages, "advantages", {B});
   if (rewards.defined()) require_shape(rewards, "rewards", {B});
+  if (is_weights.defined()) require_shape(is_weights, "is_weights", {B, T - 1});
 }
 
 void validate(const TrainerOptions& o) {
@@ -231,16 +232,22 @@ void GrpoTrainer::refresh_reference() {
 
 torch::Tensor GrpoTrainer::reference_logprobs(const PolicyBatch& batch) const {
   if (!reference_) return {};
+  return logprobs_of(*reference_, batch);
+}
+
+torch::Tensor GrpoTrainer::policy_logprobs(const PolicyBatch& batch) const { return logprobs_of(*policy_, batch); }
+
+torch::Tensor GrpoTrainer::logprobs_of(const Transformer& model, const PolicyBatch& batch) const {
   batch.validate();
   torch::NoGradGuard no_grad;
   AutocastScope autocast(options_.autocast_bf16);
-  const auto device = reference_->device();
+  const auto device = model.device();
   const int64_t B = batch.size();
   const int64_t chunk = options_.micro_batch_size > 0 ? options_.micro_batch_size : B;
   std::vector<torch::Tensor> parts;
   for (int64_t i = 0; i < B; i += chunk) {
     auto part = batch.rows(i, std::min(chunk, B - i));
-    parts.push_back(forward(*reference_, part.input_ids.to(device), part.attention_mask.to(device),
+    parts.push_back(forward(model, part.input_ids.to(device), part.attention_mask.to(device),
                             options_.temperature, Entropy::none)
                         .logprobs);
   }
@@ -313,6 +320,7 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
       in.entropy = f.entropy;
       in.total_tokens = total_tokens;
       in.total_sequences = total_sequences;
+      if (micro.is_weights.defined()) in.is_weights = micro.is_weights.to(device, torch::kFloat32);
       result = grpo_loss(in, loss_options);
     }
     if (aux.defined()) {

@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "core/error.h"
@@ -118,7 +119,7 @@ void read_algorithm(const ObjectReader& r, Recipe& recipe) {
                     "adam_beta1", "adam_beta2", "adam_eps", "max_grad_norm", "weight_decay", "warmup_steps",
                     "lr_decay", "min_lr_ratio", "mini_batch_size", "micro_batch_size", "inner_epochs",
                     "ref_refresh_steps", "autocast_bf16", "activation_checkpointing", "router_aux_loss_coef",
-                    "routing_bias_update_rate"});
+                    "routing_bias_update_rate", "max_staleness", "tis_cap"});
   auto& adv = recipe.advantage;
   adv.mode = named(r, "advantage", "grpo", policy::parse_advantage_mode);
   adv.whiten_batch = r.get_bool("whiten_batch", adv.whiten_batch);
@@ -156,6 +157,11 @@ void read_algorithm(const ObjectReader& r, Recipe& recipe) {
   t.activation_checkpointing = r.get_bool("activation_checkpointing", t.activation_checkpointing);
   t.router_aux_loss_coef = r.get_double("router_aux_loss_coef", t.router_aux_loss_coef);
   t.routing_bias_update_rate = r.get_double("routing_bias_update_rate", t.routing_bias_update_rate);
+  recipe.async.max_staleness = non_negative(r, "max_staleness", recipe.async.max_staleness);
+  recipe.async.tis_cap = r.get_double("tis_cap", recipe.async.tis_cap);
+  if (!(std::isfinite(recipe.async.tis_cap) && recipe.async.tis_cap > 0))
+    throw Error(r.context() + ": 'tis_cap' must be a finite number > 0 (the truncation of pi_old / pi_behaviour; "
+                "verl's default is 2)");
 }
 
 void read_reward_scoring(const ObjectReader& r, RewardScoringSection& s) {

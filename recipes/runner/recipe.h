@@ -78,6 +78,15 @@ struct RolloutSection {
   bool use_model_generation_config = false;
 };
 
+// Asynchronous GRPO (algorithm.max_staleness, algorithm.tis_cap): rollouts may come from policy
+// versions up to max_staleness learner updates older than the learner's; 0 is on-policy GRPO.
+// With max_staleness > 0 the loss is the decoupled one with truncated importance weights
+// (policy/learner/off_policy_correction.h); tis_cap is ignored with max_staleness 0.
+struct AsyncSection {
+  int64_t max_staleness = 0;
+  double tis_cap = 2.0;
+};
+
 struct ScheduleSection {
   int64_t steps = 100;
   uint64_t seed = 1;
@@ -131,6 +140,7 @@ struct Recipe {
   RolloutSection rollout;
   policy::AdvantageOptions advantage;
   policy::TrainerOptions trainer;
+  AsyncSection async;  // from "algorithm"
   ScheduleSection schedule;
   CheckpointSection checkpoint;
   EvalSection eval;
