@@ -34,6 +34,7 @@
 #include "recipes/runner/evaluation.h"
 #include "recipes/runner/sampling.h"
 #include "recipes/runner/reward_scoring.h"
+#include "recipes/runner/rollout_controller.h"
 #include "recipes/runner/staleness.h"
 #include "reward/reward_runner.h"
 #include "rollout/rollout_engine.h"
@@ -113,6 +114,10 @@ struct StepRollout {
   Metrics metrics;                   // reward/, response/ and data/ figures of all it sampled
   double rollout_s = 0;
   int64_t generated = 0;  // completion tokens
+  // Split layout: submitted to the rollout workers and not yet back (complete_rollout fills
+  // the groups, metrics and version), with the examples its prompts came from.
+  bool pending = false;
+  std::vector<Example> examples;
 };
 
 class GrpoRun {
@@ -143,6 +148,9 @@ class GrpoRun {
   void prepare();
   Metrics evaluate_now(int64_t step);
   StepRollout sample_rollout(int64_t batch_index, int64_t version);
+  void start_rollout_workers(int64_t version);
+  StepRollout submit_rollout(int64_t batch_index);
+  void complete_rollout(StepRollout& rollout, int64_t version);
   Metrics train_one_step(int64_t step, std::vector<Sample>& samples);
   void checkpoint(int64_t step);
 
@@ -171,6 +179,8 @@ class GrpoRun {
   std::deque<StepRollout> rollouts_;
   int64_t next_batch_ = 0;
   int64_t dropped_groups_ = 0;
+  std::unique_ptr<RolloutController> workers_;  // split layout only
+  RolloutControllerStats worker_stats_;         // as of the previous step, for per-step figures
 };
 
 }  // namespace
@@ -279,6 +289,11 @@ void GrpoRun::prepare() {
             "rollout.prompts_per_step " + std::to_string(recipe_.rollout.prompts_per_step) +
                 " must be divisible by the world size " + std::to_string(comm_->size()) +
                 " (each rank samples an equal share of every step's prompts)");
+  if (recipe_.layout.split) {
+    require(!comm_, "layout.mode \"split\": not yet with data-parallel ranks (--nproc-per-node, torchrun); the "
+                    "learner is one process with its rollout workers");
+    require(!in_graph, "layout.mode \"split\": not yet in a multi-stage recipe's stage; use it in a GRPO recipe");
+  }
   stage_dir_ = run_dir_ / "checkpoints" / stage_name_;
   const fs::path db = run_dir_ / "run.db";
 
@@ -456,6 +471,119 @@ StepRollout GrpoRun::sample_rollout(int64_t batch_index, int64_t version) {
   return out;
 }
 
+void GrpoRun::start_rollout_workers(int64_t version) {
+  RolloutControllerOptions o;
+  o.program = options_.rollout_worker_program.empty() ? std::string("/proc/self/exe")
+                                                      : options_.rollout_worker_program.string();
+  o.workers = static_cast<int>(recipe_.layout.rollout_workers);
+  o.bucket_bytes = recipe_.layout.weight_sync_bucket_mb << 20;
+  o.backend = recipe_.layout.backend;
+  const int gpus = device_.is_cuda() ? static_cast<int>(torch::cuda::device_count()) : 0;
+  o.worker_config = [this, gpus](int i) {
+    rapidjson::Document c(rapidjson::kObjectType);
+    auto& a = c.GetAllocator();
+    auto str = [&](const std::string& v) { return rapidjson::Value(v.c_str(), a); };
+    c.AddMember("recipe", str(recipe_.canonical_json), a);
+    c.AddMember("recipe_file", str(recipe_.file.string()), a);
+    c.AddMember("model_dir", str(fs::absolute(model_dir_).string()), a);
+    // auto: the learner's kind of device; on GPUs the ones after the learner's, in turn.
+    std::string device = "cpu";
+    if (recipe_.layout.worker_device == "auto" && gpus > 0)
+      device = "cuda:" + std::to_string((std::max<int>(0, device_.index()) + 1 + i) % gpus);
+    c.AddMember("device", str(device), a);
+    c.AddMember("temperature", recipe_.rollout.temperature, a);  // as resolved (use_model_generation_config)
+    c.AddMember("top_p", recipe_.rollout.top_p, a);
+    c.AddMember("top_k", static_cast<int64_t>(recipe_.rollout.top_k), a);
+    rapidjson::Value eos(rapidjson::kArrayType);
+    for (int64_t id : eos_ids_) eos.PushBack(id, a);
+    c.AddMember("eos", eos, a);
+    return json::to_string(c);
+  };
+  std::vector<torch::Tensor> tensors;
+  for (auto& [name, t] : trainer_->policy().named_parameters()) tensors.push_back(t);
+  for (auto& [name, t] : trainer_->policy().named_buffers()) tensors.push_back(t);
+  if (options_.progress)
+    std::fprintf(stderr, "starting %lld rollout worker(s)\n", static_cast<long long>(recipe_.layout.rollout_workers));
+  workers_ = std::make_unique<RolloutController>(o, std::move(tensors), version);
+  worker_stats_ = workers_->stats();
+}
+
+StepRollout GrpoRun::submit_rollout(int64_t batch_index) {
+  // The same prompts and seeds as sample_rollout's first round in one process.
+  StepRollout out;
+  out.batch = batch_index;
+  out.cursor_before = pack_cursor(data_->cursor());
+  out.examples = data_->next_batch(train_, recipe_.rollout.prompts_per_step);
+  out.pending = true;
+  std::vector<std::string> prompts;
+  for (const auto& e : out.examples) prompts.push_back(e.prompt);
+  const uint64_t seed = mix_seed(mix_seed(recipe_.schedule.seed, static_cast<uint64_t>(batch_index)), 0);
+  // Trained at step batch_index (version batch_index): its policy may be max_staleness older.
+  workers_->submit(batch_index, std::max<int64_t>(0, batch_index - recipe_.async.max_staleness), seed,
+                   std::move(prompts));
+  return out;
+}
+
+void GrpoRun::complete_rollout(StepRollout& r, int64_t version) {
+  const int64_t G = recipe_.rollout.group_size;
+  auto result = workers_->wait(r.batch, version);
+  require(result.groups.size() == r.examples.size(),
+          "rollout worker " + std::to_string(result.worker) + " returned " + std::to_string(result.groups.size()) +
+              " groups for " + std::to_string(r.examples.size()) + " prompts");
+  r.pending = false;
+  r.version = result.version;
+  // Scored here, as sample_and_score scores (sampling.h).
+  std::vector<reward::ScoringInput> inputs;
+  for (size_t i = 0; i < result.groups.size(); ++i) {
+    require(static_cast<int64_t>(result.groups[i].completions.size()) == G,
+            "rollout worker " + std::to_string(result.worker) + " returned a group of " +
+                std::to_string(result.groups[i].completions.size()) + " completions, not group_size " + std::to_string(G));
+    const auto example = to_reward_example(r.examples[i]);
+    for (const auto& c : result.groups[i].completions) {
+      reward::ScoringInput input;
+      input.example = example;
+      input.completion.text = c.text;
+      input.completion.num_tokens = static_cast<int64_t>(c.tokens.size());
+      inputs.push_back(std::move(input));
+    }
+  }
+  auto scores = rewards_->score(std::move(inputs));
+  std::map<std::string, std::vector<double>> components;
+  std::vector<double> totals, lengths;
+  int64_t truncated = 0;
+  for (size_t i = 0; i < result.groups.size(); ++i) {
+    SampledExample g;
+    g.prompt_ids = std::move(result.groups[i].prompt_ids);
+    g.completions = std::move(result.groups[i].completions);
+    g.scores.assign(std::make_move_iterator(scores.begin() + static_cast<int64_t>(i) * G),
+                    std::make_move_iterator(scores.begin() + static_cast<int64_t>(i + 1) * G));
+    for (int64_t j = 0; j < G; ++j) {
+      totals.push_back(g.scores[j].total);
+      for (const auto& [name, value] : g.scores[j].components) components[name].push_back(value);
+      lengths.push_back(static_cast<double>(g.completions[j].tokens.size()));
+      truncated += g.completions[j].finish_reason == FinishReason::kLength;
+      r.generated += static_cast<int64_t>(g.completions[j].tokens.size());
+    }
+    r.groups.push_back(std::move(g));
+    r.prompts.push_back(r.examples[i].prompt);
+  }
+  const auto equal = policy::degenerate_groups(torch::tensor(totals, torch::kFloat64), G);
+  const int64_t degenerate = equal.sum().item<int64_t>();
+  Metrics& m = r.metrics;
+  const auto [reward_mean, reward_std] = mean_std(totals);
+  m.emplace_back("reward/total", reward_mean);
+  m.emplace_back("reward/total_std", reward_std);
+  for (const auto& [name, values] : components) m.emplace_back("reward/" + name, mean_std(values).first);
+  m.emplace_back("train/accuracy", mean_std(components[recipe_.accuracy_reward]).first);
+  m.emplace_back("response/length_mean", mean_std(lengths).first);
+  m.emplace_back("response/length_max", lengths.empty() ? 0.0 : *std::max_element(lengths.begin(), lengths.end()));
+  m.emplace_back("response/truncated_frac", lengths.empty() ? 0.0 : static_cast<double>(truncated) / lengths.size());
+  m.emplace_back("data/degenerate_group_frac",
+                 r.groups.empty() ? 0.0 : static_cast<double>(degenerate) / static_cast<double>(r.groups.size()));
+  m.emplace_back("data/sampling_rounds", 1.0);
+  m.emplace_back("data/epoch", static_cast<double>(data_->epoch()));
+}
+
 Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
   const int64_t G = recipe_.rollout.group_size;
   const int64_t max_staleness = recipe_.async.max_staleness;
@@ -468,14 +596,22 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
   // far), so the batch trained on at steady state is max_staleness versions old; with 0 this is
   // on-policy GRPO, one batch sampled and trained per step.
   // Nothing is sampled for steps beyond the schedule.
+  // Split layout: the batches go to the rollout workers and the oldest is awaited; the others
+  // are sampled meanwhile, while this process trains.
   while (static_cast<int64_t>(rollouts_.size()) < max_staleness + 1 && next_batch_ < recipe_.schedule.steps) {
-    rollouts_.push_back(sample_rollout(next_batch_++, step));
+    rollouts_.push_back(workers_ ? submit_rollout(next_batch_++) : sample_rollout(next_batch_++, step));
     rollout_s += rollouts_.back().rollout_s;
     generated += rollouts_.back().generated;
   }
   const int64_t queue_depth = static_cast<int64_t>(rollouts_.size());
   StepRollout rollout = std::move(rollouts_.front());
   rollouts_.pop_front();
+  if (rollout.pending) {
+    const auto t0 = Clock::now();
+    complete_rollout(rollout, step);
+    rollout_s += seconds_since(t0);  // the learner's wait for it (and its scoring)
+    generated += rollout.generated;
+  }
   std::vector<SampledExample> groups;
   std::vector<std::string> kept_prompts;
   Metrics m = std::move(rollout.metrics);
@@ -578,6 +714,20 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
   m.emplace_back("perf/step_seconds", step_s);
   m.emplace_back("perf/tokens_per_s", step_s > 0 ? generated / step_s : 0.0);
   m.emplace_back("perf/rollout_tokens_per_s", rollout_s > 0 ? generated / rollout_s : 0.0);
+  if (workers_) {
+    // The workers' figures over this step: utilisation is their sampling time over the
+    // step's time per worker alive.
+    const auto& now = workers_->stats();
+    m.emplace_back("rollout/workers_alive", double(now.workers_alive));
+    m.emplace_back("rollout/requeued_tasks", double(now.requeued_tasks));
+    m.emplace_back("rollout/weight_syncs", double(now.syncs - worker_stats_.syncs));
+    m.emplace_back("perf/sync_seconds", now.sync_seconds - worker_stats_.sync_seconds);
+    m.emplace_back("perf/sync_bytes", double(now.sync_bytes));
+    const double alive = std::max<double>(1.0, double(now.workers_alive));
+    m.emplace_back("rollout/worker_utilisation",
+                   step_s > 0 ? std::min(1.0, (now.busy_seconds - worker_stats_.busy_seconds) / (alive * step_s)) : 0.0);
+    worker_stats_ = now;
+  }
   if (max_staleness > 0) {
     for (auto& kv : staleness_metrics(staleness, dropped, queue_depth)) m.push_back(std::move(kv));
     m.emplace_back("async/dropped_groups_total", double(dropped_groups_));
@@ -617,6 +767,8 @@ RunSummary GrpoRun::run() {
       if (store_) store_->add_event(stage_id_, step, "info", "resumed", "resumed from " + latest->string());
     }
   }
+  // Split layout: the workers start with the policy as it is now (resumed or not).
+  if (recipe_.layout.split) start_rollout_workers(step);
   auto to_map = [](const Metrics& m) { return std::map<std::string, double>(m.begin(), m.end()); };
   const int64_t steps = recipe_.schedule.steps;
   ProgressBar bar(steps, "steps", 10.0);

@@ -61,6 +61,9 @@ struct RunOptions {
   std::filesystem::path stage_model;
   // Data parallel: this rank's connection to the others; null for a single process.
   std::shared_ptr<parallel::Communicator> comm;
+  // Split layout: the program whose "rollout-worker" command runs a rollout worker (the `aha`
+  // executable); empty: this process's own (/proc/self/exe).
+  std::filesystem::path rollout_worker_program;
 };
 
 struct RunSummary {

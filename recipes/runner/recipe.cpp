@@ -13,6 +13,7 @@
 #include "datasets/prompt_template.h"
 #include "policy/learner/advantages.h"
 #include "policy/learner/kl.h"
+#include "policy/parallel/communicator.h"
 #include "reward/remote/http_exchange.h"
 
 namespace aha::recipes {
@@ -226,7 +227,7 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   recipe.base_dir = file.has_parent_path() ? file.parent_path() : fs::path(".");
   ObjectReader r(doc, what);
   r.reject_unknown({"name", "model", "template", "system_prompt", "stop_strings", "data", "rewards", "accuracy_reward", "reward", "rollout",
-                    "algorithm", "schedule", "checkpoint", "eval", "logging", "parallel"});
+                    "algorithm", "schedule", "checkpoint", "eval", "logging", "parallel", "layout"});
   recipe.name = r.get_string("name");
   if (recipe.name.empty() || recipe.name.find_first_of("/\\ \t") != std::string::npos)
     throw Error(what + ": 'name' must be non-empty, without slashes or spaces (it names the run directory)");
@@ -302,6 +303,30 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
       throw Error(what + ": parallel.sharding: " + e.what());
     }
   }
+  if (r.has("layout")) {
+    ObjectReader l = r.object("layout");
+    l.reject_unknown({"mode", "rollout_workers", "weight_sync_bucket_mb", "worker_device", "backend"});
+    auto& layout = recipe.layout;
+    const std::string mode = l.get_string("mode", "colocated");
+    if (mode != "colocated" && mode != "split")
+      throw Error(l.context() + ": 'mode' must be \"colocated\" or \"split\", got \"" + mode + "\"");
+    layout.split = mode == "split";
+    layout.rollout_workers = positive(l, "rollout_workers", layout.rollout_workers);
+    if (layout.rollout_workers > 64) throw Error(l.context() + ": 'rollout_workers' must be at most 64");
+    layout.weight_sync_bucket_mb = positive(l, "weight_sync_bucket_mb", layout.weight_sync_bucket_mb);
+    layout.worker_device = l.get_string("worker_device", layout.worker_device);
+    if (layout.worker_device != "auto" && layout.worker_device != "cpu")
+      throw Error(l.context() + ": 'worker_device' must be \"auto\" or \"cpu\", got \"" + layout.worker_device + "\"");
+    layout.backend = l.get_string("backend", layout.backend);
+    try {
+      parallel::parse_backend(layout.backend);
+    } catch (const Error& e) {
+      throw Error(l.context() + ": 'backend': " + e.what());
+    }
+    if (layout.split && recipe.rollout.dynamic_sampling)
+      throw Error(l.context() + ": not yet: \"split\" with rollout.dynamic_sampling (refill rounds run in one process "
+                  "only); use \"colocated\"");
+  }
   if (r.has("eval")) read_eval(r.object("eval"), recipe.eval);
   if (r.has("logging")) {
     ObjectReader l = r.object("logging");
@@ -325,6 +350,7 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   // How the learner's state is laid out over the ranks is no more part of what a run computes
   // than the world size is: a run may resume under another sharding (checkpoint.h).
   doc.RemoveMember("parallel");
+  doc.RemoveMember("layout");
   recipe.canonical_json = json::to_string(doc);
   return recipe;
 }

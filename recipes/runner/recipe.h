@@ -87,6 +87,18 @@ struct AsyncSection {
   double tis_cap = 2.0;
 };
 
+// Where the roles run ("layout"): colocated (one process samples and trains, the default) or
+// split (rollout_workers processes sample on their own devices, rollout_controller.h, and this
+// process trains). Like "parallel", not part of what a run computes: left out of the
+// canonical JSON, so a run may resume under another layout.
+struct LayoutSection {
+  bool split = false;               // "mode": "colocated" or "split"
+  int64_t rollout_workers = 1;
+  int64_t weight_sync_bucket_mb = 64;
+  std::string worker_device = "auto";  // auto: the learner's kind (CPU, or the next GPUs); cpu
+  std::string backend = "auto";        // weight sync: auto, gloo, nccl
+};
+
 struct ScheduleSection {
   int64_t steps = 100;
   uint64_t seed = 1;
@@ -141,6 +153,7 @@ struct Recipe {
   policy::AdvantageOptions advantage;
   policy::TrainerOptions trainer;
   AsyncSection async;  // from "algorithm"
+  LayoutSection layout;
   ScheduleSection schedule;
   CheckpointSection checkpoint;
   EvalSection eval;
