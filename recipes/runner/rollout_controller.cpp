@@ -101,6 +101,21 @@ void RolloutController::start_worker(int i, int64_t version) {
   po.heartbeat_interval_seconds = 0.5;
   const torch::Device device = tensors_.empty() ? torch::Device(torch::kCPU) : tensors_.front().device();
   try {
+    // The worker says when its model is loaded and it joins; until then its exit is watched, so
+    // a worker that cannot start is an error at once rather than after the rendezvous timeout.
+    const auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(options_.connect_timeout_seconds * 1000));
+    while (!store_->check({prefix(i) + "joining"})) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        w.pid = -1;
+        w.alive = false;
+        throw Error(WIFSIGNALED(status) ? "it was killed by signal " + std::to_string(WTERMSIG(status))
+                                        : "it exited with status " + std::to_string(WEXITSTATUS(status)));
+      }
+      if (Clock::now() > deadline)
+        throw Error("it did not load its model within " + std::to_string(int64_t(options_.connect_timeout_seconds)) + " s");
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     w.comm = parallel::Communicator::connect(pair, po, device);
     const auto sent = parallel::sync_weights(*w.comm, tensors_, version, 0, options_.bucket_bytes);
     stats_.sync_bytes = sent.bytes;
@@ -108,7 +123,8 @@ void RolloutController::start_worker(int i, int64_t version) {
       int status = 0;
       if (::waitpid(pid, &status, WNOHANG) == pid) {
         w.pid = -1;
-        throw Error("exited before it was ready");
+        w.alive = false;
+        throw Error("it exited before it was ready");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }

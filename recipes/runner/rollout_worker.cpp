@@ -112,6 +112,7 @@ int run_rollout_worker() {
   po.backend = parallel::parse_backend(config["backend"].GetString());
   po.heartbeat_timeout_seconds = 1e6;  // the controller watches its workers as processes
   po.heartbeat_interval_seconds = 0.5;
+  set_text(store, me + "joining", "1");  // the controller now joins the pair group too
   auto comm = parallel::Communicator::connect(pair, po, device);
   std::vector<torch::Tensor> tensors;
   for (auto& [name, t] : model->named_parameters()) tensors.push_back(t);

@@ -131,6 +131,47 @@ TEST_F(SplitLayoutTest, StalenessOneWithTwoWorkersStaysWithinTheBound) {
   EXPECT_EQ(trained_prompts(db, 3), trained_prompts(work_ / "colocated" / "run.db", 3));
 }
 
+TEST_F(SplitLayoutTest, StopAndResumeEqualsTheColocatedRun) {
+  run_grpo(recipe(), options("colocated"));
+  const auto split = recipe({"layout.mode=split"});
+  auto first = options("split");
+  first.stop_after_steps = 2;
+  run_grpo(split, first);
+  auto second = options("split");
+  second.resume = true;
+  run_grpo(split, second);
+  EXPECT_TRUE(same_weights(final_model(work_ / "colocated"), final_model(work_ / "split")));
+  EXPECT_EQ(trained_prompts(work_ / "split" / "run.db", 3), trained_prompts(work_ / "colocated" / "run.db", 3));
+
+  // With max_staleness 2 all three batches are sampled by version 0 at the start (staleness 0,
+  // 1, 2); stopped after step 2, the resumed run samples batch 2 again, and its workers start
+  // from the resumed policy (version 2), not from model.path's: staleness 0.
+  const auto stale = recipe({"layout.mode=split", "algorithm.max_staleness=2"});
+  auto straight = options("stale_straight");
+  run_grpo(stale, straight);
+  EXPECT_EQ(series(work_ / "stale_straight" / "run.db", "async/staleness_mean"), (std::vector<double>{0, 1, 2}));
+  auto stopped = options("stale_resumed");
+  stopped.stop_after_steps = 2;
+  run_grpo(stale, stopped);
+  auto resumed = options("stale_resumed");
+  resumed.resume = true;
+  run_grpo(stale, resumed);
+  EXPECT_EQ(series(work_ / "stale_resumed" / "run.db", "async/staleness_mean"), (std::vector<double>{0, 1, 0}));
+  EXPECT_EQ(trained_prompts(work_ / "stale_resumed" / "run.db", 3), trained_prompts(work_ / "colocated" / "run.db", 3));
+}
+
+TEST_F(SplitLayoutTest, AWorkerThatCannotStartIsNamed) {
+  auto o = options("split");
+  o.rollout_worker_program = work_ / "no-such-program";
+  try {
+    run_grpo(recipe({"layout.mode=split"}), o);
+    ADD_FAILURE() << "the run started without its worker";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rollout worker 0 did not start: it exited with status 127"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(SplitLayoutTest, LayoutKeysAreChecked) {
   EXPECT_THROW(recipe({"layout.mode=spread"}), Error);
   EXPECT_THROW(recipe({"layout.rollout_workers=0"}), Error);
