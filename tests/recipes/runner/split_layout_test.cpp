@@ -5,7 +5,17 @@
 // lost or trained twice); with max_staleness 1 the figures stay within the bound.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -170,6 +180,78 @@ TEST_F(SplitLayoutTest, AWorkerThatCannotStartIsNamed) {
     EXPECT_NE(std::string(e.what()).find("rollout worker 0 did not start: it exited with status 127"), std::string::npos)
         << e.what();
   }
+}
+
+// The live processes whose parent is `parent` and whose command line has `word`.
+std::vector<pid_t> children_running(pid_t parent, const std::string& word) {
+  std::vector<pid_t> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (state == 'Z' || ppid != parent) continue;
+    std::ifstream cmd(entry.path() / "cmdline", std::ios::binary);
+    const std::string cmdline((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+    if (cmdline.find(word) != std::string::npos) found.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return found;
+}
+
+bool running(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && line.size() > close + 2 && line[close + 2] != 'Z';
+}
+
+// `aha train` SIGKILLed while its two workers run: they end too (PR_SET_PDEATHSIG), no orphan.
+TEST_F(SplitLayoutTest, WorkersDieWithTheirController) {
+  const auto file = work_ / "long.json";
+  {
+    std::ofstream out(file);
+    out << R"({"name": "split-orphans", "model": {"path": ")" << (work_ / "model").string()
+        << R"(", "device": "cpu", "threads": 1}, "template": "chatml",
+      "data": {"train": {"synthetic": "arithmetic", "n": 40, "seed": 1, "difficulty": 1}},
+      "rewards": [{"name": "accuracy", "kind": "math_accuracy"}],
+      "rollout": {"prompts_per_step": 3, "group_size": 4, "max_new_tokens": 6},
+      "schedule": {"steps": 100000, "seed": 5}, "layout": {"mode": "split", "rollout_workers": 2}})";
+  }
+  const std::string run_dir = (work_ / "orphans").string();
+  const pid_t controller = ::fork();
+  ASSERT_GE(controller, 0);
+  if (controller == 0) {
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execl(kAha.c_str(), "aha", "train", file.c_str(), "--run-dir", run_dir.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Both workers running (a limit against a hang only: it never decides the outcome).
+  std::vector<pid_t> workers;
+  for (int i = 0; i < 6000 && workers.size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    workers = children_running(controller, "rollout-worker");
+  }
+  ASSERT_EQ(workers.size(), 2u) << "the controller did not start its workers";
+  ::kill(controller, SIGKILL);
+  ::waitpid(controller, nullptr, 0);
+  bool gone = false;
+  for (int i = 0; i < 3000 && !gone; ++i) {
+    gone = std::none_of(workers.begin(), workers.end(), running);
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(gone) << "rollout workers outlived their controller";
+  for (pid_t w : workers)
+    if (running(w)) ::kill(w, SIGKILL);
 }
 
 TEST_F(SplitLayoutTest, LayoutKeysAreChecked) {
