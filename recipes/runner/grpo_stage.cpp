@@ -35,6 +35,7 @@
 #include "recipes/runner/sampling.h"
 #include "recipes/runner/reward_scoring.h"
 #include "recipes/runner/rollout_controller.h"
+#include "recipes/runner/split_rollout.h"
 #include "recipes/runner/staleness.h"
 #include "reward/reward_runner.h"
 #include "rollout/rollout_engine.h"
@@ -480,24 +481,7 @@ void GrpoRun::start_rollout_workers(int64_t version) {
   o.backend = recipe_.layout.backend;
   const int gpus = device_.is_cuda() ? static_cast<int>(torch::cuda::device_count()) : 0;
   o.worker_config = [this, gpus](int i) {
-    rapidjson::Document c(rapidjson::kObjectType);
-    auto& a = c.GetAllocator();
-    auto str = [&](const std::string& v) { return rapidjson::Value(v.c_str(), a); };
-    c.AddMember("recipe", str(recipe_.canonical_json), a);
-    c.AddMember("recipe_file", str(recipe_.file.string()), a);
-    c.AddMember("model_dir", str(fs::absolute(model_dir_).string()), a);
-    // auto: the learner's kind of device; on GPUs the ones after the learner's, in turn.
-    std::string device = "cpu";
-    if (recipe_.layout.worker_device == "auto" && gpus > 0)
-      device = "cuda:" + std::to_string((std::max<int>(0, device_.index()) + 1 + i) % gpus);
-    c.AddMember("device", str(device), a);
-    c.AddMember("temperature", recipe_.rollout.temperature, a);  // as resolved (use_model_generation_config)
-    c.AddMember("top_p", recipe_.rollout.top_p, a);
-    c.AddMember("top_k", static_cast<int64_t>(recipe_.rollout.top_k), a);
-    rapidjson::Value eos(rapidjson::kArrayType);
-    for (int64_t id : eos_ids_) eos.PushBack(id, a);
-    c.AddMember("eos", eos, a);
-    return json::to_string(c);
+    return rollout_worker_config(recipe_, fs::absolute(model_dir_), device_, gpus, eos_ids_, i);
   };
   std::vector<torch::Tensor> tensors;
   for (auto& [name, t] : trainer_->policy().named_parameters()) tensors.push_back(t);
@@ -525,63 +509,15 @@ StepRollout GrpoRun::submit_rollout(int64_t batch_index) {
 }
 
 void GrpoRun::complete_rollout(StepRollout& r, int64_t version) {
-  const int64_t G = recipe_.rollout.group_size;
   auto result = workers_->wait(r.batch, version);
-  require(result.groups.size() == r.examples.size(),
-          "rollout worker " + std::to_string(result.worker) + " returned " + std::to_string(result.groups.size()) +
-              " groups for " + std::to_string(r.examples.size()) + " prompts");
   r.pending = false;
   r.version = result.version;
-  // Scored here, as sample_and_score scores (sampling.h).
-  std::vector<reward::ScoringInput> inputs;
-  for (size_t i = 0; i < result.groups.size(); ++i) {
-    require(static_cast<int64_t>(result.groups[i].completions.size()) == G,
-            "rollout worker " + std::to_string(result.worker) + " returned a group of " +
-                std::to_string(result.groups[i].completions.size()) + " completions, not group_size " + std::to_string(G));
-    const auto example = to_reward_example(r.examples[i]);
-    for (const auto& c : result.groups[i].completions) {
-      reward::ScoringInput input;
-      input.example = example;
-      input.completion.text = c.text;
-      input.completion.num_tokens = static_cast<int64_t>(c.tokens.size());
-      inputs.push_back(std::move(input));
-    }
-  }
-  auto scores = rewards_->score(std::move(inputs));
-  std::map<std::string, std::vector<double>> components;
-  std::vector<double> totals, lengths;
-  int64_t truncated = 0;
-  for (size_t i = 0; i < result.groups.size(); ++i) {
-    SampledExample g;
-    g.prompt_ids = std::move(result.groups[i].prompt_ids);
-    g.completions = std::move(result.groups[i].completions);
-    g.scores.assign(std::make_move_iterator(scores.begin() + static_cast<int64_t>(i) * G),
-                    std::make_move_iterator(scores.begin() + static_cast<int64_t>(i + 1) * G));
-    for (int64_t j = 0; j < G; ++j) {
-      totals.push_back(g.scores[j].total);
-      for (const auto& [name, value] : g.scores[j].components) components[name].push_back(value);
-      lengths.push_back(static_cast<double>(g.completions[j].tokens.size()));
-      truncated += g.completions[j].finish_reason == FinishReason::kLength;
-      r.generated += static_cast<int64_t>(g.completions[j].tokens.size());
-    }
-    r.groups.push_back(std::move(g));
-    r.prompts.push_back(r.examples[i].prompt);
-  }
-  const auto equal = policy::degenerate_groups(torch::tensor(totals, torch::kFloat64), G);
-  const int64_t degenerate = equal.sum().item<int64_t>();
-  Metrics& m = r.metrics;
-  const auto [reward_mean, reward_std] = mean_std(totals);
-  m.emplace_back("reward/total", reward_mean);
-  m.emplace_back("reward/total_std", reward_std);
-  for (const auto& [name, values] : components) m.emplace_back("reward/" + name, mean_std(values).first);
-  m.emplace_back("train/accuracy", mean_std(components[recipe_.accuracy_reward]).first);
-  m.emplace_back("response/length_mean", mean_std(lengths).first);
-  m.emplace_back("response/length_max", lengths.empty() ? 0.0 : *std::max_element(lengths.begin(), lengths.end()));
-  m.emplace_back("response/truncated_frac", lengths.empty() ? 0.0 : static_cast<double>(truncated) / lengths.size());
-  m.emplace_back("data/degenerate_group_frac",
-                 r.groups.empty() ? 0.0 : static_cast<double>(degenerate) / static_cast<double>(r.groups.size()));
-  m.emplace_back("data/sampling_rounds", 1.0);
-  m.emplace_back("data/epoch", static_cast<double>(data_->epoch()));
+  auto scored = score_rollout_result(std::move(result), r.examples, recipe_.rollout.group_size, *rewards_,
+                                     recipe_.accuracy_reward, data_->epoch());
+  r.groups = std::move(scored.groups);
+  for (const auto& e : r.examples) r.prompts.push_back(e.prompt);
+  r.metrics = std::move(scored.metrics);
+  r.generated = scored.generated;
 }
 
 Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
