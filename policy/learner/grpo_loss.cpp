@@ -42,6 +42,7 @@ void check_inputs(const GrpoLossInputs& in, const GrpoLossOptions& options) {
   if (options.entropy_coef != 0.0)
     require(in.entropy.defined(), "grpo_loss: entropy_coef != 0 needs entropy");
   if (in.entropy.defined()) check_bt(in.entropy, "entropy", in.logprobs);
+  if (in.is_weights.defined()) check_bt(in.is_weights, "is_weights", in.logprobs);
   require(in.total_tokens >= 0 && in.total_sequences >= 0,
           "grpo_loss: total_tokens and total_sequences must be >= 0");
 }
@@ -177,6 +178,9 @@ GrpoLossResult grpo_loss(const GrpoLossInputs& in, const GrpoLossOptions& option
     dual_active = negative & (per_token > bound);
     per_token = torch::where(negative, torch::minimum(per_token, bound), per_token);
   }
+  // Decoupled PPO (AReaL): the clipped surrogate is taken against the proximal policy and
+  // weighted by the truncated behaviour correction; the weight carries no gradient.
+  if (in.is_weights.defined()) per_token = per_token * in.is_weights.detach().to(dtype);
 
   GrpoLossResult result;
   auto& metrics = result.metrics;

@@ -14,6 +14,9 @@
 //   L = max( -A r, -A clip(r, 1 - eps_low, 1 + eps_high) )
 // Dual-clip (Ye et al. 2020; verl's clip_ratio_c), only where A < 0: L = min(L, -A c), which
 // bounds the loss of a token whose ratio has run far above 1. c must be > 1.
+// Off-policy correction (asynchronous GRPO, off_policy_correction.h): with is_weights w given,
+// old_logp is the proximal policy's (the learner's before this update) and every token's L is
+// multiplied by its w = min(pi_old / pi_behaviour, cap) (detached): L' = w L. Undefined: w = 1.
 // Per-token KL (see kl.h) k = KL estimate of logp vs ref_logp, per-token entropy H (given).
 // Total:  loss = agg(L) + beta * agg(k) - entropy_coef * agg(H)
 // Aggregations agg(x), over the tokens with m = 1 (N_seq counts sequences with >= 1 token):
@@ -86,6 +89,7 @@ struct GrpoLossInputs {
   int64_t total_tokens = 0;         // micro-batching: the mini-batch's counts; 0: this call's
   int64_t total_sequences = 0;
   torch::Tensor sequence_index = {};  // [B, T] int64 in [-1, S) or undefined: packed (see above)
+  torch::Tensor is_weights = {};    // [B, T] truncated importance weights (see above), or undefined
 };
 
 struct GrpoLossMetrics {

@@ -110,7 +110,7 @@ bool additive(const std::string& name) {
 PolicyBatch PolicyBatch::rows(int64_t begin, int64_t count) const {
   auto cut = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, begin, count) : t; };
   return {cut(input_ids),    cut(attention_mask), cut(completion_mask),
-          cut(old_logprobs), cut(advantages),     cut(rewards)};
+          cut(old_logprobs), cut(advantages),     cut(rewards), cut(is_weights)};
 }
 
 void PolicyBatch::validate() const {
@@ -124,6 +124,7 @@ void PolicyBatch::validate() const {
   require(old_logprobs.is_floating_point(), "policy batch: old_logprobs must be floating-point");
   require_shape(advantages, "advantages", {B});
   if (rewards.defined()) require_shape(rewards, "rewards", {B});
+  if (is_weights.defined()) require_shape(is_weights, "is_weights", {B, T - 1});
 }
 
 void validate(const TrainerOptions& o) {
@@ -253,10 +254,16 @@ void GrpoTrainer::refresh_reference() {
 
 torch::Tensor GrpoTrainer::reference_logprobs(const PolicyBatch& batch) const {
   if (!reference_) return {};
+  return logprobs_of(*reference_, batch);
+}
+
+torch::Tensor GrpoTrainer::policy_logprobs(const PolicyBatch& batch) const { return logprobs_of(*policy_, batch); }
+
+torch::Tensor GrpoTrainer::logprobs_of(const Transformer& model, const PolicyBatch& batch) const {
   batch.validate();
   torch::NoGradGuard no_grad;
   AutocastScope autocast(options_.autocast_bf16);
-  const auto device = reference_->device();
+  const auto device = model.device();
   const int64_t B = batch.size();
   if (options_.micro_batch_tokens > 0) {
     auto out = torch::zeros({B, batch.input_ids.size(1) - 1}, torch::TensorOptions(device).dtype(torch::kFloat32));
@@ -270,7 +277,7 @@ torch::Tensor GrpoTrainer::reference_logprobs(const PolicyBatch& batch) const {
   std::vector<torch::Tensor> parts;
   for (int64_t i = 0; i < B; i += chunk) {
     auto part = batch.rows(i, std::min(chunk, B - i));
-    parts.push_back(forward(*reference_, part.input_ids.to(device), part.attention_mask.to(device),
+    parts.push_back(forward(model, part.input_ids.to(device), part.attention_mask.to(device),
                             options_.temperature, Entropy::none)
                         .logprobs);
   }
@@ -309,11 +316,12 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
   acc.moe = config.is_moe() && !options_.activation_checkpointing;
   const bool deepseek = !policy_->named_buffers().empty();  // a routing bias: DeepSeek-V3's gate
   std::vector<PackedMicroBatch> packs;
-  torch::Tensor old_all, adv_all;  // packed: the mini-batch's, gathered per micro-batch
+  torch::Tensor old_all, adv_all, is_all;  // packed: the mini-batch's, gathered per micro-batch
   if (options_.micro_batch_tokens > 0) {
     packs = pack_micro_batches(mini, options_.micro_batch_tokens, device);
     old_all = mini.old_logprobs.to(device, torch::kFloat32);
     adv_all = mini.advantages.to(device, torch::kFloat32);
+    if (mini.is_weights.defined()) is_all = mini.is_weights.to(device, torch::kFloat32);
   }
   const int64_t micro_batches = packs.empty() ? (B + chunk - 1) / chunk : int64_t(packs.size());
   for (int64_t k = 0, i = 0; k < micro_batches; ++k, i += chunk) {
@@ -353,11 +361,13 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
         in.advantages = adv_all.index_select(0, pack->row_index);
         in.mask = pack->gather(mask);
         in.sequence_index = pack->sequence_index;
+        if (is_all.defined()) in.is_weights = pack->gather(is_all);
       } else {
         in.old_logprobs = micro.old_logprobs.to(device, torch::kFloat32);
         if (ref.defined() && loss_options.beta > 0) in.ref_logprobs = ref.narrow(0, i, n).to(device);
         in.advantages = micro.advantages.to(device, torch::kFloat32);
         in.mask = mask.narrow(0, i, n);
+        if (micro.is_weights.defined()) in.is_weights = micro.is_weights.to(device, torch::kFloat32);
       }
       in.entropy = f.entropy;
       in.total_tokens = total_tokens;

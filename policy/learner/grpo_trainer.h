@@ -100,6 +100,9 @@ struct PolicyBatch {
   torch::Tensor old_logprobs;     // [B, T-1] float32 behaviour log-probs at the temperature
   torch::Tensor advantages;       // [B]
   torch::Tensor rewards;          // [B] or undefined: only logged (train/reward_mean)
+  // [B, T-1] float32 or undefined: asynchronous GRPO's truncated importance weights, with
+  // old_logprobs then the proximal policy's (off_policy_correction.h, grpo_loss.h)
+  torch::Tensor is_weights;
 
   int64_t size() const { return input_ids.defined() ? input_ids.size(0) : 0; }
   // Rows [begin, begin + count) of every tensor.
@@ -161,6 +164,9 @@ class GrpoTrainer {
   // The pieces of train_step, public for tests and tools:
   // Reference log-probs [B, T-1] (no grad), or undefined when beta == 0.
   torch::Tensor reference_logprobs(const PolicyBatch& batch) const;
+  // The policy's own log-probs [B, T-1] of the batch as it is now (no grad), computed as the
+  // reference's are: the proximal policy of asynchronous GRPO (off_policy_correction.h).
+  torch::Tensor policy_logprobs(const PolicyBatch& batch) const;
   // Forward + loss + backward over a mini-batch in micro-batches; gradients accumulate in the
   // policy's parameters (nothing is stepped). Returns the summed loss and the metrics summed
   // token-weighted (see .cpp). ref may be undefined when beta == 0.
@@ -197,6 +203,7 @@ class GrpoTrainer {
   // The routing-bias step after an optimizer step (see above): loads summed over ranks, applied
   // when the optimizer step was.
   void update_routing_bias_after(bool step_applied, const torch::Tensor& loads);
+  torch::Tensor logprobs_of(const Transformer& model, const PolicyBatch& batch) const;  // no grad
 
   std::unique_ptr<Transformer> policy_, reference_;
   TrainerOptions options_;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <numeric>
 #include <set>
 
@@ -22,6 +23,7 @@
 #include "policy/learner/advantages.h"
 #include "policy/learner/checkpoint.h"
 #include "policy/learner/kl.h"
+#include "policy/learner/off_policy_correction.h"
 #include "policy/model/model_io.h"
 #include "policy/parallel/metric_reduction.h"
 #include "policy/tokenizer/tokenizer.h"
@@ -32,6 +34,9 @@
 #include "recipes/runner/evaluation.h"
 #include "recipes/runner/sampling.h"
 #include "recipes/runner/reward_scoring.h"
+#include "recipes/runner/rollout_controller.h"
+#include "recipes/runner/split_rollout.h"
+#include "recipes/runner/staleness.h"
 #include "reward/reward_runner.h"
 #include "rollout/rollout_engine.h"
 
@@ -99,6 +104,23 @@ void prune_checkpoints(const fs::path& stage_dir, int64_t keep_last) {
   for (size_t i = 0; i + keep_last < steps.size(); ++i) remove_tree(steps[i].second);
 }
 
+// One step's rollout: the groups sampled and scored for one training step, with what the
+// learner needs to know about them.
+struct StepRollout {
+  int64_t batch = 0;          // the step whose seeds drew it
+  int64_t version = 0;        // learner updates applied when it was sampled (policy version)
+  int64_t cursor_before = 0;  // the packed data cursor before its prompts were drawn
+  std::vector<SampledExample> groups;
+  std::vector<std::string> prompts;  // groups[i]'s prompt text
+  Metrics metrics;                   // reward/, response/ and data/ figures of all it sampled
+  double rollout_s = 0;
+  int64_t generated = 0;  // completion tokens
+  // Split layout: submitted to the rollout workers and not yet back (complete_rollout fills
+  // the groups, metrics and version), with the examples its prompts came from.
+  bool pending = false;
+  std::vector<Example> examples;
+};
+
 class GrpoRun {
  public:
   GrpoRun(const Recipe& recipe, const RunOptions& options) : recipe_(recipe), options_(options) {
@@ -126,6 +148,10 @@ class GrpoRun {
  private:
   void prepare();
   Metrics evaluate_now(int64_t step);
+  StepRollout sample_rollout(int64_t batch_index, int64_t version);
+  void start_rollout_workers(int64_t version);
+  StepRollout submit_rollout(int64_t batch_index);
+  void complete_rollout(StepRollout& rollout, int64_t version);
   Metrics train_one_step(int64_t step, std::vector<Sample>& samples);
   void sync_rollout_weights();  // every rank (a collective under ZeRO-3); no-op otherwise
   void checkpoint(int64_t step);
@@ -153,6 +179,13 @@ class GrpoRun {
   int64_t pad_id_ = 0;
   int64_t applied_steps_ = 0, skipped_steps_ = 0;  // this invocation's, for the all-skipped check
   std::vector<int64_t> eos_ids_;
+  // Asynchronous GRPO: batches sampled ahead of the learner, oldest first (at most
+  // max_staleness + 1), the index of the next batch to sample (its seeds), groups dropped.
+  std::deque<StepRollout> rollouts_;
+  int64_t next_batch_ = 0;
+  int64_t dropped_groups_ = 0;
+  std::unique_ptr<RolloutController> workers_;  // split layout only
+  RolloutControllerStats worker_stats_;         // as of the previous step, for per-step figures
 };
 
 }  // namespace
@@ -261,6 +294,11 @@ void GrpoRun::prepare() {
             "rollout.prompts_per_step " + std::to_string(recipe_.rollout.prompts_per_step) +
                 " must be divisible by the world size " + std::to_string(comm_->size()) +
                 " (each rank samples an equal share of every step's prompts)");
+  if (recipe_.layout.split) {
+    require(!comm_, "layout.mode \"split\": not yet with data-parallel ranks (--nproc-per-node, torchrun); the "
+                    "learner is one process with its rollout workers");
+    require(!in_graph, "layout.mode \"split\": not yet in a multi-stage recipe's stage; use it in a GRPO recipe");
+  }
   stage_dir_ = run_dir_ / "checkpoints" / stage_name_;
   const fs::path db = run_dir_ / "run.db";
 
@@ -365,17 +403,18 @@ Metrics GrpoRun::evaluate_now(int64_t step) {
   return metrics;
 }
 
-Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
+StepRollout GrpoRun::sample_rollout(int64_t batch_index, int64_t version) {
   const auto& ro = recipe_.rollout;
   const int64_t G = ro.group_size;
-  const auto step_start = Clock::now();
-  double rollout_s = 0;
-  int64_t generated = 0;
+  StepRollout out;
+  out.batch = batch_index;
+  out.version = version;
+  out.cursor_before = pack_cursor(data_->cursor());
 
   // Sampling (with DAPO's dynamic sampling: refill dropped groups from further prompts). The
   // rollout metrics cover everything sampled, the training batch only the kept groups.
-  std::vector<SampledExample> groups;  // kept for training
-  std::vector<std::string> kept_prompts;
+  auto& groups = out.groups;  // kept for training
+  auto& kept_prompts = out.prompts;
   std::map<std::string, std::vector<double>> components;
   std::vector<double> totals, lengths;
   int64_t truncated = 0, degenerate = 0, sampled_groups = 0, rounds = 0;
@@ -386,7 +425,7 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
   while (rounds < ro.max_sampling_rounds) {
     int64_t want = target - static_cast<int64_t>(groups.size());
     if (comm_) {
-      comm_->set_activity("step " + std::to_string(step + 1) + ": agreeing on prompts to sample");
+      comm_->set_activity("step " + std::to_string(batch_index + 1) + ": agreeing on prompts to sample");
       want = static_cast<int64_t>(comm_->all_reduce({double(want)}, c10d::ReduceOp::MAX, "all-reduce of shortfalls")[0]);
     }
     if (want <= 0) break;
@@ -394,14 +433,14 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
     if (comm_) {
       const auto [begin, end] = parallel::share_of(static_cast<int64_t>(batch.size()), comm_->rank(), world);
       batch = std::vector<Example>(batch.begin() + begin, batch.begin() + end);
-      comm_->set_activity("step " + std::to_string(step + 1) + ": sampling and scoring");
+      comm_->set_activity("step " + std::to_string(batch_index + 1) + ": sampling and scoring");
     }
-    uint64_t seed = mix_seed(mix_seed(recipe_.schedule.seed, static_cast<uint64_t>(step)), rounds);
+    uint64_t seed = mix_seed(mix_seed(recipe_.schedule.seed, static_cast<uint64_t>(batch_index)), rounds);
     if (comm_) seed = mix_seed(seed, 0x72616e6b00ULL + static_cast<uint64_t>(comm_->rank()));
     const auto t0 = Clock::now();
     auto sampled = sample_and_score(*engine_, *tokenizer_, *template_, batch, sampling_options(recipe_, eos_ids_, seed),
                                     *rewards_);
-    rollout_s += seconds_since(t0);
+    out.rollout_s += seconds_since(t0);
     std::vector<double> round_totals;
     for (const auto& g : sampled)
       for (int64_t j = 0; j < G; ++j) {
@@ -409,7 +448,7 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
         for (const auto& [name, value] : g.scores[j].components) components[name].push_back(value);
         lengths.push_back(static_cast<double>(g.completions[j].tokens.size()));
         truncated += g.completions[j].finish_reason == FinishReason::kLength;
-        generated += static_cast<int64_t>(g.completions[j].tokens.size());
+        out.generated += static_cast<int64_t>(g.completions[j].tokens.size());
       }
     const auto all_equal = policy::degenerate_groups(torch::tensor(round_totals, torch::kFloat64), G);
     const auto equal = all_equal.accessor<bool, 1>();
@@ -434,7 +473,7 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
     kept_prompts.resize(groups.size());
   }
 
-  Metrics m;
+  Metrics& m = out.metrics;
   const auto [reward_mean, reward_std] = mean_std(totals);
   m.emplace_back("reward/total", reward_mean);
   m.emplace_back("reward/total_std", reward_std);
@@ -447,6 +486,109 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
                  sampled_groups == 0 ? 0.0 : static_cast<double>(degenerate) / static_cast<double>(sampled_groups));
   m.emplace_back("data/sampling_rounds", static_cast<double>(rounds));
   m.emplace_back("data/epoch", static_cast<double>(data_->epoch()));
+  return out;
+}
+
+void GrpoRun::start_rollout_workers(int64_t version) {
+  RolloutControllerOptions o;
+  o.program = options_.rollout_worker_program.empty() ? std::string("/proc/self/exe")
+                                                      : options_.rollout_worker_program.string();
+  o.workers = static_cast<int>(recipe_.layout.rollout_workers);
+  o.bucket_bytes = recipe_.layout.weight_sync_bucket_mb << 20;
+  o.backend = recipe_.layout.backend;
+  const int gpus = device_.is_cuda() ? static_cast<int>(torch::cuda::device_count()) : 0;
+  o.worker_config = [this, gpus](int i) {
+    return rollout_worker_config(recipe_, fs::absolute(model_dir_), device_, gpus, eos_ids_, i);
+  };
+  std::vector<torch::Tensor> tensors;
+  for (auto& [name, t] : trainer_->policy().named_parameters()) tensors.push_back(t);
+  for (auto& [name, t] : trainer_->policy().named_buffers()) tensors.push_back(t);
+  if (options_.progress)
+    std::fprintf(stderr, "starting %lld rollout worker(s)\n", static_cast<long long>(recipe_.layout.rollout_workers));
+  workers_ = std::make_unique<RolloutController>(o, std::move(tensors), version);
+  worker_stats_ = workers_->stats();
+}
+
+StepRollout GrpoRun::submit_rollout(int64_t batch_index) {
+  // The same prompts and seeds as sample_rollout's first round in one process.
+  StepRollout out;
+  out.batch = batch_index;
+  out.cursor_before = pack_cursor(data_->cursor());
+  out.examples = data_->next_batch(train_, recipe_.rollout.prompts_per_step);
+  out.pending = true;
+  std::vector<std::string> prompts;
+  for (const auto& e : out.examples) prompts.push_back(e.prompt);
+  const uint64_t seed = mix_seed(mix_seed(recipe_.schedule.seed, static_cast<uint64_t>(batch_index)), 0);
+  // Trained at step batch_index (version batch_index): its policy may be max_staleness older.
+  workers_->submit(batch_index, std::max<int64_t>(0, batch_index - recipe_.async.max_staleness), seed,
+                   std::move(prompts));
+  return out;
+}
+
+void GrpoRun::complete_rollout(StepRollout& r, int64_t version) {
+  auto result = workers_->wait(r.batch, version);
+  r.pending = false;
+  r.version = result.version;
+  auto scored = score_rollout_result(std::move(result), r.examples, recipe_.rollout.group_size, *rewards_,
+                                     recipe_.accuracy_reward, data_->epoch());
+  r.groups = std::move(scored.groups);
+  for (const auto& e : r.examples) r.prompts.push_back(e.prompt);
+  r.metrics = std::move(scored.metrics);
+  r.generated = scored.generated;
+}
+
+Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
+  const int64_t G = recipe_.rollout.group_size;
+  const int64_t max_staleness = recipe_.async.max_staleness;
+  const auto step_start = Clock::now();
+  double rollout_s = 0;
+  int64_t generated = 0;
+
+  // Asynchronous GRPO: the rollout runs up to max_staleness batches ahead of the learner. In one
+  // process the batches ahead are sampled now, by the policy as it is (version = updates so
+  // far), so the batch trained on at steady state is max_staleness versions old; with 0 this is
+  // on-policy GRPO, one batch sampled and trained per step.
+  // Nothing is sampled for steps beyond the schedule.
+  // Split layout: the batches go to the rollout workers and the oldest is awaited; the others
+  // are sampled meanwhile, while this process trains.
+  while (static_cast<int64_t>(rollouts_.size()) < max_staleness + 1 && next_batch_ < recipe_.schedule.steps) {
+    rollouts_.push_back(workers_ ? submit_rollout(next_batch_++) : sample_rollout(next_batch_++, step));
+    rollout_s += rollouts_.back().rollout_s;
+    generated += rollouts_.back().generated;
+  }
+  const int64_t queue_depth = static_cast<int64_t>(rollouts_.size());
+  StepRollout rollout = std::move(rollouts_.front());
+  rollouts_.pop_front();
+  if (rollout.pending) {
+    const auto t0 = Clock::now();
+    complete_rollout(rollout, step);
+    rollout_s += seconds_since(t0);  // the learner's wait for it (and its scoring)
+    generated += rollout.generated;
+  }
+  std::vector<SampledExample> groups;
+  std::vector<std::string> kept_prompts;
+  Metrics m = std::move(rollout.metrics);
+  StalenessStats staleness;
+  int64_t dropped = 0;
+  if (max_staleness == 0) {
+    groups = std::move(rollout.groups);
+    kept_prompts = std::move(rollout.prompts);
+  } else {
+    const std::vector<int64_t> versions(rollout.groups.size(), rollout.version);
+    const auto fresh = filter_stale(versions, step, max_staleness);
+    std::vector<int64_t> kept_versions;
+    for (size_t i : fresh.kept) {
+      groups.push_back(std::move(rollout.groups[i]));
+      kept_prompts.push_back(std::move(rollout.prompts[i]));
+      kept_versions.push_back(versions[i]);
+    }
+    dropped = fresh.dropped;
+    dropped_groups_ += dropped;
+    staleness = staleness_stats(kept_versions, step, max_staleness);
+    if (dropped > 0 && store_)
+      store_->add_event(stage_id_, step, "warning", "stale_rollout",
+                        std::to_string(dropped) + " group(s) older than max_staleness dropped");
+  }
 
   // Advantages per group, then the learner's batch.
   double learn_s = 0;
@@ -473,6 +615,14 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
     }
     auto adv = policy::compute_advantages(shaped, G, recipe_.advantage).to(torch::kFloat32).contiguous();
     batch.advantages = adv;
+    if (max_staleness > 0) {
+      // Stale rollouts: the decoupled loss with truncated importance weights.
+      policy::TruncatedIsStats is;
+      batch = policy::decoupled_batch(*trainer_, batch, recipe_.async.tis_cap, &is);
+      m.emplace_back("async/is_weight_mean", is.weight_mean);
+      m.emplace_back("async/is_weight_max", is.weight_max);
+      m.emplace_back("async/is_truncated_frac", is.truncated_frac);
+    }
     const float* a = adv.data_ptr<float>();
     if (comm_) comm_->set_activity("step " + std::to_string(step + 1) + ": learner update");
     const auto t_learn = Clock::now();
@@ -517,6 +667,24 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
   m.emplace_back("perf/step_seconds", step_s);
   m.emplace_back("perf/tokens_per_s", step_s > 0 ? generated / step_s : 0.0);
   m.emplace_back("perf/rollout_tokens_per_s", rollout_s > 0 ? generated / rollout_s : 0.0);
+  if (workers_) {
+    // The workers' figures over this step: utilisation is their sampling time over the
+    // step's time per worker alive.
+    const auto& now = workers_->stats();
+    m.emplace_back("rollout/workers_alive", double(now.workers_alive));
+    m.emplace_back("rollout/requeued_tasks", double(now.requeued_tasks));
+    m.emplace_back("rollout/weight_syncs", double(now.syncs - worker_stats_.syncs));
+    m.emplace_back("perf/sync_seconds", now.sync_seconds - worker_stats_.sync_seconds);
+    m.emplace_back("perf/sync_bytes", double(now.sync_bytes));
+    const double alive = std::max<double>(1.0, double(now.workers_alive));
+    m.emplace_back("rollout/worker_utilisation",
+                   step_s > 0 ? std::min(1.0, (now.busy_seconds - worker_stats_.busy_seconds) / (alive * step_s)) : 0.0);
+    worker_stats_ = now;
+  }
+  if (max_staleness > 0) {
+    for (auto& kv : staleness_metrics(staleness, dropped, queue_depth)) m.push_back(std::move(kv));
+    m.emplace_back("async/dropped_groups_total", double(dropped_groups_));
+  }
   if (comm_) parallel::reduce_metrics(*comm_, m, learner_metrics);  // the learner's are global already
   return m;
 }
@@ -528,7 +696,9 @@ void GrpoRun::checkpoint(int64_t step) {
   if (!main_ && !sharded) return;
   policy::CheckpointState state;
   state.step = step;
-  state.data_cursor = pack_cursor(data_->cursor());
+  // Batches sampled ahead and not yet trained on are drawn again after a resume (by the
+  // resumed policy), so none is lost or trained twice: the cursor is the oldest one's.
+  state.data_cursor = rollouts_.empty() ? pack_cursor(data_->cursor()) : rollouts_.front().cursor_before;
   auto path = policy::save_checkpoint(stage_dir_, state, *trainer_, model_dir_);
   if (!main_) return;
   store_->add_checkpoint(stage_id_, step, path.string());
@@ -546,9 +716,12 @@ RunSummary GrpoRun::run() {
       auto state = policy::load_checkpoint(*latest, *trainer_);
       step = state.step;
       data_->restore(unpack_cursor(state.data_cursor, recipe_.schedule.seed, train_.size()));
+      next_batch_ = step;
       if (store_) store_->add_event(stage_id_, step, "info", "resumed", "resumed from " + latest->string());
     }
   }
+  // Split layout: the workers start with the policy as it is now (resumed or not).
+  if (recipe_.layout.split) start_rollout_workers(step);
   auto to_map = [](const Metrics& m) { return std::map<std::string, double>(m.begin(), m.end()); };
   const int64_t steps = recipe_.schedule.steps;
   ProgressBar bar(steps, "steps", 10.0);

@@ -64,6 +64,9 @@ struct RunOptions {
   // --check (recipe_check.h): how many ranks the run would have, for the memory plan of a
   // sharded learner (parallel.sharding).
   int64_t check_ranks = 1;
+  // Split layout: the program whose "rollout-worker" command runs a rollout worker (the `aha`
+  // executable); empty: this process's own (/proc/self/exe).
+  std::filesystem::path rollout_worker_program;
 };
 
 struct RunSummary {

@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "core/error.h"
@@ -12,6 +13,7 @@
 #include "datasets/prompt_template.h"
 #include "policy/learner/advantages.h"
 #include "policy/learner/kl.h"
+#include "policy/parallel/communicator.h"
 #include "reward/remote/http_exchange.h"
 
 namespace aha::recipes {
@@ -118,7 +120,7 @@ void read_algorithm(const ObjectReader& r, Recipe& recipe) {
                     "adam_beta1", "adam_beta2", "adam_eps", "max_grad_norm", "weight_decay", "warmup_steps",
                     "lr_decay", "min_lr_ratio", "mini_batch_size", "micro_batch_size", "micro_batch_tokens", "inner_epochs",
                     "ref_refresh_steps", "autocast_bf16", "activation_checkpointing", "router_aux_loss_coef",
-                    "routing_bias_update_rate"});
+                    "routing_bias_update_rate", "max_staleness", "tis_cap"});
   auto& adv = recipe.advantage;
   adv.mode = named(r, "advantage", "grpo", policy::parse_advantage_mode);
   adv.whiten_batch = r.get_bool("whiten_batch", adv.whiten_batch);
@@ -160,6 +162,11 @@ void read_algorithm(const ObjectReader& r, Recipe& recipe) {
   t.activation_checkpointing = r.get_bool("activation_checkpointing", t.activation_checkpointing);
   t.router_aux_loss_coef = r.get_double("router_aux_loss_coef", t.router_aux_loss_coef);
   t.routing_bias_update_rate = r.get_double("routing_bias_update_rate", t.routing_bias_update_rate);
+  recipe.async.max_staleness = non_negative(r, "max_staleness", recipe.async.max_staleness);
+  recipe.async.tis_cap = r.get_double("tis_cap", recipe.async.tis_cap);
+  if (!(std::isfinite(recipe.async.tis_cap) && recipe.async.tis_cap > 0))
+    throw Error(r.context() + ": 'tis_cap' must be a finite number > 0 (the truncation of pi_old / pi_behaviour; "
+                "verl's default is 2)");
 }
 
 void read_reward_scoring(const ObjectReader& r, RewardScoringSection& s) {
@@ -224,7 +231,7 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   recipe.base_dir = file.has_parent_path() ? file.parent_path() : fs::path(".");
   ObjectReader r(doc, what);
   r.reject_unknown({"name", "model", "template", "system_prompt", "stop_strings", "data", "rewards", "accuracy_reward", "reward", "rollout",
-                    "algorithm", "schedule", "checkpoint", "eval", "logging", "parallel"});
+                    "algorithm", "schedule", "checkpoint", "eval", "logging", "parallel", "layout"});
   recipe.name = r.get_string("name");
   if (recipe.name.empty() || recipe.name.find_first_of("/\\ \t") != std::string::npos)
     throw Error(what + ": 'name' must be non-empty, without slashes or spaces (it names the run directory)");
@@ -300,6 +307,30 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
       throw Error(what + ": parallel.sharding: " + e.what());
     }
   }
+  if (r.has("layout")) {
+    ObjectReader l = r.object("layout");
+    l.reject_unknown({"mode", "rollout_workers", "weight_sync_bucket_mb", "worker_device", "backend"});
+    auto& layout = recipe.layout;
+    const std::string mode = l.get_string("mode", "colocated");
+    if (mode != "colocated" && mode != "split")
+      throw Error(l.context() + ": 'mode' must be \"colocated\" or \"split\", got \"" + mode + "\"");
+    layout.split = mode == "split";
+    layout.rollout_workers = positive(l, "rollout_workers", layout.rollout_workers);
+    if (layout.rollout_workers > 64) throw Error(l.context() + ": 'rollout_workers' must be at most 64");
+    layout.weight_sync_bucket_mb = positive(l, "weight_sync_bucket_mb", layout.weight_sync_bucket_mb);
+    layout.worker_device = l.get_string("worker_device", layout.worker_device);
+    if (layout.worker_device != "auto" && layout.worker_device != "cpu")
+      throw Error(l.context() + ": 'worker_device' must be \"auto\" or \"cpu\", got \"" + layout.worker_device + "\"");
+    layout.backend = l.get_string("backend", layout.backend);
+    try {
+      parallel::parse_backend(layout.backend);
+    } catch (const Error& e) {
+      throw Error(l.context() + ": 'backend': " + e.what());
+    }
+    if (layout.split && recipe.rollout.dynamic_sampling)
+      throw Error(l.context() + ": not yet: \"split\" with rollout.dynamic_sampling (refill rounds run in one process "
+                  "only); use \"colocated\"");
+  }
   if (r.has("eval")) read_eval(r.object("eval"), recipe.eval);
   if (r.has("logging")) {
     ObjectReader l = r.object("logging");
@@ -333,6 +364,7 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   // How the learner's state is laid out over the ranks is no more part of what a run computes
   // than the world size is: a run may resume under another sharding (checkpoint.h).
   doc.RemoveMember("parallel");
+  doc.RemoveMember("layout");
   recipe.canonical_json = json::to_string(doc);
   return recipe;
 }

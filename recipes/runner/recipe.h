@@ -78,6 +78,27 @@ struct RolloutSection {
   bool use_model_generation_config = false;
 };
 
+// Asynchronous GRPO (algorithm.max_staleness, algorithm.tis_cap): rollouts may come from policy
+// versions up to max_staleness learner updates older than the learner's; 0 is on-policy GRPO.
+// With max_staleness > 0 the loss is the decoupled one with truncated importance weights
+// (policy/learner/off_policy_correction.h); tis_cap is ignored with max_staleness 0.
+struct AsyncSection {
+  int64_t max_staleness = 0;
+  double tis_cap = 2.0;
+};
+
+// Where the roles run ("layout"): colocated (one process samples and trains, the default) or
+// split (rollout_workers processes sample on their own devices, rollout_controller.h, and this
+// process trains). Like "parallel", not part of what a run computes: left out of the
+// canonical JSON, so a run may resume under another layout.
+struct LayoutSection {
+  bool split = false;               // "mode": "colocated" or "split"
+  int64_t rollout_workers = 1;
+  int64_t weight_sync_bucket_mb = 64;
+  std::string worker_device = "auto";  // auto: the learner's kind (CPU, or the next GPUs); cpu
+  std::string backend = "auto";        // weight sync: auto, gloo, nccl
+};
+
 struct ScheduleSection {
   int64_t steps = 100;
   uint64_t seed = 1;
@@ -131,6 +152,8 @@ struct Recipe {
   RolloutSection rollout;
   policy::AdvantageOptions advantage;
   policy::TrainerOptions trainer;
+  AsyncSection async;  // from "algorithm"
+  LayoutSection layout;
   ScheduleSection schedule;
   CheckpointSection checkpoint;
   EvalSection eval;

@@ -77,7 +77,7 @@ TEST(DataParallelMiniBatches, EachOptimizerStepTakesAShareFromEveryRank) {
   auto order = torch::tensor({0, 2, 1, 3}, torch::kInt64);
   auto pick = [&](const torch::Tensor& t) { return t.index_select(0, order); };
   policy::PolicyBatch reordered{pick(batch.input_ids),    pick(batch.attention_mask), pick(batch.completion_mask),
-                                pick(batch.old_logprobs), pick(batch.advantages),     pick(batch.rewards)};
+                                pick(batch.old_logprobs), pick(batch.advantages),     pick(batch.rewards), {}};
   policy::TrainerOptions o;
   o.optimizer.lr = 1e-3;
   o.micro_batch_size = 1;
