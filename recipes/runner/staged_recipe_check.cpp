@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "datasets/chat_data.h"
+#include "recipes/runner/grpo_stage.h"
 #include "recipes/runner/recipe_check.h"
 #include "recipes/runner/stage_graph.h"
 
@@ -63,6 +64,19 @@ RecipeCheck check_staged_recipe(const StagedRecipe& recipe, const RunOptions& op
   }
   out.plan.push_back("recipe " + recipe.name + " (" + recipe.file.string() + "), " + std::to_string(recipe.stages.size()) +
                      " stages, run directory " + run_dir.string() + ", base model " + recipe.model.path);
+  // The base model ("@base"): there, or buildable by model.build (a GRPO stage checks it again,
+  // with its config and tokenizer read).
+  try {
+    Recipe base;
+    base.file = recipe.file;
+    base.model = recipe.model;
+    check_model_source(base);
+    add(out, "model", true, recipe.model.path + (fs::exists(fs::path(recipe.model.path) / "config.json")
+                                                     ? " holds a model"
+                                                     : " is built from " + recipe.model.build.string()));
+  } catch (const std::exception& e) {
+    add(out, "model", false, e.what());
+  }
   for (const auto& stage : recipe.stages) {
     StageInput in;
     in.recipe = &recipe;
@@ -77,6 +91,19 @@ RecipeCheck check_staged_recipe(const StagedRecipe& recipe, const RunOptions& op
       continue;
     }
     out.plan.push_back("stage " + stage.name + " (" + stage.kind + ") on " + from + ":");
+    if (stage.model[0] != '@') {
+      // A model directory of the stage's own (a teacher, a student base): there, or built by
+      // the stage's "build" when the stage starts.
+      try {
+        check_model_source(stage_model_recipe(recipe, stage));
+        const bool there = fs::exists(fs::path(stage.model) / "config.json");
+        add(out, "stage " + stage.name + " model", true,
+            stage.model + (there ? " holds a model" : " is built from " + stage.model_build.string()));
+        if (!there) out.plan.push_back("  build its model " + stage.model + " from " + stage.model_build.string());
+      } catch (const std::exception& e) {
+        add(out, "stage " + stage.name + " model", false, e.what());
+      }
+    }
     if (stage.kind == "grpo") {
       // The stage's recipe, checked with the base model in place of an earlier stage's (same
       // shape and tokenizer); the run directory was checked above for the whole recipe.
@@ -89,7 +116,7 @@ RecipeCheck check_staged_recipe(const StagedRecipe& recipe, const RunOptions& op
         if (item.what != "run directory") out.items.push_back({"stage " + stage.name + ": " + item.what, item.ok, item.detail});
       for (const auto& line : sub.plan)
         if (line.rfind("recipe ", 0) != 0) out.plan.push_back("  " + line);
-    } else if (stage.kind == "sft") {
+    } else if (stage.kind == "sft" || stage.kind == "distill") {
       check_sft_data(out, recipe, stage);
     }
   }
