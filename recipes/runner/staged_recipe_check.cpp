@@ -51,6 +51,32 @@ void check_sft_data(RecipeCheck& out, const StagedRecipe& recipe, const StageSpe
   }
 }
 
+// A number or string key of a stage's JSON as text, else `fallback` (the documented default).
+std::string key_text(const rapidjson::Value& stage, const char* key, const std::string& fallback) {
+  auto found = stage.FindMember(key);
+  if (found == stage.MemberEnd()) return fallback;
+  if (found->value.IsString()) return found->value.GetString();
+  if (found->value.IsArray()) {
+    std::string out;
+    for (const auto& v : found->value.GetArray())
+      out += (out.empty() ? "" : ", ") + (v.IsString() ? std::string(v.GetString()) : json::to_string(v));
+    return out;
+  }
+  return json::to_string(found->value);
+}
+
+// What an sft, distill or rejection_sample stage would do, from its keys (their checks passed).
+std::string stage_plan(const StageSpec& stage) {
+  rapidjson::Document own = json::parse(stage.config_json, "stage");
+  if (stage.kind == "rejection_sample")
+    return "rejection sampling of " + key_text(own, "data", "the recipe's data.train") + ": " +
+           key_text(own, "samples", "4") + " samples per prompt (temperature " + key_text(own, "temperature", "0.6") +
+           "), filters " + key_text(own, "filters", "the default ones") + ", at most " + key_text(own, "keep", "1") +
+           " kept per prompt, into exports/" + stage.name + ".jsonl";
+  return "SFT on " + key_text(own, "data", "-") + ": " + key_text(own, "epochs", "1") + " epoch(s), lr " +
+         key_text(own, "lr", "1e-05") + ", loss on the assistant tokens only";
+}
+
 }  // namespace
 
 RecipeCheck check_staged_recipe(const StagedRecipe& recipe, const RunOptions& options) {
@@ -116,8 +142,9 @@ RecipeCheck check_staged_recipe(const StagedRecipe& recipe, const RunOptions& op
         if (item.what != "run directory") out.items.push_back({"stage " + stage.name + ": " + item.what, item.ok, item.detail});
       for (const auto& line : sub.plan)
         if (line.rfind("recipe ", 0) != 0) out.plan.push_back("  " + line);
-    } else if (stage.kind == "sft" || stage.kind == "distill") {
-      check_sft_data(out, recipe, stage);
+    } else {
+      out.plan.push_back("  " + stage_plan(stage));
+      if (stage.kind == "sft" || stage.kind == "distill") check_sft_data(out, recipe, stage);
     }
   }
   return out;
