@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <regex>
+
 #include "core/files.h"
 #include "core/json.h"
 #include "core/run_store.h"
@@ -19,7 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kPrompts = 40;
+constexpr int kPrompts = 80;
 
 class StagedKillResume : public ::testing::Test {
  protected:
@@ -44,7 +46,9 @@ class StagedKillResume : public ::testing::Test {
     write_file_atomic(root_ / "recipe.json", R"({"name": "kill-all",
       "model": {"path": ")" + (root_ / "model").string() + R"(", "device": "cpu", "threads": 1},
       "template": "chatml",
-      "data": {"train": {"synthetic": "arithmetic", "n": 40, "seed": 1, "difficulty": 1}},
+      "data": {"train": {"synthetic": "arithmetic", "n": 40, "seed": 1, "difficulty": 1},
+               "eval": {"arith": {"synthetic": "arithmetic", "n": 4, "seed": 2, "difficulty": 1, "split": "heldout"}}},
+      "eval": {"max_new_tokens": 3},
       "rewards": [{"name": "accuracy", "kind": "math_accuracy"}],
       "rollout": {"prompts_per_step": 2, "group_size": 2, "max_new_tokens": 8},
       "algorithm": {"lr": 0.01},
@@ -119,6 +123,14 @@ TEST_F(StagedKillResume, AKillInEachStageKindThenResumeFinishesWithoutRedoingOrL
   }(), true, 600);
   ASSERT_EQ(done.exit_status, 0) << done.out;
   EXPECT_NE(done.out.find("all stages done"), std::string::npos) << done.out;
+  // The table covers every kind: a held-out accuracy for the stages that train, the kept
+  // samples' mean length and counts for the rejection stage (80 prompts x 2 samples, 1 kept each).
+  for (const char* row : {"\ncold +sft +done +", "\nrl +grpo +done +", "\nstudent +distill +done +"})
+    EXPECT_TRUE(std::regex_search(done.out, std::regex(std::string(row) + "[01]\\.[0-9]{3} "))) << row << done.out;
+  EXPECT_TRUE(std::regex_search(done.out, std::regex("\nrej +rejection_sample +done +- +- +- +[0-9]+\\.[0-9]{3}\n")))
+      << done.out;
+  EXPECT_NE(done.out.find("stage rej: kept 80 of 160 samples from 80 prompts (0 with none kept)"), std::string::npos)
+      << done.out;
 
   // The export: every prompt once, whole lines, and untouched by the resumes after its stage.
   test::expect_each_prompt_once(exported, kPrompts);
