@@ -74,11 +74,25 @@ int run_staged_train(const std::string& file, const cli::Args& args, const recip
             << " in " << ProgressBar::format_duration(summary.seconds) << "\n";
   std::printf("%-16s %-17s %-9s %9s %9s %9s %9s\n", "stage", "kind", "status", "accuracy", "format", "lang_mix",
               "length");
+  // A rejection_sample stage evaluates nothing: its row's length is its kept samples' mean
+  // tokens, and a line below the table says what it kept.
   for (const auto& s : summary.stages)
     std::printf("%-16s %-17s %-9s %9s %9s %9s %9s\n", s.name.c_str(), s.kind.c_str(), s.status.c_str(),
                 value_or_dash(s.eval, "eval/accuracy").c_str(), value_or_dash(s.eval, "eval/format_rate").c_str(),
                 value_or_dash(s.eval, "eval/language_mix_rate").c_str(),
-                value_or_dash(s.eval, "eval/mean_response_tokens").c_str());
+                value_or_dash(s.eval, s.eval.count("rejection/kept_tokens_mean") ? "rejection/kept_tokens_mean"
+                                                                                  : "eval/mean_response_tokens")
+                    .c_str());
+  for (const auto& s : summary.stages) {
+    auto count = [&](const char* key) {
+      auto it = s.eval.find(key);
+      return it == s.eval.end() ? std::string("-") : std::to_string(static_cast<long long>(it->second));
+    };
+    if (s.eval.count("rejection/kept"))
+      std::cout << "stage " << s.name << ": kept " << count("rejection/kept") << " of " << count("rejection/sampled")
+                << " samples from " << count("rejection/prompts") << " prompts ("
+                << count("rejection/prompts_without_kept") << " with none kept)\n";
+  }
   std::cout << "metrics and samples: " << (summary.run_dir / "run.db").string() << "\n";
   for (const auto& s : summary.stages)
     if (!s.output.empty()) std::cout << "stage " << s.name << " output: " << s.output.string() << "\n";

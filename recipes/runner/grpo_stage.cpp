@@ -37,6 +37,7 @@
 #include "recipes/runner/rollout_controller.h"
 #include "recipes/runner/split_rollout.h"
 #include "recipes/runner/staleness.h"
+#include "recipes/runner/reward_selection.h"
 #include "reward/reward_runner.h"
 #include "rollout/rollout_engine.h"
 
@@ -54,10 +55,14 @@ double seconds_since(Clock::time_point start) {
 }
 
 
-std::vector<Example> load_all(const std::vector<DatasetSpec>& specs, const fs::path& base_dir) {
+// Every data set's examples, in order; data_set_of[k] is example k's data set index (for the
+// per-data-set reward selection, reward_selection.h), when asked for.
+std::vector<Example> load_all(const std::vector<DatasetSpec>& specs, const fs::path& base_dir,
+                              std::vector<size_t>* data_set_of = nullptr) {
   std::vector<Example> all;
-  for (const auto& spec : specs) {
-    auto part = load_dataset(spec, base_dir);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto part = load_dataset(specs[i], base_dir);
+    if (data_set_of) data_set_of->insert(data_set_of->end(), part.size(), i);
     all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
   }
   return all;
@@ -163,6 +168,7 @@ class GrpoRun {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<PromptTemplate> template_;
   std::vector<Example> train_;
+  std::vector<size_t> train_set_;  // train_[k]'s data set (recipe_.train_data index)
   std::vector<EvalDataset> eval_;
   std::unique_ptr<reward::Scorer> rewards_;  // here or on reward servers (reward_scoring.h)
   std::unique_ptr<policy::GrpoTrainer> trainer_;
@@ -306,7 +312,7 @@ void GrpoRun::prepare() {
   device_ = choose_device(recipe_.model.device);
   if (comm_ && device_.is_cuda()) device_ = torch::Device(torch::kCUDA, static_cast<int8_t>(comm_->world().local_rank));
   if (recipe_.model.threads > 0) torch::set_num_threads(static_cast<int>(recipe_.model.threads));
-  train_ = load_all(recipe_.train_data, recipe_.base_dir);
+  train_ = load_all(recipe_.train_data, recipe_.base_dir, &train_set_);
   require(!train_.empty(), "recipe " + recipe_.file.string() + ": the training data is empty");
   for (const auto& [name, spec] : recipe_.eval_data) eval_.push_back({name, load_dataset(spec, recipe_.base_dir)});
   rewards_ = make_reward_scorer(recipe_);
@@ -429,18 +435,25 @@ StepRollout GrpoRun::sample_rollout(int64_t batch_index, int64_t version) {
       want = static_cast<int64_t>(comm_->all_reduce({double(want)}, c10d::ReduceOp::MAX, "all-reduce of shortfalls")[0]);
     }
     if (want <= 0) break;
-    auto batch = data_->next_batch(train_, want * world);
+    auto indices = data_->next_indices(static_cast<size_t>(want * world));
     if (comm_) {
-      const auto [begin, end] = parallel::share_of(static_cast<int64_t>(batch.size()), comm_->rank(), world);
-      batch = std::vector<Example>(batch.begin() + begin, batch.begin() + end);
+      const auto [begin, end] = parallel::share_of(static_cast<int64_t>(indices.size()), comm_->rank(), world);
+      indices = std::vector<size_t>(indices.begin() + begin, indices.begin() + end);
       comm_->set_activity("step " + std::to_string(batch_index + 1) + ": sampling and scoring");
     }
+    std::vector<Example> batch;
+    batch.reserve(indices.size());
+    for (size_t k : indices) batch.push_back(train_[k]);
     uint64_t seed = mix_seed(mix_seed(recipe_.schedule.seed, static_cast<uint64_t>(batch_index)), rounds);
     if (comm_) seed = mix_seed(seed, 0x72616e6b00ULL + static_cast<uint64_t>(comm_->rank()));
     const auto t0 = Clock::now();
     auto sampled = sample_and_score(*engine_, *tokenizer_, *template_, batch, sampling_options(recipe_, eos_ids_, seed),
                                     *rewards_);
     out.rollout_s += seconds_since(t0);
+    // A data set that names its rewards is scored by those alone (reward_selection.h).
+    for (size_t i = 0; i < sampled.size(); ++i)
+      for (auto& score : sampled[i].scores)
+        keep_only_rewards(score, recipe_.rewards, recipe_.train_rewards[train_set_[indices[i]]]);
     std::vector<double> round_totals;
     for (const auto& g : sampled)
       for (int64_t j = 0; j < G; ++j) {

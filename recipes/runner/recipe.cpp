@@ -14,6 +14,7 @@
 #include "policy/learner/advantages.h"
 #include "policy/learner/kl.h"
 #include "policy/parallel/communicator.h"
+#include "recipes/runner/reward_selection.h"
 #include "reward/remote/http_exchange.h"
 
 namespace aha::recipes {
@@ -72,12 +73,18 @@ void read_data(const ObjectReader& r, Recipe& recipe) {
   auto read_spec = [&](const rapidjson::Value& v, const std::string& where) {
     return parse_dataset_spec(json::to_string(v), where);
   };
+  // A training data set may name the rewards that score it (reward_selection.h); they are
+  // checked against the rewards once those are read.
+  auto read_train = [&](const rapidjson::Value& v, const std::string& where) {
+    auto [spec, names] = split_reward_selection(v, where);
+    recipe.train_data.push_back(parse_dataset_spec(spec, where));
+    recipe.train_rewards.push_back(std::move(names));
+  };
   if (train.IsArray()) {
     if (train.Empty()) throw Error(r.context() + ": 'train' must name at least one data set");
-    for (rapidjson::SizeType i = 0; i < train.Size(); ++i)
-      recipe.train_data.push_back(read_spec(train[i], r.context() + ".train." + std::to_string(i)));
+    for (rapidjson::SizeType i = 0; i < train.Size(); ++i) read_train(train[i], r.context() + ".train." + std::to_string(i));
   } else {
-    recipe.train_data.push_back(read_spec(train, r.context() + ".train"));
+    read_train(train, r.context() + ".train");
   }
   if (r.has("eval")) {
     const auto& eval = r.get("eval");
@@ -277,6 +284,10 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   if (!found)
     throw Error(what + ": 'accuracy_reward' names '" + recipe.accuracy_reward + "', which is not a reward (rewards: " +
                 names + ")");
+  const bool many = recipe.train_rewards.size() > 1;
+  for (size_t i = 0; i < recipe.train_rewards.size(); ++i)
+    check_reward_selection(recipe.train_rewards[i], recipe.rewards,
+                           what + ": data.train" + (many ? "." + std::to_string(i) : std::string()));
 
   if (r.has("reward")) read_reward_scoring(r.object("reward"), recipe.reward_scoring);
   if (r.has("rollout")) read_rollout(r.object("rollout"), recipe.rollout);
@@ -330,6 +341,10 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
     if (layout.split && recipe.rollout.dynamic_sampling)
       throw Error(l.context() + ": not yet: \"split\" with rollout.dynamic_sampling (refill rounds run in one process "
                   "only); use \"colocated\"");
+    for (const auto& names : recipe.train_rewards)
+      if (layout.split && !names.empty())
+        throw Error(l.context() + ": not yet: \"split\" with a data set that names its rewards (data.train[i].rewards: "
+                    "the workers' groups are scored with every reward); use \"colocated\"");
   }
   if (r.has("eval")) read_eval(r.object("eval"), recipe.eval);
   if (r.has("logging")) {

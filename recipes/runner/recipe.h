@@ -145,6 +145,9 @@ struct Recipe {
   std::vector<std::string> template_stop_strings;  // only for a custom template pattern
   std::string system_prompt;  // the system message of the chatml, deepseek_r1 and model templates
   std::vector<DatasetSpec> train_data;
+  // train_rewards[i]: the rewards that score train_data[i]'s examples (a data set's "rewards",
+  // reward_selection.h); empty: every reward.
+  std::vector<std::vector<std::string>> train_rewards;
   std::map<std::string, DatasetSpec> eval_data;
   std::vector<reward::RewardSpec> rewards;
   std::string accuracy_reward;  // the reward component reported as accuracy

@@ -11,6 +11,7 @@
 #include "policy/model/model_io.h"
 #include "policy/tokenizer/tokenizer.h"
 #include "recipes/runner/rejection_sampling.h"
+#include "recipes/runner/reward_selection.h"
 #include "recipes/runner/sampling.h"
 #include "reward/reward_registry.h"
 
@@ -44,7 +45,9 @@ std::vector<DatasetSpec> data_specs(const rapidjson::Value& v, const std::string
   auto one = [&](const rapidjson::Value& spec) {
     require(spec.IsObject(), what + " must be a data set spec object or a list of them (a \"@stage\" data file "
                                     "holds conversations, not prompts)");
-    out.push_back(parse_dataset_spec(json::to_string(spec), what));
+    // A data set's "rewards" (reward_selection.h) say what scores it in GRPO; the rejection
+    // filters read the components they name, so the spec alone is wanted here.
+    out.push_back(parse_dataset_spec(split_reward_selection(spec, what).first, what));
   };
   if (v.IsArray()) {
     for (const auto& s : v.GetArray()) one(s);

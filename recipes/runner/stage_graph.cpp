@@ -228,7 +228,16 @@ StagedRecipe parse_staged_recipe(const std::string& json_text, const fs::path& f
       throw Error(where + " ('" + spec.name + "'): " + e.what());
     }
     spec.model = s.get_string("model", spec.model);
-    spec.config_json = json::to_string(stages[i]);
+    rapidjson::Document own;
+    own.CopyFrom(stages[i], own.GetAllocator());
+    if (s.has("build")) {
+      if (spec.model.empty() || spec.model[0] == '@')
+        throw Error(where + " ('" + spec.name + "'): 'build' makes the stage's model directory, so 'model' must be "
+                    "a directory, not \"" + spec.model + "\"");
+      spec.model_build = r.base_dir / s.get_string("build");
+      own.RemoveMember("build");  // the graph's key, not the kind's
+    }
+    spec.config_json = json::to_string(own);
     r.stages.push_back(std::move(spec));
   }
   // References, once every name is known.
@@ -263,17 +272,40 @@ void check_stages(const StagedRecipe& recipe) {
       in.outputs[earlier.name] = fs::path("checkpoints") / earlier.name;  // placeholders
     }
     stage_kind(stage.kind).check(in);
+    if (!stage.model_build.empty()) {
+      try {
+        check_model_source(stage_model_recipe(recipe, stage));
+        PretrainSpec::from_file(stage.model_build.string());
+      } catch (const Error& e) {
+        throw Error(stage_context(recipe, stage) + ": 'build': " + e.what());
+      }
+    }
   }
+}
+
+Recipe stage_model_recipe(const StagedRecipe& recipe, const StageSpec& stage) {
+  Recipe r;
+  r.file = recipe.file;
+  r.model = recipe.model;
+  r.model.path = stage.model;
+  r.model.build = stage.model_build;
+  r.model.build_overrides.clear();
+  return r;
 }
 
 // ---- running ---------------------------------------------------------------------------------
 
 namespace {
 
+// The stage's last overall eval/* values, and a rejection_sample stage's rejection/* counts.
 std::map<std::string, double> last_eval(const RunStore& store, int64_t stage) {
   std::map<std::string, double> out;
   for (const auto& name : store.metric_names(stage)) {
-    if (name.rfind("eval/", 0) != 0 || name.find('/', 5) != std::string::npos) continue;  // overall only
+    const size_t slash = name.find('/');
+    const std::string group = name.substr(0, slash);
+    if ((group != "eval" && group != "rejection") || slash == std::string::npos ||
+        name.find('/', slash + 1) != std::string::npos)
+      continue;  // overall only
     auto series = store.metric_series(stage, name);
     if (!series.empty()) out[name] = series.back().value;
   }
@@ -334,6 +366,13 @@ StagedRunSummary run_staged(const StagedRecipe& recipe, const RunOptions& option
     in.model_dir = stage.model == "@base"     ? fs::path(recipe.model.path)
                    : stage.model[0] == '@'    ? outputs.at(stage.model.substr(1))
                                               : fs::path(stage.model);
+    if (!stage.model_build.empty()) {
+      PretrainRunOptions pretrain;
+      pretrain.device = choose_device(recipe.model.device);
+      pretrain.progress = options.progress;
+      pretrain.target_name = "stage " + stage.name + " model";
+      ensure_base_model(PretrainSpec::from_file(stage.model_build.string()), stage.model, pretrain);
+    }
     if (options.progress)
       std::fprintf(stderr, "stage %s (%s): %s\n", stage.name.c_str(), stage.kind.c_str(), started ? "resumed" : "started");
     const StageResult result = stage_kind(stage.kind).run(in);

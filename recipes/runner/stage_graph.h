@@ -28,6 +28,9 @@
 //   a list) may hold "@<stage>" entries naming earlier stages whose output is a data file.
 //   Unknown stages, references to the stage itself or later ones, and references to the wrong
 //   output kind are errors naming the stage and the key.
+// - A stage whose "model" is a directory may say "build": a pretraining spec that makes that
+//   directory when it is missing and reuses it when it made it from the same spec, before the
+//   stage starts (recipes/runner/base_model.h); the kind's own check never sees the key.
 // - Stage names are unique, non-empty, of letters, digits, '_' and '-', and not "base".
 // - Resume: with --resume the recipe must be the one the run started with; stages whose
 //   output is recorded are skipped (their outputs never touched), and the first unfinished
@@ -51,6 +54,10 @@ struct StageSpec {
   std::string name, kind;
   int64_t index = 0;
   std::string model = "@base";      // "@base", "@<stage>" or a directory
+  // "build": a pretraining spec (relative to the recipe's folder) that makes the directory
+  // `model` when it is missing, as the recipe's model.build does for "@base" (a student base
+  // model of its own for a distill stage). Empty: none.
+  std::filesystem::path model_build;
   std::string config_json;          // the stage's own object, as written (canonical JSON)
 };
 
@@ -107,10 +114,16 @@ StagedRecipe load_staged_recipe(const std::filesystem::path& file, const std::ve
 // Every stage's check with placeholder references (no file of an earlier stage exists yet).
 void check_stages(const StagedRecipe& recipe);
 
+// The "model" section of a stage whose model is a directory: its path and build (for
+// check_model_source, grpo_stage.h).
+Recipe stage_model_recipe(const StagedRecipe& recipe, const StageSpec& stage);
+
 struct StageSummary {
   std::string name, kind, status;
   std::filesystem::path output;
-  std::map<std::string, double> eval;  // the stage's last eval/* values in run.db
+  // The stage's last eval/* values in run.db (held-out evaluation: grpo, sft, distill), and
+  // for rejection_sample its rejection/* counts (prompts, sampled, kept, kept_tokens_mean, ...).
+  std::map<std::string, double> eval;
 };
 struct StagedRunSummary {
   std::filesystem::path run_dir;

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "datasets/chat_data.h"
+#include "recipes/runner/grpo_stage.h"
 #include "recipes/runner/recipe_check.h"
 #include "recipes/runner/stage_graph.h"
 
@@ -50,6 +51,32 @@ void check_sft_data(RecipeCheck& out, const StagedRecipe& recipe, const StageSpe
   }
 }
 
+// A number or string key of a stage's JSON as text, else `fallback` (the documented default).
+std::string key_text(const rapidjson::Value& stage, const char* key, const std::string& fallback) {
+  auto found = stage.FindMember(key);
+  if (found == stage.MemberEnd()) return fallback;
+  if (found->value.IsString()) return found->value.GetString();
+  if (found->value.IsArray()) {
+    std::string out;
+    for (const auto& v : found->value.GetArray())
+      out += (out.empty() ? "" : ", ") + (v.IsString() ? std::string(v.GetString()) : json::to_string(v));
+    return out;
+  }
+  return json::to_string(found->value);
+}
+
+// What an sft, distill or rejection_sample stage would do, from its keys (their checks passed).
+std::string stage_plan(const StageSpec& stage) {
+  rapidjson::Document own = json::parse(stage.config_json, "stage");
+  if (stage.kind == "rejection_sample")
+    return "rejection sampling of " + key_text(own, "data", "the recipe's data.train") + ": " +
+           key_text(own, "samples", "4") + " samples per prompt (temperature " + key_text(own, "temperature", "0.6") +
+           "), filters " + key_text(own, "filters", "the default ones") + ", at most " + key_text(own, "keep", "1") +
+           " kept per prompt, into exports/" + stage.name + ".jsonl";
+  return "SFT on " + key_text(own, "data", "-") + ": " + key_text(own, "epochs", "1") + " epoch(s), lr " +
+         key_text(own, "lr", "1e-05") + ", loss on the assistant tokens only";
+}
+
 }  // namespace
 
 RecipeCheck check_staged_recipe(const StagedRecipe& recipe, const RunOptions& options) {
@@ -63,6 +90,19 @@ RecipeCheck check_staged_recipe(const StagedRecipe& recipe, const RunOptions& op
   }
   out.plan.push_back("recipe " + recipe.name + " (" + recipe.file.string() + "), " + std::to_string(recipe.stages.size()) +
                      " stages, run directory " + run_dir.string() + ", base model " + recipe.model.path);
+  // The base model ("@base"): there, or buildable by model.build (a GRPO stage checks it again,
+  // with its config and tokenizer read).
+  try {
+    Recipe base;
+    base.file = recipe.file;
+    base.model = recipe.model;
+    check_model_source(base);
+    add(out, "model", true, recipe.model.path + (fs::exists(fs::path(recipe.model.path) / "config.json")
+                                                     ? " holds a model"
+                                                     : " is built from " + recipe.model.build.string()));
+  } catch (const std::exception& e) {
+    add(out, "model", false, e.what());
+  }
   for (const auto& stage : recipe.stages) {
     StageInput in;
     in.recipe = &recipe;
@@ -77,6 +117,19 @@ RecipeCheck check_staged_recipe(const StagedRecipe& recipe, const RunOptions& op
       continue;
     }
     out.plan.push_back("stage " + stage.name + " (" + stage.kind + ") on " + from + ":");
+    if (stage.model[0] != '@') {
+      // A model directory of the stage's own (a teacher, a student base): there, or built by
+      // the stage's "build" when the stage starts.
+      try {
+        check_model_source(stage_model_recipe(recipe, stage));
+        const bool there = fs::exists(fs::path(stage.model) / "config.json");
+        add(out, "stage " + stage.name + " model", true,
+            stage.model + (there ? " holds a model" : " is built from " + stage.model_build.string()));
+        if (!there) out.plan.push_back("  build its model " + stage.model + " from " + stage.model_build.string());
+      } catch (const std::exception& e) {
+        add(out, "stage " + stage.name + " model", false, e.what());
+      }
+    }
     if (stage.kind == "grpo") {
       // The stage's recipe, checked with the base model in place of an earlier stage's (same
       // shape and tokenizer); the run directory was checked above for the whole recipe.
@@ -89,8 +142,9 @@ RecipeCheck check_staged_recipe(const StagedRecipe& recipe, const RunOptions& op
         if (item.what != "run directory") out.items.push_back({"stage " + stage.name + ": " + item.what, item.ok, item.detail});
       for (const auto& line : sub.plan)
         if (line.rfind("recipe ", 0) != 0) out.plan.push_back("  " + line);
-    } else if (stage.kind == "sft") {
-      check_sft_data(out, recipe, stage);
+    } else {
+      out.plan.push_back("  " + stage_plan(stage));
+      if (stage.kind == "sft" || stage.kind == "distill") check_sft_data(out, recipe, stage);
     }
   }
   return out;

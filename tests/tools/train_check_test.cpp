@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/files.h"
+#include "core/json.h"
 #include "tests/test_util.h"
 
 namespace aha {
@@ -74,20 +75,46 @@ TEST_F(TrainCheck, EveryRecipePassesFromACleanCopyAndWritesNothing) {
     if (entry.path().extension() != ".json") continue;
     ++recipes;
     const std::string name = entry.path().filename().string();
-    // Only recipes that name no model of their own need one given, as the README tells users.
-    const std::string text = read_file(entry.path());
-    const bool builds_model = text.find("\"build\"") != std::string::npos;
+    // Only recipes that name no model of their own (no model.build) need one given, as the
+    // README tells users; a stage's own "build" (distill-tiny's student) does not count.
+    const auto doc = json::parse(read_file(entry.path()), name);
+    const bool builds_model = doc["model"].HasMember("build") && !doc["model"]["build"].IsNull();
     const std::string set_model = builds_model ? "" : " --set model.path=" + shell_quoted(model.string());
     const auto before = listing(copy_);
     const auto o = test::run_aha_in(copy_, "train recipes/" + name + " --check" + set_model, true, 300);
     EXPECT_EQ(o.exit_status, 0) << name << ":\n" << o.out;
     EXPECT_NE(o.out.find("recipe ok"), std::string::npos) << name << ":\n" << o.out;
     EXPECT_EQ(o.out.find("PROBLEM"), std::string::npos) << name << ":\n" << o.out;
-    EXPECT_NE(o.out.find("GRPO steps"), std::string::npos) << name << ": the plan is printed\n" << o.out;
+    // The plan is printed: GRPO steps, or for a recipe without a GRPO stage what its stages do.
+    EXPECT_TRUE(o.out.find("GRPO steps") != std::string::npos ||
+                (o.out.find("rejection sampling of") != std::string::npos && o.out.find("SFT on") != std::string::npos))
+        << name << ": the plan is printed\n" << o.out;
     EXPECT_EQ(listing(copy_), before) << name << ": --check wrote into the project";
     EXPECT_FALSE(fs::exists(copy_ / "runs")) << name;
   }
   EXPECT_GE(recipes, 3);
+}
+
+// The language-reward ablation (recipes/README.md) is r1-tiny itself with the language reward's
+// weight 0 wherever r1-tiny gives it one, and its own run name: nothing else may drift apart.
+TEST_F(TrainCheck, TheLanguageAblationIsR1TinyWithoutTheLanguageReward) {
+  auto r1 = json::parse(read_file(copy_ / "recipes" / "r1-tiny.json"), "r1-tiny.json");
+  const auto ablation = json::parse(read_file(copy_ / "recipes" / "r1-tiny-no-language.json"), "r1-tiny-no-language.json");
+  int zeroed = 0;
+  auto zero_language = [&](rapidjson::Value& rewards) {
+    for (auto& r : rewards.GetArray())
+      if (std::string(r["kind"].GetString()) == "language_consistency") {
+        EXPECT_GT(r["weight"].GetDouble(), 0.0);
+        r["weight"].SetDouble(0.0);
+        ++zeroed;
+      }
+  };
+  zero_language(r1["rewards"]);
+  for (auto& stage : r1["stages"].GetArray())
+    if (stage.HasMember("rewards")) zero_language(stage["rewards"]);
+  EXPECT_EQ(zeroed, 2);  // the shared rewards and the all-scenario stage's
+  r1["name"].SetString("r1-tiny-no-language");
+  EXPECT_EQ(json::to_string(r1), json::to_string(ablation));
 }
 
 TEST_F(TrainCheck, TheRealModelRecipeWithoutAModelNamesTheSetting) {

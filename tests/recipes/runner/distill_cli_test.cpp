@@ -14,6 +14,7 @@
 #include "core/json.h"
 #include "core/run_store.h"
 #include "policy/model/model_io.h"
+#include "tests/recipes/runner/kill_helpers.h"
 #include "tests/recipes/runner/recipes_test_util.h"
 #include "tests/test_util.h"
 
@@ -28,46 +29,14 @@ test::CommandOutcome run_aha(const std::vector<std::string>& words) {
   return test::run_aha(arguments, /*merge_stderr=*/true, 600);
 }
 
-size_t count_lines(const fs::path& path) {
-  if (!fs::exists(path)) return 0;
-  std::string text = read_file(path);
-  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
-}
+using test::count_lines;
+using test::expect_each_prompt_once;
 
-// Starts `aha words...` as a child process, waits until `watched` has at least `lines` lines,
-// and kills it with SIGKILL; returns the lines it had then (0 when it ended on its own first).
+// Starts `aha words...`, waits until `watched` has at least `lines` lines, and kills it with
+// SIGKILL; returns the lines it had then (0 when it ended on its own first).
 size_t kill_when(const std::vector<std::string>& words, const fs::path& watched, size_t lines) {
-  pid_t child = fork();
-  if (child < 0) return 0;
-  if (child == 0) {
-    std::vector<std::string> argv_words = {std::string(AHA_BINARY_DIR) + "/aha"};
-    argv_words.insert(argv_words.end(), words.begin(), words.end());
-    std::vector<char*> argv;
-    for (auto& w : argv_words) argv.push_back(w.data());
-    argv.push_back(nullptr);
-    if (!std::freopen("/dev/null", "w", stderr) || !std::freopen("/dev/null", "w", stdout)) _exit(126);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  // The bound only keeps a broken build from hanging the suite.
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-  while (count_lines(watched) < lines && std::chrono::steady_clock::now() < give_up)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  kill(child, SIGKILL);
-  int status = 0;
-  waitpid(child, &status, 0);
-  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? count_lines(watched) : 0;
-}
-
-// Every prompt index 0..n-1 exactly once in an SFT export (and every line whole JSON).
-void expect_each_prompt_once(const fs::path& out, int n) {
-  std::multiset<int> indices;
-  for (const auto& line : test::read_nonempty_lines(out)) {
-    auto d = json::parse(line, out.string());  // a torn line would fail here
-    indices.insert(d["provenance"]["prompt_index"].GetInt());
-  }
-  EXPECT_EQ(indices.size(), static_cast<size_t>(n));  // no duplicate ...
-  for (int i = 0; i < n; ++i) EXPECT_EQ(indices.count(i), 1u) << "prompt " << i;  // ... none missing
+  const bool killed = test::kill_aha_when(words, [&] { return count_lines(watched) >= lines; });
+  return killed ? count_lines(watched) : 0;
 }
 
 class DistillCli : public ::testing::Test {
@@ -124,29 +93,6 @@ TEST_F(DistillCli, AKillMidRunThenResumeLosesAndRepeatsNothing) {
   EXPECT_EQ(stats["kept"].GetInt(), kPrompts);
   EXPECT_EQ(stats["dropped"]["exact_dup"].GetInt(), kPrompts);  // the second of two identical samples
   EXPECT_NE(resumed.out.find("kept 300"), std::string::npos) << resumed.out;
-}
-
-TEST_F(DistillCli, AKillDuringARejectionStageThenResumeLosesAndRepeatsNothing) {
-  const std::string recipe = R"({"name": "kill-stage", "model": {"path": ")" + (root_ / "model").string() +
-                             R"(", "device": "cpu", "threads": 1}, "template": "{prompt}",
-    "rewards": [{"name": "accuracy", "kind": "math_accuracy"}],
-    "stages": [{"name": "rejection", "kind": "rejection_sample",
-                "data": {"path": ")" + (root_ / "prompts.jsonl").string() + R"(", "format": "plain"},
-                "samples": 2, "keep": 1, "filters": ["correct", "exact_dup"], "max_new_tokens": 12,
-                "prompts_per_batch": 4, "temperature": 1.0}]})";
-  write_file_atomic(root_ / "stage.json", recipe);
-  const fs::path run = root_ / "stage-run", out = run / "exports" / "rejection.jsonl";
-  std::vector<std::string> words = {"train", (root_ / "stage.json").string(), "--run-dir", run.string(), "--quiet"};
-  const size_t at_kill = kill_when(words, out, 10);
-  ASSERT_GE(at_kill, 10u) << "aha train ended before it was killed";
-  ASSERT_LT(at_kill, static_cast<size_t>(kPrompts)) << "the kill came after the end: nothing was tested";
-  words.push_back("--resume");
-  auto resumed = run_aha(words);
-  ASSERT_EQ(resumed.exit_status, 0) << resumed.out;
-  expect_each_prompt_once(out, kPrompts);
-  RunStore store(run / "run.db", {.read_only = true});
-  ASSERT_EQ(store.stages().size(), 1u);
-  EXPECT_EQ(store.stages()[0].status, "done");
 }
 
 TEST_F(DistillCli, NothingOfTheUsersIsOverwritten) {

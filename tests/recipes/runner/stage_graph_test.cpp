@@ -117,6 +117,17 @@ TEST(StageGraphParse, DistillIsCheckedAsAnSftStage) {
   }
 }
 
+TEST(StageGraphParse, AStageBuildMakesADirectoryModelAndIsNotTheKindsKey) {
+  auto r = parse_staged_recipe(staged(R"([{"name": "s", "kind": "sft", "model": "student", "build": "small.json",
+                                           "data": "chat.jsonl"}])"), "dir/r.json");
+  EXPECT_EQ(r.stages[0].model, "student");
+  EXPECT_EQ(r.stages[0].model_build, fs::path("dir") / "small.json");
+  EXPECT_EQ(r.stages[0].config_json.find("build"), std::string::npos);  // the sft check never sees it
+  EXPECT_NE(error_of(R"([{"name": "s", "kind": "sft", "build": "small.json", "data": "c.jsonl"}])")
+                .find("stages.0 ('s'): 'build' makes the stage's model directory, so 'model' must be a directory, not \"@base\""),
+            std::string::npos);
+}
+
 class StageGraphRun : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -184,6 +195,40 @@ TEST_F(StageGraphRun, StopsMidStageAndResumesWithoutRedoingAFinishedStage) {
   auto fourth = run_staged(two_stages(), options(0, true));
   EXPECT_TRUE(fourth.finished);
   EXPECT_EQ(fs::last_write_time(first_model / "model.safetensors"), written);
+}
+
+TEST_F(StageGraphRun, AStageBuildsItsOwnModelOnceAndNeverOverAnotherOne) {
+  std::ofstream(work_ / "small.json") << R"({
+    "model": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+              "intermediate_size": 64, "max_position_embeddings": 256},
+    "tokenizer": {"vocab_size": 320},
+    "corpus": {"documents": 150, "seed": 1, "min_difficulty": 1, "max_difficulty": 1,
+               "styles": {"plain": 0.6, "dialogue": 0.1, "tagged": 0.2, "prose": 0.1}},
+    "training": {"steps": 2, "seq_len": 64, "batch_size": 4, "lr": 0.003, "warmup_steps": 1},
+    "eval": {"problems": 2, "max_new_tokens": 4}})";
+  std::ofstream(work_ / "chat.jsonl") << R"({"messages": [{"role": "user", "content": "1 + 1?"}, {"role": "assistant", "content": "2"}]})"
+                                      << "\n";
+  auto recipe = [&](const fs::path& student) {
+    return parse_staged_recipe(staged(R"([{"name": "s", "kind": "sft", "model": ")" + student.string() +
+                                      R"(", "build": "small.json", "data": "chat.jsonl", "max_length": 64}])"),
+                               work_ / "r.json", {"model.path=" + (work_ / "model").string()});
+  };
+  const fs::path student = work_ / "student";
+  auto first = run_staged(recipe(student), options());
+  ASSERT_TRUE(first.finished);
+  EXPECT_EQ(load_model(student)->config().hidden_size, 32);  // the spec's, not the recipe's base model (64)
+  const auto built = fs::last_write_time(student / "model.safetensors");
+  // Another run with the same stage reuses the student it built; a model that the build did not
+  // make (the random base here) is an error before any work, and is left alone.
+  auto o = options();
+  o.run_dir = work_ / "run2";
+  EXPECT_TRUE(run_staged(recipe(student), o).finished);
+  EXPECT_EQ(fs::last_write_time(student / "model.safetensors"), built);
+  o.run_dir = work_ / "run3";
+  const auto e = test::error_of([&] { run_staged(recipe(work_ / "model"), o); });
+  EXPECT_NE(e.find("stage 's' (sft): 'build':"), std::string::npos) << e;
+  EXPECT_NE(e.find("holds a model that no model.build made"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(work_ / "run3" / "run.db"));
 }
 
 TEST_F(StageGraphRun, ResumeNeedsTheSameRecipe) {
