@@ -28,11 +28,7 @@ class AsyncGrpoTest : public ::testing::Test {
  protected:
   void SetUp() override {
     torch::set_num_threads(1);
-    work_ = fs::path(AHA_BINARY_DIR) / ("async-grpo-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    remove_tree(work_);
-    fs::create_directories(work_);
-    auto model = init_model(test::tiny_config(), 3);
-    save_model(*model, work_ / "model", {.copy_extras_from = test::tokenizer_dir()});
+    work_ = test::tiny_model_workdir("async-grpo-");
   }
   void TearDown() override { remove_tree(work_); }
 
@@ -64,13 +60,6 @@ class AsyncGrpoTest : public ::testing::Test {
 
   fs::path work_;
 };
-
-std::vector<double> series(const fs::path& db, const std::string& name) {
-  RunStore store(db, {.read_only = true});
-  std::vector<double> values;
-  for (const auto& p : store.metric_series(store.stages().at(0).id, name)) values.push_back(p.value);
-  return values;
-}
 
 // The prompts trained on, step by step (one per group: sample j = 0 of each group).
 std::vector<std::string> trained_prompts(const fs::path& db, int64_t steps) {
@@ -146,7 +135,7 @@ TEST_F(AsyncGrpoTest, MaxStalenessZeroIsOnPolicyGrpoBitForBit) {
   EXPECT_FALSE(same_weights(weights(work_ / "stale" / "checkpoints" / "grpo" / "step-2" / "model"),
                             trainer.policy().named_parameters()));
   // On-policy runs record no async/ figures.
-  EXPECT_TRUE(series(work_ / "stage" / "run.db", "async/staleness_mean").empty());
+  EXPECT_TRUE(test::metric_values(work_ / "stage" / "run.db", "async/staleness_mean").empty());
 }
 
 TEST_F(AsyncGrpoTest, StalenessOneRunsAheadAndTrainsEveryPromptOnce) {
@@ -156,13 +145,13 @@ TEST_F(AsyncGrpoTest, StalenessOneRunsAheadAndTrainsEveryPromptOnce) {
   // Step 1 trains batch 0 (sampled by version 0) at version 0; from then on each batch was
   // sampled one update before it is trained. Two batches are held until the last step, for
   // which none is sampled ahead.
-  EXPECT_EQ(series(db, "async/staleness_mean"), (std::vector<double>{0, 1, 1, 1}));
-  EXPECT_EQ(series(db, "async/staleness_max"), (std::vector<double>{0, 1, 1, 1}));
-  EXPECT_EQ(series(db, "async/staleness_1"), (std::vector<double>{0, 1, 1, 1}));
-  EXPECT_EQ(series(db, "async/queue_depth"), (std::vector<double>{2, 2, 2, 1}));
-  EXPECT_EQ(series(db, "async/dropped_groups_total"), (std::vector<double>{0, 0, 0, 0}));
-  for (double w : series(db, "async/is_weight_max")) EXPECT_LE(w, 2.0);  // the default tis_cap
-  for (double rows : series(db, "train/sequences")) EXPECT_EQ(rows, 12.0);
+  EXPECT_EQ(test::metric_values(db, "async/staleness_mean"), (std::vector<double>{0, 1, 1, 1}));
+  EXPECT_EQ(test::metric_values(db, "async/staleness_max"), (std::vector<double>{0, 1, 1, 1}));
+  EXPECT_EQ(test::metric_values(db, "async/staleness_1"), (std::vector<double>{0, 1, 1, 1}));
+  EXPECT_EQ(test::metric_values(db, "async/queue_depth"), (std::vector<double>{2, 2, 2, 1}));
+  EXPECT_EQ(test::metric_values(db, "async/dropped_groups_total"), (std::vector<double>{0, 0, 0, 0}));
+  for (double w : test::metric_values(db, "async/is_weight_max")) EXPECT_LE(w, 2.0);  // the default tis_cap
+  for (double rows : test::metric_values(db, "train/sequences")) EXPECT_EQ(rows, 12.0);
   // The same prompts in the same order as on-policy: none skipped, none twice.
   const auto prompts = trained_prompts(db, 4);
   ASSERT_EQ(prompts.size(), 12u);
@@ -176,7 +165,7 @@ TEST_F(AsyncGrpoTest, StalenessOneRunsAheadAndTrainsEveryPromptOnce) {
   run_grpo(recipe({"algorithm.max_staleness=1"}), options("resumed", 0, /*resume=*/true));
   EXPECT_EQ(trained_prompts(work_ / "resumed" / "run.db", 4), prompts);
   // After the resume, batch 2 is resampled by version 2 and trained at version 2.
-  EXPECT_EQ(series(work_ / "resumed" / "run.db", "async/staleness_mean"), (std::vector<double>{0, 1, 0, 1}));
+  EXPECT_EQ(test::metric_values(work_ / "resumed" / "run.db", "async/staleness_mean"), (std::vector<double>{0, 1, 0, 1}));
 }
 
 TEST_F(AsyncGrpoTest, RefusesBadKeys) {

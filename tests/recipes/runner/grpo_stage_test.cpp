@@ -20,11 +20,7 @@ class GrpoStageTest : public ::testing::Test {
  protected:
   void SetUp() override {
     torch::set_num_threads(1);
-    work_ = fs::path(AHA_BINARY_DIR) / ("grpo-stage-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    remove_tree(work_);
-    fs::create_directories(work_);
-    auto model = init_model(test::tiny_config(), 3);
-    save_model(*model, work_ / "model", {.copy_extras_from = test::tokenizer_dir()});
+    work_ = test::tiny_model_workdir("grpo-stage-");
   }
   void TearDown() override { remove_tree(work_); }
 
@@ -59,13 +55,6 @@ class GrpoStageTest : public ::testing::Test {
   fs::path work_;
 };
 
-std::vector<double> series(const fs::path& db, const std::string& name) {
-  RunStore store(db, {.read_only = true});
-  std::vector<double> values;
-  for (const auto& p : store.metric_series(store.stages().at(0).id, name)) values.push_back(p.value);
-  return values;
-}
-
 TEST_F(GrpoStageTest, RecordsStepsEvalsSamplesAndCheckpoints) {
   auto summary = run_grpo(recipe(), options("run"));
   EXPECT_EQ(summary.steps, 4);
@@ -73,12 +62,12 @@ TEST_F(GrpoStageTest, RecordsStepsEvalsSamplesAndCheckpoints) {
   RunStore store(db, {.read_only = true});
   auto stage = store.stages().at(0);
   EXPECT_EQ(stage.status, "done");
-  EXPECT_EQ(series(db, "reward/total").size(), 4u);
-  EXPECT_EQ(series(db, "train/loss").size(), 4u);
-  EXPECT_EQ(series(db, "eval/accuracy").size(), 2u);  // before and after
-  EXPECT_EQ(series(db, "eval/arith/accuracy").size(), 2u);
+  EXPECT_EQ(test::metric_values(db, "reward/total").size(), 4u);
+  EXPECT_EQ(test::metric_values(db, "train/loss").size(), 4u);
+  EXPECT_EQ(test::metric_values(db, "eval/accuracy").size(), 2u);  // before and after
+  EXPECT_EQ(test::metric_values(db, "eval/arith/accuracy").size(), 2u);
   // Every step trains on prompts_per_step x G rows.
-  for (double rows : series(db, "train/sequences")) EXPECT_EQ(rows, 12.0);
+  for (double rows : test::metric_values(db, "train/sequences")) EXPECT_EQ(rows, 12.0);
   auto samples = store.samples(stage.id, 4);
   ASSERT_EQ(samples.size(), 12u);
   EXPECT_FALSE(samples[0].prompt.empty());
@@ -105,7 +94,7 @@ TEST_F(GrpoStageTest, StopAndResumeContinuesExactly) {
   auto second = run_grpo(recipe(), options("resumed", 0, /*resume=*/true));
   EXPECT_EQ(second.steps, 4);
   for (const char* name : {"reward/total", "train/loss", "train/grad_norm", "response/length_mean"}) {
-    auto a = series(work_ / "straight" / "run.db", name), b = series(work_ / "resumed" / "run.db", name);
+    auto a = test::metric_values(work_ / "straight" / "run.db", name), b = test::metric_values(work_ / "resumed" / "run.db", name);
     ASSERT_EQ(a.size(), 4u) << name;
     EXPECT_EQ(a, b) << name;
   }
@@ -129,15 +118,15 @@ TEST_F(GrpoStageTest, RefusesToOverwriteARunAndChecksTheRecipeOnResume) {
 TEST_F(GrpoStageTest, KlInRewardStartsAtZeroAndGrowsOnceThePolicyMoves) {
   auto r = recipe({"algorithm.beta=0.1", "algorithm.kl_in_reward=true", "algorithm.kl_estimator=k3"});
   run_grpo(r, options("run"));
-  auto kl = series(work_ / "run" / "run.db", "reward/kl");
+  auto kl = test::metric_values(work_ / "run" / "run.db", "reward/kl");
   ASSERT_EQ(kl.size(), 4u);
   // Step 1 samples from the policy the reference copies: behaviour and reference log-probs agree
   // up to the engine's numerics, so k3 is ~0. Later steps sample from an updated policy.
   EXPECT_LT(kl[0], 1e-3);
   EXPECT_GT(kl[3], kl[0]);
-  EXPECT_EQ(series(work_ / "run" / "run.db", "reward/kl_penalty").size(), 4u);
+  EXPECT_EQ(test::metric_values(work_ / "run" / "run.db", "reward/kl_penalty").size(), 4u);
   // The loss has no KL term then (no train/kl metrics), and a reward KL needs beta > 0.
-  EXPECT_TRUE(series(work_ / "run" / "run.db", "train/kl_loss").empty());
+  EXPECT_TRUE(test::metric_values(work_ / "run" / "run.db", "train/kl_loss").empty());
   auto e = test::error_of([&] { recipe({"algorithm.kl_in_reward=true"}); });
   EXPECT_NE(e.find("kl_in_reward"), std::string::npos) << e;
 }
@@ -170,9 +159,9 @@ TEST_F(GrpoStageTest, R1ZeroRecipeHasTheReportSettingsAndRunsTwoStepsOnATinyMode
                                  "algorithm.autocast_bf16=false", "schedule.steps=2", "eval.max_new_tokens=8"});
   auto summary = run_grpo(tiny, options("r1-zero"));
   EXPECT_EQ(summary.steps, 2);
-  auto optimizer_steps = series(work_ / "r1-zero" / "run.db", "train/optimizer_steps");
+  auto optimizer_steps = test::metric_values(work_ / "r1-zero" / "run.db", "train/optimizer_steps");
   EXPECT_EQ(optimizer_steps, (std::vector<double>{2.0, 2.0}));  // 8 rows in mini-batches of 4
-  EXPECT_EQ(series(work_ / "r1-zero" / "run.db", "train/kl").size(), 2u);  // beta > 0: a reference
+  EXPECT_EQ(test::metric_values(work_ / "r1-zero" / "run.db", "train/kl").size(), 2u);  // beta > 0: a reference
 }
 
 TEST_F(GrpoStageTest, MissingModelIsNamedBeforeAnyWork) {
@@ -219,7 +208,7 @@ TEST_F(GrpoStageTest, ARunWhoseEveryStepIsSkippedFails) {
   EXPECT_NE(e.find("every optimizer step"), std::string::npos) << e;
   RunStore store(work_ / "run" / "run.db", {.read_only = true});
   EXPECT_EQ(store.stages().at(0).status, "failed");
-  EXPECT_GT(series(work_ / "run" / "run.db", "train/skipped_steps").back(), 0);
+  EXPECT_GT(test::metric_values(work_ / "run" / "run.db", "train/skipped_steps").back(), 0);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Models and a tokenizer for the recipes tests: the qwen2-style fixture tokenizer, a random
 // tiny Qwen2 over its vocabulary, and a "chain" model whose greedy output is known in advance.
 #pragma once
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -8,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "core/files.h"
+#include "core/run_store.h"
 #include "policy/model/model_io.h"
 #include "policy/tokenizer/tokenizer.h"
 
@@ -67,6 +70,27 @@ inline std::unique_ptr<Transformer> chain_model(const std::vector<int64_t>& chai
 inline std::vector<int64_t> ids_of(const std::string& text) {
   auto ids = fixture_tokenizer().encode(text, false);
   return std::vector<int64_t>(ids.begin(), ids.end());
+}
+
+// A fresh directory under the build tree named `prefix` + the running test's name, holding a
+// tiny random model (tiny_config, seed 3) with the fixture tokenizer at <dir>/model: the
+// starting point of the GRPO stage tests. Remove it with remove_tree when the test ends.
+inline std::filesystem::path tiny_model_workdir(const std::string& prefix) {
+  const auto dir = std::filesystem::path(AHA_BINARY_DIR) /
+                   (prefix + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+  remove_tree(dir);
+  std::filesystem::create_directories(dir);
+  auto model = init_model(tiny_config(), 3);
+  save_model(*model, dir / "model", {.copy_extras_from = tokenizer_dir()});
+  return dir;
+}
+
+// A metric's values, step by step, in the first stage of the run database `db`.
+inline std::vector<double> metric_values(const std::filesystem::path& db, const std::string& name) {
+  RunStore store(db, {.read_only = true});
+  std::vector<double> values;
+  for (const auto& p : store.metric_series(store.stages().at(0).id, name)) values.push_back(p.value);
+  return values;
 }
 
 }  // namespace aha::test

@@ -36,11 +36,7 @@ class SplitLayoutTest : public ::testing::Test {
   void SetUp() override {
     if (!fs::exists(kAha)) GTEST_SKIP() << "aha is not built";
     torch::set_num_threads(1);
-    work_ = fs::path(AHA_BINARY_DIR) / ("split-layout-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    remove_tree(work_);
-    fs::create_directories(work_);
-    auto model = init_model(test::tiny_config(), 3);
-    save_model(*model, work_ / "model", {.copy_extras_from = test::tokenizer_dir()});
+    work_ = test::tiny_model_workdir("split-layout-");
   }
   void TearDown() override {
     unsetenv("AHA_TEST_ROLLOUT_CRASH");
@@ -76,13 +72,6 @@ class SplitLayoutTest : public ::testing::Test {
   fs::path work_;
 };
 
-std::vector<double> series(const fs::path& db, const std::string& name) {
-  RunStore store(db, {.read_only = true});
-  std::vector<double> values;
-  for (const auto& p : store.metric_series(store.stages().at(0).id, name)) values.push_back(p.value);
-  return values;
-}
-
 std::vector<std::string> trained_prompts(const fs::path& db, int64_t steps) {
   RunStore store(db, {.read_only = true});
   const auto stage = store.stages().at(0).id;
@@ -108,12 +97,12 @@ TEST_F(SplitLayoutTest, OneWorkerOnPolicyEqualsColocatedBitForBit) {
   run_grpo(recipe({"layout.mode=split", "layout.rollout_workers=1"}), options("split"));
   EXPECT_TRUE(same_weights(final_model(work_ / "colocated"), final_model(work_ / "split")));
   for (const char* name : {"reward/total", "train/loss", "response/length_mean"})
-    EXPECT_EQ(series(work_ / "colocated" / "run.db", name), series(work_ / "split" / "run.db", name)) << name;
+    EXPECT_EQ(test::metric_values(work_ / "colocated" / "run.db", name), test::metric_values(work_ / "split" / "run.db", name)) << name;
   const auto db = work_ / "split" / "run.db";
   // Batch b needs version b: the worker receives new weights before each batch after the first.
-  EXPECT_EQ(series(db, "rollout/weight_syncs"), (std::vector<double>{0, 1, 1}));
-  EXPECT_EQ(series(db, "rollout/workers_alive"), (std::vector<double>{1, 1, 1}));
-  for (double u : series(db, "rollout/worker_utilisation")) EXPECT_TRUE(u >= 0 && u <= 1) << u;
+  EXPECT_EQ(test::metric_values(db, "rollout/weight_syncs"), (std::vector<double>{0, 1, 1}));
+  EXPECT_EQ(test::metric_values(db, "rollout/workers_alive"), (std::vector<double>{1, 1, 1}));
+  for (double u : test::metric_values(db, "rollout/worker_utilisation")) EXPECT_TRUE(u >= 0 && u <= 1) << u;
 }
 
 TEST_F(SplitLayoutTest, KilledWorkerLosesNoPromptAndTrainsNoneTwice) {
@@ -124,8 +113,8 @@ TEST_F(SplitLayoutTest, KilledWorkerLosesNoPromptAndTrainsNoneTwice) {
   run_grpo(recipe({"layout.mode=split", "layout.rollout_workers=2"}), options("split"));
   unsetenv("AHA_TEST_ROLLOUT_CRASH");
   const auto db = work_ / "split" / "run.db";
-  EXPECT_EQ(series(db, "rollout/requeued_tasks"), (std::vector<double>{0, 1, 1}));
-  EXPECT_EQ(series(db, "rollout/workers_alive"), (std::vector<double>{2, 1, 1}));
+  EXPECT_EQ(test::metric_values(db, "rollout/requeued_tasks"), (std::vector<double>{0, 1, 1}));
+  EXPECT_EQ(test::metric_values(db, "rollout/workers_alive"), (std::vector<double>{2, 1, 1}));
   const auto prompts = trained_prompts(db, 3);
   EXPECT_EQ(prompts.size(), 9u);
   EXPECT_EQ(prompts, trained_prompts(work_ / "colocated" / "run.db", 3));
@@ -136,8 +125,8 @@ TEST_F(SplitLayoutTest, StalenessOneWithTwoWorkersStaysWithinTheBound) {
   run_grpo(recipe(), options("colocated"));
   run_grpo(recipe({"layout.mode=split", "layout.rollout_workers=2", "algorithm.max_staleness=1"}), options("split"));
   const auto db = work_ / "split" / "run.db";
-  for (double s : series(db, "async/staleness_max")) EXPECT_LE(s, 1.0);
-  EXPECT_EQ(series(db, "async/dropped_groups_total").back(), 0.0);
+  for (double s : test::metric_values(db, "async/staleness_max")) EXPECT_LE(s, 1.0);
+  EXPECT_EQ(test::metric_values(db, "async/dropped_groups_total").back(), 0.0);
   EXPECT_EQ(trained_prompts(db, 3), trained_prompts(work_ / "colocated" / "run.db", 3));
 }
 
@@ -159,14 +148,14 @@ TEST_F(SplitLayoutTest, StopAndResumeEqualsTheColocatedRun) {
   const auto stale = recipe({"layout.mode=split", "algorithm.max_staleness=2"});
   auto straight = options("stale_straight");
   run_grpo(stale, straight);
-  EXPECT_EQ(series(work_ / "stale_straight" / "run.db", "async/staleness_mean"), (std::vector<double>{0, 1, 2}));
+  EXPECT_EQ(test::metric_values(work_ / "stale_straight" / "run.db", "async/staleness_mean"), (std::vector<double>{0, 1, 2}));
   auto stopped = options("stale_resumed");
   stopped.stop_after_steps = 2;
   run_grpo(stale, stopped);
   auto resumed = options("stale_resumed");
   resumed.resume = true;
   run_grpo(stale, resumed);
-  EXPECT_EQ(series(work_ / "stale_resumed" / "run.db", "async/staleness_mean"), (std::vector<double>{0, 1, 0}));
+  EXPECT_EQ(test::metric_values(work_ / "stale_resumed" / "run.db", "async/staleness_mean"), (std::vector<double>{0, 1, 0}));
   EXPECT_EQ(trained_prompts(work_ / "stale_resumed" / "run.db", 3), trained_prompts(work_ / "colocated" / "run.db", 3));
 }
 
