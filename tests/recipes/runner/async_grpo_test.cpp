@@ -61,27 +61,8 @@ class AsyncGrpoTest : public ::testing::Test {
   fs::path work_;
 };
 
-// The prompts trained on, step by step (one per group: sample j = 0 of each group).
-std::vector<std::string> trained_prompts(const fs::path& db, int64_t steps) {
-  RunStore store(db, {.read_only = true});
-  const auto stage = store.stages().at(0).id;
-  std::vector<std::string> prompts;
-  for (int64_t step = 1; step <= steps; ++step)
-    for (const auto& s : store.samples(stage, step))
-      if (s.index % 4 == 0) prompts.push_back(s.prompt);
-  return prompts;
-}
-
 std::vector<std::pair<std::string, torch::Tensor>> weights(const fs::path& model_dir) {
   return load_model(model_dir)->named_parameters();
-}
-
-bool same_weights(const std::vector<std::pair<std::string, torch::Tensor>>& a,
-                  const std::vector<std::pair<std::string, torch::Tensor>>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].first != b[i].first || !torch::equal(a[i].second, b[i].second)) return false;
-  return true;
 }
 
 // Today's on-policy GRPO step, rebuilt from the parts the stage glues together: draw
@@ -125,14 +106,14 @@ TEST_F(AsyncGrpoTest, MaxStalenessZeroIsOnPolicyGrpoBitForBit) {
     batch.advantages = policy::compute_advantages(torch::tensor(rewards), G, r.advantage).to(torch::kFloat32).contiguous();
     trainer.train_step(batch);
   }
-  EXPECT_TRUE(same_weights(weights(work_ / "stage" / "checkpoints" / "grpo" / "step-2" / "model"),
+  EXPECT_TRUE(test::same_parameters(weights(work_ / "stage" / "checkpoints" / "grpo" / "step-2" / "model"),
                            trainer.policy().named_parameters()));
   // The recipe without the key is the same run (0 is the default); a stale rollout is not.
   run_grpo(recipe({"schedule.steps=2"}), options("default"));
-  EXPECT_TRUE(same_weights(weights(work_ / "default" / "checkpoints" / "grpo" / "step-2" / "model"),
+  EXPECT_TRUE(test::same_parameters(weights(work_ / "default" / "checkpoints" / "grpo" / "step-2" / "model"),
                            trainer.policy().named_parameters()));
   run_grpo(recipe({"algorithm.max_staleness=1", "schedule.steps=2"}), options("stale"));
-  EXPECT_FALSE(same_weights(weights(work_ / "stale" / "checkpoints" / "grpo" / "step-2" / "model"),
+  EXPECT_FALSE(test::same_parameters(weights(work_ / "stale" / "checkpoints" / "grpo" / "step-2" / "model"),
                             trainer.policy().named_parameters()));
   // On-policy runs record no async/ figures.
   EXPECT_TRUE(test::metric_values(work_ / "stage" / "run.db", "async/staleness_mean").empty());
@@ -153,17 +134,17 @@ TEST_F(AsyncGrpoTest, StalenessOneRunsAheadAndTrainsEveryPromptOnce) {
   for (double w : test::metric_values(db, "async/is_weight_max")) EXPECT_LE(w, 2.0);  // the default tis_cap
   for (double rows : test::metric_values(db, "train/sequences")) EXPECT_EQ(rows, 12.0);
   // The same prompts in the same order as on-policy: none skipped, none twice.
-  const auto prompts = trained_prompts(db, 4);
+  const auto prompts = test::trained_prompts(db, 4, 4);
   ASSERT_EQ(prompts.size(), 12u);
-  EXPECT_EQ(prompts, trained_prompts(work_ / "on_policy" / "run.db", 4));
-  EXPECT_FALSE(same_weights(weights(work_ / "async" / "checkpoints" / "grpo" / "step-4" / "model"),
+  EXPECT_EQ(prompts, test::trained_prompts(work_ / "on_policy" / "run.db", 4, 4));
+  EXPECT_FALSE(test::same_parameters(weights(work_ / "async" / "checkpoints" / "grpo" / "step-4" / "model"),
                             weights(work_ / "on_policy" / "checkpoints" / "grpo" / "step-4" / "model")));
 
   // Stopped after step 2 with batch 2 sampled ahead: the checkpoint's data cursor is batch 2's,
   // so the resumed run samples it again and trains the same prompts.
   run_grpo(recipe({"algorithm.max_staleness=1"}), options("resumed", /*stop_after=*/2));
   run_grpo(recipe({"algorithm.max_staleness=1"}), options("resumed", 0, /*resume=*/true));
-  EXPECT_EQ(trained_prompts(work_ / "resumed" / "run.db", 4), prompts);
+  EXPECT_EQ(test::trained_prompts(work_ / "resumed" / "run.db", 4, 4), prompts);
   // After the resume, batch 2 is resampled by version 2 and trained at version 2.
   EXPECT_EQ(test::metric_values(work_ / "resumed" / "run.db", "async/staleness_mean"), (std::vector<double>{0, 1, 0, 1}));
 }

@@ -93,4 +93,25 @@ inline std::vector<double> metric_values(const std::filesystem::path& db, const 
   return values;
 }
 
+// The prompts a GRPO run trained on, step by step for steps 1..steps: one per group (its sample
+// 0; samples are stored group after group, group_size each).
+inline std::vector<std::string> trained_prompts(const std::filesystem::path& db, int64_t steps, int64_t group_size) {
+  RunStore store(db, {.read_only = true});
+  const auto stage = store.stages().at(0).id;
+  std::vector<std::string> prompts;
+  for (int64_t step = 1; step <= steps; ++step)
+    for (const auto& s : store.samples(stage, step))
+      if (s.index % group_size == 0) prompts.push_back(s.prompt);
+  return prompts;
+}
+
+// Whether two models' named parameters are the same names in the same order, bit for bit.
+inline bool same_parameters(const std::vector<std::pair<std::string, torch::Tensor>>& a,
+                            const std::vector<std::pair<std::string, torch::Tensor>>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].first != b[i].first || !torch::equal(a[i].second, b[i].second)) return false;
+  return true;
+}
+
 }  // namespace aha::test

@@ -72,22 +72,8 @@ class SplitLayoutTest : public ::testing::Test {
   fs::path work_;
 };
 
-std::vector<std::string> trained_prompts(const fs::path& db, int64_t steps) {
-  RunStore store(db, {.read_only = true});
-  const auto stage = store.stages().at(0).id;
-  std::vector<std::string> prompts;
-  for (int64_t step = 1; step <= steps; ++step)
-    for (const auto& s : store.samples(stage, step))
-      if (s.index % 4 == 0) prompts.push_back(s.prompt);
-  return prompts;
-}
-
 bool same_weights(const fs::path& a, const fs::path& b) {
-  auto pa = load_model(a)->named_parameters(), pb = load_model(b)->named_parameters();
-  if (pa.size() != pb.size()) return false;
-  for (size_t i = 0; i < pa.size(); ++i)
-    if (pa[i].first != pb[i].first || !torch::equal(pa[i].second, pb[i].second)) return false;
-  return true;
+  return test::same_parameters(load_model(a)->named_parameters(), load_model(b)->named_parameters());
 }
 
 fs::path final_model(const fs::path& run) { return run / "checkpoints" / "grpo" / "step-3" / "model"; }
@@ -115,9 +101,9 @@ TEST_F(SplitLayoutTest, KilledWorkerLosesNoPromptAndTrainsNoneTwice) {
   const auto db = work_ / "split" / "run.db";
   EXPECT_EQ(test::metric_values(db, "rollout/requeued_tasks"), (std::vector<double>{0, 1, 1}));
   EXPECT_EQ(test::metric_values(db, "rollout/workers_alive"), (std::vector<double>{2, 1, 1}));
-  const auto prompts = trained_prompts(db, 3);
+  const auto prompts = test::trained_prompts(db, 3, 4);
   EXPECT_EQ(prompts.size(), 9u);
-  EXPECT_EQ(prompts, trained_prompts(work_ / "colocated" / "run.db", 3));
+  EXPECT_EQ(prompts, test::trained_prompts(work_ / "colocated" / "run.db", 3, 4));
   EXPECT_TRUE(same_weights(final_model(work_ / "colocated"), final_model(work_ / "split")));
 }
 
@@ -127,7 +113,7 @@ TEST_F(SplitLayoutTest, StalenessOneWithTwoWorkersStaysWithinTheBound) {
   const auto db = work_ / "split" / "run.db";
   for (double s : test::metric_values(db, "async/staleness_max")) EXPECT_LE(s, 1.0);
   EXPECT_EQ(test::metric_values(db, "async/dropped_groups_total").back(), 0.0);
-  EXPECT_EQ(trained_prompts(db, 3), trained_prompts(work_ / "colocated" / "run.db", 3));
+  EXPECT_EQ(test::trained_prompts(db, 3, 4), test::trained_prompts(work_ / "colocated" / "run.db", 3, 4));
 }
 
 TEST_F(SplitLayoutTest, StopAndResumeEqualsTheColocatedRun) {
@@ -140,7 +126,7 @@ TEST_F(SplitLayoutTest, StopAndResumeEqualsTheColocatedRun) {
   second.resume = true;
   run_grpo(split, second);
   EXPECT_TRUE(same_weights(final_model(work_ / "colocated"), final_model(work_ / "split")));
-  EXPECT_EQ(trained_prompts(work_ / "split" / "run.db", 3), trained_prompts(work_ / "colocated" / "run.db", 3));
+  EXPECT_EQ(test::trained_prompts(work_ / "split" / "run.db", 3, 4), test::trained_prompts(work_ / "colocated" / "run.db", 3, 4));
 
   // With max_staleness 2 all three batches are sampled by version 0 at the start (staleness 0,
   // 1, 2); stopped after step 2, the resumed run samples batch 2 again, and its workers start
@@ -156,7 +142,7 @@ TEST_F(SplitLayoutTest, StopAndResumeEqualsTheColocatedRun) {
   resumed.resume = true;
   run_grpo(stale, resumed);
   EXPECT_EQ(test::metric_values(work_ / "stale_resumed" / "run.db", "async/staleness_mean"), (std::vector<double>{0, 1, 0}));
-  EXPECT_EQ(trained_prompts(work_ / "stale_resumed" / "run.db", 3), trained_prompts(work_ / "colocated" / "run.db", 3));
+  EXPECT_EQ(test::trained_prompts(work_ / "stale_resumed" / "run.db", 3, 4), test::trained_prompts(work_ / "colocated" / "run.db", 3, 4));
 }
 
 TEST_F(SplitLayoutTest, AWorkerThatCannotStartIsNamed) {
