@@ -72,12 +72,6 @@ StageResult run_grpo_kind(const StageInput& in) {
   return result;
 }
 
-// Kinds whose runner another change brings: an error up front rather than a failure mid-run.
-void not_built_yet(const StageInput& in) {
-  throw Error(stage_context(*in.recipe, *in.stage) + ": the stage kind '" + in.stage->kind +
-              "' is not built yet in this version of aha");
-}
-
 void check_name(const std::string& name, const std::string& where) {
   bool ok = !name.empty() && name != "base";
   for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
