@@ -457,6 +457,7 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
   top_up();
   synchronize(device);
   accept_first_tokens(step);
+  stats.prefill_seconds = seconds_since(began);  // the first fill until its tokens are on the host
   if (progress) progress(finished, R, stats.generated_tokens);
 
   // Decode. row_at[p]: the completion in batch row p. One step is always queued ahead of the
