@@ -30,7 +30,7 @@
 // occupancy: kept tokens per computed row step (near 1: no row idle or finished in the batch;
 // it can pass 1 because each completion's first token comes from the prefill);
 // attended_per_row_step: the cache slots a row's attention covers per step, on average
-// (RolloutStats::attended_slots / row_steps). refills: refill events (the JSON line also has
+// (RolloutStats::attended_slots / row_steps). events: refill events (the JSON line also has
 // the groups refilled, "refills", and "refill_events"); prefills: prefill forward passes
 // (RolloutStats::prefill_calls, first fills included); prefill_s: host time placing groups
 // (a refill queues its prefill without waiting for the device: its device time is in decode).
@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
     std::cerr << "fixed length: " << fixed.seconds << " s\n";
 
     std::printf("%-20s %12s %10s %10s %10s %10s %10s %8s %8s %14s\n", "mode", "tokens/s", "wall_s", "tokens",
-                "occupancy", "attended", "prefill_s", "refills", "prefills", "vs continuous");
+                "occupancy", "attended", "prefill_s", "events", "prefills", "vs continuous");
     for (const auto* m : {&continuous, &batches, &fixed}) {
       std::printf("%-20s %12.0f %10.2f %10lld %10.3f %10.1f %10.3f %8lld %8lld %14.3f\n", m->mode.c_str(),
                   m->tokens_per_s(), m->seconds, static_cast<long long>(m->tokens), m->occupancy(),
