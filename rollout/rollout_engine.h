@@ -146,7 +146,7 @@ struct EngineOptions {
   // (its launches and its prompts' tokens), not a host wait; the idle rows cost about half this
   // fraction of the decode throughput while they accumulate.
   double refill_fraction = 1.0 / 16;
-  // Refill finished rows (above); false: windows of max_rows rows, one after the other.
+  // Refill free rows (above); false: windows of max_rows rows, one after the other.
   bool continuous_batching = true;
   int64_t span_bucket = 128;        // attention spans (and the cache capacity) round up to this
   double memory_headroom = 0.9;     // the plan may use this fraction of the free device memory
