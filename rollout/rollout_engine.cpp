@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <optional>
 
 #ifdef AHA_WITH_CUDA
@@ -43,9 +44,9 @@ torch::Tensor upload(const torch::Tensor& host, torch::Device device) {
   return host.pin_memory().to(device, /*non_blocking=*/true);
 }
 
-// The host's copy of one decode step's sampled tokens and log-probs. On CUDA the copy is queued
-// on the stream behind the step, into pinned memory, with an event after it: the host can queue
-// the next step before it waits for this one.
+// The host's copy of one decode step's sampled tokens and log-probs (or of a refill's first
+// tokens). On CUDA the copy is queued on the stream behind the step, into pinned memory, with an
+// event after it: the host can queue the next step before it waits for this one.
 class StepReadback {
  public:
   StepReadback(int64_t rows, torch::Device device) : cuda_(device.is_cuda()) {
@@ -193,6 +194,7 @@ RolloutResult RolloutEngine::generate_in_windows(const RolloutRequest& request, 
     s.prefill_seconds += w.prefill_seconds;
     s.decode_seconds += w.decode_seconds;
     s.prefilled_prompts += w.prefilled_prompts;
+    s.prefill_calls += w.prefill_calls;
     s.decode_steps += w.decode_steps;
     s.generated_tokens += w.generated_tokens;
     s.row_steps += w.row_steps;
@@ -272,7 +274,7 @@ RolloutResult RolloutEngine::generate(const RolloutRequest& request, const Progr
   return result;
 }
 
-std::pair<std::vector<int64_t>, std::vector<float>> RolloutEngine::place_groups(
+SampledTokens RolloutEngine::place_groups(
     const RolloutRequest& request, int64_t first, int64_t count, const std::vector<int64_t>& free_rows, int64_t slot,
     int64_t P, RolloutStats& stats) {
   const auto device = model_.device();
@@ -280,8 +282,7 @@ std::pair<std::vector<int64_t>, std::vector<float>> RolloutEngine::place_groups(
   const int64_t G = request.group_size;
   auto& state = batch_->state();
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-  std::vector<int64_t> first_tokens;
-  std::vector<float> first_logprobs;
+  std::vector<torch::Tensor> first_tokens, first_logprobs;  // per chunk, on the device
   const int64_t chunk = std::max<int64_t>(1, options_.prefill_tokens / P);
   for (int64_t i0 = 0; i0 < count; i0 += chunk) {
     const int64_t c = std::min(chunk, count - i0), cg = c * G;
@@ -307,6 +308,7 @@ std::pair<std::vector<int64_t>, std::vector<float>> RolloutEngine::place_groups(
     auto positions = upload(positions_from_mask(mask), device);
     auto cache = KVCache::allocate(model_.config(), c, width, model_.dtype(), device);
     stats.prefilled_prompts += c;
+    ++stats.prefill_calls;
     auto hidden = model_.hidden_states_cached(ids, positions, torch::arange(width, i64.device(device)), prompt_keys,
                                               cache, batch_->fused());
     auto logits = model_.logits(hidden.select(1, width - 1));  // [c, V]; left padding: every prompt ends last
@@ -328,14 +330,12 @@ std::pair<std::vector<int64_t>, std::vector<float>> RolloutEngine::place_groups(
     state.ids.index_copy_(0, dst, sampled.tokens.view({cg, 1}));
     state.row_keys.index_copy_(0, dst, row_keys);
     state.step.index_fill_(0, dst, 1);
-    auto tokens = sampled.tokens.cpu();
-    auto logprobs = sampled.logprobs.cpu();
-    for (int64_t k = 0; k < cg; ++k) {
-      first_tokens.push_back(tokens[k].item<int64_t>());
-      first_logprobs.push_back(logprobs[k].item<float>());
-    }
+    first_tokens.push_back(sampled.tokens);
+    first_logprobs.push_back(sampled.logprobs);
   }
-  return {first_tokens, first_logprobs};
+  // Left on the device: the caller reads them back with a later step's tokens, not waiting now.
+  if (first_tokens.size() == 1) return {first_tokens[0], first_logprobs[0]};
+  return {torch::cat(first_tokens), torch::cat(first_logprobs)};
 }
 
 std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_t P, int64_t rows, RolloutStats& stats,
@@ -372,9 +372,12 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
 
   // row_at[p]: the completion in batch row p (-1: none yet); start[p]: its first cache slot (the
   // host's copy of the batch's first_slot). S: the cache slot the next decode step writes, the
-  // same for every row. retired[p]: row p holds no live completion and its first slot was moved
-  // up to a step's slot, so that its attention (computed, its result dropped) reads only the
-  // slots it writes itself from then on instead of the whole context below.
+  // same for every row. A row is idle when its completion wants no further step: finished as
+  // far as the host has read, or every token up to its limit already queued (the last may still
+  // be in flight: its readback is queued, and what a refill queues into the row runs after it).
+  // retired[p]: row p is idle and its first slot was moved up to a step's slot, so that its
+  // attention (computed, its result dropped) reads only the slots it writes itself from then on
+  // instead of the whole context below.
   std::vector<int64_t> row_at(rows, -1), start(rows, 0);
   std::vector<char> retired(rows, 0);
   int64_t next_group = 0;  // groups [next_group, N) wait for rows
@@ -383,13 +386,30 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
   auto wants_step = [&](int64_t r) { return live(r) && launched[r] < limit[r]; };
   auto any_wants_step = [&] { return std::any_of(row_at.begin(), row_at.end(), wants_step); };
   const int64_t refill_at = std::max<int64_t>(G, static_cast<int64_t>(std::ceil(double(rows) * options_.refill_fraction)));
-  // Places waiting groups into free rows: all that fit when enough rows are free, or whenever
-  // no live row would step otherwise.
+  // Placed groups' first tokens on their way to the host: placing does not wait for the device.
+  // They are accepted before the tokens of the first step launched after them (`before_step`),
+  // whose readback the stream queues behind them.
+  struct FirstTokens {
+    int64_t before_step, first_completion, count;  // completions [first, first + count)
+    StepReadback readback;
+  };
+  std::deque<FirstTokens> in_flight;
+  int64_t step = 1;  // the next decode step to launch
+  auto accept_first_tokens = [&](int64_t up_to_step) {  // those placed before step up_to_step
+    while (!in_flight.empty() && in_flight.front().before_step <= up_to_step) {
+      auto& f = in_flight.front();
+      f.readback.wait();
+      for (int64_t k = 0; k < f.count; ++k) accept(f.first_completion + k, f.readback.tokens()[k], f.readback.logprobs()[k]);
+      in_flight.pop_front();
+    }
+  };
+  // Places waiting groups into idle rows: all that fit when enough rows are idle, or whenever
+  // no live row would step otherwise. Queued behind the step in flight, no host wait.
   auto top_up = [&] {
     while (next_group < N) {
       std::vector<int64_t> free_rows;
       for (int64_t p = 0; p < rows; ++p)
-        if (!live(row_at[p])) free_rows.push_back(p);
+        if (!wants_step(row_at[p])) free_rows.push_back(p);
       const int64_t count = std::min<int64_t>(N - next_group, static_cast<int64_t>(free_rows.size()) / G);
       if (count == 0 || (static_cast<int64_t>(free_rows.size()) < refill_at && any_wants_step())) return;
       const auto began = std::chrono::steady_clock::now();
@@ -398,7 +418,7 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
       if (S + max_new - 1 > C) {
         int64_t need = P;
         for (int64_t p = 0; p < rows; ++p)
-          if (live(row_at[p])) need = std::max(need, S - start[p]);
+          if (wants_step(row_at[p])) need = std::max(need, S - start[p]);
         batch_->shift_slots(S - need, S);
         for (auto& s0 : start) s0 = std::max<int64_t>(0, s0 - (S - need));  // as shift_slots clamps
         std::fill(retired.begin(), retired.end(), 0);  // idle rows clamped to 0: retire them again
@@ -409,15 +429,19 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
         require(S + max_new - 1 <= C, "rollout: internal error: no cache room for a refill");
       }
       free_rows.resize(count * G);
-      for (int64_t i = 0; i < count; ++i) stats.refills += row_at[free_rows[i * G]] >= 0;  // a row used before
-      auto [tokens, logprobs] = place_groups(request, next_group, count, free_rows, S, P, stats);
+      int64_t refilled = 0;
+      for (int64_t i = 0; i < count; ++i) refilled += row_at[free_rows[i * G]] >= 0;  // a row used before
+      stats.refills += refilled;
+      stats.refill_events += refilled > 0;
+      auto first = place_groups(request, next_group, count, free_rows, S, P, stats);
+      in_flight.push_back({step, next_group * G, count * G, StepReadback(count * G, device)});
+      in_flight.back().readback.queue(first.tokens, first.logprobs);
       for (int64_t k = 0; k < count * G; ++k) {
         const int64_t p = free_rows[k], r = next_group * G + k;
         row_at[p] = r;
         start[p] = S - static_cast<int64_t>(request.prompts[r / G].size());
         retired[p] = 0;
         launched[r] = 1;
-        accept(r, tokens[k], logprobs[k]);
       }
       next_group += count;
       stats.prefill_seconds += seconds_since(began);
@@ -432,6 +456,8 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
   state.slot.fill_(S);
   top_up();
   synchronize(device);
+  accept_first_tokens(step);
+  stats.prefill_seconds = seconds_since(began);  // the first fill until its tokens are on the host
   if (progress) progress(finished, R, stats.generated_tokens);
 
   // Decode. row_at[p]: the completion in batch row p. One step is always queued ahead of the
@@ -450,13 +476,13 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
     int64_t step, rows;
     std::vector<int64_t> row_at;  // the completion in each of its rows
   };
-  // Moves the first slot of idle rows (finished, or never placed) of the next step's batch up
+  // Moves the first slot of idle rows (idle, or never placed) of the next step's batch up
   // to the slot that step writes (the row indices uploaded without waiting for the step in
   // flight).
   auto retire_idle = [&](int64_t b) {
     std::vector<int64_t> idle;
     for (int64_t p = 0; p < b && p < rows; ++p) {
-      if (live(row_at[p]) || retired[p]) continue;
+      if (wants_step(row_at[p]) || retired[p]) continue;
       idle.push_back(p);
       retired[p] = 1;
       start[p] = S;
@@ -464,7 +490,7 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
     if (idle.empty()) return;
     state.first_slot.index_fill_(0, upload(torch::tensor(idle, torch::kInt64), device), S);
   };
-  auto launch = [&](int64_t step) {
+  auto launch = [&](int64_t number) {
     const int64_t want = bucket_for(R - finished);
     if (next_group == N && want < b) {  // no group waits: shrink the batch
       std::vector<int64_t> keep, moved(rows, -1), moved_start(rows, 0);
@@ -487,15 +513,14 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
     for (int64_t p = 0; p < b && p < rows; ++p) stats.attended_slots += S + 1 - start[p];
     batch_->step(b, span);
     ++S;
-    readback[step % 2].queue(state.tokens.narrow(0, 0, b), state.logprobs.narrow(0, 0, b));
+    readback[number % 2].queue(state.tokens.narrow(0, 0, b), state.logprobs.narrow(0, 0, b));
     ++stats.decode_steps;
     stats.row_steps += b;
     for (int64_t p = 0; p < b && p < rows; ++p)
-      if (live(row_at[p])) ++launched[row_at[p]];
-    return Launched{step, b, row_at};
+      if (wants_step(row_at[p])) ++launched[row_at[p]];
+    return Launched{number, b, row_at};
   };
   std::optional<Launched> next;
-  int64_t step = 1;
   while (true) {
     if (!next) {
       top_up();
@@ -508,6 +533,7 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
     if (any_wants_step()) next = launch(step++);
     auto& done = readback[current.step % 2];
     done.wait();
+    accept_first_tokens(current.step);  // a row's first token before its later ones
     const int64_t* t = done.tokens();
     const float* lp = done.logprobs();
     for (int64_t p = 0; p < static_cast<int64_t>(current.row_at.size()) && p < current.rows; ++p) {
@@ -516,6 +542,7 @@ std::vector<Completion> RolloutEngine::run(const RolloutRequest& request, int64_
     }
     if (progress) progress(finished, R, stats.generated_tokens);
   }
+  accept_first_tokens(step);  // of rows placed with no step after them (limit 1)
   require(finished == R && next_group == N, "rollout: internal error: rows still unfinished after max_new_tokens");
   synchronize(device);
   stats.decode_seconds = std::max(0.0, seconds_since(began) - stats.prefill_seconds);

@@ -8,9 +8,12 @@
 // step. A prompt and its G samples stay together: the prompt is prefilled once (prefills run
 // in chunks of EngineOptions::prefill_tokens, each prompt left-padded to its chunk's longest)
 // and its KV cache copied to its G rows. Groups enter in prompt order. When the request has
-// more rows than fit, finished rows are refilled (continuous batching): once at least
-// EngineOptions::refill_fraction of the rows (and at least G) are free, or when no live row
-// needs another step, the next waiting groups are prefilled and placed into free rows, so the
+// more rows than fit, free rows are refilled (continuous batching). A row is free when its
+// completion needs no further step: finished, or every token up to its own limit already
+// queued (the last may still be in flight). Once at least EngineOptions::refill_fraction of the
+// rows (and at least G) are free, or when no live row needs another step, every waiting group
+// that fits the free rows is placed in one refill event, their prompts prefilled together (one
+// prefill per prefill_tokens chunk, not one per group), so the
 // batch stays full across the whole request instead of waiting for its longest completion
 // (EngineOptions::continuous_batching; without it, or when its longer cache, below, does not fit
 // the free device memory but windows do, the request runs as consecutive windows of `rows`,
@@ -31,8 +34,10 @@
 // On CUDA every step of a given (batch, span) shape is a CUDA graph replay.
 // The next step is queued before the host reads the current one's tokens back, so the GPU
 // never waits for the host's stop checks. The price is that a finished row is computed one
-// step too many, and compaction and refills lag one step. A refill is a synchronisation point
-// (the host reads the prefill's first tokens back).
+// step too many, and compaction and refills after a stop (EOS, stop string) lag one step. A
+// refill does not wait for the device either: its prefill and placement are queued behind the
+// step in flight, the new rows join the next step, and their first tokens come back to the host
+// with that step's tokens (a completion's first token is still accepted before its later ones).
 //
 // The engine reads the model's weights directly (the learner's live tensors, no copy), and
 // checks the memory plan (rows x cache capacity, memory_plan.h) against free device memory
@@ -96,11 +101,14 @@ struct Completion {
 };
 
 struct RolloutStats {
-  // prefill: the first fill and every refill (host time, including the wait for the step in
-  // flight); decode: the rest of the decode loop.
+  // prefill: the first fill (host time until its first tokens are on the host) and every refill
+  // (host time queueing its prefill and placement: refills do not wait for the device, so their
+  // device time shows in decode); decode: the rest of the decode loop.
   double prefill_seconds = 0, decode_seconds = 0;
   int64_t prefilled_prompts = 0;  // prompts run through prefill (each once, whatever G)
+  int64_t prefill_calls = 0;      // prefill forward passes (chunks of prefill_tokens), first fill included
   int64_t refills = 0;            // groups placed into rows an earlier group had used
+  int64_t refill_events = 0;      // times such groups were placed (all placed at once share prefills)
   int64_t slot_shifts = 0;        // times every row's cache slots moved down (DecodeBatch::shift_slots)
   int64_t windows = 1;            // consecutive windows the request ran as (1: one batch, refilled or not)
   int64_t decode_steps = 0;       // forward passes after prefill (incl. one queued ahead and unused)
@@ -134,9 +142,11 @@ struct EngineOptions {
   // Decode rows live at once (continuous batching, see above); 0: every row of the request.
   int64_t max_rows = 0;
   // Refill once this fraction of the rows is free (at least one group's G rows): fewer,
-  // larger prefills against a few idle rows per step.
+  // larger prefills against a few idle rows per step. A refill costs the device one prefill
+  // (its launches and its prompts' tokens), not a host wait; the idle rows cost about half this
+  // fraction of the decode throughput while they accumulate.
   double refill_fraction = 1.0 / 16;
-  // Refill finished rows (above); false: windows of max_rows rows, one after the other.
+  // Refill free rows (above); false: windows of max_rows rows, one after the other.
   bool continuous_batching = true;
   int64_t span_bucket = 128;        // attention spans (and the cache capacity) round up to this
   double memory_headroom = 0.9;     // the plan may use this fraction of the free device memory
@@ -168,13 +178,13 @@ class RolloutEngine {
   RolloutResult generate_in_windows(const RolloutRequest& request, int64_t prompts, const ProgressFn& progress);
   std::vector<Completion> run(const RolloutRequest& request, int64_t prompt_len, int64_t rows,
                               RolloutStats& stats, const ProgressFn& progress);
-  // Prefills groups [first, first + count) and places them into `free_rows` (G each, in
-  // order) with their prompt caches ending just below `slot`; returns each row's first token
-  // and log-prob (host copies), row by row.
-  std::pair<std::vector<int64_t>, std::vector<float>> place_groups(const RolloutRequest& request, int64_t first,
-                                                                   int64_t count, const std::vector<int64_t>& free_rows,
-                                                                   int64_t slot, int64_t prompt_len,
-                                                                   RolloutStats& stats);
+  // Prefills groups [first, first + count) (in as few chunks of EngineOptions::prefill_tokens as
+  // the memory plan allows) and places them into `free_rows` (G each, in order) with their
+  // prompt caches ending just below `slot`; returns each row's first token and log-prob, row by
+  // row, still on the device: nothing here waits for the device.
+  SampledTokens place_groups(const RolloutRequest& request, int64_t first, int64_t count,
+                             const std::vector<int64_t>& free_rows, int64_t slot, int64_t prompt_len,
+                             RolloutStats& stats);
 
   const Transformer& model_;
   EngineOptions options_;

@@ -5,9 +5,12 @@
 // bookkeeping (refills, slot shifts, progress) adds up.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <cstdlib>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "policy/model/model_io.h"
@@ -255,6 +258,86 @@ TEST(ContinuousBatching, ALargerKeptBatchGivesTheSameCompletions) {
   for (size_t k = 0; k < own.completions.size(); ++k) {
     expect_same(reused.completions[k], own.completions[k], "completion " + std::to_string(k));
     expect_same(larger.completions[k], own.completions[k], "larger, completion " + std::to_string(k));
+  }
+}
+
+// Refills batched into few prefills give the completions that refilling one group at a time
+// gives, and both those of the whole request in one batch: twelve prompts, G = 2, uneven limits,
+// among them completions of a single token (their rows are free as soon as they are placed, so
+// the next group enters the same rows before their first tokens reach the host).
+// refill_fraction 1 refills only when every row is free, so the events are known exactly: the
+// first fill and two refills of 4 groups each, each one prefill (or two, in chunks of 2 prompts).
+TEST(ContinuousBatching, BatchedRefillsMatchOneGroupAtATime) {
+  auto model = aha::load_model(kFixtures / "qwen2_gqa_tied");
+  constexpr int64_t N = 12, G = 2, kNew = 12;
+  aha::RolloutRequest request;
+  int64_t longest = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    std::vector<int64_t> prompt;
+    for (int64_t t = 0; t <= (i * 5) % 13; ++t) prompt.push_back(1 + (i * 31 + t * 17) % 250);
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(prompt.size()));
+    request.prompts.push_back(prompt);
+  }
+  request.group_size = G;
+  request.settings.sampler.temperature = 1.0;
+  request.settings.stop.max_new_tokens = kNew;
+  request.settings.stop.eos_token_ids = {5, 6, 7, 8, 9};
+  request.settings.seed = 23;
+  for (int64_t k = 0; k < N * G; ++k)  // prompt 3: both samples one token; sample 9 too
+    request.max_new_tokens_each.push_back(k / G == 3 || k == 9 ? 1 : k % 3 == 0 ? kNew : 2 + (k * 5) % 10);
+
+  aha::EngineOptions options;
+  options.span_bucket = 4;
+  const auto whole = aha::RolloutEngine(*model, options).generate(request);
+  EXPECT_EQ(whole.stats.refills, 0);
+  EXPECT_EQ(whole.stats.refill_events, 0);
+  EXPECT_EQ(whole.stats.prefill_calls, 1);  // every prompt in one chunk
+  int eos = 0, single = 0;
+  for (const auto& c : whole.completions) {
+    eos += c.finish_reason == aha::FinishReason::kEos;
+    single += c.tokens.size() == 1;
+  }
+  EXPECT_GT(eos, 0);      // rows freed by a stop the host reads a step late, too
+  EXPECT_GE(single, 3);  // the one-token limits above
+
+  struct Way {
+    std::string name;
+    int64_t max_rows;
+    double refill_fraction;
+    int64_t prefill_tokens;
+    int64_t refills, refill_events, prefill_calls;  // expected; -1: not fixed
+  };
+  const std::vector<Way> ways = {
+      {"one group at a time", G, 0.0, 16384, N - 1, N - 1, N},
+      {"4 groups, refilled when all free", 4 * G, 1.0, 16384, 8, 2, 3},
+      {"4 groups, chunks of 2 prompts", 4 * G, 1.0, 2 * longest, 8, 2, 6},
+      {"4 groups, refilled early", 4 * G, 0.0, 16384, 8, -1, -1},
+  };
+  for (const auto& way : ways) {
+    aha::EngineOptions o = options;
+    o.max_rows = way.max_rows;
+    o.refill_fraction = way.refill_fraction;
+    o.prefill_tokens = way.prefill_tokens;
+    int64_t last_finished = 0;
+    const auto result = aha::RolloutEngine(*model, o).generate(
+        request, [&](int64_t finished, int64_t, int64_t) { last_finished = finished; });
+    EXPECT_EQ(last_finished, N * G) << way.name;
+    EXPECT_EQ(result.stats.refills, way.refills) << way.name;
+    if (way.refill_events >= 0) {
+      EXPECT_EQ(result.stats.refill_events, way.refill_events) << way.name;
+    }
+    if (way.prefill_calls >= 0) {
+      EXPECT_EQ(result.stats.prefill_calls, way.prefill_calls) << way.name;
+    }
+    EXPECT_LE(result.stats.refill_events, result.stats.refills) << way.name;
+    EXPECT_EQ(result.stats.prefilled_prompts, N) << way.name;
+    ASSERT_EQ(result.completions.size(), whole.completions.size()) << way.name;
+    int64_t tokens = 0;
+    for (size_t k = 0; k < whole.completions.size(); ++k) {
+      expect_same(result.completions[k], whole.completions[k], way.name + ", completion " + std::to_string(k));
+      tokens += static_cast<int64_t>(result.completions[k].tokens.size());
+    }
+    EXPECT_EQ(result.stats.generated_tokens, tokens) << way.name;
   }
 }
 

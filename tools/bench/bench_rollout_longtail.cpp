@@ -30,7 +30,10 @@
 // occupancy: kept tokens per computed row step (near 1: no row idle or finished in the batch;
 // it can pass 1 because each completion's first token comes from the prefill);
 // attended_per_row_step: the cache slots a row's attention covers per step, on average
-// (RolloutStats::attended_slots / row_steps).
+// (RolloutStats::attended_slots / row_steps). events: refill events (the JSON line also has
+// the groups refilled, "refills", and "refill_events"); prefills: prefill forward passes
+// (RolloutStats::prefill_calls, first fills included); prefill_s: host time placing groups
+// (a refill queues its prefill without waiting for the device: its device time is in decode).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -49,8 +52,8 @@ namespace {
 struct Measured {
   std::string mode;
   double seconds = 0, prefill_seconds = 0, decode_seconds = 0;
-  int64_t tokens = 0, decode_steps = 0, row_steps = 0, attended = 0, refills = 0, slot_shifts = 0, graphs = 0,
-          windows = 0;
+  int64_t tokens = 0, decode_steps = 0, row_steps = 0, attended = 0, refills = 0, refill_events = 0,
+          prefill_calls = 0, slot_shifts = 0, graphs = 0, windows = 0;
   void add(const aha::RolloutResult& r, double wall) {
     seconds += wall;
     prefill_seconds += r.stats.prefill_seconds;
@@ -60,6 +63,8 @@ struct Measured {
     row_steps += r.stats.row_steps;
     attended += r.stats.attended_slots;
     refills += r.stats.refills;
+    refill_events += r.stats.refill_events;
+    prefill_calls += r.stats.prefill_calls;
     slot_shifts += r.stats.slot_shifts;
     windows += r.stats.windows;
     graphs = r.stats.graphs_captured;
@@ -73,7 +78,8 @@ struct Measured {
               << ", \"generated_tokens\": " << tokens << ", \"decode_steps\": " << decode_steps
               << ", \"row_steps\": " << row_steps << ", \"occupancy\": " << occupancy()
               << ", \"attended_per_row_step\": " << attended_per_row_step() << ", \"windows\": " << windows
-              << ", \"refills\": " << refills << ", \"slot_shifts\": " << slot_shifts << ", \"graphs\": " << graphs
+              << ", \"refills\": " << refills << ", \"refill_events\": " << refill_events
+              << ", \"prefill_calls\": " << prefill_calls << ", \"slot_shifts\": " << slot_shifts << ", \"graphs\": " << graphs
               << "}" << std::endl;
   }
 };
@@ -178,11 +184,13 @@ int main(int argc, char** argv) {
     }
     std::cerr << "fixed length: " << fixed.seconds << " s\n";
 
-    std::printf("%-20s %12s %10s %10s %10s %10s %14s\n", "mode", "tokens/s", "wall_s", "tokens", "occupancy",
-                "attended", "vs continuous");
+    std::printf("%-20s %12s %10s %10s %10s %10s %10s %8s %8s %14s\n", "mode", "tokens/s", "wall_s", "tokens",
+                "occupancy", "attended", "prefill_s", "events", "prefills", "vs continuous");
     for (const auto* m : {&continuous, &batches, &fixed}) {
-      std::printf("%-20s %12.0f %10.2f %10lld %10.3f %10.1f %14.3f\n", m->mode.c_str(), m->tokens_per_s(), m->seconds,
-                  static_cast<long long>(m->tokens), m->occupancy(), m->attended_per_row_step(),
+      std::printf("%-20s %12.0f %10.2f %10lld %10.3f %10.1f %10.3f %8lld %8lld %14.3f\n", m->mode.c_str(),
+                  m->tokens_per_s(), m->seconds, static_cast<long long>(m->tokens), m->occupancy(),
+                  m->attended_per_row_step(), m->prefill_seconds, static_cast<long long>(m->refill_events),
+                  static_cast<long long>(m->prefill_calls),
                   m->tokens_per_s() > 0 ? continuous.tokens_per_s() / m->tokens_per_s() : 0.0);
     }
     std::fflush(stdout);
