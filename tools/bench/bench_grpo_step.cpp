@@ -61,9 +61,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-void cuda_sync() {
+// Waits for the device's queued work, so that a timer read after it counts that work.
+void sync(const torch::Device& device) {
 #ifdef AHA_WITH_CUDA
-  if (torch::cuda::is_available()) c10::cuda::device_synchronize();
+  if (device.is_cuda()) c10::cuda::device_synchronize();
+#else
+  (void)device;
 #endif
 }
 
@@ -193,7 +196,7 @@ int main(int argc, char** argv) {
     StepTimes total;
     for (int64_t step = 0; step < warmup + steps; ++step) {
       StepTimes t;
-      cuda_sync();
+      sync(device);
       const auto start = Clock::now();
       request.settings.seed = seed + static_cast<uint64_t>(step);
       auto rollout = engine.generate(request);
@@ -217,7 +220,7 @@ int main(int argc, char** argv) {
 
       const auto t_learn = Clock::now();
       const auto m = trainer.train_step(batch);
-      cuda_sync();
+      sync(device);
       t.learn = seconds_since(t_learn);
       t.step = seconds_since(start);
       const bool is_warmup = step < warmup;
