@@ -19,6 +19,7 @@
 // "lengths": [N*G, prompt-major]}) atomically; --workload-only stops there (no model is loaded:
 // the vocabulary and EOS ids come from DIR/config.json).
 //
+// Every completion is checked to be its drawn length (else the run stops with an error).
 // One step, as the GRPO stage runs it (recipes/runner/grpo_stage.cpp), timed in three parts:
 //   rollout  RolloutEngine::generate over all N x G completions at temperature 1 (continuous
 //            batching with --rows > 0 rows; all rows at once with 0), behaviour log-probs kept
@@ -206,10 +207,17 @@ int main(int argc, char** argv) {
       const auto t_reward = Clock::now();
       std::vector<float> rewards;
       std::vector<aha::recipes::BatchRow> rows;
-      for (const auto& c : rollout.completions) rewards.push_back(even_token_fraction(c.tokens));
+      for (const auto& c : rollout.completions) {
+        const auto drawn_length = work.lengths[static_cast<size_t>(c.prompt_index * G + c.sample_index)];
+        aha::require(static_cast<int64_t>(c.tokens.size()) == drawn_length,
+                     "a completion of " + std::to_string(c.tokens.size()) + " tokens where " +
+                         std::to_string(drawn_length) + " were forced");
+        rewards.push_back(even_token_fraction(c.tokens));
+      }
       for (size_t k = 0; k < rollout.completions.size(); ++k) {
         const auto& c = rollout.completions[k];
-        rows.push_back({&request.prompts[static_cast<size_t>(c.prompt_index)], &c.tokens, &c.logprobs, 0.0f, rewards[k]});
+        const auto& prompt = request.prompts[static_cast<size_t>(c.prompt_index)];
+        rows.push_back({&prompt, &c.tokens, &c.logprobs, 0.0f, rewards[k]});
       }
       auto batch = aha::recipes::build_policy_batch(rows, pad_id);
       batch.advantages = aha::policy::compute_advantages(torch::tensor(rewards), G, aha::policy::AdvantageOptions{})

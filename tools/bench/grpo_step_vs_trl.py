@@ -22,14 +22,20 @@ What runs, in order (one process, one GPU):
      step per 32 x G completions (per_device_train_batch_size --trl-micro, gradient accumulation over
      the rest), max_completion_length = cap, temperature 1, top_k 0, top_p 1, beta 0, lr 1e-6,
      max_grad_norm 1, bf16 weights (loaded in bf16, as aha's), sdpa attention, no gradient
-     checkpointing (TRL's default turns it on; off is faster and fits the H200), generation by
-     transformers' `generate` (TRL's path without vLLM). The completions are forced to the same
-     lengths: a logits processor added to `generate` bans the EOS ids before a row's drawn length
-     and forces the first EOS id at it; the row's drawn length is found from its prompt's index (a
-     data set column) and its place among that prompt's G rows. Every completion's length is checked
+     checkpointing (TRL's default turns it on; off is faster and fits the H200), constant learning
+     rate (as aha's), generation by transformers' `generate` (TRL's path without vLLM), or with
+     --trl-generation continuous by transformers' continuous batching with paged attention (TRL's
+     use_transformers_continuous_batching). The completions are forced to the same lengths: with
+     `generate`, a logits processor added to it bans the EOS ids before a row's drawn length and
+     forces the first EOS id at it; with continuous batching, each request gets its row's drawn
+     length as its token limit and no EOS id. A row's drawn length is found from its prompt's index
+     (a data set column) and its place among that prompt's G rows. Every completion's length is checked
      against its drawn length in the reward function, and a mismatch fails the run.
-     --trl-warmup + --trl-steps steps; each step is timed between the trainer's step-end callbacks
-     (the device synchronised), and split by timers around TRL's own methods:
+     A light warm-up first (generate on all the step's rows for 4 tokens, one micro-batch's forward and
+     backward at the widest shape: CUDA, cuBLAS and allocator set-up for a fraction of a step, which at
+     1.5B takes minutes), then --trl-warmup whole steps (default 0) and --trl-steps timed ones (default 1);
+     each step is timed between the trainer's step-end callbacks (the device synchronised), and split by
+     timers around TRL's own methods:
        rollout = GRPOTrainer._generate (prompt tokenisation, `generate`, decoding)
        reward  = the rest of _generate_and_score_completions (the reward function, advantages,
                  padding into tensors: what aha counts as reward)
@@ -221,9 +227,38 @@ def run_trl(args, shape, model_dir, workload):
         out = original_generate(*a, logits_processor=processors, **kw)
         sync()
         times["generate"] += time.perf_counter() - t
+        print(f"trl generate: {input_ids.shape[0]} rows in {time.perf_counter() - t:.1f} s", flush=True)
         return out
 
     model.generate = generate
+
+    if args.trl_generation == "continuous":
+        # transformers' continuous batching (TRL's use_transformers_continuous_batching) takes no logits
+        # processor per row, but its manager takes a token limit per request: each request gets its row's
+        # drawn length and no EOS id, so it ends there (TRL counts it as clipped and still trains on it).
+        from transformers.generation.continuous_batching.continuous_api import ContinuousBatchingManager
+
+        def add_requests(self, inputs, max_new_tokens=None, streaming=False, record_timestamps=False, **kw):
+            rows = forcer.lengths.tolist()
+            if len(inputs) != len(rows):
+                raise RuntimeError(f"generate_batch got {len(inputs)} rows, the forced lengths are for {len(rows)}")
+            return [self.add_request(input_ids=ids, max_new_tokens=int(rows[k]), streaming=streaming,
+                                     record_timestamps=record_timestamps, eos_token_id=-1, **kw)
+                    for k, ids in enumerate(inputs)]
+
+        ContinuousBatchingManager.add_requests = add_requests
+        original_generate_batch = model.generate_batch
+
+        def generate_batch(*a, **kw):
+            sync()
+            t = time.perf_counter()
+            out = original_generate_batch(*a, **kw)
+            sync()
+            times["generate"] += time.perf_counter() - t
+            print(f"trl generate_batch: {len(out)} rows in {time.perf_counter() - t:.1f} s", flush=True)
+            return out
+
+        model.generate_batch = generate_batch
 
     def even_token_fraction(completions, completion_ids, prompt_index, **kwargs):
         rows = expected["rows"]
@@ -231,6 +266,9 @@ def run_trl(args, shape, model_dir, workload):
             expected["checked"] += 1
             if len(ids) != rows[k]:
                 expected["mismatches"] += 1
+        if expected["mismatches"]:  # stop at the first step, not after all of them
+            raise RuntimeError(f"{expected['mismatches']} of {len(completion_ids)} TRL completions were not their "
+                               "drawn length: the forced lengths did not hold")
         return [sum(1 for i in ids if i % 2 == 0) / max(1, len(ids)) for ids in completion_ids]
 
     dataset = Dataset.from_dict({"prompt": [prompt_text(ids) for ids in prompts], "prompt_index": list(range(N))})
@@ -243,8 +281,9 @@ def run_trl(args, shape, model_dir, workload):
         gradient_accumulation_steps=N * G // micro, num_generations=G, max_completion_length=cap,
         temperature=1.0, top_p=1.0, top_k=0, beta=0.0, learning_rate=1e-6, max_grad_norm=1.0,
         bf16=bf16, fp16=False, gradient_checkpointing=args.trl_checkpointing, max_steps=steps,
-        lr_scheduler_type="constant", logging_steps=1, report_to=[], save_strategy="no", disable_tqdm=True, seed=args.seed,
-        use_cpu=not cuda, dataloader_num_workers=0, log_completions=False)
+        lr_scheduler_type="constant", logging_steps=1, report_to=[], save_strategy="no", disable_tqdm=True,
+        seed=args.seed, use_cpu=not cuda, dataloader_num_workers=0, log_completions=False,
+        use_transformers_continuous_batching=args.trl_generation == "continuous")
     trainer = GRPOTrainer(model=model, reward_funcs=even_token_fraction, args=config, train_dataset=dataset,
                           processing_class=tokenizer)
 
@@ -313,12 +352,10 @@ def run_trl(args, shape, model_dir, workload):
             self.last, self.mark = now, dict(times)
 
     trainer.add_callback(StepTimer())
+    light_warmup(model, tokenizer, prompts, G, cap, micro, original_generate, sync)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     trainer.train()
-    if expected["mismatches"]:
-        raise RuntimeError(f"{expected['mismatches']} of {expected['checked']} TRL completions were not their "
-                           "drawn length: the forced lengths did not hold")
     timed = [r for r in records if not r["warmup"]]
     if not timed:
         raise RuntimeError(f"TRL ran {len(records)} steps, none timed")
@@ -328,6 +365,31 @@ def run_trl(args, shape, model_dir, workload):
     mean["peak_bytes"] = torch.cuda.max_memory_allocated() if cuda else -1
     mean["checked_completions"] = expected["checked"]
     return {"steps": records, "mean": mean}
+
+
+def light_warmup(model, tokenizer, prompts, G, cap, micro, generate, sync):
+    """What a first step pays once, for much less than a whole TRL step (minutes at 1.5B): CUDA and cuBLAS
+    set-up, generate on all the step's rows for a few tokens, and one micro-batch's forward and backward at
+    the step's widest shape (gradients dropped)."""
+    import torch
+
+    t = time.perf_counter()
+    rows = [ids for ids in prompts for _ in range(G)]
+    width = max(len(ids) for ids in rows)
+    pad = tokenizer.pad_token_id
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=model.device)
+    mask = (torch.arange(width, device=model.device) >= torch.tensor(
+        [width - len(r) for r in rows], device=model.device).unsqueeze(1)).long()
+    with torch.no_grad():
+        generate(input_ids=ids, attention_mask=mask, max_new_tokens=4, do_sample=True, top_k=0, pad_token_id=pad)
+    wide = torch.randint(0, model.config.vocab_size, (micro, width + cap), device=model.device)
+    model.train()
+    logits = model(input_ids=wide, use_cache=False, logits_to_keep=cap + 1).logits
+    torch.log_softmax(logits.float(), -1).mean().backward()
+    del logits
+    model.zero_grad(set_to_none=True)
+    sync()
+    print(f"trl light warm-up: {time.perf_counter() - t:.1f} s", flush=True)
 
 
 def split_text(m):
@@ -348,9 +410,13 @@ def main():
     p.add_argument("--aha-steps", type=int, default=3)
     p.add_argument("--micro-tokens", type=int, default=16384, help="aha's packed micro-batch token budget")
     p.add_argument("--aha-autocast", action="store_true", help="aha with float32 masters under bf16 autocast")
-    p.add_argument("--trl-warmup", type=int, default=1)
+    p.add_argument("--trl-warmup", type=int, default=0,
+                   help="whole TRL steps before the timed ones (a light warm-up runs first anyway)")
     p.add_argument("--trl-steps", type=int, default=1)
     p.add_argument("--trl-micro", type=int, default=8, help="TRL's per_device_train_batch_size (completions)")
+    p.add_argument("--trl-generation", choices=["generate", "continuous"], default="generate",
+                   help="TRL's generation without vLLM: transformers' generate, or its continuous batching "
+                        "(use_transformers_continuous_batching; it hangs on the CPU, so GPU only)")
     p.add_argument("--trl-checkpointing", action="store_true", help="TRL with gradient checkpointing (its default)")
     args = p.parse_args()
     shape = SHAPES[args.shape]
@@ -370,6 +436,7 @@ def main():
         t = time.perf_counter()
         result["aha"] = run_aha(args, shape, model_dir, workload_path)
         result["aha"]["wall_s"] = time.perf_counter() - t
+        write_json_atomic(os.path.join(args.out, "grpo_step_vs_trl.json"), result)  # kept if TRL runs out of time
     else:  # the workload alone
         subprocess.run([os.path.join(args.build, "bench", "bench_grpo_step"), "--model", model_dir, "--workload-only",
                         "--prompts", str(shape["prompts"]), "--group", str(shape["group"]),
@@ -387,7 +454,8 @@ def main():
         t = time.perf_counter()
         result["trl"] = run_trl(args, shape, model_dir, workload)
         result["trl"]["wall_s"] = time.perf_counter() - t
-    line = f"grpo_step_vs_trl shape={args.shape} device={args.device}"
+    result["trl_generation"] = args.trl_generation
+    line = f"grpo_step_vs_trl shape={args.shape} device={args.device} trl_generation={args.trl_generation}"
     if "aha" in result and "trl" in result:
         a, r = result["aha"]["mean"], result["trl"]["mean"]
         result["ratio_trl_over_aha"] = r["step_s"] / a["step_s"]
