@@ -7,6 +7,11 @@
 #   bash tools/bench/gpu_r1_zero_depth.sh [extra `aha train` arguments, e.g. --stop-after 50 or --resume]
 # A run that must span two device calls (each at most 10 minutes): the first with
 # TRAIN_TIMEOUT=seconds (or --stop-after N), the next with --resume on the same (still warm) machine.
+# CALL_SECONDS=570 instead sets the train timeout to what is left of 570 s after the build (less
+# 20 s for the summary). --resume before GRPO has started (no run.db yet: the first call ended in
+# the base model's pretraining) starts the run afresh; a finished base model is reused either way.
+#   CALL_SECONDS=570 bash tools/bench/gpu_r1_zero_depth.sh            # call 1: build, base, first GRPO steps
+#   CALL_SECONDS=570 bash tools/bench/gpu_r1_zero_depth.sh --resume   # call 2: the rest, then the summary
 set -uo pipefail
 out=${OUT:-gpu-out}; mkdir -p "$out"
 t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
@@ -20,13 +25,28 @@ cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=
 cmake --build build-gpu -j "$(nproc)" --target aha >> "$out/build.log" 2>&1 || { grep -E "error" -A3 "$out/build.log" | head -40; exit 1; }
 stamp built; nvidia-smi -L
 run_dir=runs/r1-zero-depth-gpu
-timeout "${TRAIN_TIMEOUT:-100000}" build-gpu/aha train recipes/r1-zero-depth-gpu.json --run-dir "$run_dir" "$@" > "$out/train.log" 2>&1
+args=("$@")
+if [[ " $* " == *" --resume "* && ! -f "$run_dir/run.db" ]]; then
+  echo "no run in $run_dir yet (the last call ended before GRPO began): starting it afresh"
+  args=(); for a in "$@"; do [[ $a == --resume ]] || args+=("$a"); done
+  rm -rf "$run_dir"  # ours, and it holds no run
+fi
+train_timeout=${TRAIN_TIMEOUT:-100000}
+if [[ -n ${CALL_SECONDS:-} && -z ${TRAIN_TIMEOUT:-} ]]; then train_timeout=$(( CALL_SECONDS - ($(date +%s) - t0) - 20 )); fi
+stamp "training for at most ${train_timeout}s"
+timeout "$train_timeout" build-gpu/aha train recipes/r1-zero-depth-gpu.json --run-dir "$run_dir" "${args[@]}" > "$out/train.log" 2>&1
 echo "aha train exit $?"; stamp trained
 tail -c 3000 "$out/train.log" | tr '\r' '\n' | tail -25
 cp "$run_dir/run.db" "$out/run.db" 2>/dev/null
-ls runs/models/gpu-depth-base 2>/dev/null | head -20
-python3 - "$run_dir/run.db" <<'PY' | tee "$out/summary.txt"
-import sqlite3, sys
+cp runs/models/gpu-depth-base/pretrain_report.json "$out/" 2>/dev/null
+python3 - "$run_dir/run.db" runs/models/gpu-depth-base/pretrain_report.json <<'PY' | tee "$out/summary.txt"
+import json, os, sqlite3, sys
+if os.path.exists(sys.argv[2]):
+    r = json.load(open(sys.argv[2]))
+    print("base:", {k: r.get(k) for k in ["parameters", "tokens", "epochs", "wall_seconds", "train_seconds",
+                                         "tokens_per_second", "final_loss"]},
+          "held-out accuracy (plain style, greedy):", (r.get("heldout_plain") or {}).get("accuracy"))
+if not os.path.exists(sys.argv[1]): sys.exit("no run.db yet")
 db = sqlite3.connect(sys.argv[1])
 def series(name):
     return db.execute("select step, value from metrics where name = ? order by step", (name,)).fetchall()
