@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <map>
+#include <regex>
 #include <sstream>
 
 #include "core/json.h"
@@ -265,7 +266,7 @@ TEST(BaseCorpus, DepthShortShareAndCheckedStyle) {
   s.countdown_share = 0;
   s.plain = 0.3, s.dialogue = 0.1, s.tagged = 0.2, s.prose = 0.1, s.checked = 0.3;
   s.short_share = 0.5;
-  int shortened = 0, shortenable = 0, checked = 0, checked_tagged = 0;
+  int shortened = 0, shortenable = 0, checked = 0, checked_tagged = 0, slips = 0;
   std::map<int, int> depths;
   for (const auto& d : generate_base_corpus(s)) {
     if (d.style == CorpusStyle::prose) continue;
@@ -277,6 +278,20 @@ TEST(BaseCorpus, DepthShortShareAndCheckedStyle) {
       EXPECT_LE(steps, 8) << d.text;
       ++depths[steps];
       EXPECT_TRUE(contains(d.text, "Let me check: ") || contains(d.text, ". Wait, ")) << d.text;
+      EXPECT_FALSE(contains(d.text, kR1ZeroPreamble) || contains(d.text, "User:") || contains(d.text, "Assistant:"))
+          << d.text;
+      // Every computation written is true, except a slip, which "Wait," catches at once.
+      static const std::regex kEquation(R"((\d+) ([-+*/]) (\d+) = (\d+))");
+      for (auto it = std::sregex_iterator(d.text.begin(), d.text.end(), kEquation); it != std::sregex_iterator(); ++it) {
+        const auto& m = *it;
+        const long long a = std::stoll(m[1]), b = std::stoll(m[3]), c = std::stoll(m[4]);
+        const char op = m[2].str()[0];
+        const bool right = op == '+' ? a + b == c : op == '-' ? a - b == c : op == '*' ? a * b == c : a == b * c;
+        if (!right) {
+          ++slips;
+          EXPECT_TRUE(d.text.substr(size_t(m.position() + m.length())).starts_with(". Wait, ")) << m.str() << " in " << d.text;
+        }
+      }
       if (contains(d.text, "<think>")) {
         ++checked_tagged;
         EXPECT_TRUE(d.text.ends_with(" </answer>")) << d.text;
@@ -300,6 +315,7 @@ TEST(BaseCorpus, DepthShortShareAndCheckedStyle) {
   EXPECT_EQ(shortenable, 720);
   EXPECT_NEAR(shortened, 360, 4 * 13.5);
   EXPECT_EQ(depths.size(), 3u);  // 6, 7 and 8 steps all occur
+  EXPECT_GT(slips, 100);         // about one step in six of 360 documents of 6-8 steps
 }
 
 TEST(BaseCorpus, SpecFromJsonChecksKeysAndRanges) {
