@@ -61,11 +61,11 @@ std::string solution_of(const Example& ex) {
   return json::ObjectReader(meta, "metadata of example '" + ex.id + "'").get_string("solution");
 }
 
-constexpr int kStyles = 6;
+constexpr int kStyles = 7;
 
 // Style counts by largest remainder of weight / total * documents, ties to the earlier style.
 std::vector<int64_t> style_counts(const BaseCorpusSpec& s) {
-  const double w[kStyles] = {s.plain, s.dialogue, s.tagged, s.prose, s.drill, s.chinese};
+  const double w[kStyles] = {s.plain, s.dialogue, s.tagged, s.prose, s.drill, s.chinese, s.checked};
   double total = 0;
   for (double x : w) total += x;
   std::vector<int64_t> counts(kStyles);
@@ -92,8 +92,11 @@ std::vector<Example> problems(size_t n, const BaseCorpusSpec& s, bool countdown)
     for (uint64_t call = 0; want > 0; ++call) {
       size_t k = std::min(want, kProblemsPerCall);
       uint64_t seed = mix_seed(mix_seed(s.seed, uint64_t(d)), call);
+      ArithmeticConfig arithmetic = ArithmeticConfig::for_difficulty(d);
+      if (s.min_steps > 0) arithmetic.min_steps = s.min_steps;
+      if (s.max_steps > 0) arithmetic.max_steps = s.max_steps;
       auto part = countdown ? generate_countdown(k, seed, CountdownConfig::for_difficulty(d), Split::train)
-                            : generate_arithmetic(k, seed, ArithmeticConfig::for_difficulty(d), Split::train);
+                            : generate_arithmetic(k, seed, arithmetic, Split::train);
       for (auto& ex : part) out.push_back(std::move(ex));
       want -= k;
     }
@@ -124,9 +127,39 @@ std::string framed(const std::string& prompt, std::string tagged, SeededRandom& 
   return text;
 }
 
-std::string render(const Example& ex, CorpusStyle style, SeededRandom& rng) {
-  const std::string solution = solution_of(ex);
+// The checks of a checked document: after each step a confirmation (1 in 3) or a caught slip
+// (1 in 6); a document without any gets one confirmation at a random step.
+std::vector<StepCheck> draw_checks(int64_t steps, SeededRandom& rng) {
+  std::vector<StepCheck> checks;
+  bool any = false;
+  for (int64_t i = 0; i < steps; ++i) {
+    const int64_t roll = rng.uniform(0, 5);
+    checks.push_back(roll < 2 ? StepCheck::confirm : roll < 3 ? StepCheck::slip : StepCheck::none);
+    any = any || checks.back() != StepCheck::none;
+  }
+  if (!any && steps > 0) checks[size_t(rng.uniform(0, steps - 1))] = StepCheck::confirm;
+  return checks;
+}
+
+int64_t steps_of(const Example& ex) {
+  auto meta = json::parse(ex.metadata, "metadata of example '" + ex.id + "'");
+  return json::ObjectReader(meta, "metadata").get_int("steps");
+}
+
+std::string render(const Example& ex, CorpusStyle style, SeededRandom& rng, double short_share) {
+  std::string solution = solution_of(ex);
+  // Only drawn when asked for, so that corpora without short documents stay as they were.
+  if (short_share > 0 && ex.kind == TaskKind::math &&
+      (style == CorpusStyle::plain || style == CorpusStyle::dialogue || style == CorpusStyle::tagged) &&
+      double(rng.uniform(0, 9999)) < short_share * 10000)
+    solution = short_solution(solution, int(rng.uniform(0, 2)));
   switch (style) {
+    case CorpusStyle::checked: {
+      if (ex.kind != TaskKind::math) return "Question: " + ex.prompt + "\nAnswer: " + solution;
+      const std::string checked = checked_solution(solution, draw_checks(steps_of(ex), rng));
+      if (rng.chance(1, 2)) return "Question: " + ex.prompt + "\nAnswer: " + checked;
+      return framed(ex.prompt, tagged_solution(checked), rng);
+    }
     case CorpusStyle::chinese: {
       std::string steps = ex.kind == TaskKind::math ? chinese_solution(solution) : "";
       return framed(ex.prompt, steps.empty() ? tagged_solution(solution) : steps, rng);
@@ -150,28 +183,34 @@ const char* corpus_style_name(CorpusStyle style) {
     case CorpusStyle::prose: return "prose";
     case CorpusStyle::drill: return "drill";
     case CorpusStyle::chinese: return "chinese";
+    case CorpusStyle::checked: return "checked";
   }
   return "?";
 }
 
 BaseCorpusSpec BaseCorpusSpec::from_json(const rapidjson::Value& value, const std::string& where) {
   json::ObjectReader r(value, where);
-  r.reject_unknown({"documents", "seed", "min_difficulty", "max_difficulty", "countdown_share", "styles"});
+  r.reject_unknown({"documents", "seed", "min_difficulty", "max_difficulty", "countdown_share", "styles",
+                    "short_share", "min_steps", "max_steps"});
   BaseCorpusSpec s;
   s.documents = r.get_int("documents", s.documents);
   s.seed = uint64_t(r.get_int("seed", int64_t(s.seed)));
   s.min_difficulty = int(r.get_int("min_difficulty", s.min_difficulty));
   s.max_difficulty = int(r.get_int("max_difficulty", s.max_difficulty));
   s.countdown_share = r.get_double("countdown_share", s.countdown_share);
+  s.short_share = r.get_double("short_share", s.short_share);
+  s.min_steps = int(std::clamp<int64_t>(r.get_int("min_steps", s.min_steps), -1, 1000));
+  s.max_steps = int(std::clamp<int64_t>(r.get_int("max_steps", s.max_steps), -1, 1000));
   if (r.has("styles")) {
     auto styles = r.object("styles");
-    styles.reject_unknown({"plain", "dialogue", "tagged", "prose", "drill", "chinese"});
+    styles.reject_unknown({"plain", "dialogue", "tagged", "prose", "drill", "chinese", "checked"});
     s.plain = styles.get_double("plain", 0);
     s.dialogue = styles.get_double("dialogue", 0);
     s.tagged = styles.get_double("tagged", 0);
     s.prose = styles.get_double("prose", 0);
     s.drill = styles.get_double("drill", 0);
     s.chinese = styles.get_double("chinese", 0);
+    s.checked = styles.get_double("checked", 0);
   }
   s.validate(where);
   return s;
@@ -184,9 +223,17 @@ void BaseCorpusSpec::validate(const std::string& where) const {
               ".." + std::to_string(max_difficulty));
   require(countdown_share >= 0 && countdown_share <= 1, where + ": countdown_share must be in [0, 1]");
   for (auto [name, w] : {std::pair<const char*, double>{"plain", plain}, {"dialogue", dialogue},
-                         {"tagged", tagged}, {"prose", prose}, {"drill", drill}, {"chinese", chinese}})
+                         {"tagged", tagged}, {"prose", prose}, {"drill", drill}, {"chinese", chinese},
+                         {"checked", checked}})
     require(w >= 0 && std::isfinite(w), where + ": styles." + name + " must be a weight >= 0");
-  require(plain + dialogue + tagged + prose + drill + chinese > 0, where + ": styles: at least one weight must be positive");
+  require(plain + dialogue + tagged + prose + drill + chinese + checked > 0,
+          where + ": styles: at least one weight must be positive");
+  require(short_share >= 0 && short_share <= 1, where + ": short_share must be in [0, 1]");
+  const auto steps_ok = [](int v) { return v == 0 || (v >= 1 && v <= kMaxArithmeticSteps); };
+  require(steps_ok(min_steps) && steps_ok(max_steps) && (min_steps == 0 || max_steps == 0 || min_steps <= max_steps),
+          where + ": need min_steps and max_steps in 1.." + std::to_string(kMaxArithmeticSteps) +
+              " (or 0: the difficulty's), min_steps <= max_steps; got " + std::to_string(min_steps) + ".." +
+              std::to_string(max_steps));
 }
 
 std::string tagged_solution(const std::string& solution) {
@@ -235,6 +282,90 @@ std::string answer_of(const std::string& solution) {
 }
 
 }  // namespace
+
+namespace {
+
+// The sentences of a worked solution, each with its final period ("Tom starts with 3 apples.").
+std::vector<std::string> sentences_of(const std::string& solution) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at < solution.size();) {
+    size_t end = solution.find(". ", at);
+    end = end == std::string::npos ? solution.size() : end + 1;
+    out.push_back(solution.substr(at, end - at));
+    at = end;
+    while (at < solution.size() && solution[at] == ' ') ++at;
+  }
+  return out;
+}
+
+bool is_step(const std::string& sentence) { return sentence.find(" = ") != std::string::npos; }
+
+int64_t number(const std::string& text, const std::string& what) {
+  try {
+    size_t used = 0;
+    int64_t v = std::stoll(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw Error("checked_solution: " + what + " '" + text + "' is not an integer");
+}
+
+int64_t apply_op(int64_t a, const std::string& op, int64_t b) {
+  return op == "+" ? a + b : op == "-" ? a - b : op == "*" ? a * b : a / b;
+}
+
+const char* inverse_of(const std::string& op) { return op == "+" ? "-" : op == "-" ? "+" : op == "*" ? "/" : "*"; }
+
+}  // namespace
+
+std::string checked_solution(const std::string& solution, const std::vector<StepCheck>& checks) {
+  require(!answer_of(solution).empty(), "checked_solution: no final \"The answer is\" in: " + solution);
+  std::string out;
+  size_t step = 0;
+  for (const std::string& sentence : sentences_of(solution)) {
+    if (!out.empty()) out += ' ';
+    if (!is_step(sentence)) {
+      out += sentence;
+      continue;
+    }
+    const auto equations = equations_of(sentence);
+    require(equations.size() == 1, "checked_solution: a step is not \"a op b = c.\": " + sentence);
+    const Equation& e = equations[0];
+    require(e.op == "+" || e.op == "-" || e.op == "*" || e.op == "/",
+            "checked_solution: unknown operation '" + e.op + "' in: " + sentence);
+    const int64_t a = number(e.a, "operand"), b = number(e.b, "operand"), c = number(e.c, "result");
+    const StepCheck check = step < checks.size() ? checks[step] : StepCheck::none;
+    ++step;
+    const std::string inv = inverse_of(e.op);
+    if (check == StepCheck::slip) {
+      const int64_t wrong = e.op == "*" ? c + b : c + 1;
+      const std::string head = sentence.substr(0, sentence.size() - e.c.size() - 1);  // up to "= "
+      out += head + std::to_string(wrong) + ". Wait, " + std::to_string(wrong) + " " + inv + " " + e.b + " = " +
+             std::to_string(apply_op(wrong, inv, b)) + ", not " + e.a + ". So " + e.a + " " + e.op + " " + e.b +
+             " = " + e.c + ".";
+      continue;
+    }
+    out += sentence;
+    if (check == StepCheck::confirm) {
+      require(apply_op(c, inv, b) == a, "checked_solution: the step is wrong: " + sentence);
+      out += " Let me check: " + e.c + " " + inv + " " + e.b + " = " + e.a + ". Correct.";
+    }
+  }
+  require(step > 0, "checked_solution: no \"a op b = c.\" step in: " + solution);
+  return out;
+}
+
+std::string short_solution(const std::string& solution, int kept_steps) {
+  require(!answer_of(solution).empty(), "short_solution: no final \"The answer is\" in: " + solution);
+  std::string out;
+  int steps = 0;
+  for (const std::string& sentence : sentences_of(solution)) {
+    if (is_step(sentence) && steps++ >= kept_steps) continue;
+    if (!out.empty()) out += ' ';
+    out += sentence;
+  }
+  return out;
+}
 
 std::string chinese_solution(const std::string& solution) {
   const auto equations = equations_of(solution);
@@ -297,7 +428,8 @@ std::vector<CorpusDocument> generate_base_corpus(const BaseCorpusSpec& spec) {
   const auto counts = style_counts(spec);
   const auto count_of = [&](CorpusStyle style) { return counts[size_t(style)]; };
   const int64_t problem_docs = count_of(CorpusStyle::plain) + count_of(CorpusStyle::dialogue) +
-                               count_of(CorpusStyle::tagged) + count_of(CorpusStyle::chinese);
+                               count_of(CorpusStyle::tagged) + count_of(CorpusStyle::chinese) +
+                               count_of(CorpusStyle::checked);
   const auto countdown_docs = int64_t(std::llround(spec.countdown_share * double(problem_docs)));
   auto arithmetic = problems(size_t(problem_docs - countdown_docs), spec, false);
   auto countdown = problems(size_t(countdown_docs), spec, true);
@@ -334,7 +466,7 @@ std::vector<CorpusDocument> generate_base_corpus(const BaseCorpusSpec& spec) {
       d.text = generate_drill_lines(rng.next());
     } else {
       const Example& ex = *pool[next_problem++];
-      d.text = render(ex, style, rng);
+      d.text = render(ex, style, rng, spec.short_share);
       d.task = ex.kind == TaskKind::math ? "arithmetic" : "countdown";
       d.problem_key = key_of(ex);
     }

@@ -17,9 +17,24 @@
 //   drill     lines of arithmetic facts "a + b = c" (+, -, * and exact / on small numbers, as
 //             the worked solutions write them), the way tables and exercise sheets appear in
 //             text; a fact whose one-step problem key ("36-16") is held out is never written
+//   checked   a worked arithmetic solution with self-checks, half the time in the plain framing
+//             ("Question: ...\nAnswer: ..."), half in tagged's framings: after some steps
+//             "Let me check: c - b = a. Correct." (the inverse operation), and after some a
+//             slip caught and fixed: "... = c+1. Wait, c+1 - b = a+1, not a. So a + b = c."
+//             (see checked_solution). At least one check per document; Countdown problems
+//             fall back to plain
 //   prose     a paragraph of generated sentences with the preamble's vocabulary (conversation,
 //             user, assistant, question, solves, thinks, reasoning process, mind, provides,
 //             answer, enclosed, tags, respectively, ...)
+//
+// Verbosity: a share `short_share` of the arithmetic plain, dialogue and tagged documents skip
+// most steps (short_solution): they keep 0..2 of the steps and then state the answer, the way a
+// text that guesses, or computes in its head, would. The stated answer is the right one; a
+// model cannot learn to reach it without the steps on deep problems, so its short answers there
+// are mostly wrong, and the written (and checked) chains are what get deep problems right.
+//
+// Depth: min_steps / max_steps (0 = each difficulty's own range) replace the step range of the
+// arithmetic problems at every difficulty, so a corpus can hold problems of 1..8 steps.
 //
 // Contract: generate_base_corpus(spec) returns exactly spec.documents documents whose style
 // counts are the shares rounded by largest remainder, in a seeded order; the same spec gives
@@ -37,7 +52,7 @@
 
 namespace aha {
 
-enum class CorpusStyle { plain, dialogue, tagged, prose, drill, chinese };
+enum class CorpusStyle { plain, dialogue, tagged, prose, drill, chinese, checked };
 const char* corpus_style_name(CorpusStyle style);
 
 struct BaseCorpusSpec {
@@ -46,7 +61,9 @@ struct BaseCorpusSpec {
   int min_difficulty = 1, max_difficulty = 2;
   double countdown_share = 0.2;  // of the problem documents
   // Relative weights of the styles (need not sum to 1; their sum must be positive).
-  double plain = 0.5, dialogue = 0.2, tagged = 0.2, prose = 0.1, drill = 0.0, chinese = 0.0;
+  double plain = 0.5, dialogue = 0.2, tagged = 0.2, prose = 0.1, drill = 0.0, chinese = 0.0, checked = 0.0;
+  double short_share = 0.0;          // of the arithmetic plain, dialogue and tagged documents
+  int min_steps = 0, max_steps = 0;  // arithmetic step range; 0 = the difficulty's own
 
   // From a JSON object with these keys (all optional); unknown or ill-typed keys and values out
   // of range are aha::Error naming `where` and the key.
@@ -73,6 +90,21 @@ std::string chinese_solution(const std::string& solution);
 
 // 6-12 lines of arithmetic facts (see drill above); none is a held-out one-step problem.
 std::string generate_drill_lines(uint64_t seed);
+
+// What a self-check adds after one step of a worked solution (checked style).
+enum class StepCheck { none, confirm, slip };
+
+// The worked arithmetic solution with its steps checked: after step i, when checks[i] is
+//   confirm  "Let me check: {c inv b} = {a}. Correct." (inv: - for +, + for -, / for *, * for /)
+//   slip     the step's result is first written wrong, w = c + b for *, else c + 1, then
+//            "Wait, {w inv b} = {a'}, not {a}. So {a op b} = {c}."
+// checks shorter than the steps: the rest get none. aha::Error when the solution has no
+// "a op b = c." steps or no final answer.
+std::string checked_solution(const std::string& solution, const std::vector<StepCheck>& checks);
+
+// The worked arithmetic solution with only its first `kept_steps` steps (and its opening
+// sentence), then its final "The answer is N."; kept_steps >= the step count keeps them all.
+std::string short_solution(const std::string& solution, int kept_steps);
 
 // One paragraph of prose with the R1-Zero preamble's vocabulary (2-5 sentences).
 std::string generate_prose_paragraph(uint64_t seed);

@@ -37,7 +37,7 @@ DatasetSpec parse_dataset_spec(std::string_view json_text, const std::string& co
     spec.jsonl.every_nth = static_cast<size_t>(positive_int(r, "every_nth", 1));
     return spec;
   }
-  r.reject_unknown({"synthetic", "n", "seed", "difficulty", "split"});
+  r.reject_unknown({"synthetic", "n", "seed", "difficulty", "split", "min_steps", "max_steps"});
   spec.synthetic = r.get_string("synthetic");
   if (spec.synthetic != "arithmetic" && spec.synthetic != "countdown")
     throw Error(context + ": field 'synthetic' must be \"arithmetic\" or \"countdown\", got \"" + spec.synthetic +
@@ -53,10 +53,21 @@ DatasetSpec parse_dataset_spec(std::string_view json_text, const std::string& co
     throw Error(context + ": field 'difficulty' must be 1..5, got " + std::to_string(difficulty));
   spec.difficulty = static_cast<int>(difficulty);
   spec.split = parse_split(r.get_string("split", "train"));
+  if (r.has("min_steps") || r.has("max_steps")) {
+    if (spec.synthetic != "arithmetic")
+      throw Error(context + ": fields 'min_steps' and 'max_steps' are for synthetic arithmetic only");
+    const ArithmeticConfig base = ArithmeticConfig::for_difficulty(spec.difficulty);
+    const int64_t lo = r.get_int("min_steps", base.min_steps), hi = r.get_int("max_steps", base.max_steps);
+    if (lo < 1 || lo > hi || hi > kMaxArithmeticSteps)
+      throw Error(context + ": need 1 <= min_steps <= max_steps <= " + std::to_string(kMaxArithmeticSteps) + ", got " +
+                  std::to_string(lo) + ".." + std::to_string(hi));
+    spec.min_steps = static_cast<int>(lo);
+    spec.max_steps = static_cast<int>(hi);
+  }
   // An impossible size fails here, naming the recipe's field, not after minutes of drawing.
   const uint64_t most =
       spec.synthetic == "arithmetic"
-          ? max_distinct_problems(ArithmeticConfig::for_difficulty(spec.difficulty), spec.split)
+          ? max_distinct_problems(arithmetic_config(spec), spec.split)
           : max_distinct_problems(CountdownConfig::for_difficulty(spec.difficulty), spec.split);
   if (spec.n > most)
     throw Error(context + ": field 'n' is " + std::to_string(spec.n) + ", more than the " + std::to_string(most) +
@@ -65,13 +76,20 @@ DatasetSpec parse_dataset_spec(std::string_view json_text, const std::string& co
   return spec;
 }
 
+ArithmeticConfig arithmetic_config(const DatasetSpec& spec) {
+  ArithmeticConfig c = ArithmeticConfig::for_difficulty(spec.difficulty);
+  if (spec.min_steps > 0) c.min_steps = spec.min_steps;
+  if (spec.max_steps > 0) c.max_steps = spec.max_steps;
+  return c;
+}
+
 std::vector<Example> load_dataset(const DatasetSpec& spec, const std::filesystem::path& base_dir) {
   if (!spec.path.empty()) {
     std::filesystem::path p = spec.path;
     return load_jsonl(p.is_absolute() ? p : base_dir / p, spec.jsonl);
   }
   if (spec.synthetic == "arithmetic")
-    return generate_arithmetic(spec.n, spec.seed, ArithmeticConfig::for_difficulty(spec.difficulty), spec.split);
+    return generate_arithmetic(spec.n, spec.seed, arithmetic_config(spec), spec.split);
   if (spec.synthetic == "countdown")
     return generate_countdown(spec.n, spec.seed, CountdownConfig::for_difficulty(spec.difficulty), spec.split);
   throw Error("data set spec: neither a path nor a synthetic task");

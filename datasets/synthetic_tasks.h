@@ -34,6 +34,10 @@ const char* split_name(Split split);
 constexpr uint64_t kHeldoutPerMille = 100;  // 10% of problem keys are held out
 bool is_heldout_key(std::string_view problem_key);
 
+// The most steps a recipe may ask of arithmetic (dataset_spec.h, base_corpus.h): deep enough
+// that a one-shot answer fails and a written chain is needed.
+constexpr int kMaxArithmeticSteps = 12;
+
 struct ArithmeticConfig {
   int min_steps = 1, max_steps = 2;  // operations after the starting amount
   int64_t start_min = 2, start_max = 20;

@@ -16,6 +16,7 @@
 #include "core/json.h"
 #include "core/output_dir.h"
 #include "core/progress_bar.h"
+#include "core/reflection_words.h"
 #include "core/run_store.h"
 #include "datasets/data_iterator.h"
 #include "datasets/prompt_template.h"
@@ -423,7 +424,7 @@ StepRollout GrpoRun::sample_rollout(int64_t batch_index, int64_t version) {
   auto& kept_prompts = out.prompts;
   std::map<std::string, std::vector<double>> components;
   std::vector<double> totals, lengths;
-  int64_t truncated = 0, degenerate = 0, sampled_groups = 0, rounds = 0;
+  int64_t truncated = 0, reflecting = 0, degenerate = 0, sampled_groups = 0, rounds = 0;
   // Data parallel: every rank draws the same prompts and samples its share of them; the
   // refill rounds follow the largest shortfall of any rank, so all draw alike.
   const int world = comm_ ? comm_->size() : 1;
@@ -461,6 +462,7 @@ StepRollout GrpoRun::sample_rollout(int64_t batch_index, int64_t version) {
         for (const auto& [name, value] : g.scores[j].components) components[name].push_back(value);
         lengths.push_back(static_cast<double>(g.completions[j].tokens.size()));
         truncated += g.completions[j].finish_reason == FinishReason::kLength;
+        reflecting += count_reflection_words(g.completions[j].text, default_reflection_words()) > 0;
         out.generated += static_cast<int64_t>(g.completions[j].tokens.size());
       }
     const auto all_equal = policy::degenerate_groups(torch::tensor(round_totals, torch::kFloat64), G);
@@ -495,6 +497,8 @@ StepRollout GrpoRun::sample_rollout(int64_t batch_index, int64_t version) {
   m.emplace_back("response/length_mean", mean_std(lengths).first);
   m.emplace_back("response/length_max", lengths.empty() ? 0.0 : *std::max_element(lengths.begin(), lengths.end()));
   m.emplace_back("response/truncated_frac", lengths.empty() ? 0.0 : static_cast<double>(truncated) / lengths.size());
+  // Self-verification phrases (core/reflection_words.h), the R1-Zero sign of reflection.
+  m.emplace_back("response/reflection_rate", lengths.empty() ? 0.0 : static_cast<double>(reflecting) / lengths.size());
   m.emplace_back("data/degenerate_group_frac",
                  sampled_groups == 0 ? 0.0 : static_cast<double>(degenerate) / static_cast<double>(sampled_groups));
   m.emplace_back("data/sampling_rounds", static_cast<double>(rounds));

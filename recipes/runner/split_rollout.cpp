@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "core/reflection_words.h"
 #include "policy/learner/advantages.h"
 
 namespace aha::recipes {
@@ -69,7 +70,7 @@ ScoredRollout score_rollout_result(RolloutResult result, const std::vector<Examp
   ScoredRollout out;
   std::map<std::string, std::vector<double>> components;
   std::vector<double> totals, lengths;
-  int64_t truncated = 0;
+  int64_t truncated = 0, reflecting = 0;
   for (size_t i = 0; i < result.groups.size(); ++i) {
     SampledExample g;
     g.prompt_ids = std::move(result.groups[i].prompt_ids);
@@ -81,6 +82,7 @@ ScoredRollout score_rollout_result(RolloutResult result, const std::vector<Examp
       for (const auto& [name, value] : g.scores[j].components) components[name].push_back(value);
       lengths.push_back(static_cast<double>(g.completions[j].tokens.size()));
       truncated += g.completions[j].finish_reason == FinishReason::kLength;
+      reflecting += count_reflection_words(g.completions[j].text, default_reflection_words()) > 0;
       out.generated += static_cast<int64_t>(g.completions[j].tokens.size());
     }
     out.groups.push_back(std::move(g));
@@ -95,6 +97,8 @@ ScoredRollout score_rollout_result(RolloutResult result, const std::vector<Examp
   m.emplace_back("response/length_mean", mean_std(lengths).first);
   m.emplace_back("response/length_max", lengths.empty() ? 0.0 : *std::max_element(lengths.begin(), lengths.end()));
   m.emplace_back("response/truncated_frac", lengths.empty() ? 0.0 : static_cast<double>(truncated) / lengths.size());
+  // Self-verification phrases (core/reflection_words.h), the R1-Zero sign of reflection.
+  m.emplace_back("response/reflection_rate", lengths.empty() ? 0.0 : static_cast<double>(reflecting) / lengths.size());
   m.emplace_back("data/degenerate_group_frac",
                  out.groups.empty() ? 0.0 : static_cast<double>(degenerate) / static_cast<double>(out.groups.size()));
   m.emplace_back("data/sampling_rounds", 1.0);

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <map>
+#include <regex>
 #include <sstream>
 
 #include "core/json.h"
@@ -122,7 +123,12 @@ TEST(BaseCorpus, StylesAreKeptApartAndNeverTheR1ZeroTemplate) {
       case CorpusStyle::drill:
         EXPECT_FALSE(contains(d.text, "<")) << d.text;
         break;
+      case CorpusStyle::checked:
+        ADD_FAILURE() << "small_spec has no checked documents";
+        break;
     }
+    // Self-checks are the checked style's alone.
+    EXPECT_FALSE(contains(d.text, "Let me check") || contains(d.text, "Wait,")) << d.text;
   }
 }
 
@@ -201,6 +207,117 @@ TEST(BaseCorpus, ChineseDocumentsAreTheProblemsAboutMeiFirst) {
   EXPECT_LT(mei_reasoned_in_english, chinese);
 }
 
+constexpr const char* kFourSteps =
+    "Tom starts with 12 apples. Buying 5 more gives 12 + 5 = 17. Multiplying by 3 gives 17 * 3 = 51. Splitting "
+    "into 3 equal groups leaves 51 / 3 = 17. Losing 4 leaves 17 - 4 = 13. The answer is 13.";
+
+TEST(BaseCorpus, CheckedSolutionConfirmsByTheInverseAndCatchesSlips) {
+  using enum StepCheck;
+  EXPECT_EQ(checked_solution(kFourSteps, {confirm, slip, confirm, slip}),
+            "Tom starts with 12 apples. Buying 5 more gives 12 + 5 = 17. Let me check: 17 - 5 = 12. Correct. "
+            "Multiplying by 3 gives 17 * 3 = 54. Wait, 54 / 3 = 18, not 17. So 17 * 3 = 51. Splitting into 3 equal "
+            "groups leaves 51 / 3 = 17. Let me check: 17 * 3 = 51. Correct. Losing 4 leaves 17 - 4 = 14. Wait, "
+            "14 + 4 = 18, not 17. So 17 - 4 = 13. The answer is 13.");
+  // The slips of + and /; checks shorter than the steps leave the rest unchecked.
+  EXPECT_EQ(checked_solution(kFourSteps, {slip, none, slip}),
+            "Tom starts with 12 apples. Buying 5 more gives 12 + 5 = 18. Wait, 18 - 5 = 13, not 12. So 12 + 5 = 17. "
+            "Multiplying by 3 gives 17 * 3 = 51. Splitting into 3 equal groups leaves 51 / 3 = 18. Wait, 18 * 3 = "
+            "54, not 51. So 51 / 3 = 17. Losing 4 leaves 17 - 4 = 13. The answer is 13.");
+  EXPECT_EQ(checked_solution(kFourSteps, {}), kFourSteps);
+  EXPECT_EQ(tagged_solution(checked_solution("Mei starts with 8 shells. Finding 2 more gives 8 + 2 = 10. The answer "
+                                             "is 10.",
+                                             {confirm})),
+            "<think> Mei starts with 8 shells. Finding 2 more gives 8 + 2 = 10. Let me check: 10 - 2 = 8. Correct. "
+            "</think> <answer> 10 </answer>");
+  EXPECT_NE(test::error_of([] { checked_solution("Tom starts with 3 coins.", {StepCheck::confirm}); }), "");
+  EXPECT_NE(test::error_of([] { checked_solution("Tom starts with 3 coins. The answer is 3.", {}); }), "");
+  // A confirmation of a wrong step is refused rather than written as "Correct.".
+  EXPECT_NE(test::error_of([] { checked_solution("Tom has 3. So 3 + 4 = 8. The answer is 8.", {StepCheck::confirm}); }),
+            "");
+}
+
+TEST(BaseCorpus, ShortSolutionKeepsTheFirstStepsAndTheAnswer) {
+  EXPECT_EQ(short_solution(kFourSteps, 0), "Tom starts with 12 apples. The answer is 13.");
+  EXPECT_EQ(short_solution(kFourSteps, 2),
+            "Tom starts with 12 apples. Buying 5 more gives 12 + 5 = 17. Multiplying by 3 gives 17 * 3 = 51. The "
+            "answer is 13.");
+  EXPECT_EQ(short_solution(kFourSteps, 4), kFourSteps);
+  EXPECT_EQ(short_solution(kFourSteps, 9), kFourSteps);
+  EXPECT_NE(test::error_of([] { short_solution("Tom starts with 3 coins.", 0); }), "");
+}
+
+// Steps written in a document's answer (after the question's line): the worked sentences
+// ("... gives a + b = c."), not the restatement that closes a caught slip or a check.
+int written_steps(const std::string& document) {
+  const std::string text = document.substr(document.find('\n') + 1);
+  int n = 0;
+  for (size_t at = 0; (at = text.find(" gives ", at)) != std::string::npos; ++at) ++n;
+  for (size_t at = 0; (at = text.find(" leaves ", at)) != std::string::npos; ++at) ++n;
+  return n;
+}
+
+TEST(BaseCorpus, DepthShortShareAndCheckedStyle) {
+  BaseCorpusSpec s;
+  s.documents = 1200;
+  s.seed = 11;
+  s.min_difficulty = s.max_difficulty = 2;
+  s.min_steps = 6;
+  s.max_steps = 8;
+  s.countdown_share = 0;
+  s.plain = 0.3, s.dialogue = 0.1, s.tagged = 0.2, s.prose = 0.1, s.checked = 0.3;
+  s.short_share = 0.5;
+  int shortened = 0, shortenable = 0, checked = 0, checked_tagged = 0, slips = 0;
+  std::map<int, int> depths;
+  for (const auto& d : generate_base_corpus(s)) {
+    if (d.style == CorpusStyle::prose) continue;
+    ASSERT_EQ(d.task, "arithmetic");
+    const int steps = written_steps(d.text);
+    if (d.style == CorpusStyle::checked) {
+      ++checked;
+      EXPECT_GE(steps, 6) << d.text;
+      EXPECT_LE(steps, 8) << d.text;
+      ++depths[steps];
+      EXPECT_TRUE(contains(d.text, "Let me check: ") || contains(d.text, ". Wait, ")) << d.text;
+      EXPECT_FALSE(contains(d.text, kR1ZeroPreamble) || contains(d.text, "User:") || contains(d.text, "Assistant:"))
+          << d.text;
+      // Every computation written is true, except a slip, which "Wait," catches at once.
+      static const std::regex kEquation(R"((\d+) ([-+*/]) (\d+) = (\d+))");
+      for (auto it = std::sregex_iterator(d.text.begin(), d.text.end(), kEquation); it != std::sregex_iterator(); ++it) {
+        const auto& m = *it;
+        const long long a = std::stoll(m[1]), b = std::stoll(m[3]), c = std::stoll(m[4]);
+        const char op = m[2].str()[0];
+        const bool right = op == '+' ? a + b == c : op == '-' ? a - b == c : op == '*' ? a * b == c : a == b * c;
+        if (!right) {
+          ++slips;
+          EXPECT_TRUE(d.text.substr(size_t(m.position() + m.length())).starts_with(". Wait, ")) << m.str() << " in " << d.text;
+        }
+      }
+      if (contains(d.text, "<think>")) {
+        ++checked_tagged;
+        EXPECT_TRUE(d.text.ends_with(" </answer>")) << d.text;
+      } else {
+        EXPECT_TRUE(d.text.starts_with("Question: ") && d.text.ends_with(".")) << d.text;
+      }
+      continue;
+    }
+    EXPECT_FALSE(contains(d.text, "Let me check") || contains(d.text, "Wait,")) << d.text;
+    ++shortenable;
+    if (steps <= 2) {
+      ++shortened;
+    } else {
+      EXPECT_GE(steps, 6) << d.text;
+      EXPECT_LE(steps, 8) << d.text;
+    }
+  }
+  EXPECT_EQ(checked, 360);
+  // Seeded draws: about half of each (binomial, 4 standard deviations).
+  EXPECT_NEAR(checked_tagged, 180, 4 * 9.5);
+  EXPECT_EQ(shortenable, 720);
+  EXPECT_NEAR(shortened, 360, 4 * 13.5);
+  EXPECT_EQ(depths.size(), 3u);  // 6, 7 and 8 steps all occur
+  EXPECT_GT(slips, 100);         // about one step in six of 360 documents of 6-8 steps
+}
+
 TEST(BaseCorpus, SpecFromJsonChecksKeysAndRanges) {
   auto parse = [](const std::string& text) {
     auto doc = json::parse(text, "spec");
@@ -223,6 +340,15 @@ TEST(BaseCorpus, SpecFromJsonChecksKeysAndRanges) {
   auto bilingual = parse(R"({"styles": {"plain": 2, "chinese": 0.5}})");
   EXPECT_EQ(bilingual.chinese, 0.5);
   EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"styles": {"chinese": -1}})"); }), "styles.chinese"));
+  auto deep = parse(R"({"min_steps": 1, "max_steps": 8, "short_share": 0.6, "styles": {"plain": 1, "checked": 0.2}})");
+  EXPECT_EQ(deep.min_steps, 1);
+  EXPECT_EQ(deep.max_steps, 8);
+  EXPECT_EQ(deep.short_share, 0.6);
+  EXPECT_EQ(deep.checked, 0.2);
+  EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"short_share": 1.5})"); }), "short_share"));
+  EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"max_steps": 13})"); }), "max_steps"));
+  EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"min_steps": 5, "max_steps": 4})"); }), "min_steps"));
+  EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"min_steps": -2})"); }), "min_steps"));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "tests/test_util.h"
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace aha {
 namespace {
@@ -39,6 +40,41 @@ TEST(DatasetSpec, SyntheticMatchesTheGenerator) {
   ASSERT_EQ(ex.size(), 5u);
   for (size_t i = 0; i < ex.size(); ++i) EXPECT_EQ(ex[i].prompt, direct[i].prompt);
   EXPECT_EQ(load_dataset(parse_dataset_spec(R"({"synthetic": "arithmetic", "n": 3, "seed": 0})", "s")).size(), 3u);
+}
+
+TEST(DatasetSpec, StepsOverrideKeepsTheDifficultysNumbers) {
+  auto spec = parse_dataset_spec(
+      R"({"synthetic": "arithmetic", "n": 40, "seed": 5, "difficulty": 2, "min_steps": 6, "max_steps": 8,
+          "split": "heldout"})",
+      "spec");
+  ArithmeticConfig expected = ArithmeticConfig::for_difficulty(2);
+  expected.min_steps = 6;
+  expected.max_steps = 8;
+  auto direct = generate_arithmetic(40, 5, expected, Split::heldout);
+  auto ex = load_dataset(spec);
+  ASSERT_EQ(ex.size(), 40u);
+  for (size_t i = 0; i < ex.size(); ++i) {
+    EXPECT_EQ(ex[i].prompt, direct[i].prompt);
+    auto meta = json::parse(ex[i].metadata, "meta");
+    const int64_t steps = meta["steps"].GetInt64();
+    EXPECT_GE(steps, 6);
+    EXPECT_LE(steps, 8);
+  }
+  // Either end alone: the other comes from the difficulty (2: 1..2 steps).
+  auto deep_only = parse_dataset_spec(R"({"synthetic": "arithmetic", "n": 1, "seed": 1, "max_steps": 9})", "s");
+  EXPECT_EQ(arithmetic_config(deep_only).min_steps, 1);
+  EXPECT_EQ(arithmetic_config(deep_only).max_steps, 9);
+  EXPECT_EQ(arithmetic_config(parse_dataset_spec(R"({"synthetic": "arithmetic", "n": 1, "seed": 1})", "s")).max_steps,
+            2);
+  for (const char* bad : {R"({"synthetic": "arithmetic", "n": 1, "seed": 1, "min_steps": 0})",
+                          R"({"synthetic": "arithmetic", "n": 1, "seed": 1, "max_steps": 13})",
+                          R"({"synthetic": "arithmetic", "n": 1, "seed": 1, "min_steps": 5, "max_steps": 4})",
+                          R"({"synthetic": "arithmetic", "n": 1, "seed": 1, "min_steps": 3})"}) {
+    auto e = error_of([&] { parse_dataset_spec(bad, "stage.data"); });
+    EXPECT_NE(e.find("min_steps <= max_steps"), std::string::npos) << bad << ": " << e;
+  }
+  auto e = error_of([] { parse_dataset_spec(R"({"synthetic": "countdown", "n": 1, "seed": 1, "max_steps": 4})", "s"); });
+  EXPECT_NE(e.find("arithmetic only"), std::string::npos) << e;
 }
 
 TEST(DatasetSpec, BadSpecsNameTheFieldAndTheChoices) {

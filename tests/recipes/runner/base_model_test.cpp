@@ -103,7 +103,7 @@ TEST(BaseModel, BuildsAMixtureOfExpertsBase) {
 }
 
 TEST(PretrainSpec, CommittedBaseSpecsParse) {
-  for (const char* name : {"tiny-base.json", "gpu-base.json", "tiny-moe-base.json"}) {
+  for (const char* name : {"tiny-base.json", "gpu-base.json", "tiny-moe-base.json", "gpu-depth-base.json"}) {
     auto s = PretrainSpec::from_file((fs::path(AHA_SOURCE_DIR) / "recipes/base" / name).string());
     EXPECT_GT(s.training.total_steps(), 0) << name;
     EXPECT_GT(s.eval.problems, 0) << name;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "core/files.h"
+#include "core/reflection_words.h"
 #include "core/run_store.h"
 #include "policy/model/model_io.h"
 #include "tests/recipes/runner/recipes_test_util.h"
@@ -73,6 +74,12 @@ TEST_F(GrpoStageTest, RecordsStepsEvalsSamplesAndCheckpoints) {
   EXPECT_FALSE(samples[0].prompt.empty());
   EXPECT_EQ(samples[0].group_index, 0);
   EXPECT_EQ(samples[11].group_index, 2);
+  // The step's reflection rate is the share of its completions with a self-verification phrase.
+  auto reflection = test::metric_values(db, "response/reflection_rate");
+  ASSERT_EQ(reflection.size(), 4u);
+  int reflecting = 0;
+  for (const auto& sample : samples) reflecting += count_reflection_words(sample.completion, default_reflection_words()) > 0;
+  EXPECT_DOUBLE_EQ(reflection[3], reflecting / 12.0);
   // Advantages within a group sum to zero (GRPO's group normalisation).
   double sum = 0;
   for (int j = 0; j < 4; ++j) sum += samples[j].advantage;

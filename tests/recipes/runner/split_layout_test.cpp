@@ -82,7 +82,7 @@ TEST_F(SplitLayoutTest, OneWorkerOnPolicyEqualsColocatedBitForBit) {
   run_grpo(recipe(), options("colocated"));
   run_grpo(recipe({"layout.mode=split", "layout.rollout_workers=1"}), options("split"));
   EXPECT_TRUE(same_weights(final_model(work_ / "colocated"), final_model(work_ / "split")));
-  for (const char* name : {"reward/total", "train/loss", "response/length_mean"})
+  for (const char* name : {"reward/total", "train/loss", "response/length_mean", "response/reflection_rate"})
     EXPECT_EQ(test::metric_values(work_ / "colocated" / "run.db", name), test::metric_values(work_ / "split" / "run.db", name)) << name;
   const auto db = work_ / "split" / "run.db";
   // Batch b needs version b: the worker receives new weights before each batch after the first.
