@@ -268,7 +268,7 @@ torch::Tensor GrpoTrainer::logprobs_of(const Transformer& model, const PolicyBat
   if (options_.micro_batch_tokens > 0) {
     auto out = torch::zeros({B, batch.input_ids.size(1) - 1}, torch::TensorOptions(device).dtype(torch::kFloat32));
     for (const auto& p : pack_micro_batches(batch, options_.micro_batch_tokens, device))
-      p.scatter_into(out, forward_rows(*reference_, p.input_ids, {}, options_.temperature, Entropy::none, false,
+      p.scatter_into(out, forward_rows(model, p.input_ids, {}, options_.temperature, Entropy::none, false,
                                        p.positions, p.segment_ids)
                               .logprobs);
     return out;
