@@ -221,16 +221,22 @@ std::pair<CheckpointState, int64_t> load_parts(const fs::path& dir, const Traine
 fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state, GrpoTrainer& trainer,
                          const fs::path& copy_extras_from,
                          const std::function<void(const std::string&)>& on_part_written) {
-  // ZeRO-3: the model is saved whole, so every rank gathers the float32 weights for the write
-  // (a collective) and frees them after it, also when it fails.
-  FullyShardedParameters* sharded = trainer.fully_sharded();
-  if (sharded) sharded->gather_all();
+  // ZeRO-3: the model (and the reference, beta > 0) is saved whole, so every rank gathers the
+  // float32 weights for the write (a collective) and frees them after it, also when it fails.
   struct Release {
     FullyShardedParameters* p;
     ~Release() {
       if (p) p->release_all();
     }
-  } release{sharded};
+  };
+  FullyShardedParameters* sharded = trainer.fully_sharded();
+  FullyShardedParameters* reference = trainer.reference_sharded();
+  Release release{sharded}, release_reference{nullptr};
+  if (sharded) sharded->gather_all();
+  if (reference) {
+    release_reference.p = reference;
+    reference->gather_all();
+  }
   return save_parts(stage_dir, state, {trainer.policy(), trainer.reference(), trainer.optimizer(), trainer.steps_done(), trainer.communicator()},
                     copy_extras_from, on_part_written);
 }
@@ -242,16 +248,21 @@ fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state
 
 CheckpointState load_checkpoint(const fs::path& dir, GrpoTrainer& trainer) {
   // ZeRO-3: the whole weights are read into every rank's parameters, each keeps its master range.
+  // The reference (beta > 0) alike: read whole, each rank keeps its range.
   FullyShardedParameters* sharded = trainer.fully_sharded();
+  FullyShardedParameters* reference = trainer.reference_sharded();
   if (sharded) sharded->materialize();
+  if (reference) reference->materialize();
   std::pair<CheckpointState, int64_t> loaded;
   try {
     loaded = load_parts(dir, {trainer.policy(), trainer.reference(), trainer.optimizer(), 0, trainer.communicator()});
   } catch (...) {
-    if (sharded) sharded->release_all();  // the master range is untouched
+    if (sharded) sharded->release_all();  // the master ranges are untouched
+    if (reference) reference->release_all();
     throw;
   }
   if (sharded) sharded->reshard();
+  if (reference) reference->reshard();
   auto& [state, steps] = loaded;
   trainer.set_steps_done(steps);
   return state;

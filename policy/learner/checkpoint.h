@@ -19,8 +19,9 @@
 // Sharded: save_checkpoint is called by every rank (a collective); each writes its shard and
 // RNG state into rank 0's temporary directory (the run directory is shared, as for resuming),
 // rank 0 the rest and the swap, and all return once the checkpoint is in place.
-// ZeRO-3 (fully_sharded.h): every rank gathers the whole float32 weights for the save and frees
-// them after; loading reads the whole weights on every rank, which keeps its master range.
+// ZeRO-3 (fully_sharded.h): every rank gathers the whole float32 weights (the policy's, and the
+// reference's with beta > 0) for the save and frees them after; loading reads the whole weights
+// on every rank, which keeps its master ranges.
 // Loading copies the weights into the trainer's existing tensors (the optimizer keeps its
 // parameters) and restores optimizer, counters and RNG: continuing then is bit-identical to
 // never having stopped, on the same device and build.

@@ -58,7 +58,9 @@ struct GatherOnBackward : torch::autograd::Function<GatherOnBackward> {
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list g) {
     auto* self = reinterpret_cast<FullyShardedParameters*>(ctx->saved_data["owner"].toInt());
-    self->gather(static_cast<size_t>(ctx->saved_data["block"].toInt()), self->gather_dtype());
+    const auto block = static_cast<size_t>(ctx->saved_data["block"].toInt());
+    self->gather(block, self->gather_dtype());
+    self->prefetch_after_backward_of(block);
     return {g[0], torch::Tensor(), torch::Tensor()};
   }
 };
@@ -99,21 +101,22 @@ size_t block_of_parameter(const Transformer& model, const std::string& name) {
 }
 
 std::unique_ptr<FullyShardedParameters> make_fully_sharded(std::shared_ptr<parallel::Communicator> comm,
-                                                           Transformer& model, bool autocast_bf16, bool has_reference) {
-  require(!has_reference,
-          "sharding zero3 with a reference model (algorithm.beta > 0) is not available yet: the reference would be a "
-          "whole unsharded copy on every rank; use beta 0, or sharding zero2");
-  return std::make_unique<FullyShardedParameters>(std::move(comm), model,
-                                                  autocast_bf16 ? torch::kBFloat16 : torch::kFloat32);
+                                                           Transformer& model, bool autocast_bf16, bool frozen,
+                                                           bool prefetch) {
+  FullyShardedOptions o;
+  o.gather_dtype = autocast_bf16 ? torch::kBFloat16 : torch::kFloat32;
+  o.frozen = frozen;
+  o.prefetch = prefetch;
+  return std::make_unique<FullyShardedParameters>(std::move(comm), model, o);
 }
 
 FullyShardedParameters::FullyShardedParameters(std::shared_ptr<parallel::Communicator> comm, Transformer& model,
-                                               torch::ScalarType gather_dtype)
+                                               const FullyShardedOptions& options)
     : comm_(std::move(comm)),
       model_(model),
       named_(model.named_parameters()),
       layout_(numels_of(named_), comm_ ? comm_->size() : 1),
-      gather_dtype_(gather_dtype) {
+      options_(options) {
   require(comm_ != nullptr, "sharding zero3: no communicator");
   require(!named_.empty(), "sharding zero3: the model has no parameters");
   std::tie(range_begin_, range_end_) = layout_.range(comm_->rank());
@@ -148,7 +151,8 @@ FullyShardedParameters::FullyShardedParameters(std::shared_ptr<parallel::Communi
       master_.narrow(0, piece.flat_offset - range_begin_, piece.length)
           .copy_(named_[piece.param].second.detach().reshape({-1}).narrow(0, piece.offset, piece.length));
   }
-  for (size_t k = 0; k < named_.size(); ++k) {
+  // Frozen (the reference model): no gradient ever reaches its parameters.
+  for (size_t k = 0; k < (options_.frozen ? 0 : named_.size()); ++k) {
     auto acc = torch::autograd::impl::grad_accumulator(named_[k].second);
     require(acc != nullptr, "sharding zero3: parameter " + named_[k].first + " has no gradient accumulator");
     hook_keys_.push_back(acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
@@ -168,48 +172,102 @@ FullyShardedParameters::~FullyShardedParameters() {
 
 void FullyShardedParameters::gather(size_t b, torch::ScalarType dtype) {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
+  start_gather(b, dtype);
+  finish_gather(blocks_.at(b), b);
+}
+
+void FullyShardedParameters::start_gather(size_t b, torch::ScalarType dtype) {
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
   auto& block = blocks_.at(b);
-  if (block.present || block.params.empty()) return;
+  if (block.present || !block.works.empty() || block.params.empty()) return;
   torch::NoGradGuard no_grad;
-  for (size_t i : block.params) allocate_storage(named_[i].second);
   const auto on_comm = master_.options().dtype(dtype).device(comm_->device());
   for (int r = 0; r < comm_->size(); ++r) {
     const auto [rb, re] = layout_.range(r);
     const int64_t ob = std::max(rb, block.begin), oe = std::min(re, block.end);
     if (oe <= ob) continue;
-    torch::Tensor part = r == comm_->rank()
-                             ? master_.narrow(0, ob - range_begin_, oe - ob).to(on_comm, /*non_blocking=*/false, /*copy=*/true)
-                             : torch::empty({oe - ob}, on_comm);
-    comm_->broadcast(part, r, "gathering block " + std::to_string(b) + " of the sharded parameters from rank " +
-                                  std::to_string(r));
+    // The owner's part is a copy: the master may be updated before a prefetched gather completes.
+    block.parts.push_back(r == comm_->rank()
+                              ? master_.narrow(0, ob - range_begin_, oe - ob).to(on_comm, /*non_blocking=*/false, /*copy=*/true)
+                              : torch::empty({oe - ob}, on_comm));
+    block.owners.push_back(r);
+    block.works.push_back(comm_->broadcast_async(block.parts.back(), r));
+  }
+}
+
+void FullyShardedParameters::finish_gather(Block& block, size_t b) {
+  if (block.works.empty()) return;
+  torch::NoGradGuard no_grad;
+  for (size_t k = 0; k < block.works.size(); ++k)
+    comm_->wait(block.works[k], "gathering block " + std::to_string(b) + " of the sharded parameters from rank " +
+                                    std::to_string(block.owners[k]));
+  for (size_t i : block.params) allocate_storage(named_[i].second);
+  for (size_t k = 0; k < block.parts.size(); ++k) {
+    const auto [rb, re] = layout_.range(block.owners[k]);
+    const int64_t ob = std::max(rb, block.begin), oe = std::min(re, block.end);
     for (const auto& piece : layout_.pieces(ob, oe))
       raw_view(named_[piece.param].second)
           .narrow(0, piece.offset, piece.length)
-          .copy_(part.narrow(0, piece.flat_offset - ob, piece.length));
+          .copy_(block.parts[k].narrow(0, piece.flat_offset - ob, piece.length));
   }
+  block.owners.clear();
+  block.parts.clear();
+  block.works.clear();
   block.present = true;
+}
+
+// A gather that nobody entered: its collectives must still complete (every rank issued them).
+void FullyShardedParameters::drop_in_flight(Block& block, size_t b) {
+  for (size_t k = 0; k < block.works.size(); ++k)
+    comm_->wait(block.works[k], "gathering block " + std::to_string(b) + " of the sharded parameters from rank " +
+                                    std::to_string(block.owners[k]));
+  block.owners.clear();
+  block.parts.clear();
+  block.works.clear();
 }
 
 void FullyShardedParameters::release(size_t b) {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
   auto& block = blocks_.at(b);
+  drop_in_flight(block, b);
   if (!block.present) return;
   for (size_t i : block.params) free_storage(named_[i].second);
   block.present = false;
 }
 
 torch::Tensor FullyShardedParameters::enter(size_t b, const torch::Tensor& x) {
-  gather(b, gather_dtype_);
-  if (x.defined() && x.requires_grad() && torch::GradMode::is_enabled())
+  gather(b, options_.gather_dtype);
+  if (options_.prefetch) {
+    // The block the forward enters next: embedding (entered without an input; a tied head is
+    // block 0 too, with one), decoder layers, final norm, LM head, then none.
+    const size_t final_norm = blocks_.size() - (model_.tied() ? 1 : 2);
+    if (b == 0 && !x.defined())
+      start_gather(1, options_.gather_dtype);
+    else if (b >= 1 && b < final_norm)
+      start_gather(b + 1, options_.gather_dtype);
+    else if (b == final_norm)
+      start_gather(model_.head_block(), options_.gather_dtype);
+  }
+  if (!options_.frozen && x.defined() && x.requires_grad() && torch::GradMode::is_enabled())
     return ReleaseOnBackward::apply(x, reinterpret_cast<int64_t>(this), static_cast<int64_t>(b));
   return x;
 }
 
 torch::Tensor FullyShardedParameters::leave(size_t b, const torch::Tensor& y, bool backward_needs_weights) {
   release(b);
-  if (backward_needs_weights && y.defined() && y.requires_grad() && torch::GradMode::is_enabled())
+  if (!options_.frozen && backward_needs_weights && y.defined() && y.requires_grad() && torch::GradMode::is_enabled())
     return GatherOnBackward::apply(y, reinterpret_cast<int64_t>(this), static_cast<int64_t>(b));
   return y;
+}
+
+void FullyShardedParameters::prefetch_after_backward_of(size_t b) {
+  if (!options_.prefetch) return;
+  // Backward re-gathers the LM head, the final norm, then the layers down to the first.
+  const size_t final_norm = blocks_.size() - (model_.tied() ? 1 : 2);
+  if (b == model_.head_block())
+    start_gather(final_norm, options_.gather_dtype);
+  else if (b >= 2 && b <= final_norm)
+    start_gather(b - 1, options_.gather_dtype);
 }
 
 void FullyShardedParameters::on_grad_ready(size_t param) {
@@ -285,7 +343,9 @@ void FullyShardedParameters::gather_all() {
 
 void FullyShardedParameters::materialize() {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
-  for (auto& block : blocks_) {
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    auto& block = blocks_[b];
+    drop_in_flight(block, b);
     for (size_t i : block.params) allocate_storage(named_[i].second);
     block.present = true;
   }
@@ -324,6 +384,17 @@ void FullyShardedParameters::copy_into(Transformer& dst) {
   auto to_buffers = dst.named_buffers();
   require(from_buffers.size() == to_buffers.size(), "sharding zero3: the rollout model has other buffers than the policy");
   for (size_t i = 0; i < from_buffers.size(); ++i) to_buffers[i].second.copy_(from_buffers[i].second);
+}
+
+void FullyShardedParameters::copy_master_from(const FullyShardedParameters& from) {
+  require(from.range_begin_ == range_begin_ && from.range_end_ == range_end_ && from.named_.size() == named_.size(),
+          "sharding zero3: the reference's shard layout differs from the policy's");
+  torch::NoGradGuard no_grad;
+  master_.copy_(from.master_);
+  auto src = from.model_.named_buffers();
+  auto dst = model_.named_buffers();
+  require(src.size() == dst.size(), "sharding zero3: the reference has other buffers than the policy");
+  for (size_t i = 0; i < src.size(); ++i) dst[i].second.copy_(src[i].second);
 }
 
 int64_t FullyShardedParameters::parameter_storage_bytes() const {

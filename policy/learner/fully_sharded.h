@@ -34,6 +34,19 @@
 //   Checkpoints: gather_all() makes every parameter present in float32 (to save the model in
 //   Hugging Face format), materialize() allocates them without gathering (to load weights into
 //   them) and reshard() takes the master range back from them; release_all() frees them again.
+// - Prefetch (options.prefetch, recipe parallel.prefetch): when a block is gathered for its use,
+//   the gather of the block used next is started too (the broadcasts issued asynchronously into
+//   buffers of their own, c10d work handles kept), and waited for when that block is entered, so
+//   its communication overlaps this block's compute. Forward: embedding, layers, final norm, LM
+//   head; backward's re-gathers: LM head, final norm, layers down to the first (the embedding's
+//   backward needs no weights). The same bytes land in the same parameters as without it, so
+//   results are bit-identical; a block gathered ahead and never entered is waited for and freed
+//   by release() (after_backward, release_all). At most two blocks are present or in flight.
+// - Frozen (options.frozen): the reference model of GRPO (beta > 0), sharded as the policy is:
+//   the same layout, a float32 master range per rank that nothing updates, no gradient hooks and
+//   no gradient shard; its blocks are gathered for its no-grad forwards and freed after each.
+//   copy_master_from() refreshes it from the policy's master ranges (the same layout: no
+//   communication).
 // - A parameter must own its storage (not a view of another tensor's), contiguous: an error
 //   names the first that does not.
 #pragma once
@@ -50,20 +63,28 @@
 
 namespace aha::policy {
 
+struct FullyShardedOptions {
+  torch::ScalarType gather_dtype = torch::kFloat32;  // the dtype blocks are gathered in for use (see above)
+  bool frozen = false;    // no gradients: a reference model (see above)
+  bool prefetch = false;  // gather the next block while this one computes (see above)
+};
+
 class FullyShardedParameters : public BlockHooks {
  public:
   // Takes this rank's master range from `model`'s current weights (the same on every rank) and
   // installs itself as the model's block hooks; the parameters stay present until release_all().
-  // `gather_dtype`: the dtype blocks are gathered in for the forward (see above).
   FullyShardedParameters(std::shared_ptr<parallel::Communicator> comm, Transformer& model,
-                         torch::ScalarType gather_dtype);
+                         const FullyShardedOptions& options);
   ~FullyShardedParameters() override;
   FullyShardedParameters(const FullyShardedParameters&) = delete;
   FullyShardedParameters& operator=(const FullyShardedParameters&) = delete;
 
   const parallel::ShardLayout& layout() const { return layout_; }
   torch::Tensor master() const { return master_; }  // [range] float32, on the model's device
-  torch::ScalarType gather_dtype() const { return gather_dtype_; }
+  torch::ScalarType gather_dtype() const { return options_.gather_dtype; }
+  bool frozen() const { return options_.frozen; }
+  bool prefetch() const { return options_.prefetch; }
+  void set_prefetch(bool on) { options_.prefetch = on; }
 
   // BlockHooks.
   torch::Tensor enter(size_t block, const torch::Tensor& x) override;
@@ -87,6 +108,9 @@ class FullyShardedParameters : public BlockHooks {
   // Collective: `dst` (the same config; any dtype and device) gets the whole weights and
   // buffers, block by block, gathered in dst's dtype; no block of this model stays present.
   void copy_into(Transformer& dst);
+  // `from`'s master range and the model's buffers (the routing bias) copied into this one's: the
+  // reference refreshed from the policy. Same layout (model config, world size and rank) required.
+  void copy_master_from(const FullyShardedParameters& from);
 
   // Bytes this rank holds now: the parameters' storage, the master shard, the gradient shard
   // (measured from the tensors' storage, not from the layout).
@@ -94,9 +118,13 @@ class FullyShardedParameters : public BlockHooks {
   int64_t master_bytes() const;
   int64_t gradient_bytes() const;
 
-  // For the autograd nodes (.cpp): the block's weights present, or freed.
+  // For the autograd nodes (.cpp): the block's weights present, or freed (a gather in flight is
+  // waited for and dropped). start_gather() issues the broadcasts only; gather() also waits.
   void gather(size_t block, torch::ScalarType dtype);
+  void start_gather(size_t block, torch::ScalarType dtype);
   void release(size_t block);
+  // With prefetch, the block backward re-gathers after `block` (none after the first layer).
+  void prefetch_after_backward_of(size_t block);
 
  private:
   struct Block {
@@ -105,7 +133,13 @@ class FullyShardedParameters : public BlockHooks {
     bool present = false;
     size_t ready = 0;            // parameters with their gradient in this backward
     bool reduced = false;
+    // A gather in flight (start_gather): per owner, its rank and the buffer being broadcast into.
+    std::vector<int> owners;
+    std::vector<torch::Tensor> parts;
+    std::vector<c10::intrusive_ptr<c10d::Work>> works;
   };
+  void finish_gather(Block& block, size_t b);
+  void drop_in_flight(Block& block, size_t b);
   void on_grad_ready(size_t param);  // from the autograd engine's thread
   void reduce_in_order(bool flush);
   void reduce(Block& block);
@@ -114,7 +148,7 @@ class FullyShardedParameters : public BlockHooks {
   Transformer& model_;
   std::vector<std::pair<std::string, torch::Tensor>> named_;
   parallel::ShardLayout layout_;
-  torch::ScalarType gather_dtype_;
+  FullyShardedOptions options_;
   int64_t range_begin_ = 0, range_end_ = 0;
   torch::Tensor master_, grad_shard_;
   std::vector<Block> blocks_;
@@ -126,12 +160,13 @@ class FullyShardedParameters : public BlockHooks {
   std::recursive_mutex mutex_;
 };
 
-// The trainer's ZeRO-3 (grpo_trainer.h): gathers in bfloat16 with autocast_bf16, else in the
-// parameters' float32. Throws aha::Error naming what is not supported yet: a reference model
-// (algorithm beta > 0; it would be a whole second copy), parameters that are not float32 (the
-// master weights are float32: load the model in float32 and compute in bf16 with autocast).
+// The trainer's ZeRO-3 (grpo_trainer.h), for the policy or (frozen) its reference model:
+// gathers in bfloat16 with autocast_bf16, else in the parameters' float32. Throws aha::Error for
+// parameters that are not float32 (the master weights are float32: load the model in float32
+// and compute in bf16 with autocast).
 std::unique_ptr<FullyShardedParameters> make_fully_sharded(std::shared_ptr<parallel::Communicator> comm,
-                                                           Transformer& model, bool autocast_bf16, bool has_reference);
+                                                           Transformer& model, bool autocast_bf16, bool frozen,
+                                                           bool prefetch);
 
 // Which block (BlockHooks numbering) the parameter `name` of `model` belongs to; throws
 // aha::Error for a name that is none of the model's.

@@ -233,12 +233,19 @@ void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm
       comm_->broadcast(t, 0, "broadcast of rank 0's weights");
     }
   }
-  refresh_reference();
+  reference_sharded_.reset();
   fully_sharded_.reset();
+  refresh_reference();
   if (options_.sharding == Sharding::zero3 && comm_->size() > 1) {
-    fully_sharded_ = make_fully_sharded(comm_, *policy_, options_.autocast_bf16, reference_ != nullptr);
+    fully_sharded_ = make_fully_sharded(comm_, *policy_, options_.autocast_bf16, /*frozen=*/false, options_.prefetch);
     optimizer_->shard(comm_, Sharding::zero3, policy_->named_parameters(), fully_sharded_->master());
     fully_sharded_->release_all();  // from now on each rank holds its master range only
+    if (reference_) {
+      // The reference, sharded alike (its own master range, frozen), from the policy's weights.
+      reference_sharded_ = make_fully_sharded(comm_, *reference_, options_.autocast_bf16, /*frozen=*/true,
+                                              options_.prefetch);
+      reference_sharded_->release_all();
+    }
     return;
   }
   const int64_t bucket_bytes = comm_->options().bucket_megabytes << 20;
@@ -249,7 +256,12 @@ void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm
 }
 
 void GrpoTrainer::refresh_reference() {
-  if (reference_) copy_weights(*policy_, *reference_);
+  if (!reference_) return;
+  // ZeRO-3: both are sharded alike; each rank copies its master range (no communication).
+  if (reference_sharded_)
+    reference_sharded_->copy_master_from(*fully_sharded_);
+  else
+    copy_weights(*policy_, *reference_);
 }
 
 torch::Tensor GrpoTrainer::reference_logprobs(const PolicyBatch& batch) const {
@@ -268,7 +280,7 @@ torch::Tensor GrpoTrainer::logprobs_of(const Transformer& model, const PolicyBat
   if (options_.micro_batch_tokens > 0) {
     auto out = torch::zeros({B, batch.input_ids.size(1) - 1}, torch::TensorOptions(device).dtype(torch::kFloat32));
     for (const auto& p : pack_micro_batches(batch, options_.micro_batch_tokens, device))
-      p.scatter_into(out, forward_rows(*reference_, p.input_ids, {}, options_.temperature, Entropy::none, false,
+      p.scatter_into(out, forward_rows(model, p.input_ids, {}, options_.temperature, Entropy::none, false,
                                        p.positions, p.segment_ids)
                               .logprobs);
     return out;

@@ -59,7 +59,11 @@
 //   blocks are gathered for their forward and backward and freed after, and gradients are
 //   reduced to their owners in every micro-batch's backward. Between steps policy()'s parameter
 //   tensors hold no memory: read whole weights through fully_sharded() (copy_into, gather_all).
-//   Not yet with a reference model (beta > 0): an error.
+//   A reference model (beta > 0) is sharded alike but frozen (reference_sharded(): a float32
+//   master range per rank, no gradients, no optimizer state); its blocks are gathered for the
+//   no-grad forward of the reference log-probs (padded or packed) and freed after each, and a
+//   reference refresh copies the policy's master range into it. With options.prefetch the gather
+//   of the next block is in flight while a block computes (fully_sharded.h), bit-identically.
 // - Mixture-of-experts policies (Qwen3-MoE): each micro-batch's router logits give the
 //   auxiliary load-balancing loss of transformers (policy/model/moe_routing.h) over its real
 //   tokens; with router_aux_loss_coef > 0 the loss adds coef x aux x (micro-batch rows /
@@ -130,6 +134,7 @@ struct TrainerOptions {
   double router_aux_loss_coef = 0.0;  // MoE policies: weight of the load-balancing loss (see above)
   double routing_bias_update_rate = 0.0;  // DeepSeek-V3: aux-loss-free balancing step (see above); 0: frozen
   Sharding sharding = Sharding::none;  // data parallel: ZeRO-1/2 optimizer state, ZeRO-3 parameters too (see above)
+  bool prefetch = true;  // ZeRO-3: gather block i + 1 while block i computes (see above); no effect otherwise
 };
 
 // Throws aha::Error naming the option at fault.
@@ -195,6 +200,8 @@ class GrpoTrainer {
   Optimizer& optimizer() { return *optimizer_; }
   // ZeRO-3's sharded parameters, or null (any other sharding, or one process).
   FullyShardedParameters* fully_sharded() const { return fully_sharded_.get(); }
+  // ZeRO-3 with beta > 0: the reference model's sharded parameters, or null.
+  FullyShardedParameters* reference_sharded() const { return reference_sharded_.get(); }
   const TrainerOptions& options() const { return options_; }
   int64_t steps_done() const { return steps_done_; }           // train_step calls so far
   void set_steps_done(int64_t steps) { steps_done_ = steps; }  // for checkpoint loading
@@ -212,6 +219,7 @@ class GrpoTrainer {
   std::shared_ptr<parallel::Communicator> comm_;
   std::unique_ptr<parallel::GradientSync> sync_;  // every data-parallel sharding but zero3
   std::unique_ptr<FullyShardedParameters> fully_sharded_;  // zero3; refers to policy_, destroyed first
+  std::unique_ptr<FullyShardedParameters> reference_sharded_;  // zero3 with beta > 0; refers to reference_
 };
 
 // Copies every weight and buffer (the routing bias) of `from` into `to` (same config; dtypes

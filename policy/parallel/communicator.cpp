@@ -222,6 +222,18 @@ c10::intrusive_ptr<c10d::Work> Communicator::reduce_async(torch::Tensor& t, int 
   }
 }
 
+c10::intrusive_ptr<c10d::Work> Communicator::broadcast_async(torch::Tensor& t, int root) {
+  std::vector<torch::Tensor> v = {t};
+  c10d::BroadcastOptions o;
+  o.rootRank = root;
+  o.timeout = to_ms(options_.timeout_seconds);
+  try {
+    return backend_->broadcast(v, o);
+  } catch (const std::exception& e) {
+    fail("broadcast from rank " + std::to_string(root), e.what());
+  }
+}
+
 std::vector<torch::Tensor> Communicator::all_gather(const torch::Tensor& mine, const std::string& what) {
   std::vector<torch::Tensor> input = {mine.to(comm_device_).contiguous()};
   std::vector<std::vector<torch::Tensor>> output(1);

@@ -71,6 +71,9 @@ class Communicator {
   // Asynchronous sum of `t` (on device(), contiguous) into rank `root`'s `t`; the other ranks'
   // `t` is left unspecified. Finish with wait(). (ZeRO-2: each gradient range to its owner.)
   c10::intrusive_ptr<c10d::Work> reduce_async(torch::Tensor& t, int root);
+  // Asynchronous broadcast of rank `root`'s `t` (on device(), contiguous) into every rank's `t`.
+  // Finish with wait(). (ZeRO-3: a block's gather, prefetched while the previous block computes.)
+  c10::intrusive_ptr<c10d::Work> broadcast_async(torch::Tensor& t, int root);
   // Every rank's `mine` (the same shape on every rank), in rank order, on device().
   std::vector<torch::Tensor> all_gather(const torch::Tensor& mine, const std::string& what = "all-gather");
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what);

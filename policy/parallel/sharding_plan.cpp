@@ -111,7 +111,7 @@ ShardingPlan plan_sharding(const ModelConfig& c, const PlanInputs& in, Sharding 
 }
 
 TrainingMemory training_memory(const ModelConfig& c, int64_t element_bytes, bool autocast_bf16, bool reference,
-                               Sharding sharding, int64_t ranks) {
+                               Sharding sharding, int64_t ranks, bool prefetch) {
   require(ranks >= 1, "training memory: the number of ranks must be >= 1, got " + std::to_string(ranks));
   require(element_bytes >= 1, "training memory: the element size must be >= 1 byte");
   if (ranks == 1) sharding = Sharding::none;
@@ -127,8 +127,9 @@ TrainingMemory training_memory(const ModelConfig& c, int64_t element_bytes, bool
     require(element_bytes == 4, "training memory: zero3 keeps float32 master weights (4 bytes), not " +
                                     std::to_string(element_bytes) + "-byte weights");
     m.weights /= n;
+    m.reference /= n;  // the reference's master range (float32: e = 4)
     PlanInputs in;
-    m.gathered = 2.0 * 4.0 * double(model_footprint(c, in).largest_block);
+    m.gathered = (prefetch ? 3.0 : 2.0) * 4.0 * double(model_footprint(c, in).largest_block);
     m.rollout_weights = params * (autocast_bf16 ? 2.0 : 4.0);
   }
   return m;

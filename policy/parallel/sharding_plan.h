@@ -102,9 +102,11 @@ ShardingPlan plan_sharding(const ModelConfig& config, const PlanInputs& inputs, 
 //   zero1  optimizer / N;  zero2  and gradients / N
 //   zero3  (float32 only, e = 4) weights 4 P / N (the master ranges), gradients 4 P / N,
 //          optimizer 8 P / N, gathered: the largest block in float32 and its gradient before it
-//          is reduced (2 x 4 x largest block), and the rollout's whole copy of the weights in
-//          the compute dtype, P x (2 with bf16 autocast, else 4), resident for the run
-//   reference (beta > 0, not with zero3): P e, whole on every rank.
+//          is reduced (2 x 4 x largest block; with prefetch one more block's gather in flight,
+//          3 x 4 x largest block), and the rollout's whole copy of the weights in the compute
+//          dtype, P x (2 with bf16 autocast, else 4), resident for the run
+//   reference (beta > 0): P e, whole on every rank; zero3: 4 P / N (its frozen master range; its
+//          blocks are gathered one at a time, in the policy's gathered figure's room).
 struct TrainingMemory {
   double weights = 0, gradients = 0, optimizer = 0, gathered = 0, rollout_weights = 0, reference = 0;
   double learner() const { return gradients + optimizer + gathered + reference; }
@@ -112,6 +114,6 @@ struct TrainingMemory {
 };
 // Throws aha::Error for N < 1, an element size < 1, or zero3 with a model dtype other than float32.
 TrainingMemory training_memory(const ModelConfig& config, int64_t element_bytes, bool autocast_bf16,
-                               bool reference, Sharding sharding, int64_t ranks);
+                               bool reference, Sharding sharding, int64_t ranks, bool prefetch = false);
 
 }  // namespace aha::parallel

@@ -311,12 +311,18 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   }
   if (r.has("parallel")) {
     ObjectReader p = r.object("parallel");
-    p.reject_unknown({"sharding"});
+    p.reject_unknown({"sharding", "prefetch"});
     try {
       recipe.trainer.sharding = policy::parse_sharding(p.get_string("sharding", "none"));
     } catch (const Error& e) {
       throw Error(what + ": parallel.sharding: " + e.what());
     }
+    // ZeRO-3's gather of the next block while this one computes; the results are the same
+    // either way (policy/learner/fully_sharded.h), so off is only for measuring the overlap.
+    if (p.has("prefetch") && !p.get("prefetch").IsBool())
+      throw Error(what + ": parallel.prefetch must be true or false, got " + json::to_string(p.get("prefetch")) +
+                  " (ZeRO-3 gathers the next block while one computes; default true)");
+    recipe.trainer.prefetch = p.get_bool("prefetch", recipe.trainer.prefetch);
   }
   if (r.has("layout")) {
     ObjectReader l = r.object("layout");
@@ -365,12 +371,9 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   } catch (const Error& e) {
     throw Error(what + ": algorithm: " + e.what());
   }
-  // ZeRO-3 (policy/learner/fully_sharded.h) keeps float32 master shards and has no sharded
-  // reference model yet: said here, before any rank loads a model.
+  // ZeRO-3 (policy/learner/fully_sharded.h) keeps float32 master shards (of the reference model
+  // too, with beta > 0): said here, before any rank loads a model.
   if (t.sharding == policy::Sharding::zero3) {
-    if (t.loss.beta > 0)
-      throw Error(what + ": parallel.sharding zero3 with algorithm.beta > 0 (a reference model) is not available yet: the "
-                         "reference would be a whole unsharded copy on every rank; use beta 0 or sharding zero2");
     if (recipe.model.dtype != "float32")
       throw Error(what + ": parallel.sharding zero3 keeps float32 master weights: model.dtype must be \"float32\" (got \"" +
                   recipe.model.dtype + "\"); algorithm.autocast_bf16 gives bf16 compute");

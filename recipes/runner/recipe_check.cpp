@@ -154,13 +154,15 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
     // recipe's parallel.sharding splits them over options.check_ranks ranks (sharding_plan.h).
     const auto sharding = parallel::parse_sharding(policy::sharding_name(recipe.trainer.sharding));
     const auto held = parallel::training_memory(*config, static_cast<int64_t>(element), recipe.trainer.autocast_bf16,
-                                                recipe.trainer.loss.beta > 0, sharding, options.check_ranks);
+                                                recipe.trainer.loss.beta > 0, sharding, options.check_ranks,
+                                                recipe.trainer.prefetch);
     const double weights = held.weights + held.rollout_weights;
     const double learner = held.learner();
     const std::string sharded =
         options.check_ranks > 1 && sharding != parallel::Sharding::none
             ? " (" + parallel::sharding_name(sharding) + " over " + std::to_string(options.check_ranks) + " ranks" +
                   (held.rollout_weights > 0 ? ": the weights are the master range plus the rollout's whole copy" : "") +
+                  (sharding == parallel::Sharding::zero3 ? (recipe.trainer.prefetch ? ", gathers prefetched" : ", gathers not prefetched") : "") +
                   ")"
             : "";
     RolloutShape shape;

@@ -53,7 +53,9 @@ void make_small_model(const fs::path& work, const fs::path& model) {
 class TrainCheck : public ::testing::Test {
  protected:
   void SetUp() override {
-    work_ = fs::path(AHA_BINARY_DIR) / "train-check";
+    // One directory per test: ctest -j runs the tests of this suite side by side.
+    work_ = fs::path(AHA_BINARY_DIR) /
+            ("train-check-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     remove_tree(work_);
     copy_ = work_ / "project";  // recipes/ and data/ only: no ../shared beside it
     fs::create_directories(copy_);
@@ -173,14 +175,23 @@ TEST_F(TrainCheck, AMemoryPlanThatCannotFitIsAProblem) {
 }
 
 // The memory plan counts the recipe's sharding over the ranks the run would have
-// (--nproc-per-node), and says so; one process shards nothing.
+// (--nproc-per-node), and says so, with zero3's prefetch; one process shards nothing. zero3
+// takes a reference model (beta > 0).
 TEST_F(TrainCheck, TheMemoryPlanCountsTheShardingOverTheRanks) {
   const auto two = test::run_aha_in(
-      copy_, "train recipes/r1-zero-tiny.json --check --nproc-per-node 2 --set parallel.sharding=zero3", true, 300);
+      copy_, "train recipes/r1-zero-tiny.json --check --nproc-per-node 2 --set parallel.sharding=zero3 --set algorithm.beta=0.04",
+      true, 300);
   EXPECT_EQ(two.exit_status, 0) << two.out;
-  EXPECT_NE(two.out.find("(zero3 over 2 ranks: the weights are the master range plus the rollout's whole copy)"),
+  EXPECT_NE(two.out.find("(zero3 over 2 ranks: the weights are the master range plus the rollout's whole copy, gathers "
+                         "prefetched)"),
             std::string::npos)
       << two.out;
+  const auto unfetched = test::run_aha_in(
+      copy_,
+      "train recipes/r1-zero-tiny.json --check --nproc-per-node 2 --set parallel.sharding=zero3 --set parallel.prefetch=false",
+      true, 300);
+  EXPECT_EQ(unfetched.exit_status, 0) << unfetched.out;
+  EXPECT_NE(unfetched.out.find("gathers not prefetched)"), std::string::npos) << unfetched.out;
   const auto one = test::run_aha_in(copy_, "train recipes/r1-zero-tiny.json --check --set parallel.sharding=zero3",
                                     true, 300);
   EXPECT_EQ(one.exit_status, 0) << one.out;

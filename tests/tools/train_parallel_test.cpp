@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -138,6 +139,29 @@ TEST_F(TrainParallel, ZeroThreeSamplesFromTheUpdatedWeightsAndOneProcessResumes)
   ASSERT_EQ(single.exit_status, 0) << single.out;
   RunStore after(work_ / "run" / "run.db", {.read_only = true});
   EXPECT_EQ(*after.latest_step(after.stages().at(0).id), 3);
+}
+
+// parallel.sharding zero3 with a reference model (beta > 0): two ranks train two steps (the KL to
+// the sharded reference logged), the checkpoint holds the whole reference beside the model, and
+// two ranks resume from it for a third step.
+TEST_F(TrainParallel, ZeroThreeWithAReferenceModelCheckpointsAndResumes) {
+  const std::string sets = " --set parallel.sharding=zero3 --set algorithm.beta=0.04";
+  auto r = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --nproc-per-node 2 --stop-after 2" + sets,
+                            true, 300);
+  ASSERT_EQ(r.exit_status, 0) << r.out;
+  const fs::path saved = work_ / "run" / "checkpoints" / "grpo" / "step-2";
+  for (const char* part : {"model/model.safetensors", "reference/config.json", "reference/model.safetensors",
+                           "optimizer/rank-0.safetensors", "optimizer/rank-1.safetensors"})
+    EXPECT_TRUE(fs::exists(saved / part)) << part;
+  auto resumed = test::run_aha_in(
+      work_, "train recipe.json --run-dir run --quiet --nproc-per-node 2 --resume --stop-after 1" + sets, true, 300);
+  ASSERT_EQ(resumed.exit_status, 0) << resumed.out;
+  RunStore store(work_ / "run" / "run.db", {.read_only = true});
+  EXPECT_EQ(*store.latest_step(store.stages().at(0).id), 3);
+  const auto kl = series("train/kl");
+  ASSERT_EQ(kl.size(), 3u);
+  for (double v : kl) EXPECT_TRUE(std::isfinite(v) && v > -1e-6) << v;
+  EXPECT_GT(kl.back(), 0);  // the policy has moved away from the reference
 }
 
 TEST_F(TrainParallel, AWorldThatDoesNotDivideTheStepsPromptsIsRefusedByName) {

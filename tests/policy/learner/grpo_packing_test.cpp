@@ -152,6 +152,11 @@ TEST(GrpoPacking, PackedEqualsPaddedForEveryAggregation) {
     auto ref_a = padded.reference_logprobs(batch), ref_b = packed.reference_logprobs(batch);
     auto real = batch.completion_mask.to(torch::kBool);
     EXPECT_LE((ref_a - ref_b).masked_select(real).abs().max().item<double>(), 1e-6);
+    // The policy's own log-probs (asynchronous GRPO's proximal policy) packed are the policy's,
+    // not the reference's (the packed path once ran the reference model for them).
+    auto own_a = padded.policy_logprobs(batch), own_b = packed.policy_logprobs(batch);
+    EXPECT_LE((own_a - own_b).masked_select(real).abs().max().item<double>(), 1e-6);
+    EXPECT_GT((own_b - ref_b).masked_select(real).abs().max().item<double>(), 1e-3);
 
     auto a = padded.accumulate_gradients(batch, ref_a);
     auto b = packed.accumulate_gradients(batch, ref_b);

@@ -130,7 +130,9 @@ int routing_bias_step() {
 
 // zero_test.cpp's training run (zero_run.h) as one rank of a data-parallel world: sharding
 // AHA_TEST_SHARDING, AHA_TEST_STEPS steps, optionally resumed from AHA_TEST_LOAD and saved
-// under the stage directory AHA_TEST_SAVE; writes its weights and byte counts.
+// under the stage directory AHA_TEST_SAVE; writes its weights and byte counts. With
+// AHA_TEST_BETA (> 0), AHA_TEST_REF_REFRESH, AHA_TEST_MICRO_TOKENS, AHA_TEST_PREFETCH (0 or 1):
+// zero_run.h's variations, and the reference model's bytes too.
 int zero_train() {
   policy::testing::one_thread();
   auto comm = connect();
@@ -139,7 +141,13 @@ int zero_train() {
     return v ? v : "";
   };
   const std::string model_dir = env("AHA_TEST_MODEL_DIR");
-  auto trainer = zero_trainer(policy::parse_sharding(env("AHA_TEST_SHARDING")), model_dir);
+  ZeroRunOptions run;
+  if (!env("AHA_TEST_BETA").empty()) run.beta = std::stod(env("AHA_TEST_BETA"));
+  if (!env("AHA_TEST_REF_REFRESH").empty()) run.ref_refresh_steps = std::stoll(env("AHA_TEST_REF_REFRESH"));
+  if (!env("AHA_TEST_MICRO_TOKENS").empty()) run.micro_batch_tokens = std::stoll(env("AHA_TEST_MICRO_TOKENS"));
+  if (!env("AHA_TEST_PREFETCH").empty()) run.prefetch = env("AHA_TEST_PREFETCH") == "1";
+  if (!env("AHA_TEST_EPS").empty()) run.eps = std::stod(env("AHA_TEST_EPS"));
+  auto trainer = zero_trainer(policy::parse_sharding(env("AHA_TEST_SHARDING")), model_dir, run);
   // Activation checkpointing: the layers recompute in backward (the same gradients).
   if (!env("AHA_TEST_CHECKPOINTING").empty()) trainer->policy().set_activation_checkpointing(true);
   trainer->set_data_parallel(comm);
@@ -154,7 +162,7 @@ int zero_train() {
     auto mine = batch.rows(begin, end - begin);
     if (k == 0) {
       // The first step by hand, to count the gradient bytes held between backward and update.
-      auto acc = trainer->accumulate_gradients(mine, {});
+      auto acc = trainer->accumulate_gradients(mine, trainer->reference_logprobs(mine));
       gradient_bytes = trainer->optimizer().gradient_bytes();
       trainer->optimizer().step(torch::tensor(acc.loss, torch::kFloat64));
       trainer->set_steps_done(trainer->steps_done() + 1);
@@ -181,9 +189,17 @@ int zero_train() {
   for (auto& p : trainer->policy().parameters()) weights.push_back(p.detach().clone());
   if (sharded) sharded->release_all();
   torch::save(weights, out_path(comm->rank()) + ".weights.pt");
+  // The reference model's: its parameters' storage (nothing under ZeRO-3) and master range.
+  int64_t reference_parameter_bytes = 0, reference_master_bytes = 0;
+  if (trainer->reference()) {
+    for (auto& p : trainer->reference()->parameters())
+      reference_parameter_bytes += static_cast<int64_t>(p.storage().nbytes());
+    if (trainer->reference_sharded()) reference_master_bytes = trainer->reference_sharded()->master_bytes();
+  }
   std::ofstream(out_path(comm->rank())) << trainer->optimizer().state_bytes() << " " << gradient_bytes << " "
                                         << trainer->optimizer().skipped_steps() << " " << parameter_bytes << " "
-                                        << master_bytes;
+                                        << master_bytes << " " << reference_parameter_bytes << " "
+                                        << reference_master_bytes;
   comm->finish();
   return 0;
 }
@@ -201,13 +217,6 @@ int zero3_bad_config() {
       out << e.what() << "\n";
     }
   };
-  attempt([&] {  // a reference model
-    policy::TrainerOptions o;
-    o.loss.beta = 0.04;
-    o.sharding = policy::Sharding::zero3;
-    policy::GrpoTrainer trainer(policy::testing::tiny_model(), o);
-    trainer.set_data_parallel(comm);
-  });
   attempt([&] {  // bf16 weights: no float32 master
     policy::TrainerOptions o;
     o.sharding = policy::Sharding::zero3;

@@ -128,6 +128,12 @@ TEST(TrainingMemory, TinyModelByHandUnderEachSharding) {
   EXPECT_EQ(zero3.rollout_weights, 2896.0);
   EXPECT_EQ(zero3.total(), 13424.0);
   EXPECT_EQ(training_memory(c, 4, false, false, Sharding::zero3, 4).rollout_weights, 5792.0);  // fp32 rollout copy
+  // The reference (beta > 0) under zero3: its float32 master range, 5792 / 4; with prefetch one
+  // more layer in flight, 3 x 4 x 592 = 7104.
+  const auto zero3_ref = training_memory(c, 4, true, /*reference=*/true, Sharding::zero3, 4, /*prefetch=*/true);
+  EXPECT_EQ(zero3_ref.reference, 1448.0);
+  EXPECT_EQ(zero3_ref.gathered, 7104.0);
+  EXPECT_EQ(zero3_ref.total(), 13424.0 + 1448.0 + 2368.0);
   // One rank shards nothing.
   EXPECT_EQ(training_memory(c, 4, true, false, Sharding::zero3, 1).total(), 23168.0);  // 4 x 5792
   EXPECT_THROW(training_memory(c, 2, true, false, Sharding::zero3, 4), Error);

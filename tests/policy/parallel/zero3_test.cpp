@@ -229,11 +229,8 @@ TEST(Zero3Config, UnsupportedConfigurationsAreErrorsThatSayWhy) {
   for (int r = 0; r < 2; ++r) {
     ASSERT_EQ(ranks[r].exit_code, 0) << ranks[r].stderr_text;
     std::ifstream in(out + ".rank" + std::to_string(r));
-    std::string beta, bf16;
-    std::getline(in, beta);
+    std::string bf16;
     std::getline(in, bf16);
-    EXPECT_NE(beta.find("zero3"), std::string::npos) << beta;
-    EXPECT_NE(beta.find("beta > 0"), std::string::npos) << beta;
     EXPECT_NE(bf16.find("BFloat16"), std::string::npos) << bf16;
     EXPECT_NE(bf16.find("float32"), std::string::npos) << bf16;
     fs::remove(out + ".rank" + std::to_string(r));

@@ -20,16 +20,32 @@ inline std::unique_ptr<Transformer> zero_model(const std::string& model_dir = ""
   return model_dir.empty() ? policy::testing::tiny_model() : load_model(model_dir);
 }
 
-inline std::unique_ptr<policy::GrpoTrainer> zero_trainer(policy::Sharding sharding, const std::string& model_dir = "") {
+// Variations of the run (zero3_reference_test.cpp): a reference model (beta > 0, refreshed every
+// ref_refresh_steps), packed micro-batches of micro_batch_tokens instead of one row each, and
+// ZeRO-3's prefetch.
+struct ZeroRunOptions {
+  double beta = 0;
+  int64_t ref_refresh_steps = 0;
+  int64_t micro_batch_tokens = 0;
+  bool prefetch = true;
+  double eps = 1e-6;  // AdamW's (see below)
+};
+
+inline std::unique_ptr<policy::GrpoTrainer> zero_trainer(policy::Sharding sharding, const std::string& model_dir = "",
+                                                         const ZeroRunOptions& run = {}) {
   policy::TrainerOptions o;
   o.optimizer.lr = 1e-3;
   o.optimizer.max_grad_norm = kZeroMaxGradNorm;
   // Adam's eps above the rounding noise of gradients that are zero in exact arithmetic (the key
   // biases'), which a smaller eps would blow up to a full step of either sign: the runs compared
   // here sum their gradients in different orders.
-  o.optimizer.eps = 1e-6;
+  o.optimizer.eps = run.eps;
   o.weight_decay = 0.1;
-  o.micro_batch_size = 1;
+  o.micro_batch_size = run.micro_batch_tokens > 0 ? 0 : 1;
+  o.micro_batch_tokens = run.micro_batch_tokens;
+  o.loss.beta = run.beta;
+  o.ref_refresh_steps = run.ref_refresh_steps;
+  o.prefetch = run.prefetch;
   o.sharding = sharding;
   return std::make_unique<policy::GrpoTrainer>(zero_model(model_dir), o);
 }

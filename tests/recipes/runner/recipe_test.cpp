@@ -109,7 +109,7 @@ TEST(Recipe, IllTypedAndOutOfRangeValuesAreErrors) {
 }
 
 // parallel.sharding: the four modes, an unknown one named with the choices, zero3's unsupported
-// combinations (a reference model, bf16 weights); the key is left out of the recipe a resume
+// combination (bf16 weights) and its reference model (beta > 0); the key is left out of the recipe a resume
 // compares (a run may resume under another sharding).
 TEST(Recipe, ParallelShardingIsReadCheckedAndNotPartOfTheComparedRecipe) {
   EXPECT_EQ(parse(kMinimal).trainer.sharding, policy::Sharding::none);
@@ -124,14 +124,30 @@ TEST(Recipe, ParallelShardingIsReadCheckedAndNotPartOfTheComparedRecipe) {
   auto zero3 = parse(kMinimal, {"parallel.sharding=zero3", "algorithm.beta=0"});
   EXPECT_EQ(zero3.trainer.sharding, policy::Sharding::zero3);
   EXPECT_EQ(zero3.canonical_json, parse(kMinimal, {"algorithm.beta=0"}).canonical_json);
-  e = error_of([] { parse(kMinimal, {"parallel.sharding=zero3", "algorithm.beta=0.04"}); });
-  EXPECT_NE(e.find("beta > 0"), std::string::npos) << e;
-  EXPECT_NE(e.find("not available yet"), std::string::npos) << e;
+  // A reference model (beta > 0) is sharded like the policy.
+  auto zero3_ref = parse(kMinimal, {"parallel.sharding=zero3", "algorithm.beta=0.04"});
+  EXPECT_EQ(zero3_ref.trainer.sharding, policy::Sharding::zero3);
+  EXPECT_GT(zero3_ref.trainer.loss.beta, 0);
   e = error_of([] { parse(kMinimal, {"parallel.sharding=zero3", "algorithm.beta=0", "model.dtype=bfloat16"}); });
   EXPECT_NE(e.find("float32"), std::string::npos) << e;
   e = error_of([] { parse(kMinimal, {"parallel.shards=2"}); });
   EXPECT_NE(e.find("shards"), std::string::npos) << e;
   EXPECT_NE(e.find("sharding"), std::string::npos) << e;
+}
+
+// parallel.prefetch: true by default, false read, anything but a boolean an error that names
+// the key, the value and the choices; not part of the compared recipe either.
+TEST(Recipe, ParallelPrefetchIsABooleanAndNotPartOfTheComparedRecipe) {
+  EXPECT_TRUE(parse(kMinimal).trainer.prefetch);
+  auto off = parse(kMinimal, {"parallel.sharding=zero3", "parallel.prefetch=false"});
+  EXPECT_FALSE(off.trainer.prefetch);
+  EXPECT_EQ(off.canonical_json, parse(kMinimal).canonical_json);
+  EXPECT_TRUE(parse(kMinimal, {"parallel.prefetch=true"}).trainer.prefetch);
+  for (const char* bad : {"parallel.prefetch=yes", "parallel.prefetch=1", "parallel.prefetch=\"true\""}) {
+    auto e = error_of([&] { parse(kMinimal, {bad}); });
+    EXPECT_NE(e.find("parallel.prefetch"), std::string::npos) << bad << ": " << e;
+    EXPECT_NE(e.find("true or false"), std::string::npos) << bad << ": " << e;
+  }
 }
 
 TEST(Recipe, MalformedOverridesAreErrors) {
