@@ -1,11 +1,12 @@
 // expert_parallel_test.cpp's run (expert_parallel_run.h) as one rank of a data-parallel world,
 // with expert parallelism when AHA_TEST_EXPERT_PARALLEL is set: writes the whole weights after
-// the steps (experts gathered), the bytes of routed-expert parameters this rank holds, and the
+// the steps (experts gathered; optionally resumed from a checkpoint and saved), the bytes of routed-expert parameters this rank holds, and the
 // last step's moe/ metrics and gradient norm.
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
 
+#include "policy/learner/checkpoint.h"
 #include "policy/learner/expert_parallel.h"
 #include "policy/parallel/communicator.h"
 #include "tests/policy/parallel/expert_parallel_run.h"
@@ -24,12 +25,18 @@ int expert_parallel_scenario() {
   const bool expert_parallel = std::getenv("AHA_TEST_EXPERT_PARALLEL") != nullptr;
   auto trainer = expert_parallel_trainer(model_dir, expert_parallel);
   trainer->set_data_parallel(comm);
+  // A checkpoint to resume from (AHA_TEST_LOAD), and how many steps to train (AHA_TEST_STEPS).
+  if (const char* load = std::getenv("AHA_TEST_LOAD")) policy::load_checkpoint(load, *trainer);
+  const char* steps = std::getenv("AHA_TEST_STEPS");
+  const int64_t last = steps ? std::stoll(steps) : kExpertParallelSteps;
   policy::TrainStepMetrics m;
-  for (int64_t k = 0; k < kExpertParallelSteps; ++k) {
-    auto batch = expert_parallel_batch(model_dir, k);
+  while (trainer->steps_done() < last) {
+    auto batch = expert_parallel_batch(model_dir, trainer->steps_done());
     const auto [begin, end] = share_of(batch.size(), comm->rank(), comm->size());
     m = trainer->train_step(batch.rows(begin, end - begin));
   }
+  if (const char* save = std::getenv("AHA_TEST_SAVE"))
+    policy::save_checkpoint(save, {trainer->steps_done(), 0}, *trainer);
   int64_t expert_bytes = 0;
   for (auto& [name, p] : trainer->policy().named_parameters())
     if (policy::is_routed_expert_parameter(name)) expert_bytes += static_cast<int64_t>(p.storage().nbytes());

@@ -48,11 +48,13 @@ const Run& reference(const std::string& model) {
   return r;
 }
 
-std::vector<Run> train(const std::string& model, int world, bool expert_parallel) {
+std::vector<Run> train(const std::string& model, int world, bool expert_parallel,
+                       const std::map<std::string, std::string>& more = {}) {
   const std::string out =
       (fs::temp_directory_path() / ("aha-expert-parallel-" + std::to_string(::getpid()))).string();
   std::map<std::string, std::string> env = {{"AHA_PARALLEL_OUT", out}, {"AHA_TEST_MODEL_DIR", kFixtures + model}};
   if (expert_parallel) env["AHA_TEST_EXPERT_PARALLEL"] = "1";
+  env.insert(more.begin(), more.end());
   auto ranks = run_world("expert_parallel", world, env);
   std::vector<Run> runs(world);
   for (int r = 0; r < world; ++r) {
@@ -115,6 +117,31 @@ INSTANTIATE_TEST_SUITE_P(Worlds, ExpertParallel,
                          ::testing::Values(Case{"qwen3_moe_top2_norm", 2}, Case{"qwen3_moe_top1_sparse2", 4},
                                            Case{"deepseek_v3_qlora_groups", 4},
                                            Case{"deepseek_v3_plainq_top1_yarn", 2}));
+
+// A checkpoint written under expert parallelism after the first step is plain data
+// parallelism's (the model once, optimizer.pt with the experts' whole moments): resumed with
+// expert parallelism and without it, the second step gives one process's two steps.
+TEST(ExpertParallelCheckpoint, ResumesWithAndWithoutExpertParallelism) {
+  policy::testing::one_thread();
+  const std::string model = "deepseek_v3_qlora_groups";
+  const auto& ref = reference(model);
+  const fs::path dir = fs::temp_directory_path() / ("aha-expert-parallel-ckpt-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  ASSERT_EQ(train(model, 2, true, {{"AHA_TEST_STEPS", "1"}, {"AHA_TEST_SAVE", dir.string()}}).size(), 2u);
+  const fs::path saved = dir / "step-1";
+  for (const char* part : {"model/model.safetensors", "optimizer.pt", "state.json"})
+    EXPECT_TRUE(fs::exists(saved / part)) << part;
+  EXPECT_FALSE(fs::exists(saved / "optimizer"));
+  for (bool expert_parallel : {true, false}) {
+    auto resumed = train(model, 2, expert_parallel, {{"AHA_TEST_LOAD", saved.string()}});
+    ASSERT_EQ(resumed.size(), 2u);
+    for (int r = 0; r < 2; ++r)
+      expect_weights_near(resumed[r].weights, ref.weights,
+                          std::string(expert_parallel ? "expert parallel" : "plain") + " resume, rank " +
+                              std::to_string(r));
+  }
+  fs::remove_all(dir);
+}
 
 TEST(ExpertParallelConfig, RefusesDenseModelsAndIndivisibleExperts) {
   const auto dense = ModelConfig::from_file(kFixtures + "qwen2_gqa_tied/config.json");
