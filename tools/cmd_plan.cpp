@@ -124,6 +124,12 @@ int plan(const Args& args) {
       throw UsageError("--activation-checkpointing must be on or off, got '" + *ac + "'");
     in.activation_checkpointing = *ac == "on";
   }
+  if (auto ep = args.get("expert-parallel")) {
+    if (*ep != "on" && *ep != "off") throw UsageError("--expert-parallel must be on or off, got '" + *ep + "'");
+    in.expert_parallel = *ep == "on";
+  } else if (recipe) {
+    in.expert_parallel = recipe->trainer.expert_parallel;
+  }
   std::vector<Sharding> modes;
   // A recipe that asks for a sharding mode (parallel.sharding) is planned under it; --sharding wins.
   const bool recipe_shards = recipe && recipe->trainer.sharding != policy::Sharding::none;
@@ -137,6 +143,10 @@ int plan(const Args& args) {
 
   const std::string model_name = args.get("model") ? args.required("model") : recipe->model.path;
   const ModelConfig c = args.get("model") ? read_config(args.required("model")) : recipe_model_config(*recipe);
+  if (in.expert_parallel && !c.is_moe()) throw Error("expert parallelism needs a mixture-of-experts model");
+  if (in.expert_parallel && c.num_experts % in.gpus != 0)
+    throw Error("expert parallelism: the model's " + std::to_string(c.num_experts) +
+                " routed experts cannot be split evenly over " + std::to_string(in.gpus) + " GPUs");
   const auto f = parallel::model_footprint(c, in);
   const auto bytes = parallel::precision_bytes(in.precision);
   const double gpu_bytes = gpu_gib * double(int64_t{1} << 30);
@@ -145,7 +155,13 @@ int plan(const Args& args) {
               static_cast<long long>(in.gpus), in.gpus == 1 ? "" : "s", gib(gpu_bytes).c_str());
   if (recipe) std::printf("recipe       %s: sizes per GPU from its rollout and algorithm sections\n", recipe_file->c_str());
   std::printf("parameters   %s", count(f.parameters).c_str());
-  if (c.is_moe())
+  if (c.is_moe() && in.expert_parallel && in.gpus > 1)
+    std::printf(", %s active per token; expert parallel: each GPU holds %lld of %lld routed experts per layer "
+                "(%s routed-expert parameters / %lld), and gathers the others for the rollout",
+                count(f.active_parameters).c_str(), static_cast<long long>(c.num_experts / in.gpus),
+                static_cast<long long>(c.num_experts), count(parallel::routed_expert_parameters(c)).c_str(),
+                static_cast<long long>(in.gpus));
+  else if (c.is_moe())
     std::printf(", %s active per token (weights, gradients and optimizer state count every expert)",
                 count(f.active_parameters).c_str());
   std::printf("\nprecision    %s: per parameter weights %lld B, gradients %lld B, optimizer %lld B%s\n",
@@ -221,7 +237,8 @@ CommandRegistration plan_cmd(
                   {"activation-checkpointing", "on|off", "on", "keep only each layer's input for backward; with --recipe: the recipe's"},
                   {"rollout-rows", "R", "64", "sequences one GPU decodes at once; with --recipe: one request's prompts x group_size"},
                   {"rollout-tokens", "L", "4096", "KV cache slots per sequence (prompt + completion); with --recipe: --prompt-tokens + max_new_tokens"},
-                  {"prompt-tokens", "P", "256", "with --recipe: the prompt length added to max_new_tokens"}},
+                  {"prompt-tokens", "P", "256", "with --recipe: the prompt length added to max_new_tokens"},
+                  {"expert-parallel", "on|off", "off", "routed experts split over the GPUs (MoE models); with --recipe: its parallel.expert_parallel"}},
       .examples = {"aha plan --model recipes/models/deepseek-v3.json --gpus 64",
                    "aha plan --model recipes/models/qwen2.5-1.5b.json --gpus 2 --sharding zero2 --gpu-memory 80",
                    "aha plan --recipe recipes/r1-zero-gpu.json --model recipes/models/qwen2.5-0.5b.json --gpus 4"}},

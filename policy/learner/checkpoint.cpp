@@ -237,6 +237,26 @@ fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state
     release_reference.p = reference;
     reference->gather_all();
   }
+  // Expert parallelism: the experts and their AdamW moments are gathered whole on every rank
+  // (collective), rank 0 writes what plain data parallelism writes, and each rank keeps its
+  // slice again after, also when the write fails.
+  ExpertParallel* experts = trainer.expert_parallel();
+  if (experts) {
+    experts->gather_whole(&trainer.optimizer());
+    struct Slice {
+      ExpertParallel* e;
+      Optimizer* o;
+      ~Slice() { e->scatter_back(o); }
+    } slice{experts, &trainer.optimizer()};
+    auto* comm = trainer.communicator();
+    fs::path path;
+    if (comm->rank() == 0)
+      path = save_parts(stage_dir, state, {trainer.policy(), trainer.reference(), trainer.optimizer(),
+                                           trainer.steps_done(), nullptr},
+                        copy_extras_from, on_part_written);
+    comm->patient_barrier("rank 0 writing a checkpoint");
+    return path;
+  }
   return save_parts(stage_dir, state, {trainer.policy(), trainer.reference(), trainer.optimizer(), trainer.steps_done(), trainer.communicator()},
                     copy_extras_from, on_part_written);
 }
@@ -253,16 +273,22 @@ CheckpointState load_checkpoint(const fs::path& dir, GrpoTrainer& trainer) {
   FullyShardedParameters* reference = trainer.reference_sharded();
   if (sharded) sharded->materialize();
   if (reference) reference->materialize();
+  // Expert parallelism: the checkpoint is whole (see save_checkpoint); it is read into whole
+  // expert tensors and optimizer state, of which each rank then keeps its slice.
+  ExpertParallel* experts = trainer.expert_parallel();
+  if (experts) experts->gather_whole(&trainer.optimizer());
   std::pair<CheckpointState, int64_t> loaded;
   try {
     loaded = load_parts(dir, {trainer.policy(), trainer.reference(), trainer.optimizer(), 0, trainer.communicator()});
   } catch (...) {
     if (sharded) sharded->release_all();  // the master ranges are untouched
     if (reference) reference->release_all();
+    if (experts) experts->scatter_back(&trainer.optimizer());
     throw;
   }
   if (sharded) sharded->reshard();
   if (reference) reference->reshard();
+  if (experts) experts->scatter_back(&trainer.optimizer());
   auto& [state, steps] = loaded;
   trainer.set_steps_done(steps);
   return state;

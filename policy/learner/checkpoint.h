@@ -22,6 +22,11 @@
 // ZeRO-3 (fully_sharded.h): every rank gathers the whole float32 weights (the policy's, and the
 // reference's with beta > 0) for the save and frees them after; loading reads the whole weights
 // on every rank, which keeps its master ranges.
+// Expert parallelism (expert_parallel.h): save_checkpoint is collective too; every rank
+// gathers the routed experts and their AdamW moments whole, rank 0 writes exactly what plain
+// data parallelism writes (the model once, optimizer.pt), and every rank keeps its slice again
+// after; loading reads it whole and slices it, so a checkpoint resumes with or without expert
+// parallelism.
 // Loading copies the weights into the trainer's existing tensors (the optimizer keeps its
 // parameters) and restores optimizer, counters and RNG: continuing then is bit-identical to
 // never having stopped, on the same device and build.

@@ -235,7 +235,26 @@ void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm
   }
   reference_sharded_.reset();
   fully_sharded_.reset();
+  expert_parallel_.reset();
   refresh_reference();
+  if (options_.expert_parallel && comm_->size() > 1) {
+    check_expert_parallel(policy_->config(), comm_->size());
+    require(options_.sharding == Sharding::none,
+            "trainer: expert_parallel works with sharding none only for now (sharding " +
+                sharding_name(options_.sharding) + " would split the experts' rank-local state over the ranks)");
+    require(options_.micro_batch_tokens == 0,
+            "trainer: expert_parallel needs micro_batch_size, not micro_batch_tokens (packed micro-batches differ in "
+            "number between ranks, and every MoE layer's all-to-all needs every rank)");
+    require(!options_.activation_checkpointing && !policy_->activation_checkpointing(),
+            "trainer: expert_parallel does not work with activation_checkpointing yet");
+    expert_parallel_ = std::make_unique<ExpertParallel>(comm_, *policy_);
+    const int64_t bucket_bytes = comm_->options().bucket_megabytes << 20;
+    // The experts live on one rank each: their gradient is already the world's (see header).
+    sync_ = std::make_unique<parallel::GradientSync>(comm_, expert_parallel_->replicated_parameters(),
+                                                     parallel::GradientReduction::sum, bucket_bytes);
+    optimizer_->set_rank_local(comm_, expert_parallel_->expert_parameters());
+    return;
+  }
   if (options_.sharding == Sharding::zero3 && comm_->size() > 1) {
     fully_sharded_ = make_fully_sharded(comm_, *policy_, options_.autocast_bf16, /*frozen=*/false, options_.prefetch);
     optimizer_->shard(comm_, Sharding::zero3, policy_->named_parameters(), fully_sharded_->master());
@@ -257,6 +276,11 @@ void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm
 
 void GrpoTrainer::refresh_reference() {
   if (!reference_) return;
+  // Expert parallelism: the policy holds this rank's experts only; the reference is whole.
+  if (expert_parallel_) {
+    expert_parallel_->gather_into(*reference_);
+    return;
+  }
   // ZeRO-3: both are sharded alike; each rank copies its master range (no communication).
   if (reference_sharded_)
     reference_sharded_->copy_master_from(*fully_sharded_);

@@ -64,6 +64,17 @@
 //   no-grad forward of the reference log-probs (padded or packed) and freed after each, and a
 //   reference refresh copies the policy's master range into it. With options.prefetch the gather
 //   of the next block is in flight while a block computes (fully_sharded.h), bit-identically.
+// - Expert parallelism (options.expert_parallel, data parallelism of 2 ranks or more, MoE
+//   policies; policy/learner/expert_parallel.h): each rank keeps only its contiguous slice of
+//   every MoE layer's routed experts, tokens travel to their experts' owners and back by
+//   all-to-all in forward and backward, the experts' gradients stay with their owner (already
+//   summed over the world's tokens) while the replicated parameters are all-reduced, the
+//   experts' AdamW state is the owner's, and the global norm sums the experts' squares over the
+//   ranks: the update equals plain data parallelism's. Between steps policy() holds this
+//   rank's experts only (expert_parallel()->gather_into copies the whole model, e.g. for the
+//   rollout). Not yet with sharding other than none, packed micro-batches (their count differs
+//   per rank) or activation checkpointing: an error. A reference model (beta > 0) is whole on
+//   every rank, refreshed by gathering the experts.
 // - Mixture-of-experts policies (Qwen3-MoE): each micro-batch's router logits give the
 //   auxiliary load-balancing loss of transformers (policy/model/moe_routing.h) over its real
 //   tokens; with router_aux_loss_coef > 0 the loss adds coef x aux x (micro-batch rows /
@@ -87,6 +98,7 @@
 #include <utility>
 #include <vector>
 
+#include "policy/learner/expert_parallel.h"
 #include "policy/learner/grpo_loss.h"
 #include "policy/learner/fully_sharded.h"
 #include "policy/learner/optimizer.h"
@@ -135,6 +147,7 @@ struct TrainerOptions {
   double routing_bias_update_rate = 0.0;  // DeepSeek-V3: aux-loss-free balancing step (see above); 0: frozen
   Sharding sharding = Sharding::none;  // data parallel: ZeRO-1/2 optimizer state, ZeRO-3 parameters too (see above)
   bool prefetch = true;  // ZeRO-3: gather block i + 1 while block i computes (see above); no effect otherwise
+  bool expert_parallel = false;        // data parallel, MoE policies: routed experts split over the ranks (see above)
 };
 
 // Throws aha::Error naming the option at fault.
@@ -202,6 +215,8 @@ class GrpoTrainer {
   FullyShardedParameters* fully_sharded() const { return fully_sharded_.get(); }
   // ZeRO-3 with beta > 0: the reference model's sharded parameters, or null.
   FullyShardedParameters* reference_sharded() const { return reference_sharded_.get(); }
+  // Expert parallelism's dispatch and shard of the experts, or null (off, or one process).
+  ExpertParallel* expert_parallel() const { return expert_parallel_.get(); }
   const TrainerOptions& options() const { return options_; }
   int64_t steps_done() const { return steps_done_; }           // train_step calls so far
   void set_steps_done(int64_t steps) { steps_done_ = steps; }  // for checkpoint loading
@@ -220,6 +235,7 @@ class GrpoTrainer {
   std::unique_ptr<parallel::GradientSync> sync_;  // every data-parallel sharding but zero3
   std::unique_ptr<FullyShardedParameters> fully_sharded_;  // zero3; refers to policy_, destroyed first
   std::unique_ptr<FullyShardedParameters> reference_sharded_;  // zero3 with beta > 0; refers to reference_
+  std::unique_ptr<ExpertParallel> expert_parallel_;         // refers to policy_, destroyed first
 };
 
 // Copies every weight and buffer (the routing bias) of `from` into `to` (same config; dtypes

@@ -2,6 +2,7 @@
 
 #include <ATen/ops/_fused_adamw.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -103,10 +104,14 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
     ++step_count_;
     return result;
   }
-  std::vector<torch::Tensor> grads;
+  std::vector<torch::Tensor> grads, local_grads;
   for (const auto& g : groups_)
-    for (const auto& p : g.params)
-      if (p.grad().defined()) grads.push_back(p.grad());
+    for (const auto& p : g.params) {
+      if (!p.grad().defined()) continue;
+      grads.push_back(p.grad());
+      if (std::find(local_params_.begin(), local_params_.end(), p.unsafeGetTensorImpl()) != local_params_.end())
+        local_grads.push_back(p.grad());
+    }
 
   // One host transfer for both checks: [global norm, loss].
   torch::Tensor norm;
@@ -116,6 +121,22 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
     auto norms = at::_foreach_norm(grads, 2, torch::kFloat32);
     for (auto& n : norms) n = n.to(grads.front().device());
     norm = torch::linalg_vector_norm(torch::stack(norms), 2);
+  }
+  if (local_comm_) {
+    // Rank-local parameters: every rank's squared norms of them summed (the same on every rank),
+    // plus the replicated parameters' (already the same everywhere).
+    auto squares = [](const std::vector<torch::Tensor>& gs) {
+      if (gs.empty()) return torch::zeros({}, torch::kFloat64);
+      auto norms = at::_foreach_norm(gs, 2, torch::kFloat32);
+      auto sum = torch::zeros({}, torch::kFloat64);
+      for (auto& n : norms) sum += n.to(torch::kCPU, torch::kFloat64).square();
+      return sum;
+    };
+    const double all = squares(grads).item<double>(), local = squares(local_grads).item<double>();
+    const double local_sum =
+        local_comm_->all_reduce({local}, c10d::ReduceOp::SUM, "all-reduce of the experts' gradient norms")[0];
+    const auto device = grads.empty() ? torch::Device(torch::kCPU) : grads.front().device();
+    norm = torch::tensor(std::sqrt(std::max(0.0, all - local) + local_sum), torch::kFloat32).to(device);
   }
   auto loss_value = loss.defined() ? loss.detach().reshape({}).to(norm.device(), torch::kFloat32)
                                    : torch::zeros({}, norm.options());
@@ -270,6 +291,13 @@ void Optimizer::shard(std::shared_ptr<parallel::Communicator> comm, Sharding mod
                                      std::to_string(count));
   sharded_ = std::make_unique<ShardedAdamW>(std::move(comm), mode, named, std::move(group_of), groups_, options_,
                                             std::move(master));
+}
+
+void Optimizer::set_rank_local(std::shared_ptr<parallel::Communicator> comm, const std::vector<torch::Tensor>& local) {
+  require(!sharded_, "optimizer: rank-local parameters (expert parallelism) need an unsharded optimizer");
+  local_comm_ = std::move(comm);
+  local_params_.clear();
+  for (const auto& p : local) local_params_.push_back(p.unsafeGetTensorImpl());
 }
 
 Sharding Optimizer::sharding() const { return sharded_ ? sharded_->mode() : Sharding::none; }

@@ -107,6 +107,11 @@ class Optimizer {
   void shard(std::shared_ptr<parallel::Communicator> comm, Sharding mode,
              const std::vector<std::pair<std::string, torch::Tensor>>& named, torch::Tensor master = {});
   Sharding sharding() const;
+  // Expert parallelism (expert_parallel.h), unsharded only: `local` (among the groups'
+  // parameters) live on this rank alone, each rank holding others. Their state stays local;
+  // the global norm adds their squared gradient norms summed over the ranks (an all-reduce in
+  // every step(), so every rank calls it), so every rank clips and skips alike.
+  void set_rank_local(std::shared_ptr<parallel::Communicator> comm, const std::vector<torch::Tensor>& local);
   ShardedAdamW* sharded() const { return sharded_.get(); }
   // Every rank calls it (collective): writes its shard into `dir` (which must exist and be
   // the same directory for every rank), rank 0 the index.
@@ -131,6 +136,8 @@ class Optimizer {
   int64_t step_count_ = 0;
   int64_t skipped_steps_ = 0;
   std::unique_ptr<ShardedAdamW> sharded_;
+  std::shared_ptr<parallel::Communicator> local_comm_;  // expert parallelism: see set_rank_local
+  std::vector<const void*> local_params_;                // their TensorImpls
 };
 
 }  // namespace aha::policy

@@ -56,11 +56,12 @@ DeepseekRouting deepseek_route(const ModelConfig& c, const torch::Tensor& gate, 
 
 torch::Tensor deepseek_moe(const ModelConfig& c, const torch::Tensor& gate, const torch::Tensor& experts_gate_up,
                            const torch::Tensor& experts_down, const DeepseekMoeWeights& w, const torch::Tensor& x,
-                           std::vector<torch::Tensor>* router_logits) {
+                           std::vector<torch::Tensor>* router_logits, const ExpertDispatch* dispatch) {
   auto tokens = x.reshape({-1, c.hidden_size});  // [N, H]
   auto routing = deepseek_route(c, gate, w.score_bias, tokens);
   if (router_logits) router_logits->push_back(routing.logits);
-  auto routed = routed_experts(tokens, routing.indices, routing.weights, experts_gate_up, experts_down);
+  auto routed = dispatch ? dispatch->routed_experts(tokens, routing.indices, routing.weights, experts_gate_up, experts_down)
+                         : routed_experts(tokens, routing.indices, routing.weights, experts_gate_up, experts_down);
   auto shared = torch::linear(torch::silu(torch::linear(tokens, w.shared_gate)) * torch::linear(tokens, w.shared_up),
                               w.shared_down);
   return (routed + shared).view(x.sizes());

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "policy/model/model_config.h"
+#include "policy/model/moe.h"
 
 namespace aha {
 
@@ -56,9 +57,11 @@ DeepseekRouting deepseek_route(const ModelConfig& c, const torch::Tensor& gate, 
 // The whole block, x [..., H] -> [..., H] in x's dtype: the gate, the routed experts through
 // moe.h's routed_experts (token permutation; grouped GEMM where it applies), plus the shared
 // experts. With router_logits, the gate's logits [N, E] are appended (for expert-load metrics;
-// DeepSeek-V3 itself trains without an auxiliary loss).
+// DeepSeek-V3 itself trains without an auxiliary loss). With `dispatch`, the routed experts go
+// through it (expert parallelism; the experts' tensors then hold this rank's slice).
 torch::Tensor deepseek_moe(const ModelConfig& c, const torch::Tensor& gate, const torch::Tensor& experts_gate_up,
                            const torch::Tensor& experts_down, const DeepseekMoeWeights& w, const torch::Tensor& x,
-                           std::vector<torch::Tensor>* router_logits = nullptr);
+                           std::vector<torch::Tensor>* router_logits = nullptr,
+                           const ExpertDispatch* dispatch = nullptr);
 
 }  // namespace aha

@@ -37,6 +37,20 @@ torch::Tensor routed_experts(const torch::Tensor& x, const torch::Tensor& expert
                              const torch::Tensor& gate_up, const torch::Tensor& down,
                              ExpertKernel kernel = ExpertKernel::automatic);
 
+// The routed experts computed elsewhere than in this process alone: expert parallelism
+// (policy/learner/expert_parallel.h), where each rank holds a contiguous slice of a layer's
+// experts and tokens travel to their experts' owners and back. The transformer calls it instead
+// of routed_experts() when one is set (Transformer::set_expert_dispatch). Same contract as
+// routed_experts(), except that gate_up and down hold only this rank's experts while the ids in
+// `experts` stay global, and that every rank must call it for the same layers in the same order
+// (it is collective).
+class ExpertDispatch {
+ public:
+  virtual ~ExpertDispatch() = default;
+  virtual torch::Tensor routed_experts(const torch::Tensor& x, const torch::Tensor& experts, const torch::Tensor& weights,
+                                       const torch::Tensor& gate_up, const torch::Tensor& down) const = 0;
+};
+
 // Whether ExpertKernel::automatic takes the grouped GEMM for these tensors: CUDA, bfloat16,
 // compute capability 9.0 or newer (where LibTorch's grouped GEMM runs), and H and I multiples of
 // 8 (its 16-byte row alignment). The rollout engine asks this before capturing CUDA graphs.

@@ -229,10 +229,14 @@ torch::Tensor Transformer::feed_forward(const DecoderLayerWeights& w, const torc
                                         std::vector<torch::Tensor>* router_logits) const {
   if (w.mlp == MlpKind::dense) return mlp(w, x);
   if (w.deepseek_moe.score_bias.defined())
-    return deepseek_moe(config_, w.router_weight, w.experts_gate_up, w.experts_down, w.deepseek_moe, x, router_logits);
+    return deepseek_moe(config_, w.router_weight, w.experts_gate_up, w.experts_down, w.deepseek_moe, x, router_logits,
+                        expert_dispatch_);
   auto flat = x.reshape({-1, x.size(-1)});  // [N, H]
   auto routing = softmax_topk_routing(flat, w.router_weight, config_.num_experts_per_tok, config_.norm_topk_prob);
   if (router_logits) router_logits->push_back(routing.logits);
+  if (expert_dispatch_)
+    return expert_dispatch_->routed_experts(flat, routing.experts, routing.weights, w.experts_gate_up, w.experts_down)
+        .view(x.sizes());
   return routed_experts(flat, routing.experts, routing.weights, w.experts_gate_up, w.experts_down).view(x.sizes());
 }
 

@@ -156,6 +156,12 @@ class Transformer {
   // Block hooks (see BlockHooks; null: none). Not owned; must outlive their use.
   void set_block_hooks(BlockHooks* hooks) { block_hooks_ = hooks; }
   BlockHooks* block_hooks() const { return block_hooks_; }
+  // Expert parallelism (moe.h's ExpertDispatch; null: none): every forward's MoE layers send
+  // their routed experts' work through it, so every forward is then collective, and their
+  // expert tensors hold only this rank's slice (the rollout samples from a whole copy). Not
+  // owned; must outlive its use.
+  void set_expert_dispatch(const ExpertDispatch* dispatch) { expert_dispatch_ = dispatch; }
+  const ExpertDispatch* expert_dispatch() const { return expert_dispatch_; }
   size_t head_block() const { return tied() ? 0 : layers_.size() + 2; }
   size_t block_count() const { return layers_.size() + (tied() ? 2 : 3); }
   bool activation_checkpointing() const { return checkpoint_layers_; }
@@ -255,6 +261,7 @@ class Transformer {
   torch::Tensor inv_freq_;  // rotary frequencies for every non-dynamic scaling
   bool checkpoint_layers_ = false;
   BlockHooks* block_hooks_ = nullptr;
+  const ExpertDispatch* expert_dispatch_ = nullptr;
   bool decode_kernels_ = true;
   bool varlen_attention_ = true;
   bool decode_attention_kernel_ = true;

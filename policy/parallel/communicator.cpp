@@ -250,6 +250,32 @@ std::vector<torch::Tensor> Communicator::all_gather(const torch::Tensor& mine, c
   return output[0];
 }
 
+torch::Tensor Communicator::all_to_all(const torch::Tensor& input, const std::vector<int64_t>& send_rows,
+                                       const std::vector<int64_t>& recv_rows, const std::string& what) {
+  require(send_rows.size() == size_t(world_.world_size) && recv_rows.size() == size_t(world_.world_size),
+          what + ": one row count per rank expected");
+  int64_t sent = 0, received = 0;
+  for (auto n : send_rows) sent += n;
+  for (auto n : recv_rows) received += n;
+  require(input.dim() >= 1 && input.size(0) == sent, what + ": the input's rows differ from the send counts' sum");
+  auto in = input.to(comm_device_).contiguous();
+  auto out_sizes = in.sizes().vec();
+  out_sizes[0] = received;
+  auto out = torch::empty(out_sizes, in.options());
+  // alltoall_base splits along dimension 0 in rows.
+  std::vector<int64_t> out_splits = recv_rows, in_splits = send_rows;
+  c10d::AllToAllOptions o;
+  o.timeout = to_ms(options_.timeout_seconds);
+  c10::intrusive_ptr<c10d::Work> work;
+  try {
+    work = backend_->alltoall_base(out, in, out_splits, in_splits, o);
+  } catch (const std::exception& e) {
+    fail(what, e.what());
+  }
+  wait(work, what);
+  return out;
+}
+
 void Communicator::wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what) {
   try {
     work->wait(to_ms(options_.timeout_seconds));

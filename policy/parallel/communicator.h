@@ -76,6 +76,12 @@ class Communicator {
   c10::intrusive_ptr<c10d::Work> broadcast_async(torch::Tensor& t, int root);
   // Every rank's `mine` (the same shape on every rank), in rank order, on device().
   std::vector<torch::Tensor> all_gather(const torch::Tensor& mine, const std::string& what = "all-gather");
+  // All-to-all of rows (expert parallelism): `input` [sum(send_rows), ...] is cut into
+  // consecutive blocks of send_rows[r] rows, block r going to rank r; the result holds
+  // recv_rows[r] rows from rank r, in rank order, on device(). Every rank's send_rows[r] must
+  // equal rank r's recv_rows[this rank] (exchange the counts first); zero rows are allowed.
+  torch::Tensor all_to_all(const torch::Tensor& input, const std::vector<int64_t>& send_rows,
+                           const std::vector<int64_t>& recv_rows, const std::string& what = "all-to-all");
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what);
 
   // Waits for every rank without a collective timeout (rank 0 may evaluate or write a

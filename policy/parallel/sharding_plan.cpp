@@ -89,10 +89,20 @@ ModelFootprint model_footprint(const ModelConfig& c, const PlanInputs& in) {
   return f;
 }
 
+int64_t routed_expert_parameters(const ModelConfig& c) {
+  int64_t total = 0;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l)
+    if (c.is_moe_layer(l)) total += c.num_experts * 3 * c.moe_intermediate_size * c.hidden_size;
+  return total;
+}
+
 ShardingPlan plan_sharding(const ModelConfig& c, const PlanInputs& in, Sharding sharding) {
   const auto f = model_footprint(c, in);
   const auto bytes = precision_bytes(in.precision);
-  const double params = double(f.parameters), n = double(in.gpus);
+  const double n = double(in.gpus);
+  // Expert parallelism: the routed experts are split over the GPUs, the rest as the mode says.
+  const double experts = in.expert_parallel && in.gpus > 1 ? double(routed_expert_parameters(c)) : 0.0;
+  const double params = double(f.parameters) - experts, local_experts = experts / n;
   ShardingPlan p;
   p.sharding = sharding;
   p.weights = params * double(bytes.weight);
@@ -105,13 +115,17 @@ ShardingPlan plan_sharding(const ModelConfig& c, const PlanInputs& in, Sharding 
     // One block gathered whole while it is used; with one GPU nothing is gathered.
     if (in.gpus > 1) p.gathered = double(f.largest_block) * double(bytes.weight);
   }
+  p.weights += local_experts * double(bytes.weight);
+  p.gradients += local_experts * double(bytes.gradient);
+  p.optimizer += local_experts * double(bytes.optimizer);
+  p.gathered += experts * double(bytes.weight);  // every expert for the colocated rollout
   p.activations = f.activation_bytes;
   p.kv_cache = double(in.rollout_rows) * double(in.rollout_tokens) * double(f.kv_bytes_per_token);
   return p;
 }
 
 TrainingMemory training_memory(const ModelConfig& c, int64_t element_bytes, bool autocast_bf16, bool reference,
-                               Sharding sharding, int64_t ranks, bool prefetch) {
+                               Sharding sharding, int64_t ranks, bool prefetch, bool expert_parallel) {
   require(ranks >= 1, "training memory: the number of ranks must be >= 1, got " + std::to_string(ranks));
   require(element_bytes >= 1, "training memory: the element size must be >= 1 byte");
   if (ranks == 1) sharding = Sharding::none;
@@ -123,6 +137,13 @@ TrainingMemory training_memory(const ModelConfig& c, int64_t element_bytes, bool
   if (reference) m.reference = params * e;
   if (sharding != Sharding::none) m.optimizer /= n;
   if (sharding == Sharding::zero2 || sharding == Sharding::zero3) m.gradients /= n;
+  if (expert_parallel && ranks > 1) {
+    const double local = params - double(routed_expert_parameters(c)) * (1.0 - 1.0 / n);
+    m.weights = local * e;
+    m.gradients = local * e;
+    m.optimizer = 2 * local * e;
+    m.rollout_weights = params * (autocast_bf16 ? 2.0 : e);
+  }
   if (sharding == Sharding::zero3) {
     require(element_bytes == 4, "training memory: zero3 keeps float32 master weights (4 bytes), not " +
                                     std::to_string(element_bytes) + "-byte weights");

@@ -3,8 +3,12 @@
 // the learner micro-batch's activations and the rollout's KV cache, in bytes per GPU.
 //
 // The model (ModelConfig::parameter_count, model_sizes.h) is counted whole: a mixture of
-// experts keeps every expert's weights, gradients and optimizer state (no expert parallelism),
-// whatever few of them a token uses.
+// experts keeps every expert's weights, gradients and optimizer state, whatever few of them a
+// token uses, unless expert parallelism (PlanInputs::expert_parallel, recipe
+// parallel.expert_parallel) splits the routed experts X (routed_expert_parameters) over the N
+// GPUs: each then holds X / N of them, weights, gradients and optimizer state alike (the
+// sharding mode's divisions apply to the replicated rest), and gathers the other experts for
+// the colocated rollout (counted as gathered: X x the weights' bytes, aha's whole rollout copy).
 //
 // Sharding modes over N data-parallel GPUs (ZeRO, Rajbhandari et al. 2020; the shards are
 // taken as even, padding ignored):
@@ -72,7 +76,12 @@ struct PlanInputs {
   bool activation_checkpointing = true;
   int64_t rollout_rows = 64;      // sequences one GPU decodes at once
   int64_t rollout_tokens = 4096;  // cache slots per sequence (prompt + completion)
+  bool expert_parallel = false;   // routed experts split over the GPUs (see above)
 };
+
+// Parameters of every MoE layer's routed experts (3 x moe_intermediate x hidden each); 0 for a
+// dense model.
+int64_t routed_expert_parameters(const ModelConfig& config);
 
 // Throws aha::Error naming the input at fault (gpus, tokens or rows < 1).
 void validate(const PlanInputs& inputs);
@@ -107,6 +116,9 @@ ShardingPlan plan_sharding(const ModelConfig& config, const PlanInputs& inputs, 
 //          dtype, P x (2 with bf16 autocast, else 4), resident for the run
 //   reference (beta > 0): P e, whole on every rank; zero3: 4 P / N (its frozen master range; its
 //          blocks are gathered one at a time, in the policy's gathered figure's room).
+//   expert_parallel (N > 1, sharding none): the routed experts X count X / N in weights,
+//          gradients and optimizer, and the rollout's whole copy (P x (2 with bf16 autocast,
+//          else e)) is resident for the run.
 struct TrainingMemory {
   double weights = 0, gradients = 0, optimizer = 0, gathered = 0, rollout_weights = 0, reference = 0;
   double learner() const { return gradients + optimizer + gathered + reference; }
@@ -114,6 +126,7 @@ struct TrainingMemory {
 };
 // Throws aha::Error for N < 1, an element size < 1, or zero3 with a model dtype other than float32.
 TrainingMemory training_memory(const ModelConfig& config, int64_t element_bytes, bool autocast_bf16,
-                               bool reference, Sharding sharding, int64_t ranks, bool prefetch = false);
+                               bool reference, Sharding sharding, int64_t ranks, bool prefetch = false,
+                               bool expert_parallel = false);
 
 }  // namespace aha::parallel

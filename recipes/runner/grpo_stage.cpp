@@ -352,10 +352,14 @@ void GrpoRun::prepare() {
   EngineOptions engine_options;
   engine_options.use_cuda_graphs = recipe_.rollout.use_cuda_graphs;
   Transformer* rollout_model = &trainer_->policy();
-  if (trainer_->fully_sharded()) {
-    rollout_policy_ = std::make_unique<Transformer>(trainer_->policy().config(),
-                                                    recipe_.trainer.autocast_bf16 ? torch::kBFloat16 : torch::kFloat32,
-                                                    device_);
+  if (trainer_->fully_sharded() || trainer_->expert_parallel()) {
+    // A whole copy in the compute dtype: ZeRO-3's parameters are sharded, expert parallelism's
+    // routed experts are (the rollout needs every expert on every rank).
+    rollout_policy_ = std::make_unique<Transformer>(
+        trainer_->policy().config(),
+        recipe_.trainer.autocast_bf16 ? torch::kBFloat16
+                                      : (trainer_->expert_parallel() ? trainer_->policy().dtype() : torch::kFloat32),
+        device_);
     rollout_model = rollout_policy_.get();
   }
   engine_ = std::make_unique<RolloutEngine>(*rollout_model, engine_options, make_text_decoder(*tokenizer_));
@@ -387,6 +391,10 @@ SamplingOptions sampling_options(const Recipe& r, const std::vector<int64_t>& eo
 void GrpoRun::sync_rollout_weights() {
   if (!rollout_policy_) return;
   if (comm_) comm_->set_activity("gathering the sharded weights for the rollout");
+  if (trainer_->expert_parallel()) {
+    trainer_->expert_parallel()->gather_into(*rollout_policy_);
+    return;
+  }
   trainer_->fully_sharded()->copy_into(*rollout_policy_);
 }
 
@@ -709,7 +717,8 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
 void GrpoRun::checkpoint(int64_t step) {
   // Data parallel: rank 0 holds the same weights and writes them; with sharded optimizer state
   // every rank writes its shard (save_checkpoint is then collective).
-  const bool sharded = trainer_->optimizer().sharding() != policy::Sharding::none;
+  // Expert parallelism: every rank takes part too (the experts are gathered for the write).
+  const bool sharded = trainer_->optimizer().sharding() != policy::Sharding::none || trainer_->expert_parallel();
   if (!main_ && !sharded) return;
   policy::CheckpointState state;
   state.step = step;

@@ -311,7 +311,7 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   }
   if (r.has("parallel")) {
     ObjectReader p = r.object("parallel");
-    p.reject_unknown({"sharding", "prefetch"});
+    p.reject_unknown({"sharding", "prefetch", "expert_parallel"});
     try {
       recipe.trainer.sharding = policy::parse_sharding(p.get_string("sharding", "none"));
     } catch (const Error& e) {
@@ -323,6 +323,7 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
       throw Error(what + ": parallel.prefetch must be true or false, got " + json::to_string(p.get("prefetch")) +
                   " (ZeRO-3 gathers the next block while one computes; default true)");
     recipe.trainer.prefetch = p.get_bool("prefetch", recipe.trainer.prefetch);
+    recipe.trainer.expert_parallel = p.get_bool("expert_parallel", false);
   }
   if (r.has("layout")) {
     ObjectReader l = r.object("layout");
@@ -377,6 +378,19 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
     if (recipe.model.dtype != "float32")
       throw Error(what + ": parallel.sharding zero3 keeps float32 master weights: model.dtype must be \"float32\" (got \"" +
                   recipe.model.dtype + "\"); algorithm.autocast_bf16 gives bf16 compute");
+  }
+  // Expert parallelism (policy/learner/expert_parallel.h): what it does not do yet is said here;
+  // the model (an MoE whose experts divide by the world size) is checked where it is known.
+  if (t.expert_parallel) {
+    if (t.sharding != policy::Sharding::none)
+      throw Error(what + ": parallel.expert_parallel is not available with parallel.sharding " +
+                  policy::sharding_name(t.sharding) + " yet (the experts' optimizer state is already local to their "
+                  "rank; the sharded optimizer would split it again): use sharding \"none\"");
+    if (t.micro_batch_tokens > 0)
+      throw Error(what + ": parallel.expert_parallel needs algorithm.micro_batch_size, not micro_batch_tokens (packed "
+                         "micro-batches differ in number between ranks, and every MoE layer's all-to-all needs every rank)");
+    if (t.activation_checkpointing)
+      throw Error(what + ": parallel.expert_parallel does not work with algorithm.activation_checkpointing yet");
   }
   if (doc.HasMember("reward")) doc.RemoveMember("reward");  // where, not what: see recipe.h
   // How the learner's state is laid out over the ranks is no more part of what a run computes

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "datasets/prompt_template.h"
+#include "policy/learner/expert_parallel.h"
 #include "policy/model/device_memory.h"
 #include "policy/model/model_config.h"
 #include "policy/model/model_io.h"
@@ -145,6 +146,20 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
            std::to_string(spec.training.total_steps()) + " pretraining steps)";
   });
 
+  // Expert parallelism needs an MoE model whose routed experts divide evenly over the ranks.
+  if (recipe.trainer.expert_parallel) {
+    run_check(out, "parallel.expert_parallel", [&]() -> std::string {
+      require(config.has_value(), "not checked: the model is not known (see above)");
+      policy::check_expert_parallel(*config, static_cast<int>(options.check_ranks));
+      const int64_t per_rank = config->num_experts / options.check_ranks;
+      return options.check_ranks > 1
+                 ? std::to_string(per_rank) + " of " + std::to_string(config->num_experts) +
+                       " routed experts per rank over " + std::to_string(options.check_ranks) +
+                       " ranks, tokens dispatched by all-to-all; the rollout gathers every expert each step"
+                 : "one process: every expert is local (expert parallelism needs 2 ranks or more)";
+    });
+  }
+
   // The memory plan: weights, the learner's state, and the rollout of one step at full length.
   run_check(out, "memory", [&]() -> std::string {
     require(config.has_value() && device.has_value(), "not planned: the model or the device is not known (see above)");
@@ -155,16 +170,21 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
     const auto sharding = parallel::parse_sharding(policy::sharding_name(recipe.trainer.sharding));
     const auto held = parallel::training_memory(*config, static_cast<int64_t>(element), recipe.trainer.autocast_bf16,
                                                 recipe.trainer.loss.beta > 0, sharding, options.check_ranks,
-                                                recipe.trainer.prefetch);
+                                                recipe.trainer.prefetch,
+                                                recipe.trainer.expert_parallel && config->is_moe());
     const double weights = held.weights + held.rollout_weights;
     const double learner = held.learner();
+    const bool experts_split = recipe.trainer.expert_parallel && config->is_moe() && options.check_ranks > 1;
     const std::string sharded =
         options.check_ranks > 1 && sharding != parallel::Sharding::none
             ? " (" + parallel::sharding_name(sharding) + " over " + std::to_string(options.check_ranks) + " ranks" +
                   (held.rollout_weights > 0 ? ": the weights are the master range plus the rollout's whole copy" : "") +
                   (sharding == parallel::Sharding::zero3 ? (recipe.trainer.prefetch ? ", gathers prefetched" : ", gathers not prefetched") : "") +
                   ")"
-            : "";
+        : experts_split ? " (expert parallel over " + std::to_string(options.check_ranks) +
+                              " ranks: 1/" + std::to_string(options.check_ranks) +
+                              " of the routed experts, plus the rollout's whole copy)"
+                        : "";
     RolloutShape shape;
     // prompts_per_batch below the step: that many prompts' rows decode at once, refilled as
     // groups finish (continuous batching, recipes/runner/sampling.h), with a longer cache per row.
@@ -225,7 +245,8 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
   out.plan.push_back("learner: lr " + number(tr.optimizer.lr) + ", beta " + number(tr.loss.beta) + ", " +
                      (tr.mini_batch_size > 0 ? "mini-batches of " + std::to_string(tr.mini_batch_size) + " rows"
                                              : std::string("one mini-batch per step")) +
-                     ", " + std::to_string(tr.inner_epochs) + " inner epoch(s), model.dtype " + recipe.model.dtype);
+                     ", " + std::to_string(tr.inner_epochs) + " inner epoch(s), model.dtype " + recipe.model.dtype +
+                     (tr.expert_parallel ? ", expert parallel" : ""));
   std::string eval_names;
   for (const auto& [name, spec] : recipe.eval_data) eval_names += (eval_names.empty() ? "" : ", ") + name;
   out.plan.push_back(recipe.eval_data.empty()

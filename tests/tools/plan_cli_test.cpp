@@ -90,6 +90,21 @@ TEST(PlanCli, TheRecipesShardingIsPlanned) {
   aha::remove_tree(dir);
 }
 
+TEST(PlanCli, ExpertParallelSplitsTheRoutedExpertsAndNeedsAnMoeModel) {
+  auto r = aha::test::run_aha("plan --model " + models("tiny-deepseek-v3.json") + " --gpus 2 --expert-parallel on",
+                              true, kTimeout);
+  ASSERT_EQ(r.exit_status, 0) << r.out;
+  EXPECT_NE(r.out.find("expert parallel: each GPU holds 4 of 8 routed experts per layer"), std::string::npos) << r.out;
+  auto dense = aha::test::run_aha("plan --model " + models("tiny-qwen2.json") + " --gpus 2 --expert-parallel on",
+                                  true, kTimeout);
+  EXPECT_EQ(dense.exit_status, 1) << dense.out;
+  EXPECT_NE(dense.out.find("needs a mixture-of-experts model"), std::string::npos) << dense.out;
+  auto odd = aha::test::run_aha("plan --model " + models("tiny-deepseek-v3.json") + " --gpus 3 --expert-parallel on",
+                                true, kTimeout);
+  EXPECT_EQ(odd.exit_status, 1) << odd.out;
+  EXPECT_NE(odd.out.find("8 routed experts cannot be split evenly over 3 GPUs"), std::string::npos) << odd.out;
+}
+
 TEST(PlanCli, BadInputIsRefusedByName) {
   auto no_model = aha::test::run_aha("plan --gpus 8", true, kTimeout);
   EXPECT_EQ(no_model.exit_status, 2) << no_model.out;

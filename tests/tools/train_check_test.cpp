@@ -199,6 +199,32 @@ TEST_F(TrainCheck, TheMemoryPlanCountsTheShardingOverTheRanks) {
   EXPECT_NE(one.out.find("ok       memory:"), std::string::npos) << one.out;
 }
 
+// parallel.expert_parallel: the tiny MoE base (4 experts) over 2 ranks is planned with half the
+// routed experts per rank; 3 ranks do not divide its experts and a dense model has none, each a
+// problem that says so.
+TEST_F(TrainCheck, ExpertParallelNamesTheExpertsPerRankAndRefusesWhatCannotSplit) {
+  const std::string moe =
+      "train recipes/r1-zero-tiny.json --check --set model.build=base/tiny-moe-base.json "
+      "--set model.path=runs/models/tiny-moe-base --set parallel.expert_parallel=true";
+  const auto two = test::run_aha_in(copy_, moe + " --nproc-per-node 2", true, 300);
+  EXPECT_EQ(two.exit_status, 0) << two.out;
+  EXPECT_NE(two.out.find("ok       parallel.expert_parallel: 2 of 4 routed experts per rank over 2 ranks"),
+            std::string::npos)
+      << two.out;
+  EXPECT_NE(two.out.find("(expert parallel over 2 ranks: 1/2 of the routed experts, plus the rollout's whole copy)"),
+            std::string::npos)
+      << two.out;
+  const auto three = test::run_aha_in(copy_, moe + " --nproc-per-node 3", true, 300);
+  EXPECT_EQ(three.exit_status, 1) << three.out;
+  EXPECT_NE(three.out.find("4 routed experts cannot be split evenly over 3 ranks"), std::string::npos) << three.out;
+  const auto dense = test::run_aha_in(
+      copy_, "train recipes/r1-zero-tiny.json --check --nproc-per-node 2 --set parallel.expert_parallel=true", true, 300);
+  EXPECT_EQ(dense.exit_status, 1) << dense.out;
+  EXPECT_NE(dense.out.find("PROBLEM  parallel.expert_parallel: parallel.expert_parallel needs a mixture-of-experts model"),
+            std::string::npos)
+      << dense.out;
+}
+
 TEST_F(TrainCheck, NoRecipeReadsOutsideTheProject) {
   for (const auto& entry : fs::recursive_directory_iterator(copy_ / "recipes")) {
     if (entry.path().extension() != ".json") continue;

@@ -269,11 +269,13 @@ int peer_failure(int signal) {
 
 }  // namespace
 
-int weight_sync_scenario();  // weight_sync_scenario.cpp
+int weight_sync_scenario();      // weight_sync_scenario.cpp
+int expert_parallel_scenario();  // expert_parallel_scenario.cpp
 
 int run_scenario(const std::string& name) {
   try {
     if (name == "weight_sync") return weight_sync_scenario();
+    if (name == "expert_parallel") return expert_parallel_scenario();
     if (name == "grad_average") return grad_average();
     if (name == "trainer_step") return trainer_step();
     if (name == "metrics") return metrics();

@@ -212,5 +212,34 @@ TEST(ShardingPlan, BadInputsAreErrorsThatNameThem) {
   EXPECT_THROW(decoder_layer_parameter_count(tiny(), 2), Error);
 }
 
+// Expert parallelism: tiny-deepseek-v3's routed experts (2 MoE layers x 8 experts x 3 x 32 x 64 =
+// 98304 of 231088 parameters) are halved on 2 GPUs in weights, gradients and optimizer state,
+// and gathered whole for the rollout; aha's learner keeps the rollout's whole copy.
+TEST(ShardingPlan, ExpertParallelDividesTheRoutedExpertsByTheGpus) {
+  const auto c = ModelConfig::from_file(kModels / "tiny-deepseek-v3.json");
+  ASSERT_EQ(c.parameter_count(), 231088);
+  EXPECT_EQ(routed_expert_parameters(c), 2 * 8 * 3 * 32 * 64);
+  EXPECT_EQ(routed_expert_parameters(ModelConfig::from_file(kModels / "tiny-qwen2.json")), 0);
+  PlanInputs in;
+  in.gpus = 2;
+  in.precision = Precision::fp32;
+  in.expert_parallel = true;
+  const auto p = plan_sharding(c, in, Sharding::none);
+  const double local = 231088 - 98304 + 98304 / 2;
+  EXPECT_DOUBLE_EQ(p.weights, local * 4);
+  EXPECT_DOUBLE_EQ(p.gradients, local * 4);
+  EXPECT_DOUBLE_EQ(p.optimizer, local * 8);
+  EXPECT_DOUBLE_EQ(p.gathered, 98304.0 * 4);
+  in.gpus = 1;  // one GPU: nothing to split
+  EXPECT_DOUBLE_EQ(plan_sharding(c, in, Sharding::none).weights, 231088.0 * 4);
+
+  const auto m = training_memory(c, 4, /*autocast_bf16=*/false, /*reference=*/false, Sharding::none, 2, /*prefetch=*/false, /*expert_parallel=*/true);
+  EXPECT_DOUBLE_EQ(m.weights, local * 4);
+  EXPECT_DOUBLE_EQ(m.gradients, local * 4);
+  EXPECT_DOUBLE_EQ(m.optimizer, local * 8);
+  EXPECT_DOUBLE_EQ(m.rollout_weights, 231088.0 * 4);
+  EXPECT_DOUBLE_EQ(training_memory(c, 4, false, false, Sharding::none, 1, /*prefetch=*/false, /*expert_parallel=*/true).weights, 231088.0 * 4);
+}
+
 }  // namespace
 }  // namespace aha::parallel

@@ -150,6 +150,32 @@ TEST(Recipe, ParallelPrefetchIsABooleanAndNotPartOfTheComparedRecipe) {
   }
 }
 
+// parallel.expert_parallel: off by default, read as a boolean, refused with what it cannot do
+// yet (a sharded optimizer, packed micro-batches, activation checkpointing); left out of the
+// recipe a resume compares (a run may resume with or without it).
+TEST(Recipe, ParallelExpertParallelIsReadCheckedAndNotPartOfTheComparedRecipe) {
+  EXPECT_FALSE(parse(kMinimal).trainer.expert_parallel);
+  auto on = parse(kMinimal, {"parallel.expert_parallel=true"});
+  EXPECT_TRUE(on.trainer.expert_parallel);
+  EXPECT_EQ(on.canonical_json, parse(kMinimal).canonical_json);
+  for (const char* mode : {"zero1", "zero2", "zero3"}) {
+    auto e = error_of([&] {
+      parse(kMinimal, {"parallel.expert_parallel=true", std::string("parallel.sharding=") + mode, "algorithm.beta=0"});
+    });
+    EXPECT_NE(e.find("parallel.expert_parallel is not available with parallel.sharding " + std::string(mode)),
+              std::string::npos)
+        << e;
+  }
+  auto e = error_of([] {
+    parse(kMinimal, {"parallel.expert_parallel=true", "algorithm.micro_batch_size=0", "algorithm.micro_batch_tokens=64"});
+  });
+  EXPECT_NE(e.find("needs algorithm.micro_batch_size, not micro_batch_tokens"), std::string::npos) << e;
+  e = error_of([] { parse(kMinimal, {"parallel.expert_parallel=true", "algorithm.activation_checkpointing=true"}); });
+  EXPECT_NE(e.find("activation_checkpointing"), std::string::npos) << e;
+  e = error_of([] { parse(kMinimal, {"parallel.expert_parallel=yes"}); });
+  EXPECT_NE(e.find("expert_parallel"), std::string::npos) << e;
+}
+
 TEST(Recipe, MalformedOverridesAreErrors) {
   EXPECT_NE(error_of([] { parse(kMinimal, {"rollout.group_size"}); }).find("key.path=value"), std::string::npos);
   EXPECT_NE(error_of([] { parse(kMinimal, {"rewards.5.weight=1"}); }).find("no index 5"), std::string::npos);

@@ -1,0 +1,33 @@
+// The training run that expert_parallel_test.cpp repeats with expert parallelism, with plain
+// data parallelism at the same world size, and in one process as the reference: a tiny MoE
+// fixture model, AdamW with weight decay, a clipping threshold, the auxiliary load-balancing
+// loss on, micro-batches of one row, step k on the synthetic batch of seed 200 + k.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "tests/policy/learner/trainer_test_util.h"
+
+namespace aha::parallel::testing {
+
+inline constexpr int64_t kExpertParallelSteps = 2;
+inline constexpr int64_t kExpertParallelRows = 8;
+
+inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::string& model_dir, bool expert_parallel) {
+  policy::TrainerOptions o;
+  o.optimizer.lr = 1e-3;
+  o.optimizer.max_grad_norm = 0.5;
+  o.optimizer.eps = 1e-6;  // as zero_run.h: above the rounding noise of summation orders
+  o.weight_decay = 0.1;
+  o.micro_batch_size = 1;
+  o.router_aux_loss_coef = 0.01;
+  o.expert_parallel = expert_parallel;
+  return std::make_unique<policy::GrpoTrainer>(load_model(model_dir), o);
+}
+
+inline policy::PolicyBatch expert_parallel_batch(const std::string& model_dir, int64_t step) {
+  auto model = load_model(model_dir);
+  return policy::testing::synthetic_batch(*model, 200 + static_cast<uint64_t>(step), kExpertParallelRows);
+}
+
+}  // namespace aha::parallel::testing

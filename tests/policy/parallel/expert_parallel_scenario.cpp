@@ -1,0 +1,57 @@
+// expert_parallel_test.cpp's run (expert_parallel_run.h) as one rank of a data-parallel world,
+// with expert parallelism when AHA_TEST_EXPERT_PARALLEL is set: writes the whole weights after
+// the steps (experts gathered; optionally resumed from a checkpoint and saved), the bytes of routed-expert parameters this rank holds, and the
+// last step's moe/ metrics and gradient norm.
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+
+#include "policy/learner/checkpoint.h"
+#include "policy/learner/expert_parallel.h"
+#include "policy/parallel/communicator.h"
+#include "tests/policy/parallel/expert_parallel_run.h"
+
+namespace aha::parallel::testing {
+
+int expert_parallel_scenario() {
+  policy::testing::one_thread();
+  ParallelOptions o;
+  o.backend = BackendKind::gloo;
+  o.timeout_seconds = 60;
+  o.heartbeat_timeout_seconds = 10;
+  o.heartbeat_interval_seconds = 0.2;
+  auto comm = Communicator::connect(world_from_environment(), o, torch::kCPU);
+  const std::string model_dir = std::getenv("AHA_TEST_MODEL_DIR");
+  const bool expert_parallel = std::getenv("AHA_TEST_EXPERT_PARALLEL") != nullptr;
+  auto trainer = expert_parallel_trainer(model_dir, expert_parallel);
+  trainer->set_data_parallel(comm);
+  // A checkpoint to resume from (AHA_TEST_LOAD), and how many steps to train (AHA_TEST_STEPS).
+  if (const char* load = std::getenv("AHA_TEST_LOAD")) policy::load_checkpoint(load, *trainer);
+  const char* steps = std::getenv("AHA_TEST_STEPS");
+  const int64_t last = steps ? std::stoll(steps) : kExpertParallelSteps;
+  policy::TrainStepMetrics m;
+  while (trainer->steps_done() < last) {
+    auto batch = expert_parallel_batch(model_dir, trainer->steps_done());
+    const auto [begin, end] = share_of(batch.size(), comm->rank(), comm->size());
+    m = trainer->train_step(batch.rows(begin, end - begin));
+  }
+  if (const char* save = std::getenv("AHA_TEST_SAVE"))
+    policy::save_checkpoint(save, {trainer->steps_done(), 0}, *trainer);
+  int64_t expert_bytes = 0;
+  for (auto& [name, p] : trainer->policy().named_parameters())
+    if (policy::is_routed_expert_parameter(name)) expert_bytes += static_cast<int64_t>(p.storage().nbytes());
+  Transformer whole(trainer->policy().config(), torch::kFloat32, torch::kCPU);
+  if (auto* ep = trainer->expert_parallel()) {
+    ep->gather_into(whole);
+  } else {
+    policy::copy_weights(trainer->policy(), whole);
+  }
+  const std::string out = std::string(std::getenv("AHA_PARALLEL_OUT")) + ".rank" + std::to_string(comm->rank());
+  torch::save(whole.parameters(), out + ".weights.pt");
+  std::ofstream(out) << std::setprecision(17) << expert_bytes << " " << m.moe_aux_loss << " " << m.moe_expert_load_max
+                     << " " << m.grad_norm << " " << trainer->optimizer().skipped_steps();
+  comm->finish();
+  return 0;
+}
+
+}  // namespace aha::parallel::testing
