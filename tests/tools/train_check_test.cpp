@@ -53,7 +53,10 @@ void make_small_model(const fs::path& work, const fs::path& model) {
 class TrainCheck : public ::testing::Test {
  protected:
   void SetUp() override {
-    work_ = fs::path(AHA_BINARY_DIR) / "train-check";
+    // One folder per test: ctest -j runs this fixture's tests side by side, and a shared folder
+    // was removed under a running test by the next one's SetUp.
+    work_ = fs::path(AHA_BINARY_DIR) /
+            ("train-check-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     remove_tree(work_);
     copy_ = work_ / "project";  // recipes/ and data/ only: no ../shared beside it
     fs::create_directories(copy_);
