@@ -15,6 +15,7 @@
 #include "policy/learner/expert_parallel.h"
 #include "policy/model/model_config.h"
 #include "tests/policy/parallel/expert_parallel_run.h"
+#include "tests/policy/parallel/weights_near.h"
 #include "tests/policy/parallel/world_runner.h"
 
 namespace aha::parallel::testing {
@@ -68,14 +69,6 @@ std::vector<Run> train(const std::string& model, int world, bool expert_parallel
     fs::remove(base + ".weights.pt");
   }
   return runs;
-}
-
-void expect_weights_near(const std::vector<torch::Tensor>& got, const std::vector<torch::Tensor>& want,
-                         const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < want.size(); ++i)
-    EXPECT_TRUE(torch::allclose(got[i], want[i], 0, 1e-6))
-        << what << ": weight " << i << " differs by " << (got[i] - want[i]).abs().max().item<float>();
 }
 
 struct Case {

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 
+#include "tests/policy/parallel/weights_near.h"
 #include "tests/policy/parallel/world_runner.h"
 #include "tests/policy/parallel/zero_run.h"
 
@@ -102,14 +103,6 @@ std::vector<RankResult> train(int world, const std::string& sharding, bool packe
     for (const char* suffix : {"", ".weights.pt", ".rollout.pt"}) fs::remove(base + suffix);
   }
   return results;
-}
-
-void expect_weights_near(const std::vector<torch::Tensor>& got, const std::vector<torch::Tensor>& want,
-                         const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < want.size(); ++i)
-    EXPECT_TRUE(torch::allclose(got[i], want[i], 0, 1e-6))
-        << what << ": weight " << i << " differs by " << (got[i] - want[i]).abs().max().item<float>();
 }
 
 // (world size, packed micro-batches)

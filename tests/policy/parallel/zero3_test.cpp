@@ -18,6 +18,7 @@
 #include "core/files.h"
 #include "policy/learner/checkpoint.h"
 #include "policy/parallel/communicator.h"
+#include "tests/policy/parallel/weights_near.h"
 #include "tests/policy/parallel/world_runner.h"
 #include "tests/policy/parallel/zero_run.h"
 
@@ -89,14 +90,6 @@ std::vector<RankResult> train(int world, const std::string& sharding, int64_t st
     for (const char* suffix : {"", ".weights.pt", ".rollout.pt"}) fs::remove(base + suffix);
   }
   return results;
-}
-
-void expect_weights_near(const std::vector<torch::Tensor>& got, const std::vector<torch::Tensor>& want,
-                         const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < want.size(); ++i)
-    EXPECT_TRUE(torch::allclose(got[i], want[i], 0, 1e-6))
-        << what << ": weight " << i << " differs by " << (got[i] - want[i]).abs().max().item<float>();
 }
 
 class Zero3Sharding : public ::testing::TestWithParam<int> {};
