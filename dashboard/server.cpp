@@ -197,6 +197,7 @@ struct DashboardServer::Impl {
   asio::io_context io;
   RequestHandler handler;
   tcp::acceptor acceptor;
+  uint16_t port = 0;  // read once: the acceptor belongs to the io threads while they run
   std::string host_for_url;
 
   void accept() {
@@ -223,6 +224,7 @@ DashboardServer::DashboardServer(const ServerOptions& options) {
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   require(!ec, "aha dashboard: cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " +
                    ec.message() + (ec == asio::error::address_in_use ? " (choose another --port)" : ""));
+  impl_->port = impl_->acceptor.local_endpoint().port();
   impl_->host_for_url = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
   impl_->accept();
 }
@@ -233,7 +235,7 @@ std::vector<std::filesystem::path> DashboardServer::missing_runs_dirs() const {
   return impl_->handler.catalog().missing_roots();
 }
 
-uint16_t DashboardServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+uint16_t DashboardServer::port() const { return impl_->port; }
 
 std::string DashboardServer::url() const {
   return "http://" + impl_->host_for_url + ":" + std::to_string(port()) + "/";
@@ -249,15 +251,14 @@ void DashboardServer::run(bool handle_signals) {
   for (int i = 1; i < impl_->options.threads; ++i) threads.emplace_back([this] { impl_->io.run(); });
   impl_->io.run();
   for (auto& t : threads) t.join();
+  // Closed only now that no io thread runs: closing it from stop() raced with an accept handler
+  // on another io thread starting the next accept on the closing socket (a crash at shutdown).
+  beast::error_code ignored;
+  impl_->acceptor.close(ignored);
 }
 
 void DashboardServer::stop() {
-  if (!impl_) return;
-  asio::post(impl_->io, [this] {
-    beast::error_code ignored;
-    impl_->acceptor.close(ignored);
-  });
-  impl_->io.stop();
+  if (impl_) impl_->io.stop();
 }
 
 }  // namespace aha::dashboard
