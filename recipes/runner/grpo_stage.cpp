@@ -122,9 +122,11 @@ struct StepRollout {
   double rollout_s = 0;
   int64_t generated = 0;  // completion tokens
   // Split layout: submitted to the rollout workers and not yet back (complete_rollout fills
-  // the groups, metrics and version), with the examples its prompts came from.
+  // the groups, metrics and version), with the examples its prompts came from and the rewards
+  // that score each (its data set's, reward_selection.h; empty: every reward).
   bool pending = false;
   std::vector<Example> examples;
+  std::vector<std::vector<std::string>> reward_names;
 };
 
 class GrpoRun {
@@ -539,7 +541,10 @@ StepRollout GrpoRun::submit_rollout(int64_t batch_index) {
   StepRollout out;
   out.batch = batch_index;
   out.cursor_before = pack_cursor(data_->cursor());
-  out.examples = data_->next_batch(train_, recipe_.rollout.prompts_per_step);
+  for (size_t k : data_->next_indices(static_cast<size_t>(recipe_.rollout.prompts_per_step))) {
+    out.examples.push_back(train_[k]);
+    out.reward_names.push_back(recipe_.train_rewards[train_set_[k]]);
+  }
   out.pending = true;
   std::vector<std::string> prompts;
   for (const auto& e : out.examples) prompts.push_back(e.prompt);
@@ -555,7 +560,7 @@ void GrpoRun::complete_rollout(StepRollout& r, int64_t version) {
   r.pending = false;
   r.version = result.version;
   auto scored = score_rollout_result(std::move(result), r.examples, recipe_.rollout.group_size, *rewards_,
-                                     recipe_.accuracy_reward, data_->epoch());
+                                     recipe_.rewards, r.reward_names, recipe_.accuracy_reward, data_->epoch());
   r.groups = std::move(scored.groups);
   for (const auto& e : r.examples) r.prompts.push_back(e.prompt);
   r.metrics = std::move(scored.metrics);

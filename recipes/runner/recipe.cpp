@@ -348,10 +348,6 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
     if (layout.split && recipe.rollout.dynamic_sampling)
       throw Error(l.context() + ": not yet: \"split\" with rollout.dynamic_sampling (refill rounds run in one process "
                   "only); use \"colocated\"");
-    for (const auto& names : recipe.train_rewards)
-      if (layout.split && !names.empty())
-        throw Error(l.context() + ": not yet: \"split\" with a data set that names its rewards (data.train[i].rewards: "
-                    "the workers' groups are scored with every reward); use \"colocated\"");
   }
   if (r.has("eval")) read_eval(r.object("eval"), recipe.eval);
   if (r.has("logging")) {

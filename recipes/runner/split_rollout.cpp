@@ -9,6 +9,7 @@
 #include "core/json.h"
 #include "core/reflection_words.h"
 #include "policy/learner/advantages.h"
+#include "recipes/runner/reward_selection.h"
 
 namespace aha::recipes {
 namespace {
@@ -47,7 +48,12 @@ std::string rollout_worker_config(const Recipe& recipe, const std::filesystem::p
 }
 
 ScoredRollout score_rollout_result(RolloutResult result, const std::vector<Example>& examples, int64_t G,
-                                   reward::Scorer& scorer, const std::string& accuracy_reward, uint64_t data_epoch) {
+                                   reward::Scorer& scorer, const std::vector<reward::RewardSpec>& specs,
+                                   const std::vector<std::vector<std::string>>& reward_names,
+                                   const std::string& accuracy_reward, uint64_t data_epoch) {
+  require(reward_names.empty() || reward_names.size() == examples.size(),
+          "score_rollout_result: " + std::to_string(reward_names.size()) + " reward selections for " +
+              std::to_string(examples.size()) + " examples");
   require(result.groups.size() == examples.size(),
           "rollout worker " + std::to_string(result.worker) + " returned " + std::to_string(result.groups.size()) +
               " groups for " + std::to_string(examples.size()) + " prompts");
@@ -67,6 +73,10 @@ ScoredRollout score_rollout_result(RolloutResult result, const std::vector<Examp
     }
   }
   auto scores = scorer.score(std::move(inputs));
+  // As one process does after sample_and_score (grpo_stage.cpp): a data set that names its
+  // rewards is scored by those alone.
+  if (!reward_names.empty())
+    for (size_t k = 0; k < scores.size(); ++k) keep_only_rewards(scores[k], specs, reward_names[k / size_t(G)]);
   ScoredRollout out;
   std::map<std::string, std::vector<double>> components;
   std::vector<double> totals, lengths;

@@ -30,9 +30,13 @@ struct ScoredRollout {
   int64_t generated = 0;  // completion tokens
 };
 
-// Scores `result` (one group per example, group_size completions each) with `scorer`. Throws
-// aha::Error when the result's shape is not the task's. data_epoch is the data/epoch figure.
+// Scores `result` (one group per example, group_size completions each) with `scorer`, then
+// keeps example i's selected rewards (reward_names[i] of `specs`: its data set's "rewards",
+// reward_selection.h; empty, or reward_names empty: every reward). Throws aha::Error when the
+// result's shape is not the task's. data_epoch is the data/epoch figure.
 ScoredRollout score_rollout_result(RolloutResult result, const std::vector<Example>& examples, int64_t group_size,
-                                   reward::Scorer& scorer, const std::string& accuracy_reward, uint64_t data_epoch);
+                                   reward::Scorer& scorer, const std::vector<reward::RewardSpec>& specs,
+                                   const std::vector<std::vector<std::string>>& reward_names,
+                                   const std::string& accuracy_reward, uint64_t data_epoch);
 
 }  // namespace aha::recipes
