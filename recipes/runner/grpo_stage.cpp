@@ -303,11 +303,9 @@ void GrpoRun::prepare() {
             "rollout.prompts_per_step " + std::to_string(recipe_.rollout.prompts_per_step) +
                 " must be divisible by the world size " + std::to_string(comm_->size()) +
                 " (each rank samples an equal share of every step's prompts)");
-  if (recipe_.layout.split) {
+  if (recipe_.layout.split)
     require(!comm_, "layout.mode \"split\": not yet with data-parallel ranks (--nproc-per-node, torchrun); the "
                     "learner is one process with its rollout workers");
-    require(!in_graph, "layout.mode \"split\": not yet in a multi-stage recipe's stage; use it in a GRPO recipe");
-  }
   stage_dir_ = run_dir_ / "checkpoints" / stage_name_;
   const fs::path db = run_dir_ / "run.db";
 

@@ -23,6 +23,7 @@
 #include "core/run_store.h"
 #include "policy/model/model_io.h"
 #include "recipes/runner/grpo_stage.h"
+#include "recipes/runner/stage_graph.h"
 #include "tests/recipes/runner/recipes_test_util.h"
 
 namespace aha::recipes {
@@ -113,6 +114,35 @@ TEST_F(SplitLayoutTest, PerDataSetRewardsScoreAsInOneProcess) {
     EXPECT_EQ(test::metric_values(work_ / "colocated" / "run.db", name), test::metric_values(work_ / "split" / "run.db", name))
         << name;
   EXPECT_TRUE(same_weights(final_model(work_ / "colocated"), final_model(work_ / "split")));
+}
+
+// A GRPO stage of a multi-stage recipe may use the split layout: its workers start from the
+// stage's own model (here the first stage's output) and the run equals the colocated one.
+TEST_F(SplitLayoutTest, AStageOfAMultiStageRecipe) {
+  auto staged = [&](const std::string& layout) {
+    return parse_staged_recipe(R"({
+      "name": "split-stages",
+      "model": {"path": "set-below", "device": "cpu", "threads": 1},
+      "template": "chatml",
+      "data": {"train": {"synthetic": "arithmetic", "n": 40, "seed": 1, "difficulty": 1}},
+      "rewards": [{"name": "accuracy", "kind": "math_accuracy"},
+                  {"name": "length", "kind": "length", "weight": 1.0, "options": {"max_length": 30, "buffer": 30, "unit": "characters"}}],
+      "rollout": {"prompts_per_step": 3, "group_size": 4, "max_new_tokens": 6},
+      "algorithm": {"lr": 0.01},
+      "schedule": {"steps": 2, "seed": 5},
+      "stages": [{"name": "first", "kind": "grpo"},
+                 {"name": "second", "kind": "grpo", "model": "@first", "layout": )" + layout + R"(}]
+    })", work_ / "staged.json", {"model.path=" + (work_ / "model").string()});
+  };
+  run_staged(staged(R"({"mode": "colocated"})"), options("colocated"));
+  const auto split = run_staged(staged(R"({"mode": "split", "rollout_workers": 1})"), options("split"));
+  ASSERT_TRUE(split.finished);
+  const fs::path last = fs::path("checkpoints") / "second" / "step-2" / "model";
+  EXPECT_EQ(split.stages.at(1).output, work_ / "split" / last);
+  EXPECT_TRUE(same_weights(work_ / "colocated" / last, work_ / "split" / last));
+  RunStore store(work_ / "split" / "run.db", {.read_only = true});
+  const auto syncs = store.metric_series(store.stages().at(1).id, "rollout/weight_syncs");
+  ASSERT_EQ(syncs.size(), 2u);  // the second stage's steps ran on a worker
 }
 
 TEST_F(SplitLayoutTest, KilledWorkerLosesNoPromptAndTrainsNoneTwice) {
