@@ -144,14 +144,8 @@ void validate(const TrainerOptions& o) {
   require(!o.kl_in_reward || o.loss.beta > 0, "trainer: kl_in_reward needs beta > 0");
   require(std::isfinite(o.router_aux_loss_coef) && o.router_aux_loss_coef >= 0,
           "trainer: router_aux_loss_coef must be a finite number >= 0");
-  require(o.router_aux_loss_coef == 0 || !o.activation_checkpointing,
-          "trainer: router_aux_loss_coef > 0 needs activation_checkpointing off (router logits lose their gradient "
-          "when layers are recomputed)");
   require(std::isfinite(o.routing_bias_update_rate) && o.routing_bias_update_rate >= 0,
           "trainer: routing_bias_update_rate must be a finite number >= 0");
-  require(o.routing_bias_update_rate == 0 || !o.activation_checkpointing,
-          "trainer: routing_bias_update_rate > 0 needs activation_checkpointing off (the expert loads come from the "
-          "router logits, which recomputed layers do not return)");
 }
 
 std::vector<std::pair<std::string, double>> TrainStepMetrics::named_values() const {
@@ -245,8 +239,6 @@ void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm
     require(options_.micro_batch_tokens == 0,
             "trainer: expert_parallel needs micro_batch_size, not micro_batch_tokens (packed micro-batches differ in "
             "number between ranks, and every MoE layer's all-to-all needs every rank)");
-    require(!options_.activation_checkpointing && !policy_->activation_checkpointing(),
-            "trainer: expert_parallel does not work with activation_checkpointing yet");
     expert_parallel_ = std::make_unique<ExpertParallel>(comm_, *policy_);
     const int64_t bucket_bytes = comm_->options().bucket_megabytes << 20;
     // The experts live on one rank each: their gradient is already the world's (see header).
@@ -349,7 +341,7 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
   const Entropy entropy = options_.loss.entropy_coef > 0 ? Entropy::differentiable : Entropy::detached;
   const int64_t chunk = options_.micro_batch_size > 0 ? options_.micro_batch_size : B;
   const auto& config = policy_->config();
-  acc.moe = config.is_moe() && !options_.activation_checkpointing;
+  acc.moe = config.is_moe();
   const bool deepseek = !policy_->named_buffers().empty();  // a routing bias: DeepSeek-V3's gate
   std::vector<PackedMicroBatch> packs;
   torch::Tensor old_all, adv_all, is_all;  // packed: the mini-batch's, gathered per micro-batch

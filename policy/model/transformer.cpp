@@ -243,28 +243,38 @@ torch::Tensor Transformer::feed_forward(const DecoderLayerWeights& w, const torc
 
 // One decoder layer whose activations are recomputed in backward (see
 // set_activation_checkpointing). Saves the layer input, the rotary tables and the mask only.
+// Outputs: the layer's output, then (with_router_logits, MoE layers) its router logits, so that
+// the auxiliary loss and the routing-bias loads keep working: their gradient flows back through
+// the recomputed router like the output's.
 struct CheckpointedDecoderLayer : torch::autograd::Function<CheckpointedDecoderLayer> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor cos,
-                               torch::Tensor sin, std::optional<torch::Tensor> mask, const Transformer* model,
-                               int64_t layer, std::optional<torch::Tensor> cu_seqlens, int64_t max_seqlen) {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
+                                                torch::Tensor cos, torch::Tensor sin, std::optional<torch::Tensor> mask,
+                                                const Transformer* model, int64_t layer,
+                                                std::optional<torch::Tensor> cu_seqlens, int64_t max_seqlen,
+                                                bool with_router_logits) {
     // mask travels as an optional: an undefined tensor is not a valid Function input.
     ctx->save_for_backward({x, cos, sin, mask.value_or(torch::Tensor()), cu_seqlens.value_or(torch::Tensor())});
     ctx->saved_data["max_seqlen"] = max_seqlen;
     ctx->saved_data["model"] = reinterpret_cast<int64_t>(model);
     ctx->saved_data["layer"] = layer;
+    ctx->saved_data["with_router_logits"] = with_router_logits;
     ctx->saved_data["autocast"] = at::autocast::is_autocast_enabled(at::kCUDA);
     ctx->saved_data["autocast_dtype"] = int64_t(at::autocast::get_autocast_dtype(at::kCUDA));
     const VarlenLayout varlen{cu_seqlens.value_or(torch::Tensor()), max_seqlen, x.size(0) * x.size(1)};
-    return model->decoder_layer(model->layers_[layer], x, cos, sin, mask.value_or(torch::Tensor()), nullptr,
-                                varlen.defined() ? &varlen : nullptr);
+    std::vector<torch::Tensor> logits;
+    torch::autograd::variable_list out = {
+        model->decoder_layer(model->layers_[layer], x, cos, sin, mask.value_or(torch::Tensor()),
+                             with_router_logits ? &logits : nullptr, varlen.defined() ? &varlen : nullptr)};
+    out.insert(out.end(), logits.begin(), logits.end());
+    return out;
   }
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
-                                               torch::autograd::tensor_list grads) {
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
     auto saved = ctx->get_saved_variables();
     const auto* model = reinterpret_cast<const Transformer*>(ctx->saved_data["model"].toInt());
     const int64_t layer = ctx->saved_data["layer"].toInt();
     auto x = saved[0].detach().requires_grad_(true);
-    torch::Tensor y;
+    torch::autograd::variable_list outputs;
     {
       // Backward may run on another thread: restore the forward's autocast state there.
       const bool autocast = ctx->saved_data["autocast"].toBool();
@@ -274,14 +284,21 @@ struct CheckpointedDecoderLayer : torch::autograd::Function<CheckpointedDecoderL
       at::autocast::set_autocast_dtype(at::kCUDA, at::ScalarType(ctx->saved_data["autocast_dtype"].toInt()));
       torch::AutoGradMode grad_mode(true);
       const VarlenLayout varlen{saved[4], ctx->saved_data["max_seqlen"].toInt(), x.size(0) * x.size(1)};
-      y = model->decoder_layer(model->layers_[layer], x, saved[1], saved[2], saved[3], nullptr,
-                               varlen.defined() ? &varlen : nullptr);
+      std::vector<torch::Tensor> logits;
+      outputs.push_back(model->decoder_layer(model->layers_[layer], x, saved[1], saved[2], saved[3],
+                                             ctx->saved_data["with_router_logits"].toBool() ? &logits : nullptr,
+                                             varlen.defined() ? &varlen : nullptr));
+      outputs.insert(outputs.end(), logits.begin(), logits.end());
       at::autocast::set_autocast_enabled(at::kCUDA, was);
       at::autocast::set_autocast_dtype(at::kCUDA, old_dtype);
       if (autocast) at::autocast::clear_cache();
     }
-    torch::autograd::backward({y}, {grads[0]});
-    return {x.grad(),        torch::Tensor(), torch::Tensor(), torch::Tensor(),
+    require(outputs.size() == grads.size(), "activation checkpointing: layer " + std::to_string(layer) +
+                                                " recomputed " + std::to_string(outputs.size()) + " outputs, not " +
+                                                std::to_string(grads.size()));
+    // Gradients of outputs the loss did not use arrive as zeros (materialized by autograd).
+    torch::autograd::backward(outputs, grads);
+    return {x.grad(),        torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
             torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
@@ -335,16 +352,18 @@ torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const t
   auto x = torch::embedding(embed_, input_ids.to(device_));
   if (hooks) x = hooks->leave(0, x, /*backward_needs_weights=*/false);
   const bool checkpoint = checkpoint_layers_ && torch::GradMode::is_enabled();
-  // The recomputing layer returns only its output: router logits would lose their gradient.
-  require(!checkpoint || router_logits == nullptr || !config_.is_moe(),
-          "transformer: router logits (the MoE auxiliary loss) are not available with activation checkpointing");
   for (size_t l = 0; l < layers_.size(); ++l) {
     if (hooks) x = hooks->enter(l + 1, x);
-    x = checkpoint ? CheckpointedDecoderLayer::apply(x, cos, sin, mask.defined() ? std::optional(mask) : std::nullopt,
-                                                     this, int64_t(l),
-                                                     varlen.defined() ? std::optional(varlen.cu_seqlens) : std::nullopt,
-                                                     varlen.max_seqlen)
-                   : decoder_layer(layers_[l], x, cos, sin, mask, router_logits, varlen.defined() ? &varlen : nullptr);
+    if (checkpoint) {
+      auto out = CheckpointedDecoderLayer::apply(x, cos, sin, mask.defined() ? std::optional(mask) : std::nullopt, this,
+                                                 int64_t(l),
+                                                 varlen.defined() ? std::optional(varlen.cu_seqlens) : std::nullopt,
+                                                 varlen.max_seqlen, router_logits != nullptr);
+      x = out[0];
+      if (router_logits) router_logits->insert(router_logits->end(), out.begin() + 1, out.end());
+    } else {
+      x = decoder_layer(layers_[l], x, cos, sin, mask, router_logits, varlen.defined() ? &varlen : nullptr);
+    }
     if (hooks) x = hooks->leave(l + 1, x, true);
   }
   if (!hooks) return rms_norm(x, final_norm_, config_.rms_norm_eps);

@@ -141,7 +141,8 @@ class Transformer {
   //                  a block-diagonal causal mask.
   //   router_logits  when given, receives each MoE layer's router logits [B*T, E] (model dtype,
   //                  differentiable), in layer order, for the auxiliary loss (moe_routing.h).
-  //                  Not available with activation checkpointing in grad mode (an error).
+  //                  With activation checkpointing they are outputs of the recomputed layer:
+  //                  their gradient reaches the router as without it.
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {},
                               const torch::Tensor& positions = {}, const torch::Tensor& segment_ids = {},
                               std::vector<torch::Tensor>* router_logits = nullptr) const;

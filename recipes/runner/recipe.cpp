@@ -385,8 +385,6 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
     if (t.micro_batch_tokens > 0)
       throw Error(what + ": parallel.expert_parallel needs algorithm.micro_batch_size, not micro_batch_tokens (packed "
                          "micro-batches differ in number between ranks, and every MoE layer's all-to-all needs every rank)");
-    if (t.activation_checkpointing)
-      throw Error(what + ": parallel.expert_parallel does not work with algorithm.activation_checkpointing yet");
   }
   if (doc.HasMember("reward")) doc.RemoveMember("reward");  // where, not what: see recipe.h
   // How the learner's state is laid out over the ranks is no more part of what a run computes

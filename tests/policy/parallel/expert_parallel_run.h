@@ -13,7 +13,8 @@ namespace aha::parallel::testing {
 inline constexpr int64_t kExpertParallelSteps = 2;
 inline constexpr int64_t kExpertParallelRows = 8;
 
-inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::string& model_dir, bool expert_parallel) {
+inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::string& model_dir, bool expert_parallel,
+                                                                    bool activation_checkpointing = false) {
   policy::TrainerOptions o;
   o.optimizer.lr = 1e-3;
   o.optimizer.max_grad_norm = 0.5;
@@ -22,6 +23,7 @@ inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::s
   o.micro_batch_size = 1;
   o.router_aux_loss_coef = 0.01;
   o.expert_parallel = expert_parallel;
+  o.activation_checkpointing = activation_checkpointing;
   return std::make_unique<policy::GrpoTrainer>(load_model(model_dir), o);
 }
 

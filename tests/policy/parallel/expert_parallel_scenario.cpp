@@ -1,5 +1,6 @@
 // expert_parallel_test.cpp's run (expert_parallel_run.h) as one rank of a data-parallel world,
-// with expert parallelism when AHA_TEST_EXPERT_PARALLEL is set: writes the whole weights after
+// with expert parallelism when AHA_TEST_EXPERT_PARALLEL is set (activation checkpointing with
+// AHA_TEST_CHECKPOINTING): writes the whole weights after
 // the steps (experts gathered; optionally resumed from a checkpoint and saved), the bytes of routed-expert parameters this rank holds, and the
 // last step's moe/ metrics and gradient norm.
 #include <cstdlib>
@@ -23,7 +24,7 @@ int expert_parallel_scenario() {
   auto comm = Communicator::connect(world_from_environment(), o, torch::kCPU);
   const std::string model_dir = std::getenv("AHA_TEST_MODEL_DIR");
   const bool expert_parallel = std::getenv("AHA_TEST_EXPERT_PARALLEL") != nullptr;
-  auto trainer = expert_parallel_trainer(model_dir, expert_parallel);
+  auto trainer = expert_parallel_trainer(model_dir, expert_parallel, std::getenv("AHA_TEST_CHECKPOINTING") != nullptr);
   trainer->set_data_parallel(comm);
   // A checkpoint to resume from (AHA_TEST_LOAD), and how many steps to train (AHA_TEST_STEPS).
   if (const char* load = std::getenv("AHA_TEST_LOAD")) policy::load_checkpoint(load, *trainer);

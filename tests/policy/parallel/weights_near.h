@@ -1,5 +1,5 @@
 // The check every equality test of the parallel learners makes: two runs' weights, tensor by
-// tensor, within 1e-6 absolute (fp32; the tests compare plain data parallelism, sharded and
+// tensor, within 1e-6 absolute unless told (fp32; the tests compare plain data parallelism, sharded and
 // expert-parallel runs and one process against each other).
 #pragma once
 #include <gtest/gtest.h>
@@ -11,10 +11,10 @@
 namespace aha::parallel::testing {
 
 inline void expect_weights_near(const std::vector<torch::Tensor>& got, const std::vector<torch::Tensor>& want,
-                                const std::string& what) {
+                                const std::string& what, double atol = 1e-6) {
   ASSERT_EQ(got.size(), want.size()) << what;
   for (size_t i = 0; i < want.size(); ++i)
-    EXPECT_TRUE(torch::allclose(got[i], want[i], 0, 1e-6))
+    EXPECT_TRUE(torch::allclose(got[i], want[i], 0, atol))
         << what << ": weight " << i << " differs by " << (got[i] - want[i]).abs().max().item<float>();
 }
 
