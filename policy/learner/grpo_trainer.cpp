@@ -236,9 +236,6 @@ void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm
     require(options_.sharding == Sharding::none,
             "trainer: expert_parallel works with sharding none only for now (sharding " +
                 sharding_name(options_.sharding) + " would split the experts' rank-local state over the ranks)");
-    require(options_.micro_batch_tokens == 0,
-            "trainer: expert_parallel needs micro_batch_size, not micro_batch_tokens (packed micro-batches differ in "
-            "number between ranks, and every MoE layer's all-to-all needs every rank)");
     expert_parallel_ = std::make_unique<ExpertParallel>(comm_, *policy_);
     const int64_t bucket_bytes = comm_->options().bucket_megabytes << 20;
     // The experts live on one rank each: their gradient is already the world's (see header).
@@ -295,10 +292,13 @@ torch::Tensor GrpoTrainer::logprobs_of(const Transformer& model, const PolicyBat
   const int64_t B = batch.size();
   if (options_.micro_batch_tokens > 0) {
     auto out = torch::zeros({B, batch.input_ids.size(1) - 1}, torch::TensorOptions(device).dtype(torch::kFloat32));
-    for (const auto& p : pack_micro_batches(batch, options_.micro_batch_tokens, device))
+    const auto packs = pack_micro_batches(batch, options_.micro_batch_tokens, device);
+    for (const auto& p : packs)
       p.scatter_into(out, forward_rows(model, p.input_ids, {}, options_.temperature, Entropy::none, false,
                                        p.positions, p.segment_ids)
                               .logprobs);
+    for (int64_t k = int64_t(packs.size()); k < agreed_micro_batches(int64_t(packs.size())); ++k)
+      filler_forward(model, /*backward=*/false);
     return out;
   }
   const int64_t chunk = options_.micro_batch_size > 0 ? options_.micro_batch_size : B;
@@ -310,6 +310,30 @@ torch::Tensor GrpoTrainer::logprobs_of(const Transformer& model, const PolicyBat
                         .logprobs);
   }
   return torch::cat(parts);
+}
+
+int64_t GrpoTrainer::agreed_micro_batches(int64_t mine) const {
+  if (!expert_parallel_) return mine;
+  comm_->set_activity("learner: agreeing on the number of packed micro-batches");
+  return static_cast<int64_t>(
+      comm_->all_reduce({double(mine)}, c10d::ReduceOp::MAX, "all-reduce of packed micro-batch counts")[0]);
+}
+
+void GrpoTrainer::filler_forward(const Transformer& model, bool backward) const {
+  const auto on = torch::TensorOptions(model.device()).dtype(torch::kInt64);
+  const auto ids = torch::zeros({1, 2}, on), positions = torch::arange(2, on).view({1, 2});
+  const auto segments = torch::ones({1, 2}, on);
+  if (!backward) {
+    forward_rows(model, ids, {}, options_.temperature, Entropy::none, false, positions, segments);
+    return;
+  }
+  AutocastScope autocast(options_.autocast_bf16);
+  auto f = forward_rows(model, ids, {}, options_.temperature, Entropy::none, model.config().is_moe(), positions, segments);
+  // Zero times the outputs: backward runs every exchange (and the gradient all-reduce when
+  // armed) and adds zeros to the gradients.
+  auto nothing = f.logprobs.sum() * 0.0;
+  for (const auto& logits : f.router_logits) nothing = nothing + logits.sum() * 0.0;
+  nothing.backward();
 }
 
 GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mini,
@@ -351,8 +375,14 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
     adv_all = mini.advantages.to(device, torch::kFloat32);
     if (mini.is_weights.defined()) is_all = mini.is_weights.to(device, torch::kFloat32);
   }
-  const int64_t micro_batches = packs.empty() ? (B + chunk - 1) / chunk : int64_t(packs.size());
+  const int64_t own_micro_batches = packs.empty() ? (B + chunk - 1) / chunk : int64_t(packs.size());
+  const int64_t micro_batches = packs.empty() ? own_micro_batches : agreed_micro_batches(own_micro_batches);
   for (int64_t k = 0, i = 0; k < micro_batches; ++k, i += chunk) {
+    if (k >= own_micro_batches) {  // expert parallelism: another rank has more packed micro-batches
+      if (sync_ && k + 1 == micro_batches) sync_->arm();
+      filler_forward(*policy_, /*backward=*/true);
+      continue;
+    }
     const PackedMicroBatch* pack = packs.empty() ? nullptr : &packs[size_t(k)];
     const int64_t n = pack ? pack->sequences() : std::min(chunk, B - i);  // sequences (rows) in it
     auto micro = pack ? PolicyBatch{} : mini.rows(i, n);

@@ -226,6 +226,12 @@ class GrpoTrainer {
   // when the optimizer step was.
   void update_routing_bias_after(bool step_applied, const torch::Tensor& loads);
   torch::Tensor logprobs_of(const Transformer& model, const PolicyBatch& batch) const;  // no grad
+  // Expert parallelism makes every forward collective (each MoE layer's all-to-all), while the
+  // number of packed micro-batches depends on a rank's sequence lengths: the ranks agree on the
+  // largest number, and a rank with fewer runs filler forwards (one two-token sequence, with
+  // backward when `backward`) that add nothing to any gradient or figure.
+  int64_t agreed_micro_batches(int64_t mine) const;
+  void filler_forward(const Transformer& model, bool backward) const;
 
   std::unique_ptr<Transformer> policy_, reference_;
   TrainerOptions options_;

@@ -382,9 +382,6 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
       throw Error(what + ": parallel.expert_parallel is not available with parallel.sharding " +
                   policy::sharding_name(t.sharding) + " yet (the experts' optimizer state is already local to their "
                   "rank; the sharded optimizer would split it again): use sharding \"none\"");
-    if (t.micro_batch_tokens > 0)
-      throw Error(what + ": parallel.expert_parallel needs algorithm.micro_batch_size, not micro_batch_tokens (packed "
-                         "micro-batches differ in number between ranks, and every MoE layer's all-to-all needs every rank)");
   }
   if (doc.HasMember("reward")) doc.RemoveMember("reward");  // where, not what: see recipe.h
   // How the learner's state is laid out over the ranks is no more part of what a run computes

@@ -14,7 +14,8 @@ inline constexpr int64_t kExpertParallelSteps = 2;
 inline constexpr int64_t kExpertParallelRows = 8;
 
 inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::string& model_dir, bool expert_parallel,
-                                                                    bool activation_checkpointing = false) {
+                                                                    bool activation_checkpointing = false,
+                                                                    int64_t micro_batch_tokens = 0) {
   policy::TrainerOptions o;
   o.optimizer.lr = 1e-3;
   o.optimizer.max_grad_norm = 0.5;
@@ -24,6 +25,10 @@ inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::s
   o.router_aux_loss_coef = 0.01;
   o.expert_parallel = expert_parallel;
   o.activation_checkpointing = activation_checkpointing;
+  if (micro_batch_tokens > 0) {  // packed micro-batches instead of one row each
+    o.micro_batch_size = 0;
+    o.micro_batch_tokens = micro_batch_tokens;
+  }
   return std::make_unique<policy::GrpoTrainer>(load_model(model_dir), o);
 }
 

@@ -3,7 +3,8 @@
 // (top-2, and top-1 with dense layers between) and DeepSeek-V3 (grouped top-2 with a shared
 // expert, top-1 with two shared experts) fixtures: the same weights after steps with clipping
 // and the auxiliary loss, the same moe/ metrics, each rank holding 1/world of the routed
-// experts' bytes; the same with activation checkpointing; and the trainer's refusals.
+// experts' bytes; the same with activation checkpointing and with packed micro-batches; and the
+// trainer's refusals.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -28,6 +29,7 @@ struct Run {
   std::vector<torch::Tensor> weights;
   int64_t expert_bytes = 0, skipped = 0;
   double aux_loss = 0, load_max = 0, grad_norm = 0;
+  std::string packs;  // packed micro-batches per step ("3,2,." ), "." when not packed
 };
 
 // One process, the whole batch, no expert parallelism.
@@ -64,7 +66,7 @@ std::vector<Run> train(const std::string& model, int world, bool expert_parallel
     const std::string base = out + ".rank" + std::to_string(r);
     torch::load(runs[r].weights, base + ".weights.pt");
     std::ifstream(base) >> runs[r].expert_bytes >> runs[r].aux_loss >> runs[r].load_max >> runs[r].grad_norm >>
-        runs[r].skipped;
+        runs[r].skipped >> runs[r].packs;
     fs::remove(base);
     fs::remove(base + ".weights.pt");
   }
@@ -130,6 +132,32 @@ TEST(ExpertParallelCheckpointing, RecomputedLayersTrainAsStoredOnes) {
       EXPECT_NEAR(ep[r].aux_loss, plain[r].aux_loss, 1e-6) << what;
       EXPECT_NEAR(ep[r].load_max, plain[r].load_max, 1e-9) << what;
       EXPECT_NEAR(ep[r].grad_norm, plain[r].grad_norm, 1e-5) << what;
+    }
+  }
+}
+
+// Packed micro-batches: their number follows each rank's sequence lengths, so the ranks agree
+// on the largest and a rank with fewer runs filler forwards. The weights are those of plain
+// data parallelism with the same packing (not one row per micro-batch's: the auxiliary loss is
+// computed per micro-batch, so packing changes it).
+TEST(ExpertParallelPacked, RanksWithFewerMicroBatchesKeepTheExchangesInStep) {
+  policy::testing::one_thread();
+  for (const auto& [model, world] : {Case{"qwen3_moe_top2_norm", 2}, Case{"deepseek_v3_qlora_groups", 2}}) {
+    const std::map<std::string, std::string> packed = {{"AHA_TEST_MICRO_BATCH_TOKENS", "2"}};  // one row of packed sequences each
+    auto ep = train(model, world, true, packed);
+    auto dp = train(model, world, false, packed);
+    ASSERT_EQ(ep.size(), size_t(world)) << model;
+    ASSERT_EQ(dp.size(), size_t(world)) << model;
+    // Worth testing: some rank has fewer micro-batches than another at some step.
+    bool uneven = false;
+    for (int r = 1; r < world; ++r) uneven |= ep[r].packs != ep[0].packs;
+    EXPECT_TRUE(uneven) << model << ": every rank packed " << ep[0].packs;
+    for (int r = 0; r < world; ++r) {
+      const std::string what = std::string(model) + " rank " + std::to_string(r);
+      expect_weights_near(ep[r].weights, dp[r].weights, what + ": packed expert parallel against packed data parallel");
+      EXPECT_NEAR(ep[r].grad_norm, dp[r].grad_norm, 1e-5) << what;
+      EXPECT_NEAR(ep[r].aux_loss, dp[r].aux_loss, 1e-6) << what;
+      EXPECT_EQ(ep[r].packs, dp[r].packs) << what;
     }
   }
 }
