@@ -234,7 +234,8 @@ TEST_P(Qwen3MoeParity, LoadsTheStackedExpertLayout) {
 }
 
 // Recomputing MoE layers in backward routes the same tokens to the same experts: the gradients
-// equal transformers' as without checkpointing; asking for router logits then is an error.
+// equal transformers' as without checkpointing, and so do the auxiliary loss and its router
+// gradients taken from the recomputed layers' router logits.
 TEST_P(Qwen3MoeParity, ActivationCheckpointingKeepsTheGradients) {
   auto e = expected();
   auto in = inputs(e);
@@ -249,8 +250,19 @@ TEST_P(Qwen3MoeParity, ActivationCheckpointingKeepsTheGradients) {
     const double scale = std::max(1.0, ref.abs().max().item<double>());
     EXPECT_LE((p.grad() - ref).abs().max().item<double>(), 1e-4 * scale) << name;
   }
+  const auto& c = model->config();
+  for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
   std::vector<torch::Tensor> router_logits;
-  EXPECT_THROW(model->hidden_states(in.ids, in.mask, in.pos, {}, &router_logits), std::exception);
+  model->hidden_states(in.ids, in.mask, in.pos, {}, &router_logits);
+  ASSERT_EQ(static_cast<int64_t>(router_logits.size()), c.moe_layer_count());
+  auto aux = aha::load_balancing_loss(router_logits, c.num_experts, c.num_experts_per_tok, in.mask);
+  EXPECT_NEAR(aux.item<double>(), e.load("aux_loss").item<double>(), 1e-5);
+  aux.backward();
+  for (const auto& [name, p] : model->named_parameters())
+    if (name.find("mlp.gate.weight") != std::string::npos) {
+      ASSERT_TRUE(p.grad().defined()) << name;
+      EXPECT_LE((p.grad() - e.load("aux_grad_" + name)).abs().max().item<double>(), 1e-5) << name;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Qwen3MoeParity, ::testing::ValuesIn(moe()));
