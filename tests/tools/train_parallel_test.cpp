@@ -64,6 +64,19 @@ class TrainParallel : public ::testing::Test {
     return values;
   }
 
+  // The completions that run/ sampled at `steps` are plain/'s (the same weights sampled them).
+  void expect_samples_as_plain_run(const std::vector<int64_t>& steps) const {
+    RunStore store(work_ / "run" / "run.db", {.read_only = true});
+    RunStore plain_store(work_ / "plain" / "run.db", {.read_only = true});
+    const auto stage = store.stages().at(0).id, plain_stage = plain_store.stages().at(0).id;
+    for (int64_t step : steps) {
+      const auto got = store.samples(stage, step), want = plain_store.samples(plain_stage, step);
+      ASSERT_EQ(got.size(), want.size()) << step;
+      for (size_t i = 0; i < got.size(); ++i)
+        EXPECT_EQ(got[i].completion, want[i].completion) << "step " << step << " " << i;
+    }
+  }
+
   fs::path work_;
 };
 
@@ -123,14 +136,7 @@ TEST_F(TrainParallel, ZeroThreeSamplesFromTheUpdatedWeightsAndOneProcessResumes)
       true, 300);
   ASSERT_EQ(r.exit_status, 0) << r.out;
   EXPECT_EQ(series("train/sequences"), (std::vector<double>{16, 16}));
-  RunStore store(work_ / "run" / "run.db", {.read_only = true});
-  RunStore plain_store(work_ / "plain" / "run.db", {.read_only = true});
-  const auto stage = store.stages().at(0).id, plain_stage = plain_store.stages().at(0).id;
-  for (int64_t step : {1, 2}) {
-    const auto got = store.samples(stage, step), want = plain_store.samples(plain_stage, step);
-    ASSERT_EQ(got.size(), want.size()) << step;
-    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].completion, want[i].completion) << "step " << step << " " << i;
-  }
+  expect_samples_as_plain_run({1, 2});
   const fs::path saved = work_ / "run" / "checkpoints" / "grpo" / "step-2";
   for (const char* part : {"model/config.json", "model/model.safetensors", "optimizer/index.json",
                            "optimizer/rank-0.safetensors", "optimizer/rank-1.safetensors"})
@@ -190,17 +196,7 @@ TEST_F(TrainParallel, ExpertParallelSamplesAsDataParallelSavesOnceAndResumes) {
                             true, 300);
   ASSERT_EQ(r.exit_status, 0) << r.out;
   EXPECT_EQ(series("train/sequences"), (std::vector<double>{16, 16}));
-  {
-    RunStore store(work_ / "run" / "run.db", {.read_only = true});
-    RunStore plain_store(work_ / "plain" / "run.db", {.read_only = true});
-    const auto stage = store.stages().at(0).id, plain_stage = plain_store.stages().at(0).id;
-    for (int64_t step : {1, 2}) {
-      const auto got = store.samples(stage, step), want = plain_store.samples(plain_stage, step);
-      ASSERT_EQ(got.size(), want.size()) << step;
-      for (size_t i = 0; i < got.size(); ++i)
-        EXPECT_EQ(got[i].completion, want[i].completion) << "step " << step << " " << i;
-    }
-  }
+  expect_samples_as_plain_run({1, 2});
   const fs::path saved = work_ / "run" / "checkpoints" / "grpo" / "step-2";
   for (const char* part : {"state.json", "model/config.json", "model/model.safetensors", "optimizer.pt"})
     EXPECT_TRUE(fs::exists(saved / part)) << part;

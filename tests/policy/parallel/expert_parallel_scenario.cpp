@@ -11,18 +11,14 @@
 #include "policy/learner/expert_parallel.h"
 #include "policy/learner/grpo_packing.h"
 #include "policy/parallel/communicator.h"
+#include "tests/policy/parallel/world_runner.h"
 #include "tests/policy/parallel/expert_parallel_run.h"
 
 namespace aha::parallel::testing {
 
 int expert_parallel_scenario() {
   policy::testing::one_thread();
-  ParallelOptions o;
-  o.backend = BackendKind::gloo;
-  o.timeout_seconds = 60;
-  o.heartbeat_timeout_seconds = 10;
-  o.heartbeat_interval_seconds = 0.2;
-  auto comm = Communicator::connect(world_from_environment(), o, torch::kCPU);
+  auto comm = connect_scenario_rank();
   const std::string model_dir = std::getenv("AHA_TEST_MODEL_DIR");
   const bool expert_parallel = std::getenv("AHA_TEST_EXPERT_PARALLEL") != nullptr;
   const char* tokens = std::getenv("AHA_TEST_MICRO_BATCH_TOKENS");

@@ -25,25 +25,10 @@ namespace {
 
 std::string out_path(int rank) { return std::string(std::getenv("AHA_PARALLEL_OUT")) + ".rank" + std::to_string(rank); }
 
-ParallelOptions test_options() {
-  ParallelOptions o;
-  o.backend = BackendKind::gloo;
-  o.timeout_seconds = 60;
-  o.heartbeat_timeout_seconds = 10;
-  o.heartbeat_interval_seconds = 0.2;
-  if (const char* t = std::getenv("AHA_TEST_HEARTBEAT_TIMEOUT")) o.heartbeat_timeout_seconds = std::atof(t);
-  return o;
-}
-
-std::shared_ptr<Communicator> connect() {
-  auto world = world_from_environment();
-  return Communicator::connect(world, test_options(), torch::kCPU);
-}
-
 // The hand-worked case of gradient_sync_test.cpp: two micro-batches, the second armed, and a
 // parameter (a) that gets no gradient in the armed one.
 int grad_average() {
-  auto comm = connect();
+  auto comm = connect_scenario_rank();
   auto a = torch::zeros({2}).requires_grad_(true);
   auto b = torch::zeros({3}).requires_grad_(true);
   const bool r0 = comm->rank() == 0;
@@ -66,7 +51,7 @@ int grad_average() {
 // One data-parallel GRPO learner step on this rank's rows of the shared synthetic batch.
 int trainer_step() {
   policy::testing::one_thread();
-  auto comm = connect();
+  auto comm = connect_scenario_rank();
   auto model = policy::testing::tiny_model();
   auto batch = policy::testing::synthetic_batch(*model, 7, /*B=*/4);
   policy::TrainerOptions o;
@@ -110,7 +95,7 @@ std::unique_ptr<Transformer> biased_deepseek() {
 // One data-parallel learner step with routing_bias_update_rate > 0: the routing biases after it.
 int routing_bias_step() {
   policy::testing::one_thread();
-  auto comm = connect();
+  auto comm = connect_scenario_rank();
   auto model = biased_deepseek();
   auto batch = policy::testing::synthetic_batch(*model, 7, /*B=*/4);
   policy::TrainerOptions o;
@@ -135,7 +120,7 @@ int routing_bias_step() {
 // zero_run.h's variations, and the reference model's bytes too.
 int zero_train() {
   policy::testing::one_thread();
-  auto comm = connect();
+  auto comm = connect_scenario_rank();
   auto env = [](const char* name) -> std::string {
     const char* v = std::getenv(name);
     return v ? v : "";
@@ -207,7 +192,7 @@ int zero_train() {
 // zero3_test.cpp's bad configurations on a world of 2: each error's message, one per line.
 int zero3_bad_config() {
   policy::testing::one_thread();
-  auto comm = connect();
+  auto comm = connect_scenario_rank();
   std::ofstream out(out_path(comm->rank()));
   auto attempt = [&](const std::function<void()>& f) {
     try {
@@ -232,7 +217,7 @@ int zero3_bad_config() {
 
 // metric_reduction_test.cpp's hand-worked metrics.
 int metrics() {
-  auto comm = connect();
+  auto comm = connect_scenario_rank();
   const bool r0 = comm->rank() == 0;
   std::vector<std::pair<std::string, double>> m = {
       {"reward/total", r0 ? 1.0 : 3.0},         {"reward/total_std", 0.0},
@@ -249,7 +234,7 @@ int metrics() {
 // Rank `AHA_TEST_VICTIM` kills itself (SIGKILL) or stops (SIGSTOP, a hang) after connecting;
 // the others keep all-reducing and must stop with an error naming it.
 int peer_failure(int signal) {
-  auto comm = connect();
+  auto comm = connect_scenario_rank();
   const int victim = std::atoi(std::getenv("AHA_TEST_VICTIM"));
   comm->set_activity("test all-reduce loop");
   auto t = torch::ones({4});
@@ -271,6 +256,16 @@ int peer_failure(int signal) {
 
 int weight_sync_scenario();      // weight_sync_scenario.cpp
 int expert_parallel_scenario();  // expert_parallel_scenario.cpp
+
+std::shared_ptr<Communicator> connect_scenario_rank() {
+  ParallelOptions o;
+  o.backend = BackendKind::gloo;
+  o.timeout_seconds = 60;
+  o.heartbeat_timeout_seconds = 10;
+  o.heartbeat_interval_seconds = 0.2;
+  if (const char* t = std::getenv("AHA_TEST_HEARTBEAT_TIMEOUT")) o.heartbeat_timeout_seconds = std::atof(t);
+  return Communicator::connect(world_from_environment(), o, torch::kCPU);
+}
 
 int run_scenario(const std::string& name) {
   try {

@@ -6,17 +6,13 @@
 #include <fstream>
 
 #include "policy/parallel/communicator.h"
+#include "tests/policy/parallel/world_runner.h"
 #include "policy/parallel/weight_sync.h"
 
 namespace aha::parallel::testing {
 
 int weight_sync_scenario() {
-  ParallelOptions o;
-  o.backend = BackendKind::gloo;
-  o.timeout_seconds = 60;
-  o.heartbeat_timeout_seconds = 10;
-  o.heartbeat_interval_seconds = 0.2;
-  auto comm = Communicator::connect(world_from_environment(), o, torch::kCPU);
+  auto comm = connect_scenario_rank();
   auto gen = at::make_generator<at::CPUGeneratorImpl>(42);
   // Bucket plan at 32 bytes: [f32[4], f32[2]], [bf16[8]], [f32[10]], [f32[1], int64[3]].
   std::vector<torch::Tensor> expected = {torch::randn({4}, gen), torch::randn({2}, gen),

@@ -3,8 +3,13 @@
 // to the scenario instead of the tests); each rank's stderr goes to its own file.
 #pragma once
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace aha::parallel {
+class Communicator;
+}
 
 namespace aha::parallel::testing {
 
@@ -25,5 +30,9 @@ std::vector<RankOutcome> run_world(const std::string& scenario, int world_size,
 
 // The scenarios (scenarios.cpp), each run inside one rank; the exit code is the process's.
 int run_scenario(const std::string& name);
+
+// Inside a scenario: this rank's Gloo communicator on the CPU, with the tests' timeouts (a
+// 60 s collective timeout, a 10 s heartbeat timeout unless AHA_TEST_HEARTBEAT_TIMEOUT says).
+std::shared_ptr<Communicator> connect_scenario_rank();
 
 }  // namespace aha::parallel::testing

@@ -44,28 +44,10 @@ ZeroRunOptions run_options(bool packed, bool prefetch = true) {
   return o;
 }
 
-std::vector<torch::Tensor> weights_of(policy::GrpoTrainer& trainer) {
-  std::vector<torch::Tensor> out;
-  for (auto& p : trainer.policy().parameters()) out.push_back(p.detach().clone());
-  return out;
-}
-
-struct OneProcess {
-  std::vector<torch::Tensor> weights;
-  int64_t elements = 0;
-};
-
 // One process, the whole batch, no sharding, with the reference: the weights after kSteps.
-const OneProcess& one_process(bool packed) {
-  static std::map<bool, OneProcess> runs;
-  if (!runs.count(packed)) {
-    OneProcess r;
-    auto trainer = zero_trainer(policy::Sharding::none, "", run_options(packed));
-    for (auto& p : trainer->policy().parameters()) r.elements += p.numel();
-    for (int64_t k = 0; k < kSteps; ++k) trainer->train_step(zero_batch(k));
-    r.weights = weights_of(*trainer);
-    runs[packed] = std::move(r);
-  }
+const OneProcessRun& one_process(bool packed) {
+  static std::map<bool, OneProcessRun> runs;
+  if (!runs.count(packed)) runs[packed] = zero_one_process(kSteps, "", run_options(packed));
   return runs[packed];
 }
 

@@ -30,28 +30,10 @@ constexpr int64_t kSteps = 3;
 const std::string kUntied = std::string(AHA_SOURCE_DIR) + "/tests/fixtures/models/qwen2_mha_untied_sharded";
 const std::string kMoe = std::string(AHA_SOURCE_DIR) + "/tests/fixtures/models/qwen3_moe_top2_norm";
 
-std::vector<torch::Tensor> weights_of(policy::GrpoTrainer& trainer) {
-  std::vector<torch::Tensor> out;
-  for (auto& p : trainer.policy().parameters()) out.push_back(p.detach().clone());
-  return out;
-}
-
 // One process, the whole batch, no sharding: weights after kSteps steps.
-struct Reference {
-  std::vector<torch::Tensor> weights;
-  int64_t elements = 0;
-};
-
-const Reference& reference(const std::string& model_dir = "") {
-  static std::map<std::string, Reference> refs;
-  if (!refs.count(model_dir)) {
-    Reference r;
-    auto trainer = zero_trainer(policy::Sharding::none, model_dir);
-    for (auto& p : trainer->policy().parameters()) r.elements += p.numel();
-    for (int64_t k = 0; k < kSteps; ++k) trainer->train_step(zero_batch(k, model_dir));
-    r.weights = weights_of(*trainer);
-    refs[model_dir] = std::move(r);
-  }
+const OneProcessRun& reference(const std::string& model_dir = "") {
+  static std::map<std::string, OneProcessRun> refs;
+  if (!refs.count(model_dir)) refs[model_dir] = zero_one_process(kSteps, model_dir);
   return refs[model_dir];
 }
 

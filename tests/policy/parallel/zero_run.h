@@ -57,4 +57,26 @@ inline policy::PolicyBatch zero_batch(int64_t step, const std::string& model_dir
   return policy::testing::synthetic_batch(*model, 100 + static_cast<uint64_t>(step), /*B=*/4);
 }
 
+inline std::vector<torch::Tensor> weights_of(policy::GrpoTrainer& trainer) {
+  std::vector<torch::Tensor> out;
+  for (auto& p : trainer.policy().parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+
+// The run in one process on the whole batch, unsharded: the weights after `steps` steps, and
+// the policy's parameter count (what the sharded runs' bytes are compared with).
+struct OneProcessRun {
+  std::vector<torch::Tensor> weights;
+  int64_t elements = 0;
+};
+
+inline OneProcessRun zero_one_process(int64_t steps, const std::string& model_dir = "", const ZeroRunOptions& run = {}) {
+  OneProcessRun r;
+  auto trainer = zero_trainer(policy::Sharding::none, model_dir, run);
+  for (auto& p : trainer->policy().parameters()) r.elements += p.numel();
+  for (int64_t k = 0; k < steps; ++k) trainer->train_step(zero_batch(k, model_dir));
+  r.weights = weights_of(*trainer);
+  return r;
+}
+
 }  // namespace aha::parallel::testing
