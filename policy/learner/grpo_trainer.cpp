@@ -297,8 +297,9 @@ torch::Tensor GrpoTrainer::logprobs_of(const Transformer& model, const PolicyBat
       p.scatter_into(out, forward_rows(model, p.input_ids, {}, options_.temperature, Entropy::none, false,
                                        p.positions, p.segment_ids)
                               .logprobs);
-    for (int64_t k = int64_t(packs.size()); k < agreed_micro_batches(int64_t(packs.size())); ++k)
-      filler_forward(model, /*backward=*/false);
+    // Agreed once: a collective in the loop condition would run once per filler on this rank.
+    const int64_t micro_batches = agreed_micro_batches(int64_t(packs.size()));
+    for (int64_t k = int64_t(packs.size()); k < micro_batches; ++k) filler_forward(model, /*backward=*/false);
     return out;
   }
   const int64_t chunk = options_.micro_batch_size > 0 ? options_.micro_batch_size : B;

@@ -15,7 +15,7 @@ inline constexpr int64_t kExpertParallelRows = 8;
 
 inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::string& model_dir, bool expert_parallel,
                                                                     bool activation_checkpointing = false,
-                                                                    int64_t micro_batch_tokens = 0) {
+                                                                    int64_t micro_batch_tokens = 0, double beta = 0) {
   policy::TrainerOptions o;
   o.optimizer.lr = 1e-3;
   o.optimizer.max_grad_norm = 0.5;
@@ -25,6 +25,7 @@ inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::s
   o.router_aux_loss_coef = 0.01;
   o.expert_parallel = expert_parallel;
   o.activation_checkpointing = activation_checkpointing;
+  o.loss.beta = beta;  // > 0: a reference model, whose log-prob pass is collective too
   if (micro_batch_tokens > 0) {  // packed micro-batches instead of one row each
     o.micro_batch_size = 0;
     o.micro_batch_tokens = micro_batch_tokens;

@@ -1,6 +1,6 @@
 // expert_parallel_test.cpp's run (expert_parallel_run.h) as one rank of a data-parallel world,
 // with expert parallelism when AHA_TEST_EXPERT_PARALLEL is set (activation checkpointing with
-// AHA_TEST_CHECKPOINTING, packed micro-batches of AHA_TEST_MICRO_BATCH_TOKENS): writes the whole weights after
+// AHA_TEST_CHECKPOINTING, packed micro-batches of AHA_TEST_MICRO_BATCH_TOKENS, a reference model with AHA_TEST_BETA): writes the whole weights after
 // the steps (experts gathered; optionally resumed from a checkpoint and saved), the bytes of routed-expert parameters this rank holds, and the
 // last step's moe/ metrics and gradient norm.
 #include <cstdlib>
@@ -23,7 +23,8 @@ int expert_parallel_scenario() {
   const bool expert_parallel = std::getenv("AHA_TEST_EXPERT_PARALLEL") != nullptr;
   const char* tokens = std::getenv("AHA_TEST_MICRO_BATCH_TOKENS");
   auto trainer = expert_parallel_trainer(model_dir, expert_parallel, std::getenv("AHA_TEST_CHECKPOINTING") != nullptr,
-                                         tokens ? std::stoll(tokens) : 0);
+                                         tokens ? std::stoll(tokens) : 0,
+                                         std::getenv("AHA_TEST_BETA") ? std::stod(std::getenv("AHA_TEST_BETA")) : 0.0);
   trainer->set_data_parallel(comm);
   // A checkpoint to resume from (AHA_TEST_LOAD), and how many steps to train (AHA_TEST_STEPS).
   if (const char* load = std::getenv("AHA_TEST_LOAD")) policy::load_checkpoint(load, *trainer);

@@ -143,7 +143,9 @@ TEST(ExpertParallelCheckpointing, RecomputedLayersTrainAsStoredOnes) {
 TEST(ExpertParallelPacked, RanksWithFewerMicroBatchesKeepTheExchangesInStep) {
   policy::testing::one_thread();
   for (const auto& [model, world] : {Case{"qwen3_moe_top2_norm", 2}, Case{"deepseek_v3_qlora_groups", 2}}) {
-    const std::map<std::string, std::string> packed = {{"AHA_TEST_MICRO_BATCH_TOKENS", "2"}};  // one row of packed sequences each
+    // One row of packed sequences each, and a reference model (beta > 0): its log-prob pass over
+    // the packed micro-batches is collective as well.
+    const std::map<std::string, std::string> packed = {{"AHA_TEST_MICRO_BATCH_TOKENS", "2"}, {"AHA_TEST_BETA", "0.04"}};
     auto ep = train(model, world, true, packed);
     auto dp = train(model, world, false, packed);
     ASSERT_EQ(ep.size(), size_t(world)) << model;
