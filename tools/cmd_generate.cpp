@@ -14,7 +14,10 @@
 // and encoded without a second BOS when the rendered text has one. EOS ids default to those of
 // config.json, generation_config.json and tokenizer_config.json; --eos-ids replaces them.
 // --temperature, --top-p and --top-k default to generation_config.json's (do_sample false:
-// greedy), then to 1, 1 and 0; the values used and their sources go to stderr in one line. JSONL input lines are objects with "prompt" (text) or "prompt_ids" (ids);
+// greedy), then to 1, 1 and 0; the values used and their sources go to stderr in one line. JSONL input lines are objects with "prompt" (text) or "prompt_ids" (ids),
+// and optionally "max_new_tokens": that prompt's token limit, or a list of -n limits, one per
+// sample (to replay the lengths of a recorded run); each at most --max-new-tokens, which sizes
+// the KV cache;
 // each output line is one completion: prompt_index, sample_index, text, tokens, logprobs,
 // finish_reason. The output file appears only when complete. Progress goes to stderr.
 // Options, the input file (a regular file, within core/text_lines.h's line and size limits) and
@@ -62,6 +65,7 @@ struct JsonlPrompt {
   std::string text;
   bool is_text = false;
   std::string where;  // "<file> line <n>", for errors found once the tokenizer is known
+  std::vector<int64_t> max_new_tokens;  // empty: --max-new-tokens; one value or one per sample
 };
 
 // Read (with the JSONL file and line limits) and checked before the model is loaded, so that a
@@ -79,6 +83,10 @@ std::vector<JsonlPrompt> read_jsonl(const fs::path& path) {
     } else {
       prompt.text = reader.get_string("prompt");
       prompt.is_text = true;
+    }
+    if (reader.has("max_new_tokens")) {
+      prompt.max_new_tokens = json::int_or_int_list(reader.get("max_new_tokens"), prompt.where + ": max_new_tokens");
+      require(!prompt.max_new_tokens.empty(), prompt.where + ": max_new_tokens is an empty list");
     }
     out.push_back(std::move(prompt));
     return true;
@@ -168,6 +176,24 @@ int run_generate(const cli::Args& args) {
   const int64_t batch_option = args.get_int("batch", 64, 1);
   std::vector<JsonlPrompt> jsonl_prompts;
   if (input) jsonl_prompts = read_jsonl(*input);
+  // Per-line limits (checked before the model loads): the request's per-completion limits when
+  // any line has one.
+  const bool per_line_limits = std::any_of(jsonl_prompts.begin(), jsonl_prompts.end(),
+                                           [](const JsonlPrompt& p) { return !p.max_new_tokens.empty(); });
+  for (const auto& p : jsonl_prompts) {
+    if (!per_line_limits) break;
+    const auto& limits = p.max_new_tokens;
+    require(limits.empty() || limits.size() == 1 || static_cast<int64_t>(limits.size()) == request.group_size,
+            p.where + ": max_new_tokens has " + std::to_string(limits.size()) + " values; give one, or one per sample (-n " +
+                std::to_string(request.group_size) + ")");
+    for (int64_t i = 0; i < request.group_size; ++i) {
+      const int64_t limit = limits.empty() ? s.stop.max_new_tokens : limits[limits.size() == 1 ? 0 : i];
+      require(limit >= 1 && limit <= s.stop.max_new_tokens,
+              p.where + ": max_new_tokens " + std::to_string(limit) + " is outside [1, --max-new-tokens " +
+                  std::to_string(s.stop.max_new_tokens) + "]");
+      request.max_new_tokens_each.push_back(limit);
+    }
+  }
 
   const auto device = parse_device(args.get("device", torch::cuda::is_available() ? "cuda" : "cpu"));
   LoadOptions load;
@@ -283,7 +309,8 @@ const cli::CommandRegistration kGenerate({"generate",
      {.usage = "--model DIR (--prompt TEXT ... | --prompt-file F ... | --prompt-ids IDS | --input FILE --output FILE) [options]",
       .description =
           "Samples completions with the rollout engine. Text prompts are encoded with DIR's tokenizer (with its\n"
-          "special tokens). --input lines are objects with \"prompt\" or \"prompt_ids\"; each --output line is\n"
+          "special tokens). --input lines are objects with \"prompt\" or \"prompt_ids\" (and optionally \"max_new_tokens\":\n"
+          "that prompt's limit, or one per sample, each at most --max-new-tokens); each --output line is\n"
           "one completion (prompt_index, sample_index, text, tokens, logprobs, finish_reason).",
       .options = with_options({{"model", "DIR", "required", "a Hugging Face model folder"},
                   {"prompt", "TEXT", "", "a text prompt; repeatable"},

@@ -106,4 +106,52 @@ TEST_F(GenerateInput, OneRequestWhateverTheBatch) {
   }
 }
 
+// Per-line "max_new_tokens" (one limit for the prompt, or one per sample): each completion ends
+// at its own limit with finish_reason "length", and its tokens are the first ones the same
+// sample has without the limit (a limit truncates; it does not change what is sampled).
+TEST_F(GenerateInput, PerLineTokenLimitsEndEachCompletionThere) {
+  const fs::path model = fs::path(AHA_SOURCE_DIR) / "tests/fixtures/models/qwen2_gqa_tied";
+  const std::string common = "generate --device cpu --model " + q(model) +
+                             " -n 3 --max-new-tokens 10 --temperature 0.9 --seed 2 --ignore-eos --batch 2";
+  aha::write_file_atomic(dir_ / "free.jsonl", "{\"prompt_ids\": [1,17,99]}\n{\"prompt_ids\": [5,6]}\n{\"prompt_ids\": [9]}\n");
+  aha::write_file_atomic(dir_ / "limited.jsonl",
+                         "{\"prompt_ids\": [1,17,99], \"max_new_tokens\": [3, 10, 1]}\n"
+                         "{\"prompt_ids\": [5,6], \"max_new_tokens\": 4}\n"
+                         "{\"prompt_ids\": [9]}\n");
+  auto free = aha::test::run_aha(common + " --input " + q(dir_ / "free.jsonl") + " --output " + q(dir_ / "free.out"), true, kTimeout);
+  ASSERT_EQ(free.exit_status, 0) << free.out;
+  auto limited = aha::test::run_aha(common + " --input " + q(dir_ / "limited.jsonl") + " --output " + q(dir_ / "limited.out"),
+                                    true, kTimeout);
+  ASSERT_EQ(limited.exit_status, 0) << limited.out;
+  const auto whole = read_lines(aha::read_file(dir_ / "free.out"));
+  const auto cut = read_lines(aha::read_file(dir_ / "limited.out"));
+  const std::vector<size_t> expected = {3, 10, 1, 4, 4, 4, 10, 10, 10};  // the third line: --max-new-tokens
+  ASSERT_EQ(whole.size(), expected.size());
+  ASSERT_EQ(cut.size(), expected.size());
+  for (size_t k = 0; k < expected.size(); ++k) {
+    ASSERT_EQ(whole[k].tokens.size(), 10u) << "completion " << k;
+    ASSERT_EQ(cut[k].tokens.size(), expected[k]) << "completion " << k;
+    EXPECT_EQ(cut[k].finish_reason, "length") << "completion " << k;
+    EXPECT_EQ(cut[k].tokens, std::vector<int64_t>(whole[k].tokens.begin(), whole[k].tokens.begin() + expected[k]))
+        << "completion " << k;
+  }
+  // Bad limits are named with their line, before the model loads, and no output is written.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"{\"prompt_ids\": [1], \"max_new_tokens\": [2, 3]}", "line 1: max_new_tokens has 2 values"},
+      {"{\"prompt_ids\": [1], \"max_new_tokens\": 11}", "line 1: max_new_tokens 11 is outside [1, --max-new-tokens 10]"},
+      {"{\"prompt_ids\": [1]}\n{\"prompt_ids\": [1], \"max_new_tokens\": 0}", "line 2: max_new_tokens 0 is outside"},
+      {"{\"prompt_ids\": [1], \"max_new_tokens\": []}", "line 1: max_new_tokens is an empty list"},
+      {"{\"prompt_ids\": [1], \"max_new_tokens\": \"5\"}", "max_new_tokens"}};
+  for (const auto& [line, message] : bad) {
+    aha::write_file_atomic(dir_ / "bad.jsonl", line + "\n");
+    auto outcome = aha::test::run_aha("generate --device cpu --model " + q(dir_ / "no-such-model") +
+                                          " -n 3 --max-new-tokens 10 --input " + q(dir_ / "bad.jsonl") + " --output " +
+                                          q(dir_ / "bad.out"),
+                                      true, kTimeout);
+    EXPECT_NE(outcome.exit_status, 0) << line;
+    EXPECT_NE(outcome.out.find(message), std::string::npos) << line << "\n" << outcome.out;
+    EXPECT_FALSE(fs::exists(dir_ / "bad.out")) << line;
+  }
+}
+
 }  // namespace
