@@ -2,6 +2,8 @@
 
 #include <ATen/ops/_safe_softmax.h>
 
+#include <algorithm>
+
 #include "policy/model/rotary.h"
 #include "policy/model/transformer.h"
 
@@ -81,8 +83,14 @@ void append_mla_parameters(const MlaWeights& w, const std::string& p,
   add("o_proj.bias", w.o_bias);
 }
 
+int64_t mla_varlen_head_dim(const ModelConfig& c) {
+  const auto& m = c.mla;
+  const int64_t widest = std::max(m.qk_nope_head_dim + m.qk_rope_head_dim, m.v_head_dim);
+  return (widest + 7) / 8 * 8;
+}
+
 torch::Tensor mla_attention(const ModelConfig& c, const MlaWeights& w, const torch::Tensor& x, const torch::Tensor& cos,
-                            const torch::Tensor& sin, const torch::Tensor& mask) {
+                            const torch::Tensor& sin, const torch::Tensor& mask, const VarlenLayout* varlen) {
   const auto& m = c.mla;
   const int64_t B = x.size(0), T = x.size(1), nh = c.num_attention_heads;
   const int64_t dn = m.qk_nope_head_dim, dr = m.qk_rope_head_dim, dv = m.v_head_dim;
@@ -95,6 +103,16 @@ torch::Tensor mla_attention(const ModelConfig& c, const MlaWeights& w, const tor
   // Contiguous: a view into kv has rows of dn + dv elements, which the fused SDPA kernels on
   // CUDA mishandle in bf16 when that stride is not 16-byte aligned (seen with dn 12, dv 16).
   auto value = kv.narrow(-1, dn, dv).contiguous();
+  if (varlen) {
+    // [B, nh, T, d] -> [B*T, nh, D], zero-padded to the kernel's head size D.
+    const int64_t D = mla_varlen_head_dim(c);
+    auto tokens = [&](const torch::Tensor& t) {
+      auto flat = t.transpose(1, 2).reshape({B * T, nh, t.size(-1)});
+      return t.size(-1) == D ? flat : torch::constant_pad_nd(flat, {0, D - t.size(-1)});
+    };
+    auto out = varlen_causal_attention(tokens(query), tokens(key), tokens(value), *varlen, m.softmax_scale);
+    return torch::linear(out.narrow(-1, 0, dv).reshape({B, T, nh * dv}), w.o_proj, w.o_bias);
+  }
   const bool causal = !mask.defined();
   std::optional<torch::Tensor> attn_mask;
   if (!causal) attn_mask = mask;

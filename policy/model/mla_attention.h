@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "policy/model/model_config.h"
+#include "policy/model/varlen_attention.h"
 
 namespace aha {
 
@@ -47,9 +48,18 @@ void append_mla_parameters(const MlaWeights& w, const std::string& prefix,
 
 // The full forward over a sequence (training, teacher forcing), x [B, T, H] -> [B, T, H].
 // cos/sin: rope_cos_sin tables [B, 1, T, dr]; mask: [B, 1, T, T] bool (true: may attend) or
-// undefined for plain causal attention.
+// undefined for plain causal attention. varlen: packed sequences through the variable-length
+// flash kernel instead of a mask (varlen_attention.h; the caller checks mla_varlen_head_dim(c)
+// with varlen_attention_supported): the query/key and value head sizes differ in MLA (192 and
+// 128 in DeepSeek-V3), so both are zero-padded to one size, which leaves q.k and the values'
+// columns unchanged, and the output is cut back to v_head_dim.
 torch::Tensor mla_attention(const ModelConfig& c, const MlaWeights& w, const torch::Tensor& x,
-                            const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& mask);
+                            const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& mask,
+                            const VarlenLayout* varlen = nullptr);
+
+// The head size the variable-length kernel sees for MLA: max(qk_nope + qk_rope, v_head_dim),
+// rounded up to a multiple of 8.
+int64_t mla_varlen_head_dim(const ModelConfig& c);
 
 // The cached forward over new tokens x [B, S, H] at cache slots `slots` [S]: writes their
 // latents and rotated rope keys into cache_latent [B, 1, cap, r] and cache_rope [B, 1, cap, dr],

@@ -328,8 +328,8 @@ torch::Tensor Transformer::hidden_states(const torch::Tensor& input_ids, const t
           "transformer: segment_ids must have the shape of input_ids and come with positions");
   torch::Tensor mask;  // [B, 1, T, T] bool, true = may attend
   VarlenLayout varlen;  // packed sequences through the variable-length kernel instead of a mask
-  if (segment_ids.defined() && varlen_attention_ && !config_.uses_mla() &&
-      varlen_attention_supported(device_, dtype_, config_.head_dim)) {
+  const int64_t kernel_head_dim = config_.uses_mla() ? mla_varlen_head_dim(config_) : config_.head_dim;
+  if (segment_ids.defined() && varlen_attention_ && varlen_attention_supported(device_, dtype_, kernel_head_dim)) {
     varlen = varlen_layout(segment_ids, device_);
   } else if (segment_ids.defined()) {
     auto seg = segment_ids.to(device_, torch::kInt64);
@@ -376,7 +376,7 @@ torch::Tensor Transformer::decoder_layer(const DecoderLayerWeights& w, const tor
                                          const torch::Tensor& sin, const torch::Tensor& mask,
                                          std::vector<torch::Tensor>* router_logits, const VarlenLayout* varlen) const {
   auto normed = rms_norm(x, w.input_norm, config_.rms_norm_eps);
-  auto h = x + (config_.uses_mla() ? mla_attention(config_, w.mla, normed, cos, sin, mask)
+  auto h = x + (config_.uses_mla() ? mla_attention(config_, w.mla, normed, cos, sin, mask, varlen)
                                    : attention(w, normed, cos, sin, mask, varlen));
   return h + feed_forward(w, rms_norm(h, w.post_attention_norm, config_.rms_norm_eps), router_logits);
 }
