@@ -13,6 +13,7 @@
 //   bench_learner --model DIR --longtail [--device cuda:0] [--batch 64] [--prompt 256]
 //                 [--completion 2048] [--median 256] [--sigma 0.9] [--seed 0] [--micro 8]
 //                 [--micro-tokens 16384] [--steps 3] [--peak-tflops 989]
+//                 [--configs bf16-padded,bf16-packed,autocast-padded,autocast-packed] [--workload-out FILE]
 // Workload: --batch sequences; prompt lengths uniform in [prompt * 3/4, prompt], left-padded to
 // --prompt; completion lengths log-normal, round(median * exp(sigma * z)) with z standard normal
 // (std::mt19937_64 seeded with --seed), clamped to [1, --completion]: with the defaults the mean
@@ -27,13 +28,20 @@
 // forward and backward), against --peak-tflops (H100/H200 dense bf16: 989).
 // Prints one JSON line per configuration, then one with the ratios packed / padded (tokens/s)
 // and autocast / bf16 (packed), the targets: packed MFU >= 50%, autocast within 10%.
+// MFU counts the active parameters (for a mixture of experts, the routed top-k experts only).
+// --configs runs a subset; --workload-out writes the batch (token ids, lengths, advantages) as JSON
+// so that learner_throughput.py --longtail runs transformers on the very same sequences.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <random>
+#include <set>
+#include <sstream>
 
+#include "core/error.h"
 #include "policy/learner/grpo_trainer.h"
 #include "policy/model/model_io.h"
 #include "tools/cli.h"
@@ -103,6 +111,30 @@ LongTail longtail_batch(int64_t B, int64_t P, int64_t C, double median, double s
   return w;
 }
 
+// The batch as JSON for the Python side: rows of token ids, the left padding (prompt offset) and
+// completion length per row, the prompt width and the advantages.
+void write_workload(const LongTail& w, int64_t P, const std::string& path) {
+  const auto ids = w.batch.input_ids.contiguous();
+  const auto mask = w.batch.attention_mask.contiguous();
+  const auto cmask = w.batch.completion_mask.contiguous();
+  const int64_t B = ids.size(0), T = ids.size(1);
+  std::ostringstream o;
+  o << "{\"prompt_width\": " << P << ", \"rows\": [";
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t real = mask[i].sum().item<int64_t>();
+    const int64_t completion = cmask[i].sum().item<int64_t>();
+    o << (i ? ", " : "") << "{\"start\": " << P - (real - completion) << ", \"completion\": " << completion
+      << ", \"advantage\": " << w.batch.advantages[i].item<double>() << ", \"ids\": [";
+    const auto* row = ids[i].data_ptr<int64_t>();
+    for (int64_t t = 0; t < T; ++t) o << (t ? "," : "") << row[t];
+    o << "]}";
+  }
+  o << "]}\n";
+  const auto tmp = path + ".tmp";
+  std::ofstream(tmp) << o.str();
+  std::filesystem::rename(tmp, path);
+}
+
 // One configuration of the long-tailed comparison; prints its JSON line, returns tokens/s.
 double run_longtail(const std::string& name, const std::string& model_dir, bool autocast, bool packed,
                     const LongTail& work, const aha::cli::Args& args, const torch::Device device, double peak_flops) {
@@ -141,7 +173,7 @@ double run_longtail(const std::string& name, const std::string& model_dir, bool 
   for (int64_t i = 0; i < steps; ++i) m = trainer.train_step(batch);
   cuda_sync();
   const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / steps;
-  const double flops = 6.0 * double(config.parameter_count()) * double(work.real_tokens) +
+  const double flops = 6.0 * double(config.active_parameter_count()) * double(work.real_tokens) +
                        6.0 * double(config.num_hidden_layers) * double(config.q_size()) * work.attention_units;
   const double tokens_per_s = double(work.real_tokens) / step_s;
   std::cout << "{\"config\": \"" << name << "\", \"step_s\": " << step_s << ", \"tokens_per_s\": " << tokens_per_s
@@ -163,13 +195,32 @@ int longtail_main(const aha::cli::Args& args) {
             << ", \"completion_tokens\": " << work.completion_tokens
             << ", \"padded_slots\": " << work.batch.input_ids.numel() << ", \"median\": " << median
             << ", \"sigma\": " << sigma << ", \"cap\": " << C << "}" << std::endl;
-  const double bf16_padded = run_longtail("bf16 padded", bf16_dir, false, false, work, args, device, peak_flops);
-  const double bf16_packed = run_longtail("bf16 packed", bf16_dir, false, true, work, args, device, peak_flops);
-  const double auto_padded = run_longtail("autocast padded", fp32_dir, true, false, work, args, device, peak_flops);
-  const double auto_packed = run_longtail("autocast packed", fp32_dir, true, true, work, args, device, peak_flops);
-  std::cout << "{\"ratios\": true, \"bf16_packed_over_padded\": " << bf16_packed / bf16_padded
-            << ", \"autocast_packed_over_padded\": " << auto_packed / auto_padded
-            << ", \"packed_autocast_over_bf16\": " << auto_packed / bf16_packed << ", \"autocast_target_at_least\": 0.9}" << std::endl;
+  if (const auto path = args.get("workload-out")) write_workload(work, P, *path);
+  std::set<std::string> configs;
+  {
+    std::istringstream list(args.get("configs", "bf16-padded,bf16-packed,autocast-padded,autocast-packed"));
+    for (std::string name; std::getline(list, name, ',');) {
+      aha::require(name == "bf16-padded" || name == "bf16-packed" || name == "autocast-padded" || name == "autocast-packed",
+                   "--configs: unknown configuration '" + name +
+                       "' (known: bf16-padded, bf16-packed, autocast-padded, autocast-packed)");
+      configs.insert(name);
+    }
+  }
+  auto run = [&](const std::string& name, bool autocast, bool packed) {
+    if (!configs.count(name)) return 0.0;
+    std::string label = name;
+    std::replace(label.begin(), label.end(), '-', ' ');
+    return run_longtail(label, bf16_dir, autocast, packed, work, args, device, peak_flops);
+  };
+  const double bf16_padded = run("bf16-padded", false, false);
+  const double bf16_packed = run("bf16-packed", false, true);
+  const double auto_padded = run("autocast-padded", true, false);
+  const double auto_packed = run("autocast-packed", true, true);
+  auto ratio = [](double a, double b) { return a > 0 && b > 0 ? a / b : 0.0; };  // 0: not run
+  std::cout << "{\"ratios\": true, \"bf16_packed_over_padded\": " << ratio(bf16_packed, bf16_padded)
+            << ", \"autocast_packed_over_padded\": " << ratio(auto_packed, auto_padded)
+            << ", \"packed_autocast_over_bf16\": " << ratio(auto_packed, bf16_packed)
+            << ", \"autocast_target_at_least\": 0.9}" << std::endl;
   return 0;
 }
 
@@ -181,7 +232,7 @@ int main(int argc, char** argv) {
         std::vector<std::string>(argv + 1, argv + argc),
         aha::cli::Spec::of_names({"model", "device", "batch", "prompt", "completion", "micro", "steps", "autocast!",
                                   "checkpointing!", "longtail!", "median", "sigma", "seed",
-                                  "micro-tokens", "peak-tflops"}),
+                                  "micro-tokens", "peak-tflops", "configs", "workload-out"}),
         "bench_learner");
     if (args.flag("longtail")) return longtail_main(args);
     const torch::Device device(args.get("device", "cuda:0"));

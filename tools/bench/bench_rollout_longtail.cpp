@@ -11,6 +11,7 @@
 //                          [--group 8] [--rows 512] [--median 256] [--sigma 0.9] [--new 2048]
 //                          [--fixed-new 0 (the mean)] [--device cuda] [--dtype bfloat16] [--seed 0]
 //                          [--refill-fraction 0.0625] [--no-graphs]
+//                          [--modes continuous,batch_by_batch,fixed_length]  (a subset: the others print 0)
 // Workload: --prompts random prompts (token ids uniform over the vocabulary, lengths uniform in
 // [prompt-len - spread, prompt-len + spread], seeded), G = --group samples each. Completion
 // lengths are log-normal: round(median * exp(sigma * z)), z standard normal (std::mt19937_64
@@ -40,6 +41,8 @@
 #include <cstdio>
 #include <iostream>
 #include <random>
+#include <set>
+#include <sstream>
 #include <string>
 
 #include "core/error.h"
@@ -95,7 +98,7 @@ int main(int argc, char** argv) {
     aha::cli::Args args(std::vector<std::string>(argv + 1, argv + argc),
                         aha::cli::Spec::of_names({"model", "prompts", "prompt-len", "prompt-spread", "group", "rows",
                                                   "median", "sigma", "new", "fixed-new", "device", "dtype", "seed",
-                                                  "refill-fraction", "no-graphs!"}),
+                                                  "refill-fraction", "no-graphs!", "modes"}),
                         "bench_rollout_longtail");
     const torch::Device device(args.get("device", "cuda"));
     auto model = aha::load_model(args.required("model"), {device, aha::parse_dtype(args.get("dtype", "bfloat16"))});
@@ -107,6 +110,15 @@ int main(int argc, char** argv) {
     const double median = args.get_double("median", 256), sigma = args.get_double("sigma", 0.9);
     aha::require(median >= 1 && sigma >= 0, "--median must be >= 1 and --sigma >= 0");
     const uint64_t seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
+    std::set<std::string> modes;
+    {
+      std::istringstream list(args.get("modes", "continuous,batch_by_batch,fixed_length"));
+      for (std::string m; std::getline(list, m, ',');) {
+        aha::require(m == "continuous" || m == "batch_by_batch" || m == "fixed_length",
+                     "--modes: unknown mode '" + m + "' (known: continuous, batch_by_batch, fixed_length)");
+        modes.insert(m);
+      }
+    }
 
     std::mt19937_64 rng(seed);
     const int64_t vocab = model->config().vocab_size;
@@ -165,19 +177,19 @@ int main(int argc, char** argv) {
     }
 
     Measured continuous{"continuous"}, batches{"batch_by_batch"}, fixed{"fixed_length_" + std::to_string(fixed_new)};
-    {
+    if (modes.count("continuous")) {
       const auto t = std::chrono::steady_clock::now();
       auto r = engine.generate(whole);
       continuous.add(r, seconds_since(t));
     }
     std::cerr << "continuous: " << continuous.seconds << " s\n";
-    for (int64_t first = 0; first < N; first += per_batch) {
+    for (int64_t first = 0; modes.count("batch_by_batch") && first < N; first += per_batch) {
       const auto t = std::chrono::steady_clock::now();
       auto r = engine.generate(window(first, std::min(per_batch, N - first)));
       batches.add(r, seconds_since(t));
     }
     std::cerr << "batch by batch: " << batches.seconds << " s\n";
-    for (int64_t first = 0; first < N; first += per_batch) {
+    for (int64_t first = 0; modes.count("fixed_length") && first < N; first += per_batch) {
       const auto t = std::chrono::steady_clock::now();
       auto r = engine.generate(fixed_window(first, std::min(per_batch, N - first)));
       fixed.add(r, seconds_since(t));
@@ -195,9 +207,10 @@ int main(int argc, char** argv) {
     }
     std::fflush(stdout);
     for (const auto* m : {&continuous, &batches, &fixed}) m->print_json();
-    std::cout << "{\"continuous_vs_fixed\": " << continuous.tokens_per_s() / fixed.tokens_per_s()
-              << ", \"continuous_vs_batch_by_batch\": " << continuous.tokens_per_s() / batches.tokens_per_s()
-              << ", \"batch_by_batch_vs_fixed\": " << batches.tokens_per_s() / fixed.tokens_per_s()
+    auto ratio = [](double a, double b) { return a > 0 && b > 0 ? a / b : 0.0; };  // 0: a mode not run
+    std::cout << "{\"continuous_vs_fixed\": " << ratio(continuous.tokens_per_s(), fixed.tokens_per_s())
+              << ", \"continuous_vs_batch_by_batch\": " << ratio(continuous.tokens_per_s(), batches.tokens_per_s())
+              << ", \"batch_by_batch_vs_fixed\": " << ratio(batches.tokens_per_s(), fixed.tokens_per_s())
               << ", \"fixed_new_tokens\": " << fixed_new << ", \"target_continuous_vs_fixed\": 0.85}" << std::endl;
     return 0;
   } catch (const std::exception& e) {

@@ -24,12 +24,12 @@ cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=
   || { tail -30 "$out/build.log"; exit 1; }
 cmake --build build-gpu -j "$(nproc)" --target aha >> "$out/build.log" 2>&1 || { grep -E "error" -A3 "$out/build.log" | head -40; exit 1; }
 stamp built; nvidia-smi -L
-run_dir=runs/r1-zero-depth-gpu
+run_dir=${RUN_DIR:-runs/r1-zero-depth-gpu}  # RUN_DIR: another run (e.g. a second seed)
 args=("$@")
 if [[ " $* " == *" --resume "* && ! -f "$run_dir/run.db" ]]; then
   echo "no run in $run_dir yet (the last call ended before GRPO began): starting it afresh"
   args=(); for a in "$@"; do [[ $a == --resume ]] || args+=("$a"); done
-  rm -rf "$run_dir"  # ours, and it holds no run
+  case $run_dir in runs/*) rm -rf "$run_dir" ;; *) echo "not removing $run_dir (outside runs/)"; exit 1 ;; esac  # ours, no run in it
 fi
 train_timeout=${TRAIN_TIMEOUT:-100000}
 if [[ -n ${CALL_SECONDS:-} && -z ${TRAIN_TIMEOUT:-} ]]; then train_timeout=$(( CALL_SECONDS - ($(date +%s) - t0) - 20 )); fi

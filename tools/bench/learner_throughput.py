@@ -13,6 +13,16 @@ bf16 dense peak (989 TFLOP/s; FLOPs = 6 x params x tokens + causal attention 6 x
 q_size x T^2 per sequence) and peak memory (target <= transformers').
 
 Run from the repository root: python3 tools/bench/learner_throughput.py --build build-gpu
+
+--longtail: the GRPO workload instead (issue #19's learner figure, and #18's for MoE shapes): 64
+sequences with prompts of 192-256 tokens and log-normal completion lengths (median 256, sigma 0.9,
+capped at 2,048; bench_learner --longtail draws them and writes the batch, token ids included, so
+both sides train on the same sequences). aha trains on packed micro-batches of --micro-tokens
+(bf16, and fp32 masters under autocast); transformers on padded micro-batches of --micro rows as
+TRL does, each trimmed to its own longest row (a stronger baseline than TRL's batch-wide padding),
+with position ids that skip the left padding. Prints real tokens/s, the ratio to transformers
+(target >= 2x at the 1.5B shape), MFU on real tokens (active parameters), peak memory, and both
+losses (token mean over the batch; they agree to a few 1e-4).
 """
 import argparse
 import json
@@ -45,6 +55,91 @@ def hf_step(model, opt, batch, micro, temperature=1.0):
     return loss.item()
 
 
+def hf_longtail_step(model, opt, micro_batches, total_tokens):
+    """One step over pre-built micro-batches; returns the batch's token-mean loss."""
+    loss_sum = torch.zeros((), device=model.device)
+    for ids, mask, positions, cmask, old, adv in micro_batches:
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits[:, :-1]
+        logp = torch.log_softmax(logits.float(), -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        ratio = torch.exp(torch.clamp(logp - old, -20, 20))
+        a = adv.unsqueeze(1)
+        surrogate = torch.max(-a * ratio, -a * torch.clamp(ratio, 0.8, 1.2))
+        loss = (surrogate * cmask).sum() / total_tokens
+        loss.backward()
+        loss_sum += loss.detach()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss_sum.item()
+
+
+def longtail(args, model_dir, work):
+    dev = args.device
+    sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
+    workload = os.path.join(work, "workload.json")
+    cmd = [os.path.join(args.build, "bench", "bench_learner"), "--longtail", "--model", model_dir,
+           "--batch", str(args.batch), "--prompt", str(args.prompt), "--completion", str(args.completion),
+           "--median", str(args.median), "--sigma", str(args.sigma), "--micro", str(args.micro),
+           "--micro-tokens", str(args.micro_tokens), "--steps", str(args.steps),
+           "--configs", "bf16-packed,autocast-packed", "--workload-out", workload, "--device", dev]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    lines = [json.loads(l) for l in out.strip().splitlines() if l.startswith("{")]
+    shape = lines[0]
+    runs = {l["config"]: l for l in lines if "config" in l}
+    with open(workload) as f:
+        rows = json.load(f)["rows"]
+    P = args.prompt
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16, device_map=dev,
+                                                 attn_implementation="sdpa")
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    total = float(sum(r["completion"] for r in rows))
+    micro_batches = []
+    for i in range(0, len(rows), args.micro):
+        part = rows[i:i + args.micro]
+        lo = min(r["start"] for r in part)
+        hi = max(P + r["completion"] for r in part)
+        ids = torch.tensor([r["ids"][lo:hi] for r in part], device=dev)
+        cols = torch.arange(lo, hi, device=dev)
+        start = torch.tensor([r["start"] for r in part], device=dev).unsqueeze(1)
+        end = torch.tensor([P + r["completion"] for r in part], device=dev).unsqueeze(1)
+        mask = ((cols >= start) & (cols < end)).long()
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        # position t predicts token t + 1: completion tokens are columns P .. end - 1
+        cmask = ((cols[1:] >= P) & (cols[1:] < end)).float()
+        adv = torch.tensor([r["advantage"] for r in part], device=dev, dtype=torch.float32)
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits[:, :-1]
+            old = torch.log_softmax(logits.float(), -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        micro_batches.append((ids, mask, positions, cmask, old, adv))
+    hf_longtail_step(model, opt, micro_batches, total)  # warm-up
+    sync()
+    if dev.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    for _ in range(args.steps):
+        hf_loss = hf_longtail_step(model, opt, micro_batches, total)
+    sync()
+    hf_s = (time.perf_counter() - t) / args.steps
+    hf_peak = torch.cuda.max_memory_allocated() if dev.startswith("cuda") else 1
+
+    real = shape["real_tokens"]
+    flops = runs["bf16 packed"]["mfu"] * runs["bf16 packed"]["step_s"] * PEAK_FLOPS
+    hf_tps = real / hf_s
+    print(f"model: {args.config} bf16, long-tailed batch of {len(rows)} sequences: {real} real tokens "
+          f"({shape['completion_tokens']} completion), {shape['padded_slots']} slots padded to the longest; "
+          f"aha packed micro-batches of {args.micro_tokens} tokens, transformers micro-batches of {args.micro} rows; "
+          f"device {torch.cuda.get_device_name() if dev.startswith('cuda') else dev}")
+    print(f"learner_longtail  transformers {hf_tps:.0f} tok/s  step {hf_s:.3f}s  MFU {flops / hf_s / PEAK_FLOPS:.1%}  "
+          f"peak {hf_peak / 2**30:.2f} GiB  loss {hf_loss:.6f}")
+    for name, r in runs.items():
+        print(f"learner_longtail  aha {name} {r['tokens_per_s']:.0f} tok/s  ratio {r['tokens_per_s'] / hf_tps:.2f}x "
+              f"(target >= 2x)  step {r['step_s']:.3f}s  MFU {r['mfu']:.1%} (target >= 50%)  "
+              f"peak {r['peak_bytes'] / 2**30:.2f} GiB  ratio {r['peak_bytes'] / hf_peak:.2f}x (target <= 1.0x)  "
+              f"loss {r['loss']:.6f}  skipped {r['skipped']}")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--build", default="build-gpu")
@@ -54,11 +149,20 @@ def main():
     p.add_argument("--completion", type=int, default=768)
     p.add_argument("--micro", type=int, default=8)
     p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--longtail", action="store_true", help="the long-tailed GRPO batch, aha packed (see above)")
+    p.add_argument("--median", type=float, default=256)
+    p.add_argument("--sigma", type=float, default=0.9)
+    p.add_argument("--micro-tokens", type=int, default=16384)
+    p.add_argument("--device", default="cuda", help="--longtail only (cpu: a check of the script, not a figure)")
     args = p.parse_args()
+    if args.longtail and args.completion == 768:
+        args.completion = 2048  # the cap of the long-tailed lengths
     work = tempfile.mkdtemp(prefix="aha_bench_learner_")
     model_dir = os.path.join(work, "model")
     subprocess.run([os.path.join(args.build, "aha"), "model", "init", "--config", args.config, "--out", model_dir,
                     "--dtype", "bfloat16"], check=True)
+    if args.longtail:
+        return longtail(args, model_dir, work)
     common = ["--model", model_dir, "--batch", str(args.batch), "--prompt", str(args.prompt), "--completion",
               str(args.completion), "--micro", str(args.micro), "--steps", str(args.steps)]
     bench = os.path.join(args.build, "bench", "bench_learner")
