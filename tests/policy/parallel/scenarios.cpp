@@ -55,7 +55,7 @@ int trainer_step() {
   auto model = policy::testing::tiny_model();
   auto batch = policy::testing::synthetic_batch(*model, 7, /*B=*/4);
   policy::TrainerOptions o;
-  o.optimizer.lr = 1e-3;
+  o.optimizer.lr = kTrainerStepLr;
   o.micro_batch_size = 1;
   if (const char* mini = std::getenv("AHA_TEST_MINI_BATCH")) o.mini_batch_size = std::atoi(mini);
   if (const char* tokens = std::getenv("AHA_TEST_MICRO_TOKENS")) {  // packed micro-batches

@@ -28,7 +28,7 @@ TEST_P(DataParallelTrainer, RanksMatchOneProcessOnTheWholeBatch) {
   auto model = policy::testing::tiny_model();
   auto batch = policy::testing::synthetic_batch(*model, 7, /*B=*/4);
   policy::TrainerOptions o;
-  o.optimizer.lr = 1e-3;
+  o.optimizer.lr = kTrainerStepLr;
   o.micro_batch_size = 1;
   policy::GrpoTrainer trainer(std::move(model), o);
   auto acc = trainer.accumulate_gradients(batch, {});
@@ -79,7 +79,7 @@ TEST(DataParallelMiniBatches, EachOptimizerStepTakesAShareFromEveryRank) {
   policy::PolicyBatch reordered{pick(batch.input_ids),    pick(batch.attention_mask), pick(batch.completion_mask),
                                 pick(batch.old_logprobs), pick(batch.advantages),     pick(batch.rewards), {}};
   policy::TrainerOptions o;
-  o.optimizer.lr = 1e-3;
+  o.optimizer.lr = kTrainerStepLr;
   o.micro_batch_size = 1;
   o.mini_batch_size = 2;
   policy::GrpoTrainer trainer(std::move(model), o);
@@ -116,7 +116,7 @@ TEST(DataParallelPackedTrainer, RanksMatchOneProcessPadded) {
   auto model = policy::testing::tiny_model();
   auto batch = policy::testing::synthetic_batch(*model, 7, /*B=*/4);
   policy::TrainerOptions o;
-  o.optimizer.lr = 1e-3;
+  o.optimizer.lr = kTrainerStepLr;
   o.micro_batch_size = 1;
   policy::GrpoTrainer trainer(std::move(model), o);
   auto acc = trainer.accumulate_gradients(batch, {});

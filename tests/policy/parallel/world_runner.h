@@ -35,4 +35,10 @@ int run_scenario(const std::string& name);
 // 60 s collective timeout, a 10 s heartbeat timeout unless AHA_TEST_HEARTBEAT_TIMEOUT says).
 std::shared_ptr<Communicator> connect_scenario_rank();
 
+// The learning rate of the "trainer_step" scenario and of the one-process runs it is compared
+// with. 1e-4, not larger: AdamW divides by sqrt(v), so float32 summation-order noise in a
+// near-zero gradient becomes ~1e-3 of lr in its update (1.4e-6 at lr 1e-3 on an AMD EPYC),
+// while a lost gradient still moves weights by ~lr, far above the 1e-6 the tests compare within.
+inline constexpr double kTrainerStepLr = 1e-4;
+
 }  // namespace aha::parallel::testing
