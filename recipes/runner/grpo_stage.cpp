@@ -125,6 +125,7 @@ struct StepRollout {
   // the groups, metrics and version), with the examples its prompts came from and the rewards
   // that score each (its data set's, reward_selection.h; empty: every reward).
   bool pending = false;
+  int64_t task = 0;  // its task on the workers
   std::vector<Example> examples;
   std::vector<std::vector<std::string>> reward_names;
 };
@@ -548,13 +549,13 @@ StepRollout GrpoRun::submit_rollout(int64_t batch_index) {
   for (const auto& e : out.examples) prompts.push_back(e.prompt);
   const uint64_t seed = mix_seed(mix_seed(recipe_.schedule.seed, static_cast<uint64_t>(batch_index)), 0);
   // Trained at step batch_index (version batch_index): its policy may be max_staleness older.
-  workers_->submit(batch_index, std::max<int64_t>(0, batch_index - recipe_.async.max_staleness), seed,
-                   std::move(prompts));
+  out.task = workers_->submit(batch_index, std::max<int64_t>(0, batch_index - recipe_.async.max_staleness),
+                              seed, std::move(prompts));
   return out;
 }
 
 void GrpoRun::complete_rollout(StepRollout& r, int64_t version) {
-  auto result = workers_->wait(r.batch, version);
+  auto result = workers_->wait(r.task, version);
   r.pending = false;
   r.version = result.version;
   auto scored = score_rollout_result(std::move(result), r.examples, recipe_.rollout.group_size, *rewards_,

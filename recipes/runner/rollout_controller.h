@@ -18,13 +18,13 @@
 // so the weights sent are always those of one policy version, the current one.
 //
 // Contract:
-// - submit() queues a task for the live worker with the fewest unfinished tasks; tasks of one
-//   worker run in submission order. wait(batch, version) returns that batch's result, serving
-//   weight requests (with `version`) meanwhile.
+// - submit() queues a task for the live worker with the fewest unfinished tasks and returns its
+//   id; tasks of one worker run in submission order. wait(task, version) returns that task's
+//   result, serving weight requests (with `version`) meanwhile.
 // - A worker that dies (its process exits or is killed) loses nothing: its tasks without a
-//   result are submitted again to another live worker, with the same batch, seed and prompts,
-//   so the same prompts are sampled once more; a batch's first result is the one returned, so
-//   none is trained twice. With no live worker left, wait() throws aha::Error.
+//   result are submitted again to another live worker, with the same id, batch, seed and
+//   prompts, so the same prompts are sampled once more; a task's first result is the one
+//   returned, so none is trained twice. With no live worker left, wait() throws aha::Error.
 // - The destructor asks the workers to stop, waits a few seconds, then SIGKILLs any left and
 //   reaps them all; workers also die with this process (PR_SET_PDEATHSIG).
 #pragma once
@@ -74,8 +74,8 @@ class RolloutController {
   RolloutController(const RolloutController&) = delete;
   RolloutController& operator=(const RolloutController&) = delete;
 
-  void submit(int64_t batch, int64_t min_version, uint64_t seed, std::vector<std::string> prompts);
-  RolloutResult wait(int64_t batch, int64_t version);
+  int64_t submit(int64_t batch, int64_t min_version, uint64_t seed, std::vector<std::string> prompts);
+  RolloutResult wait(int64_t task, int64_t version);
   const RolloutControllerStats& stats() const { return stats_; }
 
  private:
@@ -99,7 +99,7 @@ class RolloutController {
   c10::intrusive_ptr<c10d::Store> store_;
   std::string control_;  // host:port
   std::vector<Worker> workers_;
-  std::map<int64_t, RolloutResult> done_;  // batch -> its first result
+  std::map<int64_t, RolloutResult> done_;  // task id -> its first result
   int64_t next_id_ = 0;
   RolloutControllerStats stats_;
 };
