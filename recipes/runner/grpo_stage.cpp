@@ -108,8 +108,8 @@ struct StepRollout {
   uint64_t data_epoch = 0;  // the data's epoch after its last draw (data/epoch)
   double rollout_s = 0;
   // Split layout: the round on the rollout workers and not yet back (complete_rollout waits
-  // for it; -1: none), with the examples its prompts came from and the rewards that score each
-  // (its data set's, reward_selection.h; empty: every reward).
+  // for it and any refill rounds; -1: none), with the examples its prompts came from and the
+  // rewards that score each (its data set's, reward_selection.h; empty: every reward).
   int64_t task = -1;
   std::vector<Example> examples;
   std::vector<std::vector<std::string>> reward_names;
@@ -148,6 +148,8 @@ class GrpoRun {
   StepRollout submit_rollout(int64_t batch_index);
   void submit_round(StepRollout& rollout, int64_t prompts);
   void complete_rollout(StepRollout& rollout, int64_t version);
+  bool all_drawn(const StepRollout& rollout) const;
+  void sample_ahead(int64_t step, double& rollout_s, int64_t& generated);
   Metrics train_one_step(int64_t step, std::vector<Sample>& samples);
   void sync_rollout_weights();  // every rank (a collective under ZeRO-3); no-op otherwise
   void checkpoint(int64_t step);
@@ -502,16 +504,47 @@ void GrpoRun::submit_round(StepRollout& r, int64_t prompts) {
                             round_seed(recipe_.schedule.seed, r.batch, r.sampling.rounds()), std::move(texts));
 }
 
-// Waits for the rollout's round on the workers and scores it.
+// Waits for the rollout's round on the workers and scores it; with dynamic sampling, submits
+// and waits for refill rounds as one process samples them, until the step has its groups.
 void GrpoRun::complete_rollout(StepRollout& r, int64_t version) {
-  auto result = workers_->wait(r.task, version);
-  r.task = -1;
-  const int64_t sampled_by = result.version;
-  auto groups = score_rollout_result(std::move(result), r.examples, recipe_.rollout.group_size, *rewards_,
-                                     recipe_.rewards, r.reward_names);
-  std::vector<std::string> prompts;
-  for (const auto& e : r.examples) prompts.push_back(e.prompt);
-  r.sampling.add_round(std::move(groups), prompts, sampled_by);
+  while (r.task >= 0) {
+    auto result = workers_->wait(r.task, version);
+    r.task = -1;
+    const int64_t sampled_by = result.version;
+    auto groups = score_rollout_result(std::move(result), r.examples, recipe_.rollout.group_size, *rewards_,
+                                       recipe_.rewards, r.reward_names);
+    std::vector<std::string> prompts;
+    for (const auto& e : r.examples) prompts.push_back(e.prompt);
+    r.sampling.add_round(std::move(groups), prompts, sampled_by);
+    if (r.sampling.may_sample_again() && r.sampling.shortfall() > 0) submit_round(r, r.sampling.shortfall());
+  }
+}
+
+// Whether no further prompts can be drawn for the rollout, so that the next step's may be: in
+// one process always (its rounds ran at once); on the workers once its last possible round is
+// out, or once no refill is needed.
+bool GrpoRun::all_drawn(const StepRollout& r) const {
+  return r.task < 0 || !r.sampling.may_sample_again(/*in_flight=*/1);
+}
+
+// Asynchronous GRPO: the rollout runs up to max_staleness batches ahead of the learner. In one
+// process the batches ahead are sampled now, by the policy as it is (version = updates so far),
+// so the batch trained on at steady state is max_staleness versions old; with 0 this is
+// on-policy GRPO, one batch sampled and trained per step. Nothing is sampled for steps beyond
+// the schedule.
+// Split layout: the batches go to the rollout workers, to be sampled while this process
+// trains. A batch's prompts are drawn only once the batch before has drawn all of its own
+// (refill rounds included), so the prompts go to the steps in the order one process draws
+// them, and a checkpoint's data cursor (the oldest batch not trained) loses none and repeats
+// none.
+void GrpoRun::sample_ahead(int64_t step, double& rollout_s, int64_t& generated) {
+  while (static_cast<int64_t>(rollouts_.size()) < recipe_.async.max_staleness + 1 &&
+         next_batch_ < recipe_.schedule.steps && (rollouts_.empty() || all_drawn(rollouts_.back()))) {
+    rollouts_.push_back(workers_ ? submit_rollout(next_batch_++) : sample_rollout(next_batch_++, step));
+    rollout_s += rollouts_.back().rollout_s;
+    // A batch on the workers counts its tokens when it is complete (train_one_step).
+    if (rollouts_.back().task < 0) generated += rollouts_.back().sampling.generated();
+  }
 }
 
 Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
@@ -521,28 +554,18 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
   double rollout_s = 0;
   int64_t generated = 0;
 
-  // Asynchronous GRPO: the rollout runs up to max_staleness batches ahead of the learner. In one
-  // process the batches ahead are sampled now, by the policy as it is (version = updates so
-  // far), so the batch trained on at steady state is max_staleness versions old; with 0 this is
-  // on-policy GRPO, one batch sampled and trained per step.
-  // Nothing is sampled for steps beyond the schedule.
-  // Split layout: the batches go to the rollout workers and the oldest is awaited; the others
-  // are sampled meanwhile, while this process trains.
-  while (static_cast<int64_t>(rollouts_.size()) < max_staleness + 1 && next_batch_ < recipe_.schedule.steps) {
-    rollouts_.push_back(workers_ ? submit_rollout(next_batch_++) : sample_rollout(next_batch_++, step));
-    rollout_s += rollouts_.back().rollout_s;
-    // A batch on the workers counts its tokens when it is complete (below).
-    if (rollouts_.back().task < 0) generated += rollouts_.back().sampling.generated();
+  sample_ahead(step, rollout_s, generated);
+  StepRollout& front = rollouts_.front();
+  if (front.task >= 0) {
+    const auto t0 = Clock::now();
+    complete_rollout(front, step);
+    rollout_s += seconds_since(t0);  // the learner's wait for it (and its scoring)
+    generated += front.sampling.generated();
   }
+  sample_ahead(step, rollout_s, generated);  // split layout: what waited for this batch's draws
   const int64_t queue_depth = static_cast<int64_t>(rollouts_.size());
   StepRollout rollout = std::move(rollouts_.front());
   rollouts_.pop_front();
-  if (rollout.task >= 0) {
-    const auto t0 = Clock::now();
-    complete_rollout(rollout, step);
-    rollout_s += seconds_since(t0);  // the learner's wait for it (and its scoring)
-    generated += rollout.sampling.generated();
-  }
   Metrics m = rollout.sampling.metrics(recipe_.accuracy_reward, rollout.data_epoch);
   auto& kept = rollout.sampling.kept();
   std::vector<SampledExample> groups;

@@ -1,7 +1,8 @@
 // The controller side of a split layout (recipe "layout": {"mode": "split", "rollout_workers":
 // N}): `aha train` (the learner) starts N rollout worker processes (rollout_worker.h), hands
-// them tasks (one training step's prompts each) and takes back the sampled groups, and sends
-// them the learner's weights.
+// them tasks (one sampling round of a training step's prompts each: the step's prompts, or
+// with dynamic sampling a refill round's, step_sampling.h) and takes back the sampled groups,
+// and sends them the learner's weights.
 //
 // Control plane: a c10d TCPStore that this process serves on 127.0.0.1 (a free port): tasks and
 // results are JSON values under "aha/rollout/..." (rollout_wire.h); workers poll their next
