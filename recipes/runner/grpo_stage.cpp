@@ -5,10 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <deque>
-#include <numeric>
 #include <set>
 
 #include "core/error.h"
@@ -16,7 +14,6 @@
 #include "core/json.h"
 #include "core/output_dir.h"
 #include "core/progress_bar.h"
-#include "core/reflection_words.h"
 #include "core/run_store.h"
 #include "datasets/data_iterator.h"
 #include "datasets/prompt_template.h"
@@ -38,6 +35,7 @@
 #include "recipes/runner/rollout_controller.h"
 #include "recipes/runner/split_rollout.h"
 #include "recipes/runner/staleness.h"
+#include "recipes/runner/step_sampling.h"
 #include "recipes/runner/reward_selection.h"
 #include "reward/reward_runner.h"
 #include "rollout/rollout_engine.h"
@@ -81,15 +79,6 @@ DataCursor unpack_cursor(int64_t packed, uint64_t seed, size_t size) {
   return c;
 }
 
-// Mean and (population) standard deviation.
-std::pair<double, double> mean_std(const std::vector<double>& v) {
-  if (v.empty()) return {0.0, 0.0};
-  const double mean = std::accumulate(v.begin(), v.end(), 0.0) / v.size();
-  double var = 0;
-  for (double x : v) var += (x - mean) * (x - mean);
-  return {mean, std::sqrt(var / v.size())};
-}
-
 std::string fixed(double v, int digits = 2) {
   char text[32];
   std::snprintf(text, sizeof text, "%.*f", digits, v);
@@ -110,21 +99,18 @@ void prune_checkpoints(const fs::path& stage_dir, int64_t keep_last) {
   for (size_t i = 0; i + keep_last < steps.size(); ++i) remove_tree(steps[i].second);
 }
 
-// One step's rollout: the groups sampled and scored for one training step, with what the
-// learner needs to know about them.
+// One step's rollout: its sampling rounds (step_sampling.h: the groups kept for the learner,
+// the figures of all it sampled), with what the learner needs to know about them.
 struct StepRollout {
   int64_t batch = 0;          // the step whose seeds drew it
-  int64_t version = 0;        // learner updates applied when it was sampled (policy version)
   int64_t cursor_before = 0;  // the packed data cursor before its prompts were drawn
-  std::vector<SampledExample> groups;
-  std::vector<std::string> prompts;  // groups[i]'s prompt text
-  Metrics metrics;                   // reward/, response/ and data/ figures of all it sampled
+  StepSampling sampling;
+  uint64_t data_epoch = 0;  // the data's epoch after its last draw (data/epoch)
   double rollout_s = 0;
-  int64_t generated = 0;  // completion tokens
-  // Split layout: submitted to the rollout workers and not yet back (complete_rollout fills
-  // the groups, metrics and version), with the examples its prompts came from and the rewards
-  // that score each (its data set's, reward_selection.h; empty: every reward).
-  bool pending = false;
+  // Split layout: the round on the rollout workers and not yet back (complete_rollout waits
+  // for it and any refill rounds; -1: none), with the examples its prompts came from and the
+  // rewards that score each (its data set's, reward_selection.h; empty: every reward).
+  int64_t task = -1;
   std::vector<Example> examples;
   std::vector<std::vector<std::string>> reward_names;
 };
@@ -156,10 +142,14 @@ class GrpoRun {
  private:
   void prepare();
   Metrics evaluate_now(int64_t step);
+  StepRollout new_rollout(int64_t batch_index, int64_t target);
   StepRollout sample_rollout(int64_t batch_index, int64_t version);
   void start_rollout_workers(int64_t version);
   StepRollout submit_rollout(int64_t batch_index);
+  void submit_round(StepRollout& rollout, int64_t prompts);
   void complete_rollout(StepRollout& rollout, int64_t version);
+  bool all_drawn(const StepRollout& rollout) const;
+  void sample_ahead(int64_t step, double& rollout_s, int64_t& generated);
   Metrics train_one_step(int64_t step, std::vector<Sample>& samples);
   void sync_rollout_weights();  // every rank (a collective under ZeRO-3); no-op otherwise
   void checkpoint(int64_t step);
@@ -418,27 +408,20 @@ Metrics GrpoRun::evaluate_now(int64_t step) {
   return metrics;
 }
 
-StepRollout GrpoRun::sample_rollout(int64_t batch_index, int64_t version) {
-  const auto& ro = recipe_.rollout;
-  const int64_t G = ro.group_size;
-  StepRollout out;
-  out.batch = batch_index;
-  out.version = version;
-  out.cursor_before = pack_cursor(data_->cursor());
+StepRollout GrpoRun::new_rollout(int64_t batch_index, int64_t target) {
+  return StepRollout{.batch = batch_index,
+                     .cursor_before = pack_cursor(data_->cursor()),
+                     .sampling = StepSampling(recipe_.rollout, target)};
+}
 
-  // Sampling (with DAPO's dynamic sampling: refill dropped groups from further prompts). The
-  // rollout metrics cover everything sampled, the training batch only the kept groups.
-  auto& groups = out.groups;  // kept for training
-  auto& kept_prompts = out.prompts;
-  std::map<std::string, std::vector<double>> components;
-  std::vector<double> totals, lengths;
-  int64_t truncated = 0, reflecting = 0, degenerate = 0, sampled_groups = 0, rounds = 0;
+StepRollout GrpoRun::sample_rollout(int64_t batch_index, int64_t version) {
   // Data parallel: every rank draws the same prompts and samples its share of them; the
   // refill rounds follow the largest shortfall of any rank, so all draw alike.
   const int world = comm_ ? comm_->size() : 1;
-  const int64_t target = ro.prompts_per_step / world;
-  while (rounds < ro.max_sampling_rounds) {
-    int64_t want = target - static_cast<int64_t>(groups.size());
+  StepRollout out = new_rollout(batch_index, recipe_.rollout.prompts_per_step / world);
+  auto& sampling = out.sampling;
+  while (sampling.may_sample_again()) {
+    int64_t want = sampling.shortfall();
     if (comm_) {
       comm_->set_activity("step " + std::to_string(batch_index + 1) + ": agreeing on prompts to sample");
       want = static_cast<int64_t>(comm_->all_reduce({double(want)}, c10d::ReduceOp::MAX, "all-reduce of shortfalls")[0]);
@@ -451,9 +434,12 @@ StepRollout GrpoRun::sample_rollout(int64_t batch_index, int64_t version) {
       comm_->set_activity("step " + std::to_string(batch_index + 1) + ": sampling and scoring");
     }
     std::vector<Example> batch;
-    batch.reserve(indices.size());
-    for (size_t k : indices) batch.push_back(train_[k]);
-    uint64_t seed = mix_seed(mix_seed(recipe_.schedule.seed, static_cast<uint64_t>(batch_index)), rounds);
+    std::vector<std::string> prompts;
+    for (size_t k : indices) {
+      batch.push_back(train_[k]);
+      prompts.push_back(train_[k].prompt);
+    }
+    uint64_t seed = round_seed(recipe_.schedule.seed, batch_index, sampling.rounds());
     if (comm_) seed = mix_seed(seed, 0x72616e6b00ULL + static_cast<uint64_t>(comm_->rank()));
     const auto t0 = Clock::now();
     auto sampled = sample_and_score(*engine_, *tokenizer_, *template_, batch, sampling_options(recipe_, eos_ids_, seed),
@@ -463,54 +449,15 @@ StepRollout GrpoRun::sample_rollout(int64_t batch_index, int64_t version) {
     for (size_t i = 0; i < sampled.size(); ++i)
       for (auto& score : sampled[i].scores)
         keep_only_rewards(score, recipe_.rewards, recipe_.train_rewards[train_set_[indices[i]]]);
-    std::vector<double> round_totals;
-    for (const auto& g : sampled)
-      for (int64_t j = 0; j < G; ++j) {
-        round_totals.push_back(g.scores[j].total);
-        for (const auto& [name, value] : g.scores[j].components) components[name].push_back(value);
-        lengths.push_back(static_cast<double>(g.completions[j].tokens.size()));
-        truncated += g.completions[j].finish_reason == FinishReason::kLength;
-        reflecting += count_reflection_words(g.completions[j].text, default_reflection_words()) > 0;
-        out.generated += static_cast<int64_t>(g.completions[j].tokens.size());
-      }
-    const auto all_equal = policy::degenerate_groups(torch::tensor(round_totals, torch::kFloat64), G);
-    const auto equal = all_equal.accessor<bool, 1>();
-    for (size_t i = 0; i < sampled.size(); ++i) {
-      const bool degenerate_group = equal[static_cast<int64_t>(i)];
-      degenerate += degenerate_group;
-      if (!ro.dynamic_sampling || !degenerate_group) {
-        groups.push_back(std::move(sampled[i]));
-        kept_prompts.push_back(batch[i].prompt);
-      }
-    }
-    totals.insert(totals.end(), round_totals.begin(), round_totals.end());
-    sampled_groups += static_cast<int64_t>(sampled.size());
-    ++rounds;
-    if (!ro.dynamic_sampling) break;
+    sampling.add_round(std::move(sampled), prompts, version);
   }
+  out.data_epoch = data_->epoch();
   if (comm_) {
     // Every rank trains on the same number of groups (the learner's collectives must match).
-    const auto fewest = static_cast<size_t>(
-        comm_->all_reduce({double(groups.size())}, c10d::ReduceOp::MIN, "all-reduce of kept groups")[0]);
-    groups.resize(std::min(groups.size(), fewest));
-    kept_prompts.resize(groups.size());
+    const auto fewest = static_cast<size_t>(comm_->all_reduce({double(sampling.kept().groups.size())},
+                                                               c10d::ReduceOp::MIN, "all-reduce of kept groups")[0]);
+    sampling.keep_first(fewest);
   }
-
-  Metrics& m = out.metrics;
-  const auto [reward_mean, reward_std] = mean_std(totals);
-  m.emplace_back("reward/total", reward_mean);
-  m.emplace_back("reward/total_std", reward_std);
-  for (const auto& [name, values] : components) m.emplace_back("reward/" + name, mean_std(values).first);
-  m.emplace_back("train/accuracy", mean_std(components[recipe_.accuracy_reward]).first);
-  m.emplace_back("response/length_mean", mean_std(lengths).first);
-  m.emplace_back("response/length_max", lengths.empty() ? 0.0 : *std::max_element(lengths.begin(), lengths.end()));
-  m.emplace_back("response/truncated_frac", lengths.empty() ? 0.0 : static_cast<double>(truncated) / lengths.size());
-  // Self-verification phrases (core/reflection_words.h), the R1-Zero sign of reflection.
-  m.emplace_back("response/reflection_rate", lengths.empty() ? 0.0 : static_cast<double>(reflecting) / lengths.size());
-  m.emplace_back("data/degenerate_group_frac",
-                 sampled_groups == 0 ? 0.0 : static_cast<double>(degenerate) / static_cast<double>(sampled_groups));
-  m.emplace_back("data/sampling_rounds", static_cast<double>(rounds));
-  m.emplace_back("data/epoch", static_cast<double>(data_->epoch()));
   return out;
 }
 
@@ -535,34 +482,69 @@ void GrpoRun::start_rollout_workers(int64_t version) {
 }
 
 StepRollout GrpoRun::submit_rollout(int64_t batch_index) {
-  // The same prompts and seeds as sample_rollout's first round in one process.
-  StepRollout out;
-  out.batch = batch_index;
-  out.cursor_before = pack_cursor(data_->cursor());
-  for (size_t k : data_->next_indices(static_cast<size_t>(recipe_.rollout.prompts_per_step))) {
-    out.examples.push_back(train_[k]);
-    out.reward_names.push_back(recipe_.train_rewards[train_set_[k]]);
-  }
-  out.pending = true;
-  std::vector<std::string> prompts;
-  for (const auto& e : out.examples) prompts.push_back(e.prompt);
-  const uint64_t seed = mix_seed(mix_seed(recipe_.schedule.seed, static_cast<uint64_t>(batch_index)), 0);
-  // Trained at step batch_index (version batch_index): its policy may be max_staleness older.
-  workers_->submit(batch_index, std::max<int64_t>(0, batch_index - recipe_.async.max_staleness), seed,
-                   std::move(prompts));
+  StepRollout out = new_rollout(batch_index, recipe_.rollout.prompts_per_step);
+  submit_round(out, recipe_.rollout.prompts_per_step);
   return out;
 }
 
+// The next `prompts` prompts to the workers as the rollout's next round, with the seed that
+// round has in one process (sample_rollout).
+void GrpoRun::submit_round(StepRollout& r, int64_t prompts) {
+  r.examples.clear();
+  r.reward_names.clear();
+  std::vector<std::string> texts;
+  for (size_t k : data_->next_indices(static_cast<size_t>(prompts))) {
+    r.examples.push_back(train_[k]);
+    r.reward_names.push_back(recipe_.train_rewards[train_set_[k]]);
+    texts.push_back(train_[k].prompt);
+  }
+  r.data_epoch = data_->epoch();
+  // Trained at step r.batch (version r.batch): its policy may be max_staleness older.
+  r.task = workers_->submit(r.batch, std::max<int64_t>(0, r.batch - recipe_.async.max_staleness),
+                            round_seed(recipe_.schedule.seed, r.batch, r.sampling.rounds()), std::move(texts));
+}
+
+// Waits for the rollout's round on the workers and scores it; with dynamic sampling, submits
+// and waits for refill rounds as one process samples them, until the step has its groups.
 void GrpoRun::complete_rollout(StepRollout& r, int64_t version) {
-  auto result = workers_->wait(r.batch, version);
-  r.pending = false;
-  r.version = result.version;
-  auto scored = score_rollout_result(std::move(result), r.examples, recipe_.rollout.group_size, *rewards_,
-                                     recipe_.rewards, r.reward_names, recipe_.accuracy_reward, data_->epoch());
-  r.groups = std::move(scored.groups);
-  for (const auto& e : r.examples) r.prompts.push_back(e.prompt);
-  r.metrics = std::move(scored.metrics);
-  r.generated = scored.generated;
+  while (r.task >= 0) {
+    auto result = workers_->wait(r.task, version);
+    r.task = -1;
+    const int64_t sampled_by = result.version;
+    auto groups = score_rollout_result(std::move(result), r.examples, recipe_.rollout.group_size, *rewards_,
+                                       recipe_.rewards, r.reward_names);
+    std::vector<std::string> prompts;
+    for (const auto& e : r.examples) prompts.push_back(e.prompt);
+    r.sampling.add_round(std::move(groups), prompts, sampled_by);
+    if (r.sampling.may_sample_again() && r.sampling.shortfall() > 0) submit_round(r, r.sampling.shortfall());
+  }
+}
+
+// Whether no further prompts can be drawn for the rollout, so that the next step's may be: in
+// one process always (its rounds ran at once); on the workers once its last possible round is
+// out, or once no refill is needed.
+bool GrpoRun::all_drawn(const StepRollout& r) const {
+  return r.task < 0 || !r.sampling.may_sample_again(/*in_flight=*/1);
+}
+
+// Asynchronous GRPO: the rollout runs up to max_staleness batches ahead of the learner. In one
+// process the batches ahead are sampled now, by the policy as it is (version = updates so far),
+// so the batch trained on at steady state is max_staleness versions old; with 0 this is
+// on-policy GRPO, one batch sampled and trained per step. Nothing is sampled for steps beyond
+// the schedule.
+// Split layout: the batches go to the rollout workers, to be sampled while this process
+// trains. A batch's prompts are drawn only once the batch before has drawn all of its own
+// (refill rounds included), so the prompts go to the steps in the order one process draws
+// them, and a checkpoint's data cursor (the oldest batch not trained) loses none and repeats
+// none.
+void GrpoRun::sample_ahead(int64_t step, double& rollout_s, int64_t& generated) {
+  while (static_cast<int64_t>(rollouts_.size()) < recipe_.async.max_staleness + 1 &&
+         next_batch_ < recipe_.schedule.steps && (rollouts_.empty() || all_drawn(rollouts_.back()))) {
+    rollouts_.push_back(workers_ ? submit_rollout(next_batch_++) : sample_rollout(next_batch_++, step));
+    rollout_s += rollouts_.back().rollout_s;
+    // A batch on the workers counts its tokens when it is complete (train_one_step).
+    if (rollouts_.back().task < 0) generated += rollouts_.back().sampling.generated();
+  }
 }
 
 Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
@@ -572,43 +554,34 @@ Metrics GrpoRun::train_one_step(int64_t step, std::vector<Sample>& samples) {
   double rollout_s = 0;
   int64_t generated = 0;
 
-  // Asynchronous GRPO: the rollout runs up to max_staleness batches ahead of the learner. In one
-  // process the batches ahead are sampled now, by the policy as it is (version = updates so
-  // far), so the batch trained on at steady state is max_staleness versions old; with 0 this is
-  // on-policy GRPO, one batch sampled and trained per step.
-  // Nothing is sampled for steps beyond the schedule.
-  // Split layout: the batches go to the rollout workers and the oldest is awaited; the others
-  // are sampled meanwhile, while this process trains.
-  while (static_cast<int64_t>(rollouts_.size()) < max_staleness + 1 && next_batch_ < recipe_.schedule.steps) {
-    rollouts_.push_back(workers_ ? submit_rollout(next_batch_++) : sample_rollout(next_batch_++, step));
-    rollout_s += rollouts_.back().rollout_s;
-    generated += rollouts_.back().generated;
+  sample_ahead(step, rollout_s, generated);
+  StepRollout& front = rollouts_.front();
+  if (front.task >= 0) {
+    const auto t0 = Clock::now();
+    complete_rollout(front, step);
+    rollout_s += seconds_since(t0);  // the learner's wait for it (and its scoring)
+    generated += front.sampling.generated();
   }
+  sample_ahead(step, rollout_s, generated);  // split layout: what waited for this batch's draws
   const int64_t queue_depth = static_cast<int64_t>(rollouts_.size());
   StepRollout rollout = std::move(rollouts_.front());
   rollouts_.pop_front();
-  if (rollout.pending) {
-    const auto t0 = Clock::now();
-    complete_rollout(rollout, step);
-    rollout_s += seconds_since(t0);  // the learner's wait for it (and its scoring)
-    generated += rollout.generated;
-  }
+  Metrics m = rollout.sampling.metrics(recipe_.accuracy_reward, rollout.data_epoch);
+  auto& kept = rollout.sampling.kept();
   std::vector<SampledExample> groups;
   std::vector<std::string> kept_prompts;
-  Metrics m = std::move(rollout.metrics);
   StalenessStats staleness;
   int64_t dropped = 0;
   if (max_staleness == 0) {
-    groups = std::move(rollout.groups);
-    kept_prompts = std::move(rollout.prompts);
+    groups = std::move(kept.groups);
+    kept_prompts = std::move(kept.prompts);
   } else {
-    const std::vector<int64_t> versions(rollout.groups.size(), rollout.version);
-    const auto fresh = filter_stale(versions, step, max_staleness);
+    const auto fresh = filter_stale(kept.versions, step, max_staleness);
     std::vector<int64_t> kept_versions;
     for (size_t i : fresh.kept) {
-      groups.push_back(std::move(rollout.groups[i]));
-      kept_prompts.push_back(std::move(rollout.prompts[i]));
-      kept_versions.push_back(versions[i]);
+      groups.push_back(std::move(kept.groups[i]));
+      kept_prompts.push_back(std::move(kept.prompts[i]));
+      kept_versions.push_back(kept.versions[i]);
     }
     dropped = fresh.dropped;
     dropped_groups_ += dropped;

@@ -9,7 +9,8 @@
 // rollout engine, which reads the learner's live weights -> rewards -> group advantages -> one
 // GrpoTrainer::train_step -> metrics and samples written in one transaction. With
 // dynamic_sampling, groups whose rewards are all equal are dropped and more prompts are
-// sampled (up to max_sampling_rounds rollouts) to refill the batch, as DAPO does.
+// sampled (up to max_sampling_rounds rollouts) to refill the batch, as DAPO does
+// (step_sampling.h; under the split layout the refill rounds run on the rollout workers).
 //
 // Evaluation on the recipe's held-out data sets runs before the first step, every eval.every
 // steps and after the last, with the recipe's accuracy reward as the verifier, and is recorded

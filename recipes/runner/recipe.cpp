@@ -345,9 +345,6 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
     } catch (const Error& e) {
       throw Error(l.context() + ": 'backend': " + e.what());
     }
-    if (layout.split && recipe.rollout.dynamic_sampling)
-      throw Error(l.context() + ": not yet: \"split\" with rollout.dynamic_sampling (refill rounds run in one process "
-                  "only); use \"colocated\"");
   }
   if (r.has("eval")) read_eval(r.object("eval"), recipe.eval);
   if (r.has("logging")) {

@@ -175,7 +175,7 @@ void RolloutController::assign(RolloutTask task) {
   w.pending.emplace_back(seq, std::move(task));
 }
 
-void RolloutController::submit(int64_t batch, int64_t min_version, uint64_t seed, std::vector<std::string> prompts) {
+int64_t RolloutController::submit(int64_t batch, int64_t min_version, uint64_t seed, std::vector<std::string> prompts) {
   RolloutTask task;
   task.id = next_id_++;
   task.batch = batch;
@@ -183,6 +183,7 @@ void RolloutController::submit(int64_t batch, int64_t min_version, uint64_t seed
   task.seed = seed;
   task.prompts = std::move(prompts);
   assign(std::move(task));
+  return next_id_ - 1;
 }
 
 void RolloutController::collect(int i) {
@@ -193,11 +194,13 @@ void RolloutController::collect(int i) {
     auto result = result_from_json(get_text(*store_, key));
     store_->deleteKey(key);
     store_->deleteKey(prefix(i) + "task/" + std::to_string(w.pending.front().first));
-    require(result.batch == w.pending.front().second.batch,
-            "rollout worker " + std::to_string(i) + " answered task " + std::to_string(w.pending.front().second.id) +
-                " with batch " + std::to_string(result.batch));
+    const auto& task = w.pending.front().second;
+    require(result.id == task.id && result.batch == task.batch,
+            "rollout worker " + std::to_string(i) + " answered task " + std::to_string(task.id) + " (batch " +
+                std::to_string(task.batch) + ") with task " + std::to_string(result.id) + " (batch " +
+                std::to_string(result.batch) + ")");
     stats_.busy_seconds += result.seconds;
-    done_.emplace(result.batch, std::move(result));  // the first result of a batch stays
+    done_.emplace(result.id, std::move(result));  // the first result of a task stays
     w.pending.pop_front();
   }
 }
@@ -252,13 +255,13 @@ void RolloutController::serve_syncs(int64_t version) {
   }
 }
 
-RolloutResult RolloutController::wait(int64_t batch, int64_t version) {
+RolloutResult RolloutController::wait(int64_t task, int64_t version) {
   while (true) {
     reap_dead();
     serve_syncs(version);
     for (int i = 0; i < static_cast<int>(workers_.size()); ++i)
       if (workers_[static_cast<size_t>(i)].alive) collect(i);
-    auto it = done_.find(batch);
+    auto it = done_.find(task);
     if (it != done_.end()) {
       RolloutResult r = std::move(it->second);
       done_.erase(it);

@@ -1,7 +1,8 @@
 // The controller side of a split layout (recipe "layout": {"mode": "split", "rollout_workers":
 // N}): `aha train` (the learner) starts N rollout worker processes (rollout_worker.h), hands
-// them tasks (one training step's prompts each) and takes back the sampled groups, and sends
-// them the learner's weights.
+// them tasks (one sampling round of a training step's prompts each: the step's prompts, or
+// with dynamic sampling a refill round's, step_sampling.h) and takes back the sampled groups,
+// and sends them the learner's weights.
 //
 // Control plane: a c10d TCPStore that this process serves on 127.0.0.1 (a free port): tasks and
 // results are JSON values under "aha/rollout/..." (rollout_wire.h); workers poll their next
@@ -18,13 +19,13 @@
 // so the weights sent are always those of one policy version, the current one.
 //
 // Contract:
-// - submit() queues a task for the live worker with the fewest unfinished tasks; tasks of one
-//   worker run in submission order. wait(batch, version) returns that batch's result, serving
-//   weight requests (with `version`) meanwhile.
+// - submit() queues a task for the live worker with the fewest unfinished tasks and returns its
+//   id; tasks of one worker run in submission order. wait(task, version) returns that task's
+//   result, serving weight requests (with `version`) meanwhile.
 // - A worker that dies (its process exits or is killed) loses nothing: its tasks without a
-//   result are submitted again to another live worker, with the same batch, seed and prompts,
-//   so the same prompts are sampled once more; a batch's first result is the one returned, so
-//   none is trained twice. With no live worker left, wait() throws aha::Error.
+//   result are submitted again to another live worker, with the same id, batch, seed and
+//   prompts, so the same prompts are sampled once more; a task's first result is the one
+//   returned, so none is trained twice. With no live worker left, wait() throws aha::Error.
 // - The destructor asks the workers to stop, waits a few seconds, then SIGKILLs any left and
 //   reaps them all; workers also die with this process (PR_SET_PDEATHSIG).
 #pragma once
@@ -74,8 +75,8 @@ class RolloutController {
   RolloutController(const RolloutController&) = delete;
   RolloutController& operator=(const RolloutController&) = delete;
 
-  void submit(int64_t batch, int64_t min_version, uint64_t seed, std::vector<std::string> prompts);
-  RolloutResult wait(int64_t batch, int64_t version);
+  int64_t submit(int64_t batch, int64_t min_version, uint64_t seed, std::vector<std::string> prompts);
+  RolloutResult wait(int64_t task, int64_t version);
   const RolloutControllerStats& stats() const { return stats_; }
 
  private:
@@ -99,7 +100,7 @@ class RolloutController {
   c10::intrusive_ptr<c10d::Store> store_;
   std::string control_;  // host:port
   std::vector<Worker> workers_;
-  std::map<int64_t, RolloutResult> done_;  // batch -> its first result
+  std::map<int64_t, RolloutResult> done_;  // task id -> its first result
   int64_t next_id_ = 0;
   RolloutControllerStats stats_;
 };

@@ -6,10 +6,11 @@
 //           "groups": [{"prompt_ids": [..], "completions": [{"tokens": [..],
 //                       "logprob_bits": [..], "text_hex": "..", "finish": "eos"}, ..]}, ..]}
 //
-// A task is one training step's prompts (the batch index decides its seeds, as in one process:
-// sampling.h), to be sampled by a policy of version >= min_version. A result is the groups in
-// the prompts' order, each with group_size completions in sample order, and the policy version
-// that sampled them. Log-probs travel as their float32 bit patterns, so the learner gets the
+// A task is one sampling round of a training step's prompts (round 0: the step's; with dynamic
+// sampling, later rounds: the refill's, step_sampling.h), to be sampled with `seed` (the
+// controller's round_seed, as one process draws them) by a policy of version >= min_version.
+// A result is the groups in the prompts' order, each with group_size completions in sample
+// order, and the policy version that sampled them. Log-probs travel as their float32 bit patterns, so the learner gets the
 // worker's values exactly, and texts as the hex of their bytes (a completion may end inside a
 // UTF-8 sequence, which JSON text would replace). The seed is a decimal string: JSON numbers lose 64-bit integers.
 // Parsing checks every field and throws aha::Error naming the one at fault.

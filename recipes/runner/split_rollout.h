@@ -1,7 +1,8 @@
 // The GRPO stage's glue to the split layout's rollout workers (rollout_controller.h): what a
-// worker is told (its configuration), and a worker's result turned into the stage's scored
-// groups and rollout metrics exactly as one process's sampling makes them (sampling.h's
-// sample_and_score scores; the stage's reward/, response/ and data/ figures of one round).
+// worker is told (its configuration), and a worker's result (one sampling round of a step)
+// turned into scored groups exactly as one process's sampling scores them (sampling.h's
+// sample_and_score), for the step's StepSampling (step_sampling.h) to keep and count as it
+// counts one process's rounds.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -24,19 +25,13 @@ std::string rollout_worker_config(const Recipe& recipe, const std::filesystem::p
                                   const torch::Device& learner_device, int gpus, const std::vector<int64_t>& eos_ids,
                                   int worker);
 
-struct ScoredRollout {
-  std::vector<SampledExample> groups;  // in the examples' order
-  std::vector<std::pair<std::string, double>> metrics;
-  int64_t generated = 0;  // completion tokens
-};
-
 // Scores `result` (one group per example, group_size completions each) with `scorer`, then
 // keeps example i's selected rewards (reward_names[i] of `specs`: its data set's "rewards",
-// reward_selection.h; empty, or reward_names empty: every reward). Throws aha::Error when the
-// result's shape is not the task's. data_epoch is the data/epoch figure.
-ScoredRollout score_rollout_result(RolloutResult result, const std::vector<Example>& examples, int64_t group_size,
-                                   reward::Scorer& scorer, const std::vector<reward::RewardSpec>& specs,
-                                   const std::vector<std::vector<std::string>>& reward_names,
-                                   const std::string& accuracy_reward, uint64_t data_epoch);
+// reward_selection.h; empty, or reward_names empty: every reward). Returns the groups in the
+// examples' order. Throws aha::Error when the result's shape is not the task's.
+std::vector<SampledExample> score_rollout_result(RolloutResult result, const std::vector<Example>& examples,
+                                                 int64_t group_size, reward::Scorer& scorer,
+                                                 const std::vector<reward::RewardSpec>& specs,
+                                                 const std::vector<std::vector<std::string>>& reward_names);
 
 }  // namespace aha::recipes

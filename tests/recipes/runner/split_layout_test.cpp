@@ -2,8 +2,8 @@
 // binary's rollout-worker command) sample, this process trains. On a tiny random model on the
 // CPU: with max_staleness 0 the run equals the colocated one bit for bit (one worker, and two
 // workers of which one is SIGKILLed mid-run: its prompts are sampled again by the other, none is
-// lost or trained twice; data sets that name their rewards); with max_staleness 1 the figures
-// stay within the bound.
+// lost or trained twice; data sets that name their rewards; dynamic sampling, whose refill
+// rounds run on the workers); with max_staleness 1 the figures stay within the bound.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -82,6 +84,23 @@ bool same_weights(const fs::path& a, const fs::path& b) {
 
 fs::path final_model(const fs::path& run) { return run / "checkpoints" / "grpo" / "step-3" / "model"; }
 
+// Every figure the first stage of run database `db` recorded but its timings (perf/): name ->
+// values, step by step.
+std::map<std::string, std::vector<double>> recorded_figures(const fs::path& db) {
+  std::map<std::string, std::vector<double>> figures;
+  RunStore store(db, {.read_only = true});
+  for (const auto& name : store.metric_names(store.stages().at(0).id))
+    if (name.rfind("perf/", 0) != 0) figures[name] = test::metric_values(db, name);
+  return figures;
+}
+
+// Two data sets for dynamic sampling: the first is scored by accuracy alone, which the random
+// model never earns, so its groups' rewards are all equal and they are dropped (refill rounds
+// follow); the second's length penalty makes its groups informative.
+const std::string kUniformAndInformative = R"([
+    {"synthetic": "arithmetic", "n": 20, "seed": 1, "difficulty": 1, "rewards": ["accuracy"]},
+    {"synthetic": "arithmetic", "n": 20, "seed": 2, "difficulty": 1, "rewards": ["length", "accuracy"]}])";
+
 TEST_F(SplitLayoutTest, OneWorkerOnPolicyEqualsColocatedBitForBit) {
   run_grpo(recipe(), options("colocated"));
   run_grpo(recipe({"layout.mode=split", "layout.rollout_workers=1"}), options("split"));
@@ -143,6 +162,92 @@ TEST_F(SplitLayoutTest, AStageOfAMultiStageRecipe) {
   RunStore store(work_ / "split" / "run.db", {.read_only = true});
   const auto syncs = store.metric_series(store.stages().at(1).id, "rollout/weight_syncs");
   ASSERT_EQ(syncs.size(), 2u);  // the second stage's steps ran on a worker
+}
+
+// Dynamic sampling (DAPO): the refill rounds run on the worker, with the prompts and seeds one
+// process draws, so the run equals the colocated one bit for bit: weights, every figure, the
+// prompts trained on.
+TEST_F(SplitLayoutTest, DynamicSamplingRefillsAsInOneProcess) {
+  run_grpo(recipe({"rollout.dynamic_sampling=true"}, kUniformAndInformative), options("colocated"));
+  run_grpo(recipe({"rollout.dynamic_sampling=true", "layout.mode=split", "layout.rollout_workers=1"},
+                  kUniformAndInformative),
+           options("split"));
+  const auto colocated = work_ / "colocated" / "run.db", split = work_ / "split" / "run.db";
+  // Worth comparing: refill rounds ran, and the policy trained.
+  const auto rounds = test::metric_values(colocated, "data/sampling_rounds");
+  ASSERT_EQ(rounds.size(), 3u);
+  ASSERT_GT(*std::max_element(rounds.begin(), rounds.end()), 1.0) << "no refill round: nothing to compare";
+  ASSERT_FALSE(same_weights(work_ / "model", final_model(work_ / "colocated")));
+
+  EXPECT_TRUE(same_weights(final_model(work_ / "colocated"), final_model(work_ / "split")));
+  for (const auto& [name, values] : recorded_figures(colocated))
+    EXPECT_EQ(test::metric_values(split, name), values) << name;
+  const auto prompts = test::trained_prompts(split, 3, 4);
+  EXPECT_EQ(prompts, test::trained_prompts(colocated, 3, 4));
+  EXPECT_EQ(std::set<std::string>(prompts.begin(), prompts.end()).size(), prompts.size()) << "a prompt trained twice";
+}
+
+// A worker killed as it receives a refill round loses nothing: the round goes to the other
+// worker with the same prompts and seed, and the run equals the colocated one.
+TEST_F(SplitLayoutTest, AWorkerKilledInARefillRoundLosesNoPrompt) {
+  run_grpo(recipe({"rollout.dynamic_sampling=true"}, kUniformAndInformative), options("colocated"));
+  const auto colocated = work_ / "colocated" / "run.db", split = work_ / "split" / "run.db";
+  ASSERT_GT(test::metric_values(colocated, "data/sampling_rounds").at(0), 1.0) << "step 1 had no refill round";
+  // Worker 0 takes step 1's first round and, both workers being idle then, its refill round
+  // (the least busy, first), and SIGKILLs itself on receiving that.
+  setenv("AHA_TEST_ROLLOUT_CRASH", "0:1", 1);
+  run_grpo(recipe({"rollout.dynamic_sampling=true", "layout.mode=split", "layout.rollout_workers=2"},
+                  kUniformAndInformative),
+           options("split"));
+  unsetenv("AHA_TEST_ROLLOUT_CRASH");
+  EXPECT_EQ(test::metric_values(split, "rollout/requeued_tasks"), (std::vector<double>{1, 1, 1}));
+  EXPECT_EQ(test::metric_values(split, "rollout/workers_alive"), (std::vector<double>{1, 1, 1}));
+  EXPECT_EQ(test::metric_values(split, "data/sampling_rounds"), test::metric_values(colocated, "data/sampling_rounds"));
+  EXPECT_EQ(test::trained_prompts(split, 3, 4), test::trained_prompts(colocated, 3, 4));
+  EXPECT_TRUE(same_weights(final_model(work_ / "colocated"), final_model(work_ / "split")));
+}
+
+// Sampling ahead (max_staleness 1) with dynamic sampling: a step's prompts are drawn only once
+// the step before has drawn its refill rounds, so the steps get the prompts in one process's
+// order (here which groups are dropped depends on the data set alone, not on the policy) and
+// the staleness stays within the bound.
+TEST_F(SplitLayoutTest, DynamicSamplingAheadDrawsPromptsInOrder) {
+  run_grpo(recipe({"rollout.dynamic_sampling=true"}, kUniformAndInformative), options("colocated"));
+  run_grpo(recipe({"rollout.dynamic_sampling=true", "layout.mode=split", "layout.rollout_workers=2",
+                   "algorithm.max_staleness=1"},
+                  kUniformAndInformative),
+           options("split"));
+  const auto colocated = work_ / "colocated" / "run.db", split = work_ / "split" / "run.db";
+  ASSERT_GT(test::metric_values(colocated, "data/sampling_rounds").at(0), 1.0) << "step 1 had no refill round";
+  for (double s : test::metric_values(split, "async/staleness_max")) EXPECT_LE(s, 1.0);
+  EXPECT_EQ(test::metric_values(split, "async/dropped_groups_total").back(), 0.0);
+  EXPECT_EQ(test::metric_values(split, "data/sampling_rounds"), test::metric_values(colocated, "data/sampling_rounds"));
+  EXPECT_EQ(test::trained_prompts(split, 3, 4), test::trained_prompts(colocated, 3, 4));
+}
+
+// Stopped after step 2 and resumed, a split run with dynamic sampling continues from the
+// checkpoint's data cursor: on-policy it equals the colocated run bit for bit; sampling ahead
+// (max_staleness 1), the step sampled ahead is drawn again and its prompts are trained once.
+TEST_F(SplitLayoutTest, DynamicSamplingStopAndResumeLosesNoPrompt) {
+  const std::vector<std::string> dynamic{"rollout.dynamic_sampling=true", "layout.mode=split"};
+  run_grpo(recipe({"rollout.dynamic_sampling=true"}, kUniformAndInformative), options("colocated"));
+  const auto colocated = work_ / "colocated" / "run.db";
+  for (const std::string staleness : {"0", "1"}) {
+    auto o = dynamic;
+    o.push_back("algorithm.max_staleness=" + staleness);
+    const auto split = recipe(o, kUniformAndInformative);
+    auto first = options("split" + staleness);
+    first.stop_after_steps = 2;
+    run_grpo(split, first);
+    auto second = options("split" + staleness);
+    second.resume = true;
+    run_grpo(split, second);
+    const auto db = work_ / ("split" + staleness) / "run.db";
+    EXPECT_EQ(test::trained_prompts(db, 3, 4), test::trained_prompts(colocated, 3, 4)) << "max_staleness " << staleness;
+    EXPECT_EQ(test::metric_values(db, "data/sampling_rounds"), test::metric_values(colocated, "data/sampling_rounds"))
+        << "max_staleness " << staleness;
+  }
+  EXPECT_TRUE(same_weights(final_model(work_ / "colocated"), final_model(work_ / "split0")));
 }
 
 TEST_F(SplitLayoutTest, KilledWorkerLosesNoPromptAndTrainsNoneTwice) {
@@ -287,7 +392,8 @@ TEST_F(SplitLayoutTest, LayoutKeysAreChecked) {
   EXPECT_THROW(recipe({"layout.mode=spread"}), Error);
   EXPECT_THROW(recipe({"layout.rollout_workers=0"}), Error);
   EXPECT_THROW(recipe({"layout.backend=mpi"}), Error);
-  EXPECT_THROW(recipe({"layout.mode=split", "rollout.dynamic_sampling=true"}), Error);
+  // Dynamic sampling's refill rounds run on the workers too.
+  EXPECT_TRUE(recipe({"layout.mode=split", "rollout.dynamic_sampling=true"}).layout.split);
   // Where the roles run is not part of what the run computes: a run resumes under either.
   EXPECT_EQ(recipe({"layout.mode=split"}).canonical_json, recipe().canonical_json);
 }
