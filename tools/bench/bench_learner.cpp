@@ -164,7 +164,9 @@ double run_longtail(const std::string& name, const std::string& model_dir, bool 
     }
     batch.old_logprobs = torch::cat(parts);
   }
-  trainer.train_step(batch);  // warm-up: allocator, optimizer state
+  // Warm-up (allocator, optimizer state); its loss is at ratio 1, before any update: the value
+  // both sides of learner_throughput.py must share.
+  const double first_loss = trainer.train_step(batch).loss;
   cuda_sync();
   reset_peak();
   const int64_t steps = args.get_int("steps", 3);
@@ -179,7 +181,8 @@ double run_longtail(const std::string& name, const std::string& model_dir, bool 
   std::cout << "{\"config\": \"" << name << "\", \"step_s\": " << step_s << ", \"tokens_per_s\": " << tokens_per_s
             << ", \"completion_tokens_per_s\": " << double(work.completion_tokens) / step_s
             << ", \"mfu\": " << flops / step_s / peak_flops << ", \"peak_bytes\": " << peak_bytes()
-            << ", \"loss\": " << m.loss << ", \"skipped\": " << m.skipped_steps << "}" << std::endl;
+            << ", \"loss\": " << m.loss << ", \"first_loss\": " << first_loss << ", \"skipped\": " << m.skipped_steps
+            << "}" << std::endl;
   return tokens_per_s;
 }
 

@@ -21,8 +21,9 @@ both sides train on the same sequences). aha trains on packed micro-batches of -
 (bf16, and fp32 masters under autocast); transformers on padded micro-batches of --micro rows as
 TRL does, each trimmed to its own longest row (a stronger baseline than TRL's batch-wide padding),
 with position ids that skip the left padding. Prints real tokens/s, the ratio to transformers
-(target >= 2x at the 1.5B shape), MFU on real tokens (active parameters), peak memory, and both
-losses (token mean over the batch; they agree to a few 1e-4).
+(target >= 2x at the 1.5B shape), MFU on real tokens (active parameters), peak memory, and the
+losses: the first step's (ratios 1, before any update) equals -sum a_i n_i / sum n_i on both
+sides; the last timed step's differs as bf16 rounds the lr-1e-6 updates differently.
 """
 import argparse
 import json
@@ -113,7 +114,7 @@ def longtail(args, model_dir, work):
             logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits[:, :-1]
             old = torch.log_softmax(logits.float(), -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
         micro_batches.append((ids, mask, positions, cmask, old, adv))
-    hf_longtail_step(model, opt, micro_batches, total)  # warm-up
+    hf_first = hf_longtail_step(model, opt, micro_batches, total)  # warm-up, at ratio 1
     sync()
     if dev.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -125,6 +126,8 @@ def longtail(args, model_dir, work):
     hf_peak = torch.cuda.max_memory_allocated() if dev.startswith("cuda") else 1
 
     real = shape["real_tokens"]
+    # At ratio 1 the clipped token-mean surrogate is -sum_i a_i n_i / sum_i n_i: the first step's loss.
+    expected_first = -sum(r["advantage"] * r["completion"] for r in rows) / total
     flops = runs["bf16 packed"]["mfu"] * runs["bf16 packed"]["step_s"] * PEAK_FLOPS
     hf_tps = real / hf_s
     print(f"model: {args.config} bf16, long-tailed batch of {len(rows)} sequences: {real} real tokens "
@@ -132,12 +135,13 @@ def longtail(args, model_dir, work):
           f"aha packed micro-batches of {args.micro_tokens} tokens, transformers micro-batches of {args.micro} rows; "
           f"device {torch.cuda.get_device_name() if dev.startswith('cuda') else dev}")
     print(f"learner_longtail  transformers {hf_tps:.0f} tok/s  step {hf_s:.3f}s  MFU {flops / hf_s / PEAK_FLOPS:.1%}  "
-          f"peak {hf_peak / 2**30:.2f} GiB  loss {hf_loss:.6f}")
+          f"peak {hf_peak / 2**30:.2f} GiB  loss {hf_loss:.6f}  first-step loss {hf_first:.6f} "
+          f"(at ratio 1: {expected_first:.6f})")
     for name, r in runs.items():
         print(f"learner_longtail  aha {name} {r['tokens_per_s']:.0f} tok/s  ratio {r['tokens_per_s'] / hf_tps:.2f}x "
               f"(target >= 2x)  step {r['step_s']:.3f}s  MFU {r['mfu']:.1%} (target >= 50%)  "
               f"peak {r['peak_bytes'] / 2**30:.2f} GiB  ratio {r['peak_bytes'] / hf_peak:.2f}x (target <= 1.0x)  "
-              f"loss {r['loss']:.6f}  skipped {r['skipped']}")
+              f"loss {r['loss']:.6f}  first-step loss {r['first_loss']:.6f}  skipped {r['skipped']}")
 
 
 def main():
