@@ -3,8 +3,14 @@
 # does, but build only the named targets (a whole build with the test suites takes minutes of
 # device time that a benchmark does not need).
 #   bash tools/bench/gpu_build.sh aha bench_learner ...     then: export LD_LIBRARY_PATH as printed
+# ../shared/device/pack.sh does not fetch every package the project configures with: beside its
+# .debs, .devdeps needs these (on your machine: cd .devdeps && apt-get download PACKAGE ...).
 set -euo pipefail
 (($#)) || { echo "usage: $0 TARGET..." >&2; exit 2; }
+for p in libjs-chart.js libcld2-dev libcld2-0 libgloo-dev; do
+  ls .devdeps/"${p}"_*.deb > /dev/null 2>&1 \
+    || { echo "missing .devdeps/${p}_*.deb: on your machine, cd .devdeps && apt-get download $p" >&2; exit 1; }
+done
 mkdir -p /opt/deps
 for f in .devdeps/*.deb; do dpkg -x "$f" /opt/deps; done
 export PKG_CONFIG_SYSROOT_DIR=/opt/deps

@@ -4,7 +4,7 @@
 # G = 16, long-tailed completion lengths up to 2,048 forced on both sides, seconds per step split
 # into rollout / reward / learn (tools/bench/grpo_step_vs_trl.py says how each side is timed).
 # Installs TRL and datasets from the wheels in .whl into /tmp/site (every call), builds only `aha` and
-# bench_grpo_step into build-gpu (configured as .devdeps/build.sh configures it), then runs
+# bench_grpo_step into build-gpu (tools/bench/gpu_build.sh), then runs
 # grpo_step_vs_trl.py. Its last line is the figure: TRL's seconds per step over aha's, and both splits.
 # Logs and grpo_step_vs_trl.json go to $OUT (or ./gpu-out).
 #   bash tools/bench/gpu_grpo_step_vs_trl.sh [all|build|bench]
@@ -29,16 +29,7 @@ if ! python3 -c 'import trl, datasets' 2>/dev/null; then
   python3 -c 'import trl, datasets' || { echo "TRL or datasets not importable from .whl" >&2; exit 1; }
 fi
 if [ "$what" != bench ]; then
-  mkdir -p /opt/deps
-  for f in .devdeps/*.deb; do dpkg -x "$f" /opt/deps; done
-  export PKG_CONFIG_SYSROOT_DIR=/opt/deps
-  export PKG_CONFIG_PATH=/opt/deps/usr/lib/x86_64-linux-gnu/pkgconfig:/opt/deps/usr/share/pkgconfig
-  torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
-  mkdir -p build-gpu
-  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix;/opt/deps/usr" \
-    > "$out/cmake.log" 2>&1 || { tail -40 "$out/cmake.log"; exit 1; }
-  cmake --build build-gpu -j "$(nproc)" --target aha bench_grpo_step > "$out/build.log" 2>&1 \
-    || { grep -E "error|FAILED" "$out/build.log" | head -40; exit 1; }
+  bash tools/bench/gpu_build.sh aha bench_grpo_step > "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
   echo "setup (wheels, build): $((SECONDS - start)) s"
 fi
 [ "$what" = build ] && exit 0
