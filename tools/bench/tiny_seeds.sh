@@ -8,7 +8,8 @@
 #                             [--out DIR] [--recipe FILE] [-- extra `aha train` arguments]
 #
 # The seed is the recipe's schedule.seed (rollout sampling, data order). The base model is
-# built once before the runs (it is deterministic for its spec) and shared by every seed.
+# built once before the runs and shared by every seed (it is deterministic for its spec on one
+# machine and thread count; another CPU or thread count pretrains a different base).
 # --parallel K runs K seeds at once, each pinned to its own C cores with taskset, so that every
 # run sees a 2-core machine as the README's figures assume (K x C must not exceed nproc).
 set -euo pipefail
