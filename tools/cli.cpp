@@ -75,6 +75,24 @@ std::vector<int64_t> parse_id_list(const std::string& text, const std::string& o
   return ids;
 }
 
+std::set<std::string> parse_name_list(const std::string& text, const std::string& option,
+                                      const std::vector<std::string>& known) {
+  std::set<std::string> names;
+  // Every comma-separated field, the empty ones (",a", "a,", "") included: they are unknown names.
+  for (size_t begin = 0;;) {
+    const size_t end = std::min(text.find(',', begin), text.size());
+    const std::string name = text.substr(begin, end - begin);
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      throw UsageError("--" + option + ": unknown name '" + name + "' (known: " + list + ")");
+    }
+    names.insert(name);
+    if (end == text.size()) return names;
+    begin = end + 1;
+  }
+}
+
 std::vector<Command>& registry() {
   static std::vector<Command> commands;
   return commands;

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,11 @@ class Args {
 
 // "1,2,3" -> {1, 2, 3}: non-negative integers; errors (UsageError) name --option.
 std::vector<int64_t> parse_id_list(const std::string& text, const std::string& option);
+
+// "a,c" -> {"a", "c"}: each name one of `known`; an unknown or empty one is a UsageError naming
+// --option, the name and the known ones.
+std::set<std::string> parse_name_list(const std::string& text, const std::string& option,
+                                      const std::vector<std::string>& known);
 
 struct Command {
   std::string name;     // e.g. "model init"

@@ -180,18 +180,19 @@ int run_generate(const cli::Args& args) {
   // any line has one.
   const bool per_line_limits = std::any_of(jsonl_prompts.begin(), jsonl_prompts.end(),
                                            [](const JsonlPrompt& p) { return !p.max_new_tokens.empty(); });
-  for (const auto& p : jsonl_prompts) {
-    if (!per_line_limits) break;
-    const auto& limits = p.max_new_tokens;
-    require(limits.empty() || limits.size() == 1 || static_cast<int64_t>(limits.size()) == request.group_size,
-            p.where + ": max_new_tokens has " + std::to_string(limits.size()) + " values; give one, or one per sample (-n " +
-                std::to_string(request.group_size) + ")");
-    for (int64_t i = 0; i < request.group_size; ++i) {
-      const int64_t limit = limits.empty() ? s.stop.max_new_tokens : limits[limits.size() == 1 ? 0 : i];
-      require(limit >= 1 && limit <= s.stop.max_new_tokens,
-              p.where + ": max_new_tokens " + std::to_string(limit) + " is outside [1, --max-new-tokens " +
-                  std::to_string(s.stop.max_new_tokens) + "]");
-      request.max_new_tokens_each.push_back(limit);
+  if (per_line_limits) {
+    for (const auto& p : jsonl_prompts) {
+      const auto& limits = p.max_new_tokens;
+      require(limits.empty() || limits.size() == 1 || static_cast<int64_t>(limits.size()) == request.group_size,
+              p.where + ": max_new_tokens has " + std::to_string(limits.size()) +
+                  " values; give one, or one per sample (-n " + std::to_string(request.group_size) + ")");
+      for (int64_t i = 0; i < request.group_size; ++i) {
+        const int64_t limit = limits.empty() ? s.stop.max_new_tokens : limits[limits.size() == 1 ? 0 : i];
+        require(limit >= 1 && limit <= s.stop.max_new_tokens,
+                p.where + ": max_new_tokens " + std::to_string(limit) + " is outside [1, --max-new-tokens " +
+                    std::to_string(s.stop.max_new_tokens) + "]");
+        request.max_new_tokens_each.push_back(limit);
+      }
     }
   }
 

@@ -134,5 +134,18 @@ TEST(CliArgs, ParserErrorsAreUsageErrors) {
   EXPECT_THROW(parse_id_list("1,x", "ids"), UsageError);
 }
 
+TEST(CliArgs, NameListsTakeOnlyKnownNames) {
+  const std::vector<std::string> known = {"fast", "slow", "fixed"};
+  EXPECT_EQ(parse_name_list("slow,fast,slow", "modes", known), (std::set<std::string>{"fast", "slow"}));
+  try {
+    parse_name_list("fast,slwo", "modes", known);
+    FAIL() << "an unknown name was taken";
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "--modes: unknown name 'slwo' (known: fast, slow, fixed)");
+  }
+  for (const char* empty : {"fast,", ",fast", "fast,,slow", ""})  // an empty name is unknown too
+    EXPECT_THROW(parse_name_list(empty, "modes", known), UsageError) << "'" << empty << "'";
+}
+
 }  // namespace
 }  // namespace aha::cli

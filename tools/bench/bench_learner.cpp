@@ -35,13 +35,11 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <random>
-#include <set>
 #include <sstream>
 
-#include "core/error.h"
+#include "core/files.h"
 #include "policy/learner/grpo_trainer.h"
 #include "policy/model/model_io.h"
 #include "tools/cli.h"
@@ -130,9 +128,7 @@ void write_workload(const LongTail& w, int64_t P, const std::string& path) {
     o << "]}";
   }
   o << "]}\n";
-  const auto tmp = path + ".tmp";
-  std::ofstream(tmp) << o.str();
-  std::filesystem::rename(tmp, path);
+  aha::write_file_atomic(path, o.str());
 }
 
 // One configuration of the long-tailed comparison; prints its JSON line, returns tokens/s.
@@ -199,16 +195,8 @@ int longtail_main(const aha::cli::Args& args) {
             << ", \"padded_slots\": " << work.batch.input_ids.numel() << ", \"median\": " << median
             << ", \"sigma\": " << sigma << ", \"cap\": " << C << "}" << std::endl;
   if (const auto path = args.get("workload-out")) write_workload(work, P, *path);
-  std::set<std::string> configs;
-  {
-    std::istringstream list(args.get("configs", "bf16-padded,bf16-packed,autocast-padded,autocast-packed"));
-    for (std::string name; std::getline(list, name, ',');) {
-      aha::require(name == "bf16-padded" || name == "bf16-packed" || name == "autocast-padded" || name == "autocast-packed",
-                   "--configs: unknown configuration '" + name +
-                       "' (known: bf16-padded, bf16-packed, autocast-padded, autocast-packed)");
-      configs.insert(name);
-    }
-  }
+  const auto configs = aha::cli::parse_name_list(args.get("configs", "bf16-padded,bf16-packed,autocast-padded,autocast-packed"),
+                                                 "configs", {"bf16-padded", "bf16-packed", "autocast-padded", "autocast-packed"});
   auto run = [&](const std::string& name, bool autocast, bool packed) {
     if (!configs.count(name)) return 0.0;
     std::string label = name;

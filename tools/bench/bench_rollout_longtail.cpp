@@ -41,8 +41,6 @@
 #include <cstdio>
 #include <iostream>
 #include <random>
-#include <set>
-#include <sstream>
 #include <string>
 
 #include "core/error.h"
@@ -110,15 +108,8 @@ int main(int argc, char** argv) {
     const double median = args.get_double("median", 256), sigma = args.get_double("sigma", 0.9);
     aha::require(median >= 1 && sigma >= 0, "--median must be >= 1 and --sigma >= 0");
     const uint64_t seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
-    std::set<std::string> modes;
-    {
-      std::istringstream list(args.get("modes", "continuous,batch_by_batch,fixed_length"));
-      for (std::string m; std::getline(list, m, ',');) {
-        aha::require(m == "continuous" || m == "batch_by_batch" || m == "fixed_length",
-                     "--modes: unknown mode '" + m + "' (known: continuous, batch_by_batch, fixed_length)");
-        modes.insert(m);
-      }
-    }
+    const auto modes = aha::cli::parse_name_list(args.get("modes", "continuous,batch_by_batch,fixed_length"), "modes",
+                                                 {"continuous", "batch_by_batch", "fixed_length"});
 
     std::mt19937_64 rng(seed);
     const int64_t vocab = model->config().vocab_size;
