@@ -38,21 +38,34 @@ from transformers import AutoModelForCausalLM
 PEAK_FLOPS = 989e12
 
 
+def token_logprobs(model, ids, mask=None, positions=None, temperature=1.0):
+    """log p(ids[:, t + 1] | ids[:, :t + 1]) in float32, [rows, T - 1]."""
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits[:, :-1]
+    return torch.log_softmax(logits.float() / temperature, -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+
+
+def micro_batch_loss(model, ids, mask, positions, cmask, old, adv, total, temperature=1.0):
+    """One micro-batch's share of the clipped-surrogate token-mean loss over `total` tokens."""
+    ratio = torch.exp(torch.clamp(token_logprobs(model, ids, mask, positions, temperature) - old, -20, 20))
+    a = adv.unsqueeze(1)
+    surrogate = torch.max(-a * ratio, -a * torch.clamp(ratio, 0.8, 1.2))
+    return (surrogate * cmask).sum() / total
+
+
+def optimizer_step(model, opt):
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
 def hf_step(model, opt, batch, micro, temperature=1.0):
     ids, mask, cmask, old, adv = batch
     total = cmask.sum()
     for i in range(0, ids.shape[0], micro):
         sl = slice(i, i + micro)
-        logits = model(input_ids=ids[sl], attention_mask=mask[sl], use_cache=False).logits[:, :-1]
-        logp = torch.log_softmax(logits.float() / temperature, -1).gather(-1, ids[sl, 1:].unsqueeze(-1)).squeeze(-1)
-        ratio = torch.exp(torch.clamp(logp - old[sl], -20, 20))
-        a = adv[sl].unsqueeze(1)
-        surrogate = torch.max(-a * ratio, -a * torch.clamp(ratio, 0.8, 1.2))
-        loss = (surrogate * cmask[sl]).sum() / total
+        loss = micro_batch_loss(model, ids[sl], mask[sl], None, cmask[sl], old[sl], adv[sl], total, temperature)
         loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    opt.zero_grad(set_to_none=True)
+    optimizer_step(model, opt)
     return loss.item()
 
 
@@ -60,17 +73,10 @@ def hf_longtail_step(model, opt, micro_batches, total_tokens):
     """One step over pre-built micro-batches; returns the batch's token-mean loss."""
     loss_sum = torch.zeros((), device=model.device)
     for ids, mask, positions, cmask, old, adv in micro_batches:
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits[:, :-1]
-        logp = torch.log_softmax(logits.float(), -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-        ratio = torch.exp(torch.clamp(logp - old, -20, 20))
-        a = adv.unsqueeze(1)
-        surrogate = torch.max(-a * ratio, -a * torch.clamp(ratio, 0.8, 1.2))
-        loss = (surrogate * cmask).sum() / total_tokens
+        loss = micro_batch_loss(model, ids, mask, positions, cmask, old, adv, total_tokens)
         loss.backward()
         loss_sum += loss.detach()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    opt.zero_grad(set_to_none=True)
+    optimizer_step(model, opt)
     return loss_sum.item()
 
 
@@ -111,8 +117,7 @@ def longtail(args, model_dir, work):
         cmask = ((cols[1:] >= P) & (cols[1:] < end)).float()
         adv = torch.tensor([r["advantage"] for r in part], device=dev, dtype=torch.float32)
         with torch.no_grad():
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits[:, :-1]
-            old = torch.log_softmax(logits.float(), -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+            old = token_logprobs(model, ids, mask, positions)
         micro_batches.append((ids, mask, positions, cmask, old, adv))
     hf_first = hf_longtail_step(model, opt, micro_batches, total)  # warm-up, at ratio 1
     sync()
@@ -188,8 +193,7 @@ def main():
     cmask[:, args.prompt - 1:] = 1
     adv = torch.randn(B, device="cuda", generator=g)
     with torch.no_grad():
-        old = torch.cat([torch.log_softmax(model(input_ids=ids[i:i + args.micro], use_cache=False).logits[:, :-1].float(), -1)
-                         .gather(-1, ids[i:i + args.micro, 1:].unsqueeze(-1)).squeeze(-1) for i in range(0, B, args.micro)])
+        old = torch.cat([token_logprobs(model, ids[i:i + args.micro]) for i in range(0, B, args.micro)])
     batch = (ids, mask, cmask, old, adv)
     hf_step(model, opt, batch, args.micro)  # warm-up
     torch.cuda.synchronize()
