@@ -35,6 +35,8 @@ import time
 
 import numpy as np
 
+from forced_lengths import force_lengths_processor
+
 
 def draw(args, vocab):
     rng = np.random.default_rng(args.seed)
@@ -76,7 +78,7 @@ def fixed_length(args, model_dir, mean):
 
 def run_transformers(args, model_dir, prompts, lengths):
     import torch
-    from transformers import AutoModelForCausalLM, LogitsProcessor, LogitsProcessorList
+    from transformers import AutoModelForCausalLM, LogitsProcessorList
 
     dev = args.device
     sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
@@ -85,23 +87,6 @@ def run_transformers(args, model_dir, prompts, lengths):
     model.eval()
     eos = model.config.eos_token_id
     eos = (eos[0] if isinstance(eos, list) else eos) if eos is not None else model.config.vocab_size - 1
-
-    class ForceLengths(LogitsProcessor):
-        """Row r ends with EOS exactly at its drawn length: EOS banned before it, forced there."""
-
-        def __init__(self, row_lengths, prompt_width):
-            self.lengths = row_lengths
-            self.prompt_width = prompt_width
-
-        def __call__(self, input_ids, scores):
-            t = input_ids.shape[1] - self.prompt_width
-            scores[:, eos] = torch.where(self.lengths - 1 > t, float("-inf"), scores[:, eos])
-            at = self.lengths - 1 == t
-            if at.any():
-                rows = at.nonzero().squeeze(1)
-                scores[rows] = float("-inf")
-                scores[rows, eos] = 0.0
-            return scores
 
     def batch(first, count, cap=None):
         rows = [p for p in prompts[first:first + count] for _ in range(args.group)]
@@ -116,7 +101,7 @@ def run_transformers(args, model_dir, prompts, lengths):
     def generate(ids, mask, row_lengths, width):
         out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
                              max_new_tokens=int(row_lengths.max()), pad_token_id=0, eos_token_id=eos,
-                             logits_processor=LogitsProcessorList([ForceLengths(row_lengths, width)]))
+                             logits_processor=LogitsProcessorList([force_lengths_processor([eos], row_lengths, width)]))
         return out[:, width:]
 
     with torch.no_grad():

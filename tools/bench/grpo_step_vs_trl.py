@@ -60,6 +60,8 @@ import sys
 import tempfile
 import time
 
+from forced_lengths import force_lengths_processor
+
 SHAPES = {
     # config, model dtype, prompts, G, prompt length, spread, median, sigma, cap
     "1.5b": dict(config="recipes/models/qwen2.5-1.5b.json", dtype="bfloat16", prompts=32, group=16, prompt_len=128,
@@ -164,7 +166,7 @@ def run_trl(args, shape, model_dir, workload):
     install_xxhash_stand_in()
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, LogitsProcessor, LogitsProcessorList, TrainerCallback
+    from transformers import AutoModelForCausalLM, LogitsProcessorList, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
     G, cap = workload["group"], workload["cap"]
@@ -185,30 +187,7 @@ def run_trl(args, shape, model_dir, workload):
     if cuda:
         model.to(args.device)
 
-    class ForceLengths(LogitsProcessor):
-        """Row r ends with EOS exactly at its drawn length self.lengths[r]: EOS banned before, forced there."""
-
-        def __init__(self):
-            self.lengths = None  # LongTensor [rows] for the current generate call
-            self.eos = None  # the EOS ids on the logits' device
-            self.prompt_width = 0
-
-        def __call__(self, input_ids, scores):
-            t = input_ids.shape[1] - self.prompt_width  # index of the token being chosen
-            if self.eos is None or self.eos.device != scores.device:  # once per generate call
-                self.lengths = self.lengths.to(scores.device)
-                self.eos = torch.tensor(eos_ids, device=scores.device)
-            eos = self.eos
-            before = (self.lengths - 1 > t).unsqueeze(1)
-            scores[:, eos] = torch.where(before, float("-inf"), scores[:, eos])
-            at = self.lengths - 1 == t
-            if at.any():  # rare; generate reads its stop flags back every step anyway
-                rows = at.nonzero().squeeze(1)
-                scores[rows] = float("-inf")
-                scores[rows, eos_ids[0]] = 0.0
-            return scores
-
-    forcer = ForceLengths()
+    forcer = force_lengths_processor(eos_ids)
     times = {"generate": 0.0, "rollout": 0.0, "gen_score": 0.0, "rewards": 0.0}
     expected = {"rows": None, "mismatches": 0, "checked": 0}
 
