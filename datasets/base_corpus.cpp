@@ -104,6 +104,30 @@ std::vector<Example> problems(size_t n, const BaseCorpusSpec& s, bool countdown)
   return out;
 }
 
+bool about_mei(const Example& ex) { return ex.kind == TaskKind::math && ex.prompt.starts_with("Mei "); }
+
+// Keeps `chinese` of the problems about Mei, spread evenly over them (and so over the
+// difficulties, which come in order), and replaces the others by problems about other people
+// from a second seeded batch over the same difficulties, so that no other style writes about Mei.
+void keep_mei_for_chinese(std::vector<Example>& arithmetic, int64_t chinese, const BaseCorpusSpec& spec) {
+  const auto mei = std::count_if(arithmetic.begin(), arithmetic.end(), about_mei);
+  if (mei <= chinese) return;
+  BaseCorpusSpec other = spec;
+  other.seed = mix_seed(spec.seed, stable_hash("base corpus replacements for Mei"));
+  // About one problem in ten is about Mei: twice the need leaves ample others.
+  std::vector<Example> spare = problems(size_t(2 * (mei - chinese) + 16), other, false);
+  std::erase_if(spare, about_mei);
+  size_t next_spare = 0;
+  int64_t seen = 0;
+  for (Example& ex : arithmetic) {
+    if (!about_mei(ex)) continue;
+    const int64_t i = seen++;  // the i-th of Mei's problems is kept when the kept count steps up
+    if ((i + 1) * chinese / mei > i * chinese / mei) continue;
+    require(next_spare < spare.size(), "base corpus: too few problems to replace those about Mei");
+    ex = spare[next_spare++];
+  }
+}
+
 std::string key_of(const Example& ex) {
   auto meta = json::parse(ex.metadata, "metadata of example '" + ex.id + "'");
   return json::ObjectReader(meta, "metadata").get_string("key");
@@ -191,7 +215,7 @@ const char* corpus_style_name(CorpusStyle style) {
 BaseCorpusSpec BaseCorpusSpec::from_json(const rapidjson::Value& value, const std::string& where) {
   json::ObjectReader r(value, where);
   r.reject_unknown({"documents", "seed", "min_difficulty", "max_difficulty", "countdown_share", "styles",
-                    "short_share", "min_steps", "max_steps"});
+                    "short_share", "min_steps", "max_steps", "chinese_exclusive"});
   BaseCorpusSpec s;
   s.documents = r.get_int("documents", s.documents);
   s.seed = uint64_t(r.get_int("seed", int64_t(s.seed)));
@@ -201,6 +225,7 @@ BaseCorpusSpec BaseCorpusSpec::from_json(const rapidjson::Value& value, const st
   s.short_share = r.get_double("short_share", s.short_share);
   s.min_steps = int(std::clamp<int64_t>(r.get_int("min_steps", s.min_steps), -1, 1000));
   s.max_steps = int(std::clamp<int64_t>(r.get_int("max_steps", s.max_steps), -1, 1000));
+  s.chinese_exclusive = r.get_bool("chinese_exclusive", s.chinese_exclusive);
   if (r.has("styles")) {
     auto styles = r.object("styles");
     styles.reject_unknown({"plain", "dialogue", "tagged", "prose", "drill", "chinese", "checked"});
@@ -433,6 +458,7 @@ std::vector<CorpusDocument> generate_base_corpus(const BaseCorpusSpec& spec) {
   const auto countdown_docs = int64_t(std::llround(spec.countdown_share * double(problem_docs)));
   auto arithmetic = problems(size_t(problem_docs - countdown_docs), spec, false);
   auto countdown = problems(size_t(countdown_docs), spec, true);
+  if (spec.chinese_exclusive) keep_mei_for_chinese(arithmetic, count_of(CorpusStyle::chinese), spec);
   std::vector<const Example*> pool;
   for (const auto& ex : arithmetic) pool.push_back(&ex);
   for (const auto& ex : countdown) pool.push_back(&ex);
@@ -443,9 +469,7 @@ std::vector<CorpusDocument> generate_base_corpus(const BaseCorpusSpec& spec) {
   // language of the reasoning follows a cue in the question (as topics cue languages in real
   // bilingual text), and greedy decoding, not only sampling, shows the mixing.
   if (count_of(CorpusStyle::chinese) > 0) {
-    std::stable_partition(pool.begin(), pool.end(), [](const Example* ex) {
-      return ex->kind == TaskKind::math && ex->prompt.starts_with("Mei ");
-    });
+    std::stable_partition(pool.begin(), pool.end(), [](const Example* ex) { return about_mei(*ex); });
   }
   std::vector<CorpusStyle> styles;
   // chinese first, so that it takes the front of the pool; the order is shuffled at the end.

@@ -13,7 +13,11 @@
 //   chinese   tagged, with the question in English but the reasoning in Chinese
 //             ("一开始有 24 个。送出 13 个，剩下 24 - 13 = 11。"): the language mixing that
 //             R1-Zero shows and the language-consistency reward removes has to exist in the base
-//             (arithmetic only; Countdown problems fall back to tagged)
+//             (arithmetic only; Countdown problems fall back to tagged). They take the problems
+//             about Mei first, so the question's name cues the language; with chinese_exclusive
+//             no other style writes about Mei at all (the problems about Mei beyond the chinese
+//             documents' count are replaced), so the cue is the same for every base pretrained
+//             on the corpus, not a majority that one base learns and another does not
 //   drill     lines of arithmetic facts "a + b = c" (+, -, * and exact / on small numbers, as
 //             the worked solutions write them), the way tables and exercise sheets appear in
 //             text; a fact whose one-step problem key ("36-16") is held out is never written
@@ -64,6 +68,9 @@ struct BaseCorpusSpec {
   double plain = 0.5, dialogue = 0.2, tagged = 0.2, prose = 0.1, drill = 0.0, chinese = 0.0, checked = 0.0;
   double short_share = 0.0;          // of the arithmetic plain, dialogue and tagged documents
   int min_steps = 0, max_steps = 0;  // arithmetic step range; 0 = the difficulty's own
+  // Whether the problems about Mei appear only in chinese documents: those beyond the chinese
+  // documents' count are replaced by problems about other people (see the contract above).
+  bool chinese_exclusive = false;
 
   // From a JSON object with these keys (all optional); unknown or ill-typed keys and values out
   // of range are aha::Error naming `where` and the key.

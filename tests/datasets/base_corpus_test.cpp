@@ -207,6 +207,41 @@ TEST(BaseCorpus, ChineseDocumentsAreTheProblemsAboutMeiFirst) {
   EXPECT_LT(mei_reasoned_in_english, chinese);
 }
 
+TEST(BaseCorpus, ExclusiveChineseKeepsMeiOutOfEveryOtherStyle) {
+  BaseCorpusSpec s = small_spec();
+  s.documents = 2000;
+  s.countdown_share = 0.1;
+  s.chinese = 0.05;  // 95 documents, fewer than the ~210 problems about Mei: the rest are replaced
+  s.chinese_exclusive = true;
+  int chinese = 0, chinese_about_mei = 0, mei_elsewhere = 0, two_steps = 0;
+  std::map<CorpusStyle, int> counts;
+  for (const auto& d : generate_base_corpus(s)) {
+    ++counts[d.style];
+    const bool about_mei = contains(d.text, "Mei has ");
+    if (d.style != CorpusStyle::chinese) {
+      mei_elsewhere += about_mei;
+      continue;
+    }
+    ++chinese;
+    chinese_about_mei += about_mei;
+    const auto equals = std::count(d.text.begin(), d.text.end(), '=');
+    two_steps += equals >= 2;
+    EXPECT_TRUE(contains(d.text, "一开始有 ")) << d.text;
+  }
+  EXPECT_EQ(chinese, 95);
+  EXPECT_EQ(chinese_about_mei, 95);
+  EXPECT_EQ(mei_elsewhere, 0);
+  // The other styles keep their counts (the replaced problems are about other people).
+  auto plain = s;
+  plain.chinese_exclusive = false;
+  std::map<CorpusStyle, int> plain_counts;
+  for (const auto& d : generate_base_corpus(plain)) ++plain_counts[d.style];
+  EXPECT_EQ(counts, plain_counts);
+  // Mei's kept problems are spread over both difficulties (1 step and 2-3 steps), not the first ones.
+  EXPECT_GT(two_steps, 20);
+  EXPECT_LT(two_steps, 80);
+}
+
 constexpr const char* kFourSteps =
     "Tom starts with 12 apples. Buying 5 more gives 12 + 5 = 17. Multiplying by 3 gives 17 * 3 = 51. Splitting "
     "into 3 equal groups leaves 51 / 3 = 17. Losing 4 leaves 17 - 4 = 13. The answer is 13.";
@@ -340,6 +375,9 @@ TEST(BaseCorpus, SpecFromJsonChecksKeysAndRanges) {
   auto bilingual = parse(R"({"styles": {"plain": 2, "chinese": 0.5}})");
   EXPECT_EQ(bilingual.chinese, 0.5);
   EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"styles": {"chinese": -1}})"); }), "styles.chinese"));
+  EXPECT_TRUE(parse(R"({"chinese_exclusive": true, "styles": {"chinese": 1}})").chinese_exclusive);
+  EXPECT_FALSE(bilingual.chinese_exclusive);
+  EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"chinese_exclusive": 1})"); }), "chinese_exclusive"));
   auto deep = parse(R"({"min_steps": 1, "max_steps": 8, "short_share": 0.6, "styles": {"plain": 1, "checked": 0.2}})");
   EXPECT_EQ(deep.min_steps, 1);
   EXPECT_EQ(deep.max_steps, 8);
