@@ -84,11 +84,13 @@ def longtail(args, model_dir, work):
     dev = args.device
     sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
     workload = os.path.join(work, "workload.json")
+    # The fp32-master autocast path is a CUDA one (the trainer refuses it on the CPU).
+    configs = "bf16-packed,autocast-packed" if dev.startswith("cuda") else "bf16-packed"
     cmd = [os.path.join(args.build, "bench", "bench_learner"), "--longtail", "--model", model_dir,
            "--batch", str(args.batch), "--prompt", str(args.prompt), "--completion", str(args.completion),
            "--median", str(args.median), "--sigma", str(args.sigma), "--micro", str(args.micro),
            "--micro-tokens", str(args.micro_tokens), "--steps", str(args.steps),
-           "--configs", "bf16-packed,autocast-packed", "--workload-out", workload, "--device", dev]
+           "--configs", configs, "--workload-out", workload, "--device", dev]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     lines = [json.loads(l) for l in out.strip().splitlines() if l.startswith("{")]
     shape = lines[0]
