@@ -12,7 +12,8 @@
 # Steps (never the shape) can be changed: AHA_WARMUP (1), AHA_STEPS (3), TRL_WARMUP (0: a light
 # warm-up only; a whole TRL step at 1.5B takes minutes), TRL_STEPS (1);
 # TRL_GENERATION=continuous times TRL with transformers' continuous batching instead of `generate`;
-# SHAPE=tiny runs the tiny model instead (a check of the script, not a figure).
+# SHAPE=tiny runs the tiny model instead (a check of the script, not a figure); SIDE=all also times
+# the same step as a plain PyTorch loop around transformers' generate (PLAIN_WARMUP 1, PLAIN_STEPS 1).
 set -uo pipefail
 what=${1:-all}
 case "$what" in all|build|bench) ;; *) echo "usage: $0 [all|build|bench]" >&2; exit 2 ;; esac
@@ -37,7 +38,8 @@ nvidia-smi -L
 
 PYTHONUNBUFFERED=1 python3 tools/bench/grpo_step_vs_trl.py --build build-gpu --shape "${SHAPE:-1.5b}" --out "$out" \
   --aha-warmup "${AHA_WARMUP:-1}" --aha-steps "${AHA_STEPS:-3}" \
-  --trl-warmup "${TRL_WARMUP:-0}" --trl-steps "${TRL_STEPS:-1}" --trl-generation "${TRL_GENERATION:-generate}" 2>&1 \
+  --trl-warmup "${TRL_WARMUP:-0}" --trl-steps "${TRL_STEPS:-1}" --trl-generation "${TRL_GENERATION:-generate}" \
+  --side "${SIDE:-both}" --plain-warmup "${PLAIN_WARMUP:-1}" --plain-steps "${PLAIN_STEPS:-1}" 2>&1 \
   | grep --line-buffered -v "Loading weights" | tee "$out/grpo_step_vs_trl.txt"
 status=${PIPESTATUS[0]}
 echo "total: $((SECONDS - start)) s"

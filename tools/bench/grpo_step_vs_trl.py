@@ -43,6 +43,9 @@ What runs, in order (one process, one GPU):
   The reward, both sides: the fraction of a completion's tokens whose id is even (a trivial rule:
   neither side spends time on it; it varies within groups, so advantages are not zero).
 
+  5. With --side plain or all: the same step as a plain PyTorch loop around transformers' `generate`
+     (run_plain says what it does), timed per step and split the same way; its line reports plain/aha.
+
 Output: one JSON line per step of each side (the aha lines as bench_grpo_step prints them), a summary
 JSON in --out/grpo_step_vs_trl.json (written atomically), and one line:
   grpo_step_vs_trl shape=... ratio=TRL/aha ... aha step/rollout/reward/learn ... trl step/rollout/reward/learn
@@ -346,6 +349,104 @@ def run_trl(args, shape, model_dir, workload):
     return {"steps": records, "mean": mean}
 
 
+def run_plain(args, shape, model_dir, workload):
+    """The same step written out in plain PyTorch around transformers' `generate`, with no trainer: what a
+    researcher's own GRPO loop costs. Rollout: `generate` on all the step's rows at once (left-padded,
+    temperature 1, no top-k, each row forced to its drawn length by the shared logits processor). Reward:
+    the even-token fraction, advantages (r - group mean) / (group std + 1e-4). Learn: micro-batches of
+    --trl-micro rows (each trimmed to its longest row), the clipped surrogate at ratio exp(logp - logp.detach())
+    summed over completion tokens and divided by all the step's completion tokens (token mean), one AdamW
+    step (lr 1e-6, grad norm clipped at 1). bf16 weights as aha's and TRL's (float32 for --shape tiny)."""
+    import torch
+    from transformers import AutoModelForCausalLM, LogitsProcessorList
+
+    G, cap = workload["group"], workload["cap"]
+    prompts, lengths = workload["prompts"], workload["lengths"]
+    eos_ids = eos_ids_of(model_dir)
+    cuda = args.device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    dtype = torch.bfloat16 if shape["dtype"] == "bfloat16" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation="sdpa").to(args.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    rows = [ids for ids in prompts for _ in range(G)]
+    width = max(len(r) for r in rows)
+    pad = eos_ids[0]
+    dev = model.device
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=dev)
+    mask = (torch.arange(width, device=dev) >= torch.tensor([width - len(r) for r in rows], device=dev)
+            .unsqueeze(1)).long()
+    drawn = torch.tensor(lengths, dtype=torch.long)
+    micro = args.trl_micro
+    if len(rows) % micro:
+        raise SystemExit(f"--trl-micro {micro} must divide the {len(rows)} completions of a step")
+
+    def step():
+        sync()
+        t0 = time.perf_counter()
+        model.eval()
+        forcer = force_lengths_processor(eos_ids, drawn, width)
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, temperature=1.0, top_k=0,
+                                 top_p=1.0, max_new_tokens=int(drawn.max()), pad_token_id=pad, eos_token_id=eos_ids,
+                                 logits_processor=LogitsProcessorList([forcer]))
+        sync()
+        t1 = time.perf_counter()
+        completions = out[:, width:].tolist()
+        got = []
+        for k, c in enumerate(completions):  # each row up to and with its EOS, as the reward sees it
+            n = int(lengths[k])
+            if len(c) < n or c[n - 1] not in eos_ids or any(x in eos_ids for x in c[:n - 1]):
+                raise RuntimeError(f"row {k} did not end at its drawn length {n}")
+            got.append(c[:n])
+        rewards = torch.tensor([sum(1 for i in c if i % 2 == 0) / len(c) for c in got]).view(-1, G)
+        adv = ((rewards - rewards.mean(1, keepdim=True)) / (rewards.std(1, keepdim=True) + 1e-4)).view(-1)
+        total = float(sum(len(c) for c in got))
+        sync()
+        t2 = time.perf_counter()
+        model.train()
+        for b in range(0, len(rows), micro):
+            part = range(b, b + micro)
+            w = max(width + len(got[k]) for k in part)
+            seq = torch.full((micro, w), pad, dtype=torch.long, device=dev)
+            att = torch.zeros((micro, w), dtype=torch.long, device=dev)
+            cm = torch.zeros((micro, w - 1), device=dev)
+            for j, k in enumerate(part):
+                full = out[k, :width + len(got[k])]
+                seq[j, :full.numel()] = full
+                att[j, :width] = mask[k]
+                att[j, width:full.numel()] = 1
+                cm[j, width - 1:full.numel() - 1] = 1.0  # position t predicts token t + 1
+            positions = (att.cumsum(-1) - 1).clamp(min=0)  # as generate numbered them (left padding)
+            logits = model(input_ids=seq, attention_mask=att, position_ids=positions,
+                           use_cache=False).logits[:, :-1].float()
+            logp = torch.log_softmax(logits, -1).gather(-1, seq[:, 1:].unsqueeze(-1)).squeeze(-1)
+            ratio = torch.exp(logp - logp.detach())
+            a = adv[list(part)].to(dev).unsqueeze(1)
+            surrogate = torch.minimum(ratio * a, torch.clamp(ratio, 0.8, 1.28) * a)
+            loss = -(surrogate * cm).sum() / total
+            loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        sync()
+        t3 = time.perf_counter()
+        return {"step_s": t3 - t0, "rollout_s": t1 - t0, "reward_s": t2 - t1, "learn_s": t3 - t2,
+                "generated_tokens": int(total)}
+
+    records = []
+    for k in range(args.plain_warmup + args.plain_steps):
+        r = step()
+        r["step"], r["warmup"] = k, k < args.plain_warmup
+        records.append(r)
+        print("plain", json.dumps(r), flush=True)
+    timed = [r for r in records if not r["warmup"]]
+    mean = {k: sum(r[k] for r in timed) / len(timed)
+            for k in ("step_s", "rollout_s", "reward_s", "learn_s", "generated_tokens")}
+    mean["steps"] = len(timed)
+    mean["peak_bytes"] = torch.cuda.max_memory_allocated() if cuda else -1
+    return {"steps": records, "mean": mean}
+
+
 def light_warmup(model, tokenizer, prompts, G, cap, micro, generate, sync):
     """What a first step pays once, for much less than a whole TRL step (minutes at 1.5B): CUDA and cuBLAS
     set-up, generate on all the step's rows for a few tokens, and one micro-batch's forward and backward at
@@ -384,7 +485,8 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=os.environ.get("OUT", "gpu-out"))
     p.add_argument("--work", default=None, help="scratch folder for the model (default: a new temporary one)")
-    p.add_argument("--side", choices=["both", "aha", "trl"], default="both")
+    p.add_argument("--side", choices=["both", "aha", "trl", "plain", "all"], default="both",
+                   help="both: aha and TRL; all: also the plain PyTorch + transformers step")
     p.add_argument("--aha-warmup", type=int, default=1)
     p.add_argument("--aha-steps", type=int, default=3)
     p.add_argument("--micro-tokens", type=int, default=16384, help="aha's packed micro-batch token budget")
@@ -397,9 +499,11 @@ def main():
                    help="TRL's generation without vLLM: transformers' generate, or its continuous batching "
                         "(use_transformers_continuous_batching; it hangs on the CPU, so GPU only)")
     p.add_argument("--trl-checkpointing", action="store_true", help="TRL with gradient checkpointing (its default)")
+    p.add_argument("--plain-warmup", type=int, default=1, help="untimed steps of the plain PyTorch loop")
+    p.add_argument("--plain-steps", type=int, default=1)
     args = p.parse_args()
     shape = SHAPES[args.shape]
-    for name in ("aha_steps", "trl_steps"):
+    for name in ("aha_steps", "trl_steps", "plain_steps"):
         if getattr(args, name) < 1:
             raise SystemExit(f"--{name.replace('_', '-')} must be at least 1")
     os.makedirs(args.out, exist_ok=True)
@@ -411,7 +515,7 @@ def main():
                         model_dir, "--dtype", shape["dtype"]], check=True, stdout=subprocess.DEVNULL)
 
     result = {"shape": args.shape, **shape, "device": args.device, "seed": args.seed}
-    if args.side in ("both", "aha"):
+    if args.side in ("both", "aha", "all"):
         t = time.perf_counter()
         result["aha"] = run_aha(args, shape, model_dir, workload_path)
         result["aha"]["wall_s"] = time.perf_counter() - t
@@ -429,10 +533,14 @@ def main():
                           "mean_length": sum(lengths) / len(lengths), "longest": max(lengths),
                           "at_cap": sum(1 for l in lengths if l == workload["cap"])}
     print("workload", json.dumps(result["workload"]), flush=True)
-    if args.side in ("both", "trl"):
+    if args.side in ("both", "trl", "all"):
         t = time.perf_counter()
         result["trl"] = run_trl(args, shape, model_dir, workload)
         result["trl"]["wall_s"] = time.perf_counter() - t
+    if args.side in ("plain", "all"):
+        t = time.perf_counter()
+        result["plain"] = run_plain(args, shape, model_dir, workload)
+        result["plain"]["wall_s"] = time.perf_counter() - t
     result["trl_generation"] = args.trl_generation
     line = f"grpo_step_vs_trl shape={args.shape} device={args.device} trl_generation={args.trl_generation}"
     if "aha" in result and "trl" in result:
@@ -440,7 +548,10 @@ def main():
         result["ratio_trl_over_aha"] = r["step_s"] / a["step_s"]
         result["target_ratio"] = 10.0
         line += f" ratio={result['ratio_trl_over_aha']:.2f}x (target >= 10x)"
-    for side in ("aha", "trl"):
+    if "aha" in result and "plain" in result:
+        result["ratio_plain_over_aha"] = result["plain"]["mean"]["step_s"] / result["aha"]["mean"]["step_s"]
+        line += f" plain/aha={result['ratio_plain_over_aha']:.2f}x"
+    for side in ("aha", "trl", "plain"):
         if side in result:
             line += f" | {side} {split_text(result[side]['mean'])} ({result[side]['mean']['steps']} timed)"
     write_json_atomic(os.path.join(args.out, "grpo_step_vs_trl.json"), result)
