@@ -254,6 +254,8 @@ void BaseCorpusSpec::validate(const std::string& where) const {
   require(plain + dialogue + tagged + prose + drill + chinese + checked > 0,
           where + ": styles: at least one weight must be positive");
   require(short_share >= 0 && short_share <= 1, where + ": short_share must be in [0, 1]");
+  require(!chinese_exclusive || chinese > 0,
+          where + ": chinese_exclusive keeps the problems about Mei for the chinese documents, but styles.chinese is 0");
   const auto steps_ok = [](int v) { return v == 0 || (v >= 1 && v <= kMaxArithmeticSteps); };
   require(steps_ok(min_steps) && steps_ok(max_steps) && (min_steps == 0 || max_steps == 0 || min_steps <= max_steps),
           where + ": need min_steps and max_steps in 1.." + std::to_string(kMaxArithmeticSteps) +

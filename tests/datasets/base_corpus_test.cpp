@@ -376,6 +376,8 @@ TEST(BaseCorpus, SpecFromJsonChecksKeysAndRanges) {
   EXPECT_EQ(bilingual.chinese, 0.5);
   EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"styles": {"chinese": -1}})"); }), "styles.chinese"));
   EXPECT_TRUE(parse(R"({"chinese_exclusive": true, "styles": {"chinese": 1}})").chinese_exclusive);
+  EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"chinese_exclusive": true, "styles": {"plain": 1}})"); }),
+                       "styles.chinese is 0"));
   EXPECT_FALSE(bilingual.chinese_exclusive);
   EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"chinese_exclusive": 1})"); }), "chinese_exclusive"));
   auto deep = parse(R"({"min_steps": 1, "max_steps": 8, "short_share": 0.6, "styles": {"plain": 1, "checked": 0.2}})");
