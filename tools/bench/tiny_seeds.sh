@@ -9,7 +9,8 @@
 #
 # The seed is the recipe's schedule.seed (rollout sampling, data order). The base model is
 # built once before the runs and shared by every seed (it is deterministic for its spec on one
-# machine and thread count; another CPU or thread count pretrains a different base).
+# machine; another CPU pretrains a different base, while on one 2-core AMD EPYC 1 and 2 threads
+# pretrained the identical one).
 # --parallel K runs K seeds at once, each pinned to its own C cores with taskset, so that every
 # run sees a 2-core machine as the README's figures assume (K x C must not exceed nproc).
 set -euo pipefail
