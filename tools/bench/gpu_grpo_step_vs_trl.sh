@@ -13,7 +13,9 @@
 # warm-up only; a whole TRL step at 1.5B takes minutes), TRL_STEPS (1);
 # TRL_GENERATION=continuous times TRL with transformers' continuous batching instead of `generate`;
 # SHAPE=tiny runs the tiny model instead (a check of the script, not a figure); SIDE=all also times
-# the same step as a plain PyTorch loop around transformers' generate (PLAIN_WARMUP 1, PLAIN_STEPS 1).
+# the same step as a plain PyTorch loop around transformers' generate (PLAIN_WARMUP 0, PLAIN_STEPS 1);
+# at 1.5B a TRL step and a plain step take minutes each, so SIDE=plain times it beside aha alone
+# within one 10-minute call.
 set -uo pipefail
 what=${1:-all}
 case "$what" in all|build|bench) ;; *) echo "usage: $0 [all|build|bench]" >&2; exit 2 ;; esac
@@ -39,7 +41,7 @@ nvidia-smi -L
 PYTHONUNBUFFERED=1 python3 tools/bench/grpo_step_vs_trl.py --build build-gpu --shape "${SHAPE:-1.5b}" --out "$out" \
   --aha-warmup "${AHA_WARMUP:-1}" --aha-steps "${AHA_STEPS:-3}" \
   --trl-warmup "${TRL_WARMUP:-0}" --trl-steps "${TRL_STEPS:-1}" --trl-generation "${TRL_GENERATION:-generate}" \
-  --side "${SIDE:-both}" --plain-warmup "${PLAIN_WARMUP:-1}" --plain-steps "${PLAIN_STEPS:-1}" 2>&1 \
+  --side "${SIDE:-both}" --plain-warmup "${PLAIN_WARMUP:-0}" --plain-steps "${PLAIN_STEPS:-1}" 2>&1 \
   | grep --line-buffered -v "Loading weights" | tee "$out/grpo_step_vs_trl.txt"
 status=${PIPESTATUS[0]}
 echo "total: $((SECONDS - start)) s"

@@ -43,7 +43,7 @@ What runs, in order (one process, one GPU):
   The reward, both sides: the fraction of a completion's tokens whose id is even (a trivial rule:
   neither side spends time on it; it varies within groups, so advantages are not zero).
 
-  5. With --side plain or all: the same step as a plain PyTorch loop around transformers' `generate`
+  5. With --side plain (aha and this) or all (the three): the same step as a plain PyTorch loop around transformers' `generate`
      (run_plain says what it does), timed per step and split the same way; its line reports plain/aha.
 
 Output: one JSON line per step of each side (the aha lines as bench_grpo_step prints them), a summary
@@ -62,6 +62,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 from forced_lengths import force_lengths_processor
 
@@ -433,6 +434,9 @@ def run_plain(args, shape, model_dir, workload):
         return {"step_s": t3 - t0, "rollout_s": t1 - t0, "reward_s": t2 - t1, "learn_s": t3 - t2,
                 "generated_tokens": int(total)}
 
+    # The same light warm-up as TRL's side (a whole untimed step at 1.5B would take minutes).
+    light_warmup(model, types.SimpleNamespace(pad_token_id=pad), prompts, G, cap, micro, model.generate, sync,
+                 label="plain")
     records = []
     for k in range(args.plain_warmup + args.plain_steps):
         r = step()
@@ -447,7 +451,7 @@ def run_plain(args, shape, model_dir, workload):
     return {"steps": records, "mean": mean}
 
 
-def light_warmup(model, tokenizer, prompts, G, cap, micro, generate, sync):
+def light_warmup(model, tokenizer, prompts, G, cap, micro, generate, sync, label="trl"):
     """What a first step pays once, for much less than a whole TRL step (minutes at 1.5B): CUDA and cuBLAS
     set-up, generate on all the step's rows for a few tokens, and one micro-batch's forward and backward at
     the step's widest shape (gradients dropped)."""
@@ -469,7 +473,7 @@ def light_warmup(model, tokenizer, prompts, G, cap, micro, generate, sync):
     del logits
     model.zero_grad(set_to_none=True)
     sync()
-    print(f"trl light warm-up: {time.perf_counter() - t:.1f} s", flush=True)
+    print(f"{label} light warm-up: {time.perf_counter() - t:.1f} s", flush=True)
 
 
 def split_text(m):
@@ -486,7 +490,7 @@ def main():
     p.add_argument("--out", default=os.environ.get("OUT", "gpu-out"))
     p.add_argument("--work", default=None, help="scratch folder for the model (default: a new temporary one)")
     p.add_argument("--side", choices=["both", "aha", "trl", "plain", "all"], default="both",
-                   help="both: aha and TRL; all: also the plain PyTorch + transformers step")
+                   help="both: aha and TRL; plain: aha and the plain PyTorch + transformers step; all: the three")
     p.add_argument("--aha-warmup", type=int, default=1)
     p.add_argument("--aha-steps", type=int, default=3)
     p.add_argument("--micro-tokens", type=int, default=16384, help="aha's packed micro-batch token budget")
@@ -499,7 +503,8 @@ def main():
                    help="TRL's generation without vLLM: transformers' generate, or its continuous batching "
                         "(use_transformers_continuous_batching; it hangs on the CPU, so GPU only)")
     p.add_argument("--trl-checkpointing", action="store_true", help="TRL with gradient checkpointing (its default)")
-    p.add_argument("--plain-warmup", type=int, default=1, help="untimed steps of the plain PyTorch loop")
+    p.add_argument("--plain-warmup", type=int, default=0,
+                   help="whole untimed steps of the plain PyTorch loop (a light warm-up runs first anyway)")
     p.add_argument("--plain-steps", type=int, default=1)
     args = p.parse_args()
     shape = SHAPES[args.shape]
@@ -515,7 +520,7 @@ def main():
                         model_dir, "--dtype", shape["dtype"]], check=True, stdout=subprocess.DEVNULL)
 
     result = {"shape": args.shape, **shape, "device": args.device, "seed": args.seed}
-    if args.side in ("both", "aha", "all"):
+    if args.side in ("both", "aha", "plain", "all"):
         t = time.perf_counter()
         result["aha"] = run_aha(args, shape, model_dir, workload_path)
         result["aha"]["wall_s"] = time.perf_counter() - t
