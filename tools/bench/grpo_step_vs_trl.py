@@ -62,7 +62,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 
 from forced_lengths import force_lengths_processor
 
@@ -105,6 +104,23 @@ def make_tokenizer(model_dir, vocab, eos_ids):
                                    additional_special_tokens=[names[e] for e in eos_ids[1:]])
     fast.save_pretrained(model_dir)
     return fast
+
+
+def even_fraction(ids):
+    """The reward of both sides: the share of a completion's token ids that are even."""
+    return sum(1 for i in ids if i % 2 == 0) / max(1, len(ids))
+
+
+def left_padded(prompts, G, pad, device):
+    """Each prompt G times, left-padded with `pad` to the longest: ids and attention mask [N x G, width]."""
+    import torch
+
+    rows = [ids for ids in prompts for _ in range(G)]
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)
+    mask = (torch.arange(width, device=device) >= torch.tensor([width - len(r) for r in rows], device=device)
+            .unsqueeze(1)).long()
+    return ids, mask
 
 
 def prompt_text(ids):
@@ -252,7 +268,7 @@ def run_trl(args, shape, model_dir, workload):
         if expected["mismatches"]:  # stop at the first step, not after all of them
             raise RuntimeError(f"{expected['mismatches']} of {len(completion_ids)} TRL completions were not their "
                                "drawn length: the forced lengths did not hold")
-        return [sum(1 for i in ids if i % 2 == 0) / max(1, len(ids)) for ids in completion_ids]
+        return [even_fraction(ids) for ids in completion_ids]
 
     dataset = Dataset.from_dict({"prompt": [prompt_text(ids) for ids in prompts], "prompt_index": list(range(N))})
     micro = args.trl_micro
@@ -335,17 +351,12 @@ def run_trl(args, shape, model_dir, workload):
             self.last, self.mark = now, dict(times)
 
     trainer.add_callback(StepTimer())
-    light_warmup(model, tokenizer, prompts, G, cap, micro, original_generate, sync)
+    light_warmup(model, tokenizer.pad_token_id, prompts, G, cap, micro, original_generate, sync)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     trainer.train()
-    timed = [r for r in records if not r["warmup"]]
-    if not timed:
-        raise RuntimeError(f"TRL ran {len(records)} steps, none timed")
-    mean = {k: sum(r[k] for r in timed) / len(timed)
-            for k in ("step_s", "rollout_s", "reward_s", "learn_s", "generate_s", "reward_fn_s", "generated_tokens")}
-    mean["steps"] = len(timed)
-    mean["peak_bytes"] = torch.cuda.max_memory_allocated() if cuda else -1
+    mean = timed_mean("TRL", records, ("step_s", "rollout_s", "reward_s", "learn_s", "generate_s", "reward_fn_s",
+                                       "generated_tokens"), cuda)
     mean["checked_completions"] = expected["checked"]
     return {"steps": records, "mean": mean}
 
@@ -356,9 +367,10 @@ def run_plain(args, shape, model_dir, workload):
     temperature 1, no top-k, each row forced to its drawn length by the shared logits processor). Reward:
     the even-token fraction, advantages (r - group mean) / (group std + 1e-4). Learn: micro-batches of
     --trl-micro rows (each trimmed to its longest row), the clipped surrogate at ratio exp(logp - logp.detach())
-    summed over completion tokens and divided by all the step's completion tokens (token mean), one AdamW
-    step (lr 1e-6, grad norm clipped at 1). bf16 weights as aha's and TRL's (float32 for --shape tiny)."""
+    summed over completion tokens and divided by all the step's completion tokens (token mean, hf_grpo.py),
+    one AdamW step (lr 1e-6, grad norm clipped at 1). bf16 weights as aha's and TRL's (float32 for --shape tiny)."""
     import torch
+    from hf_grpo import micro_batch_loss, optimizer_step
     from transformers import AutoModelForCausalLM, LogitsProcessorList
 
     G, cap = workload["group"], workload["cap"]
@@ -369,17 +381,15 @@ def run_plain(args, shape, model_dir, workload):
     dtype = torch.bfloat16 if shape["dtype"] == "bfloat16" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation="sdpa").to(args.device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
-    rows = [ids for ids in prompts for _ in range(G)]
-    width = max(len(r) for r in rows)
     pad = eos_ids[0]
     dev = model.device
-    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=dev)
-    mask = (torch.arange(width, device=dev) >= torch.tensor([width - len(r) for r in rows], device=dev)
-            .unsqueeze(1)).long()
+    ids, mask = left_padded(prompts, G, pad, dev)
+    width = ids.shape[1]
+    rows = ids.shape[0]
     drawn = torch.tensor(lengths, dtype=torch.long)
     micro = args.trl_micro
-    if len(rows) % micro:
-        raise SystemExit(f"--trl-micro {micro} must divide the {len(rows)} completions of a step")
+    if rows % micro:
+        raise SystemExit(f"--trl-micro {micro} must divide the {rows} completions of a step")
 
     def step():
         sync()
@@ -399,13 +409,13 @@ def run_plain(args, shape, model_dir, workload):
             if len(c) < n or c[n - 1] not in eos_ids or any(x in eos_ids for x in c[:n - 1]):
                 raise RuntimeError(f"row {k} did not end at its drawn length {n}")
             got.append(c[:n])
-        rewards = torch.tensor([sum(1 for i in c if i % 2 == 0) / len(c) for c in got]).view(-1, G)
+        rewards = torch.tensor([even_fraction(c) for c in got]).view(-1, G)
         adv = ((rewards - rewards.mean(1, keepdim=True)) / (rewards.std(1, keepdim=True) + 1e-4)).view(-1)
         total = float(sum(len(c) for c in got))
         sync()
         t2 = time.perf_counter()
         model.train()
-        for b in range(0, len(rows), micro):
+        for b in range(0, rows, micro):
             part = range(b, b + micro)
             w = max(width + len(got[k]) for k in part)
             seq = torch.full((micro, w), pad, dtype=torch.long, device=dev)
@@ -418,52 +428,51 @@ def run_plain(args, shape, model_dir, workload):
                 att[j, width:full.numel()] = 1
                 cm[j, width - 1:full.numel() - 1] = 1.0  # position t predicts token t + 1
             positions = (att.cumsum(-1) - 1).clamp(min=0)  # as generate numbered them (left padding)
-            logits = model(input_ids=seq, attention_mask=att, position_ids=positions,
-                           use_cache=False).logits[:, :-1].float()
-            logp = torch.log_softmax(logits, -1).gather(-1, seq[:, 1:].unsqueeze(-1)).squeeze(-1)
-            ratio = torch.exp(logp - logp.detach())
-            a = adv[list(part)].to(dev).unsqueeze(1)
-            surrogate = torch.minimum(ratio * a, torch.clamp(ratio, 0.8, 1.28) * a)
-            loss = -(surrogate * cm).sum() / total
+            loss = micro_batch_loss(model, seq, att, positions, cm, None, adv[list(part)].to(dev), total,
+                                    clip=(0.8, 1.28))
             loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        optimizer_step(model, opt)
         sync()
         t3 = time.perf_counter()
         return {"step_s": t3 - t0, "rollout_s": t1 - t0, "reward_s": t2 - t1, "learn_s": t3 - t2,
                 "generated_tokens": int(total)}
 
     # The same light warm-up as TRL's side (a whole untimed step at 1.5B would take minutes).
-    light_warmup(model, types.SimpleNamespace(pad_token_id=pad), prompts, G, cap, micro, model.generate, sync,
-                 label="plain")
+    light_warmup(model, pad, prompts, G, cap, micro, model.generate, sync, label="plain")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     records = []
     for k in range(args.plain_warmup + args.plain_steps):
         r = step()
         r["step"], r["warmup"] = k, k < args.plain_warmup
         records.append(r)
         print("plain", json.dumps(r), flush=True)
+    return {"steps": records, "mean": timed_mean("the plain loop", records,
+                                                 ("step_s", "rollout_s", "reward_s", "learn_s", "generated_tokens"), cuda)}
+
+
+def timed_mean(who, records, keys, cuda):
+    """The mean of `keys` over the records not marked warm-up, their count, and the peak device memory."""
+    import torch
+
     timed = [r for r in records if not r["warmup"]]
-    mean = {k: sum(r[k] for r in timed) / len(timed)
-            for k in ("step_s", "rollout_s", "reward_s", "learn_s", "generated_tokens")}
+    if not timed:
+        raise RuntimeError(f"{who} ran {len(records)} steps, none timed")
+    mean = {k: sum(r[k] for r in timed) / len(timed) for k in keys}
     mean["steps"] = len(timed)
     mean["peak_bytes"] = torch.cuda.max_memory_allocated() if cuda else -1
-    return {"steps": records, "mean": mean}
+    return mean
 
 
-def light_warmup(model, tokenizer, prompts, G, cap, micro, generate, sync, label="trl"):
+def light_warmup(model, pad, prompts, G, cap, micro, generate, sync, label="trl"):
     """What a first step pays once, for much less than a whole TRL step (minutes at 1.5B): CUDA and cuBLAS
     set-up, generate on all the step's rows for a few tokens, and one micro-batch's forward and backward at
     the step's widest shape (gradients dropped)."""
     import torch
 
     t = time.perf_counter()
-    rows = [ids for ids in prompts for _ in range(G)]
-    width = max(len(ids) for ids in rows)
-    pad = tokenizer.pad_token_id
-    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=model.device)
-    mask = (torch.arange(width, device=model.device) >= torch.tensor(
-        [width - len(r) for r in rows], device=model.device).unsqueeze(1)).long()
+    ids, mask = left_padded(prompts, G, pad, model.device)
+    width = ids.shape[1]
     with torch.no_grad():
         generate(input_ids=ids, attention_mask=mask, max_new_tokens=4, do_sample=True, top_k=0, pad_token_id=pad)
     wide = torch.randint(0, model.config.vocab_size, (micro, width + cap), device=model.device)

@@ -35,27 +35,9 @@ import time
 import torch
 from transformers import AutoModelForCausalLM
 
+from hf_grpo import micro_batch_loss, optimizer_step, token_logprobs
+
 PEAK_FLOPS = 989e12
-
-
-def token_logprobs(model, ids, mask=None, positions=None, temperature=1.0):
-    """log p(ids[:, t + 1] | ids[:, :t + 1]) in float32, [rows, T - 1]."""
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits[:, :-1]
-    return torch.log_softmax(logits.float() / temperature, -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-
-
-def micro_batch_loss(model, ids, mask, positions, cmask, old, adv, total, temperature=1.0):
-    """One micro-batch's share of the clipped-surrogate token-mean loss over `total` tokens."""
-    ratio = torch.exp(torch.clamp(token_logprobs(model, ids, mask, positions, temperature) - old, -20, 20))
-    a = adv.unsqueeze(1)
-    surrogate = torch.max(-a * ratio, -a * torch.clamp(ratio, 0.8, 1.2))
-    return (surrogate * cmask).sum() / total
-
-
-def optimizer_step(model, opt):
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    opt.zero_grad(set_to_none=True)
 
 
 def hf_step(model, opt, batch, micro, temperature=1.0):

@@ -1,0 +1,26 @@
+"""The GRPO learner step written in plain PyTorch for a transformers model, shared by the benchmarks
+that time it against aha (learner_throughput.py, grpo_step_vs_trl.py --side plain): per-token
+log-probs, one micro-batch's share of the clipped-surrogate token-mean loss, and the optimizer step."""
+import torch
+
+
+def token_logprobs(model, ids, mask=None, positions=None, temperature=1.0):
+    """log p(ids[:, t + 1] | ids[:, :t + 1]) in float32, [rows, T - 1]."""
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits[:, :-1]
+    return torch.log_softmax(logits.float() / temperature, -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+
+
+def micro_batch_loss(model, ids, mask, positions, cmask, old, adv, total, temperature=1.0, clip=(0.8, 1.2)):
+    """One micro-batch's share of the clipped-surrogate token-mean loss over `total` tokens. `old`: the
+    behaviour log-probs [rows, T - 1], or None for on-policy (the ratio is exp(logp - logp.detach()))."""
+    logp = token_logprobs(model, ids, mask, positions, temperature)
+    ratio = torch.exp(torch.clamp(logp - (logp.detach() if old is None else old), -20, 20))
+    a = adv.unsqueeze(1)
+    surrogate = torch.max(-a * ratio, -a * torch.clamp(ratio, clip[0], clip[1]))
+    return (surrogate * cmask).sum() / total
+
+
+def optimizer_step(model, opt):
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
