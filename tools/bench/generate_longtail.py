@@ -78,6 +78,7 @@ def fixed_length(args, model_dir, mean):
 
 def run_transformers(args, model_dir, prompts, lengths):
     import torch
+    from hf_grpo import left_padded
     from transformers import AutoModelForCausalLM, LogitsProcessorList
 
     dev = args.device
@@ -89,10 +90,8 @@ def run_transformers(args, model_dir, prompts, lengths):
     eos = (eos[0] if isinstance(eos, list) else eos) if eos is not None else model.config.vocab_size - 1
 
     def batch(first, count, cap=None):
-        rows = [p for p in prompts[first:first + count] for _ in range(args.group)]
-        width = max(len(r) for r in rows)
-        ids = torch.tensor([[0] * (width - len(r)) + r for r in rows], device=dev)
-        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=dev)
+        ids, mask = left_padded(prompts[first:first + count], args.group, 0, dev)
+        width = ids.shape[1]
         row_lengths = torch.tensor(lengths[first:first + count].reshape(-1), device=dev)
         if cap is not None:
             row_lengths = torch.clamp(row_lengths, max=cap)

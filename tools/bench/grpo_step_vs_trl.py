@@ -111,18 +111,6 @@ def even_fraction(ids):
     return sum(1 for i in ids if i % 2 == 0) / max(1, len(ids))
 
 
-def left_padded(prompts, G, pad, device):
-    """Each prompt G times, left-padded with `pad` to the longest: ids and attention mask [N x G, width]."""
-    import torch
-
-    rows = [ids for ids in prompts for _ in range(G)]
-    width = max(len(r) for r in rows)
-    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)
-    mask = (torch.arange(width, device=device) >= torch.tensor([width - len(r) for r in rows], device=device)
-            .unsqueeze(1)).long()
-    return ids, mask
-
-
 def prompt_text(ids):
     return " ".join(f"t{i}" for i in ids)
 
@@ -370,7 +358,7 @@ def run_plain(args, shape, model_dir, workload):
     summed over completion tokens and divided by all the step's completion tokens (token mean, hf_grpo.py),
     one AdamW step (lr 1e-6, grad norm clipped at 1). bf16 weights as aha's and TRL's (float32 for --shape tiny)."""
     import torch
-    from hf_grpo import micro_batch_loss, optimizer_step
+    from hf_grpo import left_padded, micro_batch_loss, optimizer_step
     from transformers import AutoModelForCausalLM, LogitsProcessorList
 
     G, cap = workload["group"], workload["cap"]
@@ -469,6 +457,7 @@ def light_warmup(model, pad, prompts, G, cap, micro, generate, sync, label="trl"
     set-up, generate on all the step's rows for a few tokens, and one micro-batch's forward and backward at
     the step's widest shape (gradients dropped)."""
     import torch
+    from hf_grpo import left_padded
 
     t = time.perf_counter()
     ids, mask = left_padded(prompts, G, pad, model.device)

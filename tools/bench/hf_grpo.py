@@ -1,7 +1,18 @@
 """The GRPO learner step written in plain PyTorch for a transformers model, shared by the benchmarks
 that time it against aha (learner_throughput.py, grpo_step_vs_trl.py --side plain): per-token
-log-probs, one micro-batch's share of the clipped-surrogate token-mean loss, and the optimizer step."""
+log-probs, one micro-batch's share of the clipped-surrogate token-mean loss, and the optimizer step;
+and the left-padded rows that transformers' `generate` takes (also generate_longtail.py)."""
 import torch
+
+
+def left_padded(prompts, G, pad, device):
+    """Each prompt G times, left-padded with `pad` to the longest: ids and attention mask [N x G, width]."""
+    rows = [ids for ids in prompts for _ in range(G)]
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)
+    mask = (torch.arange(width, device=device) >= torch.tensor([width - len(r) for r in rows], device=device)
+            .unsqueeze(1)).long()
+    return ids, mask
 
 
 def token_logprobs(model, ids, mask=None, positions=None, temperature=1.0):
