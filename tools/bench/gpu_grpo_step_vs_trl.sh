@@ -3,7 +3,7 @@
 # (issue #19), side by side in one run: the Qwen2.5-1.5B shape (random weights), 32 prompts x
 # G = 16, long-tailed completion lengths up to 2,048 forced on both sides, seconds per step split
 # into rollout / reward / learn (tools/bench/grpo_step_vs_trl.py says how each side is timed).
-# Installs TRL and datasets from the wheels in .whl into /tmp/site (every call), builds only `aha` and
+# Installs TRL and datasets from the wheels in .whl into /tmp/site (every call but SIDE=plain), builds only `aha` and
 # bench_grpo_step into build-gpu (tools/bench/gpu_build.sh), then runs
 # grpo_step_vs_trl.py. Its last line is the figure: TRL's seconds per step over aha's, and both splits.
 # Logs and grpo_step_vs_trl.json go to $OUT (or ./gpu-out).
@@ -26,7 +26,8 @@ export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 # The wheels go in on every call, bench included: /tmp/site does not outlive the machine, and a
 # bench on an earlier build may land on a fresh one.
-if ! python3 -c 'import trl, datasets' 2>/dev/null; then
+# SIDE=plain times aha and the plain loop only: it needs neither TRL nor datasets.
+if [ "${SIDE:-both}" != plain ] && ! python3 -c 'import trl, datasets' 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl \
     > "$out/pip.log" 2>&1 || { tail -20 "$out/pip.log"; exit 1; }
   python3 -c 'import trl, datasets' || { echo "TRL or datasets not importable from .whl" >&2; exit 1; }
