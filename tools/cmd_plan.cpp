@@ -58,7 +58,8 @@ ModelConfig recipe_model_config(const recipes::Recipe& recipe) {
 }
 
 Precision recipe_precision(const recipes::Recipe& recipe) {
-  if (recipe.model.dtype == "bfloat16") return Precision::bf16;
+  if (recipe.model.dtype == "bfloat16")
+    return recipe.trainer.optimizer.fp32_master ? Precision::bf16_master : Precision::bf16;
   return recipe.trainer.autocast_bf16 ? Precision::autocast : Precision::fp32;
 }
 

@@ -38,6 +38,9 @@
 //   float32) and forward/backward run under CUDA autocast to bfloat16, so matrix products are
 //   bf16 while gradients land in float32. Log-probs, loss and norms are float32 as always.
 //   Without it the policy trains in its own dtype (float32, or pure bf16 for a bf16 model).
+//   A bf16 model with options.optimizer.fp32_master computes in bf16 (as fast as pure bf16)
+//   while the optimizer updates float32 master copies and refreshes the bf16 weights from
+//   them (optimizer.h).
 // - activation_checkpointing keeps only each decoder layer's input per micro-batch and
 //   recomputes the layer in backward (Transformer::set_activation_checkpointing): less memory
 //   for about one more forward pass of compute. Gradients are unchanged.

@@ -81,12 +81,27 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, const OptimizerOptions& opt
   validate(groups_, options_);
   std::vector<torch::optim::OptimizerParamGroup> torch_groups;
   for (const auto& g : groups_) {
+    // What AdamW updates: the parameter itself, or (fp32_master) its float32 master copy.
+    std::vector<torch::Tensor> updated;
+    for (const auto& p : g.params) {
+      if (options_.fp32_master && (p.scalar_type() == torch::kBFloat16 || p.scalar_type() == torch::kHalf)) {
+        torch::NoGradGuard no_grad;
+        auto master = p.detach().to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
+        masters_.push_back({p, master, p._version()});
+        updated.push_back(master);
+      } else {
+        updated.push_back(p);
+      }
+    }
     auto group_options = std::make_unique<torch::optim::AdamWOptions>(options_.lr * g.lr_scale);
     group_options->betas({options_.beta1, options_.beta2})
         .eps(options_.eps)
         .weight_decay(g.weight_decay);
-    torch_groups.emplace_back(g.params, std::move(group_options));
+    torch_groups.emplace_back(updated, std::move(group_options));
   }
+  require(!options_.fp32_master || !masters_.empty(),
+          "optimizer: fp32_master keeps float32 masters of bf16/fp16 parameters, and every parameter is float32 "
+          "already (load the model in bf16, or leave fp32_master off)");
   adamw_ = std::make_unique<torch::optim::AdamW>(
       torch_groups, torch::optim::AdamWOptions(options_.lr).weight_decay(0.0));
 }
@@ -104,6 +119,7 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
     ++step_count_;
     return result;
   }
+  reseed_written_masters();
   std::vector<torch::Tensor> grads, local_grads;
   for (const auto& g : groups_)
     for (const auto& p : g.params) {
@@ -149,22 +165,68 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
   result.skip_reason = non_finite_skip_reason(loss_host, result.grad_norm);
   if (result.skip_reason.empty()) {
     torch::NoGradGuard no_grad;
+    auto update = masters_.empty() ? grads : gradients_for_update();
     if (options_.max_grad_norm > 0.0) {
       double coef = options_.max_grad_norm / (result.grad_norm + 1e-6);
-      if (coef < 1.0) at::_foreach_mul_(grads, coef);
+      if (coef < 1.0) at::_foreach_mul_(update, coef);
     }
     double factor = schedule_.lr_factor(step_count_);
     auto& torch_groups = adamw_->param_groups();
     for (size_t g = 0; g < groups_.size(); ++g)
       torch_groups[g].options().set_lr(options_.lr * groups_[g].lr_scale * factor);
     fused_adamw_step();
+    refresh_parameters_from_masters();
     result.applied = true;
   } else {
     ++skipped_steps_;
   }
   ++step_count_;
   adamw_->zero_grad(/*set_to_none=*/true);
+  for (auto& m : masters_) m.param.mutable_grad().reset();
   return result;
+}
+
+torch::Tensor Optimizer::master_of(const torch::Tensor& param) const {
+  for (const auto& m : masters_)
+    if (m.param.unsafeGetTensorImpl() == param.unsafeGetTensorImpl()) return m.master;
+  return {};
+}
+
+void Optimizer::reseed_written_masters() {
+  torch::NoGradGuard no_grad;
+  for (auto& m : masters_)
+    if (m.param._version() != m.version) {
+      m.master.copy_(m.param);
+      m.version = m.param._version();
+    }
+}
+
+std::vector<torch::Tensor> Optimizer::gradients_for_update() {
+  std::vector<torch::Tensor> update;
+  for (auto& m : masters_) {
+    if (!m.param.grad().defined()) continue;
+    m.master.mutable_grad() = m.param.grad().to(torch::kFloat32);
+    m.param.mutable_grad().reset();  // freed before the update needs its memory
+    update.push_back(m.master.grad());
+  }
+  for (const auto& g : groups_)
+    for (const auto& p : g.params)
+      if (p.grad().defined() && p.scalar_type() != torch::kBFloat16 && p.scalar_type() != torch::kHalf)
+        update.push_back(p.grad());
+  return update;
+}
+
+void Optimizer::refresh_parameters_from_masters() {
+  std::vector<torch::Tensor> params, masters;
+  for (const auto& m : masters_)
+    if (m.master.grad().defined()) {
+      params.push_back(m.param);
+      masters.push_back(m.master);
+    }
+  if (params.empty()) return;
+  torch::NoGradGuard no_grad;
+  at::_foreach_copy_(params, masters);  // rounds each master to its parameter's dtype
+  for (auto& m : masters_) m.version = m.param._version();
 }
 
 void Optimizer::fused_adamw_step() {
@@ -211,8 +273,14 @@ void Optimizer::fused_adamw_step() {
 
 void Optimizer::save(const std::filesystem::path& path) const {
   require(!sharded_, "optimizer state " + path.string() + ": a sharded optimizer is saved with save_shards");
+  // A parameter written since the last step (a weight load) is what the masters must hold.
+  const_cast<Optimizer*>(this)->reseed_written_masters();
   torch::serialize::OutputArchive archive;
   adamw_->save(archive);
+  if (!masters_.empty()) {
+    archive.write("aha_master_count", torch::tensor(static_cast<int64_t>(masters_.size()), torch::kInt64));
+    for (size_t i = 0; i < masters_.size(); ++i) archive.write("aha_master_" + std::to_string(i), masters_[i].master);
+  }
   archive.write("aha_step_count", torch::tensor(step_count_, torch::kInt64));
   archive.write("aha_skipped_steps", torch::tensor(skipped_steps_, torch::kInt64));
   // Streamed into the atomic writer: the state of a real model (12 GB of AdamW moments for 1.5B
@@ -254,9 +322,18 @@ void Optimizer::load(const std::filesystem::path& path) {
     torch::Tensor steps, skipped;
     archive.read("aha_step_count", steps);
     archive.read("aha_skipped_steps", skipped);
+    // Read and checked before anything changes, so a bad file leaves this optimizer as it was.
+    const auto saved_masters = read_masters(archive, path);
     adamw_->load(archive);
     step_count_ = steps.item<int64_t>();
     skipped_steps_ = skipped.item<int64_t>();
+    match_moment_dtypes();
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < masters_.size(); ++i) {
+      // Saved without masters (a bf16 run resumed with fp32_master): they start from the weights.
+      masters_[i].master.copy_(saved_masters.empty() ? masters_[i].param : saved_masters[i]);
+      masters_[i].version = masters_[i].param._version();
+    }
     if (sharded_) {  // an unsharded checkpoint resumed sharded: keep this rank's ranges only
       sharded_->load_from_full(*adamw_);
       adamw_->state().clear();
@@ -267,11 +344,51 @@ void Optimizer::load(const std::filesystem::path& path) {
   }
 }
 
+std::vector<torch::Tensor> Optimizer::read_masters(torch::serialize::InputArchive& archive,
+                                                  const std::filesystem::path& path) const {
+  torch::Tensor count;
+  // Saved with masters and resumed without: the weights as loaded (their masters rounded) stand.
+  if (!archive.try_read("aha_master_count", count) || masters_.empty()) return {};
+  require(count.item<int64_t>() == static_cast<int64_t>(masters_.size()),
+          "optimizer state " + path.string() + ": " + std::to_string(count.item<int64_t>()) +
+              " float32 master weights, expected " + std::to_string(masters_.size()));
+  std::vector<torch::Tensor> saved;
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    torch::Tensor t;
+    archive.read("aha_master_" + std::to_string(i), t);
+    require(t.sizes() == masters_[i].master.sizes() && t.scalar_type() == torch::kFloat32,
+            "optimizer state " + path.string() + ": master weight " + std::to_string(i) + " is " +
+                c10::toString(t.scalar_type()) + " " + c10::str(t.sizes()) + ", expected Float " +
+                c10::str(masters_[i].master.sizes()));
+    saved.push_back(t);
+  }
+  return saved;
+}
+
+void Optimizer::match_moment_dtypes() {
+  // A checkpoint of another precision (bf16 moments resumed with float32 masters, or the
+  // reverse): the fused kernel needs the moments in the dtype of what it updates.
+  auto& state = adamw_->state();
+  for (const auto& group : adamw_->param_groups())
+    for (const auto& p : group.params()) {
+      auto it = state.find(p.unsafeGetTensorImpl());
+      if (it == state.end()) continue;
+      auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
+      if (s.exp_avg().scalar_type() != p.scalar_type() || s.exp_avg().device() != p.device()) {
+        s.exp_avg(s.exp_avg().to(p.device(), p.scalar_type()));
+        s.exp_avg_sq(s.exp_avg_sq().to(p.device(), p.scalar_type()));
+      }
+    }
+}
+
 void Optimizer::shard(std::shared_ptr<parallel::Communicator> comm, Sharding mode,
                       const std::vector<std::pair<std::string, torch::Tensor>>& named, torch::Tensor master) {
   require(step_count_ == 0 && adamw_->state().empty(), "optimizer: shard() must come before the first step");
   sharded_.reset();
   if (mode == Sharding::none || !comm || comm->size() == 1) return;
+  require(masters_.empty(), "optimizer: fp32_master does not combine with sharding " + sharding_name(mode) +
+                                " (zero3 keeps float32 master ranges itself: load the model in float32 with "
+                                "autocast_bf16; zero1/zero2 shard the state of the weights' own dtype)");
   require((mode == Sharding::zero3) == master.defined(),
           "optimizer: sharding zero3 needs the master shard of the fully sharded parameters, and only zero3 takes one");
   std::map<const void*, size_t> group_of_param;
@@ -337,7 +454,8 @@ void Optimizer::load_shards(const std::filesystem::path& dir,
     torch::NoGradGuard no_grad;
     std::vector<std::pair<const void*, std::unique_ptr<torch::optim::AdamWParamState>>> states;
     for (size_t i = 0; i < named.size(); ++i) {
-      const auto& p = named[i].second;
+      auto p = named[i].second;
+      if (auto master = master_of(p); master.defined()) p = master;  // fp32_master: AdamW's tensor
       auto range = reader.read(i, 0, p.numel());
       if (range.step == 0) continue;  // never updated: no state, as AdamW keeps it
       auto s = std::make_unique<torch::optim::AdamWParamState>();
@@ -349,6 +467,10 @@ void Optimizer::load_shards(const std::filesystem::path& dir,
     auto& state = adamw_->state();
     state.clear();
     for (auto& [key, s] : states) state[const_cast<void*>(key)] = std::move(s);
+    for (auto& m : masters_) {  // sharded checkpoints hold no masters: they start from the weights
+      m.master.copy_(m.param);
+      m.version = m.param._version();
+    }
   }
   step_count_ = reader.index().step_count;
   skipped_steps_ = reader.index().skipped_steps;
@@ -361,6 +483,7 @@ int64_t Optimizer::state_bytes() const {
     const auto& s = static_cast<const torch::optim::AdamWParamState&>(*slot);
     bytes += bytes_of(s.exp_avg()) + bytes_of(s.exp_avg_sq());
   }
+  for (const auto& m : masters_) bytes += bytes_of(m.master);
   return bytes;
 }
 

@@ -21,6 +21,16 @@
 //   class's counters; loading into an optimizer built over parameters of the same groups and
 //   shapes continues bit-identically. A mismatch or unreadable file throws aha::Error.
 // Parameters stay in their own dtype (fp32 master weights under bf16 autocast) and device.
+// - float32 master weights (OptimizerOptions::fp32_master): each parameter of a lower precision
+//   (bf16, fp16) gets a float32 master copy, which AdamW updates with float32 moments; the
+//   parameter is then refreshed from it (rounded), so small updates accumulate in the master
+//   instead of being rounded away, while forward and backward run at the parameter's precision
+//   (as fast as the pure bf16 path). Gradients are accumulated at that precision too, and cast
+//   to float32 for clipping and the update. A parameter written elsewhere since the last step
+//   (its version counter moved: a weight load, a sync) re-seeds its master from the new value.
+//   save()/load() carry the masters, so a resume continues bit-identically; a state saved
+//   without masters (or a sharded one) starts them from the weights. Unsharded only: shard()
+//   refuses it with an error naming the mode.
 // - Sharded (shard(): ZeRO-1/2/3 over data-parallel ranks, sharded_adamw.h): each rank holds the
 //   state of its range of the parameters only; step() keeps the contract above (the norm is
 //   global, every rank decides alike) and ends with every rank holding the updated weights.
@@ -68,6 +78,7 @@ struct OptimizerOptions {
   double beta2 = 0.999;
   double eps = 1e-8;
   double max_grad_norm = 1.0;  // <= 0: no clipping (the norm is still computed and checked)
+  bool fp32_master = false;    // float32 master weights for bf16/fp16 parameters (see above)
   LrScheduleOptions schedule;
 };
 
@@ -124,10 +135,29 @@ class Optimizer {
   int64_t gradient_bytes() const;
 
   torch::optim::AdamW& adamw() { return *adamw_; }
+  // With fp32_master: the float32 master of a parameter (the tensor AdamW updates), else an
+  // undefined tensor. For tests and checkpoint tools.
+  torch::Tensor master_of(const torch::Tensor& param) const;
 
  private:
   void fused_adamw_step();  // AdamW's update of every parameter with a gradient
+  // fp32_master: re-seed the masters of parameters written since the last refresh; move the
+  // parameters' gradients onto their masters as float32 (returns the gradients to update with:
+  // the masters' and those of float32 parameters); copy the updated masters back.
+  void reseed_written_masters();
+  std::vector<torch::Tensor> gradients_for_update();
+  void refresh_parameters_from_masters();
+  // load(): the masters saved in `archive` (checked against these; none when it has none or
+  // this optimizer keeps none), and the moments converted to the dtype of what they update.
+  std::vector<torch::Tensor> read_masters(torch::serialize::InputArchive& archive,
+                                          const std::filesystem::path& path) const;
+  void match_moment_dtypes();
 
+  struct Master {
+    torch::Tensor param;   // the model's bf16/fp16 parameter
+    torch::Tensor master;  // its float32 copy, AdamW's parameter
+    int64_t version = 0;   // param's version counter when the two last agreed
+  };
 
   std::vector<ParamGroup> groups_;
   OptimizerOptions options_;
@@ -138,6 +168,7 @@ class Optimizer {
   std::unique_ptr<ShardedAdamW> sharded_;
   std::shared_ptr<parallel::Communicator> local_comm_;  // expert parallelism: see set_rank_local
   std::vector<const void*> local_params_;                // their TensorImpls
+  std::vector<Master> masters_;                          // fp32_master: one per lower-precision parameter
 };
 
 }  // namespace aha::policy

@@ -125,7 +125,7 @@ ShardingPlan plan_sharding(const ModelConfig& c, const PlanInputs& in, Sharding 
 }
 
 TrainingMemory training_memory(const ModelConfig& c, int64_t element_bytes, bool autocast_bf16, bool reference,
-                               Sharding sharding, int64_t ranks, bool prefetch, bool expert_parallel) {
+                               Sharding sharding, int64_t ranks, bool prefetch, bool expert_parallel, bool fp32_master) {
   require(ranks >= 1, "training memory: the number of ranks must be >= 1, got " + std::to_string(ranks));
   require(element_bytes >= 1, "training memory: the element size must be >= 1 byte");
   if (ranks == 1) sharding = Sharding::none;
@@ -143,6 +143,11 @@ TrainingMemory training_memory(const ModelConfig& c, int64_t element_bytes, bool
     m.gradients = local * e;
     m.optimizer = 2 * local * e;
     m.rollout_weights = params * (autocast_bf16 ? 2.0 : e);
+  }
+  if (fp32_master) {
+    require(sharding == Sharding::none && element_bytes < 4,
+            "training memory: fp32 master weights are kept for bf16/fp16 weights without sharding");
+    m.optimizer = 3 * 4.0 * (m.weights / e);  // float32 moments and masters of the rank's parameters
   }
   if (sharding == Sharding::zero3) {
     require(element_bytes == 4, "training memory: zero3 keeps float32 master weights (4 bytes), not " +

@@ -126,7 +126,7 @@ void read_algorithm(const ObjectReader& r, Recipe& recipe) {
                     "beta", "kl_estimator", "kl_in_reward", "entropy_coef", "aggregation", "const_length", "sequence_ratio", "lr",
                     "adam_beta1", "adam_beta2", "adam_eps", "max_grad_norm", "weight_decay", "warmup_steps",
                     "lr_decay", "min_lr_ratio", "mini_batch_size", "micro_batch_size", "micro_batch_tokens", "inner_epochs",
-                    "ref_refresh_steps", "autocast_bf16", "activation_checkpointing", "router_aux_loss_coef",
+                    "ref_refresh_steps", "autocast_bf16", "fp32_master_weights", "activation_checkpointing", "router_aux_loss_coef",
                     "routing_bias_update_rate", "max_staleness", "tis_cap"});
   auto& adv = recipe.advantage;
   adv.mode = named(r, "advantage", "grpo", policy::parse_advantage_mode);
@@ -166,6 +166,7 @@ void read_algorithm(const ObjectReader& r, Recipe& recipe) {
   t.inner_epochs = positive(r, "inner_epochs", t.inner_epochs);
   t.ref_refresh_steps = non_negative(r, "ref_refresh_steps", t.ref_refresh_steps);
   t.autocast_bf16 = r.get_bool("autocast_bf16", t.autocast_bf16);
+  opt.fp32_master = r.get_bool("fp32_master_weights", opt.fp32_master);
   t.activation_checkpointing = r.get_bool("activation_checkpointing", t.activation_checkpointing);
   t.router_aux_loss_coef = r.get_double("router_aux_loss_coef", t.router_aux_loss_coef);
   t.routing_bias_update_rate = r.get_double("routing_bias_update_rate", t.routing_bias_update_rate);
@@ -371,6 +372,21 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
     if (recipe.model.dtype != "float32")
       throw Error(what + ": parallel.sharding zero3 keeps float32 master weights: model.dtype must be \"float32\" (got \"" +
                   recipe.model.dtype + "\"); algorithm.autocast_bf16 gives bf16 compute");
+  }
+  // float32 master weights of a bf16/fp16 policy (policy/learner/optimizer.h): the other way to
+  // float32 updates (autocast_bf16 keeps the weights themselves in float32), unsharded.
+  if (t.optimizer.fp32_master) {
+    if (t.autocast_bf16)
+      throw Error(what + ": algorithm.fp32_master_weights and algorithm.autocast_bf16 are two ways to float32 "
+                  "updates: fp32_master_weights trains a bf16 model with float32 masters, autocast_bf16 a float32 "
+                  "model under bf16 autocast; set one");
+    if (recipe.model.dtype != "bfloat16")
+      throw Error(what + ": algorithm.fp32_master_weights keeps float32 masters of a bf16 model: model.dtype "
+                  "must be \"bfloat16\" (got \"" + recipe.model.dtype + "\")");
+    if (t.sharding != policy::Sharding::none)
+      throw Error(what + ": algorithm.fp32_master_weights is not available with parallel.sharding " +
+                  policy::sharding_name(t.sharding) + " (zero3 keeps float32 master ranges itself: model.dtype "
+                  "\"float32\" with algorithm.autocast_bf16); use sharding \"none\"");
   }
   // Expert parallelism (policy/learner/expert_parallel.h): what it does not do yet is said here;
   // the model (an MoE whose experts divide by the world size) is checked where it is known.

@@ -171,7 +171,8 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
     const auto held = parallel::training_memory(*config, static_cast<int64_t>(element), recipe.trainer.autocast_bf16,
                                                 recipe.trainer.loss.beta > 0, sharding, options.check_ranks,
                                                 recipe.trainer.prefetch,
-                                                recipe.trainer.expert_parallel && config->is_moe());
+                                                recipe.trainer.expert_parallel && config->is_moe(),
+                                                recipe.trainer.optimizer.fp32_master);
     const double weights = held.weights + held.rollout_weights;
     const double learner = held.learner();
     const bool experts_split = recipe.trainer.expert_parallel && config->is_moe() && options.check_ranks > 1;

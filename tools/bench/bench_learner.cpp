@@ -13,21 +13,25 @@
 //   bench_learner --model DIR --longtail [--device cuda:0] [--batch 64] [--prompt 256]
 //                 [--completion 2048] [--median 256] [--sigma 0.9] [--seed 0] [--micro 8]
 //                 [--micro-tokens 16384] [--steps 3] [--peak-tflops 989]
-//                 [--configs bf16-padded,bf16-packed,autocast-padded,autocast-packed] [--workload-out FILE]
+//                 [--configs bf16-padded,bf16-packed,autocast-padded,autocast-packed,master-packed]
+//                 [--workload-out FILE]
 // Workload: --batch sequences; prompt lengths uniform in [prompt * 3/4, prompt], left-padded to
 // --prompt; completion lengths log-normal, round(median * exp(sigma * z)) with z standard normal
 // (std::mt19937_64 seeded with --seed), clamped to [1, --completion]: with the defaults the mean
 // is about 375 tokens, the median 256, the 90th percentile about 810, and about 1% run to the cap
 // of 2048. The padded batch is as wide as the rollout makes it: --prompt + the longest drawn
-// completion. Four configurations, each its own trainer over a fresh copy of the weights of the
-// bf16 checkpoint --model: bf16 (the weights as they are) and autocast (loaded as float32 master
-// weights, under bf16 autocast), each padded (--micro rows per micro-batch) and packed (--micro-tokens
-// token slots per micro-batch, algorithm.micro_batch_tokens). One step = forward + backward over
+// completion. Configurations, each its own trainer over a fresh copy of the weights of the bf16
+// checkpoint --model: bf16 (the weights as they are), autocast (loaded as float32 weights, under
+// bf16 autocast: algorithm.autocast_bf16) and master (bf16 weights with float32 master weights in
+// the optimizer: algorithm.fp32_master_weights), each padded (--micro rows per micro-batch) and
+// packed (--micro-tokens token slots per micro-batch, algorithm.micro_batch_tokens); the default
+// runs all but master-padded. One step = forward + backward over
 // the whole batch + one AdamW step. MFU counts the real tokens only (the same FLOPs for padded
 // and packed): 6 x parameters x tokens + 6 x layers x q_size x L^2 per sequence (causal attention
 // forward and backward), against --peak-tflops (H100/H200 dense bf16: 989).
 // Prints one JSON line per configuration, then one with the ratios packed / padded (tokens/s)
-// and autocast / bf16 (packed), the targets: packed MFU >= 50%, autocast within 10%.
+// and autocast / bf16 and master / bf16 (packed), the targets: packed MFU >= 50%, float32
+// master weights within 10% of bf16.
 // MFU counts the active parameters (for a mixture of experts, the routed top-k experts only).
 // --configs runs a subset; --workload-out writes the batch (token ids, lengths, advantages) as JSON
 // so that learner_throughput.py --longtail runs transformers on the very same sequences.
@@ -131,9 +135,14 @@ void write_workload(const LongTail& w, int64_t P, const std::string& path) {
   aha::write_file_atomic(path, o.str());
 }
 
+// How the long-tailed comparison's learner keeps its weights: as loaded (bf16), float32 under bf16
+// autocast, or bf16 with float32 masters in the optimizer.
+enum class Precision { bf16, autocast, master };
+
 // One configuration of the long-tailed comparison; prints its JSON line, returns tokens/s.
-double run_longtail(const std::string& name, const std::string& model_dir, bool autocast, bool packed,
+double run_longtail(const std::string& name, const std::string& model_dir, Precision precision, bool packed,
                     const LongTail& work, const aha::cli::Args& args, const torch::Device device, double peak_flops) {
+  const bool autocast = precision == Precision::autocast;
   aha::LoadOptions load{device, autocast ? std::optional(torch::kFloat32) : std::nullopt};
   auto model = aha::load_model(model_dir, load);
   const auto config = model->config();
@@ -145,6 +154,7 @@ double run_longtail(const std::string& name, const std::string& model_dir, bool 
   else
     o.micro_batch_size = args.get_int("micro", 8);
   o.autocast_bf16 = autocast;
+  o.optimizer.fp32_master = precision == Precision::master;
   aha::policy::GrpoTrainer trainer(std::move(model), o);
   auto batch = work.batch;
   {  // behaviour log-probs from the policy itself, so ratios start at 1 as in a real step
@@ -195,23 +205,27 @@ int longtail_main(const aha::cli::Args& args) {
             << ", \"padded_slots\": " << work.batch.input_ids.numel() << ", \"median\": " << median
             << ", \"sigma\": " << sigma << ", \"cap\": " << C << "}" << std::endl;
   if (const auto path = args.get("workload-out")) write_workload(work, P, *path);
-  const auto configs = aha::cli::parse_name_list(args.get("configs", "bf16-padded,bf16-packed,autocast-padded,autocast-packed"),
-                                                 "configs", {"bf16-padded", "bf16-packed", "autocast-padded", "autocast-packed"});
-  auto run = [&](const std::string& name, bool autocast, bool packed) {
+  const auto configs = aha::cli::parse_name_list(
+      args.get("configs", "bf16-padded,bf16-packed,autocast-padded,autocast-packed,master-packed"), "configs",
+      {"bf16-padded", "bf16-packed", "autocast-padded", "autocast-packed", "master-padded", "master-packed"});
+  auto run = [&](const std::string& name, Precision precision, bool packed) {
     if (!configs.count(name)) return 0.0;
     std::string label = name;
     std::replace(label.begin(), label.end(), '-', ' ');
-    return run_longtail(label, bf16_dir, autocast, packed, work, args, device, peak_flops);
+    return run_longtail(label, bf16_dir, precision, packed, work, args, device, peak_flops);
   };
-  const double bf16_padded = run("bf16-padded", false, false);
-  const double bf16_packed = run("bf16-packed", false, true);
-  const double auto_padded = run("autocast-padded", true, false);
-  const double auto_packed = run("autocast-packed", true, true);
+  const double bf16_padded = run("bf16-padded", Precision::bf16, false);
+  const double bf16_packed = run("bf16-packed", Precision::bf16, true);
+  const double auto_padded = run("autocast-padded", Precision::autocast, false);
+  const double auto_packed = run("autocast-packed", Precision::autocast, true);
+  run("master-padded", Precision::master, false);
+  const double master_packed = run("master-packed", Precision::master, true);
   auto ratio = [](double a, double b) { return a > 0 && b > 0 ? a / b : 0.0; };  // 0: not run
   std::cout << "{\"ratios\": true, \"bf16_packed_over_padded\": " << ratio(bf16_packed, bf16_padded)
             << ", \"autocast_packed_over_padded\": " << ratio(auto_packed, auto_padded)
             << ", \"packed_autocast_over_bf16\": " << ratio(auto_packed, bf16_packed)
-            << ", \"autocast_target_at_least\": 0.9}" << std::endl;
+            << ", \"packed_master_over_bf16\": " << ratio(master_packed, bf16_packed)
+            << ", \"master_target_at_least\": 0.9}" << std::endl;
   return 0;
 }
 

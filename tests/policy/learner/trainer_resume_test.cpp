@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <functional>
+
 #include "core/files.h"
 #include "policy/learner/checkpoint.h"
 #include "trainer_test_util.h"
@@ -37,13 +39,16 @@ std::vector<std::vector<std::pair<std::string, double>>> train(GrpoTrainer& t, i
   return out;
 }
 
-TEST(TrainerResume, SixStepsStraightEqualThreePlusCheckpointPlusThree) {
+// `make` gives the model of the run, `other` a model of other weights (and the same dtype) that
+// a resume must overwrite entirely from the checkpoint.
+void expect_exact_resume(const std::function<std::unique_ptr<Transformer>()>& make,
+                         const std::function<std::unique_ptr<Transformer>()>& other, const TrainerOptions& options) {
   testing::one_thread();
   const auto dir = std::filesystem::temp_directory_path() / ("aha_resume_" + std::to_string(::getpid()));
   remove_tree(dir);
 
   torch::manual_seed(123);
-  GrpoTrainer straight(testing::tiny_model(), resume_options());
+  GrpoTrainer straight(make(), options);
   auto straight_metrics = train(straight, 0, 3);
   auto draw_straight = torch::rand({4});  // the run's RNG at the checkpoint
   auto more = train(straight, 3, 6);
@@ -52,13 +57,13 @@ TEST(TrainerResume, SixStepsStraightEqualThreePlusCheckpointPlusThree) {
   torch::manual_seed(123);
   std::vector<std::vector<std::pair<std::string, double>>> resumed_metrics;
   {
-    GrpoTrainer first(testing::tiny_model(), resume_options());
+    GrpoTrainer first(make(), options);
     resumed_metrics = train(first, 0, 3);
     save_checkpoint(dir, {3, 3}, first);
   }
   torch::manual_seed(999);  // a new process would start elsewhere
   // Fresh objects, deliberately from other weights: everything must come from the checkpoint.
-  GrpoTrainer second(init_model(testing::tiny_model()->config(), 77), resume_options());
+  GrpoTrainer second(other(), options);
   auto latest = latest_checkpoint(dir);
   ASSERT_TRUE(latest.has_value());
   auto state = load_checkpoint(*latest, second);
@@ -79,13 +84,32 @@ TEST(TrainerResume, SixStepsStraightEqualThreePlusCheckpointPlusThree) {
     }
   }
   auto a = straight.policy().named_parameters(), b = second.policy().named_parameters();
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+    const auto master = straight.optimizer().master_of(a[i].second);
+    ASSERT_EQ(master.defined(), options.optimizer.fp32_master) << a[i].first;
+    if (master.defined()) EXPECT_TRUE(torch::equal(master, second.optimizer().master_of(b[i].second))) << a[i].first;
+  }
   auto ra = straight.reference()->parameters(), rb = second.reference()->parameters();
   for (size_t i = 0; i < ra.size(); ++i) EXPECT_TRUE(torch::equal(ra[i], rb[i]));
   EXPECT_EQ(straight.optimizer().step_count(), second.optimizer().step_count());
   // The run really moved: a test of a frozen model would pass trivially.
-  EXPECT_FALSE(torch::equal(a[0].second, testing::tiny_model()->named_parameters()[0].second));
+  EXPECT_FALSE(torch::equal(a[0].second, make()->named_parameters()[0].second));
   remove_tree(dir);
+}
+
+TEST(TrainerResume, SixStepsStraightEqualThreePlusCheckpointPlusThree) {
+  expect_exact_resume([] { return testing::tiny_model(); },
+                      [] { return init_model(testing::tiny_model()->config(), 77); }, resume_options());
+}
+
+// A bf16 policy with float32 master weights (optimizer.h): the masters, which hold more than the
+// bf16 weights, must come back from the checkpoint too.
+TEST(TrainerResume, Bf16PolicyWithFloat32MastersResumesBitIdentically) {
+  auto options = resume_options();
+  options.optimizer.fp32_master = true;
+  expect_exact_resume([] { return load_model(testing::kTinyModel, LoadOptions{torch::kCPU, torch::kBFloat16}); },
+                      [] { return init_model(testing::tiny_model()->config(), 77, torch::kBFloat16); }, options);
 }
 
 }  // namespace

@@ -140,6 +140,20 @@ TEST(TrainingMemory, TinyModelByHandUnderEachSharding) {
   EXPECT_THROW(training_memory(c, 4, true, false, Sharding::zero3, 0), Error);
 }
 
+// bf16 weights with float32 masters (algorithm.fp32_master_weights), one rank, by hand: weights
+// and gradients 2 x 1448 = 2896 each; two float32 moments and the float32 master 3 x 4 x 1448.
+TEST(TrainingMemory, Fp32MastersOfBf16WeightsByHand) {
+  const auto c = tiny();
+  const auto m = training_memory(c, 2, false, false, Sharding::none, 1, false, false, /*fp32_master=*/true);
+  EXPECT_EQ(m.weights, 2896.0);
+  EXPECT_EQ(m.gradients, 2896.0);
+  EXPECT_EQ(m.optimizer, 17376.0);
+  EXPECT_EQ(m.total(), 23168.0);
+  EXPECT_EQ(training_memory(c, 2, false, false, Sharding::none, 1).optimizer, 5792.0);  // bf16 moments
+  EXPECT_THROW(training_memory(c, 4, false, false, Sharding::none, 1, false, false, true), Error);  // float32
+  EXPECT_THROW(training_memory(c, 2, false, false, Sharding::zero1, 4, false, false, true), Error);
+}
+
 TEST(ShardingPlan, DeepseekV3TinyCountsEveryExpertAndTheLatentCache) {
   const auto c = ModelConfig::from_file(kModels / "tiny-deepseek-v3.json");
   ASSERT_EQ(c.parameter_count(), 231088);

@@ -133,6 +133,24 @@ TEST(Recipe, ParallelShardingIsReadCheckedAndNotPartOfTheComparedRecipe) {
   EXPECT_NE(e.find("sharding"), std::string::npos) << e;
 }
 
+// algorithm.fp32_master_weights: read into the optimizer's options for a bf16 model; refused
+// beside autocast_bf16, for a float32 model and with sharding, each error naming what to change.
+TEST(Recipe, Fp32MasterWeightsNeedABf16ModelAndNoSharding) {
+  EXPECT_FALSE(parse(kMinimal).trainer.optimizer.fp32_master);
+  EXPECT_TRUE(parse(kMinimal, {"model.dtype=bfloat16", "algorithm.fp32_master_weights=true"}).trainer.optimizer.fp32_master);
+  auto e = error_of([] { parse(kMinimal, {"algorithm.fp32_master_weights=true"}); });  // float32 model
+  EXPECT_NE(e.find("model.dtype"), std::string::npos) << e;
+  EXPECT_NE(e.find("bfloat16"), std::string::npos) << e;
+  e = error_of([] {
+    parse(kMinimal, {"model.dtype=bfloat16", "algorithm.fp32_master_weights=true", "algorithm.autocast_bf16=true"});
+  });
+  EXPECT_NE(e.find("autocast_bf16"), std::string::npos) << e;
+  e = error_of([] {
+    parse(kMinimal, {"model.dtype=bfloat16", "algorithm.fp32_master_weights=true", "parallel.sharding=zero2"});
+  });
+  EXPECT_NE(e.find("zero2"), std::string::npos) << e;
+}
+
 // parallel.prefetch: true by default, false read, anything but a boolean an error that names
 // the key, the value and the choices; not part of the compared recipe either.
 TEST(Recipe, ParallelPrefetchIsABooleanAndNotPartOfTheComparedRecipe) {

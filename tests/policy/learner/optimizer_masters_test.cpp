@@ -1,0 +1,156 @@
+// Float32 master weights of bf16 parameters (OptimizerOptions::fp32_master): the masters follow
+// float32 AdamW exactly, the weights are their rounding, updates that bf16 would round away
+// accumulate, a resume carries the masters, and a weight written elsewhere re-seeds its master.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "policy/learner/optimizer.h"
+
+namespace {
+
+using aha::policy::Optimizer;
+using aha::policy::OptimizerOptions;
+
+torch::Tensor leaf(std::vector<float> values, torch::ScalarType dtype) {
+  return torch::tensor(values, torch::kFloat32).to(dtype).requires_grad_(true);
+}
+
+// Gradients that bf16 holds exactly (multiples of 1/64 below 4), so the bf16 and float32 runs see
+// the same numbers and any difference comes from the optimizer.
+std::vector<float> grads_of(int k) { return {0.25f - k / 64.0f, 1.5f, -0.75f + k / 32.0f}; }
+
+void set_grad(torch::Tensor& p, const std::vector<float>& g) {
+  p.mutable_grad() = torch::tensor(g, torch::kFloat32).to(p.scalar_type());
+}
+
+OptimizerOptions options(bool master) {
+  OptimizerOptions o;
+  o.lr = 1e-3;
+  o.max_grad_norm = 0.5;  // every step clips: the norm is about 1.7
+  o.fp32_master = master;
+  return o;
+}
+
+std::filesystem::path temp_path(const std::string& name) {
+  return std::filesystem::temp_directory_path() / ("aha_masters_" + std::to_string(::getpid()) + "_" + name);
+}
+
+TEST(OptimizerMasters, MastersFollowFloat32AdamWAndTheWeightsAreTheirRounding) {
+  const std::vector<float> start = {1.0f, -0.5f, 3.0f};
+  auto p = leaf(start, torch::kBFloat16);     // bf16 weights, float32 masters
+  auto ref = leaf(start, torch::kFloat32);    // the same update in float32
+  auto plain = leaf(start, torch::kBFloat16); // bf16 weights and moments, no masters
+  Optimizer with_masters({{"w", {p}, 0.01, 1.0}}, options(true));
+  Optimizer float32({{"w", {ref}, 0.01, 1.0}}, options(false));
+  Optimizer bf16({{"w", {plain}, 0.01, 1.0}}, options(false));
+  ASSERT_TRUE(with_masters.master_of(p).defined());
+  EXPECT_EQ(with_masters.master_of(p).scalar_type(), torch::kFloat32);
+  EXPECT_FALSE(float32.master_of(ref).defined());
+  for (int k = 0; k < 20; ++k) {
+    set_grad(p, grads_of(k));
+    set_grad(ref, grads_of(k));
+    set_grad(plain, grads_of(k));
+    const auto a = with_masters.step(), b = float32.step();
+    bf16.step();
+    EXPECT_EQ(a.grad_norm, b.grad_norm) << k;
+    EXPECT_FALSE(p.grad().defined()) << "the bf16 gradient is cleared after a step";
+  }
+  EXPECT_TRUE(torch::equal(with_masters.master_of(p), ref.detach())) << with_masters.master_of(p) << ref;
+  EXPECT_TRUE(torch::equal(p.detach(), ref.detach().to(torch::kBFloat16)));
+  // Each update is about lr = 1e-3; bf16's spacing at 3.0 is 1/64, so the pure bf16 run rounds
+  // every one of them away, while the masters moved the weight up (its gradient is negative in
+  // all 20 steps) by about 20 updates' worth, ~0.02.
+  EXPECT_EQ(plain[2].item<float>(), 3.0f);
+  EXPECT_NE(p[2].item<float>(), 3.0f);
+  EXPECT_NEAR(ref[2].item<float>(), 3.0f + 20e-3f, 5e-3f);
+  // Moments and masters are float32: 3 tensors of 3 floats.
+  EXPECT_EQ(with_masters.state_bytes(), 3 * 3 * 4);
+}
+
+TEST(OptimizerMasters, SaveLoadCarriesTheMastersBitIdentically) {
+  const auto path = temp_path("state.pt");
+  auto p = leaf({1.0f, -0.5f, 3.0f}, torch::kBFloat16);
+  Optimizer first({{"w", {p}, 0.01, 1.0}}, options(true));
+  for (int k = 0; k < 3; ++k) {
+    set_grad(p, grads_of(k));
+    first.step();
+  }
+  first.save(path);
+  // What the weights alone hold is less than the masters: a resume from them would differ.
+  ASSERT_FALSE(torch::equal(first.master_of(p), p.detach().to(torch::kFloat32)));
+  auto p2 = p.detach().clone().requires_grad_(true);
+  for (int k = 3; k < 6; ++k) {
+    set_grad(p, grads_of(k));
+    first.step();
+  }
+  Optimizer resumed({{"w", {p2}, 0.01, 1.0}}, options(true));
+  resumed.load(path);
+  for (int k = 3; k < 6; ++k) {
+    set_grad(p2, grads_of(k));
+    resumed.step();
+  }
+  EXPECT_TRUE(torch::equal(first.master_of(p), resumed.master_of(p2)));
+  EXPECT_TRUE(torch::equal(p.detach(), p2.detach()));
+
+  // A state with other masters' shapes is refused, naming the file, and leaves the optimizer as it was.
+  auto q = leaf({1.0f, 2.0f}, torch::kBFloat16);
+  Optimizer other({{"w", {q}, 0.01, 1.0}}, options(true));
+  try {
+    other.load(path);
+    FAIL() << "loaded masters of shape [3] for a parameter of shape [2]";
+  } catch (const aha::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(other.step_count(), 0);
+  std::filesystem::remove(path);
+}
+
+// A weight load or sync between steps writes the parameter: its master must start from the new
+// value, or the next step would write the old weights back over it.
+TEST(OptimizerMasters, AWeightWrittenElsewhereReseedsItsMaster) {
+  auto p = leaf({1.0f, -0.5f, 3.0f}, torch::kBFloat16);
+  auto o = options(true);
+  Optimizer opt({{"w", {p}, 0.0, 1.0}}, o);
+  set_grad(p, grads_of(0));
+  opt.step();
+  {
+    torch::NoGradGuard no_grad;
+    p.copy_(torch::tensor({2.0f, 2.0f, 2.0f}));
+  }
+  set_grad(p, {0.0f, 0.0f, 0.0f});  // a zero gradient: AdamW moves only by its first moment
+  opt.step();
+  auto moved = (opt.master_of(p) - 2.0f).abs().max().item<float>();
+  EXPECT_LT(moved, 2e-3f) << opt.master_of(p);  // from 2.0, not from the old weights
+  EXPECT_TRUE(torch::equal(p.detach(), opt.master_of(p).to(torch::kBFloat16)));
+}
+
+TEST(OptimizerMasters, Bf16StateResumesWithMastersAndAllFloat32IsRefused) {
+  const auto path = temp_path("bf16.pt");
+  auto p = leaf({1.0f, -0.5f, 3.0f}, torch::kBFloat16);
+  Optimizer bf16({{"w", {p}, 0.01, 1.0}}, options(false));
+  set_grad(p, grads_of(0));
+  bf16.step();
+  bf16.save(path);
+  auto p2 = p.detach().clone().requires_grad_(true);
+  Optimizer resumed({{"w", {p2}, 0.01, 1.0}}, options(true));
+  resumed.load(path);  // bf16 moments, no masters: the masters start from the weights
+  EXPECT_TRUE(torch::equal(resumed.master_of(p2), p2.detach().to(torch::kFloat32)));
+  set_grad(p2, grads_of(1));
+  EXPECT_TRUE(resumed.step().applied);
+  const auto& state = resumed.adamw().state();
+  ASSERT_EQ(state.size(), 1u);
+  EXPECT_EQ(static_cast<const torch::optim::AdamWParamState&>(*state.begin()->second).exp_avg().scalar_type(),
+            torch::kFloat32);
+  std::filesystem::remove(path);
+
+  auto f = leaf({1.0f}, torch::kFloat32);
+  try {
+    Optimizer all_float32({{"w", {f}, 0.0, 1.0}}, options(true));
+    FAIL() << "fp32_master over float32 parameters only";
+  } catch (const aha::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("float32"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
