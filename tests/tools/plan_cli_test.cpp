@@ -90,6 +90,35 @@ TEST(PlanCli, TheRecipesShardingIsPlanned) {
   aha::remove_tree(dir);
 }
 
+// A bf16 recipe with algorithm.fp32_master_weights is planned as bf16-master (2 + 2 + 12 bytes
+// per parameter), the same recipe without it as pure bf16.
+TEST(PlanCli, Fp32MasterWeightsArePlannedAsBf16Master) {
+  const fs::path dir = fs::temp_directory_path() / ("aha-plan-master-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::string text = aha::read_file(fs::path(AHA_SOURCE_DIR) / "recipes/r1-zero-gpu.json");
+  for (auto [from, to] : {std::pair<std::string, std::string>{R"("dtype": "float32")", R"("dtype": "bfloat16")"},
+                          {R"("autocast_bf16": true)", R"("fp32_master_weights": true)"}}) {
+    const auto at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+  }
+  aha::write_file_atomic(dir / "master.json", text);
+  auto r = aha::test::run_aha("plan --recipe " + (dir / "master.json").string() + " --model " +
+                                  models("qwen2.5-0.5b.json") + " --gpus 1",
+                              true, kTimeout);
+  ASSERT_EQ(r.exit_status, 0) << r.out;
+  EXPECT_NE(r.out.find("precision    bf16-master"), std::string::npos) << r.out;
+  const std::string flag = R"("fp32_master_weights": true)";
+  text.replace(text.find(flag), flag.size(), R"("fp32_master_weights": false)");
+  aha::write_file_atomic(dir / "bf16.json", text);
+  auto plain = aha::test::run_aha("plan --recipe " + (dir / "bf16.json").string() + " --model " +
+                                      models("qwen2.5-0.5b.json") + " --gpus 1",
+                                  true, kTimeout);
+  ASSERT_EQ(plain.exit_status, 0) << plain.out;
+  EXPECT_NE(plain.out.find("precision    bf16:"), std::string::npos) << plain.out;
+  aha::remove_tree(dir);
+}
+
 TEST(PlanCli, ExpertParallelSplitsTheRoutedExpertsAndNeedsAnMoeModel) {
   auto r = aha::test::run_aha("plan --model " + models("tiny-deepseek-v3.json") + " --gpus 2 --expert-parallel on",
                               true, kTimeout);
