@@ -285,7 +285,7 @@ int main(int argc, char** argv) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / steps;
     std::cout << "{\"step_s\": " << step_s << ", \"completion_tokens_per_s\": " << B * C / step_s
               << ", \"peak_bytes\": " << peak_bytes() << ", \"parameters\": " << config.parameter_count()
-              << ", \"loss\": " << m.loss << ", \"skipped\": " << m.skipped_steps << "}" << std::endl;
+              << ", \"active_parameters\": " << config.active_parameter_count() << ", \"loss\": " << m.loss << ", \"skipped\": " << m.skipped_steps << "}" << std::endl;
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "bench_learner: " << e.what() << "\n";

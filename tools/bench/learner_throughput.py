@@ -196,11 +196,13 @@ def main():
     hf_peak = torch.cuda.max_memory_allocated()
 
     cfg = model.config
-    params = runs["aha bf16"]["parameters"]
+    # A mixture of experts computes with its active parameters (the routed top-k experts) only.
+    params = runs["aha bf16"]["active_parameters"]
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     flops = 6 * params * B * T + 6 * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim * T * T * B
     hf_tps = B * C / hf_s
-    print(f"model: {args.config} bf16, {params / 1e6:.0f}M parameters, batch {B} x ({args.prompt} + {C}), "
+    print(f"model: {args.config} bf16, {runs['aha bf16']['parameters'] / 1e6:.0f}M parameters "
+          f"({params / 1e6:.0f}M active), batch {B} x ({args.prompt} + {C}), "
           f"micro-batch {args.micro}, device {torch.cuda.get_device_name()}")
     print(f"learner_tokens_s  transformers {hf_tps:.0f}  step {hf_s:.3f}s  MFU {flops / hf_s / PEAK_FLOPS:.1%}  "
           f"peak {hf_peak / 2**30:.2f} GiB")
