@@ -28,6 +28,16 @@
 namespace aha::recipes {
 namespace {
 
+// algorithm.fp32_master_weights of the recipe's shared keys: a bf16 policy trained with float32
+// masters in its GRPO stages keeps them in its SFT stages too (one switch for the whole flow).
+bool shared_fp32_master(const StagedRecipe& recipe) {
+  const auto doc = json::parse(recipe.shared_json, recipe.file.string());
+  if (!doc.IsObject() || !doc.HasMember("algorithm") || !doc["algorithm"].IsObject()) return false;
+  const auto& algorithm = doc["algorithm"];
+  return algorithm.HasMember("fp32_master_weights") && algorithm["fp32_master_weights"].IsBool() &&
+         algorithm["fp32_master_weights"].GetBool();
+}
+
 namespace fs = std::filesystem;
 using json::ObjectReader;
 using Metrics = std::vector<std::pair<std::string, double>>;
@@ -244,6 +254,7 @@ StageResult run_sft_stage(const StageInput& in) {
   topt.optimizer.schedule.total_steps = std::max(total_steps, c.warmup_steps + 1);
   topt.weight_decay = c.weight_decay;
   topt.micro_batch_size = c.micro_batch_rows;
+  topt.optimizer.fp32_master = shared_fp32_master(*in.recipe);
   policy::LmTrainer trainer(std::move(model), topt);
 
   RunStore store(in.run_dir / "run.db");

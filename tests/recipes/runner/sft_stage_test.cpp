@@ -11,6 +11,7 @@
 
 #include "core/files.h"
 #include "core/run_store.h"
+#include "policy/learner/checkpoint.h"
 #include "policy/model/model_io.h"
 #include "recipes/runner/sft_data.h"
 #include "tests/recipes/runner/recipes_test_util.h"
@@ -163,6 +164,35 @@ TEST_F(SftStageTest, LearnsStopsResumesExactlyAndFeedsTheNextStage) {
   EXPECT_TRUE(second.finished);
   EXPECT_EQ(series("resumed", "sft/loss"), loss);
   auto a = load_model(straight.stages[0].output), b = load_model(second.stages[0].output);
+  auto pa = a->named_parameters(), pb = b->named_parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i].second, pb[i].second)) << pa[i].first;
+}
+
+// A bf16 model with algorithm.fp32_master_weights: the SFT stage keeps float32 masters too (its
+// checkpoints carry them, so a stop and resume equals the straight run), and the GRPO stage after
+// it trains the bf16 policy the same way.
+TEST_F(SftStageTest, Bf16WithFloat32MastersResumesExactlyThroughBothStages) {
+  const std::vector<std::string> masters = {"model.dtype=bfloat16", "algorithm.fp32_master_weights=true"};
+  auto straight = run_staged(recipe(kKeys, masters), options("straight"));
+  ASSERT_TRUE(straight.finished);
+  EXPECT_EQ(straight.stages[1].status, "done");
+  const auto loss = series("straight", "sft/loss");
+  ASSERT_GE(loss.size(), 6u);
+  EXPECT_LT(loss.back(), loss.front());
+  auto first = run_staged(recipe(kKeys, masters), options("resumed", 2));
+  EXPECT_FALSE(first.finished);
+  const auto saved = policy::latest_checkpoint(work_ / "resumed" / "checkpoints" / "cold_start");
+  ASSERT_TRUE(saved.has_value());
+  torch::serialize::InputArchive archive;
+  archive.load_from((*saved / "optimizer.pt").string());
+  torch::Tensor count;
+  ASSERT_TRUE(archive.try_read("aha_master_count", count)) << "the SFT checkpoint holds no float32 masters";
+  EXPECT_GT(count.item<int64_t>(), 0);
+  auto second = run_staged(recipe(kKeys, masters), options("resumed", 0, true));
+  EXPECT_TRUE(second.finished);
+  EXPECT_EQ(series("resumed", "sft/loss"), loss);
+  auto a = load_model(straight.stages[0].output), b = load_model(second.stages[0].output);
+  EXPECT_EQ(a->named_parameters()[0].second.scalar_type(), torch::kBFloat16);
   auto pa = a->named_parameters(), pb = b->named_parameters();
   for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i].second, pb[i].second)) << pa[i].first;
 }
