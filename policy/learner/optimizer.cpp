@@ -411,6 +411,7 @@ void Optimizer::shard(std::shared_ptr<parallel::Communicator> comm, Sharding mod
 }
 
 void Optimizer::set_rank_local(std::shared_ptr<parallel::Communicator> comm, const std::vector<torch::Tensor>& local) {
+  require(masters_.empty(), "optimizer: fp32_master does not combine with rank-local parameters (expert parallelism)");
   require(!sharded_, "optimizer: rank-local parameters (expert parallelism) need an unsharded optimizer");
   local_comm_ = std::move(comm);
   local_params_.clear();

@@ -387,6 +387,10 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
       throw Error(what + ": algorithm.fp32_master_weights is not available with parallel.sharding " +
                   policy::sharding_name(t.sharding) + " (zero3 keeps float32 master ranges itself: model.dtype "
                   "\"float32\" with algorithm.autocast_bf16); use sharding \"none\"");
+    if (t.expert_parallel)
+      throw Error(what + ": algorithm.fp32_master_weights is not available with parallel.expert_parallel (the "
+                  "experts' masters would be split over the ranks); use model.dtype \"float32\" with "
+                  "algorithm.autocast_bf16");
   }
   // Expert parallelism (policy/learner/expert_parallel.h): what it does not do yet is said here;
   // the model (an MoE whose experts divide by the world size) is checked where it is known.

@@ -149,6 +149,10 @@ TEST(Recipe, Fp32MasterWeightsNeedABf16ModelAndNoSharding) {
     parse(kMinimal, {"model.dtype=bfloat16", "algorithm.fp32_master_weights=true", "parallel.sharding=zero2"});
   });
   EXPECT_NE(e.find("zero2"), std::string::npos) << e;
+  e = error_of([] {
+    parse(kMinimal, {"model.dtype=bfloat16", "algorithm.fp32_master_weights=true", "parallel.expert_parallel=true"});
+  });
+  EXPECT_NE(e.find("expert_parallel"), std::string::npos) << e;
 }
 
 // parallel.prefetch: true by default, false read, anything but a boolean an error that names
