@@ -157,19 +157,12 @@ double run_longtail(const std::string& name, const std::string& model_dir, Preci
   o.optimizer.fp32_master = precision == Precision::master;
   aha::policy::GrpoTrainer trainer(std::move(model), o);
   auto batch = work.batch;
-  {  // behaviour log-probs from the policy itself, so ratios start at 1 as in a real step
-    torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> parts;
-    const int64_t B = batch.size(), micro = args.get_int("micro", 8);
-    for (int64_t i = 0; i < B; i += micro) {
-      const int64_t n = std::min(micro, B - i);
-      parts.push_back(trainer.policy()
-                          .token_logprobs(batch.input_ids.narrow(0, i, n).to(device),
-                                          batch.attention_mask.narrow(0, i, n).to(device))
-                          .cpu());
-    }
-    batch.old_logprobs = torch::cat(parts);
-  }
+  // Behaviour log-probs from the policy itself through the trainer's own layout (packed or
+  // padded, the same kernels as its training forward), so ratios start at exactly 1 and the
+  // first step's loss is the closed form that learner_throughput.py checks.
+  // (A batch is checked whole before use: zeros stand in until they are computed.)
+  batch.old_logprobs = torch::zeros({batch.size(), batch.input_ids.size(1) - 1}, torch::kFloat32);
+  batch.old_logprobs = trainer.policy_logprobs(batch).cpu();
   // Warm-up (allocator, optimizer state); its loss is at ratio 1, before any update: the value
   // both sides of learner_throughput.py must share.
   const double first_loss = trainer.train_step(batch).loss;
