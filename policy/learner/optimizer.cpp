@@ -422,9 +422,8 @@ Sharding Optimizer::sharding() const { return sharded_ ? sharded_->mode() : Shar
 void Optimizer::save_shards(const std::filesystem::path& dir) const {
   require(sharded_ != nullptr, "optimizer: save_shards needs a sharded optimizer");
   auto& comm = sharded_->comm();
-  const auto [begin, end] = sharded_->layout().range(comm.rank());
   comm.set_activity("writing optimizer shard " + std::to_string(comm.rank()));
-  auto mine = write_optimizer_shard(dir, comm.rank(), begin, end, sharded_->piece_states());
+  auto mine = write_optimizer_shard(dir, comm.rank(), sharded_->piece_states());
   // Every rank's size and CRC to rank 0, for the index (exact in float64: < 2^53).
   std::vector<double> info(2 * comm.size(), 0.0);
   info[2 * comm.rank()] = double(mine.bytes);
@@ -437,9 +436,11 @@ void Optimizer::save_shards(const std::filesystem::path& dir) const {
   index.step_count = step_count_;
   index.skipped_steps = skipped_steps_;
   index.parameters = sizes_of(sharded_->named());
-  for (int r = 0; r < comm.size(); ++r) {
-    const auto [b, e] = sharded_->layout().range(r);
-    index.shards.push_back({r, b, e, static_cast<int64_t>(info[2 * r]), static_cast<uint32_t>(info[2 * r + 1])});
+  const auto& named = sharded_->named();
+  for (int r = 0; r < comm.size(); ++r) {  // rank r's pieces: those of its range
+    ShardFileInfo shard{r, {}, static_cast<int64_t>(info[2 * r]), static_cast<uint32_t>(info[2 * r + 1])};
+    for (const auto& p : sharded_->layout().pieces_of(r)) shard.pieces.push_back({named[p.param].first, p.offset, p.length});
+    index.shards.push_back(std::move(shard));
   }
   write_shard_index(dir, index);
 }

@@ -186,7 +186,8 @@ std::vector<ShardPieceState> ShardedAdamW::piece_states() const {
 void ShardedAdamW::load(OptimizerShardReader& reader) {
   torch::NoGradGuard no_grad;
   std::vector<OptimizerShardReader::Range> ranges;  // all read before any is applied
-  for (const auto& p : pieces_) ranges.push_back(reader.read(p.where.param, p.where.offset, p.where.length));
+  for (const auto& p : pieces_)
+    ranges.push_back(reader.read(reader.param_index(named_[p.where.param].first), p.where.offset, p.where.length));
   for (size_t i = 0; i < pieces_.size(); ++i) {
     pieces_[i].exp_avg.copy_(ranges[i].exp_avg);
     pieces_[i].exp_avg_sq.copy_(ranges[i].exp_avg_sq);

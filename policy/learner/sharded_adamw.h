@@ -68,7 +68,8 @@ class ShardedAdamW {
   // Elements per rank in each all-gather round (0: from the communicator's bucket size).
   void set_gather_round_elements(int64_t n) { gather_round_ = n; }
 
-  // Checkpoints (optimizer_shards.h): this rank's pieces, and loading them back from any layout.
+  // Checkpoints (optimizer_shards.h): this rank's pieces, and loading them back from any layout
+  // (parameters looked up by name: the reader's list may be the whole model's, a superset).
   std::vector<ShardPieceState> piece_states() const;
   void load(OptimizerShardReader& reader);
   // From a whole AdamW state (an unsharded optimizer.pt loaded into `full`): this rank's ranges.
