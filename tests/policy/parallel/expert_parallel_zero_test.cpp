@@ -75,8 +75,9 @@ INSTANTIATE_TEST_SUITE_P(Worlds, ExpertParallelZero,
                          });
 
 // Written under expert parallelism with zero2 on 2 ranks after step 1, resumed for step 2 under
-// the same layout, expert parallelism unsharded, plain data parallelism with zero1, expert
-// parallelism with zero1 on 4 ranks, and by one process: the uninterrupted run's weights.
+// the same layout, expert parallelism unsharded, plain data parallelism with zero1 and
+// unsharded, expert parallelism with zero1 on 4 ranks, and by one process: the uninterrupted
+// run's weights.
 TEST(ExpertParallelZeroCheckpoint, ResumesUnderEveryLayout) {
   policy::testing::one_thread();
   const std::string model = "deepseek_v3_qlora_groups";
@@ -109,6 +110,7 @@ TEST(ExpertParallelZeroCheckpoint, ResumesUnderEveryLayout) {
   for (const auto& [what, world, expert_parallel, sharding, atol] :
        {Resume{"expert parallel zero2", 2, true, "zero2", 1e-6}, Resume{"expert parallel unsharded", 2, true, "none", 1e-6},
         Resume{"plain data parallel zero1", 2, false, "zero1", 1e-6},
+        Resume{"plain data parallel unsharded", 2, false, "none", 1e-6},
         Resume{"expert parallel zero1 on 4 ranks", 4, true, "zero1", 2e-6}}) {
     auto resumed = train(model, world, expert_parallel, {{"AHA_TEST_LOAD", saved.string()}, {"AHA_TEST_SHARDING", sharding}});
     ASSERT_EQ(resumed.size(), size_t(world)) << what;
