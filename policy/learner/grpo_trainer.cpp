@@ -244,11 +244,13 @@ void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm
     optimizer_->set_rank_local(comm_, expert_parallel_->expert_parameters());
     // zero1/zero2 shard the replicated parameters' state only (the experts' stays local), in the
     // order the gradient sync has them, so that a zero2 layout describes its buckets.
-    std::vector<std::pair<std::string, torch::Tensor>> replicated;
-    for (auto& [name, p] : policy_->named_parameters())
-      if (!is_routed_expert_parameter(name)) replicated.emplace_back(name, p);
-    optimizer_->shard(comm_, options_.sharding, replicated);
-    if (optimizer_->sharding() == Sharding::zero2) sync_->reduce_to_shard(optimizer_->sharded()->layout());
+    if (options_.sharding != Sharding::none) {
+      std::vector<std::pair<std::string, torch::Tensor>> replicated;
+      for (auto& [name, p] : policy_->named_parameters())
+        if (!is_routed_expert_parameter(name)) replicated.emplace_back(name, p);
+      optimizer_->shard(comm_, options_.sharding, replicated);
+      if (optimizer_->sharding() == Sharding::zero2) sync_->reduce_to_shard(optimizer_->sharded()->layout());
+    }
     return;
   }
   if (options_.sharding == Sharding::zero3 && comm_->size() > 1) {
