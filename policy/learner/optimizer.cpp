@@ -536,8 +536,10 @@ void Optimizer::save_shards(const std::filesystem::path& dir,
   index.skipped_steps = skipped_steps_;
   // The whole model's parameters: a rank-local one at its whole size (equal slices, see
   // set_rank_local), the sharded ones as the sharded optimizer has them, in the model's order.
-  std::map<std::string, int64_t> local_numel;
-  for (const auto& p : local_piece_states(named)) local_numel[p.name] = p.exp_avg.numel();
+  std::map<std::string, int64_t> local_numel;  // each rank's slice of a rank-local parameter
+  for (const auto& [name, p] : named)
+    if (auto it = std::find(local_params_.begin(), local_params_.end(), p.unsafeGetTensorImpl()); it != local_params_.end())
+      local_numel[name] = local_numels_[size_t(it - local_params_.begin())];
   const auto& shard_named = sharded_->named();
   size_t next_sharded = 0;
   for (const auto& [name, p] : named) {
