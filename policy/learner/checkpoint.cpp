@@ -139,7 +139,7 @@ fs::path save_parts(const fs::path& stage_dir, const CheckpointState& state, con
       tmp = broadcast_path(*comm, tmp);
       // The RNG first: the shards' all-reduce in save_shards then says every rank's files are written.
       save_rng(tmp / "rng" / rank_rng_name(comm->rank()));
-      trainer.optimizer.save_shards(tmp / "optimizer");
+      trainer.optimizer.save_shards(tmp / "optimizer", trainer.policy.named_parameters());
       done("optimizer");
     }
     if (writer) {
@@ -237,18 +237,25 @@ fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state
     release_reference.p = reference;
     reference->gather_all();
   }
-  // Expert parallelism: the experts and their AdamW moments are gathered whole on every rank
-  // (collective), rank 0 writes what plain data parallelism writes, and each rank keeps its
-  // slice again after, also when the write fails.
+  // Expert parallelism: the experts (and, unsharded, their AdamW moments) are gathered whole on
+  // every rank (collective), and each rank keeps its slice again after, also when the write
+  // fails. Unsharded, rank 0 writes what plain data parallelism writes; sharded (zero1/zero2),
+  // rank 0 writes the model and every rank its shard, its experts' moments as pieces of the
+  // whole expert tensors (optimizer.h's save_shards), so no rank gathers the moments.
   ExpertParallel* experts = trainer.expert_parallel();
   if (experts) {
-    experts->gather_whole(&trainer.optimizer());
+    Optimizer* moments = trainer.optimizer().sharded() ? nullptr : &trainer.optimizer();
+    experts->gather_whole(moments);
     struct Slice {
       ExpertParallel* e;
       Optimizer* o;
       ~Slice() { e->scatter_back(o); }
-    } slice{experts, &trainer.optimizer()};
+    } slice{experts, moments};
     auto* comm = trainer.communicator();
+    if (!moments)
+      return save_parts(stage_dir, state, {trainer.policy(), trainer.reference(), trainer.optimizer(),
+                                           trainer.steps_done(), comm},
+                        copy_extras_from, on_part_written);
     fs::path path;
     if (comm->rank() == 0)
       path = save_parts(stage_dir, state, {trainer.policy(), trainer.reference(), trainer.optimizer(),
@@ -273,8 +280,9 @@ CheckpointState load_checkpoint(const fs::path& dir, GrpoTrainer& trainer) {
   FullyShardedParameters* reference = trainer.reference_sharded();
   if (sharded) sharded->materialize();
   if (reference) reference->materialize();
-  // Expert parallelism: the checkpoint is whole (see save_checkpoint); it is read into whole
-  // expert tensors and optimizer state, of which each rank then keeps its slice.
+  // Expert parallelism: the checkpoint is whole (see save_checkpoint; a sharded one lists the
+  // experts whole too); it is read into whole expert tensors and optimizer state, of which each
+  // rank then keeps its slice.
   ExpertParallel* experts = trainer.expert_parallel();
   if (experts) experts->gather_whole(&trainer.optimizer());
   std::pair<CheckpointState, int64_t> loaded;

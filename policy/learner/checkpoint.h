@@ -23,10 +23,12 @@
 // reference's with beta > 0) for the save and frees them after; loading reads the whole weights
 // on every rank, which keeps its master ranges.
 // Expert parallelism (expert_parallel.h): save_checkpoint is collective too; every rank
-// gathers the routed experts and their AdamW moments whole, rank 0 writes exactly what plain
-// data parallelism writes (the model once, optimizer.pt), and every rank keeps its slice again
-// after; loading reads it whole and slices it, so a checkpoint resumes with or without expert
-// parallelism.
+// gathers the routed experts whole for rank 0's model write and keeps its slice again after.
+// Unsharded, their AdamW moments are gathered too and rank 0 writes exactly what plain data
+// parallelism writes (optimizer.pt); with zero1/zero2 every rank writes its shard, its experts'
+// moments as pieces of the whole expert tensors (optimizer_shards.h), which every layout reads.
+// Loading reads the experts (and their moments) whole and slices them, so a checkpoint resumes
+// with or without expert parallelism, under any sharding but zero3 with it.
 // Loading copies the weights into the trainer's existing tensors (the optimizer keeps its
 // parameters) and restores optimizer, counters and RNG: continuing then is bit-identical to
 // never having stopped, on the same device and build.

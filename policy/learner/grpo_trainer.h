@@ -75,9 +75,11 @@
 //   experts' AdamW state is the owner's, and the global norm sums the experts' squares over the
 //   ranks: the update equals plain data parallelism's. Between steps policy() holds this
 //   rank's experts only (expert_parallel()->gather_into copies the whole model, e.g. for the
-//   rollout). Not yet with sharding other than none, packed micro-batches (their count differs
-//   per rank) or activation checkpointing: an error. A reference model (beta > 0) is whole on
-//   every rank, refreshed by gathering the experts.
+//   rollout). With sharding zero1/zero2 the replicated parameters' state is sharded (and, zero2,
+//   their gradients reduced to their shards) while the experts' stays with its rank; zero3 is
+//   an error. Packed micro-batches and activation checkpointing work (the ranks agree on the
+//   number of micro-batches). A reference model (beta > 0) is whole on every rank, refreshed by
+//   gathering the experts.
 // - Mixture-of-experts policies (Qwen3-MoE): each micro-batch's router logits give the
 //   auxiliary load-balancing loss of transformers (policy/model/moe_routing.h) over its real
 //   tokens; with router_aux_loss_coef > 0 the loss adds coef x aux x (micro-batch rows /

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
@@ -19,6 +20,12 @@ std::string non_finite_skip_reason(double loss, double grad_norm) {
   if (!std::isfinite(loss)) return "loss is not finite";
   if (!std::isfinite(grad_norm)) return "gradient norm is not finite";
   return {};
+}
+
+double clip_coefficient(double max_grad_norm, double grad_norm) {
+  if (max_grad_norm <= 0.0) return 1.0;
+  const double norm32 = static_cast<double>(static_cast<float>(grad_norm));
+  return std::min(1.0, max_grad_norm / (norm32 + 1e-6));
 }
 
 namespace {
@@ -48,10 +55,35 @@ void validate(const std::vector<ParamGroup>& groups, const OptimizerOptions& o) 
 
 int64_t bytes_of(const torch::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; }
 
+// Squared L2 norm of gradients: float32 norms (_foreach_norm), squared and summed in float64.
+double squared_norm(const std::vector<torch::Tensor>& grads) {
+  if (grads.empty()) return 0.0;
+  auto norms = at::_foreach_norm(grads, 2, torch::kFloat32);
+  for (auto& n : norms) n = n.to(grads.front().device());
+  const auto host = torch::stack(norms).to(torch::kCPU, torch::kFloat64);  // one transfer
+  const auto* v = host.data_ptr<double>();
+  double sum = 0.0;
+  for (int64_t i = 0; i < host.numel(); ++i) sum += v[i] * v[i];
+  return sum;
+}
+
 std::vector<std::pair<std::string, int64_t>> sizes_of(const std::vector<std::pair<std::string, torch::Tensor>>& named) {
   std::vector<std::pair<std::string, int64_t>> out;
   for (const auto& [name, p] : named) out.emplace_back(name, p.numel());
   return out;
+}
+
+// A parameter's whole AdamW state from sharded checkpoint pieces (`p` at its whole size), or
+// null when it was never updated (AdamW keeps no state then).
+std::unique_ptr<torch::optim::AdamWParamState> whole_state(OptimizerShardReader& reader, size_t param,
+                                                           const torch::Tensor& p) {
+  auto range = reader.read(param, 0, p.numel());
+  if (range.step == 0) return nullptr;
+  auto s = std::make_unique<torch::optim::AdamWParamState>();
+  s->step(range.step);
+  s->exp_avg(range.exp_avg.to(p.device(), p.scalar_type()).view(p.sizes()).clone());
+  s->exp_avg_sq(range.exp_avg_sq.to(p.device(), p.scalar_type()).view(p.sizes()).clone());
+  return s;
 }
 
 }  // namespace
@@ -113,7 +145,20 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
     const double factor = schedule_.lr_factor(step_count_);
     std::vector<double> lrs;
     for (const auto& g : groups_) lrs.push_back(options_.lr * g.lr_scale * factor);
-    auto result = sharded_->step(loss, lrs, options_.max_grad_norm);
+    // Rank-local parameters are outside the shards: their squared norm joins the shards' in the
+    // one all-reduce, so the global norm (and the skip and clip decisions) covers them too.
+    std::vector<torch::Tensor> local_grads;
+    for (const auto& p : local_tensors_)
+      if (p.grad().defined()) local_grads.push_back(p.grad());
+    auto result = sharded_->step(loss, lrs, options_.max_grad_norm, squared_norm(local_grads));
+    if (result.applied && !local_grads.empty()) {
+      torch::NoGradGuard no_grad;
+      const double coef = clip_coefficient(options_.max_grad_norm, result.grad_norm);
+      if (coef < 1.0) at::_foreach_mul_(local_grads, coef);
+      set_group_lrs(factor);
+      fused_adamw_step();  // the sharded step cleared the other gradients: only the local ones step
+    }
+    for (auto& p : local_tensors_) p.mutable_grad().reset();
     result.lr = lr_at(step_count_);
     if (!result.applied) ++skipped_steps_;
     ++step_count_;
@@ -141,14 +186,7 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
   if (local_comm_) {
     // Rank-local parameters: every rank's squared norms of them summed (the same on every rank),
     // plus the replicated parameters' (already the same everywhere).
-    auto squares = [](const std::vector<torch::Tensor>& gs) {
-      if (gs.empty()) return torch::zeros({}, torch::kFloat64);
-      auto norms = at::_foreach_norm(gs, 2, torch::kFloat32);
-      auto sum = torch::zeros({}, torch::kFloat64);
-      for (auto& n : norms) sum += n.to(torch::kCPU, torch::kFloat64).square();
-      return sum;
-    };
-    const double all = squares(grads).item<double>(), local = squares(local_grads).item<double>();
+    const double all = squared_norm(grads), local = squared_norm(local_grads);
     const double local_sum =
         local_comm_->all_reduce({local}, c10d::ReduceOp::SUM, "all-reduce of the experts' gradient norms")[0];
     const auto device = grads.empty() ? torch::Device(torch::kCPU) : grads.front().device();
@@ -166,14 +204,9 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
   if (result.skip_reason.empty()) {
     torch::NoGradGuard no_grad;
     auto update = masters_.empty() ? grads : gradients_for_update();
-    if (options_.max_grad_norm > 0.0) {
-      double coef = options_.max_grad_norm / (result.grad_norm + 1e-6);
-      if (coef < 1.0) at::_foreach_mul_(update, coef);
-    }
-    double factor = schedule_.lr_factor(step_count_);
-    auto& torch_groups = adamw_->param_groups();
-    for (size_t g = 0; g < groups_.size(); ++g)
-      torch_groups[g].options().set_lr(options_.lr * groups_[g].lr_scale * factor);
+    const double coef = clip_coefficient(options_.max_grad_norm, result.grad_norm);
+    if (coef < 1.0) at::_foreach_mul_(update, coef);
+    set_group_lrs(schedule_.lr_factor(step_count_));
     fused_adamw_step();
     refresh_parameters_from_masters();
     result.applied = true;
@@ -184,6 +217,16 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
   adamw_->zero_grad(/*set_to_none=*/true);
   for (auto& m : masters_) m.param.mutable_grad().reset();
   return result;
+}
+
+void Optimizer::set_group_lrs(double factor) {
+  auto& torch_groups = adamw_->param_groups();
+  for (size_t g = 0; g < groups_.size(); ++g)
+    torch_groups[g].options().set_lr(options_.lr * groups_[g].lr_scale * factor);
+}
+
+bool Optimizer::is_rank_local(const torch::Tensor& p) const {
+  return std::find(local_params_.begin(), local_params_.end(), p.unsafeGetTensorImpl()) != local_params_.end();
 }
 
 torch::Tensor Optimizer::master_of(const torch::Tensor& param) const {
@@ -336,7 +379,12 @@ void Optimizer::load(const std::filesystem::path& path) {
     }
     if (sharded_) {  // an unsharded checkpoint resumed sharded: keep this rank's ranges only
       sharded_->load_from_full(*adamw_);
-      adamw_->state().clear();
+      // The rank-local parameters' state stays here (whole while the caller has them gathered).
+      auto& state = adamw_->state();
+      for (auto it = state.begin(); it != state.end();) {
+        const bool local = std::find(local_params_.begin(), local_params_.end(), it->first) != local_params_.end();
+        it = local ? std::next(it) : state.erase(it);
+      }
     }
   } catch (const c10::Error& e) {
     throw Error("optimizer state " + path.string() +
@@ -398,34 +446,84 @@ void Optimizer::shard(std::shared_ptr<parallel::Communicator> comm, Sharding mod
       group_of_param[p.unsafeGetTensorImpl()] = g;
       ++count;
     }
+  require(local_params_.empty() || mode != Sharding::zero3,
+          "optimizer: rank-local parameters (expert parallelism) do not combine with sharding zero3");
   std::vector<size_t> group_of;
+  std::set<const void*> seen;
   for (const auto& [name, p] : named) {
     auto it = group_of_param.find(p.unsafeGetTensorImpl());
     require(it != group_of_param.end(), "optimizer: parameter " + name + " is in no parameter group");
+    require(!is_rank_local(p), "optimizer: parameter " + name +
+                                   " is rank-local (set_rank_local): its state stays on its rank, it is not sharded");
+    require(seen.insert(p.unsafeGetTensorImpl()).second, "optimizer: parameter " + name + " is named twice");
     group_of.push_back(it->second);
   }
-  require(named.size() == count, "optimizer: " + std::to_string(named.size()) + " named parameters, the groups have " +
-                                     std::to_string(count));
+  // Exactly the groups' parameters less the rank-local ones (each of which is in a group).
+  size_t local_in_groups = 0;
+  for (const auto* impl : local_params_) local_in_groups += group_of_param.count(impl);
+  require(local_in_groups == local_params_.size(), "optimizer: a rank-local parameter is in no parameter group");
+  require(named.size() + local_params_.size() == count,
+          "optimizer: " + std::to_string(named.size()) + " named parameters" +
+              (local_params_.empty() ? "" : " and " + std::to_string(local_params_.size()) + " rank-local ones") +
+              ", the groups have " + std::to_string(count));
   sharded_ = std::make_unique<ShardedAdamW>(std::move(comm), mode, named, std::move(group_of), groups_, options_,
                                             std::move(master));
 }
 
 void Optimizer::set_rank_local(std::shared_ptr<parallel::Communicator> comm, const std::vector<torch::Tensor>& local) {
   require(masters_.empty(), "optimizer: fp32_master does not combine with rank-local parameters (expert parallelism)");
-  require(!sharded_, "optimizer: rank-local parameters (expert parallelism) need an unsharded optimizer");
+  require(!sharded_, "optimizer: set_rank_local must come before shard()");
   local_comm_ = std::move(comm);
   local_params_.clear();
-  for (const auto& p : local) local_params_.push_back(p.unsafeGetTensorImpl());
+  local_tensors_.clear();
+  local_numels_.clear();
+  for (const auto& p : local) {
+    local_params_.push_back(p.unsafeGetTensorImpl());
+    local_tensors_.push_back(p);
+    local_numels_.push_back(p.numel());
+  }
 }
 
 Sharding Optimizer::sharding() const { return sharded_ ? sharded_->mode() : Sharding::none; }
 
-void Optimizer::save_shards(const std::filesystem::path& dir) const {
+std::vector<ShardPieceState> Optimizer::local_piece_states(
+    const std::vector<std::pair<std::string, torch::Tensor>>& named) const {
+  std::vector<ShardPieceState> out;
+  if (local_params_.empty()) return out;
+  const int rank = local_comm_->rank();
+  for (const auto& [name, p] : named) {
+    const auto it = std::find(local_params_.begin(), local_params_.end(), p.unsafeGetTensorImpl());
+    if (it == local_params_.end()) continue;
+    const int64_t n = local_numels_[size_t(it - local_params_.begin())];
+    ShardPieceState piece{name, rank * n, {}, {}, 0};
+    const auto state = adamw_->state().find(p.unsafeGetTensorImpl());
+    if (state != adamw_->state().end()) {
+      const auto& s = static_cast<const torch::optim::AdamWParamState&>(*state->second);
+      piece.exp_avg = s.exp_avg().reshape({-1});
+      piece.exp_avg_sq = s.exp_avg_sq().reshape({-1});
+      piece.step = s.step();
+      require(piece.exp_avg.numel() == n, "optimizer: the state of rank-local parameter " + name + " has " +
+                                              std::to_string(piece.exp_avg.numel()) + " elements, its slice " +
+                                              std::to_string(n));
+    } else {  // never updated: zeros at step 0, as a shard's piece without state is written
+      const auto options = p.options().dtype(p.scalar_type());
+      piece.exp_avg = torch::zeros({n}, options);
+      piece.exp_avg_sq = torch::zeros({n}, options);
+    }
+    out.push_back(std::move(piece));
+  }
+  require(out.size() == local_params_.size(), "optimizer: save_shards: a rank-local parameter is not among `named`");
+  return out;
+}
+
+void Optimizer::save_shards(const std::filesystem::path& dir,
+                            const std::vector<std::pair<std::string, torch::Tensor>>& named) const {
   require(sharded_ != nullptr, "optimizer: save_shards needs a sharded optimizer");
   auto& comm = sharded_->comm();
-  const auto [begin, end] = sharded_->layout().range(comm.rank());
   comm.set_activity("writing optimizer shard " + std::to_string(comm.rank()));
-  auto mine = write_optimizer_shard(dir, comm.rank(), begin, end, sharded_->piece_states());
+  auto pieces = sharded_->piece_states();
+  for (auto& piece : local_piece_states(named)) pieces.push_back(std::move(piece));
+  const auto mine = write_optimizer_shard(dir, comm.rank(), pieces);
   // Every rank's size and CRC to rank 0, for the index (exact in float64: < 2^53).
   std::vector<double> info(2 * comm.size(), 0.0);
   info[2 * comm.rank()] = double(mine.bytes);
@@ -437,10 +535,32 @@ void Optimizer::save_shards(const std::filesystem::path& dir) const {
   index.world_size = comm.size();
   index.step_count = step_count_;
   index.skipped_steps = skipped_steps_;
-  index.parameters = sizes_of(sharded_->named());
+  // The whole model's parameters: a rank-local one at its whole size (equal slices, see
+  // set_rank_local), the sharded ones as the sharded optimizer has them, in the model's order.
+  std::map<std::string, int64_t> local_numel;  // each rank's slice of a rank-local parameter
+  for (const auto& [name, p] : named)
+    if (auto it = std::find(local_params_.begin(), local_params_.end(), p.unsafeGetTensorImpl()); it != local_params_.end())
+      local_numel[name] = local_numels_[size_t(it - local_params_.begin())];
+  const auto& shard_named = sharded_->named();
+  size_t next_sharded = 0;
+  for (const auto& [name, p] : named) {
+    if (auto it = local_numel.find(name); it != local_numel.end()) {
+      index.parameters.emplace_back(name, it->second * comm.size());
+      continue;
+    }
+    require(next_sharded < shard_named.size() && shard_named[next_sharded].first == name,
+            "optimizer: save_shards: parameter " + name + " is not the sharded optimizer's next one");
+    index.parameters.emplace_back(name, shard_named[next_sharded++].second.numel());
+  }
+  require(next_sharded == shard_named.size(), "optimizer: save_shards: `named` lacks sharded parameters");
+  // Rank r's pieces: its range of the sharded parameters, then its slice of each rank-local one.
   for (int r = 0; r < comm.size(); ++r) {
-    const auto [b, e] = sharded_->layout().range(r);
-    index.shards.push_back({r, b, e, static_cast<int64_t>(info[2 * r]), static_cast<uint32_t>(info[2 * r + 1])});
+    ShardFileInfo shard{r, {}, static_cast<int64_t>(info[2 * r]), static_cast<uint32_t>(info[2 * r + 1])};
+    for (const auto& p : sharded_->layout().pieces_of(r)) shard.pieces.push_back({shard_named[p.param].first, p.offset, p.length});
+    for (const auto& [name, p] : named)
+      if (auto it = local_numel.find(name); it != local_numel.end())
+        shard.pieces.push_back({name, r * it->second, it->second});
+    index.shards.push_back(std::move(shard));
   }
   write_shard_index(dir, index);
 }
@@ -449,7 +569,19 @@ void Optimizer::load_shards(const std::filesystem::path& dir,
                             const std::vector<std::pair<std::string, torch::Tensor>>& named) {
   OptimizerShardReader reader(dir, sizes_of(named));
   if (sharded_) {
+    // Rank-local parameters (gathered whole by the caller) get their whole state here; all read
+    // before anything changes.
+    torch::NoGradGuard no_grad;
+    std::vector<std::pair<const void*, std::unique_ptr<torch::optim::AdamWParamState>>> local;
+    for (size_t i = 0; i < named.size(); ++i) {
+      const auto& p = named[i].second;
+      if (!is_rank_local(p)) continue;
+      if (auto s = whole_state(reader, i, p)) local.emplace_back(p.unsafeGetTensorImpl(), std::move(s));
+    }
     sharded_->load(reader);
+    auto& state = adamw_->state();
+    state.clear();  // sharded, it holds the rank-local parameters' state only
+    for (auto& [key, s] : local) state[const_cast<void*>(key)] = std::move(s);
   } else {
     // Sharded -> unsharded: each parameter's whole state, assembled from the pieces.
     torch::NoGradGuard no_grad;
@@ -457,13 +589,7 @@ void Optimizer::load_shards(const std::filesystem::path& dir,
     for (size_t i = 0; i < named.size(); ++i) {
       auto p = named[i].second;
       if (auto master = master_of(p); master.defined()) p = master;  // fp32_master: AdamW's tensor
-      auto range = reader.read(i, 0, p.numel());
-      if (range.step == 0) continue;  // never updated: no state, as AdamW keeps it
-      auto s = std::make_unique<torch::optim::AdamWParamState>();
-      s->step(range.step);
-      s->exp_avg(range.exp_avg.to(p.device(), p.scalar_type()).view(p.sizes()).clone());
-      s->exp_avg_sq(range.exp_avg_sq.to(p.device(), p.scalar_type()).view(p.sizes()).clone());
-      states.emplace_back(p.unsafeGetTensorImpl(), std::move(s));
+      if (auto s = whole_state(reader, i, p)) states.emplace_back(p.unsafeGetTensorImpl(), std::move(s));
     }
     auto& state = adamw_->state();
     state.clear();
@@ -478,8 +604,8 @@ void Optimizer::load_shards(const std::filesystem::path& dir,
 }
 
 int64_t Optimizer::state_bytes() const {
-  if (sharded_) return sharded_->state_bytes();
-  int64_t bytes = 0;
+  // Sharded: the shards' moments plus what AdamW holds here (the rank-local parameters' only).
+  int64_t bytes = sharded_ ? sharded_->state_bytes() : 0;
   for (const auto& [_, slot] : adamw_->state()) {
     const auto& s = static_cast<const torch::optim::AdamWParamState&>(*slot);
     bytes += bytes_of(s.exp_avg()) + bytes_of(s.exp_avg_sq());
@@ -489,8 +615,12 @@ int64_t Optimizer::state_bytes() const {
 }
 
 int64_t Optimizer::gradient_bytes() const {
-  if (sharded_) return sharded_->gradient_bytes();
   int64_t bytes = 0;
+  if (sharded_) {
+    bytes = sharded_->gradient_bytes();
+    for (const auto& p : local_tensors_) bytes += bytes_of(p.grad());
+    return bytes;
+  }
   for (const auto& g : groups_)
     for (const auto& p : g.params) bytes += bytes_of(p.grad());
   return bytes;

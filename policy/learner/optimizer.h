@@ -36,6 +36,9 @@
 //   global, every rank decides alike) and ends with every rank holding the updated weights.
 //   Its state is saved per rank with save_shards() (optimizer_shards.h), which load_shards()
 //   reads under any world size, sharded or not; load() of an unsharded file also works sharded.
+// - Rank-local parameters (set_rank_local, expert parallelism) keep their AdamW state here on
+//   their rank, sharded or not: zero1/zero2 then shard the other (replicated) parameters only,
+//   and the global norm still covers every parameter, with no collective beyond the shards' one.
 #pragma once
 #include <torch/torch.h>
 
@@ -53,6 +56,7 @@ class Communicator;
 namespace aha::policy {
 
 class ShardedAdamW;
+struct ShardPieceState;
 
 // How the learner state is split over data-parallel ranks (sharded_adamw.h; zero3 also shards
 // the parameters themselves, fully_sharded.h).
@@ -92,6 +96,9 @@ struct OptimizerStepResult {
 // The skip rule, shared by the whole and the sharded optimizer so both decide alike: empty when
 // the step may apply, else which of the loss and the global gradient norm is not finite.
 std::string non_finite_skip_reason(double loss, double grad_norm);
+// The clipping factor, shared alike: min(1, max_grad_norm / (norm + 1e-6)) with the norm rounded
+// to float32 (as the whole optimizer computes it); 1 when max_grad_norm <= 0 (no clipping).
+double clip_coefficient(double max_grad_norm, double grad_norm);
 
 class Optimizer {
  public:
@@ -112,23 +119,31 @@ class Optimizer {
   void load(const std::filesystem::path& path);
 
   // ZeRO-1/2/3 from now on, before the first step, over `named`: the model's parameters in order,
-  // which must be the groups' parameters. A world of one rank or Sharding::none change nothing.
+  // which must be the groups' parameters less the rank-local ones (set_rank_local, which comes
+  // first; not with zero3), each once. A world of one rank or Sharding::none change nothing.
   // ZeRO-3 takes `master`: this rank's float32 range of the flattened parameters
   // (FullyShardedParameters::master()), which the steps update instead of the parameters.
   void shard(std::shared_ptr<parallel::Communicator> comm, Sharding mode,
              const std::vector<std::pair<std::string, torch::Tensor>>& named, torch::Tensor master = {});
   Sharding sharding() const;
-  // Expert parallelism (expert_parallel.h), unsharded only: `local` (among the groups'
-  // parameters) live on this rank alone, each rank holding others. Their state stays local;
-  // the global norm adds their squared gradient norms summed over the ranks (an all-reduce in
-  // every step(), so every rank calls it), so every rank clips and skips alike.
+  // Expert parallelism (expert_parallel.h), before shard(): `local` (among the groups'
+  // parameters) live on this rank alone, each the rank's contiguous 1/world slice (in rank
+  // order, of equal size on every rank) of a whole tensor. Their state stays local, sharded or
+  // not; the global norm adds their squared gradient norms summed over the ranks (unsharded: an
+  // all-reduce in every step(), so every rank calls it; sharded: within the shards' all-reduce),
+  // so every rank clips and skips alike. Sharded checkpoints hold their state as pieces of the
+  // whole tensors (save_shards).
   void set_rank_local(std::shared_ptr<parallel::Communicator> comm, const std::vector<torch::Tensor>& local);
   ShardedAdamW* sharded() const { return sharded_.get(); }
   // Every rank calls it (collective): writes its shard into `dir` (which must exist and be
-  // the same directory for every rank), rank 0 the index.
-  void save_shards(const std::filesystem::path& dir) const;
-  // Reads a save_shards directory written under any world size into this optimizer, sharded
-  // or not. `named` as for shard(). Throws aha::Error naming the file at fault.
+  // the same directory for every rank), rank 0 the index. `named`: the model's parameters in
+  // order, rank-local ones included (whose pieces are named after them, at this rank's offset
+  // of the whole tensor); the index lists every parameter at its whole size.
+  void save_shards(const std::filesystem::path& dir, const std::vector<std::pair<std::string, torch::Tensor>>& named) const;
+  // Reads a save_shards directory written under any world size, sharding or expert layout into
+  // this optimizer, sharded or not. `named`: the model's parameters in order, at their whole
+  // size (rank-local ones gathered whole: they get their whole state, which the caller slices,
+  // expert_parallel.h's scatter_back). Throws aha::Error naming the file at fault.
   void load_shards(const std::filesystem::path& dir, const std::vector<std::pair<std::string, torch::Tensor>>& named);
   // Bytes of AdamW state this rank holds (moments), and of gradients it holds now.
   int64_t state_bytes() const;
@@ -166,8 +181,16 @@ class Optimizer {
   int64_t step_count_ = 0;
   int64_t skipped_steps_ = 0;
   std::unique_ptr<ShardedAdamW> sharded_;
+  bool is_rank_local(const torch::Tensor& p) const;
+  void set_group_lrs(double factor);  // AdamW's LR of each group for a step at this schedule factor
+  // Sharded with rank-local parameters: their state as pieces of the whole tensors, and loaded
+  // back whole (`named` at whole size); see save_shards / load_shards.
+  std::vector<ShardPieceState> local_piece_states(const std::vector<std::pair<std::string, torch::Tensor>>& named) const;
+
   std::shared_ptr<parallel::Communicator> local_comm_;  // expert parallelism: see set_rank_local
   std::vector<const void*> local_params_;                // their TensorImpls
+  std::vector<torch::Tensor> local_tensors_;             // the same parameters
+  std::vector<int64_t> local_numels_;                    // their (slice) sizes when set
   std::vector<Master> masters_;                          // fp32_master: one per lower-precision parameter
 };
 

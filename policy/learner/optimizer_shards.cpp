@@ -5,6 +5,7 @@
 
 #include <boost/crc.hpp>
 
+#include <algorithm>
 #include <map>
 
 #include "core/error.h"
@@ -16,7 +17,8 @@ namespace aha::policy {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr int64_t kFormat = 1;
+constexpr int64_t kFormat = 2;        // written; format 1 (flat ranges) is still read
+constexpr int64_t kFlatRangeFormat = 1;
 
 std::string key_of(const std::string& name, int64_t offset) { return name + "@" + std::to_string(offset); }
 
@@ -30,11 +32,13 @@ uint32_t crc32_of(const MappedFile& file) {
 
 std::string shard_file_name(int rank) { return "rank-" + std::to_string(rank) + ".safetensors"; }
 
-ShardFileInfo write_optimizer_shard(const fs::path& dir, int rank, int64_t begin, int64_t end,
-                                    const std::vector<ShardPieceState>& pieces) {
+ShardFileInfo write_optimizer_shard(const fs::path& dir, int rank, const std::vector<ShardPieceState>& pieces) {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   std::map<std::string, std::string> metadata = {{"format", "pt"}};
+  ShardFileInfo info;
+  info.rank = rank;
   for (const auto& p : pieces) {
+    info.pieces.push_back({p.name, p.offset, p.exp_avg.numel()});
     const std::string key = key_of(p.name, p.offset);
     tensors.emplace_back(key + "/exp_avg", p.exp_avg);
     tensors.emplace_back(key + "/exp_avg_sq", p.exp_avg_sq);
@@ -43,7 +47,9 @@ ShardFileInfo write_optimizer_shard(const fs::path& dir, int rank, int64_t begin
   const fs::path path = dir / shard_file_name(rank);
   save_safetensors(path, tensors, metadata);
   const MappedFile written(path);
-  return {rank, begin, end, static_cast<int64_t>(written.size()), crc32_of(written)};
+  info.bytes = static_cast<int64_t>(written.size());
+  info.crc32 = crc32_of(written);
+  return info;
 }
 
 void write_shard_index(const fs::path& dir, const ShardIndex& index) {
@@ -68,8 +74,15 @@ void write_shard_index(const fs::path& dir, const ShardIndex& index) {
     w.StartObject();
     w.Key("rank"), w.Int(s.rank);
     w.Key("file"), w.String(shard_file_name(s.rank).c_str());
-    w.Key("begin"), w.Int64(s.begin);
-    w.Key("end"), w.Int64(s.end);
+    w.Key("pieces"), w.StartArray();
+    for (const auto& p : s.pieces) {
+      w.StartObject();
+      w.Key("name"), w.String(p.name.c_str(), static_cast<rapidjson::SizeType>(p.name.size()));
+      w.Key("offset"), w.Int64(p.offset);
+      w.Key("length"), w.Int64(p.length);
+      w.EndObject();
+    }
+    w.EndArray();
     w.Key("bytes"), w.Int64(s.bytes);
     w.Key("crc32"), w.Uint(s.crc32);
     w.EndObject();
@@ -86,7 +99,10 @@ OptimizerShardReader::OptimizerShardReader(const fs::path& dir, const std::vecto
   auto doc = json::parse(read_file(index_path), what);
   json::ObjectReader r(doc, what);
   r.reject_unknown({"format", "sharding", "world_size", "step_count", "skipped_steps", "parameters", "shards"});
-  require(r.get_int("format") == kFormat, what + ": field 'format' must be " + std::to_string(kFormat));
+  const int64_t format = r.get_int("format");
+  require(format == kFormat || format == kFlatRangeFormat,
+          what + ": field 'format' must be " + std::to_string(kFormat) + " (or the older " +
+              std::to_string(kFlatRangeFormat) + "), got " + std::to_string(format));
   index_.sharding = r.get_string("sharding");
   index_.world_size = static_cast<int>(r.get_int("world_size"));
   index_.step_count = r.get_int("step_count");
@@ -102,25 +118,23 @@ OptimizerShardReader::OptimizerShardReader(const fs::path& dir, const std::vecto
   require(index_.parameters.size() == parameters.size(),
           what + ": " + std::to_string(index_.parameters.size()) + " parameters, the model has " +
               std::to_string(parameters.size()));
-  starts_.push_back(0);
   for (size_t i = 0; i < parameters.size(); ++i) {
     require(index_.parameters[i] == parameters[i],
             what + ": parameter " + std::to_string(i) + " is '" + index_.parameters[i].first + "' of " +
                 std::to_string(index_.parameters[i].second) + " elements, the model's is '" + parameters[i].first +
                 "' of " + std::to_string(parameters[i].second));
-    starts_.push_back(starts_.back() + parameters[i].second);
+    param_of_[parameters[i].first] = i;
   }
+  held_.resize(parameters.size());
 
   const auto& shards = r.get("shards");
   require(shards.IsArray() && shards.Size() == static_cast<rapidjson::SizeType>(index_.world_size),
           what + ": 'shards' must list one shard per rank (" + std::to_string(index_.world_size) + ")");
-  int64_t expected_begin = 0;
+  int64_t expected_begin = 0;  // format 1: the flat ranges follow one another
   for (const auto& s : shards.GetArray()) {
     json::ObjectReader sr(s, what + ": shards");
     ShardFileInfo info;
     info.rank = static_cast<int>(sr.get_int("rank"));
-    info.begin = sr.get_int("begin");
-    info.end = sr.get_int("end");
     info.bytes = sr.get_int("bytes");
     const int64_t crc = sr.get_int("crc32");
     require(crc >= 0 && crc <= 0xffffffffLL, what + ": a shard's 'crc32' is out of range");
@@ -128,10 +142,6 @@ OptimizerShardReader::OptimizerShardReader(const fs::path& dir, const std::vecto
     require(info.rank == static_cast<int>(index_.shards.size()) && sr.get_string("file") == shard_file_name(info.rank),
             what + ": shard " + std::to_string(index_.shards.size()) + " must be rank " +
                 std::to_string(index_.shards.size()) + " in " + shard_file_name(static_cast<int>(index_.shards.size())));
-    require(info.begin == expected_begin && info.end >= info.begin,
-            what + ": the shards do not cover the parameters one after another (rank " + std::to_string(info.rank) +
-                " starts at " + std::to_string(info.begin) + ", expected " + std::to_string(expected_begin) + ")");
-    expected_begin = info.end;
     // Every file up front, so that a missing one is found before any state changes.
     const fs::path file = dir / shard_file_name(info.rank);
     std::error_code ec;
@@ -141,11 +151,86 @@ OptimizerShardReader::OptimizerShardReader(const fs::path& dir, const std::vecto
     require(!ec && static_cast<int64_t>(size) == info.bytes,
             "optimizer shard " + file.string() + " has " + std::to_string(size) + " bytes, the index says " +
                 std::to_string(info.bytes) + " (truncated or replaced)");
+    const size_t shard = index_.shards.size();
     index_.shards.push_back(info);
+    if (format == kFlatRangeFormat) {
+      const int64_t begin = sr.get_int("begin"), end = sr.get_int("end");
+      require(begin == expected_begin && end >= begin,
+              what + ": the shards do not cover the parameters one after another (rank " + std::to_string(info.rank) +
+                  " starts at " + std::to_string(begin) + ", expected " + std::to_string(expected_begin) + ")");
+      expected_begin = end;
+      derive_pieces(shard, begin, end);
+      continue;
+    }
+    const auto& pieces = sr.get("pieces");
+    const std::string where = what + ": shard " + shard_file_name(info.rank);
+    require(pieces.IsArray(), where + ": 'pieces' must be a list");
+    for (const auto& p : pieces.GetArray()) {
+      json::ObjectReader pr(p, where + ": pieces");
+      ShardPieceInfo piece{pr.get_string("name"), pr.get_int("offset"), pr.get_int("length")};
+      const auto it = param_of_.find(piece.name);
+      require(it != param_of_.end(), where + " holds a piece of '" + piece.name + "', which is no parameter");
+      const int64_t numel = index_.parameters[it->second].second;
+      require(piece.offset >= 0 && piece.length > 0 && piece.offset + piece.length <= numel,
+              where + ": the piece of '" + piece.name + "' at " + std::to_string(piece.offset) + " of " +
+                  std::to_string(piece.length) + " elements lies outside its " + std::to_string(numel));
+      held_[it->second].push_back({shard, piece.offset, piece.length});
+      index_.shards.back().pieces.push_back(std::move(piece));
+    }
   }
-  require(expected_begin == starts_.back(), what + ": the shards cover " + std::to_string(expected_begin) +
-                                                " elements, the parameters have " + std::to_string(starts_.back()));
+  if (format == kFlatRangeFormat) {
+    int64_t total = 0;
+    for (const auto& [_, numel] : index_.parameters) total += numel;
+    require(expected_begin == total, what + ": the shards cover " + std::to_string(expected_begin) +
+                                         " elements, the parameters have " + std::to_string(total));
+  }
+  check_tiling(what);
   files_.resize(index_.shards.size());
+}
+
+void OptimizerShardReader::derive_pieces(size_t shard, int64_t begin, int64_t end) {
+  int64_t start = 0;
+  for (size_t i = 0; i < index_.parameters.size(); ++i) {
+    const auto& [name, numel] = index_.parameters[i];
+    const int64_t b = std::max(begin, start), e = std::min(end, start + numel);
+    if (e > b) {
+      held_[i].push_back({shard, b - start, e - b});
+      index_.shards[shard].pieces.push_back({name, b - start, e - b});
+    }
+    start += numel;
+  }
+}
+
+void OptimizerShardReader::check_tiling(const std::string& what) {
+  for (size_t i = 0; i < held_.size(); ++i) {
+    auto& pieces = held_[i];
+    std::sort(pieces.begin(), pieces.end(), [](const Held& a, const Held& b) { return a.offset < b.offset; });
+    const auto& [name, numel] = index_.parameters[i];
+    int64_t next = 0;  // the first element not yet covered
+    const Held* previous = nullptr;
+    for (const auto& p : pieces) {
+      // Messages built only on failure: this runs for every piece of every parameter.
+      auto file = [&](const Held& h) { return shard_file_name(index_.shards[h.shard].rank); };
+      if (p.offset > next)
+        throw Error(what + ": parameter '" + name + "' has a gap: elements [" + std::to_string(next) + ", " +
+                    std::to_string(p.offset) + ") are in no shard (the next piece is in " + file(p) + ")");
+      if (p.offset < next)
+        throw Error(what + ": parameter '" + name + "' has overlapping pieces: " + file(p) + " holds it from element " +
+                    std::to_string(p.offset) + ", " + file(*previous) + " up to " + std::to_string(next));
+      next = p.offset + p.length;
+      previous = &p;
+    }
+    if (next != numel)
+      throw Error(what + ": parameter '" + name + "' has a gap: elements [" + std::to_string(next) + ", " +
+                  std::to_string(numel) + ") are in no shard");
+  }
+}
+
+size_t OptimizerShardReader::param_index(const std::string& name) const {
+  const auto it = param_of_.find(name);
+  require(it != param_of_.end(),
+          "optimizer shard index " + (dir_ / "index.json").string() + " has no parameter '" + name + "'");
+  return it->second;
 }
 
 OptimizerShardReader::~OptimizerShardReader() = default;
@@ -168,17 +253,15 @@ OptimizerShardReader::Range OptimizerShardReader::read(size_t param, int64_t off
               offset + length <= index_.parameters[param].second,
           "optimizer shards: read outside a parameter");
   const std::string& name = index_.parameters[param].first;
-  const int64_t begin = starts_[param] + offset, end = begin + length;
+  const int64_t end = offset + length;
   std::vector<torch::Tensor> avg, avg_sq;
   int64_t step = -1;
-  for (size_t s = 0; s < index_.shards.size(); ++s) {
-    const auto& info = index_.shards[s];
-    // The part of the parameter this shard holds, and of that what is asked for.
-    const int64_t held_begin = std::max(info.begin, starts_[param]), held_end = std::min(info.end, starts_[param + 1]);
-    const int64_t ob = std::max(begin, held_begin), oe = std::min(end, held_end);
+  for (const auto& held : held_[param]) {  // by offset, tiling the parameter
+    const int64_t held_end = held.offset + held.length;
+    const int64_t ob = std::max(offset, held.offset), oe = std::min(end, held_end);
     if (oe <= ob) continue;
-    const auto& file = open(s);
-    const std::string key = key_of(name, held_begin - starts_[param]);
+    const auto& file = open(held.shard);
+    const std::string key = key_of(name, held.offset);
     const auto where = "optimizer shard " + file.path().string() + ": piece " + key;
     const auto meta = file.metadata().find(key + "/step");
     require(meta != file.metadata().end(), where + " has no step count");
@@ -194,9 +277,9 @@ OptimizerShardReader::Range OptimizerShardReader::read(size_t param, int64_t off
     for (auto [suffix, out] : {Part{"/exp_avg", &avg}, Part{"/exp_avg_sq", &avg_sq}}) {
       const auto* entry = file.find(key + suffix);
       require(entry != nullptr, where + " lacks " + key + suffix);
-      require(entry->shape == std::vector<int64_t>{held_end - held_begin},
-              where + suffix + " has the wrong shape for the range the index gives");
-      out->push_back(file.view(key + suffix).narrow(0, ob - held_begin, oe - ob));
+      require(entry->shape == std::vector<int64_t>{held.length},
+              where + suffix + " has the wrong shape for the piece the index gives");
+      out->push_back(file.view(key + suffix).narrow(0, ob - held.offset, oe - ob));
     }
   }
   Range range;

@@ -1,26 +1,32 @@
-// The on-disk layout of sharded optimizer state (ZeRO-1/2, sharded_adamw.h): a directory with
-//   index.json              {"format": 1, "sharding": "zero2", "world_size": W,
+// The on-disk layout of sharded optimizer state (ZeRO-1/2, sharded_adamw.h; with expert
+// parallelism also each rank's slice of the routed experts, expert_parallel.h): a directory with
+//   index.json              {"format": 2, "sharding": "zero2", "world_size": W,
 //                            "step_count": n, "skipped_steps": k,
 //                            "parameters": [{"name": ..., "numel": ...}, ...],
-//                            "shards": [{"rank": r, "file": "rank-<r>.safetensors", "begin": b,
-//                                        "end": e, "bytes": ..., "crc32": ...}, ...]}
+//                            "shards": [{"rank": r, "file": "rank-<r>.safetensors",
+//                                        "pieces": [{"name": ..., "offset": o, "length": l}, ...],
+//                                        "bytes": ..., "crc32": ...}, ...]}
 //   rank-<r>.safetensors    rank r's pieces: "<name>@<offset>/exp_avg", "<name>@<offset>/exp_avg_sq"
 //                           ([length] each) and metadata "<name>@<offset>/step"
-// Ranges [begin, end) are of the parameters flattened in the model's order; a piece's offset is
-// its first element within the parameter. Because everything is keyed by name and offset, a
-// reader under another world size (or unsharded) takes from each file the part that overlaps
-// the range it needs.
+// "parameters" is the whole model's, in its order (an expert tensor at its whole size, even
+// when each rank held a slice). A piece is the elements [offset, offset + length) of one
+// parameter; the pieces of all shards tile every parameter exactly (no gap, no overlap), so a
+// reader under another world size, sharding or expert layout (or unsharded) takes from each
+// file the part that overlaps the range it needs. Format 1 (still read) gave each shard a flat
+// range [begin, end) of the parameters concatenated in order instead of its pieces; its pieces
+// are derived from that.
 //
 // Each file is written atomically (temporary + rename); the caller makes the directory part
 // of a checkpoint that appears only when whole (checkpoint.h). The reader checks the index
-// against the model (names and sizes, in order), that the shards tile the parameters, that
+// against the model (names and sizes, in order), that the pieces tile the parameters, that
 // every shard file exists with its recorded size, and each file it reads against its CRC-32;
-// any failure is an aha::Error naming the file.
+// any failure is an aha::Error naming the file (and the parameter, for pieces that do not tile).
 #pragma once
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,9 +44,15 @@ struct ShardPieceState {
   int64_t step = 0;                   // AdamW's step count of the parameter (0: never updated)
 };
 
+// Where a piece lies: elements [offset, offset + length) of parameter `name`.
+struct ShardPieceInfo {
+  std::string name;
+  int64_t offset = 0, length = 0;
+};
+
 struct ShardFileInfo {
   int rank = 0;
-  int64_t begin = 0, end = 0;
+  std::vector<ShardPieceInfo> pieces;
   int64_t bytes = 0;
   uint32_t crc32 = 0;
 };
@@ -55,9 +67,10 @@ struct ShardIndex {
 
 std::string shard_file_name(int rank);  // "rank-<r>.safetensors"
 
-// Writes <dir>/shard_file_name(rank) and returns its size and CRC-32.
-ShardFileInfo write_optimizer_shard(const std::filesystem::path& dir, int rank, int64_t begin, int64_t end,
+// Writes <dir>/shard_file_name(rank) and returns its pieces, size and CRC-32.
+ShardFileInfo write_optimizer_shard(const std::filesystem::path& dir, int rank,
                                     const std::vector<ShardPieceState>& pieces);
+// Writes index.json in the current format (2).
 void write_shard_index(const std::filesystem::path& dir, const ShardIndex& index);
 
 class OptimizerShardReader {
@@ -67,6 +80,8 @@ class OptimizerShardReader {
   ~OptimizerShardReader();
 
   const ShardIndex& index() const { return index_; }
+  // The index of parameter `name` in parameters(); an aha::Error for a name the index lacks.
+  size_t param_index(const std::string& name) const;
 
   struct Range {
     torch::Tensor exp_avg, exp_avg_sq;  // [length], CPU, as saved
@@ -77,10 +92,19 @@ class OptimizerShardReader {
 
  private:
   const SafetensorsFile& open(size_t shard);
+  // Format 1: each shard's pieces from its flat range.
+  void derive_pieces(size_t shard, int64_t begin, int64_t end);
+  // Every parameter's pieces, sorted by offset, must tile it: else an error naming it.
+  void check_tiling(const std::string& what);
 
+  struct Held {  // a piece of a parameter, in the shard file that holds it
+    size_t shard = 0;
+    int64_t offset = 0, length = 0;
+  };
   std::filesystem::path dir_;
   ShardIndex index_;
-  std::vector<int64_t> starts_;  // flat start of each parameter
+  std::map<std::string, size_t> param_of_;  // name -> index in index_.parameters
+  std::vector<std::vector<Held>> held_;     // per parameter, by offset
   std::vector<std::unique_ptr<SafetensorsFile>> files_;  // opened on first use
 };
 

@@ -74,7 +74,7 @@ torch::Tensor ShardedAdamW::grad_of(const Piece& piece) const {
 }
 
 OptimizerStepResult ShardedAdamW::step(const torch::Tensor& loss, const std::vector<double>& group_lrs,
-                                       double max_grad_norm) {
+                                       double max_grad_norm, double other_squared_norm) {
   std::vector<torch::Tensor> grads;
   std::vector<size_t> with_grad;
   for (size_t i = 0; i < pieces_.size(); ++i) {
@@ -90,6 +90,7 @@ OptimizerStepResult ShardedAdamW::step(const torch::Tensor& loss, const std::vec
     for (auto& n : norms) n = n.to(grads.front().device());
     squared = torch::stack(norms).to(torch::kFloat64).pow(2).sum().reshape({1}).cpu();
   }
+  squared += other_squared_norm;  // before the all-reduce: still one collective
   comm_->all_reduce(squared, c10d::ReduceOp::SUM, "all-reduce of the squared gradient norms");
   OptimizerStepResult result;
   result.grad_norm = std::sqrt(squared.item<double>());
@@ -97,14 +98,11 @@ OptimizerStepResult ShardedAdamW::step(const torch::Tensor& loss, const std::vec
   result.skip_reason = non_finite_skip_reason(loss_host, result.grad_norm);
   if (result.skip_reason.empty()) {
     torch::NoGradGuard no_grad;
-    if (max_grad_norm > 0.0) {
-      // The same float32 coefficient as optimizer.h computes from its float32 norm.
-      const double norm32 = static_cast<double>(static_cast<float>(result.grad_norm));
-      const double coef = max_grad_norm / (norm32 + 1e-6);
-      if (coef < 1.0) {
-        // Scaled copies: a ZeRO-1 gradient view belongs to the whole parameter's .grad.
-        for (auto& g : grads) g = g * coef;
-      }
+    // The same float32 coefficient as optimizer.h computes from its float32 norm.
+    const double coef = clip_coefficient(max_grad_norm, result.grad_norm);
+    if (coef < 1.0) {
+      // Scaled copies: a ZeRO-1 gradient view belongs to the whole parameter's .grad.
+      for (auto& g : grads) g = g * coef;
     }
     // One fused launch per group and step count (the kernel's step is one scalar per tensor).
     std::map<std::pair<size_t, int64_t>, std::vector<size_t>> launches;
@@ -186,7 +184,8 @@ std::vector<ShardPieceState> ShardedAdamW::piece_states() const {
 void ShardedAdamW::load(OptimizerShardReader& reader) {
   torch::NoGradGuard no_grad;
   std::vector<OptimizerShardReader::Range> ranges;  // all read before any is applied
-  for (const auto& p : pieces_) ranges.push_back(reader.read(p.where.param, p.where.offset, p.where.length));
+  for (const auto& p : pieces_)
+    ranges.push_back(reader.read(reader.param_index(named_[p.where.param].first), p.where.offset, p.where.length));
   for (size_t i = 0; i < pieces_.size(); ++i) {
     pieces_[i].exp_avg.copy_(ranges[i].exp_avg);
     pieces_[i].exp_avg_sq.copy_(ranges[i].exp_avg_sq);

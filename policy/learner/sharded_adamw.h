@@ -22,6 +22,9 @@
 //   all-reduced sum of the ranks' squared range norms (float32 norms, summed in float64), the
 //   skip rule and clipping are the same, so every rank decides alike and the weights equal
 //   those of the unsharded optimizer (up to float rounding of the norm's summation order).
+// - With expert parallelism the parameters are the replicated ones only (the routed experts
+//   keep their state on their rank, optimizer.h's set_rank_local); their squared norm comes in
+//   through step()'s other_squared_norm, within the same all-reduce.
 // - Every parameter must be contiguous, of one dtype and on one device (an error names the
 //   first one that is not).
 #pragma once
@@ -58,8 +61,13 @@ class ShardedAdamW {
   void set_shard_grad(torch::Tensor grad) { shard_grad_ = std::move(grad); }
 
   // Optimizer::step's decision and update (see above); `group_lrs[g]` is group g's LR. Leaves
-  // every gradient cleared. Fills grad_norm and skip_reason; `applied` says whether it updated.
-  OptimizerStepResult step(const torch::Tensor& loss, const std::vector<double>& group_lrs, double max_grad_norm);
+  // every gradient of its parameters cleared. Fills grad_norm and skip_reason; `applied` says
+  // whether it updated. `other_squared_norm`: this rank's squared norm of gradients outside the
+  // shards (rank-local parameters, expert parallelism), added to the range's before the
+  // all-reduce, so the norm covers them with no further collective; the caller updates those
+  // parameters itself, with clip_coefficient(max_grad_norm, grad_norm).
+  OptimizerStepResult step(const torch::Tensor& loss, const std::vector<double>& group_lrs, double max_grad_norm,
+                           double other_squared_norm = 0.0);
 
   // Bytes of optimizer state this rank holds (the moments of its range).
   int64_t state_bytes() const;
@@ -68,7 +76,8 @@ class ShardedAdamW {
   // Elements per rank in each all-gather round (0: from the communicator's bucket size).
   void set_gather_round_elements(int64_t n) { gather_round_ = n; }
 
-  // Checkpoints (optimizer_shards.h): this rank's pieces, and loading them back from any layout.
+  // Checkpoints (optimizer_shards.h): this rank's pieces, and loading them back from any layout
+  // (parameters looked up by name: the reader's list may be the whole model's, a superset).
   std::vector<ShardPieceState> piece_states() const;
   void load(OptimizerShardReader& reader);
   // From a whole AdamW state (an unsharded optimizer.pt loaded into `full`): this rank's ranges.

@@ -138,10 +138,12 @@ TrainingMemory training_memory(const ModelConfig& c, int64_t element_bytes, bool
   if (sharding != Sharding::none) m.optimizer /= n;
   if (sharding == Sharding::zero2 || sharding == Sharding::zero3) m.gradients /= n;
   if (expert_parallel && ranks > 1) {
-    const double local = params - double(routed_expert_parameters(c)) * (1.0 - 1.0 / n);
-    m.weights = local * e;
-    m.gradients = local * e;
-    m.optimizer = 2 * local * e;
+    // The rank's slice of the experts whole; the replicated rest as the sharding says (zero1/2).
+    const double experts = double(routed_expert_parameters(c)), replicated = params - experts;
+    const double local_experts = experts / n;
+    m.weights = (replicated + local_experts) * e;
+    m.gradients = (replicated / (sharding == Sharding::zero2 ? n : 1.0) + local_experts) * e;
+    m.optimizer = 2 * (replicated / (sharding != Sharding::none ? n : 1.0) + local_experts) * e;
     m.rollout_weights = params * (autocast_bf16 ? 2.0 : e);
   }
   if (fp32_master) {

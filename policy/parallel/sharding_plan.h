@@ -116,9 +116,9 @@ ShardingPlan plan_sharding(const ModelConfig& config, const PlanInputs& inputs, 
 //          dtype, P x (2 with bf16 autocast, else 4), resident for the run
 //   reference (beta > 0): P e, whole on every rank; zero3: 4 P / N (its frozen master range; its
 //          blocks are gathered one at a time, in the policy's gathered figure's room).
-//   expert_parallel (N > 1, sharding none): the routed experts X count X / N in weights,
-//          gradients and optimizer, and the rollout's whole copy (P x (2 with bf16 autocast,
-//          else e)) is resident for the run.
+//   expert_parallel (N > 1, sharding none, zero1 or zero2): the routed experts X count X / N in
+//          weights, gradients and optimizer, the other P - X as the sharding says, and the
+//          rollout's whole copy (P x (2 with bf16 autocast, else e)) is resident for the run.
 //   fp32_master (sharding none, weights of e = 2 bytes): AdamW's moments and the master copy are
 //          float32, optimizer 3 x 4 P (of the rank's local parameters under expert parallelism).
 struct TrainingMemory {

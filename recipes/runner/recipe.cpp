@@ -394,11 +394,13 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   }
   // Expert parallelism (policy/learner/expert_parallel.h): what it does not do yet is said here;
   // the model (an MoE whose experts divide by the world size) is checked where it is known.
+  // zero1/zero2 shard the replicated parameters' state (the experts' stays with their rank);
+  // zero3 would shard the experts' weights again.
   if (t.expert_parallel) {
-    if (t.sharding != policy::Sharding::none)
-      throw Error(what + ": parallel.expert_parallel is not available with parallel.sharding " +
-                  policy::sharding_name(t.sharding) + " yet (the experts' optimizer state is already local to their "
-                  "rank; the sharded optimizer would split it again): use sharding \"none\"");
+    if (t.sharding == policy::Sharding::zero3)
+      throw Error(what + ": parallel.expert_parallel is not available with parallel.sharding zero3 (its fully "
+                  "sharded parameters would split the experts' weights again and gather them for every block): use "
+                  "sharding \"none\", \"zero1\" or \"zero2\"");
   }
   if (doc.HasMember("reward")) doc.RemoveMember("reward");  // where, not what: see recipe.h
   // How the learner's state is laid out over the ranks is no more part of what a run computes

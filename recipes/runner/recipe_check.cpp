@@ -179,7 +179,10 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
     const std::string sharded =
         options.check_ranks > 1 && sharding != parallel::Sharding::none
             ? " (" + parallel::sharding_name(sharding) + " over " + std::to_string(options.check_ranks) + " ranks" +
-                  (held.rollout_weights > 0 ? ": the weights are the master range plus the rollout's whole copy" : "") +
+                  (sharding == parallel::Sharding::zero3 ? ": the weights are the master range plus the rollout's whole copy"
+                   : experts_split ? ", expert parallel: 1/" + std::to_string(options.check_ranks) +
+                                         " of the routed experts with their whole state, plus the rollout's whole copy"
+                                   : "") +
                   (sharding == parallel::Sharding::zero3 ? (recipe.trainer.prefetch ? ", gathers prefetched" : ", gathers not prefetched") : "") +
                   ")"
         : experts_split ? " (expert parallel over " + std::to_string(options.check_ranks) +

@@ -170,12 +170,9 @@ TEST_F(TrainParallel, ZeroThreeWithAReferenceModelCheckpointsAndResumes) {
   EXPECT_GT(kl.back(), 0);  // the policy has moved away from the reference
 }
 
-// parallel.expert_parallel on a tiny Qwen3-MoE: 2 of its 4 experts per rank, the rollout from the
-// whole copy gathered after each update, so the samples are plain data parallelism's; the
-// checkpoint is the one plain data parallelism writes (the model once, optimizer.pt), and the
-// run resumes from it with expert parallelism and then without.
-TEST_F(TrainParallel, ExpertParallelSamplesAsDataParallelSavesOnceAndResumes) {
-  std::ofstream(work_ / "moe.json") << R"({"architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe",
+// A tiny Qwen3-MoE (4 experts, top-2) at <work>/moe for the expert-parallel runs.
+void init_moe(const fs::path& work) {
+  std::ofstream(work / "moe.json") << R"({"architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe",
     "hidden_act": "silu", "hidden_size": 32, "head_dim": 8, "intermediate_size": 64, "moe_intermediate_size": 16,
     "num_experts": 4, "num_experts_per_tok": 2, "norm_topk_prob": true, "decoder_sparse_step": 1,
     "mlp_only_layers": [], "router_aux_loss_coef": 0.001, "num_hidden_layers": 1, "num_attention_heads": 4,
@@ -183,9 +180,17 @@ TEST_F(TrainParallel, ExpertParallelSamplesAsDataParallelSavesOnceAndResumes) {
     "tie_word_embeddings": true, "torch_dtype": "float32", "bos_token_id": 0, "eos_token_id": 2,
     "vocab_size": 3008})";
   const fs::path tokenizer = fs::path(AHA_SOURCE_DIR) / "tests/fixtures/tokenizers/qwen2_style";
-  auto m = test::run_aha_in(work_, "model init --config moe.json --tokenizer " + shell_quoted(tokenizer.string()) +
+  auto m = test::run_aha_in(work, "model init --config moe.json --tokenizer " + shell_quoted(tokenizer.string()) +
                                        " --out moe", true, 120);
   ASSERT_EQ(m.exit_status, 0) << m.out;
+}
+
+// parallel.expert_parallel on a tiny Qwen3-MoE: 2 of its 4 experts per rank, the rollout from the
+// whole copy gathered after each update, so the samples are plain data parallelism's; the
+// checkpoint is the one plain data parallelism writes (the model once, optimizer.pt), and the
+// run resumes from it with expert parallelism and then without.
+TEST_F(TrainParallel, ExpertParallelSamplesAsDataParallelSavesOnceAndResumes) {
+  ASSERT_NO_FATAL_FAILURE(init_moe(work_));
   const std::string moe = " --set model.path=moe";
   auto plain = test::run_aha_in(work_, "train recipe.json --run-dir plain --quiet --nproc-per-node 2 --stop-after 2" + moe,
                                 true, 300);
@@ -201,6 +206,38 @@ TEST_F(TrainParallel, ExpertParallelSamplesAsDataParallelSavesOnceAndResumes) {
   for (const char* part : {"state.json", "model/config.json", "model/model.safetensors", "optimizer.pt"})
     EXPECT_TRUE(fs::exists(saved / part)) << part;
   EXPECT_FALSE(fs::exists(saved / "optimizer"));
+  auto again = test::run_aha_in(work_,
+                                "train recipe.json --run-dir run --quiet --resume --nproc-per-node 2 --stop-after 1 "
+                                "--set parallel.expert_parallel=true" + moe,
+                                true, 300);
+  ASSERT_EQ(again.exit_status, 0) << again.out;
+  auto off = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --resume --nproc-per-node 2 --stop-after 1" + moe,
+                              true, 300);
+  ASSERT_EQ(off.exit_status, 0) << off.out;
+  RunStore after(work_ / "run" / "run.db", {.read_only = true});
+  EXPECT_EQ(*after.latest_step(after.stages().at(0).id), 4);
+}
+
+// parallel.expert_parallel with parallel.sharding zero2: the same samples as plain data
+// parallelism; every rank writes its optimizer shard (its experts' moments in it), and the run
+// resumes from it without sharding and then without expert parallelism.
+TEST_F(TrainParallel, ExpertParallelWithZeroTwoSamplesAsDataParallelAndResumesUnsharded) {
+  ASSERT_NO_FATAL_FAILURE(init_moe(work_));
+  const std::string moe = " --set model.path=moe";
+  auto plain = test::run_aha_in(work_, "train recipe.json --run-dir plain --quiet --nproc-per-node 2 --stop-after 2" + moe,
+                                true, 300);
+  ASSERT_EQ(plain.exit_status, 0) << plain.out;
+  auto r = test::run_aha_in(work_,
+                            "train recipe.json --run-dir run --quiet --nproc-per-node 2 --stop-after 2 "
+                            "--set parallel.expert_parallel=true --set parallel.sharding=zero2" + moe,
+                            true, 300);
+  ASSERT_EQ(r.exit_status, 0) << r.out;
+  expect_samples_as_plain_run({1, 2});
+  const fs::path saved = work_ / "run" / "checkpoints" / "grpo" / "step-2";
+  for (const char* part : {"state.json", "model/model.safetensors", "optimizer/index.json",
+                           "optimizer/rank-0.safetensors", "optimizer/rank-1.safetensors"})
+    EXPECT_TRUE(fs::exists(saved / part)) << part;
+  EXPECT_FALSE(fs::exists(saved / "optimizer.pt"));
   auto again = test::run_aha_in(work_,
                                 "train recipe.json --run-dir run --quiet --resume --nproc-per-node 2 --stop-after 1 "
                                 "--set parallel.expert_parallel=true" + moe,

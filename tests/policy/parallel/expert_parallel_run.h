@@ -1,7 +1,8 @@
 // The training run that expert_parallel_test.cpp repeats with expert parallelism, with plain
 // data parallelism at the same world size, and in one process as the reference: a tiny MoE
 // fixture model, AdamW with weight decay, a clipping threshold, the auxiliary load-balancing
-// loss on, micro-batches of one row, step k on the synthetic batch of seed 200 + k.
+// loss on, micro-batches of one row, step k on the synthetic batch of seed 200 + k; optionally
+// with the optimizer state sharded (expert_parallel_zero_test.cpp).
 #pragma once
 #include <memory>
 #include <string>
@@ -15,7 +16,8 @@ inline constexpr int64_t kExpertParallelRows = 8;
 
 inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::string& model_dir, bool expert_parallel,
                                                                     bool activation_checkpointing = false,
-                                                                    int64_t micro_batch_tokens = 0, double beta = 0) {
+                                                                    int64_t micro_batch_tokens = 0, double beta = 0,
+                                                                    policy::Sharding sharding = policy::Sharding::none) {
   policy::TrainerOptions o;
   // 1e-4: AdamW divides by sqrt(v), so a near-zero gradient's float32 summation-order noise
   // becomes ~1e-3 of lr in its update (2e-6 at lr 1e-3 on an AMD EPYC); a lost gradient still
@@ -27,6 +29,7 @@ inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::s
   o.micro_batch_size = 1;
   o.router_aux_loss_coef = 0.01;
   o.expert_parallel = expert_parallel;
+  o.sharding = sharding;  // zero1/zero2: the replicated parameters' state sharded
   o.activation_checkpointing = activation_checkpointing;
   o.loss.beta = beta;  // > 0: a reference model, whose log-prob pass is collective too
   if (micro_batch_tokens > 0) {  // packed micro-batches instead of one row each

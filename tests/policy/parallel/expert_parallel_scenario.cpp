@@ -1,8 +1,9 @@
 // expert_parallel_test.cpp's run (expert_parallel_run.h) as one rank of a data-parallel world,
 // with expert parallelism when AHA_TEST_EXPERT_PARALLEL is set (activation checkpointing with
-// AHA_TEST_CHECKPOINTING, packed micro-batches of AHA_TEST_MICRO_BATCH_TOKENS, a reference model with AHA_TEST_BETA): writes the whole weights after
-// the steps (experts gathered; optionally resumed from a checkpoint and saved), the bytes of routed-expert parameters this rank holds, and the
-// last step's moe/ metrics and gradient norm.
+// AHA_TEST_CHECKPOINTING, packed micro-batches of AHA_TEST_MICRO_BATCH_TOKENS, a reference model with AHA_TEST_BETA,
+// the optimizer sharded by AHA_TEST_SHARDING): writes the whole weights after
+// the steps (experts gathered; optionally resumed from a checkpoint and saved), the bytes of routed-expert parameters this rank holds,
+// the last step's moe/ metrics and gradient norm, and the bytes of optimizer state this rank holds.
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
@@ -24,7 +25,9 @@ int expert_parallel_scenario() {
   const char* tokens = std::getenv("AHA_TEST_MICRO_BATCH_TOKENS");
   auto trainer = expert_parallel_trainer(model_dir, expert_parallel, std::getenv("AHA_TEST_CHECKPOINTING") != nullptr,
                                          tokens ? std::stoll(tokens) : 0,
-                                         std::getenv("AHA_TEST_BETA") ? std::stod(std::getenv("AHA_TEST_BETA")) : 0.0);
+                                         std::getenv("AHA_TEST_BETA") ? std::stod(std::getenv("AHA_TEST_BETA")) : 0.0,
+                                         policy::parse_sharding(std::getenv("AHA_TEST_SHARDING") ? std::getenv("AHA_TEST_SHARDING")
+                                                                                                 : "none"));
   trainer->set_data_parallel(comm);
   // A checkpoint to resume from (AHA_TEST_LOAD), and how many steps to train (AHA_TEST_STEPS).
   if (const char* load = std::getenv("AHA_TEST_LOAD")) policy::load_checkpoint(load, *trainer);
@@ -53,7 +56,8 @@ int expert_parallel_scenario() {
   const std::string out = std::string(std::getenv("AHA_PARALLEL_OUT")) + ".rank" + std::to_string(comm->rank());
   torch::save(whole.parameters(), out + ".weights.pt");
   std::ofstream(out) << std::setprecision(17) << expert_bytes << " " << m.moe_aux_loss << " " << m.moe_expert_load_max
-                     << " " << m.grad_norm << " " << trainer->optimizer().skipped_steps() << " " << packs << ".";
+                     << " " << m.grad_norm << " " << trainer->optimizer().skipped_steps() << " " << packs << ". "
+                     << trainer->optimizer().state_bytes();
   comm->finish();
   return 0;
 }

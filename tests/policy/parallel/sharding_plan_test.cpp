@@ -255,5 +255,27 @@ TEST(ShardingPlan, ExpertParallelDividesTheRoutedExpertsByTheGpus) {
   EXPECT_DOUBLE_EQ(training_memory(c, 4, false, false, Sharding::none, 1, /*prefetch=*/false, /*expert_parallel=*/true).weights, 231088.0 * 4);
 }
 
+// With zero1/zero2 the replicated rest is sharded as without expert parallelism (optimizer state,
+// and with zero2 gradients, / N), while the rank's experts keep their whole state.
+TEST(ShardingPlan, ExpertParallelWithZeroShardsTheReplicatedRest) {
+  const auto c = ModelConfig::from_file(kModels / "tiny-deepseek-v3.json");
+  const double experts = 98304, replicated = 231088 - experts, local = experts / 2;
+  PlanInputs in;
+  in.gpus = 2;
+  in.precision = Precision::fp32;
+  in.expert_parallel = true;
+  for (const auto sharding : {Sharding::zero1, Sharding::zero2}) {
+    const double gradients = (sharding == Sharding::zero2 ? replicated / 2 : replicated) + local;
+    const auto p = plan_sharding(c, in, sharding);
+    EXPECT_DOUBLE_EQ(p.weights, (replicated + local) * 4);
+    EXPECT_DOUBLE_EQ(p.gradients, gradients * 4);
+    EXPECT_DOUBLE_EQ(p.optimizer, (replicated / 2 + local) * 8);
+    const auto m = training_memory(c, 4, false, false, sharding, 2, /*prefetch=*/false, /*expert_parallel=*/true);
+    EXPECT_DOUBLE_EQ(m.weights, (replicated + local) * 4);
+    EXPECT_DOUBLE_EQ(m.gradients, gradients * 4);
+    EXPECT_DOUBLE_EQ(m.optimizer, (replicated / 2 + local) * 8);
+  }
+}
+
 }  // namespace
 }  // namespace aha::parallel

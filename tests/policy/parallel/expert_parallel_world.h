@@ -1,0 +1,72 @@
+// The runs expert_parallel_test.cpp and expert_parallel_zero_test.cpp compare: one process on
+// the whole batch (reference(), computed once per model and test process), and a world of
+// ranks running expert_parallel_scenario.cpp (train(): with or without expert parallelism,
+// more settings as AHA_TEST_* environment variables), each rank's results read back.
+#pragma once
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "policy/learner/expert_parallel.h"
+#include "tests/policy/parallel/expert_parallel_run.h"
+#include "tests/policy/parallel/world_runner.h"
+
+namespace aha::parallel::testing {
+
+inline const std::string kFixtures = std::string(AHA_SOURCE_DIR) + "/tests/fixtures/models/";
+
+struct Run {
+  std::vector<torch::Tensor> weights;
+  int64_t expert_bytes = 0, skipped = 0;
+  double aux_loss = 0, load_max = 0, grad_norm = 0;
+  std::string packs;  // packed micro-batches per step ("3,2,." ), "." when not packed
+  int64_t state_bytes = 0;  // optimizer state this rank holds (moments)
+};
+
+// One process, the whole batch, no expert parallelism.
+inline const Run& reference(const std::string& model) {
+  static std::map<std::string, Run> runs;
+  auto& r = runs[model];
+  if (r.weights.empty()) {
+    auto trainer = expert_parallel_trainer(kFixtures + model, false);
+    policy::TrainStepMetrics m;
+    for (int64_t k = 0; k < kExpertParallelSteps; ++k) m = trainer->train_step(expert_parallel_batch(kFixtures + model, k));
+    for (auto& p : trainer->policy().parameters()) r.weights.push_back(p.detach().clone());
+    for (auto& [name, p] : trainer->policy().named_parameters())
+      if (policy::is_routed_expert_parameter(name)) r.expert_bytes += static_cast<int64_t>(p.storage().nbytes());
+    r.aux_loss = m.moe_aux_loss;
+    r.load_max = m.moe_expert_load_max;
+    r.grad_norm = m.grad_norm;
+    r.skipped = trainer->optimizer().skipped_steps();
+  }
+  return r;
+}
+
+inline std::vector<Run> train(const std::string& model, int world, bool expert_parallel,
+                              const std::map<std::string, std::string>& more = {}) {
+  const std::string out =
+      (std::filesystem::temp_directory_path() / ("aha-expert-parallel-" + std::to_string(::getpid()))).string();
+  std::map<std::string, std::string> env = {{"AHA_PARALLEL_OUT", out}, {"AHA_TEST_MODEL_DIR", kFixtures + model}};
+  if (expert_parallel) env["AHA_TEST_EXPERT_PARALLEL"] = "1";
+  env.insert(more.begin(), more.end());
+  auto ranks = run_world("expert_parallel", world, env);
+  std::vector<Run> runs(world);
+  for (int r = 0; r < world; ++r) {
+    EXPECT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
+    if (ranks[r].exit_code != 0) return {};
+    const std::string base = out + ".rank" + std::to_string(r);
+    torch::load(runs[r].weights, base + ".weights.pt");
+    std::ifstream(base) >> runs[r].expert_bytes >> runs[r].aux_loss >> runs[r].load_max >> runs[r].grad_norm >>
+        runs[r].skipped >> runs[r].packs >> runs[r].state_bytes;
+    std::filesystem::remove(base);
+    std::filesystem::remove(base + ".weights.pt");
+  }
+  return runs;
+}
+
+}  // namespace aha::parallel::testing
