@@ -77,6 +77,35 @@ class TrainParallel : public ::testing::Test {
     }
   }
 
+  // Expert parallelism on the tiny MoE (init_moe, in moe/): plain data parallelism for 2 steps on
+  // 2 ranks, then the run with `sets` samples as it did and checkpoints `written` (not `absent`);
+  // the run then resumes for a step with expert parallelism (unsharded) and for one without it.
+  void expect_expert_parallel_run(const std::string& sets, const std::vector<std::string>& written,
+                                  const std::string& absent) {
+    const std::string moe = " --set model.path=moe";
+    auto plain = test::run_aha_in(work_, "train recipe.json --run-dir plain --quiet --nproc-per-node 2 --stop-after 2" + moe,
+                                  true, 300);
+    ASSERT_EQ(plain.exit_status, 0) << plain.out;
+    auto r = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --nproc-per-node 2 --stop-after 2" + sets + moe,
+                              true, 300);
+    ASSERT_EQ(r.exit_status, 0) << r.out;
+    EXPECT_EQ(series("train/sequences"), (std::vector<double>{16, 16}));
+    expect_samples_as_plain_run({1, 2});
+    const fs::path saved = work_ / "run" / "checkpoints" / "grpo" / "step-2";
+    for (const auto& part : written) EXPECT_TRUE(fs::exists(saved / part)) << part;
+    EXPECT_FALSE(fs::exists(saved / absent)) << absent;
+    auto again = test::run_aha_in(work_,
+                                  "train recipe.json --run-dir run --quiet --resume --nproc-per-node 2 --stop-after 1 "
+                                  "--set parallel.expert_parallel=true" + moe,
+                                  true, 300);
+    ASSERT_EQ(again.exit_status, 0) << again.out;
+    auto off = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --resume --nproc-per-node 2 --stop-after 1" + moe,
+                                true, 300);
+    ASSERT_EQ(off.exit_status, 0) << off.out;
+    RunStore after(work_ / "run" / "run.db", {.read_only = true});
+    EXPECT_EQ(*after.latest_step(after.stages().at(0).id), 4);
+  }
+
   fs::path work_;
 };
 
@@ -191,31 +220,8 @@ void init_moe(const fs::path& work) {
 // run resumes from it with expert parallelism and then without.
 TEST_F(TrainParallel, ExpertParallelSamplesAsDataParallelSavesOnceAndResumes) {
   ASSERT_NO_FATAL_FAILURE(init_moe(work_));
-  const std::string moe = " --set model.path=moe";
-  auto plain = test::run_aha_in(work_, "train recipe.json --run-dir plain --quiet --nproc-per-node 2 --stop-after 2" + moe,
-                                true, 300);
-  ASSERT_EQ(plain.exit_status, 0) << plain.out;
-  auto r = test::run_aha_in(work_,
-                            "train recipe.json --run-dir run --quiet --nproc-per-node 2 --stop-after 2 "
-                            "--set parallel.expert_parallel=true" + moe,
-                            true, 300);
-  ASSERT_EQ(r.exit_status, 0) << r.out;
-  EXPECT_EQ(series("train/sequences"), (std::vector<double>{16, 16}));
-  expect_samples_as_plain_run({1, 2});
-  const fs::path saved = work_ / "run" / "checkpoints" / "grpo" / "step-2";
-  for (const char* part : {"state.json", "model/config.json", "model/model.safetensors", "optimizer.pt"})
-    EXPECT_TRUE(fs::exists(saved / part)) << part;
-  EXPECT_FALSE(fs::exists(saved / "optimizer"));
-  auto again = test::run_aha_in(work_,
-                                "train recipe.json --run-dir run --quiet --resume --nproc-per-node 2 --stop-after 1 "
-                                "--set parallel.expert_parallel=true" + moe,
-                                true, 300);
-  ASSERT_EQ(again.exit_status, 0) << again.out;
-  auto off = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --resume --nproc-per-node 2 --stop-after 1" + moe,
-                              true, 300);
-  ASSERT_EQ(off.exit_status, 0) << off.out;
-  RunStore after(work_ / "run" / "run.db", {.read_only = true});
-  EXPECT_EQ(*after.latest_step(after.stages().at(0).id), 4);
+  expect_expert_parallel_run(" --set parallel.expert_parallel=true",
+                             {"state.json", "model/config.json", "model/model.safetensors", "optimizer.pt"}, "optimizer");
 }
 
 // parallel.expert_parallel with parallel.sharding zero2: the same samples as plain data
@@ -223,31 +229,10 @@ TEST_F(TrainParallel, ExpertParallelSamplesAsDataParallelSavesOnceAndResumes) {
 // resumes from it without sharding and then without expert parallelism.
 TEST_F(TrainParallel, ExpertParallelWithZeroTwoSamplesAsDataParallelAndResumesUnsharded) {
   ASSERT_NO_FATAL_FAILURE(init_moe(work_));
-  const std::string moe = " --set model.path=moe";
-  auto plain = test::run_aha_in(work_, "train recipe.json --run-dir plain --quiet --nproc-per-node 2 --stop-after 2" + moe,
-                                true, 300);
-  ASSERT_EQ(plain.exit_status, 0) << plain.out;
-  auto r = test::run_aha_in(work_,
-                            "train recipe.json --run-dir run --quiet --nproc-per-node 2 --stop-after 2 "
-                            "--set parallel.expert_parallel=true --set parallel.sharding=zero2" + moe,
-                            true, 300);
-  ASSERT_EQ(r.exit_status, 0) << r.out;
-  expect_samples_as_plain_run({1, 2});
-  const fs::path saved = work_ / "run" / "checkpoints" / "grpo" / "step-2";
-  for (const char* part : {"state.json", "model/model.safetensors", "optimizer/index.json",
-                           "optimizer/rank-0.safetensors", "optimizer/rank-1.safetensors"})
-    EXPECT_TRUE(fs::exists(saved / part)) << part;
-  EXPECT_FALSE(fs::exists(saved / "optimizer.pt"));
-  auto again = test::run_aha_in(work_,
-                                "train recipe.json --run-dir run --quiet --resume --nproc-per-node 2 --stop-after 1 "
-                                "--set parallel.expert_parallel=true" + moe,
-                                true, 300);
-  ASSERT_EQ(again.exit_status, 0) << again.out;
-  auto off = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --resume --nproc-per-node 2 --stop-after 1" + moe,
-                              true, 300);
-  ASSERT_EQ(off.exit_status, 0) << off.out;
-  RunStore after(work_ / "run" / "run.db", {.read_only = true});
-  EXPECT_EQ(*after.latest_step(after.stages().at(0).id), 4);
+  expect_expert_parallel_run(" --set parallel.expert_parallel=true --set parallel.sharding=zero2",
+                             {"state.json", "model/model.safetensors", "optimizer/index.json",
+                              "optimizer/rank-0.safetensors", "optimizer/rank-1.safetensors"},
+                             "optimizer.pt");
 }
 
 TEST_F(TrainParallel, AWorldThatDoesNotDivideTheStepsPromptsIsRefusedByName) {
