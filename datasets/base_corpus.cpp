@@ -153,12 +153,21 @@ std::string framed(const std::string& prompt, std::string tagged, SeededRandom& 
 
 // The checks of a checked document: after each step a confirmation (1 in 3) or a caught slip
 // (1 in 6); a document without any gets one confirmation at a random step.
-std::vector<StepCheck> draw_checks(int64_t steps, SeededRandom& rng) {
+// With counted_checks: a confirmation, a slip, a progress count or a caught early answer (1 in
+// 6 each), else none.
+std::vector<StepCheck> draw_checks(int64_t steps, SeededRandom& rng, bool counted) {
   std::vector<StepCheck> checks;
   bool any = false;
   for (int64_t i = 0; i < steps; ++i) {
     const int64_t roll = rng.uniform(0, 5);
-    checks.push_back(roll < 2 ? StepCheck::confirm : roll < 3 ? StepCheck::slip : StepCheck::none);
+    if (counted)
+      checks.push_back(roll == 0   ? StepCheck::confirm
+                       : roll == 1 ? StepCheck::slip
+                       : roll == 2 ? StepCheck::progress
+                       : roll == 3 ? StepCheck::early_answer
+                                   : StepCheck::none);
+    else
+      checks.push_back(roll < 2 ? StepCheck::confirm : roll < 3 ? StepCheck::slip : StepCheck::none);
     any = any || checks.back() != StepCheck::none;
   }
   if (!any && steps > 0) checks[size_t(rng.uniform(0, steps - 1))] = StepCheck::confirm;
@@ -170,7 +179,7 @@ int64_t steps_of(const Example& ex) {
   return json::ObjectReader(meta, "metadata").get_int("steps");
 }
 
-std::string render(const Example& ex, CorpusStyle style, SeededRandom& rng, double short_share) {
+std::string render(const Example& ex, CorpusStyle style, SeededRandom& rng, double short_share, bool counted_checks) {
   std::string solution = solution_of(ex);
   // Only drawn when asked for, so that corpora without short documents stay as they were.
   if (short_share > 0 && ex.kind == TaskKind::math &&
@@ -180,7 +189,7 @@ std::string render(const Example& ex, CorpusStyle style, SeededRandom& rng, doub
   switch (style) {
     case CorpusStyle::checked: {
       if (ex.kind != TaskKind::math) return "Question: " + ex.prompt + "\nAnswer: " + solution;
-      const std::string checked = checked_solution(solution, draw_checks(steps_of(ex), rng));
+      const std::string checked = checked_solution(solution, draw_checks(steps_of(ex), rng, counted_checks));
       if (rng.chance(1, 2)) return "Question: " + ex.prompt + "\nAnswer: " + checked;
       return framed(ex.prompt, tagged_solution(checked), rng);
     }
@@ -215,7 +224,7 @@ const char* corpus_style_name(CorpusStyle style) {
 BaseCorpusSpec BaseCorpusSpec::from_json(const rapidjson::Value& value, const std::string& where) {
   json::ObjectReader r(value, where);
   r.reject_unknown({"documents", "seed", "min_difficulty", "max_difficulty", "countdown_share", "styles",
-                    "short_share", "min_steps", "max_steps", "chinese_exclusive"});
+                    "short_share", "min_steps", "max_steps", "chinese_exclusive", "counted_checks"});
   BaseCorpusSpec s;
   s.documents = r.get_int("documents", s.documents);
   s.seed = uint64_t(r.get_int("seed", int64_t(s.seed)));
@@ -226,6 +235,7 @@ BaseCorpusSpec BaseCorpusSpec::from_json(const rapidjson::Value& value, const st
   s.min_steps = int(std::clamp<int64_t>(r.get_int("min_steps", s.min_steps), -1, 1000));
   s.max_steps = int(std::clamp<int64_t>(r.get_int("max_steps", s.max_steps), -1, 1000));
   s.chinese_exclusive = r.get_bool("chinese_exclusive", s.chinese_exclusive);
+  s.counted_checks = r.get_bool("counted_checks", s.counted_checks);
   if (r.has("styles")) {
     auto styles = r.object("styles");
     styles.reject_unknown({"plain", "dialogue", "tagged", "prose", "drill", "chinese", "checked"});
@@ -256,6 +266,7 @@ void BaseCorpusSpec::validate(const std::string& where) const {
   require(short_share >= 0 && short_share <= 1, where + ": short_share must be in [0, 1]");
   require(!chinese_exclusive || chinese > 0,
           where + ": chinese_exclusive keeps the problems about Mei for the chinese documents, but styles.chinese is 0");
+  require(!counted_checks || checked > 0, where + ": counted_checks adds checks to the checked documents, but styles.checked is 0");
   const auto steps_ok = [](int v) { return v == 0 || (v >= 1 && v <= kMaxArithmeticSteps); };
   require(steps_ok(min_steps) && steps_ok(max_steps) && (min_steps == 0 || max_steps == 0 || min_steps <= max_steps),
           where + ": need min_steps and max_steps in 1.." + std::to_string(kMaxArithmeticSteps) +
@@ -348,7 +359,8 @@ const char* inverse_of(const std::string& op) { return op == "+" ? "-" : op == "
 std::string checked_solution(const std::string& solution, const std::vector<StepCheck>& checks) {
   require(!answer_of(solution).empty(), "checked_solution: no final \"The answer is\" in: " + solution);
   std::string out;
-  size_t step = 0;
+  size_t step = 0, steps = 0;
+  for (const std::string& sentence : sentences_of(solution)) steps += is_step(sentence) ? 1 : 0;
   for (const std::string& sentence : sentences_of(solution)) {
     if (!out.empty()) out += ' ';
     if (!is_step(sentence)) {
@@ -377,6 +389,11 @@ std::string checked_solution(const std::string& solution, const std::vector<Step
       require(apply_op(c, inv, b) == a, "checked_solution: the step is wrong: " + sentence);
       out += " Let me check: " + e.c + " " + inv + " " + e.b + " = " + e.a + ". Correct.";
     }
+    const std::string of = "step " + std::to_string(step) + " of " + std::to_string(steps) + ".";
+    if (check == StepCheck::progress || (check == StepCheck::early_answer && step == steps))
+      out += " Let me count: that is " + of;
+    else if (check == StepCheck::early_answer)
+      out += " So the answer is " + e.c + "? Wait, that is only " + of;
   }
   require(step > 0, "checked_solution: no \"a op b = c.\" step in: " + solution);
   return out;
@@ -492,7 +509,7 @@ std::vector<CorpusDocument> generate_base_corpus(const BaseCorpusSpec& spec) {
       d.text = generate_drill_lines(rng.next());
     } else {
       const Example& ex = *pool[next_problem++];
-      d.text = render(ex, style, rng, spec.short_share);
+      d.text = render(ex, style, rng, spec.short_share, spec.counted_checks);
       d.task = ex.kind == TaskKind::math ? "arithmetic" : "countdown";
       d.problem_key = key_of(ex);
     }

@@ -26,7 +26,10 @@
 //             "Let me check: c - b = a. Correct." (the inverse operation), and after some a
 //             slip caught and fixed: "... = c+1. Wait, c+1 - b = a+1, not a. So a + b = c."
 //             (see checked_solution). At least one check per document; Countdown problems
-//             fall back to plain
+//             fall back to plain. With counted_checks, checks that count the steps join them:
+//             "Let me count: that is step k of n." and a premature answer caught ("So the
+//             answer is c? Wait, that is only step k of n."), the slip a small model makes on
+//             deep problems (it loses its place after a digression and answers early)
 //   prose     a paragraph of generated sentences with the preamble's vocabulary (conversation,
 //             user, assistant, question, solves, thinks, reasoning process, mind, provides,
 //             answer, enclosed, tags, respectively, ...)
@@ -71,6 +74,9 @@ struct BaseCorpusSpec {
   // Whether the problems about Mei appear only in chinese documents: those beyond the chinese
   // documents' count are replaced by problems about other people (see the contract above).
   bool chinese_exclusive = false;
+  // Whether checked documents also count their steps (see checked above; needs checked > 0).
+  // Off, the corpus is exactly what it was before the option existed.
+  bool counted_checks = false;
 
   // From a JSON object with these keys (all optional); unknown or ill-typed keys and values out
   // of range are aha::Error naming `where` and the key.
@@ -99,12 +105,15 @@ std::string chinese_solution(const std::string& solution);
 std::string generate_drill_lines(uint64_t seed);
 
 // What a self-check adds after one step of a worked solution (checked style).
-enum class StepCheck { none, confirm, slip };
+enum class StepCheck { none, confirm, slip, progress, early_answer };
 
 // The worked arithmetic solution with its steps checked: after step i, when checks[i] is
 //   confirm  "Let me check: {c inv b} = {a}. Correct." (inv: - for +, + for -, / for *, * for /)
 //   slip     the step's result is first written wrong, w = c + b for *, else c + 1, then
 //            "Wait, {w inv b} = {a'}, not {a}. So {a op b} = {c}."
+//   progress      "Let me count: that is step {i+1} of {n}." (n: the solution's steps)
+//   early_answer  "So the answer is {c}? Wait, that is only step {i+1} of {n}." (a progress
+//                 check at the last step, where answering is not early)
 // checks shorter than the steps: the rest get none. aha::Error when the solution has no
 // "a op b = c." steps or no final answer.
 std::string checked_solution(const std::string& solution, const std::vector<StepCheck>& checks);

@@ -271,6 +271,21 @@ TEST(BaseCorpus, CheckedSolutionConfirmsByTheInverseAndCatchesSlips) {
             "");
 }
 
+// The counted checks: a progress count after a step, a caught early answer (a progress count
+// at the last step, where answering is due), each with the step's place among the 4.
+TEST(BaseCorpus, CheckedSolutionCountsStepsAndCatchesAnEarlyAnswer) {
+  using enum StepCheck;
+  EXPECT_EQ(checked_solution(kFourSteps, {progress, early_answer, none, early_answer}),
+            "Tom starts with 12 apples. Buying 5 more gives 12 + 5 = 17. Let me count: that is step 1 of 4. "
+            "Multiplying by 3 gives 17 * 3 = 51. So the answer is 51? Wait, that is only step 2 of 4. Splitting into "
+            "3 equal groups leaves 51 / 3 = 17. Losing 4 leaves 17 - 4 = 13. Let me count: that is step 4 of 4. The "
+            "answer is 13.");
+  EXPECT_EQ(checked_solution(kFourSteps, {none, none, confirm, progress}),
+            "Tom starts with 12 apples. Buying 5 more gives 12 + 5 = 17. Multiplying by 3 gives 17 * 3 = 51. "
+            "Splitting into 3 equal groups leaves 51 / 3 = 17. Let me check: 17 * 3 = 51. Correct. Losing 4 leaves "
+            "17 - 4 = 13. Let me count: that is step 4 of 4. The answer is 13.");
+}
+
 TEST(BaseCorpus, ShortSolutionKeepsTheFirstStepsAndTheAnswer) {
   EXPECT_EQ(short_solution(kFourSteps, 0), "Tom starts with 12 apples. The answer is 13.");
   EXPECT_EQ(short_solution(kFourSteps, 2),
@@ -353,6 +368,43 @@ TEST(BaseCorpus, DepthShortShareAndCheckedStyle) {
   EXPECT_GT(slips, 100);         // about one step in six of 360 documents of 6-8 steps
 }
 
+// counted_checks on the deep corpus: checked documents count their steps right (k of n, n the
+// steps they write, k within it), some catch an early answer; off, no document counts.
+TEST(BaseCorpus, CountedChecksCountTheWrittenSteps) {
+  BaseCorpusSpec s;
+  s.documents = 600;
+  s.seed = 5;
+  s.min_difficulty = s.max_difficulty = 2;
+  s.min_steps = 6;
+  s.max_steps = 8;
+  s.countdown_share = 0;
+  s.plain = 0.5, s.checked = 0.5;
+  s.counted_checks = true;
+  static const std::regex kCount(R"(step (\d+) of (\d+)\.)");
+  int counts = 0, early = 0;
+  for (const auto& d : generate_base_corpus(s)) {
+    if (d.style != CorpusStyle::checked) {
+      EXPECT_FALSE(contains(d.text, "Let me count")) << d.text;
+      continue;
+    }
+    const int steps = written_steps(d.text);
+    for (auto it = std::sregex_iterator(d.text.begin(), d.text.end(), kCount); it != std::sregex_iterator(); ++it) {
+      ++counts;
+      const int k = std::stoi((*it)[1]), n = std::stoi((*it)[2]);
+      EXPECT_EQ(n, steps) << d.text;
+      EXPECT_GE(k, 1);
+      EXPECT_LE(k, n);
+      // The steps written before the count are k (a count follows its own step).
+      EXPECT_EQ(written_steps(d.text.substr(0, size_t(it->position()))), k) << d.text;
+    }
+    early += contains(d.text, "? Wait, that is only step") ? 1 : 0;
+  }
+  EXPECT_GT(counts, 300);  // about one step in three of 300 documents of 6-8 steps
+  EXPECT_GT(early, 100);
+  s.counted_checks = false;
+  for (const auto& d : generate_base_corpus(s)) EXPECT_FALSE(contains(d.text, " of ") && contains(d.text, "Let me count"));
+}
+
 TEST(BaseCorpus, SpecFromJsonChecksKeysAndRanges) {
   auto parse = [](const std::string& text) {
     auto doc = json::parse(text, "spec");
@@ -380,6 +432,10 @@ TEST(BaseCorpus, SpecFromJsonChecksKeysAndRanges) {
                        "styles.chinese is 0"));
   EXPECT_FALSE(bilingual.chinese_exclusive);
   EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"chinese_exclusive": 1})"); }), "chinese_exclusive"));
+  EXPECT_TRUE(parse(R"({"counted_checks": true, "styles": {"checked": 1}})").counted_checks);
+  EXPECT_FALSE(bilingual.counted_checks);
+  EXPECT_TRUE(contains(test::error_of([&] { parse(R"({"counted_checks": true, "styles": {"plain": 1}})"); }),
+                       "styles.checked is 0"));
   auto deep = parse(R"({"min_steps": 1, "max_steps": 8, "short_share": 0.6, "styles": {"plain": 1, "checked": 0.2}})");
   EXPECT_EQ(deep.min_steps, 1);
   EXPECT_EQ(deep.max_steps, 8);

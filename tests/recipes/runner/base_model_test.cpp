@@ -102,12 +102,19 @@ TEST(BaseModel, BuildsAMixtureOfExpertsBase) {
   remove_tree(dir.parent_path());
 }
 
+// Every spec in recipes/base/, whatever its name.
 TEST(PretrainSpec, CommittedBaseSpecsParse) {
-  for (const char* name : {"tiny-base.json", "gpu-base.json", "tiny-moe-base.json", "gpu-depth-base.json"}) {
-    auto s = PretrainSpec::from_file((fs::path(AHA_SOURCE_DIR) / "recipes/base" / name).string());
+  int specs = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(AHA_SOURCE_DIR) / "recipes/base")) {
+    if (entry.path().extension() != ".json") continue;
+    ++specs;
+    const auto name = entry.path().filename().string();
+    auto s = PretrainSpec::from_file(entry.path().string());
     EXPECT_GT(s.training.total_steps(), 0) << name;
     EXPECT_GT(s.eval.problems, 0) << name;
+    EXPECT_EQ(s.corpus.counted_checks, name == "gpu-depth-count-base.json") << name;
   }
+  EXPECT_GE(specs, 6);
 }
 
 TEST(BaseTokenizer, KnowsThePreambleWordsAndTags) {
