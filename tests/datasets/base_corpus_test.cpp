@@ -306,14 +306,20 @@ int written_steps(const std::string& document) {
   return n;
 }
 
-TEST(BaseCorpus, DepthShortShareAndCheckedStyle) {
+// A corpus of deep arithmetic only: difficulty 2's numbers, 6-8 steps, no Countdown.
+BaseCorpusSpec deep_spec(int64_t documents, uint64_t seed) {
   BaseCorpusSpec s;
-  s.documents = 1200;
-  s.seed = 11;
+  s.documents = documents;
+  s.seed = seed;
   s.min_difficulty = s.max_difficulty = 2;
   s.min_steps = 6;
   s.max_steps = 8;
   s.countdown_share = 0;
+  return s;
+}
+
+TEST(BaseCorpus, DepthShortShareAndCheckedStyle) {
+  auto s = deep_spec(1200, 11);
   s.plain = 0.3, s.dialogue = 0.1, s.tagged = 0.2, s.prose = 0.1, s.checked = 0.3;
   s.short_share = 0.5;
   int shortened = 0, shortenable = 0, checked = 0, checked_tagged = 0, slips = 0;
@@ -371,13 +377,7 @@ TEST(BaseCorpus, DepthShortShareAndCheckedStyle) {
 // counted_checks on the deep corpus: checked documents count their steps right (k of n, n the
 // steps they write, k within it), some catch an early answer; off, no document counts.
 TEST(BaseCorpus, CountedChecksCountTheWrittenSteps) {
-  BaseCorpusSpec s;
-  s.documents = 600;
-  s.seed = 5;
-  s.min_difficulty = s.max_difficulty = 2;
-  s.min_steps = 6;
-  s.max_steps = 8;
-  s.countdown_share = 0;
+  auto s = deep_spec(600, 5);
   s.plain = 0.5, s.checked = 0.5;
   s.counted_checks = true;
   static const std::regex kCount(R"(step (\d+) of (\d+)\.)");
