@@ -148,8 +148,8 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
     // Rank-local parameters are outside the shards: their squared norm joins the shards' in the
     // one all-reduce, so the global norm (and the skip and clip decisions) covers them too.
     std::vector<torch::Tensor> local_grads;
-    for (const auto& p : local_tensors_)
-      if (p.grad().defined()) local_grads.push_back(p.grad());
+    for (const auto& l : local_)
+      if (l.param.grad().defined()) local_grads.push_back(l.param.grad());
     auto result = sharded_->step(loss, lrs, options_.max_grad_norm, squared_norm(local_grads));
     if (result.applied && !local_grads.empty()) {
       torch::NoGradGuard no_grad;
@@ -158,7 +158,7 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
       set_group_lrs(factor);
       fused_adamw_step();  // the sharded step cleared the other gradients: only the local ones step
     }
-    for (auto& p : local_tensors_) p.mutable_grad().reset();
+    for (auto& l : local_) l.param.mutable_grad().reset();
     result.lr = lr_at(step_count_);
     if (!result.applied) ++skipped_steps_;
     ++step_count_;
@@ -170,8 +170,7 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
     for (const auto& p : g.params) {
       if (!p.grad().defined()) continue;
       grads.push_back(p.grad());
-      if (std::find(local_params_.begin(), local_params_.end(), p.unsafeGetTensorImpl()) != local_params_.end())
-        local_grads.push_back(p.grad());
+      if (is_rank_local(p)) local_grads.push_back(p.grad());
     }
 
   // One host transfer for both checks: [global norm, loss].
@@ -225,8 +224,10 @@ void Optimizer::set_group_lrs(double factor) {
     torch_groups[g].options().set_lr(options_.lr * groups_[g].lr_scale * factor);
 }
 
-bool Optimizer::is_rank_local(const torch::Tensor& p) const {
-  return std::find(local_params_.begin(), local_params_.end(), p.unsafeGetTensorImpl()) != local_params_.end();
+const Optimizer::RankLocal* Optimizer::rank_local(const void* impl) const {
+  for (const auto& l : local_)
+    if (l.param.unsafeGetTensorImpl() == impl) return &l;
+  return nullptr;
 }
 
 torch::Tensor Optimizer::master_of(const torch::Tensor& param) const {
@@ -382,8 +383,7 @@ void Optimizer::load(const std::filesystem::path& path) {
       // The rank-local parameters' state stays here (whole while the caller has them gathered).
       auto& state = adamw_->state();
       for (auto it = state.begin(); it != state.end();) {
-        const bool local = std::find(local_params_.begin(), local_params_.end(), it->first) != local_params_.end();
-        it = local ? std::next(it) : state.erase(it);
+        it = rank_local(it->first) ? std::next(it) : state.erase(it);
       }
     }
   } catch (const c10::Error& e) {
@@ -446,7 +446,7 @@ void Optimizer::shard(std::shared_ptr<parallel::Communicator> comm, Sharding mod
       group_of_param[p.unsafeGetTensorImpl()] = g;
       ++count;
     }
-  require(local_params_.empty() || mode != Sharding::zero3,
+  require(local_.empty() || mode != Sharding::zero3,
           "optimizer: rank-local parameters (expert parallelism) do not combine with sharding zero3");
   std::vector<size_t> group_of;
   std::set<const void*> seen;
@@ -460,11 +460,11 @@ void Optimizer::shard(std::shared_ptr<parallel::Communicator> comm, Sharding mod
   }
   // Exactly the groups' parameters less the rank-local ones (each of which is in a group).
   size_t local_in_groups = 0;
-  for (const auto* impl : local_params_) local_in_groups += group_of_param.count(impl);
-  require(local_in_groups == local_params_.size(), "optimizer: a rank-local parameter is in no parameter group");
-  require(named.size() + local_params_.size() == count,
+  for (const auto& l : local_) local_in_groups += group_of_param.count(l.param.unsafeGetTensorImpl());
+  require(local_in_groups == local_.size(), "optimizer: a rank-local parameter is in no parameter group");
+  require(named.size() + local_.size() == count,
           "optimizer: " + std::to_string(named.size()) + " named parameters" +
-              (local_params_.empty() ? "" : " and " + std::to_string(local_params_.size()) + " rank-local ones") +
+              (local_.empty() ? "" : " and " + std::to_string(local_.size()) + " rank-local ones") +
               ", the groups have " + std::to_string(count));
   sharded_ = std::make_unique<ShardedAdamW>(std::move(comm), mode, named, std::move(group_of), groups_, options_,
                                             std::move(master));
@@ -474,14 +474,8 @@ void Optimizer::set_rank_local(std::shared_ptr<parallel::Communicator> comm, con
   require(masters_.empty(), "optimizer: fp32_master does not combine with rank-local parameters (expert parallelism)");
   require(!sharded_, "optimizer: set_rank_local must come before shard()");
   local_comm_ = std::move(comm);
-  local_params_.clear();
-  local_tensors_.clear();
-  local_numels_.clear();
-  for (const auto& p : local) {
-    local_params_.push_back(p.unsafeGetTensorImpl());
-    local_tensors_.push_back(p);
-    local_numels_.push_back(p.numel());
-  }
+  local_.clear();
+  for (const auto& p : local) local_.push_back({p, p.numel()});
 }
 
 Sharding Optimizer::sharding() const { return sharded_ ? sharded_->mode() : Sharding::none; }
@@ -489,12 +483,12 @@ Sharding Optimizer::sharding() const { return sharded_ ? sharded_->mode() : Shar
 std::vector<ShardPieceState> Optimizer::local_piece_states(
     const std::vector<std::pair<std::string, torch::Tensor>>& named) const {
   std::vector<ShardPieceState> out;
-  if (local_params_.empty()) return out;
+  if (local_.empty()) return out;
   const int rank = local_comm_->rank();
   for (const auto& [name, p] : named) {
-    const auto it = std::find(local_params_.begin(), local_params_.end(), p.unsafeGetTensorImpl());
-    if (it == local_params_.end()) continue;
-    const int64_t n = local_numels_[size_t(it - local_params_.begin())];
+    const auto* local = rank_local(p.unsafeGetTensorImpl());
+    if (!local) continue;
+    const int64_t n = local->slice_numel;
     ShardPieceState piece{name, rank * n, {}, {}, 0};
     const auto state = adamw_->state().find(p.unsafeGetTensorImpl());
     if (state != adamw_->state().end()) {
@@ -512,7 +506,7 @@ std::vector<ShardPieceState> Optimizer::local_piece_states(
     }
     out.push_back(std::move(piece));
   }
-  require(out.size() == local_params_.size(), "optimizer: save_shards: a rank-local parameter is not among `named`");
+  require(out.size() == local_.size(), "optimizer: save_shards: a rank-local parameter is not among `named`");
   return out;
 }
 
@@ -539,8 +533,7 @@ void Optimizer::save_shards(const std::filesystem::path& dir,
   // set_rank_local), the sharded ones as the sharded optimizer has them, in the model's order.
   std::map<std::string, int64_t> local_numel;  // each rank's slice of a rank-local parameter
   for (const auto& [name, p] : named)
-    if (auto it = std::find(local_params_.begin(), local_params_.end(), p.unsafeGetTensorImpl()); it != local_params_.end())
-      local_numel[name] = local_numels_[size_t(it - local_params_.begin())];
+    if (const auto* local = rank_local(p.unsafeGetTensorImpl())) local_numel[name] = local->slice_numel;
   const auto& shard_named = sharded_->named();
   size_t next_sharded = 0;
   for (const auto& [name, p] : named) {
@@ -618,7 +611,7 @@ int64_t Optimizer::gradient_bytes() const {
   int64_t bytes = 0;
   if (sharded_) {
     bytes = sharded_->gradient_bytes();
-    for (const auto& p : local_tensors_) bytes += bytes_of(p.grad());
+    for (const auto& l : local_) bytes += bytes_of(l.param.grad());
     return bytes;
   }
   for (const auto& g : groups_)

@@ -181,16 +181,20 @@ class Optimizer {
   int64_t step_count_ = 0;
   int64_t skipped_steps_ = 0;
   std::unique_ptr<ShardedAdamW> sharded_;
-  bool is_rank_local(const torch::Tensor& p) const;
+  // The rank-local record of a parameter (by its TensorImpl), or null.
+  struct RankLocal {
+    torch::Tensor param;
+    int64_t slice_numel = 0;  // its size when set: this rank's slice (the tensor may be gathered whole since)
+  };
+  const RankLocal* rank_local(const void* impl) const;
+  bool is_rank_local(const torch::Tensor& p) const { return rank_local(p.unsafeGetTensorImpl()) != nullptr; }
   void set_group_lrs(double factor);  // AdamW's LR of each group for a step at this schedule factor
   // Sharded with rank-local parameters: their state as pieces of the whole tensors, and loaded
   // back whole (`named` at whole size); see save_shards / load_shards.
   std::vector<ShardPieceState> local_piece_states(const std::vector<std::pair<std::string, torch::Tensor>>& named) const;
 
   std::shared_ptr<parallel::Communicator> local_comm_;  // expert parallelism: see set_rank_local
-  std::vector<const void*> local_params_;                // their TensorImpls
-  std::vector<torch::Tensor> local_tensors_;             // the same parameters
-  std::vector<int64_t> local_numels_;                    // their (slice) sizes when set
+  std::vector<RankLocal> local_;                         // the rank-local parameters, in the order given
   std::vector<Master> masters_;                          // fp32_master: one per lower-precision parameter
 };
 
