@@ -236,7 +236,15 @@ torch::Tensor Optimizer::master_of(const torch::Tensor& param) const {
   return {};
 }
 
-void Optimizer::reseed_written_masters() {
+void Optimizer::reset_masters(const std::vector<torch::Tensor>& saved) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    masters_[i].master.copy_(saved.empty() ? masters_[i].param : saved[i]);
+    masters_[i].version = masters_[i].param._version();
+  }
+}
+
+void Optimizer::reseed_written_masters() const {
   torch::NoGradGuard no_grad;
   for (auto& m : masters_)
     if (m.param._version() != m.version) {
@@ -246,17 +254,16 @@ void Optimizer::reseed_written_masters() {
 }
 
 std::vector<torch::Tensor> Optimizer::gradients_for_update() {
-  std::vector<torch::Tensor> update;
   for (auto& m : masters_) {
     if (!m.param.grad().defined()) continue;
     m.master.mutable_grad() = m.param.grad().to(torch::kFloat32);
     m.param.mutable_grad().reset();  // freed before the update needs its memory
-    update.push_back(m.master.grad());
   }
-  for (const auto& g : groups_)
-    for (const auto& p : g.params)
-      if (p.grad().defined() && p.scalar_type() != torch::kBFloat16 && p.scalar_type() != torch::kHalf)
-        update.push_back(p.grad());
+  // The gradients of what AdamW updates: the masters and the float32 parameters.
+  std::vector<torch::Tensor> update;
+  for (const auto& group : adamw_->param_groups())
+    for (const auto& p : group.params())
+      if (p.grad().defined()) update.push_back(p.grad());
   return update;
 }
 
@@ -318,7 +325,7 @@ void Optimizer::fused_adamw_step() {
 void Optimizer::save(const std::filesystem::path& path) const {
   require(!sharded_, "optimizer state " + path.string() + ": a sharded optimizer is saved with save_shards");
   // A parameter written since the last step (a weight load) is what the masters must hold.
-  const_cast<Optimizer*>(this)->reseed_written_masters();
+  reseed_written_masters();
   torch::serialize::OutputArchive archive;
   adamw_->save(archive);
   if (!masters_.empty()) {
@@ -372,12 +379,8 @@ void Optimizer::load(const std::filesystem::path& path) {
     step_count_ = steps.item<int64_t>();
     skipped_steps_ = skipped.item<int64_t>();
     match_moment_dtypes();
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < masters_.size(); ++i) {
-      // Saved without masters (a bf16 run resumed with fp32_master): they start from the weights.
-      masters_[i].master.copy_(saved_masters.empty() ? masters_[i].param : saved_masters[i]);
-      masters_[i].version = masters_[i].param._version();
-    }
+    // Saved without masters (a bf16 run resumed with fp32_master): they start from the weights.
+    reset_masters(saved_masters);
     if (sharded_) {  // an unsharded checkpoint resumed sharded: keep this rank's ranges only
       sharded_->load_from_full(*adamw_);
       // The rank-local parameters' state stays here (whole while the caller has them gathered).
@@ -587,10 +590,7 @@ void Optimizer::load_shards(const std::filesystem::path& dir,
     auto& state = adamw_->state();
     state.clear();
     for (auto& [key, s] : states) state[const_cast<void*>(key)] = std::move(s);
-    for (auto& m : masters_) {  // sharded checkpoints hold no masters: they start from the weights
-      m.master.copy_(m.param);
-      m.version = m.param._version();
-    }
+    reset_masters();  // sharded checkpoints hold no masters: they start from the weights
   }
   step_count_ = reader.index().step_count;
   skipped_steps_ = reader.index().skipped_steps;

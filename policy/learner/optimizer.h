@@ -159,7 +159,8 @@ class Optimizer {
   // fp32_master: re-seed the masters of parameters written since the last refresh; move the
   // parameters' gradients onto their masters as float32 (returns the gradients to update with:
   // the masters' and those of float32 parameters); copy the updated masters back.
-  void reseed_written_masters();
+  void reseed_written_masters() const;  // the masters are mutable: save() keeps them current too
+  void reset_masters(const std::vector<torch::Tensor>& saved = {});  // from `saved`, or the weights
   std::vector<torch::Tensor> gradients_for_update();
   void refresh_parameters_from_masters();
   // load(): the masters saved in `archive` (checked against these; none when it has none or
@@ -195,7 +196,7 @@ class Optimizer {
 
   std::shared_ptr<parallel::Communicator> local_comm_;  // expert parallelism: see set_rank_local
   std::vector<RankLocal> local_;                         // the rank-local parameters, in the order given
-  std::vector<Master> masters_;                          // fp32_master: one per lower-precision parameter
+  mutable std::vector<Master> masters_;                  // fp32_master: one per lower-precision parameter
 };
 
 }  // namespace aha::policy
