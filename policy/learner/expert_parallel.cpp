@@ -70,10 +70,10 @@ ExpertParallel::~ExpertParallel() {
   if (model_.expert_dispatch() == this) model_.set_expert_dispatch(nullptr);
 }
 
-std::vector<torch::Tensor> ExpertParallel::replicated_parameters() const {
-  std::vector<torch::Tensor> out;
+std::vector<std::pair<std::string, torch::Tensor>> ExpertParallel::replicated_parameters() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
   for (auto& [name, p] : model_.named_parameters())
-    if (!is_routed_expert_parameter(name)) out.push_back(p);
+    if (!is_routed_expert_parameter(name)) out.emplace_back(name, p);
   return out;
 }
 

@@ -58,9 +58,10 @@ class ExpertParallel : public ExpertDispatch {
 
   int64_t experts_per_rank() const { return local_; }
   int64_t first_expert() const { return local_ * comm_->rank(); }
-  // This rank's expert parameters (local, never all-reduced) and the others (replicated).
+  // This rank's expert parameters (local, never all-reduced) and the others (replicated, with
+  // their names, in the model's order).
   const std::vector<torch::Tensor>& expert_parameters() const { return expert_params_; }
-  std::vector<torch::Tensor> replicated_parameters() const;
+  std::vector<std::pair<std::string, torch::Tensor>> replicated_parameters() const;
 
   // Collective: the whole model's weights into `to` (same config; any dtype, e.g. the rollout
   // copy in the compute dtype): replicated tensors copied, each layer's experts all-gathered in

@@ -239,15 +239,15 @@ void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm
     expert_parallel_ = std::make_unique<ExpertParallel>(comm_, *policy_);
     const int64_t bucket_bytes = comm_->options().bucket_megabytes << 20;
     // The experts live on one rank each: their gradient is already the world's (see header).
-    sync_ = std::make_unique<parallel::GradientSync>(comm_, expert_parallel_->replicated_parameters(),
-                                                     parallel::GradientReduction::sum, bucket_bytes);
+    const auto replicated = expert_parallel_->replicated_parameters();
+    std::vector<torch::Tensor> replicated_tensors;
+    for (const auto& [_, p] : replicated) replicated_tensors.push_back(p);
+    sync_ = std::make_unique<parallel::GradientSync>(comm_, replicated_tensors, parallel::GradientReduction::sum,
+                                                     bucket_bytes);
     optimizer_->set_rank_local(comm_, expert_parallel_->expert_parameters());
     // zero1/zero2 shard the replicated parameters' state only (the experts' stays local), in the
     // order the gradient sync has them, so that a zero2 layout describes its buckets.
     if (options_.sharding != Sharding::none) {
-      std::vector<std::pair<std::string, torch::Tensor>> replicated;
-      for (auto& [name, p] : policy_->named_parameters())
-        if (!is_routed_expert_parameter(name)) replicated.emplace_back(name, p);
       optimizer_->shard(comm_, options_.sharding, replicated);
       if (optimizer_->sharding() == Sharding::zero2) sync_->reduce_to_shard(optimizer_->sharded()->layout());
     }
