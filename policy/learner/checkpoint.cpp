@@ -242,27 +242,28 @@ fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state
   // fails. Unsharded, rank 0 writes what plain data parallelism writes; sharded (zero1/zero2),
   // rank 0 writes the model and every rank its shard, its experts' moments as pieces of the
   // whole expert tensors (optimizer.h's save_shards), so no rank gathers the moments.
-  ExpertParallel* experts = trainer.expert_parallel();
-  if (experts) {
+  struct Slice {
+    ExpertParallel* e = nullptr;
+    Optimizer* o = nullptr;
+    ~Slice() {
+      if (e) e->scatter_back(o);
+    }
+  } slice;
+  if (ExpertParallel* experts = trainer.expert_parallel()) {
     Optimizer* moments = trainer.optimizer().sharded() ? nullptr : &trainer.optimizer();
     experts->gather_whole(moments);
-    struct Slice {
-      ExpertParallel* e;
-      Optimizer* o;
-      ~Slice() { e->scatter_back(o); }
-    } slice{experts, moments};
-    auto* comm = trainer.communicator();
-    if (!moments)
-      return save_parts(stage_dir, state, {trainer.policy(), trainer.reference(), trainer.optimizer(),
-                                           trainer.steps_done(), comm},
-                        copy_extras_from, on_part_written);
-    fs::path path;
-    if (comm->rank() == 0)
-      path = save_parts(stage_dir, state, {trainer.policy(), trainer.reference(), trainer.optimizer(),
-                                           trainer.steps_done(), nullptr},
-                        copy_extras_from, on_part_written);
-    comm->patient_barrier("rank 0 writing a checkpoint");
-    return path;
+    slice.e = experts;
+    slice.o = moments;
+    if (moments) {  // unsharded: rank 0 alone writes, as plain data parallelism's one process
+      auto* comm = trainer.communicator();
+      fs::path path;
+      if (comm->rank() == 0)
+        path = save_parts(stage_dir, state, {trainer.policy(), trainer.reference(), trainer.optimizer(),
+                                             trainer.steps_done(), nullptr},
+                          copy_extras_from, on_part_written);
+      comm->patient_barrier("rank 0 writing a checkpoint");
+      return path;
+    }
   }
   return save_parts(stage_dir, state, {trainer.policy(), trainer.reference(), trainer.optimizer(), trainer.steps_done(), trainer.communicator()},
                     copy_extras_from, on_part_written);
