@@ -12,9 +12,11 @@
 # the base model's pretraining) starts the run afresh; a finished base model is reused either way.
 #   CALL_SECONDS=570 bash tools/bench/gpu_r1_zero_depth.sh            # call 1: build, base, first GRPO steps
 #   CALL_SECONDS=570 bash tools/bench/gpu_r1_zero_depth.sh --resume   # call 2: the rest, then the summary
-# The counted-checks base (recipes/base/gpu-depth-count-base.json, not yet measured), one seed:
-#   BASE_DIR=runs/models/gpu-depth-count-base RUN_DIR=runs/depth-count-s1 bash tools/bench/gpu_r1_zero_depth.sh \
-#     --set model.build=base/gpu-depth-count-base.json --set model.path=runs/models/gpu-depth-count-base
+# The recipe's base is recipes/base/gpu-depth-count-base.json (checked chains that count their
+# steps). The base before it, without the step counts (reflection rose, then fell on 4 of 6 seeds:
+# recipes/README.md), one seed:
+#   BASE_DIR=runs/models/gpu-depth-base RUN_DIR=runs/depth-plain-s1 bash tools/bench/gpu_r1_zero_depth.sh \
+#     --set model.build=base/gpu-depth-base.json --set model.path=runs/models/gpu-depth-base
 set -uo pipefail
 out=${OUT:-gpu-out}; mkdir -p "$out"
 t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
@@ -41,7 +43,7 @@ timeout "$train_timeout" build-gpu/aha train recipes/r1-zero-depth-gpu.json --ru
 echo "aha train exit $?"; stamp trained
 tail -c 3000 "$out/train.log" | tr '\r' '\n' | tail -25
 cp "$run_dir/run.db" "$out/run.db" 2>/dev/null
-base_dir=${BASE_DIR:-runs/models/gpu-depth-base}  # BASE_DIR: the base of --set model.path=... (its report)
+base_dir=${BASE_DIR:-runs/models/gpu-depth-count-base}  # BASE_DIR: the base of --set model.path=... (its report)
 cp "$base_dir/pretrain_report.json" "$out/" 2>/dev/null
 python3 - "$run_dir/run.db" "$base_dir/pretrain_report.json" <<'PY' | tee "$out/summary.txt"
 import json, os, sqlite3, sys
