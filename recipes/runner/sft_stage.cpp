@@ -28,16 +28,6 @@
 namespace aha::recipes {
 namespace {
 
-// algorithm.fp32_master_weights of the recipe's shared keys: a bf16 policy trained with float32
-// masters in its GRPO stages keeps them in its SFT stages too (one switch for the whole flow).
-bool shared_fp32_master(const StagedRecipe& recipe) {
-  const auto doc = json::parse(recipe.shared_json, recipe.file.string());
-  if (!doc.IsObject() || !doc.HasMember("algorithm") || !doc["algorithm"].IsObject()) return false;
-  const auto& algorithm = doc["algorithm"];
-  return algorithm.HasMember("fp32_master_weights") && algorithm["fp32_master_weights"].IsBool() &&
-         algorithm["fp32_master_weights"].GetBool();
-}
-
 namespace fs = std::filesystem;
 using json::ObjectReader;
 using Metrics = std::vector<std::pair<std::string, double>>;
@@ -54,6 +44,7 @@ struct SftConfig {
   std::string lr_decay = "cosine";
   uint64_t seed = 1;
   int64_t eval_every = 0, checkpoint_every = 0, keep_last = 2;
+  bool fp32_master = false;
 };
 
 std::string context(const StageInput& in) {
@@ -89,6 +80,10 @@ SftConfig parse_config(const StageInput& in) {
   c.system_prompt = top.get_string("system_prompt", "");
   if (top.has("schedule") && top.get("schedule").IsObject() && top.get("schedule").HasMember("seed"))
     c.seed = static_cast<uint64_t>(top.object("schedule").get_int("seed"));
+  // algorithm.fp32_master_weights: a bf16 policy trained with float32 masters in the GRPO stages
+  // keeps them in its SFT stages too (one switch for the whole flow).
+  if (top.has("algorithm") && top.get("algorithm").IsObject())
+    c.fp32_master = top.object("algorithm").get_bool("fp32_master_weights", c.fp32_master);
 
   ObjectReader r(own, where);
   r.reject_unknown({"name", "kind", "model", "data", "heldout_data", "heldout_fraction", "template", "system_prompt",
@@ -254,7 +249,7 @@ StageResult run_sft_stage(const StageInput& in) {
   topt.optimizer.schedule.total_steps = std::max(total_steps, c.warmup_steps + 1);
   topt.weight_decay = c.weight_decay;
   topt.micro_batch_size = c.micro_batch_rows;
-  topt.optimizer.fp32_master = shared_fp32_master(*in.recipe);
+  topt.optimizer.fp32_master = c.fp32_master;
   policy::LmTrainer trainer(std::move(model), topt);
 
   RunStore store(in.run_dir / "run.db");

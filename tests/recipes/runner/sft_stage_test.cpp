@@ -208,6 +208,15 @@ TEST_F(SftStageTest, BadKeysAreNamedBeforeAnyWork) {
   }
   EXPECT_THROW(check_stages(recipe(R"("on_bad_example": "skip")")), Error);
   EXPECT_THROW(check_stages(recipe(R"("max_length": 64, "row_tokens": 32)")), Error);
+  // A bad shared algorithm.fp32_master_weights, which the SFT stage reads too, is named at the first
+  // stage, before any work.
+  try {
+    check_stages(recipe(kKeys, {"model.dtype=bfloat16", "algorithm.fp32_master_weights=\"yes\""}));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("stage 'cold_start' (sft)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'fp32_master_weights' must be true or false"), std::string::npos) << e.what();
+  }
   EXPECT_FALSE(fs::exists(work_ / "run"));
 }
 
