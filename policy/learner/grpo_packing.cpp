@@ -63,7 +63,7 @@ std::vector<PackedMicroBatch> pack_micro_batches(const PolicyBatch& batch, int64
                                                  torch::Device device) {
   require(micro_batch_tokens >= 2,
           "packed micro-batches: micro_batch_tokens must be >= 2, got " + std::to_string(micro_batch_tokens));
-  batch.validate();
+  batch.validate_tokens();  // the tokens and masks are all it reads
   const int64_t T = batch.input_ids.size(1);
   std::vector<int64_t> start, length;
   find_sequences(batch, start, length);

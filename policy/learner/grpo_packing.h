@@ -48,7 +48,8 @@ struct PackedMicroBatch {
   void scatter_into(torch::Tensor& padded, const torch::Tensor& packed) const;
 };
 
-// Packs a validated PolicyBatch; index tensors and input_ids end up on `device`.
+// Packs a PolicyBatch's sequences (its tokens and masks are validated: validate_tokens); index
+// tensors and input_ids end up on `device`.
 std::vector<PackedMicroBatch> pack_micro_batches(const PolicyBatch& batch, int64_t micro_batch_tokens,
                                                  torch::Device device);
 

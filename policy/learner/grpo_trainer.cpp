@@ -113,13 +113,18 @@ PolicyBatch PolicyBatch::rows(int64_t begin, int64_t count) const {
           cut(old_logprobs), cut(advantages),     cut(rewards), cut(is_weights)};
 }
 
-void PolicyBatch::validate() const {
+void PolicyBatch::validate_tokens() const {
   require(input_ids.defined() && input_ids.dim() == 2, "policy batch: input_ids must be [B, T]");
   require(input_ids.scalar_type() == torch::kInt64, "policy batch: input_ids must be int64");
   const int64_t B = input_ids.size(0), T = input_ids.size(1);
   require(B > 0 && T >= 2, "policy batch: needs at least one row of at least two tokens");
   require_shape(attention_mask, "attention_mask", {B, T});
   require_shape(completion_mask, "completion_mask", {B, T - 1});
+}
+
+void PolicyBatch::validate() const {
+  validate_tokens();
+  const int64_t B = input_ids.size(0), T = input_ids.size(1);
   require_shape(old_logprobs, "old_logprobs", {B, T - 1});
   require(old_logprobs.is_floating_point(), "policy batch: old_logprobs must be floating-point");
   require_shape(advantages, "advantages", {B});
@@ -294,7 +299,7 @@ torch::Tensor GrpoTrainer::reference_logprobs(const PolicyBatch& batch) const {
 torch::Tensor GrpoTrainer::policy_logprobs(const PolicyBatch& batch) const { return logprobs_of(*policy_, batch); }
 
 torch::Tensor GrpoTrainer::logprobs_of(const Transformer& model, const PolicyBatch& batch) const {
-  batch.validate();
+  batch.validate_tokens();
   torch::NoGradGuard no_grad;
   AutocastScope autocast(options_.autocast_bf16);
   const auto device = model.device();

@@ -130,6 +130,9 @@ struct PolicyBatch {
   PolicyBatch rows(int64_t begin, int64_t count) const;
   // Throws aha::Error naming the tensor whose shape or dtype is wrong.
   void validate() const;
+  // The same for the tokens alone (input_ids, attention_mask, completion_mask): what a forward
+  // needs, before old_logprobs and advantages exist.
+  void validate_tokens() const;
 };
 
 struct TrainerOptions {
@@ -188,7 +191,8 @@ class GrpoTrainer {
   // Reference log-probs [B, T-1] (no grad), or undefined when beta == 0.
   torch::Tensor reference_logprobs(const PolicyBatch& batch) const;
   // The policy's own log-probs [B, T-1] of the batch as it is now (no grad), computed as the
-  // reference's are: the proximal policy of asynchronous GRPO (off_policy_correction.h).
+  // reference's are: the proximal policy of asynchronous GRPO (off_policy_correction.h). Both
+  // read the batch's tokens only (validate_tokens), so they can fill old_logprobs.
   torch::Tensor policy_logprobs(const PolicyBatch& batch) const;
   // Forward + loss + backward over a mini-batch in micro-batches; gradients accumulate in the
   // policy's parameters (nothing is stepped). Returns the summed loss and the metrics summed

@@ -160,8 +160,6 @@ double run_longtail(const std::string& name, const std::string& model_dir, Preci
   // Behaviour log-probs from the policy itself through the trainer's own layout (packed or
   // padded, the same kernels as its training forward), so ratios start at exactly 1 and the
   // first step's loss is the closed form that learner_throughput.py checks.
-  // (A batch is checked whole before use: zeros stand in until they are computed.)
-  batch.old_logprobs = torch::zeros({batch.size(), batch.input_ids.size(1) - 1}, torch::kFloat32);
   batch.old_logprobs = trainer.policy_logprobs(batch).cpu();
   // Warm-up (allocator, optimizer state); its loss is at ratio 1, before any update: the value
   // both sides of learner_throughput.py must share.

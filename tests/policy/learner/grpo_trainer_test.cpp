@@ -236,6 +236,18 @@ TEST(GrpoTrainer, BadOptionsAndBatchesNameTheFault) {
   bad = batch;
   bad.input_ids = bad.input_ids.to(torch::kInt32);
   expect_error([&] { trainer.train_step(bad); }, "int64");
+  // The policy's log-probs read the tokens only: bad masks are named, old_logprobs and
+  // advantages may be absent (they are what the log-probs become).
+  bad = batch;
+  bad.completion_mask = bad.completion_mask.narrow(1, 0, 3);
+  expect_error([&] { trainer.policy_logprobs(bad); }, "completion_mask");
+  auto tokens_only = batch;
+  tokens_only.old_logprobs = tokens_only.advantages = torch::Tensor();
+  EXPECT_TRUE(torch::equal(trainer.policy_logprobs(tokens_only), trainer.policy_logprobs(batch)));
+  o = base_options();
+  o.micro_batch_tokens = 16;  // packed micro-batches read the tokens only too
+  GrpoTrainer packed(tiny_model(), o);
+  EXPECT_TRUE(torch::equal(packed.policy_logprobs(tokens_only), packed.policy_logprobs(batch)));
 }
 
 // CUDA only (skipped elsewhere): bf16 autocast over float32 master weights gives gradients close
