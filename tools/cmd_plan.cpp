@@ -208,6 +208,17 @@ int plan(const Args& args) {
                 "%s per GPU more at %lld B per parameter; aha train --check counts it)\n",
                 gib(double(f.parameters) * double(in.precision == Precision::fp32 ? 4 : 2)).c_str(),
                 static_cast<long long>(in.precision == Precision::fp32 ? 4 : 2));
+  if (std::find(modes.begin(), modes.end(), Sharding::zero3) != modes.end() && in.gpus > 1) {
+    // aha's zero3 loads sharded (policy/learner/fully_sharded.h): its start-up peak, staging one
+    // safetensors file at a time for the rollout's copy (bf16 files in shards of at most 5 GiB,
+    // as the hub ships them; a smaller model's one file).
+    const double buffer = std::min(double(f.parameters) * 2.0, double(int64_t{5} << 30));
+    const auto held = parallel::training_memory(c, 4, in.precision != Precision::fp32, false, Sharding::zero3, in.gpus);
+    std::printf("(zero3 as aha starts: each GPU reads only its float32 master range, %s, from the files, then the "
+                "rollout's copy, staging one file of %s: %s at start; the whole float32 model, %s, is never loaded)\n",
+                gib(held.weights).c_str(), gib(buffer).c_str(), gib(held.zero3_startup(buffer)).c_str(),
+                gib(4.0 * double(f.parameters)).c_str());
+  }
   return 0;
 }
 

@@ -96,6 +96,9 @@ struct TrainerParts {
   Optimizer& optimizer;
   int64_t steps_done;
   parallel::Communicator* comm;  // data parallel, else null
+  // ZeRO-3: the policy's and the reference's sharded parameters, loaded range by range.
+  FullyShardedParameters* sharded = nullptr;
+  FullyShardedParameters* reference_sharded = nullptr;
 };
 
 std::string rank_rng_name(int rank) { return "rank-" + std::to_string(rank) + ".pt"; }
@@ -198,13 +201,20 @@ std::pair<CheckpointState, int64_t> load_parts(const fs::path& dir, const Traine
   CheckpointState state{reader.get_int("step"), reader.get_int("data_cursor")};
   const int64_t trainer_steps = reader.get_int("trainer_steps");
 
-  load_weights(dir / "model", trainer.policy);
+  // ZeRO-3: this rank's master range straight from the files, never the whole weights.
+  if (trainer.sharded)
+    trainer.sharded->load(dir / "model");
+  else
+    load_weights(dir / "model", trainer.policy);
   const bool saved_reference = fs::exists(dir / "reference");
   require(saved_reference == (trainer.reference != nullptr),
           "checkpoint " + dir.string() +
               (saved_reference ? " has a reference model but the trainer has none (beta = 0)"
                                : " has no reference model but the trainer needs one"));
-  if (saved_reference) load_weights(dir / "reference", *trainer.reference);
+  if (saved_reference && trainer.reference_sharded)
+    trainer.reference_sharded->load(dir / "reference");
+  else if (saved_reference)
+    load_weights(dir / "reference", *trainer.reference);
   // Sharded state (optimizer/index.json) is read under any world size, sharded or not.
   if (fs::exists(dir / "optimizer" / "index.json"))
     trainer.optimizer.load_shards(dir / "optimizer", trainer.policy.named_parameters());
@@ -275,12 +285,8 @@ fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state
 }
 
 CheckpointState load_checkpoint(const fs::path& dir, GrpoTrainer& trainer) {
-  // ZeRO-3: the whole weights are read into every rank's parameters, each keeps its master range.
-  // The reference (beta > 0) alike: read whole, each rank keeps its range.
-  FullyShardedParameters* sharded = trainer.fully_sharded();
-  FullyShardedParameters* reference = trainer.reference_sharded();
-  if (sharded) sharded->materialize();
-  if (reference) reference->materialize();
+  // ZeRO-3: each rank reads its master ranges of the model (and the reference, beta > 0) from
+  // the checkpoint's files (FullyShardedParameters::load), as a sharded start loads them.
   // Expert parallelism: the checkpoint is whole (see save_checkpoint; a sharded one lists the
   // experts whole too); it is read into whole expert tensors and optimizer state, of which each
   // rank then keeps its slice.
@@ -288,15 +294,12 @@ CheckpointState load_checkpoint(const fs::path& dir, GrpoTrainer& trainer) {
   if (experts) experts->gather_whole(&trainer.optimizer());
   std::pair<CheckpointState, int64_t> loaded;
   try {
-    loaded = load_parts(dir, {trainer.policy(), trainer.reference(), trainer.optimizer(), 0, trainer.communicator()});
+    loaded = load_parts(dir, {trainer.policy(), trainer.reference(), trainer.optimizer(), 0, trainer.communicator(),
+                              trainer.fully_sharded(), trainer.reference_sharded()});
   } catch (...) {
-    if (sharded) sharded->release_all();  // the master ranges are untouched
-    if (reference) reference->release_all();
     if (experts) experts->scatter_back(&trainer.optimizer());
     throw;
   }
-  if (sharded) sharded->reshard();
-  if (reference) reference->reshard();
   if (experts) experts->scatter_back(&trainer.optimizer());
   auto& [state, steps] = loaded;
   trainer.set_steps_done(steps);

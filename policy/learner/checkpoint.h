@@ -20,8 +20,8 @@
 // RNG state into rank 0's temporary directory (the run directory is shared, as for resuming),
 // rank 0 the rest and the swap, and all return once the checkpoint is in place.
 // ZeRO-3 (fully_sharded.h): every rank gathers the whole float32 weights (the policy's, and the
-// reference's with beta > 0) for the save and frees them after; loading reads the whole weights
-// on every rank, which keeps its master ranges.
+// reference's with beta > 0) for the save and frees them after; loading reads only each rank's
+// master range from the files (FullyShardedParameters::load), never the whole weights.
 // Expert parallelism (expert_parallel.h): save_checkpoint is collective too; every rank
 // gathers the routed experts whole for rank 0's model write and keeps its slice again after.
 // Unsharded, their AdamW moments are gathered too and rank 0 writes exactly what plain data

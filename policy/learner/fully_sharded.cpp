@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "policy/model/model_io.h"
 
 namespace aha::policy {
 namespace {
@@ -102,16 +103,35 @@ size_t block_of_parameter(const Transformer& model, const std::string& name) {
 
 std::unique_ptr<FullyShardedParameters> make_fully_sharded(std::shared_ptr<parallel::Communicator> comm,
                                                            Transformer& model, bool autocast_bf16, bool frozen,
-                                                           bool prefetch) {
+                                                           bool prefetch, torch::Tensor master) {
   FullyShardedOptions o;
   o.gather_dtype = autocast_bf16 ? torch::kBFloat16 : torch::kFloat32;
   o.frozen = frozen;
   o.prefetch = prefetch;
-  return std::make_unique<FullyShardedParameters>(std::move(comm), model, o);
+  return std::make_unique<FullyShardedParameters>(std::move(comm), model, o, std::move(master));
+}
+
+ShardedModel load_model_sharded(const std::filesystem::path& dir, int rank, int world_size, torch::Device device) {
+  ShardedModel out;
+  // Parameters with their shapes but no memory: only this rank's range is ever read.
+  out.model = std::make_unique<Transformer>(read_model_config(dir), torch::kFloat32, device, WeightMemory::none);
+  const ModelCheckpoint checkpoint(dir, *out.model);  // every check load_model makes, before any read
+  const parallel::ShardLayout layout(numels_of(out.model->named_parameters()), world_size);
+  require(rank >= 0 && rank < world_size, "sharded load: rank " + std::to_string(rank) + " is outside a world of " +
+                                              std::to_string(world_size));
+  const auto [begin, end] = layout.range(rank);
+  out.master = torch::empty({end - begin}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+  checkpoint.read_parameters(begin, out.master);
+  checkpoint.load_buffers(*out.model);
+  return out;
 }
 
 FullyShardedParameters::FullyShardedParameters(std::shared_ptr<parallel::Communicator> comm, Transformer& model,
                                                const FullyShardedOptions& options)
+    : FullyShardedParameters(std::move(comm), model, options, torch::Tensor()) {}
+
+FullyShardedParameters::FullyShardedParameters(std::shared_ptr<parallel::Communicator> comm, Transformer& model,
+                                               const FullyShardedOptions& options, torch::Tensor master)
     : comm_(std::move(comm)),
       model_(model),
       named_(model.named_parameters()),
@@ -120,6 +140,9 @@ FullyShardedParameters::FullyShardedParameters(std::shared_ptr<parallel::Communi
   require(comm_ != nullptr, "sharding zero3: no communicator");
   require(!named_.empty(), "sharding zero3: the model has no parameters");
   std::tie(range_begin_, range_end_) = layout_.range(comm_->rank());
+  // Loaded sharded (load_model_sharded): the master range is given and the parameters hold no
+  // memory; else the range is taken from the parameters' whole weights.
+  const bool loaded_sharded = master.defined();
   blocks_.resize(model_.block_count());
   for (size_t i = 0; i < named_.size(); ++i) {
     const auto& [name, p] = named_[i];
@@ -127,9 +150,11 @@ FullyShardedParameters::FullyShardedParameters(std::shared_ptr<parallel::Communi
             "sharding zero3: parameter " + name + " is " + c10::toString(p.scalar_type()) +
                 "; the master weights must be float32 (model.dtype float32, with algorithm.autocast_bf16 for bf16 "
                 "compute)");
-    require(p.is_contiguous() && p.storage_offset() == 0 &&
-                storage_of(p).nbytes() == static_cast<size_t>(param_bytes(p)) && storage_of(p).allocator() != nullptr,
-            "sharding zero3: parameter " + name + " does not own its memory (a view or borrowed storage)");
+    const size_t held = loaded_sharded ? 0 : static_cast<size_t>(param_bytes(p));
+    require(p.is_contiguous() && p.storage_offset() == 0 && storage_of(p).nbytes() == held &&
+                storage_of(p).allocator() != nullptr,
+            loaded_sharded ? "sharding zero3: parameter " + name + " holds memory; a sharded load leaves it none"
+                           : "sharding zero3: parameter " + name + " does not own its memory (a view or borrowed storage)");
     const size_t b = block_of_parameter(model_, name);
     auto& block = blocks_[b];
     if (block.params.empty()) block.begin = layout_.param_start(i);
@@ -137,13 +162,19 @@ FullyShardedParameters::FullyShardedParameters(std::shared_ptr<parallel::Communi
             "sharding zero3: the parameters of " + name + "'s block are not consecutive");
     block.params.push_back(i);
     block.end = layout_.param_start(i) + p.numel();
-    block.present = true;
+    block.present = !loaded_sharded;
     block_of_.push_back(b);
   }
   // Reverse of forward: the order backward completes the blocks in (a tied head is the embedding).
   for (size_t b = blocks_.size(); b-- > 0;)
     if (!blocks_[b].params.empty()) reduce_order_.push_back(b);
-  {
+  if (loaded_sharded) {
+    require(master.scalar_type() == torch::kFloat32 && master.dim() == 1 &&
+                master.numel() == range_end_ - range_begin_ && master.device() == named_.front().second.device(),
+            "sharding zero3: the loaded master range is not this rank's " + std::to_string(range_end_ - range_begin_) +
+                " float32 elements on " + named_.front().second.device().str());
+    master_ = std::move(master);
+  } else {
     torch::NoGradGuard no_grad;
     const auto device = named_.front().second.device();
     master_ = torch::empty({range_end_ - range_begin_}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
@@ -341,25 +372,12 @@ void FullyShardedParameters::gather_all() {
   for (size_t b = 0; b < blocks_.size(); ++b) gather(b, torch::kFloat32);
 }
 
-void FullyShardedParameters::materialize() {
+void FullyShardedParameters::load(const std::filesystem::path& dir) {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
-  for (size_t b = 0; b < blocks_.size(); ++b) {
-    auto& block = blocks_[b];
-    drop_in_flight(block, b);
-    for (size_t i : block.params) allocate_storage(named_[i].second);
-    block.present = true;
-  }
-}
-
-void FullyShardedParameters::reshard() {
-  std::lock_guard<std::recursive_mutex> lock(mutex_);
-  torch::NoGradGuard no_grad;
-  for (const auto& piece : layout_.pieces(range_begin_, range_end_)) {
-    require(blocks_[block_of_[piece.param]].present, "sharding zero3: reshard() needs every parameter present");
-    master_.narrow(0, piece.flat_offset - range_begin_, piece.length)
-        .copy_(raw_view(named_[piece.param].second).narrow(0, piece.offset, piece.length));
-  }
+  const ModelCheckpoint checkpoint(dir, model_);  // validated before the master is touched
   release_all();
+  checkpoint.read_parameters(range_begin_, master_);
+  checkpoint.load_buffers(model_);
 }
 
 void FullyShardedParameters::release_all() {

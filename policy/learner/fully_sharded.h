@@ -29,11 +29,18 @@
 //   all-gather or reduce-scatter of n bytes of an evenly split block would; an all_gather here
 //   would have to pad every rank's part to the largest (world x the bytes). Gloo has all of
 //   them. Collectives are called from the autograd thread, in the same order on every rank.
+// - Loading, never the whole float32 model on a device: load_model_sharded() (below) makes the
+//   Transformer with parameters that hold no memory and reads only this rank's master range
+//   from the safetensors files, converted to float32, straight into the master (a bounded host
+//   buffer at a time); load_model's checks and messages come first. The rollout's whole copy
+//   (the GRPO stage's, in the compute dtype) is load_model()'s in that dtype from the same
+//   files, which equals the gather of the masters bit for bit (a float32 master rounded to
+//   bf16 is the file's value rounded to bf16; a bf16 or fp16 file converts exactly to float32).
+//   Resuming, load() reads the master range of the checkpoint's model directory the same way.
 // - Whole weights, never a second full float32 copy for the rollout: copy_into() fills another
-//   Transformer (the rollout's, in the compute dtype) block by block, gathering in its dtype.
-//   Checkpoints: gather_all() makes every parameter present in float32 (to save the model in
-//   Hugging Face format), materialize() allocates them without gathering (to load weights into
-//   them) and reshard() takes the master range back from them; release_all() frees them again.
+//   Transformer (the rollout's, in the compute dtype) block by block, gathering in its dtype
+//   (the refresh after every update). Checkpoints: gather_all() makes every parameter present
+//   in float32 (to save the model in Hugging Face format); release_all() frees them again.
 // - Prefetch (options.prefetch, recipe parallel.prefetch): when a block is gathered for its use,
 //   the gather of the block used next is started too (the broadcasts issued asynchronously into
 //   buffers of their own, c10d work handles kept), and waited for when that block is entered, so
@@ -52,6 +59,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -75,6 +83,10 @@ class FullyShardedParameters : public BlockHooks {
   // installs itself as the model's block hooks; the parameters stay present until release_all().
   FullyShardedParameters(std::shared_ptr<parallel::Communicator> comm, Transformer& model,
                          const FullyShardedOptions& options);
+  // Loaded sharded (load_model_sharded below): `model`'s parameters hold no memory and `master`
+  // ([range] float32 on the model's device) is this rank's range; an error says which is not so.
+  FullyShardedParameters(std::shared_ptr<parallel::Communicator> comm, Transformer& model,
+                         const FullyShardedOptions& options, torch::Tensor master);
   ~FullyShardedParameters() override;
   FullyShardedParameters(const FullyShardedParameters&) = delete;
   FullyShardedParameters& operator=(const FullyShardedParameters&) = delete;
@@ -99,11 +111,10 @@ class FullyShardedParameters : public BlockHooks {
 
   // Collective: every parameter present, gathered in float32 (whole master precision).
   void gather_all();
-  // Every parameter allocated (contents unspecified), without communication.
-  void materialize();
-  // The master range taken from the present parameters (after loading weights into them), then
-  // every block freed.
-  void reshard();
+  // The master range (and the model's buffers) read from the model directory `dir` in place,
+  // as load_model_sharded reads it (resuming a checkpoint): only this rank's range, never the
+  // whole weights; validated (load_model's checks) before the master is changed.
+  void load(const std::filesystem::path& dir);
   void release_all();
   // Collective: `dst` (the same config; any dtype and device) gets the whole weights and
   // buffers, block by block, gathered in dst's dtype; no block of this model stays present.
@@ -164,9 +175,24 @@ class FullyShardedParameters : public BlockHooks {
 // gathers in bfloat16 with autocast_bf16, else in the parameters' float32. Throws aha::Error for
 // parameters that are not float32 (the master weights are float32: load the model in float32
 // and compute in bf16 with autocast).
+// `master` (optional): the policy loaded sharded (see the constructors).
 std::unique_ptr<FullyShardedParameters> make_fully_sharded(std::shared_ptr<parallel::Communicator> comm,
                                                            Transformer& model, bool autocast_bf16, bool frozen,
-                                                           bool prefetch);
+                                                           bool prefetch, torch::Tensor master = {});
+
+// ZeRO-3's sharded load of the model directory `dir` for rank `rank` of `world_size`: the model
+// in float32 on `device` with parameters that hold no memory (weight_memory.h) and its buffers
+// loaded, and the master range of `rank` (shard_layout.h's, over named_parameters()) read from
+// the safetensors files straight into a float32 tensor on `device` (ModelCheckpoint::
+// read_parameters: only that range's bytes, a bounded host buffer at a time). load_model's checks
+// and messages (tensors present, floating dtype, exact shape) come first, so a bad directory is
+// the same aha::Error on every rank before anything is read. Needs no communicator: every rank
+// computes the same layout. The whole model never exists, in any dtype, on any device.
+struct ShardedModel {
+  std::unique_ptr<Transformer> model;
+  torch::Tensor master;  // [range] float32
+};
+ShardedModel load_model_sharded(const std::filesystem::path& dir, int rank, int world_size, torch::Device device);
 
 // Which block (BlockHooks numbering) the parameter `name` of `model` belongs to; throws
 // aha::Error for a name that is none of the model's.

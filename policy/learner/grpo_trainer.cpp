@@ -200,6 +200,19 @@ void copy_weights(const Transformer& from, Transformer& to) {
 }
 
 GrpoTrainer::GrpoTrainer(std::unique_ptr<Transformer> policy, const TrainerOptions& options)
+    : GrpoTrainer(std::move(policy), options, WeightMemory::allocated) {}
+
+GrpoTrainer::GrpoTrainer(ShardedModel policy, const TrainerOptions& options,
+                         std::shared_ptr<parallel::Communicator> comm)
+    : GrpoTrainer(std::move(policy.model), options, WeightMemory::none) {
+  require(options_.sharding == Sharding::zero3 && comm && comm->size() > 1 && !options_.expert_parallel,
+          "trainer: a policy loaded sharded trains under sharding zero3 on 2 ranks or more, without expert "
+          "parallelism");
+  use_communicator(std::move(comm));
+  shard_fully(std::move(policy.master));
+}
+
+GrpoTrainer::GrpoTrainer(std::unique_ptr<Transformer> policy, const TrainerOptions& options, WeightMemory policy_memory)
     : policy_(std::move(policy)), options_(options) {
   require(policy_ != nullptr, "trainer: no policy model");
   validate(options_);
@@ -211,19 +224,39 @@ GrpoTrainer::GrpoTrainer(std::unique_ptr<Transformer> policy, const TrainerOptio
     policy_->set_activation_checkpointing(options_.activation_checkpointing);
   optimizer_ = std::make_unique<Optimizer>(weight_decay_groups(policy_->parameters(), options_.weight_decay), options_.optimizer);
   if (options_.loss.beta > 0) {
-    reference_ = std::make_unique<Transformer>(policy_->config(), policy_->dtype(), policy_->device());
-    copy_weights(*policy_, *reference_);
+    reference_ = std::make_unique<Transformer>(policy_->config(), policy_->dtype(), policy_->device(), policy_memory);
+    if (policy_memory == WeightMemory::allocated) copy_weights(*policy_, *reference_);
+  }
+}
+
+void GrpoTrainer::use_communicator(std::shared_ptr<parallel::Communicator> comm) {
+  comm_ = std::move(comm);
+  if (!comm_ || options_.mini_batch_size <= 0) return;
+  require(options_.mini_batch_size % comm_->size() == 0,
+          "trainer: mini_batch_size " + std::to_string(options_.mini_batch_size) + " must be divisible by the world size " +
+              std::to_string(comm_->size()) + " (each rank takes an equal share of every optimizer step)");
+}
+
+void GrpoTrainer::shard_fully(torch::Tensor master) {
+  const bool loaded_sharded = master.defined();
+  fully_sharded_ = make_fully_sharded(comm_, *policy_, options_.autocast_bf16, /*frozen=*/false, options_.prefetch,
+                                      std::move(master));
+  optimizer_->shard(comm_, Sharding::zero3, policy_->named_parameters(), fully_sharded_->master());
+  fully_sharded_->release_all();  // from now on each rank holds its master range only
+  if (reference_) {
+    // The reference, sharded alike (its own master range, frozen), from the policy's weights:
+    // its whole copy's, or (loaded sharded) a copy of the policy's master range.
+    reference_sharded_ = make_fully_sharded(comm_, *reference_, options_.autocast_bf16, /*frozen=*/true,
+                                            options_.prefetch,
+                                            loaded_sharded ? fully_sharded_->master().clone() : torch::Tensor());
+    reference_sharded_->release_all();
   }
 }
 
 void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm) {
   sync_.reset();
-  comm_ = std::move(comm);
+  use_communicator(std::move(comm));
   if (!comm_) return;
-  if (options_.mini_batch_size > 0)
-    require(options_.mini_batch_size % comm_->size() == 0,
-            "trainer: mini_batch_size " + std::to_string(options_.mini_batch_size) + " must be divisible by the world size " +
-                std::to_string(comm_->size()) + " (each rank takes an equal share of every optimizer step)");
   {
     // Same weights everywhere, whatever each rank loaded or initialised.
     torch::NoGradGuard no_grad;
@@ -259,15 +292,7 @@ void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm
     return;
   }
   if (options_.sharding == Sharding::zero3 && comm_->size() > 1) {
-    fully_sharded_ = make_fully_sharded(comm_, *policy_, options_.autocast_bf16, /*frozen=*/false, options_.prefetch);
-    optimizer_->shard(comm_, Sharding::zero3, policy_->named_parameters(), fully_sharded_->master());
-    fully_sharded_->release_all();  // from now on each rank holds its master range only
-    if (reference_) {
-      // The reference, sharded alike (its own master range, frozen), from the policy's weights.
-      reference_sharded_ = make_fully_sharded(comm_, *reference_, options_.autocast_bf16, /*frozen=*/true,
-                                              options_.prefetch);
-      reference_sharded_->release_all();
-    }
+    shard_fully(torch::Tensor());
     return;
   }
   const int64_t bucket_bytes = comm_->options().bucket_megabytes << 20;

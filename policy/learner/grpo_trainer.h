@@ -184,6 +184,12 @@ class GrpoTrainer {
  public:
   // Takes the policy; its parameters are made to require grad. Throws on bad options.
   GrpoTrainer(std::unique_ptr<Transformer> policy, const TrainerOptions& options);
+  // ZeRO-3 from a sharded load (fully_sharded.h's load_model_sharded, every rank from the same
+  // files): data parallel over `comm` from the start, as set_data_parallel would make it, but
+  // with no broadcast and no whole copy of the weights, the reference (beta > 0) included: its
+  // master range is a copy of the policy's. Needs options.sharding zero3, 2 ranks or more and
+  // no expert parallelism (an error says so).
+  GrpoTrainer(ShardedModel policy, const TrainerOptions& options, std::shared_ptr<parallel::Communicator> comm);
 
   TrainStepMetrics train_step(const PolicyBatch& batch);
 
@@ -212,7 +218,8 @@ class GrpoTrainer {
   void refresh_reference();
 
   // Trains data-parallel from now on (see above): broadcasts rank 0's weights to every rank and
-  // hooks the gradient all-reduce into backward. A null communicator is one process.
+  // hooks the gradient all-reduce into backward. A null communicator is one process. Not for a
+  // trainer made from a sharded load (already data parallel).
   void set_data_parallel(std::shared_ptr<parallel::Communicator> comm);
   parallel::Communicator* communicator() const { return comm_.get(); }
 
@@ -241,6 +248,11 @@ class GrpoTrainer {
   // backward when `backward`) that add nothing to any gradient or figure.
   int64_t agreed_micro_batches(int64_t mine) const;
   void filler_forward(const Transformer& model, bool backward) const;
+  // WeightMemory::none: the policy holds no memory (a sharded load), nor will the reference.
+  GrpoTrainer(std::unique_ptr<Transformer> policy, const TrainerOptions& options, WeightMemory policy_memory);
+  void use_communicator(std::shared_ptr<parallel::Communicator> comm);  // with the world-size checks
+  // ZeRO-3 over comm_ (see set_data_parallel); `master`: this rank's range from a sharded load.
+  void shard_fully(torch::Tensor master);
 
   std::unique_ptr<Transformer> policy_, reference_;
   TrainerOptions options_;

@@ -7,13 +7,14 @@
 
 namespace aha {
 
-DeepseekMoeWeights allocate_deepseek_moe_weights(const ModelConfig& c, const torch::TensorOptions& options) {
+DeepseekMoeWeights allocate_deepseek_moe_weights(const ModelConfig& c, const torch::TensorOptions& options,
+                                                  WeightMemory memory) {
   const int64_t H = c.hidden_size, S = c.deepseek_moe.n_shared_experts * c.moe_intermediate_size;
   DeepseekMoeWeights w;
   w.score_bias = torch::zeros({c.num_experts}, options.dtype(torch::kFloat32));
-  w.shared_gate = torch::empty({S, H}, options);
-  w.shared_up = torch::empty({S, H}, options);
-  w.shared_down = torch::empty({H, S}, options);
+  w.shared_gate = new_weight({S, H}, options, memory);
+  w.shared_up = new_weight({S, H}, options, memory);
+  w.shared_down = new_weight({H, S}, options, memory);
   return w;
 }
 

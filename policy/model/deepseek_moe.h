@@ -24,6 +24,7 @@
 
 #include "policy/model/model_config.h"
 #include "policy/model/moe.h"
+#include "policy/model/weight_memory.h"
 
 namespace aha {
 
@@ -34,8 +35,10 @@ struct DeepseekMoeWeights {
   torch::Tensor shared_gate, shared_up, shared_down;  // [S I, H], [S I, H], [H, S I] (S = n_shared_experts)
 };
 
-// Uninitialised shared experts (options' dtype) and a zero bias for one MoE layer.
-DeepseekMoeWeights allocate_deepseek_moe_weights(const ModelConfig& c, const torch::TensorOptions& options);
+// Uninitialised shared experts (options' dtype; without memory: weight_memory.h) and a zero bias
+// (a buffer: always with its memory) for one MoE layer.
+DeepseekMoeWeights allocate_deepseek_moe_weights(const ModelConfig& c, const torch::TensorOptions& options,
+                                                  WeightMemory memory = WeightMemory::allocated);
 
 // Checkpoint names (prefix "model.layers.<i>.mlp.") of the shared experts, and separately of
 // the buffer.

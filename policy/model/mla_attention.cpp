@@ -42,11 +42,11 @@ std::pair<torch::Tensor, torch::Tensor> compressed_kv(const ModelConfig& c, cons
 
 }  // namespace
 
-MlaWeights allocate_mla_weights(const ModelConfig& c, const torch::TensorOptions& options) {
+MlaWeights allocate_mla_weights(const ModelConfig& c, const torch::TensorOptions& options, WeightMemory memory) {
   const auto& m = c.mla;
   const int64_t H = c.hidden_size, nh = c.num_attention_heads;
-  auto mat = [&](int64_t out, int64_t in) { return torch::empty({out, in}, options); };
-  auto vec = [&](int64_t n) { return torch::empty({n}, options); };
+  auto mat = [&](int64_t out, int64_t in) { return new_weight({out, in}, options, memory); };
+  auto vec = [&](int64_t n) { return new_weight({n}, options, memory); };
   MlaWeights w;
   if (m.q_lora_rank > 0) {
     w.q_a_proj = mat(m.q_lora_rank, H);

@@ -26,6 +26,7 @@
 
 #include "policy/model/model_config.h"
 #include "policy/model/varlen_attention.h"
+#include "policy/model/weight_memory.h"
 
 namespace aha {
 
@@ -38,8 +39,9 @@ struct MlaWeights {
   torch::Tensor o_proj, o_bias;                  // [H, nh dv], [H]
 };
 
-// Uninitialised weights of `options` for one layer of config c.
-MlaWeights allocate_mla_weights(const ModelConfig& c, const torch::TensorOptions& options);
+// Uninitialised weights of `options` for one layer of config c (without memory: weight_memory.h).
+MlaWeights allocate_mla_weights(const ModelConfig& c, const torch::TensorOptions& options,
+                                WeightMemory memory = WeightMemory::allocated);
 
 // The layer's tensors with their checkpoint names (prefix "model.layers.<i>.self_attn."), in
 // transformers' order; undefined ones are skipped.

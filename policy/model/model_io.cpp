@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <set>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -42,31 +43,27 @@ torch::Device parse_device(const std::string& name) {
   throw Error("device must be cpu or cuda[:N], got '" + name + "'");
 }
 
-std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& options) {
-  using Clock = std::chrono::steady_clock;
-  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
-  auto start = Clock::now();
-  if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a model directory");
-  auto config = ModelConfig::from_file(dir / "config.json");
-  const auto dtype = options.dtype.value_or(parse_dtype(config.torch_dtype));
-  CheckpointReader checkpoint(dir);
-  if (options.timings) options.timings->open = seconds_since(start);
-  start = Clock::now();
-  auto model = std::make_unique<Transformer>(config, dtype, options.device);
-  if (options.timings) options.timings->allocate = seconds_since(start);
+ModelCheckpoint::ModelCheckpoint(const fs::path& dir, const Transformer& model)
+    : dir_(dir), reader_(std::make_unique<CheckpointReader>(dir)) {
+  const auto& config = model.config();
+  const CheckpointReader& checkpoint = *reader_;
   // MoE experts: per expert as on the hub (and as transformers saves), or stacked under
   // transformers 5's parameter names; the first MoE layer tells which.
-  bool fused_experts = false;
   for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
     if (!config.is_moe_layer(l)) continue;
-    fused_experts = checkpoint.contains("model.layers." + std::to_string(l) + ".mlp.experts.gate_up_proj");
+    fused_experts_ = checkpoint.contains("model.layers." + std::to_string(l) + ".mlp.experts.gate_up_proj");
     break;
   }
-  auto params = model->checkpoint_tensors(fused_experts);  // with the buffers (DeepSeek-V3's routing bias)
+  slots_ = model.checkpoint_layout(fused_experts_);  // with the buffers (DeepSeek-V3's routing bias)
+  const auto params = model.named_parameters();
+  parameters_ = params.size();
+  starts_.push_back(0);
+  for (const auto& [_, p] : params) starts_.push_back(starts_.back() + p.numel());
 
   // Validate everything before copying anything.
   std::set<std::string> expected;
-  for (const auto& [name, tensor] : params) {
+  for (const auto& slot : slots_) {
+    const auto& name = slot.name;
     expected.insert(name);
     if (!checkpoint.contains(name)) {
       throw Error(dir.string() + ": checkpoint is missing tensor '" + name + "'" +
@@ -77,9 +74,10 @@ std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& 
       throw Error(checkpoint.file_of(name).path().string() + ": tensor '" + name + "' has dtype " + e.dtype +
                   "; model weights must be F32, BF16 or F16");
     }
-    if (torch::IntArrayRef(e.shape) != tensor.sizes()) {
+    if (e.shape != slot.shape) {
       throw Error(checkpoint.file_of(name).path().string() + ": tensor '" + name + "' has shape " +
-                  c10::str(torch::IntArrayRef(e.shape)) + " but config.json implies " + c10::str(tensor.sizes()));
+                  c10::str(torch::IntArrayRef(e.shape)) + " but config.json implies " +
+                  c10::str(torch::IntArrayRef(slot.shape)));
     }
   }
   std::vector<std::string> unused;
@@ -96,7 +94,7 @@ std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& 
   for (const auto& name : checkpoint.names()) {
     if (is_mtp(name)) {
       ++mtp_tensors;
-    } else if (!expected.count(name) && !(name == "lm_head.weight" && model->tied()) &&
+    } else if (!expected.count(name) && !(name == "lm_head.weight" && model.tied()) &&
                name.find("rotary_emb.inv_freq") == std::string::npos) {
       unused.push_back(name);
     }
@@ -110,10 +108,85 @@ std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& 
     std::cerr << "warning: " << dir.string() << ": " << unused.size() << " checkpoint tensor(s) not used by "
               << config.architecture << ", e.g. '" << unused.front() << "'\n";
   }
+}
+
+ModelCheckpoint::~ModelCheckpoint() = default;
+
+void ModelCheckpoint::load_into(Transformer& model) const {
+  const auto tensors = model.checkpoint_tensors(fused_experts_);  // in slots_' order
+  require(tensors.size() == slots_.size(), dir_.string() + ": the model is not the one the checkpoint was opened for");
   std::vector<WeightCopy> copies;
-  for (auto& [name, tensor] : params) copies.push_back({tensor, &checkpoint.file_of(name), &checkpoint.entry(name)});
-  start = Clock::now();
+  for (const auto& [name, tensor] : tensors) copies.push_back({tensor, &reader_->file_of(name), &reader_->entry(name)});
   upload_weights(copies);  // returns once every copy has finished
+}
+
+void ModelCheckpoint::load_buffers(Transformer& model) const {
+  auto buffers = model.named_buffers();
+  torch::NoGradGuard no_grad;
+  for (const auto& slot : slots_)
+    if (slot.tensor >= parameters_) buffers.at(slot.tensor - parameters_).second.copy_(reader_->load(slot.name));
+}
+
+void ModelCheckpoint::read_parameters(int64_t begin, torch::Tensor out) const {
+  const int64_t end = begin + out.numel();
+  require(begin >= 0 && end <= starts_.back(),
+          dir_.string() + ": elements [" + std::to_string(begin) + ", " + std::to_string(end) +
+              ") are outside the model's " + std::to_string(starts_.back()) + " parameters");
+  torch::NoGradGuard no_grad;
+  for (const auto& slot : slots_) {
+    if (slot.tensor >= parameters_) continue;
+    // The slot's flat range, cut to [begin, end).
+    const int64_t first = starts_[slot.tensor] + slot.offset, numel = c10::multiply_integers(slot.shape);
+    const int64_t from = std::max(begin, first), to = std::min(end, first + numel);
+    if (from >= to) continue;
+    const auto& file = reader_->file_of(slot.name);
+    const auto& e = reader_->entry(slot.name);
+    const int64_t element = static_cast<int64_t>(c10::elementSize(e.scalar_type));
+    const int64_t chunk = std::max<int64_t>(1, kReadChunkBytes / element);
+    for (int64_t at = from; at < to; at += chunk) {
+      const int64_t n = std::min(chunk, to - at);
+      // A fresh buffer: aligned for its dtype, which the file's offsets need not be.
+      auto host = torch::empty({n}, torch::TensorOptions().dtype(e.scalar_type));
+      file.mapped().read_at(file.data_start() + e.begin + static_cast<uint64_t>((at - first) * element),
+                            host.data_ptr(), static_cast<size_t>(n * element));
+      out.narrow(0, at - begin, n).copy_(host);
+    }
+  }
+}
+
+int64_t load_staging_bytes(const fs::path& dir, torch::Device device) {
+  if (!device.is_cuda()) return ModelCheckpoint::kReadChunkBytes;
+  const CheckpointReader reader(dir);
+  std::map<std::string, int64_t> data_bytes;  // per file
+  for (const auto& name : reader.names()) {
+    const auto& file = reader.file_of(name);
+    data_bytes[file.path().string()] = static_cast<int64_t>(file.mapped().size() - file.data_start());
+  }
+  int64_t largest = 0;
+  for (const auto& [_, bytes] : data_bytes) largest = std::max(largest, bytes);
+  return largest;
+}
+
+ModelConfig read_model_config(const fs::path& dir) {
+  if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a model directory");
+  return ModelConfig::from_file(dir / "config.json");
+}
+
+std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& options) {
+  using Clock = std::chrono::steady_clock;
+  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  auto start = Clock::now();
+  const auto config = read_model_config(dir);
+  const auto dtype = options.dtype.value_or(parse_dtype(config.torch_dtype));
+  // Opened (and validated) against a model of the config's shapes that holds no memory yet.
+  const Transformer shape(config, dtype, options.device, WeightMemory::none);
+  ModelCheckpoint checkpoint(dir, shape);
+  if (options.timings) options.timings->open = seconds_since(start);
+  start = Clock::now();
+  auto model = std::make_unique<Transformer>(config, dtype, options.device);
+  if (options.timings) options.timings->allocate = seconds_since(start);
+  start = Clock::now();
+  checkpoint.load_into(*model);
   if (options.timings) options.timings->upload = seconds_since(start);
   return model;
 }

@@ -38,6 +38,50 @@ struct LoadOptions {
 
 std::unique_ptr<Transformer> load_model(const std::filesystem::path& dir, const LoadOptions& options = {});
 
+// The most bytes loading `dir`'s weights stages at once on `device` beside the weights: on CUDA
+// the largest safetensors file's data (upload_weights reads a file into one device buffer), on
+// the CPU ModelCheckpoint::kReadChunkBytes (the sharded read's host buffer; load_model copies
+// from the mapped files). Throws aha::Error as CheckpointReader does for a bad directory.
+int64_t load_staging_bytes(const std::filesystem::path& dir, torch::Device device);
+
+// A model directory's config.json; throws aha::Error when dir is not a directory.
+ModelConfig read_model_config(const std::filesystem::path& dir);
+
+class CheckpointReader;
+
+// A model directory's weights opened for a model of its shape: load_model's checks (every
+// tensor the model needs present, floating dtype, exact shape; MoE experts per expert or
+// stacked, the first MoE layer tells which; a tied embedding's lm_head ignored) are made when
+// it is opened, with load_model's messages, and the unused and multi-token-prediction tensors
+// noted on stderr. `model` may hold no memory (WeightMemory::none): only its shapes are read.
+class ModelCheckpoint {
+ public:
+  // Bytes of the file read at once by read_parameters (the host buffer it needs, at most).
+  static constexpr int64_t kReadChunkBytes = 64ll << 20;
+
+  ModelCheckpoint(const std::filesystem::path& dir, const Transformer& model);
+  ~ModelCheckpoint();
+
+  // Every weight and buffer of `model` (with memory, the shape it was opened for), converted to
+  // its dtype: load_model's copy.
+  void load_into(Transformer& model) const;
+  // The buffers only (DeepSeek-V3's routing bias), into `model`'s.
+  void load_buffers(Transformer& model) const;
+  // `out` (1-D, any dtype and device) gets the elements [begin, begin + out.numel()) of the
+  // model's parameters flattened one after another in named_parameters() order, converted to
+  // its dtype. Only those bytes of the files are read, kReadChunkBytes at a time (pread into a
+  // host buffer), so no whole tensor is read unless the range holds it.
+  void read_parameters(int64_t begin, torch::Tensor out) const;
+
+ private:
+  std::filesystem::path dir_;
+  std::unique_ptr<CheckpointReader> reader_;
+  std::vector<Transformer::CheckpointSlot> slots_;  // the model's checkpoint layout
+  std::vector<int64_t> starts_;                     // per parameter: its first flat element
+  size_t parameters_ = 0;                           // slots with tensor < this are parameters
+  bool fused_experts_ = false;                      // stacked experts in the files
+};
+
 struct SaveModelOptions {
   // Files that describe the tokenizer and generation (tokenizer.json, vocab.json, merges.txt,
   // tokenizer_config.json, special_tokens_map.json, generation_config.json, chat_template.jinja)

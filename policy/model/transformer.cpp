@@ -31,13 +31,14 @@ torch::Tensor positions_from_mask(const torch::Tensor& attention_mask) {
   return (attention_mask.to(torch::kInt64).cumsum(-1) - 1).clamp_min(0);
 }
 
-Transformer::Transformer(ModelConfig config, torch::ScalarType dtype, torch::Device device)
+Transformer::Transformer(ModelConfig config, torch::ScalarType dtype, torch::Device device, WeightMemory memory)
     : config_(std::move(config)), dtype_(dtype), device_(device) {
   const auto& c = config_;
   // Sized before anything is allocated: an impossible model is an error naming its fields,
-  // not an allocator failure with a stack trace.
+  // not an allocator failure with a stack trace. Weights without memory need none.
   const double weight_bytes = double(c.parameter_count()) * double(c10::elementSize(dtype));
-  if (const auto available = allocatable_bytes(device); available && weight_bytes > double(*available)) {
+  if (const auto available = allocatable_bytes(device);
+      memory == WeightMemory::allocated && available && weight_bytes > double(*available)) {
     char text[160];
     std::snprintf(text, sizeof text, "%.3g GiB of weights (%.4g parameters in %s), but only %.3g GiB is free on %s",
                   weight_bytes / double(1LL << 30), double(c.parameter_count()), c10::toString(dtype),
@@ -47,8 +48,8 @@ Transformer::Transformer(ModelConfig config, torch::ScalarType dtype, torch::Dev
                 ", vocab_size " + std::to_string(c.vocab_size) + ") needs " + text);
   }
   auto opt = torch::TensorOptions().dtype(dtype).device(device);
-  auto mat = [&](int64_t out, int64_t in) { return torch::empty({out, in}, opt); };
-  auto vec = [&](int64_t n) { return torch::empty({n}, opt); };
+  auto mat = [&](int64_t out, int64_t in) { return new_weight({out, in}, opt, memory); };
+  auto vec = [&](int64_t n) { return new_weight({n}, opt, memory); };
   embed_ = mat(c.vocab_size, c.hidden_size);
   final_norm_ = vec(c.hidden_size);
   if (!c.tie_word_embeddings) lm_head_ = mat(c.vocab_size, c.hidden_size);
@@ -58,7 +59,7 @@ Transformer::Transformer(ModelConfig config, torch::ScalarType dtype, torch::Dev
     w.input_norm = vec(c.hidden_size);
     w.post_attention_norm = vec(c.hidden_size);
     if (c.uses_mla()) {
-      w.mla = allocate_mla_weights(c, opt);
+      w.mla = allocate_mla_weights(c, opt, memory);
     } else {
       w.q_weight = mat(c.q_size(), c.hidden_size);
       w.k_weight = mat(c.kv_size(), c.hidden_size);
@@ -80,10 +81,11 @@ Transformer::Transformer(ModelConfig config, torch::ScalarType dtype, torch::Dev
       const int64_t E = c.num_experts, I = c.moe_intermediate_size;
       const bool deepseek = c.is_deepseek_moe_layer(int64_t(l));
       // DeepSeek-V3's gate stays float32 in every model dtype, as transformers keeps it.
-      w.router_weight = deepseek ? torch::empty({E, c.hidden_size}, opt.dtype(torch::kFloat32)) : mat(E, c.hidden_size);
-      if (deepseek) w.deepseek_moe = allocate_deepseek_moe_weights(c, opt);
-      w.experts_gate_up = torch::empty({E, 2 * I, c.hidden_size}, opt);
-      w.experts_down = torch::empty({E, c.hidden_size, I}, opt);
+      w.router_weight =
+          deepseek ? new_weight({E, c.hidden_size}, opt.dtype(torch::kFloat32), memory) : mat(E, c.hidden_size);
+      if (deepseek) w.deepseek_moe = allocate_deepseek_moe_weights(c, opt, memory);
+      w.experts_gate_up = new_weight({E, 2 * I, c.hidden_size}, opt, memory);
+      w.experts_down = new_weight({E, c.hidden_size, I}, opt, memory);
       continue;
     }
     w.gate_weight = mat(c.intermediate_size, c.hidden_size);
@@ -145,32 +147,48 @@ std::vector<std::pair<std::string, torch::Tensor>> Transformer::named_buffers() 
   return out;
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> Transformer::checkpoint_tensors(bool fused_experts) const {
-  auto params = named_parameters();
-  for (auto& b : named_buffers()) params.push_back(std::move(b));
-  if (fused_experts || !config_.is_moe()) return params;
-  torch::NoGradGuard no_grad;  // views to copy into and read from, never part of a graph
-  std::vector<std::pair<std::string, torch::Tensor>> out;
+std::vector<Transformer::CheckpointSlot> Transformer::checkpoint_layout(bool fused_experts) const {
+  auto tensors = named_parameters();
+  for (auto& b : named_buffers()) tensors.push_back(std::move(b));
+  std::vector<CheckpointSlot> out;
   const int64_t I = config_.moe_intermediate_size;
   auto ends_with = [](const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
   };
-  for (auto& [name, tensor] : params) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto& [name, tensor] = tensors[i];
     const bool gate_up = ends_with(name, ".experts.gate_up_proj"), down = ends_with(name, ".experts.down_proj");
-    if (!gate_up && !down) {
-      out.emplace_back(name, tensor);
+    if (fused_experts || !config_.is_moe() || (!gate_up && !down)) {
+      out.push_back({name, i, 0, tensor.sizes().vec()});
       continue;
     }
+    // Stacked [E, 2I, H] (gate rows, then up rows) and [E, H, I]: each expert's piece is contiguous.
     const std::string prefix = name.substr(0, name.rfind('.') + 1);  // "model.layers.L.mlp.experts."
+    const int64_t per_expert = tensor.numel() / tensor.size(0), H = config_.hidden_size;
     for (int64_t e = 0; e < tensor.size(0); ++e) {
       const std::string p = prefix + std::to_string(e) + ".";
       if (gate_up) {
-        out.emplace_back(p + "gate_proj.weight", tensor[e].narrow(0, 0, I));
-        out.emplace_back(p + "up_proj.weight", tensor[e].narrow(0, I, I));
+        out.push_back({p + "gate_proj.weight", i, e * per_expert, {I, H}});
+        out.push_back({p + "up_proj.weight", i, e * per_expert + I * H, {I, H}});
       } else {
-        out.emplace_back(p + "down_proj.weight", tensor[e]);
+        out.push_back({p + "down_proj.weight", i, e * per_expert, {H, I}});
       }
     }
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Transformer::checkpoint_tensors(bool fused_experts) const {
+  auto tensors = named_parameters();
+  for (auto& b : named_buffers()) tensors.push_back(std::move(b));
+  torch::NoGradGuard no_grad;  // views to copy into and read from, never part of a graph
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& slot : checkpoint_layout(fused_experts)) {
+    const auto& tensor = tensors[slot.tensor].second;
+    if (slot.offset == 0 && tensor.sizes() == torch::IntArrayRef(slot.shape))
+      out.emplace_back(slot.name, tensor);
+    else
+      out.emplace_back(slot.name, tensor.view({-1}).narrow(0, slot.offset, c10::multiply_integers(slot.shape)).view(slot.shape));
   }
   return out;
 }

@@ -22,6 +22,7 @@
 #include "policy/model/mla_attention.h"
 #include "policy/model/model_config.h"
 #include "policy/model/varlen_attention.h"
+#include "policy/model/weight_memory.h"
 
 namespace aha {
 
@@ -101,8 +102,10 @@ class BlockHooks {
 
 class Transformer {
  public:
-  // Allocates weights (uninitialised) of `dtype` on `device`.
-  Transformer(ModelConfig config, torch::ScalarType dtype, torch::Device device);
+  // Allocates weights (uninitialised) of `dtype` on `device`; WeightMemory::none gives the
+  // parameters no memory (weight_memory.h: ZeRO-3's sharded load), the buffers still have theirs.
+  Transformer(ModelConfig config, torch::ScalarType dtype, torch::Device device,
+              WeightMemory memory = WeightMemory::allocated);
 
   const ModelConfig& config() const { return config_; }
   torch::ScalarType dtype() const { return dtype_; }
@@ -120,6 +123,16 @@ class Transformer {
   // weights' storage: loading copies into them, saving reads them.
   // They are followed by the buffers (named_buffers()).
   std::vector<std::pair<std::string, torch::Tensor>> checkpoint_tensors(bool fused_experts = false) const;
+  // Where each of checkpoint_tensors() lies, from the shapes alone (so also for weights without
+  // memory): `tensor` indexes named_parameters() followed by named_buffers(), and the checkpoint
+  // tensor is the contiguous elements [offset, offset + numel of shape) of it, flattened.
+  struct CheckpointSlot {
+    std::string name;
+    size_t tensor = 0;
+    int64_t offset = 0;
+    std::vector<int64_t> shape;
+  };
+  std::vector<CheckpointSlot> checkpoint_layout(bool fused_experts = false) const;
   std::vector<torch::Tensor> parameters() const;
   // Tensors of the checkpoint that are not trained and not in parameters(): DeepSeek-V3's
   // routing bias e_score_correction_bias, frozen during RL. Loaded and saved with the rest.

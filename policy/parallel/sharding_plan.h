@@ -121,10 +121,16 @@ ShardingPlan plan_sharding(const ModelConfig& config, const PlanInputs& inputs, 
 //          rollout's whole copy (P x (2 with bf16 autocast, else e)) is resident for the run.
 //   fp32_master (sharding none, weights of e = 2 bytes): AdamW's moments and the master copy are
 //          float32, optimizer 3 x 4 P (of the rank's local parameters under expert parallelism).
+// Start-up under zero3 (zero3_startup): each rank reads its master range from the files and the
+// rollout's copy in the compute dtype (policy/learner/fully_sharded.h's sharded load), so the
+// peak while loading is the master range, the reference's (beta > 0), the rollout's copy and the
+// read buffer (what loading stages at once, e.g. load_staging_bytes in policy/model/model_io.h),
+// never the whole float32 model, and below the steady state.
 struct TrainingMemory {
   double weights = 0, gradients = 0, optimizer = 0, gathered = 0, rollout_weights = 0, reference = 0;
   double learner() const { return gradients + optimizer + gathered + reference; }
   double total() const { return weights + rollout_weights + learner(); }
+  double zero3_startup(double read_buffer_bytes) const { return weights + reference + rollout_weights + read_buffer_bytes; }
 };
 // Throws aha::Error for N < 1, an element size < 1, zero3 with a model dtype other than float32,
 // or fp32_master with sharding or with float32 weights.

@@ -169,6 +169,7 @@ class GrpoRun {
   // ZeRO-3: the whole weights the engine decodes from, in the compute dtype (the policy's
   // parameters are sharded), refreshed by sync_rollout_weights() after every weight change.
   std::unique_ptr<Transformer> rollout_policy_;
+  bool rollout_from_files_ = false;  // rollout_policy_ loaded from the model directory: in sync until a resume
   std::unique_ptr<DataIterator> data_;
   std::unique_ptr<RunStore> store_;  // rank 0's only
   std::string stage_name_ = kStage;
@@ -330,26 +331,44 @@ void GrpoRun::prepare() {
   LoadOptions load;
   load.device = device_;
   load.dtype = parse_dtype(recipe_.model.dtype);
-  auto policy_model = load_model(model_dir_, load);
+  // ZeRO-3 loads sharded: each rank reads only its float32 master range from the files, never
+  // the whole model (fully_sharded.h). A model.dtype other than float32, or expert parallelism,
+  // takes the whole load, after which the trainer's checks say why zero3 refuses them.
+  const bool sharded_load = comm_ && comm_->size() > 1 && recipe_.trainer.sharding == policy::Sharding::zero3 &&
+                            !recipe_.trainer.expert_parallel && load.dtype == torch::kFloat32;
+  policy::ShardedModel sharded;
+  std::unique_ptr<Transformer> whole;
+  if (sharded_load)
+    sharded = policy::load_model_sharded(model_dir_, comm_->rank(), comm_->size(), device_);
+  else
+    whole = load_model(model_dir_, load);
+  const ModelConfig config = sharded_load ? sharded.model->config() : whole->config();
   tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_dir(model_dir_));
-  eos_ids_ = default_eos_ids(model_dir_, policy_model->config(), tokenizer_.get());
+  eos_ids_ = default_eos_ids(model_dir_, config, tokenizer_.get());
   require(!eos_ids_.empty(), model_dir_.string() + ": no EOS token id in config.json, generation_config.json or the "
                              "tokenizer; the rollout needs one");
   pad_id_ = tokenizer_->pad_id().value_or(eos_ids_.front());
 
-  trainer_ = std::make_unique<policy::GrpoTrainer>(std::move(policy_model), recipe_.trainer);
-  if (comm_) trainer_->set_data_parallel(comm_);  // data parallel: rank 0's weights everywhere
+  if (sharded_load) {
+    trainer_ = std::make_unique<policy::GrpoTrainer>(std::move(sharded), recipe_.trainer, comm_);
+  } else {
+    trainer_ = std::make_unique<policy::GrpoTrainer>(std::move(whole), recipe_.trainer);
+    if (comm_) trainer_->set_data_parallel(comm_);  // data parallel: rank 0's weights everywhere
+  }
   EngineOptions engine_options;
   engine_options.use_cuda_graphs = recipe_.rollout.use_cuda_graphs;
   Transformer* rollout_model = &trainer_->policy();
   if (trainer_->fully_sharded() || trainer_->expert_parallel()) {
     // A whole copy in the compute dtype: ZeRO-3's parameters are sharded, expert parallelism's
     // routed experts are (the rollout needs every expert on every rank).
-    rollout_policy_ = std::make_unique<Transformer>(
-        trainer_->policy().config(),
-        recipe_.trainer.autocast_bf16 ? torch::kBFloat16
-                                      : (trainer_->expert_parallel() ? trainer_->policy().dtype() : torch::kFloat32),
-        device_);
+    const auto dtype = recipe_.trainer.autocast_bf16
+                           ? torch::kBFloat16
+                           : (trainer_->expert_parallel() ? trainer_->policy().dtype() : torch::kFloat32);
+    // Loaded sharded: read from the files in its own dtype, what gathering the masters would
+    // give bit for bit (fully_sharded.h), so no gather at start.
+    rollout_from_files_ = sharded_load;
+    rollout_policy_ = sharded_load ? load_model(model_dir_, {device_, dtype})
+                                   : std::make_unique<Transformer>(config, dtype, device_);
     rollout_model = rollout_policy_.get();
   }
   engine_ = std::make_unique<RolloutEngine>(*rollout_model, engine_options, make_text_decoder(*tokenizer_));
@@ -716,6 +735,7 @@ RunSummary GrpoRun::run() {
   if (options_.resume) {
     if (auto latest = policy::latest_checkpoint(stage_dir_)) {
       auto state = policy::load_checkpoint(*latest, *trainer_);
+      rollout_from_files_ = false;  // the policy is the checkpoint's now
       step = state.step;
       data_->restore(unpack_cursor(state.data_cursor, recipe_.schedule.seed, train_.size()));
       next_batch_ = step;
@@ -731,7 +751,7 @@ RunSummary GrpoRun::run() {
   const int64_t first_step = step;
   std::string eval_acc = "-";
   try {
-    sync_rollout_weights();
+    if (!rollout_from_files_) sync_rollout_weights();
     if (step == 0) {
       summary.eval_first = to_map(evaluate_now(0));
       if (summary.eval_first.count("eval/accuracy")) eval_acc = fixed(summary.eval_first["eval/accuracy"]);

@@ -224,11 +224,26 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
       shape.cache_capacity = rollout_cache_capacity(longest, recipe.rollout.max_new_tokens, false, engine.span_bucket);
       plan = plan_rollout_memory(*config, shape);
     }
-    const double needed = weights + learner + double(plan.needed_bytes());
+    double needed = weights + learner + double(plan.needed_bytes());
     std::string text = gib(needed) + " = weights " + gib(weights) + " + learner state " + gib(learner) + sharded +
                        " + rollout " + gib(double(plan.needed_bytes())) + " (" + plan.describe() +
                        "; longest prompt " + std::to_string(longest) + " tokens" + (tokenizer ? "" : ", estimated") +
                        "); learner activations not counted" + windows;
+    if (sharding == parallel::Sharding::zero3 && options.check_ranks > 1) {
+      // ZeRO-3 loads sharded (fully_sharded.h): the start-up peak is the master range, the
+      // rollout's copy and the read buffer, not the whole float32 model as before; a model still
+      // to be built is one file of its weights or a 5 GiB shard (save_model's) at most.
+      const fs::path dir = recipe.model.path;
+      const double buffer =
+          fs::exists(dir / "config.json")
+              ? double(load_staging_bytes(dir, *device))
+              : (device->is_cuda() ? std::min(double(config->parameter_count()) * element, double(5ll << 30))
+                                   : double(ModelCheckpoint::kReadChunkBytes));
+      const double startup = held.zero3_startup(buffer);
+      needed = std::max(needed, startup);
+      text += "; at start " + gib(startup) + " (loaded sharded: master range, rollout copy and a read buffer of " +
+              gib(buffer) + ", never the whole float32 model's " + gib(4.0 * double(config->parameter_count())) + ")";
+    }
     if (!available) return text + "; the free memory of " + device->str() + " is not known";
     require(needed <= double(*available),
             text + ", but " + device->str() + " has " + gib(double(*available)) +

@@ -69,7 +69,8 @@ TEST(PlanCli, RecipeSizes) {
 }
 
 // A recipe that asks for parallel.sharding zero3 is planned under zero3 alone (--sharding all
-// still lists every mode), with the note on the rollout's whole bf16 copy: 494032768 x 2 B.
+// still lists every mode), with the note on the rollout's whole bf16 copy: 494032768 x 2 B, and
+// the start-up peak of the sharded load.
 TEST(PlanCli, TheRecipesShardingIsPlanned) {
   const fs::path dir = fs::temp_directory_path() / ("aha-plan-zero3-" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -84,6 +85,12 @@ TEST(PlanCli, TheRecipesShardingIsPlanned) {
   EXPECT_NE(r.out.find("\nzero3 "), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("\nnone "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("rollout's whole copy of the weights in the compute dtype, 0.92 GiB"), std::string::npos) << r.out;
+  // Loaded sharded: the master range 4 B x P / 4 GPUs = 0.46 GiB, the bf16 rollout copy 0.92 GiB
+  // and one bf16 file staged (the model is smaller than a 5 GiB shard) 0.92 GiB: 2.30 GiB.
+  EXPECT_NE(r.out.find("master range, 0.46 GiB, from the files, then the rollout's copy, staging one file of 0.92 GiB: "
+                       "2.30 GiB at start; the whole float32 model, 1.84 GiB, is never loaded"),
+            std::string::npos)
+      << r.out;
   auto all = aha::test::run_aha(base + " --sharding all", true, kTimeout);
   ASSERT_EQ(all.exit_status, 0) << all.out;
   EXPECT_NE(all.out.find("\nnone "), std::string::npos) << all.out;

@@ -235,6 +235,28 @@ TEST_F(TrainParallel, ExpertParallelWithZeroTwoSamplesAsDataParallelAndResumesUn
                              "optimizer.pt");
 }
 
+// parallel.sharding zero3 loads the model sharded: a model whose files lack a tensor (its config
+// now says the LM head is untied, and the files have none) is refused with load_model's message,
+// by each rank, before the run directory is written.
+TEST_F(TrainParallel, ZeroThreeRefusesAModelMissingATensorBeforeWritingTheRun) {
+  const fs::path config = work_ / "model" / "config.json";
+  std::string text = read_file(config);
+  const auto key = text.find("\"tie_word_embeddings\"");
+  ASSERT_NE(key, std::string::npos) << text;
+  const auto value = text.find("true", key);
+  ASSERT_NE(value, std::string::npos) << text;
+  text.replace(value, 4, "false");
+  write_file_atomic(config, text);
+  auto r = test::run_aha_in(work_, "train recipe.json --run-dir run --nproc-per-node 2 --set parallel.sharding=zero3",
+                            true, 300);
+  EXPECT_EQ(r.exit_status, 1) << r.out;
+  const std::string message = "checkpoint is missing tensor 'lm_head.weight' (config.json says tie_word_embeddings is false)";
+  size_t count = 0;
+  for (auto at = r.out.find(message); at != std::string::npos; at = r.out.find(message, at + 1)) ++count;
+  EXPECT_EQ(count, 2u) << r.out;  // one per rank
+  EXPECT_FALSE(fs::exists(work_ / "run" / "run.db")) << r.out;
+}
+
 TEST_F(TrainParallel, AWorldThatDoesNotDivideTheStepsPromptsIsRefusedByName) {
   auto r = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --nproc-per-node 3", true, 300);
   EXPECT_EQ(r.exit_status, 1) << r.out;

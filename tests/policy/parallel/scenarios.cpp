@@ -117,7 +117,10 @@ int routing_bias_step() {
 // AHA_TEST_SHARDING, AHA_TEST_STEPS steps, optionally resumed from AHA_TEST_LOAD and saved
 // under the stage directory AHA_TEST_SAVE; writes its weights and byte counts. With
 // AHA_TEST_BETA (> 0), AHA_TEST_REF_REFRESH, AHA_TEST_MICRO_TOKENS, AHA_TEST_PREFETCH (0 or 1):
-// zero_run.h's variations, and the reference model's bytes too.
+// zero_run.h's variations, and the reference model's bytes too. AHA_TEST_SHARDED_LOAD (zero3):
+// the policy from load_model_sharded instead of a whole load, with the rollout's bf16 copy loaded
+// from the files and gathered from the masters at start, both written; AHA_TEST_ROWS: the
+// batch's rows (4).
 int zero_train() {
   policy::testing::one_thread();
   auto comm = connect_scenario_rank();
@@ -132,17 +135,32 @@ int zero_train() {
   if (!env("AHA_TEST_MICRO_TOKENS").empty()) run.micro_batch_tokens = std::stoll(env("AHA_TEST_MICRO_TOKENS"));
   if (!env("AHA_TEST_PREFETCH").empty()) run.prefetch = env("AHA_TEST_PREFETCH") == "1";
   if (!env("AHA_TEST_EPS").empty()) run.eps = std::stod(env("AHA_TEST_EPS"));
-  auto trainer = zero_trainer(policy::parse_sharding(env("AHA_TEST_SHARDING")), model_dir, run);
+  const auto sharding = policy::parse_sharding(env("AHA_TEST_SHARDING"));
+  const int64_t rows = env("AHA_TEST_ROWS").empty() ? 4 : std::stoll(env("AHA_TEST_ROWS"));
+  const std::string dir = model_dir.empty() ? policy::testing::kTinyModel.string() : model_dir;
+  auto trainer = env("AHA_TEST_SHARDED_LOAD").empty()
+                     ? zero_trainer(sharding, model_dir, run)
+                     : std::make_unique<policy::GrpoTrainer>(
+                           policy::load_model_sharded(dir, comm->rank(), comm->size(), torch::kCPU),
+                           zero_options(sharding, run), comm);
+  if (!env("AHA_TEST_SHARDED_LOAD").empty()) {
+    // The rollout's copy as the GRPO stage loads it, and as gathering the masters makes it.
+    auto from_files = load_model(dir, {torch::kCPU, torch::kBFloat16});
+    Transformer gathered(trainer->policy().config(), torch::kBFloat16, torch::kCPU);
+    trainer->fully_sharded()->copy_into(gathered);
+    torch::save(from_files->parameters(), out_path(comm->rank()) + ".rollout_files.pt");
+    torch::save(gathered.parameters(), out_path(comm->rank()) + ".rollout_gathered.pt");
+  }
   // Activation checkpointing: the layers recompute in backward (the same gradients).
   if (!env("AHA_TEST_CHECKPOINTING").empty()) trainer->policy().set_activation_checkpointing(true);
-  trainer->set_data_parallel(comm);
+  if (env("AHA_TEST_SHARDED_LOAD").empty()) trainer->set_data_parallel(comm);
   if (!env("AHA_TEST_GATHER_ROUND").empty() && trainer->optimizer().sharded())
     trainer->optimizer().sharded()->set_gather_round_elements(std::stoll(env("AHA_TEST_GATHER_ROUND")));
   if (!env("AHA_TEST_LOAD").empty()) policy::load_checkpoint(env("AHA_TEST_LOAD"), *trainer);
   const int64_t steps = std::stoll(env("AHA_TEST_STEPS"));
   int64_t gradient_bytes = -1;
   for (int64_t k = 0; k < steps; ++k) {
-    auto batch = zero_batch(trainer->steps_done(), model_dir);
+    auto batch = zero_batch(trainer->steps_done(), model_dir, rows);
     const auto [begin, end] = share_of(batch.size(), comm->rank(), comm->size());
     auto mine = batch.rows(begin, end - begin);
     if (k == 0) {

@@ -134,6 +134,10 @@ TEST(TrainingMemory, TinyModelByHandUnderEachSharding) {
   EXPECT_EQ(zero3_ref.reference, 1448.0);
   EXPECT_EQ(zero3_ref.gathered, 7104.0);
   EXPECT_EQ(zero3_ref.total(), 13424.0 + 1448.0 + 2368.0);
+  // Start-up, loaded sharded: the master range 1448 + the rollout's bf16 copy 2896 + a read
+  // buffer of 64 (and the reference's range 1448), not the whole float32 model's 5792 first.
+  EXPECT_EQ(zero3.zero3_startup(64), 4408.0);
+  EXPECT_EQ(zero3_ref.zero3_startup(64), 5856.0);
   // One rank shards nothing.
   EXPECT_EQ(training_memory(c, 4, true, false, Sharding::zero3, 1).total(), 23168.0);  // 4 x 5792
   EXPECT_THROW(training_memory(c, 2, true, false, Sharding::zero3, 4), Error);

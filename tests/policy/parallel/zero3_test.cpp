@@ -4,7 +4,9 @@
 // its 1/world share (measured from the tensors' storage, against the unsharded ranks' own
 // measure); the rollout's bf16 copy is the gathered weights rounded; an untied LM head, an MoE
 // model and activation checkpointing train alike; checkpoints resume 4 -> 2, 2 -> 4, unsharded, and bit for bit at the
-// same world size; unsupported configurations are errors that say why.
+// same world size; loaded sharded (load_model_sharded, on 2 and 3 ranks) it trains and resumes
+// bit for bit as from the whole load, and the rollout's copy read from the files is the gathered
+// one; unsupported configurations are errors that say why.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include "policy/parallel/communicator.h"
 #include "tests/policy/parallel/weights_near.h"
 #include "tests/policy/parallel/world_runner.h"
+#include "tests/policy/parallel/zero3_load_models.h"
 #include "tests/policy/parallel/zero_run.h"
 
 namespace aha::parallel::testing {
@@ -27,8 +30,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int64_t kSteps = 3;
-const std::string kUntied = std::string(AHA_SOURCE_DIR) + "/tests/fixtures/models/qwen2_mha_untied_sharded";
-const std::string kMoe = std::string(AHA_SOURCE_DIR) + "/tests/fixtures/models/qwen3_moe_top2_norm";
+const std::string kUntied = kSplit;
 
 // One process, the whole batch, no sharding: weights after kSteps steps.
 const OneProcessRun& reference(const std::string& model_dir = "") {
@@ -43,6 +45,7 @@ fs::path scratch(const std::string& what) {
 
 struct RankResult {
   std::vector<torch::Tensor> weights, rollout;
+  std::vector<torch::Tensor> rollout_files, rollout_gathered;  // AHA_TEST_SHARDED_LOAD: the copies at start
   int64_t state_bytes = 0, gradient_bytes = 0, skipped = 0, parameter_bytes = 0, master_bytes = 0;
   int64_t resident() const { return parameter_bytes + master_bytes + state_bytes; }
 };
@@ -50,7 +53,7 @@ struct RankResult {
 // Runs scenarios.cpp's zero_train on `world` ranks and returns each rank's result.
 std::vector<RankResult> train(int world, const std::string& sharding, int64_t steps, const fs::path& load = {},
                               const fs::path& save = {}, const std::string& model_dir = "",
-                              bool checkpointing = false) {
+                              bool checkpointing = false, const std::map<std::string, std::string>& more_env = {}) {
   const std::string out = scratch("out").string();
   std::map<std::string, std::string> env = {{"AHA_PARALLEL_OUT", out},
                                             {"AHA_TEST_SHARDING", sharding},
@@ -59,6 +62,7 @@ std::vector<RankResult> train(int world, const std::string& sharding, int64_t st
   if (!load.empty()) env["AHA_TEST_LOAD"] = load.string();
   if (!save.empty()) env["AHA_TEST_SAVE"] = save.string();
   if (checkpointing) env["AHA_TEST_CHECKPOINTING"] = "1";
+  env.insert(more_env.begin(), more_env.end());
   auto ranks = run_world("zero_train", world, env);
   std::vector<RankResult> results(world);
   for (int r = 0; r < world; ++r) {
@@ -67,9 +71,13 @@ std::vector<RankResult> train(int world, const std::string& sharding, int64_t st
     const std::string base = out + ".rank" + std::to_string(r);
     torch::load(results[r].weights, base + ".weights.pt");
     if (fs::exists(base + ".rollout.pt")) torch::load(results[r].rollout, base + ".rollout.pt");
+    if (fs::exists(base + ".rollout_files.pt")) torch::load(results[r].rollout_files, base + ".rollout_files.pt");
+    if (fs::exists(base + ".rollout_gathered.pt"))
+      torch::load(results[r].rollout_gathered, base + ".rollout_gathered.pt");
     auto& x = results[r];
     std::ifstream(base) >> x.state_bytes >> x.gradient_bytes >> x.skipped >> x.parameter_bytes >> x.master_bytes;
-    for (const char* suffix : {"", ".weights.pt", ".rollout.pt"}) fs::remove(base + suffix);
+    for (const char* suffix : {"", ".weights.pt", ".rollout.pt", ".rollout_files.pt", ".rollout_gathered.pt"})
+      fs::remove(base + suffix);
   }
   return results;
 }
@@ -195,6 +203,68 @@ TEST(Zero3Checkpoint, ResumesAtAnotherWorldSizeAndUnsharded) {
       EXPECT_TRUE(torch::equal(same[r].weights[i], straight[r].weights[i])) << "rank " << r << " weight " << i;
   remove_tree(four);
   remove_tree(two);
+}
+
+void expect_bit_equal(const std::vector<torch::Tensor>& got, const std::vector<torch::Tensor>& want,
+                      const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_TRUE(torch::equal(got[i], want[i])) << what << ", tensor " << i;
+}
+
+// The sharded load's environment for scenarios.cpp's zero_train; rows divisible by the world.
+std::map<std::string, std::string> sharded_env(int world, bool sharded, double beta = 0) {
+  std::map<std::string, std::string> env = {{"AHA_TEST_ROWS", world == 3 ? "6" : "4"}};
+  if (sharded) env["AHA_TEST_SHARDED_LOAD"] = "1";
+  if (beta > 0) env["AHA_TEST_BETA"] = std::to_string(beta);
+  return env;
+}
+
+// Loaded sharded (load_model_sharded; the models of zero3_load_models.h, 3 ranks cutting tensors
+// in the middle): at start the rollout's bf16 copy read from the files is the copy gathered from
+// the masters, bit for bit, and kSteps steps train to the weights of the whole load, bit for bit.
+TEST(Zero3ShardedLoad, TrainsAsTheWholeLoadAndTheRolloutCopyIsTheGatheredOne) {
+  policy::testing::one_thread();
+  struct Case {
+    std::string model;
+    int world;
+  };
+  for (const auto& c : {Case{"", 2}, Case{"", 3}, Case{kSplit, 3}, Case{kMoe, 2}, Case{stacked_moe(), 3}}) {
+    const std::string what = (c.model.empty() ? kTied : c.model) + " on " + std::to_string(c.world) + " ranks";
+    auto whole = train(c.world, "zero3", kSteps, {}, {}, c.model, false, sharded_env(c.world, false));
+    auto sharded = train(c.world, "zero3", kSteps, {}, {}, c.model, false, sharded_env(c.world, true));
+    ASSERT_EQ(whole.size(), static_cast<size_t>(c.world)) << what;
+    ASSERT_EQ(sharded.size(), static_cast<size_t>(c.world)) << what;
+    for (int r = 0; r < c.world; ++r) {
+      const std::string rank = what + ", rank " + std::to_string(r);
+      EXPECT_FALSE(sharded[r].rollout_files.empty()) << rank;
+      expect_bit_equal(sharded[r].rollout_files, sharded[r].rollout_gathered, rank + ": rollout copy from the files");
+      expect_bit_equal(sharded[r].weights, whole[r].weights, rank + ": weights after training");
+      EXPECT_EQ(sharded[r].parameter_bytes, 0) << rank;
+      EXPECT_EQ(sharded[r].master_bytes, whole[r].master_bytes) << rank;
+    }
+  }
+}
+
+// With a reference model (beta > 0, its master range a copy of the policy's): loaded sharded
+// trains as the whole load does; kSteps - 1 steps, a checkpoint, and one step resumed (the
+// checkpoint's model and reference read range by range) equal kSteps straight, bit for bit.
+TEST(Zero3ShardedLoad, WithAReferenceResumesBitForBit) {
+  policy::testing::one_thread();
+  const double beta = 0.04;
+  const fs::path dir = scratch("sharded-resume");
+  auto whole = train(2, "zero3", kSteps, {}, {}, "", false, sharded_env(2, false, beta));
+  auto straight = train(2, "zero3", kSteps, {}, {}, "", false, sharded_env(2, true, beta));
+  ASSERT_EQ(train(2, "zero3", kSteps - 1, {}, dir, "", false, sharded_env(2, true, beta)).size(), 2u);
+  auto resumed = train(2, "zero3", 1, dir / ("step-" + std::to_string(kSteps - 1)), {}, "", false,
+                       sharded_env(2, true, beta));
+  ASSERT_EQ(whole.size(), 2u);
+  ASSERT_EQ(straight.size(), 2u);
+  ASSERT_EQ(resumed.size(), 2u);
+  for (int r = 0; r < 2; ++r) {
+    expect_bit_equal(straight[r].weights, whole[r].weights, "sharded load against whole, rank " + std::to_string(r));
+    expect_bit_equal(resumed[r].weights, straight[r].weights, "resumed against straight, rank " + std::to_string(r));
+  }
+  remove_tree(dir);
 }
 
 TEST(Zero3Config, UnsupportedConfigurationsAreErrorsThatSayWhy) {

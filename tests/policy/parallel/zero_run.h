@@ -31,8 +31,7 @@ struct ZeroRunOptions {
   double eps = 1e-6;  // AdamW's (see below)
 };
 
-inline std::unique_ptr<policy::GrpoTrainer> zero_trainer(policy::Sharding sharding, const std::string& model_dir = "",
-                                                         const ZeroRunOptions& run = {}) {
+inline policy::TrainerOptions zero_options(policy::Sharding sharding, const ZeroRunOptions& run = {}) {
   policy::TrainerOptions o;
   o.optimizer.lr = 1e-3;
   o.optimizer.max_grad_norm = kZeroMaxGradNorm;
@@ -47,14 +46,20 @@ inline std::unique_ptr<policy::GrpoTrainer> zero_trainer(policy::Sharding shardi
   o.ref_refresh_steps = run.ref_refresh_steps;
   o.prefetch = run.prefetch;
   o.sharding = sharding;
-  return std::make_unique<policy::GrpoTrainer>(zero_model(model_dir), o);
+  return o;
 }
 
-inline policy::PolicyBatch zero_batch(int64_t step, const std::string& model_dir = "") {
+inline std::unique_ptr<policy::GrpoTrainer> zero_trainer(policy::Sharding sharding, const std::string& model_dir = "",
+                                                         const ZeroRunOptions& run = {}) {
+  return std::make_unique<policy::GrpoTrainer>(zero_model(model_dir), zero_options(sharding, run));
+}
+
+// `rows`: 4, or a multiple of a world size that does not divide 4 (every rank trains as many).
+inline policy::PolicyBatch zero_batch(int64_t step, const std::string& model_dir = "", int64_t rows = 4) {
   static std::map<std::string, std::unique_ptr<Transformer>> models;
   auto& model = models[model_dir];
   if (!model) model = zero_model(model_dir);
-  return policy::testing::synthetic_batch(*model, 100 + static_cast<uint64_t>(step), /*B=*/4);
+  return policy::testing::synthetic_batch(*model, 100 + static_cast<uint64_t>(step), rows);
 }
 
 inline std::vector<torch::Tensor> weights_of(policy::GrpoTrainer& trainer) {

@@ -1,0 +1,188 @@
+// ZeRO-3's sharded load (policy/learner/fully_sharded.h's load_model_sharded), in one process for
+// each rank of a world of 2 and of 3 (it needs no communicator): a rank's float32 master range is
+// the same range of the whole model loaded the old way (load_model in float32, flattened in
+// parameter order, ranges balanced by element count as share_of splits them), bit for bit, for
+// one file, ten files with an index, MoE experts per expert and stacked, and bf16 files; the
+// parameters hold no memory; the CPU memory allocated while loading is at most the master range
+// plus one tensor, never the whole float32 model (counted by a CPU allocator of the test's own);
+// a bad model directory is load_model's error, word for word.
+#include <gtest/gtest.h>
+
+#include <c10/core/CPUAllocator.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "policy/learner/fully_sharded.h"
+#include "policy/model/model_io.h"
+#include "policy/model/safetensors.h"
+#include "policy/parallel/communicator.h"
+#include "tests/policy/learner/trainer_test_util.h"
+#include "tests/policy/parallel/zero3_load_models.h"
+
+namespace aha::parallel::testing {
+namespace {
+namespace fs = std::filesystem;
+
+// The old way: the whole model in float32, its parameters flattened in order.
+torch::Tensor whole_flat(const std::string& dir) {
+  auto model = load_model(dir, {torch::kCPU, torch::kFloat32});
+  std::vector<torch::Tensor> flat;
+  for (auto& p : model->parameters()) flat.push_back(p.detach().reshape({-1}));
+  return torch::cat(flat);
+}
+
+TEST(Zero3Load, EachRankReadsExactlyItsRangeOfTheWholeModel) {
+  policy::testing::one_thread();
+  for (const auto& dir : {kTied, kSplit, kMoe, stacked_moe(), bf16_tied()}) {
+    const auto whole = whole_flat(dir);
+    for (int world : {2, 3}) {
+      bool cuts_a_tensor = false;
+      for (int rank = 0; rank < world; ++rank) {
+        const std::string what = dir + ", rank " + std::to_string(rank) + " of " + std::to_string(world);
+        auto sharded = policy::load_model_sharded(dir, rank, world, torch::kCPU);
+        const auto [begin, end] = share_of(whole.numel(), rank, world);
+        ASSERT_EQ(sharded.master.numel(), end - begin) << what;
+        EXPECT_EQ(sharded.master.scalar_type(), torch::kFloat32) << what;
+        EXPECT_TRUE(torch::equal(sharded.master, whole.narrow(0, begin, end - begin))) << what;
+        int64_t start = 0;
+        for (const auto& [name, p] : sharded.model->named_parameters()) {
+          EXPECT_EQ(p.storage().nbytes(), 0u) << what << ": " << name << " holds memory";
+          if (begin > start && begin < start + p.numel()) cuts_a_tensor = true;
+          start += p.numel();
+        }
+      }
+      EXPECT_TRUE(cuts_a_tensor) << dir << ": no range of " << world << " starts inside a tensor";
+    }
+  }
+}
+
+// Counts what the CPU allocator hands out while installed: live bytes and their peak.
+class CountingAllocator final : public c10::Allocator {
+ public:
+  explicit CountingAllocator(c10::Allocator* inner) : inner_(inner) {}
+  c10::DataPtr allocate(size_t n) override {
+    auto* context = new Context{inner_->allocate(n), n, this};
+    const int64_t live = live_ += static_cast<int64_t>(n);
+    int64_t peak = peak_.load();
+    while (live > peak && !peak_.compare_exchange_weak(peak, live)) {
+    }
+    return {context->inner.get(), context, &release, context->inner.device()};
+  }
+  void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
+  int64_t peak() const { return peak_; }
+  int64_t live() const { return live_; }
+  void reset_peak() { peak_ = live_.load(); }
+
+ private:
+  struct Context {
+    c10::DataPtr inner;
+    size_t bytes;
+    CountingAllocator* owner;
+  };
+  static void release(void* p) {
+    auto* context = static_cast<Context*>(p);
+    context->owner->live_ -= static_cast<int64_t>(context->bytes);
+    delete context;
+  }
+  c10::Allocator* inner_;
+  std::atomic<int64_t> live_{0}, peak_{0};
+};
+
+// The peak of the CPU memory allocated while `f` runs.
+int64_t peak_cpu_bytes(const std::function<void()>& f) {
+  static CountingAllocator counting(c10::GetCPUAllocator());  // outlives every tensor it allocates
+  c10::Allocator* const inner = c10::GetCPUAllocator();
+  counting.reset_peak();
+  const int64_t before = counting.live();
+  constexpr uint8_t kPriority = 100;  // above the default CPU allocator's registration
+  c10::SetCPUAllocator(&counting, kPriority);
+  try {
+    f();
+  } catch (...) {
+    c10::SetCPUAllocator(inner, kPriority);
+    throw;
+  }
+  c10::SetCPUAllocator(inner, kPriority);
+  return counting.peak() - before;
+}
+
+TEST(Zero3Load, AllocatesTheMasterRangeAndOneTensorNeverTheWholeModel) {
+  policy::testing::one_thread();
+  for (const auto& dir : {kSplit, stacked_moe()}) {
+    auto whole = load_model(dir, {torch::kCPU, torch::kFloat32});
+    int64_t total = 0, largest = 0;
+    for (auto& p : whole->parameters()) {
+      total += p.numel();
+      largest = std::max(largest, p.numel());
+    }
+    whole.reset();
+    constexpr int kWorld = 3;
+    // Small tables besides (the rotary frequencies): far below a tensor of these models.
+    constexpr int64_t kSlack = 4096;
+    for (int rank = 0; rank < kWorld; ++rank) {
+      const auto [begin, end] = share_of(total, rank, kWorld);
+      const int64_t bound = 4 * (end - begin) + 4 * largest + kSlack;
+      // The whole float32 model on top of the range would exceed the bound: the test can fail.
+      ASSERT_GT(4 * total, bound) << dir;
+      policy::ShardedModel sharded;
+      const int64_t peak = peak_cpu_bytes([&] { sharded = policy::load_model_sharded(dir, rank, kWorld, torch::kCPU); });
+      EXPECT_LE(peak, bound) << dir << " rank " << rank << ": " << peak << " bytes at the peak, the whole model is "
+                             << 4 * total << ", the range " << 4 * (end - begin);
+      EXPECT_GE(peak, 4 * (end - begin)) << dir << " rank " << rank << ": the master range itself is allocated";
+    }
+  }
+}
+
+// A copy of the tied model's directory whose model.norm.weight is replaced by `replacement`
+// (undefined: left out).
+fs::path broken_model(const std::string& what, const torch::Tensor& replacement) {
+  const fs::path dir = fs::temp_directory_path() / ("aha-zero3-load-" + what + "-" + std::to_string(::getpid()));
+  remove_tree(dir);
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(kTied) / "config.json", dir / "config.json");
+  const SafetensorsFile file(fs::path(kTied) / "model.safetensors");
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& e : file.entries()) {
+    if (e.name != "model.norm.weight")
+      tensors.emplace_back(e.name, file.view(e.name));
+    else if (replacement.defined())
+      tensors.emplace_back(e.name, replacement);
+  }
+  save_safetensors(dir / "model.safetensors", tensors);
+  return dir;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Zero3Load, ABadModelIsLoadModelsErrorOnEveryRank) {
+  const int64_t hidden = ModelConfig::from_file(fs::path(kTied) / "config.json").hidden_size;
+  const std::vector<std::pair<std::string, torch::Tensor>> cases = {
+      {"missing", torch::Tensor()},
+      {"shape", torch::ones({hidden + 1})},
+      {"dtype", torch::ones({hidden}, torch::kInt32)}};
+  for (const auto& [what, replacement] : cases) {
+    const fs::path dir = broken_model(what, replacement);
+    const std::string expected = error_of([&] { load_model(dir); });
+    EXPECT_NE(expected, "no error") << what;
+    EXPECT_NE(expected.find("model.norm.weight"), std::string::npos) << expected;
+    for (int rank = 0; rank < 2; ++rank)
+      EXPECT_EQ(error_of([&] { policy::load_model_sharded(dir, rank, 2, torch::kCPU); }), expected) << what;
+    remove_tree(dir);
+  }
+}
+
+}  // namespace
+}  // namespace aha::parallel::testing
