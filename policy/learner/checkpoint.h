@@ -24,9 +24,10 @@
 // master range from the files (FullyShardedParameters::load), never the whole weights.
 // Expert parallelism (expert_parallel.h): save_checkpoint is collective too; every rank
 // gathers the routed experts whole for rank 0's model write and keeps its slice again after.
-// Unsharded, their AdamW moments are gathered too and rank 0 writes exactly what plain data
-// parallelism writes (optimizer.pt); with zero1/zero2 every rank writes its shard, its experts'
-// moments as pieces of the whole expert tensors (optimizer_shards.h), which every layout reads.
+// Unsharded, their AdamW moments (and float32 masters) are gathered too and rank 0 writes exactly
+// what plain data parallelism writes (optimizer.pt); with zero1/zero2 every rank writes its
+// shard, its experts' moments (and masters) as pieces of the whole expert tensors
+// (optimizer_shards.h), which every layout reads.
 // Loading reads the experts (and their moments) whole and slices them, so a checkpoint resumes
 // with or without expert parallelism, under any sharding but zero3 with it.
 // Loading copies the weights into the trainer's existing tensors (the optimizer keeps its

@@ -79,12 +79,14 @@ std::vector<std::pair<std::string, torch::Tensor>> ExpertParallel::replicated_pa
 
 namespace {
 
-// The AdamW state of `p`, or null; every rank must agree whether there is one (each step gives
-// every expert tensor a gradient on every rank, so the states appear together).
-torch::optim::AdamWParamState* adam_state(Optimizer* optimizer, const torch::Tensor& p, parallel::Communicator& comm) {
+// The AdamW state of `p` (of its float32 master, `master` when defined), or null; every rank must
+// agree whether there is one (each step gives every expert tensor a gradient on every rank, so
+// the states appear together).
+torch::optim::AdamWParamState* adam_state(Optimizer* optimizer, const torch::Tensor& p, const torch::Tensor& master,
+                                          parallel::Communicator& comm) {
   if (!optimizer) return nullptr;
   auto& state = optimizer->adamw().state();
-  auto it = state.find(p.unsafeGetTensorImpl());
+  auto it = state.find((master.defined() ? master : p).unsafeGetTensorImpl());
   const double mine = it == state.end() ? 0.0 : 1.0;
   const double ranks = comm.all_reduce({mine}, c10d::ReduceOp::SUM, "all-reduce of the experts' optimizer state")[0];
   require(ranks == 0 || ranks == comm.size(), "expert parallelism: some ranks have optimizer state for an expert "
@@ -99,7 +101,10 @@ void ExpertParallel::scatter_back(Optimizer* optimizer) {
   auto slice = [&](const torch::Tensor& t) { return t.narrow(0, first_expert(), local_).clone(); };
   for (auto& p : expert_params_) {
     if (p.size(0) == local_) continue;
-    if (auto* s = adam_state(optimizer, p, *comm_)) {
+    // fp32_master: the expert's float32 master follows it (set_data: AdamW's tensor stays).
+    const auto master = optimizer ? optimizer->master_of(p) : torch::Tensor();
+    if (master.defined()) master.set_data(slice(master.detach()));
+    if (auto* s = adam_state(optimizer, p, master, *comm_)) {
       s->exp_avg(slice(s->exp_avg()));
       s->exp_avg_sq(slice(s->exp_avg_sq()));
       if (s->max_exp_avg_sq().defined() && s->max_exp_avg_sq().dim() > 0) s->max_exp_avg_sq(slice(s->max_exp_avg_sq()));
@@ -119,7 +124,9 @@ void ExpertParallel::gather_whole(Optimizer* optimizer) {
   };
   for (auto& p : expert_params_) {
     if (p.size(0) == experts_) continue;
-    if (auto* s = adam_state(optimizer, p, *comm_)) {
+    const auto master = optimizer ? optimizer->master_of(p) : torch::Tensor();
+    if (master.defined()) master.set_data(whole(master.detach()));
+    if (auto* s = adam_state(optimizer, p, master, *comm_)) {
       s->exp_avg(whole(s->exp_avg()));
       s->exp_avg_sq(whole(s->exp_avg_sq()));
       if (s->max_exp_avg_sq().defined() && s->max_exp_avg_sq().dim() > 0) s->max_exp_avg_sq(whole(s->max_exp_avg_sq()));

@@ -68,7 +68,8 @@ class ExpertParallel : public ExpertDispatch {
   // `to`'s dtype. Buffers (the routing bias) copied too.
   void gather_into(Transformer& to) const;
   // Collective, for checkpoints: the model's expert tensors whole again (all-gathered; the
-  // dispatch is removed), and with `optimizer` their AdamW moments too, so that the checkpoint
+  // dispatch is removed), and with `optimizer` their AdamW moments (and, fp32_master, their
+  // float32 masters) too, so that the checkpoint
   // is the one plain data parallelism writes (the Hugging Face model once, whole optimizer
   // state), until scatter_back() slices them all again. Resuming loads whole between the two.
   void gather_whole(Optimizer* optimizer = nullptr);

@@ -40,7 +40,8 @@
 //   Without it the policy trains in its own dtype (float32, or pure bf16 for a bf16 model).
 //   A bf16 model with options.optimizer.fp32_master computes in bf16 (as fast as pure bf16)
 //   while the optimizer updates float32 master copies and refreshes the bf16 weights from
-//   them (optimizer.h).
+//   them (optimizer.h); with sharding zero1/zero2 each rank keeps those of its range, and with
+//   expert parallelism those of its experts.
 // - activation_checkpointing keeps only each decoder layer's input per micro-batch and
 //   recomputes the layer in backward (Transformer::set_activation_checkpointing): less memory
 //   for about one more forward pass of compute. Gradients are unchanged.

@@ -119,7 +119,8 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, const OptimizerOptions& opt
       if (options_.fp32_master && (p.scalar_type() == torch::kBFloat16 || p.scalar_type() == torch::kHalf)) {
         torch::NoGradGuard no_grad;
         auto master = p.detach().to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
-        masters_.push_back({p, master, p._version()});
+        masters_.push_back({p, master, -1, p._version()});
+        master_params_.push_back(p);
         updated.push_back(master);
       } else {
         updated.push_back(p);
@@ -141,6 +142,7 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, const OptimizerOptions& opt
 double Optimizer::lr_at(int64_t step) const { return options_.lr * schedule_.lr_factor(step); }
 
 OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
+  reseed_written_masters();
   if (sharded_) {
     const double factor = schedule_.lr_factor(step_count_);
     std::vector<double> lrs;
@@ -151,20 +153,15 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
     for (const auto& l : local_)
       if (l.param.grad().defined()) local_grads.push_back(l.param.grad());
     auto result = sharded_->step(loss, lrs, options_.max_grad_norm, squared_norm(local_grads));
-    if (result.applied && !local_grads.empty()) {
-      torch::NoGradGuard no_grad;
-      const double coef = clip_coefficient(options_.max_grad_norm, result.grad_norm);
-      if (coef < 1.0) at::_foreach_mul_(local_grads, coef);
-      set_group_lrs(factor);
-      fused_adamw_step();  // the sharded step cleared the other gradients: only the local ones step
-    }
-    for (auto& l : local_) l.param.mutable_grad().reset();
+    // The sharded step cleared the other gradients: only the rank-local parameters step here.
+    if (result.applied && !local_grads.empty())
+      update_adamw_parameters(clip_coefficient(options_.max_grad_norm, result.grad_norm), factor);
+    clear_gradients();
     result.lr = lr_at(step_count_);
     if (!result.applied) ++skipped_steps_;
     ++step_count_;
     return result;
   }
-  reseed_written_masters();
   std::vector<torch::Tensor> grads, local_grads;
   for (const auto& g : groups_)
     for (const auto& p : g.params) {
@@ -201,21 +198,35 @@ OptimizerStepResult Optimizer::step(const torch::Tensor& loss) {
 
   result.skip_reason = non_finite_skip_reason(loss_host, result.grad_norm);
   if (result.skip_reason.empty()) {
-    torch::NoGradGuard no_grad;
-    auto update = masters_.empty() ? grads : gradients_for_update();
-    const double coef = clip_coefficient(options_.max_grad_norm, result.grad_norm);
-    if (coef < 1.0) at::_foreach_mul_(update, coef);
-    set_group_lrs(schedule_.lr_factor(step_count_));
-    fused_adamw_step();
-    refresh_parameters_from_masters();
+    update_adamw_parameters(clip_coefficient(options_.max_grad_norm, result.grad_norm),
+                            schedule_.lr_factor(step_count_));
     result.applied = true;
   } else {
     ++skipped_steps_;
   }
   ++step_count_;
-  adamw_->zero_grad(/*set_to_none=*/true);
-  for (auto& m : masters_) m.param.mutable_grad().reset();
+  clear_gradients();
   return result;
+}
+
+void Optimizer::update_adamw_parameters(double coef, double factor) {
+  torch::NoGradGuard no_grad;
+  auto update = gradients_for_update();
+  if (coef < 1.0) at::_foreach_mul_(update, coef);
+  set_group_lrs(factor);
+  fused_adamw_step();
+  refresh_parameters_from_masters();
+}
+
+void Optimizer::clear_gradients() {
+  adamw_->zero_grad(/*set_to_none=*/true);
+  for (auto& l : local_) l.param.mutable_grad().reset();
+  for (auto& m : masters_) {
+    m.param.mutable_grad().reset();
+    // Whatever wrote the weights in this step (the refresh, the shards' gather) wrote the
+    // masters' rounding: only a later write re-seeds.
+    m.version = m.param._version();
+  }
 }
 
 void Optimizer::set_group_lrs(double factor) {
@@ -230,32 +241,51 @@ const Optimizer::RankLocal* Optimizer::rank_local(const void* impl) const {
   return nullptr;
 }
 
+torch::Tensor Optimizer::Master::weights() const {
+  return offset < 0 ? param : param.detach().view({-1}).narrow(0, offset, master.numel());
+}
+
 torch::Tensor Optimizer::master_of(const torch::Tensor& param) const {
   for (const auto& m : masters_)
-    if (m.param.unsafeGetTensorImpl() == param.unsafeGetTensorImpl()) return m.master;
+    if (m.offset < 0 && m.param.unsafeGetTensorImpl() == param.unsafeGetTensorImpl()) return m.master;
   return {};
 }
 
 void Optimizer::reset_masters(const std::vector<torch::Tensor>& saved) {
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < masters_.size(); ++i) {
-    masters_[i].master.copy_(saved.empty() ? masters_[i].param : saved[i]);
-    masters_[i].version = masters_[i].param._version();
+    auto& m = masters_[i];
+    m.master.copy_(i < saved.size() && saved[i].defined() ? saved[i] : m.weights());
+    m.version = m.param._version();
   }
+}
+
+std::vector<torch::Tensor> Optimizer::masters_of_whole(const std::map<const void*, torch::Tensor>& whole) const {
+  std::vector<torch::Tensor> out;
+  for (const auto& m : masters_) {
+    const auto it = whole.find(m.param.unsafeGetTensorImpl());
+    if (it == whole.end()) {
+      out.emplace_back();
+    } else {
+      out.push_back(m.offset < 0 ? it->second : it->second.reshape({-1}).narrow(0, m.offset, m.master.numel()));
+    }
+  }
+  return out;
 }
 
 void Optimizer::reseed_written_masters() const {
   torch::NoGradGuard no_grad;
   for (auto& m : masters_)
     if (m.param._version() != m.version) {
-      m.master.copy_(m.param);
+      m.master.copy_(m.weights());
       m.version = m.param._version();
     }
 }
 
 std::vector<torch::Tensor> Optimizer::gradients_for_update() {
   for (auto& m : masters_) {
-    if (!m.param.grad().defined()) continue;
+    // A sharded piece's gradient is the shard's (sharded_adamw.h casts it).
+    if (m.offset >= 0 || !m.param.grad().defined()) continue;
     m.master.mutable_grad() = m.param.grad().to(torch::kFloat32);
     m.param.mutable_grad().reset();  // freed before the update needs its memory
   }
@@ -277,7 +307,6 @@ void Optimizer::refresh_parameters_from_masters() {
   if (params.empty()) return;
   torch::NoGradGuard no_grad;
   at::_foreach_copy_(params, masters);  // rounds each master to its parameter's dtype
-  for (auto& m : masters_) m.version = m.param._version();
 }
 
 void Optimizer::fused_adamw_step() {
@@ -374,44 +403,45 @@ void Optimizer::load(const std::filesystem::path& path) {
     archive.read("aha_step_count", steps);
     archive.read("aha_skipped_steps", skipped);
     // Read and checked before anything changes, so a bad file leaves this optimizer as it was.
-    const auto saved_masters = read_masters(archive, path);
+    const auto saved_masters = masters_of_whole(read_masters(archive, path));
     adamw_->load(archive);
     step_count_ = steps.item<int64_t>();
     skipped_steps_ = skipped.item<int64_t>();
-    match_moment_dtypes();
-    // Saved without masters (a bf16 run resumed with fp32_master): they start from the weights.
-    reset_masters(saved_masters);
     if (sharded_) {  // an unsharded checkpoint resumed sharded: keep this rank's ranges only
+      // As saved (float32 moments of masters stay float32 in the shards' float32 moments).
       sharded_->load_from_full(*adamw_);
       // The rank-local parameters' state stays here (whole while the caller has them gathered).
       auto& state = adamw_->state();
       for (auto it = state.begin(); it != state.end();) {
-        it = rank_local(it->first) ? std::next(it) : state.erase(it);
+        it = is_rank_local_key(it->first) ? std::next(it) : state.erase(it);
       }
     }
+    match_moment_dtypes();
+    // Saved without masters (a bf16 run resumed with fp32_master): they start from the weights.
+    reset_masters(saved_masters);
   } catch (const c10::Error& e) {
     throw Error("optimizer state " + path.string() +
                 " cannot be loaded: " + e.what_without_backtrace());
   }
 }
 
-std::vector<torch::Tensor> Optimizer::read_masters(torch::serialize::InputArchive& archive,
-                                                  const std::filesystem::path& path) const {
+std::map<const void*, torch::Tensor> Optimizer::read_masters(torch::serialize::InputArchive& archive,
+                                                            const std::filesystem::path& path) const {
   torch::Tensor count;
   // Saved with masters and resumed without: the weights as loaded (their masters rounded) stand.
-  if (!archive.try_read("aha_master_count", count) || masters_.empty()) return {};
-  require(count.item<int64_t>() == static_cast<int64_t>(masters_.size()),
+  if (!archive.try_read("aha_master_count", count) || master_params_.empty()) return {};
+  require(count.item<int64_t>() == static_cast<int64_t>(master_params_.size()),
           "optimizer state " + path.string() + ": " + std::to_string(count.item<int64_t>()) +
-              " float32 master weights, expected " + std::to_string(masters_.size()));
-  std::vector<torch::Tensor> saved;
-  for (size_t i = 0; i < masters_.size(); ++i) {
+              " float32 master weights, expected " + std::to_string(master_params_.size()));
+  std::map<const void*, torch::Tensor> saved;
+  for (size_t i = 0; i < master_params_.size(); ++i) {
+    const auto& p = master_params_[i];  // whole here (under expert parallelism gathered for the load)
     torch::Tensor t;
     archive.read("aha_master_" + std::to_string(i), t);
-    require(t.sizes() == masters_[i].master.sizes() && t.scalar_type() == torch::kFloat32,
+    require(t.sizes() == p.sizes() && t.scalar_type() == torch::kFloat32,
             "optimizer state " + path.string() + ": master weight " + std::to_string(i) + " is " +
-                c10::toString(t.scalar_type()) + " " + c10::str(t.sizes()) + ", expected Float " +
-                c10::str(masters_[i].master.sizes()));
-    saved.push_back(t);
+                c10::toString(t.scalar_type()) + " " + c10::str(t.sizes()) + ", expected Float " + c10::str(p.sizes()));
+    saved[p.unsafeGetTensorImpl()] = t.to(p.device());
   }
   return saved;
 }
@@ -437,9 +467,9 @@ void Optimizer::shard(std::shared_ptr<parallel::Communicator> comm, Sharding mod
   require(step_count_ == 0 && adamw_->state().empty(), "optimizer: shard() must come before the first step");
   sharded_.reset();
   if (mode == Sharding::none || !comm || comm->size() == 1) return;
-  require(masters_.empty(), "optimizer: fp32_master does not combine with sharding " + sharding_name(mode) +
-                                " (zero3 keeps float32 master ranges itself: load the model in float32 with "
-                                "autocast_bf16; zero1/zero2 shard the state of the weights' own dtype)");
+  require(masters_.empty() || mode != Sharding::zero3,
+          "optimizer: fp32_master does not combine with sharding zero3, which keeps float32 master ranges itself "
+          "(load the model in float32 with autocast_bf16 for bf16 compute)");
   require((mode == Sharding::zero3) == master.defined(),
           "optimizer: sharding zero3 needs the master shard of the fully sharded parameters, and only zero3 takes one");
   std::map<const void*, size_t> group_of_param;
@@ -469,16 +499,66 @@ void Optimizer::shard(std::shared_ptr<parallel::Communicator> comm, Sharding mod
           "optimizer: " + std::to_string(named.size()) + " named parameters" +
               (local_.empty() ? "" : " and " + std::to_string(local_.size()) + " rank-local ones") +
               ", the groups have " + std::to_string(count));
+  // float32 masters (zero1/zero2): this rank's range of them, which the shards' AdamW steps.
+  if (!masters_.empty()) {
+    std::vector<int64_t> numels;
+    for (const auto& [_, p] : named) numels.push_back(p.numel());
+    const auto [begin, end] = parallel::ShardLayout(numels, comm->size()).range(comm->rank());
+    master = torch::empty({end - begin}, named.front().second.options().dtype(torch::kFloat32));
+  }
   sharded_ = std::make_unique<ShardedAdamW>(std::move(comm), mode, named, std::move(group_of), groups_, options_,
-                                            std::move(master));
+                                            master);
+  if (!masters_.empty()) shard_masters(master);
+}
+
+void Optimizer::shard_masters(const torch::Tensor& range) {
+  // The sharded parameters' whole masters go (rank-local ones stay): in AdamW's groups the
+  // parameter itself takes each one's place, never stepped there (the shards step it), so that
+  // an unsharded optimizer.pt's moments still load by position (load()).
+  std::map<const void*, torch::Tensor> param_of_master;
+  std::vector<Master> kept;
+  for (auto& m : masters_) {
+    if (is_rank_local(m.param))
+      kept.push_back(std::move(m));
+    else
+      param_of_master[m.master.unsafeGetTensorImpl()] = m.param;
+  }
+  for (auto& group : adamw_->param_groups())
+    for (auto& t : group.params())
+      if (auto it = param_of_master.find(t.unsafeGetTensorImpl()); it != param_of_master.end()) t = it->second;
+  // Then the masters of this rank's pieces, views of the range.
+  const auto& named = sharded_->named();
+  const auto [begin, end] = sharded_->layout().range(sharded_->comm().rank());
+  for (const auto& piece : sharded_->layout().pieces(begin, end))
+    kept.push_back({named[piece.param].second, range.narrow(0, piece.flat_offset - begin, piece.length), piece.offset, 0});
+  masters_ = std::move(kept);
+  reset_masters();  // from the weights (every rank's are rank 0's by now)
 }
 
 void Optimizer::set_rank_local(std::shared_ptr<parallel::Communicator> comm, const std::vector<torch::Tensor>& local) {
-  require(masters_.empty(), "optimizer: fp32_master does not combine with rank-local parameters (expert parallelism)");
   require(!sharded_, "optimizer: set_rank_local must come before shard()");
   local_comm_ = std::move(comm);
   local_.clear();
   for (const auto& p : local) local_.push_back({p, p.numel()});
+  // fp32_master: built over the whole tensors, a rank-local parameter's master becomes a copy of
+  // this rank's slice (set_data keeps the tensor AdamW's groups hold).
+  torch::NoGradGuard no_grad;
+  for (auto& m : masters_)
+    if (is_rank_local(m.param) && m.master.sizes() != m.param.sizes()) {
+      m.master.set_data(m.param.detach().to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true));
+      m.version = m.param._version();
+    }
+}
+
+const void* Optimizer::adamw_key(const torch::Tensor& p) const {
+  const auto master = master_of(p);
+  return (master.defined() ? master : p).unsafeGetTensorImpl();
+}
+
+bool Optimizer::is_rank_local_key(const void* key) const {
+  for (const auto& l : local_)
+    if (adamw_key(l.param) == key) return true;
+  return false;
 }
 
 Sharding Optimizer::sharding() const { return sharded_ ? sharded_->mode() : Sharding::none; }
@@ -492,8 +572,10 @@ std::vector<ShardPieceState> Optimizer::local_piece_states(
     const auto* local = rank_local(p.unsafeGetTensorImpl());
     if (!local) continue;
     const int64_t n = local->slice_numel;
-    ShardPieceState piece{name, rank * n, {}, {}, 0};
-    const auto state = adamw_->state().find(p.unsafeGetTensorImpl());
+    ShardPieceState piece{name, rank * n, {}, {}, 0, {}};
+    const auto master = master_of(p);  // fp32_master: AdamW's tensor, saved beside the moments
+    if (master.defined()) piece.master = master.reshape({-1});
+    const auto state = adamw_->state().find(const_cast<void*>(adamw_key(p)));
     if (state != adamw_->state().end()) {
       const auto& s = static_cast<const torch::optim::AdamWParamState&>(*state->second);
       piece.exp_avg = s.exp_avg().reshape({-1});
@@ -503,7 +585,7 @@ std::vector<ShardPieceState> Optimizer::local_piece_states(
                                               std::to_string(piece.exp_avg.numel()) + " elements, its slice " +
                                               std::to_string(n));
     } else {  // never updated: zeros at step 0, as a shard's piece without state is written
-      const auto options = p.options().dtype(p.scalar_type());
+      const auto options = master.defined() ? master.options() : p.options();
       piece.exp_avg = torch::zeros({n}, options);
       piece.exp_avg_sq = torch::zeros({n}, options);
     }
@@ -516,6 +598,8 @@ std::vector<ShardPieceState> Optimizer::local_piece_states(
 void Optimizer::save_shards(const std::filesystem::path& dir,
                             const std::vector<std::pair<std::string, torch::Tensor>>& named) const {
   require(sharded_ != nullptr, "optimizer: save_shards needs a sharded optimizer");
+  // As save(): a parameter written since the last step is what its master must hold.
+  reseed_written_masters();
   auto& comm = sharded_->comm();
   comm.set_activity("writing optimizer shard " + std::to_string(comm.rank()));
   auto pieces = sharded_->piece_states();
@@ -564,15 +648,17 @@ void Optimizer::save_shards(const std::filesystem::path& dir,
 void Optimizer::load_shards(const std::filesystem::path& dir,
                             const std::vector<std::pair<std::string, torch::Tensor>>& named) {
   OptimizerShardReader reader(dir, sizes_of(named));
+  torch::NoGradGuard no_grad;
+  // Everything is read before anything changes: the masters first (none saved: from the weights).
+  const auto saved_masters = read_masters(reader, named);
   if (sharded_) {
-    // Rank-local parameters (gathered whole by the caller) get their whole state here; all read
-    // before anything changes.
-    torch::NoGradGuard no_grad;
+    // Rank-local parameters (gathered whole by the caller) get their whole state here.
     std::vector<std::pair<const void*, std::unique_ptr<torch::optim::AdamWParamState>>> local;
     for (size_t i = 0; i < named.size(); ++i) {
       const auto& p = named[i].second;
       if (!is_rank_local(p)) continue;
-      if (auto s = whole_state(reader, i, p)) local.emplace_back(p.unsafeGetTensorImpl(), std::move(s));
+      const auto master = master_of(p);  // fp32_master: AdamW's tensor
+      if (auto s = whole_state(reader, i, master.defined() ? master : p)) local.emplace_back(adamw_key(p), std::move(s));
     }
     sharded_->load(reader);
     auto& state = adamw_->state();
@@ -580,7 +666,6 @@ void Optimizer::load_shards(const std::filesystem::path& dir,
     for (auto& [key, s] : local) state[const_cast<void*>(key)] = std::move(s);
   } else {
     // Sharded -> unsharded: each parameter's whole state, assembled from the pieces.
-    torch::NoGradGuard no_grad;
     std::vector<std::pair<const void*, std::unique_ptr<torch::optim::AdamWParamState>>> states;
     for (size_t i = 0; i < named.size(); ++i) {
       auto p = named[i].second;
@@ -590,10 +675,24 @@ void Optimizer::load_shards(const std::filesystem::path& dir,
     auto& state = adamw_->state();
     state.clear();
     for (auto& [key, s] : states) state[const_cast<void*>(key)] = std::move(s);
-    reset_masters();  // sharded checkpoints hold no masters: they start from the weights
   }
+  reset_masters(saved_masters);
   step_count_ = reader.index().step_count;
   skipped_steps_ = reader.index().skipped_steps;
+}
+
+std::vector<torch::Tensor> Optimizer::read_masters(OptimizerShardReader& reader,
+                                                  const std::vector<std::pair<std::string, torch::Tensor>>& named) const {
+  std::map<const void*, size_t> index_of;
+  for (size_t i = 0; i < named.size(); ++i) index_of[named[i].second.unsafeGetTensorImpl()] = i;
+  std::vector<torch::Tensor> saved;
+  for (const auto& m : masters_) {
+    const auto it = index_of.find(m.param.unsafeGetTensorImpl());
+    require(it != index_of.end(), "optimizer: load_shards: a parameter with a float32 master is not among `named`");
+    auto t = reader.read_master(it->second, std::max<int64_t>(m.offset, 0), m.master.numel());
+    saved.push_back(t.defined() ? t.to(m.master.device()).view(m.master.sizes()) : t);
+  }
+  return saved;
 }
 
 int64_t Optimizer::state_bytes() const {

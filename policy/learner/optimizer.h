@@ -29,8 +29,12 @@
 //   to float32 for clipping and the update. A parameter written elsewhere since the last step
 //   (its version counter moved: a weight load, a sync) re-seeds its master from the new value.
 //   save()/load() carry the masters, so a resume continues bit-identically; a state saved
-//   without masters (or a sharded one) starts them from the weights. Unsharded only: shard()
-//   refuses it with an error naming the mode.
+//   without masters starts them from the weights. Sharded (zero1/zero2; zero3 is refused, its
+//   float32 master ranges are that layout) each rank keeps the masters of its range only, as
+//   pieces of the shards' float32 master range (sharded_adamw.h), with the same re-seed rule;
+//   save_shards() writes them beside the moments and load_shards() reads them under any layout
+//   (shards without masters: from the weights), as load() reads an unsharded file's into a
+//   sharded optimizer. Rank-local parameters keep whole masters of their slice.
 // - Sharded (shard(): ZeRO-1/2/3 over data-parallel ranks, sharded_adamw.h): each rank holds the
 //   state of its range of the parameters only; step() keeps the contract above (the norm is
 //   global, every rank decides alike) and ends with every rank holding the updated weights.
@@ -43,6 +47,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +61,7 @@ class Communicator;
 namespace aha::policy {
 
 class ShardedAdamW;
+class OptimizerShardReader;
 struct ShardPieceState;
 
 // How the learner state is split over data-parallel ranks (sharded_adamw.h; zero3 also shards
@@ -128,7 +134,8 @@ class Optimizer {
   Sharding sharding() const;
   // Expert parallelism (expert_parallel.h), before shard(): `local` (among the groups'
   // parameters) live on this rank alone, each the rank's contiguous 1/world slice (in rank
-  // order, of equal size on every rank) of a whole tensor. Their state stays local, sharded or
+  // order, of equal size on every rank) of a whole tensor (fp32_master: their masters, built
+  // over the whole tensors, become copies of the slices). Their state stays local, sharded or
   // not; the global norm adds their squared gradient norms summed over the ranks (unsharded: an
   // all-reduce in every step(), so every rank calls it; sharded: within the shards' all-reduce),
   // so every rank clips and skips alike. Sharded checkpoints hold their state as pieces of the
@@ -141,17 +148,21 @@ class Optimizer {
   // of the whole tensor); the index lists every parameter at its whole size.
   void save_shards(const std::filesystem::path& dir, const std::vector<std::pair<std::string, torch::Tensor>>& named) const;
   // Reads a save_shards directory written under any world size, sharding or expert layout into
-  // this optimizer, sharded or not. `named`: the model's parameters in order, at their whole
+  // this optimizer, sharded or not, with the masters of its pieces (fp32_master; none saved:
+  // from the weights), everything read and checked before anything changes (a master that is
+  // not float32 of its piece's length is an error naming it). `named`: the model's parameters in order, at their whole
   // size (rank-local ones gathered whole: they get their whole state, which the caller slices,
   // expert_parallel.h's scatter_back). Throws aha::Error naming the file at fault.
   void load_shards(const std::filesystem::path& dir, const std::vector<std::pair<std::string, torch::Tensor>>& named);
-  // Bytes of AdamW state this rank holds (moments), and of gradients it holds now.
+  // Bytes of AdamW state this rank holds (moments, and fp32_master's masters), and of gradients
+  // it holds now.
   int64_t state_bytes() const;
   int64_t gradient_bytes() const;
 
   torch::optim::AdamW& adamw() { return *adamw_; }
-  // With fp32_master: the float32 master of a parameter (the tensor AdamW updates), else an
-  // undefined tensor. For tests and checkpoint tools.
+  // With fp32_master: the whole float32 master of a parameter (the tensor AdamW updates:
+  // unsharded, or a rank-local parameter), else an undefined tensor (a sharded parameter's
+  // masters are pieces of the shards' range). For tests and checkpoint tools.
   torch::Tensor master_of(const torch::Tensor& param) const;
 
  private:
@@ -160,19 +171,36 @@ class Optimizer {
   // parameters' gradients onto their masters as float32 (returns the gradients to update with:
   // the masters' and those of float32 parameters); copy the updated masters back.
   void reseed_written_masters() const;  // the masters are mutable: save() keeps them current too
-  void reset_masters(const std::vector<torch::Tensor>& saved = {});  // from `saved`, or the weights
+  // Each master from saved[i] (aligned with masters_; undefined or missing: from the weights).
+  void reset_masters(const std::vector<torch::Tensor>& saved = {});
   std::vector<torch::Tensor> gradients_for_update();
   void refresh_parameters_from_masters();
-  // load(): the masters saved in `archive` (checked against these; none when it has none or
-  // this optimizer keeps none), and the moments converted to the dtype of what they update.
-  std::vector<torch::Tensor> read_masters(torch::serialize::InputArchive& archive,
-                                          const std::filesystem::path& path) const;
+  // AdamW's update of what it holds gradients for (every parameter unsharded; sharded, the
+  // rank-local ones): fp32_master's float32 gradients, clipped by `coef`, at the LR factor, and
+  // the weights refreshed from the masters. Then every gradient cleared.
+  void update_adamw_parameters(double coef, double factor);
+  void clear_gradients();
+  // load(): the masters saved in `archive` by parameter (checked against master_params_; none
+  // when it has none or this optimizer keeps none); masters_of_whole() cuts them to masters_.
+  std::map<const void*, torch::Tensor> read_masters(torch::serialize::InputArchive& archive,
+                                                    const std::filesystem::path& path) const;
+  std::vector<torch::Tensor> masters_of_whole(const std::map<const void*, torch::Tensor>& whole) const;
+  // load_shards(): each of masters_'s elements from the checkpoint's pieces (undefined: none saved).
+  std::vector<torch::Tensor> read_masters(OptimizerShardReader& reader,
+                                          const std::vector<std::pair<std::string, torch::Tensor>>& named) const;
   void match_moment_dtypes();
+  // zero1/zero2 with fp32_master: the sharded parameters' masters become this rank's pieces of
+  // `range` (the shards' float32 master range).
+  void shard_masters(const torch::Tensor& range);
 
   struct Master {
     torch::Tensor param;   // the model's bf16/fp16 parameter
-    torch::Tensor master;  // its float32 copy, AdamW's parameter
+    // Its float32 copy: whole (AdamW's parameter; unsharded, and rank-local parameters), or
+    // sharded (zero1/zero2) this rank's piece of it, [length], a view of the shards' master range.
+    torch::Tensor master;
+    int64_t offset = -1;   // sharded: the piece's first element in param (flattened); -1: whole
     int64_t version = 0;   // param's version counter when the two last agreed
+    torch::Tensor weights() const;  // the elements of param that master copies
   };
 
   std::vector<ParamGroup> groups_;
@@ -189,6 +217,9 @@ class Optimizer {
   };
   const RankLocal* rank_local(const void* impl) const;
   bool is_rank_local(const torch::Tensor& p) const { return rank_local(p.unsafeGetTensorImpl()) != nullptr; }
+  // The key of p's AdamW state: its whole master's (fp32_master), else its own.
+  const void* adamw_key(const torch::Tensor& p) const;
+  bool is_rank_local_key(const void* key) const;  // an AdamW state key of a rank-local parameter
   void set_group_lrs(double factor);  // AdamW's LR of each group for a step at this schedule factor
   // Sharded with rank-local parameters: their state as pieces of the whole tensors, and loaded
   // back whole (`named` at whole size); see save_shards / load_shards.
@@ -196,7 +227,8 @@ class Optimizer {
 
   std::shared_ptr<parallel::Communicator> local_comm_;  // expert parallelism: see set_rank_local
   std::vector<RankLocal> local_;                         // the rank-local parameters, in the order given
-  mutable std::vector<Master> masters_;                  // fp32_master: one per lower-precision parameter
+  mutable std::vector<Master> masters_;                  // fp32_master: see Master
+  std::vector<torch::Tensor> master_params_;  // the parameters with masters, in order (optimizer.pt's aha_master_<i>)
 };
 
 }  // namespace aha::policy

@@ -6,6 +6,7 @@
 #include <boost/crc.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 
 #include "core/error.h"
@@ -42,6 +43,7 @@ ShardFileInfo write_optimizer_shard(const fs::path& dir, int rank, const std::ve
     const std::string key = key_of(p.name, p.offset);
     tensors.emplace_back(key + "/exp_avg", p.exp_avg);
     tensors.emplace_back(key + "/exp_avg_sq", p.exp_avg_sq);
+    if (p.master.defined()) tensors.emplace_back(key + "/master", p.master);
     metadata[key + "/step"] = std::to_string(p.step);
   }
   const fs::path path = dir / shard_file_name(rank);
@@ -248,45 +250,71 @@ const SafetensorsFile& OptimizerShardReader::open(size_t shard) {
   return *files_[shard];
 }
 
-OptimizerShardReader::Range OptimizerShardReader::read(size_t param, int64_t offset, int64_t length) {
+void OptimizerShardReader::for_each_held(size_t param, int64_t offset, int64_t length,
+                                         const std::function<void(const Overlap&)>& visit) {
   require(param < index_.parameters.size() && offset >= 0 && length >= 0 &&
               offset + length <= index_.parameters[param].second,
           "optimizer shards: read outside a parameter");
   const std::string& name = index_.parameters[param].first;
   const int64_t end = offset + length;
-  std::vector<torch::Tensor> avg, avg_sq;
-  int64_t step = -1;
   for (const auto& held : held_[param]) {  // by offset, tiling the parameter
-    const int64_t held_end = held.offset + held.length;
-    const int64_t ob = std::max(offset, held.offset), oe = std::min(end, held_end);
+    const int64_t ob = std::max(offset, held.offset), oe = std::min(end, held.offset + held.length);
     if (oe <= ob) continue;
     const auto& file = open(held.shard);
     const std::string key = key_of(name, held.offset);
-    const auto where = "optimizer shard " + file.path().string() + ": piece " + key;
-    const auto meta = file.metadata().find(key + "/step");
-    require(meta != file.metadata().end(), where + " has no step count");
+    visit({file, key, "optimizer shard " + file.path().string() + ": piece " + key, held.length, ob - held.offset,
+           oe - ob});
+  }
+}
+
+OptimizerShardReader::Range OptimizerShardReader::read(size_t param, int64_t offset, int64_t length) {
+  std::vector<torch::Tensor> avg, avg_sq;
+  int64_t step = -1;
+  for_each_held(param, offset, length, [&](const Overlap& o) {
+    const auto meta = o.file.metadata().find(o.key + "/step");
+    require(meta != o.file.metadata().end(), o.where + " has no step count");
     int64_t piece_step = 0;
     try {
       piece_step = std::stoll(meta->second);
     } catch (const std::exception&) {
-      throw Error(where + ": step count '" + meta->second + "' is not a number");
+      throw Error(o.where + ": step count '" + meta->second + "' is not a number");
     }
-    require(step < 0 || step == piece_step, where + ": step count differs from the parameter's other pieces");
+    require(step < 0 || step == piece_step, o.where + ": step count differs from the parameter's other pieces");
     step = piece_step;
     using Part = std::pair<const char*, std::vector<torch::Tensor>*>;
     for (auto [suffix, out] : {Part{"/exp_avg", &avg}, Part{"/exp_avg_sq", &avg_sq}}) {
-      const auto* entry = file.find(key + suffix);
-      require(entry != nullptr, where + " lacks " + key + suffix);
-      require(entry->shape == std::vector<int64_t>{held.length},
-              where + suffix + " has the wrong shape for the piece the index gives");
-      out->push_back(file.view(key + suffix).narrow(0, ob - held.offset, oe - ob));
+      const auto* entry = o.file.find(o.key + suffix);
+      require(entry != nullptr, o.where + " lacks " + o.key + suffix);
+      require(entry->shape == std::vector<int64_t>{o.held_length},
+              o.where + suffix + " has the wrong shape for the piece the index gives");
+      out->push_back(o.file.view(o.key + suffix).narrow(0, o.begin, o.length));
     }
-  }
+  });
   Range range;
   range.step = std::max<int64_t>(step, 0);
   range.exp_avg = avg.empty() ? torch::zeros({0}) : torch::cat(avg);
   range.exp_avg_sq = avg_sq.empty() ? torch::zeros({0}) : torch::cat(avg_sq);
   return range;
+}
+
+torch::Tensor OptimizerShardReader::read_master(size_t param, int64_t offset, int64_t length) {
+  std::vector<torch::Tensor> parts;
+  std::string with, without;  // a piece that has a master and one that has none
+  for_each_held(param, offset, length, [&](const Overlap& o) {
+    const auto* entry = o.file.find(o.key + "/master");
+    if (!entry) {
+      without = o.where;
+      return;
+    }
+    with = o.where;
+    require(entry->scalar_type == torch::kFloat32 && entry->shape == std::vector<int64_t>{o.held_length},
+            o.where + "/master must be float32 [" + std::to_string(o.held_length) + "] as the index gives the piece, not " +
+                entry->dtype + " " + c10::str(entry->shape));
+    parts.push_back(o.file.view(o.key + "/master").narrow(0, o.begin, o.length));
+  });
+  require(with.empty() || without.empty(),
+          with + " has float32 master weights and " + without + " none: the checkpoint's pieces disagree");
+  return parts.empty() ? torch::Tensor() : torch::cat(parts);
 }
 
 }  // namespace aha::policy

@@ -7,7 +7,12 @@
 //                                        "pieces": [{"name": ..., "offset": o, "length": l}, ...],
 //                                        "bytes": ..., "crc32": ...}, ...]}
 //   rank-<r>.safetensors    rank r's pieces: "<name>@<offset>/exp_avg", "<name>@<offset>/exp_avg_sq"
-//                           ([length] each) and metadata "<name>@<offset>/step"
+//                           ([length] each) and metadata "<name>@<offset>/step"; with float32
+//                           master weights of a bf16/fp16 parameter (optimizer.h's fp32_master)
+//                           also "<name>@<offset>/master" (float32 [length]). Files without
+//                           masters (written before they were sharded, or without fp32_master)
+//                           are the same format: a reader that keeps masters takes them from the
+//                           weights then, as optimizer.h's load() does for a state without them.
 // "parameters" is the whole model's, in its order (an expert tensor at its whole size, even
 // when each rank held a slice). A piece is the elements [offset, offset + length) of one
 // parameter; the pieces of all shards tile every parameter exactly (no gap, no overlap), so a
@@ -26,6 +31,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -42,6 +48,7 @@ struct ShardPieceState {
   int64_t offset = 0;
   torch::Tensor exp_avg, exp_avg_sq;  // [length]
   int64_t step = 0;                   // AdamW's step count of the parameter (0: never updated)
+  torch::Tensor master;               // [length] float32 master weights (fp32_master), or undefined: none
 };
 
 // Where a piece lies: elements [offset, offset + length) of parameter `name`.
@@ -89,9 +96,22 @@ class OptimizerShardReader {
   };
   // Elements [offset, offset + length) of parameter `param`'s state, from whichever files hold them.
   Range read(size_t param, int64_t offset, int64_t length);
+  // The float32 master weights of the same elements ([length], CPU), or an undefined tensor when
+  // the checkpoint has none for them. An aha::Error naming the piece when a master is not float32
+  // of its piece's length, or when some of the pieces have one and others none.
+  torch::Tensor read_master(size_t param, int64_t offset, int64_t length);
 
  private:
   const SafetensorsFile& open(size_t shard);
+  // Each held piece overlapping elements [offset, offset + length) of `param`, by offset: its
+  // file, key ("<name>@<offset>"), a description for messages, its length, and the overlap
+  // [begin, begin + length) within the piece.
+  struct Overlap {
+    const SafetensorsFile& file;
+    std::string key, where;
+    int64_t held_length, begin, length;
+  };
+  void for_each_held(size_t param, int64_t offset, int64_t length, const std::function<void(const Overlap&)>& visit);
   // Format 1: each shard's pieces from its flat range.
   void derive_pieces(size_t shard, int64_t begin, int64_t end);
   // Every parameter's pieces, sorted by offset, must tile it: else an error naming it.

@@ -35,21 +35,29 @@ ShardedAdamW::ShardedAdamW(std::shared_ptr<parallel::Communicator> comm, Shardin
   require(mode_ != Sharding::none, "sharded optimizer: sharding 'none' shards nothing");
   require(!named_.empty() && group_of.size() == named_.size(), "sharded optimizer: no parameters");
   const auto& first = named_.front().second;
+  gather_dtype_ = first.scalar_type();
   for (const auto& [name, p] : named_) {
-    require(p.scalar_type() == first.scalar_type() && p.device() == first.device(),
-            "sharding " + sharding_name(mode_) + " needs every parameter in one dtype on one device: " + name + " is " +
+    // With float32 masters every piece steps in float32, whatever its weights' dtype (a bf16
+    // model's float32 router gate); without, the moments are in the weights' one dtype.
+    require((master.defined() || p.scalar_type() == first.scalar_type()) && p.device() == first.device(),
+            "sharding " + sharding_name(mode_) + " needs every parameter in one dtype (unless with float32 masters) "
+                "on one device: " + name + " is " +
                 c10::toString(p.scalar_type()) + " on " + p.device().str() + ", " + named_.front().first + " is " +
                 c10::toString(first.scalar_type()) + " on " + first.device().str());
     require(p.is_contiguous(), "sharding " + sharding_name(mode_) + ": parameter " + name + " is not contiguous");
     flat_.push_back(p.detach().view({-1}));
+    gather_dtype_ = c10::promoteTypes(gather_dtype_, p.scalar_type());
   }
   for (const auto& g : groups) weight_decays_.push_back(g.weight_decay);
   std::tie(range_begin_, range_end_) = layout_.range(comm_->rank());
-  if (mode_ == Sharding::zero3)
-    require(master.defined() && master.dim() == 1 && master.numel() == range_end_ - range_begin_ &&
-                master.scalar_type() == torch::kFloat32,
-            "sharding zero3: the master shard must be float32 [" + std::to_string(range_end_ - range_begin_) + "]");
-  // ZeRO-3 steps the float32 master range; ZeRO-1/2 the parameters themselves.
+  require(mode_ != Sharding::zero3 || master.defined(), "sharding zero3 needs the float32 master shard");
+  if (master.defined())
+    require(master.dim() == 1 && master.numel() == range_end_ - range_begin_ && master.scalar_type() == torch::kFloat32,
+            "sharding " + sharding_name(mode_) + ": the master shard must be float32 [" +
+                std::to_string(range_end_ - range_begin_) + "]");
+  writes_back_masters_ = master.defined() && mode_ != Sharding::zero3;
+  // ZeRO-3, and ZeRO-1/2 with float32 masters, step the float32 master range; else the
+  // parameters themselves.
   const auto state_options = master.defined() ? master.options() : first.options();
   for (const auto& where : layout_.pieces(range_begin_, range_end_)) {
     Piece piece;
@@ -100,6 +108,10 @@ OptimizerStepResult ShardedAdamW::step(const torch::Tensor& loss, const std::vec
     torch::NoGradGuard no_grad;
     // The same float32 coefficient as optimizer.h computes from its float32 norm.
     const double coef = clip_coefficient(max_grad_norm, result.grad_norm);
+    // Float32 masters of bf16 weights: the range's gradient in float32 (a copy, as optimizer.h
+    // casts the gradients for its masters), clipped there.
+    for (auto& g : grads)
+      if (g.scalar_type() != pieces_.front().param.scalar_type()) g = g.to(pieces_.front().param.scalar_type());
     if (coef < 1.0) {
       // Scaled copies: a ZeRO-1 gradient view belongs to the whole parameter's .grad.
       for (auto& g : grads) g = g * coef;
@@ -126,7 +138,14 @@ OptimizerStepResult ShardedAdamW::step(const torch::Tensor& loss, const std::vec
                         options_.beta1, options_.beta2, weight_decays_.at(key.first), options_.eps,
                         /*amsgrad=*/false, /*maximize=*/false);
     }
-    if (mode_ != Sharding::zero3) all_gather_parameters();
+    if (mode_ != Sharding::zero3) {
+      // This rank's range of the weights becomes its masters' rounding, which the gather then
+      // spreads, so every rank holds the same weights.
+      if (writes_back_masters_)
+        for (const auto& piece : pieces_)
+          flat_[piece.where.param].narrow(0, piece.where.offset, piece.where.length).copy_(piece.param);
+      all_gather_parameters();
+    }
     result.applied = true;
   }
   clear_grads();
@@ -136,15 +155,17 @@ OptimizerStepResult ShardedAdamW::step(const torch::Tensor& loss, const std::vec
 void ShardedAdamW::all_gather_parameters() {
   torch::NoGradGuard no_grad;
   const int world = comm_->size(), rank = comm_->rank();
-  const auto& first = named_.front().second;
+  // In the widest of the weights' dtypes: each value is exact in its own (it is its weight).
+  const auto options = named_.front().second.options().dtype(gather_dtype_);
   int64_t round = gather_round_;
   if (round <= 0)
-    round = std::max<int64_t>(1, (comm_->options().bucket_megabytes << 20) / (first.element_size() * world));
+    round = std::max<int64_t>(1, (comm_->options().bucket_megabytes << 20) /
+                                     (int64_t(c10::elementSize(gather_dtype_)) * world));
   const int64_t widest = layout_.max_shard();
   // Round k: every rank contributes elements [k, k + n) of its range (padded to n).
   for (int64_t k = 0; k < widest; k += round) {
     const int64_t n = std::min(round, widest - k);
-    auto mine = torch::zeros({n}, first.options());
+    auto mine = torch::zeros({n}, options);
     for (const auto& p : layout_.pieces(range_begin_ + k, std::min(range_end_, range_begin_ + k + n)))
       mine.narrow(0, p.flat_offset - range_begin_ - k, p.length).copy_(flat_[p.param].narrow(0, p.offset, p.length));
     auto all = comm_->all_gather(mine, "all-gather of the updated parameters");
@@ -177,7 +198,8 @@ int64_t ShardedAdamW::gradient_bytes() const {
 std::vector<ShardPieceState> ShardedAdamW::piece_states() const {
   std::vector<ShardPieceState> out;
   for (const auto& p : pieces_)
-    out.push_back({named_[p.where.param].first, p.where.offset, p.exp_avg, p.exp_avg_sq, p.step});
+    out.push_back({named_[p.where.param].first, p.where.offset, p.exp_avg, p.exp_avg_sq, p.step,
+                   writes_back_masters_ ? p.param : torch::Tensor()});
   return out;
 }
 

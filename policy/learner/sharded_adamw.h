@@ -8,8 +8,14 @@
 //   name and element offset, and updates only those elements; then the updated parameters are
 //   all-gathered (in rounds of about the communicator's bucket size), so every rank again holds
 //   the whole, identical policy for rollout and the next forward.
-// - The parameters are the fp32 master weights (under autocast the forward casts them; nothing
-//   else holds a second copy), so there is no separate master copy to shard.
+// - Float32 parameters are their own master weights (under autocast the forward casts them;
+//   nothing else holds a second copy). A bf16/fp16 model with float32 masters (optimizer.h's
+//   fp32_master) gives the optimizer this rank's float32 master range (as ZeRO-3 does): AdamW's
+//   moments are float32 too, the range's gradient is cast to float32 before clipping and the
+//   update, and after the update the rank's range of the weights is set to the masters' rounding
+//   and all-gathered in the weights' dtype, so every rank holds the same bf16 weights. Optimizer
+//   owns the masters' seeding (from the weights, re-seeded when a weight was written elsewhere)
+//   and reading from checkpoints; piece_states() carries them.
 // - ZeRO-1: gradients are all-reduced as without sharding (parallel/gradient_sync.h) and each
 //   rank reads its range of them. ZeRO-2: each bucket's gradient is reduced only to the ranks
 //   that own part of it; the rank then holds its range's gradient alone (set_shard_grad), and
@@ -26,7 +32,9 @@
 //   keep their state on their rank, optimizer.h's set_rank_local); their squared norm comes in
 //   through step()'s other_squared_norm, within the same all-reduce.
 // - Every parameter must be contiguous, of one dtype and on one device (an error names the
-//   first one that is not).
+//   first one that is not); with float32 masters the dtypes may differ (a bf16 model's float32
+//   router gate: its masters are its weights' values), and the weights are gathered in the
+//   widest of them.
 #pragma once
 #include <torch/torch.h>
 
@@ -50,7 +58,7 @@ class ShardedAdamW {
   ShardedAdamW(std::shared_ptr<parallel::Communicator> comm, Sharding mode,
                std::vector<std::pair<std::string, torch::Tensor>> named, std::vector<size_t> group_of,
                const std::vector<ParamGroup>& groups, const OptimizerOptions& options,
-               torch::Tensor master = {});  // ZeRO-3 only: [this rank's range] float32
+               torch::Tensor master = {});  // ZeRO-3, or ZeRO-1/2 with masters: [this rank's range] float32
 
   Sharding mode() const { return mode_; }
   parallel::Communicator& comm() const { return *comm_; }
@@ -69,7 +77,7 @@ class ShardedAdamW {
   OptimizerStepResult step(const torch::Tensor& loss, const std::vector<double>& group_lrs, double max_grad_norm,
                            double other_squared_norm = 0.0);
 
-  // Bytes of optimizer state this rank holds (the moments of its range).
+  // Bytes of optimizer state this rank holds (the moments of its range; the masters are Optimizer's).
   int64_t state_bytes() const;
   // Bytes of gradient this rank holds now (parameters' .grad and the ZeRO-2 range).
   int64_t gradient_bytes() const;
@@ -105,6 +113,8 @@ class ShardedAdamW {
   std::vector<Piece> pieces_;
   int64_t range_begin_ = 0, range_end_ = 0;
   torch::Tensor shard_grad_;
+  bool writes_back_masters_ = false;  // ZeRO-1/2 with float32 masters: the weights follow them
+  torch::ScalarType gather_dtype_;    // the widest of the parameters' dtypes
   int64_t gather_round_ = 0;
 };
 

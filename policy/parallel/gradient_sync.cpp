@@ -126,8 +126,10 @@ void GradientSync::finish(const std::string& what) {
   const double scale = reduction_ == GradientReduction::average ? 1.0 / comm_->size() : 1.0;
   if (shards_) {
     const auto [mine_begin, mine_end] = shards_->range(comm_->rank());
-    const auto& first = params_.front();
-    shard_grad_ = torch::zeros({mine_end - mine_begin}, first.options());
+    // In the widest of the gradients' dtypes (a bf16 model's float32 router gate keeps its own).
+    auto dtype = params_.front().scalar_type();
+    for (const auto& p : params_) dtype = c10::promoteTypes(dtype, p.scalar_type());
+    shard_grad_ = torch::zeros({mine_end - mine_begin}, params_.front().options().dtype(dtype));
     for (auto& b : buckets_) {
       for (auto& w : b.reduces) comm_->wait(w, what);
       const int64_t begin = shards_->param_start(b.params.back()), end = begin + b.flat.numel();

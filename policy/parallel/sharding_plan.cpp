@@ -147,9 +147,13 @@ TrainingMemory training_memory(const ModelConfig& c, int64_t element_bytes, bool
     m.rollout_weights = params * (autocast_bf16 ? 2.0 : e);
   }
   if (fp32_master) {
-    require(sharding == Sharding::none && element_bytes < 4,
-            "training memory: fp32 master weights are kept for bf16/fp16 weights without sharding");
-    m.optimizer = 3 * 4.0 * (m.weights / e);  // float32 moments and masters of the rank's parameters
+    require(element_bytes < 4, "training memory: fp32 master weights are kept for bf16/fp16 weights, not " +
+                                   std::to_string(element_bytes) + "-byte ones");
+    require(sharding != Sharding::zero3, "training memory: fp32 master weights do not combine with zero3, whose "
+                                         "float32 weights are the master ranges");
+    // The float32 master beside each float32 moment pair, of the elements whose moments the rank
+    // holds (its range under zero1/zero2, its experts under expert parallelism).
+    m.optimizer = 3 * 4.0 * (m.optimizer / (2 * e));
   }
   if (sharding == Sharding::zero3) {
     require(element_bytes == 4, "training memory: zero3 keeps float32 master weights (4 bytes), not " +

@@ -119,8 +119,11 @@ ShardingPlan plan_sharding(const ModelConfig& config, const PlanInputs& inputs, 
 //   expert_parallel (N > 1, sharding none, zero1 or zero2): the routed experts X count X / N in
 //          weights, gradients and optimizer, the other P - X as the sharding says, and the
 //          rollout's whole copy (P x (2 with bf16 autocast, else e)) is resident for the run.
-//   fp32_master (sharding none, weights of e = 2 bytes): AdamW's moments and the master copy are
-//          float32, optimizer 3 x 4 P (of the rank's local parameters under expert parallelism).
+//   fp32_master (weights of e = 2 bytes; sharding none, zero1 or zero2): AdamW's moments and the
+//          master copy are float32, optimizer 3 x 4 bytes for each element whose moments the rank
+//          holds: P unsharded, P / N under zero1/zero2 (the masters are sharded with the moments,
+//          the weights and zero1's gradients stay whole in bf16), under expert parallelism the
+//          rank's experts X / N plus the replicated rest as the sharding says.
 // Start-up under zero3 (zero3_startup): each rank reads its master range from the files and the
 // rollout's copy in the compute dtype (policy/learner/fully_sharded.h's sharded load), so the
 // peak while loading is the master range, the reference's (beta > 0), the rollout's copy and the
@@ -133,7 +136,7 @@ struct TrainingMemory {
   double zero3_startup(double read_buffer_bytes) const { return weights + reference + rollout_weights + read_buffer_bytes; }
 };
 // Throws aha::Error for N < 1, an element size < 1, zero3 with a model dtype other than float32,
-// or fp32_master with sharding or with float32 weights.
+// or fp32_master with zero3 or with float32 weights.
 TrainingMemory training_memory(const ModelConfig& config, int64_t element_bytes, bool autocast_bf16,
                                bool reference, Sharding sharding, int64_t ranks, bool prefetch = false,
                                bool expert_parallel = false, bool fp32_master = false);

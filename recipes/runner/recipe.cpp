@@ -369,12 +369,19 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
   // ZeRO-3 (policy/learner/fully_sharded.h) keeps float32 master shards (of the reference model
   // too, with beta > 0): said here, before any rank loads a model.
   if (t.sharding == policy::Sharding::zero3) {
+    if (t.optimizer.fp32_master)
+      throw Error(what + ": algorithm.fp32_master_weights is not available with parallel.sharding zero3, which keeps "
+                  "float32 master ranges itself and gathers them in bf16: use model.dtype \"float32\" with "
+                  "algorithm.autocast_bf16 for the same float32 masters and bf16 compute");
     if (recipe.model.dtype != "float32")
       throw Error(what + ": parallel.sharding zero3 keeps float32 master weights: model.dtype must be \"float32\" (got \"" +
                   recipe.model.dtype + "\"); algorithm.autocast_bf16 gives bf16 compute");
   }
   // float32 master weights of a bf16/fp16 policy (policy/learner/optimizer.h): the other way to
-  // float32 updates (autocast_bf16 keeps the weights themselves in float32), unsharded.
+  // float32 updates (autocast_bf16 keeps the weights themselves in float32); unsharded, or with
+  // zero1/zero2 each rank keeping the masters of its range, and under expert parallelism those
+  // of its experts. Not with zero3: its weights are float32 master ranges already (the model must
+  // be float32, refused above), gathered in bf16 under autocast_bf16, which is that layout.
   if (t.optimizer.fp32_master) {
     if (t.autocast_bf16)
       throw Error(what + ": algorithm.fp32_master_weights and algorithm.autocast_bf16 are two ways to float32 "
@@ -383,14 +390,6 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
     if (recipe.model.dtype != "bfloat16")
       throw Error(what + ": algorithm.fp32_master_weights keeps float32 masters of a bf16 model: model.dtype "
                   "must be \"bfloat16\" (got \"" + recipe.model.dtype + "\")");
-    if (t.sharding != policy::Sharding::none)
-      throw Error(what + ": algorithm.fp32_master_weights is not available with parallel.sharding " +
-                  policy::sharding_name(t.sharding) + " (zero3 keeps float32 master ranges itself: model.dtype "
-                  "\"float32\" with algorithm.autocast_bf16); use sharding \"none\"");
-    if (t.expert_parallel)
-      throw Error(what + ": algorithm.fp32_master_weights is not available with parallel.expert_parallel (the "
-                  "experts' masters would be split over the ranks); use model.dtype \"float32\" with "
-                  "algorithm.autocast_bf16");
   }
   // Expert parallelism (policy/learner/expert_parallel.h): what it does not do yet is said here;
   // the model (an MoE whose experts divide by the world size) is checked where it is known.

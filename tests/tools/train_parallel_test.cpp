@@ -152,6 +152,31 @@ TEST_F(TrainParallel, ZeroTwoRanksCheckpointPerRankAndOneProcessResumes) {
   EXPECT_EQ(*store.latest_step(store.stages().at(0).id), 3);
 }
 
+// A bf16 model with float32 master weights under zero2 (algorithm.fp32_master_weights): every
+// rank writes its masters into its optimizer shard beside the moments, and 2 steps then a resume
+// for the third end bit for bit where 3 uninterrupted steps end: the model and every shard.
+TEST_F(TrainParallel, ZeroTwoWithFloat32MastersResumesBitForBit) {
+  const std::string sets =
+      " --set model.dtype=bfloat16 --set algorithm.fp32_master_weights=true --set parallel.sharding=zero2";
+  auto straight = test::run_aha_in(
+      work_, "train recipe.json --run-dir straight --quiet --nproc-per-node 2 --stop-after 3" + sets, true, 300);
+  ASSERT_EQ(straight.exit_status, 0) << straight.out;
+  auto first = test::run_aha_in(work_, "train recipe.json --run-dir run --quiet --nproc-per-node 2 --stop-after 2" + sets,
+                                true, 300);
+  ASSERT_EQ(first.exit_status, 0) << first.out;
+  auto resumed = test::run_aha_in(
+      work_, "train recipe.json --run-dir run --quiet --nproc-per-node 2 --resume --stop-after 1" + sets, true, 300);
+  ASSERT_EQ(resumed.exit_status, 0) << resumed.out;
+  const fs::path want = work_ / "straight" / "checkpoints" / "grpo" / "step-3";
+  const fs::path got = work_ / "run" / "checkpoints" / "grpo" / "step-3";
+  for (const char* part : {"model/model.safetensors", "optimizer/rank-0.safetensors", "optimizer/rank-1.safetensors"}) {
+    ASSERT_TRUE(fs::exists(got / part)) << part;
+    EXPECT_TRUE(read_file(got / part) == read_file(want / part)) << part << " differs from the uninterrupted run's";
+  }
+  EXPECT_NE(read_file(got / "optimizer" / "rank-1.safetensors").find("/master"), std::string::npos)
+      << "the shards hold the masters";
+}
+
 // parallel.sharding zero3: the rollout decodes from the copy gathered after each update, so the
 // second step samples what plain data parallelism samples (a stale copy, the first weights, would
 // not: the first update at lr 0.01 moves them); the checkpoint holds the whole model and every

@@ -1,11 +1,15 @@
 // Float32 master weights of bf16 parameters (OptimizerOptions::fp32_master): the masters follow
 // float32 AdamW exactly, the weights are their rounding, updates that bf16 would round away
-// accumulate, a resume carries the masters, and a weight written elsewhere re-seeds its master.
+// accumulate, a resume carries the masters, and a weight written elsewhere re-seeds its master;
+// masters saved as pieces of sharded checkpoints are read whole, and bad ones refused.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "core/error.h"
 #include "policy/learner/optimizer.h"
+#include "policy/learner/optimizer_shards.h"
 
 namespace {
 
@@ -154,3 +158,77 @@ TEST(OptimizerMasters, Bf16StateResumesWithMastersAndAllFloat32IsRefused) {
 }
 
 }  // namespace
+
+namespace aha::policy {
+namespace {
+
+// A sharded checkpoint (optimizer_shards.h) written by hand for one bf16 parameter "w" of 4
+// elements, in two pieces on two ranks, each with float32 masters unless `master` says
+// otherwise for the second piece; read by an unsharded masters optimizer.
+struct ShardMasters : ::testing::Test {
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() / ("aha_masters_shards_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+
+  void write(const torch::Tensor& second_master) {
+    auto moments = [](int64_t offset) { return torch::full({2}, 0.5f + offset); };
+    ShardIndex index;
+    index.sharding = "zero2";
+    index.world_size = 2;
+    index.step_count = 7;
+    index.parameters = {{"w", 4}};
+    index.shards.push_back(write_optimizer_shard(
+        dir, 0, {{"w", 0, moments(0), moments(0), 7, torch::tensor({1.00001f, 2.00002f})}}));
+    index.shards.push_back(write_optimizer_shard(dir, 1, {{"w", 2, moments(2), moments(2), 7, second_master}}));
+    write_shard_index(dir, index);
+  }
+
+  // The error of loading into a fresh masters optimizer, which must be left as it was.
+  std::string load_error() {
+    auto w = torch::tensor({1.0f, 2.0f, 3.0f, 4.0f}).to(torch::kBFloat16).requires_grad_(true);
+    Optimizer opt({{"w", {w}, 0.0, 1.0}}, ::options(true));
+    try {
+      opt.load_shards(dir, {{"w", w}});
+    } catch (const aha::Error& e) {
+      EXPECT_EQ(opt.step_count(), 0);
+      EXPECT_TRUE(opt.adamw().state().empty());
+      EXPECT_TRUE(torch::equal(opt.master_of(w), w.detach().to(torch::kFloat32)));
+      return e.what();
+    }
+    return "";
+  }
+
+  std::filesystem::path dir;
+};
+
+TEST_F(ShardMasters, PiecesMastersAreReadWholeAndExactly) {
+  write(torch::tensor({3.00003f, 4.00004f}));
+  auto w = torch::tensor({1.0f, 2.0f, 3.0f, 4.0f}).to(torch::kBFloat16).requires_grad_(true);
+  Optimizer opt({{"w", {w}, 0.0, 1.0}}, ::options(true));
+  opt.load_shards(dir, {{"w", w}});
+  EXPECT_TRUE(torch::equal(opt.master_of(w), torch::tensor({1.00001f, 2.00002f, 3.00003f, 4.00004f})))
+      << opt.master_of(w);
+  EXPECT_EQ(opt.step_count(), 7);
+}
+
+TEST_F(ShardMasters, BadMastersAreRefusedNamingThePieceAndChangeNothing) {
+  write(torch::tensor({3.0f, 4.0f}).to(torch::kBFloat16));  // not float32
+  auto dtype = load_error();
+  EXPECT_NE(dtype.find("rank-1.safetensors: piece w@2/master must be float32 [2]"), std::string::npos) << dtype;
+  EXPECT_NE(dtype.find("BF16"), std::string::npos) << dtype;
+
+  write(torch::tensor({3.0f, 4.0f, 5.0f}));  // not the piece's length
+  auto shape = load_error();
+  EXPECT_NE(shape.find("piece w@2/master must be float32 [2]"), std::string::npos) << shape;
+
+  write(torch::Tensor());  // the second piece without a master, the first with one
+  auto mixed = load_error();
+  EXPECT_NE(mixed.find("has float32 master weights and"), std::string::npos) << mixed;
+  EXPECT_NE(mixed.find("w@2"), std::string::npos) << mixed;
+}
+
+}  // namespace
+}  // namespace aha::policy

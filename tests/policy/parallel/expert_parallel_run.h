@@ -2,7 +2,8 @@
 // data parallelism at the same world size, and in one process as the reference: a tiny MoE
 // fixture model, AdamW with weight decay, a clipping threshold, the auxiliary load-balancing
 // loss on, micro-batches of one row, step k on the synthetic batch of seed 200 + k; optionally
-// with the optimizer state sharded (expert_parallel_zero_test.cpp).
+// with the optimizer state sharded (expert_parallel_zero_test.cpp), and optionally a bf16 model
+// with float32 master weights (expert_parallel_masters_test.cpp).
 #pragma once
 #include <memory>
 #include <string>
@@ -17,7 +18,8 @@ inline constexpr int64_t kExpertParallelRows = 8;
 inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::string& model_dir, bool expert_parallel,
                                                                     bool activation_checkpointing = false,
                                                                     int64_t micro_batch_tokens = 0, double beta = 0,
-                                                                    policy::Sharding sharding = policy::Sharding::none) {
+                                                                    policy::Sharding sharding = policy::Sharding::none,
+                                                                    bool fp32_master = false) {
   policy::TrainerOptions o;
   // 1e-4: AdamW divides by sqrt(v), so a near-zero gradient's float32 summation-order noise
   // becomes ~1e-3 of lr in its update (2e-6 at lr 1e-3 on an AMD EPYC); a lost gradient still
@@ -36,7 +38,10 @@ inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::s
     o.micro_batch_size = 0;
     o.micro_batch_tokens = micro_batch_tokens;
   }
-  return std::make_unique<policy::GrpoTrainer>(load_model(model_dir), o);
+  o.optimizer.fp32_master = fp32_master;  // with the model in bf16
+  LoadOptions load;
+  if (fp32_master) load.dtype = torch::kBFloat16;
+  return std::make_unique<policy::GrpoTrainer>(load_model(model_dir, load), o);
 }
 
 inline policy::PolicyBatch expert_parallel_batch(const std::string& model_dir, int64_t step) {

@@ -1,7 +1,8 @@
 // expert_parallel_test.cpp's run (expert_parallel_run.h) as one rank of a data-parallel world,
 // with expert parallelism when AHA_TEST_EXPERT_PARALLEL is set (activation checkpointing with
 // AHA_TEST_CHECKPOINTING, packed micro-batches of AHA_TEST_MICRO_BATCH_TOKENS, a reference model with AHA_TEST_BETA,
-// the optimizer sharded by AHA_TEST_SHARDING): writes the whole weights after
+// the optimizer sharded by AHA_TEST_SHARDING, a bf16 model with float32 masters with
+// AHA_TEST_MASTERS): writes the whole weights after
 // the steps (experts gathered; optionally resumed from a checkpoint and saved), the bytes of routed-expert parameters this rank holds,
 // the last step's moe/ metrics and gradient norm, and the bytes of optimizer state this rank holds.
 #include <cstdlib>
@@ -27,7 +28,8 @@ int expert_parallel_scenario() {
                                          tokens ? std::stoll(tokens) : 0,
                                          std::getenv("AHA_TEST_BETA") ? std::stod(std::getenv("AHA_TEST_BETA")) : 0.0,
                                          policy::parse_sharding(std::getenv("AHA_TEST_SHARDING") ? std::getenv("AHA_TEST_SHARDING")
-                                                                                                 : "none"));
+                                                                                                 : "none"),
+                                         std::getenv("AHA_TEST_MASTERS") != nullptr);
   trainer->set_data_parallel(comm);
   // A checkpoint to resume from (AHA_TEST_LOAD), and how many steps to train (AHA_TEST_STEPS).
   if (const char* load = std::getenv("AHA_TEST_LOAD")) policy::load_checkpoint(load, *trainer);

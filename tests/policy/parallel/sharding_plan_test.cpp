@@ -155,7 +155,31 @@ TEST(TrainingMemory, Fp32MastersOfBf16WeightsByHand) {
   EXPECT_EQ(m.total(), 23168.0);
   EXPECT_EQ(training_memory(c, 2, false, false, Sharding::none, 1).optimizer, 5792.0);  // bf16 moments
   EXPECT_THROW(training_memory(c, 4, false, false, Sharding::none, 1, false, false, true), Error);  // float32
-  EXPECT_THROW(training_memory(c, 2, false, false, Sharding::zero1, 4, false, false, true), Error);
+  EXPECT_THROW(training_memory(c, 2, false, false, Sharding::zero3, 4, false, false, true), Error);
+}
+
+// Sharded float32 masters (zero1/zero2 over 4 ranks), by hand: the bf16 weights whole (2896),
+// zero1's bf16 gradients whole (2896) and zero2's a quarter (724), and per rank the float32
+// master and two moments of a quarter of the 1448 parameters, 12 x 362 = 4344 (what the
+// ZeroMasters tests count from the optimizer's tensors).
+TEST(TrainingMemory, ShardedFp32MastersHoldTheirRangeByHand) {
+  const auto c = tiny();
+  const auto zero1 = training_memory(c, 2, false, false, Sharding::zero1, 4, false, false, /*fp32_master=*/true);
+  EXPECT_EQ(zero1.weights, 2896.0);
+  EXPECT_EQ(zero1.gradients, 2896.0);
+  EXPECT_EQ(zero1.optimizer, 4344.0);
+  const auto zero2 = training_memory(c, 2, false, false, Sharding::zero2, 4, false, false, /*fp32_master=*/true);
+  EXPECT_EQ(zero2.weights, 2896.0);
+  EXPECT_EQ(zero2.gradients, 724.0);
+  EXPECT_EQ(zero2.optimizer, 4344.0);
+  EXPECT_EQ(zero2.total(), 2896.0 + 724.0 + 4344.0);
+  // With expert parallelism over 2 ranks (tiny-deepseek-v3: 231088 parameters, 98304 of them
+  // routed experts): 12 bytes for each of the rank's 49152 experts' elements and of its half of
+  // the 132784 replicated ones, 12 x (49152 + 66392).
+  const auto ds = ModelConfig::from_file(kModels / "tiny-deepseek-v3.json");
+  const auto ep = training_memory(ds, 2, false, false, Sharding::zero2, 2, false, /*expert_parallel=*/true,
+                                  /*fp32_master=*/true);
+  EXPECT_EQ(ep.optimizer, 12.0 * (49152 + 66392));
 }
 
 TEST(ShardingPlan, DeepseekV3TinyCountsEveryExpertAndTheLatentCache) {

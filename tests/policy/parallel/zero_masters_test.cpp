@@ -1,0 +1,236 @@
+// ZeRO-1/2 with float32 master weights of bf16 parameters (optimizer.h's fp32_master,
+// sharded_adamw.h) on 2 and 4 Gloo ranks, against one unsharded masters optimizer over the same
+// gradients (zero_masters_run.h): the same bf16 weights and the same float32 masters of the
+// rank's range bit for bit (without clipping; with it, up to the norm's summation order), each
+// rank holding 12 bytes of state per element of its range only; updates that bf16 rounds away
+// accumulate; a weight written between steps re-seeds the rank's masters; and checkpoints:
+// the same layout resumes bit for bit, a zero2 checkpoint resumes unsharded and at another world
+// size and sharding, an unsharded optimizer.pt resumes sharded, and shards written without
+// masters start them from the weights.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "core/files.h"
+#include "policy/parallel/communicator.h"
+#include "tests/policy/learner/trainer_test_util.h"
+#include "tests/policy/parallel/world_runner.h"
+#include "tests/policy/parallel/zero_masters_run.h"
+
+namespace aha::parallel::testing {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr int64_t kSteps = 20, kSaveAt = 8;
+
+struct RankRun {
+  std::vector<torch::Tensor> weights;
+  torch::Tensor masters;  // the rank's float32 master range
+  int64_t state_bytes = 0, steps = 0, begin = 0, end = 0;
+};
+
+std::vector<RankRun> run(int world, const std::map<std::string, std::string>& more) {
+  const std::string out = (fs::temp_directory_path() / ("aha-zero-masters-" + std::to_string(::getpid()))).string();
+  std::map<std::string, std::string> env = {{"AHA_PARALLEL_OUT", out}};
+  env.insert(more.begin(), more.end());
+  auto ranks = run_world("zero_masters", world, env);
+  std::vector<RankRun> runs(world);
+  for (int r = 0; r < world; ++r) {
+    EXPECT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
+    if (ranks[r].exit_code != 0) return {};
+    const std::string base = out + ".rank" + std::to_string(r);
+    torch::load(runs[r].weights, base + ".weights.pt");
+    torch::load(runs[r].masters, base + ".masters.pt");
+    std::ifstream(base) >> runs[r].state_bytes >> runs[r].steps >> runs[r].begin >> runs[r].end;
+    for (const auto& f : {base, base + ".weights.pt", base + ".masters.pt"}) fs::remove(f);
+  }
+  return runs;
+}
+
+// The unsharded masters optimizer over the same gradients.
+struct Reference {
+  std::vector<torch::Tensor> weights;
+  torch::Tensor masters;  // flattened in the parameters' order
+};
+Reference reference(int64_t steps, double clip = 0, int64_t write_at = -1) {
+  auto p = masters_params();
+  policy::Optimizer opt(p.groups(), masters_options(true, clip));
+  masters_steps(opt, p, 0, steps, write_at);
+  Reference r{masters_weights(p), {}};
+  std::vector<torch::Tensor> flat;
+  for (const auto& [_, t] : p.named()) flat.push_back(opt.master_of(t).reshape({-1}));
+  r.masters = torch::cat(flat);
+  return r;
+}
+
+void expect_equal(const std::vector<torch::Tensor>& got, const std::vector<torch::Tensor>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(torch::equal(got[i], want[i])) << what << ": p" << i << "\n" << got[i] << want[i];
+}
+
+// Every rank: the reference's weights and its range of the reference's masters, bit for bit.
+void expect_reference(const std::vector<RankRun>& ranks, const Reference& ref, const std::string& what) {
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    const auto& run = ranks[r];
+    expect_equal(run.weights, ref.weights, what + ", rank " + std::to_string(r));
+    EXPECT_TRUE(torch::equal(run.masters, ref.masters.narrow(0, run.begin, run.end - run.begin)))
+        << what << ", rank " << r << "'s masters";
+  }
+}
+
+fs::path scratch(const std::string& what) {
+  return fs::temp_directory_path() / ("aha-zero-masters-" + what + "-" + std::to_string(::getpid()));
+}
+
+struct Case {
+  int world;
+  const char* sharding;
+};
+
+class ZeroMasters : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ZeroMasters, EqualsTheUnshardedMastersAndHoldsTwelveBytesPerElementOfItsRange) {
+  policy::testing::one_thread();
+  const auto [world, sharding] = GetParam();
+  const std::string what = std::string(sharding) + " on " + std::to_string(world) + " ranks";
+  auto ranks = run(world, {{"AHA_TEST_SHARDING", sharding}, {"AHA_TEST_LAST", std::to_string(kSteps)}});
+  ASSERT_EQ(ranks.size(), size_t(world));
+  expect_reference(ranks, reference(kSteps), what);
+  int64_t sum = 0;
+  for (int r = 0; r < world; ++r) {
+    // The layout's share (shard_layout.h: balanced by elements, lower ranks first), and in it
+    // a float32 master and two float32 moments per element: the plan's 12 bytes / world.
+    const auto [begin, end] = share_of(kMastersElements, r, world);
+    EXPECT_EQ(ranks[r].begin, begin);
+    EXPECT_EQ(ranks[r].end, end);
+    EXPECT_EQ(ranks[r].state_bytes, 12 * (end - begin)) << what << ", rank " << r;
+    sum += ranks[r].state_bytes;
+  }
+  EXPECT_EQ(sum, 12 * kMastersElements);
+
+  // Clipped in every step (the norm is about 1.9): the coefficient comes from the norm summed
+  // by ranges, which may round differently from the whole one (sharded_adamw.h), so the masters
+  // agree to float32 rounding and the weights to at most one bf16 step.
+  auto clipped = run(world, {{"AHA_TEST_SHARDING", sharding}, {"AHA_TEST_LAST", std::to_string(kSteps)},
+                             {"AHA_TEST_CLIP", "0.5"}});
+  ASSERT_EQ(clipped.size(), size_t(world));
+  const auto ref = reference(kSteps, 0.5);
+  for (int r = 0; r < world; ++r) {
+    const auto& run = clipped[r];
+    EXPECT_TRUE(torch::allclose(run.masters, ref.masters.narrow(0, run.begin, run.end - run.begin), 1e-6, 1e-7))
+        << what << " clipped, rank " << r;
+    for (size_t i = 0; i < run.weights.size(); ++i)
+      EXPECT_TRUE(torch::allclose(run.weights[i].to(torch::kFloat32), ref.weights[i].to(torch::kFloat32), 1.0 / 128, 0))
+          << what << " clipped, rank " << r << " p" << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Worlds, ZeroMasters,
+                         ::testing::Values(Case{2, "zero1"}, Case{2, "zero2"}, Case{4, "zero1"}, Case{4, "zero2"}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::string(info.param.sharding) + "_" + std::to_string(info.param.world) + "ranks";
+                         });
+
+// optimizer_masters_test.cpp's check under zero2: 20 updates of about lr = 1e-3 to a weight of
+// 3.0, where bf16's spacing is 1/64, move it with masters and are rounded away without.
+TEST(ZeroMastersUpdates, SmallUpdatesAccumulateUnderZero2) {
+  policy::testing::one_thread();
+  auto with = run(2, {{"AHA_TEST_SHARDING", "zero2"}, {"AHA_TEST_LAST", "20"}});
+  auto without = run(2, {{"AHA_TEST_SHARDING", "zero2"}, {"AHA_TEST_LAST", "20"}, {"AHA_TEST_MASTERS", "0"}});
+  ASSERT_EQ(with.size(), 2u);
+  ASSERT_EQ(without.size(), 2u);
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(without[r].weights[0][2].item<float>(), 3.0f) << r;
+    EXPECT_NEAR(with[r].weights[0][2].item<float>(), 3.0f + 20e-3f, 8e-3f) << r;
+    EXPECT_NE(with[r].weights[0][2].item<float>(), 3.0f) << r;
+  }
+}
+
+// p0 written to 2.0 on every rank before step 5 (a weight load): each rank's masters of it start
+// again from the new weights, as the unsharded optimizer's do, instead of writing the old
+// values back with the next gather.
+TEST(ZeroMastersUpdates, AWeightWrittenBetweenStepsReseedsTheRanksMasters) {
+  policy::testing::one_thread();
+  auto ranks = run(2, {{"AHA_TEST_SHARDING", "zero2"}, {"AHA_TEST_LAST", "8"}, {"AHA_TEST_WRITE_AT", "5"}});
+  ASSERT_EQ(ranks.size(), 2u);
+  const auto ref = reference(8, 0, 5);
+  expect_reference(ranks, ref, "zero2 with a write before step 5");
+  EXPECT_LT((ref.weights[0] - 2.0).abs().max().item<float>(), 0.01);  // from 2.0, not from the old weights
+}
+
+TEST(ZeroMastersCheckpoint, ResumesBitForBitUnderTheSameAndOtherLayouts) {
+  policy::testing::one_thread();
+  const auto ref = reference(kSteps);
+  const fs::path two = scratch("two"), four = scratch("four"), whole = scratch("whole");
+  const std::string last = std::to_string(kSteps), first = std::to_string(kSaveAt);
+  auto resume = [&](int world, const char* sharding, const fs::path& from, const std::string& what) {
+    auto ranks = run(world, {{"AHA_TEST_SHARDING", sharding}, {"AHA_TEST_LOAD", from.string()},
+                             {"AHA_TEST_FIRST", first}, {"AHA_TEST_LAST", last}});
+    ASSERT_EQ(ranks.size(), size_t(world)) << what;
+    for (const auto& r : ranks) EXPECT_EQ(r.steps, kSteps) << what;
+    expect_reference(ranks, ref, what);
+  };
+  ASSERT_EQ(run(2, {{"AHA_TEST_SHARDING", "zero2"}, {"AHA_TEST_LAST", first}, {"AHA_TEST_SAVE", two.string()}}).size(), 2u);
+  EXPECT_NE(read_file(two / "optimizer" / "index.json").find("\"format\":2"), std::string::npos);
+  resume(2, "zero2", two, "zero2 on 2 ranks -> the same");
+  resume(4, "zero1", two, "zero2 on 2 ranks -> zero1 on 4");
+  ASSERT_EQ(run(4, {{"AHA_TEST_SHARDING", "zero2"}, {"AHA_TEST_LAST", first}, {"AHA_TEST_SAVE", four.string()}}).size(), 4u);
+  resume(2, "zero2", four, "zero2 on 4 ranks -> zero2 on 2");
+
+  {  // zero2 on 2 ranks -> one unsharded process: its masters whole from the pieces.
+    auto p = masters_params();
+    std::vector<torch::Tensor> weights;
+    torch::load(weights, (two / "weights.pt").string());
+    {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < weights.size(); ++i) p.named()[i].second.copy_(weights[i]);
+    }
+    policy::Optimizer opt(p.groups(), masters_options(true, 0));
+    opt.load_shards(two / "optimizer", p.named());
+    masters_steps(opt, p, kSaveAt, kSteps);
+    expect_equal(masters_weights(p), ref.weights, "zero2 on 2 ranks -> unsharded");
+  }
+  {  // One unsharded process's optimizer.pt -> zero2 and zero1 on 2 ranks.
+    auto p = masters_params();
+    policy::Optimizer opt(p.groups(), masters_options(true, 0));
+    masters_steps(opt, p, 0, kSaveAt);
+    fs::create_directories(whole);
+    torch::save(masters_weights(p), (whole / "weights.pt").string());
+    opt.save(whole / "optimizer.pt");
+    resume(2, "zero2", whole, "unsharded -> zero2 on 2 ranks");
+    resume(2, "zero1", whole, "unsharded -> zero1 on 2 ranks");
+  }
+  for (const auto& d : {two, four, whole}) remove_tree(d);
+}
+
+// Shards written without masters (a bf16 run, or before masters were sharded: the same format
+// 2): a masters run resumed from them starts its masters from the weights, as optimizer.h's
+// load() of a bf16 state does.
+TEST(ZeroMastersCheckpoint, ShardsWithoutMastersStartThemFromTheWeights) {
+  policy::testing::one_thread();
+  const fs::path dir = scratch("bf16");
+  ASSERT_EQ(run(2, {{"AHA_TEST_SHARDING", "zero2"}, {"AHA_TEST_LAST", std::to_string(kSaveAt)},
+                    {"AHA_TEST_MASTERS", "0"}, {"AHA_TEST_SAVE", dir.string()}})
+                .size(),
+            2u);
+  EXPECT_EQ(read_file(dir / "optimizer" / "index.json").find("master"), std::string::npos);
+  auto ranks = run(2, {{"AHA_TEST_SHARDING", "zero2"}, {"AHA_TEST_LOAD", dir.string()},
+                       {"AHA_TEST_FIRST", std::to_string(kSaveAt)}, {"AHA_TEST_LAST", std::to_string(kSaveAt)}});
+  ASSERT_EQ(ranks.size(), 2u);
+  std::vector<torch::Tensor> saved;
+  torch::load(saved, (dir / "weights.pt").string());
+  std::vector<torch::Tensor> flat;
+  for (const auto& w : saved) flat.push_back(w.reshape({-1}).to(torch::kFloat32));
+  const auto weights = torch::cat(flat);
+  for (const auto& r : ranks) {
+    EXPECT_EQ(r.steps, kSaveAt);
+    EXPECT_TRUE(torch::equal(r.masters, weights.narrow(0, r.begin, r.end - r.begin)));
+  }
+  remove_tree(dir);
+}
+
+}  // namespace
+}  // namespace aha::parallel::testing
