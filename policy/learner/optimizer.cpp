@@ -117,8 +117,9 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, const OptimizerOptions& opt
     std::vector<torch::Tensor> updated;
     for (const auto& p : g.params) {
       if (options_.fp32_master && (p.scalar_type() == torch::kBFloat16 || p.scalar_type() == torch::kHalf)) {
-        torch::NoGradGuard no_grad;
-        auto master = p.detach().to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
+        // Empty until first needed (seed_master): a run that shards its optimizer keeps only its
+        // range of the masters, so no rank ever holds a whole float32 copy of the model.
+        auto master = torch::empty({0}, p.options().dtype(torch::kFloat32));
         masters_.push_back({p, master, -1, p._version()});
         master_params_.push_back(p);
         updated.push_back(master);
@@ -246,17 +247,29 @@ torch::Tensor Optimizer::Master::weights() const {
 }
 
 torch::Tensor Optimizer::master_of(const torch::Tensor& param) const {
+  allocate_masters();
   for (const auto& m : masters_)
     if (m.offset < 0 && m.param.unsafeGetTensorImpl() == param.unsafeGetTensorImpl()) return m.master;
   return {};
 }
 
-void Optimizer::reset_masters(const std::vector<torch::Tensor>& saved) {
+// Writes source into m's master, allocating it on first use (set_data: AdamW's groups hold the
+// same tensor).
+void Optimizer::seed_master(Master& m, const torch::Tensor& source) {
   torch::NoGradGuard no_grad;
+  if (m.allocated) {
+    m.master.copy_(source.reshape(m.master.sizes()));
+  } else {
+    m.master.set_data(source.detach().to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true));
+    m.allocated = true;
+  }
+  m.version = m.param._version();
+}
+
+void Optimizer::reset_masters(const std::vector<torch::Tensor>& saved) {
   for (size_t i = 0; i < masters_.size(); ++i) {
     auto& m = masters_[i];
-    m.master.copy_(i < saved.size() && saved[i].defined() ? saved[i] : m.weights());
-    m.version = m.param._version();
+    seed_master(m, i < saved.size() && saved[i].defined() ? saved[i] : m.weights());
   }
 }
 
@@ -274,12 +287,13 @@ std::vector<torch::Tensor> Optimizer::masters_of_whole(const std::map<const void
 }
 
 void Optimizer::reseed_written_masters() const {
-  torch::NoGradGuard no_grad;
+  for (auto& m : masters_)  // written since, or never allocated
+    if (!m.allocated || m.param._version() != m.version) seed_master(m, m.weights());
+}
+
+void Optimizer::allocate_masters() const {
   for (auto& m : masters_)
-    if (m.param._version() != m.version) {
-      m.master.copy_(m.weights());
-      m.version = m.param._version();
-    }
+    if (!m.allocated) seed_master(m, m.weights());
 }
 
 std::vector<torch::Tensor> Optimizer::gradients_for_update() {
@@ -378,6 +392,7 @@ void Optimizer::load(const std::filesystem::path& path) {
   const MappedFile data(path);
   // Check the saved state against these parameters first: LibTorch would otherwise accept
   // moments of another model's shapes and fail (or corrupt) on the next step.
+  allocate_masters();  // AdamW's parameters, whose shapes the check reads
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(reinterpret_cast<const char*>(data.data()), data.size());
@@ -530,7 +545,8 @@ void Optimizer::shard_masters(const torch::Tensor& range) {
   const auto& named = sharded_->named();
   const auto [begin, end] = sharded_->layout().range(sharded_->comm().rank());
   for (const auto& piece : sharded_->layout().pieces(begin, end))
-    kept.push_back({named[piece.param].second, range.narrow(0, piece.flat_offset - begin, piece.length), piece.offset, 0});
+    kept.push_back({named[piece.param].second, range.narrow(0, piece.flat_offset - begin, piece.length), piece.offset, 0,
+                    /*allocated=*/true});
   masters_ = std::move(kept);
   reset_masters();  // from the weights (every rank's are rank 0's by now)
 }
@@ -544,8 +560,9 @@ void Optimizer::set_rank_local(std::shared_ptr<parallel::Communicator> comm, con
   // this rank's slice (set_data keeps the tensor AdamW's groups hold).
   torch::NoGradGuard no_grad;
   for (auto& m : masters_)
-    if (is_rank_local(m.param) && m.master.sizes() != m.param.sizes()) {
+    if (is_rank_local(m.param) && (!m.allocated || m.master.sizes() != m.param.sizes())) {
       m.master.set_data(m.param.detach().to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true));
+      m.allocated = true;
       m.version = m.param._version();
     }
 }
@@ -649,6 +666,7 @@ void Optimizer::load_shards(const std::filesystem::path& dir,
                             const std::vector<std::pair<std::string, torch::Tensor>>& named) {
   OptimizerShardReader reader(dir, sizes_of(named));
   torch::NoGradGuard no_grad;
+  allocate_masters();
   // Everything is read before anything changes: the masters first (none saved: from the weights).
   const auto saved_masters = read_masters(reader, named);
   if (sharded_) {

@@ -34,7 +34,9 @@
 //   pieces of the shards' float32 master range (sharded_adamw.h), with the same re-seed rule;
 //   save_shards() writes them beside the moments and load_shards() reads them under any layout
 //   (shards without masters: from the weights), as load() reads an unsharded file's into a
-//   sharded optimizer. Rank-local parameters keep whole masters of their slice.
+//   sharded optimizer. Rank-local parameters keep whole masters of their slice. A master is
+//   allocated when first needed (the first step, save, load or master_of), so a sharded run
+//   never holds a whole float32 copy of the model, not even between construction and shard().
 // - Sharded (shard(): ZeRO-1/2/3 over data-parallel ranks, sharded_adamw.h): each rank holds the
 //   state of its range of the parameters only; step() keeps the contract above (the norm is
 //   global, every rank decides alike) and ends with every rank holding the updated weights.
@@ -171,6 +173,7 @@ class Optimizer {
   // parameters' gradients onto their masters as float32 (returns the gradients to update with:
   // the masters' and those of float32 parameters); copy the updated masters back.
   void reseed_written_masters() const;  // the masters are mutable: save() keeps them current too
+  void allocate_masters() const;        // those never allocated, from the weights (see Master)
   // Each master from saved[i] (aligned with masters_; undefined or missing: from the weights).
   void reset_masters(const std::vector<torch::Tensor>& saved = {});
   std::vector<torch::Tensor> gradients_for_update();
@@ -200,8 +203,12 @@ class Optimizer {
     torch::Tensor master;
     int64_t offset = -1;   // sharded: the piece's first element in param (flattened); -1: whole
     int64_t version = 0;   // param's version counter when the two last agreed
+    // False until first needed (seed_master): master is then empty, so a run that shards its
+    // optimizer never holds the whole float32 copy, not even before shard().
+    bool allocated = false;
     torch::Tensor weights() const;  // the elements of param that master copies
   };
+  static void seed_master(Master& m, const torch::Tensor& source);  // allocates it on first use
 
   std::vector<ParamGroup> groups_;
   OptimizerOptions options_;

@@ -40,6 +40,25 @@ std::filesystem::path temp_path(const std::string& name) {
   return std::filesystem::temp_directory_path() / ("aha_masters_" + std::to_string(::getpid()) + "_" + name);
 }
 
+// The masters are allocated when first needed, not by the constructor: a run that shards its
+// optimizer next (zero1/zero2) keeps only its range, so it must never hold the whole float32 copy.
+TEST(OptimizerMasters, AreAllocatedAtTheFirstStepNotBeforeAndStartFromTheWeights) {
+  const std::vector<float> start = {1.0f, -0.5f, 3.0f};
+  auto p = leaf(start, torch::kBFloat16);
+  Optimizer opt({{"w", {p}, 0.01, 1.0}}, options(true));
+  EXPECT_EQ(opt.state_bytes(), 0) << "the constructor allocated float32 masters";
+  set_grad(p, grads_of(0));
+  opt.step();
+  // 3 float32 masters and 2 x 3 float32 moments.
+  EXPECT_EQ(opt.state_bytes(), 9 * 4);
+  // The first step started from the weights: as a float32 AdamW from the same values.
+  auto ref = leaf(start, torch::kFloat32);
+  Optimizer float32({{"w", {ref}, 0.01, 1.0}}, options(false));
+  set_grad(ref, grads_of(0));
+  float32.step();
+  EXPECT_TRUE(torch::equal(opt.master_of(p), ref.detach()));
+}
+
 TEST(OptimizerMasters, MastersFollowFloat32AdamWAndTheWeightsAreTheirRounding) {
   const std::vector<float> start = {1.0f, -0.5f, 3.0f};
   auto p = leaf(start, torch::kBFloat16);     // bf16 weights, float32 masters
