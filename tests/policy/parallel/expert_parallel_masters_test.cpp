@@ -98,12 +98,8 @@ TEST(ExpertParallelMastersCheckpoint, ResumesUnderEveryLayout) {
   const std::map<std::string, std::string> zero2 = {{"AHA_TEST_SHARDING", "zero2"}, {"AHA_TEST_MASTERS", "1"}};
   const auto whole = train(model, 2, true, zero2);
   ASSERT_EQ(whole.size(), 2u);
-  const fs::path dir = fs::temp_directory_path() / ("aha-expert-parallel-masters-ckpt-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  auto saving = zero2;
-  saving["AHA_TEST_STEPS"] = "1";
-  saving["AHA_TEST_SAVE"] = dir.string();
-  ASSERT_EQ(train(model, 2, true, saving).size(), 2u);
+  const fs::path dir = save_after_one_step(model, zero2, "aha-expert-parallel-masters-ckpt");
+  ASSERT_FALSE(dir.empty());
   const fs::path saved = dir / "step-1";
   const std::string index = read_file(saved / "optimizer" / "index.json");
   EXPECT_NE(index.find("experts.gate_up_proj"), std::string::npos) << "the experts' state is in the shards";

@@ -69,4 +69,17 @@ inline std::vector<Run> train(const std::string& model, int world, bool expert_p
   return runs;
 }
 
+// Trains `model` for one step on 2 ranks with expert parallelism under `env` and saves a
+// checkpoint into a fresh temporary directory (`tag`-PID); returns that directory, whose step-1
+// is the checkpoint, or an empty path when training failed (the failure is reported).
+inline std::filesystem::path save_after_one_step(const std::string& model, std::map<std::string, std::string> env,
+                                                 const std::string& tag) {
+  const auto dir = std::filesystem::temp_directory_path() / (tag + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  env["AHA_TEST_STEPS"] = "1";
+  env["AHA_TEST_SAVE"] = dir.string();
+  if (train(model, 2, true, env).size() != 2u) return {};
+  return dir;
+}
+
 }  // namespace aha::parallel::testing

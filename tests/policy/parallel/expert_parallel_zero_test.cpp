@@ -84,12 +84,8 @@ TEST(ExpertParallelZeroCheckpoint, ResumesUnderEveryLayout) {
   const std::map<std::string, std::string> zero2 = {{"AHA_TEST_SHARDING", "zero2"}};
   const auto whole = train(model, 2, true, zero2);
   ASSERT_EQ(whole.size(), 2u);
-  const fs::path dir = fs::temp_directory_path() / ("aha-expert-parallel-zero-ckpt-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  auto saving = zero2;
-  saving["AHA_TEST_STEPS"] = "1";
-  saving["AHA_TEST_SAVE"] = dir.string();
-  ASSERT_EQ(train(model, 2, true, saving).size(), 2u);
+  const fs::path dir = save_after_one_step(model, zero2, "aha-expert-parallel-zero-ckpt");
+  ASSERT_FALSE(dir.empty());
   const fs::path saved = dir / "step-1";
   for (const char* part : {"model/model.safetensors", "optimizer/index.json", "optimizer/rank-0.safetensors",
                            "optimizer/rank-1.safetensors", "state.json"})
@@ -136,9 +132,8 @@ TEST(ExpertParallelZeroCheckpoint, UnshardedCheckpointResumesSharded) {
   policy::testing::one_thread();
   const std::string model = "qwen3_moe_top2_norm";
   const auto& ref = reference(model);
-  const fs::path dir = fs::temp_directory_path() / ("aha-expert-parallel-unsharded-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  ASSERT_EQ(train(model, 2, true, {{"AHA_TEST_STEPS", "1"}, {"AHA_TEST_SAVE", dir.string()}}).size(), 2u);
+  const fs::path dir = save_after_one_step(model, {}, "aha-expert-parallel-unsharded");
+  ASSERT_FALSE(dir.empty());
   ASSERT_TRUE(fs::exists(dir / "step-1" / "optimizer.pt"));
   auto resumed = train(model, 2, true, {{"AHA_TEST_LOAD", (dir / "step-1").string()}, {"AHA_TEST_SHARDING", "zero1"}});
   ASSERT_EQ(resumed.size(), 2u);
