@@ -221,7 +221,7 @@ GrpoTrainer::GrpoTrainer(std::unique_ptr<Transformer> policy, const TrainerOptio
   require(options_.routing_bias_update_rate == 0 || !policy_->named_buffers().empty(),
           "trainer: routing_bias_update_rate > 0 needs a policy with a routing bias (DeepSeek-V3's "
           "e_score_correction_bias); " + policy_->config().architecture + " has none");
-    policy_->set_activation_checkpointing(options_.activation_checkpointing);
+  policy_->set_activation_checkpointing(options_.activation_checkpointing);
   optimizer_ = std::make_unique<Optimizer>(weight_decay_groups(policy_->parameters(), options_.weight_decay), options_.optimizer);
   if (options_.loss.beta > 0) {
     reference_ = std::make_unique<Transformer>(policy_->config(), policy_->dtype(), policy_->device(), policy_memory);

@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "policy/learner/fully_sharded.h"
+#include "policy/learner/grpo_trainer.h"
 #include "policy/model/model_io.h"
 #include "policy/model/safetensors.h"
 #include "policy/parallel/communicator.h"
@@ -181,6 +182,20 @@ TEST(Zero3Load, ABadModelIsLoadModelsErrorOnEveryRank) {
     for (int rank = 0; rank < 2; ++rank)
       EXPECT_EQ(error_of([&] { policy::load_model_sharded(dir, rank, 2, torch::kCPU); }), expected) << what;
     remove_tree(dir);
+  }
+}
+
+// A trainer made from a sharded load is ZeRO-3 data parallel from the start: another sharding,
+// or no communicator to shard over, is refused with the reason.
+TEST(Zero3Load, ATrainerMadeFromTheShardIsZero3Only) {
+  policy::testing::one_thread();
+  policy::TrainerOptions options;
+  for (auto sharding : {policy::Sharding::zero2, policy::Sharding::zero3}) {
+    options.sharding = sharding;
+    const auto error =
+        error_of([&] { policy::GrpoTrainer t(policy::load_model_sharded(kTied, 0, 2, torch::kCPU), options, nullptr); });
+    EXPECT_NE(error.find("trains under sharding zero3 on 2 ranks or more"), std::string::npos)
+        << policy::sharding_name(sharding) << ": " << error;
   }
 }
 
