@@ -34,7 +34,8 @@
 // - Every parameter must be contiguous, of one dtype and on one device (an error names the
 //   first one that is not); with float32 masters the dtypes may differ (a bf16 model's float32
 //   router gate: its masters are its weights' values), and the weights are gathered in the
-//   widest of them.
+//   widest of them: exact, but such a model's bf16 weights then cross the wire in float32,
+//   twice their bytes (a gather per dtype would halve that; not done yet).
 #pragma once
 #include <torch/torch.h>
 
