@@ -558,12 +558,10 @@ void Optimizer::set_rank_local(std::shared_ptr<parallel::Communicator> comm, con
   for (const auto& p : local) local_.push_back({p, p.numel()});
   // fp32_master: built over the whole tensors, a rank-local parameter's master becomes a copy of
   // this rank's slice (set_data keeps the tensor AdamW's groups hold).
-  torch::NoGradGuard no_grad;
   for (auto& m : masters_)
-    if (is_rank_local(m.param) && (!m.allocated || m.master.sizes() != m.param.sizes())) {
-      m.master.set_data(m.param.detach().to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true));
-      m.allocated = true;
-      m.version = m.param._version();
+    if (is_rank_local(m.param) && m.master.sizes() != m.param.sizes()) {
+      m.allocated = false;  // the whole tensor's master, or none yet: allocated anew for the slice
+      seed_master(m, m.param);
     }
 }
 
