@@ -115,7 +115,8 @@ ShardedModel load_model_sharded(const std::filesystem::path& dir, int rank, int 
   ShardedModel out;
   // Parameters with their shapes but no memory: only this rank's range is ever read.
   out.model = std::make_unique<Transformer>(read_model_config(dir), torch::kFloat32, device, WeightMemory::none);
-  const ModelCheckpoint checkpoint(dir, *out.model);  // every check load_model makes, before any read
+  out.checkpoint = std::make_shared<const ModelCheckpoint>(dir, *out.model);  // load_model's checks, before any read
+  const ModelCheckpoint& checkpoint = *out.checkpoint;
   const parallel::ShardLayout layout(numels_of(out.model->named_parameters()), world_size);
   require(rank >= 0 && rank < world_size, "sharded load: rank " + std::to_string(rank) + " is outside a world of " +
                                               std::to_string(world_size));

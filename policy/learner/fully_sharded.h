@@ -69,6 +69,10 @@
 #include "policy/parallel/communicator.h"
 #include "policy/parallel/shard_layout.h"
 
+namespace aha {
+class ModelCheckpoint;  // policy/model/model_io.h
+}
+
 namespace aha::policy {
 
 struct FullyShardedOptions {
@@ -191,6 +195,9 @@ std::unique_ptr<FullyShardedParameters> make_fully_sharded(std::shared_ptr<paral
 struct ShardedModel {
   std::unique_ptr<Transformer> model;
   torch::Tensor master;  // [range] float32
+  // The files as opened and checked for the load: a whole copy of the weights (the rollout's,
+  // in its own dtype) loads from it (load_into) without opening and checking them again.
+  std::shared_ptr<const ModelCheckpoint> checkpoint;
 };
 ShardedModel load_model_sharded(const std::filesystem::path& dir, int rank, int world_size, torch::Device device);
 

@@ -349,6 +349,7 @@ void GrpoRun::prepare() {
                              "tokenizer; the rollout needs one");
   pad_id_ = tokenizer_->pad_id().value_or(eos_ids_.front());
 
+  const auto files = sharded.checkpoint;  // the sharded load's opened files, for the rollout's copy
   if (sharded_load) {
     trainer_ = std::make_unique<policy::GrpoTrainer>(std::move(sharded), recipe_.trainer, comm_);
   } else {
@@ -367,8 +368,8 @@ void GrpoRun::prepare() {
     // Loaded sharded: read from the files in its own dtype, what gathering the masters would
     // give bit for bit (fully_sharded.h), so no gather at start.
     rollout_from_files_ = sharded_load;
-    rollout_policy_ = sharded_load ? load_model(model_dir_, {device_, dtype})
-                                   : std::make_unique<Transformer>(config, dtype, device_);
+    rollout_policy_ = std::make_unique<Transformer>(config, dtype, device_);
+    if (files) files->load_into(*rollout_policy_);
     rollout_model = rollout_policy_.get();
   }
   engine_ = std::make_unique<RolloutEngine>(*rollout_model, engine_options, make_text_decoder(*tokenizer_));
