@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The GPU measurements still owed to issues #19 and #21, each part sized for one 10-minute device
+# call (see ../shared/device/README.md; carry .devdeps). Logs go to $OUT (or ./gpu-out).
+#   bash tools/bench/gpu_pending.sh learner   #19: the 1.5B long-tailed learner at micro-batch
+#                                             budgets of 16k, 32k and 64k tokens (bf16 packed;
+#                                             does a larger budget raise MFU toward 50%?)
+#   bash tools/bench/gpu_pending.sh refill    #19: continuous batching at 1.5B, refill fraction
+#                                             1/16, 1/8, 1/4 beside the fixed-length steady state
+#                                             (which default to keep: 1/16 today)
+#   bash tools/bench/gpu_pending.sh seeds     #21: seeds 4 and 5 of recipes/r1-zero-depth-gpu.json
+#                                             as committed (seeds 1-3 are in recipes/README.md)
+set -uo pipefail
+what=${1:?usage: gpu_pending.sh learner|refill|seeds}
+out=${OUT:-gpu-out}
+mkdir -p "$out"
+t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
+case "$what" in
+  learner) targets="aha bench_learner" ;;
+  refill) targets="aha bench_rollout_longtail" ;;
+  seeds) targets="aha" ;;
+  *) echo "unknown part '$what': learner, refill or seeds" >&2; exit 2 ;;
+esac
+bash tools/bench/gpu_build.sh $targets > "$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }
+export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+nvidia-smi -L
+stamp built
+work=$(mktemp -d)
+case "$what" in
+  learner)
+    build-gpu/aha model init --config recipes/models/qwen2.5-1.5b.json --out "$work/model" --dtype bfloat16 > /dev/null || exit 1
+    for tokens in 16384 32768 65536; do
+      stamp "bench_learner --longtail --micro-tokens $tokens"
+      timeout 170 build-gpu/bench/bench_learner --model "$work/model" --longtail --batch 64 --prompt 256 \
+        --completion 2048 --median 256 --sigma 0.9 --micro-tokens "$tokens" --configs bf16-packed --steps 3 2>&1 \
+        | tee -a "$out/learner_micro_tokens.txt"
+    done ;;
+  refill)
+    build-gpu/aha model init --config recipes/models/qwen2.5-1.5b.json --out "$work/model" --dtype bfloat16 > /dev/null || exit 1
+    stamp "fixed length"
+    timeout 150 build-gpu/bench/bench_rollout_longtail --model "$work/model" --prompts 512 --group 8 --rows 512 \
+      --modes fixed_length 2>&1 | tee -a "$out/refill_fraction.txt"
+    for fraction in 0.0625 0.125 0.25; do
+      stamp "continuous, refill fraction $fraction"
+      timeout 130 build-gpu/bench/bench_rollout_longtail --model "$work/model" --prompts 512 --group 8 --rows 512 \
+        --modes continuous --refill-fraction "$fraction" 2>&1 | tee -a "$out/refill_fraction.txt"
+    done ;;
+  seeds)
+    for seed in 4 5; do
+      stamp "seed $seed"
+      # Each seed's logs and run.db under /tmp (at most 8 files come back from $OUT): its summary here.
+      OUT=/tmp/depth-s$seed RUN_DIR=runs/depth-count-s$seed timeout 280 bash tools/bench/gpu_r1_zero_depth.sh \
+        --set schedule.seed=$seed > "/tmp/depth-s$seed.log" 2>&1
+      cp /tmp/depth-s$seed/summary.txt "$out/depth-s$seed-summary.txt" 2>/dev/null || tail -20 "/tmp/depth-s$seed.log"
+      cat "$out/depth-s$seed-summary.txt" 2>/dev/null
+    done ;;
+esac
+stamp done
