@@ -6,7 +6,7 @@
 // accumulate; a weight written between steps re-seeds the rank's masters; and checkpoints:
 // the same layout resumes bit for bit, a zero2 checkpoint resumes unsharded and at another world
 // size and sharding, an unsharded optimizer.pt resumes sharded, and shards written without
-// masters start them from the weights.
+// masters start them from the weights; and master_of finds each parameter's own master.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -230,6 +230,21 @@ TEST(ZeroMastersCheckpoint, ShardsWithoutMastersStartThemFromTheWeights) {
     EXPECT_TRUE(torch::equal(r.masters, weights.narrow(0, r.begin, r.end - r.begin)));
   }
   remove_tree(dir);
+}
+
+// master_of's look-ups (optimizer.h indexes the masters) under zero1 with rank-local parameters:
+// zero_masters_scenario.cpp's masters_lookup checks on each rank that every one of 120
+// parameters finds its own master or none, that the shards' pieces hold their own masters, before
+// and after a step, and that an unsharded optimizer.pt loaded into it leaves exactly the
+// rank-local parameters' state.
+TEST(ZeroMastersLookup, EachParameterAndPieceFindsItsOwnMasterOnTwoAndThreeRanks) {
+  policy::testing::one_thread();
+  for (int world : {2, 3}) {
+    const std::string out = scratch("lookup").string();
+    auto ranks = run_world("masters_lookup", world, {{"AHA_PARALLEL_OUT", out}});
+    for (int r = 0; r < world; ++r)
+      EXPECT_EQ(ranks[r].exit_code, 0) << world << " ranks, rank " << r << ":\n" << ranks[r].stderr_text;
+  }
 }
 
 }  // namespace
