@@ -110,7 +110,7 @@ LookupParams lookup_params(int rank) {
     const auto dtype = i % 5 == 3 ? torch::kFloat32 : torch::kBFloat16;
     const bool local = dtype == torch::kBFloat16 && i % 4 == 0;
     const float value = float(i) + (local ? 0.5f * rank : 0.0f);  // exact in bf16
-    p.all.emplace_back("p" + std::to_string(i), torch::full({1 + i % 7}, value).to(dtype).requires_grad_(true));
+    p.all.emplace_back(c10::str("p", i), torch::full({1 + i % 7}, value).to(dtype).requires_grad_(true));
     p.local.push_back(local);
     p.value.push_back(value);
     p.position.emplace_back(i % 2, in_group[i % 2]++);
