@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "core/files.h"
@@ -32,22 +31,12 @@ struct RankRun {
   int64_t state_bytes = 0, steps = 0, begin = 0, end = 0;
 };
 
-std::vector<RankRun> run(int world, const std::map<std::string, std::string>& more) {
-  const std::string out = (fs::temp_directory_path() / ("aha-zero-masters-" + std::to_string(::getpid()))).string();
-  std::map<std::string, std::string> env = {{"AHA_PARALLEL_OUT", out}};
-  env.insert(more.begin(), more.end());
-  auto ranks = run_world("zero_masters", world, env);
-  std::vector<RankRun> runs(world);
-  for (int r = 0; r < world; ++r) {
-    EXPECT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
-    if (ranks[r].exit_code != 0) return {};
-    const std::string base = out + ".rank" + std::to_string(r);
-    torch::load(runs[r].weights, base + ".weights.pt");
-    torch::load(runs[r].masters, base + ".masters.pt");
-    std::ifstream(base) >> runs[r].state_bytes >> runs[r].steps >> runs[r].begin >> runs[r].end;
-    for (const auto& f : {base, base + ".weights.pt", base + ".masters.pt"}) fs::remove(f);
-  }
-  return runs;
+std::vector<RankRun> run(int world, const std::map<std::string, std::string>& env) {
+  return run_world_results<RankRun>("zero_masters", world, env, [](const RankFiles& files, RankRun& run) {
+    torch::load(run.weights, files.path(".weights.pt"));
+    torch::load(run.masters, files.path(".masters.pt"));
+    files.numbers() >> run.state_bytes >> run.steps >> run.begin >> run.end;
+  });
 }
 
 // The unsharded masters optimizer over the same gradients.
