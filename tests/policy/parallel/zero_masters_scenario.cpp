@@ -1,9 +1,12 @@
 // zero_masters_test.cpp's optimizer run (zero_masters_run.h) as one rank: sharding
 // AHA_TEST_SHARDING, masters unless AHA_TEST_MASTERS=0, clipping at AHA_TEST_CLIP (default none),
-// steps [AHA_TEST_FIRST, AHA_TEST_LAST), p0 written before step AHA_TEST_WRITE_AT; resumed from
-// the directory AHA_TEST_LOAD first (weights.pt, and optimizer/ shards or optimizer.pt), saved
-// into AHA_TEST_SAVE after (the same layout). Writes its weights, its master range (the shards'
-// pieces) and its optimizer state bytes. masters_lookup (below) checks master_of's look-ups.
+// steps [AHA_TEST_FIRST, AHA_TEST_LAST), p0 written before step AHA_TEST_WRITE_AT, parameter
+// AHA_TEST_FLOAT32_PARAM float32 (a mixed-dtype model), AHA_TEST_GATHER_ROUND elements per rank
+// in each round of the weights' all-gathers (default: the bucket's); resumed from the directory
+// AHA_TEST_LOAD first (weights.pt, and optimizer/ shards or optimizer.pt), saved into
+// AHA_TEST_SAVE after (the same layout). Writes its weights, its master range (the shards'
+// pieces), its optimizer state bytes and the bytes it gave the weights' all-gathers.
+// masters_lookup (below) checks master_of's look-ups.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -28,10 +31,12 @@ int zero_masters_scenario() {
     const char* v = std::getenv(name);
     return v ? v : otherwise;
   };
-  auto p = masters_params();
+  auto p = masters_params(std::stoi(env("AHA_TEST_FLOAT32_PARAM", "-1")));
   policy::Optimizer opt(p.groups(), masters_options(env("AHA_TEST_MASTERS", "1") == "1", std::stod(env("AHA_TEST_CLIP", "0"))));
   opt.shard(comm, policy::parse_sharding(env("AHA_TEST_SHARDING")), p.named());
   const bool zero2 = opt.sharding() == policy::Sharding::zero2;
+  if (const auto round = env("AHA_TEST_GATHER_ROUND"); !round.empty())
+    opt.sharded()->set_gather_round_elements(std::stoll(round));
   if (const auto load = env("AHA_TEST_LOAD"); !load.empty()) {
     std::vector<torch::Tensor> weights;
     torch::load(weights, load + "/weights.pt");
@@ -48,8 +53,9 @@ int zero_masters_scenario() {
   const auto [begin, end] = opt.sharded()->layout().range(comm->rank());
   for (int64_t k = std::stoll(env("AHA_TEST_FIRST", "0")); k < std::stoll(env("AHA_TEST_LAST")); ++k) {
     if (k == write_at) masters_write(p);
-    const auto g = masters_grads(k);
+    const auto g = masters_grads(k, p);
     if (zero2) {  // the rank's range of the (reduced) gradient alone, as the gradient sync leaves it
+      // (float32 when a parameter is: in the widest dtype, as gradient_sync.h reduces it)
       opt.sharded()->set_shard_grad(torch::cat({g[0].reshape({-1}), g[1].reshape({-1}), g[2].reshape({-1})})
                                         .narrow(0, begin, end - begin)
                                         .clone());
@@ -69,7 +75,8 @@ int zero_masters_scenario() {
   const std::string out = std::string(std::getenv("AHA_PARALLEL_OUT")) + ".rank" + std::to_string(comm->rank());
   torch::save(masters_weights(p), out + ".weights.pt");
   torch::save(masters.empty() ? torch::zeros({0}) : torch::cat(masters), out + ".masters.pt");
-  std::ofstream(out) << opt.state_bytes() << " " << opt.step_count() << " " << begin << " " << end;
+  std::ofstream(out) << opt.state_bytes() << " " << opt.step_count() << " " << begin << " " << end << " "
+                     << opt.sharded()->gathered_bytes();
   comm->finish();
   return 0;
 }
