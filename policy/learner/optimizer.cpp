@@ -138,6 +138,7 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, const OptimizerOptions& opt
           "already (load the model in bf16, or leave fp32_master off)");
   adamw_ = std::make_unique<torch::optim::AdamW>(
       torch_groups, torch::optim::AdamWOptions(options_.lr).weight_decay(0.0));
+  index_masters();
 }
 
 double Optimizer::lr_at(int64_t step) const { return options_.lr * schedule_.lr_factor(step); }
@@ -237,9 +238,8 @@ void Optimizer::set_group_lrs(double factor) {
 }
 
 const Optimizer::RankLocal* Optimizer::rank_local(const void* impl) const {
-  for (const auto& l : local_)
-    if (l.param.unsafeGetTensorImpl() == impl) return &l;
-  return nullptr;
+  const auto it = local_of_.find(impl);
+  return it == local_of_.end() ? nullptr : &local_[it->second];
 }
 
 torch::Tensor Optimizer::Master::weights() const {
@@ -248,9 +248,14 @@ torch::Tensor Optimizer::Master::weights() const {
 
 torch::Tensor Optimizer::master_of(const torch::Tensor& param) const {
   allocate_masters();
-  for (const auto& m : masters_)
-    if (m.offset < 0 && m.param.unsafeGetTensorImpl() == param.unsafeGetTensorImpl()) return m.master;
-  return {};
+  const auto it = whole_master_of_.find(param.unsafeGetTensorImpl());
+  return it == whole_master_of_.end() ? torch::Tensor() : masters_[it->second].master;
+}
+
+void Optimizer::index_masters() {
+  whole_master_of_.clear();
+  for (size_t i = 0; i < masters_.size(); ++i)
+    if (masters_[i].offset < 0) whole_master_of_.emplace(masters_[i].param.unsafeGetTensorImpl(), i);  // the first stays
 }
 
 // Writes source into m's master, allocating it on first use (set_data: AdamW's groups hold the
@@ -292,8 +297,10 @@ void Optimizer::reseed_written_masters() const {
 }
 
 void Optimizer::allocate_masters() const {
+  if (masters_allocated_) return;
   for (auto& m : masters_)
     if (!m.allocated) seed_master(m, m.weights());
+  masters_allocated_ = true;
 }
 
 std::vector<torch::Tensor> Optimizer::gradients_for_update() {
@@ -427,8 +434,9 @@ void Optimizer::load(const std::filesystem::path& path) {
       sharded_->load_from_full(*adamw_);
       // The rank-local parameters' state stays here (whole while the caller has them gathered).
       auto& state = adamw_->state();
+      const auto local_keys = rank_local_keys();
       for (auto it = state.begin(); it != state.end();) {
-        it = is_rank_local_key(it->first) ? std::next(it) : state.erase(it);
+        it = local_keys.count(it->first) ? std::next(it) : state.erase(it);
       }
     }
     match_moment_dtypes();
@@ -548,6 +556,7 @@ void Optimizer::shard_masters(const torch::Tensor& range) {
     kept.push_back({named[piece.param].second, range.narrow(0, piece.flat_offset - begin, piece.length), piece.offset, 0,
                     /*allocated=*/true});
   masters_ = std::move(kept);
+  index_masters();
   reset_masters();  // from the weights (every rank's are rank 0's by now)
 }
 
@@ -555,7 +564,11 @@ void Optimizer::set_rank_local(std::shared_ptr<parallel::Communicator> comm, con
   require(!sharded_, "optimizer: set_rank_local must come before shard()");
   local_comm_ = std::move(comm);
   local_.clear();
-  for (const auto& p : local) local_.push_back({p, p.numel()});
+  local_of_.clear();
+  for (const auto& p : local) {
+    local_of_.emplace(p.unsafeGetTensorImpl(), local_.size());  // the first stays, as a scan would find it
+    local_.push_back({p, p.numel()});
+  }
   // fp32_master: built over the whole tensors, a rank-local parameter's master becomes a copy of
   // this rank's slice (set_data keeps the tensor AdamW's groups hold).
   for (auto& m : masters_)
@@ -570,10 +583,10 @@ const void* Optimizer::adamw_key(const torch::Tensor& p) const {
   return (master.defined() ? master : p).unsafeGetTensorImpl();
 }
 
-bool Optimizer::is_rank_local_key(const void* key) const {
-  for (const auto& l : local_)
-    if (adamw_key(l.param) == key) return true;
-  return false;
+std::unordered_set<const void*> Optimizer::rank_local_keys() const {
+  std::unordered_set<const void*> keys;
+  for (const auto& l : local_) keys.insert(adamw_key(l.param));
+  return keys;
 }
 
 Sharding Optimizer::sharding() const { return sharded_ ? sharded_->mode() : Sharding::none; }

@@ -52,6 +52,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "policy/learner/lr_schedule.h"
@@ -174,6 +176,7 @@ class Optimizer {
   // the masters' and those of float32 parameters); copy the updated masters back.
   void reseed_written_masters() const;  // the masters are mutable: save() keeps them current too
   void allocate_masters() const;        // those never allocated, from the weights (see Master)
+  void index_masters();                 // whole_master_of_ from masters_, after masters_ changed
   // Each master from saved[i] (aligned with masters_; undefined or missing: from the weights).
   void reset_masters(const std::vector<torch::Tensor>& saved = {});
   std::vector<torch::Tensor> gradients_for_update();
@@ -226,7 +229,7 @@ class Optimizer {
   bool is_rank_local(const torch::Tensor& p) const { return rank_local(p.unsafeGetTensorImpl()) != nullptr; }
   // The key of p's AdamW state: its whole master's (fp32_master), else its own.
   const void* adamw_key(const torch::Tensor& p) const;
-  bool is_rank_local_key(const void* key) const;  // an AdamW state key of a rank-local parameter
+  std::unordered_set<const void*> rank_local_keys() const;  // the AdamW state keys of the rank-local parameters
   void set_group_lrs(double factor);  // AdamW's LR of each group for a step at this schedule factor
   // Sharded with rank-local parameters: their state as pieces of the whole tensors, and loaded
   // back whole (`named` at whole size); see save_shards / load_shards.
@@ -234,7 +237,16 @@ class Optimizer {
 
   std::shared_ptr<parallel::Communicator> local_comm_;  // expert parallelism: see set_rank_local
   std::vector<RankLocal> local_;                         // the rank-local parameters, in the order given
+  std::unordered_map<const void*, size_t> local_of_;     // a rank-local parameter's TensorImpl -> its index in local_
   mutable std::vector<Master> masters_;                  // fp32_master: see Master
+  // A parameter's TensorImpl -> the index in masters_ of its whole master (offset -1; the first
+  // when a parameter is given twice), so that master_of and adamw_key cost one look-up, not a
+  // scan of every master (loading a model of tens of thousands of tensors stays linear).
+  std::unordered_map<const void*, size_t> whole_master_of_;
+  // True once allocate_masters() has allocated every master: none is ever unallocated again
+  // (set_rank_local re-allocates at once, shard_masters' pieces come allocated), so later calls
+  // (master_of, for each parameter of a load) return at once instead of visiting every master.
+  mutable bool masters_allocated_ = false;
   std::vector<torch::Tensor> master_params_;  // the parameters with masters, in order (optimizer.pt's aha_master_<i>)
 };
 

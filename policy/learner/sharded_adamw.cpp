@@ -2,6 +2,7 @@
 
 #include <ATen/ops/_fused_adamw.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <tuple>
@@ -35,7 +36,6 @@ ShardedAdamW::ShardedAdamW(std::shared_ptr<parallel::Communicator> comm, Shardin
   require(mode_ != Sharding::none, "sharded optimizer: sharding 'none' shards nothing");
   require(!named_.empty() && group_of.size() == named_.size(), "sharded optimizer: no parameters");
   const auto& first = named_.front().second;
-  gather_dtype_ = first.scalar_type();
   for (const auto& [name, p] : named_) {
     // With float32 masters every piece steps in float32, whatever its weights' dtype (a bf16
     // model's float32 router gate); without, the moments are in the weights' one dtype.
@@ -46,7 +46,6 @@ ShardedAdamW::ShardedAdamW(std::shared_ptr<parallel::Communicator> comm, Shardin
                 c10::toString(first.scalar_type()) + " on " + first.device().str());
     require(p.is_contiguous(), "sharding " + sharding_name(mode_) + ": parameter " + name + " is not contiguous");
     flat_.push_back(p.detach().view({-1}));
-    gather_dtype_ = c10::promoteTypes(gather_dtype_, p.scalar_type());
   }
   for (const auto& g : groups) weight_decays_.push_back(g.weight_decay);
   std::tie(range_begin_, range_end_) = layout_.range(comm_->rank());
@@ -69,6 +68,45 @@ ShardedAdamW::ShardedAdamW(std::shared_ptr<parallel::Communicator> comm, Shardin
     piece.exp_avg_sq = torch::zeros({where.length}, state_options);
     pieces_.push_back(std::move(piece));
   }
+  if (mode_ != Sharding::zero3) plan_gathers();
+}
+
+void ShardedAdamW::plan_gathers() {
+  const int world = comm_->size();
+  auto gather = [&](torch::ScalarType dtype) {
+    return Gather{dtype, std::vector<std::vector<parallel::ShardPiece>>(world), std::vector<int64_t>(world, 0), 0};
+  };
+  auto add = [](Gather& g, int rank, parallel::ShardPiece piece) {
+    piece.flat_offset = g.elements[rank];
+    g.elements[rank] += piece.length;
+    g.pieces[rank].push_back(piece);
+  };
+  auto bytes = [](const std::vector<Gather>& gathers) {
+    int64_t sum = 0;
+    for (const auto& g : gathers) sum += g.longest * int64_t(c10::elementSize(g.dtype));
+    return sum;
+  };
+  // One gather per dtype, in the order the dtypes first appear; and one of everything in the
+  // widest dtype.
+  std::vector<Gather> per_dtype;
+  std::map<torch::ScalarType, size_t> gather_of;  // dtype -> index in per_dtype
+  auto widest = named_.front().second.scalar_type();
+  for (const auto& [_, p] : named_) {
+    if (gather_of.emplace(p.scalar_type(), per_dtype.size()).second) per_dtype.push_back(gather(p.scalar_type()));
+    widest = c10::promoteTypes(widest, p.scalar_type());
+  }
+  std::vector<Gather> one = {gather(widest)};
+  for (int r = 0; r < world; ++r)
+    for (const auto& piece : layout_.pieces_of(r)) {
+      add(per_dtype[gather_of.at(named_[piece.param].second.scalar_type())], r, piece);
+      add(one.front(), r, piece);
+    }
+  for (auto* gathers : {&per_dtype, &one})
+    for (auto& g : *gathers) g.longest = *std::max_element(g.elements.begin(), g.elements.end());
+  // Per dtype unless that moves no fewer bytes: each dtype's contribution is padded to the rank
+  // with the most of its elements, so float32 weights massed in some ranks' ranges (more than
+  // half a range) would cost more than widening everything.
+  gathers_ = bytes(per_dtype) < bytes(one) ? std::move(per_dtype) : std::move(one);
 }
 
 torch::Tensor ShardedAdamW::grad_of(const Piece& piece) const {
@@ -152,28 +190,47 @@ OptimizerStepResult ShardedAdamW::step(const torch::Tensor& loss, const std::vec
   return result;
 }
 
+namespace {
+
+// Each of `pieces` (by flat_offset, which counts their elements one after another) that overlaps
+// elements [begin, end): visit(piece, first, length), the overlap's first element within the
+// piece and its length.
+template <class Visit>
+void for_each_overlap(const std::vector<parallel::ShardPiece>& pieces, int64_t begin, int64_t end, Visit visit) {
+  auto it = std::partition_point(pieces.begin(), pieces.end(),
+                                 [&](const parallel::ShardPiece& p) { return p.flat_offset + p.length <= begin; });
+  for (; it != pieces.end() && it->flat_offset < end; ++it) {
+    const int64_t b = std::max(begin, it->flat_offset), e = std::min(end, it->flat_offset + it->length);
+    visit(*it, b - it->flat_offset, e - b);
+  }
+}
+
+}  // namespace
+
 void ShardedAdamW::all_gather_parameters() {
   torch::NoGradGuard no_grad;
   const int world = comm_->size(), rank = comm_->rank();
-  // In the widest of the weights' dtypes: each value is exact in its own (it is its weight).
-  const auto options = named_.front().second.options().dtype(gather_dtype_);
-  int64_t round = gather_round_;
-  if (round <= 0)
-    round = std::max<int64_t>(1, (comm_->options().bucket_megabytes << 20) /
-                                     (int64_t(c10::elementSize(gather_dtype_)) * world));
-  const int64_t widest = layout_.max_shard();
-  // Round k: every rank contributes elements [k, k + n) of its range (padded to n).
-  for (int64_t k = 0; k < widest; k += round) {
-    const int64_t n = std::min(round, widest - k);
-    auto mine = torch::zeros({n}, options);
-    for (const auto& p : layout_.pieces(range_begin_ + k, std::min(range_end_, range_begin_ + k + n)))
-      mine.narrow(0, p.flat_offset - range_begin_ - k, p.length).copy_(flat_[p.param].narrow(0, p.offset, p.length));
-    auto all = comm_->all_gather(mine, "all-gather of the updated parameters");
-    for (int r = 0; r < world; ++r) {
-      if (r == rank) continue;
-      const auto [b, e] = layout_.range(r);
-      for (const auto& p : layout_.pieces(b + k, std::min(e, b + k + n)))
-        flat_[p.param].narrow(0, p.offset, p.length).copy_(all[r].narrow(0, p.flat_offset - b - k, p.length));
+  // Each gather in its dtype (the weights' own, or the widest): every value is exact in it.
+  for (const auto& g : gathers_) {
+    const auto options = named_.front().second.options().dtype(g.dtype);
+    const int64_t element = int64_t(c10::elementSize(g.dtype));
+    int64_t round = gather_round_;
+    if (round <= 0) round = std::max<int64_t>(1, (comm_->options().bucket_megabytes << 20) / (element * world));
+    // Round k: every rank contributes elements [k, k + n) of its elements in this gather (padded to n).
+    for (int64_t k = 0; k < g.longest; k += round) {
+      const int64_t n = std::min(round, g.longest - k);
+      auto mine = torch::zeros({n}, options);
+      for_each_overlap(g.pieces[rank], k, k + n, [&](const parallel::ShardPiece& p, int64_t first, int64_t length) {
+        mine.narrow(0, p.flat_offset + first - k, length).copy_(flat_[p.param].narrow(0, p.offset + first, length));
+      });
+      auto all = comm_->all_gather(mine, "all-gather of the updated parameters");
+      gathered_bytes_ += n * element;
+      for (int r = 0; r < world; ++r) {
+        if (r == rank) continue;
+        for_each_overlap(g.pieces[r], k, k + n, [&](const parallel::ShardPiece& p, int64_t first, int64_t length) {
+          flat_[p.param].narrow(0, p.offset + first, length).copy_(all[r].narrow(0, p.flat_offset + first - k, length));
+        });
+      }
     }
   }
 }

@@ -33,9 +33,14 @@
 //   through step()'s other_squared_norm, within the same all-reduce.
 // - Every parameter must be contiguous, of one dtype and on one device (an error names the
 //   first one that is not); with float32 masters the dtypes may differ (a bf16 model's float32
-//   router gate: its masters are its weights' values), and the weights are gathered in the
-//   widest of them: exact, but such a model's bf16 weights then cross the wire in float32,
-//   twice their bytes (a gather per dtype would halve that; not done yet).
+//   router gate: its masters are its weights' values). The weights are then all-gathered per
+//   dtype, each in its own (in the order the dtypes first appear among the parameters, so every
+//   rank gathers alike): rank r contributes the elements of that dtype in its range, in order,
+//   padded to the longest rank's count; so a bf16 weight crosses the wire in bf16 and a float32
+//   one in float32, not widened. Only where that would move no fewer bytes than one gather of
+//   everything in the widest dtype (float32 weights massed in some ranks' ranges: more than
+//   half a range) is everything gathered in the widest instead. The weights are the same either
+//   way, bit for bit: each value is exact in its own dtype and in the widest.
 #pragma once
 #include <torch/torch.h>
 
@@ -82,8 +87,13 @@ class ShardedAdamW {
   int64_t state_bytes() const;
   // Bytes of gradient this rank holds now (parameters' .grad and the ZeRO-2 range).
   int64_t gradient_bytes() const;
-  // Elements per rank in each all-gather round (0: from the communicator's bucket size).
+  // Elements per rank in each all-gather round (0: from the communicator's bucket size and the
+  // dtype's element size).
   void set_gather_round_elements(int64_t n) { gather_round_ = n; }
+  // Bytes this rank has contributed to the weights' all-gathers so far (each round's buffer,
+  // padding included): per step, for each gather (see above), the longest rank's count of its
+  // elements times its element size.
+  int64_t gathered_bytes() const { return gathered_bytes_; }
 
   // Checkpoints (optimizer_shards.h): this rank's pieces, and loading them back from any layout
   // (parameters looked up by name: the reader's list may be the whole model's, a superset).
@@ -101,6 +111,17 @@ class ShardedAdamW {
     int64_t step = 0;
   };
   torch::Tensor grad_of(const Piece& piece) const;  // undefined when there is none
+  // One all-gather of the weights (see above): the elements of one dtype (or all, in the widest),
+  // each rank's in order.
+  struct Gather {
+    torch::ScalarType dtype;
+    // By rank: its pieces of the parameters gathered here, each piece's flat_offset its place
+    // among the rank's elements gathered here; and how many those are.
+    std::vector<std::vector<parallel::ShardPiece>> pieces;
+    std::vector<int64_t> elements;
+    int64_t longest = 0;  // the largest of elements: each rank's contribution, padded
+  };
+  void plan_gathers();
   void all_gather_parameters();
   void clear_grads();
 
@@ -115,8 +136,9 @@ class ShardedAdamW {
   int64_t range_begin_ = 0, range_end_ = 0;
   torch::Tensor shard_grad_;
   bool writes_back_masters_ = false;  // ZeRO-1/2 with float32 masters: the weights follow them
-  torch::ScalarType gather_dtype_;    // the widest of the parameters' dtypes
+  std::vector<Gather> gathers_;       // ZeRO-1/2: one per dtype, or one in the widest (see above)
   int64_t gather_round_ = 0;
+  int64_t gathered_bytes_ = 0;
 };
 
 }  // namespace aha::policy

@@ -1,7 +1,8 @@
 // Float32 master weights of bf16 parameters (OptimizerOptions::fp32_master): the masters follow
 // float32 AdamW exactly, the weights are their rounding, updates that bf16 would round away
-// accumulate, a resume carries the masters, and a weight written elsewhere re-seeds its master;
-// masters saved as pieces of sharded checkpoints are read whole, and bad ones refused.
+// accumulate, a resume carries the masters, a weight written elsewhere re-seeds its master, and
+// each of many parameters finds its own master; masters saved as pieces of sharded checkpoints
+// are read whole, and bad ones refused.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -174,6 +175,54 @@ TEST(OptimizerMasters, Bf16StateResumesWithMastersAndAllFloat32IsRefused) {
   } catch (const aha::Error& e) {
     EXPECT_NE(std::string(e.what()).find("float32"), std::string::npos) << e.what();
   }
+}
+
+// master_of looks each parameter up in an index (optimizer.h), not by scanning every master: with
+// many parameters of mixed dtypes and sizes in two groups, each bf16 one's master is AdamW's own
+// tensor at its position and holds its values (each parameter's are its number), before and
+// after a step; the first look-up allocates every master (not only the one asked for); float32
+// parameters and tensors outside the optimizer have none.
+TEST(OptimizerMasters, MasterOfFindsTheOwnMasterOfEachOfManyParameters) {
+  constexpr int kParams = 240;  // values up to 239: exact in bf16
+  std::vector<torch::Tensor> params;
+  std::vector<std::pair<size_t, size_t>> position;  // group, index in it
+  std::vector<torch::Tensor> groups[2];
+  int64_t bf16_elements = 0;
+  for (int i = 0; i < kParams; ++i) {
+    const auto dtype = i % 5 == 3 ? torch::kFloat32 : torch::kBFloat16;
+    auto p = torch::full({1 + i % 7}, float(i)).to(dtype).requires_grad_(true);
+    if (dtype == torch::kBFloat16) bf16_elements += p.numel();
+    position.emplace_back(i % 2, groups[i % 2].size());
+    groups[i % 2].push_back(p);
+    params.push_back(p);
+  }
+  Optimizer opt({{"decay", groups[0], 0.01, 1.0}, {"no_decay", groups[1], 0.0, 1.0}}, options(true));
+  EXPECT_EQ(opt.state_bytes(), 0);
+  auto check = [&](const std::string& when) {
+    for (int i = 0; i < kParams; ++i) {
+      const auto& p = params[i];
+      const auto master = opt.master_of(p);
+      const auto& [g, j] = position[i];
+      const auto& adamw_tensor = opt.adamw().param_groups()[g].params()[j];
+      if (p.scalar_type() == torch::kFloat32) {
+        EXPECT_FALSE(master.defined()) << when << ": p" << i << " is float32";
+        EXPECT_EQ(adamw_tensor.unsafeGetTensorImpl(), p.unsafeGetTensorImpl()) << when << ": p" << i;
+        continue;
+      }
+      ASSERT_TRUE(master.defined()) << when << ": p" << i;
+      EXPECT_EQ(master.unsafeGetTensorImpl(), adamw_tensor.unsafeGetTensorImpl()) << when << ": p" << i;
+      ASSERT_EQ(master.sizes(), p.sizes()) << when << ": p" << i;
+      EXPECT_TRUE(torch::equal(master.to(torch::kBFloat16), p.detach())) << when << ": p" << i;
+      EXPECT_LT((master - float(i)).abs().max().item<float>(), 0.01f) << when << ": p" << i << "'s master is another's";
+    }
+  };
+  check("before a step");
+  EXPECT_EQ(opt.state_bytes(), 4 * bf16_elements) << "the first look-up allocates every master";
+  for (auto& p : params) p.mutable_grad() = torch::ones_like(p);
+  ASSERT_TRUE(opt.step().applied);
+  check("after a step");
+  EXPECT_FALSE(torch::equal(opt.master_of(params[0]), torch::zeros({1}))) << "the step moved p0's master";
+  EXPECT_FALSE(opt.master_of(torch::zeros({1}, torch::kBFloat16)).defined()) << "a tensor outside the optimizer";
 }
 
 }  // namespace

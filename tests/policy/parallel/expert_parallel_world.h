@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -49,24 +48,14 @@ inline const Run& reference(const std::string& model) {
 
 inline std::vector<Run> train(const std::string& model, int world, bool expert_parallel,
                               const std::map<std::string, std::string>& more = {}) {
-  const std::string out =
-      (std::filesystem::temp_directory_path() / ("aha-expert-parallel-" + std::to_string(::getpid()))).string();
-  std::map<std::string, std::string> env = {{"AHA_PARALLEL_OUT", out}, {"AHA_TEST_MODEL_DIR", kFixtures + model}};
+  std::map<std::string, std::string> env = {{"AHA_TEST_MODEL_DIR", kFixtures + model}};
   if (expert_parallel) env["AHA_TEST_EXPERT_PARALLEL"] = "1";
   env.insert(more.begin(), more.end());
-  auto ranks = run_world("expert_parallel", world, env);
-  std::vector<Run> runs(world);
-  for (int r = 0; r < world; ++r) {
-    EXPECT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
-    if (ranks[r].exit_code != 0) return {};
-    const std::string base = out + ".rank" + std::to_string(r);
-    torch::load(runs[r].weights, base + ".weights.pt");
-    std::ifstream(base) >> runs[r].expert_bytes >> runs[r].aux_loss >> runs[r].load_max >> runs[r].grad_norm >>
-        runs[r].skipped >> runs[r].packs >> runs[r].state_bytes;
-    std::filesystem::remove(base);
-    std::filesystem::remove(base + ".weights.pt");
-  }
-  return runs;
+  return run_world_results<Run>("expert_parallel", world, env, [](const RankFiles& files, Run& run) {
+    torch::load(run.weights, files.path(".weights.pt"));
+    files.numbers() >> run.expert_bytes >> run.aux_loss >> run.load_max >> run.grad_norm >> run.skipped >> run.packs >>
+        run.state_bytes;
+  });
 }
 
 // Trains `model` for one step on 2 ranks with expert parallelism under `env` and saves a

@@ -275,6 +275,7 @@ int peer_failure(int signal) {
 int weight_sync_scenario();      // weight_sync_scenario.cpp
 int expert_parallel_scenario();  // expert_parallel_scenario.cpp
 int zero_masters_scenario();     // zero_masters_scenario.cpp
+int masters_lookup_scenario();   // zero_masters_scenario.cpp
 
 std::shared_ptr<Communicator> connect_scenario_rank() {
   ParallelOptions o;
@@ -296,6 +297,7 @@ int run_scenario(const std::string& name) {
     if (name == "routing_bias_step") return routing_bias_step();
     if (name == "zero_train") return zero_train();
     if (name == "zero_masters") return zero_masters_scenario();
+    if (name == "masters_lookup") return masters_lookup_scenario();
     if (name == "zero3_bad_config") return zero3_bad_config();
     if (name == "killed_peer") return peer_failure(SIGKILL);
     if (name == "hung_peer") return peer_failure(SIGSTOP);

@@ -111,4 +111,26 @@ std::vector<RankOutcome> run_world(const std::string& scenario, int world_size,
   return out;
 }
 
+bool RankFiles::has(const std::string& suffix) const { return std::filesystem::exists(base + suffix); }
+
+bool run_world_reading(const std::string& scenario, int world_size, std::map<std::string, std::string> env,
+                       const std::function<void(int rank, const RankFiles& files)>& read) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("aha-results-" + std::to_string(::getpid()) + "-" + scenario);
+  remove_tree(dir);
+  fs::create_directories(dir);
+  const std::string out = (dir / "out").string();
+  env["AHA_PARALLEL_OUT"] = out;
+  const auto ranks = run_world(scenario, world_size, env);
+  bool ok = true;
+  for (int r = 0; r < world_size; ++r) {
+    EXPECT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
+    ok = ok && ranks[r].exit_code == 0;
+  }
+  if (ok)
+    for (int r = 0; r < world_size; ++r) read(r, RankFiles{out + ".rank" + std::to_string(r)});
+  remove_tree(dir);
+  return ok;
+}
+
 }  // namespace aha::parallel::testing

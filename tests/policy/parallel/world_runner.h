@@ -1,7 +1,10 @@
 // Runs a world of N ranks for a test: this test binary started N times with torchrun's
 // variables on a free loopback port and AHA_PARALLEL_WORKER=<scenario> (main.cpp dispatches
 // to the scenario instead of the tests); each rank's stderr goes to its own file.
+// run_world_results also reads back the result files each rank wrote.
 #pragma once
+#include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +30,32 @@ std::vector<RankOutcome> run_world(const std::string& scenario, int world_size,
                                    const std::map<std::string, std::string>& env = {},
                                    const std::map<int, std::map<std::string, std::string>>& rank_env = {},
                                    int limit_seconds = 120, bool end_when_rank0_exits = false);
+
+// A rank's result files, as the scenarios write them: its numbers as text at `base` (the
+// AHA_PARALLEL_OUT path + ".rank<r>") and its tensors beside it (base + ".weights.pt", ...).
+struct RankFiles {
+  std::string base;
+  std::string path(const std::string& suffix) const { return base + suffix; }
+  bool has(const std::string& suffix) const;
+  std::ifstream numbers() const { return std::ifstream(base); }
+};
+
+// Runs `scenario` on `world_size` ranks (run_world) with AHA_PARALLEL_OUT added to `env`: a path
+// in a fresh temporary directory, removed after. Every rank must exit with 0 (else a test failure
+// with that rank's stderr for each one that did not, and false, nothing read); then
+// read(r, rank r's files) for each rank in order, and true.
+bool run_world_reading(const std::string& scenario, int world_size, std::map<std::string, std::string> env,
+                       const std::function<void(int rank, const RankFiles& files)>& read);
+
+// The same, each rank's files read into its Result: read(files, results[r]). Empty when a rank failed.
+template <class Result, class Read>
+std::vector<Result> run_world_results(const std::string& scenario, int world_size,
+                                      std::map<std::string, std::string> env, Read read) {
+  std::vector<Result> results(world_size);
+  const bool ok = run_world_reading(scenario, world_size, std::move(env),
+                                    [&](int rank, const RankFiles& files) { read(files, results[rank]); });
+  return ok ? results : std::vector<Result>{};
+}
 
 // The scenarios (scenarios.cpp), each run inside one rank; the exit code is the process's.
 int run_scenario(const std::string& name);

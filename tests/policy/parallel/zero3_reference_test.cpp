@@ -8,10 +8,7 @@
 // log-probs run through the sharded reference too).
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "tests/policy/parallel/weights_near.h"
@@ -59,11 +56,8 @@ struct RankResult {
 // scenarios.cpp's zero_train on `world` ranks, with the reference model.
 std::vector<RankResult> train(int world, const std::string& sharding, bool packed, bool prefetch = true,
                               const std::string& model_dir = "") {
-  const std::string out =
-      (fs::temp_directory_path() / ("aha-zero3-reference-" + std::to_string(::getpid()))).string();
   const auto o = run_options(packed, prefetch);
-  std::map<std::string, std::string> env = {{"AHA_PARALLEL_OUT", out},
-                                            {"AHA_TEST_SHARDING", sharding},
+  std::map<std::string, std::string> env = {{"AHA_TEST_SHARDING", sharding},
                                             {"AHA_TEST_STEPS", std::to_string(kSteps)},
                                             {"AHA_TEST_MODEL_DIR", model_dir},
                                             {"AHA_TEST_BETA", std::to_string(o.beta)},
@@ -71,20 +65,12 @@ std::vector<RankResult> train(int world, const std::string& sharding, bool packe
                                             {"AHA_TEST_PREFETCH", prefetch ? "1" : "0"},
                                             {"AHA_TEST_EPS", std::to_string(o.eps)}};
   if (packed) env["AHA_TEST_MICRO_TOKENS"] = std::to_string(o.micro_batch_tokens);
-  auto ranks = run_world("zero_train", world, env);
-  std::vector<RankResult> results(world);
-  for (int r = 0; r < world; ++r) {
-    EXPECT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
-    if (ranks[r].exit_code != 0) return {};
-    const std::string base = out + ".rank" + std::to_string(r);
-    torch::load(results[r].weights, base + ".weights.pt");
-    auto& x = results[r];
+  return run_world_results<RankResult>("zero_train", world, env, [](const RankFiles& files, RankResult& x) {
+    torch::load(x.weights, files.path(".weights.pt"));
     int64_t state_bytes = 0, gradient_bytes = 0, skipped = 0;
-    std::ifstream(base) >> state_bytes >> gradient_bytes >> skipped >> x.parameter_bytes >> x.master_bytes >>
+    files.numbers() >> state_bytes >> gradient_bytes >> skipped >> x.parameter_bytes >> x.master_bytes >>
         x.reference_parameter_bytes >> x.reference_master_bytes;
-    for (const char* suffix : {"", ".weights.pt", ".rollout.pt"}) fs::remove(base + suffix);
-  }
-  return results;
+  });
 }
 
 // (world size, packed micro-batches)

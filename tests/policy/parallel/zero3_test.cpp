@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -54,32 +53,20 @@ struct RankResult {
 std::vector<RankResult> train(int world, const std::string& sharding, int64_t steps, const fs::path& load = {},
                               const fs::path& save = {}, const std::string& model_dir = "",
                               bool checkpointing = false, const std::map<std::string, std::string>& more_env = {}) {
-  const std::string out = scratch("out").string();
-  std::map<std::string, std::string> env = {{"AHA_PARALLEL_OUT", out},
-                                            {"AHA_TEST_SHARDING", sharding},
+  std::map<std::string, std::string> env = {{"AHA_TEST_SHARDING", sharding},
                                             {"AHA_TEST_STEPS", std::to_string(steps)},
                                             {"AHA_TEST_MODEL_DIR", model_dir}};
   if (!load.empty()) env["AHA_TEST_LOAD"] = load.string();
   if (!save.empty()) env["AHA_TEST_SAVE"] = save.string();
   if (checkpointing) env["AHA_TEST_CHECKPOINTING"] = "1";
   env.insert(more_env.begin(), more_env.end());
-  auto ranks = run_world("zero_train", world, env);
-  std::vector<RankResult> results(world);
-  for (int r = 0; r < world; ++r) {
-    EXPECT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
-    if (ranks[r].exit_code != 0) return {};
-    const std::string base = out + ".rank" + std::to_string(r);
-    torch::load(results[r].weights, base + ".weights.pt");
-    if (fs::exists(base + ".rollout.pt")) torch::load(results[r].rollout, base + ".rollout.pt");
-    if (fs::exists(base + ".rollout_files.pt")) torch::load(results[r].rollout_files, base + ".rollout_files.pt");
-    if (fs::exists(base + ".rollout_gathered.pt"))
-      torch::load(results[r].rollout_gathered, base + ".rollout_gathered.pt");
-    auto& x = results[r];
-    std::ifstream(base) >> x.state_bytes >> x.gradient_bytes >> x.skipped >> x.parameter_bytes >> x.master_bytes;
-    for (const char* suffix : {"", ".weights.pt", ".rollout.pt", ".rollout_files.pt", ".rollout_gathered.pt"})
-      fs::remove(base + suffix);
-  }
-  return results;
+  return run_world_results<RankResult>("zero_train", world, env, [](const RankFiles& files, RankResult& x) {
+    torch::load(x.weights, files.path(".weights.pt"));
+    if (files.has(".rollout.pt")) torch::load(x.rollout, files.path(".rollout.pt"));
+    if (files.has(".rollout_files.pt")) torch::load(x.rollout_files, files.path(".rollout_files.pt"));
+    if (files.has(".rollout_gathered.pt")) torch::load(x.rollout_gathered, files.path(".rollout_gathered.pt"));
+    files.numbers() >> x.state_bytes >> x.gradient_bytes >> x.skipped >> x.parameter_bytes >> x.master_bytes;
+  });
 }
 
 class Zero3Sharding : public ::testing::TestWithParam<int> {};
@@ -269,17 +256,14 @@ TEST(Zero3ShardedLoad, WithAReferenceResumesBitForBit) {
 
 TEST(Zero3Config, UnsupportedConfigurationsAreErrorsThatSayWhy) {
   policy::testing::one_thread();
-  const std::string out = scratch("bad").string();
-  auto ranks = run_world("zero3_bad_config", 2, {{"AHA_PARALLEL_OUT", out}});
-  for (int r = 0; r < 2; ++r) {
-    ASSERT_EQ(ranks[r].exit_code, 0) << ranks[r].stderr_text;
-    std::ifstream in(out + ".rank" + std::to_string(r));
+  const bool ran = run_world_reading("zero3_bad_config", 2, {}, [](int, const RankFiles& files) {
+    auto in = files.numbers();  // the errors' messages, one a line
     std::string bf16;
     std::getline(in, bf16);
     EXPECT_NE(bf16.find("BFloat16"), std::string::npos) << bf16;
     EXPECT_NE(bf16.find("float32"), std::string::npos) << bf16;
-    fs::remove(out + ".rank" + std::to_string(r));
-  }
+  });
+  ASSERT_TRUE(ran);
   try {
     policy::parse_sharding("zero4");
     ADD_FAILURE() << "zero4 was accepted";

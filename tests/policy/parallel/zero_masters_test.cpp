@@ -6,16 +6,18 @@
 // accumulate; a weight written between steps re-seeds the rank's masters; and checkpoints:
 // the same layout resumes bit for bit, a zero2 checkpoint resumes unsharded and at another world
 // size and sharding, an unsharded optimizer.pt resumes sharded, and shards written without
-// masters start them from the weights.
+// masters start them from the weights; master_of finds each parameter's own master; and a model
+// with a float32 parameter among bf16 ones gathers each dtype in its own.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "core/files.h"
 #include "policy/parallel/communicator.h"
+#include "policy/parallel/shard_layout.h"
 #include "tests/policy/learner/trainer_test_util.h"
 #include "tests/policy/parallel/world_runner.h"
 #include "tests/policy/parallel/zero_masters_run.h"
@@ -30,24 +32,15 @@ struct RankRun {
   std::vector<torch::Tensor> weights;
   torch::Tensor masters;  // the rank's float32 master range
   int64_t state_bytes = 0, steps = 0, begin = 0, end = 0;
+  int64_t gathered_bytes = 0;  // given to the weights' all-gathers
 };
 
-std::vector<RankRun> run(int world, const std::map<std::string, std::string>& more) {
-  const std::string out = (fs::temp_directory_path() / ("aha-zero-masters-" + std::to_string(::getpid()))).string();
-  std::map<std::string, std::string> env = {{"AHA_PARALLEL_OUT", out}};
-  env.insert(more.begin(), more.end());
-  auto ranks = run_world("zero_masters", world, env);
-  std::vector<RankRun> runs(world);
-  for (int r = 0; r < world; ++r) {
-    EXPECT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
-    if (ranks[r].exit_code != 0) return {};
-    const std::string base = out + ".rank" + std::to_string(r);
-    torch::load(runs[r].weights, base + ".weights.pt");
-    torch::load(runs[r].masters, base + ".masters.pt");
-    std::ifstream(base) >> runs[r].state_bytes >> runs[r].steps >> runs[r].begin >> runs[r].end;
-    for (const auto& f : {base, base + ".weights.pt", base + ".masters.pt"}) fs::remove(f);
-  }
-  return runs;
+std::vector<RankRun> run(int world, const std::map<std::string, std::string>& env) {
+  return run_world_results<RankRun>("zero_masters", world, env, [](const RankFiles& files, RankRun& run) {
+    torch::load(run.weights, files.path(".weights.pt"));
+    torch::load(run.masters, files.path(".masters.pt"));
+    files.numbers() >> run.state_bytes >> run.steps >> run.begin >> run.end >> run.gathered_bytes;
+  });
 }
 
 // The unsharded masters optimizer over the same gradients.
@@ -55,13 +48,16 @@ struct Reference {
   std::vector<torch::Tensor> weights;
   torch::Tensor masters;  // flattened in the parameters' order
 };
-Reference reference(int64_t steps, double clip = 0, int64_t write_at = -1) {
-  auto p = masters_params();
+Reference reference(int64_t steps, double clip = 0, int64_t write_at = -1, int float32_param = -1) {
+  auto p = masters_params(float32_param);
   policy::Optimizer opt(p.groups(), masters_options(true, clip));
   masters_steps(opt, p, 0, steps, write_at);
   Reference r{masters_weights(p), {}};
   std::vector<torch::Tensor> flat;
-  for (const auto& [_, t] : p.named()) flat.push_back(opt.master_of(t).reshape({-1}));
+  for (const auto& [_, t] : p.named()) {
+    const auto master = opt.master_of(t);  // none of a float32 parameter: its weights are
+    flat.push_back((master.defined() ? master : t.detach()).reshape({-1}));
+  }
   r.masters = torch::cat(flat);
   return r;
 }
@@ -132,6 +128,68 @@ INSTANTIATE_TEST_SUITE_P(Worlds, ZeroMasters,
                          ::testing::Values(Case{2, "zero1"}, Case{2, "zero2"}, Case{4, "zero1"}, Case{4, "zero2"}),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            return std::string(info.param.sharding) + "_" + std::to_string(info.param.world) + "ranks";
+                         });
+
+// A bf16 model with a float32 parameter (as DeepSeek-V3's router gate and e_score_correction_bias)
+// under zero1/zero2 with float32 masters: the same weights and masters as the unsharded masters
+// optimizer bit for bit, in rounds of the bucket's size and of 2 elements, and the weights
+// all-gathered per dtype (sharded_adamw.h): per step each rank gives the longest rank's count of
+// bf16 elements in bf16 and of float32 elements in float32. p0 float32: on 2 ranks 10 bf16 and
+// 3 float32 elements, 32 bytes where a float32 gather of the 10-element ranges moves 40; on 3
+// ranks 7 and 3, 26 bytes, not 28. p2 float32 (12 of the 20 elements, massed in the last ranks'
+// ranges): per dtype would move more (56 on 2 ranks, 38 on 3), so everything goes in float32
+// (40, 28) as before.
+struct MixedCase {
+  int world;
+  const char* sharding;
+  int float32_param;
+  int64_t bytes_per_step;
+};
+
+class ZeroMastersMixed : public ::testing::TestWithParam<MixedCase> {};
+
+TEST_P(ZeroMastersMixed, EqualsTheUnshardedMastersAndGathersEachDtypeInItsOwn) {
+  policy::testing::one_thread();
+  const auto [world, sharding, float32_param, bytes_per_step] = GetParam();
+  const std::string what =
+      std::string(sharding) + " on " + std::to_string(world) + " ranks, p" + std::to_string(float32_param) + " float32";
+  const auto ref = reference(kSteps, 0, -1, float32_param);
+  ASSERT_EQ(ref.weights[float32_param].scalar_type(), torch::kFloat32);
+  std::map<std::string, std::string> env = {{"AHA_TEST_SHARDING", sharding},
+                                            {"AHA_TEST_LAST", std::to_string(kSteps)},
+                                            {"AHA_TEST_FLOAT32_PARAM", std::to_string(float32_param)}};
+  auto ranks = run(world, env);
+  ASSERT_EQ(ranks.size(), size_t(world));
+  expect_reference(ranks, ref, what);
+  env["AHA_TEST_GATHER_ROUND"] = "2";  // pieces split across rounds
+  auto rounds = run(world, env);
+  ASSERT_EQ(rounds.size(), size_t(world));
+  expect_reference(rounds, ref, what + ", rounds of 2");
+
+  // The bytes from the layout: per dtype, the most elements of it any rank holds, or everything
+  // in float32, whichever moves fewer.
+  const parallel::ShardLayout layout({3, 5, 12}, world);
+  int64_t bf16 = 0, float32 = 0;
+  for (int r = 0; r < world; ++r) {
+    int64_t b = 0, f = 0;
+    for (const auto& piece : layout.pieces_of(r)) (int(piece.param) == float32_param ? f : b) += piece.length;
+    bf16 = std::max(bf16, b);
+    float32 = std::max(float32, f);
+  }
+  EXPECT_EQ(std::min(2 * bf16 + 4 * float32, 4 * layout.max_shard()), bytes_per_step);
+  for (int r = 0; r < world; ++r) {
+    EXPECT_EQ(ranks[r].gathered_bytes, kSteps * bytes_per_step) << what << ", rank " << r;
+    EXPECT_EQ(rounds[r].gathered_bytes, kSteps * bytes_per_step) << what << ", rounds of 2, rank " << r;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Worlds, ZeroMastersMixed,
+                         ::testing::Values(MixedCase{2, "zero1", 0, 32}, MixedCase{2, "zero2", 0, 32},
+                                           MixedCase{3, "zero1", 0, 26}, MixedCase{3, "zero2", 0, 26},
+                                           MixedCase{2, "zero2", 2, 40}, MixedCase{3, "zero1", 2, 28}),
+                         [](const ::testing::TestParamInfo<MixedCase>& info) {
+                           return std::string(info.param.sharding) + "_" + std::to_string(info.param.world) +
+                                  "ranks_p" + std::to_string(info.param.float32_param) + "_float32";
                          });
 
 // optimizer_masters_test.cpp's check under zero2: 20 updates of about lr = 1e-3 to a weight of
@@ -230,6 +288,21 @@ TEST(ZeroMastersCheckpoint, ShardsWithoutMastersStartThemFromTheWeights) {
     EXPECT_TRUE(torch::equal(r.masters, weights.narrow(0, r.begin, r.end - r.begin)));
   }
   remove_tree(dir);
+}
+
+// master_of's look-ups (optimizer.h indexes the masters) under zero1 with rank-local parameters:
+// zero_masters_scenario.cpp's masters_lookup checks on each rank that every one of 120
+// parameters finds its own master or none, that the shards' pieces hold their own masters, before
+// and after a step, and that an unsharded optimizer.pt loaded into it leaves exactly the
+// rank-local parameters' state.
+TEST(ZeroMastersLookup, EachParameterAndPieceFindsItsOwnMasterOnTwoAndThreeRanks) {
+  policy::testing::one_thread();
+  for (int world : {2, 3}) {
+    const std::string out = scratch("lookup").string();
+    auto ranks = run_world("masters_lookup", world, {{"AHA_PARALLEL_OUT", out}});
+    for (int r = 0; r < world; ++r)
+      EXPECT_EQ(ranks[r].exit_code, 0) << world << " ranks, rank " << r << ":\n" << ranks[r].stderr_text;
+  }
 }
 
 }  // namespace

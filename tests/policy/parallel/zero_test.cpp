@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 
@@ -62,25 +61,15 @@ struct RankResult {
 // Runs zero_train on `world` ranks and returns each rank's result.
 std::vector<RankResult> train(int world, const std::string& sharding, int64_t steps, const fs::path& load = {},
                               const fs::path& save = {}) {
-  const std::string out = scratch("out").string();
-  std::map<std::string, std::string> env = {{"AHA_PARALLEL_OUT", out},
-                                            {"AHA_TEST_SHARDING", sharding},
+  std::map<std::string, std::string> env = {{"AHA_TEST_SHARDING", sharding},
                                             {"AHA_TEST_STEPS", std::to_string(steps)},
                                             {"AHA_TEST_GATHER_ROUND", "1000"}};
   if (!load.empty()) env["AHA_TEST_LOAD"] = load.string();
   if (!save.empty()) env["AHA_TEST_SAVE"] = save.string();
-  auto ranks = run_world("zero_train", world, env);
-  std::vector<RankResult> results(world);
-  for (int r = 0; r < world; ++r) {
-    EXPECT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
-    if (ranks[r].exit_code != 0) return {};
-    const std::string base = out + ".rank" + std::to_string(r);
-    torch::load(results[r].weights, base + ".weights.pt");
-    std::ifstream(base) >> results[r].state_bytes >> results[r].gradient_bytes >> results[r].skipped;
-    fs::remove(base);
-    fs::remove(base + ".weights.pt");
-  }
-  return results;
+  return run_world_results<RankResult>("zero_train", world, env, [](const RankFiles& files, RankResult& x) {
+    torch::load(x.weights, files.path(".weights.pt"));
+    files.numbers() >> x.state_bytes >> x.gradient_bytes >> x.skipped;
+  });
 }
 
 struct ZeroCase {
