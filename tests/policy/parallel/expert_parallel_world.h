@@ -26,6 +26,7 @@ struct Run {
   double aux_loss = 0, load_max = 0, grad_norm = 0;
   std::string packs;  // packed micro-batches per step ("3,2,." ), "." when not packed
   int64_t state_bytes = 0;  // optimizer state this rank holds (moments)
+  int64_t replicated_bytes = 0, master_bytes = 0;  // the other parameters' storage; zero3's master range
 };
 
 // One process, the whole batch, no expert parallelism.
@@ -62,7 +63,7 @@ inline std::vector<Run> train(const std::string& model, int world, bool expert_p
     const std::string base = out + ".rank" + std::to_string(r);
     torch::load(runs[r].weights, base + ".weights.pt");
     std::ifstream(base) >> runs[r].expert_bytes >> runs[r].aux_loss >> runs[r].load_max >> runs[r].grad_norm >>
-        runs[r].skipped >> runs[r].packs >> runs[r].state_bytes;
+        runs[r].skipped >> runs[r].packs >> runs[r].state_bytes >> runs[r].replicated_bytes >> runs[r].master_bytes;
     std::filesystem::remove(base);
     std::filesystem::remove(base + ".weights.pt");
   }
