@@ -398,7 +398,7 @@ torch::Tensor GrpoTrainer::logprobs_of(const Transformer& model, const PolicyBat
 }
 
 int64_t GrpoTrainer::agreed_micro_batches(int64_t mine) const {
-  if (!expert_parallel_) return mine;
+  if (!expert_parallel_ && !fully_sharded_) return mine;
   comm_->set_activity("learner: agreeing on the number of packed micro-batches");
   return static_cast<int64_t>(
       comm_->all_reduce({double(mine)}, c10d::ReduceOp::MAX, "all-reduce of packed micro-batch counts")[0]);
@@ -463,7 +463,7 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
   const int64_t own_micro_batches = packs.empty() ? (B + chunk - 1) / chunk : int64_t(packs.size());
   const int64_t micro_batches = packs.empty() ? own_micro_batches : agreed_micro_batches(own_micro_batches);
   for (int64_t k = 0, i = 0; k < micro_batches; ++k, i += chunk) {
-    if (k >= own_micro_batches) {  // expert parallelism: another rank has more packed micro-batches
+    if (k >= own_micro_batches) {  // expert parallelism or zero3: another rank has more packed micro-batches
       if (sync_ && k + 1 == micro_batches) sync_->arm();
       filler_forward(*policy_, /*backward=*/true);
       if (fully_sharded_) fully_sharded_->after_backward();  // its reductions, as every rank's backward makes them

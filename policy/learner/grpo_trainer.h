@@ -68,6 +68,8 @@
 //   no-grad forward of the reference log-probs (padded or packed) and freed after each, and a
 //   reference refresh copies the policy's master range into it. With options.prefetch the gather
 //   of the next block is in flight while a block computes (fully_sharded.h), bit-identically.
+//   Every forward and backward is collective then, so with packed micro-batches the ranks agree
+//   on their number as under expert parallelism (below).
 // - Expert parallelism (options.expert_parallel, data parallelism of 2 ranks or more, MoE
 //   policies; policy/learner/expert_parallel.h): each rank keeps only its contiguous slice of
 //   every MoE layer's routed experts, tokens travel to their experts' owners and back by
@@ -254,10 +256,11 @@ class GrpoTrainer {
   // when the optimizer step was.
   void update_routing_bias_after(bool step_applied, const torch::Tensor& loads);
   torch::Tensor logprobs_of(const Transformer& model, const PolicyBatch& batch) const;  // no grad
-  // Expert parallelism makes every forward collective (each MoE layer's all-to-all), while the
-  // number of packed micro-batches depends on a rank's sequence lengths: the ranks agree on the
-  // largest number, and a rank with fewer runs filler forwards (one two-token sequence, with
-  // backward when `backward`) that add nothing to any gradient or figure.
+  // Expert parallelism and zero3 make every forward collective (each MoE layer's all-to-all,
+  // each block's gather; zero3's backward reduces too), while the number of packed micro-batches
+  // depends on a rank's sequence lengths: the ranks agree on the largest number, and a rank with
+  // fewer runs filler forwards (one two-token sequence, with backward when `backward`) that add
+  // nothing to any gradient or figure.
   int64_t agreed_micro_batches(int64_t mine) const;
   void filler_forward(const Transformer& model, bool backward) const;
   // WeightMemory::none: the policy holds no memory (a sharded load), nor will the reference.

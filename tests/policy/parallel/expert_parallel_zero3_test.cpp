@@ -144,6 +144,25 @@ TEST(ExpertParallelZero3Settings, NoClippingAReferenceAndPackedMicroBatches) {
   }
 }
 
+// zero3 without expert parallelism has collective forwards and backwards too (block gathers,
+// gradient reductions): with packed micro-batches whose number differs between the ranks (and a
+// reference, whose packed log-prob pass is collective as well) the ranks agree on the largest
+// and run fillers, so the weights are plain data parallelism's instead of a hang.
+TEST(Zero3Packed, RanksWithFewerMicroBatchesKeepTheCollectivesInStep) {
+  policy::testing::one_thread();
+  const std::string model = "deepseek_v3_qlora_groups";
+  const Env packed = {{"AHA_TEST_MICRO_BATCH_TOKENS", "2"}, {"AHA_TEST_BETA", "0.04"}};
+  auto dp = train(model, 2, false, packed);
+  auto zero3 = train(model, 2, false, with(packed, kZero3));
+  ASSERT_EQ(dp.size(), 2u);
+  ASSERT_EQ(zero3.size(), 2u);
+  EXPECT_NE(zero3[0].packs, zero3[1].packs) << "the ranks packed alike";
+  for (int r = 0; r < 2; ++r) {
+    expect_weights_near(zero3[r].weights, dp[r].weights, "packed zero3 rank " + std::to_string(r));
+    EXPECT_NEAR(zero3[r].grad_norm, dp[r].grad_norm, 1e-5) << r;
+  }
+}
+
 // Written under ep+zero3 (with a reference) after step 1 and resumed for step 2: under the same
 // layout bit for bit (also loaded sharded); under ep+zero2, ep unsharded, plain data parallelism
 // and ep+zero3 on 4 ranks, the uninterrupted run's weights (other summation orders: 1e-6, 2e-6
