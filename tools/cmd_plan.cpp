@@ -213,11 +213,13 @@ int plan(const Args& args) {
     // safetensors file at a time for the rollout's copy (bf16 files in shards of at most 5 GiB,
     // as the hub ships them; a smaller model's one file).
     const double buffer = std::min(double(f.parameters) * 2.0, double(int64_t{5} << 30));
-    const auto held = parallel::training_memory(c, 4, in.precision != Precision::fp32, false, Sharding::zero3, in.gpus);
-    std::printf("(zero3 as aha starts: each GPU reads only its float32 master range, %s, from the files, then the "
+    const bool experts_split = in.expert_parallel && c.is_moe();
+    const auto held = parallel::training_memory(c, 4, in.precision != Precision::fp32, false, Sharding::zero3, in.gpus,
+                                                false, experts_split);
+    std::printf("(zero3 as aha starts: each GPU reads only its float32 master range%s, %s, from the files, then the "
                 "rollout's copy, staging one file of %s: %s at start; the whole float32 model, %s, is never loaded)\n",
-                gib(held.weights).c_str(), gib(buffer).c_str(), gib(held.zero3_startup(buffer)).c_str(),
-                gib(4.0 * double(f.parameters)).c_str());
+                experts_split ? " and its routed experts" : "", gib(held.weights).c_str(), gib(buffer).c_str(),
+                gib(held.zero3_startup(buffer)).c_str(), gib(4.0 * double(f.parameters)).c_str());
   }
   return 0;
 }

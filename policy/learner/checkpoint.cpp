@@ -259,6 +259,12 @@ fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state
       if (e) e->scatter_back(o);
     }
   } slice;
+  // ZeRO-3 with expert parallelism: the reference's experts too (its own dispatch), for its save.
+  Slice reference_slice;
+  if (ExpertParallel* experts = trainer.reference_expert_parallel()) {
+    experts->gather_whole(nullptr);
+    reference_slice.e = experts;
+  }
   if (ExpertParallel* experts = trainer.expert_parallel()) {
     Optimizer* moments = trainer.optimizer().sharded() ? nullptr : &trainer.optimizer();
     experts->gather_whole(moments);
@@ -290,7 +296,12 @@ CheckpointState load_checkpoint(const fs::path& dir, GrpoTrainer& trainer) {
   // Expert parallelism: the checkpoint is whole (see save_checkpoint; a sharded one lists the
   // experts whole too); it is read into whole expert tensors and optimizer state, of which each
   // rank then keeps its slice.
+  // ZeRO-3 with expert parallelism reads only this rank's experts (FullyShardedParameters::load)
+  // and their state (Optimizer::load_shards) when the checkpoint's optimizer state is sharded,
+  // so no rank ever holds every expert; a whole optimizer.pt still needs them whole (the
+  // reference's, not in the optimizer, are read as their slice either way).
   ExpertParallel* experts = trainer.expert_parallel();
+  if (experts && trainer.fully_sharded() && fs::exists(dir / "optimizer" / "index.json")) experts = nullptr;
   if (experts) experts->gather_whole(&trainer.optimizer());
   std::pair<CheckpointState, int64_t> loaded;
   try {

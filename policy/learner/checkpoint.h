@@ -29,7 +29,10 @@
 // shard, its experts' moments (and masters) as pieces of the whole expert tensors
 // (optimizer_shards.h), which every layout reads.
 // Loading reads the experts (and their moments) whole and slices them, so a checkpoint resumes
-// with or without expert parallelism, under any sharding but zero3 with it.
+// with or without expert parallelism, under any sharding. With zero3 the experts are gathered for
+// the save as with zero1/zero2 (the reference's too); loading reads only the rank's slice of them
+// (FullyShardedParameters::load) and, from sharded optimizer files, of their moments
+// (Optimizer::load_shards), never every expert; an optimizer.pt is read whole and sliced.
 // Loading copies the weights into the trainer's existing tensors (the optimizer keeps its
 // parameters) and restores optimizer, counters and RNG: continuing then is bit-identical to
 // never having stopped, on the same device and build.

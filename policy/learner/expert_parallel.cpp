@@ -137,15 +137,16 @@ void ExpertParallel::gather_whole(Optimizer* optimizer) {
   model_.set_expert_dispatch(nullptr);
 }
 
-void ExpertParallel::gather_into(Transformer& to) const {
+void ExpertParallel::gather_experts_into(Transformer& to) const {
   torch::NoGradGuard no_grad;
   auto from = model_.named_parameters();
   auto dest = to.named_parameters();
   require(from.size() == dest.size(), "expert parallelism: the copy's parameters differ from the policy's");
   for (size_t i = 0; i < from.size(); ++i) {
     auto& [name, p] = from[i];
+    if (!is_routed_expert_parameter(name)) continue;
     auto& t = dest[i].second;
-    if (is_routed_expert_parameter(name) && p.size(0) != t.size(0)) {
+    if (p.size(0) != t.size(0)) {
       // In the copy's dtype (the rollout's compute dtype): half the bytes on the wire for bf16.
       auto pieces = comm_->all_gather(p.detach().to(t.scalar_type()), "all-gather of the routed experts");
       t.copy_(torch::cat(pieces));
@@ -153,6 +154,16 @@ void ExpertParallel::gather_into(Transformer& to) const {
       t.copy_(p);
     }
   }
+}
+
+void ExpertParallel::gather_into(Transformer& to) const {
+  torch::NoGradGuard no_grad;
+  auto from = model_.named_parameters();
+  auto dest = to.named_parameters();
+  require(from.size() == dest.size(), "expert parallelism: the copy's parameters differ from the policy's");
+  for (size_t i = 0; i < from.size(); ++i)
+    if (!is_routed_expert_parameter(from[i].first)) dest[i].second.copy_(from[i].second);
+  gather_experts_into(to);
   auto from_buffers = model_.named_buffers();
   auto dest_buffers = to.named_buffers();
   for (size_t i = 0; i < from_buffers.size() && i < dest_buffers.size(); ++i)

@@ -47,7 +47,8 @@ void check_expert_parallel(const ModelConfig& config, int world_size);
 class ExpertParallel : public ExpertDispatch {
  public:
   // Shards `model`'s routed experts to this rank's slice (every rank must hold the same whole
-  // weights before: the trainer broadcasts rank 0's first) and sets itself as the model's
+  // weights before: the trainer broadcasts rank 0's first; experts that already hold the rank's
+  // slice, as ZeRO-3's sharded load leaves them, are kept) and sets itself as the model's
   // dispatch. The expert parameter tensors keep their identity (optimizer groups and
   // gradient hooks stay valid); only their size changes.
   ExpertParallel(std::shared_ptr<parallel::Communicator> comm, Transformer& model);
@@ -67,6 +68,9 @@ class ExpertParallel : public ExpertDispatch {
   // copy in the compute dtype): replicated tensors copied, each layer's experts all-gathered in
   // `to`'s dtype. Buffers (the routing bias) copied too.
   void gather_into(Transformer& to) const;
+  // Collective: only `to`'s routed experts, all-gathered in its dtype (ZeRO-3 with expert
+  // parallelism: fully_sharded.h's copy_into fills the rest).
+  void gather_experts_into(Transformer& to) const;
   // Collective, for checkpoints: the model's expert tensors whole again (all-gathered; the
   // dispatch is removed), and with `optimizer` their AdamW moments (and, fp32_master, their
   // float32 masters) too, so that the checkpoint

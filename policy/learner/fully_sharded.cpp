@@ -5,9 +5,12 @@
 #include <c10/core/DeviceGuard.h>
 
 #include <algorithm>
+#include <map>
 
 #include "core/error.h"
+#include "policy/learner/expert_parallel.h"
 #include "policy/model/model_io.h"
+#include "policy/model/weight_memory.h"
 
 namespace aha::policy {
 namespace {
@@ -81,7 +84,68 @@ struct ReleaseOnBackward : torch::autograd::Function<ReleaseOnBackward> {
   }
 };
 
+// Each parameter's first element in the whole model's parameters flattened in
+// named_parameters() order, the numbering ModelCheckpoint::read_parameters reads by. `whole`
+// has the whole shapes (its experts unsliced; it may hold no memory).
+std::map<std::string, int64_t> flat_starts(const Transformer& whole) {
+  std::map<std::string, int64_t> starts;
+  int64_t at = 0;
+  for (const auto& [name, p] : whole.named_parameters()) {
+    starts[name] = at;
+    at += p.numel();
+  }
+  return starts;
+}
+
+// `master` gets the elements [begin, begin + master.numel()) of `layout` (over `named`) from the
+// files. A piece is read where it lies in the whole model; pieces that follow each other there
+// too are read at once (without expert parallelism the range is one read).
+void read_master(const ModelCheckpoint& checkpoint, const std::map<std::string, int64_t>& starts,
+                 const std::vector<std::pair<std::string, torch::Tensor>>& named, const parallel::ShardLayout& layout,
+                 int64_t begin, const torch::Tensor& master) {
+  int64_t run_at = 0, run_out = 0, run_length = 0;  // the read being extended
+  auto flush = [&] {
+    if (run_length > 0) checkpoint.read_parameters(run_at, master.narrow(0, run_out, run_length));
+    run_length = 0;
+  };
+  for (const auto& piece : layout.pieces(begin, begin + master.numel())) {
+    const int64_t at = starts.at(named[piece.param].first) + piece.offset;
+    if (run_length > 0 && at == run_at + run_length) {
+      run_length += piece.length;
+      continue;
+    }
+    flush();
+    run_at = at;
+    run_out = piece.flat_offset - begin;
+    run_length = piece.length;
+  }
+  flush();
+}
+
+// A rank-local expert tensor `p` from the files: this rank's slice (rank r's experts are the
+// r-th of world equal parts of the stacked tensor, contiguous when flattened) when p has the
+// slice's size, the whole tensor when it has the whole one (gathered for a whole-state resume).
+void read_rank_local(const ModelCheckpoint& checkpoint, const std::map<std::string, int64_t>& starts,
+                     const std::string& name, const torch::Tensor& p, int64_t whole_numel, int rank, int world) {
+  require(p.numel() == whole_numel || p.numel() * world == whole_numel,
+          "sharding zero3: expert tensor " + name + " has " + std::to_string(p.numel()) +
+              " elements, neither the whole tensor's " + std::to_string(whole_numel) + " nor 1/" +
+              std::to_string(world) + " of it");
+  const int64_t offset = p.numel() == whole_numel ? 0 : rank * p.numel();
+  torch::NoGradGuard no_grad;
+  checkpoint.read_parameters(starts.at(name) + offset, p.detach().view({-1}));
+}
+
 }  // namespace
+
+std::vector<std::pair<std::string, torch::Tensor>> sharded_parameters(const Transformer& model, bool expert_parallel) {
+  auto all = model.named_parameters();
+  if (!expert_parallel) return all;
+  std::vector<std::pair<std::string, torch::Tensor>> replicated;
+  for (auto& [name, p] : all)
+    if (!is_routed_expert_parameter(name)) replicated.emplace_back(name, p);
+  return replicated;
+}
 
 size_t block_of_parameter(const Transformer& model, const std::string& name) {
   const size_t layers = static_cast<size_t>(model.config().num_hidden_layers);
@@ -103,26 +167,46 @@ size_t block_of_parameter(const Transformer& model, const std::string& name) {
 
 std::unique_ptr<FullyShardedParameters> make_fully_sharded(std::shared_ptr<parallel::Communicator> comm,
                                                            Transformer& model, bool autocast_bf16, bool frozen,
-                                                           bool prefetch, torch::Tensor master) {
+                                                           bool prefetch, bool expert_parallel, torch::Tensor master) {
   FullyShardedOptions o;
   o.gather_dtype = autocast_bf16 ? torch::kBFloat16 : torch::kFloat32;
   o.frozen = frozen;
   o.prefetch = prefetch;
+  o.expert_parallel = expert_parallel;
   return std::make_unique<FullyShardedParameters>(std::move(comm), model, o, std::move(master));
 }
 
-ShardedModel load_model_sharded(const std::filesystem::path& dir, int rank, int world_size, torch::Device device) {
+ShardedModel load_model_sharded(const std::filesystem::path& dir, int rank, int world_size, torch::Device device,
+                                bool expert_parallel) {
   ShardedModel out;
+  out.expert_parallel = expert_parallel;
   // Parameters with their shapes but no memory: only this rank's range is ever read.
   out.model = std::make_unique<Transformer>(read_model_config(dir), torch::kFloat32, device, WeightMemory::none);
+  if (expert_parallel) check_expert_parallel(out.model->config(), world_size);
   out.checkpoint = std::make_shared<const ModelCheckpoint>(dir, *out.model);  // load_model's checks, before any read
   const ModelCheckpoint& checkpoint = *out.checkpoint;
-  const parallel::ShardLayout layout(numels_of(out.model->named_parameters()), world_size);
+  const auto named = sharded_parameters(*out.model, expert_parallel);
+  const parallel::ShardLayout layout(numels_of(named), world_size);
   require(rank >= 0 && rank < world_size, "sharded load: rank " + std::to_string(rank) + " is outside a world of " +
                                               std::to_string(world_size));
   const auto [begin, end] = layout.range(rank);
+  const auto starts = flat_starts(*out.model);
   out.master = torch::empty({end - begin}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
-  checkpoint.read_parameters(begin, out.master);
+  read_master(checkpoint, starts, named, layout, begin, out.master);
+  if (expert_parallel) {
+    // This rank's experts only, whole and float32, into the tensors themselves (set_data keeps
+    // their identity): what ExpertParallel holds once it has sliced a whole model.
+    const int64_t local = out.model->config().num_experts / world_size;
+    for (auto& [name, p] : out.model->named_parameters()) {
+      if (!is_routed_expert_parameter(name)) continue;
+      const int64_t whole_numel = p.numel();
+      auto sizes = p.sizes().vec();
+      sizes[0] = local;
+      auto slice = torch::empty(sizes, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+      read_rank_local(checkpoint, starts, name, slice, whole_numel, rank, world_size);
+      p.set_data(slice);
+    }
+  }
   checkpoint.load_buffers(*out.model);
   return out;
 }
@@ -135,11 +219,21 @@ FullyShardedParameters::FullyShardedParameters(std::shared_ptr<parallel::Communi
                                                const FullyShardedOptions& options, torch::Tensor master)
     : comm_(std::move(comm)),
       model_(model),
-      named_(model.named_parameters()),
+      named_(sharded_parameters(model, options.expert_parallel)),
       layout_(numels_of(named_), comm_ ? comm_->size() : 1),
       options_(options) {
   require(comm_ != nullptr, "sharding zero3: no communicator");
   require(!named_.empty(), "sharding zero3: the model has no parameters");
+  if (options_.expert_parallel) {
+    for (auto& [name, p] : model_.named_parameters())
+      if (is_routed_expert_parameter(name)) {
+        require(p.scalar_type() == torch::kFloat32, "sharding zero3: expert tensor " + name + " is " +
+                                                        c10::toString(p.scalar_type()) + "; the weights must be float32");
+        rank_local_.emplace_back(name, p);
+      }
+    require(!rank_local_.empty(), "sharding zero3 with expert parallelism: the " + model_.config().architecture +
+                                      " model has no routed experts");
+  }
   std::tie(range_begin_, range_end_) = layout_.range(comm_->rank());
   // Loaded sharded (load_model_sharded): the master range is given and the parameters hold no
   // memory; else the range is taken from the parameters' whole weights.
@@ -375,9 +469,19 @@ void FullyShardedParameters::gather_all() {
 
 void FullyShardedParameters::load(const std::filesystem::path& dir) {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
-  const ModelCheckpoint checkpoint(dir, model_);  // validated before the master is touched
+  // Opened for a model of the same config with the whole shapes and no memory: this one's
+  // experts may be a slice (expert parallelism). Validated before anything is touched.
+  const Transformer whole(model_.config(), torch::kFloat32, model_.device(), WeightMemory::none);
+  const ModelCheckpoint checkpoint(dir, whole);
   release_all();
-  checkpoint.read_parameters(range_begin_, master_);
+  const auto starts = flat_starts(whole);
+  read_master(checkpoint, starts, named_, layout_, range_begin_, master_);
+  if (!rank_local_.empty()) {
+    std::map<std::string, int64_t> whole_numel;
+    for (const auto& [name, p] : whole.named_parameters()) whole_numel[name] = p.numel();
+    for (const auto& [name, p] : rank_local_)
+      read_rank_local(checkpoint, starts, name, p, whole_numel.at(name), comm_->rank(), comm_->size());
+  }
   checkpoint.load_buffers(model_);
 }
 
@@ -386,7 +490,7 @@ void FullyShardedParameters::release_all() {
 }
 
 void FullyShardedParameters::copy_into(Transformer& dst) {
-  auto to = dst.named_parameters();
+  auto to = sharded_parameters(dst, options_.expert_parallel);
   require(to.size() == named_.size(), "sharding zero3: the rollout model has other parameters than the policy");
   torch::NoGradGuard no_grad;
   for (size_t b = 0; b < blocks_.size(); ++b) {
@@ -408,8 +512,12 @@ void FullyShardedParameters::copy_into(Transformer& dst) {
 void FullyShardedParameters::copy_master_from(const FullyShardedParameters& from) {
   require(from.range_begin_ == range_begin_ && from.range_end_ == range_end_ && from.named_.size() == named_.size(),
           "sharding zero3: the reference's shard layout differs from the policy's");
+  require(from.rank_local_.size() == rank_local_.size(),
+          "sharding zero3: the reference's expert parallelism differs from the policy's");
   torch::NoGradGuard no_grad;
   master_.copy_(from.master_);
+  // Expert parallelism: both hold this rank's experts, so they are copied here too.
+  for (size_t i = 0; i < rank_local_.size(); ++i) rank_local_[i].second.detach().copy_(from.rank_local_[i].second.detach());
   auto src = from.model_.named_buffers();
   auto dst = model_.named_buffers();
   require(src.size() == dst.size(), "sharding zero3: the reference has other buffers than the policy");

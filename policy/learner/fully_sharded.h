@@ -54,6 +54,16 @@
 //   no gradient shard; its blocks are gathered for its no-grad forwards and freed after each.
 //   copy_master_from() refreshes it from the policy's master ranges (the same layout: no
 //   communication).
+// - Expert parallelism (options.expert_parallel, expert_parallel.h): the routed experts are left
+//   out of everything above. They are split world-ways already (each rank holds its own
+//   n_routed_experts / world, whole, never all-reduced: their gradient is the world's by the
+//   all-to-all's backward), so sharding them again would only gather every rank's experts with
+//   each block and undo the split. The layout, master range, gathers, frees and gradient
+//   reductions cover the other (replicated) parameters only, in the model's order; a decoder
+//   layer's block is its replicated parameters (attention, router, shared experts, norms) while
+//   its experts keep their storage and their .grad for the optimizer (optimizer.h's rank-local
+//   parameters). Loading reads each rank's slice of them (rank r's experts [r E/W, (r+1) E/W))
+//   beside its master range; copy_into() and gather_all() leave them to ExpertParallel.
 // - A parameter must own its storage (not a view of another tensor's), contiguous: an error
 //   names the first that does not.
 #pragma once
@@ -79,7 +89,12 @@ struct FullyShardedOptions {
   torch::ScalarType gather_dtype = torch::kFloat32;  // the dtype blocks are gathered in for use (see above)
   bool frozen = false;    // no gradients: a reference model (see above)
   bool prefetch = false;  // gather the next block while this one computes (see above)
+  bool expert_parallel = false;  // the routed experts are rank-local, left out (see above)
 };
+
+// The parameters FullyShardedParameters shards, in the model's order: all of them, or with
+// expert parallelism all but the routed experts (see above).
+std::vector<std::pair<std::string, torch::Tensor>> sharded_parameters(const Transformer& model, bool expert_parallel);
 
 class FullyShardedParameters : public BlockHooks {
  public:
@@ -96,6 +111,8 @@ class FullyShardedParameters : public BlockHooks {
   FullyShardedParameters& operator=(const FullyShardedParameters&) = delete;
 
   const parallel::ShardLayout& layout() const { return layout_; }
+  // The parameters sharded (sharded_parameters): the layout's, in order; the optimizer's.
+  const std::vector<std::pair<std::string, torch::Tensor>>& named() const { return named_; }
   torch::Tensor master() const { return master_; }  // [range] float32, on the model's device
   torch::ScalarType gather_dtype() const { return options_.gather_dtype; }
   bool frozen() const { return options_.frozen; }
@@ -113,18 +130,22 @@ class FullyShardedParameters : public BlockHooks {
   // ran), moved out.
   torch::Tensor take_grad_shard();
 
-  // Collective: every parameter present, gathered in float32 (whole master precision).
+  // Collective: every sharded parameter present, gathered in float32 (whole master precision).
   void gather_all();
   // The master range (and the model's buffers) read from the model directory `dir` in place,
   // as load_model_sharded reads it (resuming a checkpoint): only this rank's range, never the
-  // whole weights; validated (load_model's checks) before the master is changed.
+  // whole weights; validated (load_model's checks) before the master is changed. With expert
+  // parallelism the experts too: each expert tensor of its slice's size gets this rank's slice,
+  // one gathered whole (expert_parallel.h's gather_whole) the whole tensor.
   void load(const std::filesystem::path& dir);
   void release_all();
-  // Collective: `dst` (the same config; any dtype and device) gets the whole weights and
-  // buffers, block by block, gathered in dst's dtype; no block of this model stays present.
+  // Collective: `dst` (the same config; any dtype and device) gets the whole sharded weights and
+  // the buffers, block by block, gathered in dst's dtype; no block of this model stays present.
+  // With expert parallelism dst's experts are left as they are (ExpertParallel gathers them).
   void copy_into(Transformer& dst);
-  // `from`'s master range and the model's buffers (the routing bias) copied into this one's: the
-  // reference refreshed from the policy. Same layout (model config, world size and rank) required.
+  // `from`'s master range, its rank-local experts (expert parallelism) and the model's buffers
+  // (the routing bias) copied into this one's: the reference refreshed from the policy. Same
+  // layout (model config, world size and rank) required.
   void copy_master_from(const FullyShardedParameters& from);
 
   // Bytes this rank holds now: the parameters' storage, the master shard, the gradient shard
@@ -161,7 +182,8 @@ class FullyShardedParameters : public BlockHooks {
 
   std::shared_ptr<parallel::Communicator> comm_;
   Transformer& model_;
-  std::vector<std::pair<std::string, torch::Tensor>> named_;
+  std::vector<std::pair<std::string, torch::Tensor>> named_;       // sharded, in order
+  std::vector<std::pair<std::string, torch::Tensor>> rank_local_;  // expert parallelism: this rank's experts
   parallel::ShardLayout layout_;
   FullyShardedOptions options_;
   int64_t range_begin_ = 0, range_end_ = 0;
@@ -180,9 +202,11 @@ class FullyShardedParameters : public BlockHooks {
 // parameters that are not float32 (the master weights are float32: load the model in float32
 // and compute in bf16 with autocast).
 // `master` (optional): the policy loaded sharded (see the constructors).
+// `expert_parallel`: the routed experts left out, this rank's slice already in place (see above).
 std::unique_ptr<FullyShardedParameters> make_fully_sharded(std::shared_ptr<parallel::Communicator> comm,
                                                            Transformer& model, bool autocast_bf16, bool frozen,
-                                                           bool prefetch, torch::Tensor master = {});
+                                                           bool prefetch, bool expert_parallel = false,
+                                                           torch::Tensor master = {});
 
 // ZeRO-3's sharded load of the model directory `dir` for rank `rank` of `world_size`: the model
 // in float32 on `device` with parameters that hold no memory (weight_memory.h) and its buffers
@@ -192,14 +216,20 @@ std::unique_ptr<FullyShardedParameters> make_fully_sharded(std::shared_ptr<paral
 // and messages (tensors present, floating dtype, exact shape) come first, so a bad directory is
 // the same aha::Error on every rank before anything is read. Needs no communicator: every rank
 // computes the same layout. The whole model never exists, in any dtype, on any device.
+// `expert_parallel`: the master range is over the replicated parameters (sharded_parameters) and
+// each routed-expert tensor of the model holds this rank's slice of the experts in float32
+// (only those bytes read), as ExpertParallel keeps it; a model without routed experts, or
+// whose experts do not divide by the world size, is check_expert_parallel's error.
 struct ShardedModel {
   std::unique_ptr<Transformer> model;
   torch::Tensor master;  // [range] float32
+  bool expert_parallel = false;  // the model's experts are this rank's slice (see above)
   // The files as opened and checked for the load: a whole copy of the weights (the rollout's,
   // in its own dtype) loads from it (load_into) without opening and checking them again.
   std::shared_ptr<const ModelCheckpoint> checkpoint;
 };
-ShardedModel load_model_sharded(const std::filesystem::path& dir, int rank, int world_size, torch::Device device);
+ShardedModel load_model_sharded(const std::filesystem::path& dir, int rank, int world_size, torch::Device device,
+                                bool expert_parallel = false);
 
 // Which block (BlockHooks numbering) the parameter `name` of `model` belongs to; throws
 // aha::Error for a name that is none of the model's.

@@ -205,9 +205,12 @@ GrpoTrainer::GrpoTrainer(std::unique_ptr<Transformer> policy, const TrainerOptio
 GrpoTrainer::GrpoTrainer(ShardedModel policy, const TrainerOptions& options,
                          std::shared_ptr<parallel::Communicator> comm)
     : GrpoTrainer(std::move(policy.model), options, WeightMemory::none) {
-  require(options_.sharding == Sharding::zero3 && comm && comm->size() > 1 && !options_.expert_parallel,
-          "trainer: a policy loaded sharded trains under sharding zero3 on 2 ranks or more, without expert "
-          "parallelism");
+  require(options_.sharding == Sharding::zero3 && comm && comm->size() > 1,
+          "trainer: a policy loaded sharded trains under sharding zero3 on 2 ranks or more");
+  require(policy.expert_parallel == options_.expert_parallel,
+          std::string("trainer: options.expert_parallel is ") + (options_.expert_parallel ? "on" : "off") +
+              " but the policy was loaded sharded " + (policy.expert_parallel ? "with" : "without") +
+              " its experts split (load_model_sharded's expert_parallel)");
   use_communicator(std::move(comm));
   shard_fully(std::move(policy.master));
 }
@@ -239,17 +242,53 @@ void GrpoTrainer::use_communicator(std::shared_ptr<parallel::Communicator> comm)
 
 void GrpoTrainer::shard_fully(torch::Tensor master) {
   const bool loaded_sharded = master.defined();
+  const bool experts_split = options_.expert_parallel;
+  if (experts_split) {
+    // Expert parallelism first: the experts become (or, loaded sharded, already are) this rank's
+    // slice, rank-local in the optimizer; ZeRO-3 then shards the replicated rest only.
+    check_expert_parallel(policy_->config(), comm_->size());
+    expert_parallel_ = std::make_unique<ExpertParallel>(comm_, *policy_);
+    optimizer_->set_rank_local(comm_, expert_parallel_->expert_parameters());
+  }
   fully_sharded_ = make_fully_sharded(comm_, *policy_, options_.autocast_bf16, /*frozen=*/false, options_.prefetch,
-                                      std::move(master));
-  optimizer_->shard(comm_, Sharding::zero3, policy_->named_parameters(), fully_sharded_->master());
-  fully_sharded_->release_all();  // from now on each rank holds its master range only
+                                      experts_split, std::move(master));
+  optimizer_->shard(comm_, Sharding::zero3, fully_sharded_->named(), fully_sharded_->master());
+  fully_sharded_->release_all();  // from now on each rank holds its master range (and its experts) only
   if (reference_) {
+    if (experts_split) {
+      // The reference's experts split alike, with a dispatch of its own (its forward is
+      // collective too): loaded sharded, copies of the policy's slices (its tensors hold no
+      // memory yet); else sliced from its whole copy of the policy.
+      if (loaded_sharded) {
+        torch::NoGradGuard no_grad;
+        auto from = expert_parallel_->expert_parameters();
+        std::vector<torch::Tensor> to;
+        for (auto& [name, p] : reference_->named_parameters())
+          if (is_routed_expert_parameter(name)) to.push_back(p);
+        for (size_t i = 0; i < to.size(); ++i) to[i].set_data(from.at(i).detach().clone());
+      }
+      reference_expert_parallel_ = std::make_unique<ExpertParallel>(comm_, *reference_);
+    }
     // The reference, sharded alike (its own master range, frozen), from the policy's weights:
     // its whole copy's, or (loaded sharded) a copy of the policy's master range.
     reference_sharded_ = make_fully_sharded(comm_, *reference_, options_.autocast_bf16, /*frozen=*/true,
-                                            options_.prefetch,
+                                            options_.prefetch, experts_split,
                                             loaded_sharded ? fully_sharded_->master().clone() : torch::Tensor());
     reference_sharded_->release_all();
+    // Loaded sharded, the reference's buffers (DeepSeek-V3's routing bias) were never read:
+    // the policy's, as the whole path's copy_weights gives them.
+    if (loaded_sharded) reference_sharded_->copy_master_from(*fully_sharded_);
+  }
+}
+
+void GrpoTrainer::copy_policy_into(Transformer& to) const {
+  if (fully_sharded_) {
+    fully_sharded_->copy_into(to);
+    if (expert_parallel_) expert_parallel_->gather_experts_into(to);
+  } else if (expert_parallel_) {
+    expert_parallel_->gather_into(to);
+  } else {
+    copy_weights(*policy_, to);
   }
 }
 
@@ -267,13 +306,15 @@ void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm
   }
   reference_sharded_.reset();
   fully_sharded_.reset();
+  reference_expert_parallel_.reset();
   expert_parallel_.reset();
   refresh_reference();
   if (options_.expert_parallel && comm_->size() > 1) {
     check_expert_parallel(policy_->config(), comm_->size());
-    require(options_.sharding != Sharding::zero3,
-            "trainer: expert_parallel works with sharding none, zero1 or zero2 (zero3 would gather every rank's "
-            "experts for each block's forward, undoing the split)");
+    if (options_.sharding == Sharding::zero3) {  // the experts split, the rest fully sharded
+      shard_fully(torch::Tensor());
+      return;
+    }
     expert_parallel_ = std::make_unique<ExpertParallel>(comm_, *policy_);
     const int64_t bucket_bytes = comm_->options().bucket_megabytes << 20;
     // The experts live on one rank each: their gradient is already the world's (see header).
@@ -304,16 +345,18 @@ void GrpoTrainer::set_data_parallel(std::shared_ptr<parallel::Communicator> comm
 
 void GrpoTrainer::refresh_reference() {
   if (!reference_) return;
+  // ZeRO-3: both are sharded alike; each rank copies its master range (and, with expert
+  // parallelism, its experts: both hold the same slice) with no communication.
+  if (reference_sharded_) {
+    reference_sharded_->copy_master_from(*fully_sharded_);
+    return;
+  }
   // Expert parallelism: the policy holds this rank's experts only; the reference is whole.
   if (expert_parallel_) {
     expert_parallel_->gather_into(*reference_);
     return;
   }
-  // ZeRO-3: both are sharded alike; each rank copies its master range (no communication).
-  if (reference_sharded_)
-    reference_sharded_->copy_master_from(*fully_sharded_);
-  else
-    copy_weights(*policy_, *reference_);
+  copy_weights(*policy_, *reference_);
 }
 
 torch::Tensor GrpoTrainer::reference_logprobs(const PolicyBatch& batch) const {
@@ -332,12 +375,14 @@ torch::Tensor GrpoTrainer::logprobs_of(const Transformer& model, const PolicyBat
   if (options_.micro_batch_tokens > 0) {
     auto out = torch::zeros({B, batch.input_ids.size(1) - 1}, torch::TensorOptions(device).dtype(torch::kFloat32));
     const auto packs = pack_micro_batches(batch, options_.micro_batch_tokens, device);
+    // Agreed once, before any forward: a collective in the loop condition would run once per
+    // filler on this rank, and a forward that is itself collective (a split or sharded reference)
+    // must not meet another rank's agreement.
+    const int64_t micro_batches = agreed_micro_batches(int64_t(packs.size()));
     for (const auto& p : packs)
       p.scatter_into(out, forward_rows(model, p.input_ids, {}, options_.temperature, Entropy::none, false,
                                        p.positions, p.segment_ids)
                               .logprobs);
-    // Agreed once: a collective in the loop condition would run once per filler on this rank.
-    const int64_t micro_batches = agreed_micro_batches(int64_t(packs.size()));
     for (int64_t k = int64_t(packs.size()); k < micro_batches; ++k) filler_forward(model, /*backward=*/false);
     return out;
   }
@@ -353,7 +398,7 @@ torch::Tensor GrpoTrainer::logprobs_of(const Transformer& model, const PolicyBat
 }
 
 int64_t GrpoTrainer::agreed_micro_batches(int64_t mine) const {
-  if (!expert_parallel_) return mine;
+  if (!expert_parallel_ && !fully_sharded_) return mine;
   comm_->set_activity("learner: agreeing on the number of packed micro-batches");
   return static_cast<int64_t>(
       comm_->all_reduce({double(mine)}, c10d::ReduceOp::MAX, "all-reduce of packed micro-batch counts")[0]);
@@ -418,9 +463,10 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
   const int64_t own_micro_batches = packs.empty() ? (B + chunk - 1) / chunk : int64_t(packs.size());
   const int64_t micro_batches = packs.empty() ? own_micro_batches : agreed_micro_batches(own_micro_batches);
   for (int64_t k = 0, i = 0; k < micro_batches; ++k, i += chunk) {
-    if (k >= own_micro_batches) {  // expert parallelism: another rank has more packed micro-batches
+    if (k >= own_micro_batches) {  // expert parallelism or zero3: another rank has more packed micro-batches
       if (sync_ && k + 1 == micro_batches) sync_->arm();
       filler_forward(*policy_, /*backward=*/true);
+      if (fully_sharded_) fully_sharded_->after_backward();  // its reductions, as every rank's backward makes them
       continue;
     }
     const PackedMicroBatch* pack = packs.empty() ? nullptr : &packs[size_t(k)];

@@ -68,6 +68,8 @@
 //   no-grad forward of the reference log-probs (padded or packed) and freed after each, and a
 //   reference refresh copies the policy's master range into it. With options.prefetch the gather
 //   of the next block is in flight while a block computes (fully_sharded.h), bit-identically.
+//   Every forward and backward is collective then, so with packed micro-batches the ranks agree
+//   on their number as under expert parallelism (below).
 // - Expert parallelism (options.expert_parallel, data parallelism of 2 ranks or more, MoE
 //   policies; policy/learner/expert_parallel.h): each rank keeps only its contiguous slice of
 //   every MoE layer's routed experts, tokens travel to their experts' owners and back by
@@ -77,10 +79,15 @@
 //   ranks: the update equals plain data parallelism's. Between steps policy() holds this
 //   rank's experts only (expert_parallel()->gather_into copies the whole model, e.g. for the
 //   rollout). With sharding zero1/zero2 the replicated parameters' state is sharded (and, zero2,
-//   their gradients reduced to their shards) while the experts' stays with its rank; zero3 is
-//   an error. Packed micro-batches and activation checkpointing work (the ranks agree on the
-//   number of micro-batches). A reference model (beta > 0) is whole on every rank, refreshed by
-//   gathering the experts.
+//   their gradients reduced to their shards) while the experts' stays with its rank. With zero3
+//   the replicated parameters are fully sharded (fully_sharded.h leaves the experts out: its
+//   master ranges, gathers and reductions cover the rest) while each rank keeps its experts
+//   whole in float32 with their gradient and AdamW state, and the clipping norm adds their
+//   squares (summed over ranks) to the master ranges' in one all-reduce. Packed micro-batches and
+//   activation checkpointing work (the ranks agree on the number of micro-batches). A reference
+//   model (beta > 0) is whole on every rank, refreshed by gathering the experts; under zero3 it
+//   is split as the policy is (its master range, its experts' slices and its own dispatch, so
+//   its forward is collective too), refreshed by copying both, without communication.
 // - Mixture-of-experts policies (Qwen3-MoE): each micro-batch's router logits give the
 //   auxiliary load-balancing loss of transformers (policy/model/moe_routing.h) over its real
 //   tokens; with router_aux_loss_coef > 0 the loss adds coef x aux x (micro-batch rows /
@@ -188,8 +195,8 @@ class GrpoTrainer {
   // ZeRO-3 from a sharded load (fully_sharded.h's load_model_sharded, every rank from the same
   // files): data parallel over `comm` from the start, as set_data_parallel would make it, but
   // with no broadcast and no whole copy of the weights, the reference (beta > 0) included: its
-  // master range is a copy of the policy's. Needs options.sharding zero3, 2 ranks or more and
-  // no expert parallelism (an error says so).
+  // master range (and its experts' slices) are copies of the policy's. Needs options.sharding
+  // zero3, 2 ranks or more, and options.expert_parallel as the load had it (an error says so).
   GrpoTrainer(ShardedModel policy, const TrainerOptions& options, std::shared_ptr<parallel::Communicator> comm);
 
   TrainStepMetrics train_step(const PolicyBatch& batch);
@@ -234,6 +241,12 @@ class GrpoTrainer {
   FullyShardedParameters* reference_sharded() const { return reference_sharded_.get(); }
   // Expert parallelism's dispatch and shard of the experts, or null (off, or one process).
   ExpertParallel* expert_parallel() const { return expert_parallel_.get(); }
+  // ZeRO-3 with expert parallelism and beta > 0: the reference model's, or null.
+  ExpertParallel* reference_expert_parallel() const { return reference_expert_parallel_.get(); }
+  // Collective where the policy is split (every rank calls it): the whole policy's weights and
+  // buffers into `to` (the same config; any dtype, e.g. the rollout's copy in the compute dtype),
+  // gathered in to's dtype under ZeRO-3 and expert parallelism, never a whole float32 copy.
+  void copy_policy_into(Transformer& to) const;
   const TrainerOptions& options() const { return options_; }
   int64_t steps_done() const { return steps_done_; }           // train_step calls so far
   void set_steps_done(int64_t steps) { steps_done_ = steps; }  // for checkpoint loading
@@ -243,10 +256,11 @@ class GrpoTrainer {
   // when the optimizer step was.
   void update_routing_bias_after(bool step_applied, const torch::Tensor& loads);
   torch::Tensor logprobs_of(const Transformer& model, const PolicyBatch& batch) const;  // no grad
-  // Expert parallelism makes every forward collective (each MoE layer's all-to-all), while the
-  // number of packed micro-batches depends on a rank's sequence lengths: the ranks agree on the
-  // largest number, and a rank with fewer runs filler forwards (one two-token sequence, with
-  // backward when `backward`) that add nothing to any gradient or figure.
+  // Expert parallelism and zero3 make every forward collective (each MoE layer's all-to-all,
+  // each block's gather; zero3's backward reduces too), while the number of packed micro-batches
+  // depends on a rank's sequence lengths: the ranks agree on the largest number, and a rank with
+  // fewer runs filler forwards (one two-token sequence, with backward when `backward`) that add
+  // nothing to any gradient or figure.
   int64_t agreed_micro_batches(int64_t mine) const;
   void filler_forward(const Transformer& model, bool backward) const;
   // WeightMemory::none: the policy holds no memory (a sharded load), nor will the reference.
@@ -264,6 +278,7 @@ class GrpoTrainer {
   std::unique_ptr<FullyShardedParameters> fully_sharded_;  // zero3; refers to policy_, destroyed first
   std::unique_ptr<FullyShardedParameters> reference_sharded_;  // zero3 with beta > 0; refers to reference_
   std::unique_ptr<ExpertParallel> expert_parallel_;         // refers to policy_, destroyed first
+  std::unique_ptr<ExpertParallel> reference_expert_parallel_;  // zero3 with expert parallelism and beta > 0
 };
 
 // Copies every weight and buffer (the routing bias) of `from` into `to` (same config; dtypes

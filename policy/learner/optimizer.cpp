@@ -67,17 +67,12 @@ double squared_norm(const std::vector<torch::Tensor>& grads) {
   return sum;
 }
 
-std::vector<std::pair<std::string, int64_t>> sizes_of(const std::vector<std::pair<std::string, torch::Tensor>>& named) {
-  std::vector<std::pair<std::string, int64_t>> out;
-  for (const auto& [name, p] : named) out.emplace_back(name, p.numel());
-  return out;
-}
-
-// A parameter's whole AdamW state from sharded checkpoint pieces (`p` at its whole size), or
-// null when it was never updated (AdamW keeps no state then).
-std::unique_ptr<torch::optim::AdamWParamState> whole_state(OptimizerShardReader& reader, size_t param,
-                                                           const torch::Tensor& p) {
-  auto range = reader.read(param, 0, p.numel());
+// A parameter's AdamW state from sharded checkpoint pieces: of `p`'s elements, which are the
+// saved parameter's from `offset` on (0: p is the whole parameter; a rank-local slice: where the
+// slice starts), or null when it was never updated (AdamW keeps no state then).
+std::unique_ptr<torch::optim::AdamWParamState> state_of(OptimizerShardReader& reader, size_t param,
+                                                        const torch::Tensor& p, int64_t offset = 0) {
+  auto range = reader.read(param, offset, p.numel());
   if (range.step == 0) return nullptr;
   auto s = std::make_unique<torch::optim::AdamWParamState>();
   s->step(range.step);
@@ -502,8 +497,6 @@ void Optimizer::shard(std::shared_ptr<parallel::Communicator> comm, Sharding mod
       group_of_param[p.unsafeGetTensorImpl()] = g;
       ++count;
     }
-  require(local_.empty() || mode != Sharding::zero3,
-          "optimizer: rank-local parameters (expert parallelism) do not combine with sharding zero3");
   std::vector<size_t> group_of;
   std::set<const void*> seen;
   for (const auto& [name, p] : named) {
@@ -673,21 +666,32 @@ void Optimizer::save_shards(const std::filesystem::path& dir,
   write_shard_index(dir, index);
 }
 
+int64_t Optimizer::slice_offset(const torch::Tensor& p) const {
+  const auto* local = rank_local(p.unsafeGetTensorImpl());
+  if (!local || local_comm_->size() == 1 || p.numel() != local->slice_numel) return -1;
+  return local_comm_->rank() * local->slice_numel;
+}
+
 void Optimizer::load_shards(const std::filesystem::path& dir,
                             const std::vector<std::pair<std::string, torch::Tensor>>& named) {
-  OptimizerShardReader reader(dir, sizes_of(named));
+  // The index lists every parameter whole: a rank-local slice stands for world of its size.
+  std::vector<std::pair<std::string, int64_t>> sizes;
+  for (const auto& [name, p] : named) sizes.emplace_back(name, p.numel() * (slice_offset(p) >= 0 ? local_comm_->size() : 1));
+  OptimizerShardReader reader(dir, sizes);
   torch::NoGradGuard no_grad;
   allocate_masters();
   // Everything is read before anything changes: the masters first (none saved: from the weights).
   const auto saved_masters = read_masters(reader, named);
   if (sharded_) {
-    // Rank-local parameters (gathered whole by the caller) get their whole state here.
+    // Rank-local parameters get their state here: whole when the caller gathered them whole,
+    // else (ZeRO-3 with expert parallelism) their slice's, read straight from the pieces.
     std::vector<std::pair<const void*, std::unique_ptr<torch::optim::AdamWParamState>>> local;
     for (size_t i = 0; i < named.size(); ++i) {
       const auto& p = named[i].second;
       if (!is_rank_local(p)) continue;
       const auto master = master_of(p);  // fp32_master: AdamW's tensor
-      if (auto s = whole_state(reader, i, master.defined() ? master : p)) local.emplace_back(adamw_key(p), std::move(s));
+      if (auto s = state_of(reader, i, master.defined() ? master : p, std::max<int64_t>(0, slice_offset(p))))
+        local.emplace_back(adamw_key(p), std::move(s));
     }
     sharded_->load(reader);
     auto& state = adamw_->state();
@@ -699,7 +703,7 @@ void Optimizer::load_shards(const std::filesystem::path& dir,
     for (size_t i = 0; i < named.size(); ++i) {
       auto p = named[i].second;
       if (auto master = master_of(p); master.defined()) p = master;  // fp32_master: AdamW's tensor
-      if (auto s = whole_state(reader, i, p)) states.emplace_back(p.unsafeGetTensorImpl(), std::move(s));
+      if (auto s = state_of(reader, i, p)) states.emplace_back(p.unsafeGetTensorImpl(), std::move(s));
     }
     auto& state = adamw_->state();
     state.clear();
@@ -718,7 +722,9 @@ std::vector<torch::Tensor> Optimizer::read_masters(OptimizerShardReader& reader,
   for (const auto& m : masters_) {
     const auto it = index_of.find(m.param.unsafeGetTensorImpl());
     require(it != index_of.end(), "optimizer: load_shards: a parameter with a float32 master is not among `named`");
-    auto t = reader.read_master(it->second, std::max<int64_t>(m.offset, 0), m.master.numel());
+    // A sharded piece at its offset; a whole master from 0, or from its slice's start.
+    const int64_t at = m.offset >= 0 ? m.offset : std::max<int64_t>(0, slice_offset(m.param));
+    auto t = reader.read_master(it->second, at, m.master.numel());
     saved.push_back(t.defined() ? t.to(m.master.device()).view(m.master.sizes()) : t);
   }
   return saved;

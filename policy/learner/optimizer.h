@@ -43,7 +43,8 @@
 //   Its state is saved per rank with save_shards() (optimizer_shards.h), which load_shards()
 //   reads under any world size, sharded or not; load() of an unsharded file also works sharded.
 // - Rank-local parameters (set_rank_local, expert parallelism) keep their AdamW state here on
-//   their rank, sharded or not: zero1/zero2 then shard the other (replicated) parameters only,
+//   their rank, sharded or not: zero1/zero2/zero3 then shard the other (replicated) parameters
+//   only (zero3: the master range of FullyShardedParameters, which leaves the experts out too),
 //   and the global norm still covers every parameter, with no collective beyond the shards' one.
 #pragma once
 #include <torch/torch.h>
@@ -130,7 +131,8 @@ class Optimizer {
 
   // ZeRO-1/2/3 from now on, before the first step, over `named`: the model's parameters in order,
   // which must be the groups' parameters less the rank-local ones (set_rank_local, which comes
-  // first; not with zero3), each once. A world of one rank or Sharding::none change nothing.
+  // first; with zero3 FullyShardedParameters::named(), the experts left out alike), each once.
+  // A world of one rank or Sharding::none change nothing.
   // ZeRO-3 takes `master`: this rank's float32 range of the flattened parameters
   // (FullyShardedParameters::master()), which the steps update instead of the parameters.
   void shard(std::shared_ptr<parallel::Communicator> comm, Sharding mode,
@@ -154,9 +156,11 @@ class Optimizer {
   // Reads a save_shards directory written under any world size, sharding or expert layout into
   // this optimizer, sharded or not, with the masters of its pieces (fp32_master; none saved:
   // from the weights), everything read and checked before anything changes (a master that is
-  // not float32 of its piece's length is an error naming it). `named`: the model's parameters in order, at their whole
-  // size (rank-local ones gathered whole: they get their whole state, which the caller slices,
-  // expert_parallel.h's scatter_back). Throws aha::Error naming the file at fault.
+  // not float32 of its piece's length is an error naming it). `named`: the model's parameters in
+  // order, at their whole size, but for rank-local ones: gathered whole they get their whole
+  // state, which the caller slices (expert_parallel.h's scatter_back); left as this rank's slice
+  // (ZeRO-3 with expert parallelism, which never gathers them) they get the slice's state only.
+  // Throws aha::Error naming the file at fault.
   void load_shards(const std::filesystem::path& dir, const std::vector<std::pair<std::string, torch::Tensor>>& named);
   // Bytes of AdamW state this rank holds (moments, and fp32_master's masters), and of gradients
   // it holds now.
@@ -226,6 +230,9 @@ class Optimizer {
     int64_t slice_numel = 0;  // its size when set: this rank's slice (the tensor may be gathered whole since)
   };
   const RankLocal* rank_local(const void* impl) const;
+  // A rank-local parameter held as its slice (not gathered whole), with 2 ranks or more: the
+  // slice's first element in the whole tensor; anything else -1.
+  int64_t slice_offset(const torch::Tensor& p) const;
   bool is_rank_local(const torch::Tensor& p) const { return rank_local(p.unsafeGetTensorImpl()) != nullptr; }
   // The key of p's AdamW state: its whole master's (fp32_master), else its own.
   const void* adamw_key(const torch::Tensor& p) const;

@@ -96,6 +96,15 @@ int64_t routed_expert_parameters(const ModelConfig& c) {
   return total;
 }
 
+int64_t largest_replicated_block(const ModelConfig& c) {
+  int64_t largest = c.vocab_size * c.hidden_size;  // the embedding (and an untied head)
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const int64_t experts = c.is_moe_layer(l) ? c.num_experts * 3 * c.moe_intermediate_size * c.hidden_size : 0;
+    largest = std::max(largest, decoder_layer_parameter_count(c, l) - experts);
+  }
+  return largest;
+}
+
 ShardingPlan plan_sharding(const ModelConfig& c, const PlanInputs& in, Sharding sharding) {
   const auto f = model_footprint(c, in);
   const auto bytes = precision_bytes(in.precision);
@@ -112,8 +121,10 @@ ShardingPlan plan_sharding(const ModelConfig& c, const PlanInputs& in, Sharding 
   if (sharding == Sharding::zero2 || sharding == Sharding::zero3) p.gradients /= n;
   if (sharding == Sharding::zero3) {
     p.weights /= n;
-    // One block gathered whole while it is used; with one GPU nothing is gathered.
-    if (in.gpus > 1) p.gathered = double(f.largest_block) * double(bytes.weight);
+    // One block gathered whole while it is used; with one GPU nothing is gathered. Under expert
+    // parallelism a block's routed experts are local, so only the rest of it is gathered.
+    const double block = experts > 0 ? double(largest_replicated_block(c)) : double(f.largest_block);
+    if (in.gpus > 1) p.gathered = block * double(bytes.weight);
   }
   p.weights += local_experts * double(bytes.weight);
   p.gradients += local_experts * double(bytes.gradient);
@@ -137,12 +148,13 @@ TrainingMemory training_memory(const ModelConfig& c, int64_t element_bytes, bool
   if (reference) m.reference = params * e;
   if (sharding != Sharding::none) m.optimizer /= n;
   if (sharding == Sharding::zero2 || sharding == Sharding::zero3) m.gradients /= n;
-  if (expert_parallel && ranks > 1) {
-    // The rank's slice of the experts whole; the replicated rest as the sharding says (zero1/2).
-    const double experts = double(routed_expert_parameters(c)), replicated = params - experts;
-    const double local_experts = experts / n;
+  const bool experts_split = expert_parallel && ranks > 1;
+  const double experts = experts_split ? double(routed_expert_parameters(c)) : 0.0;
+  const double replicated = params - experts, local_experts = experts / n;
+  if (experts_split) {
+    // The rank's slice of the experts whole; the replicated rest as the sharding says.
     m.weights = (replicated + local_experts) * e;
-    m.gradients = (replicated / (sharding == Sharding::zero2 ? n : 1.0) + local_experts) * e;
+    m.gradients = (replicated / (sharding == Sharding::zero2 || sharding == Sharding::zero3 ? n : 1.0) + local_experts) * e;
     m.optimizer = 2 * (replicated / (sharding != Sharding::none ? n : 1.0) + local_experts) * e;
     m.rollout_weights = params * (autocast_bf16 ? 2.0 : e);
   }
@@ -158,10 +170,14 @@ TrainingMemory training_memory(const ModelConfig& c, int64_t element_bytes, bool
   if (sharding == Sharding::zero3) {
     require(element_bytes == 4, "training memory: zero3 keeps float32 master weights (4 bytes), not " +
                                     std::to_string(element_bytes) + "-byte weights");
-    m.weights /= n;
-    m.reference /= n;  // the reference's master range (float32: e = 4)
+    // The master range of the replicated parameters (all of them without expert parallelism),
+    // plus the rank's experts whole; the reference alike (float32: e = 4).
+    m.weights = (replicated / n + local_experts) * 4.0;
+    if (reference) m.reference = m.weights;
+    // A block's routed experts are never gathered under expert parallelism.
     PlanInputs in;
-    m.gathered = (prefetch ? 3.0 : 2.0) * 4.0 * double(model_footprint(c, in).largest_block);
+    const double block = experts_split ? double(largest_replicated_block(c)) : double(model_footprint(c, in).largest_block);
+    m.gathered = (prefetch ? 3.0 : 2.0) * 4.0 * block;
     m.rollout_weights = params * (autocast_bf16 ? 2.0 : 4.0);
   }
   return m;

@@ -16,7 +16,8 @@
 //   zero1  optimizer state / N
 //   zero2  optimizer state / N, gradients / N
 //   zero3  optimizer state / N, gradients / N, weights / N, plus one gathered block at a time
-//          (the largest decoder layer or the embedding, at the weights' bytes), which also
+//          (the largest decoder layer or the embedding, at the weights' bytes; with expert
+//          parallelism the largest less its routed experts, largest_replicated_block), which also
 //          serves a rollout that gathers the weights layer by layer (aha's rollout keeps a
 //          whole copy instead: training_memory below counts it)
 //
@@ -82,6 +83,9 @@ struct PlanInputs {
 // Parameters of every MoE layer's routed experts (3 x moe_intermediate x hidden each); 0 for a
 // dense model.
 int64_t routed_expert_parameters(const ModelConfig& config);
+// The largest block ZeRO-3 gathers under expert parallelism: the embedding, or a decoder layer's
+// parameters less its routed experts (which stay on their ranks).
+int64_t largest_replicated_block(const ModelConfig& config);
 
 // Throws aha::Error naming the input at fault (gpus, tokens or rows < 1).
 void validate(const PlanInputs& inputs);
@@ -116,9 +120,11 @@ ShardingPlan plan_sharding(const ModelConfig& config, const PlanInputs& inputs, 
 //          dtype, P x (2 with bf16 autocast, else 4), resident for the run
 //   reference (beta > 0): P e, whole on every rank; zero3: 4 P / N (its frozen master range; its
 //          blocks are gathered one at a time, in the policy's gathered figure's room).
-//   expert_parallel (N > 1, sharding none, zero1 or zero2): the routed experts X count X / N in
-//          weights, gradients and optimizer, the other P - X as the sharding says, and the
-//          rollout's whole copy (P x (2 with bf16 autocast, else e)) is resident for the run.
+//   expert_parallel (N > 1): the routed experts X count X / N in weights, gradients and
+//          optimizer, the other P - X as the sharding says, and the rollout's whole copy
+//          (P x (2 with bf16 autocast, else e)) is resident for the run. With zero3: weights (and
+//          the reference's) 4 ((P - X) / N + X / N), gradients the same, optimizer twice that, and
+//          the gathered block is the largest_replicated_block (a layer's experts stay local).
 //   fp32_master (weights of e = 2 bytes; sharding none, zero1 or zero2): AdamW's moments and the
 //          master copy are float32, optimizer 3 x 4 bytes for each element whose moments the rank
 //          holds: P unsharded, P / N under zero1/zero2 (the masters are sharded with the moments,
@@ -126,8 +132,8 @@ ShardingPlan plan_sharding(const ModelConfig& config, const PlanInputs& inputs, 
 //          rank's experts X / N plus the replicated rest as the sharding says.
 // Start-up under zero3 (zero3_startup): each rank reads its master range from the files and the
 // rollout's copy in the compute dtype (policy/learner/fully_sharded.h's sharded load), so the
-// peak while loading is the master range, the reference's (beta > 0), the rollout's copy and the
-// read buffer (what loading stages at once, e.g. load_staging_bytes in policy/model/model_io.h),
+// peak while loading is the master range (with expert parallelism, and the rank's experts:
+// `weights`), the reference's (beta > 0), the rollout's copy and the read buffer (what loading stages at once, e.g. load_staging_bytes in policy/model/model_io.h),
 // never the whole float32 model, and below the steady state.
 struct TrainingMemory {
   double weights = 0, gradients = 0, optimizer = 0, gathered = 0, rollout_weights = 0, reference = 0;

@@ -331,15 +331,17 @@ void GrpoRun::prepare() {
   LoadOptions load;
   load.device = device_;
   load.dtype = parse_dtype(recipe_.model.dtype);
-  // ZeRO-3 loads sharded: each rank reads only its float32 master range from the files, never
-  // the whole model (fully_sharded.h). A model.dtype other than float32, or expert parallelism,
-  // takes the whole load, after which the trainer's checks say why zero3 refuses them.
+  // ZeRO-3 loads sharded: each rank reads only its float32 master range from the files (with
+  // expert parallelism the replicated parameters' range and its own experts), never the whole
+  // model (fully_sharded.h). A model.dtype other than float32 takes the whole load, after which
+  // the trainer's checks say why zero3 refuses it.
   const bool sharded_load = comm_ && comm_->size() > 1 && recipe_.trainer.sharding == policy::Sharding::zero3 &&
-                            !recipe_.trainer.expert_parallel && load.dtype == torch::kFloat32;
+                            load.dtype == torch::kFloat32;
   policy::ShardedModel sharded;
   std::unique_ptr<Transformer> whole;
   if (sharded_load)
-    sharded = policy::load_model_sharded(model_dir_, comm_->rank(), comm_->size(), device_);
+    sharded = policy::load_model_sharded(model_dir_, comm_->rank(), comm_->size(), device_,
+                                         recipe_.trainer.expert_parallel);
   else
     whole = load_model(model_dir_, load);
   const ModelConfig config = sharded_load ? sharded.model->config() : whole->config();
@@ -401,11 +403,7 @@ SamplingOptions sampling_options(const Recipe& r, const std::vector<int64_t>& eo
 void GrpoRun::sync_rollout_weights() {
   if (!rollout_policy_) return;
   if (comm_) comm_->set_activity("gathering the sharded weights for the rollout");
-  if (trainer_->expert_parallel()) {
-    trainer_->expert_parallel()->gather_into(*rollout_policy_);
-    return;
-  }
-  trainer_->fully_sharded()->copy_into(*rollout_policy_);
+  trainer_->copy_policy_into(*rollout_policy_);
 }
 
 Metrics GrpoRun::evaluate_now(int64_t step) {

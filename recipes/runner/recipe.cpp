@@ -391,16 +391,11 @@ Recipe parse_recipe(const std::string& json_text, const fs::path& file, const st
       throw Error(what + ": algorithm.fp32_master_weights keeps float32 masters of a bf16 model: model.dtype "
                   "must be \"bfloat16\" (got \"" + recipe.model.dtype + "\")");
   }
-  // Expert parallelism (policy/learner/expert_parallel.h): what it does not do yet is said here;
-  // the model (an MoE whose experts divide by the world size) is checked where it is known.
-  // zero1/zero2 shard the replicated parameters' state (the experts' stays with their rank);
-  // zero3 would shard the experts' weights again.
-  if (t.expert_parallel) {
-    if (t.sharding == policy::Sharding::zero3)
-      throw Error(what + ": parallel.expert_parallel is not available with parallel.sharding zero3 (its fully "
-                  "sharded parameters would split the experts' weights again and gather them for every block): use "
-                  "sharding \"none\", \"zero1\" or \"zero2\"");
-  }
+  // Expert parallelism (policy/learner/expert_parallel.h) combines with every sharding: zero1/
+  // zero2 shard the replicated parameters' state, zero3 the replicated parameters themselves
+  // (fully_sharded.h leaves the experts out), while each rank's experts keep their weights and
+  // state whole on it. The model (an MoE whose experts divide by the world size) is checked where
+  // it is known; zero3's float32 weights and its refusal of fp32_master_weights are said above.
   if (doc.HasMember("reward")) doc.RemoveMember("reward");  // where, not what: see recipe.h
   // How the learner's state is laid out over the ranks is no more part of what a run computes
   // than the world size is: a run may resume under another sharding (checkpoint.h).

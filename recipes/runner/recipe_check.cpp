@@ -179,7 +179,12 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
     const std::string sharded =
         options.check_ranks > 1 && sharding != parallel::Sharding::none
             ? " (" + parallel::sharding_name(sharding) + " over " + std::to_string(options.check_ranks) + " ranks" +
-                  (sharding == parallel::Sharding::zero3 ? ": the weights are the master range plus the rollout's whole copy"
+                  (sharding == parallel::Sharding::zero3
+                       ? std::string(": the weights are the master range") +
+                             (experts_split ? " of the replicated parameters, 1/" + std::to_string(options.check_ranks) +
+                                                  " of the routed experts whole"
+                                            : "") +
+                             " plus the rollout's whole copy"
                    : experts_split ? ", expert parallel: 1/" + std::to_string(options.check_ranks) +
                                          " of the routed experts with their whole state, plus the rollout's whole copy"
                                    : "") +
@@ -230,8 +235,9 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
                        "; longest prompt " + std::to_string(longest) + " tokens" + (tokenizer ? "" : ", estimated") +
                        "); learner activations not counted" + windows;
     if (sharding == parallel::Sharding::zero3 && options.check_ranks > 1) {
-      // ZeRO-3 loads sharded (fully_sharded.h): the start-up peak is the master range, the
-      // rollout's copy and the read buffer, not the whole float32 model as before; a model still
+      // ZeRO-3 loads sharded (fully_sharded.h): the start-up peak is the master range (and, expert
+      // parallel, the rank's experts), the rollout's copy and the read buffer, not the whole
+      // float32 model as before; a model still
       // to be built is one file of its weights or a 5 GiB shard (save_model's) at most.
       const fs::path dir = recipe.model.path;
       const double buffer =

@@ -132,6 +132,12 @@ TEST(PlanCli, ExpertParallelSplitsTheRoutedExpertsAndNeedsAnMoeModel) {
                               true, kTimeout);
   ASSERT_EQ(r.exit_status, 0) << r.out;
   EXPECT_NE(r.out.find("expert parallel: each GPU holds 4 of 8 routed experts per layer"), std::string::npos) << r.out;
+  // With zero3 the start-up note counts the rank's experts beside its master range.
+  auto zero3 = aha::test::run_aha(
+      "plan --model " + models("tiny-deepseek-v3.json") + " --gpus 2 --expert-parallel on --sharding zero3", true, kTimeout);
+  ASSERT_EQ(zero3.exit_status, 0) << zero3.out;
+  EXPECT_NE(zero3.out.find("each GPU reads only its float32 master range and its routed experts"), std::string::npos)
+      << zero3.out;
   auto dense = aha::test::run_aha("plan --model " + models("tiny-qwen2.json") + " --gpus 2 --expert-parallel on",
                                   true, kTimeout);
   EXPECT_EQ(dense.exit_status, 1) << dense.out;

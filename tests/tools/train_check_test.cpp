@@ -252,6 +252,13 @@ TEST_F(TrainCheck, ExpertParallelNamesTheExpertsPerRankAndRefusesWhatCannotSplit
   EXPECT_NE(two.out.find("(expert parallel over 2 ranks: 1/2 of the routed experts, plus the rollout's whole copy)"),
             std::string::npos)
       << two.out;
+  // With zero3 the replicated parameters are fully sharded and each rank's experts stay whole.
+  const auto zero3 = test::run_aha_in(copy_, moe + " --nproc-per-node 2 --set parallel.sharding=zero3", true, 300);
+  EXPECT_EQ(zero3.exit_status, 0) << zero3.out;
+  EXPECT_NE(zero3.out.find("(zero3 over 2 ranks: the weights are the master range of the replicated parameters, 1/2 of "
+                           "the routed experts whole plus the rollout's whole copy"),
+            std::string::npos)
+      << zero3.out;
   const auto three = test::run_aha_in(copy_, moe + " --nproc-per-node 3", true, 300);
   EXPECT_EQ(three.exit_status, 1) << three.out;
   EXPECT_NE(three.out.find("4 routed experts cannot be split evenly over 3 ranks"), std::string::npos) << three.out;

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <future>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/files.h"
@@ -258,6 +259,45 @@ TEST_F(TrainParallel, ExpertParallelWithZeroTwoSamplesAsDataParallelAndResumesUn
                              {"state.json", "model/model.safetensors", "optimizer/index.json",
                               "optimizer/rank-0.safetensors", "optimizer/rank-1.safetensors"},
                              "optimizer.pt");
+}
+
+// The log-probs `aha model logprobs` computes with the model directory `dir` for a few token ids.
+std::vector<double> model_logprobs(const fs::path& work, const fs::path& dir) {
+  auto r = test::run_aha_in(work, "model logprobs " + shell_quoted(dir.string()) + " --ids 1,5,9,13,17,21", true, 120);
+  EXPECT_EQ(r.exit_status, 0) << r.out;
+  std::vector<double> values;
+  const auto open = r.out.find('['), close = r.out.find(']');
+  if (open == std::string::npos || close == std::string::npos) return values;
+  std::stringstream list(r.out.substr(open + 1, close - open - 1));
+  for (std::string item; std::getline(list, item, ',');) values.push_back(std::stod(item));
+  return values;
+}
+
+// parallel.expert_parallel with parallel.sharding zero3: each rank loads its master range of the
+// replicated parameters and its 2 experts only, the rollout gathers the whole copy after each
+// update, so the samples are plain data parallelism's; every rank writes its optimizer shard
+// (its experts' moments in it) and rank 0 the whole Hugging Face model, which loads and gives
+// plain data parallelism's log-probs; the run resumes from it unsharded, without expert
+// parallelism, and (from that last, unsharded checkpoint) with ep+zero3 again.
+TEST_F(TrainParallel, ExpertParallelWithZeroThreeSamplesAsDataParallelAndResumesAcrossLayouts) {
+  ASSERT_NO_FATAL_FAILURE(init_moe(work_));
+  const std::string sets = " --set parallel.expert_parallel=true --set parallel.sharding=zero3";
+  expect_expert_parallel_run(sets,
+                             {"state.json", "model/config.json", "model/model.safetensors", "optimizer/index.json",
+                              "optimizer/rank-0.safetensors", "optimizer/rank-1.safetensors"},
+                             "optimizer.pt");
+  const auto got = model_logprobs(work_, work_ / "run" / "checkpoints" / "grpo" / "step-2" / "model");
+  const auto want = model_logprobs(work_, work_ / "plain" / "checkpoints" / "grpo" / "step-2" / "model");
+  ASSERT_EQ(got.size(), 5u);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-4) << i;
+  auto again = test::run_aha_in(
+      work_, "train recipe.json --run-dir run --quiet --resume --nproc-per-node 2 --stop-after 1 --set model.path=moe" + sets,
+      true, 300);
+  ASSERT_EQ(again.exit_status, 0) << again.out;
+  RunStore after(work_ / "run" / "run.db", {.read_only = true});
+  EXPECT_EQ(*after.latest_step(after.stages().at(0).id), 5);
+  EXPECT_TRUE(fs::exists(work_ / "run" / "checkpoints" / "grpo" / "step-5" / "optimizer" / "rank-1.safetensors"));
 }
 
 // parallel.sharding zero3 loads the model sharded: a model whose files lack a tensor (its config

@@ -3,7 +3,8 @@
 // fixture model, AdamW with weight decay, a clipping threshold, the auxiliary load-balancing
 // loss on, micro-batches of one row, step k on the synthetic batch of seed 200 + k; optionally
 // with the optimizer state sharded (expert_parallel_zero_test.cpp), and optionally a bf16 model
-// with float32 master weights (expert_parallel_masters_test.cpp).
+// with float32 master weights (expert_parallel_masters_test.cpp), optionally ZeRO-3 with the
+// experts left to expert parallelism (expert_parallel_zero3_test.cpp).
 #pragma once
 #include <memory>
 #include <string>
@@ -15,11 +16,11 @@ namespace aha::parallel::testing {
 inline constexpr int64_t kExpertParallelSteps = 2;
 inline constexpr int64_t kExpertParallelRows = 8;
 
-inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::string& model_dir, bool expert_parallel,
-                                                                    bool activation_checkpointing = false,
-                                                                    int64_t micro_batch_tokens = 0, double beta = 0,
-                                                                    policy::Sharding sharding = policy::Sharding::none,
-                                                                    bool fp32_master = false) {
+// The run's trainer options (expert_parallel_trainer's arguments).
+inline policy::TrainerOptions expert_parallel_options(bool expert_parallel, bool activation_checkpointing = false,
+                                                      int64_t micro_batch_tokens = 0, double beta = 0,
+                                                      policy::Sharding sharding = policy::Sharding::none,
+                                                      bool fp32_master = false) {
   policy::TrainerOptions o;
   // 1e-4: AdamW divides by sqrt(v), so a near-zero gradient's float32 summation-order noise
   // becomes ~1e-3 of lr in its update (2e-6 at lr 1e-3 on an AMD EPYC); a lost gradient still
@@ -39,6 +40,16 @@ inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::s
     o.micro_batch_tokens = micro_batch_tokens;
   }
   o.optimizer.fp32_master = fp32_master;  // with the model in bf16
+  return o;
+}
+
+inline std::unique_ptr<policy::GrpoTrainer> expert_parallel_trainer(const std::string& model_dir, bool expert_parallel,
+                                                                    bool activation_checkpointing = false,
+                                                                    int64_t micro_batch_tokens = 0, double beta = 0,
+                                                                    policy::Sharding sharding = policy::Sharding::none,
+                                                                    bool fp32_master = false) {
+  const auto o = expert_parallel_options(expert_parallel, activation_checkpointing, micro_batch_tokens, beta, sharding,
+                                         fp32_master);
   LoadOptions load;
   if (fp32_master) load.dtype = torch::kBFloat16;
   return std::make_unique<policy::GrpoTrainer>(load_model(model_dir, load), o);

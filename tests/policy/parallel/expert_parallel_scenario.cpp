@@ -2,15 +2,18 @@
 // with expert parallelism when AHA_TEST_EXPERT_PARALLEL is set (activation checkpointing with
 // AHA_TEST_CHECKPOINTING, packed micro-batches of AHA_TEST_MICRO_BATCH_TOKENS, a reference model with AHA_TEST_BETA,
 // the optimizer sharded by AHA_TEST_SHARDING, a bf16 model with float32 masters with
-// AHA_TEST_MASTERS): writes the whole weights after
+// AHA_TEST_MASTERS, the clipping threshold AHA_TEST_MAX_GRAD_NORM, a reference refresh every
+// AHA_TEST_REF_REFRESH steps, zero3's sharded load with AHA_TEST_SHARDED_LOAD): writes the whole weights after
 // the steps (experts gathered; optionally resumed from a checkpoint and saved), the bytes of routed-expert parameters this rank holds,
-// the last step's moe/ metrics and gradient norm, and the bytes of optimizer state this rank holds.
+// the last step's moe/ metrics and gradient norm, the bytes of optimizer state this rank holds,
+// and the bytes of its replicated parameters' storage and of its zero3 master range.
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
 
 #include "policy/learner/checkpoint.h"
 #include "policy/learner/expert_parallel.h"
+#include "policy/learner/fully_sharded.h"
 #include "policy/learner/grpo_packing.h"
 #include "policy/parallel/communicator.h"
 #include "tests/policy/parallel/world_runner.h"
@@ -24,13 +27,24 @@ int expert_parallel_scenario() {
   const std::string model_dir = std::getenv("AHA_TEST_MODEL_DIR");
   const bool expert_parallel = std::getenv("AHA_TEST_EXPERT_PARALLEL") != nullptr;
   const char* tokens = std::getenv("AHA_TEST_MICRO_BATCH_TOKENS");
-  auto trainer = expert_parallel_trainer(model_dir, expert_parallel, std::getenv("AHA_TEST_CHECKPOINTING") != nullptr,
+  auto options = expert_parallel_options(expert_parallel, std::getenv("AHA_TEST_CHECKPOINTING") != nullptr,
                                          tokens ? std::stoll(tokens) : 0,
                                          std::getenv("AHA_TEST_BETA") ? std::stod(std::getenv("AHA_TEST_BETA")) : 0.0,
                                          policy::parse_sharding(std::getenv("AHA_TEST_SHARDING") ? std::getenv("AHA_TEST_SHARDING")
                                                                                                  : "none"),
                                          std::getenv("AHA_TEST_MASTERS") != nullptr);
-  trainer->set_data_parallel(comm);
+  if (const char* norm = std::getenv("AHA_TEST_MAX_GRAD_NORM")) options.optimizer.max_grad_norm = std::stod(norm);
+  if (const char* refresh = std::getenv("AHA_TEST_REF_REFRESH")) options.ref_refresh_steps = std::stoll(refresh);
+  std::unique_ptr<policy::GrpoTrainer> trainer;
+  if (std::getenv("AHA_TEST_SHARDED_LOAD")) {  // zero3: each rank reads its range (and its experts) only
+    trainer = std::make_unique<policy::GrpoTrainer>(
+        policy::load_model_sharded(model_dir, comm->rank(), comm->size(), torch::kCPU, expert_parallel), options, comm);
+  } else {
+    LoadOptions load;
+    if (options.optimizer.fp32_master) load.dtype = torch::kBFloat16;
+    trainer = std::make_unique<policy::GrpoTrainer>(load_model(model_dir, load), options);
+    trainer->set_data_parallel(comm);
+  }
   // A checkpoint to resume from (AHA_TEST_LOAD), and how many steps to train (AHA_TEST_STEPS).
   if (const char* load = std::getenv("AHA_TEST_LOAD")) policy::load_checkpoint(load, *trainer);
   const char* steps = std::getenv("AHA_TEST_STEPS");
@@ -46,20 +60,17 @@ int expert_parallel_scenario() {
   }
   if (const char* save = std::getenv("AHA_TEST_SAVE"))
     policy::save_checkpoint(save, {trainer->steps_done(), 0}, *trainer);
-  int64_t expert_bytes = 0;
+  int64_t expert_bytes = 0, replicated_bytes = 0;
   for (auto& [name, p] : trainer->policy().named_parameters())
-    if (policy::is_routed_expert_parameter(name)) expert_bytes += static_cast<int64_t>(p.storage().nbytes());
+    (policy::is_routed_expert_parameter(name) ? expert_bytes : replicated_bytes) += static_cast<int64_t>(p.storage().nbytes());
+  const int64_t master_bytes = trainer->fully_sharded() ? trainer->fully_sharded()->master_bytes() : 0;
   Transformer whole(trainer->policy().config(), torch::kFloat32, torch::kCPU);
-  if (auto* ep = trainer->expert_parallel()) {
-    ep->gather_into(whole);
-  } else {
-    policy::copy_weights(trainer->policy(), whole);
-  }
+  trainer->copy_policy_into(whole);
   const std::string out = std::string(std::getenv("AHA_PARALLEL_OUT")) + ".rank" + std::to_string(comm->rank());
   torch::save(whole.parameters(), out + ".weights.pt");
   std::ofstream(out) << std::setprecision(17) << expert_bytes << " " << m.moe_aux_loss << " " << m.moe_expert_load_max
                      << " " << m.grad_norm << " " << trainer->optimizer().skipped_steps() << " " << packs << ". "
-                     << trainer->optimizer().state_bytes();
+                     << trainer->optimizer().state_bytes() << " " << replicated_bytes << " " << master_bytes;
   comm->finish();
   return 0;
 }

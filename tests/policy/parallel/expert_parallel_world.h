@@ -25,6 +25,7 @@ struct Run {
   double aux_loss = 0, load_max = 0, grad_norm = 0;
   std::string packs;  // packed micro-batches per step ("3,2,." ), "." when not packed
   int64_t state_bytes = 0;  // optimizer state this rank holds (moments)
+  int64_t replicated_bytes = 0, master_bytes = 0;  // the other parameters' storage; zero3's master range
 };
 
 // One process, the whole batch, no expert parallelism.
@@ -54,7 +55,7 @@ inline std::vector<Run> train(const std::string& model, int world, bool expert_p
   return run_world_results<Run>("expert_parallel", world, env, [](const RankFiles& files, Run& run) {
     torch::load(run.weights, files.path(".weights.pt"));
     files.numbers() >> run.expert_bytes >> run.aux_loss >> run.load_max >> run.grad_norm >> run.skipped >> run.packs >>
-        run.state_bytes;
+        run.state_bytes >> run.replicated_bytes >> run.master_bytes;
   });
 }
 

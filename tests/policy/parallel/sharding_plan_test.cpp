@@ -305,5 +305,57 @@ TEST(ShardingPlan, ExpertParallelWithZeroShardsTheReplicatedRest) {
   }
 }
 
+// ZeRO-3 with expert parallelism: the replicated parameters are fully sharded (/ N in weights,
+// gradients and optimizer state), the rank's routed experts are whole, and a block's experts are
+// never gathered. tiny-deepseek-v3 by hand (hidden 64, vocab 256, untied): embedding and LM head
+// 256 x 64 = 16384 each, final norm 64; MLA attention per layer q_a 64 x 48 = 3072, its norm 48,
+// q_b 48 x 4 x (16 + 8) = 4608, kv_a 64 x (32 + 8) = 2560, its norm 32, kv_b 32 x 4 x (16 + 16) =
+// 4096, o 64 x 64 = 4096: 18512, plus two norms 128; layer 0 dense, MLP 3 x 64 x 160 = 30720:
+// 49360; layers 1-2 MoE, router 8 x 64 = 512, one shared expert 3 x 64 x 32 = 6144, routed
+// experts 8 x 3 x 32 x 64 = 49152: 74448. The largest block is a MoE layer (74448); less its
+// routed experts (25296) the largest gathered block is the dense layer, 49360.
+TEST(ShardingPlan, ExpertParallelWithZero3ShardsTheReplicatedParametersOnly) {
+  const auto c = ModelConfig::from_file(kModels / "tiny-deepseek-v3.json");
+  EXPECT_EQ(decoder_layer_parameter_count(c, 0), 49360);
+  EXPECT_EQ(decoder_layer_parameter_count(c, 1), 74448);
+  EXPECT_EQ(largest_replicated_block(c), 49360);
+  const double experts = 98304, replicated = 231088 - experts, local = experts / 2;
+  const double held = replicated / 2 + local;  // 66392 + 49152 = 115544 elements
+  ASSERT_DOUBLE_EQ(held, 115544);
+  PlanInputs in;
+  in.gpus = 2;
+  in.precision = Precision::fp32;
+  in.expert_parallel = true;
+  const auto p = plan_sharding(c, in, Sharding::zero3);
+  EXPECT_DOUBLE_EQ(p.weights, held * 4);
+  EXPECT_DOUBLE_EQ(p.gradients, held * 4);
+  EXPECT_DOUBLE_EQ(p.optimizer, held * 8);
+  EXPECT_DOUBLE_EQ(p.gathered, 49360.0 * 4 + experts * 4);  // one replicated block, every expert for the rollout
+  in.expert_parallel = false;
+  EXPECT_DOUBLE_EQ(plan_sharding(c, in, Sharding::zero3).gathered, 74448.0 * 4);  // the whole MoE layer
+
+  // aha's learner (float32 masters, bf16 autocast, a reference, prefetch): masters and the
+  // reference's of the replicated range plus the rank's experts, three blocks of the replicated
+  // kind in flight, the rollout's whole bf16 copy.
+  const auto m = training_memory(c, 4, /*autocast_bf16=*/true, /*reference=*/true, Sharding::zero3, 2,
+                                 /*prefetch=*/true, /*expert_parallel=*/true);
+  EXPECT_DOUBLE_EQ(m.weights, held * 4);
+  EXPECT_DOUBLE_EQ(m.gradients, held * 4);
+  EXPECT_DOUBLE_EQ(m.optimizer, held * 8);
+  EXPECT_DOUBLE_EQ(m.reference, held * 4);
+  EXPECT_DOUBLE_EQ(m.gathered, 3.0 * 4 * 49360);
+  EXPECT_DOUBLE_EQ(m.rollout_weights, 231088.0 * 2);
+  EXPECT_DOUBLE_EQ(m.zero3_startup(1000), held * 4 * 2 + 231088.0 * 2 + 1000);
+  const auto no_prefetch = training_memory(c, 4, false, false, Sharding::zero3, 2, false, true);
+  EXPECT_DOUBLE_EQ(no_prefetch.gathered, 2.0 * 4 * 49360);
+  EXPECT_DOUBLE_EQ(no_prefetch.reference, 0);
+  EXPECT_DOUBLE_EQ(no_prefetch.rollout_weights, 231088.0 * 4);
+  // Without expert parallelism zero3 divides everything, experts included, and gathers whole layers.
+  const auto plain = training_memory(c, 4, false, true, Sharding::zero3, 2, false, false);
+  EXPECT_DOUBLE_EQ(plain.weights, 231088.0 / 2 * 4);
+  EXPECT_DOUBLE_EQ(plain.reference, 231088.0 / 2 * 4);
+  EXPECT_DOUBLE_EQ(plain.gathered, 2.0 * 4 * 74448);
+}
+
 }  // namespace
 }  // namespace aha::parallel

@@ -18,6 +18,7 @@ namespace aha::parallel::testing {
 inline const std::string kTied = std::string(AHA_SOURCE_DIR) + "/tests/fixtures/models/qwen2_gqa_tied";
 inline const std::string kSplit = std::string(AHA_SOURCE_DIR) + "/tests/fixtures/models/qwen2_mha_untied_sharded";
 inline const std::string kMoe = std::string(AHA_SOURCE_DIR) + "/tests/fixtures/models/qwen3_moe_top2_norm";
+inline const std::string kDeepSeek = std::string(AHA_SOURCE_DIR) + "/tests/fixtures/models/deepseek_v3_qlora_groups";
 
 struct ScratchModels {
   std::filesystem::path root =

@@ -5,7 +5,9 @@
 // one file, ten files with an index, MoE experts per expert and stacked, and bf16 files; the
 // parameters hold no memory; the CPU memory allocated while loading is at most the master range
 // plus one tensor, never the whole float32 model (counted by a CPU allocator of the test's own);
-// a bad model directory is load_model's error, word for word.
+// a bad model directory is load_model's error, word for word. With expert parallelism: the range
+// is the replicated parameters' and each rank's experts are its slice, read alone (the other
+// ranks' experts are never allocated); a dense model or indivisible experts are errors.
 #include <gtest/gtest.h>
 
 #include <c10/core/CPUAllocator.h>
@@ -15,9 +17,11 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
 
 #include "core/error.h"
 #include "core/files.h"
+#include "policy/learner/expert_parallel.h"
 #include "policy/learner/fully_sharded.h"
 #include "policy/learner/grpo_trainer.h"
 #include "policy/model/model_io.h"
@@ -140,6 +144,80 @@ TEST(Zero3Load, AllocatesTheMasterRangeAndOneTensorNeverTheWholeModel) {
   }
 }
 
+// With expert parallelism (load_model_sharded's expert_parallel): the master range is that of
+// the replicated parameters (every one but the routed experts) flattened in order, and each
+// expert tensor holds exactly this rank's slice of the experts (rank r: [r E/W, (r+1) E/W)) of the
+// whole model, in float32, for experts per expert as on the hub and stacked; the replicated
+// parameters hold no memory.
+TEST(Zero3Load, ExpertParallelReadsTheReplicatedRangeAndItsOwnExperts) {
+  policy::testing::one_thread();
+  for (const auto& dir : {kMoe, stacked_moe(), kDeepSeek}) {
+    auto whole = load_model(dir, {torch::kCPU, torch::kFloat32});
+    std::vector<torch::Tensor> replicated;
+    std::map<std::string, torch::Tensor> experts;
+    for (auto& [name, p] : whole->named_parameters()) {
+      if (policy::is_routed_expert_parameter(name))
+        experts[name] = p.detach();
+      else
+        replicated.push_back(p.detach().reshape({-1}));
+    }
+    ASSERT_FALSE(experts.empty()) << dir;
+    const auto flat = torch::cat(replicated);
+    const int64_t E = whole->config().num_experts;
+    for (int world : {2, 4}) {
+      for (int rank = 0; rank < world; ++rank) {
+        const std::string what = dir + ", rank " + std::to_string(rank) + " of " + std::to_string(world);
+        auto sharded = policy::load_model_sharded(dir, rank, world, torch::kCPU, /*expert_parallel=*/true);
+        EXPECT_TRUE(sharded.expert_parallel) << what;
+        const auto [begin, end] = share_of(flat.numel(), rank, world);
+        ASSERT_EQ(sharded.master.numel(), end - begin) << what;
+        EXPECT_TRUE(torch::equal(sharded.master, flat.narrow(0, begin, end - begin))) << what;
+        for (const auto& [name, p] : sharded.model->named_parameters()) {
+          if (!policy::is_routed_expert_parameter(name)) {
+            EXPECT_EQ(p.storage().nbytes(), 0u) << what << ": " << name << " holds memory";
+            continue;
+          }
+          const auto want = experts.at(name).narrow(0, rank * (E / world), E / world);
+          EXPECT_EQ(p.scalar_type(), torch::kFloat32) << what << ": " << name;
+          EXPECT_TRUE(torch::equal(p.detach(), want)) << what << ": " << name << " is not this rank's experts";
+          EXPECT_EQ(p.storage().nbytes(), size_t(4 * want.numel())) << what << ": " << name;
+        }
+      }
+    }
+  }
+}
+
+// The memory of that load: the master range, the rank's experts and one read buffer at the
+// peak; the other ranks' experts are never allocated (counted by the test's CPU allocator).
+TEST(Zero3Load, ExpertParallelNeverAllocatesTheOtherRanksExperts) {
+  policy::testing::one_thread();
+  const std::string dir = kDeepSeek;  // experts per expert in the files, as on the hub
+  auto whole = load_model(dir, {torch::kCPU, torch::kFloat32});
+  int64_t replicated = 0, experts = 0, largest = 0;
+  for (auto& [name, p] : whole->named_parameters()) {
+    (policy::is_routed_expert_parameter(name) ? experts : replicated) += p.numel();
+    if (!policy::is_routed_expert_parameter(name)) largest = std::max(largest, p.numel());
+  }
+  const int64_t expert_numel = whole->config().moe_intermediate_size * whole->config().hidden_size * 2;
+  largest = std::max(largest, expert_numel);  // the largest tensor in the files: one read buffer
+  whole.reset();
+  constexpr int kWorld = 2;
+  constexpr int64_t kSlack = 4096;  // small tables besides (the rotary frequencies, the routing bias)
+  for (int rank = 0; rank < kWorld; ++rank) {
+    const auto [begin, end] = share_of(replicated, rank, kWorld);
+    const int64_t held = 4 * ((end - begin) + experts / kWorld);
+    const int64_t bound = held + 4 * largest + kSlack;
+    // Every expert (the other rank's too) on top of the range would exceed the bound: the test can fail.
+    ASSERT_GT(4 * ((end - begin) + experts), bound) << dir;
+    policy::ShardedModel sharded;
+    const int64_t peak = peak_cpu_bytes(
+        [&] { sharded = policy::load_model_sharded(dir, rank, kWorld, torch::kCPU, /*expert_parallel=*/true); });
+    EXPECT_LE(peak, bound) << "rank " << rank << ": " << peak << " bytes at the peak, the range and the rank's experts "
+                           << held << ", every expert " << 4 * experts;
+    EXPECT_GE(peak, held) << "rank " << rank << ": the range and the experts are themselves allocated";
+  }
+}
+
 // A copy of the tied model's directory whose model.norm.weight is replaced by `replacement`
 // (undefined: left out).
 fs::path broken_model(const std::string& what, const torch::Tensor& replacement) {
@@ -197,6 +275,15 @@ TEST(Zero3Load, ATrainerMadeFromTheShardIsZero3Only) {
     EXPECT_NE(error.find("trains under sharding zero3 on 2 ranks or more"), std::string::npos)
         << policy::sharding_name(sharding) << ": " << error;
   }
+}
+
+// Expert parallelism needs an MoE model whose experts divide by the world size: said by the
+// sharded load itself, on every rank, before anything is read.
+TEST(Zero3Load, ExpertParallelRefusesADenseModelAndIndivisibleExperts) {
+  const auto dense = error_of([&] { policy::load_model_sharded(kTied, 0, 2, torch::kCPU, true); });
+  EXPECT_NE(dense.find("needs a mixture-of-experts model"), std::string::npos) << dense;
+  const auto three = error_of([&] { policy::load_model_sharded(kMoe, 1, 3, torch::kCPU, true); });
+  EXPECT_NE(three.find("4 routed experts cannot be split evenly over 3 ranks"), std::string::npos) << three;
 }
 
 }  // namespace

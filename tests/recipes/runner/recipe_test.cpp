@@ -177,8 +177,9 @@ TEST(Recipe, ParallelPrefetchIsABooleanAndNotPartOfTheComparedRecipe) {
   }
 }
 
-// parallel.expert_parallel: off by default, read as a boolean, with sharding zero1/zero2 (the
-// replicated parameters' state sharded) but refused with zero3; packed micro-batches and
+// parallel.expert_parallel: off by default, read as a boolean, with every sharding (zero1/zero2:
+// the replicated parameters' state sharded; zero3: the replicated parameters themselves, with
+// zero3's own conditions: a float32 model, no fp32_master_weights); packed micro-batches and
 // activation checkpointing go with it; left out of the recipe a resume compares (a run may
 // resume with or without it).
 TEST(Recipe, ParallelExpertParallelIsReadCheckedAndNotPartOfTheComparedRecipe) {
@@ -186,16 +187,22 @@ TEST(Recipe, ParallelExpertParallelIsReadCheckedAndNotPartOfTheComparedRecipe) {
   auto on = parse(kMinimal, {"parallel.expert_parallel=true"});
   EXPECT_TRUE(on.trainer.expert_parallel);
   EXPECT_EQ(on.canonical_json, parse(kMinimal).canonical_json);
-  for (const char* mode : {"zero1", "zero2"}) {
+  for (const char* mode : {"zero1", "zero2", "zero3"}) {
     const auto sharded = parse(kMinimal, {"parallel.expert_parallel=true", std::string("parallel.sharding=") + mode});
     EXPECT_TRUE(sharded.trainer.expert_parallel) << mode;
     EXPECT_EQ(policy::sharding_name(sharded.trainer.sharding), mode);
   }
-  auto zero3 = error_of([&] {
-    parse(kMinimal, {"parallel.expert_parallel=true", "parallel.sharding=zero3", "algorithm.beta=0"});
+  // zero3's own conditions still hold with expert parallelism.
+  auto bf16 = error_of([&] {
+    parse(kMinimal, {"parallel.expert_parallel=true", "parallel.sharding=zero3", "model.dtype=bfloat16"});
   });
-  EXPECT_NE(zero3.find("parallel.expert_parallel is not available with parallel.sharding zero3"), std::string::npos)
-      << zero3;
+  EXPECT_NE(bf16.find("parallel.sharding zero3 keeps float32 master weights"), std::string::npos) << bf16;
+  auto masters = error_of([&] {
+    parse(kMinimal, {"parallel.expert_parallel=true", "parallel.sharding=zero3", "model.dtype=bfloat16",
+                     "algorithm.fp32_master_weights=true"});
+  });
+  EXPECT_NE(masters.find("fp32_master_weights is not available with parallel.sharding zero3"), std::string::npos)
+      << masters;
   // Packed micro-batches: the ranks agree on their number (grpo_trainer.h).
   EXPECT_EQ(parse(kMinimal, {"parallel.expert_parallel=true", "algorithm.micro_batch_size=0",
                              "algorithm.micro_batch_tokens=64"})
