@@ -7,10 +7,8 @@
 // dtype summed in its own (bf16 in bf16), and the bytes given to the collectives from the layout.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
+#include <string>
+#include <vector>
 
 #include "tests/policy/parallel/gradient_sync_run.h"
 #include "tests/policy/parallel/world_runner.h"
@@ -19,22 +17,24 @@ namespace aha::parallel::testing {
 namespace {
 
 TEST(GradientSync, TwoRanksAverageTheAccumulatedGradients) {
-  const std::string out = (std::filesystem::temp_directory_path() / ("aha-grad-average-" + std::to_string(::getpid()))).string();
-  auto ranks = run_world("grad_average", 2, {{"AHA_PARALLEL_OUT", out}});
-  for (int r = 0; r < 2; ++r) {
-    ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
-    std::ifstream in(out + ".rank" + std::to_string(r));
+  struct Averaged {
     int64_t buckets = 0, during_backward = 0;
-    in >> buckets >> during_backward;
+    std::vector<float> g = std::vector<float>(5);
+  };
+  const auto ranks = run_world_results<Averaged>("grad_average", 2, {}, [](const RankFiles& files, Averaged& x) {
+    auto in = files.numbers();
+    in >> x.buckets >> x.during_backward;
+    for (auto& v : x.g) in >> v;
+  });
+  ASSERT_EQ(ranks.size(), 2u);
+  for (int r = 0; r < 2; ++r) {
+    const auto& [buckets, during_backward, g] = ranks[r];
     // Buckets of 12 bytes: b (3 floats) alone, then a. b's bucket is ready inside the armed
     // backward and launched there; a gets no gradient in it and goes at finish().
     EXPECT_EQ(buckets, 2);
     EXPECT_EQ(during_backward, 1);
-    std::vector<float> g(5);
-    for (auto& v : g) in >> v;
     const std::vector<float> expected = {2, -1, 1.5, 1.5, 3.5};
     for (size_t i = 0; i < g.size(); ++i) EXPECT_FLOAT_EQ(g[i], expected[i]) << "rank " << r << " value " << i;
-    std::filesystem::remove(out + ".rank" + std::to_string(r));
   }
 }
 
