@@ -19,7 +19,9 @@
 // - ZeRO-1: gradients are all-reduced as without sharding (parallel/gradient_sync.h) and each
 //   rank reads its range of them. ZeRO-2: each bucket's gradient is reduced only to the ranks
 //   that own part of it; the rank then holds its range's gradient alone (set_shard_grad), and
-//   every parameter's .grad is gone.
+//   every parameter's .grad is gone. Either way each gradient is summed in its parameter's dtype
+//   (a bf16 model's float32 router gate in float32, the rest in bf16); ZeRO-2's range comes in
+//   the widest of them, each value exact.
 // - ZeRO-3 (fully_sharded.h): the parameters themselves are sharded. The optimizer is given
 //   this rank's float32 master range of the flattened parameters and updates it in place
 //   (nothing is all-gathered after the step: the blocks gather their weights when used); its

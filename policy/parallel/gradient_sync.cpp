@@ -16,7 +16,8 @@ GradientSync::GradientSync(std::shared_ptr<Communicator> comm, std::vector<torch
   require(bucket_bytes > 0, "GradientSync: bucket size must be > 0");
   bucket_of_.resize(params_.size());
   param_ready_.assign(params_.size(), false);
-  // Reverse order; a bucket holds one dtype and one device only (it is flattened with cat).
+  // Reverse order; a bucket holds one dtype and one device only (it is flattened with cat, and
+  // reduced in that dtype: see the header).
   for (size_t k = params_.size(); k-- > 0;) {
     const auto& p = params_[k];
     require(p.requires_grad() && p.is_leaf(), "GradientSync: every parameter must be a leaf that requires grad");
@@ -103,10 +104,12 @@ void GradientSync::launch(Bucket& b) {
       if (oe <= ob) continue;
       auto slice = flat.narrow(0, ob - begin, oe - ob);
       b.reduces.push_back(comm_->reduce_async(slice, r));
+      reduced_bytes_ += slice.numel() * static_cast<int64_t>(slice.element_size());
     }
   } else {
     std::vector<torch::Tensor> tensors = {flat};
     b.work = comm_->all_reduce_async(tensors, c10d::ReduceOp::SUM);
+    reduced_bytes_ += flat.numel() * static_cast<int64_t>(flat.element_size());
   }
   if (!in_finish_) ++launched_in_backward_;
 }
@@ -126,7 +129,8 @@ void GradientSync::finish(const std::string& what) {
   const double scale = reduction_ == GradientReduction::average ? 1.0 / comm_->size() : 1.0;
   if (shards_) {
     const auto [mine_begin, mine_end] = shards_->range(comm_->rank());
-    // In the widest of the gradients' dtypes (a bf16 model's float32 router gate keeps its own).
+    // In the widest of the gradients' dtypes (a bf16 model's float32 router gate keeps its own):
+    // each bucket was reduced in its own dtype, and widening it here is exact.
     auto dtype = params_.front().scalar_type();
     for (const auto& p : params_) dtype = c10::promoteTypes(dtype, p.scalar_type());
     shard_grad_ = torch::zeros({mine_end - mine_begin}, params_.front().options().dtype(dtype));

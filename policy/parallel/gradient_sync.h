@@ -18,6 +18,20 @@
 //
 // Reduction: `sum` (the loss was already normalised over the global batch, as the GRPO trainer
 // does) or `average` (divide by the world size, as for a per-rank mean loss).
+//
+// Dtypes: a bucket holds parameters of one dtype (and one device) only; where the dtype changes
+// along the reverse order a new bucket starts. So every gradient crosses the wire, and is summed,
+// in its parameter's own dtype: a bf16 model's bf16 gradients in bf16, its float32 parameters'
+// (DeepSeek-V3's router gate) in float32, never widened to the widest dtype. This is what DDP
+// and FSDP do by default (reduce dtype = parameter dtype). Summing in bf16 rounds to bf16 (8
+// significant bits) after each addition on the way through the ranks (Gloo does:
+// gradient_sync_test.cpp shows it on 3 ranks; NCCL's rings keep their partial sums in the
+// buffer's dtype too), so a sum over n ranks can differ from float32 summation rounded once by
+// up to about (n - 1)/2 bf16 ulps; the local accumulation over micro-batches (.grad in bf16)
+// rounds the same way. No option reduces bf16 gradients in float32 (it would move twice the
+// bytes; FSDP's reduce_dtype or Megatron's grad_reduce_in_fp32 would be the model). ZeRO-2's shard
+// (take_shard_grad) is assembled locally in the widest of the gradients' dtypes, where each
+// reduced value is exact; only that rank-local buffer is wide, not what is sent.
 #pragma once
 #include <torch/torch.h>
 
@@ -53,6 +67,11 @@ class GradientSync {
   torch::Tensor take_shard_grad();
 
   int64_t bucket_count() const { return static_cast<int64_t>(buckets_.size()); }
+  // Bytes this rank has given the gradient collectives so far: each launched bucket's gradients
+  // in their dtype (the whole bucket for the all-reduce, each owner's part for ZeRO-2's reduces,
+  // which add up to the same), so per armed pass the sum over the parameters of numel x their
+  // element size.
+  int64_t reduced_bytes() const { return reduced_bytes_; }
   // How many buckets were launched from inside backward in the last armed pass (overlap).
   int64_t launched_during_backward() const { return launched_in_backward_; }
 
@@ -80,6 +99,7 @@ class GradientSync {
   bool armed_ = false, in_finish_ = false;
   size_t next_launch_ = 0;
   int64_t launched_in_backward_ = 0;
+  int64_t reduced_bytes_ = 0;
   std::unique_ptr<ShardLayout> shards_;  // ZeRO-2 when set
   torch::Tensor shard_grad_;
 };

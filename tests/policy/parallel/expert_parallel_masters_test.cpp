@@ -88,6 +88,35 @@ INSTANTIATE_TEST_SUITE_P(Worlds, ExpertParallelMasters,
                            return std::string(info.param.model) + "_" + info.param.sharding;
                          });
 
+// Plain data parallelism with masters on a DeepSeek-V3 model (bf16 weights, a float32 router
+// gate in each MoE layer): zero2's gradients (each bucket reduced in its own dtype to the ranks
+// owning it, the rank's range assembled in float32 for its masters) step the model exactly as
+// zero1's all-reduced ones (bf16 .grad cast to float32 for the masters) do: the same weights and
+// gradient norm bit for bit on 2 ranks, where each sum is of two values, the same in either
+// collective; and the float32 gates moved.
+TEST(DataParallelMastersMixedDtypes, Zero2StepsAsZero1) {
+  policy::testing::one_thread();
+  const std::string model = "deepseek_v3_plainq_top1_yarn";
+  auto zero1 = train(model, 2, false, {{"AHA_TEST_MASTERS", "1"}, {"AHA_TEST_SHARDING", "zero1"}});
+  auto zero2 = train(model, 2, false, {{"AHA_TEST_MASTERS", "1"}, {"AHA_TEST_SHARDING", "zero2"}});
+  ASSERT_EQ(zero1.size(), 2u);
+  ASSERT_EQ(zero2.size(), 2u);
+  auto start = load_model(kFixtures + model, {.dtype = torch::kBFloat16});
+  const auto named = start->named_parameters();
+  int64_t gates = 0;
+  for (size_t i = 0; i < named.size(); ++i) {
+    if (named[i].second.scalar_type() != torch::kFloat32) continue;
+    ++gates;
+    EXPECT_FALSE(torch::equal(named[i].second, zero2[0].weights[i])) << named[i].first << " did not move";
+  }
+  EXPECT_GT(gates, 0) << "the model has float32 parameters among its bf16 ones";
+  for (int r = 0; r < 2; ++r) {
+    expect_equal(zero2[r].weights, zero1[r].weights, "zero2 against zero1, rank " + std::to_string(r));
+    EXPECT_EQ(zero2[r].grad_norm, zero1[r].grad_norm) << "rank " << r;
+    EXPECT_EQ(zero2[r].skipped, 0) << "rank " << r;
+  }
+}
+
 // Written under expert parallelism with zero2 and masters on 2 ranks after step 1, resumed for
 // step 2: on the same layout bit for bit; under expert parallelism unsharded, plain data
 // parallelism with zero1 and unsharded, expert parallelism with zero1 on 4 ranks and one process

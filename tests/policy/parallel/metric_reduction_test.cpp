@@ -4,11 +4,8 @@
 // rank's, throughput summed, a name already global left as each rank had it.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
 #include <map>
+#include <string>
 
 #include "tests/policy/parallel/world_runner.h"
 
@@ -16,15 +13,16 @@ namespace aha::parallel::testing {
 namespace {
 
 TEST(MetricReduction, TwoRanksGetTheWorldsFigures) {
-  const std::string out = (std::filesystem::temp_directory_path() / ("aha-metrics-" + std::to_string(::getpid()))).string();
-  auto ranks = run_world("metrics", 2, {{"AHA_PARALLEL_OUT", out}});
+  const auto ranks = run_world_results<std::map<std::string, double>>(
+      "metrics", 2, {}, [](const RankFiles& files, std::map<std::string, double>& m) {
+        auto in = files.numbers();
+        std::string name;
+        double v = 0;
+        while (in >> name >> v) m[name] = v;
+      });
+  ASSERT_EQ(ranks.size(), 2u);
   for (int r = 0; r < 2; ++r) {
-    ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
-    std::ifstream in(out + ".rank" + std::to_string(r));
-    std::map<std::string, double> m;
-    std::string name;
-    double v = 0;
-    while (in >> name >> v) m[name] = v;
+    auto m = ranks[r];
     EXPECT_DOUBLE_EQ(m["reward/total"], 2.0);
     EXPECT_DOUBLE_EQ(m["reward/total_std"], 1.0);
     EXPECT_DOUBLE_EQ(m["response/length_max"], 7.0);
@@ -33,7 +31,6 @@ TEST(MetricReduction, TwoRanksGetTheWorldsFigures) {
     EXPECT_DOUBLE_EQ(m["perf/tokens_per_s"], 30.0);
     EXPECT_DOUBLE_EQ(m["data/degenerate_group_frac"], 0.25);
     EXPECT_DOUBLE_EQ(m["train/loss"], r == 0 ? 0.25 : 0.75);
-    std::filesystem::remove(out + ".rank" + std::to_string(r));
   }
 }
 

@@ -15,8 +15,10 @@
 #include "policy/parallel/communicator.h"
 #include "policy/parallel/gradient_sync.h"
 #include "policy/parallel/metric_reduction.h"
+#include "policy/parallel/shard_layout.h"
 #include "policy/model/model_io.h"
 #include "tests/policy/learner/trainer_test_util.h"
+#include "tests/policy/parallel/gradient_sync_run.h"
 #include "tests/policy/parallel/zero_run.h"
 #include "tests/policy/parallel/world_runner.h"
 
@@ -44,6 +46,48 @@ int grad_average() {
   out << sync.bucket_count() << " " << sync.launched_during_backward();
   for (const auto& p : {a, b})
     for (int64_t i = 0; i < p.numel(); ++i) out << " " << p.grad()[i].item<float>();
+  comm->finish();
+  return 0;
+}
+
+// gradient_sync_test.cpp's mixed-dtype model (gradient_sync_run.h), its gradients summed: p3's
+// from a first backward, the others' from the armed one. AHA_TEST_BUCKET_BYTES: the bucket size;
+// AHA_TEST_ZERO2 ("1"): reduced to the shards. Writes the bucket count, the buckets launched
+// during backward, the bytes given to the collectives and how many parameters still have a
+// .grad; and the gradients (.grads.pt), or under ZeRO-2 the rank's shard (.shard.pt).
+int grad_mixed() {
+  auto comm = connect_scenario_rank();
+  const int rank = comm->rank();
+  std::vector<torch::Tensor> params;
+  std::vector<int64_t> numels;
+  for (const auto& spec : mixed_params()) {
+    params.push_back(torch::zeros({spec.numel}, torch::TensorOptions().dtype(spec.dtype)).requires_grad_(true));
+    numels.push_back(spec.numel);
+  }
+  GradientSync sync(comm, params, GradientReduction::sum, std::stoll(std::getenv("AHA_TEST_BUCKET_BYTES")));
+  const char* zero2_env = std::getenv("AHA_TEST_ZERO2");
+  const bool zero2 = zero2_env && std::string(zero2_env) == "1";
+  if (zero2) sync.reduce_to_shard(ShardLayout(numels, comm->size()));
+  auto loss_of = [&](size_t k) { return (params[k] * mixed_grad_tensor(rank, k)).sum(); };
+  loss_of(3).backward();
+  sync.arm();
+  auto loss = loss_of(0);
+  for (size_t k = 1; k < params.size(); ++k)
+    if (k != 3) loss = loss + loss_of(k);
+  loss.backward();
+  sync.finish();
+  int64_t grads_left = 0;
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params) {
+    grads_left += p.grad().defined();
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  if (zero2)
+    torch::save(sync.take_shard_grad(), out_path(rank) + ".shard.pt");
+  else
+    torch::save(grads, out_path(rank) + ".grads.pt");
+  std::ofstream(out_path(rank)) << sync.bucket_count() << " " << sync.launched_during_backward() << " "
+                                << sync.reduced_bytes() << " " << grads_left;
   comm->finish();
   return 0;
 }
@@ -292,6 +336,7 @@ int run_scenario(const std::string& name) {
     if (name == "weight_sync") return weight_sync_scenario();
     if (name == "expert_parallel") return expert_parallel_scenario();
     if (name == "grad_average") return grad_average();
+    if (name == "grad_mixed") return grad_mixed();
     if (name == "trainer_step") return trainer_step();
     if (name == "metrics") return metrics();
     if (name == "routing_bias_step") return routing_bias_step();

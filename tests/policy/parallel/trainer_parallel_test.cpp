@@ -4,10 +4,8 @@
 // count and weights after the AdamW step.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
+#include <map>
+#include <string>
 
 #include "tests/policy/learner/trainer_test_util.h"
 #include "tests/policy/parallel/world_runner.h"
@@ -15,14 +13,29 @@
 namespace aha::parallel::testing {
 namespace {
 
+// A rank's results of the trainer_step scenario: its gradients of the whole local share, its
+// weights after the step, the share's loss, the step's loss, token count and gradient norm.
+struct StepRank {
+  std::vector<torch::Tensor> grads, weights;
+  double loss = 0, step_loss = 0, grad_norm = 0;
+  int64_t tokens = 0;
+};
+
+std::vector<StepRank> trainer_step(int world, const std::map<std::string, std::string>& env = {}) {
+  return run_world_results<StepRank>("trainer_step", world, env, [](const RankFiles& files, StepRank& x) {
+    torch::load(x.grads, files.path(".grads.pt"));
+    torch::load(x.weights, files.path(".weights.pt"));
+    files.numbers() >> x.loss >> x.step_loss >> x.tokens >> x.grad_norm;
+  });
+}
+
 class DataParallelTrainer : public ::testing::TestWithParam<int> {};
 
 TEST_P(DataParallelTrainer, RanksMatchOneProcessOnTheWholeBatch) {
   policy::testing::one_thread();
   const int world = GetParam();
-  const std::string out = (std::filesystem::temp_directory_path() / ("aha-trainer-step-" + std::to_string(::getpid()))).string();
-  auto ranks = run_world("trainer_step", world, {{"AHA_PARALLEL_OUT", out}});
-  for (int r = 0; r < world; ++r) ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
+  const auto ranks = trainer_step(world);
+  ASSERT_EQ(ranks.size(), size_t(world));
 
   // The reference: one process, the whole batch, the same options.
   auto model = policy::testing::tiny_model();
@@ -38,10 +51,7 @@ TEST_P(DataParallelTrainer, RanksMatchOneProcessOnTheWholeBatch) {
   auto metrics = trainer.train_step(batch);
 
   for (int r = 0; r < world; ++r) {
-    const std::string base = out + ".rank" + std::to_string(r);
-    std::vector<torch::Tensor> rank_grads, rank_weights;
-    torch::load(rank_grads, base + ".grads.pt");
-    torch::load(rank_weights, base + ".weights.pt");
+    const auto& [rank_grads, rank_weights, loss, step_loss, grad_norm, tokens] = ranks[r];
     auto params = trainer.policy().parameters();
     ASSERT_EQ(rank_grads.size(), grads.size());
     ASSERT_EQ(rank_weights.size(), params.size());
@@ -52,15 +62,10 @@ TEST_P(DataParallelTrainer, RanksMatchOneProcessOnTheWholeBatch) {
           << "rank " << r << " weight " << i << " differs by "
           << (rank_weights[i] - params[i].detach()).abs().max().item<float>();
     }
-    std::ifstream in(base);
-    double loss = 0, step_loss = 0, grad_norm = 0;
-    int64_t tokens = 0;
-    in >> loss >> step_loss >> tokens >> grad_norm;
     EXPECT_NEAR(loss, acc.loss, 1e-6);
     EXPECT_NEAR(step_loss, metrics.loss, 1e-6);
     EXPECT_EQ(tokens, metrics.tokens);
     EXPECT_NEAR(grad_norm, metrics.grad_norm, 1e-5 * metrics.grad_norm);
-    for (const char* suffix : {"", ".grads.pt", ".weights.pt"}) std::filesystem::remove(base + suffix);
   }
 }
 
@@ -69,9 +74,8 @@ TEST_P(DataParallelTrainer, RanksMatchOneProcessOnTheWholeBatch) {
 // from rows 1 and 3; one process gets the same steps from the batch in the order 0, 2, 1, 3.
 TEST(DataParallelMiniBatches, EachOptimizerStepTakesAShareFromEveryRank) {
   policy::testing::one_thread();
-  const std::string out = (std::filesystem::temp_directory_path() / ("aha-trainer-mini-" + std::to_string(::getpid()))).string();
-  auto ranks = run_world("trainer_step", 2, {{"AHA_PARALLEL_OUT", out}, {"AHA_TEST_MINI_BATCH", "2"}});
-  for (int r = 0; r < 2; ++r) ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
+  const auto ranks = trainer_step(2, {{"AHA_TEST_MINI_BATCH", "2"}});
+  ASSERT_EQ(ranks.size(), 2u);
   auto model = policy::testing::tiny_model();
   auto batch = policy::testing::synthetic_batch(*model, 7, /*B=*/4);
   auto order = torch::tensor({0, 2, 1, 3}, torch::kInt64);
@@ -87,19 +91,13 @@ TEST(DataParallelMiniBatches, EachOptimizerStepTakesAShareFromEveryRank) {
   ASSERT_EQ(metrics.optimizer_steps, 2);
   auto params = trainer.policy().parameters();
   for (int r = 0; r < 2; ++r) {
-    const std::string base = out + ".rank" + std::to_string(r);
-    std::vector<torch::Tensor> rank_weights;
-    torch::load(rank_weights, base + ".weights.pt");
+    const auto& rank_weights = ranks[r].weights;
     ASSERT_EQ(rank_weights.size(), params.size());
     for (size_t i = 0; i < params.size(); ++i)
       EXPECT_TRUE(torch::allclose(rank_weights[i], params[i].detach(), 0, 1e-6))
           << "rank " << r << " weight " << i << " differs by "
           << (rank_weights[i] - params[i].detach()).abs().max().item<float>();
-    std::ifstream in(base);
-    double loss = 0, step_loss = 0;
-    in >> loss >> step_loss;
-    EXPECT_NEAR(step_loss, metrics.loss, 1e-6);
-    for (const char* suffix : {"", ".grads.pt", ".weights.pt"}) std::filesystem::remove(base + suffix);
+    EXPECT_NEAR(ranks[r].step_loss, metrics.loss, 1e-6);
   }
 }
 
@@ -110,9 +108,8 @@ INSTANTIATE_TEST_SUITE_P(Worlds, DataParallelTrainer, ::testing::Values(2, 4));
 // process's padded micro-batches on the whole batch.
 TEST(DataParallelPackedTrainer, RanksMatchOneProcessPadded) {
   policy::testing::one_thread();
-  const std::string out = (std::filesystem::temp_directory_path() / ("aha-trainer-packed-" + std::to_string(::getpid()))).string();
-  auto ranks = run_world("trainer_step", 2, {{"AHA_PARALLEL_OUT", out}, {"AHA_TEST_MICRO_TOKENS", "12"}});
-  for (int r = 0; r < 2; ++r) ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
+  const auto ranks = trainer_step(2, {{"AHA_TEST_MICRO_TOKENS", "12"}});
+  ASSERT_EQ(ranks.size(), 2u);
   auto model = policy::testing::tiny_model();
   auto batch = policy::testing::synthetic_batch(*model, 7, /*B=*/4);
   policy::TrainerOptions o;
@@ -126,24 +123,16 @@ TEST(DataParallelPackedTrainer, RanksMatchOneProcessPadded) {
   auto metrics = trainer.train_step(batch);
   auto params = trainer.policy().parameters();
   for (int r = 0; r < 2; ++r) {
-    const std::string base = out + ".rank" + std::to_string(r);
-    std::vector<torch::Tensor> rank_grads, rank_weights;
-    torch::load(rank_grads, base + ".grads.pt");
-    torch::load(rank_weights, base + ".weights.pt");
+    const auto& [rank_grads, rank_weights, loss, step_loss, grad_norm, tokens] = ranks[r];
     ASSERT_EQ(rank_grads.size(), grads.size());
     for (size_t i = 0; i < grads.size(); ++i) {
       EXPECT_LE((rank_grads[i] - grads[i]).abs().max().item<double>(), 1e-6) << "rank " << r << " gradient " << i;
       EXPECT_LE((rank_weights[i] - params[i].detach()).abs().max().item<double>(), 1e-6) << "rank " << r << " weight " << i;
     }
-    std::ifstream in(base);
-    double loss = 0, step_loss = 0, grad_norm = 0;
-    int64_t tokens = 0;
-    in >> loss >> step_loss >> tokens >> grad_norm;
     EXPECT_NEAR(loss, acc.loss, 1e-6);
     EXPECT_NEAR(step_loss, metrics.loss, 1e-6);
     EXPECT_EQ(tokens, metrics.tokens);
     EXPECT_NEAR(grad_norm, metrics.grad_norm, 1e-5 * metrics.grad_norm);
-    for (const char* suffix : {"", ".grads.pt", ".weights.pt"}) std::filesystem::remove(base + suffix);
   }
 }
 
@@ -152,9 +141,11 @@ TEST(DataParallelPackedTrainer, RanksMatchOneProcessPadded) {
 // whole batch, bit for bit (the loads are integer counts).
 TEST(DataParallelRoutingBias, RanksMoveTheBiasAsOneProcessOnTheWholeBatch) {
   policy::testing::one_thread();
-  const std::string out = (std::filesystem::temp_directory_path() / ("aha-routing-bias-" + std::to_string(::getpid()))).string();
-  auto ranks = run_world("routing_bias_step", 2, {{"AHA_PARALLEL_OUT", out}});
-  for (int r = 0; r < 2; ++r) ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
+  const auto ranks = run_world_results<std::vector<torch::Tensor>>(
+      "routing_bias_step", 2, {}, [](const RankFiles& files, std::vector<torch::Tensor>& biases) {
+        torch::load(biases, files.path(".bias.pt"));
+      });
+  ASSERT_EQ(ranks.size(), 2u);
   auto model = init_model(ModelConfig::from_file(std::string(AHA_SOURCE_DIR) + "/recipes/models/tiny-deepseek-v3.json"), 5);
   {
     torch::NoGradGuard no_grad;
@@ -172,15 +163,12 @@ TEST(DataParallelRoutingBias, RanksMoveTheBiasAsOneProcessOnTheWholeBatch) {
   trainer.train_step(batch);
   auto expected = trainer.policy().named_buffers();
   for (int r = 0; r < 2; ++r) {
-    const std::string file = out + ".rank" + std::to_string(r) + ".bias.pt";
-    std::vector<torch::Tensor> biases;
-    torch::load(biases, file);
+    const auto& biases = ranks[r];
     ASSERT_EQ(biases.size(), expected.size());
     for (size_t l = 0; l < biases.size(); ++l) {
       EXPECT_FALSE(torch::equal(biases[l], before[l])) << "rank " << r << " layer " << l << ": the bias moved";
       EXPECT_TRUE(torch::equal(biases[l], expected[l].second)) << "rank " << r << " layer " << l;
     }
-    std::filesystem::remove(file);
   }
 }
 

@@ -5,10 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
+#include <string>
 
 #include "core/error.h"
 #include "tests/policy/parallel/world_runner.h"
@@ -32,20 +29,20 @@ TEST(WeightSync, BucketPlanOnHandWorkedSizes) {
 }
 
 TEST(WeightSync, ThreeRanksReceiveTheRootsTensorsBitForBit) {
-  const std::string out =
-      (std::filesystem::temp_directory_path() / ("aha-weight-sync-" + std::to_string(::getpid()))).string();
-  auto ranks = run_world("weight_sync", 3, {{"AHA_PARALLEL_OUT", out}});
-  for (int r = 0; r < 3; ++r) {
-    ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ": " << ranks[r].stderr_text;
-    std::ifstream in(out + ".rank" + std::to_string(r));
+  struct Received {
     std::string verdict;
     int64_t version = 0, buckets = 0, bytes = 0;
-    in >> verdict >> version >> buckets >> bytes;
+  };
+  const auto ranks = run_world_results<Received>("weight_sync", 3, {}, [](const RankFiles& files, Received& x) {
+    files.numbers() >> x.verdict >> x.version >> x.buckets >> x.bytes;
+  });
+  ASSERT_EQ(ranks.size(), 3u);
+  for (int r = 0; r < 3; ++r) {
+    const auto& [verdict, version, buckets, bytes] = ranks[r];
     EXPECT_EQ(verdict, "equal") << "rank " << r;
     EXPECT_EQ(version, 7) << "rank " << r;  // the root's, though the others passed -1
     EXPECT_EQ(buckets, 4) << "rank " << r;  // the plan of the test above
     EXPECT_EQ(bytes, 16 + 8 + 16 + 40 + 4 + 24) << "rank " << r;
-    std::filesystem::remove(out + ".rank" + std::to_string(r));
   }
 }
 

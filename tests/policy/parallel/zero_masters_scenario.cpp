@@ -55,7 +55,8 @@ int zero_masters_scenario() {
     if (k == write_at) masters_write(p);
     const auto g = masters_grads(k, p);
     if (zero2) {  // the rank's range of the (reduced) gradient alone, as the gradient sync leaves it
-      // (float32 when a parameter is: in the widest dtype, as gradient_sync.h reduces it)
+      // (float32 when a parameter is: in the widest dtype, as gradient_sync.h hands it over, each
+      // bucket having been summed in its own dtype)
       opt.sharded()->set_shard_grad(torch::cat({g[0].reshape({-1}), g[1].reshape({-1}), g[2].reshape({-1})})
                                         .narrow(0, begin, end - begin)
                                         .clone());
