@@ -18,6 +18,7 @@ GradientSync::GradientSync(std::shared_ptr<Communicator> comm, std::vector<torch
   param_ready_.assign(params_.size(), false);
   // Reverse order; a bucket holds one dtype and one device only (it is flattened with cat, and
   // reduced in that dtype: see the header).
+  int64_t used = 0;  // bytes in the open (last) bucket
   for (size_t k = params_.size(); k-- > 0;) {
     const auto& p = params_[k];
     require(p.requires_grad() && p.is_leaf(), "GradientSync: every parameter must be a leaf that requires grad");
@@ -25,13 +26,15 @@ GradientSync::GradientSync(std::shared_ptr<Communicator> comm, std::vector<torch
     bool fits = !buckets_.empty();
     if (fits) {
       const auto& last = params_[buckets_.back().params.front()];
-      int64_t used = 0;
-      for (size_t i : buckets_.back().params) used += params_[i].numel() * static_cast<int64_t>(params_[i].element_size());
       fits = last.scalar_type() == p.scalar_type() && last.device() == p.device() && used + bytes <= bucket_bytes;
     }
-    if (!fits) buckets_.emplace_back();
+    if (!fits) {
+      buckets_.emplace_back();
+      used = 0;
+    }
     buckets_.back().params.push_back(k);
     bucket_of_[k] = buckets_.size() - 1;
+    used += bytes;
   }
   for (size_t k = 0; k < params_.size(); ++k) {
     auto acc = torch::autograd::impl::grad_accumulator(params_[k]);
