@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "policy/model/model_config.h"
 #include "policy/model/model_sizes.h"
+#include "policy/model/safetensors.h"
 #include "policy/parallel/sharding_plan.h"
 #include "recipes/runner/recipe.h"
 #include "tools/cli.h"
@@ -220,6 +221,12 @@ int plan(const Args& args) {
                 "rollout's copy, staging one file of %s: %s at start; the whole float32 model, %s, is never loaded)\n",
                 experts_split ? " and its routed experts" : "", gib(held.weights).c_str(), gib(buffer).c_str(),
                 gib(held.zero3_startup(buffer)).c_str(), gib(4.0 * double(f.parameters)).c_str());
+    // Its checkpoint peak: the model streamed block by block to rank 0's writer.
+    const double write_buffer = double(SafetensorsWriter::kWriteChunkBytes);
+    std::printf("(zero3 as aha checkpoints: the model is written block by block, %s gathered at once in float32%s and "
+                "a write buffer of %s beside the resident state and the rollout's copy: %s at a checkpoint)\n",
+                gib(held.checkpoint_block).c_str(), experts_split ? " (with one expert's matrix)" : "",
+                gib(write_buffer).c_str(), gib(held.zero3_checkpoint(write_buffer)).c_str());
   }
   return 0;
 }

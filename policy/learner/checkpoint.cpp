@@ -115,6 +115,38 @@ fs::path broadcast_path(parallel::Communicator& comm, const fs::path& path) {
   return std::string(reinterpret_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
 }
 
+// The policy's or the reference's model directory. ZeRO-3 (`sharded`): every rank streams the
+// weights block by block (collective) and rank 0 writes them (ModelWriter); a failure of rank 0's
+// writer is kept in `failed` and the stream goes on without it, so the ranks stay in step (the
+// caller rethrows it once every stream is done); the temporary directory is removed at once.
+// An error of the collectives themselves (a rank lost) is thrown as it comes.
+void save_weights(const Transformer& model, FullyShardedParameters* sharded, bool writer, const fs::path& dir,
+                  const SaveModelOptions& options, std::exception_ptr& failed,
+                  FullyShardedParameters::CheckpointBuffers& buffers) {
+  if (!sharded) {
+    if (writer) save_model(model, dir, options);
+    return;
+  }
+  std::unique_ptr<ModelWriter> out;
+  auto attempt = [&](auto&& f) {
+    if (failed) return;
+    try {
+      f();
+    } catch (...) {
+      failed = std::current_exception();
+      out.reset();
+    }
+  };
+  if (writer) attempt([&] { out = std::make_unique<ModelWriter>(model.config(), model.dtype(), sharded->checkpoint_specs(), dir, options); });
+  FullyShardedParameters::CheckpointSink sink;
+  if (writer)
+    sink = [&](const std::string& name, const torch::Tensor& tensor) {
+      if (out) attempt([&] { out->write(name, tensor); });
+    };
+  sharded->stream_checkpoint(sink, &buffers);
+  if (out) attempt([&] { out->finish(); });
+}
+
 fs::path save_parts(const fs::path& stage_dir, const CheckpointState& state, const TrainerParts& trainer,
                     const fs::path& copy_extras_from, const std::function<void(const std::string&)>& on_part_written) {
   require(state.step >= 0, "checkpoint: step must be >= 0");
@@ -145,13 +177,21 @@ fs::path save_parts(const fs::path& stage_dir, const CheckpointState& state, con
       trainer.optimizer.save_shards(tmp / "optimizer", trainer.policy.named_parameters());
       done("optimizer");
     }
-    if (writer) {
-      save_model(trainer.policy, tmp / "model", {.copy_extras_from = copy_extras_from, .made_by = "train"});
-      done("model");
+    // ZeRO-3: every rank takes part in the model's (and the reference's) streamed save.
+    std::exception_ptr failed;
+    {
+      FullyShardedParameters::CheckpointBuffers buffers;  // one block's, for both models
+      save_weights(trainer.policy, trainer.sharded, writer, tmp / "model",
+                   {.copy_extras_from = copy_extras_from, .made_by = "train"}, failed, buffers);
+      if (writer && !failed) done("model");
       if (trainer.reference) {
-        save_model(*trainer.reference, tmp / "reference", {.made_by = "train"});
-        done("reference");
+        save_weights(*trainer.reference, trainer.reference_sharded, writer, tmp / "reference", {.made_by = "train"},
+                     failed, buffers);
+        if (writer && !failed) done("reference");
       }
+    }
+    if (failed) std::rethrow_exception(failed);
+    if (writer) {
       if (!comm) {
         trainer.optimizer.save(tmp / "optimizer.pt");
         done("optimizer");
@@ -231,22 +271,10 @@ std::pair<CheckpointState, int64_t> load_parts(const fs::path& dir, const Traine
 fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state, GrpoTrainer& trainer,
                          const fs::path& copy_extras_from,
                          const std::function<void(const std::string&)>& on_part_written) {
-  // ZeRO-3: the model (and the reference, beta > 0) is saved whole, so every rank gathers the
-  // float32 weights for the write (a collective) and frees them after it, also when it fails.
-  struct Release {
-    FullyShardedParameters* p;
-    ~Release() {
-      if (p) p->release_all();
-    }
-  };
+  // ZeRO-3: the model (and the reference, beta > 0) is streamed block by block to rank 0's
+  // writer (save_parts, FullyShardedParameters::stream_checkpoint), its routed experts (expert
+  // parallelism) expert by expert: nothing is gathered whole here.
   FullyShardedParameters* sharded = trainer.fully_sharded();
-  FullyShardedParameters* reference = trainer.reference_sharded();
-  Release release{sharded}, release_reference{nullptr};
-  if (sharded) sharded->gather_all();
-  if (reference) {
-    release_reference.p = reference;
-    reference->gather_all();
-  }
   // Expert parallelism: the experts (and, unsharded, their AdamW moments) are gathered whole on
   // every rank (collective), and each rank keeps its slice again after, also when the write
   // fails. Unsharded, rank 0 writes what plain data parallelism writes; sharded (zero1/zero2),
@@ -259,13 +287,8 @@ fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state
       if (e) e->scatter_back(o);
     }
   } slice;
-  // ZeRO-3 with expert parallelism: the reference's experts too (its own dispatch), for its save.
-  Slice reference_slice;
-  if (ExpertParallel* experts = trainer.reference_expert_parallel()) {
-    experts->gather_whole(nullptr);
-    reference_slice.e = experts;
-  }
-  if (ExpertParallel* experts = trainer.expert_parallel()) {
+  ExpertParallel* experts = sharded ? nullptr : trainer.expert_parallel();
+  if (experts) {
     Optimizer* moments = trainer.optimizer().sharded() ? nullptr : &trainer.optimizer();
     experts->gather_whole(moments);
     slice.e = experts;
@@ -281,7 +304,9 @@ fs::path save_checkpoint(const fs::path& stage_dir, const CheckpointState& state
       return path;
     }
   }
-  return save_parts(stage_dir, state, {trainer.policy(), trainer.reference(), trainer.optimizer(), trainer.steps_done(), trainer.communicator()},
+  return save_parts(stage_dir, state,
+                    {trainer.policy(), trainer.reference(), trainer.optimizer(), trainer.steps_done(),
+                     trainer.communicator(), sharded, trainer.reference_sharded()},
                     copy_extras_from, on_part_written);
 }
 

@@ -19,9 +19,15 @@
 // Sharded: save_checkpoint is called by every rank (a collective); each writes its shard and
 // RNG state into rank 0's temporary directory (the run directory is shared, as for resuming),
 // rank 0 the rest and the swap, and all return once the checkpoint is in place.
-// ZeRO-3 (fully_sharded.h): every rank gathers the whole float32 weights (the policy's, and the
-// reference's with beta > 0) for the save and frees them after; loading reads only each rank's
-// master range from the files (FullyShardedParameters::load), never the whole weights.
+// ZeRO-3 (fully_sharded.h): the policy's weights (and the reference's with beta > 0) are
+// streamed, never gathered whole: rank 0 writes the model directory tensor by tensor
+// (model_io.h's ModelWriter, the bytes save_model writes) while every rank takes part in each
+// block's gather, in float32, one block at a time, freed before the next
+// (FullyShardedParameters::stream_checkpoint), so a save holds at most one block beyond each
+// rank's shard. A failure of rank 0's writer removes its temporary directory and is rethrown
+// once the streams are done (the other ranks stay in step); a lost rank fails the gather and
+// the write alike. Loading reads only each rank's master range from the files
+// (FullyShardedParameters::load), never the whole weights.
 // Expert parallelism (expert_parallel.h): save_checkpoint is collective too; every rank
 // gathers the routed experts whole for rank 0's model write and keeps its slice again after.
 // Unsharded, their AdamW moments (and float32 masters) are gathered too and rank 0 writes exactly
@@ -30,7 +36,9 @@
 // (optimizer_shards.h), which every layout reads.
 // Loading reads the experts (and their moments) whole and slices them, so a checkpoint resumes
 // with or without expert parallelism, under any sharding. With zero3 the experts are gathered for
-// the save as with zero1/zero2 (the reference's too); loading reads only the rank's slice of them
+// the save expert by expert instead (stream_checkpoint: each expert's matrices broadcast from the
+// rank that holds them while their layer is written, the reference's too), never all at once;
+// loading reads only the rank's slice of them
 // (FullyShardedParameters::load) and, from sharded optimizer files, of their moments
 // (Optimizer::load_shards), never every expert; an optimizer.pt is read whole and sliced.
 // Loading copies the weights into the trainer's existing tensors (the optimizer keeps its

@@ -76,6 +76,8 @@ class ExpertParallel : public ExpertDispatch {
   // float32 masters) too, so that the checkpoint
   // is the one plain data parallelism writes (the Hugging Face model once, whole optimizer
   // state), until scatter_back() slices them all again. Resuming loads whole between the two.
+  // (Not for a zero3 checkpoint's model, which streams the experts one matrix at a time:
+  // fully_sharded.h's stream_checkpoint.)
   void gather_whole(Optimizer* optimizer = nullptr);
   void scatter_back(Optimizer* optimizer = nullptr);
 

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "policy/learner/expert_parallel.h"
 #include "policy/model/model_io.h"
+#include "policy/model/safetensors.h"
 #include "policy/model/weight_memory.h"
 
 namespace aha::policy {
@@ -465,6 +466,109 @@ torch::Tensor FullyShardedParameters::take_grad_shard() {
 
 void FullyShardedParameters::gather_all() {
   for (size_t b = 0; b < blocks_.size(); ++b) gather(b, torch::kFloat32);
+}
+
+std::vector<SafetensorsTensorSpec> FullyShardedParameters::checkpoint_specs() const {
+  // A model of the same config with the whole shapes and no memory: this one's experts may be a
+  // slice (expert parallelism).
+  const Transformer whole(model_.config(), torch::kFloat32, model_.device(), WeightMemory::none);
+  auto tensors = whole.named_parameters();
+  for (auto& b : model_.named_buffers()) tensors.push_back(std::move(b));
+  std::vector<SafetensorsTensorSpec> out;
+  for (const auto& slot : whole.checkpoint_layout())
+    out.push_back({slot.name, tensors.at(slot.tensor).second.scalar_type(), slot.shape});
+  return out;
+}
+
+void FullyShardedParameters::stream_checkpoint(const CheckpointSink& sink, CheckpointBuffers* buffers) {
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
+  torch::NoGradGuard no_grad;
+  release_all();  // nothing of this model present beside the block being saved
+  const Transformer whole(model_.config(), torch::kFloat32, model_.device(), WeightMemory::none);
+  const auto whole_params = whole.named_parameters();
+  const auto model_buffers = model_.named_buffers();
+  const size_t params = whole_params.size();
+  // Per parameter of the model's order: its index in named_ (sharded) or rank_local_ (experts).
+  std::map<std::string, size_t> sharded_index, local_index;
+  for (size_t i = 0; i < named_.size(); ++i) sharded_index[named_[i].first] = i;
+  for (size_t i = 0; i < rank_local_.size(); ++i) local_index[rank_local_[i].first] = i;
+  const auto on_comm = master_.options().dtype(torch::kFloat32).device(comm_->device());
+
+  std::exception_ptr failed;
+  auto give = [&](const std::string& name, const torch::Tensor& t) {
+    if (!sink || failed) return;
+    try {
+      sink(name, t);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  };
+  // One buffer of the largest block's size, and one of the largest expert piece's, reused for
+  // every block and piece: the peak is one of each whatever the backend does with a finished
+  // collective's tensors (Gloo's worker may hold them a moment after wait()).
+  const auto slots = whole.checkpoint_layout();
+  int64_t largest_block = 0, largest_piece = 0;
+  for (const auto& block : blocks_) largest_block = std::max(largest_block, block.end - block.begin);
+  for (const auto& slot : slots)
+    if (slot.tensor < params && local_index.count(whole_params[slot.tensor].first))
+      largest_piece = std::max(largest_piece, c10::multiply_integers(slot.shape));
+  CheckpointBuffers own;
+  if (!buffers) buffers = &own;
+  auto buffer = [&](torch::Tensor& t, int64_t numel) -> torch::Tensor& {
+    if (!t.defined() || t.numel() < numel || t.device() != on_comm.device()) {
+      t = torch::Tensor();  // freed before the larger one is made
+      t = torch::empty({numel}, on_comm);
+    }
+    return t;
+  };
+  // The block held: its flat float32 elements [begin, end), gathered from their owners.
+  size_t held = SIZE_MAX;
+  torch::Tensor block_values;
+  auto hold = [&](size_t b) {
+    if (held == b) return;
+    held = b;
+    const auto& block = blocks_.at(b);
+    block_values = buffer(buffers->block, largest_block).narrow(0, 0, block.end - block.begin);
+    std::vector<std::pair<int, c10::intrusive_ptr<c10d::Work>>> works;
+    std::vector<torch::Tensor> parts;
+    for (int r = 0; r < comm_->size(); ++r) {
+      const auto [rb, re] = layout_.range(r);
+      const int64_t ob = std::max(rb, block.begin), oe = std::min(re, block.end);
+      if (oe <= ob) continue;
+      parts.push_back(block_values.narrow(0, ob - block.begin, oe - ob));
+      if (r == comm_->rank()) parts.back().copy_(master_.narrow(0, ob - range_begin_, oe - ob));
+      works.emplace_back(r, comm_->broadcast_async(parts.back(), r));
+    }
+    for (const auto& [r, work] : works)
+      comm_->wait(work, "gathering block " + std::to_string(b) + " of the sharded parameters from rank " +
+                            std::to_string(r) + " for a checkpoint");
+  };
+  for (const auto& slot : slots) {
+    const int64_t numel = c10::multiply_integers(slot.shape);
+    if (slot.tensor >= params) {  // a buffer (the routing bias): present on every rank
+      give(slot.name, model_buffers.at(slot.tensor - params).second.detach().reshape({-1}).narrow(0, slot.offset, numel).view(slot.shape));
+      continue;
+    }
+    const std::string& name = whole_params[slot.tensor].first;
+    if (auto it = sharded_index.find(name); it != sharded_index.end()) {
+      const size_t i = it->second;
+      hold(block_of_[i]);
+      const int64_t at = layout_.param_start(i) - blocks_[block_of_[i]].begin + slot.offset;
+      give(slot.name, block_values.narrow(0, at, numel).view(slot.shape));
+      continue;
+    }
+    // A routed expert's piece (expert parallelism): broadcast from the rank whose slice holds it.
+    const auto& local = rank_local_.at(local_index.at(name)).second;
+    const int64_t slice = local.numel(), owner = slot.offset / slice, offset = slot.offset - owner * slice;
+    require(owner < comm_->size() && offset + numel <= slice,
+            "sharding zero3: checkpoint tensor " + slot.name + " lies across two ranks' experts");
+    auto piece = buffer(buffers->piece, largest_piece).narrow(0, 0, numel);
+    if (owner == comm_->rank()) piece.copy_(local.detach().reshape({-1}).narrow(0, offset, numel));
+    comm_->wait(comm_->broadcast_async(piece, static_cast<int>(owner)),
+                "broadcast of expert tensor " + slot.name + " from rank " + std::to_string(owner) + " for a checkpoint");
+    give(slot.name, piece.view(slot.shape));
+  }
+  if (failed) std::rethrow_exception(failed);
 }
 
 void FullyShardedParameters::load(const std::filesystem::path& dir) {

@@ -39,8 +39,9 @@
 //   Resuming, load() reads the master range of the checkpoint's model directory the same way.
 // - Whole weights, never a second full float32 copy for the rollout: copy_into() fills another
 //   Transformer (the rollout's, in the compute dtype) block by block, gathering in its dtype
-//   (the refresh after every update). Checkpoints: gather_all() makes every parameter present
-//   in float32 (to save the model in Hugging Face format); release_all() frees them again.
+//   (the refresh after every update). Checkpoints: stream_checkpoint() hands rank 0's writer
+//   the Hugging Face tensors block by block in float32 (a block's buffer at a time, freed before
+//   the next), so a save never holds the whole model either (checkpoint.h).
 // - Prefetch (options.prefetch, recipe parallel.prefetch): when a block is gathered for its use,
 //   the gather of the block used next is started too (the broadcasts issued asynchronously into
 //   buffers of their own, c10d work handles kept), and waited for when that block is entered, so
@@ -63,13 +64,15 @@
 //   layer's block is its replicated parameters (attention, router, shared experts, norms) while
 //   its experts keep their storage and their .grad for the optimizer (optimizer.h's rank-local
 //   parameters). Loading reads each rank's slice of them (rank r's experts [r E/W, (r+1) E/W))
-//   beside its master range; copy_into() and gather_all() leave them to ExpertParallel.
+//   beside its master range; copy_into() and gather_all() leave them to ExpertParallel, while
+//   stream_checkpoint() broadcasts them expert by expert from their ranks.
 // - A parameter must own its storage (not a view of another tensor's), contiguous: an error
 //   names the first that does not.
 #pragma once
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -80,7 +83,8 @@
 #include "policy/parallel/shard_layout.h"
 
 namespace aha {
-class ModelCheckpoint;  // policy/model/model_io.h
+class ModelCheckpoint;         // policy/model/model_io.h
+struct SafetensorsTensorSpec;  // policy/model/safetensors.h
 }
 
 namespace aha::policy {
@@ -131,7 +135,30 @@ class FullyShardedParameters : public BlockHooks {
   torch::Tensor take_grad_shard();
 
   // Collective: every sharded parameter present, gathered in float32 (whole master precision).
+  // Tests and tools only: a checkpoint streams instead (stream_checkpoint).
   void gather_all();
+  // The tensors a Hugging Face checkpoint of this model holds (save_model's: Transformer::
+  // checkpoint_layout, experts per expert and whole, the buffers last), in order, with their
+  // dtypes (the parameters' float32, the buffers' own) and shapes: from the config alone.
+  std::vector<SafetensorsTensorSpec> checkpoint_specs() const;
+  // Collective, for a checkpoint: those tensors, in that order, handed to `sink` (rank 0's
+  // ModelWriter; null on the other ranks, which take part in the collectives only), one block at
+  // a time: each block's float32 elements are broadcast from their owners into one buffer of
+  // the largest block's size, reused for each block in turn (no parameter's storage is used),
+  // and the block's tensors are views of it, valid until `sink` returns; with expert parallelism
+  // each expert's piece of a checkpoint tensor (one expert's gate, up or down matrix) is
+  // broadcast from the rank that holds it into a second such buffer while its layer's block is
+  // held. So a rank holds at most one block and one expert matrix beyond its shard, never the
+  // whole model. An exception from `sink` does not stop the collectives (every rank makes the
+  // same ones): the stream runs to its end, without `sink`, and then rethrows it.
+  // `buffers` (optional) are those two buffers, kept by the caller for another stream (the
+  // policy's, then the reference's: one block's memory for both, not one per model while a
+  // backend may still hold a finished collective's tensors for a moment); grown when too small.
+  using CheckpointSink = std::function<void(const std::string& name, const torch::Tensor& tensor)>;
+  struct CheckpointBuffers {
+    torch::Tensor block, piece;
+  };
+  void stream_checkpoint(const CheckpointSink& sink, CheckpointBuffers* buffers = nullptr);
   // The master range (and the model's buffers) read from the model directory `dir` in place,
   // as load_model_sharded reads it (resuming a checkpoint): only this rank's range, never the
   // whole weights; validated (load_model's checks) before the master is changed. With expert

@@ -62,7 +62,8 @@
 //   ZeRO-3 (fully_sharded.h) also shards the parameters: each rank keeps a float32 master range,
 //   blocks are gathered for their forward and backward and freed after, and gradients are
 //   reduced to their owners in every micro-batch's backward. Between steps policy()'s parameter
-//   tensors hold no memory: read whole weights through fully_sharded() (copy_into, gather_all).
+//   tensors hold no memory: read whole weights through fully_sharded() (copy_into, gather_all;
+//   a checkpoint streams them block by block instead, stream_checkpoint).
 //   A reference model (beta > 0) is sharded alike but frozen (reference_sharded(): a float32
 //   master range per rank, no gradients, no optimizer state); its blocks are gathered for the
 //   no-grad forward of the reference log-probs (padded or packed) and freed after each, and a

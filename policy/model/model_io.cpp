@@ -191,32 +191,72 @@ std::unique_ptr<Transformer> load_model(const fs::path& dir, const LoadOptions& 
   return model;
 }
 
-void save_model(const Transformer& model, const fs::path& dir, const SaveModelOptions& options) {
-  fs::path target = fs::absolute(dir);
-  if (target.filename().empty()) target = target.parent_path();
-  check_output_dir(target, "model directory", options.made_by, options.overwrite);
-  fs::create_directories(target.parent_path());
-  const fs::path tmp = fresh_build_dir(target);
-  fs::create_directories(tmp);
+ModelWriter::ModelWriter(const ModelConfig& config, torch::ScalarType dtype, std::vector<SafetensorsTensorSpec> tensors,
+                         const fs::path& dir, const SaveModelOptions& options)
+    : options_(options) {
+  target_ = fs::absolute(dir);
+  if (target_.filename().empty()) target_ = target_.parent_path();
+  check_output_dir(target_, "model directory", options_.made_by, options_.overwrite);
+  guarded([&] {
+    fs::create_directories(target_.parent_path());
+    tmp_ = fresh_build_dir(target_);
+    fs::create_directories(tmp_);
+    write_file_atomic(tmp_ / "config.json", config.to_json(dtype_name(dtype)));
+    tensors_ = std::make_unique<CheckpointWriter>(tmp_, std::move(tensors), options_.max_shard_bytes);
+  });
+}
+
+ModelWriter::~ModelWriter() {
+  tensors_.reset();  // the file being written removed first
+  if (!finished_ && !tmp_.empty()) aha::remove_tree(tmp_);
+}
+
+template <class F>
+void ModelWriter::guarded(F&& f) {
+  require(!finished_, "model directory " + target_.string() + ": already written");
   try {
-    write_file_atomic(tmp / "config.json", model.config().to_json(dtype_name(model.dtype())));
-    save_checkpoint_tensors(tmp, model.checkpoint_tensors(), options.max_shard_bytes);
-    const auto& extras = options.copy_extras_from;
+    f();
+  } catch (const fs::filesystem_error& e) {
+    tensors_.reset();
+    if (!tmp_.empty()) aha::remove_tree(tmp_);
+    tmp_.clear();
+    throw Error("cannot save model to " + target_.string() + ": " + e.what());
+  } catch (...) {
+    tensors_.reset();
+    if (!tmp_.empty()) aha::remove_tree(tmp_);
+    tmp_.clear();
+    throw;
+  }
+}
+
+void ModelWriter::write(const std::string& name, const torch::Tensor& tensor) {
+  require(tensors_ != nullptr, "model directory " + target_.string() + ": written after a failure");
+  guarded([&] { tensors_->write(name, tensor); });
+}
+
+void ModelWriter::finish() {
+  require(tensors_ != nullptr, "model directory " + target_.string() + ": finished after a failure");
+  guarded([&] {
+    tensors_->commit();
+    tensors_.reset();
+    const auto& extras = options_.copy_extras_from;
     if (!extras.empty()) {
       for (const char* name : {"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
                                "special_tokens_map.json", "generation_config.json", "chat_template.jinja"}) {
-        if (fs::exists(extras / name)) fs::copy_file(extras / name, tmp / name);
+        if (fs::exists(extras / name)) fs::copy_file(extras / name, tmp_ / name);
       }
     }
-    mark_output_dir(tmp, options.made_by);
-    swap_in_dir(tmp, target);
-  } catch (const fs::filesystem_error& e) {
-    aha::remove_tree(tmp);
-    throw Error("cannot save model to " + target.string() + ": " + e.what());
-  } catch (...) {
-    aha::remove_tree(tmp);
-    throw;
-  }
+    mark_output_dir(tmp_, options_.made_by);
+    swap_in_dir(tmp_, target_);
+  });
+  finished_ = true;
+}
+
+void save_model(const Transformer& model, const fs::path& dir, const SaveModelOptions& options) {
+  const auto tensors = model.checkpoint_tensors();
+  ModelWriter out(model.config(), model.dtype(), safetensors_specs(tensors), dir, options);
+  for (const auto& [name, tensor] : tensors) out.write(name, tensor);
+  out.finish();
 }
 
 std::unique_ptr<Transformer> init_model(const ModelConfig& config, uint64_t seed,

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 
+#include "policy/model/safetensors.h"
 #include "policy/model/transformer.h"
 
 namespace aha {
@@ -96,6 +97,33 @@ struct SaveModelOptions {
 // marker. dir must be absent or empty, or (with options.overwrite) hold an earlier output of
 // options.made_by; anything else throws aha::Error and is left untouched (check_output_dir).
 void save_model(const Transformer& model, const std::filesystem::path& dir, const SaveModelOptions& options = {});
+
+// save_model tensor by tensor, for weights that never exist whole at once (ZeRO-3's streamed
+// checkpoint, fully_sharded.h): created with the config, the dtype config.json names and the
+// checkpoint tensors' names, dtypes and shapes in order (Transformer::checkpoint_layout's),
+// it checks `dir` and writes config.json into a temporary directory beside it; write() takes
+// each tensor in that order (CheckpointWriter: the same files, split and index); finish() adds
+// the tokenizer extras and the output marker and swaps the directory into place. Destroyed
+// before finish() (an exception, a failed peer), the temporary directory is removed and `dir`
+// left as it was. save_model is this with the model's checkpoint_tensors(): the bytes are the same.
+class ModelWriter {
+ public:
+  ModelWriter(const ModelConfig& config, torch::ScalarType dtype, std::vector<SafetensorsTensorSpec> tensors,
+              const std::filesystem::path& dir, const SaveModelOptions& options = {});
+  ~ModelWriter();
+  ModelWriter(const ModelWriter&) = delete;
+  ModelWriter& operator=(const ModelWriter&) = delete;
+  void write(const std::string& name, const torch::Tensor& tensor);
+  void finish();
+
+ private:
+  template <class F>
+  void guarded(F&& f);  // filesystem errors as save_model's, the temporary removed on any
+  std::filesystem::path target_, tmp_;
+  SaveModelOptions options_;
+  std::unique_ptr<CheckpointWriter> tensors_;
+  bool finished_ = false;
+};
 
 // A randomly initialised model as transformers initialises one: linear and embedding weights
 // ~ N(0, initializer_range), biases 0, norms 1. Drawn on the CPU in float32 from `seed`, so

@@ -142,11 +142,27 @@ torch::Tensor SafetensorsFile::load(const std::string& name, std::optional<torch
   return src.to(device, dtype.value_or(src.scalar_type()), /*non_blocking=*/false, /*copy=*/true);
 }
 
-void save_safetensors(const std::filesystem::path& path,
-                      const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
-  std::vector<torch::Tensor> host;
-  host.reserve(tensors.size());
+uint64_t SafetensorsTensorSpec::nbytes() const {
+  auto n = byte_size(shape, c10::elementSize(dtype));
+  if (!n) throw Error("safetensors: tensor '" + name + "' has an overflowing size");
+  return *n;
+}
+
+std::vector<SafetensorsTensorSpec> safetensors_specs(const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  std::vector<SafetensorsTensorSpec> out;
+  out.reserve(tensors.size());
+  for (const auto& [name, tensor] : tensors) {
+    if (!tensor.defined()) throw Error("safetensors: tensor '" + name + "' is undefined");
+    out.push_back({name, tensor.scalar_type(), tensor.sizes().vec()});
+  }
+  return out;
+}
+
+namespace {
+
+// The header: 8 bytes of length, then the JSON padded to keep the data section 8-byte aligned.
+std::string header_bytes(const std::filesystem::path& path, const std::vector<SafetensorsTensorSpec>& tensors,
+                         const std::map<std::string, std::string>& metadata) {
   rapidjson::Document header(rapidjson::kObjectType);
   auto& alloc = header.GetAllocator();
   if (!metadata.empty()) {
@@ -157,30 +173,81 @@ void save_safetensors(const std::filesystem::path& path,
     header.AddMember("__metadata__", meta, alloc);
   }
   uint64_t offset = 0;
-  for (const auto& [name, tensor] : tensors) {
-    if (!tensor.defined()) throw Error(path.string() + ": tensor '" + name + "' is undefined");
-    auto t = tensor.detach().to(torch::kCPU).contiguous();
+  for (const auto& spec : tensors) {
     rapidjson::Value entry(rapidjson::kObjectType);
-    entry.AddMember("dtype", rapidjson::Value(safetensors_dtype_name(t.scalar_type()).c_str(), alloc), alloc);
+    entry.AddMember("dtype", rapidjson::Value(safetensors_dtype_name(spec.dtype).c_str(), alloc), alloc);
     rapidjson::Value shape(rapidjson::kArrayType);
-    for (int64_t d : t.sizes()) shape.PushBack(d, alloc);
+    for (int64_t d : spec.shape) {
+      if (d < 0) throw Error(path.string() + ": tensor '" + spec.name + "' has a negative dimension");
+      shape.PushBack(d, alloc);
+    }
     entry.AddMember("shape", shape, alloc);
     rapidjson::Value offs(rapidjson::kArrayType);
-    uint64_t nbytes = t.nbytes();
+    const uint64_t nbytes = spec.nbytes();
     offs.PushBack(offset, alloc).PushBack(offset + nbytes, alloc);
     entry.AddMember("data_offsets", offs, alloc);
-    header.AddMember(rapidjson::Value(name.c_str(), alloc), entry, alloc);
+    header.AddMember(rapidjson::Value(spec.name.c_str(), alloc), entry, alloc);
     offset += nbytes;
-    host.push_back(std::move(t));
   }
   std::string text = json::to_string(header);
   text.append((8 - text.size() % 8) % 8, ' ');  // keep the data section 8-byte aligned
-  unsigned char len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(uint64_t(text.size()) >> (8 * i));
-  AtomicFileWriter out(path);
-  out.write(len, 8);
-  out.write(text.data(), text.size());
-  for (const auto& t : host) out.write(t.data_ptr(), t.nbytes());
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(static_cast<unsigned char>(uint64_t(text.size()) >> (8 * i)));
+  return out + text;
+}
+
+std::string shape_text(torch::IntArrayRef shape) { return c10::str(shape); }
+
+}  // namespace
+
+SafetensorsWriter::SafetensorsWriter(const std::filesystem::path& path, std::vector<SafetensorsTensorSpec> tensors,
+                                     const std::map<std::string, std::string>& metadata)
+    : path_(path), tensors_(std::move(tensors)), out_(path) {
+  const std::string header = header_bytes(path_, tensors_, metadata);
+  out_.write(header.data(), header.size());
+}
+
+void SafetensorsWriter::write(const std::string& name, const torch::Tensor& tensor) {
+  if (next_ >= tensors_.size())
+    throw Error(path_.string() + ": tensor '" + name + "' comes after the " + std::to_string(tensors_.size()) +
+                " tensors the header lists");
+  const auto& spec = tensors_[next_];
+  if (!tensor.defined()) throw Error(path_.string() + ": tensor '" + name + "' is undefined");
+  if (name != spec.name || tensor.scalar_type() != spec.dtype || tensor.sizes() != torch::IntArrayRef(spec.shape))
+    throw Error(path_.string() + ": tensor '" + name + "' (" + c10::toString(tensor.scalar_type()) + " " +
+                shape_text(tensor.sizes()) + ") comes where the header lists '" + spec.name + "' (" +
+                c10::toString(spec.dtype) + " " + shape_text(spec.shape) + ")");
+  auto t = tensor.detach();
+  if (t.device().is_cpu()) {
+    t = t.contiguous();  // no copy when it is already
+    out_.write(t.data_ptr(), t.nbytes());
+  } else {
+    // Off the CPU: a bounded host buffer at a time, never the whole tensor copied to the host.
+    auto flat = t.reshape({-1});
+    const int64_t element = static_cast<int64_t>(t.element_size());
+    const int64_t chunk = std::max<int64_t>(1, kWriteChunkBytes / element);
+    for (int64_t at = 0; at < flat.numel(); at += chunk) {
+      const auto host = flat.narrow(0, at, std::min(chunk, flat.numel() - at)).to(torch::kCPU);
+      out_.write(host.data_ptr(), host.nbytes());
+    }
+  }
+  ++next_;
+}
+
+void SafetensorsWriter::commit() {
+  if (next_ < tensors_.size())
+    throw Error(path_.string() + ": tensor '" + tensors_[next_].name + "' was never written (" +
+                std::to_string(next_) + " of " + std::to_string(tensors_.size()) + ")");
+  out_.commit();
+}
+
+void save_safetensors(const std::filesystem::path& path,
+                      const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  for (const auto& [name, tensor] : tensors)
+    if (!tensor.defined()) throw Error(path.string() + ": tensor '" + name + "' is undefined");
+  SafetensorsWriter out(path, safetensors_specs(tensors), metadata);
+  for (const auto& [name, tensor] : tensors) out.write(name, tensor);
   out.commit();
 }
 
@@ -243,45 +310,88 @@ torch::Tensor CheckpointReader::load(const std::string& name, std::optional<torc
   return file_of(name).load(name, dtype, device);
 }
 
-void save_checkpoint_tensors(const std::filesystem::path& dir,
-                             const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-                             uint64_t max_shard_bytes) {
-  std::filesystem::create_directories(dir);
-  std::vector<std::vector<std::pair<std::string, torch::Tensor>>> shards(1);
-  uint64_t in_shard = 0, total = 0;
-  for (const auto& item : tensors) {
-    uint64_t n = item.second.nbytes();
+namespace {
+
+std::string shard_file_name(size_t i, size_t n) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "model-%05zu-of-%05zu.safetensors", i + 1, n);
+  return name;
+}
+
+}  // namespace
+
+CheckpointWriter::CheckpointWriter(const std::filesystem::path& dir, std::vector<SafetensorsTensorSpec> tensors,
+                                   uint64_t max_shard_bytes)
+    : dir_(dir), files_(1) {
+  std::filesystem::create_directories(dir_);
+  uint64_t in_shard = 0;
+  for (auto& spec : tensors) {
+    const uint64_t n = spec.nbytes();
     if (in_shard > 0 && in_shard + n > max_shard_bytes) {
-      shards.emplace_back();
+      files_.emplace_back();
       in_shard = 0;
     }
-    shards.back().push_back(item);
+    files_.back().push_back(std::move(spec));
     in_shard += n;
-    total += n;
+    total_ += n;
+  }
+}
+
+CheckpointWriter::~CheckpointWriter() = default;
+
+void CheckpointWriter::write(const std::string& name, const torch::Tensor& tensor) {
+  // Files without tensors (an empty list) have nothing to wait for: opened at commit().
+  while (file_ < files_.size() && out_ && out_->written() == files_[file_].size()) {
+    out_->commit();
+    out_.reset();
+    ++file_;
+  }
+  if (file_ >= files_.size())
+    throw Error(dir_.string() + ": tensor '" + name + "' comes after every tensor the checkpoint lists");
+  if (!out_) {
+    const auto path = dir_ / (files_.size() == 1 ? std::string("model.safetensors") : shard_file_name(file_, files_.size()));
+    out_ = std::make_unique<SafetensorsWriter>(path, files_[file_]);
+  }
+  out_->write(name, tensor);
+}
+
+void CheckpointWriter::commit() {
+  for (; file_ < files_.size(); ++file_) {
+    if (!out_) {
+      const auto path = dir_ / (files_.size() == 1 ? std::string("model.safetensors") : shard_file_name(file_, files_.size()));
+      out_ = std::make_unique<SafetensorsWriter>(path, files_[file_]);
+    }
+    out_->commit();  // throws naming the first tensor not written
+    out_.reset();
   }
   std::error_code ec;
-  if (shards.size() == 1) {
-    save_safetensors(dir / "model.safetensors", shards[0]);
-    std::filesystem::remove(dir / "model.safetensors.index.json", ec);
+  if (files_.size() == 1) {
+    std::filesystem::remove(dir_ / "model.safetensors.index.json", ec);
     return;
   }
   rapidjson::Document index(rapidjson::kObjectType);
   auto& alloc = index.GetAllocator();
   rapidjson::Value meta(rapidjson::kObjectType);
-  meta.AddMember("total_size", total, alloc);
+  meta.AddMember("total_size", total_, alloc);
   index.AddMember("metadata", meta, alloc);
   rapidjson::Value map(rapidjson::kObjectType);
-  char name[64];
-  for (size_t i = 0; i < shards.size(); ++i) {
-    std::snprintf(name, sizeof(name), "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
-    save_safetensors(dir / name, shards[i]);
-    for (const auto& [tensor_name, _] : shards[i]) {
-      map.AddMember(rapidjson::Value(tensor_name.c_str(), alloc), rapidjson::Value(name, alloc), alloc);
+  for (size_t i = 0; i < files_.size(); ++i) {
+    const std::string name = shard_file_name(i, files_.size());
+    for (const auto& spec : files_[i]) {
+      map.AddMember(rapidjson::Value(spec.name.c_str(), alloc), rapidjson::Value(name.c_str(), alloc), alloc);
     }
   }
   index.AddMember("weight_map", map, alloc);
-  write_file_atomic(dir / "model.safetensors.index.json", json::to_string(index, true) + "\n");
-  std::filesystem::remove(dir / "model.safetensors", ec);
+  write_file_atomic(dir_ / "model.safetensors.index.json", json::to_string(index, true) + "\n");
+  std::filesystem::remove(dir_ / "model.safetensors", ec);
+}
+
+void save_checkpoint_tensors(const std::filesystem::path& dir,
+                             const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                             uint64_t max_shard_bytes) {
+  CheckpointWriter out(dir, safetensors_specs(tensors), max_shard_bytes);
+  for (const auto& [name, tensor] : tensors) out.write(name, tensor);
+  out.commit();
 }
 
 }  // namespace aha

@@ -57,6 +57,44 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
+// A tensor as a safetensors header lists it: what a streaming writer needs before any data.
+struct SafetensorsTensorSpec {
+  std::string name;
+  torch::ScalarType dtype = torch::kFloat32;
+  std::vector<int64_t> shape;
+  uint64_t nbytes() const;
+};
+// The specs of `tensors` (their names, dtypes and shapes; no data is read).
+std::vector<SafetensorsTensorSpec> safetensors_specs(const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
+
+// Writes one safetensors file tensor by tensor: the header (every offset, computed from the
+// specs) is written when it is created, then each tensor's bytes as write() is given them, in
+// the specs' order, so the tensors never need to exist all at once (ZeRO-3's streamed save). The
+// file is written under a temporary name and renamed into place by commit(), once every tensor
+// was written; destroyed before (an exception), the temporary is removed and `path` left as it
+// was. The bytes are those save_safetensors writes for the same tensors.
+class SafetensorsWriter {
+ public:
+  // The most bytes of a tensor off the CPU copied to the host at once (write()'s buffer).
+  static constexpr int64_t kWriteChunkBytes = 64ll << 20;
+
+  SafetensorsWriter(const std::filesystem::path& path, std::vector<SafetensorsTensorSpec> tensors,
+                    const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+  // The next tensor (any device, contiguous or not): its name, dtype and shape must be the next
+  // spec's, else aha::Error naming both. A contiguous CPU tensor is written from its own memory;
+  // another is copied to the host kWriteChunkBytes at a time.
+  void write(const std::string& name, const torch::Tensor& tensor);
+  // Every tensor written (else aha::Error naming the first missing one): fsync and rename.
+  void commit();
+  size_t written() const { return next_; }
+
+ private:
+  std::filesystem::path path_;
+  std::vector<SafetensorsTensorSpec> tensors_;
+  size_t next_ = 0;
+  AtomicFileWriter out_;
+};
+
 // Writes tensors (any device, contiguous or not) to one safetensors file, in the given order.
 void save_safetensors(const std::filesystem::path& path,
                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
@@ -87,6 +125,31 @@ class CheckpointReader {
 void save_checkpoint_tensors(const std::filesystem::path& dir,
                              const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                              uint64_t max_shard_bytes = 5ull << 30);
+
+// save_checkpoint_tensors tensor by tensor: the split into files is made from the specs when it
+// is created (the same split), each file is opened (SafetensorsWriter) when its first tensor
+// comes and committed after its last, and commit() writes the index (several files) or removes
+// a stale one, as save_checkpoint_tensors does. Destroyed before commit(), the file being
+// written is removed; files already complete stay (the caller builds `dir` as a temporary, as
+// save_model does, and removes it). The bytes are save_checkpoint_tensors'.
+class CheckpointWriter {
+ public:
+  CheckpointWriter(const std::filesystem::path& dir, std::vector<SafetensorsTensorSpec> tensors,
+                   uint64_t max_shard_bytes = 5ull << 30);
+  ~CheckpointWriter();
+  CheckpointWriter(const CheckpointWriter&) = delete;
+  CheckpointWriter& operator=(const CheckpointWriter&) = delete;
+  // The next tensor, as SafetensorsWriter::write.
+  void write(const std::string& name, const torch::Tensor& tensor);
+  void commit();
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<std::vector<SafetensorsTensorSpec>> files_;  // the tensors of each file, in order
+  size_t file_ = 0;                                         // the file being written
+  std::unique_ptr<SafetensorsWriter> out_;
+  uint64_t total_ = 0;
+};
 
 // safetensors dtype name <-> LibTorch scalar type. Throws on names aha does not know.
 torch::ScalarType safetensors_scalar_type(const std::string& dtype, const std::string& context);

@@ -178,6 +178,9 @@ TrainingMemory training_memory(const ModelConfig& c, int64_t element_bytes, bool
     PlanInputs in;
     const double block = experts_split ? double(largest_replicated_block(c)) : double(model_footprint(c, in).largest_block);
     m.gathered = (prefetch ? 3.0 : 2.0) * 4.0 * block;
+    // A checkpoint streams one block at a time, and under expert parallelism one expert's matrix
+    // (gate, up or down: moe_intermediate x hidden) beside it.
+    m.checkpoint_block = 4.0 * (block + (experts_split ? double(c.moe_intermediate_size * c.hidden_size) : 0.0));
     m.rollout_weights = params * (autocast_bf16 ? 2.0 : 4.0);
   }
   return m;

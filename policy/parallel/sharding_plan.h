@@ -135,11 +135,23 @@ ShardingPlan plan_sharding(const ModelConfig& config, const PlanInputs& inputs, 
 // peak while loading is the master range (with expert parallelism, and the rank's experts:
 // `weights`), the reference's (beta > 0), the rollout's copy and the read buffer (what loading stages at once, e.g. load_staging_bytes in policy/model/model_io.h),
 // never the whole float32 model, and below the steady state.
+// A checkpoint under zero3 (zero3_checkpoint): the model (and the reference) is streamed to rank
+// 0's writer block by block (fully_sharded.h's stream_checkpoint), so beside what stays resident
+// (weights, the reference's range, the rollout's copy, gradients and optimizer state, as in
+// total(), less the blocks gathered for use, which are freed between steps) a rank holds one
+// block in float32 (checkpoint_block: 4 x the largest gathered block; with expert parallelism
+// that of the replicated parameters, plus one expert's matrix, 4 x moe_intermediate x hidden,
+// broadcast from its rank) and the writer's buffer (safetensors.h's kWriteChunkBytes, a host
+// buffer for weights on a GPU), never the whole float32 model that gathering it whole took.
 struct TrainingMemory {
   double weights = 0, gradients = 0, optimizer = 0, gathered = 0, rollout_weights = 0, reference = 0;
+  double checkpoint_block = 0;  // zero3: the most a checkpoint save gathers at once (see above)
   double learner() const { return gradients + optimizer + gathered + reference; }
   double total() const { return weights + rollout_weights + learner(); }
   double zero3_startup(double read_buffer_bytes) const { return weights + reference + rollout_weights + read_buffer_bytes; }
+  double zero3_checkpoint(double write_buffer_bytes) const {
+    return weights + reference + rollout_weights + gradients + optimizer + checkpoint_block + write_buffer_bytes;
+  }
 };
 // Throws aha::Error for N < 1, an element size < 1, zero3 with a model dtype other than float32,
 // or fp32_master with zero3 or with float32 weights.

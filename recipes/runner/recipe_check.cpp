@@ -249,6 +249,15 @@ RecipeCheck check_recipe(const Recipe& recipe, const RunOptions& options) {
       needed = std::max(needed, startup);
       text += "; at start " + gib(startup) + " (loaded sharded: master range, rollout copy and a read buffer of " +
               gib(buffer) + ", never the whole float32 model's " + gib(4.0 * double(config->parameter_count())) + ")";
+      // A checkpoint streams the model (and the reference) block by block to rank 0's writer
+      // (fully_sharded.h's stream_checkpoint): one block in float32 and the writer's buffer
+      // beside the resident state.
+      const double write_buffer = double(SafetensorsWriter::kWriteChunkBytes);
+      const double checkpoint = held.zero3_checkpoint(write_buffer);
+      needed = std::max(needed, checkpoint);
+      text += "; at a checkpoint " + gib(checkpoint) + " (saved block by block: " + gib(held.checkpoint_block) +
+              " gathered at once in float32 and a write buffer of " + gib(write_buffer) +
+              " beside the resident state, never the whole float32 model)";
     }
     if (!available) return text + "; the free memory of " + device->str() + " is not known";
     require(needed <= double(*available),

@@ -91,6 +91,14 @@ TEST(PlanCli, TheRecipesShardingIsPlanned) {
                        "2.30 GiB at start; the whole float32 model, 1.84 GiB, is never loaded"),
             std::string::npos)
       << r.out;
+  // A checkpoint, streamed block by block: the resident masters P, gradients P, moments 2P and the
+  // bf16 rollout copy 2P (6 x 494032768 = 2964196608 B) plus the largest block, the tied
+  // embedding 151936 x 896 in float32 (544538624 B; a decoder layer is 14912384 parameters), and
+  // the 64 MiB write buffer: 3575844096 B = 3.33 GiB.
+  EXPECT_NE(r.out.find("the model is written block by block, 0.51 GiB gathered at once in float32 and a write buffer "
+                       "of 0.06 GiB beside the resident state and the rollout's copy: 3.33 GiB at a checkpoint"),
+            std::string::npos)
+      << r.out;
   auto all = aha::test::run_aha(base + " --sharding all", true, kTimeout);
   ASSERT_EQ(all.exit_status, 0) << all.out;
   EXPECT_NE(all.out.find("\nnone "), std::string::npos) << all.out;

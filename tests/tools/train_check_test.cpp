@@ -224,6 +224,12 @@ TEST_F(TrainCheck, TheMemoryPlanCountsTheShardingOverTheRanks) {
                          "prefetched)"),
             std::string::npos)
       << two.out;
+  // Its checkpoint peak beside the start-up one: the model streamed block by block.
+  EXPECT_NE(two.out.find("; at a checkpoint "), std::string::npos) << two.out;
+  EXPECT_NE(two.out.find("gathered at once in float32 and a write buffer of 0.06 GiB beside the resident state, never "
+                         "the whole float32 model)"),
+            std::string::npos)
+      << two.out;
   const auto unfetched = test::run_aha_in(
       copy_,
       "train recipes/r1-zero-tiny.json --check --nproc-per-node 2 --set parallel.sharding=zero3 --set parallel.prefetch=false",

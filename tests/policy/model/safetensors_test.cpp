@@ -5,9 +5,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+
+#include <rapidjson/document.h>
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/json.h"
 
 namespace fs = std::filesystem;
 
@@ -153,3 +157,113 @@ TEST_F(Safetensors, BadIndexIsRejected) {
 }
 
 }  // namespace
+
+namespace {
+
+// save_safetensors as it was before it wrote through SafetensorsWriter (every tensor copied to
+// the host first, then one header and the data): the bytes the streaming writer must keep.
+std::string one_shot_bytes(const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  rapidjson::Document header(rapidjson::kObjectType);
+  auto& alloc = header.GetAllocator();
+  rapidjson::Value meta(rapidjson::kObjectType);
+  meta.AddMember("format", "pt", alloc);
+  header.AddMember("__metadata__", meta, alloc);
+  std::string data;
+  for (const auto& [name, tensor] : tensors) {
+    auto t = tensor.detach().to(torch::kCPU).contiguous();
+    rapidjson::Value entry(rapidjson::kObjectType);
+    entry.AddMember("dtype", rapidjson::Value(aha::safetensors_dtype_name(t.scalar_type()).c_str(), alloc), alloc);
+    rapidjson::Value shape(rapidjson::kArrayType);
+    for (int64_t d : t.sizes()) shape.PushBack(d, alloc);
+    entry.AddMember("shape", shape, alloc);
+    rapidjson::Value offs(rapidjson::kArrayType);
+    offs.PushBack(uint64_t(data.size()), alloc).PushBack(uint64_t(data.size() + t.nbytes()), alloc);
+    entry.AddMember("data_offsets", offs, alloc);
+    header.AddMember(rapidjson::Value(name.c_str(), alloc), entry, alloc);
+    data.append(static_cast<const char*>(t.data_ptr()), t.nbytes());
+  }
+  std::string text = aha::json::to_string(header);
+  text.append((8 - text.size() % 8) % 8, ' ');
+  std::string len(8, '\0');
+  for (int i = 0; i < 8; ++i) len[i] = char((uint64_t(text.size()) >> (8 * i)) & 0xff);
+  return len + text + data;
+}
+
+}  // namespace
+
+// The streaming writer, given the names, dtypes and shapes first and the tensors one by one
+// (ZeRO-3's streamed save), writes the bytes of the one-shot writer; so do save_safetensors and
+// save_checkpoint_tensors (written through it), sharded too: each file is the one-shot file of
+// its tensors.
+TEST_F(Safetensors, StreamedWriterWritesTheOneShotBytes) {
+  torch::manual_seed(3);
+  const std::vector<std::pair<std::string, torch::Tensor>> tensors = {
+      {"a", torch::randn({3, 5})},
+      {"b.weight", torch::randn({4, 6}).to(torch::kBFloat16).t()},  // not contiguous
+      {"c", torch::arange(7, torch::kInt64)},
+      {"empty", torch::zeros({0, 3})},
+      {"d", torch::randn({2, 2, 2}).to(torch::kFloat16)}};
+  const std::string want = one_shot_bytes(tensors);
+  {
+    aha::SafetensorsWriter out(dir_ / "streamed.safetensors", aha::safetensors_specs(tensors));
+    for (const auto& [name, t] : tensors) out.write(name, t);
+    EXPECT_FALSE(fs::exists(dir_ / "streamed.safetensors")) << "renamed into place only by commit()";
+    out.commit();
+  }
+  EXPECT_TRUE(aha::read_file(dir_ / "streamed.safetensors") == want);
+  aha::save_safetensors(dir_ / "one.safetensors", tensors);
+  EXPECT_TRUE(aha::read_file(dir_ / "one.safetensors") == want);
+
+  // Files of at most 64 bytes of data: a (60), b (48), c and empty (56), d (16).
+  aha::CheckpointWriter sharded(dir_ / "sharded", aha::safetensors_specs(tensors), 64);
+  for (const auto& [name, t] : tensors) sharded.write(name, t);
+  sharded.commit();
+  const std::vector<std::vector<size_t>> files = {{0}, {1}, {2, 3}, {4}};
+  for (size_t f = 0; f < files.size(); ++f) {
+    std::vector<std::pair<std::string, torch::Tensor>> part;
+    for (size_t i : files[f]) part.push_back(tensors[i]);
+    char name[64];
+    std::snprintf(name, sizeof(name), "model-%05zu-of-%05zu.safetensors", f + 1, files.size());
+    EXPECT_TRUE(aha::read_file(dir_ / "sharded" / name) == one_shot_bytes(part)) << name;
+  }
+  aha::save_checkpoint_tensors(dir_ / "whole", tensors, 64);
+  for (const char* name : {"model-00001-of-00004.safetensors", "model-00004-of-00004.safetensors",
+                           "model.safetensors.index.json"})
+    EXPECT_EQ(aha::read_file(dir_ / "sharded" / name), aha::read_file(dir_ / "whole" / name)) << name;
+  EXPECT_NE(aha::read_file(dir_ / "sharded" / "model.safetensors.index.json").find("\"empty\": \"model-00003-of-00004"),
+            std::string::npos);
+}
+
+// A tensor out of the header's order, of another dtype or shape, or one never written is an
+// error naming it, and leaves no file (nor a temporary) behind.
+TEST_F(Safetensors, StreamedWriterRefusesWhatTheHeaderDoesNotList) {
+  const std::vector<std::pair<std::string, torch::Tensor>> tensors = {{"a", torch::zeros({2})}, {"b", torch::zeros({3})}};
+  auto error_of = [&](const std::function<void(aha::SafetensorsWriter&)>& f) {
+    std::string message;
+    try {
+      aha::SafetensorsWriter out(dir_ / "x.safetensors", aha::safetensors_specs(tensors));
+      f(out);
+    } catch (const aha::Error& e) {
+      message = e.what();
+    }
+    return message;
+  };
+  EXPECT_NE(error_of([](auto& out) { out.write("b", torch::zeros({3})); }).find("'b' (Float [3]) comes where the header lists 'a' (Float [2])"),
+            std::string::npos);
+  EXPECT_NE(error_of([](auto& out) { out.write("a", torch::zeros({2}, torch::kFloat64)); }).find("lists 'a'"), std::string::npos);
+  EXPECT_NE(error_of([](auto& out) { out.write("a", torch::zeros({1, 2})); }).find("lists 'a'"), std::string::npos);
+  EXPECT_NE(error_of([](auto& out) {
+              out.write("a", torch::zeros({2}));
+              out.commit();
+            }).find("tensor 'b' was never written (1 of 2)"),
+            std::string::npos);
+  EXPECT_NE(error_of([](auto& out) {
+              out.write("a", torch::zeros({2}));
+              out.write("b", torch::zeros({3}));
+              out.write("c", torch::zeros({3}));
+            }).find("'c' comes after the 2 tensors"),
+            std::string::npos);
+  size_t left = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_)) ++left;
+  EXPECT_EQ(left, 0u);
+}

@@ -17,13 +17,16 @@
 #include "policy/learner/grpo_packing.h"
 #include "policy/parallel/communicator.h"
 #include "tests/policy/parallel/world_runner.h"
+#include "tests/policy/parallel/cpu_peak.h"
 #include "tests/policy/parallel/expert_parallel_run.h"
+#include "tests/policy/parallel/whole_save.h"
 
 namespace aha::parallel::testing {
 
 int expert_parallel_scenario() {
   policy::testing::one_thread();
   auto comm = connect_scenario_rank();
+  if (std::getenv("AHA_TEST_SAVE_PEAK")) count_cpu_allocations();  // the parameters' storage too
   const std::string model_dir = std::getenv("AHA_TEST_MODEL_DIR");
   const bool expert_parallel = std::getenv("AHA_TEST_EXPERT_PARALLEL") != nullptr;
   const char* tokens = std::getenv("AHA_TEST_MICRO_BATCH_TOKENS");
@@ -58,8 +61,14 @@ int expert_parallel_scenario() {
     if (tokens) packs += std::to_string(policy::pack_micro_batches(share, std::stoll(tokens), torch::kCPU).size()) + ",";
     m = trainer->train_step(share);
   }
-  if (const char* save = std::getenv("AHA_TEST_SAVE"))
-    policy::save_checkpoint(save, {trainer->steps_done(), 0}, *trainer);
+  if (const char* save = std::getenv("AHA_TEST_SAVE")) {
+    // AHA_TEST_SAVE_PEAK: the CPU memory the save allocates at its peak, to a file of its own.
+    const int64_t peak = peak_cpu_bytes([&] { policy::save_checkpoint(save, {trainer->steps_done(), 0}, *trainer); });
+    if (std::getenv("AHA_TEST_SAVE_PEAK"))
+      std::ofstream(std::string(std::getenv("AHA_PARALLEL_OUT")) + ".rank" + std::to_string(comm->rank()) + ".save_peak") << peak;
+  }
+  // AHA_TEST_SAVE_WHOLE (zero3): the model directories as the save wrote them before it streamed.
+  if (const char* whole = std::getenv("AHA_TEST_SAVE_WHOLE")) save_whole_as_before(*trainer, *comm, whole);
   int64_t expert_bytes = 0, replicated_bytes = 0;
   for (auto& [name, p] : trainer->policy().named_parameters())
     (policy::is_routed_expert_parameter(name) ? expert_bytes : replicated_bytes) += static_cast<int64_t>(p.storage().nbytes());

@@ -26,6 +26,7 @@ struct Run {
   std::string packs;  // packed micro-batches per step ("3,2,." ), "." when not packed
   int64_t state_bytes = 0;  // optimizer state this rank holds (moments)
   int64_t replicated_bytes = 0, master_bytes = 0;  // the other parameters' storage; zero3's master range
+  int64_t save_peak = -1;  // AHA_TEST_SAVE_PEAK: the CPU memory the checkpoint save allocated at its peak
 };
 
 // One process, the whole batch, no expert parallelism.
@@ -56,6 +57,7 @@ inline std::vector<Run> train(const std::string& model, int world, bool expert_p
     torch::load(run.weights, files.path(".weights.pt"));
     files.numbers() >> run.expert_bytes >> run.aux_loss >> run.load_max >> run.grad_norm >> run.skipped >> run.packs >>
         run.state_bytes >> run.replicated_bytes >> run.master_bytes;
+    if (files.has(".save_peak")) std::ifstream(files.path(".save_peak")) >> run.save_peak;
   });
 }
 

@@ -16,7 +16,9 @@
 #include "core/files.h"
 #include "policy/learner/checkpoint.h"
 #include "policy/learner/expert_parallel.h"
+#include "policy/learner/fully_sharded.h"
 #include "tests/policy/parallel/expert_parallel_world.h"
+#include "tests/policy/parallel/same_files.h"
 #include "tests/policy/parallel/weights_near.h"
 
 namespace aha::parallel::testing {
@@ -225,6 +227,51 @@ TEST(ExpertParallelZero3Checkpoint, ResumesBitForBitAndAcrossLayouts) {
                           std::string(what) + " checkpoint resumed under ep+zero3, rank " + std::to_string(r));
     fs::remove_all(other);
   }
+}
+
+// The ep+zero3 checkpoint (save_checkpoint: the replicated parameters streamed block by block,
+// each expert's matrices broadcast from the rank that holds them; the reference's too) holds the
+// model directories of the whole save it replaces (every rank gathering the replicated
+// parameters and all-gathering the experts, rank 0 calling save_model), byte for byte; and the
+// CPU memory a rank allocates while saving stays below its experts' and master range's share
+// plus one block, far below the whole model that the gathering save allocated on every rank.
+TEST(ExpertParallelZero3Checkpoint, StreamedSaveWritesTheWholeSavesBytes) {
+  policy::testing::one_thread();
+  const std::string model = "deepseek_v3_qlora_groups";
+  const fs::path dir = fs::temp_directory_path() / ("aha-ep-zero3-streamed-" + std::to_string(::getpid()));
+  const fs::path whole = fs::temp_directory_path() / ("aha-ep-zero3-whole-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::remove_all(whole);
+  const auto ranks = train(model, 2, true,
+                           with(kZero3, {{"AHA_TEST_BETA", "0.04"}, {"AHA_TEST_STEPS", "1"}, {"AHA_TEST_SAVE", dir.string()},
+                                         {"AHA_TEST_SAVE_WHOLE", whole.string()}, {"AHA_TEST_SAVE_PEAK", "1"}}));
+  ASSERT_EQ(ranks.size(), 2u);
+  expect_same_files(dir / "step-1" / "model", whole / "model", "ep+zero3 model");
+  expect_same_files(dir / "step-1" / "reference", whole / "reference", "ep+zero3 reference");
+  // The largest block of replicated parameters and one expert's matrix (moe_intermediate x
+  // hidden), in float32, and a few small things; not the whole model, nor a layer's experts.
+  auto whole_model = load_model(kFixtures + model);
+  std::map<size_t, int64_t> blocks;
+  int64_t total = 0, largest = 0;
+  for (const auto& [name, p] : whole_model->named_parameters()) {
+    total += p.numel();
+    if (!policy::is_routed_expert_parameter(name)) blocks[policy::block_of_parameter(*whole_model, name)] += p.numel();
+  }
+  for (const auto& [_, n] : blocks) largest = std::max(largest, n);
+  const auto& config = whole_model->config();
+  const int64_t expert_matrix = config.moe_intermediate_size * config.hidden_size;
+  const int64_t layer_experts = config.num_experts * 3 * expert_matrix;
+  constexpr int64_t kSlack = 4096;
+  const int64_t bound = 4 * (largest + expert_matrix) + kSlack;
+  ASSERT_GT(4 * total, bound);
+  ASSERT_GT(4 * (largest + layer_experts), bound) << "the test could not tell a layer's experts from one";
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_LE(ranks[r].save_peak, bound) << "rank " << r << ": the largest replicated block is " << 4 * largest
+                                         << " bytes, an expert matrix " << 4 * expert_matrix << ", the whole model "
+                                         << 4 * total;
+  }
+  fs::remove_all(dir);
+  fs::remove_all(whole);
 }
 
 }  // namespace

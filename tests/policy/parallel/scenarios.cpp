@@ -18,7 +18,9 @@
 #include "policy/parallel/shard_layout.h"
 #include "policy/model/model_io.h"
 #include "tests/policy/learner/trainer_test_util.h"
+#include "tests/policy/parallel/cpu_peak.h"
 #include "tests/policy/parallel/gradient_sync_run.h"
+#include "tests/policy/parallel/whole_save.h"
 #include "tests/policy/parallel/zero_run.h"
 #include "tests/policy/parallel/world_runner.h"
 
@@ -159,7 +161,9 @@ int routing_bias_step() {
 
 // zero_test.cpp's training run (zero_run.h) as one rank of a data-parallel world: sharding
 // AHA_TEST_SHARDING, AHA_TEST_STEPS steps, optionally resumed from AHA_TEST_LOAD and saved
-// under the stage directory AHA_TEST_SAVE; writes its weights and byte counts. With
+// under the stage directory AHA_TEST_SAVE (AHA_TEST_SAVE_PEAK: and the save's peak CPU allocation
+// written; AHA_TEST_SAVE_WHOLE: the model directories also saved as before the save streamed, see
+// whole_save.h); writes its weights and byte counts. With
 // AHA_TEST_BETA (> 0), AHA_TEST_REF_REFRESH, AHA_TEST_MICRO_TOKENS, AHA_TEST_PREFETCH (0 or 1):
 // zero_run.h's variations, and the reference model's bytes too. AHA_TEST_SHARDED_LOAD (zero3):
 // the policy from load_model_sharded instead of a whole load, with the rollout's bf16 copy loaded
@@ -173,6 +177,7 @@ int zero_train() {
     return v ? v : "";
   };
   const std::string model_dir = env("AHA_TEST_MODEL_DIR");
+  if (!env("AHA_TEST_SAVE_PEAK").empty()) count_cpu_allocations();  // the parameters' storage too
   ZeroRunOptions run;
   if (!env("AHA_TEST_BETA").empty()) run.beta = std::stod(env("AHA_TEST_BETA"));
   if (!env("AHA_TEST_REF_REFRESH").empty()) run.ref_refresh_steps = std::stoll(env("AHA_TEST_REF_REFRESH"));
@@ -217,8 +222,13 @@ int zero_train() {
       trainer->train_step(mine);
     }
   }
-  if (!env("AHA_TEST_SAVE").empty())
-    policy::save_checkpoint(env("AHA_TEST_SAVE"), {trainer->steps_done(), 0}, *trainer);
+  if (!env("AHA_TEST_SAVE").empty()) {
+    // AHA_TEST_SAVE_PEAK: the CPU memory the save allocates at its peak, to a file of its own.
+    const int64_t peak = peak_cpu_bytes([&] { policy::save_checkpoint(env("AHA_TEST_SAVE"), {trainer->steps_done(), 0}, *trainer); });
+    if (!env("AHA_TEST_SAVE_PEAK").empty()) std::ofstream(out_path(comm->rank()) + ".save_peak") << peak;
+  }
+  // AHA_TEST_SAVE_WHOLE (zero3): the model directories as the save wrote them before it streamed.
+  if (!env("AHA_TEST_SAVE_WHOLE").empty()) save_whole_as_before(*trainer, *comm, env("AHA_TEST_SAVE_WHOLE"));
   // What this rank holds between steps, from the tensors' storage: the parameters (nothing under
   // ZeRO-3) and ZeRO-3's float32 master range.
   int64_t parameter_bytes = 0, master_bytes = 0;
@@ -320,6 +330,7 @@ int weight_sync_scenario();      // weight_sync_scenario.cpp
 int expert_parallel_scenario();  // expert_parallel_scenario.cpp
 int zero_masters_scenario();     // zero_masters_scenario.cpp
 int masters_lookup_scenario();   // zero_masters_scenario.cpp
+int zero3_save_scenario();       // zero3_save_scenario.cpp
 
 std::shared_ptr<Communicator> connect_scenario_rank() {
   ParallelOptions o;
@@ -344,6 +355,7 @@ int run_scenario(const std::string& name) {
     if (name == "zero_masters") return zero_masters_scenario();
     if (name == "masters_lookup") return masters_lookup_scenario();
     if (name == "zero3_bad_config") return zero3_bad_config();
+    if (name == "zero3_save") return zero3_save_scenario();
     if (name == "killed_peer") return peer_failure(SIGKILL);
     if (name == "hung_peer") return peer_failure(SIGSTOP);
   } catch (const std::exception& e) {

@@ -138,6 +138,12 @@ TEST(TrainingMemory, TinyModelByHandUnderEachSharding) {
   // buffer of 64 (and the reference's range 1448), not the whole float32 model's 5792 first.
   EXPECT_EQ(zero3.zero3_startup(64), 4408.0);
   EXPECT_EQ(zero3_ref.zero3_startup(64), 5856.0);
+  // A checkpoint, streamed block by block: master 1448 + rollout 2896 + gradients 1448 + moments
+  // 2896 (8688 resident) + one layer in float32 4 x 592 = 2368 + a write buffer of 64: 11120, not
+  // the whole float32 model's 5792 on top of the 8688 (14480); with the reference's range 12568.
+  EXPECT_EQ(zero3.checkpoint_block, 2368.0);
+  EXPECT_EQ(zero3.zero3_checkpoint(64), 11120.0);
+  EXPECT_EQ(zero3_ref.zero3_checkpoint(64), 12568.0);
   // One rank shards nothing.
   EXPECT_EQ(training_memory(c, 4, true, false, Sharding::zero3, 1).total(), 23168.0);  // 4 x 5792
   EXPECT_THROW(training_memory(c, 2, true, false, Sharding::zero3, 4), Error);
@@ -346,6 +352,12 @@ TEST(ShardingPlan, ExpertParallelWithZero3ShardsTheReplicatedParametersOnly) {
   EXPECT_DOUBLE_EQ(m.gathered, 3.0 * 4 * 49360);
   EXPECT_DOUBLE_EQ(m.rollout_weights, 231088.0 * 2);
   EXPECT_DOUBLE_EQ(m.zero3_startup(1000), held * 4 * 2 + 231088.0 * 2 + 1000);
+  // A checkpoint: the dense layer (the largest replicated block, 49360) and one expert's matrix
+  // (32 x 64 = 2048) in float32, 4 x 51408 = 205632, beside the resident state: masters, the
+  // reference's, gradients and moments 20 x 115544 = 2310880, the rollout's copy 462176, and a
+  // write buffer of 1000: 2979688.
+  EXPECT_DOUBLE_EQ(m.checkpoint_block, 205632.0);
+  EXPECT_DOUBLE_EQ(m.zero3_checkpoint(1000), 2979688.0);
   const auto no_prefetch = training_memory(c, 4, false, false, Sharding::zero3, 2, false, true);
   EXPECT_DOUBLE_EQ(no_prefetch.gathered, 2.0 * 4 * 49360);
   EXPECT_DOUBLE_EQ(no_prefetch.reference, 0);

@@ -28,6 +28,7 @@
 #include "policy/model/safetensors.h"
 #include "policy/parallel/communicator.h"
 #include "tests/policy/learner/trainer_test_util.h"
+#include "tests/policy/parallel/cpu_peak.h"
 #include "tests/policy/parallel/zero3_load_models.h"
 
 namespace aha::parallel::testing {
@@ -65,56 +66,6 @@ TEST(Zero3Load, EachRankReadsExactlyItsRangeOfTheWholeModel) {
       EXPECT_TRUE(cuts_a_tensor) << dir << ": no range of " << world << " starts inside a tensor";
     }
   }
-}
-
-// Counts what the CPU allocator hands out while installed: live bytes and their peak.
-class CountingAllocator final : public c10::Allocator {
- public:
-  explicit CountingAllocator(c10::Allocator* inner) : inner_(inner) {}
-  c10::DataPtr allocate(size_t n) override {
-    auto* context = new Context{inner_->allocate(n), n, this};
-    const int64_t live = live_ += static_cast<int64_t>(n);
-    int64_t peak = peak_.load();
-    while (live > peak && !peak_.compare_exchange_weak(peak, live)) {
-    }
-    return {context->inner.get(), context, &release, context->inner.device()};
-  }
-  void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
-  int64_t peak() const { return peak_; }
-  int64_t live() const { return live_; }
-  void reset_peak() { peak_ = live_.load(); }
-
- private:
-  struct Context {
-    c10::DataPtr inner;
-    size_t bytes;
-    CountingAllocator* owner;
-  };
-  static void release(void* p) {
-    auto* context = static_cast<Context*>(p);
-    context->owner->live_ -= static_cast<int64_t>(context->bytes);
-    delete context;
-  }
-  c10::Allocator* inner_;
-  std::atomic<int64_t> live_{0}, peak_{0};
-};
-
-// The peak of the CPU memory allocated while `f` runs.
-int64_t peak_cpu_bytes(const std::function<void()>& f) {
-  static CountingAllocator counting(c10::GetCPUAllocator());  // outlives every tensor it allocates
-  c10::Allocator* const inner = c10::GetCPUAllocator();
-  counting.reset_peak();
-  const int64_t before = counting.live();
-  constexpr uint8_t kPriority = 100;  // above the default CPU allocator's registration
-  c10::SetCPUAllocator(&counting, kPriority);
-  try {
-    f();
-  } catch (...) {
-    c10::SetCPUAllocator(inner, kPriority);
-    throw;
-  }
-  c10::SetCPUAllocator(inner, kPriority);
-  return counting.peak() - before;
 }
 
 TEST(Zero3Load, AllocatesTheMasterRangeAndOneTensorNeverTheWholeModel) {

@@ -19,6 +19,7 @@
 #include "core/files.h"
 #include "policy/learner/checkpoint.h"
 #include "policy/parallel/communicator.h"
+#include "tests/policy/parallel/same_files.h"
 #include "tests/policy/parallel/weights_near.h"
 #include "tests/policy/parallel/world_runner.h"
 #include "tests/policy/parallel/zero3_load_models.h"
@@ -46,6 +47,7 @@ struct RankResult {
   std::vector<torch::Tensor> weights, rollout;
   std::vector<torch::Tensor> rollout_files, rollout_gathered;  // AHA_TEST_SHARDED_LOAD: the copies at start
   int64_t state_bytes = 0, gradient_bytes = 0, skipped = 0, parameter_bytes = 0, master_bytes = 0;
+  int64_t save_peak = -1;  // AHA_TEST_SAVE_PEAK: the CPU memory the checkpoint save allocated at its peak
   int64_t resident() const { return parameter_bytes + master_bytes + state_bytes; }
 };
 
@@ -66,6 +68,7 @@ std::vector<RankResult> train(int world, const std::string& sharding, int64_t st
     if (files.has(".rollout_files.pt")) torch::load(x.rollout_files, files.path(".rollout_files.pt"));
     if (files.has(".rollout_gathered.pt")) torch::load(x.rollout_gathered, files.path(".rollout_gathered.pt"));
     files.numbers() >> x.state_bytes >> x.gradient_bytes >> x.skipped >> x.parameter_bytes >> x.master_bytes;
+    if (files.has(".save_peak")) std::ifstream(files.path(".save_peak")) >> x.save_peak;
   });
 }
 
@@ -252,6 +255,58 @@ TEST(Zero3ShardedLoad, WithAReferenceResumesBitForBit) {
     expect_bit_equal(resumed[r].weights, straight[r].weights, "resumed against straight, rank " + std::to_string(r));
   }
   remove_tree(dir);
+}
+
+// The checkpoint of a zero3 run (save_checkpoint: the policy and, beta > 0, the reference
+// streamed block by block to rank 0's writer) holds the model directories the whole save wrote
+// before (every rank gathering the whole float32 model, rank 0 calling save_model), byte for
+// byte; and the CPU memory a rank allocates while saving (the optimizer shard and RNG files
+// included) stays within its master range and one block of the model (and of the reference),
+// far below the whole model (which the gathering save allocated on every rank).
+TEST(Zero3Checkpoint, StreamedSaveWritesTheWholeSavesBytesInABlocksMemory) {
+  policy::testing::one_thread();
+  struct Case {
+    std::string model;
+    int world;
+    double beta;
+  };
+  for (const auto& c : {Case{"", 2, 0.04}, Case{kSplit, 3, 0}, Case{kMoe, 2, 0.04}}) {
+    const std::string what = (c.model.empty() ? kTied : c.model) + " on " + std::to_string(c.world) + " ranks";
+    const fs::path dir = scratch("streamed"), whole = scratch("whole");
+    auto env = sharded_env(c.world, false, c.beta);
+    env["AHA_TEST_SAVE_WHOLE"] = whole.string();
+    env["AHA_TEST_SAVE_PEAK"] = "1";
+    const auto ranks = train(c.world, "zero3", 1, {}, dir, c.model, false, env);
+    ASSERT_EQ(ranks.size(), size_t(c.world)) << what;
+    expect_same_files(dir / "step-1" / "model", whole / "model", what + ": model");
+    if (c.beta > 0) expect_same_files(dir / "step-1" / "reference", whole / "reference", what + ": reference");
+    if (c.beta == 0) {
+      EXPECT_FALSE(fs::exists(dir / "step-1" / "reference")) << what;
+    }
+
+    auto model = zero_model(c.model);
+    std::map<size_t, int64_t> blocks;
+    int64_t total = 0, largest = 0;
+    for (const auto& [name, p] : model->named_parameters()) {
+      blocks[policy::block_of_parameter(*model, name)] += p.numel();
+      total += p.numel();
+    }
+    for (const auto& [_, n] : blocks) largest = std::max(largest, n);
+    // One block's buffer in float32 (reused for every block, the reference's too) and a few small
+    // things (RNG states, file names); the whole float32 model, which gathering it took on every
+    // rank, would not fit. (The peak is counted above what was live when the save began; what the
+    // save frees first, e.g. a gather left in flight, may lower it: no lower bound here.)
+    constexpr int64_t kSlack = 4096;
+    const int64_t bound = 4 * largest + kSlack;
+    ASSERT_GT(4 * total, bound) << what << ": the test could not tell the whole model from a block";
+    for (int r = 0; r < c.world; ++r) {
+      const std::string rank = what + ", rank " + std::to_string(r);
+      EXPECT_LE(ranks[r].save_peak, bound) << rank << ": the largest block is " << 4 * largest << " bytes, the whole model "
+                                           << 4 * total << ", the master range " << ranks[r].master_bytes;
+    }
+    remove_tree(dir);
+    remove_tree(whole);
+  }
 }
 
 TEST(Zero3Config, UnsupportedConfigurationsAreErrorsThatSayWhy) {
