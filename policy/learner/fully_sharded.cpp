@@ -309,10 +309,7 @@ void FullyShardedParameters::start_gather(size_t b, torch::ScalarType dtype) {
   if (block.present || !block.works.empty() || block.params.empty()) return;
   torch::NoGradGuard no_grad;
   const auto on_comm = master_.options().dtype(dtype).device(comm_->device());
-  for (int r = 0; r < comm_->size(); ++r) {
-    const auto [rb, re] = layout_.range(r);
-    const int64_t ob = std::max(rb, block.begin), oe = std::min(re, block.end);
-    if (oe <= ob) continue;
+  for (const auto& [r, ob, oe] : owners_of(block)) {
     // The owner's part is a copy: the master may be updated before a prefetched gather completes.
     block.parts.push_back(r == comm_->rank()
                               ? master_.narrow(0, ob - range_begin_, oe - ob).to(on_comm, /*non_blocking=*/false, /*copy=*/true)
@@ -320,6 +317,16 @@ void FullyShardedParameters::start_gather(size_t b, torch::ScalarType dtype) {
     block.owners.push_back(r);
     block.works.push_back(comm_->broadcast_async(block.parts.back(), r));
   }
+}
+
+std::vector<FullyShardedParameters::OwnedPart> FullyShardedParameters::owners_of(const Block& block) const {
+  std::vector<OwnedPart> owners;
+  for (int r = 0; r < comm_->size(); ++r) {
+    const auto [rb, re] = layout_.range(r);
+    const int64_t ob = std::max(rb, block.begin), oe = std::min(re, block.end);
+    if (oe > ob) owners.push_back({r, ob, oe});
+  }
+  return owners;
 }
 
 void FullyShardedParameters::finish_gather(Block& block, size_t b) {
@@ -330,8 +337,8 @@ void FullyShardedParameters::finish_gather(Block& block, size_t b) {
                                     std::to_string(block.owners[k]));
   for (size_t i : block.params) allocate_storage(named_[i].second);
   for (size_t k = 0; k < block.parts.size(); ++k) {
-    const auto [rb, re] = layout_.range(block.owners[k]);
-    const int64_t ob = std::max(rb, block.begin), oe = std::min(re, block.end);
+    const int64_t ob = std::max(layout_.range(block.owners[k]).first, block.begin);
+    const int64_t oe = ob + block.parts[k].numel();
     for (const auto& piece : layout_.pieces(ob, oe))
       raw_view(named_[piece.param].second)
           .narrow(0, piece.offset, piece.length)
@@ -431,10 +438,7 @@ void FullyShardedParameters::reduce(Block& block) {
   // Gloo and NCCL both reduce to a root; each owner gets the sum of its part.
   std::vector<std::pair<int, c10::intrusive_ptr<c10d::Work>>> works;
   std::vector<torch::Tensor> parts;
-  for (int r = 0; r < comm_->size(); ++r) {
-    const auto [rb, re] = layout_.range(r);
-    const int64_t ob = std::max(rb, block.begin), oe = std::min(re, block.end);
-    if (oe <= ob) continue;
+  for (const auto& [r, ob, oe] : owners_of(block)) {
     parts.push_back(flat.narrow(0, ob - block.begin, oe - ob));
     works.emplace_back(r, comm_->reduce_async(parts.back(), r));
   }
@@ -531,10 +535,7 @@ void FullyShardedParameters::stream_checkpoint(const CheckpointSink& sink, Check
     block_values = buffer(buffers->block, largest_block).narrow(0, 0, block.end - block.begin);
     std::vector<std::pair<int, c10::intrusive_ptr<c10d::Work>>> works;
     std::vector<torch::Tensor> parts;
-    for (int r = 0; r < comm_->size(); ++r) {
-      const auto [rb, re] = layout_.range(r);
-      const int64_t ob = std::max(rb, block.begin), oe = std::min(re, block.end);
-      if (oe <= ob) continue;
+    for (const auto& [r, ob, oe] : owners_of(block)) {
       parts.push_back(block_values.narrow(0, ob - block.begin, oe - ob));
       if (r == comm_->rank()) parts.back().copy_(master_.narrow(0, ob - range_begin_, oe - ob));
       works.emplace_back(r, comm_->broadcast_async(parts.back(), r));

@@ -201,6 +201,13 @@ class FullyShardedParameters : public BlockHooks {
     std::vector<torch::Tensor> parts;
     std::vector<c10::intrusive_ptr<c10d::Work>> works;
   };
+  // The ranks that own part of `block`'s flat range [begin, end), in rank order, each with its
+  // part [begin, end) of the flat elements: whom a gather broadcasts from and a reduction reduces to.
+  struct OwnedPart {
+    int rank;
+    int64_t begin, end;
+  };
+  std::vector<OwnedPart> owners_of(const Block& block) const;
   void finish_gather(Block& block, size_t b);
   void drop_in_flight(Block& block, size_t b);
   void on_grad_ready(size_t param);  // from the autograd engine's thread

@@ -134,8 +134,12 @@ TEST(ExpertParallelZero3Settings, NoClippingAReferenceAndPackedMicroBatches) {
     ASSERT_EQ(zero2.size(), 2u) << what;
     ASSERT_EQ(zero3.size(), 2u) << what;
     ASSERT_EQ(loaded.size(), 2u) << what;
-    if (env.count("AHA_TEST_MAX_GRAD_NORM")) EXPECT_GT(zero3[0].grad_norm, 0.5) << "clipping would have acted";
-    if (env.count("AHA_TEST_MICRO_BATCH_TOKENS")) EXPECT_NE(zero3[0].packs, zero3[1].packs) << "the ranks packed alike";
+    if (env.count("AHA_TEST_MAX_GRAD_NORM")) {
+      EXPECT_GT(zero3[0].grad_norm, 0.5) << "clipping would have acted";
+    }
+    if (env.count("AHA_TEST_MICRO_BATCH_TOKENS")) {
+      EXPECT_NE(zero3[0].packs, zero3[1].packs) << "the ranks packed alike";
+    }
     for (int r = 0; r < 2; ++r) {
       const std::string where = std::string(what) + ", rank " + std::to_string(r);
       expect_weights_near(zero3[r].weights, zero2[r].weights, where + ": ep+zero3 against ep+zero2");
@@ -189,8 +193,11 @@ TEST(ExpertParallelZero3Checkpoint, ResumesBitForBitAndAcrossLayouts) {
   // The saved model is the whole one (Hugging Face layout, every expert): one process loads it.
   {
     auto loaded = load_model(saved / "model");
-    for (auto& [name, p] : loaded->named_parameters())
-      if (policy::is_routed_expert_parameter(name)) EXPECT_EQ(p.size(0), loaded->config().num_experts) << name;
+    for (auto& [name, p] : loaded->named_parameters()) {
+      if (policy::is_routed_expert_parameter(name)) {
+        EXPECT_EQ(p.size(0), loaded->config().num_experts) << name;
+      }
+    }
   }
 
   struct Resume {
