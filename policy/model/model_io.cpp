@@ -207,8 +207,13 @@ ModelWriter::ModelWriter(const ModelConfig& config, torch::ScalarType dtype, std
 }
 
 ModelWriter::~ModelWriter() {
+  if (!finished_) abandon();
+}
+
+void ModelWriter::abandon() {
   tensors_.reset();  // the file being written removed first
-  if (!finished_ && !tmp_.empty()) aha::remove_tree(tmp_);
+  if (!tmp_.empty()) aha::remove_tree(tmp_);
+  tmp_.clear();
 }
 
 template <class F>
@@ -217,14 +222,10 @@ void ModelWriter::guarded(F&& f) {
   try {
     f();
   } catch (const fs::filesystem_error& e) {
-    tensors_.reset();
-    if (!tmp_.empty()) aha::remove_tree(tmp_);
-    tmp_.clear();
+    abandon();
     throw Error("cannot save model to " + target_.string() + ": " + e.what());
   } catch (...) {
-    tensors_.reset();
-    if (!tmp_.empty()) aha::remove_tree(tmp_);
-    tmp_.clear();
+    abandon();
     throw;
   }
 }

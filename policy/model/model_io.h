@@ -119,6 +119,7 @@ class ModelWriter {
  private:
   template <class F>
   void guarded(F&& f);  // filesystem errors as save_model's, the temporary removed on any
+  void abandon();       // the file being written and the temporary directory removed
   std::filesystem::path target_, tmp_;
   SaveModelOptions options_;
   std::unique_ptr<CheckpointWriter> tensors_;

@@ -339,6 +339,11 @@ CheckpointWriter::CheckpointWriter(const std::filesystem::path& dir, std::vector
 
 CheckpointWriter::~CheckpointWriter() = default;
 
+void CheckpointWriter::open_file() {
+  const auto name = files_.size() == 1 ? std::string("model.safetensors") : shard_file_name(file_, files_.size());
+  out_ = std::make_unique<SafetensorsWriter>(dir_ / name, files_[file_]);
+}
+
 void CheckpointWriter::write(const std::string& name, const torch::Tensor& tensor) {
   // Files without tensors (an empty list) have nothing to wait for: opened at commit().
   while (file_ < files_.size() && out_ && out_->written() == files_[file_].size()) {
@@ -348,19 +353,13 @@ void CheckpointWriter::write(const std::string& name, const torch::Tensor& tenso
   }
   if (file_ >= files_.size())
     throw Error(dir_.string() + ": tensor '" + name + "' comes after every tensor the checkpoint lists");
-  if (!out_) {
-    const auto path = dir_ / (files_.size() == 1 ? std::string("model.safetensors") : shard_file_name(file_, files_.size()));
-    out_ = std::make_unique<SafetensorsWriter>(path, files_[file_]);
-  }
+  if (!out_) open_file();
   out_->write(name, tensor);
 }
 
 void CheckpointWriter::commit() {
   for (; file_ < files_.size(); ++file_) {
-    if (!out_) {
-      const auto path = dir_ / (files_.size() == 1 ? std::string("model.safetensors") : shard_file_name(file_, files_.size()));
-      out_ = std::make_unique<SafetensorsWriter>(path, files_[file_]);
-    }
+    if (!out_) open_file();
     out_->commit();  // throws naming the first tensor not written
     out_.reset();
   }

@@ -144,6 +144,7 @@ class CheckpointWriter {
   void commit();
 
  private:
+  void open_file();  // out_ for files_[file_], under its name (model.safetensors when it is the only one)
   std::filesystem::path dir_;
   std::vector<std::vector<SafetensorsTensorSpec>> files_;  // the tensors of each file, in order
   size_t file_ = 0;                                         // the file being written
