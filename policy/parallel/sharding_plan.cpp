@@ -89,19 +89,25 @@ ModelFootprint model_footprint(const ModelConfig& c, const PlanInputs& in) {
   return f;
 }
 
+namespace {
+
+// Layer l's stacked routed experts (gate, up and down of each), 0 in a dense layer.
+int64_t routed_expert_parameters_of_layer(const ModelConfig& c, int64_t l) {
+  return c.is_moe_layer(l) ? c.num_experts * 3 * c.moe_intermediate_size * c.hidden_size : 0;
+}
+
+}  // namespace
+
 int64_t routed_expert_parameters(const ModelConfig& c) {
   int64_t total = 0;
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l)
-    if (c.is_moe_layer(l)) total += c.num_experts * 3 * c.moe_intermediate_size * c.hidden_size;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) total += routed_expert_parameters_of_layer(c, l);
   return total;
 }
 
 int64_t largest_replicated_block(const ModelConfig& c) {
   int64_t largest = c.vocab_size * c.hidden_size;  // the embedding (and an untied head)
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const int64_t experts = c.is_moe_layer(l) ? c.num_experts * 3 * c.moe_intermediate_size * c.hidden_size : 0;
-    largest = std::max(largest, decoder_layer_parameter_count(c, l) - experts);
-  }
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l)
+    largest = std::max(largest, decoder_layer_parameter_count(c, l) - routed_expert_parameters_of_layer(c, l));
   return largest;
 }
 
