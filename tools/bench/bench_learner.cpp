@@ -2,7 +2,7 @@
 // which runs the same loss in plain PyTorch over transformers beside it and prints ratios).
 //
 //   bench_learner --model DIR [--device cuda:0] [--batch 64] [--prompt 256] [--completion 768] [--micro 8]
-//                 [--steps 3] [--autocast] [--checkpointing]
+//                 [--steps 3] [--autocast] [--checkpointing] [--profile]
 // One train_step = forward + backward over the batch in micro-batches + one AdamW step.
 // Without --autocast the model trains in its checkpoint dtype (bf16: as the PyTorch reference);
 // with it the weights are loaded in float32 (master weights) and run under bf16 autocast.
@@ -27,14 +27,18 @@
 // packed (--micro-tokens token slots per micro-batch, algorithm.micro_batch_tokens); the default
 // runs all but master-padded. One step = forward + backward over
 // the whole batch + one AdamW step. MFU counts the real tokens only (the same FLOPs for padded
-// and packed): 6 x parameters x tokens + 6 x layers x q_size x L^2 per sequence (causal attention
-// forward and backward), against --peak-tflops (H100/H200 dense bf16: 989).
+// and packed): 6 x parameters x tokens, the LM head's on completion tokens only (what the loss
+// scores) and no untied input embedding (a lookup), + 6 x layers x q_size x L^2 per sequence
+// (causal attention forward and backward), against --peak-tflops (H100/H200 dense bf16: 989).
+// "mfu_every_parameter_every_token" is the earlier count: every active parameter on every token.
 // Prints one JSON line per configuration, then one with the ratios packed / padded (tokens/s)
 // and autocast / bf16 and master / bf16 (packed), the targets: packed MFU >= 50%, float32
 // master weights within 10% of bf16.
 // MFU counts the active parameters (for a mixture of experts, the routed top-k experts only).
 // --configs runs a subset; --workload-out writes the batch (token ids, lengths, advantages) as JSON
 // so that learner_throughput.py --longtail runs transformers on the very same sequences.
+// --profile (either mode) runs one more step under the Kineto profiler after the timed ones and
+// prints to stderr the GPU's busy share of it and its costliest kernels (kernel_profile.h).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -46,6 +50,7 @@
 #include "core/files.h"
 #include "policy/learner/grpo_trainer.h"
 #include "policy/model/model_io.h"
+#include "tools/bench/kernel_profile.h"
 #include "tools/cli.h"
 
 #ifdef AHA_WITH_CUDA
@@ -172,12 +177,23 @@ double run_longtail(const std::string& name, const std::string& model_dir, Preci
   for (int64_t i = 0; i < steps; ++i) m = trainer.train_step(batch);
   cuda_sync();
   const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / steps;
-  const double flops = 6.0 * double(config.active_parameter_count()) * double(work.real_tokens) +
-                       6.0 * double(config.num_hidden_layers) * double(config.q_size()) * work.attention_units;
+  if (args.flag("profile"))
+    aha::bench::print_kernel_profile(name + " step", [&] { trainer.train_step(batch), cuda_sync(); }, std::cerr);
+  // Model FLOPs of the step's products. The LM head scores the completion tokens only (a prompt
+  // token's prediction is never read), and an untied input embedding is a lookup, not a product.
+  const double head = double(config.vocab_size) * double(config.hidden_size);
+  const double body = double(config.active_parameter_count()) - head - (config.tie_word_embeddings ? 0.0 : head);
+  const double attention = 6.0 * double(config.num_hidden_layers) * double(config.q_size()) * work.attention_units;
+  const double flops = 6.0 * body * double(work.real_tokens) + 6.0 * head * double(work.completion_tokens) + attention;
+  // The earlier figure of record counted every active parameter (the head, and an untied
+  // embedding) on every real token; printed beside it so the two series can be compared.
+  const double flops_every_token = 6.0 * double(config.active_parameter_count()) * double(work.real_tokens) + attention;
   const double tokens_per_s = double(work.real_tokens) / step_s;
   std::cout << "{\"config\": \"" << name << "\", \"step_s\": " << step_s << ", \"tokens_per_s\": " << tokens_per_s
             << ", \"completion_tokens_per_s\": " << double(work.completion_tokens) / step_s
-            << ", \"mfu\": " << flops / step_s / peak_flops << ", \"peak_bytes\": " << peak_bytes()
+            << ", \"mfu\": " << flops / step_s / peak_flops
+            << ", \"mfu_every_parameter_every_token\": " << flops_every_token / step_s / peak_flops
+            << ", \"peak_bytes\": " << peak_bytes()
             << ", \"loss\": " << m.loss << ", \"first_loss\": " << first_loss << ", \"skipped\": " << m.skipped_steps
             << "}" << std::endl;
   return tokens_per_s;
@@ -228,7 +244,7 @@ int main(int argc, char** argv) {
         std::vector<std::string>(argv + 1, argv + argc),
         aha::cli::Spec::of_names({"model", "device", "batch", "prompt", "completion", "micro", "steps", "autocast!",
                                   "checkpointing!", "longtail!", "median", "sigma", "seed",
-                                  "micro-tokens", "peak-tflops", "configs", "workload-out"}),
+                                  "micro-tokens", "peak-tflops", "configs", "workload-out", "profile!"}),
         "bench_learner");
     if (args.flag("longtail")) return longtail_main(args);
     const torch::Device device(args.get("device", "cuda:0"));
@@ -274,6 +290,8 @@ int main(int argc, char** argv) {
     cuda_sync();
     const double step_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / steps;
+    if (args.flag("profile"))
+      aha::bench::print_kernel_profile("step", [&] { trainer.train_step(batch), cuda_sync(); }, std::cerr);
     std::cout << "{\"step_s\": " << step_s << ", \"completion_tokens_per_s\": " << B * C / step_s
               << ", \"peak_bytes\": " << peak_bytes() << ", \"parameters\": " << config.parameter_count()
               << ", \"active_parameters\": " << config.active_parameter_count() << ", \"loss\": " << m.loss << ", \"skipped\": " << m.skipped_steps << "}" << std::endl;

@@ -7,18 +7,23 @@
 #   bash tools/bench/gpu_pending.sh refill    #19: continuous batching at 1.5B, refill fraction
 #                                             1/16, 1/8, 1/4 beside the fixed-length steady state
 #                                             (which default to keep: 1/16 today)
+#   bash tools/bench/gpu_pending.sh profile   #19/#18: kernel profiles (bench_learner --profile) of
+#                                             the 1.5B long-tailed bf16 packed step and of the
+#                                             equal-length Qwen3-MoE bench step, then the 1.5B
+#                                             step at 32k and 64k micro-batch tokens
 #   bash tools/bench/gpu_pending.sh seeds     #21: seeds 4 and 5 of recipes/r1-zero-depth-gpu.json
 #                                             as committed (seeds 1-3 are in recipes/README.md)
 set -uo pipefail
-what=${1:?usage: gpu_pending.sh learner|refill|seeds}
+what=${1:?usage: gpu_pending.sh learner|refill|profile|seeds}
 out=${OUT:-gpu-out}
 mkdir -p "$out"
 t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
 case "$what" in
   learner) targets="aha bench_learner" ;;
   refill) targets="aha bench_rollout_longtail" ;;
+  profile) targets="aha bench_learner" ;;
   seeds) targets="aha" ;;
-  *) echo "unknown part '$what': learner, refill or seeds" >&2; exit 2 ;;
+  *) echo "unknown part '$what': learner, refill, profile or seeds" >&2; exit 2 ;;
 esac
 bash tools/bench/gpu_build.sh $targets > "$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }
 export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
@@ -34,6 +39,20 @@ case "$what" in
         --completion 2048 --median 256 --sigma 0.9 --micro-tokens "$tokens" --configs bf16-packed --steps 3 2>&1 \
         | tee -a "$out/learner_micro_tokens.txt"
     done ;;
+  profile)
+    build-gpu/aha model init --config recipes/models/qwen2.5-1.5b.json --out "$work/model" --dtype bfloat16 > /dev/null || exit 1
+    stamp "1.5B long-tailed bf16 packed, 16k tokens, profiled"
+    timeout 150 build-gpu/bench/bench_learner --model "$work/model" --longtail --configs bf16-packed --steps 2 \
+      --micro-tokens 16384 --profile > "$out/profile_1.5b.txt" 2>&1; tail -45 "$out/profile_1.5b.txt"
+    for tokens in 32768 65536; do
+      stamp "1.5B long-tailed bf16 packed, $tokens tokens"
+      timeout 100 build-gpu/bench/bench_learner --model "$work/model" --longtail --configs bf16-packed --steps 2 \
+        --micro-tokens "$tokens" 2>&1 | grep '^{' | tee -a "$out/learner_micro_tokens.txt"
+    done
+    build-gpu/aha model init --config tools/bench/models/qwen3-moe-bench.json --out "$work/moe" --dtype bfloat16 > /dev/null || exit 1
+    stamp "Qwen3-MoE bench, equal lengths, batch 16, micro 16, profiled"
+    timeout 150 build-gpu/bench/bench_learner --model "$work/moe" --batch 16 --micro 16 --steps 2 --profile \
+      > "$out/profile_moe.txt" 2>&1; tail -45 "$out/profile_moe.txt" ;;
   refill)
     build-gpu/aha model init --config recipes/models/qwen2.5-1.5b.json --out "$work/model" --dtype bfloat16 > /dev/null || exit 1
     stamp "fixed length"
