@@ -29,9 +29,13 @@ struct Forward {
 enum class Entropy { none, detached, differentiable };
 
 // positions and segments: a packed micro-batch (grpo_packing.h), mask then undefined.
+// wanted [b, T-1] (nonzero where a log-prob is read: the completion tokens), or undefined for
+// every position: the LM head and its log-softmax over the vocabulary run only on the wanted
+// positions (a prompt's own tokens are never scored), and the others read 0 (entropy too).
 Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const torch::Tensor& mask,
                      double temperature, Entropy entropy, bool want_router_logits = false,
-                     const torch::Tensor& positions = {}, const torch::Tensor& segments = {}) {
+                     const torch::Tensor& positions = {}, const torch::Tensor& segments = {},
+                     const torch::Tensor& wanted = {}) {
   const bool entropy_grad = entropy == Entropy::differentiable;
   const int64_t B = ids.size(0), T = ids.size(1);
   std::vector<torch::Tensor> router_logits;
@@ -42,6 +46,16 @@ Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const t
   if (hooks) hidden = hooks->enter(model.head_block(), hidden);
   auto targets = ids.narrow(1, 1, T - 1).reshape({-1});
   auto flat = hidden.reshape({B * (T - 1), -1});
+  torch::Tensor rows;  // the flat positions scored, or undefined for all of them
+  if (wanted.defined() && !entropy_grad) {
+    rows = wanted.reshape({-1}).nonzero().squeeze(1);
+    flat = flat.index_select(0, rows);
+    targets = targets.index_select(0, rows);
+  }
+  // Back to every position, 0 where nothing was scored (differentiable in the scored values).
+  auto spread = [&](const torch::Tensor& scored) {
+    return rows.defined() ? torch::zeros({B * (T - 1)}, scored.options()).index_copy(0, rows, scored) : scored;
+  };
   auto head = model.lm_head_weight();
   if (hidden.is_cuda() && at::autocast::is_autocast_enabled(at::kCUDA)) {
     // The LM-head products run in bf16 like the rest; explicitly, because the chunked function's
@@ -51,12 +65,13 @@ Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const t
   }
   auto out =
       chunked_token_logprobs(flat, head, targets, temperature, /*want_entropy=*/entropy == Entropy::detached);
-  Forward f{out.logprobs.view({B, T - 1}), {}, std::move(router_logits), segments.defined() ? segments != 0 : mask};
+  Forward f{spread(out.logprobs).view({B, T - 1}), {}, std::move(router_logits),
+            segments.defined() ? segments != 0 : mask};
   if (entropy_grad) {
     auto logp = torch::log_softmax(model.logits(hidden).to(torch::kFloat32) / temperature, -1);
     f.entropy = -(logp.exp() * logp).sum(-1);
   } else if (entropy == Entropy::detached) {
-    f.entropy = out.entropy.view({B, T - 1});
+    f.entropy = spread(out.entropy).view({B, T - 1});
   }
   if (hooks) {
     f.logprobs = hooks->leave(model.head_block(), f.logprobs, true);
@@ -73,7 +88,8 @@ Forward forward_rows(const Transformer& model, const torch::Tensor& ids, const t
 // are rotated back; positions whose target is padding get finite don't-care values. Rows with
 // holes in their mask fall back to the explicit mask.
 Forward forward(const Transformer& model, const torch::Tensor& ids, const torch::Tensor& mask,
-                double temperature, Entropy entropy, bool want_router_logits = false) {
+                double temperature, Entropy entropy, bool want_router_logits = false,
+                const torch::Tensor& wanted = {}) {
   const int64_t T = ids.size(1);
   auto real = mask.to(torch::kBool);
   auto shift = (real.cumsum(1) == 0).sum(1, /*keepdim=*/true);  // [B, 1] leading padding
@@ -84,8 +100,14 @@ Forward forward(const Transformer& model, const torch::Tensor& ids, const torch:
       (rotated.narrow(1, 1, T - 1).to(torch::kInt8) <= rotated.narrow(1, 0, T - 1).to(torch::kInt8))
           .all()
           .item<bool>();
-  if (!contiguous) return forward_rows(model, ids, mask, temperature, entropy, want_router_logits);
-  auto f = forward_rows(model, ids.gather(1, rotate), {}, temperature, entropy, want_router_logits);
+  if (!contiguous) return forward_rows(model, ids, mask, temperature, entropy, want_router_logits, {}, {}, wanted);
+  torch::Tensor wanted_rotated;  // rotated column j is the batch's column j + shift
+  if (wanted.defined()) {
+    auto source = columns.narrow(1, 0, T - 1) + shift;  // [B, T-1]
+    wanted_rotated = wanted.gather(1, source.clamp_max(T - 2)).logical_and(source < T - 1);
+  }
+  auto f = forward_rows(model, ids.gather(1, rotate), {}, temperature, entropy, want_router_logits, {}, {},
+                        wanted_rotated);
   f.router_mask = rotated;  // the router saw the rotated rows
   auto back = (columns.narrow(1, 0, T - 1) - shift).clamp_min(0);  // [B, T-1]
   f.logprobs = f.logprobs.gather(1, back);
@@ -379,9 +401,10 @@ torch::Tensor GrpoTrainer::logprobs_of(const Transformer& model, const PolicyBat
     // filler on this rank, and a forward that is itself collective (a split or sharded reference)
     // must not meet another rank's agreement.
     const int64_t micro_batches = agreed_micro_batches(int64_t(packs.size()));
+    const auto completion = batch.completion_mask.to(device);
     for (const auto& p : packs)
       p.scatter_into(out, forward_rows(model, p.input_ids, {}, options_.temperature, Entropy::none, false,
-                                       p.positions, p.segment_ids)
+                                       p.positions, p.segment_ids, p.gather(completion) != 0)
                               .logprobs);
     for (int64_t k = int64_t(packs.size()); k < micro_batches; ++k) filler_forward(model, /*backward=*/false);
     return out;
@@ -391,7 +414,7 @@ torch::Tensor GrpoTrainer::logprobs_of(const Transformer& model, const PolicyBat
   for (int64_t i = 0; i < B; i += chunk) {
     auto part = batch.rows(i, std::min(chunk, B - i));
     parts.push_back(forward(model, part.input_ids.to(device), part.attention_mask.to(device),
-                            options_.temperature, Entropy::none)
+                            options_.temperature, Entropy::none, false, part.completion_mask.to(device) != 0)
                         .logprobs);
   }
   return torch::cat(parts);
@@ -476,10 +499,11 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
     torch::Tensor aux;
     {
       AutocastScope autocast(options_.autocast_bf16);
+      // Log-probs are read at the completion tokens only (the loss's mask).
       auto f = pack ? forward_rows(*policy_, pack->input_ids, {}, options_.temperature, entropy, acc.moe,
-                                   pack->positions, pack->segment_ids)
+                                   pack->positions, pack->segment_ids, pack->gather(mask) != 0)
                     : forward(*policy_, micro.input_ids.to(device), micro.attention_mask.to(device),
-                              options_.temperature, entropy, acc.moe);
+                              options_.temperature, entropy, acc.moe, mask.narrow(0, i, n) != 0);
       if (acc.moe && deepseek) {
         // DeepSeek's gate chooses with its bias and expert groups: its loads are recounted
         // through that choice (softmax top-k of the logits would be another routing).

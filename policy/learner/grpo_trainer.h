@@ -207,7 +207,9 @@ class GrpoTrainer {
   torch::Tensor reference_logprobs(const PolicyBatch& batch) const;
   // The policy's own log-probs [B, T-1] of the batch as it is now (no grad), computed as the
   // reference's are: the proximal policy of asynchronous GRPO (off_policy_correction.h). Both
-  // read the batch's tokens only (validate_tokens), so they can fill old_logprobs.
+  // read the batch's tokens and completion mask only (validate_tokens), so they can fill
+  // old_logprobs; both score the completion tokens only (completion_mask != 0) and read 0 at
+  // every other position, as the loss does (the LM head never runs on a prompt's tokens).
   torch::Tensor policy_logprobs(const PolicyBatch& batch) const;
   // Forward + loss + backward over a mini-batch in micro-batches; gradients accumulate in the
   // policy's parameters (nothing is stepped). Returns the summed loss and the metrics summed

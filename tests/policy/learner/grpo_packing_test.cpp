@@ -187,7 +187,10 @@ TEST(GrpoPacking, PackedEqualsPaddedForEveryAggregation) {
     auto relative = [](double x) { return 1e-6 * std::max(1.0, std::abs(x)); };
     EXPECT_NEAR(ma.loss, mb.loss, relative(ma.loss));
     EXPECT_NEAR(ma.grad_norm, mb.grad_norm, 1e-5 * std::max(1.0, ma.grad_norm));
-    EXPECT_NEAR(ma.kl_loss, mb.kl_loss, relative(ma.kl_loss));
+    // The KL moved by 1.2e-6 relative on one variant once the LM head ran on the scored rows
+    // only (products of other shapes round differently; AdamW's first step, about lr x sign(g),
+    // turns a rounding-sized gradient into a whole lr-sized update).
+    EXPECT_NEAR(ma.kl_loss, mb.kl_loss, 4 * relative(ma.kl_loss));
     EXPECT_EQ(ma.optimizer_steps, mb.optimizer_steps);
   }
 }
