@@ -178,12 +178,11 @@ torch::Tensor ExpertParallel::routed_experts(const torch::Tensor& x, const torch
   require(gate_up.size(0) == local_ && down.size(0) == local_,
           "expert parallelism: the layer holds " + std::to_string(gate_up.size(0)) + " experts, not this rank's " +
               std::to_string(local_));
-  const int64_t k = experts.size(1), W = comm_->size();
+  const int64_t W = comm_->size();
   // The token permutation of moe.h: pairs ordered by expert, hence by owner rank.
-  auto flat = experts.reshape({-1});                                                  // [N*k]
-  auto order = std::get<1>(flat.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));  // [N*k]
-  auto token_of = order.div(k, "floor");                                              // [N*k]
-  auto sorted_x = x.index_select(0, token_of);                                        // [N*k, H]
+  const auto permutation = TokenPermutation::of(experts);
+  auto flat = experts.reshape({-1});        // [N*k]
+  auto sorted_x = permutation.dispatch(x);  // [N*k, H]
   auto counts = torch::zeros({experts_}, flat.options()).scatter_add_(0, flat, torch::ones_like(flat)).cpu();
 
   // From each rank, how many rows for each of this rank's experts: [W * local] (source-major).
@@ -210,8 +209,8 @@ torch::Tensor ExpertParallel::routed_experts(const torch::Tensor& x, const torch
                       : aha::routed_experts(received, local_ids, ones, gate_up, down);  // [M, H]
   auto returned = AllToAllRows::apply(computed, address, recv_rows, send_rows);  // [N*k, H], order's rows
 
-  auto scale = weights.reshape({-1}).index_select(0, order).unsqueeze(1);  // [N*k, 1]
-  return torch::zeros_like(x).index_add(0, token_of, (returned * scale).to(x.scalar_type()));
+  auto scale = weights.reshape({-1}).index_select(0, permutation.order).unsqueeze(1);  // [N*k, 1]
+  return permutation.combine((returned * scale).to(x.scalar_type()));
 }
 
 }  // namespace aha::policy

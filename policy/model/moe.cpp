@@ -2,6 +2,7 @@
 
 #include <ATen/autocast_mode.h>
 #include <ATen/ops/_grouped_mm.h>
+#include <torch/autograd.h>
 
 #ifdef AHA_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -10,6 +11,65 @@
 #include "core/error.h"
 
 namespace aha {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+// rows[i] = x[index[i]], whose backward gathers: grad_x = g[inverse].view(N, k, H).sum(1), where
+// `inverse` lists, token by token, the k positions that read each row of x.
+struct GatherRows : torch::autograd::Function<GatherRows> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& index,
+                               const torch::Tensor& inverse, int64_t k) {
+    ctx->save_for_backward({index, inverse});
+    ctx->saved_data["k"] = k;
+    ctx->saved_data["rows"] = x.size(0);
+    return x.index_select(0, index);
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const int64_t k = ctx->saved_data["k"].toInt(), rows = ctx->saved_data["rows"].toInt();
+    auto g = grad[0].index_select(0, saved[1]);
+    if (k > 1) g = g.view({rows, k, g.size(1)}).sum(1);
+    return {g, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// out[t] = sum over the k rows at positions inverse[t*k .. t*k+k) of `rows`; backward:
+// grad_rows = g[index] (index: the token of each row).
+struct SumRows : torch::autograd::Function<SumRows> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& rows, const torch::Tensor& inverse,
+                               const torch::Tensor& index, int64_t k) {
+    ctx->save_for_backward({index});
+    const int64_t tokens = rows.size(0) / k;
+    auto picked = rows.index_select(0, inverse);
+    return k > 1 ? picked.view({tokens, k, picked.size(1)}).sum(1) : picked;
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    return {grad[0].index_select(0, saved[0]), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+TokenPermutation TokenPermutation::of(const torch::Tensor& experts) {
+  TokenPermutation p;
+  p.k = experts.size(1);
+  auto flat = experts.reshape({-1});
+  p.order = std::get<1>(flat.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
+  p.position_of = torch::empty_like(p.order).scatter_(0, p.order, torch::arange(p.order.size(0), p.order.options()));
+  p.token_of = p.order.div(p.k, "floor");
+  return p;
+}
+
+torch::Tensor TokenPermutation::dispatch(const torch::Tensor& x) const {
+  return GatherRows::apply(x, token_of, position_of, k);
+}
+
+torch::Tensor TokenPermutation::combine(const torch::Tensor& rows) const {
+  return SumRows::apply(rows, position_of, token_of, k);
+}
 
 bool grouped_experts_apply(torch::Device device, torch::ScalarType dtype, int64_t hidden, int64_t intermediate) {
 #ifdef AHA_WITH_CUDA
@@ -36,12 +96,9 @@ torch::Tensor routed_experts(const torch::Tensor& x, const torch::Tensor& expert
           "routed experts: down must be [E, H, I]");
   if (N == 0 || k == 0) return torch::zeros_like(x);
 
-  // Token permutation: the N*k (token, slot) pairs ordered by expert. A stable sort keeps each
-  // expert's tokens in token order.
-  auto flat = experts.reshape({-1});                                              // [N*k]
-  auto order = std::get<1>(flat.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));  // [N*k]
-  auto token_of = order.div(k, "floor");                                          // [N*k]
-  auto sorted_x = x.index_select(0, token_of);                                    // [N*k, H]
+  const auto permutation = TokenPermutation::of(experts);
+  auto flat = experts.reshape({-1});            // [N*k]
+  auto sorted_x = permutation.dispatch(x);      // [N*k, H]
   // Tokens per expert [E]. Not bincount: on CUDA it reads the largest id on the host, which a
   // CUDA graph cannot capture.
   auto counts = torch::zeros({E}, flat.options()).scatter_add_(0, flat, torch::ones_like(flat));
@@ -82,8 +139,8 @@ torch::Tensor routed_experts(const torch::Tensor& x, const torch::Tensor& expert
   // The product in the weights' precision, rounded to x's dtype once: Qwen3-MoE's weights are
   // x's dtype already; DeepSeek-V3's are float32, and transformers multiplies its bf16 expert
   // outputs by them in float32 before the cast.
-  auto scale = weights.reshape({-1}).index_select(0, order).unsqueeze(1);  // [N*k, 1]
-  return torch::zeros_like(x).index_add(0, token_of, (out * scale).to(x.scalar_type()));
+  auto scale = weights.reshape({-1}).index_select(0, permutation.order).unsqueeze(1);  // [N*k, 1]
+  return permutation.combine((out * scale).to(x.scalar_type()));
 }
 
 }  // namespace aha

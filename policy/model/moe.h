@@ -37,6 +37,25 @@ torch::Tensor routed_experts(const torch::Tensor& x, const torch::Tensor& expert
                              const torch::Tensor& gate_up, const torch::Tensor& down,
                              ExpertKernel kernel = ExpertKernel::automatic);
 
+// The token permutation of a routed layer: its N*k (token, slot) pairs, pair p = token * k +
+// slot, sorted by expert (stably, so each expert's tokens stay in token order). Both moves are
+// gathers, forward and backward, so nothing is summed with atomics (which in bf16 would round
+// once per addend, in whatever order the threads meet, and which serialise on a token's k rows).
+struct TokenPermutation {
+  int64_t k = 0;
+  torch::Tensor order;        // [N*k] the pair at each sorted position
+  torch::Tensor position_of;  // [N*k] the sorted position of each pair (order's inverse)
+  torch::Tensor token_of;     // [N*k] the token at each sorted position
+
+  // experts [N, k] int64 (the ids chosen for each token).
+  static TokenPermutation of(const torch::Tensor& experts);
+  // x [N, H] -> [N*k, H]: each sorted position's token row. Its gradient sums a token's k rows.
+  torch::Tensor dispatch(const torch::Tensor& x) const;
+  // rows [N*k, H] in sorted order -> [N, H]: each token's k rows summed (accumulated in float32
+  // and rounded once to rows' dtype). Its gradient copies a token's row to each of its k.
+  torch::Tensor combine(const torch::Tensor& rows) const;
+};
+
 // The routed experts computed elsewhere than in this process alone: expert parallelism
 // (policy/learner/expert_parallel.h), where each rank holds a contiguous slice of a layer's
 // experts and tokens travel to their experts' owners and back. The transformer calls it instead
