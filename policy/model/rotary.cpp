@@ -1,9 +1,80 @@
 #include "policy/model/rotary.h"
 
+#include <torch/autograd.h>
+
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
+
+#ifdef AHA_WITH_CUDA
+#include <c10/cuda/CUDAStream.h>
+
+#include "policy/model/cuda_rope.h"
+#endif
+
 namespace aha {
+namespace {
+
+// LibTorch's ops: transformers' x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1).
+// The halves are swapped by a flip of the [2, D/2] view; the products and the sum round as there.
+torch::Tensor rope_with_aten(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin) {
+  auto swapped = x.unflatten(-1, {2, x.size(-1) / 2}).flip(-2).flatten(-2);
+  return x * cos + swapped * signed_sin;
+}
+
+#ifdef AHA_WITH_CUDA
+// Whether cuda_rope.h's kernel takes these operands: CUDA, one floating dtype for all three, a
+// [B, heads, T, D] x with D even, tables that broadcast to it, every last dimension contiguous,
+// and tables outside autograd (they are functions of the positions only).
+bool rope_kernel_applies(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const auto type = x.scalar_type();
+  if (!x.is_cuda() || x.dim() != 4 || x.size(3) % 2 != 0 || cos.dim() != 4 || sin.dim() != 4) return false;
+  if (type != torch::kBFloat16 && type != torch::kHalf && type != torch::kFloat32) return false;
+  if (cos.scalar_type() != type || sin.scalar_type() != type || !cos.is_cuda() || !sin.is_cuda()) return false;
+  if (cos.requires_grad() || sin.requires_grad()) return false;
+  for (int d = 0; d < 4; ++d)
+    for (const auto* t : {&cos, &sin})
+      if (t->size(d) != x.size(d) && t->size(d) != 1) return false;
+  return x.stride(3) == 1 && cos.stride(3) == 1 && sin.stride(3) == 1;
+}
+
+// out = the rotation of `in` (forward) or its transpose (backward: the gradient), in one launch.
+torch::Tensor rope_with_kernel(const torch::Tensor& in, const torch::Tensor& cos, const torch::Tensor& sin,
+                               bool backward) {
+  auto source = in.stride(3) == 1 ? in : in.contiguous();
+  auto out = torch::empty_like(source);  // x's own layout when it is dense (the usual transpose)
+  if (out.stride(3) != 1) out = torch::empty(source.sizes(), source.options());
+  auto operand = [&](const torch::Tensor& t) {
+    auto e = t.expand(source.sizes());
+    return cuda::RopeOperand{e.data_ptr(), {e.stride(0), e.stride(1), e.stride(2)}};
+  };
+  const int64_t out_stride[3] = {out.stride(0), out.stride(1), out.stride(2)};
+  const auto type = in.scalar_type() == torch::kBFloat16 ? cuda::RopeDtype::kBFloat16
+                    : in.scalar_type() == torch::kHalf   ? cuda::RopeDtype::kFloat16
+                                                         : cuda::RopeDtype::kFloat32;
+  const char* error = cuda::launch_rope(type, operand(source), operand(cos), operand(sin), out.data_ptr(), out_stride,
+                                        source.size(0), source.size(1), source.size(2), source.size(3), backward,
+                                        c10::cuda::getCurrentCUDAStream(source.device().index()).stream());
+  if (error) throw Error(std::string("rotary embedding kernel: ") + error);
+  return out;
+}
+
+struct RopeFunction : torch::autograd::Function<RopeFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& cos, const torch::Tensor& sin) {
+    ctx->save_for_backward({cos, sin});
+    return rope_with_kernel(x, cos, sin, /*backward=*/false);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    return {rope_with_kernel(grad[0], saved[0], saved[1], /*backward=*/true), torch::Tensor(), torch::Tensor()};
+  }
+};
+#endif
+
+}  // namespace
 
 torch::Tensor rope_inv_freq(const ModelConfig& config, int64_t max_position, torch::Device device) {
   const int64_t dim = config.head_dim;
@@ -77,10 +148,14 @@ std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_fr
 }
 
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin) {
-  // transformers: x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1). The halves
-  // are swapped by a flip of the [2, D/2] view; the products and the sum round as there.
-  auto swapped = x.unflatten(-1, {2, x.size(-1) / 2}).flip(-2).flatten(-2);
-  return x * cos + swapped * signed_sin;
+#ifdef AHA_WITH_CUDA
+  if (rope_kernel_applies(x, cos, signed_sin)) return RopeFunction::apply(x, cos, signed_sin);
+#endif
+  return rope_with_aten(x, cos, signed_sin);
+}
+
+torch::Tensor apply_rope_unfused(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin) {
+  return rope_with_aten(x, cos, signed_sin);
 }
 
 }  // namespace aha

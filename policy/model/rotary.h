@@ -20,7 +20,10 @@ std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_fr
                                                      torch::ScalarType dtype, double attention_factor = 1.0);
 
 // x * cos + rotate_half(x) * sin (bit for bit), x [B, heads, T, head_dim], with the tables of
-// rope_cos_sin.
+// rope_cos_sin. On CUDA (bf16, fp16 or float32, one dtype for all three) forward and backward
+// are one kernel launch each (cuda_rope.h), with LibTorch's roundings; elsewhere LibTorch's ops.
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin);
+// Always LibTorch's ops: the reference that the CUDA kernel is tested against.
+torch::Tensor apply_rope_unfused(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin);
 
 }  // namespace aha
