@@ -11,10 +11,15 @@
 #                                             the 1.5B long-tailed bf16 packed step and of the
 #                                             equal-length Qwen3-MoE bench step, then the 1.5B
 #                                             step at 32k and 64k micro-batch tokens
+#   bash tools/bench/gpu_pending.sh check     #19/#18 after a learner change: the CUDA tests of the
+#                                             model, learner and rollout that it touches, the
+#                                             1.5B profile, then learner_throughput.py on the
+#                                             Qwen3-MoE bench (equal lengths) and the 1.5B
+#                                             long-tailed batch, each beside transformers
 #   bash tools/bench/gpu_pending.sh seeds     #21: seeds 4 and 5 of recipes/r1-zero-depth-gpu.json
 #                                             as committed (seeds 1-3 are in recipes/README.md)
 set -uo pipefail
-what=${1:?usage: gpu_pending.sh learner|refill|profile|seeds}
+what=${1:?usage: gpu_pending.sh learner|refill|profile|check|seeds}
 out=${OUT:-gpu-out}
 mkdir -p "$out"
 t0=$(date +%s); stamp() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
@@ -22,8 +27,9 @@ case "$what" in
   learner) targets="aha bench_learner" ;;
   refill) targets="aha bench_rollout_longtail" ;;
   profile) targets="aha bench_learner" ;;
+  check) targets="aha bench_learner test_policy_model test_policy_learner test_rollout" ;;
   seeds) targets="aha" ;;
-  *) echo "unknown part '$what': learner, refill, profile or seeds" >&2; exit 2 ;;
+  *) echo "unknown part '$what': learner, refill, profile, check or seeds" >&2; exit 2 ;;
 esac
 bash tools/bench/gpu_build.sh $targets > "$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }
 export LD_LIBRARY_PATH=/opt/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
@@ -53,6 +59,25 @@ case "$what" in
     stamp "Qwen3-MoE bench, equal lengths, batch 16, micro 16, profiled"
     timeout 150 build-gpu/bench/bench_learner --model "$work/moe" --batch 16 --micro 16 --steps 2 --profile \
       > "$out/profile_moe.txt" 2>&1; tail -45 "$out/profile_moe.txt" ;;
+  check)
+    stamp "CUDA tests"
+    build-gpu/tests/policy/model/test_policy_model --gtest_filter='Rotary*:*Cuda*:*Moe*:*MoE*:*Deepseek*' \
+      --gtest_brief=1 > "$out/tests_model.txt" 2>&1; tail -3 "$out/tests_model.txt"
+    build-gpu/tests/policy/learner/test_policy_learner --gtest_filter='*Cuda*:GrpoPacking*' --gtest_brief=1 \
+      > "$out/tests_learner.txt" 2>&1; tail -3 "$out/tests_learner.txt"
+    build-gpu/tests/rollout/test_rollout --gtest_filter='*Cuda*:DeepseekV3Rollout*:*Moe*' --gtest_brief=1 \
+      > "$out/tests_rollout.txt" 2>&1; tail -3 "$out/tests_rollout.txt"
+    grep -h -B2 -A12 "Failure" "$out"/tests_*.txt | head -60
+    build-gpu/aha model init --config recipes/models/qwen2.5-1.5b.json --out "$work/model" --dtype bfloat16 > /dev/null || exit 1
+    stamp "1.5B long-tailed bf16 packed, profiled"
+    timeout 100 build-gpu/bench/bench_learner --model "$work/model" --longtail --configs bf16-packed --steps 2 \
+      --profile > "$out/profile_1.5b.txt" 2>&1; head -22 "$out/profile_1.5b.txt"; grep '^{"config' "$out/profile_1.5b.txt"
+    stamp "Qwen3-MoE bench against transformers, equal lengths"
+    timeout 150 python3 tools/bench/learner_throughput.py --config tools/bench/models/qwen3-moe-bench.json --batch 16 \
+      --micro 16 --steps 2 2>&1 | grep -v Loading | tee "$out/learner_moe.txt" | tail -6
+    stamp "1.5B long-tailed against transformers"
+    timeout 200 python3 tools/bench/learner_throughput.py --longtail --build build-gpu \
+      --config recipes/models/qwen2.5-1.5b.json --steps 2 2>&1 | grep -v Loading | tee "$out/learner_1.5b.txt" | tail -7 ;;
   refill)
     build-gpu/aha model init --config recipes/models/qwen2.5-1.5b.json --out "$work/model" --dtype bfloat16 > /dev/null || exit 1
     stamp "fixed length"

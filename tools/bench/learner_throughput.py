@@ -6,8 +6,10 @@ Makes a random Qwen2.5-0.5B-shaped bf16 checkpoint with `aha model init`, then f
 over micro-batches of 8 + one AdamW step:
   aha:          build/bench/bench_learner (bf16 weights; with activation checkpointing; and
                 --autocast: fp32 master weights under bf16 autocast)
-  transformers: AutoModelForCausalLM (bf16, sdpa), logits -> float32 log_softmax -> gather, the
+  transformers: AutoModelForCausalLM (bf16, sdpa), logits of the completion positions only
+                (logits_to_keep, as TRL's GRPOTrainer) -> float32 log_softmax -> gather, the
                 clipped-surrogate token-mean loss, torch.optim.AdamW on the bf16 parameters.
+                aha's LM head, likewise, runs on the completion positions only.
 Prints completion tokens/s with the ratio to transformers (target >= 1.2x), MFU against the H100
 bf16 dense peak (989 TFLOP/s; FLOPs = 6 x params x tokens + causal attention 6 x layers x
 q_size x T^2 per sequence) and peak memory (target <= transformers').
@@ -40,12 +42,13 @@ from hf_grpo import micro_batch_loss, optimizer_step, token_logprobs
 PEAK_FLOPS = 989e12
 
 
-def hf_step(model, opt, batch, micro, temperature=1.0):
+def hf_step(model, opt, batch, micro, temperature=1.0, keep=None):
     ids, mask, cmask, old, adv = batch
     total = cmask.sum()
     for i in range(0, ids.shape[0], micro):
         sl = slice(i, i + micro)
-        loss = micro_batch_loss(model, ids[sl], mask[sl], None, cmask[sl], old[sl], adv[sl], total, temperature)
+        loss = micro_batch_loss(model, ids[sl], mask[sl], None, cmask[sl], old[sl], adv[sl], total, temperature,
+                                keep=keep)
         loss.backward()
     optimizer_step(model, opt)
     return loss.item()
@@ -54,8 +57,8 @@ def hf_step(model, opt, batch, micro, temperature=1.0):
 def hf_longtail_step(model, opt, micro_batches, total_tokens):
     """One step over pre-built micro-batches; returns the batch's token-mean loss."""
     loss_sum = torch.zeros((), device=model.device)
-    for ids, mask, positions, cmask, old, adv in micro_batches:
-        loss = micro_batch_loss(model, ids, mask, positions, cmask, old, adv, total_tokens)
+    for ids, mask, positions, cmask, old, adv, keep in micro_batches:
+        loss = micro_batch_loss(model, ids, mask, positions, cmask, old, adv, total_tokens, keep=keep)
         loss.backward()
         loss_sum += loss.detach()
     optimizer_step(model, opt)
@@ -103,7 +106,8 @@ def longtail(args, model_dir, work):
         adv = torch.tensor([r["advantage"] for r in part], device=dev, dtype=torch.float32)
         with torch.no_grad():
             old = token_logprobs(model, ids, mask, positions)
-        micro_batches.append((ids, mask, positions, cmask, old, adv))
+        # As TRL: the LM head only on the positions that predict completion tokens (columns P .. hi - 1).
+        micro_batches.append((ids, mask, positions, cmask, old, adv, hi - P))
     hf_first = hf_longtail_step(model, opt, micro_batches, total)  # warm-up, at ratio 1
     sync()
     if dev.startswith("cuda"):
@@ -185,12 +189,12 @@ def main():
     with torch.no_grad():
         old = torch.cat([token_logprobs(model, ids[i:i + args.micro]) for i in range(0, B, args.micro)])
     batch = (ids, mask, cmask, old, adv)
-    hf_step(model, opt, batch, args.micro)  # warm-up
+    hf_step(model, opt, batch, args.micro, keep=C)  # warm-up; keep: as TRL, the LM head on completions only
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()
     for _ in range(args.steps):
-        hf_step(model, opt, batch, args.micro)
+        hf_step(model, opt, batch, args.micro, keep=C)
     torch.cuda.synchronize()
     hf_s = (time.perf_counter() - t) / args.steps
     hf_peak = torch.cuda.max_memory_allocated()
@@ -199,7 +203,11 @@ def main():
     # A mixture of experts computes with its active parameters (the routed top-k experts) only.
     params = runs["aha bf16"]["active_parameters"]
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-    flops = 6 * params * B * T + 6 * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim * T * T * B
+    # Products only: the LM head on the completion positions (both sides score only those), no
+    # untied input embedding (a lookup); bench_learner --longtail counts the same way.
+    head = cfg.vocab_size * cfg.hidden_size
+    body = params - head - (0 if cfg.tie_word_embeddings else head)
+    flops = 6 * body * B * T + 6 * head * B * C + 6 * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim * T * T * B
     hf_tps = B * C / hf_s
     print(f"model: {args.config} bf16, {runs['aha bf16']['parameters'] / 1e6:.0f}M parameters "
           f"({params / 1e6:.0f}M active), batch {B} x ({args.prompt} + {C}), "
