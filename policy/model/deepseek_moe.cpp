@@ -4,6 +4,7 @@
 
 #include "policy/model/deepseek_routing.h"
 #include "policy/model/moe.h"
+#include "policy/model/swiglu.h"
 
 namespace aha {
 
@@ -63,8 +64,8 @@ torch::Tensor deepseek_moe(const ModelConfig& c, const torch::Tensor& gate, cons
   if (router_logits) router_logits->push_back(routing.logits);
   auto routed = dispatch ? dispatch->routed_experts(tokens, routing.indices, routing.weights, experts_gate_up, experts_down)
                          : routed_experts(tokens, routing.indices, routing.weights, experts_gate_up, experts_down);
-  auto shared = torch::linear(torch::silu(torch::linear(tokens, w.shared_gate)) * torch::linear(tokens, w.shared_up),
-                              w.shared_down);
+  auto shared = swiglu(torch::linear(tokens, w.shared_gate), torch::linear(tokens, w.shared_up));
+  shared = torch::linear(shared, w.shared_down);
   return (routed + shared).view(x.sizes());
 }
 

@@ -9,6 +9,7 @@
 #endif
 
 #include "core/error.h"
+#include "policy/model/swiglu.h"
 
 namespace aha {
 namespace {
@@ -118,7 +119,7 @@ torch::Tensor routed_experts(const torch::Tensor& x, const torch::Tensor& expert
     auto in = sorted_x.to(compute_dtype);
     auto gate_up_w = gate_up.to(compute_dtype), down_w = down.to(compute_dtype);
     auto gate_up_out = at::_grouped_mm(in, gate_up_w.transpose(1, 2), offsets);  // [N*k, 2I]
-    auto hidden = torch::silu(gate_up_out.narrow(1, 0, I)) * gate_up_out.narrow(1, I, I);
+    auto hidden = swiglu_concatenated(gate_up_out);
     out = at::_grouped_mm(hidden, down_w.transpose(1, 2), offsets);  // [N*k, H]
   } else {
     // The counts are read on the host: the slices' sizes decide the products' shapes.
@@ -130,7 +131,7 @@ torch::Tensor routed_experts(const torch::Tensor& x, const torch::Tensor& expert
       if (count[e] == 0) continue;
       auto rows = sorted_x.narrow(0, begin, count[e]);
       auto projected = torch::linear(rows, gate_up[e]);  // [n, 2I]
-      auto hidden = torch::silu(projected.narrow(1, 0, I)) * projected.narrow(1, I, I);
+      auto hidden = swiglu_concatenated(projected);
       pieces.push_back(torch::linear(hidden, down[e]));  // [n, H]
       begin += count[e];
     }

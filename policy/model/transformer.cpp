@@ -12,6 +12,7 @@
 #include "policy/model/moe.h"
 #include "policy/model/moe_routing.h"
 #include "policy/model/rotary.h"
+#include "policy/model/swiglu.h"
 #include "policy/model/token_logprobs.h"
 #include "policy/model/varlen_attention.h"
 
@@ -239,8 +240,8 @@ torch::Tensor Transformer::head_norm(const torch::Tensor& x, const torch::Tensor
 }
 
 torch::Tensor Transformer::mlp(const DecoderLayerWeights& w, const torch::Tensor& x) const {
-  auto gate = torch::silu(torch::linear(x, w.gate_weight, w.gate_bias));
-  return torch::linear(gate * torch::linear(x, w.up_weight, w.up_bias), w.down_weight, w.down_bias);
+  return torch::linear(swiglu(torch::linear(x, w.gate_weight, w.gate_bias), torch::linear(x, w.up_weight, w.up_bias)),
+                       w.down_weight, w.down_bias);
 }
 
 torch::Tensor Transformer::feed_forward(const DecoderLayerWeights& w, const torch::Tensor& x,

@@ -6,16 +6,15 @@
 
 #include "core/error.h"
 #include "policy/model/rotary.h"
+#include "policy/model/swiglu.h"
 #include "policy/model/transformer.h"
 
 namespace aha {
 
 torch::Tensor Transformer::fused_mlp(const DecoderLayerWeights& w, const FusedProjections& fused, size_t layer,
                                      const torch::Tensor& x) const {
-  const int64_t I = config_.intermediate_size;
   auto gate_up = torch::linear(x, fused.gate_up_weight[layer], fused.gate_up_bias[layer]);
-  auto gate = torch::silu(gate_up.narrow(-1, 0, I));
-  return torch::linear(gate * gate_up.narrow(-1, I, I), w.down_weight, w.down_bias);
+  return torch::linear(swiglu_concatenated(gate_up), w.down_weight, w.down_bias);
 }
 
 FusedProjections Transformer::fuse_projections() const {

@@ -1,0 +1,119 @@
+#include "policy/model/cuda_swiglu.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+namespace aha::cuda {
+namespace {
+
+__device__ inline float widen(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ inline float widen(__half v) { return __half2float(v); }
+__device__ inline float widen(float v) { return v; }
+
+template <typename T>
+__device__ inline T narrow_to(float v);
+template <>
+__device__ inline __nv_bfloat16 narrow_to<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <>
+__device__ inline __half narrow_to<__half>(float v) { return __float2half_rn(v); }
+template <>
+__device__ inline float narrow_to<float>(float v) { return v; }
+
+// ATen's silu: x / (1 + exp(-x)) in float32.
+__device__ inline float silu(float g) { return g / (1.0f + expf(-g)); }
+
+template <typename T>
+__global__ void forward_kernel(const T* gate, int64_t gate_stride, const T* up, int64_t up_stride, T* out,
+                               int64_t out_stride, int64_t rows, int64_t intermediate) {
+  const int64_t n = rows * intermediate;
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = e / intermediate, i = e % intermediate;
+    const float s = widen(narrow_to<T>(silu(widen(gate[r * gate_stride + i]))));
+    out[r * out_stride + i] = narrow_to<T>(__fmul_rn(s, widen(up[r * up_stride + i])));
+  }
+}
+
+template <typename T>
+__global__ void backward_kernel(const T* d_out, int64_t d_out_stride, const T* gate, int64_t gate_stride, const T* up,
+                                int64_t up_stride, T* d_gate, int64_t d_gate_stride, T* d_up, int64_t d_up_stride,
+                                int64_t rows, int64_t intermediate) {
+  const int64_t n = rows * intermediate;
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = e / intermediate, i = e % intermediate;
+    const float g = widen(gate[r * gate_stride + i]), u = widen(up[r * up_stride + i]);
+    const float dy = widen(d_out[r * d_out_stride + i]);
+    const float s = widen(narrow_to<T>(silu(g)));
+    d_up[r * d_up_stride + i] = narrow_to<T>(__fmul_rn(dy, s));
+    const float ds = widen(narrow_to<T>(__fmul_rn(dy, u)));
+    // ATen's silu_backward: dy * sig * (1 + x * (1 - sig)).
+    const float sig = 1.0f / (1.0f + expf(-g));
+    d_gate[r * d_gate_stride + i] = narrow_to<T>(ds * sig * (1.0f + g * (1.0f - sig)));
+  }
+}
+
+unsigned blocks_for(int64_t n) {
+  constexpr int64_t threads = 256;
+  return static_cast<unsigned>(std::min<int64_t>((n + threads - 1) / threads, 65535 * 8));
+}
+
+template <typename T>
+const T* in(const SwigluOperand& o) {
+  return static_cast<const T*>(o.data);
+}
+template <typename T>
+T* out(const SwigluOperand& o) {
+  return static_cast<T*>(o.data);
+}
+
+template <typename T>
+const char* forward(SwigluOperand gate, SwigluOperand up, SwigluOperand o, int64_t rows, int64_t inter,
+                    cudaStream_t stream) {
+  const int64_t n = rows * inter;
+  if (n == 0) return nullptr;
+  forward_kernel<T><<<blocks_for(n), 256, 0, stream>>>(in<T>(gate), gate.row_stride, in<T>(up), up.row_stride,
+                                                        out<T>(o), o.row_stride, rows, inter);
+  const cudaError_t error = cudaGetLastError();
+  return error == cudaSuccess ? nullptr : cudaGetErrorString(error);
+}
+
+template <typename T>
+const char* backward(SwigluOperand d_out, SwigluOperand gate, SwigluOperand up, SwigluOperand d_gate,
+                     SwigluOperand d_up, int64_t rows, int64_t inter, cudaStream_t stream) {
+  const int64_t n = rows * inter;
+  if (n == 0) return nullptr;
+  backward_kernel<T><<<blocks_for(n), 256, 0, stream>>>(in<T>(d_out), d_out.row_stride, in<T>(gate), gate.row_stride,
+                                                         in<T>(up), up.row_stride, out<T>(d_gate), d_gate.row_stride,
+                                                         out<T>(d_up), d_up.row_stride, rows, inter);
+  const cudaError_t error = cudaGetLastError();
+  return error == cudaSuccess ? nullptr : cudaGetErrorString(error);
+}
+
+}  // namespace
+
+const char* launch_swiglu_forward(SwigluDtype type, SwigluOperand gate, SwigluOperand up, SwigluOperand o,
+                                  int64_t rows, int64_t inter, void* stream) {
+  auto s = static_cast<cudaStream_t>(stream);
+  switch (type) {
+    case SwigluDtype::kBFloat16: return forward<__nv_bfloat16>(gate, up, o, rows, inter, s);
+    case SwigluDtype::kFloat16: return forward<__half>(gate, up, o, rows, inter, s);
+    case SwigluDtype::kFloat32: return forward<float>(gate, up, o, rows, inter, s);
+  }
+  return "launch_swiglu_forward: unknown element type";
+}
+
+const char* launch_swiglu_backward(SwigluDtype type, SwigluOperand d_out, SwigluOperand gate, SwigluOperand up,
+                                   SwigluOperand d_gate, SwigluOperand d_up, int64_t rows, int64_t inter,
+                                   void* stream) {
+  auto s = static_cast<cudaStream_t>(stream);
+  switch (type) {
+    case SwigluDtype::kBFloat16: return backward<__nv_bfloat16>(d_out, gate, up, d_gate, d_up, rows, inter, s);
+    case SwigluDtype::kFloat16: return backward<__half>(d_out, gate, up, d_gate, d_up, rows, inter, s);
+    case SwigluDtype::kFloat32: return backward<float>(d_out, gate, up, d_gate, d_up, rows, inter, s);
+  }
+  return "launch_swiglu_backward: unknown element type";
+}
+
+}  // namespace aha::cuda
