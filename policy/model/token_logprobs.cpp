@@ -19,16 +19,31 @@ torch::Tensor scaled_float32(const torch::Tensor& logits, double temperature) {
                                                  : logits.to(torch::kFloat32).div_(temperature);
 }
 
+// Whether ATen's CUDA softmax reads these logits as they are and writes float32 (its
+// half_to_float mode): no float32 copy of the [len, V] chunk first, which costs as much memory
+// traffic as the softmax itself. At temperature 1 only (a scaled copy is made anyway otherwise).
+bool softmax_widens_itself(const torch::Tensor& logits, double temperature) {
+  return temperature == 1.0 && logits.is_cuda() &&
+         (logits.scalar_type() == torch::kBFloat16 || logits.scalar_type() == torch::kHalf);
+}
+
 // One chunk's float32 log-softmax [len, V] at the temperature, from its logits in the model dtype.
 torch::Tensor chunk_log_softmax(const torch::Tensor& logits, double temperature) {
+  if (softmax_widens_itself(logits, temperature)) return at::_log_softmax(logits, -1, /*half_to_float=*/true);
   return torch::log_softmax(scaled_float32(logits, temperature), -1);
+}
+
+// The chunk's float32 softmax [len, V], a new tensor (never written into the logits).
+torch::Tensor chunk_softmax(const torch::Tensor& logits, double temperature) {
+  if (softmax_widens_itself(logits, temperature)) return at::_softmax(logits, -1, /*half_to_float=*/true);
+  return torch::softmax(scaled_float32(logits, temperature), -1);
 }
 
 // Writes d(sum_i g_i logprob_i)/d logits = g * (onehot(target) - softmax(logits / T)) / T into
 // `out` (model dtype, [len, V]; may be `logits` itself), computed in float32 and rounded once.
 void logits_gradient(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& g,
                      double temperature, torch::Tensor out) {
-  auto probs = torch::softmax(scaled_float32(logits, temperature), -1);  // new: `out` may alias `logits`
+  auto probs = chunk_softmax(logits, temperature);  // new: `out` may alias `logits`
   auto target_probs = probs.gather(1, targets);
   at::mul_out(out, probs, g.neg().div_(temperature));  // float32 product, stored in out's dtype
   auto target_grad = target_probs.mul(g.neg()).add_(g).div_(temperature);

@@ -114,4 +114,35 @@ TEST(ChunkedLogprobs, Bf16InputsGiveFloat32OutputsCloseToFloat64) {
   EXPECT_LE((out.logprobs.to(torch::kFloat64) - ref).abs().max().item<double>(), 0.1);
 }
 
+// On CUDA at temperature 1, bf16 chunks go to ATen's softmax as they are (it widens them itself):
+// the values, the entropy and both gradients equal the float32 computation from the very same
+// bf16 logits, whether backward keeps the logits or recomputes them.
+TEST(ChunkedLogprobs, CudaBf16AtTemperatureOneEqualsFloat32SoftmaxOfTheSameLogits) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  torch::manual_seed(5);
+  auto on = torch::TensorOptions().device(torch::kCUDA);
+  auto hidden = torch::randn({45, 64}, on).to(torch::kBFloat16);
+  auto weight = (torch::randn({1000, 64}, on) * 0.3).to(torch::kBFloat16);
+  auto targets = torch::randint(0, 1000, {45}, on.dtype(torch::kInt64));
+  auto upstream = torch::randn({45}, on);
+  auto h_ref = hidden.clone().requires_grad_(), w_ref = weight.clone().requires_grad_();
+  auto logp = torch::log_softmax(torch::mm(h_ref, w_ref.t()).to(torch::kFloat32), -1);
+  auto ref = logp.gather(1, targets.unsqueeze(1)).squeeze(1);
+  auto ref_entropy = -(logp.exp() * logp).sum(-1);
+  (ref * upstream).sum().backward();
+  for (auto memory : {LogitsMemory::keep, LogitsMemory::recompute}) {
+    auto h = hidden.clone().requires_grad_(), w = weight.clone().requires_grad_();
+    auto out = aha::chunked_token_logprobs(h, w, targets, 1.0, true, 16, 0, memory);
+    EXPECT_LE((out.logprobs - ref).abs().max().item<double>(), 1e-5);
+    EXPECT_LE((out.entropy - ref_entropy).abs().max().item<double>(), 1e-4);
+    (out.logprobs * upstream).sum().backward();
+    auto relative = [](const torch::Tensor& a, const torch::Tensor& b) {
+      return ((a.to(torch::kFloat32) - b.to(torch::kFloat32)).abs().max() / b.to(torch::kFloat32).abs().max())
+          .item<double>();
+    };
+    EXPECT_LE(relative(h.grad(), h_ref.grad()), 1e-2);  // bf16 gradients, rounded in different places
+    EXPECT_LE(relative(w.grad(), w_ref.grad()), 1e-2);
+  }
+}
+
 }  // namespace
