@@ -27,6 +27,12 @@ int parse_int(const std::string& name, const std::string& text, int low, int hig
   return static_cast<int>(v);
 }
 
+bool parse_yes_no(const std::string& name, const std::optional<std::string>& text) {
+  if (!text || *text == "False" || *text == "false" || *text == "0") return false;
+  if (*text == "True" || *text == "true" || *text == "1") return true;
+  throw Error("environment variable " + name + "=" + *text + " is not True, true, 1, False, false or 0");
+}
+
 void check_world(const World& w, const std::string& rank_name, const std::string& size_name,
                  const std::string& local_name, const std::string& local_size_name) {
   if (w.rank >= w.world_size)
@@ -61,6 +67,7 @@ World from_torchrun(const Environment& env) {
   w.master_addr = *env("MASTER_ADDR");
   if (w.master_addr.empty()) throw Error("environment variable MASTER_ADDR is empty");
   w.master_port = parse_int("MASTER_PORT", *env("MASTER_PORT"), 1, 65535);
+  w.agent_store = parse_yes_no("TORCHELASTIC_USE_AGENT_STORE", env("TORCHELASTIC_USE_AGENT_STORE"));
   check_world(w, "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE");
   return w;
 }
