@@ -1,10 +1,5 @@
 #include "policy/parallel/world.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <vector>
 
@@ -169,21 +164,6 @@ World world_from_environment(const Environment& env) {
     if (w.world_size > 1) return w;
   }
   return World{};
-}
-
-int free_local_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw Error("free_local_port: cannot open a socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  ::close(fd);
-  if (!ok) throw Error("free_local_port: cannot bind a socket on 127.0.0.1");
-  return ntohs(addr.sin_port);
 }
 
 World world_from_environment() {

@@ -47,10 +47,6 @@ using Environment = std::function<std::optional<std::string>(const std::string& 
 World world_from_environment(const Environment& env);
 World world_from_environment();  // the process's own environment
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released), for a
-// launcher's MASTER_PORT. Throws aha::Error when no socket can be bound.
-int free_local_port();
-
 // The first host of a Slurm host list: "gpu[03-05,9],cpu1" -> "gpu03".
 std::string first_slurm_host(const std::string& nodelist);
 // Tasks on node `node` from a Slurm tasks-per-node list: "2(x3),1", node 3 -> 1.
