@@ -9,12 +9,15 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/error.h"
-#include "policy/parallel/world.h"
+#include "policy/parallel/store_host.h"
+
+extern char** environ;
 
 namespace aha {
 namespace {
@@ -44,6 +47,23 @@ std::vector<std::string> own_arguments() {
   return kept;
 }
 
+// Rank r's environment: this process's, with torchrun's variables for rank r of `nproc` meeting
+// at the store on `port`.
+std::vector<std::string> rank_environment(int r, int nproc, int port) {
+  const std::map<std::string, std::string> set = {
+      {"RANK", std::to_string(r)},          {"LOCAL_RANK", std::to_string(r)},
+      {"WORLD_SIZE", std::to_string(nproc)}, {"LOCAL_WORLD_SIZE", std::to_string(nproc)},
+      {"MASTER_ADDR", "127.0.0.1"},          {"MASTER_PORT", std::to_string(port)},
+      {"TORCHELASTIC_USE_AGENT_STORE", "True"}};
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    const std::string kv = *e;
+    if (!set.count(kv.substr(0, kv.find('=')))) env.push_back(kv);
+  }
+  for (const auto& [name, value] : set) env.push_back(name + "=" + value);
+  return env;
+}
+
 int status_code(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -64,8 +84,11 @@ int launch_local_ranks(int nproc) {
     if (std::getenv(v))
       throw Error(std::string("--nproc-per-node starts the ranks itself, but ") + v +
                   " is already set (a launcher such as torchrun started this process): leave --nproc-per-node out");
-  const auto args = own_arguments();
-  const int port = parallel::free_local_port();
+  auto args = own_arguments();
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const parallel::StoreHost store;  // the ranks' rendezvous, served here as torchrun's agent does
   struct sigaction sa {};
   sa.sa_handler = remember_signal;
   sigemptyset(&sa.sa_mask);
@@ -75,23 +98,22 @@ int launch_local_ranks(int nproc) {
 
   std::vector<pid_t> pids;
   for (int r = 0; r < nproc; ++r) {
+    // The store's threads run on in this process, so between fork and exec the child makes only
+    // async-signal-safe calls (POSIX's rule after a multithreaded fork): all it needs is made here.
+    auto env = rank_environment(r, nproc, store.port());
+    std::vector<char*> envp;
+    for (auto& kv : env) envp.push_back(kv.data());
+    envp.push_back(nullptr);
+    const std::string failed =
+        "aha train: cannot start rank " + std::to_string(r) + " (exec of /proc/self/exe failed)\n";
     const pid_t pid = ::fork();
     if (pid < 0) throw Error("--nproc-per-node: cannot start rank " + std::to_string(r));
     if (pid == 0) {
       signal(SIGINT, SIG_DFL);
       signal(SIGTERM, SIG_DFL);
       signal(SIGHUP, SIG_DFL);
-      setenv("RANK", std::to_string(r).c_str(), 1);
-      setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
-      setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-      setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-      setenv("MASTER_ADDR", "127.0.0.1", 1);
-      setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-      std::vector<char*> argv;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv("/proc/self/exe", argv.data());
-      std::fprintf(stderr, "aha train: cannot start rank %d: %s\n", r, std::strerror(errno));
+      ::execve("/proc/self/exe", argv.data(), envp.data());
+      [[maybe_unused]] const auto written = ::write(STDERR_FILENO, failed.data(), failed.size());
       ::_exit(127);
     }
     pids.push_back(pid);

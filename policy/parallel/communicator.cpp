@@ -78,8 +78,8 @@ std::pair<int64_t, int64_t> share_of(int64_t count, int rank, int world_size) {
 Communicator::Communicator() = default;
 
 Communicator::~Communicator() {
-  if (!finished_ && world_.rank == 0 && heartbeat_) {
-    // Leaving with an error: rank 0 serves the store, so it stays a few heartbeats for the
+  if (!finished_ && serves_store() && heartbeat_) {
+    // Leaving with an error: this rank serves the store, so it stays a few heartbeats for the
     // others to read why (its published failure) instead of a bare "store unreachable".
     std::this_thread::sleep_for(to_ms(std::min(3.0, 4 * options_.heartbeat_interval_seconds)));
   }
@@ -111,7 +111,7 @@ std::shared_ptr<Communicator> Communicator::connect(const World& world, const Pa
   c->options_ = options;
   c10d::TCPStoreOptions store_options;
   store_options.port = static_cast<uint16_t>(world.master_port);
-  store_options.isServer = world.rank == 0;
+  store_options.isServer = c->serves_store();
   store_options.numWorkers = world.world_size;
   store_options.waitWorkers = false;
   store_options.timeout = to_ms(options.timeout_seconds);
@@ -143,7 +143,8 @@ std::shared_ptr<Communicator> Communicator::connect(const World& world, const Pa
   }
   c->heartbeat_ = std::make_unique<Heartbeat>(c->store_, world.rank, world.world_size,
                                               to_ms(options.heartbeat_interval_seconds),
-                                              to_ms(options.heartbeat_timeout_seconds), /*stop_process=*/true);
+                                              to_ms(options.heartbeat_timeout_seconds), /*stop_process=*/true,
+                                              world.agent_store);
   c->heartbeat_->set_activity("connecting");
   try {
     c->kind_ = options.backend == BackendKind::automatic ? agree_on_backend(*c->store_, world, device.is_cuda())
@@ -336,8 +337,8 @@ void Communicator::finish() {
   heartbeat_->finish();
   try {
     store_->add("aha/finished", 1);
-    // Rank 0 serves the store: it leaves only once every rank is done with it.
-    if (world_.rank == 0) {
+    // The rank serving the store leaves only once every rank is done with it.
+    if (serves_store()) {
       const auto deadline = std::chrono::steady_clock::now() + to_ms(options_.heartbeat_timeout_seconds);
       while (store_->add("aha/finished", 0) < world_.world_size && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(milliseconds(20));

@@ -1,6 +1,7 @@
 // A rank's connection to its world: the c10d rendezvous (TCPStore on MASTER_ADDR:MASTER_PORT,
-// served by rank 0), one c10d backend for tensor collectives (ProcessGroupNCCL when every rank
-// drives a GPU, ProcessGroupGloo otherwise, or as chosen), and the heartbeat (heartbeat.h).
+// served by rank 0, or by the launcher: World::agent_store), one c10d backend for tensor
+// collectives (ProcessGroupNCCL when every rank drives a GPU, ProcessGroupGloo otherwise, or as
+// chosen), and the heartbeat (heartbeat.h).
 //
 // Every collective is called in the same order on every rank (c10d's rule). A collective that
 // fails or times out throws aha::Error naming the operation, this rank's activity and, from the
@@ -92,13 +93,15 @@ class Communicator {
   void set_activity(const std::string& what);
   // Tells the others why this rank stops (call before rethrowing an error).
   void publish_failure(const std::string& message);
-  // Normal end: stops the heartbeat; rank 0, which serves the store, waits until every rank
+  // Normal end: stops the heartbeat; rank 0, when it serves the store, waits until every rank
   // has finished with it.
   void finish();
 
  private:
   Communicator();
   [[noreturn]] void fail(const std::string& what, const std::string& cause);
+  // Rank 0 serves the rendezvous store unless the launcher does.
+  bool serves_store() const { return world_.rank == 0 && !world_.agent_store; }
 
   World world_;
   ParallelOptions options_;

@@ -31,13 +31,14 @@ std::string short_cause(const std::string& what) {
 
 Heartbeat::Heartbeat(c10::intrusive_ptr<c10d::Store> store, int rank, int world_size,
                      std::chrono::milliseconds interval, std::chrono::milliseconds timeout,
-                     bool stop_process_on_dead_peer)
+                     bool stop_process_on_dead_peer, bool agent_store)
     : store_(std::move(store)),
       rank_(rank),
       world_size_(world_size),
       interval_(interval),
       timeout_(timeout),
       stop_process_(stop_process_on_dead_peer),
+      agent_store_(agent_store),
       peers_(static_cast<size_t>(world_size), Peer{"", Clock::now(), "", false}) {
   beat_once();
   thread_ = std::thread([this] { loop(); });
@@ -118,6 +119,8 @@ std::string Heartbeat::dead_peer() const {
   for (int r = 0; r < world_size_; ++r)
     if (r != rank_ && !peers_[static_cast<size_t>(r)].failure.empty())
       return "rank " + std::to_string(r) + " failed: " + peers_[static_cast<size_t>(r)].failure;
+  if (!store_error_.empty() && agent_store_)
+    return "the launcher (the rendezvous store's host) is unreachable: " + store_error_;
   if (!store_error_.empty() && rank_ != 0)
     return "rank 0 (the rendezvous store's host) is unreachable: " + store_error_;
   const auto now = Clock::now();

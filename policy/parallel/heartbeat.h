@@ -28,7 +28,7 @@ std::string short_cause(const std::string& what);
 class Heartbeat {
  public:
   Heartbeat(c10::intrusive_ptr<c10d::Store> store, int rank, int world_size, std::chrono::milliseconds interval,
-            std::chrono::milliseconds timeout, bool stop_process_on_dead_peer);
+            std::chrono::milliseconds timeout, bool stop_process_on_dead_peer, bool agent_store);
   ~Heartbeat();
   Heartbeat(const Heartbeat&) = delete;
   Heartbeat& operator=(const Heartbeat&) = delete;
@@ -43,8 +43,8 @@ class Heartbeat {
 
   // Why the world is broken, as far as the heartbeats tell after waiting up to `patience` for
   // evidence: "rank 1 failed: <its error>", "rank 1 stopped responding 12.0 s ago (last:
-  // sampling step 3)", or "rank 0 (the rendezvous store's host) is unreachable". Empty when
-  // every peer still looks alive.
+  // sampling step 3)", or "rank 0 (the rendezvous store's host) is unreachable" ("the
+  // launcher (...)" with an agent store). Empty when every peer still looks alive.
   std::string diagnose(std::chrono::milliseconds patience);
   // The first dead peer's description so far (no waiting); empty when none.
   std::string dead_peer() const;
@@ -58,6 +58,7 @@ class Heartbeat {
   const int rank_, world_size_;
   const std::chrono::milliseconds interval_, timeout_;
   const bool stop_process_;
+  const bool agent_store_;  // the launcher serves the store, not rank 0 (World::agent_store)
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

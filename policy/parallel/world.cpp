@@ -1,10 +1,5 @@
 #include "policy/parallel/world.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <vector>
 
@@ -25,6 +20,12 @@ int parse_int(const std::string& name, const std::string& text, int low, int hig
     throw Error("environment variable " + name + "=" + text + " is not an integer in [" + std::to_string(low) + ", " +
                 std::to_string(high) + "]");
   return static_cast<int>(v);
+}
+
+bool parse_yes_no(const std::string& name, const std::optional<std::string>& text) {
+  if (!text || *text == "False" || *text == "false" || *text == "0") return false;
+  if (*text == "True" || *text == "true" || *text == "1") return true;
+  throw Error("environment variable " + name + "=" + *text + " is not True, true, 1, False, false or 0");
 }
 
 void check_world(const World& w, const std::string& rank_name, const std::string& size_name,
@@ -61,6 +62,7 @@ World from_torchrun(const Environment& env) {
   w.master_addr = *env("MASTER_ADDR");
   if (w.master_addr.empty()) throw Error("environment variable MASTER_ADDR is empty");
   w.master_port = parse_int("MASTER_PORT", *env("MASTER_PORT"), 1, 65535);
+  w.agent_store = parse_yes_no("TORCHELASTIC_USE_AGENT_STORE", env("TORCHELASTIC_USE_AGENT_STORE"));
   check_world(w, "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE");
   return w;
 }
@@ -162,21 +164,6 @@ World world_from_environment(const Environment& env) {
     if (w.world_size > 1) return w;
   }
   return World{};
-}
-
-int free_local_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw Error("free_local_port: cannot open a socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  ::close(fd);
-  if (!ok) throw Error("free_local_port: cannot bind a socket on 127.0.0.1");
-  return ntohs(addr.sin_port);
 }
 
 World world_from_environment() {

@@ -40,14 +40,14 @@ RolloutController::RolloutController(const RolloutControllerOptions& options, st
     : options_(options), tensors_(std::move(tensors)) {
   require(options_.workers >= 1, "layout.rollout_workers must be >= 1");
   require(options_.worker_config != nullptr, "rollout controller: no worker configuration");
-  const int port = parallel::free_local_port();
   c10d::TCPStoreOptions so;
-  so.port = static_cast<uint16_t>(port);
+  so.port = 0;  // the kernel's choice, made as the server binds: no other process can take it
   so.isServer = true;
   so.waitWorkers = false;
   so.timeout = std::chrono::milliseconds(static_cast<int64_t>(options_.connect_timeout_seconds * 1000));
-  store_ = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", so);
-  control_ = "127.0.0.1:" + std::to_string(port);
+  auto control = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", so);
+  control_ = "127.0.0.1:" + std::to_string(control->getPort());
+  store_ = control;
   workers_.resize(static_cast<size_t>(options_.workers));
   try {
     for (int i = 0; i < options_.workers; ++i) start_worker(i, version);
@@ -60,7 +60,8 @@ RolloutController::RolloutController(const RolloutControllerOptions& options, st
 
 void RolloutController::start_worker(int i, int64_t version) {
   Worker& w = workers_[static_cast<size_t>(i)];
-  const int sync_port = parallel::free_local_port();
+  w.sync_store = std::make_unique<parallel::StoreHost>();
+  const int sync_port = w.sync_store->port();
   auto config = json::parse(options_.worker_config(i), "rollout worker config");
   auto& a = config.GetAllocator();
   config.AddMember("sync_port", sync_port, a);
@@ -94,6 +95,7 @@ void RolloutController::start_worker(int i, int64_t version) {
   pair.master_addr = "127.0.0.1";
   pair.master_port = sync_port;
   pair.launcher = "rollout";
+  pair.agent_store = true;  // w.sync_store
   parallel::ParallelOptions po;
   po.backend = parallel::parse_backend(options_.backend);
   po.timeout_seconds = options_.connect_timeout_seconds;
@@ -217,6 +219,7 @@ void RolloutController::mark_dead(int i, const std::string& why) {
   auto pending = std::move(w.pending);
   w.pending.clear();
   w.comm.reset();
+  w.sync_store.reset();
   for (auto& [seq, task] : pending) {
     ++stats_.requeued_tasks;
     assign(std::move(task));

@@ -4,7 +4,7 @@
 // with dynamic sampling a refill round's, step_sampling.h) and takes back the sampled groups,
 // and sends them the learner's weights.
 //
-// Control plane: a c10d TCPStore that this process serves on 127.0.0.1 (a free port): tasks and
+// Control plane: a c10d TCPStore that this process serves (on a port the kernel picks): tasks and
 // results are JSON values under "aha/rollout/..." (rollout_wire.h); workers poll their next
 // task's key. Why the store rather than a protocol of our own: it is already how the ranks of
 // a world meet (policy/parallel/), it is a tested TCP key-value server with blocking gets and
@@ -12,11 +12,12 @@
 // our own is needed. Tensors never go through it.
 //
 // Weight sync: one c10d pair group (this process rank 0, the worker rank 1; Gloo on the CPU,
-// NCCL when both are on GPUs) per worker, on its own port, so a dead worker breaks only its own
-// group. The learner's tensors go in buckets (policy/parallel/weight_sync.h) when the worker
-// asks for them, which it does only before a task that needs a newer policy than it holds;
-// requests are served while this process waits for results (never during a learner update),
-// so the weights sent are always those of one policy version, the current one.
+// NCCL when both are on GPUs) per worker, meeting at its own store that this process serves
+// (store_host.h, as a launcher's agent store), so a dead worker breaks only its own group. The
+// learner's tensors go in buckets (policy/parallel/weight_sync.h) when the worker asks for them,
+// which it does only before a task that needs a newer policy than it holds; requests are served
+// while this process waits for results (never during a learner update), so the weights sent are
+// always those of one policy version, the current one.
 //
 // Contract:
 // - submit() queues a task for the live worker with the fewest unfinished tasks and returns its
@@ -42,6 +43,7 @@
 #include <vector>
 
 #include "policy/parallel/communicator.h"
+#include "policy/parallel/store_host.h"
 #include "recipes/runner/rollout_wire.h"
 
 namespace aha::recipes {
@@ -83,6 +85,7 @@ class RolloutController {
   struct Worker {
     pid_t pid = -1;
     bool alive = false;
+    std::unique_ptr<parallel::StoreHost> sync_store;  // the pair group's store: outlives comm
     std::shared_ptr<parallel::Communicator> comm;
     int64_t next_task = 0;        // sequence number of its next task
     std::deque<std::pair<int64_t, RolloutTask>> pending;  // (sequence, task) without a result

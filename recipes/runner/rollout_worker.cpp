@@ -108,6 +108,7 @@ int run_rollout_worker() {
   pair.master_addr = control.substr(0, colon);
   pair.master_port = config["sync_port"].GetInt();
   pair.launcher = "rollout";
+  pair.agent_store = true;  // the controller serves the pair group's store
   parallel::ParallelOptions po;
   po.backend = parallel::parse_backend(config["backend"].GetString());
   po.heartbeat_timeout_seconds = 1e6;  // the controller watches its workers as processes

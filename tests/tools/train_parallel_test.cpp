@@ -330,9 +330,11 @@ TEST_F(TrainParallel, AWorldThatDoesNotDivideTheStepsPromptsIsRefusedByName) {
 }
 
 TEST_F(TrainParallel, AKilledRankStopsTheOtherWithItsNameAndResumeContinues) {
-  // Two ranks started as torchrun would start them; rank 1 is killed once step 2 is saved.
+  // Two ranks started by hand with torchrun's variables but no agent store, so rank 0 serves the
+  // store (as under srun); rank 1 is killed once step 2 is saved. The port lies below Linux's
+  // ephemeral range (32768-60999 by default), from which other tests' connections take theirs.
   const std::string aha = std::string(AHA_BINARY_DIR) + "/aha";
-  const int port = 20000 + (::getpid() % 20000);
+  const int port = 20000 + (::getpid() % 12000);
   auto rank_command = [&](int r) {
     return "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
            " WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " + aha +

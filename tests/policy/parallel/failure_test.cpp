@@ -26,7 +26,9 @@ TEST(PeerFailure, AHungRankIsNamedByTheHeartbeat) {
   EXPECT_NE(ranks[0].stderr_text.find("test all-reduce loop"), std::string::npos) << ranks[0].stderr_text;
 }
 
-TEST(PeerFailure, TheStoreHostsDeathIsNamed) {
+// Rank 0 is a rank like the others: the store is the launcher's (run_world's), so it outlives
+// rank 0, and rank 1 learns of the death from the broken collective and the heartbeat.
+TEST(PeerFailure, ADeadRankZeroIsNamed) {
   auto ranks = run_world("killed_peer", 2, {{"AHA_TEST_VICTIM", "0"}}, {}, /*limit_seconds=*/60);
   EXPECT_EQ(ranks[0].signal, SIGKILL);
   EXPECT_NE(ranks[1].exit_code, 0);

@@ -303,6 +303,17 @@ int metrics() {
   return 0;
 }
 
+// Meets the others and all-reduces its rank + 1; writes the sum and whether the launcher
+// served the store (World::agent_store).
+int rendezvous() {
+  auto comm = connect_scenario_rank();
+  auto t = torch::full({1}, comm->rank() + 1.0);
+  comm->all_reduce(t);
+  std::ofstream(out_path(comm->rank())) << t.item<double>() << " " << comm->world().agent_store;
+  comm->finish();
+  return 0;
+}
+
 // Rank `AHA_TEST_VICTIM` kills itself (SIGKILL) or stops (SIGSTOP, a hang) after connecting;
 // the others keep all-reducing and must stop with an error naming it.
 int peer_failure(int signal) {
@@ -344,6 +355,7 @@ std::shared_ptr<Communicator> connect_scenario_rank() {
 
 int run_scenario(const std::string& name) {
   try {
+    if (name == "rendezvous") return rendezvous();
     if (name == "weight_sync") return weight_sync_scenario();
     if (name == "expert_parallel") return expert_parallel_scenario();
     if (name == "grad_average") return grad_average();

@@ -16,7 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "core/files.h"
-#include "policy/parallel/world.h"
+#include "policy/parallel/store_host.h"
 
 extern char** environ;
 
@@ -27,7 +27,7 @@ std::vector<RankOutcome> run_world(const std::string& scenario, int world_size,
                                    const std::map<int, std::map<std::string, std::string>>& rank_env,
                                    int limit_seconds, bool end_when_rank0_exits) {
   namespace fs = std::filesystem;
-  const int port = free_local_port();
+  StoreHost store;  // the launcher's store, as torchrun's agent serves it
   const fs::path dir = fs::temp_directory_path() / ("aha-world-" + std::to_string(::getpid()) + "-" + scenario);
   fs::create_directories(dir);
   std::vector<pid_t> pids(world_size, -1);
@@ -43,7 +43,8 @@ std::vector<RankOutcome> run_world(const std::string& scenario, int world_size,
     vars["WORLD_SIZE"] = std::to_string(world_size);
     vars["LOCAL_WORLD_SIZE"] = std::to_string(world_size);
     vars["MASTER_ADDR"] = "127.0.0.1";
-    vars["MASTER_PORT"] = std::to_string(port);
+    vars["MASTER_PORT"] = std::to_string(store.port());
+    vars["TORCHELASTIC_USE_AGENT_STORE"] = "True";
     vars["AHA_PARALLEL_WORKER"] = scenario;
     for (const auto& [k, v] : env) vars[k] = v;
     if (rank_env.count(r))

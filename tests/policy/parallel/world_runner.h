@@ -1,6 +1,7 @@
 // Runs a world of N ranks for a test: this test binary started N times with torchrun's
-// variables on a free loopback port and AHA_PARALLEL_WORKER=<scenario> (main.cpp dispatches
-// to the scenario instead of the tests); each rank's stderr goes to its own file.
+// variables and AHA_PARALLEL_WORKER=<scenario> (main.cpp dispatches to the scenario instead of
+// the tests); each rank's stderr goes to its own file. As under torchrun, the rendezvous store
+// is the launcher's: this process serves it (store_host.h) while the world runs.
 // run_world_results also reads back the result files each rank wrote.
 #pragma once
 #include <fstream>
@@ -25,7 +26,8 @@ struct RankOutcome {
 // Starts the ranks and waits for all of them; a rank still running after `limit_seconds`
 // (a hang: the test fails then) is killed; with end_when_rank0_exits the other ranks are
 // killed as soon as rank 0 has exited (for scenarios where a rank stops itself). `env` is added to every rank's environment, and
-// `rank_env[r]` to rank r's.
+// `rank_env[r]` to rank r's, each replacing the variables of the same name set before it
+// (torchrun's among them).
 std::vector<RankOutcome> run_world(const std::string& scenario, int world_size,
                                    const std::map<std::string, std::string>& env = {},
                                    const std::map<int, std::map<std::string, std::string>>& rank_env = {},

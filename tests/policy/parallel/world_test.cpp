@@ -1,11 +1,21 @@
 // The world from the launcher's environment (policy/parallel/world.h): torchrun, Slurm's srun,
-// a single process, and partial or inconsistent variables as errors that name them.
+// a single process, and partial or inconsistent variables as errors that name them; and where
+// the ranks meet: the launcher's store, or rank 0's.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
 
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "core/files.h"
 #include "policy/parallel/communicator.h"
+#include "policy/parallel/store_host.h"
 #include "policy/parallel/world.h"
+#include "tests/policy/parallel/world_runner.h"
 #include "tests/test_util.h"
 
 namespace aha::parallel {
@@ -71,6 +81,25 @@ TEST(World, InconsistentValuesNameTheVariable) {
   EXPECT_NE(error_of(vars).find("LOCAL_WORLD_SIZE=16 exceeds WORLD_SIZE=8"), std::string::npos);
 }
 
+TEST(World, TorchrunsAgentStore) {
+  EXPECT_FALSE(world_of(kTorchrun).agent_store);
+  for (const char* yes : {"True", "true", "1"}) {
+    auto vars = kTorchrun;
+    vars["TORCHELASTIC_USE_AGENT_STORE"] = yes;
+    EXPECT_TRUE(world_of(vars).agent_store) << yes;
+  }
+  for (const char* no : {"False", "false", "0"}) {
+    auto vars = kTorchrun;
+    vars["TORCHELASTIC_USE_AGENT_STORE"] = no;
+    EXPECT_FALSE(world_of(vars).agent_store) << no;
+  }
+  auto vars = kTorchrun;
+  vars["TORCHELASTIC_USE_AGENT_STORE"] = "yes";
+  EXPECT_NE(error_of(vars).find("TORCHELASTIC_USE_AGENT_STORE=yes is not True, true, 1, False, false or 0"),
+            std::string::npos)
+      << error_of(vars);
+}
+
 const Vars kSrun = {{"SLURM_STEP_ID", "0"},          {"SLURM_PROCID", "3"},
                     {"SLURM_STEP_NUM_TASKS", "6"},   {"SLURM_LOCALID", "0"},
                     {"SLURM_NODEID", "1"},           {"SLURM_STEP_TASKS_PER_NODE", "3(x2)"},
@@ -88,9 +117,11 @@ TEST(World, SlurmStep) {
   auto vars = kSrun;
   vars["MASTER_ADDR"] = "login1";
   vars["MASTER_PORT"] = "40000";
+  vars["TORCHELASTIC_USE_AGENT_STORE"] = "True";  // torchrun's, not srun's: no agent serves a store
   w = world_of(vars);
   EXPECT_EQ(w.master_addr, "login1");
   EXPECT_EQ(w.master_port, 40000);
+  EXPECT_FALSE(w.agent_store);
 }
 
 TEST(World, SlurmBatchScriptOutsideSrunIsOneProcess) {
@@ -115,6 +146,47 @@ TEST(World, SlurmHostListsAndTaskCounts) {
   EXPECT_EQ(slurm_tasks_on_node("2(x3),1", 2), 2);
   EXPECT_EQ(slurm_tasks_on_node("2(x3),1", 3), 1);
   EXPECT_EQ(slurm_tasks_on_node("4", 0), 4);
+}
+
+// The launcher's store (store_host.h) as torchrun's agent serves it: the ranks meet there and
+// all-reduce, rank 0 a client like the others. (Were rank 0 to try serving on that port, c10d
+// would log "The server socket on <port> has failed to bind" and then connect anyway.)
+TEST(World, RanksMeetAtTheLaunchersStore) {
+  StoreHost host;
+  const auto dir = std::filesystem::temp_directory_path() / ("aha-agent-store-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string out = (dir / "out").string();
+  const auto ranks = testing::run_world("rendezvous", 2,
+                                        {{"MASTER_PORT", std::to_string(host.port())},
+                                         {"TORCHELASTIC_USE_AGENT_STORE", "True"},
+                                         {"AHA_PARALLEL_OUT", out}});
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(ranks[r].exit_code, 0) << ranks[r].stderr_text;
+    EXPECT_EQ(ranks[r].stderr_text.find("failed to bind"), std::string::npos) << ranks[r].stderr_text;
+    double sum = 0;
+    int agent_store = 0;
+    std::ifstream(out + ".rank" + std::to_string(r)) >> sum >> agent_store;
+    EXPECT_EQ(sum, 3.0) << "rank " << r;
+    EXPECT_EQ(agent_store, 1) << "rank " << r;
+  }
+  remove_tree(dir);
+  c10d::TCPStoreOptions client;
+  client.port = static_cast<uint16_t>(host.port());
+  EXPECT_EQ(c10d::TCPStore("127.0.0.1", client).add("aha/joined", 0), 2);
+}
+
+// Without TORCHELASTIC_USE_AGENT_STORE rank 0 serves the store itself (as under srun): on a port
+// that the launcher's store already holds, it fails, naming the port.
+TEST(World, WithoutTheAgentStoreRankZeroServesTheStore) {
+  StoreHost host;
+  const std::string port = std::to_string(host.port());
+  const auto ranks =
+      testing::run_world("rendezvous", 2, {{"MASTER_PORT", port}, {"TORCHELASTIC_USE_AGENT_STORE", "False"}}, {},
+                         /*limit_seconds=*/60, /*end_when_rank0_exits=*/true);
+  EXPECT_NE(ranks[0].exit_code, 0);
+  EXPECT_NE(ranks[0].stderr_text.find("rank 0: rendezvous with 127.0.0.1:" + port + " failed"), std::string::npos)
+      << ranks[0].stderr_text;
+  EXPECT_NE(ranks[0].stderr_text.find("EADDRINUSE"), std::string::npos) << ranks[0].stderr_text;
 }
 
 TEST(World, SharesCoverTheRowsOnce) {
