@@ -1,26 +1,13 @@
 #include "policy/model/cuda_swiglu.h"
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 
+#include "policy/model/cuda_element.cuh"
+
 namespace aha::cuda {
 namespace {
-
-__device__ inline float widen(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ inline float widen(__half v) { return __half2float(v); }
-__device__ inline float widen(float v) { return v; }
-
-template <typename T>
-__device__ inline T narrow_to(float v);
-template <>
-__device__ inline __nv_bfloat16 narrow_to<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-template <>
-__device__ inline __half narrow_to<__half>(float v) { return __float2half_rn(v); }
-template <>
-__device__ inline float narrow_to<float>(float v) { return v; }
 
 // ATen's silu: x / (1 + exp(-x)) in float32.
 __device__ inline float silu(float g) { return g / (1.0f + expf(-g)); }
