@@ -12,14 +12,19 @@ namespace {
 // ATen's silu: x / (1 + exp(-x)) in float32.
 __device__ inline float silu(float g) { return g / (1.0f + expf(-g)); }
 
+// Block b takes rows b, b + gridDim.x, ...; its threads stride over the row's columns, so that
+// neighbouring threads touch neighbouring elements and no index is divided per element.
 template <typename T>
 __global__ void forward_kernel(const T* gate, int64_t gate_stride, const T* up, int64_t up_stride, T* out,
                                int64_t out_stride, int64_t rows, int64_t intermediate) {
-  const int64_t n = rows * intermediate;
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t r = e / intermediate, i = e % intermediate;
-    const float s = widen(narrow_to<T>(silu(widen(gate[r * gate_stride + i]))));
-    out[r * out_stride + i] = narrow_to<T>(__fmul_rn(s, widen(up[r * up_stride + i])));
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* g_row = gate + r * gate_stride;
+    const T* u_row = up + r * up_stride;
+    T* o_row = out + r * out_stride;
+    for (int64_t i = threadIdx.x; i < intermediate; i += blockDim.x) {
+      const float s = widen(narrow_to<T>(silu(widen(g_row[i]))));
+      o_row[i] = narrow_to<T>(__fmul_rn(s, widen(u_row[i])));
+    }
   }
 }
 
@@ -27,24 +32,25 @@ template <typename T>
 __global__ void backward_kernel(const T* d_out, int64_t d_out_stride, const T* gate, int64_t gate_stride, const T* up,
                                 int64_t up_stride, T* d_gate, int64_t d_gate_stride, T* d_up, int64_t d_up_stride,
                                 int64_t rows, int64_t intermediate) {
-  const int64_t n = rows * intermediate;
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t r = e / intermediate, i = e % intermediate;
-    const float g = widen(gate[r * gate_stride + i]), u = widen(up[r * up_stride + i]);
-    const float dy = widen(d_out[r * d_out_stride + i]);
-    const float s = widen(narrow_to<T>(silu(g)));
-    d_up[r * d_up_stride + i] = narrow_to<T>(__fmul_rn(dy, s));
-    const float ds = widen(narrow_to<T>(__fmul_rn(dy, u)));
-    // ATen's silu_backward: dy * sig * (1 + x * (1 - sig)).
-    const float sig = 1.0f / (1.0f + expf(-g));
-    d_gate[r * d_gate_stride + i] = narrow_to<T>(ds * sig * (1.0f + g * (1.0f - sig)));
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* dy_row = d_out + r * d_out_stride;
+    const T* g_row = gate + r * gate_stride;
+    const T* u_row = up + r * up_stride;
+    T* dg_row = d_gate + r * d_gate_stride;
+    T* du_row = d_up + r * d_up_stride;
+    for (int64_t i = threadIdx.x; i < intermediate; i += blockDim.x) {
+      const float g = widen(g_row[i]), u = widen(u_row[i]), dy = widen(dy_row[i]);
+      const float s = widen(narrow_to<T>(silu(g)));
+      du_row[i] = narrow_to<T>(__fmul_rn(dy, s));
+      const float ds = widen(narrow_to<T>(__fmul_rn(dy, u)));
+      // ATen's silu_backward: dy * sig * (1 + x * (1 - sig)).
+      const float sig = 1.0f / (1.0f + expf(-g));
+      dg_row[i] = narrow_to<T>(ds * sig * (1.0f + g * (1.0f - sig)));
+    }
   }
 }
 
-unsigned blocks_for(int64_t n) {
-  constexpr int64_t threads = 256;
-  return static_cast<unsigned>(std::min<int64_t>((n + threads - 1) / threads, 65535 * 8));
-}
+unsigned blocks_for(int64_t rows) { return static_cast<unsigned>(std::min<int64_t>(rows, 65535)); }
 
 template <typename T>
 const T* in(const SwigluOperand& o) {
@@ -60,7 +66,7 @@ const char* forward(SwigluOperand gate, SwigluOperand up, SwigluOperand o, int64
                     cudaStream_t stream) {
   const int64_t n = rows * inter;
   if (n == 0) return nullptr;
-  forward_kernel<T><<<blocks_for(n), 256, 0, stream>>>(in<T>(gate), gate.row_stride, in<T>(up), up.row_stride,
+  forward_kernel<T><<<blocks_for(rows), 256, 0, stream>>>(in<T>(gate), gate.row_stride, in<T>(up), up.row_stride,
                                                         out<T>(o), o.row_stride, rows, inter);
   const cudaError_t error = cudaGetLastError();
   return error == cudaSuccess ? nullptr : cudaGetErrorString(error);
@@ -71,7 +77,7 @@ const char* backward(SwigluOperand d_out, SwigluOperand gate, SwigluOperand up, 
                      SwigluOperand d_up, int64_t rows, int64_t inter, cudaStream_t stream) {
   const int64_t n = rows * inter;
   if (n == 0) return nullptr;
-  backward_kernel<T><<<blocks_for(n), 256, 0, stream>>>(in<T>(d_out), d_out.row_stride, in<T>(gate), gate.row_stride,
+  backward_kernel<T><<<blocks_for(rows), 256, 0, stream>>>(in<T>(d_out), d_out.row_stride, in<T>(gate), gate.row_stride,
                                                          in<T>(up), up.row_stride, out<T>(d_gate), d_gate.row_stride,
                                                          out<T>(d_up), d_up.row_stride, rows, inter);
   const cudaError_t error = cudaGetLastError();

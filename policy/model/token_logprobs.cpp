@@ -23,8 +23,8 @@ torch::Tensor scaled_float32(const torch::Tensor& logits, double temperature) {
 // half_to_float mode): no float32 copy of the [len, V] chunk first, which costs as much memory
 // traffic as the softmax itself. At temperature 1 only (a scaled copy is made anyway otherwise).
 bool softmax_widens_itself(const torch::Tensor& logits, double temperature) {
-  return temperature == 1.0 && logits.is_cuda() &&
-         (logits.scalar_type() == torch::kBFloat16 || logits.scalar_type() == torch::kHalf);
+  // LibTorch 2.11's CUDA softmax widens fp16 only ("conversion is supported for Half type only").
+  return temperature == 1.0 && logits.is_cuda() && logits.scalar_type() == torch::kHalf;
 }
 
 // One chunk's float32 log-softmax [len, V] at the temperature, from its logits in the model dtype.
