@@ -499,11 +499,12 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
     torch::Tensor aux;
     {
       AutocastScope autocast(options_.autocast_bf16);
-      // Log-probs are read at the completion tokens only (the loss's mask).
+      // The loss's mask on this micro-batch's layout; log-probs are read at its tokens only.
+      const auto micro_mask = pack ? pack->gather(mask) : mask.narrow(0, i, n);
       auto f = pack ? forward_rows(*policy_, pack->input_ids, {}, options_.temperature, entropy, acc.moe,
-                                   pack->positions, pack->segment_ids, pack->gather(mask) != 0)
+                                   pack->positions, pack->segment_ids, micro_mask != 0)
                     : forward(*policy_, micro.input_ids.to(device), micro.attention_mask.to(device),
-                              options_.temperature, entropy, acc.moe, mask.narrow(0, i, n) != 0);
+                              options_.temperature, entropy, acc.moe, micro_mask != 0);
       if (acc.moe && deepseek) {
         // DeepSeek's gate chooses with its bias and expert groups: its loads are recounted
         // through that choice (softmax top-k of the logits would be another routing).
@@ -527,14 +528,14 @@ GrpoTrainer::Accumulated GrpoTrainer::accumulate_gradients(const PolicyBatch& mi
         in.old_logprobs = pack->gather(old_all);
         if (ref.defined() && loss_options.beta > 0) in.ref_logprobs = pack->gather(ref);
         in.advantages = adv_all.index_select(0, pack->row_index);
-        in.mask = pack->gather(mask);
+        in.mask = micro_mask;
         in.sequence_index = pack->sequence_index;
         if (is_all.defined()) in.is_weights = pack->gather(is_all);
       } else {
         in.old_logprobs = micro.old_logprobs.to(device, torch::kFloat32);
         if (ref.defined() && loss_options.beta > 0) in.ref_logprobs = ref.narrow(0, i, n).to(device);
         in.advantages = micro.advantages.to(device, torch::kFloat32);
-        in.mask = mask.narrow(0, i, n);
+        in.mask = micro_mask;
         if (micro.is_weights.defined()) in.is_weights = micro.is_weights.to(device, torch::kFloat32);
       }
       in.entropy = f.entropy;
