@@ -16,13 +16,6 @@
 namespace aha {
 namespace {
 
-// LibTorch's ops: transformers' x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1).
-// The halves are swapped by a flip of the [2, D/2] view; the products and the sum round as there.
-torch::Tensor rope_with_aten(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin) {
-  auto swapped = x.unflatten(-1, {2, x.size(-1) / 2}).flip(-2).flatten(-2);
-  return x * cos + swapped * signed_sin;
-}
-
 #ifdef AHA_WITH_CUDA
 // Whether cuda_rope.h's kernel takes these operands: CUDA, one floating dtype for all three, a
 // [B, heads, T, D] x with D even, tables that broadcast to it, every last dimension contiguous,
@@ -151,11 +144,14 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 #ifdef AHA_WITH_CUDA
   if (rope_kernel_applies(x, cos, signed_sin)) return RopeFunction::apply(x, cos, signed_sin);
 #endif
-  return rope_with_aten(x, cos, signed_sin);
+  return apply_rope_unfused(x, cos, signed_sin);
 }
 
 torch::Tensor apply_rope_unfused(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin) {
-  return rope_with_aten(x, cos, signed_sin);
+  // transformers' x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1). The halves are
+  // swapped by a flip of the [2, D/2] view; the products and the sum round as there.
+  auto swapped = x.unflatten(-1, {2, x.size(-1) / 2}).flip(-2).flatten(-2);
+  return x * cos + swapped * signed_sin;
 }
 
 }  // namespace aha
